@@ -1,0 +1,136 @@
+// qgen kernel specs: plain, serialisable data. A spec says *what* a kernel computes (numerics, formats, layouts)
+// and *how* it is tiled; lowering (dsl/lower.ts) turns a validated spec into a plan, and per-arch renderers turn a
+// plan into CUDA. Numerics follow runtime/NUMERICS.md; section numbers below refer to it.
+
+/** Target GPU architectures. sm_90a: Hopper (H100), NVFP4 emulated; sm_100a: B200 (tcgen05); sm_120a: RTX 5090. */
+export type Arch = 'sm_90a' | 'sm_100a' | 'sm_120a';
+export const ARCHS: readonly Arch[] = ['sm_90a', 'sm_100a', 'sm_120a'];
+
+/** Element rounding into E2M1 (NUMERICS §5.3-5.6). */
+export type Rounding = 'rtn' | 'sr' | 'four-six' | 'ms-eden';
+export const ROUNDINGS: readonly Rounding[] = ['rtn', 'sr', 'four-six', 'ms-eden'];
+
+/** Scale group: 16 elements with an E4M3 scale (NVFP4), or 32 with a UE8M0 scale (MXFP4). */
+export type ScaleGroup =
+  | { size: 16; format: 'e4m3' }
+  | { size: 32; format: 'ue8m0' };
+
+/** How the per-tensor fp32 scale is obtained (NUMERICS §5.1). MXFP4 has none ('none'). */
+export type TensorScaleMode = 'computed' | 'caller' | 'one-pass' | 'none';
+export const TENSOR_SCALE_MODES: readonly TensorScaleMode[] = ['computed', 'caller', 'one-pass', 'none'];
+
+/** Scale-factor layout in memory (NUMERICS §7). */
+export type ScaleLayout = 'row-major' | '128x4';
+export const SCALE_LAYOUTS: readonly ScaleLayout[] = ['row-major', '128x4'];
+
+export type HadamardSize = 16 | 32 | 64 | 128;
+export const HADAMARD_SIZES: readonly HadamardSize[] = [16, 32, 64, 128];
+
+/** Where the amax of a scale group is taken: 1x16 (along K) or a 16x16 square block (NUMERICS §5.7). */
+export type BlockShape = '1x16' | '16x16';
+
+/** Input element type of a quantizer: bf16 activations/weights/gradients, or an NVFP4 tensor to requantize (§5.9). */
+export type InputFormat = 'bf16' | 'nvfp4';
+
+/** Launch-shape knobs of a memory-bound kernel. They never change results (randomness is keyed logically). */
+export interface ElementwiseTiling {
+  /** Threads per block (multiple of 32, 32..1024). */
+  threadsPerBlock: number;
+  /** Rows of the output handled by one block per iteration. */
+  rowsPerBlock: number;
+  /** 16-groups (along K) owned by one thread. */
+  groupsPerThread: number;
+}
+
+export interface QuantizeSpec {
+  kind: 'quantize';
+  name: string;
+  /** One-line description shown by `qgen list`. */
+  doc?: string;
+  rounding: Rounding;
+  scaleGroup: ScaleGroup;
+  block: BlockShape;
+  /** Target: the E2M1 magnitude the group amax maps to (6, V_sr = 96/17, s_eden = 6/0.988125); see NUMERICS §5. */
+  target: 'six' | 'sr-v' | 'eden-s';
+  /** Largest group scale (C in NUMERICS §5.1): 448 or 256 in the paper; ignored for MXFP4. */
+  ceiling: number;
+  tensorScale: TensorScaleMode;
+  /** Randomized Hadamard rotation along K before rounding, or null for none (NUMERICS §4). */
+  hadamard: HadamardSize | null;
+  /** MS-EDEN correction granularity (NUMERICS §5.6). Only meaningful for rounding 'ms-eden'. */
+  correction: 'per-16' | 'per-128';
+  input: InputFormat;
+  /** Input is stored transposed ([K, rows] row-major); output is always [rows, K] quantized along K. */
+  transposedInput: boolean;
+  scaleLayout: ScaleLayout;
+  tiling: ElementwiseTiling;
+}
+
+export interface HadamardSpec {
+  kind: 'hadamard';
+  name: string;
+  doc?: string;
+  size: HadamardSize;
+  input: 'bf16' | 'f32';
+  output: 'bf16' | 'f32';
+  tiling: ElementwiseTiling;
+}
+
+export interface DequantizeSpec {
+  kind: 'dequantize';
+  name: string;
+  doc?: string;
+  scaleGroup: ScaleGroup;
+  scaleLayout: ScaleLayout;
+  output: 'bf16' | 'f32';
+  tiling: ElementwiseTiling;
+}
+
+export interface AmaxSpec {
+  kind: 'amax';
+  name: string;
+  doc?: string;
+  input: 'bf16' | 'f32';
+  tiling: ElementwiseTiling;
+}
+
+export interface GemmTiling {
+  /** CTA tile [M, N, K] in elements. */
+  ctaTile: [number, number, number];
+  /** Consumer warpgroups (sm_90a/sm_100a epilogue) or warps (sm_120a) per CTA. */
+  consumers: number;
+  /** Shared-memory pipeline depth. */
+  stages: number;
+  /** Thread-block cluster [x, y]. */
+  cluster: [number, number];
+  /** Order in which output tiles are visited. */
+  tileOrder: 'row-major' | 'column-major' | 'swizzle-8';
+}
+
+export interface GemmSpec {
+  kind: 'gemm';
+  name: string;
+  doc?: string;
+  /** Operand formats: both NVFP4 (E2M1 codes, E4M3 16-group scales in the 128x4 layout, fp32 tensor scale). */
+  a: 'nvfp4';
+  b: 'nvfp4';
+  /** Both operands K-major: C[M,N] = alpha * A[M,K] . B[N,K]^T. */
+  layout: 'TN';
+  output: 'bf16' | 'f32';
+  epilogue: 'alpha' | 'alpha-beta';
+  tiling: GemmTiling;
+}
+
+export type KernelSpec = QuantizeSpec | HadamardSpec | DequantizeSpec | AmaxSpec | GemmSpec;
+export type KernelKind = KernelSpec['kind'];
+
+/** A spec file (TypeScript module or JSON) exports this shape: a list of kernel specs. */
+export interface SpecFile {
+  kernels: KernelSpec[];
+}
+
+/** One validation problem: where (a field path like `kernels[2].tiling.ctaTile[0]`) and what is allowed. */
+export interface SpecProblem {
+  path: string;
+  message: string;
+}
