@@ -1,0 +1,120 @@
+// Inputs of the GPU property tests: shapes and magnitude regimes drawn by fast-check, turned into bf16 data
+// deterministically (so a failing case is reproducible from its printed parameters), and the expected device
+// bytes computed by the TypeScript reference.
+import fc from 'fast-check';
+import type { KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
+import { gaussianMatrix, type Matrix, type QuantizedTensor, transpose } from '../../reference/tensor.ts';
+import { f32ToBf16Bits, bf16BitsToF32, bitsOf } from '../../reference/fp32.ts';
+import { packCodes, layoutScales } from '../../reference/layout.ts';
+
+export type Regime = 'gaussian' | 'tiny' | 'huge' | 'zero-rows' | 'outlier' | 'mixed-rows' | 'specials';
+export const REGIMES: readonly Regime[] = ['gaussian', 'tiny', 'huge', 'zero-rows', 'outlier', 'mixed-rows', 'specials'];
+
+export interface CaseParams {
+  rows: number;
+  cols: number;
+  regime: Regime;
+  dataSeed: number;
+  seed: bigint;
+  /** For tensorScale 'caller': the supplied scale is amax / (T * C) times this factor. */
+  callerFactor: number;
+}
+
+/** The multiple that K must be for a spec (NUMERICS §8). */
+export function colsMultiple(spec: KernelSpec): number {
+  if (spec.kind === 'quantize') {
+    const g = spec.scaleGroup.size;
+    const h = spec.hadamard ?? 1;
+    return Math.max(g, h, spec.block === '16x16' ? 16 : 1);
+  }
+  if (spec.kind === 'hadamard') return spec.size;
+  if (spec.kind === 'dequantize') return spec.scaleGroup.size;
+  return 16;
+}
+
+/** Requant: the output's rows are the input tensor's K, a multiple of 16 (NUMERICS §5.9). */
+function rowsMultiple(spec: KernelSpec): number {
+  return spec.kind === 'quantize' && spec.input === 'nvfp4' ? 16 : 1;
+}
+
+export function caseArbitrary(spec: KernelSpec): fc.Arbitrary<CaseParams> {
+  const m = colsMultiple(spec);
+  const rm = rowsMultiple(spec);
+  const rows = fc.oneof(fc.constantFrom(1, 3, 127, 129, 4097), fc.integer({ min: 1, max: 300 })).map((r) => Math.ceil(r / rm) * rm);
+  return fc.record({ rows, k: fc.integer({ min: 1, max: 8 }), regime: fc.constantFrom(...REGIMES),
+    dataSeed: fc.integer({ min: 0, max: 1 << 30 }), seed: fc.bigUintN(64), callerFactor: fc.double({ min: 0.5, max: 2, noNaN: true }) })
+    .map(({ rows, k, regime, dataSeed, seed, callerFactor }) => {
+      // Keep a case under ~1M elements so thousands of cases fit in the lease.
+      let cols = m * k;
+      while (rows * cols > (1 << 20) && cols > m) cols -= m;
+      return { rows, cols, regime, dataSeed, seed, callerFactor };
+    });
+}
+
+/** A bf16-valued matrix for a regime. All values are exact bf16 numbers; 'specials' sprinkles NaN and ±Inf. */
+export function regimeMatrix(rows: number, cols: number, regime: Regime, dataSeed: number): Matrix {
+  const x = gaussianMatrix(rows, cols, dataSeed);
+  const d = x.data;
+  let h = (dataSeed * 2654435761) >>> 0;
+  const next = () => { h = (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0; return h; };
+  const bf = (v: number) => bf16BitsToF32(f32ToBf16Bits(v));
+  for (let r = 0; r < rows; r++) {
+    const rowScale = regime === 'mixed-rows' ? 2 ** ((next() % 41) - 20) : 1;
+    const zeroRow = regime === 'zero-rows' && next() % 3 === 0;
+    for (let c = 0; c < cols; c++) {
+      const i = r * cols + c;
+      let v = d[i];
+      if (regime === 'tiny') v = v * 2 ** -120;          // bf16 subnormals and near-subnormals
+      else if (regime === 'huge') v = v * 2 ** 100;
+      else if (regime === 'mixed-rows') v = v * rowScale;
+      if (zeroRow) v = (next() & 1) ? 0 : -0;
+      d[i] = bf(v);
+    }
+  }
+  if (regime === 'outlier') {
+    const n = 1 + (next() % 4);
+    for (let j = 0; j < n; j++) d[next() % d.length] = bf((next() & 1 ? 1 : -1) * 2 ** (next() % 40));
+  }
+  if (regime === 'specials') {
+    const n = 1 + (next() % 6);
+    const specials = [NaN, Infinity, -Infinity, 0, -0];
+    for (let j = 0; j < n; j++) d[next() % d.length] = specials[next() % specials.length];
+  }
+  return x;
+}
+
+export function bf16Bytes(x: Matrix): Uint8Array {
+  const out = new Uint16Array(x.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32ToBf16Bits(x.data[i]);
+  return new Uint8Array(out.buffer);
+}
+
+export function f32Bytes(values: ArrayLike<number>): Uint8Array {
+  const f = Float32Array.from(values);
+  return new Uint8Array(f.buffer);
+}
+
+export function scalarBytes(x: number): Uint8Array { return f32Bytes([x]); }
+
+/** Device-format bytes of a quantized tensor: packed codes, scales in the spec's layout, tensor scale bits. */
+export function deviceBytes(q: QuantizedTensor, layout: QuantizeSpec['scaleLayout']): { codes: Uint8Array; scales: Uint8Array; tensorScale: Uint8Array } {
+  const Kb = q.cols / q.groupSize;
+  return { codes: packCodes(q.codes), scales: layoutScales(q.scales, q.rows, Kb, layout), tensorScale: scalarBytes(q.tensorScale) };
+}
+
+/** The input of a transposed-input quantizer is stored [cols, rows]. */
+export function storedInput(spec: QuantizeSpec, x: Matrix): Matrix {
+  return spec.transposedInput ? transpose(x) : x;
+}
+
+/** First differing byte, described for a failure message. */
+export function firstDifference(got: Uint8Array, want: Uint8Array): string | null {
+  if (got.length !== want.length) return `length ${got.length}, expected ${want.length}`;
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) { count++; if (first < 0) first = i; }
+  if (first < 0) return null;
+  return `${count} of ${got.length} bytes differ; first at byte ${first}: got 0x${got[first].toString(16)}, expected 0x${want[first].toString(16)}`;
+}
+
+export { bitsOf };

@@ -1,0 +1,50 @@
+// SASS evidence for the archs that cannot run here (sm_100a, sm_120a) and for sm_90a: every emitted kernel is
+// compiled to a cubin, ptxas reports registers and spills, and cuobjdump shows which conversion instructions the
+// kernels use. Writes bench/results/sass.md.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Arch, KernelSpec } from '../../dsl/types.ts';
+import { emitKernels } from '../../codegen/emit.ts';
+import { saveResult } from './main.ts';
+
+const ARCHS: Arch[] = ['sm_90a', 'sm_100a', 'sm_120a'];
+/** Instruction families worth counting in a quantizer's SASS. */
+const PATTERNS: [string, RegExp][] = [
+  ['F2FP e2m1 (hw FP4 cvt)', /F2FP[.\w]*E2M1/],
+  ['F2FP e4m3 (hw FP8 cvt)', /F2FP[.\w]*E4M3/],
+  ['SHFL', /\bSHFL\b/],
+  ['LDG.128', /LDG\.E\.128/],
+  ['STG', /\bSTG\b/],
+  ['LDL/STL (local memory)', /\b(LDL|STL)\b/],
+  ['RED/ATOM', /\b(RED|ATOM|ATOMG)\b/],
+];
+
+export async function runSass(specs: KernelSpec[], workDir: string): Promise<void> {
+  const out: string[] = ['# SASS evidence', '',
+    'Each kernel of the catalog compiled with nvcc `-gencode arch=compute_XXa,code=sm_XXa -O3 -Xptxas -v`; instruction counts from `cuobjdump -sass`.',
+    'sm_100a and sm_120a are compiled and inspected only: no Blackwell GPU was available to run them.', ''];
+  for (const arch of ARCHS) {
+    const dir = path.join(workDir, `sass-${arch}`);
+    mkdirSync(dir, { recursive: true });
+    const served = specs.filter((s) => s.kind !== 'gemm');
+    const { files } = await emitKernels(served, arch, dir);
+    const cc = arch.replace('sm_', '').replace('a', '');
+    out.push(`## ${arch}`, '', `| file | registers / spills (ptxas) | ${PATTERNS.map((p) => p[0]).join(' | ')} |`,
+      `|---|---|${PATTERNS.map(() => '---:').join('|')}|`);
+    for (const cu of files.filter((f) => f.endsWith('.cu'))) {
+      const cubin = cu.replace(/\.cu$/, `.${arch}.cubin`);
+      const c = await execa('nvcc', ['-cubin', '-gencode', `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-Xptxas', '-v', `-I${dir}`, cu, '-o', cubin], { reject: false, all: true });
+      if (c.exitCode !== 0) { out.push(`| ${path.basename(cu)} | compile failed | ${PATTERNS.map(() => '').join(' | ')} |`); continue; }
+      const usage = [...c.all.matchAll(/Used (\d+) registers/g)].map((m) => m[1]);
+      const spills = [...c.all.matchAll(/(\d+) bytes spill stores, (\d+) bytes spill loads/g)].map((m) => `${m[1]}/${m[2]}`);
+      const sass = await execa('cuobjdump', ['-sass', cubin], { reject: false, all: true });
+      const text = sass.stdout ?? '';
+      const counts = PATTERNS.map(([, re]) => text.split('\n').filter((l) => re.test(l)).length);
+      out.push(`| ${path.basename(cu)} | ${usage.join(',')} regs; spills ${[...new Set(spills)].join(',') || 'n/a'} | ${counts.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  saveResult('sass.md', out.join('\n') + '\n');
+  console.log(out.join('\n'));
+}

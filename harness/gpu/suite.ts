@@ -1,0 +1,160 @@
+// GPU correctness suite: for every served kernel, fast-check draws shapes (rows incl. 1, 3, 127, 129, 4097),
+// magnitude regimes and seeds; the kernel runs on poisoned buffers and its codes, scales and tensor scale must
+// equal the TypeScript reference bit for bit. Then each kernel runs once under compute-sanitizer memcheck and
+// racecheck.
+import fc from 'fast-check';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
+import { targetValue } from '../../dsl/constants.ts';
+import { quantize, requantize } from '../../reference/quantize.ts';
+import { dequantize, amax } from '../../reference/dequantize.ts';
+import { rhtRows, signVector } from '../../reference/hadamard.ts';
+import { splitSeed } from '../../reference/philox.ts';
+import { f32ToBf16Bits } from '../../reference/fp32.ts';
+import { layoutScales, packCodes, scaleBytes } from '../../reference/layout.ts';
+import { GpuRunner, type BufferArg } from './client.ts';
+import { bufferNames } from './bind.ts';
+import {
+  caseArbitrary, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, firstDifference, type CaseParams,
+} from './cases.ts';
+import type { BuiltRunner } from './main.ts';
+
+interface Prepared { buffers: BufferArg[]; expected: (Uint8Array | null)[] }
+
+/** Input NVFP4 tensor for requant kernels: the regime matrix [cols, rows] quantized by plain RTN along rows. */
+function requantInput(spec: QuantizeSpec, p: CaseParams) {
+  const src = regimeMatrix(p.cols, p.rows, p.regime, p.dataSeed);
+  const rtn: QuantizeSpec = { ...spec, name: 'requant_source', rounding: 'rtn', target: 'six', ceiling: 448, tensorScale: 'computed',
+    hadamard: null, input: 'bf16', transposedInput: false, scaleLayout: 'row-major', block: '1x16' };
+  return quantize(rtn, src, { seed: 0n });
+}
+
+function prepare(spec: KernelSpec, p: CaseParams): Prepared {
+  const poisonOut = (size: number): BufferArg => ({ size });
+  switch (spec.kind) {
+    case 'quantize': {
+      const Kb = p.cols / spec.scaleGroup.size;
+      const scaleSize = scaleBytes(p.rows, Kb, spec.scaleLayout);
+      let tensorScaleIn: number | undefined;
+      let q;
+      let inputs: BufferArg[];
+      if (spec.input === 'nvfp4') {
+        const a = requantInput(spec, p);
+        q = requantize(spec, a, { seed: p.seed });
+        inputs = [{ size: a.codes.length / 2, data: packCodes(a.codes) }, { size: a.scales.length, data: a.scales },
+          { size: 4, data: scalarBytes(a.tensorScale) }];
+      } else {
+        const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
+        if (spec.tensorScale === 'caller') {
+          let m = 0;
+          for (const v of x.data) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
+          const t = Math.fround((m || 1) / (targetValue(spec.target) * spec.ceiling) * p.callerFactor);
+          tensorScaleIn = t > 0 && Number.isFinite(t) ? t : 1;
+        }
+        const stored = storedInput(spec, x);
+        q = quantize(spec, stored, { seed: p.seed, tensorScale: tensorScaleIn });
+        inputs = [{ size: stored.data.length * 2, data: bf16Bytes(stored) }];
+      }
+      const want = deviceBytes(q, spec.scaleLayout);
+      const tsBuf: BufferArg = tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
+      return {
+        buffers: [...inputs, poisonOut(p.rows * p.cols / 2), poisonOut(scaleSize), tsBuf],
+        expected: [...inputs.map(() => null), want.codes, want.scales, want.tensorScale],
+      };
+    }
+    case 'dequantize': {
+      const src = regimeMatrix(p.rows, p.cols, p.regime === 'specials' ? 'gaussian' : p.regime, p.dataSeed);
+      const rtn: QuantizeSpec = { kind: 'quantize', name: 'dq_source', rounding: 'rtn', scaleGroup: spec.scaleGroup, block: '1x16',
+        target: 'six', ceiling: 448, tensorScale: spec.scaleGroup.size === 32 ? 'none' : 'computed', hadamard: null,
+        correction: 'per-16', input: 'bf16', transposedInput: false, scaleLayout: spec.scaleLayout,
+        tiling: { threadsPerBlock: 256, rowsPerBlock: 1, groupsPerThread: 1 } };
+      const q = quantize(rtn, src, { seed: 0n });
+      const bytes = deviceBytes(q, spec.scaleLayout);
+      const y = dequantize(q);
+      const out = spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
+      return {
+        buffers: [{ size: bytes.codes.length, data: bytes.codes }, { size: bytes.scales.length, data: bytes.scales },
+          { size: 4, data: bytes.tensorScale }, poisonOut(out.length)],
+        expected: [null, null, null, out],
+      };
+    }
+    case 'hadamard': {
+      const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
+      const [lo, hi] = splitSeed(p.seed);
+      const y = rhtRows(x.data, p.rows, p.cols, spec.size, signVector(lo, hi, spec.size));
+      const input = spec.input === 'f32' ? f32Bytes(x.data) : bf16Bytes(x);
+      const out = spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
+      return { buffers: [{ size: input.length, data: input }, poisonOut(out.length)], expected: [null, out] };
+    }
+    case 'amax': {
+      const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
+      const input = spec.input === 'f32' ? f32Bytes(x.data) : bf16Bytes(x);
+      return { buffers: [{ size: input.length, data: input }, poisonOut(4)], expected: [null, scalarBytes(amax(x))] };
+    }
+    case 'gemm': throw new Error('gemm is not served by the runner');
+  }
+}
+
+export interface SuiteSummary { passed: number; failed: number; cases: number; line: string; report: string }
+
+export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { runs: number; device: string; arch: string }): Promise<SuiteSummary> {
+  const lines: string[] = [`qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel`];
+  let passed = 0, failed = 0, cases = 0;
+  for (const spec of built.specs) {
+    let n = 0;
+    const names = bufferNames(spec);
+    const t0 = Date.now();
+    try {
+      await fc.assert(fc.asyncProperty(caseArbitrary(spec), fc.integer({ min: 0, max: 255 }), async (p, poison) => {
+        n++;
+        const prep = prepare(spec, p);
+        const res = await runner.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, poison, buffers: prep.buffers });
+        if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
+        prep.expected.forEach((want, i) => {
+          if (!want) return;
+          const diff = firstDifference(res.buffers[i], want);
+          if (diff) throw new Error(`${names[i]}: ${diff}`);
+        });
+      }), { numRuns: opts.runs, seed: 20260122, endOnFailure: true });
+      passed++;
+      lines.push(`PASS ${spec.name}: ${n} cases, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      failed++;
+      const msg = e instanceof Error ? e.message : String(e);
+      lines.push(`FAIL ${spec.name}: after ${n} cases\n${msg.split('\n').slice(0, 12).join('\n')}`);
+    }
+    cases += n;
+    process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
+  }
+  // Sanitizers: one mid-size case per kernel under memcheck and racecheck.
+  for (const tool of ['memcheck', 'racecheck']) {
+    const r = await sanitize(tool, built);
+    lines.push(r.line);
+    if (r.ok) passed++; else failed++;
+    process.stderr.write(r.line + '\n');
+  }
+  const line = `gpu suite (${opts.arch}): ${passed} passed, ${failed} failed (${cases} bit-exact cases over ${built.specs.length} kernels + 2 sanitizer runs)`;
+  lines.push(line);
+  return { passed, failed, cases, line, report: lines.join('\n') + '\n' };
+}
+
+async function sanitize(tool: string, built: BuiltRunner): Promise<{ ok: boolean; line: string }> {
+  // compute-sanitizer writes its report to a log file: stdout carries the runner protocol.
+  const log = path.join(built.dir, `sanitizer-${tool}.log`);
+  const sanitized = new GpuRunner(built.binary, ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', '--print-limit', '20', '--log-file', log]);
+  let errors = 0;
+  for (const spec of built.specs) {
+    const p: CaseParams = { rows: 129, cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)), regime: 'gaussian', dataSeed: 7, seed: 99n, callerFactor: 1 };
+    if (spec.kind === 'quantize' && spec.input === 'nvfp4') p.rows = 144;
+    const prep = prepare(spec, p);
+    const res = await sanitized.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, poison: 0xab, buffers: prep.buffers });
+    if (res.status !== 0) errors++;
+  }
+  const exit = await sanitized.closeWithCode();
+  const report = existsSync(log) ? readFileSync(log, 'utf8') : '';
+  const summary = /ERROR SUMMARY: (\d+) error/.exec(report);
+  const ok = errors === 0 && exit === 0 && summary !== null && summary[1] === '0';
+  return { ok, line: `${ok ? 'PASS' : 'FAIL'} compute-sanitizer ${tool}: ${built.specs.length} kernels, ${summary ? summary[0] : 'no summary'}, exit ${exit}, ${errors} failed launches` };
+}
+
