@@ -1,0 +1,54 @@
+// `qgen emit`: validate every spec first (all problems reported, nothing written on failure), then hand the specs to
+// the code generator (codegen/emit.ts).
+import path from 'node:path';
+import type { Arch, KernelSpec } from '../dsl/types.ts';
+import { catalogFor } from '../dsl/catalog.ts';
+import { loadSpecFile, SpecLoadError } from '../dsl/load.ts';
+import { SpecError, validateFile } from '../dsl/validate.ts';
+import { UserError } from './errors.ts';
+import { importIfPresent } from './optional.ts';
+
+interface EmitModule {
+  emitKernels(specs: KernelSpec[], arch: Arch, outDir: string): Promise<{ files: string[]; manifestPath: string }>;
+}
+
+/** The specs of a spec file, validated on `arch`; or the catalog. A user error lists every problem. */
+export async function specsFor(arch: Arch, specFile?: string): Promise<KernelSpec[]> {
+  if (specFile === undefined) return catalogFor(arch);
+  let file: unknown;
+  try {
+    file = await loadSpecFile(specFile);
+  } catch (e) {
+    if (e instanceof SpecLoadError) throw new UserError(e.message);
+    throw e;
+  }
+  const problems = validateFile(file, arch);
+  if (problems.length > 0) throw new UserError(new SpecError(problems, `${specFile} (${arch})`).message);
+  return (file as { kernels: KernelSpec[] }).kernels;
+}
+
+/** Keeps the kernels named in `only` (each name must exist). */
+export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): KernelSpec[] {
+  if (!only || only.length === 0) return specs;
+  const names = new Set(specs.map((s) => s.name));
+  const missing = only.filter((n) => !names.has(n));
+  if (missing.length > 0) {
+    throw new UserError(`--only: no kernel named ${missing.map((n) => `"${n}"`).join(', ')}; available: `
+      + `${[...names].join(', ')}`);
+  }
+  return specs.filter((s) => only.includes(s.name));
+}
+
+export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[] }): Promise<void> {
+  const specs = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
+  const codegen = await importIfPresent<EmitModule>('codegen/emit.ts');
+  if (!codegen || typeof codegen.emitKernels !== 'function') {
+    throw new UserError('the code generator (codegen/emit.ts, emitKernels) is not available in this checkout; '
+      + `${specs.length} spec(s) validated, nothing written`);
+  }
+  const result = await codegen.emitKernels(specs, opts.arch, opts.out);
+  const shown = (f: string) => path.relative(process.cwd(), path.resolve(opts.out, f)) || f;
+  console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${result.files.length} file(s)`);
+  for (const f of result.files) console.log(`  ${shown(f)}`);
+  console.log(`  manifest: ${shown(result.manifestPath)}`);
+}

@@ -1,0 +1,146 @@
+// The qgen command line (yargs). bin/qgen.mjs registers tsx and calls main(process.argv.slice(2)).
+// User errors print one line `qgen: <message>` (a spec's problems: one per line after it) on stderr and exit 1;
+// usage errors exit 2. Only internal errors show a stack trace.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import yargs from 'yargs';
+import { ARCHS, type Arch } from '../dsl/types.ts';
+import { CATALOG, catalogFor } from '../dsl/catalog.ts';
+import { UsageError, UserError } from './errors.ts';
+import { runEmit, specsFor } from './emit.ts';
+import { explain } from './explain.ts';
+import { formatCatalog } from './list.ts';
+import { REPO_ROOT } from './optional.ts';
+import { computeQuality, formatQualityTable } from './quality.ts';
+
+/** Parses --arch; the message is the one users see. */
+export function parseArch(value: unknown): Arch {
+  if ((ARCHS as readonly unknown[]).includes(value)) return value as Arch;
+  throw new UsageError(`--arch: unknown architecture "${String(value)}"; allowed: ${ARCHS.join(', ')}`);
+}
+
+function positiveInt(name: string, extra?: (n: number) => string | undefined) {
+  return (value: unknown): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name}: must be a positive integer (got "${String(value)}")`);
+    const problem = extra?.(n);
+    if (problem) throw new UsageError(`--${name}: ${problem}`);
+    return n;
+  };
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const ARCH_HELP = `target architecture: ${ARCHS.join(', ')}`;
+
+/** Runs the CLI; returns (and sets as process.exitCode) the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let failure: unknown;
+  // Command handlers record their error here instead of throwing into yargs.
+  const guard = <A>(fn: (args: A) => Promise<void> | void) => async (args: A) => {
+    try {
+      await fn(args);
+    } catch (e) {
+      failure = e;
+    }
+  };
+
+  const parser = yargs(argv)
+    .scriptName('qgen')
+    .usage('$0 <command> [options]\n\nGenerate NVFP4 (Quartet II) CUDA kernels from typed specs.')
+    .command('emit', 'validate specs, then write CUDA sources, runtime headers and manifest.json', (y) => y
+      .option('arch', { type: 'string', describe: ARCH_HELP, demandOption: true, coerce: parseArch })
+      .option('out', { type: 'string', describe: 'output directory', demandOption: true })
+      .option('spec', { type: 'string', describe: 'spec file (.ts typed against dsl/types.ts, or .json); default: the catalog' })
+      .option('only', { type: 'string', array: true, describe: 'emit only these kernels (repeat or comma-separate)' })
+      .example('$0 emit --arch sm_100a --out kernels/', 'emit the whole catalog for B200')
+      .example('$0 emit --arch sm_90a --spec examples/quartet2.spec.ts --out k/', 'emit the kernels of a spec file'),
+    guard(async (a: { arch: Arch; out: string; spec?: string; only?: string[] }) => {
+      const only = a.only?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+      await runEmit({ arch: a.arch, out: a.out, spec: a.spec, only });
+    }))
+    .command('list', 'the named catalog of kernels', (y) => y
+      .option('arch', { type: 'string', describe: `${ARCH_HELP} (shows that arch's variants)`, coerce: parseArch }),
+    guard((a: { arch?: Arch }) => {
+      const specs = a.arch ? catalogFor(a.arch) : [...CATALOG];
+      console.log(formatCatalog(specs));
+    }))
+    .command('explain <name>', 'the numerics of a kernel and its lowering, step by step', (y) => y
+      .positional('name', { type: 'string', describe: 'kernel name (see qgen list)', demandOption: true })
+      .option('arch', { type: 'string', describe: `${ARCH_HELP} (default sm_100a)`, coerce: parseArch })
+      .option('spec', { type: 'string', describe: 'look the kernel up in this spec file instead of the catalog' })
+      .example('$0 explain bwd_e_msEden --arch sm_120a', 'MS-EDEN backward quantizer on the RTX 5090'),
+    guard(async (a: { name: string; arch?: Arch; spec?: string }) => {
+      const arch = a.arch ?? 'sm_100a';
+      const specs = await specsFor(arch, a.spec);
+      const spec = specs.find((s) => s.name === a.name);
+      if (!spec) {
+        throw new UserError(`no kernel named "${a.name}"${a.spec ? ` in ${a.spec}` : ' in the catalog'}; available: `
+          + specs.map((s) => s.name).join(', '));
+      }
+      console.log(await explain(spec, arch));
+    }))
+    .command('quality', 'relative MSE and effective bits of every quantizer on Gaussian data (TS reference)', (y) => y
+      .option('rows', { type: 'string', default: '2048', describe: 'rows of the test matrix', coerce: positiveInt('rows') })
+      .option('cols', {
+        type: 'string', default: '4096', describe: 'columns (a multiple of 128: MS-EDEN rotates 128-chunks)',
+        coerce: positiveInt('cols', (n) => (n % 128 === 0 ? undefined : `must be a multiple of 128 (got ${n})`)),
+      })
+      .option('seed', {
+        type: 'string', default: '0', describe: 'random seed (data and quantizer randomness)',
+        coerce: (v: unknown) => {
+          const n = Number(v);
+          if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--seed: must be a non-negative integer (got "${String(v)}")`);
+          return n;
+        },
+      }),
+    guard(async (a: { rows: number; cols: number; seed: number }) => {
+      const rows = await computeQuality(a.rows, a.cols, a.seed);
+      console.log(`Quantization quality on ${a.rows} x ${a.cols} N(0,1) values, seed ${a.seed} `
+        + '(effective bits = -log2(relMSE)/2; paper: quartet2.md §2.5):');
+      console.log(formatQualityTable(rows));
+    }))
+    .demandCommand(1, 'name a command: emit, list, explain or quality (see qgen --help)')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(version())
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .exitProcess(false)
+    // Throwing stops yargs (with exitProcess(false) it would otherwise go on and run the command).
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    });
+
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    failure ??= e;
+  }
+  const code = report(failure);
+  process.exitCode = code;
+  return code;
+}
+
+/** Prints an error and returns the exit status. */
+function report(failure: unknown): number {
+  if (failure === undefined) return 0;
+  if (failure instanceof UserError) {
+    process.stderr.write(`qgen: ${failure.message}\n`);
+    return failure.exitCode;
+  }
+  const e = failure as Error;
+  if (e && e.name === 'YError') {
+    process.stderr.write(`qgen: ${e.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`qgen: internal error: ${e?.stack ?? String(failure)}\n`);
+  return 1;
+}

@@ -1,0 +1,124 @@
+// The named catalog: every kernel that Quartet II (quartet2.md §3) and its baselines need, by name. `qgen emit`
+// without --spec emits `catalogFor(arch)`. A kernel keeps its name on every arch; where a per-arch rule forbids the
+// generic spec (GEMM tiling limits), ARCH_VARIANTS gives that arch's version under the same name.
+import type { Arch, KernelSpec } from './types.ts';
+import { amax, dequantize, gemm, hadamard, MXFP4_GROUP, quantize } from './builders.ts';
+import { CEILING_EDEN, E4M3_MAX } from './constants.ts';
+import { assertValid } from './validate.ts';
+
+/** Quartet II's tensor scale: one pass over the input, ceiling 448 (NUMERICS §5.1 "one-pass"). */
+const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
+/** Quartet II's backward quantizer: 128-point rotation, RTN to s_eden, per-16 stochastic scale correction (§5.6). */
+const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
+
+export const CATALOG: readonly KernelSpec[] = [
+  // Quartet II forward (quartet2.md §3): 4/6 on X and W along `in`, no rotation.
+  quantize('fwd_x_fourSix', {
+    doc: 'Quartet II forward X: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
+    rounding: 'four-six', ...ONE_PASS,
+  }),
+  quantize('fwd_w_fourSix', {
+    doc: 'Quartet II forward W: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
+    rounding: 'four-six', ...ONE_PASS,
+  }),
+  // Quartet II backward: MS-EDEN on E, E^T and the requantized transposes of the forward Wq, Xq.
+  quantize('bwd_e_msEden', {
+    doc: 'Quartet II backward E (dX GEMM): RHT-128 + MS-EDEN per-16, one-pass, C = 448',
+    ...MS_EDEN,
+  }),
+  quantize('bwd_et_msEden', {
+    doc: 'Quartet II backward E^T (dW GEMM): transposed bf16 input, RHT-128 + MS-EDEN per-16, one-pass',
+    ...MS_EDEN, transposedInput: true,
+  }),
+  quantize('requant_wt_msEden', {
+    doc: 'Quartet II requant Wq -> RHT-128 + MS-EDEN of Wq^T (dX GEMM operand), from the forward NVFP4 W',
+    ...MS_EDEN, input: 'nvfp4', transposedInput: true,
+  }),
+  quantize('requant_xt_msEden', {
+    doc: 'Quartet II requant Xq -> RHT-128 + MS-EDEN of Xq^T (dW GEMM operand), from the forward NVFP4 X',
+    ...MS_EDEN, input: 'nvfp4', transposedInput: true,
+  }),
+  // The paper's formulas (computed tensor scale, ceiling 256) for comparison with the one-pass kernels.
+  quantize('fwd_x_fourSix_computed', {
+    doc: "4/6 with the paper's computed tensor scale amax/(6*256) (two reads of the input)",
+    rounding: 'four-six', tensorScale: 'computed', ceiling: CEILING_EDEN,
+  }),
+  quantize('bwd_e_msEden_computed', {
+    doc: "RHT-128 + MS-EDEN with the paper's computed tensor scale amax/(s*256) (two reads of the input)",
+    ...MS_EDEN, tensorScale: 'computed', ceiling: CEILING_EDEN,
+  }),
+  // NVIDIA recipe (quartet2.md §3 "Baselines").
+  quantize('nvidia_x_rtn', {
+    doc: 'NVIDIA recipe forward X: RTN 1x16, target 6, computed tensor scale, C = 448',
+    rounding: 'rtn', tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  quantize('nvidia_w_rtn16x16', {
+    doc: 'NVIDIA recipe forward W: RTN with 16x16 square blocks (W and W^T share scales), C = 448',
+    rounding: 'rtn', block: '16x16', tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  quantize('nvidia_e_sr', {
+    doc: 'NVIDIA recipe backward E (dX GEMM): SR with target V = 6*16/17, C = 448',
+    rounding: 'sr', tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  quantize('nvidia_et_sr_rht16', {
+    doc: 'NVIDIA recipe backward E^T (dW GEMM): RHT-16 + SR, transposed bf16 input',
+    rounding: 'sr', hadamard: 16, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  quantize('nvidia_xt_rtn_rht16', {
+    doc: 'NVIDIA recipe backward X^T (dW GEMM): RHT-16 + RTN, transposed bf16 input',
+    rounding: 'rtn', hadamard: 16, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  // TetraJet-v2 (GPU-feasible form): SR after a 32-point rotation on all backward operands.
+  quantize('tetrajet_sr_rht32', {
+    doc: 'TetraJet-v2 backward: RHT-32 + SR, C = 448',
+    rounding: 'sr', hadamard: 32, tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  quantize('tetrajet_requant_sr_rht32', {
+    doc: 'TetraJet-v2 requant of a forward NVFP4 tensor to its transpose: RHT-32 + SR',
+    rounding: 'sr', hadamard: 32, input: 'nvfp4', transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  // MXFP4 for comparison (NUMERICS §5.8).
+  quantize('mxfp4_rtn', {
+    doc: 'MXFP4: RTN, 32-element groups with UE8M0 power-of-two scales, no tensor scale',
+    rounding: 'rtn', scaleGroup: MXFP4_GROUP, tensorScale: 'none',
+  }),
+  // Support kernels.
+  dequantize('dequantize_nvfp4', { doc: 'NVFP4 (128x4 scales) -> bf16', output: 'bf16' }),
+  dequantize('dequantize_nvfp4_f32', { doc: 'NVFP4 (128x4 scales) -> fp32', output: 'f32' }),
+  hadamard('hadamard128', 128, { doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)' }),
+  amax('amax_bf16', { doc: 'amax over the finite elements of a bf16 tensor (NUMERICS §1.4), fp32 result' }),
+  // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma emulation, ptx.md §6.4).
+  gemm('gemm_nvfp4_bf16',
+    { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+    { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out, alpha = tA * tB', output: 'bf16' }),
+];
+
+/** Per-arch replacements (same name) for catalog entries that a per-arch rule forbids there. */
+export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
+  sm_90a: [],
+  // tcgen05: M = 128, K a multiple of 256 (one 128-byte swizzle row of FP4); one epilogue warpgroup (ptx.md §4).
+  sm_100a: [
+    gemm('gemm_nvfp4_bf16',
+      { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (tcgen05, 128x256x256 tile)', output: 'bf16' }),
+  ],
+  // mma.sync m16n8k64: 101376 B of shared memory and accumulators in registers: 128x128 tile, 4 warps (ptx.md §5).
+  sm_120a: [
+    gemm('gemm_nvfp4_bf16',
+      { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (mma.sync, 128x128x128 tile)', output: 'bf16' }),
+  ],
+};
+
+/** The catalog for one arch: every entry, replaced by its arch variant where there is one. Always valid on `arch`. */
+export function catalogFor(arch: Arch): KernelSpec[] {
+  const variants = new Map(ARCH_VARIANTS[arch].map((s) => [s.name, s]));
+  const specs = CATALOG.map((s) => variants.get(s.name) ?? s);
+  assertValid(specs, arch, `catalog (${arch})`);
+  return specs.map((s) => structuredClone(s));
+}
+
+/** A catalog kernel by name on `arch`, or undefined. */
+export function catalogSpec(name: string, arch: Arch): KernelSpec | undefined {
+  return catalogFor(arch).find((s) => s.name === name);
+}

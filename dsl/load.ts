@@ -1,0 +1,150 @@
+// Spec-file loading: a JSON file, or a TypeScript module typed against dsl/types.ts. A TypeScript file is first
+// type-checked (strict) in an in-memory ts-morph project, and every type error is reported as `file:line:col:
+// message` before the module is imported; importing it needs a TypeScript loader in the process (bin/qgen.mjs
+// registers tsx). The shape of what is loaded is not checked here: validateFile (dsl/validate.ts) does that.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { SpecFile } from './types.ts';
+
+/** The repository root: spec files may import `qgen/dsl/types.ts` (mapped here) or a relative path into it. */
+const REPO_ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const PACKAGE_PREFIX = 'qgen/';
+
+/** A user error while loading a spec file; the message is complete (one problem per line). */
+export class SpecLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SpecLoadError';
+  }
+}
+
+/** A path as shown to the user: relative to the working directory when that is shorter. */
+function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
+}
+
+/** 1-based line and column of a character offset. */
+export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, column: lines[lines.length - 1].length + 1 };
+}
+
+/** Parses JSON; a syntax error becomes `file:line:col: message`. */
+export function parseJsonSpec(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const message = (e as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    const { line, column } = at ? lineAndColumn(text, Number(at[1])) : lineAndColumn(text, text.length);
+    const what = message.replace(/\s*in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
+    throw new SpecLoadError(`${displayPath(file)}:${line}:${column}: invalid JSON: ${what}`);
+  }
+}
+
+/** Where a module specifier of a spec file (or of a file it imports) points on disk, for the type check. */
+function resolveLocal(fromFile: string, specifier: string): string | undefined {
+  let base: string;
+  if (specifier.startsWith('./') || specifier.startsWith('../')) base = path.resolve(path.dirname(fromFile), specifier);
+  else if (specifier.startsWith(PACKAGE_PREFIX)) base = path.join(REPO_ROOT, specifier.slice(PACKAGE_PREFIX.length));
+  else return undefined;
+  const candidates = [base, `${base}.ts`, base.replace(/\.js$/, '.ts'), path.join(base, 'index.ts')];
+  return candidates.find((c) => /\.(ts|mts|json)$/.test(c) && existsSync(c));
+}
+
+/**
+ * Type-checks a TypeScript spec module with strict options. Returns every error as `file:line:col: message`
+ * (empty: no errors). The project lives in memory: the spec file and the local files it imports (transitively)
+ * are added from disk; `qgen/...` imports map to this repository.
+ */
+export async function typeCheckSpecModule(file: string): Promise<string[]> {
+  const { Project, ts } = await import('ts-morph');
+  const project = new Project({
+    useInMemoryFileSystem: true,
+    compilerOptions: {
+      strict: true,
+      noEmit: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler,
+      allowImportingTsExtensions: true,
+      resolveJsonModule: true,
+      noUncheckedIndexedAccess: false,
+      skipLibCheck: true,
+      lib: ['lib.es2022.d.ts'],
+      paths: { [`${PACKAGE_PREFIX}*`]: [`${REPO_ROOT}/*`] },
+    },
+  });
+  const pending = [path.resolve(file)];
+  const added = new Set<string>();
+  while (pending.length > 0) {
+    const f = pending.pop()!;
+    if (added.has(f)) continue;
+    added.add(f);
+    const source = project.createSourceFile(f, readFileSync(f, 'utf8'), { overwrite: true });
+    if (f.endsWith('.json')) continue;
+    const specifiers = [
+      ...source.getImportDeclarations().map((d) => d.getModuleSpecifierValue()),
+      ...source.getExportDeclarations().map((d) => d.getModuleSpecifierValue()),
+    ];
+    for (const s of specifiers) {
+      const resolved = s === undefined ? undefined : resolveLocal(f, s);
+      if (resolved) pending.push(resolved);
+    }
+  }
+  const errors: string[] = [];
+  for (const d of project.getPreEmitDiagnostics()) {
+    if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
+    const message = ts.flattenDiagnosticMessageText(d.compilerObject.messageText, '\n    ');
+    const sf = d.getSourceFile();
+    const start = d.getStart();
+    if (sf && start !== undefined) {
+      const { line, column } = sf.getLineAndColumnAtPos(start);
+      errors.push(`${displayPath(sf.getFilePath())}:${line}:${column}: ${message}`);
+    } else {
+      errors.push(message);
+    }
+  }
+  return errors;
+}
+
+/** The spec list of an imported module: its default export ({ kernels } or an array), or its `kernels` export. */
+function specFileOf(mod: Record<string, unknown>, file: string): SpecFile {
+  const d = mod.default;
+  if (Array.isArray(d)) return { kernels: d };
+  if (d !== undefined && d !== null && typeof d === 'object') return d as SpecFile;
+  if (mod.kernels !== undefined) return { kernels: mod.kernels } as SpecFile;
+  throw new SpecLoadError(`${displayPath(file)}: exports no spec: export default { kernels: [...] } `
+    + '(a SpecFile), export default [...] or export const kernels = [...]');
+}
+
+/**
+ * Loads a spec file: `.json`, or `.ts` / `.mts` (type-checked first; throws SpecLoadError listing every type error
+ * without running the module). The result is unvalidated: pass it to validateFile.
+ */
+export async function loadSpecFile(file: string): Promise<SpecFile> {
+  const abs = path.resolve(file);
+  if (!existsSync(abs)) throw new SpecLoadError(`${displayPath(abs)}: no such spec file`);
+  if (abs.endsWith('.json')) {
+    const value = parseJsonSpec(readFileSync(abs, 'utf8'), abs);
+    return (Array.isArray(value) ? { kernels: value } : value) as SpecFile;
+  }
+  if (!/\.m?ts$/.test(abs)) {
+    throw new SpecLoadError(`${displayPath(abs)}: unsupported spec file type; use .json or .ts (typed against dsl/types.ts)`);
+  }
+  const errors = await typeCheckSpecModule(abs);
+  if (errors.length > 0) {
+    throw new SpecLoadError(`${displayPath(abs)}: ${errors.length} type error${errors.length === 1 ? '' : 's'}:\n`
+      + errors.join('\n'));
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(abs).href);
+  } catch (e) {
+    throw new SpecLoadError(`${displayPath(abs)}: failed to load: ${(e as Error).message}`);
+  }
+  return specFileOf(mod, abs);
+}

@@ -1,0 +1,120 @@
+// The named catalog: every entry valid on every arch (or replaced there by a valid arch variant for a per-arch
+// reason), and the entries that Quartet II and its baselines need carry the numerics the method prescribes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ARCH_VARIANTS, CATALOG, catalogFor, catalogSpec } from '../dsl/catalog.ts';
+import { ARCHS, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
+import { validate } from '../dsl/validate.ts';
+
+const REQUIRED = [
+  'fwd_x_fourSix', 'fwd_w_fourSix', 'bwd_e_msEden', 'bwd_et_msEden', 'requant_wt_msEden', 'requant_xt_msEden',
+  'nvidia_x_rtn', 'nvidia_w_rtn16x16', 'nvidia_e_sr', 'nvidia_et_sr_rht16', 'tetrajet_sr_rht32',
+  'dequantize_nvfp4', 'dequantize_nvfp4_f32', 'hadamard128', 'amax_bf16', 'mxfp4_rtn', 'gemm_nvfp4_bf16',
+];
+
+function q(name: string, arch = ARCHS[0]): QuantizeSpec {
+  const s = catalogSpec(name, arch);
+  assert.ok(s, `catalog has ${name}`);
+  assert.is(s!.kind, 'quantize');
+  return s as QuantizeSpec;
+}
+
+test('catalog: every entry of catalogFor(arch) validates on that arch', () => {
+  for (const arch of ARCHS) {
+    const specs = catalogFor(arch);
+    for (const s of specs) assert.equal(validate(s, arch, s.name), [], `${s.name} on ${arch}`);
+  }
+});
+
+test('catalog: base entries are valid everywhere except where an arch variant replaces them for a tiling rule', () => {
+  for (const arch of ARCHS) {
+    const replaced = new Set(ARCH_VARIANTS[arch].map((s) => s.name));
+    for (const s of CATALOG) {
+      const problems = validate(s, arch, s.name);
+      if (!replaced.has(s.name)) {
+        assert.equal(problems, [], `${s.name} on ${arch}`);
+      } else {
+        // A variant exists only because the base is refused there, and only by a per-arch tiling rule.
+        assert.ok(problems.length > 0, `${s.name}: a variant on ${arch} although the base is valid there`);
+        for (const p of problems) assert.ok(p.path.startsWith(`${s.name}.tiling.`), `${arch}: ${p.path}`);
+      }
+    }
+    for (const v of ARCH_VARIANTS[arch]) {
+      assert.ok(CATALOG.some((s) => s.name === v.name && s.kind === v.kind), `${arch} variant ${v.name} replaces an entry`);
+    }
+  }
+});
+
+test('catalog: same names on every arch, unique, each with a doc line', () => {
+  const names = CATALOG.map((s) => s.name);
+  assert.is(new Set(names).size, names.length, 'unique names');
+  for (const arch of ARCHS) assert.equal(catalogFor(arch).map((s) => s.name), names, arch);
+  for (const s of CATALOG) assert.ok(typeof s.doc === 'string' && s.doc.length > 10, `${s.name} has a doc line`);
+  for (const name of REQUIRED) assert.ok(names.includes(name), `catalog has ${name}`);
+});
+
+test('catalog: Quartet II forward quantizers: 4/6, target six, one-pass tensor scale, C = 448, 128x4', () => {
+  for (const name of ['fwd_x_fourSix', 'fwd_w_fourSix']) {
+    const s = q(name);
+    assert.equal([s.rounding, s.target, s.tensorScale, s.ceiling, s.scaleLayout, s.hadamard, s.input, s.block],
+      ['four-six', 'six', 'one-pass', 448, '128x4', null, 'bf16', '1x16'], name);
+    assert.equal(s.scaleGroup, { size: 16, format: 'e4m3' });
+  }
+});
+
+test('catalog: Quartet II backward quantizers: MS-EDEN, RHT-128, per-16, one-pass, C = 448', () => {
+  const expected = { bwd_e_msEden: ['bf16', false], bwd_et_msEden: ['bf16', true],
+    requant_wt_msEden: ['nvfp4', true], requant_xt_msEden: ['nvfp4', true] } as const;
+  for (const [name, [input, transposed]] of Object.entries(expected)) {
+    const s = q(name);
+    assert.equal([s.rounding, s.target, s.hadamard, s.correction, s.tensorScale, s.ceiling, s.input, s.transposedInput],
+      ['ms-eden', 'eden-s', 128, 'per-16', 'one-pass', 448, input, transposed], name);
+  }
+});
+
+test('catalog: baselines (NVIDIA recipe, TetraJet-v2, MXFP4)', () => {
+  const rows: [string, unknown[]][] = [
+    // name: [rounding, block, target, ceiling, tensorScale, hadamard, transposedInput]
+    ['nvidia_x_rtn', ['rtn', '1x16', 'six', 448, 'computed', null, false]],
+    ['nvidia_w_rtn16x16', ['rtn', '16x16', 'six', 448, 'computed', null, false]],
+    ['nvidia_e_sr', ['sr', '1x16', 'sr-v', 448, 'computed', null, false]],
+    ['nvidia_et_sr_rht16', ['sr', '1x16', 'sr-v', 448, 'computed', 16, true]],
+    ['tetrajet_sr_rht32', ['sr', '1x16', 'sr-v', 448, 'computed', 32, false]],
+  ];
+  for (const [name, want] of rows) {
+    const s = q(name);
+    assert.equal([s.rounding, s.block, s.target, s.ceiling, s.tensorScale, s.hadamard, s.transposedInput], want, name);
+  }
+  const mx = q('mxfp4_rtn');
+  assert.equal([mx.rounding, mx.scaleGroup, mx.tensorScale], ['rtn', { size: 32, format: 'ue8m0' }, 'none']);
+});
+
+test('catalog: support kernels and the GEMM', () => {
+  const get = (name: string, arch = ARCHS[0]) => catalogSpec(name, arch) as KernelSpec;
+  assert.equal(get('dequantize_nvfp4'), { ...get('dequantize_nvfp4'), kind: 'dequantize', output: 'bf16' });
+  assert.equal(get('dequantize_nvfp4_f32'), { ...get('dequantize_nvfp4_f32'), kind: 'dequantize', output: 'f32' });
+  assert.equal(get('hadamard128'), { ...get('hadamard128'), kind: 'hadamard', size: 128 });
+  assert.equal(get('amax_bf16'), { ...get('amax_bf16'), kind: 'amax', input: 'bf16' });
+  const g = get('gemm_nvfp4_bf16', 'sm_90a') as GemmSpec;
+  assert.equal([g.kind, g.a, g.b, g.layout, g.output], ['gemm', 'nvfp4', 'nvfp4', 'TN', 'bf16']);
+  assert.equal([g.tiling.ctaTile, g.tiling.consumers, g.tiling.stages, g.tiling.cluster],
+    [[128, 256, 128], 2, 4, [1, 1]]);
+  // The sm_100a variant's K is one 128-byte swizzle row of FP4 (256 elements) or more.
+  const b = get('gemm_nvfp4_bf16', 'sm_100a') as GemmSpec;
+  assert.is(b.tiling.ctaTile[0], 128);
+  assert.is(b.tiling.ctaTile[2] % 256, 0);
+  const r = get('gemm_nvfp4_bf16', 'sm_120a') as GemmSpec;
+  assert.equal(r.tiling.cluster, [1, 1]);
+});
+
+test('catalog: catalogFor returns copies', () => {
+  const a = catalogFor('sm_90a');
+  (a[0] as QuantizeSpec).rounding = 'sr';
+  (a[0] as QuantizeSpec).tiling.threadsPerBlock = 32;
+  const b = catalogFor('sm_90a');
+  assert.is((b[0] as QuantizeSpec).rounding, 'four-six');
+  assert.is((b[0] as QuantizeSpec).tiling.threadsPerBlock, 256);
+  assert.is((CATALOG[0] as QuantizeSpec).tiling.threadsPerBlock, 256);
+});
+
+test.run();
