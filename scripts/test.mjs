@@ -10,7 +10,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const filter = process.argv[2] ?? '';
 const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
 const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
 let out = '';
 child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
 child.on('close', (code) => {
