@@ -32,7 +32,7 @@ export function rnE2M1(v: number): number {
   if (x !== x) return E2M1_MAX_CODE;
   const a = Math.abs(x);
   // Ties (0.25, 1.25, 2.5, 5) go down to the even codes 0, 2, 4; ties 0.75, 1.75, 3.5 go up to 2, 4, 6.
-  const m = a < 0.25 ? 0 : a < 0.75 ? 1 : a <= 1.25 ? 2 : a < 1.75 ? 3 : a <= 2.5 ? 4 : a < 3.5 ? 5 : a <= 5 ? 6 : 7;
+  const m = a <= 0.25 ? 0 : a < 0.75 ? 1 : a <= 1.25 ? 2 : a < 1.75 ? 3 : a <= 2.5 ? 4 : a < 3.5 ? 5 : a <= 5 ? 6 : 7;
   return signBitSet(x) ? m | E2M1_SIGN : m;
 }
 

@@ -306,8 +306,15 @@ class GroupRounder {
         const v = f32(X[o + i] * inv);
         const q = rnE2M1(v);
         codes[co + i] = q;
-        sq[16 * j + i] = f32(v * v);
-        vq[16 * j + i] = f32(v * E2M1_VALUE[q]);
+        if (n === 1) {
+          sq[16 * j + i] = f32(v * v);
+          vq[16 * j + i] = f32(v * E2M1_VALUE[q]);
+        } else {
+          // per-128: groups have different scales, so the sums are taken in the input domain (§5.6).
+          const y = X[o + i];
+          sq[16 * j + i] = f32(y * y);
+          vq[16 * j + i] = f32(y * f32(E2M1_VALUE[q] * this.D));
+        }
       }
       base[j] = onePass ? this.D : E4M3_VALUE[this.sCode];
     }

@@ -280,8 +280,10 @@ function checkMsEden(y: Matrix, q: QuantizedTensor, C: number, per128: boolean):
         if (s === 0) { assert.is(qv, 0); continue; }
         const v = y.data[i] / (s * t);
         assert.ok(isNearest(Math.abs(v), Math.abs(qv)), `element ${i}: v = ${v}, code ${qv}`);
-        num += v * v;
-        den += v * qv;
+        // per-16: S in scaled units; per-128: in the input domain (NUMERICS §5.6)
+        const w = per128 ? s * t : 1;
+        num += v * v * w * w;
+        den += v * qv * w * w;
       }
       if (!per128) {
         checkEdenScale(q, g, s, num, den);

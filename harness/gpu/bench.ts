@@ -21,8 +21,8 @@ function benchBuffers(spec: KernelSpec, rows: number, cols: number): BufferArg[]
       const outs: BufferArg[] = [{ size: rows * cols / 2 }, { size: scaleBytes(rows, Kb, spec.scaleLayout) }];
       const ts: BufferArg = spec.tensorScale === 'caller' ? { size: 4, data: new Uint8Array(new Float32Array([1 / 512]).buffer) } : { size: 4 };
       if (spec.input === 'nvfp4') {
-        // The input tensor is [cols, rows] quantized along rows, with row-major scales.
-        return [{ size: rows * cols / 2, fill: 'bytes-random' }, { size: cols * rows / 16, fill: 'e4m3-random' },
+        // The input tensor is [cols, rows] quantized along rows, its scales in the kernel's layout (qgen.h).
+        return [{ size: rows * cols / 2, fill: 'bytes-random' }, { size: scaleBytes(cols, rows / 16, spec.scaleLayout), fill: 'e4m3-random' },
           { size: 4, data: new Uint8Array(new Float32Array([1]).buffer) }, ...outs, ts];
       }
       return [{ size: rows * cols * 2, fill: 'bf16-random' }, ...outs, ts];

@@ -42,7 +42,9 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       if (spec.input === 'nvfp4') {
         const a = requantInput(spec, p);
         q = requantize(spec, a, { seed: p.seed });
-        inputs = [{ size: a.codes.length / 2, data: packCodes(a.codes) }, { size: a.scales.length, data: a.scales },
+        // qgen.h: the input's scales use the kernel's scale layout, for its [cols, rows/16] grid.
+        const inScales = layoutScales(a.scales, a.rows, a.cols / 16, spec.scaleLayout);
+        inputs = [{ size: a.codes.length / 2, data: packCodes(a.codes) }, { size: inScales.length, data: inScales },
           { size: 4, data: scalarBytes(a.tensorScale) }];
       } else {
         const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
