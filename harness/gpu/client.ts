@@ -59,6 +59,8 @@ export class GpuRunner {
   private readonly proc: ChildProcessByStdio<Writable, Readable, null>;
   private readonly queue = new ByteQueue();
   private chain: Promise<unknown> = Promise.resolve();
+  /** Set when the runner (or its wrapper) could not be started. */
+  spawnError: Error | null = null;
 
   /** `wrapper`: a command that runs the binary, e.g. ['compute-sanitizer', '--tool', 'memcheck']. */
   constructor(binary: string, wrapper: string[] = []) {
@@ -66,6 +68,7 @@ export class GpuRunner {
     this.proc = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
     this.proc.stdout.on('data', (d: Buffer) => this.queue.push(d));
     this.proc.stdout.on('end', () => this.queue.end());
+    this.proc.on('error', (e) => { this.spawnError = e; this.queue.end(); });
   }
 
   /** Serialises calls: the runner answers one request at a time. */
@@ -159,6 +162,7 @@ export class GpuRunner {
     const h = Buffer.alloc(8);
     h.writeUInt32LE(REQUEST_MAGIC, 0);
     h.writeUInt32LE(OP_QUIT, 4);
+    if (this.spawnError) return -1;
     const done = new Promise<number>((resolve) => this.proc.on('close', (code) => resolve(code ?? -1)));
     this.proc.stdin.end(h);
     return done;

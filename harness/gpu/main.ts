@@ -6,6 +6,7 @@
 // Everything it writes goes to bench/results/ and, when $OUT is set, to $OUT as well.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { execa } from 'execa';
 import type { Arch, KernelSpec } from '../../dsl/types.ts';
 import { CATALOG } from '../../dsl/catalog.ts';
@@ -33,11 +34,21 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
   const cuFiles = files.filter((f) => f.endsWith('.cu'));
   const binary = path.join(workDir, `runner_${arch}`);
   const cc = arch.replace('sm_', '').replace('a', '');
-  const args = [`-gencode`, `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-lineinfo', ...extraFlags,
-    `-I${kernelsDir}`, `-I${workDir}`, path.join(repoRoot, 'harness/runner/runner.cu'), path.join(workDir, 'dispatch.cu'),
-    ...cuFiles, '-o', binary];
-  const r = await execa('nvcc', args, { reject: false, all: true });
-  if (r.exitCode !== 0) throw new Error(`nvcc failed building the runner:\n${r.all}`);
+  const common = [`-gencode`, `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-lineinfo', ...extraFlags,
+    `-I${kernelsDir}`, `-I${workDir}`];
+  // One nvcc per translation unit, as many at a time as there are cores, then one link.
+  const sources = [path.join(repoRoot, 'harness/runner/runner.cu'), path.join(workDir, 'dispatch.cu'), ...cuFiles];
+  const objects = sources.map((src, i) => path.join(workDir, `${i}_${path.basename(src, '.cu')}.o`));
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < sources.length; i = next++) {
+      const r = await execa('nvcc', [...common, '-c', sources[i], '-o', objects[i]], { reject: false, all: true });
+      if (r.exitCode !== 0) throw new Error(`nvcc failed on ${sources[i]}:\n${r.all}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(os.cpus().length, 16)) }, worker));
+  const link = await execa('nvcc', [...common, ...objects, '-o', binary], { reject: false, all: true });
+  if (link.exitCode !== 0) throw new Error(`nvcc failed linking the runner:\n${link.all}`);
   process.stderr.write(`built runner for ${arch}: ${served.length} kernels in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   return { binary, specs: served, dir: workDir };
 }

@@ -150,10 +150,13 @@ async function sanitize(tool: string, built: BuiltRunner): Promise<{ ok: boolean
     const p: CaseParams = { rows: 129, cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)), regime: 'gaussian', dataSeed: 7, seed: 99n, callerFactor: 1 };
     if (spec.kind === 'quantize' && spec.input === 'nvfp4') p.rows = 144;
     const prep = prepare(spec, p);
-    const res = await sanitized.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, poison: 0xab, buffers: prep.buffers });
+    const res = await sanitized.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, poison: 0xab, buffers: prep.buffers })
+      .catch((e: Error) => ({ status: -3, message: e.message, buffers: [] }));
     if (res.status !== 0) errors++;
+    if (sanitized.spawnError) break;
   }
   const exit = await sanitized.closeWithCode();
+  if (sanitized.spawnError) return { ok: false, line: `FAIL compute-sanitizer ${tool}: could not start (${sanitized.spawnError.message})` };
   const report = existsSync(log) ? readFileSync(log, 'utf8') : '';
   const summary = /ERROR SUMMARY: (\d+) error/.exec(report);
   const ok = errors === 0 && exit === 0 && summary !== null && summary[1] === '0';
