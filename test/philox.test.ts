@@ -88,12 +88,35 @@ test('CurandPhilox: counter increments and carries follow the raw Philox blocks'
   const s = new CurandPhilox(0xfeedfacecafebeefn, 7n, 4n * 0xffffffffn);
   const got = Array.from({ length: 8 }, () => s.next());
   assert.is(hexes(got), hexes([...block([0xffffffff, 0, 7, 0], key), ...block([0, 1, 7, 0], key)]));
-  // The full 128-bit increment: x, y, z all ones -> carry into w; subsequence 2^64 - 1 fills (z, w).
-  const t = new CurandPhilox(5n, 2n ** 64n - 1n, 4n * (2n ** 64n - 1n) / 4n * 4n + 3n);
-  // offset = 4 * (2^64 - 1) + 3 exceeds 64 bits, so build the same state through the public pieces instead:
-  void t;
-  const u = new CurandPhilox(5n, 0xffffffffn, 4n * 0xffffffffffffffffn / 4n);
-  void u;
+  // Largest subsequence and offset: (z, w) = (2^32-1, 2^32-1), (x, y) = (2^32-1, 2^30-1), STATE 3; the next block
+  // carries x into y.
+  const big = new CurandPhilox(3n, 2n ** 64n - 1n, 2n ** 64n - 1n);
+  const top = block([0xffffffff, 0x3fffffff, 0xffffffff, 0xffffffff], splitSeed(3n));
+  const after = block([0, 0x40000000, 0xffffffff, 0xffffffff], splitSeed(3n));
+  assert.is(hexes(Array.from({ length: 5 }, () => big.next())), hexes([top[3], ...after]));
+});
+
+test('nextUniform: (float)x rounded first, then one binary32 rounding of x * 2^-32 + 2^-33', () => {
+  // (float)x by hand: x rounded to 24 significant bits, ties to even.
+  const toFloat = (x: number): number => {
+    if (x < 2 ** 24) return x;
+    const step = 2 ** (Math.floor(Math.log2(x)) - 23);
+    const q = x / step;
+    const fl = Math.floor(q);
+    return (q - fl > 0.5 || (q - fl === 0.5 && fl % 2 === 1) ? fl + 1 : fl) * step;
+  };
+  const ints = new CurandPhilox(1n, 0n, 0n);
+  const floats = new CurandPhilox(1n, 0n, 0n);
+  let discriminating = 0;
+  for (let i = 0; i < 20000; i++) {
+    const x = ints.next();
+    const want = Math.fround(toFloat(x) * 2 ** -32 + 2 ** -33);
+    const u = floats.nextUniform();
+    assert.ok(Object.is(u, want), `word ${i}: x = ${x}`);
+    assert.ok(u > 0 && u <= 1);
+    if (want !== Math.fround(x * 2 ** -32 + 2 ** -33)) discriminating++;
+  }
+  assert.ok(discriminating > 0, 'the sample has words where rounding x to float first matters');
 });
 
 test('splitSeed: halves of a 64-bit seed; out-of-range seeds are refused', () => {
