@@ -1,0 +1,66 @@
+// Renders lowered plans into CUDA sources through the handlebars templates in templates/. Templates hold layout
+// only; every decision is in the plan (dsl/lower.ts).
+import Handlebars from 'handlebars';
+import { readFileSync } from 'node:fs';
+import type { KernelPlan } from '../dsl/lower.ts';
+import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS } from '../dsl/constants.ts';
+import { numericsVersion, qgenVersion } from './versions.ts';
+
+const templatesDir = new URL('../templates/', import.meta.url);
+
+const KIND_TITLES: Record<string, string> = {
+  quantize: 'quantize', dequantize: 'dequantize', hadamard: 'Hadamard transform', amax: 'amax',
+};
+
+type Template = (data: unknown) => string;
+
+let cache: { hb: typeof Handlebars; templates: Map<string, Template> } | null = null;
+
+function engine() {
+  if (cache) return cache;
+  const hb = Handlebars.create();
+  hb.registerPartial('banner', readFileSync(new URL('banner.hbs', templatesDir), 'utf8'));
+  cache = { hb, templates: new Map() };
+  return cache;
+}
+
+function template(kind: string): Template {
+  const e = engine();
+  let t = e.templates.get(kind);
+  if (!t) {
+    const source = readFileSync(new URL(`${kind}.cu.hbs`, templatesDir), 'utf8');
+    // strict: a field the template names but the plan lacks is an error, not an empty string.
+    t = e.hb.compile(source, { noEscape: true, strict: true, knownHelpersOnly: true });
+    e.templates.set(kind, t);
+  }
+  return t;
+}
+
+/** The data a template sees: the plan's render facts plus what every kernel file shows. */
+export function templateData(plan: KernelPlan): Record<string, unknown> {
+  return {
+    ...plan.render,
+    name: plan.name,
+    doc: plan.spec.doc ?? '',
+    kindTitle: KIND_TITLES[plan.kind],
+    arch: plan.arch,
+    qgenVersion: qgenVersion(),
+    numericsVersion: numericsVersion(),
+    specLines: JSON.stringify(plan.spec, null, 2).split('\n'),
+    steps: plan.steps,
+    headers: plan.headers,
+    threads: 'tiling' in plan.spec && 'threadsPerBlock' in plan.spec.tiling ? plan.spec.tiling.threadsPerBlock : 0,
+    elemsPerThread: plan.mapping.elemsPerThread,
+    lanesPerUnit: plan.mapping.lanesPerUnit,
+    colsMultiple: plan.colsMultiple,
+    constants: plan.constants,
+    streams: { signs: STREAM_SIGNS, elementSr: STREAM_ELEMENT_SR, scaleSr: STREAM_SCALE_SR },
+    hostSignature: plan.hostSignature,
+  };
+}
+
+/** The CUDA source of one lowered kernel. */
+export function renderKernel(plan: KernelPlan): string {
+  if (plan.kind === 'gemm') throw new Error(`${plan.name}: gemm has no template yet`);
+  return template(plan.kind)(templateData(plan));
+}

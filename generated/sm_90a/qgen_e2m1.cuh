@@ -1,0 +1,101 @@
+// qgen_e2m1.cuh — E2M1 (FP4) rounding and decoding, NUMERICS §2.1, §2.2, §2.7.
+//
+// A code is sign<<3 | magnitude code, magnitudes {0, .5, 1, 1.5, 2, 3, 4, 6} = codes 0..7.
+// Round-to-nearest has two spellings with identical results on finite inputs:
+//   qgen_rn_e2m1_soft      the threshold rule of §2.1 (every arch; the only one on sm_90a);
+//   qgen_rn_e2m1x2_hw      `cvt.rn.satfinite.e2m1x2.f32` (sm_100a / sm_120a), NaN inputs mapped to +6 first
+//                          because the hardware NaN result is unconfirmed (ptx.md §9.1).
+// Stochastic rounding (§2.2) is software on every arch (`cvt.rs` exists only on sm_100a and its rounding rule is
+// not the contract's).
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+#include "qgen_fp32.cuh"
+
+// E2M1 code of +6 (the code of NaN, §2.1).
+constexpr uint32_t QGEN_E2M1_NAN_CODE = 0x7u;
+
+// NUMERICS §2.1: RN_E2M1 as the threshold rule on |v|; ties go to the even code; sign copied; NaN -> 0x7.
+__host__ __device__ __forceinline__ uint32_t qgen_rn_e2m1_soft(float v) {
+  const float a = qgen_f32_from_bits(qgen_f32_bits(v) & 0x7FFFFFFFu);
+  if (a != a) return QGEN_E2M1_NAN_CODE;
+  const uint32_t sign = (qgen_f32_bits(v) >> 28) & 0x8u;
+  // Each comparison is one threshold of the rule: <= 0.25 -> 0; < 0.75 -> .5; <= 1.25 -> 1; < 1.75 -> 1.5;
+  // <= 2.5 -> 2; < 3.5 -> 3; <= 5 -> 4; else 6. +Inf passes every threshold (-> 6).
+  const uint32_t magnitude = static_cast<uint32_t>(a > 0.25f) + static_cast<uint32_t>(a >= 0.75f) +
+                             static_cast<uint32_t>(a > 1.25f) + static_cast<uint32_t>(a >= 1.75f) +
+                             static_cast<uint32_t>(a > 2.5f) + static_cast<uint32_t>(a >= 3.5f) +
+                             static_cast<uint32_t>(a > 5.0f);
+  return sign | magnitude;
+}
+
+// Two codes packed as a byte (§2.7: the lower index in bits 3:0), software rounding.
+__host__ __device__ __forceinline__ uint32_t qgen_rn_e2m1x2_soft(float lo, float hi) {
+  return qgen_rn_e2m1_soft(lo) | (qgen_rn_e2m1_soft(hi) << 4);
+}
+
+#if defined(__CUDA_ARCH_FAMILY_SPECIFIC__) && (__CUDA_ARCH_FAMILY_SPECIFIC__ >= 1000)
+#define QGEN_HAS_HW_E2M1 1
+// NUMERICS §2.1 on Blackwell: hardware RN + satfinite. NaN is mapped to +6 before the instruction, so the result
+// equals the threshold rule on every input. Operand a lands in bits 7:4, so the higher index goes first.
+__device__ __forceinline__ uint32_t qgen_rn_e2m1x2_hw(float lo, float hi) {
+  lo = (lo != lo) ? 6.0f : lo;
+  hi = (hi != hi) ? 6.0f : hi;
+  uint16_t packed;
+  asm("{ .reg .b8 t;\n\tcvt.rn.satfinite.e2m1x2.f32 t, %1, %2;\n\tcvt.u16.u8 %0, t; }"
+      : "=h"(packed)
+      : "f"(hi), "f"(lo));
+  return packed;
+}
+#endif
+
+// The two RN spellings as policies, so that a kernel names its choice once (dsl/lower.ts picks per arch).
+struct qgen_e2m1_software {
+  static __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return qgen_rn_e2m1x2_soft(lo, hi); }
+};
+
+#if defined(__CUDA_ARCH__) && !defined(QGEN_HAS_HW_E2M1)
+// Declared, never defined: a kernel that picks the hardware policy on an arch without the instruction fails to
+// link ("unresolved extern function") instead of silently changing numerics.
+__device__ uint32_t qgen_rn_e2m1x2_hw_unavailable_on_this_arch(float lo, float hi);
+#endif
+
+struct qgen_e2m1_hardware {
+  static __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+#if defined(QGEN_HAS_HW_E2M1)
+    return qgen_rn_e2m1x2_hw(lo, hi);
+#elif defined(__CUDA_ARCH__)
+    return qgen_rn_e2m1x2_hw_unavailable_on_this_arch(lo, hi);
+#else
+    (void)lo;
+    (void)hi;
+    return 0;  // host pass: device code only
+#endif
+  }
+};
+
+// NUMERICS §2.1: the binary32 value of a code (exact).
+__host__ __device__ __forceinline__ float qgen_e2m1_value(uint32_t code) {
+  // Magnitude codes 0..7 -> 0, .5, 1, 1.5, 2, 3, 4, 6, as value * 2 = 0, 1, 2, 3, 4, 6, 8, 12.
+  const uint32_t m = code & 0x7u;
+  const uint32_t twice = m < 4u ? m : (m == 4u ? 4u : (m == 5u ? 6u : (m == 6u ? 8u : 12u)));
+  const float magnitude = static_cast<float>(twice) * 0.5f;
+  return (code & 0x8u) ? -magnitude : magnitude;
+}
+
+// NUMERICS §2.2: SR_E2M1(v, r16). lo/hi are the grid magnitudes around |v|; hi is taken iff r16 * 2^-16 < frac.
+__host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1(float v, uint32_t r16) {
+  const float a = qgen_f32_from_bits(qgen_f32_bits(v) & 0x7FFFFFFFu);
+  if (a != a) return QGEN_E2M1_NAN_CODE;
+  const uint32_t sign = (qgen_f32_bits(v) >> 28) & 0x8u;
+  if (a >= 6.0f) return sign | 0x7u;
+  // lo code: the number of grid magnitudes 0.5, 1, 1.5, 2, 3, 4 that are <= a.
+  const uint32_t lo = static_cast<uint32_t>(a >= 0.5f) + static_cast<uint32_t>(a >= 1.0f) +
+                      static_cast<uint32_t>(a >= 1.5f) + static_cast<uint32_t>(a >= 2.0f) +
+                      static_cast<uint32_t>(a >= 3.0f) + static_cast<uint32_t>(a >= 4.0f);
+  const float lo_value = qgen_e2m1_value(lo);
+  const float spacing = lo < 4u ? 0.5f : (lo < 6u ? 1.0f : 2.0f);
+  const float frac = qgen_div(qgen_sub(a, lo_value), spacing);  // exact (Sterbenz, power-of-two spacing)
+  const float draw = qgen_mul(static_cast<float>(r16 & 0xFFFFu), 1.52587890625e-05f /* 2^-16 */);
+  return sign | (draw < frac ? lo + 1u : lo);
+}

@@ -1,0 +1,61 @@
+// qgen_hadamard.cuh — the randomized Hadamard transform of NUMERICS §4, in registers and warp shuffles.
+//
+// Each thread holds E consecutive elements of a row. A chunk of N points is either inside one thread (N <= E) or
+// spread over N / E adjacent lanes (lane l of the chunk holds positions l*E .. l*E+E-1). Butterfly stages with
+// h < E run in registers; stages with h >= E exchange with lane l ^ (h / E). Every output of every stage is one
+// binary32 addition or subtraction of the same two operands as in §4.2, so the result does not depend on the mapping.
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+#include "qgen_fp32.cuh"
+#include "qgen_philox.cuh"
+
+// NUMERICS §3.2: the N <= 128 signs of a call, bit j of the 128-bit block (word j >> 5, bit j & 31); set -> -1.
+__device__ __forceinline__ uint4 qgen_hadamard_signs(uint64_t seed) {
+  return qgen_random_block(seed, QGEN_STREAM_SIGNS, 0, 0);
+}
+
+__device__ __forceinline__ uint32_t qgen_sign_bit(uint4 signs, int j) {
+  const uint32_t word = (j >> 5) == 0 ? signs.x : (j >> 5) == 1 ? signs.y : (j >> 5) == 2 ? signs.z : signs.w;
+  return (word >> (j & 31)) & 1u;
+}
+
+// NUMERICS §4.1-§4.3 on the E values of one thread. lane_in_chunk: this thread's index among the N / E lanes that
+// share a chunk (0 when N <= E). All lanes of the warp must call this together when N > E.
+template <int E, int N>
+__device__ __forceinline__ void qgen_hadamard_segment(float (&v)[E], uint4 signs, int lane_in_chunk,
+                                                      float inv_sqrt_n) {
+  static_assert((N & (N - 1)) == 0 && N >= 16 && N <= 128, "Hadamard size is 16, 32, 64 or 128");
+  static_assert(N <= E ? E % N == 0 : N % E == 0, "a chunk is whole threads or whole lanes");
+  // §4.1: a_j = eps_j * x_j, a sign flip.
+#pragma unroll
+  for (int j = 0; j < E; ++j) {
+    const int position = N <= E ? j % N : lane_in_chunk * E + j;
+    v[j] = __uint_as_float(__float_as_uint(v[j]) ^ (qgen_sign_bit(signs, position) << 31));
+  }
+  // §4.2: stages h = 1, 2, ..., N/2; pair (i, i+h) with (i & h) == 0 becomes (a_i + a_(i+h), a_i - a_(i+h)).
+#pragma unroll
+  for (int h = 1; h < N; h *= 2) {
+    if (h < E) {
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        if ((j & h) == 0) {
+          const float a = v[j], b = v[j + h];
+          v[j] = qgen_add(a, b);
+          v[j + h] = qgen_sub(a, b);
+        }
+      }
+    } else {
+      const int lane_mask = h / E;
+      const bool low = (lane_in_chunk & lane_mask) == 0;  // this lane holds a_i, its partner a_(i+h)
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        const float partner = __shfl_xor_sync(0xffffffffu, v[j], lane_mask);
+        v[j] = low ? qgen_add(v[j], partner) : qgen_sub(partner, v[j]);
+      }
+    }
+  }
+  // §4.3: y_j = a_j * inv_sqrt_n, natural order.
+#pragma unroll
+  for (int j = 0; j < E; ++j) v[j] = qgen_mul(v[j], inv_sqrt_n);
+}

@@ -1,0 +1,78 @@
+/* qgen.h — the C ABI of qgen's generated host entry points.
+ *
+ * Every entry point validates its arguments first and returns a qgen_status; when code != 0 nothing was launched and
+ * `message` names the argument and what is allowed. Work is enqueued on the caller's stream; no entry point
+ * synchronises the host. Numerics: runtime/NUMERICS.md. Shapes (NUMERICS §8): rows >= 1; cols a multiple of 16
+ * (32 for MXFP4) and of the Hadamard size when the kernel rotates.
+ */
+#ifndef QGEN_H
+#define QGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cuda_runtime.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int code;          /* 0 = ok; otherwise nothing was launched (or the launch itself failed: code 2) */
+  char message[256];
+} qgen_status;
+
+enum { QGEN_OK = 0, QGEN_INVALID_ARGUMENT = 1, QGEN_LAUNCH_FAILED = 2 };
+
+/* Quantize: C ABI `qgen_status qgen_<name>(const qgen_quantize_args* args, cudaStream_t stream);` and
+ * `size_t qgen_<name>_workspace_bytes(int64_t rows, int64_t cols);`. */
+typedef struct {
+  /* Input, one of:
+   *  - x: bf16 [rows, cols] row-major, or [cols, rows] row-major when the kernel reads its input transposed;
+   *  - requant (NUMERICS §5.9): an NVFP4 tensor A [cols, rows] quantized along rows: in_codes [cols, rows/2],
+   *    in_scales in the kernel's scale layout for a [cols, rows/16] grid, *in_tensor_scale = t_in. */
+  const void* x;
+  const uint8_t* in_codes;
+  const uint8_t* in_scales;
+  const float* in_tensor_scale;
+  int64_t rows, cols;   /* OUTPUT shape; quantized along cols (K) */
+  uint8_t* codes;       /* packed E2M1 [rows, cols/2], element 2i in the low nibble of byte i */
+  uint8_t* scales;      /* per the kernel's scale layout (NUMERICS §7); 128x4 padding bytes are written as 0 */
+  float* tensor_scale;  /* device pointer: written (computed / one-pass) or read (caller); unused for MXFP4 */
+  uint64_t seed;        /* Philox key of every random draw (NUMERICS §3) */
+  void* workspace;      /* device scratch, at least qgen_<name>_workspace_bytes(rows, cols), 256-byte aligned */
+  size_t workspace_bytes;
+} qgen_quantize_args;
+
+/* Dequantize: `qgen_status qgen_<name>(const qgen_dequantize_args* args, cudaStream_t stream);`
+ * y [rows, cols] = f32(f32(e2m1 * scale) * t) as bf16 or f32 (NUMERICS §6). */
+typedef struct {
+  const uint8_t* codes;       /* [rows, cols/2] */
+  const uint8_t* scales;      /* per the kernel's scale layout */
+  const float* tensor_scale;  /* device pointer to t (NVFP4); may be NULL for MXFP4 */
+  int64_t rows, cols;
+  void* y;                    /* [rows, cols] bf16 or f32 */
+} qgen_dequantize_args;
+
+/* Randomized Hadamard transform along cols (NUMERICS §4): `qgen_status qgen_<name>(const qgen_hadamard_args*, cudaStream_t);` */
+typedef struct {
+  const void* x;  /* [rows, cols] bf16 or f32 */
+  void* y;        /* [rows, cols] bf16 or f32 */
+  int64_t rows, cols;
+  uint64_t seed;  /* sign vector: word(seed, STREAM_SIGNS, 0, j >> 5) */
+} qgen_hadamard_args;
+
+/* amax over the finite elements (NUMERICS §1.4): `qgen_status qgen_<name>(const qgen_amax_args*, cudaStream_t);`
+ * and `size_t qgen_<name>_workspace_bytes(int64_t rows, int64_t cols);` (0: the result word is the accumulator). */
+typedef struct {
+  const void* x;  /* [rows, cols] bf16 or f32 */
+  float* amax;    /* device pointer, written */
+  int64_t rows, cols;
+  void* workspace;
+  size_t workspace_bytes;
+} qgen_amax_args;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QGEN_H */

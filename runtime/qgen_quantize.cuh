@@ -1,0 +1,354 @@
+// qgen_quantize.cuh — per-group quantization building blocks shared by every arch, NUMERICS §5.
+//
+// A group is 16 consecutive binary32 values along K (32 for MXFP4). Two forms per rounding:
+//   *_tensor : the tensor scale t is known (modes computed and caller, §5.1); the result has the E4M3 scale byte;
+//   *_proxy  : one-pass pass A (§5.1): the group's P4 proxy replaces s_g * t; the result has the proxy (or MS-EDEN's
+//              corrected proxy) as bf16 bits, 0 for a zero group. Pass B (qgen_finalize_proxy_*) turns proxies into
+//              scales once the tensor-wide maximum is known.
+// E2M1 is a policy (qgen_e2m1_software / qgen_e2m1_hardware) that packs two RN codes into a byte.
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+#include "qgen_fp32.cuh"
+#include "qgen_e2m1.cuh"
+#include "qgen_e4m3.cuh"
+#include "qgen_ue8m0.cuh"
+#include "qgen_philox.cuh"
+#include "qgen_layout.cuh"
+
+// The one-pass proxy of a zero group (§5.2): 0. A group is a zero group in one-pass mode when its amax is 0 or its
+// proxy rounds to 0 (the analogue of "a scale that rounds to 0" in computed/caller mode; it makes every stored
+// c_g = 0 a zero group, so pass B needs no other marker).
+constexpr uint32_t QGEN_ZERO_GROUP_PROXY = 0x0000u;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Group statistics
+
+// NUMERICS §1.4: max |x| over the finite values of a group; 0 when none.
+template <int N>
+__device__ __forceinline__ float qgen_group_amax(const float* x) {
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < N; ++i) m = fmaxf(m, qgen_finite_abs(x[i]));
+  return m;
+}
+
+// NUMERICS §5.7: the amax of a 16x16 block whose 16 rows are held by lanes l ^ {1, 2, 4, 8}.
+__device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
+#pragma unroll
+  for (int mask = 1; mask <= 8; mask *= 2) group_amax = fmaxf(group_amax, __shfl_xor_sync(0xffffffffu, group_amax, mask));
+  return group_amax;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Codes of 16 values (8 bytes: element i in bits 4i+3..4i, §2.7)
+
+// NUMERICS §5.3: q_i = RN_E2M1(f32(x_i * inv)).
+template <class E2M1>
+__device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
+  uint32_t bytes[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) bytes[i] = E2M1::pack2(qgen_mul(x[2 * i], inv), qgen_mul(x[2 * i + 1], inv));
+  return qgen_pack_code_bytes(bytes);
+}
+
+// NUMERICS §5.4 and §3.2: q_i = SR_E2M1(f32(x_i * inv), r16_i); element e of group g uses bits 15:0 (even e) or
+// 31:16 (odd e) of word(seed, STREAM_ELEMENT_SR, g, e >> 1).
+__device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint64_t seed, uint64_t group) {
+  const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
+  const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
+  const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+  uint32_t bytes[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t lo = qgen_sr_e2m1(qgen_mul(x[2 * i], inv), words[i] & 0xFFFFu);
+    const uint32_t hi = qgen_sr_e2m1(qgen_mul(x[2 * i + 1], inv), words[i] >> 16);
+    bytes[i] = lo | (hi << 4);
+  }
+  return qgen_pack_code_bytes(bytes);
+}
+
+// NUMERICS §5.2: codes of a zero group (and of a computed/caller group whose scale rounds to 0): finite elements
+// give ±0 (0x0 / 0x8), non-finite ones RN_E2M1 (±Inf -> ±6, NaN -> 0x7). For an all-±0 group this is RN_E2M1(x_i).
+template <class E2M1>
+__device__ __forceinline__ uint2 qgen_zero_group_codes16(const float* x) {
+  uint32_t bytes[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float lo = isfinite(x[2 * i]) ? copysignf(0.0f, x[2 * i]) : x[2 * i];
+    const float hi = isfinite(x[2 * i + 1]) ? copysignf(0.0f, x[2 * i + 1]) : x[2 * i + 1];
+    bytes[i] = E2M1::pack2(lo, hi);
+  }
+  return qgen_pack_code_bytes(bytes);
+}
+
+// The decoded value of element i of 16 packed codes.
+__device__ __forceinline__ float qgen_code_value(uint2 codes, int i) {
+  const uint32_t word = i < 8 ? codes.x : codes.y;
+  return qgen_e2m1_value((word >> (4 * (i & 7))) & 0xFu);
+}
+
+// NUMERICS §5.5: e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)).
+__device__ __forceinline__ float qgen_group_error16(const float* x, uint2 codes, float dequant_scale) {
+  float sq[16];
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float d = qgen_sub(x[i], qgen_mul(qgen_code_value(codes, i), dequant_scale));
+    sq[i] = qgen_mul(d, d);
+  }
+  return qgen_tree16(sq);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tensor-scale form (computed / caller, §5.1): results carry the E4M3 scale byte.
+
+struct qgen_group_result {
+  uint2 codes;     // 16 packed codes
+  uint32_t scale;  // E4M3 byte (for MS-EDEN: the RN scale s_g before the correction)
+  bool zero;       // a zero group (§5.2): scale 1.0 stored, no correction
+};
+
+// NUMERICS §5.1: s_g = RN_E4M3(f32(amax_g / f32(T * t))).
+__device__ __forceinline__ uint32_t qgen_group_scale(float amax, float target, float t) {
+  return qgen_rn_e4m3(qgen_div(amax, qgen_mul(target, t)));
+}
+
+// NUMERICS §5.3: inv_g = f32(1 / f32(s_g * t)).
+__device__ __forceinline__ float qgen_inverse_scale(uint32_t scale, float t) {
+  return qgen_div(1.0f, qgen_mul(qgen_e4m3_value(scale), t));
+}
+
+template <class E2M1>
+__device__ __forceinline__ qgen_group_result qgen_zero_group_result(const float* x) {
+  return {qgen_zero_group_codes16<E2M1>(x), QGEN_E4M3_ONE, true};
+}
+
+// NUMERICS §5.3: RTN with target T.
+template <class E2M1>
+__device__ __forceinline__ qgen_group_result qgen_rtn_group_tensor(const float* x, float amax, float target, float t) {
+  const uint32_t scale = qgen_group_scale(amax, target, t);
+  if (amax == 0.0f || scale == 0u) return qgen_zero_group_result<E2M1>(x);
+  return {qgen_rtn_codes16<E2M1>(x, qgen_inverse_scale(scale, t)), scale, false};
+}
+
+// NUMERICS §5.4: SR with target T (V_sr in the catalog).
+template <class E2M1>
+__device__ __forceinline__ qgen_group_result qgen_sr_group_tensor(const float* x, float amax, float target, float t,
+                                                                  uint64_t seed, uint64_t group) {
+  const uint32_t scale = qgen_group_scale(amax, target, t);
+  if (amax == 0.0f || scale == 0u) return qgen_zero_group_result<E2M1>(x);
+  return {qgen_sr_codes16(x, qgen_inverse_scale(scale, t), seed, group), scale, false};
+}
+
+// NUMERICS §5.5: four-over-six. Candidate c in {6, 4}: s_c = RN_E4M3(amax / (c t)), codes RTN, D_c = f32(s_c * t).
+// A candidate whose scale rounds to 0 has zero-group codes (its D_c is 0, so d_i = x_i). Keep 6 iff e_6 <= e_4,
+// i.e. unless e_4 < e_6 (ties and NaN keep 6).
+template <class E2M1>
+__device__ __forceinline__ qgen_group_result qgen_four_six_group_tensor(const float* x, float amax, float target6,
+                                                                        float target4, float t) {
+  if (amax == 0.0f) return qgen_zero_group_result<E2M1>(x);
+  const uint32_t scale6 = qgen_group_scale(amax, target6, t);
+  const uint32_t scale4 = qgen_group_scale(amax, target4, t);
+  const qgen_group_result six = scale6 == 0u ? qgen_zero_group_result<E2M1>(x)
+                                             : qgen_group_result{qgen_rtn_codes16<E2M1>(x, qgen_inverse_scale(scale6, t)), scale6, false};
+  const qgen_group_result four = scale4 == 0u ? qgen_zero_group_result<E2M1>(x)
+                                              : qgen_group_result{qgen_rtn_codes16<E2M1>(x, qgen_inverse_scale(scale4, t)), scale4, false};
+  const float error6 = qgen_group_error16(x, six.codes, qgen_mul(qgen_e4m3_value(scale6), t));
+  const float error4 = qgen_group_error16(x, four.codes, qgen_mul(qgen_e4m3_value(scale4), t));
+  return error4 < error6 ? four : six;
+}
+
+// The products a zero group contributes to a per-128 correction: its elements in scaled units are taken as v = ±0
+// for finite x and v = x otherwise (so a non-finite element makes S non-finite, hence 1, as in any other group).
+__device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 codes, float* vv, float* vq) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float v = isfinite(x[i]) ? 0.0f : x[i];
+    vv[i] = qgen_mul(v, v);
+    vq[i] = qgen_mul(v, qgen_code_value(codes, i));
+  }
+}
+
+// NUMERICS §5.6, first half: RTN codes with target s_eden, and the products f32(v_i * v_i), f32(v_i * q_i) in scaled
+// units (a zero group: see qgen_zero_group_products).
+template <class E2M1>
+__device__ __forceinline__ qgen_group_result qgen_ms_eden_codes_tensor(const float* x, float amax, float target, float t,
+                                                                       float* vv, float* vq) {
+  const uint32_t scale = qgen_group_scale(amax, target, t);
+  if (amax == 0.0f || scale == 0u) {
+    const qgen_group_result zero = qgen_zero_group_result<E2M1>(x);
+    qgen_zero_group_products(x, zero.codes, vv, vq);
+    return zero;
+  }
+  const float inv = qgen_inverse_scale(scale, t);
+  const uint2 codes = qgen_rtn_codes16<E2M1>(x, inv);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float v = qgen_mul(x[i], inv);
+    vv[i] = qgen_mul(v, v);
+    vq[i] = qgen_mul(v, qgen_code_value(codes, i));
+  }
+  return {codes, scale, false};
+}
+
+// NUMERICS §5.6: S = f32(sum vv / sum vq), 1 when the denominator is 0 or S is not finite.
+__device__ __forceinline__ float qgen_eden_ratio(float sum_vv, float sum_vq) {
+  const float s = qgen_div(sum_vv, sum_vq);
+  return (sum_vq == 0.0f || !isfinite(s)) ? 1.0f : s;
+}
+
+// NUMERICS §5.6 (computed / caller): s'_g = SR_E4M3(f32(S * s_g), word(seed, STREAM_SCALE_SR, g, 0)).
+__device__ __forceinline__ uint32_t qgen_ms_eden_scale_tensor(uint32_t rn_scale, float correction, uint64_t seed,
+                                                              uint64_t group) {
+  const uint4 words = qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0);
+  return qgen_sr_e4m3(qgen_mul(correction, qgen_e4m3_value(rn_scale)), words.x);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One-pass form, pass A (§5.1): the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t.
+
+struct qgen_proxy_result {
+  uint2 codes;
+  float proxy;          // p_g (for MS-EDEN: before the correction); 0 for a zero group
+  uint32_t proxy_bf16;  // c_g as bf16 bits (exact: a P4 value), or QGEN_ZERO_GROUP_PROXY
+};
+
+__device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
+  return qgen_rn_p4(qgen_div(amax, target));
+}
+
+template <class E2M1>
+__device__ __forceinline__ qgen_proxy_result qgen_zero_group_proxy(const float* x) {
+  return {qgen_zero_group_codes16<E2M1>(x), 0.0f, QGEN_ZERO_GROUP_PROXY};
+}
+
+__device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return __float_as_uint(p4) >> 16; }
+
+// NUMERICS §5.3 with §5.1 one-pass: inv_g = f32(1 / p_g).
+template <class E2M1>
+__device__ __forceinline__ qgen_proxy_result qgen_rtn_group_proxy(const float* x, float amax, float target) {
+  const float p = qgen_proxy_scale(amax, target);
+  if (amax == 0.0f || p == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
+  return {qgen_rtn_codes16<E2M1>(x, qgen_div(1.0f, p)), p, qgen_p4_to_bf16_bits(p)};
+}
+
+template <class E2M1>
+__device__ __forceinline__ qgen_proxy_result qgen_sr_group_proxy(const float* x, float amax, float target,
+                                                                 uint64_t seed, uint64_t group) {
+  const float p = qgen_proxy_scale(amax, target);
+  if (amax == 0.0f || p == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
+  return {qgen_sr_codes16(x, qgen_div(1.0f, p), seed, group), p, qgen_p4_to_bf16_bits(p)};
+}
+
+// NUMERICS §5.5 one-pass: p_c = RN_P4(f32(amax / c)), D_c = p_c; c_g is the kept candidate's proxy. A candidate
+// whose proxy rounds to 0 has zero-group codes and D_c = 0 (as in the tensor form).
+template <class E2M1>
+__device__ __forceinline__ qgen_proxy_result qgen_four_six_candidate_proxy(const float* x, float amax, float target) {
+  const float p = qgen_proxy_scale(amax, target);
+  if (p == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
+  return {qgen_rtn_codes16<E2M1>(x, qgen_div(1.0f, p)), p, qgen_p4_to_bf16_bits(p)};
+}
+
+template <class E2M1>
+__device__ __forceinline__ qgen_proxy_result qgen_four_six_group_proxy(const float* x, float amax, float target6,
+                                                                       float target4) {
+  if (amax == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
+  const qgen_proxy_result six = qgen_four_six_candidate_proxy<E2M1>(x, amax, target6);
+  const qgen_proxy_result four = qgen_four_six_candidate_proxy<E2M1>(x, amax, target4);
+  const float error6 = qgen_group_error16(x, six.codes, six.proxy), error4 = qgen_group_error16(x, four.codes, four.proxy);
+  return error4 < error6 ? four : six;
+}
+
+// NUMERICS §5.6 one-pass, first half: codes against p_g and the products in scaled units (zero group: see
+// qgen_zero_group_products).
+template <class E2M1>
+__device__ __forceinline__ qgen_proxy_result qgen_ms_eden_codes_proxy(const float* x, float amax, float target,
+                                                                      float* vv, float* vq) {
+  const float p = qgen_proxy_scale(amax, target);
+  if (amax == 0.0f || p == 0.0f) {
+    const qgen_proxy_result zero = qgen_zero_group_proxy<E2M1>(x);
+    qgen_zero_group_products(x, zero.codes, vv, vq);
+    return zero;
+  }
+  const float inv = qgen_div(1.0f, p);
+  const uint2 codes = qgen_rtn_codes16<E2M1>(x, inv);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float v = qgen_mul(x[i], inv);
+    vv[i] = qgen_mul(v, v);
+    vq[i] = qgen_mul(v, qgen_code_value(codes, i));
+  }
+  return {codes, p, qgen_p4_to_bf16_bits(p)};
+}
+
+// NUMERICS §5.6 one-pass, pass A: c_g = SR_P4(f32(S * p_g), word(seed, STREAM_SCALE_SR, g, 0)), as bf16 bits.
+__device__ __forceinline__ uint32_t qgen_ms_eden_proxy(float proxy, float correction, uint64_t seed, uint64_t group) {
+  const uint4 words = qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0);
+  return qgen_p4_to_bf16_bits(qgen_sr_p4(qgen_mul(correction, proxy), words.x));
+}
+
+// The value a proxy contributes to the tensor-wide maximum m (a zero group contributes 0).
+__device__ __forceinline__ float qgen_proxy_value(uint32_t proxy_bf16) { return qgen_bf16_bits_to_f32(proxy_bf16); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// One-pass form, pass B (§5.1): scales from proxies once m = max_g c_g is known.
+
+// t = 2^k with the smallest integer k such that m / 2^k <= C, k clamped to [-149, 127]; t = 1 when m = 0.
+__device__ __forceinline__ float qgen_one_pass_tensor_scale(float m, float ceiling) {
+  if (m == 0.0f) return 1.0f;
+  // m / 2^k is exact in binary64 over the whole clamped range. With m = a 2^em, C = b 2^ec (a, b in [1, 2)),
+  // k = em - ec - 1 gives m / 2^k >= 2^(ec+1) > C, so the answer is one or two steps above it.
+  int k = ilogbf(m) - ilogbf(ceiling) - 1;
+  k = k < -149 ? -149 : k;
+  while (k < 127 && scalbn(static_cast<double>(m), -k) > static_cast<double>(ceiling)) ++k;
+  return k >= -126 ? __uint_as_float(static_cast<uint32_t>(k + 127) << 23) : __uint_as_float(1u << (k + 149));
+}
+
+// NUMERICS §5.1 pass B: s_g = RN_E4M3(f32(c_g / t)); a zero group (c_g = 0) stores 1.0 (§5.2).
+__device__ __forceinline__ uint32_t qgen_finalize_proxy_rn(uint32_t proxy_bf16, float t) {
+  if (proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_E4M3_ONE;
+  return qgen_rn_e4m3(qgen_div(qgen_bf16_bits_to_f32(proxy_bf16), t));
+}
+
+// NUMERICS §5.6 one-pass, pass B: w = f32(c_g / t); s' = w when w >= 2^-6 (exact in E4M3), else
+// SR_E4M3(w, word(seed, STREAM_SCALE_SR, g, 1)).
+__device__ __forceinline__ uint32_t qgen_finalize_proxy_eden(uint32_t proxy_bf16, float t, uint64_t seed,
+                                                             uint64_t group) {
+  if (proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_E4M3_ONE;
+  const float w = qgen_div(qgen_bf16_bits_to_f32(proxy_bf16), t);
+  if (w >= 0.015625f /* 2^-6 */) return qgen_rn_e4m3(w);
+  return qgen_sr_e4m3(w, qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0).y);
+}
+
+// NUMERICS §5.1 computed: t = f32(amax / f32(T_ref * C)); 1 when amax is 0.
+__device__ __forceinline__ float qgen_computed_tensor_scale(float amax, float target_ref, float ceiling) {
+  return amax == 0.0f ? 1.0f : qgen_div(amax, qgen_mul(target_ref, ceiling));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MXFP4 (§5.8): groups of 32, UE8M0 scales, no tensor scale.
+
+struct qgen_mx_group_result {
+  uint2 codes[2];  // elements 0..15 and 16..31
+  uint32_t scale;  // UE8M0 byte
+};
+
+// s_g = RP_UE8M0(f32(amax / 6)) (1.0 for a zero group); v_i = f32(x_i * (1 / s_g)) (exact reciprocal).
+__device__ __forceinline__ uint32_t qgen_mx_scale(float amax, float target) {
+  return amax == 0.0f ? QGEN_UE8M0_ONE : qgen_rp_ue8m0_bits(__float_as_uint(qgen_div(amax, target)));
+}
+
+template <class E2M1>
+__device__ __forceinline__ qgen_mx_group_result qgen_mx_rtn_group(const float* x, float amax, float target) {
+  const uint32_t scale = qgen_mx_scale(amax, target);
+  const float inv = qgen_ue8m0_reciprocal(scale);
+  return {{qgen_rtn_codes16<E2M1>(x, inv), qgen_rtn_codes16<E2M1>(x + 16, inv)}, scale};
+}
+
+// SR draws are keyed by the 16-group index (§3.2), so a 32-group uses groups g16 and g16 + 1.
+__device__ __forceinline__ qgen_mx_group_result qgen_mx_sr_group(const float* x, float amax, float target,
+                                                                 uint64_t seed, uint64_t group16) {
+  const uint32_t scale = qgen_mx_scale(amax, target);
+  const float inv = qgen_ue8m0_reciprocal(scale);
+  return {{qgen_sr_codes16(x, inv, seed, group16), qgen_sr_codes16(x + 16, inv, seed, group16 + 1)}, scale};
+}

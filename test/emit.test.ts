@@ -1,0 +1,111 @@
+// codegen/emit.ts: deterministic output, manifest content, templates that only lay out plan data, and generated
+// sources that name only primitives the runtime headers define.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { emitKernels, readManifest } from '../codegen/emit.ts';
+import { coverageSpecs } from '../codegen/coverage.ts';
+import { lower } from '../dsl/lower.ts';
+import type { KernelSpec } from '../dsl/types.ts';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const tmp = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `qgen-emit-${tag}-`));
+const specs = coverageSpecs();
+
+test('emitting the same specs twice gives identical bytes', async () => {
+  const a = tmp('a'), b = tmp('b');
+  const ra = await emitKernels(specs, 'sm_100a', a);
+  const rb = await emitKernels(structuredClone(specs), 'sm_100a', b);
+  const names = (files: string[]) => files.map((f) => path.basename(f)).sort();
+  assert.equal(names(ra.files), names(rb.files));
+  assert.equal(readdirSync(a).sort(), names(ra.files), 'files lists every file written');
+  for (const f of names(ra.files)) {
+    assert.ok(readFileSync(path.join(a, f)).equals(readFileSync(path.join(b, f))), `${f} differs between two emits`);
+  }
+});
+
+test('manifest: arch, versions, kernels with specs and host signatures', async () => {
+  const dir = tmp('m');
+  const { manifestPath, files } = await emitKernels(specs, 'sm_90a', dir);
+  const m = await readManifest(manifestPath);
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+  assert.is(m.arch, 'sm_90a');
+  assert.is(m.qgenVersion, pkg.version);
+  assert.match(readFileSync(path.join(root, 'runtime/NUMERICS.md'), 'utf8').split('\n')[0], `(v${m.numericsVersion})`);
+  assert.equal(m.kernels.map((k) => k.name), specs.map((s) => s.name));
+  for (const [i, k] of m.kernels.entries()) {
+    assert.equal(k.spec, specs[i], `${k.name}: the manifest keeps the spec`);
+    assert.is(k.source, `${k.name}.cu`);
+    assert.ok(files.includes(path.join(dir, k.source)));
+    const text = readFileSync(path.join(dir, k.source), 'utf8');
+    assert.ok(text.includes(`extern "C" ${k.host.signature.replace(/^qgen_status /, 'qgen_status ')} {`), `${k.name}: host entry`);
+    if (k.host.workspaceSignature) assert.ok(text.includes(`extern "C" ${k.host.workspaceSignature} {`), `${k.name}: workspace entry`);
+    for (const launch of k.launches) {
+      const fn = launch.kernel.split('::')[1];
+      assert.match(text, new RegExp(`__global__ void __launch_bounds__\\([^)]*\\) ${fn}\\(`), `${k.name}: kernel ${fn}`);
+    }
+  }
+  // The sm_90a manifest never claims hardware E2M1.
+  assert.ok(m.kernels.every((k) => k.choices.e2m1Rn !== 'hardware'));
+  // Every header a kernel includes is copied next to it.
+  for (const h of m.headers) assert.ok(files.includes(path.join(dir, h)), h);
+  assert.ok(m.headers.includes('qgen.h'));
+});
+
+test('a gemm spec makes emit fail with "not yet implemented", writing nothing', async () => {
+  const gemm: KernelSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+    tiling: { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+  const dir = path.join(tmp('g'), 'out');
+  try {
+    await emitKernels([specs[0], gemm], 'sm_120a', dir);
+    assert.unreachable('emit accepted a gemm spec');
+  } catch (e) {
+    assert.match((e as Error).message, /not yet implemented for sm_120a/);
+  }
+  let written: string[] = [];
+  try { written = readdirSync(dir); } catch { /* not created: fine */ }
+  assert.equal(written, []);
+});
+
+test('duplicate kernel names are refused', async () => {
+  let failed = false;
+  try { await emitKernels([specs[0], specs[0]], 'sm_90a', tmp('d2')); } catch (e) { failed = /duplicate/.test((e as Error).message); }
+  assert.ok(failed);
+});
+
+test('templates use no helpers beyond each / if (layout only)', () => {
+  const dir = path.join(root, 'templates');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.hbs'))) {
+    const text = readFileSync(path.join(dir, file), 'utf8');
+    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g)) assert.ok(['each', 'if'].includes(m[1]), `${file}: {{#${m[1]}}}`);
+    for (const m of text.matchAll(/\{\{\s*([A-Za-z]+)\s+[^}]/g)) assert.ok(['else'].includes(m[1]), `${file}: helper call {{${m[1]} ...}}`);
+  }
+});
+
+test('generated sources are fully rendered and name only primitives the runtime headers define', async () => {
+  const dir = tmp('p');
+  await emitKernels(specs, 'sm_120a', dir);
+  const runtime = readdirSync(path.join(root, 'runtime')).filter((f) => /\.(cuh|h)$/.test(f))
+    .map((f) => readFileSync(path.join(root, 'runtime', f), 'utf8')).join('\n');
+  for (const spec of specs) {
+    const text = readFileSync(path.join(dir, `${spec.name}.cu`), 'utf8');
+    assert.not.match(text, /\{\{|\}\}/, `${spec.name}: unrendered template syntax`);
+    assert.not.match(text, /\d{4}-\d{2}-\d{2}T\d{2}:/, `${spec.name}: timestamp`);
+    for (const m of new Set([...text.matchAll(/\b(qgen_[a-z0-9_]+)\s*[<(]/g)].map((x) => x[1]))) {
+      if (m.startsWith(`qgen_${spec.name}`)) continue;  // the kernel's own entry points
+      assert.ok(new RegExp(`\\b${m}\\b\\s*[(<]`).test(runtime) || new RegExp(`(struct|void|float|uint32_t|uint2|uint4|int64_t|bool|qgen_status|qgen_[a-z_]+|size_t) ${m}\\b`).test(runtime),
+        `${spec.name} calls ${m}, which no runtime header defines`);
+    }
+    for (const launch of lower(spec, 'sm_120a').launches) {
+      for (const prim of launch.primitives) {
+        const name = /(qgen_[a-z0-9_]+)/.exec(prim)?.[1];
+        if (name) assert.ok(runtime.includes(name), `${spec.name}: plan names ${name}, not in runtime/`);
+      }
+    }
+  }
+});
+
+test.run();

@@ -1,0 +1,166 @@
+// dsl/lower.ts: plan facts per arch and per mode (hardware vs software E2M1, passes, mappings, constants, errors).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { lower, LoweringError, type KernelPlan } from '../dsl/lower.ts';
+import { ARCHS, type Arch, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
+import { coverageSpecs } from '../codegen/coverage.ts';
+
+/** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
+function quantize(fields: Partial<QuantizeSpec> = {}): QuantizeSpec {
+  return {
+    kind: 'quantize', name: 'q', rounding: 'rtn', scaleGroup: { size: 16, format: 'e4m3' }, block: '1x16', target: 'six',
+    ceiling: 448, tensorScale: 'computed', hadamard: null, correction: 'per-16', input: 'bf16', transposedInput: false,
+    scaleLayout: '128x4', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 1 }, ...fields,
+  };
+}
+
+/** binary32 bit pattern, computed here with a typed array (not with dsl/constants.ts). */
+function bits(x: number): string {
+  const f = new Float32Array([x]);
+  return `0x${new Uint32Array(f.buffer)[0].toString(16).padStart(8, '0')}`;
+}
+
+const roles = (p: KernelPlan) => p.launches.map((l) => l.role);
+
+test('E2M1 round-to-nearest: software threshold rule on sm_90a, hardware cvt on sm_100a and sm_120a', () => {
+  assert.is(lower(quantize(), 'sm_90a').choices.e2m1Rn, 'software');
+  assert.is(lower(quantize(), 'sm_100a').choices.e2m1Rn, 'hardware');
+  assert.is(lower(quantize(), 'sm_120a').choices.e2m1Rn, 'hardware');
+  assert.is(lower(quantize(), 'sm_90a').render.e2m1Policy, 'qgen_e2m1_software');
+  assert.is(lower(quantize(), 'sm_100a').render.e2m1Policy, 'qgen_e2m1_hardware');
+  // E4M3 RN is the hardware cvt everywhere; SR is software everywhere.
+  for (const arch of ARCHS) {
+    assert.is(lower(quantize(), arch).choices.e4m3Rn, 'hardware');
+    assert.is(lower(quantize({ rounding: 'sr', target: 'sr-v' }), arch).choices.e2m1Sr, 'software');
+  }
+});
+
+test('only the E2M1 policy and the arch differ between the plans of one spec on two archs', () => {
+  const a = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_90a');
+  const b = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_100a');
+  const differing = Object.keys(a.render).filter((k) => JSON.stringify(a.render[k]) !== JSON.stringify(b.render[k]));
+  assert.equal(differing, ['e2m1Policy']);
+  const strip = (p: KernelPlan) => p.launches.map((l) => ({ ...l, primitives: l.primitives.filter((x) => !x.startsWith('E2M1 RN')) }));
+  assert.equal(strip(a), strip(b));
+  assert.ok(a.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1_soft')));
+  assert.ok(b.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1x2_hw')));
+  assert.equal(a.constants, b.constants);
+});
+
+test('passes per tensor-scale mode', () => {
+  for (const arch of ARCHS) {
+    assert.equal(roles(lower(quantize({ tensorScale: 'computed' }), arch)), ['amax-pass', 'quantize']);
+    assert.equal(roles(lower(quantize({ tensorScale: 'caller' }), arch)), ['quantize']);
+    assert.equal(roles(lower(quantize({ tensorScale: 'one-pass' }), arch)), ['pass-a', 'pass-b']);
+    assert.equal(roles(lower(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
+      tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), arch)), ['quantize']);
+  }
+  // The one-pass pass B touches only proxies and scales, never the input.
+  const passB = lower(quantize({ tensorScale: 'one-pass' }), 'sm_90a').launches[1];
+  assert.not.match(passB.reads, /\bx\b/);
+  assert.match(passB.writes, /scales/);
+});
+
+test('workspace: none for caller, a max word for computed, max word + proxies for one-pass', () => {
+  const ws = (p: KernelPlan) => [p.render.workspaceNone, p.render.workspaceMaxWord, p.render.workspaceProxies];
+  assert.equal(ws(lower(quantize({ tensorScale: 'caller' }), 'sm_90a')), [true, false, false]);
+  assert.equal(ws(lower(quantize({ tensorScale: 'computed' }), 'sm_90a')), [false, true, false]);
+  assert.equal(ws(lower(quantize({ tensorScale: 'one-pass' }), 'sm_90a')), [false, false, true]);
+});
+
+test('thread mapping: a chunk larger than a thread spreads over adjacent lanes', () => {
+  const map = (f: Partial<QuantizeSpec>, gpt: number) =>
+    lower(quantize({ ...f, tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: gpt } }), 'sm_90a').mapping;
+  const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128 } as const;
+  assert.equal([map(eden, 1).elemsPerThread, map(eden, 1).lanesPerUnit], [16, 8]);
+  assert.equal([map(eden, 2).elemsPerThread, map(eden, 2).lanesPerUnit], [32, 4]);
+  assert.equal([map({ rounding: 'four-six' }, 8).elemsPerThread, map({ rounding: 'four-six' }, 8).lanesPerUnit], [128, 1]);
+  assert.equal([map({ hadamard: 16 }, 4).elemsPerThread, map({ hadamard: 16 }, 4).lanesPerUnit], [64, 1]);
+  assert.equal(map({ transposedInput: true }, 1).order, 'column-major');
+  assert.equal(map({ block: '16x16' }, 1).order, 'block16');
+  // MXFP4: a thread owns whole 32-groups; groupsPerThread counts 16-element groups.
+  const mx = lower(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
+    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
+  assert.is(mx.mapping.elemsPerThread, 32);
+  assert.is(mx.render.groupsPerThread, 1);
+});
+
+test('shape rule: cols a multiple of the group, the rotation and the 128-chunk of a per-128 correction', () => {
+  assert.is(lower(quantize(), 'sm_90a').colsMultiple, 16);
+  assert.is(lower(quantize({ hadamard: 32 }), 'sm_90a').colsMultiple, 32);
+  assert.is(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, correction: 'per-128' }), 'sm_90a').colsMultiple, 128);
+  assert.is(lower(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
+    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a').colsMultiple, 32);
+});
+
+test('constants carry the exact binary32 bit patterns of the targets', () => {
+  const c = (p: KernelPlan, name: string) => p.constants.find((k) => k.name === name)?.bits;
+  assert.is(c(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128 }), 'sm_90a'), 'target'), bits(6 / 0.988125));
+  assert.is(c(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128 }), 'sm_90a'), 'inv_sqrt_n'), bits(1 / Math.sqrt(128)));
+  assert.is(c(lower(quantize({ rounding: 'sr', target: 'sr-v' }), 'sm_90a'), 'target'), bits(96 / 17));
+  const fourSix = lower(quantize({ rounding: 'four-six', ceiling: 256 }), 'sm_90a');
+  assert.is(c(fourSix, 'target6'), '0x40c00000');
+  assert.is(c(fourSix, 'target4'), '0x40800000');
+  assert.is(c(fourSix, 'ceiling'), '0x43800000');
+  // A caller-scaled kernel has no ceiling constant (it never forms t).
+  assert.is(c(lower(quantize({ tensorScale: 'caller' }), 'sm_90a'), 'ceiling'), undefined);
+  for (const k of fourSix.constants) assert.ok(k.cuda.includes(`${k.bits.slice(2)}u`), `${k.name}: ${k.cuda}`);
+});
+
+test('steps describe the lowering for qgen explain', () => {
+  const p = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_100a');
+  const text = p.steps.join('\n');
+  assert.ok(p.steps.length >= 8);
+  assert.match(text, /sm_100a/);
+  assert.match(text, /cvt\.rn\.satfinite\.e2m1x2\.f32/);
+  assert.match(text, /Pass A/);
+  assert.match(text, /Pass B/);
+  assert.match(text, /SR_P4/);
+  assert.match(lower(quantize(), 'sm_90a').steps.join('\n'), /software threshold rule/);
+  assert.ok(p.launch.kernels.length === 2);
+});
+
+test('host ABI names follow qgen.h', () => {
+  const p = lower(quantize({ name: 'fwd_x' }), 'sm_90a');
+  assert.is(p.hostSignature, 'qgen_status qgen_fwd_x(const qgen_quantize_args* args, cudaStream_t stream)');
+  assert.is(p.workspaceSignature, 'size_t qgen_fwd_x_workspace_bytes(int64_t rows, int64_t cols)');
+  const d = lower({ kind: 'dequantize', name: 'dq', scaleGroup: { size: 16, format: 'e4m3' }, scaleLayout: '128x4', output: 'bf16',
+    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }, 'sm_90a');
+  assert.is(d.argsStruct, 'qgen_dequantize_args');
+  assert.is(d.workspaceFunction, null);
+});
+
+test('gemm is refused with a clear "not yet implemented for <arch>" error', () => {
+  const gemm: KernelSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+    tiling: { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+  for (const arch of ARCHS) {
+    assert.throws(() => lower(gemm, arch), (e: unknown) => e instanceof LoweringError && e.message.includes(`not yet implemented for ${arch}`));
+  }
+});
+
+test('unsupported mappings are refused with a message naming the field', () => {
+  // A 16x16 block needs its rotation chunk inside one thread.
+  assert.throws(() => lower(quantize({ block: '16x16', hadamard: 128 }), 'sm_90a'), /groupsPerThread/);
+  assert.throws(() => lower(quantize({ tiling: { threadsPerBlock: 100, rowsPerBlock: 16, groupsPerThread: 1 } }), 'sm_90a'), /threadsPerBlock/);
+  assert.throws(() => lower(quantize({ name: 'not an identifier' }), 'sm_90a'), /C identifier/);
+  // Register admission: 128 elements per thread with a 128-point rotation and MS-EDEN products cannot fit in 255
+  // registers; the same thread shape without them can; more threads per block leave fewer registers.
+  const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128 } as const;
+  const tiling = (groupsPerThread: number, threadsPerBlock: number) => ({ tiling: { threadsPerBlock, rowsPerBlock: 16, groupsPerThread } });
+  assert.throws(() => lower(quantize({ ...eden, ...tiling(8, 256) }), 'sm_90a'), /registers per thread.*groupsPerThread/);
+  assert.ok(lower(quantize({ ...tiling(8, 256) }), 'sm_90a'));
+  assert.ok(lower(quantize({ ...eden, ...tiling(1, 512) }), 'sm_90a'));
+  assert.throws(() => lower(quantize({ ...eden, ...tiling(2, 512) }), 'sm_90a'), /512 threads per block leave 128/);
+});
+
+test('every coverage spec lowers on every arch, with launch kernels in its own namespace', () => {
+  for (const arch of ARCHS as readonly Arch[]) {
+    for (const spec of coverageSpecs()) {
+      const p = lower(spec, arch);
+      assert.ok(p.launches.length >= 1);
+      for (const l of p.launches) assert.ok(l.kernel.startsWith(`qgen_${spec.name}_impl::`), l.kernel);
+    }
+  }
+});
+
+test.run();
