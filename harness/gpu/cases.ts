@@ -107,6 +107,35 @@ export function storedInput(spec: QuantizeSpec, x: Matrix): Matrix {
   return spec.transposedInput ? transpose(x) : x;
 }
 
+/** How a buffer is compared: codes and scales byte for byte; float outputs element-wise, any NaN equal to any NaN
+ * (NUMERICS §2.8: a NaN's payload is not part of the contract). */
+export type Compare = 'bytes' | 'bf16' | 'f32';
+
+function isNaNElement(b: Uint8Array, i: number, kind: 'bf16' | 'f32'): boolean {
+  if (kind === 'bf16') {
+    const h = b[2 * i] | (b[2 * i + 1] << 8);
+    return (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0;
+  }
+  const w = (b[4 * i] | (b[4 * i + 1] << 8) | (b[4 * i + 2] << 16) | (b[4 * i + 3] << 24)) >>> 0;
+  return (w & 0x7f800000) === 0x7f800000 && (w & 0x7fffff) !== 0;
+}
+
+/** First difference under a comparison rule, described for a failure message; null when equal. */
+export function compareBuffers(got: Uint8Array, want: Uint8Array, kind: Compare): string | null {
+  if (kind === 'bytes') return firstDifference(got, want);
+  if (got.length !== want.length) return `length ${got.length}, expected ${want.length}`;
+  const w = kind === 'bf16' ? 2 : 4;
+  let count = 0, first = -1;
+  for (let i = 0; i < got.length / w; i++) {
+    let same = true;
+    for (let j = 0; j < w; j++) if (got[w * i + j] !== want[w * i + j]) { same = false; break; }
+    if (!same && !(isNaNElement(got, i, kind) && isNaNElement(want, i, kind))) { count++; if (first < 0) first = i; }
+  }
+  if (first < 0) return null;
+  const hex = (b: Uint8Array) => Array.from(b.subarray(w * first, w * first + w)).reverse().map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${count} of ${got.length / w} ${kind} elements differ; first at element ${first}: got 0x${hex(got)}, expected 0x${hex(want)}`;
+}
+
 /** First differing byte, described for a failure message. */
 export function firstDifference(got: Uint8Array, want: Uint8Array): string | null {
   if (got.length !== want.length) return `length ${got.length}, expected ${want.length}`;

@@ -3,6 +3,7 @@
 // kernels use. Writes bench/results/sass.md.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { execa } from 'execa';
 import type { Arch, KernelSpec } from '../../dsl/types.ts';
 import { emitKernels } from '../../codegen/emit.ts';
@@ -32,19 +33,28 @@ export async function runSass(specs: KernelSpec[], workDir: string): Promise<voi
     const cc = arch.replace('sm_', '').replace('a', '');
     out.push(`## ${arch}`, '', `| file | registers / spills (ptxas) | ${PATTERNS.map((p) => p[0]).join(' | ')} |`,
       `|---|---|${PATTERNS.map(() => '---:').join('|')}|`);
-    for (const cu of files.filter((f) => f.endsWith('.cu'))) {
-      const cubin = cu.replace(/\.cu$/, `.${arch}.cubin`);
-      const c = await execa('nvcc', ['-cubin', '-gencode', `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-Xptxas', '-v', `-I${dir}`, cu, '-o', cubin], { reject: false, all: true });
-      if (c.exitCode !== 0) { out.push(`| ${path.basename(cu)} | compile failed | ${PATTERNS.map(() => '').join(' | ')} |`); continue; }
-      const usage = [...c.all.matchAll(/Used (\d+) registers/g)].map((m) => m[1]);
-      const spills = [...c.all.matchAll(/(\d+) bytes spill stores, (\d+) bytes spill loads/g)].map((m) => `${m[1]}/${m[2]}`);
-      const sass = await execa('cuobjdump', ['-sass', cubin], { reject: false, all: true });
-      const text = sass.stdout ?? '';
-      const counts = PATTERNS.map(([, re]) => text.split('\n').filter((l) => re.test(l)).length);
-      out.push(`| ${path.basename(cu)} | ${usage.join(',')} regs; spills ${[...new Set(spills)].join(',') || 'n/a'} | ${counts.join(' | ')} |`);
-    }
+    const cus = files.filter((f) => f.endsWith('.cu'));
+    const rows = new Array<string>(cus.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < cus.length; i = next++) rows[i] = await sassRow(cus[i], arch, cc, dir);
+    };
+    await Promise.all(Array.from({ length: Math.min(16, os.cpus().length) }, worker));
+    out.push(...rows);
     out.push('');
   }
   saveResult('sass.md', out.join('\n') + '\n');
   console.log(out.join('\n'));
+}
+
+async function sassRow(cu: string, arch: Arch, cc: string, dir: string): Promise<string> {
+  const cubin = cu.replace(/\.cu$/, `.${arch}.cubin`);
+  const c = await execa('nvcc', ['-cubin', '-gencode', `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-Xptxas', '-v', `-I${dir}`, cu, '-o', cubin], { reject: false, all: true });
+  if (c.exitCode !== 0) return `| ${path.basename(cu)} | compile failed | ${PATTERNS.map(() => '').join(' | ')} |`;
+  const usage = [...c.all.matchAll(/Used (\d+) registers/g)].map((m) => m[1]);
+  const spills = [...c.all.matchAll(/(\d+) bytes spill stores, (\d+) bytes spill loads/g)].map((m) => `${m[1]}/${m[2]}`);
+  const sass = await execa('cuobjdump', ['-sass', cubin], { reject: false, all: true });
+  const text = sass.stdout ?? '';
+  const counts = PATTERNS.map(([, re]) => text.split('\n').filter((l) => re.test(l)).length);
+  return `| ${path.basename(cu)} | ${usage.join(',')} regs; spills ${[...new Set(spills)].join(',') || 'n/a'} | ${counts.join(' | ')} |`;
 }

@@ -16,11 +16,11 @@ import { layoutScales, packCodes, scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, type BufferArg } from './client.ts';
 import { bufferNames } from './bind.ts';
 import {
-  caseArbitrary, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, firstDifference, type CaseParams,
+  caseArbitrary, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, compareBuffers, type CaseParams, type Compare,
 } from './cases.ts';
 import type { BuiltRunner } from './main.ts';
 
-interface Prepared { buffers: BufferArg[]; expected: (Uint8Array | null)[] }
+interface Prepared { buffers: BufferArg[]; expected: (Uint8Array | null)[]; compare?: Compare[] }
 
 /** Input NVFP4 tensor for requant kernels: the regime matrix [cols, rows] quantized by plain RTN along rows. */
 function requantInput(spec: QuantizeSpec, p: CaseParams) {
@@ -79,6 +79,7 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
         buffers: [{ size: bytes.codes.length, data: bytes.codes }, { size: bytes.scales.length, data: bytes.scales },
           { size: 4, data: bytes.tensorScale }, poisonOut(out.length)],
         expected: [null, null, null, out],
+        compare: ['bytes', 'bytes', 'bytes', spec.output],
       };
     }
     case 'hadamard': {
@@ -87,7 +88,7 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       const y = rhtRows(x.data, p.rows, p.cols, spec.size, signVector(lo, hi, spec.size));
       const input = spec.input === 'f32' ? f32Bytes(x.data) : bf16Bytes(x);
       const out = spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
-      return { buffers: [{ size: input.length, data: input }, poisonOut(out.length)], expected: [null, out] };
+      return { buffers: [{ size: input.length, data: input }, poisonOut(out.length)], expected: [null, out], compare: ['bytes', spec.output] };
     }
     case 'amax': {
       const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
@@ -115,7 +116,7 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
         if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
         prep.expected.forEach((want, i) => {
           if (!want) return;
-          const diff = firstDifference(res.buffers[i], want);
+          const diff = compareBuffers(res.buffers[i], want, prep.compare?.[i] ?? 'bytes');
           if (diff) throw new Error(`${names[i]}: ${diff}`);
         });
       }), { numRuns: opts.runs, seed: 20260122, endOnFailure: true });
@@ -124,7 +125,9 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     } catch (e) {
       failed++;
       const msg = e instanceof Error ? e.message : String(e);
-      lines.push(`FAIL ${spec.name}: after ${n} cases\n${msg.split('\n').slice(0, 12).join('\n')}`);
+      // fast-check's report: the seed line, the counterexample, and the error it raised (skip the long path line).
+      const kept = msg.split('\n').filter((l) => !/^\{ seed: .*path:/.test(l) && !/^Hint:/.test(l) && l.trim() !== '');
+      lines.push(`FAIL ${spec.name}: after ${n} cases\n${kept.slice(0, 14).map((l) => `  ${l.slice(0, 400)}`).join('\n')}`);
     }
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
@@ -158,8 +161,10 @@ async function sanitize(tool: string, built: BuiltRunner): Promise<{ ok: boolean
   const exit = await sanitized.closeWithCode();
   if (sanitized.spawnError) return { ok: false, line: `FAIL compute-sanitizer ${tool}: could not start (${sanitized.spawnError.message})` };
   const report = existsSync(log) ? readFileSync(log, 'utf8') : '';
-  const summary = /ERROR SUMMARY: (\d+) error/.exec(report);
+  // memcheck ends its log with "ERROR SUMMARY: N errors", racecheck with "RACECHECK SUMMARY: N hazards displayed".
+  const summary = /(?:ERROR|RACECHECK) SUMMARY: (\d+) (?:error|hazard)/.exec(report);
   const ok = errors === 0 && exit === 0 && summary !== null && summary[1] === '0';
-  return { ok, line: `${ok ? 'PASS' : 'FAIL'} compute-sanitizer ${tool}: ${built.specs.length} kernels, ${summary ? summary[0] : 'no summary'}, exit ${exit}, ${errors} failed launches` };
+  const tail = report.trim().split('\n').slice(-3).map((l) => `    ${l}`).join('\n');
+  return { ok, line: `${ok ? 'PASS' : 'FAIL'} compute-sanitizer ${tool}: ${built.specs.length} kernels, ${summary ? summary[0] : 'no summary'}, exit ${exit}, ${errors} failed launches\n${tail}` };
 }
 
