@@ -57,7 +57,7 @@ export async function runEmit(opts: { arch: Arch; out: string; spec?: string; on
       + `${specs.length} spec(s) validated, nothing written`);
   }
   const result = await codegen.emitKernels(specs, opts.arch, opts.out);
-  const shown = (f: string) => path.relative(process.cwd(), path.resolve(opts.out, f)) || f;
+  const shown = (f: string) => path.relative(process.cwd(), path.resolve(f)) || f;
   console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${result.files.length} file(s)`);
   for (const f of result.files) console.log(`  ${shown(f)}`);
   console.log(`  manifest: ${shown(result.manifestPath)}`);

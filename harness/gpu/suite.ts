@@ -132,6 +132,26 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
+  // Bad input: a shape the kernel forbids must return an error naming the argument and launch nothing (the
+  // poisoned outputs stay untouched).
+  {
+    let ok = 0;
+    const problems: string[] = [];
+    for (const spec of built.specs) {
+      const p: CaseParams = { rows: 16, cols: 256, regime: 'gaussian', dataSeed: 3, seed: 5n, callerFactor: 1 };
+      const prep = prepare(spec, p);
+      const res = await runner.run({ kernel: spec.name, rows: p.rows, cols: p.cols - 8, seed: p.seed, poison: 0x5a, buffers: prep.buffers });
+      const untouched = res.buffers.every((b, i) => prep.buffers[i].data !== undefined || b.every((x) => x === 0x5a));
+      if (res.status > 0 && /cols/.test(res.message) && untouched) ok++;
+      else problems.push(`${spec.name}: status ${res.status} "${res.message}"${untouched ? '' : ', outputs were written'}`);
+      if (spec === built.specs[0]) lines.push(`example refusal (${spec.name}, cols = ${p.cols - 8}): "${res.message}"`);
+    }
+    const pass = problems.length === 0;
+    if (pass) passed++; else failed++;
+    lines.push(`${pass ? 'PASS' : 'FAIL'} bad shapes refused: ${ok}/${built.specs.length} kernels return an error naming cols and write nothing`
+      + (problems.length ? `\n  ${problems.join('\n  ')}` : ''));
+    process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
+  }
   // Sanitizers: one mid-size case per kernel under memcheck and racecheck.
   for (const tool of ['memcheck', 'racecheck']) {
     const r = await sanitize(tool, built);
@@ -139,7 +159,7 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     if (r.ok) passed++; else failed++;
     process.stderr.write(r.line + '\n');
   }
-  const line = `gpu suite (${opts.arch}): ${passed} passed, ${failed} failed (${cases} bit-exact cases over ${built.specs.length} kernels + 2 sanitizer runs)`;
+  const line = `gpu suite (${opts.arch}): ${passed} passed, ${failed} failed (${cases} bit-exact cases over ${built.specs.length} kernels, a bad-shape check, 2 sanitizer runs)`;
   lines.push(line);
   return { passed, failed, cases, line, report: lines.join('\n') + '\n' };
 }
