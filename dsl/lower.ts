@@ -124,6 +124,17 @@ function checkRegisters(name: string, elems: number, threads: number, weight: 1 
   }
 }
 
+/**
+ * The minBlocks of a quantize kernel's __launch_bounds__(threads, minBlocks): as many resident blocks as a register
+ * budget of about 48 + min(weight, 2) * E per thread allows (ptxas 13.0 fits the catalog's E = 32 kernels in 80
+ * registers for weight 1 and in 128 for MS-EDEN and rotations, without spills; never less than 80, which four-over-six
+ * with E = 16 needs), so that 16-24 warps per SM hide latency instead of 8-16. Never below 1 and never above what 2048 threads per SM allow.
+ */
+function minBlocksPerSm(threads: number, elems: number, weight: 1 | 2 | 3): number {
+  const need = Math.max(80, 48 + Math.min(weight, 2) * elems);
+  return Math.max(1, Math.min(blocksPerSm(threads), Math.floor(65536 / (threads * need))));
+}
+
 /** Blocks per SM the grid-stride launch aims for (occupancy target; never changes results). */
 function blocksPerSm(threads: number): number {
   return Math.max(1, Math.floor(2048 / threads));
@@ -192,8 +203,18 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   const E = mapping.elemsPerThread, L = mapping.lanesPerUnit;
   if (block16 && L !== 1)
     throw new LoweringError(`${name}: 16x16 blocks need the whole rotation chunk in one thread (tiling.groupsPerThread >= ${n / 16})`);
-  checkRegisters(name, E, spec.tiling.threadsPerBlock, msEden ? 3 : rotate || rounding === 'sr' ? 2 : 1);
+  const registerWeight = msEden ? 3 : rotate || rounding === 'sr' ? 2 : 1;
+  checkRegisters(name, E, spec.tiling.threadsPerBlock, registerWeight);
   const hadamardLanes = rotate ? Math.max(1, n / E) : 1;
+  // A transposed bf16 input is staged through shared memory, one tile of (threads / L) rows x (E * L) columns per
+  // block iteration, when the tile fits in 32 KiB (qgen_transposed_tile in runtime/qgen_elementwise.cuh).
+  const tile = spec.transposedInput && !requant && !block16 && E * spec.tiling.threadsPerBlock * 2 <= 32768;
+  // A row-major bf16 input is software-pipelined: the next iteration's 16-byte loads are in flight during this one's
+  // arithmetic (E / 2 more registers).
+  // Only where it costs no occupancy (RTN, SR, MXFP4 with E <= 32, measured with ptxas 13.0): four-over-six and
+  // MS-EDEN need about E / 2 more registers with it, and measured slower on an H100 at the lower occupancy.
+  const prefetch = !spec.transposedInput && !requant && !block16 && E <= 32 && rounding !== 'four-six' && !msEden;
+  const minBlocks = minBlocksPerSm(spec.tiling.threadsPerBlock, E, registerWeight);
   const order = block16 ? 'block16' : columnMajor ? 'column-major' : 'row-major';
   const colsMultiple = Math.max(groupSize, n, per128 ? 128 : 0);
 
@@ -236,8 +257,9 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
         : `qgen_four_six_group_proxy<E2M1>(${groupArgs}, target6(), target4())`;
       break;
     case 'ms-eden':
-      edenCodesCall = tensorForm ? `qgen_ms_eden_codes_tensor<E2M1>(${groupArgs}, target(), t, vv + 16 * g, vq + 16 * g)`
-        : `qgen_ms_eden_codes_proxy<E2M1>(${groupArgs}, target(), vv + 16 * g, vq + 16 * g)`;
+      // per-128: the correction sums are taken in the input domain (NUMERICS §5.6), per-16 in scaled units.
+      edenCodesCall = tensorForm ? `qgen_ms_eden_codes_tensor<E2M1, ${per128}>(${groupArgs}, target(), t, vv + 16 * g, vq + 16 * g)`
+        : `qgen_ms_eden_codes_proxy<E2M1, ${per128}>(${groupArgs}, target(), vv + 16 * g, vq + 16 * g)`;
       edenFinishCall = tensorForm ? `qgen_ms_eden_scale_tensor(group[g].scale, correction, args.seed, ${groupIndex})`
         : `qgen_ms_eden_proxy(group[g].proxy, correction, args.seed, ${groupIndex})`;
       break;
@@ -262,7 +284,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
     ...(groupCall ? [groupCall.slice(0, groupCall.indexOf('('))] : []),
     ...(msEden ? [edenCodesCall.slice(0, edenCodesCall.indexOf('(')), 'qgen_tree16', ...(per128 ? ['qgen_chunk_tree'] : []),
       'qgen_eden_ratio', edenFinishCall.slice(0, edenFinishCall.indexOf('('))] : []),
-    `E2M1 RN: ${e2m1Rn === 'hardware' ? 'qgen_rn_e2m1x2_hw (cvt.rn.satfinite.e2m1x2.f32, NaN -> +6 first)' : 'qgen_rn_e2m1_soft (threshold rule)'}`,
+    `E2M1 RN: ${e2m1Rn === 'hardware' ? 'qgen_rn_e2m1x2_hw (cvt.rn.satfinite.e2m1x2.f32, NaN -> +6 first)' : 'qgen_rn_e2m1_arith (exact binary32 rounding onto the grid, equal to the threshold rule)'}`,
     ...(rounding === 'sr' ? ['qgen_sr_e2m1', 'qgen_random_block'] : []),
     ...(mx ? ['qgen_rp_ue8m0_bits'] : ['qgen_rn_e4m3 (cvt.rn.satfinite.e4m3x2.f32)']),
     ...(msEden && tensorForm ? ['qgen_sr_e4m3'] : []),
@@ -298,7 +320,9 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   steps.push(`${name}: ${mx ? 'MXFP4 (32-groups, UE8M0 scales, no tensor scale; NUMERICS §5.8)' : 'NVFP4 (16-groups, E4M3 scales)'}, `
     + `rounding ${rounding}${block16 ? ' over 16x16 blocks (§5.7)' : ''}, tensor scale ${mode}, scale layout ${spec.scaleLayout} (§7), arch ${arch}.`);
   if (requant) steps.push(`Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16.`);
-  else if (spec.transposedInput) steps.push('Input: bf16 stored [cols, rows]; element (r, k) is read at x[k * rows + r] (coalesced across lanes: consecutive rows).');
+  else if (spec.transposedInput) steps.push(tile
+    ? `Input: bf16 stored [cols, rows]; element (r, k) is at x[k * rows + r]. Each block iteration stages a ${spec.tiling.threadsPerBlock / L}-row x ${E * L}-column tile through shared memory (16-byte coalesced loads along rows, then each thread reads its row segment as bf16 pairs); partial tiles read x directly.`
+    : 'Input: bf16 stored [cols, rows]; element (r, k) is read at x[k * rows + r] (coalesced across lanes: consecutive rows).');
   else steps.push('Input: bf16 [rows, cols] row-major, 16-byte loads.');
   steps.push(`Mapping: ${E} consecutive elements of one row per thread${L > 1 ? `, a ${mapping.unitWidth}-element chunk over ${L} adjacent lanes` : ''}; `
     + `${order} work order, grid-stride over ${threads}-thread blocks (tiling never changes results, §3.2).`);
@@ -322,7 +346,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
       steps.push(`Per group: ${amaxText}; candidates T = 6 and T = 4 (§5.5), each RTN; errors tree16(f32(d_i^2)); keep 6 unless e_4 < e_6.`);
       break;
     case 'ms-eden':
-      steps.push(`Per group: ${amaxText}; RTN codes with T = s_eden; products f32(v_i^2), f32(v_i q_i) in scaled units (§5.6).`);
+      steps.push(per128 ? `Per group: ${amaxText}; RTN codes with T = s_eden; products f32(y_i^2), f32(y_i * f32(q_i * D_g)) in the input domain (§5.6).`
+        : `Per group: ${amaxText}; RTN codes with T = s_eden; products f32(v_i^2), f32(v_i q_i) in scaled units (§5.6).`);
       steps.push(per128 ? 'Correction S per 128-chunk: tree128 over 128 products (cross-lane strides by __shfl_xor_sync, then registers); zero groups contribute 0.'
         : 'Correction S per 16-group: S = f32(tree16(v^2) / tree16(v q)), 1 when the denominator is 0 or S is not finite.');
       steps.push(tensorForm ? `Scale: s'_g = SR_E4M3(f32(S * s_g), word(seed, STREAM_SCALE_SR=${STREAM_SCALE_SR}, g, 0)); codes are not changed.`
@@ -335,15 +360,15 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
     steps.push(`Pass B (§5.1): t = 2^k, the smallest k with m / 2^k <= C = ${spec.ceiling} (k in [-149, 127]; t = 1 when m = 0); `
       + (msEden ? `w = f32(c_g / t); s'_g = w when w >= 2^-6, else SR_E4M3(w, word(seed, ${STREAM_SCALE_SR}, g, 1)).` : 's_g = RN_E4M3(f32(c_g / t)).'));
   }
-  steps.push(`E2M1 round-to-nearest on ${arch}: ${e2m1Rn === 'hardware' ? 'hardware cvt.rn.satfinite.e2m1x2.f32 with NaN mapped to +6 first (§2.1)' : 'software threshold rule (no FP4 cvt on Hopper)'}; `
+  steps.push(`E2M1 round-to-nearest on ${arch}: ${e2m1Rn === 'hardware' ? 'hardware cvt.rn.satfinite.e2m1x2.f32 with NaN mapped to +6 first (§2.1)' : 'software, f32((a + c) - c) onto the grid (equal to the threshold rule; no FP4 cvt on Hopper)'}; `
     + 'E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).');
   steps.push(`Outputs: codes [rows, cols/2] (low index in the low nibble), ${scaleWrites}${mode === 'none' ? '' : ', tensor_scale'}.`);
   steps.push(`Launches: ${launches.map((l) => `${l.role} (${l.kernel})`).join(' -> ')}; workspace: ${workspace}.`);
   steps.push(`Shapes (§8): rows >= 1, cols a positive multiple of ${colsMultiple}${requant ? ', rows a multiple of 16' : ''}; checked before any launch.`);
 
-  // ptxas's default register target (64 or 128 registers per thread) would make some mappings spill a few bytes,
-  // and spills are build errors; __launch_bounds__(threads, 1) lets a quantize kernel use what it needs.
-  steps.push(`Registers: __launch_bounds__(${threads}, 1) (no spills; occupancy follows from the register count).`);
+  // ptxas's default register target would make some mappings spill, and spills are build errors; minBlocks caps the
+  // registers at what the mapping needs (minBlocksPerSm) so that several blocks share an SM.
+  steps.push(`Registers: __launch_bounds__(${threads}, ${minBlocks}) (at most ${Math.min(255, Math.floor(65536 / (threads * minBlocks)))} per thread, no spills).`);
   const headers = [...BASE_HEADERS, ...(rotate ? ['qgen_hadamard.cuh'] : []), 'qgen_quantize.cuh'];
   const launch = { threadsPerBlock: threads, grid, kernels: launches.map((l) => `${l.role}: ${l.kernel}`), workspace };
   return {
@@ -357,11 +382,11 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
     render: {
       computed: mode === 'computed', caller: mode === 'caller', onePass: mode === 'one-pass', noTensorScale: mode === 'none',
       writesTensorScale: mode === 'computed' || mode === 'one-pass',
-      mx, msEden, per128, per16: msEden && !per128, block16, rotate, requant, transposed: spec.transposedInput, columnMajor,
+      mx, msEden, per128, per16: msEden && !per128, block16, rotate, requant, transposed: spec.transposedInput, columnMajor, tile, prefetch,
       hadamardSize: n, hadamardLanes, groupSize,
       groupsPerThread: E / groupSize, codeWords: E / 16,
       e2m1Policy, layoutPolicy, segmentCall, itemsExpr, loadCall, groupCall, edenCodesCall, edenFinishCall,
-      targetRef, blocksPerSm: blocksPerSm(threads), launchBounds: 'kThreads, 1',
+      targetRef, blocksPerSm: blocksPerSm(threads), launchBounds: `kThreads, ${minBlocks}`,
       workspaceNone: workspace === 'none', workspaceMaxWord: workspace === 'max-word', workspaceProxies: workspace === 'max-word+proxies',
     },
   };

@@ -25,11 +25,18 @@ constexpr uint32_t QGEN_ZERO_GROUP_PROXY = 0x0000u;
 // Group statistics
 
 // NUMERICS §1.4: max |x| over the finite values of a group; 0 when none.
+// Fast path: fmaxf over |x_i| skips NaN operands; only when the result is not finite (an Inf, or a NaN should fmaxf
+// ever return one) is the group scanned again with non-finite values replaced by 0.
 template <int N>
 __device__ __forceinline__ float qgen_group_amax(const float* x) {
   float m = 0.0f;
 #pragma unroll
-  for (int i = 0; i < N; ++i) m = fmaxf(m, qgen_finite_abs(x[i]));
+  for (int i = 0; i < N; ++i) m = fmaxf(m, fabsf(x[i]));
+  if (!(m <= 3.402823466e38f)) {
+    m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < N; ++i) m = fmaxf(m, qgen_finite_abs(x[i]));
+  }
   return m;
 }
 
@@ -88,7 +95,27 @@ __device__ __forceinline__ float qgen_code_value(uint2 codes, int i) {
   return qgen_e2m1_value((word >> (4 * (i & 7))) & 0xFu);
 }
 
-// NUMERICS §5.5: e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)).
+// NUMERICS §5.3 and §5.5 in one sweep: q_i = RN_E2M1(f32(x_i * inv)) (codes returned) and the candidate's error
+// e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)), with q_i's value taken from the rounding itself.
+__device__ __forceinline__ uint2 qgen_rtn_codes16_error(const float* x, float inv, float dequant_scale, float& error) {
+  uint32_t bytes[8];
+  float sq[16];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const qgen_e2m1_rounded lo = qgen_rn_e2m1_arith(qgen_mul(x[2 * i], inv));
+    const qgen_e2m1_rounded hi = qgen_rn_e2m1_arith(qgen_mul(x[2 * i + 1], inv));
+    bytes[i] = lo.code | (hi.code << 4);
+    const float d_lo = qgen_sub(x[2 * i], qgen_mul(lo.value, dequant_scale));
+    const float d_hi = qgen_sub(x[2 * i + 1], qgen_mul(hi.value, dequant_scale));
+    sq[2 * i] = qgen_mul(d_lo, d_lo);
+    sq[2 * i + 1] = qgen_mul(d_hi, d_hi);
+  }
+  error = qgen_tree16(sq);
+  return qgen_pack_code_bytes(bytes);
+}
+
+// NUMERICS §5.5: e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)) for given codes (the rare zero-group
+// candidate).
 __device__ __forceinline__ float qgen_group_error16(const float* x, uint2 codes, float dequant_scale) {
   float sq[16];
 #pragma unroll
@@ -140,6 +167,19 @@ __device__ __forceinline__ qgen_group_result qgen_sr_group_tensor(const float* x
   return {qgen_sr_codes16(x, qgen_inverse_scale(scale, t), seed, group), scale, false};
 }
 
+// One candidate of §5.5 with its error; a scale that rounds to 0 gives zero-group codes and D_c = 0.
+template <class E2M1>
+__device__ __forceinline__ qgen_group_result qgen_four_six_candidate_tensor(const float* x, uint32_t scale, float t,
+                                                                            float& error) {
+  const float dequant_scale = qgen_mul(qgen_e4m3_value(scale), t);
+  if (scale == 0u) {
+    const qgen_group_result zero = qgen_zero_group_result<E2M1>(x);
+    error = qgen_group_error16(x, zero.codes, dequant_scale);
+    return zero;
+  }
+  return {qgen_rtn_codes16_error(x, qgen_inverse_scale(scale, t), dequant_scale, error), scale, false};
+}
+
 // NUMERICS §5.5: four-over-six. Candidate c in {6, 4}: s_c = RN_E4M3(amax / (c t)), codes RTN, D_c = f32(s_c * t).
 // A candidate whose scale rounds to 0 has zero-group codes (its D_c is 0, so d_i = x_i). Keep 6 iff e_6 <= e_4,
 // i.e. unless e_4 < e_6 (ties and NaN keep 6).
@@ -149,12 +189,9 @@ __device__ __forceinline__ qgen_group_result qgen_four_six_group_tensor(const fl
   if (amax == 0.0f) return qgen_zero_group_result<E2M1>(x);
   const uint32_t scale6 = qgen_group_scale(amax, target6, t);
   const uint32_t scale4 = qgen_group_scale(amax, target4, t);
-  const qgen_group_result six = scale6 == 0u ? qgen_zero_group_result<E2M1>(x)
-                                             : qgen_group_result{qgen_rtn_codes16<E2M1>(x, qgen_inverse_scale(scale6, t)), scale6, false};
-  const qgen_group_result four = scale4 == 0u ? qgen_zero_group_result<E2M1>(x)
-                                              : qgen_group_result{qgen_rtn_codes16<E2M1>(x, qgen_inverse_scale(scale4, t)), scale4, false};
-  const float error6 = qgen_group_error16(x, six.codes, qgen_mul(qgen_e4m3_value(scale6), t));
-  const float error4 = qgen_group_error16(x, four.codes, qgen_mul(qgen_e4m3_value(scale4), t));
+  float error6, error4;
+  const qgen_group_result six = qgen_four_six_candidate_tensor<E2M1>(x, scale6, t, error6);
+  const qgen_group_result four = qgen_four_six_candidate_tensor<E2M1>(x, scale4, t, error4);
   return error4 < error6 ? four : six;
 }
 
@@ -169,9 +206,39 @@ __device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 c
   }
 }
 
-// NUMERICS §5.6, first half: RTN codes with target s_eden, and the products f32(v_i * v_i), f32(v_i * q_i) in scaled
-// units (a zero group: see qgen_zero_group_products).
-template <class E2M1>
+// NUMERICS §5.6, first half, for a non-zero group: RTN codes q_i = RN_E2M1(v_i), v_i = f32(x_i * inv), and the
+// products of the correction sums:
+//   per-16 (kInputDomain = false): f32(v_i * v_i) and f32(v_i * q_i) in scaled units;
+//   per-128 (kInputDomain = true): f32(y_i * y_i) and f32(y_i * f32(q_i * D_g)) in the input domain (y = x here).
+template <bool kInputDomain>
+__device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv, float dequant_scale, float* vv,
+                                                      float* vq) {
+  uint32_t bytes[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    uint32_t byte = 0;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int j = 2 * i + h;
+      const float v = qgen_mul(x[j], inv);
+      const qgen_e2m1_rounded q = qgen_rn_e2m1_arith(v);
+      byte |= q.code << (4 * h);
+      if (kInputDomain) {
+        vv[j] = qgen_mul(x[j], x[j]);
+        vq[j] = qgen_mul(x[j], qgen_mul(q.value, dequant_scale));
+      } else {
+        vv[j] = qgen_mul(v, v);
+        vq[j] = qgen_mul(v, q.value);
+      }
+    }
+    bytes[i] = byte;
+  }
+  return qgen_pack_code_bytes(bytes);
+}
+
+// NUMERICS §5.6, first half: RTN codes with target s_eden and the products of the correction sums (a zero group:
+// see qgen_zero_group_products, in both domains).
+template <class E2M1, bool kInputDomain>
 __device__ __forceinline__ qgen_group_result qgen_ms_eden_codes_tensor(const float* x, float amax, float target, float t,
                                                                        float* vv, float* vq) {
   const uint32_t scale = qgen_group_scale(amax, target, t);
@@ -180,15 +247,9 @@ __device__ __forceinline__ qgen_group_result qgen_ms_eden_codes_tensor(const flo
     qgen_zero_group_products(x, zero.codes, vv, vq);
     return zero;
   }
-  const float inv = qgen_inverse_scale(scale, t);
-  const uint2 codes = qgen_rtn_codes16<E2M1>(x, inv);
-#pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    const float v = qgen_mul(x[i], inv);
-    vv[i] = qgen_mul(v, v);
-    vq[i] = qgen_mul(v, qgen_code_value(codes, i));
-  }
-  return {codes, scale, false};
+  const float dequant_scale = qgen_mul(qgen_e4m3_value(scale), t);  // D_g = f32(s_g * t)
+  const float inv = qgen_div(1.0f, dequant_scale);                   // §5.3
+  return {qgen_ms_eden_codes16<kInputDomain>(x, inv, dequant_scale, vv, vq), scale, false};
 }
 
 // NUMERICS §5.6: S = f32(sum vv / sum vq), 1 when the denominator is 0 or S is not finite.
@@ -243,25 +304,30 @@ __device__ __forceinline__ qgen_proxy_result qgen_sr_group_proxy(const float* x,
 // NUMERICS §5.5 one-pass: p_c = RN_P4(f32(amax / c)), D_c = p_c; c_g is the kept candidate's proxy. A candidate
 // whose proxy rounds to 0 has zero-group codes and D_c = 0 (as in the tensor form).
 template <class E2M1>
-__device__ __forceinline__ qgen_proxy_result qgen_four_six_candidate_proxy(const float* x, float amax, float target) {
+__device__ __forceinline__ qgen_proxy_result qgen_four_six_candidate_proxy(const float* x, float amax, float target,
+                                                                           float& error) {
   const float p = qgen_proxy_scale(amax, target);
-  if (p == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
-  return {qgen_rtn_codes16<E2M1>(x, qgen_div(1.0f, p)), p, qgen_p4_to_bf16_bits(p)};
+  if (p == 0.0f) {
+    const qgen_proxy_result zero = qgen_zero_group_proxy<E2M1>(x);
+    error = qgen_group_error16(x, zero.codes, 0.0f);
+    return zero;
+  }
+  return {qgen_rtn_codes16_error(x, qgen_div(1.0f, p), p, error), p, qgen_p4_to_bf16_bits(p)};
 }
 
 template <class E2M1>
 __device__ __forceinline__ qgen_proxy_result qgen_four_six_group_proxy(const float* x, float amax, float target6,
                                                                        float target4) {
   if (amax == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
-  const qgen_proxy_result six = qgen_four_six_candidate_proxy<E2M1>(x, amax, target6);
-  const qgen_proxy_result four = qgen_four_six_candidate_proxy<E2M1>(x, amax, target4);
-  const float error6 = qgen_group_error16(x, six.codes, six.proxy), error4 = qgen_group_error16(x, four.codes, four.proxy);
+  float error6, error4;
+  const qgen_proxy_result six = qgen_four_six_candidate_proxy<E2M1>(x, amax, target6, error6);
+  const qgen_proxy_result four = qgen_four_six_candidate_proxy<E2M1>(x, amax, target4, error4);
   return error4 < error6 ? four : six;
 }
 
 // NUMERICS §5.6 one-pass, first half: codes against p_g and the products in scaled units (zero group: see
 // qgen_zero_group_products).
-template <class E2M1>
+template <class E2M1, bool kInputDomain>
 __device__ __forceinline__ qgen_proxy_result qgen_ms_eden_codes_proxy(const float* x, float amax, float target,
                                                                       float* vv, float* vq) {
   const float p = qgen_proxy_scale(amax, target);
@@ -270,15 +336,7 @@ __device__ __forceinline__ qgen_proxy_result qgen_ms_eden_codes_proxy(const floa
     qgen_zero_group_products(x, zero.codes, vv, vq);
     return zero;
   }
-  const float inv = qgen_div(1.0f, p);
-  const uint2 codes = qgen_rtn_codes16<E2M1>(x, inv);
-#pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    const float v = qgen_mul(x[i], inv);
-    vv[i] = qgen_mul(v, v);
-    vq[i] = qgen_mul(v, qgen_code_value(codes, i));
-  }
-  return {codes, p, qgen_p4_to_bf16_bits(p)};
+  return {qgen_ms_eden_codes16<kInputDomain>(x, qgen_div(1.0f, p), p, vv, vq), p, qgen_p4_to_bf16_bits(p)};
 }
 
 // NUMERICS §5.6 one-pass, pass A: c_g = SR_P4(f32(S * p_g), word(seed, STREAM_SCALE_SR, g, 0)), as bf16 bits.

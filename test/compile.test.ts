@@ -131,6 +131,24 @@ int main() {
         break;
       }
       case 'E': if (!read(a, 1)) return 1; printf("%x\\n", qgen_rn_e2m1_soft(qgen_f32_from_bits(a[0]))); break;
+      case 'A': {  // the arithmetic RN_E2M1: code and the bits of its value
+        if (!read(a, 1)) return 1;
+        const qgen_e2m1_rounded r = qgen_rn_e2m1_arith(qgen_f32_from_bits(a[0]));
+        printf("%x %x\\n", r.code, qgen_f32_bits(r.value));
+        break;
+      }
+      case 'W': {  // arithmetic vs threshold RN_E2M1 on every binary32 pattern b = start + i * stride: mismatches
+        if (!read(a, 2)) return 1;
+        unsigned long long bad = 0;
+        for (unsigned long long b = a[0]; b < (1ull << 32); b += a[1]) {
+          const float v = qgen_f32_from_bits(static_cast<uint32_t>(b));
+          const qgen_e2m1_rounded r = qgen_rn_e2m1_arith(v);
+          const uint32_t want = qgen_rn_e2m1_soft(v);
+          if (r.code != want || qgen_f32_bits(r.value) != qgen_f32_bits(qgen_e2m1_value(want))) ++bad;
+        }
+        printf("%llx\\n", bad);
+        break;
+      }
       case 'S': if (!read(a, 2)) return 1; printf("%x\\n", qgen_sr_e2m1(qgen_f32_from_bits(a[0]), a[1])); break;
       case 'F': if (!read(a, 2)) return 1; printf("%x\\n", qgen_f32_bits(qgen_sr_e4m3_value(qgen_f32_from_bits(a[0]), a[1]))); break;
       case 'N': if (!read(a, 1)) return 1; printf("%x\\n", qgen_rn_p4_bits(a[0])); break;
@@ -280,6 +298,17 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   for (let b = 0; b < 65536; b++) e2m1Inputs.push((b << 16) >>> 0);
   for (const t of thresholds) for (const s of [0, 0x80000000]) for (const d of [-1, 0, 1]) e2m1Inputs.push(((toBits(t) + d) | s) >>> 0);
   for (const bits of e2m1Inputs) ask(`E ${hex(bits)}`, hex(oracleRnE2M1(fromBits(bits))));
+  // The arithmetic spelling used by the kernels (qgen_rn_e2m1_arith): the same codes, and the code's value, over the
+  // same inputs and random binary32 values; then against the threshold rule on a 1/61 stride of all 2^32 patterns.
+  const rnd0 = xorshift(777);
+  const e2m1ArithInputs = [...e2m1Inputs];
+  for (let i = 0; i < 20000; i++) e2m1ArithInputs.push(rnd0());
+  for (const bits of e2m1ArithInputs) {
+    const code = oracleRnE2M1(fromBits(bits));
+    ask(`A ${hex(bits)}`, `${hex(code)} ${hex(toBits(code & 8 ? -E2M1_GRID[code & 7] : E2M1_GRID[code & 7]))}`);
+  }
+  ask('W 0 3d', '0');
+  ask('W 1e 3d', '0');
   const rnd = xorshift(12345);
   for (let b = 0; b < 65536; b += 3) {
     const bits = (b << 16) >>> 0;

@@ -42,7 +42,7 @@ test('only the E2M1 policy and the arch differ between the plans of one spec on 
   assert.equal(differing, ['e2m1Policy']);
   const strip = (p: KernelPlan) => p.launches.map((l) => ({ ...l, primitives: l.primitives.filter((x) => !x.startsWith('E2M1 RN')) }));
   assert.equal(strip(a), strip(b));
-  assert.ok(a.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1_soft')));
+  assert.ok(a.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1_arith')));
   assert.ok(b.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1x2_hw')));
   assert.equal(a.constants, b.constants);
 });
@@ -116,7 +116,7 @@ test('steps describe the lowering for qgen explain', () => {
   assert.match(text, /Pass A/);
   assert.match(text, /Pass B/);
   assert.match(text, /SR_P4/);
-  assert.match(lower(quantize(), 'sm_90a').steps.join('\n'), /software threshold rule/);
+  assert.match(lower(quantize(), 'sm_90a').steps.join('\n'), /equal to the threshold rule/);
   assert.ok(p.launch.kernels.length === 2);
 });
 
@@ -160,6 +160,48 @@ test('every coverage spec lowers on every arch, with launch kernels in its own n
       assert.ok(p.launches.length >= 1);
       for (const l of p.launches) assert.ok(l.kernel.startsWith(`qgen_${spec.name}_impl::`), l.kernel);
     }
+  }
+});
+
+test('MS-EDEN correction sums: per-128 in the input domain, per-16 in scaled units (NUMERICS §5.6)', () => {
+  const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' } as const;
+  const per16 = lower(quantize({ ...eden }), 'sm_90a');
+  const per128 = lower(quantize({ ...eden, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
+  assert.match(String(per16.render.edenCodesCall), /^qgen_ms_eden_codes_proxy<E2M1, false>\(/);
+  assert.match(String(per128.render.edenCodesCall), /^qgen_ms_eden_codes_proxy<E2M1, true>\(/);
+  const caller = lower(quantize({ ...eden, tensorScale: 'caller', ceiling: 256, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
+  assert.match(String(caller.render.edenCodesCall), /^qgen_ms_eden_codes_tensor<E2M1, true>\(/);
+  assert.match(per128.steps.join('\n'), /input domain/);
+});
+
+test('memory paths: transposed bf16 staged through shared memory, row-major bf16 prefetched only where it is free', () => {
+  const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
+  const t = lower(quantize({ rounding: 'sr', target: 'sr-v', hadamard: 16, transposedInput: true, tiling: g2 }), 'sm_90a');
+  assert.is(t.render.tile, true);
+  assert.is(t.render.prefetch, false);
+  assert.match(t.steps.join('\n'), /256-row x 32-column tile through shared memory/);
+  // Requant (NVFP4 input) and 16x16 blocks read their input directly.
+  assert.is(lower(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: g2 }), 'sm_90a').render.tile, false);
+  assert.is(lower(quantize({ block: '16x16', transposedInput: true }), 'sm_90a').render.tile, false);
+  // A tile of more than 32 KiB (E * threads * 2 bytes) is not staged.
+  assert.is(lower(quantize({ transposedInput: true, tiling: { threadsPerBlock: 512, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').render.tile, false);
+  assert.is(lower(quantize({ tiling: g2 }), 'sm_90a').render.prefetch, true);
+  assert.is(lower(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').render.prefetch, false);
+  assert.is(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').render.prefetch, false);
+  assert.is(lower(quantize({ tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').render.prefetch, false);
+});
+
+test('launch bounds: several blocks per SM within the register budget, never fewer than 1', () => {
+  const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
+  const bounds = (p: KernelPlan) => String(p.render.launchBounds);
+  assert.is(bounds(lower(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a')), 'kThreads, 3');   // <= 85 registers
+  assert.is(bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a')), 'kThreads, 2');  // <= 128
+  assert.is(bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: { ...g2, groupsPerThread: 4 } }), 'sm_90a')), 'kThreads, 1');
+  assert.is(bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')), 'kThreads, 1');
+  for (const spec of coverageSpecs()) {
+    if (spec.kind !== 'quantize') continue;
+    const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);
+    assert.ok(minBlocks >= 1 && minBlocks * spec.tiling.threadsPerBlock <= 2048, spec.name);
   }
 });
 

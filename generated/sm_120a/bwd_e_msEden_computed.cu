@@ -44,7 +44,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_bwd_e_msEden_computed_impl::amax_pass) -> quantize (qgen_bwd_e_msEden_computed_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128; checked before any launch.
-//   Registers: __launch_bounds__(256, 1) (no spills; occupancy follows from the register count).
+//   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -100,6 +100,12 @@ __host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
   return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
 }
 
+// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
+__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
+  (void)args;
+  return qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+}
+
 // This thread's kElems input values of output row s.row from column s.k0, rotated (NUMERICS §4).
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
                                              uint4 signs, float (&x)[kElems]) {
@@ -110,7 +116,7 @@ __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qge
 }
 
 // Pass 1 (NUMERICS §5.1 computed): amax of the rotated tensor into the workspace max word.
-__global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) amax_pass(const qgen_quantize_args args, int64_t items) {
   const uint4 signs = qgen_hadamard_signs(args.seed);
   const float t_in = 1.0f;
   const int lane = static_cast<int>(threadIdx.x & 31u);
@@ -118,7 +124,7 @@ __global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_arg
   for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
        warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
     load_segment(args, s, active, t_in, signs, x);
@@ -128,7 +134,7 @@ __global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_arg
 }
 
 // Quantize (NUMERICS §5, tensor scale from pass 1): codes and scales.
-__global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) quantize(const qgen_quantize_args args, int64_t items) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / kGroupSize);
   const float t = qgen_computed_tensor_scale(qgen_load_max_word(max_word(args.workspace)), target(), ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
@@ -139,7 +145,7 @@ __global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args
   for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
        warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
     load_segment(args, s, active, t_in, signs, x);
@@ -153,7 +159,7 @@ __global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args
     for (int g = 0; g < kGroupsPerThread; ++g) {
       const float* xg = x + 16 * g;
       float amax = qgen_group_amax<16>(xg);
-      group[g] = qgen_ms_eden_codes_tensor<E2M1>(xg, amax, target(), t, vv + 16 * g, vq + 16 * g);
+      group[g] = qgen_ms_eden_codes_tensor<E2M1, false>(xg, amax, target(), t, vv + 16 * g, vq + 16 * g);
       codes[g] = group[g].codes;
     }
 #pragma unroll

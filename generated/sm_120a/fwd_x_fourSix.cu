@@ -41,7 +41,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_fwd_x_fourSix_impl::pass_a) -> pass-b (qgen_fwd_x_fourSix_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 1) (no spills; occupancy follows from the register count).
+//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -94,6 +94,12 @@ __host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
   return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
 }
 
+// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
+__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
+  (void)args;
+  return qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+}
+
 // This thread's kElems input values of output row s.row from column s.k0.
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
                                              uint4 signs, float (&x)[kElems]) {
@@ -104,7 +110,7 @@ __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qge
 
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(kThreads, 1) pass_a(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 3) pass_a(const qgen_quantize_args args, int64_t items) {
   float local_max = 0.0f;
   const uint4 signs = make_uint4(0u, 0u, 0u, 0u);
   const float t_in = 1.0f;
@@ -113,7 +119,7 @@ __global__ void __launch_bounds__(kThreads, 1) pass_a(const qgen_quantize_args a
   for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
        warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
     load_segment(args, s, active, t_in, signs, x);
@@ -143,7 +149,7 @@ __global__ void __launch_bounds__(kThreads, 1) pass_a(const qgen_quantize_args a
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(kThreads, 1) pass_b(const qgen_quantize_args args) {
+__global__ void __launch_bounds__(kThreads, 3) pass_b(const qgen_quantize_args args) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / 16);
   const float t = qgen_one_pass_tensor_scale(qgen_load_max_word(max_word(args.workspace)), ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
@@ -152,7 +158,9 @@ __global__ void __launch_bounds__(kThreads, 1) pass_b(const qgen_quantize_args a
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < groups;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {
     const uint32_t scale = qgen_finalize_proxy_rn(proxy[i], t);
-    args.scales[ScaleLayout::offset(i / groups_per_row, i % groups_per_row, groups_per_row)] = static_cast<uint8_t>(scale);
+    int64_t row, group;
+    qgen_divmod(i, groups_per_row, row, group);
+    args.scales[ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale);
   }
 }
 

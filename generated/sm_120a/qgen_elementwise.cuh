@@ -22,12 +22,27 @@ struct qgen_segment {
 // are Hadamard or 128-chunks, and cols is a multiple of them). Groups at or beyond cols are neither read nor written.
 __host__ __device__ __forceinline__ int64_t qgen_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// a / b and a % b for 0 <= a, 0 < b: 32-bit unsigned division when both fit (a 64-bit division is a long
+// subroutine on the GPU, and a grid-stride loop divides once per item).
+__host__ __device__ __forceinline__ void qgen_divmod(int64_t a, int64_t b, int64_t& quotient, int64_t& remainder) {
+  if (((static_cast<uint64_t>(a) | static_cast<uint64_t>(b)) >> 32) == 0) {
+    const uint32_t a32 = static_cast<uint32_t>(a), b32 = static_cast<uint32_t>(b);
+    const uint32_t q32 = a32 / b32;
+    quotient = q32;
+    remainder = a32 - q32 * b32;
+  } else {
+    quotient = a / b;
+    remainder = a - quotient * b;
+  }
+}
+
 // Row-major order (inputs read along K): item = (row * units_per_row + unit) * L + lane; consecutive lanes read
 // consecutive 16-byte pieces of a row.
 template <int E, int L>
 __device__ __forceinline__ qgen_segment qgen_segment_row_major(int64_t item, int64_t cols) {
-  const int64_t segments_per_row = qgen_ceil_div(cols, E);
-  return {item / segments_per_row, (item % segments_per_row) * E, static_cast<int>(item % L)};
+  int64_t row, segment;
+  qgen_divmod(item, qgen_ceil_div(cols, E), row, segment);
+  return {row, segment * E, static_cast<int>(item % L)};
 }
 
 // Column-major order (inputs stored [K, rows]): item = (unit * rows + row) * L + lane; lanes of a warp cover
@@ -36,16 +51,18 @@ template <int E, int L>
 __device__ __forceinline__ qgen_segment qgen_segment_column_major(int64_t item, int64_t rows) {
   const int64_t unit_row = item / L;
   const int lane = static_cast<int>(item % L);
-  return {unit_row % rows, (unit_row / rows) * (E * L) + lane * E, lane};
+  int64_t unit, row;
+  qgen_divmod(unit_row, rows, unit, row);
+  return {row, unit * (E * L) + lane * E, lane};
 }
 
 // 16x16 blocks (NUMERICS §5.7, L = 1): item = ((row / 16) * segments_per_row + segment) * 16 + row % 16, so the 16
 // rows of a block are lanes l ^ {1, 2, 4, 8}. Rows are padded to a multiple of 16; padding rows are inactive.
 template <int E>
 __device__ __forceinline__ qgen_segment qgen_segment_block16(int64_t item, int64_t cols) {
-  const int64_t segments_per_row = qgen_ceil_div(cols, E);
-  const int64_t block_segment = item / 16;
-  return {(block_segment / segments_per_row) * 16 + item % 16, (block_segment % segments_per_row) * E, 0};
+  int64_t block_row, segment;
+  qgen_divmod(item / 16, qgen_ceil_div(cols, E), block_row, segment);
+  return {block_row * 16 + item % 16, segment * E, 0};
 }
 
 // Work items of each order (host side).
@@ -62,22 +79,37 @@ __host__ __device__ __forceinline__ int64_t qgen_items_block16(int64_t rows, int
 // ---------------------------------------------------------------------------------------------------------------
 // Loads (inactive threads get zeros, which take part in shuffles and reductions harmlessly)
 
-// bf16 [rows, cols] row-major: 16-byte loads (cols is a multiple of 16 and the base is 16-byte aligned).
+// bf16 [rows, cols] row-major, in two steps so that a loop can issue the next segment's loads before working on
+// this one: the raw 16-byte words (zeros when inactive or beyond cols), then their values (exact widening, §1.2).
 template <int E>
-__device__ __forceinline__ void qgen_load_bf16_row(const void* x, int64_t cols, qgen_segment s, bool active,
-                                                   float (&v)[E]) {
+__device__ __forceinline__ void qgen_fetch_bf16_row(const void* x, int64_t cols, qgen_segment s, bool active,
+                                                    uint4 (&raw)[E / 8]) {
   static_assert(E % 8 == 0, "8 bf16 per 16-byte load");
   const uint4* p = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + s.row * cols + s.k0);
 #pragma unroll
+  for (int c = 0; c < E / 8; ++c) raw[c] = (active && s.k0 + 8 * c < cols) ? __ldg(p + c) : make_uint4(0, 0, 0, 0);
+}
+
+template <int E>
+__device__ __forceinline__ void qgen_unpack_bf16_row(const uint4 (&raw)[E / 8], float (&v)[E]) {
+#pragma unroll
   for (int c = 0; c < E / 8; ++c) {
-    const uint4 w = (active && s.k0 + 8 * c < cols) ? __ldg(p + c) : make_uint4(0, 0, 0, 0);
-    const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+    const uint32_t words[4] = {raw[c].x, raw[c].y, raw[c].z, raw[c].w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       v[8 * c + 2 * i] = __uint_as_float(words[i] << 16);
       v[8 * c + 2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
     }
   }
+}
+
+// bf16 [rows, cols] row-major: 16-byte loads (cols is a multiple of 16 and the base is 16-byte aligned).
+template <int E>
+__device__ __forceinline__ void qgen_load_bf16_row(const void* x, int64_t cols, qgen_segment s, bool active,
+                                                   float (&v)[E]) {
+  uint4 raw[E / 8];
+  qgen_fetch_bf16_row<E>(x, cols, s, active, raw);
+  qgen_unpack_bf16_row<E>(raw, v);
 }
 
 // f32 [rows, cols] row-major: 16-byte loads.
@@ -101,6 +133,70 @@ __device__ __forceinline__ void qgen_load_bf16_transposed(const void* x, int64_t
   const uint16_t* p = static_cast<const uint16_t*>(x) + s.k0 * rows + s.row;
 #pragma unroll
   for (int j = 0; j < E; ++j) v[j] = (active && s.k0 + j < cols) ? qgen_bf16_bits_to_f32(__ldg(p + j * rows)) : 0.0f;
+}
+
+// bf16 stored transposed, staged through shared memory (column-major order, NUMERICS §5 inputs read as x^T).
+// The THREADS items of a block are THREADS / L consecutive rows of one unit of W = E * L columns; when the whole
+// rectangle lies inside the tensor (qgen_transposed_tile_usable), the block reads it with 16-byte loads along rows
+// (W lines of THREADS / L rows each, coalesced), writes it transposed into shared memory ([row][column], rows padded
+// by 2 bf16 to spread the banks), and every thread then reads its E consecutive columns of its row as bf16 pairs.
+// The values are the same as qgen_load_bf16_transposed's; only the memory traffic changes.
+template <int E, int L, int THREADS>
+struct qgen_transposed_tile {
+  static constexpr int kRows = THREADS / L;
+  static constexpr int kWidth = E * L;
+  static constexpr int kStride = kWidth + 2;  // bf16 per shared row
+  static constexpr int kElems = kRows * kStride;
+  static_assert(kRows % 8 == 0 && E % 8 == 0, "16-byte pieces of 8 rows; whole pieces per thread");
+};
+
+// Block-uniform: whether the block whose items start at block_item (a multiple of THREADS) can use the tile: all its
+// items exist, its rows are in range and in one unit, the unit is whole, and 16-byte loads are aligned.
+template <int E, int L, int THREADS>
+__device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64_t block_item, int64_t items,
+                                                            int64_t rows, int64_t cols) {
+  using Tile = qgen_transposed_tile<E, L, THREADS>;
+  if (block_item + THREADS > items || rows % 8 != 0 || (reinterpret_cast<uintptr_t>(x) & 15u) != 0) return false;
+  int64_t unit, row0;
+  qgen_divmod(block_item / L, rows, unit, row0);
+  return row0 + Tile::kRows <= rows && (unit + 1) * Tile::kWidth <= cols;
+}
+
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
+template <int E, int L, int THREADS>
+__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, int64_t block_item,
+                                                               uint16_t* tile, float (&v)[E]) {
+  using Tile = qgen_transposed_tile<E, L, THREADS>;
+  int64_t unit, row0;
+  qgen_divmod(block_item / L, rows, unit, row0);
+  const uint16_t* base = static_cast<const uint16_t*>(x) + unit * Tile::kWidth * rows + row0;
+  constexpr int kPiecesPerLine = Tile::kRows / 8;
+  uint4 pieces[E / 8];
+#pragma unroll
+  for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
+    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
+    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
+    pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
+  }
+  __syncthreads();  // the previous tile has been read by every thread
+#pragma unroll
+  for (int i = 0; i < E / 8; ++i) {
+    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
+    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
+    const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      tile[(piece * 8 + e) * Tile::kStride + line] = static_cast<uint16_t>(words[e / 2] >> (16 * (e & 1)));
+  }
+  __syncthreads();
+  const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;
+  const uint32_t* mine = reinterpret_cast<const uint32_t*>(tile + row * Tile::kStride + lane_in_unit * E);
+#pragma unroll
+  for (int j = 0; j < E / 2; ++j) {
+    const uint32_t pair = mine[j];
+    v[2 * j] = __uint_as_float(pair << 16);
+    v[2 * j + 1] = __uint_as_float(pair & 0xFFFF0000u);
+  }
 }
 
 // NUMERICS §5.9: an NVFP4 tensor A [cols, rows] (codes, scales in `Layout`, tensor scale t_in) quantized along rows,

@@ -31,7 +31,7 @@
 //
 // Lowering (dsl/lower.ts):
 //   bwd_et_msEden: NVFP4 (16-groups, E4M3 scales), rounding ms-eden, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
-//   Input: bf16 stored [cols, rows]; element (r, k) is read at x[k * rows + r] (coalesced across lanes: consecutive rows).
+//   Input: bf16 stored [cols, rows]; element (r, k) is at x[k * rows + r]. Each block iteration stages a 64-row x 128-column tile through shared memory (16-byte coalesced loads along rows, then each thread reads its row segment as bf16 pairs); partial tiles read x directly.
 //   Mapping: 32 consecutive elements of one row per thread, a 128-element chunk over 4 adjacent lanes; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
 //   Rotate each 128-chunk along K (§4): signs from word(seed, STREAM_SIGNS=1, 0, j >> 5); butterfly stages h < 32 in registers, h >= 32 with __shfl_xor_sync over 4 lanes; scale by inv_sqrt_n = 0x3db504f3.
 //   Pass A (§5.1 one-pass): per group the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t; codes are written, c_g is stored as bf16 in the workspace, and m = max c_g goes to a workspace word (zeroed by cudaMemsetAsync).
@@ -40,11 +40,11 @@
 //   Proxy: c_g = SR_P4(f32(S * p_g), word(seed, STREAM_SCALE_SR=3, g, 0)).
 //   Zero groups (§5.2): amax_g = 0 or a proxy that rounds to 0 -> scale 1.0 (E4M3 0x38), finite elements -> ±0, non-finite -> RN_E2M1; in a correction sum their elements count as v = 0 (finite) or x (non-finite).
 //   Pass B (§5.1): t = 2^k, the smallest k with m / 2^k <= C = 448 (k in [-149, 127]; t = 1 when m = 0); w = f32(c_g / t); s'_g = w when w >= 2^-6, else SR_E4M3(w, word(seed, 3, g, 1)).
-//   E2M1 round-to-nearest on sm_90a: software threshold rule (no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
+//   E2M1 round-to-nearest on sm_90a: software, f32((a + c) - c) onto the grid (equal to the threshold rule; no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_bwd_et_msEden_impl::pass_a) -> pass-b (qgen_bwd_et_msEden_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128; checked before any launch.
-//   Registers: __launch_bounds__(256, 1) (no spills; occupancy follows from the register count).
+//   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -100,30 +100,43 @@ __host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
   return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
 }
 
+// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
+__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
+  (void)args;
+  return qgen_segment_column_major<kElems, kLanes>(item, args.rows);
+}
+
 // This thread's kElems input values of output row s.row from column s.k0, rotated (NUMERICS §4).
+using Tile = qgen_transposed_tile<kElems, kLanes, kThreads>;  // shared-memory staging of the transposed input
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
-                                             uint4 signs, float (&x)[kElems]) {
+                                             uint4 signs, bool use_tile, int64_t block_item, uint16_t* tile, float (&x)[kElems]) {
   (void)t_in;
   (void)signs;
-  qgen_load_bf16_transposed<kElems>(args.x, args.rows, args.cols, s, active, x);
+  if (use_tile)
+    qgen_load_bf16_transposed_tile<kElems, kLanes, kThreads>(args.x, args.rows, block_item, tile, x);
+  else
+    qgen_load_bf16_transposed<kElems>(args.x, args.rows, args.cols, s, active, x);
   qgen_hadamard_segment<kElems, kHadamardSize>(x, signs, s.lane_in_unit % kHadamardLanes, inv_sqrt_n());
 }
 
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(kThreads, 1) pass_a(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) pass_a(const qgen_quantize_args args, int64_t items) {
   float local_max = 0.0f;
   const uint4 signs = qgen_hadamard_signs(args.seed);
   const float t_in = 1.0f;
-  const int lane = static_cast<int>(threadIdx.x & 31u);
   // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
-  for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
-       warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_column_major<kElems, kLanes>(item, args.rows);
+  // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
+  // are inactive.
+  __shared__ __align__(16) uint16_t tile[Tile::kElems];
+  for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
+       block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const bool use_tile = qgen_transposed_tile_usable<kElems, kLanes, kThreads>(args.x, block_item, items, args.rows, args.cols);
+    const int64_t item = block_item + threadIdx.x;
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
-    load_segment(args, s, active, t_in, signs, x);
+    load_segment(args, s, active, t_in, signs, use_tile, block_item, tile, x);
 
     uint2 codes[kCodeWords];
     uint32_t proxy[kGroupsPerThread];  // c_g as bf16 bits (NUMERICS §5.1 one-pass)
@@ -134,7 +147,7 @@ __global__ void __launch_bounds__(kThreads, 1) pass_a(const qgen_quantize_args a
     for (int g = 0; g < kGroupsPerThread; ++g) {
       const float* xg = x + 16 * g;
       float amax = qgen_group_amax<16>(xg);
-      group[g] = qgen_ms_eden_codes_proxy<E2M1>(xg, amax, target(), vv + 16 * g, vq + 16 * g);
+      group[g] = qgen_ms_eden_codes_proxy<E2M1, false>(xg, amax, target(), vv + 16 * g, vq + 16 * g);
       codes[g] = group[g].codes;
     }
 #pragma unroll
@@ -157,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1) pass_a(const qgen_quantize_args a
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(kThreads, 1) pass_b(const qgen_quantize_args args) {
+__global__ void __launch_bounds__(kThreads, 2) pass_b(const qgen_quantize_args args) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / 16);
   const float t = qgen_one_pass_tensor_scale(qgen_load_max_word(max_word(args.workspace)), ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
@@ -166,7 +179,9 @@ __global__ void __launch_bounds__(kThreads, 1) pass_b(const qgen_quantize_args a
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < groups;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {
     const uint32_t scale = qgen_finalize_proxy_eden(proxy[i], t, args.seed, static_cast<uint64_t>(i));
-    args.scales[ScaleLayout::offset(i / groups_per_row, i % groups_per_row, groups_per_row)] = static_cast<uint8_t>(scale);
+    int64_t row, group;
+    qgen_divmod(i, groups_per_row, row, group);
+    args.scales[ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale);
   }
 }
 

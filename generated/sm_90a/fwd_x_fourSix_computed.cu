@@ -37,11 +37,11 @@
 //   Tensor scale (§5.1 computed): t = f32(amax / f32(T_ref * C)), T_ref = 6, C = 256; t = 1 when amax = 0; written to tensor_scale.
 //   Per group: amax_g over the 16-group; candidates T = 6 and T = 4 (§5.5), each RTN; errors tree16(f32(d_i^2)); keep 6 unless e_4 < e_6.
 //   Zero groups (§5.2): amax_g = 0 or a scale that rounds to 0 -> scale 1.0 (E4M3 0x38), finite elements -> ±0, non-finite -> RN_E2M1.
-//   E2M1 round-to-nearest on sm_90a: software threshold rule (no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
+//   E2M1 round-to-nearest on sm_90a: software, f32((a + c) - c) onto the grid (equal to the threshold rule; no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_fwd_x_fourSix_computed_impl::amax_pass) -> quantize (qgen_fwd_x_fourSix_computed_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 1) (no spills; occupancy follows from the register count).
+//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -94,6 +94,12 @@ __host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
   return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
 }
 
+// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
+__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
+  (void)args;
+  return qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+}
+
 // This thread's kElems input values of output row s.row from column s.k0.
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
                                              uint4 signs, float (&x)[kElems]) {
@@ -103,7 +109,7 @@ __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qge
 }
 
 // Pass 1 (NUMERICS §5.1 computed): amax of the tensor into the workspace max word.
-__global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 3) amax_pass(const qgen_quantize_args args, int64_t items) {
   const uint4 signs = make_uint4(0u, 0u, 0u, 0u);
   const float t_in = 1.0f;
   const int lane = static_cast<int>(threadIdx.x & 31u);
@@ -111,7 +117,7 @@ __global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_arg
   for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
        warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
     load_segment(args, s, active, t_in, signs, x);
@@ -121,7 +127,7 @@ __global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_arg
 }
 
 // Quantize (NUMERICS §5, tensor scale from pass 1): codes and scales.
-__global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / kGroupSize);
   const float t = qgen_computed_tensor_scale(qgen_load_max_word(max_word(args.workspace)), target6(), ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
@@ -132,7 +138,7 @@ __global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args
   for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
        warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
     load_segment(args, s, active, t_in, signs, x);

@@ -34,11 +34,11 @@
 //   Input: bf16 [rows, cols] row-major, 16-byte loads.
 //   Mapping: 32 consecutive elements of one row per thread; row-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
 //   Per 32-group: amax_g over the 32-group; s_g = RP_UE8M0(f32(amax_g / 6)) (1.0 for a zero group); q_i = RN_E2M1(f32(x_i * 2^(127-e))).
-//   E2M1 round-to-nearest on sm_90a: software threshold rule (no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
+//   E2M1 round-to-nearest on sm_90a: software, f32((a + c) - c) onto the grid (equal to the threshold rule; no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed).
 //   Launches: quantize (qgen_mxfp4_rtn_impl::quantize); workspace: none.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 32; checked before any launch.
-//   Registers: __launch_bounds__(256, 1) (no spills; occupancy follows from the register count).
+//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -87,27 +87,48 @@ __host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
   return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
 }
 
+// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
+__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
+  (void)args;
+  return qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+}
+
 // This thread's kElems input values of output row s.row from column s.k0.
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
                                              uint4 signs, float (&x)[kElems]) {
   (void)t_in;
   (void)signs;
-  qgen_load_bf16_row<kElems>(args.x, args.cols, s, active, x);
+  (void)args;
+  (void)active;  // x was unpacked from the words fetched one iteration ahead
 }
 
 // Quantize (NUMERICS §5): codes and scales.
-__global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / kGroupSize);
   const uint4 signs = make_uint4(0u, 0u, 0u, 0u);
   const float t_in = 1.0f;
   const int lane = static_cast<int>(threadIdx.x & 31u);
   // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
+  // Software pipelining: the 16-byte loads of the next iteration are issued before this one's arithmetic.
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
+  uint4 raw[kElems / 8];
+  {
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+    const qgen_segment s = segment_of(args, first);
+    qgen_fetch_bf16_row<kElems>(args.x, args.cols, s, first < items && s.row < args.rows, raw);
+  }
   for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
        warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_row_major<kElems, kLanes>(item, args.cols);
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
+    qgen_unpack_bf16_row<kElems>(raw, x);
+    {
+      const int64_t next = item + stride;
+      const qgen_segment next_s = segment_of(args, next);
+      qgen_fetch_bf16_row<kElems>(args.x, args.cols, next_s, next < items && next_s.row < args.rows, raw);
+    }
     load_segment(args, s, active, t_in, signs, x);
 
     uint2 codes[kCodeWords];

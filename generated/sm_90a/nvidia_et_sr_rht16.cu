@@ -31,18 +31,18 @@
 //
 // Lowering (dsl/lower.ts):
 //   nvidia_et_sr_rht16: NVFP4 (16-groups, E4M3 scales), rounding sr, tensor scale computed, scale layout 128x4 (§7), arch sm_90a.
-//   Input: bf16 stored [cols, rows]; element (r, k) is read at x[k * rows + r] (coalesced across lanes: consecutive rows).
+//   Input: bf16 stored [cols, rows]; element (r, k) is at x[k * rows + r]. Each block iteration stages a 256-row x 32-column tile through shared memory (16-byte coalesced loads along rows, then each thread reads its row segment as bf16 pairs); partial tiles read x directly.
 //   Mapping: 32 consecutive elements of one row per thread; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
 //   Rotate each 16-chunk along K (§4): signs from word(seed, STREAM_SIGNS=1, 0, j >> 5); butterfly stages h < 16 in registers; scale by inv_sqrt_n = 0x3e800000.
 //   Pass 1 (amax-pass): amax over the rotated tensor (finite values, §1.4) into a workspace word (zeroed by cudaMemsetAsync; atomicMax on bit patterns).
 //   Tensor scale (§5.1 computed): t = f32(amax / f32(T_ref * C)), T_ref = 5.647058963775635, C = 448; t = 1 when amax = 0; written to tensor_scale.
 //   Per group: amax_g over the 16-group; s_g = RN_E4M3(f32(amax_g / f32(V_sr * t))); q_i = SR_E2M1(v_i, r16) with r16 from word(seed, STREAM_ELEMENT_SR=2, g16, e >> 1) (§5.4, §3.2; software on every arch).
 //   Zero groups (§5.2): amax_g = 0 or a scale that rounds to 0 -> scale 1.0 (E4M3 0x38), finite elements -> ±0, non-finite -> RN_E2M1.
-//   E2M1 round-to-nearest on sm_90a: software threshold rule (no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
+//   E2M1 round-to-nearest on sm_90a: software, f32((a + c) - c) onto the grid (equal to the threshold rule; no FP4 cvt on Hopper); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_nvidia_et_sr_rht16_impl::amax_pass) -> quantize (qgen_nvidia_et_sr_rht16_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 1) (no spills; occupancy follows from the register count).
+//   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -98,49 +98,65 @@ __host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
   return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
 }
 
+// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
+__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
+  (void)args;
+  return qgen_segment_column_major<kElems, kLanes>(item, args.rows);
+}
+
 // This thread's kElems input values of output row s.row from column s.k0, rotated (NUMERICS §4).
+using Tile = qgen_transposed_tile<kElems, kLanes, kThreads>;  // shared-memory staging of the transposed input
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
-                                             uint4 signs, float (&x)[kElems]) {
+                                             uint4 signs, bool use_tile, int64_t block_item, uint16_t* tile, float (&x)[kElems]) {
   (void)t_in;
   (void)signs;
-  qgen_load_bf16_transposed<kElems>(args.x, args.rows, args.cols, s, active, x);
+  if (use_tile)
+    qgen_load_bf16_transposed_tile<kElems, kLanes, kThreads>(args.x, args.rows, block_item, tile, x);
+  else
+    qgen_load_bf16_transposed<kElems>(args.x, args.rows, args.cols, s, active, x);
   qgen_hadamard_segment<kElems, kHadamardSize>(x, signs, s.lane_in_unit % kHadamardLanes, inv_sqrt_n());
 }
 
 // Pass 1 (NUMERICS §5.1 computed): amax of the rotated tensor into the workspace max word.
-__global__ void __launch_bounds__(kThreads, 1) amax_pass(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) amax_pass(const qgen_quantize_args args, int64_t items) {
   const uint4 signs = qgen_hadamard_signs(args.seed);
   const float t_in = 1.0f;
-  const int lane = static_cast<int>(threadIdx.x & 31u);
   float local_max = 0.0f;
-  for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
-       warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_column_major<kElems, kLanes>(item, args.rows);
+  // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
+  // are inactive.
+  __shared__ __align__(16) uint16_t tile[Tile::kElems];
+  for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
+       block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const bool use_tile = qgen_transposed_tile_usable<kElems, kLanes, kThreads>(args.x, block_item, items, args.rows, args.cols);
+    const int64_t item = block_item + threadIdx.x;
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
-    load_segment(args, s, active, t_in, signs, x);
+    load_segment(args, s, active, t_in, signs, use_tile, block_item, tile, x);
     local_max = fmaxf(local_max, qgen_group_amax<kElems>(x));  // inactive lanes and groups hold zeros
   }
   qgen_block_max_to_global(local_max, max_word(args.workspace));
 }
 
 // Quantize (NUMERICS §5, tensor scale from pass 1): codes and scales.
-__global__ void __launch_bounds__(kThreads, 1) quantize(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) quantize(const qgen_quantize_args args, int64_t items) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / kGroupSize);
   const float t = qgen_computed_tensor_scale(qgen_load_max_word(max_word(args.workspace)), target(), ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
   const uint4 signs = qgen_hadamard_signs(args.seed);
   const float t_in = 1.0f;
-  const int lane = static_cast<int>(threadIdx.x & 31u);
   // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
-  for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
-       warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t item = warp_item + lane;
-    const qgen_segment s = qgen_segment_column_major<kElems, kLanes>(item, args.rows);
+  // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
+  // are inactive.
+  __shared__ __align__(16) uint16_t tile[Tile::kElems];
+  for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
+       block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const bool use_tile = qgen_transposed_tile_usable<kElems, kLanes, kThreads>(args.x, block_item, items, args.rows, args.cols);
+    const int64_t item = block_item + threadIdx.x;
+    const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
-    load_segment(args, s, active, t_in, signs, x);
+    load_segment(args, s, active, t_in, signs, use_tile, block_item, tile, x);
 
     uint2 codes[kCodeWords];
     uint32_t scale[kGroupsPerThread];

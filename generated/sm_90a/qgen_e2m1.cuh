@@ -29,9 +29,40 @@ __host__ __device__ __forceinline__ uint32_t qgen_rn_e2m1_soft(float v) {
   return sign | magnitude;
 }
 
+// RN_E2M1 with its decoded value (the binary32 value of the code, §2.1), for kernels that need both.
+struct qgen_e2m1_rounded {
+  uint32_t code;  // sign<<3 | magnitude code
+  float value;    // the code's value: ±{0, .5, 1, 1.5, 2, 3, 4, 6}; NaN input -> +6
+};
+
+// NUMERICS §2.1 by exact binary32 arithmetic (a fast spelling of the threshold rule, checked equal to it on every
+// bf16 input and on a large binary32 sample in test/compile.test.ts):
+//  - m = v with NaN replaced by +6, and otherwise min(v, 6) (which keeps the sign of v); a = min(|m|, 6), so ±Inf
+//    and everything above 6 saturate.
+//  - c = 2^(max(exponent(a), 0) + 22): the unit in the last place of c is the E2M1 grid spacing at a (0.5 below 2,
+//    1 in [2, 4), 2 in [4, 6]), so r = f32(f32(a + c) - c) is a rounded to the grid, ties to the even multiple of
+//    the spacing, which is the even code. a + c is exact or rounded once; c - ... is exact (Sterbenz).
+//  - the magnitude code is the bit pattern of r * 2^-126 shifted right by 22 (exact: binary32 subnormals and
+//    the first normals, so no flush-to-zero may be in effect): .5 -> 1, 1 -> 2, ..., 4 -> 6, 6 -> 7.
+__host__ __device__ __forceinline__ qgen_e2m1_rounded qgen_rn_e2m1_arith(float v) {
+#if defined(__CUDA_ARCH__)
+  const float m = fminf(v, 6.0f);  // min.f32: when one operand is NaN the result is the other one (PTX ISA), so NaN -> 6
+#else
+  const float m = v != v ? 6.0f : v;  // host libm fminf may return NaN for a signaling NaN operand
+#endif
+  const float a = fminf(fabsf(m), 6.0f);
+  const uint32_t biased = qgen_f32_bits(a) >> 23;
+  const uint32_t c_bits = ((biased > 127u ? biased : 127u) + 22u) << 23;
+  const float c = qgen_f32_from_bits(c_bits);
+  const float r = qgen_sub(qgen_add(a, c), c);
+  const uint32_t magnitude = qgen_f32_bits(qgen_mul(r, 1.17549435082228750797e-38f /* 2^-126 */)) >> 22;
+  const uint32_t sign = qgen_f32_bits(m) & 0x80000000u;
+  return {magnitude | (sign >> 28), qgen_f32_from_bits(qgen_f32_bits(r) | sign)};
+}
+
 // Two codes packed as a byte (§2.7: the lower index in bits 3:0), software rounding.
 __host__ __device__ __forceinline__ uint32_t qgen_rn_e2m1x2_soft(float lo, float hi) {
-  return qgen_rn_e2m1_soft(lo) | (qgen_rn_e2m1_soft(hi) << 4);
+  return qgen_rn_e2m1_arith(lo).code | (qgen_rn_e2m1_arith(hi).code << 4);
 }
 
 #if defined(__CUDA_ARCH_FAMILY_SPECIFIC__) && (__CUDA_ARCH_FAMILY_SPECIFIC__ >= 1000)
@@ -84,18 +115,21 @@ __host__ __device__ __forceinline__ float qgen_e2m1_value(uint32_t code) {
 }
 
 // NUMERICS §2.2: SR_E2M1(v, r16). lo/hi are the grid magnitudes around |v|; hi is taken iff r16 * 2^-16 < frac.
+// With the grid spacing h at a (0.5 below 2, 1 in [2, 4), 2 in [4, 6)), a / h is exact (a power-of-two scaling),
+// lo = floor(a / h) * h and frac = (a - lo) / h = a / h - floor(a / h), both exact; the code of lo is read off its
+// bits as in qgen_rn_e2m1_arith. (Checked against the §2.2 definition on the host in test/compile.test.ts.)
 __host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1(float v, uint32_t r16) {
   const float a = qgen_f32_from_bits(qgen_f32_bits(v) & 0x7FFFFFFFu);
   if (a != a) return QGEN_E2M1_NAN_CODE;
   const uint32_t sign = (qgen_f32_bits(v) >> 28) & 0x8u;
   if (a >= 6.0f) return sign | 0x7u;
-  // lo code: the number of grid magnitudes 0.5, 1, 1.5, 2, 3, 4 that are <= a.
-  const uint32_t lo = static_cast<uint32_t>(a >= 0.5f) + static_cast<uint32_t>(a >= 1.0f) +
-                      static_cast<uint32_t>(a >= 1.5f) + static_cast<uint32_t>(a >= 2.0f) +
-                      static_cast<uint32_t>(a >= 3.0f) + static_cast<uint32_t>(a >= 4.0f);
-  const float lo_value = qgen_e2m1_value(lo);
-  const float spacing = lo < 4u ? 0.5f : (lo < 6u ? 1.0f : 2.0f);
-  const float frac = qgen_div(qgen_sub(a, lo_value), spacing);  // exact (Sterbenz, power-of-two spacing)
+  const float spacing = a < 2.0f ? 0.5f : (a < 4.0f ? 1.0f : 2.0f);
+  const float inv_spacing = a < 2.0f ? 2.0f : (a < 4.0f ? 1.0f : 0.5f);
+  const float scaled = qgen_mul(a, inv_spacing);                   // a / h, exact
+  const float steps = floorf(scaled);
+  const float frac = qgen_sub(scaled, steps);                      // exact
+  const float lo_value = qgen_mul(steps, spacing);                 // floor(a / h) * h, exact
+  const uint32_t lo = qgen_f32_bits(qgen_mul(lo_value, 1.17549435082228750797e-38f /* 2^-126 */)) >> 22;
   const float draw = qgen_mul(static_cast<float>(r16 & 0xFFFFu), 1.52587890625e-05f /* 2^-16 */);
   return sign | (draw < frac ? lo + 1u : lo);
 }
