@@ -208,7 +208,13 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   const hadamardLanes = rotate ? Math.max(1, n / E) : 1;
   // A transposed bf16 input is staged through shared memory, one tile of (threads / L) rows x (E * L) columns per
   // block iteration, when the tile fits in 32 KiB (qgen_transposed_tile in runtime/qgen_elementwise.cuh).
-  const tile = spec.transposedInput && !requant && !block16 && E * spec.tiling.threadsPerBlock * 2 <= 32768;
+  // An NVFP4 input (NUMERICS §5.9) is staged the same way as dequantized f32 values, (threads / L) x L * (E + 4)
+  // floats (qgen_nvfp4_transposed_tile), when E is whole 16-byte code pieces, the tile has a multiple of 32 rows and it
+  // fits in 40 KiB.
+  const threadsPerBlock = spec.tiling.threadsPerBlock;
+  const tile = block16 ? false
+    : requant ? E % 32 === 0 && (threadsPerBlock / L) % 32 === 0 && threadsPerBlock * (E + 4) * 4 <= 40960
+      : spec.transposedInput && E * threadsPerBlock * 2 <= 32768;
   // A row-major bf16 input is software-pipelined: the next iteration's 16-byte loads are in flight during this one's
   // arithmetic (E / 2 more registers).
   // Only where it costs no occupancy (RTN, SR, MXFP4 with E <= 32, measured with ptxas 13.0): four-over-six and
@@ -271,12 +277,19 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   const itemsExpr = order === 'block16' ? 'qgen_items_block16(a.rows, a.cols, kElems)'
     : order === 'column-major' ? 'qgen_items_column_major(a.rows, a.cols, kElems, kLanes)'
       : 'qgen_items_row_major(a.rows, a.cols, kElems)';
+  const tileStruct = requant ? 'qgen_nvfp4_transposed_tile' : 'qgen_transposed_tile';
+  const tileUsableCall = requant ? 'qgen_nvfp4_tile_usable<kElems, kLanes, kThreads>(args.in_codes, block_item, items, args.rows, args.cols)'
+    : 'qgen_transposed_tile_usable<kElems, kLanes, kThreads>(args.x, block_item, items, args.rows, args.cols)';
+  const tileLoadCall = requant
+    ? 'qgen_load_nvfp4_transposed_tile<kElems, kLanes, kThreads, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, block_item, tile, x)'
+    : 'qgen_load_bf16_transposed_tile<kElems, kLanes, kThreads>(args.x, args.rows, block_item, tile, x)';
   const loadCall = requant ? `qgen_load_nvfp4_transposed<kElems, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, args.cols, s, active, x)`
     : spec.transposedInput ? 'qgen_load_bf16_transposed<kElems>(args.x, args.rows, args.cols, s, active, x)'
       : 'qgen_load_bf16_row<kElems>(args.x, args.cols, s, active, x)';
 
   // Primitives per launch.
   const loadPrims = [requant ? 'qgen_load_nvfp4_transposed' : spec.transposedInput ? 'qgen_load_bf16_transposed' : 'qgen_load_bf16_row',
+    ...(tile ? [requant ? 'qgen_load_nvfp4_transposed_tile' : 'qgen_load_bf16_transposed_tile'] : []),
     ...(rotate ? ['qgen_hadamard_signs', 'qgen_hadamard_segment'] : [])];
   const groupPrims = [
     mx ? 'qgen_group_amax<32>' : 'qgen_group_amax<16>',
@@ -319,7 +332,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   const steps: string[] = [];
   steps.push(`${name}: ${mx ? 'MXFP4 (32-groups, UE8M0 scales, no tensor scale; NUMERICS §5.8)' : 'NVFP4 (16-groups, E4M3 scales)'}, `
     + `rounding ${rounding}${block16 ? ' over 16x16 blocks (§5.7)' : ''}, tensor scale ${mode}, scale layout ${spec.scaleLayout} (§7), arch ${arch}.`);
-  if (requant) steps.push(`Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16.`);
+  if (requant) steps.push(`Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16.`
+    + (tile ? ` Each block iteration stages a ${threadsPerBlock / L}-row x ${E * L}-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.` : ''));
   else if (spec.transposedInput) steps.push(tile
     ? `Input: bf16 stored [cols, rows]; element (r, k) is at x[k * rows + r]. Each block iteration stages a ${spec.tiling.threadsPerBlock / L}-row x ${E * L}-column tile through shared memory (16-byte coalesced loads along rows, then each thread reads its row segment as bf16 pairs); partial tiles read x directly.`
     : 'Input: bf16 stored [cols, rows]; element (r, k) is read at x[k * rows + r] (coalesced across lanes: consecutive rows).');
@@ -385,7 +399,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
       mx, msEden, per128, per16: msEden && !per128, block16, rotate, requant, transposed: spec.transposedInput, columnMajor, tile, prefetch,
       hadamardSize: n, hadamardLanes, groupSize,
       groupsPerThread: E / groupSize, codeWords: E / 16,
-      e2m1Policy, layoutPolicy, segmentCall, itemsExpr, loadCall, groupCall, edenCodesCall, edenFinishCall,
+      e2m1Policy, layoutPolicy, segmentCall, itemsExpr, loadCall, tileStruct, tileUsableCall, tileLoadCall, groupCall, edenCodesCall, edenFinishCall,
       targetRef, blocksPerSm: blocksPerSm(threads), launchBounds: `kThreads, ${minBlocks}`,
       workspaceNone: workspace === 'none', workspaceMaxWord: workspace === 'max-word', workspaceProxies: workspace === 'max-word+proxies',
     },
@@ -406,15 +420,15 @@ function lowerDequantize(spec: DequantizeSpec, arch: Arch): KernelPlan {
   const layoutPolicy = spec.scaleLayout === '128x4' ? 'qgen_layout_128x4' : 'qgen_layout_row_major';
   const launches: LaunchPlan[] = [{
     kernel: `qgen_${name}_impl::dequantize`, role: 'dequantize', reads: `codes, scales (${spec.scaleLayout})${mx ? '' : ', tensor_scale'}`,
-    writes: `y (${spec.output})`, items: 'qgen_items_row_major(rows, cols, kElems)', grid: `min(ceil(items / ${threads}), SMs * ${blocksPerSm(threads)})`,
-    block: threads, primitives: ['qgen_load_codes', mx ? 'qgen_dequantize_mxfp4_16' : 'qgen_dequantize_nvfp4_16',
-      spec.output === 'bf16' ? 'qgen_store_bf16_row' : 'qgen_store_f32_row'],
+    writes: `y (${spec.output})`, items: 'rows * cols / 8 (8-element pieces)', grid: `min(ceil(items / (${threads} * ${E / 8})), SMs * ${blocksPerSm(threads)})`,
+    block: threads, primitives: ['qgen_e2m1_values_4 (prmt table)', mx ? 'qgen_dequantize_mxfp4_8' : 'qgen_dequantize_nvfp4_8',
+      spec.output === 'bf16' ? '16-byte bf16 stores (cvt.rn.bf16.f32)' : '16-byte f32 stores'],
   }];
   const steps = [
     `${name}: dequantize ${mx ? 'MXFP4 (32-groups, UE8M0)' : 'NVFP4 (16-groups, E4M3, tensor scale t)'} with ${spec.scaleLayout} scales to ${spec.output}, arch ${arch}.`,
     mx ? 'y_i = f32(e2m1_i * 2^(e-127)) (NUMERICS §6).' : 'y_i = f32(f32(e2m1_i * s_g) * t) (NUMERICS §6; the inner product is exact).',
     ...(spec.output === 'bf16' ? ['bf16 output: RNE, NaN stays NaN (§2.8).'] : []),
-    `Mapping: ${E} elements of one row per thread (8-byte code loads, 16-byte stores), grid-stride.`,
+    `Mapping: ${E / 8} pieces of 8 elements per thread and iteration, piece 32 * c + lane of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride.`,
     `Shapes: rows >= 1, cols a positive multiple of ${groupSize}.`,
   ];
   const launch = { threadsPerBlock: threads, grid: launches[0].grid, kernels: launches.map((l) => `${l.role}: ${l.kernel}`), workspace: 'none' };

@@ -180,8 +180,12 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
   assert.is(t.render.tile, true);
   assert.is(t.render.prefetch, false);
   assert.match(t.steps.join('\n'), /256-row x 32-column tile through shared memory/);
-  // Requant (NVFP4 input) and 16x16 blocks read their input directly.
-  assert.is(lower(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: g2 }), 'sm_90a').render.tile, false);
+  // Requant (NVFP4 input) stages dequantized f32 values when E is whole 32-code pieces; 16x16 blocks read directly.
+  const rq = lower(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: g2 }), 'sm_90a');
+  assert.is(rq.render.tile, true);
+  assert.match(String(rq.render.tileLoadCall), /^qgen_load_nvfp4_transposed_tile</);
+  assert.match(rq.steps.join('\n'), /256-row x 32-column tile through shared memory \(16-byte code loads/);
+  assert.is(lower(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: { ...g2, groupsPerThread: 1 } }), 'sm_90a').render.tile, false);
   assert.is(lower(quantize({ block: '16x16', transposedInput: true }), 'sm_90a').render.tile, false);
   // A tile of more than 32 KiB (E * threads * 2 bytes) is not staged.
   assert.is(lower(quantize({ transposedInput: true, tiling: { threadsPerBlock: 512, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').render.tile, false);

@@ -24,7 +24,7 @@
 // Lowering (dsl/lower.ts):
 //   dequantize_nvfp4_f32: dequantize NVFP4 (16-groups, E4M3, tensor scale t) with 128x4 scales to f32, arch sm_120a.
 //   y_i = f32(f32(e2m1_i * s_g) * t) (NUMERICS §6; the inner product is exact).
-//   Mapping: 32 elements of one row per thread (8-byte code loads, 16-byte stores), grid-stride.
+//   Mapping: 4 pieces of 8 elements per thread and iteration, piece 32 * c + lane of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride.
 //   Shapes: rows >= 1, cols a positive multiple of 16.
 #include "qgen.h"
 #include "qgen_host.cuh"
@@ -44,29 +44,48 @@ constexpr int kThreads = 256;          // tiling.threadsPerBlock
 constexpr int kBlocksPerSm = 8;
 constexpr int kElems = 32;           // consecutive elements of one row per thread
 constexpr int kGroupSize = 16;
-constexpr int kGroupsPerThread = 2;
-constexpr int kCodeWords = 2;
 constexpr int64_t kColsMultiple = 16;
 
 using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
 
+constexpr int kPieces = kElems / 8;  // 8-element pieces (one 32-bit code word each) per thread per iteration
+static_assert(kElems % 8 == 0 && kGroupSize % 8 == 0, "whole pieces; a piece lies in one group");
+
 // NUMERICS §6: y = f32(f32(e2m1 * scale) * t), written as binary32.
-__global__ void __launch_bounds__(kThreads, 1) dequantize(const qgen_dequantize_args args, int64_t items) {
+// The codes [rows, cols / 2] and y [rows, cols] are read and written as flat arrays of 8-element pieces (cols is a
+// multiple of the group size, so no piece crosses a row or a group). Piece c of a lane in an iteration is
+// warp_base + 32 * c + lane: a warp's 32-bit code loads are one coalesced 128-byte line, and its stores cover one
+// contiguous run of 32 pieces.
+__global__ void __launch_bounds__(kThreads, 1) dequantize(const qgen_dequantize_args args, int64_t pieces) {
   const float t = *args.tensor_scale;
   const int64_t groups_per_row = args.cols / kGroupSize;
-  for (int64_t item = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; item < items;
-       item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const qgen_segment s = qgen_segment_row_major<kElems, 1>(item, args.cols);
-    uint2 codes[kCodeWords];
-    qgen_load_codes<kElems>(args.codes, args.cols, s, true, codes);
-    float y[kElems];
+  const uint32_t* words = reinterpret_cast<const uint32_t*>(args.codes);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads * kPieces;
+  for (int64_t base = (static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u)) * kPieces + (threadIdx.x & 31u);
+       base < pieces; base += stride) {
+    uint32_t word[kPieces], scale[kPieces];
 #pragma unroll
-    for (int g = 0; g < kGroupsPerThread; ++g) {
-      const bool inside = s.k0 + kGroupSize * g < args.cols;
-      const uint32_t scale = inside ? __ldg(args.scales + ScaleLayout::offset(s.row, s.k0 / kGroupSize + g, groups_per_row)) : 0u;
-      qgen_dequantize_nvfp4_16(codes[g], scale, t, y + 16 * g);
+    for (int c = 0; c < kPieces; ++c) {  // every load in flight before any arithmetic
+      const int64_t p = base + 32 * c;
+      word[c] = 0u;
+      scale[c] = 0u;
+      if (p < pieces) {
+        int64_t row, group;
+        qgen_divmod(p / (kGroupSize / 8), groups_per_row, row, group);
+        word[c] = __ldg(words + p);
+        scale[c] = __ldg(args.scales + ScaleLayout::offset(row, group, groups_per_row));
+      }
     }
-    qgen_store_f32_row<kElems>(args.y, args.cols, s, y);
+#pragma unroll
+    for (int c = 0; c < kPieces; ++c) {
+      const int64_t p = base + 32 * c;
+      if (p >= pieces) break;
+      float y[8];
+      qgen_dequantize_nvfp4_8(word[c], scale[c], t, y);
+      float4* out = reinterpret_cast<float4*>(args.y) + 2 * p;
+      out[0] = make_float4(y[0], y[1], y[2], y[3]);
+      out[1] = make_float4(y[4], y[5], y[6], y[7]);
+    }
   }
 }
 
@@ -85,7 +104,7 @@ extern "C" qgen_status qgen_dequantize_nvfp4_f32(const qgen_dequantize_args* arg
   QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
                "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");
   QGEN_REQUIRE(a.y != nullptr && qgen_aligned16(a.y), "y is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  const int64_t items = qgen_items_row_major(a.rows, a.cols, kElems);
-  dequantize<<<qgen_grid_blocks(items, kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a, items);
+  const int64_t pieces = a.rows * (a.cols / 8);
+  dequantize<<<qgen_grid_blocks(qgen_ceil_div(pieces, kPieces), kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a, pieces);
   return qgen_launch_status(kKernelName);
 }

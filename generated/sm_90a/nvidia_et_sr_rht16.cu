@@ -107,7 +107,7 @@ __device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& arg
 // This thread's kElems input values of output row s.row from column s.k0, rotated (NUMERICS §4).
 using Tile = qgen_transposed_tile<kElems, kLanes, kThreads>;  // shared-memory staging of the transposed input
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
-                                             uint4 signs, bool use_tile, int64_t block_item, uint16_t* tile, float (&x)[kElems]) {
+                                             uint4 signs, bool use_tile, int64_t block_item, Tile::Element* tile, float (&x)[kElems]) {
   (void)t_in;
   (void)signs;
   if (use_tile)
@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(kThreads, 2) amax_pass(const qgen_quantize_arg
   float local_max = 0.0f;
   // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
   // are inactive.
-  __shared__ __align__(16) uint16_t tile[Tile::kElems];
+  __shared__ __align__(16) Tile::Element tile[Tile::kElems];
   for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
        block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const bool use_tile = qgen_transposed_tile_usable<kElems, kLanes, kThreads>(args.x, block_item, items, args.rows, args.cols);
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kThreads, 2) quantize(const qgen_quantize_args
   // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
   // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
   // are inactive.
-  __shared__ __align__(16) uint16_t tile[Tile::kElems];
+  __shared__ __align__(16) Tile::Element tile[Tile::kElems];
   for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
        block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
     const bool use_tile = qgen_transposed_tile_usable<kElems, kLanes, kThreads>(args.x, block_item, items, args.rows, args.cols);

@@ -31,7 +31,7 @@
 //
 // Lowering (dsl/lower.ts):
 //   requant_xt_msEden: NVFP4 (16-groups, E4M3 scales), rounding ms-eden, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
-//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16.
+//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 64-row x 128-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.
 //   Mapping: 32 consecutive elements of one row per thread, a 128-element chunk over 4 adjacent lanes; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
 //   Rotate each 128-chunk along K (§4): signs from word(seed, STREAM_SIGNS=1, 0, j >> 5); butterfly stages h < 32 in registers, h >= 32 with __shfl_xor_sync over 4 lanes; scale by inv_sqrt_n = 0x3db504f3.
 //   Pass A (§5.1 one-pass): per group the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t; codes are written, c_g is stored as bf16 in the workspace, and m = max c_g goes to a workspace word (zeroed by cudaMemsetAsync).
@@ -107,11 +107,15 @@ __device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& arg
 }
 
 // This thread's kElems input values of output row s.row from column s.k0, rotated (NUMERICS §4).
+using Tile = qgen_nvfp4_transposed_tile<kElems, kLanes, kThreads>;  // shared-memory staging of the transposed input
 __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
-                                             uint4 signs, float (&x)[kElems]) {
+                                             uint4 signs, bool use_tile, int64_t block_item, Tile::Element* tile, float (&x)[kElems]) {
   (void)t_in;
   (void)signs;
-  qgen_load_nvfp4_transposed<kElems, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, args.cols, s, active, x);
+  if (use_tile)
+    qgen_load_nvfp4_transposed_tile<kElems, kLanes, kThreads, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, block_item, tile, x);
+  else
+    qgen_load_nvfp4_transposed<kElems, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, args.cols, s, active, x);
   qgen_hadamard_segment<kElems, kHadamardSize>(x, signs, s.lane_in_unit % kHadamardLanes, inv_sqrt_n());
 }
 
@@ -121,15 +125,18 @@ __global__ void __launch_bounds__(kThreads, 2) pass_a(const qgen_quantize_args a
   float local_max = 0.0f;
   const uint4 signs = qgen_hadamard_signs(args.seed);
   const float t_in = *args.in_tensor_scale;
-  const int lane = static_cast<int>(threadIdx.x & 31u);
   // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
-  for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
-       warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t item = warp_item + lane;
+  // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
+  // are inactive.
+  __shared__ __align__(16) Tile::Element tile[Tile::kElems];
+  for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
+       block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const bool use_tile = qgen_nvfp4_tile_usable<kElems, kLanes, kThreads>(args.in_codes, block_item, items, args.rows, args.cols);
+    const int64_t item = block_item + threadIdx.x;
     const qgen_segment s = segment_of(args, item);
     const bool active = item < items && s.row < args.rows;
     float x[kElems];
-    load_segment(args, s, active, t_in, signs, x);
+    load_segment(args, s, active, t_in, signs, use_tile, block_item, tile, x);
 
     uint2 codes[kCodeWords];
     uint32_t proxy[kGroupsPerThread];  // c_g as bf16 bits (NUMERICS §5.1 one-pass)
