@@ -16,8 +16,8 @@ import { GpuRunner } from './client.ts';
 import { runSuite } from './suite.ts';
 import { runBench } from './bench.ts';
 import { runSass } from './sass.ts';
+import { repoRoot, saveResult } from './results.ts';
 
-export const repoRoot = path.resolve(process.cwd());
 
 export interface BuiltRunner { binary: string; specs: KernelSpec[]; dir: string }
 
@@ -56,14 +56,6 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
 function option(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
-}
-
-/** Writes a result file under bench/results/ and, on the lent GPU machine, under $OUT. */
-export function saveResult(name: string, contents: string): void {
-  const dir = path.join(repoRoot, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, name), contents);
-  if (process.env.OUT) writeFileSync(path.join(process.env.OUT, name), contents);
 }
 
 async function main(argv: string[]): Promise<number> {

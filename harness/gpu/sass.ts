@@ -7,7 +7,7 @@ import os from 'node:os';
 import { execa } from 'execa';
 import type { Arch, KernelSpec } from '../../dsl/types.ts';
 import { emitKernels } from '../../codegen/emit.ts';
-import { saveResult } from './main.ts';
+import { saveResult } from './results.ts';
 
 const ARCHS: Arch[] = ['sm_90a', 'sm_100a', 'sm_120a'];
 /** Instruction families worth counting in a quantizer's SASS. */
