@@ -9,7 +9,6 @@ import { quantize } from '../reference/quantize.ts';
 import { gaussianMatrix, type QuantizedTensor } from '../reference/tensor.ts';
 import { qualitySpec } from '../reference/quality.ts';
 
-const u = 2 ** -24;
 
 /** An NVFP4 tensor from explicit codes and scales. */
 function nvfp4(rows: number, cols: number, codes: number[], scales: number[], t: number): QuantizedTensor {

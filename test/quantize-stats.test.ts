@@ -4,7 +4,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { QuantizeSpec, Rounding } from '../dsl/types.ts';
-import { S_EDEN } from '../dsl/constants.ts';
 import { signVector } from '../reference/hadamard.ts';
 import { splitSeed } from '../reference/philox.ts';
 import { quantize, quantizerInput } from '../reference/quantize.ts';

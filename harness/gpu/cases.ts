@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import type { KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
 import { gaussianMatrix, type Matrix, type QuantizedTensor, transpose } from '../../reference/tensor.ts';
-import { f32ToBf16Bits, bf16BitsToF32, bitsOf } from '../../reference/fp32.ts';
+import { f32ToBf16Bits, bf16BitsToF32 } from '../../reference/fp32.ts';
 import { packCodes, layoutScales } from '../../reference/layout.ts';
 
 export type Regime = 'gaussian' | 'tiny' | 'huge' | 'zero-rows' | 'outlier' | 'mixed-rows' | 'specials';
@@ -146,4 +146,3 @@ export function firstDifference(got: Uint8Array, want: Uint8Array): string | nul
   return `${count} of ${got.length} bytes differ; first at byte ${first}: got 0x${got[first].toString(16)}, expected 0x${want[first].toString(16)}`;
 }
 
-export { bitsOf };
