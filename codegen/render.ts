@@ -9,7 +9,7 @@ import { numericsVersion, qgenVersion } from './versions.ts';
 const templatesDir = new URL('../templates/', import.meta.url);
 
 const KIND_TITLES: Record<string, string> = {
-  quantize: 'quantize', dequantize: 'dequantize', hadamard: 'Hadamard transform', amax: 'amax',
+  quantize: 'quantize', dequantize: 'dequantize', hadamard: 'Hadamard transform', amax: 'amax', gemm: 'GEMM',
 };
 
 type Template = (data: unknown) => string;
@@ -61,6 +61,5 @@ export function templateData(plan: KernelPlan): Record<string, unknown> {
 
 /** The CUDA source of one lowered kernel. */
 export function renderKernel(plan: KernelPlan): string {
-  if (plan.kind === 'gemm') throw new Error(`${plan.name}: gemm has no template yet`);
-  return template(plan.kind)(templateData(plan));
+  return template(plan.kind === 'gemm' ? `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}` : plan.kind)(templateData(plan));
 }

@@ -87,9 +87,9 @@ export const CATALOG: readonly KernelSpec[] = [
   dequantize('dequantize_nvfp4_f32', { doc: 'NVFP4 (128x4 scales) -> fp32', output: 'f32' }),
   hadamard('hadamard128', 128, { doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)' }),
   amax('amax_bf16', { doc: 'amax over the finite elements of a bf16 tensor (NUMERICS §1.4), fp32 result' }),
-  // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma emulation, ptx.md §6.4).
+  // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma on exactly dequantized bf16, ptx.md §6).
   gemm('gemm_nvfp4_bf16',
-    { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+    { ctaTile: [128, 256, 64], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
     { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out, alpha = tA * tB', output: 'bf16' }),
 ];
 
@@ -110,10 +110,33 @@ export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   ],
 };
 
-/** The catalog for one arch: every entry, replaced by its arch variant where there is one. Always valid on `arch`. */
+/**
+ * Per-arch additions: other tilings of the same GEMM, kept as data so that benchmarks (and a later autotuner) can
+ * pick per shape. bench/results/gemm.md records which wins where on the H100.
+ */
+export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
+  sm_90a: [
+    gemm('gemm_nvfp4_bf16_128x128',
+      { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'the NVFP4 GEMM with a 128x128 tile (more CTAs for mid-size outputs)', output: 'bf16' }),
+    gemm('gemm_nvfp4_bf16_64x128',
+      { ctaTile: [64, 128, 64], consumers: 1, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'the NVFP4 GEMM with a 64x128 tile, two CTAs per SM (skinny M: decode and bandwidth bound)', output: 'bf16' }),
+    gemm('gemm_nvfp4_bf16_64x64',
+      { ctaTile: [64, 64, 64], consumers: 1, stages: 12, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'the NVFP4 GEMM with a 64x64 tile (skinny M: the most CTAs streaming B)', output: 'bf16' }),
+    gemm('gemm_nvfp4_f32',
+      { ctaTile: [128, 256, 64], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, fp32 out', output: 'f32' }),
+  ],
+  sm_100a: [],
+  sm_120a: [],
+};
+
+/** The catalog for one arch: every entry, replaced by its arch variant where there is one, then the arch's extras. Always valid on `arch`. */
 export function catalogFor(arch: Arch): KernelSpec[] {
   const variants = new Map(ARCH_VARIANTS[arch].map((s) => [s.name, s]));
-  const specs = CATALOG.map((s) => variants.get(s.name) ?? s);
+  const specs = [...CATALOG.map((s) => variants.get(s.name) ?? s), ...ARCH_EXTRAS[arch]];
   assertValid(specs, arch, `catalog (${arch})`);
   return specs.map((s) => structuredClone(s));
 }

@@ -3,6 +3,7 @@
 // combinations of numerics are defined by runtime/NUMERICS.md) and per-arch GEMM tiling limits
 // (shared/reference/ptx.md §4-6) are checked only on fields that passed their structural check, so one mistake
 // produces one problem rather than a cascade.
+import { sm90GemmLayout, sm90SmemBytes } from './gemm_sm90.ts';
 import {
   ARCHS, HADAMARD_SIZES, ROUNDINGS, SCALE_LAYOUTS, TENSOR_SCALE_MODES,
   type Arch, type KernelSpec, type Rounding, type SpecFile, type SpecProblem,
@@ -364,15 +365,15 @@ export interface GemmLimits {
 /** Per-arch GEMM tiling limits. */
 export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
   sm_90a: {
-    basis: 'wgmma m64nNk16 on dequantized bf16, ptx.md §6',
-    m: { min: 64, max: 256, multipleOf: 64 },
-    n: { min: 8, max: 256, multipleOf: 8 },
-    k: { min: 64, max: 512, multipleOf: 64 },
+    basis: 'wgmma m64nNk16 on exactly dequantized bf16, ptx.md §6',
+    m: { min: 64, max: 128, multipleOf: 64 },
+    n: { min: 16, max: 256, multipleOf: 16 },
+    k: { min: 64, max: 64 },
     consumers: { min: 1, max: 2 },
     consumerThreads: 128,
     consumerUnit: 'warpgroup',
-    stages: { min: 2, max: 8 },
-    maxClusterSize: 2,
+    stages: { min: 2, max: 16 },
+    maxClusterSize: 1,
     smemBytes: 232448,
     maxAccumulatorRegs: 128,
   },
@@ -405,12 +406,13 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
 };
 
 /**
- * Shared-memory estimate of a GEMM tiling, bytes: the pipelined FP4 operand tiles (stages*(M+N)*K/2) and their E4M3
- * scales (stages*(M+N)*K/16); on sm_90a also one bf16 tile of both dequantized operands ((M+N)*K*2) for wgmma.
+ * Shared-memory estimate of a GEMM tiling, bytes. sm_90a: the layout its kernel builds with the fewest (2) dequantized
+ * bf16 tiles (dsl/gemm_sm90.ts). Elsewhere: the pipelined FP4 operand tiles (stages*(M+N)*K/2) and their E4M3 scales
+ * (stages*(M+N)*K/16).
  */
 export function gemmSmemBytes(arch: Arch, m: number, n: number, k: number, stages: number): number {
-  const pipelined = stages * ((m + n) * k / 2 + (m + n) * k / 16);
-  return arch === 'sm_90a' ? pipelined + (m + n) * k * 2 : pipelined;
+  if (arch === 'sm_90a') return sm90SmemBytes(m, n, stages, 2);
+  return stages * ((m + n) * k / 2 + (m + n) * k / 16);
 }
 
 function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
@@ -462,12 +464,21 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       }
     }
   }
+  if (arch === 'sm_90a') {
+    if (128 % n !== 0 && n % 128 !== 0) {
+      p.add(`${tp}.ctaTile[1]`, `must divide 128 or be a multiple of 128 on sm_90a (a B tile covers whole 128-row scale blocks or lies inside one; got ${n})`);
+    }
+    if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {
+      const r = sm90GemmLayout([m, n, k], consumers, stages);
+      if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
+    }
+    return;
+  }
   if (stages !== undefined) {
     const smem = gemmSmemBytes(arch, m, n, k, stages);
     if (smem > L.smemBytes) {
       p.add(`${tp}.stages`, `shared-memory estimate ${smem} B exceeds the ${arch} budget of ${L.smemBytes} B `
-        + `(stages*(M+N)*K/2 FP4 operands + stages*(M+N)*K/16 scales${arch === 'sm_90a' ? ' + (M+N)*K*2 bf16 dequantized tile' : ''}); `
-        + `use fewer stages or a smaller tile`);
+        + `(stages*(M+N)*K/2 FP4 operands + stages*(M+N)*K/16 scales); use fewer stages or a smaller tile`);
     }
   }
 }

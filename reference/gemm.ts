@@ -79,3 +79,21 @@ function bf16OfF64(x: number): number {
   const awayFromZero = Math.abs(x) > Math.abs(v);
   return bf16BitsToF32((b >>> 16) + (awayFromZero ? 1 : 0));
 }
+
+/**
+ * Per-element bound on |c - ref| for the sm_90a kernel (NUMERICS §6.2): its products are exact, its fp32 accumulation
+ * order is the tensor core's (and may truncate: unit roundoff 2^-23 per addition, hence 2 gamma_K), alpha is rounded
+ * to binary32 and multiplied once (2^-23 |ref|), and the result is rounded once to the output type:
+ * `e = alpha * 2 gamma_K * sum_k |a_k b_k| + 2^-23 |ref|`, bound `= (1 + u_out) e + u_out |ref|`.
+ */
+export function gemmKernelBound(a: QuantizedTensor, b: QuantizedTensor, ref: Float64Array, output: 'f32' | 'bf16'): Float64Array {
+  const plain = gemmErrorBound(a, b, ref, 'f32');  // alpha gamma_K sum|ab| + 2^-24 |ref|
+  const uOut = output === 'f32' ? 2 ** -24 : 2 ** -8;
+  const out = new Float64Array(ref.length);
+  for (let i = 0; i < ref.length; i++) {
+    const r = Math.abs(ref[i]);
+    const e = 2 * (plain[i] - r * 2 ** -24) + r * 2 ** -23;
+    out[i] = (1 + uOut) * e + uOut * r;
+  }
+  return out;
+}

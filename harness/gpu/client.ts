@@ -21,6 +21,8 @@ export interface RunRequest {
   kernel: string;
   rows: number;
   cols: number;
+  /** Third dimension: a GEMM's n (its m = rows, k = cols); 0 for other kernels. */
+  depth?: number;
   seed: bigint;
   /** Byte written into every buffer without data (and the workspace) before the launch. */
   poison: number;
@@ -89,7 +91,7 @@ export class GpuRunner {
 
   private send(op: number, req: RunRequest, reps: number): void {
     const name = Buffer.from(req.kernel, 'utf8');
-    const head = Buffer.alloc(12 + name.length + 8 + 8 + 8 + 4 + 4 + 4);
+    const head = Buffer.alloc(12 + name.length + 8 + 8 + 8 + 8 + 4 + 4 + 4);
     let o = 0;
     o = head.writeUInt32LE(REQUEST_MAGIC, o);
     o = head.writeUInt32LE(op, o);
@@ -97,6 +99,7 @@ export class GpuRunner {
     o += name.copy(head, o);
     o = head.writeBigInt64LE(BigInt(req.rows), o);
     o = head.writeBigInt64LE(BigInt(req.cols), o);
+    o = head.writeBigInt64LE(BigInt(req.depth ?? 0), o);
     o = head.writeBigUInt64LE(BigInt.asUintN(64, req.seed), o);
     o = head.writeUInt32LE(req.poison & 0xff, o);
     o = head.writeUInt32LE(reps, o);

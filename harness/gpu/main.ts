@@ -8,13 +8,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { execa } from 'execa';
-import type { Arch, KernelSpec } from '../../dsl/types.ts';
-import { CATALOG } from '../../dsl/catalog.ts';
+import type { Arch, GemmSpec, KernelSpec } from '../../dsl/types.ts';
+import { catalogFor } from '../../dsl/catalog.ts';
 import { emitKernels } from '../../codegen/emit.ts';
 import { renderDispatch } from './bind.ts';
 import { GpuRunner } from './client.ts';
 import { runSuite } from './suite.ts';
 import { runBench } from './bench.ts';
+import { runGemmBench } from './gemm_bench.ts';
 import { runSass } from './sass.ts';
 import { repoRoot, saveResult } from './results.ts';
 
@@ -25,7 +26,7 @@ export interface BuiltRunner { binary: string; specs: KernelSpec[]; dir: string 
 export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: string, extraFlags: string[] = []): Promise<BuiltRunner> {
   const kernelsDir = path.join(workDir, 'kernels');
   mkdirSync(kernelsDir, { recursive: true });
-  const served = specs.filter((s) => s.kind !== 'gemm');
+  const served = specs;
   const t0 = Date.now();
   const { files } = await emitKernels(served, arch, kernelsDir);
   const dispatch = renderDispatch(served);
@@ -37,7 +38,8 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
   const common = [`-gencode`, `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-lineinfo', ...extraFlags,
     `-I${kernelsDir}`, `-I${workDir}`];
   // One nvcc per translation unit, as many at a time as there are cores, then one link.
-  const sources = [path.join(repoRoot, 'harness/runner/runner.cu'), path.join(workDir, 'dispatch.cu'), ...cuFiles];
+  const sources = [path.join(repoRoot, 'harness/runner/runner.cu'), path.join(repoRoot, 'harness/runner/baselines.cu'),
+    path.join(workDir, 'dispatch.cu'), ...cuFiles];
   const objects = sources.map((src, i) => path.join(workDir, `${i}_${path.basename(src, '.cu')}.o`));
   let next = 0;
   const worker = async () => {
@@ -47,7 +49,7 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(os.cpus().length, 16)) }, worker));
-  const link = await execa('nvcc', [...common, ...objects, '-o', binary], { reject: false, all: true });
+  const link = await execa('nvcc', [...common, ...objects, '-o', binary, '-lcublasLt'], { reject: false, all: true });
   if (link.exitCode !== 0) throw new Error(`nvcc failed linking the runner:\n${link.all}`);
   process.stderr.write(`built runner for ${arch}: ${served.length} kernels in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   return { binary, specs: served, dir: workDir };
@@ -62,7 +64,8 @@ async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   const arch = option(argv, 'arch', 'sm_90a') as Arch;
   const only = option(argv, 'only', '');
-  const specs = CATALOG.filter((s) => !only || s.name === only || new RegExp(only).test(s.name));
+  // The GEMM baselines need dequantize_nvfp4 in the runner, so it is always built.
+  const specs = catalogFor(arch).filter((s) => !only || s.name === only || new RegExp(only).test(s.name) || s.name === 'dequantize_nvfp4');
   const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-gpu-${arch}`);
   if (command === 'test') {
     const built = await buildRunner(arch, specs, workDir);
@@ -78,7 +81,12 @@ async function main(argv: string[]): Promise<number> {
     const built = await buildRunner(arch, specs, workDir);
     const runner = new GpuRunner(built.binary);
     const device = await runner.device();
-    await runBench(runner, built, { device, arch, reps: Number(option(argv, 'reps', '50')) });
+    const reps = Number(option(argv, 'reps', '50'));
+    const selected = (s: KernelSpec) => !only || s.name === only || new RegExp(only).test(s.name);
+    const elementwise = built.specs.filter((s) => s.kind !== 'gemm' && selected(s));
+    const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
+    if (elementwise.length) await runBench(runner, { ...built, specs: elementwise }, { device, arch, reps });
+    if (gemms.length) await runGemmBench(runner, gemms, { device, arch, reps: Number(option(argv, 'gemm-reps', '20')) });
     await runner.close();
     return 0;
   }

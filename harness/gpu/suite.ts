@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
+import type { GemmSpec, KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
 import { targetValue } from '../../dsl/constants.ts';
 import { quantize, requantize } from '../../reference/quantize.ts';
 import { dequantize, amax } from '../../reference/dequantize.ts';
@@ -19,6 +19,7 @@ import {
   caseArbitrary, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, compareBuffers, type CaseParams, type Compare,
 } from './cases.ts';
 import type { BuiltRunner } from './main.ts';
+import { gemmBuffers, gemmOperands, runGemmSuite } from './gemm_suite.ts';
 
 interface Prepared { buffers: BufferArg[]; expected: (Uint8Array | null)[]; compare?: Compare[] }
 
@@ -105,7 +106,9 @@ export interface SuiteSummary { passed: number; failed: number; cases: number; l
 export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { runs: number; device: string; arch: string }): Promise<SuiteSummary> {
   const lines: string[] = [`qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel`];
   let passed = 0, failed = 0, cases = 0;
-  for (const spec of built.specs) {
+  const elementwise = built.specs.filter((s) => s.kind !== 'gemm');
+  const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
+  for (const spec of elementwise) {
     let n = 0;
     const names = bufferNames(spec);
     const t0 = Date.now();
@@ -133,12 +136,17 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
+  if (gemms.length) {
+    const g = await runGemmSuite(runner, gemms, opts.runs);
+    passed += g.passed; failed += g.failed; cases += g.cases;
+    lines.push(...g.lines);
+  }
   // Bad input: a shape the kernel forbids must return an error naming the argument and launch nothing (the
   // poisoned outputs stay untouched).
-  {
+  if (elementwise.length) {
     let ok = 0;
     const problems: string[] = [];
-    for (const spec of built.specs) {
+    for (const spec of elementwise) {
       const p: CaseParams = { rows: 16, cols: 256, regime: 'gaussian', dataSeed: 3, seed: 5n, callerFactor: 1 };
       const prep = prepare(spec, p);
       // amax takes any cols >= 1, so it gets cols = 0; every other kernel needs a multiple of 16 and gets 248.
@@ -147,11 +155,11 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
       const untouched = res.buffers.every((b, i) => prep.buffers[i].data !== undefined || b.every((x) => x === 0x5a));
       if (res.status > 0 && /cols/.test(res.message) && untouched) ok++;
       else problems.push(`${spec.name}: status ${res.status} "${res.message}"${untouched ? '' : ', outputs were written'}`);
-      if (spec === built.specs[0]) lines.push(`example refusal (${spec.name}, cols = ${badCols}): "${res.message}"`);
+      if (spec === elementwise[0]) lines.push(`example refusal (${spec.name}, cols = ${badCols}): "${res.message}"`);
     }
     const pass = problems.length === 0;
     if (pass) passed++; else failed++;
-    lines.push(`${pass ? 'PASS' : 'FAIL'} bad shapes refused: ${ok}/${built.specs.length} kernels return an error naming cols and write nothing`
+    lines.push(`${pass ? 'PASS' : 'FAIL'} bad shapes refused: ${ok}/${elementwise.length} kernels return an error naming cols and write nothing`
       + (problems.length ? `\n  ${problems.join('\n  ')}` : ''));
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
@@ -162,7 +170,7 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     if (r.ok) passed++; else failed++;
     process.stderr.write(r.line + '\n');
   }
-  const line = `gpu suite (${opts.arch}): ${passed} passed, ${failed} failed (${cases} bit-exact cases over ${built.specs.length} kernels, a bad-shape check, 2 sanitizer runs)`;
+  const line = `gpu suite (${opts.arch}): ${passed} passed, ${failed} failed (${cases} property cases over ${built.specs.length} kernels, bad-shape checks, 2 sanitizer runs)`;
   lines.push(line);
   return { passed, failed, cases, line, report: lines.join('\n') + '\n' };
 }
@@ -173,6 +181,14 @@ async function sanitize(tool: string, built: BuiltRunner): Promise<{ ok: boolean
   const sanitized = new GpuRunner(built.binary, ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', '--print-limit', '20', '--log-file', log]);
   let errors = 0;
   for (const spec of built.specs) {
+    if (spec.kind === 'gemm') {
+      const { a, b } = gemmOperands({ m: 129, n: 272, k: 192, regime: 'quantized', sigmaLog2: 0, dataSeed: 7 });
+      const res = await sanitized.run({ kernel: spec.name, rows: 129, cols: 192, depth: 272, seed: 0n, poison: 0xab, buffers: gemmBuffers(a, b, spec.output) })
+        .catch((e: Error) => ({ status: -3, message: e.message, buffers: [] }));
+      if (res.status !== 0) errors++;
+      if (sanitized.spawnError) break;
+      continue;
+    }
     const p: CaseParams = { rows: 129, cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)), regime: 'gaussian', dataSeed: 7, seed: 99n, callerFactor: 1 };
     if (spec.kind === 'quantize' && spec.input === 'nvfp4') p.rows = 144;
     const prep = prepare(spec, p);

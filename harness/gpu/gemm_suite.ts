@@ -1,0 +1,172 @@
+// GPU correctness suite of the NVFP4 GEMMs (NUMERICS §6.2). fast-check draws shapes (m incl. 1, 7, 127, 129; n a
+// multiple of 16; k a multiple of 32, incl. ragged K blocks) and operands in two regimes:
+//   exact     random codes, power-of-two E4M3 scales and tensor scales, k <= 448: every partial sum is exact in
+//             fp32, so c must equal the binary64 reference rounded once to the output type, bit for bit;
+//   quantized N(0, sigma) matrices (sigma from 2^-20 to 2^20) quantized by the reference RTN quantizer: c must lie
+//             within gemmKernelBound of the binary64 reference.
+// Outputs start poisoned; scale padding bytes (groups past k, rows past m or n) are NaN, which must never reach c.
+import fc from 'fast-check';
+import type { GemmSpec, QuantizeSpec } from '../../dsl/types.ts';
+import { gemmKernelBound, gemmReference, roundOutput } from '../../reference/gemm.ts';
+import { quantize } from '../../reference/quantize.ts';
+import { gaussianMatrix, type QuantizedTensor } from '../../reference/tensor.ts';
+import { bf16BitsToF32, f32ToBf16Bits } from '../../reference/fp32.ts';
+import { layoutScales, packCodes } from '../../reference/layout.ts';
+import { GpuRunner, type BufferArg } from './client.ts';
+import { scalarBytes } from './cases.ts';
+
+export interface GemmCase { m: number; n: number; k: number; regime: 'exact' | 'quantized'; sigmaLog2: number; dataSeed: number }
+
+export function gemmCaseArbitrary(maxM = 300): fc.Arbitrary<GemmCase> {
+  return fc.record({
+    m: fc.oneof(fc.constantFrom(1, 7, 64, 127, 128, 129), fc.integer({ min: 1, max: maxM })),
+    n: fc.oneof(fc.constantFrom(16, 48, 128, 256, 272), fc.integer({ min: 1, max: 40 }).map((x) => 16 * x)),
+    k: fc.integer({ min: 1, max: 14 }).map((x) => 32 * x),
+    regime: fc.constantFrom('exact' as const, 'quantized' as const),
+    sigmaLog2: fc.integer({ min: -20, max: 20 }),
+    dataSeed: fc.integer({ min: 0, max: 1 << 30 }),
+  });
+}
+
+/** xorshift32 stream for the exact regime. */
+function rng(seed: number): () => number {
+  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  return () => { s ^= s << 13; s >>>= 0; s ^= s >> 17; s ^= s << 5; s >>>= 0; return s; };
+}
+
+/** Random codes, power-of-two E4M3 scales in [2^-3, 2^2], tensor scale 2^e, e in [-4, 4]. */
+function exactOperand(rows: number, cols: number, seed: number): QuantizedTensor {
+  const next = rng(seed);
+  const codes = Uint8Array.from({ length: rows * cols }, () => next() & 15);
+  // E4M3 2^e has bits (e + 7) << 3.
+  const scales = Uint8Array.from({ length: rows * cols / 16 }, () => ((next() % 6) - 3 + 7) << 3);
+  return { rows, cols, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale: 2 ** ((next() % 9) - 4) };
+}
+
+const RTN: QuantizeSpec = {
+  kind: 'quantize', name: 'gemm_operand', rounding: 'rtn', scaleGroup: { size: 16, format: 'e4m3' }, block: '1x16', target: 'six',
+  ceiling: 448, tensorScale: 'computed', hadamard: null, correction: 'per-16', input: 'bf16', transposedInput: false,
+  scaleLayout: '128x4', tiling: { threadsPerBlock: 256, rowsPerBlock: 1, groupsPerThread: 1 },
+};
+
+function quantizedOperand(rows: number, cols: number, sigma: number, seed: number): QuantizedTensor {
+  const x = gaussianMatrix(rows, cols, seed);
+  for (let i = 0; i < x.data.length; i++) x.data[i] = Math.fround(x.data[i] * sigma);
+  return quantize(RTN, x, { seed: 0n });
+}
+
+/** 128x4 scale bytes with every padding byte set to an E4M3 NaN (0x7F). */
+function scalesWithNaNPadding(q: QuantizedTensor): Uint8Array {
+  const Kb = q.cols / 16;
+  const bytes = layoutScales(q.scales, q.rows, Kb, '128x4');
+  const kbTiles = Math.ceil(Kb / 4);
+  const real = new Uint8Array(bytes.length);
+  for (let r = 0; r < q.rows; r++) {
+    for (let kb = 0; kb < Kb; kb++) {
+      real[(Math.floor(r / 128) * kbTiles + Math.floor(kb / 4)) * 512 + (r % 32) * 16 + Math.floor((r % 128) / 32) * 4 + (kb % 4)] = 1;
+    }
+  }
+  for (let i = 0; i < bytes.length; i++) if (!real[i]) bytes[i] = 0x7f;
+  return bytes;
+}
+
+export function gemmOperands(c: GemmCase): { a: QuantizedTensor; b: QuantizedTensor } {
+  if (c.regime === 'exact') return { a: exactOperand(c.m, c.k, c.dataSeed), b: exactOperand(c.n, c.k, c.dataSeed + 1) };
+  const sigma = 2 ** c.sigmaLog2;
+  return { a: quantizedOperand(c.m, c.k, sigma, c.dataSeed), b: quantizedOperand(c.n, c.k, sigma, c.dataSeed + 1) };
+}
+
+export function gemmBuffers(a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32'): BufferArg[] {
+  const buf = (data: Uint8Array): BufferArg => ({ size: data.length, data });
+  return [buf(packCodes(a.codes)), buf(scalesWithNaNPadding(a)), buf(scalarBytes(a.tensorScale)),
+    buf(packCodes(b.codes)), buf(scalesWithNaNPadding(b)), buf(scalarBytes(b.tensorScale)),
+    { size: a.rows * b.rows * (output === 'bf16' ? 2 : 4) }];
+}
+
+function decodeOutput(bytes: Uint8Array, output: 'bf16' | 'f32'): Float32Array {
+  if (output === 'f32') return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const bits = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  return Float32Array.from(bits, (x) => bf16BitsToF32(x));
+}
+
+/** Null when c is right; otherwise what is wrong (first element, count). */
+export function checkGemmOutput(c: GemmCase, got: Uint8Array, a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32'): string | null {
+  const ref = gemmReference(a, b);
+  const out = decodeOutput(got, output);
+  if (c.regime === 'exact') {
+    const want = roundOutput(ref, output);
+    let bad = 0, first = -1;
+    for (let i = 0; i < want.length; i++) {
+      const same = output === 'bf16' ? f32ToBf16Bits(out[i]) === f32ToBf16Bits(want[i]) : Object.is(out[i], want[i]) || out[i] === want[i];
+      if (!same) { bad++; if (first < 0) first = i; }
+    }
+    return bad ? `${bad} of ${want.length} elements differ from the exact result; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, expected ${want[first]}` : null;
+  }
+  const bound = gemmKernelBound(a, b, ref, output);
+  let bad = 0, first = -1, worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const err = Math.abs(out[i] - ref[i]);
+    if (!(err <= bound[i])) { bad++; if (first < 0) first = i; }
+    if (bound[i] > 0) worst = Math.max(worst, err / bound[i]);
+  }
+  return bad ? `${bad} of ${ref.length} elements outside the bound; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, reference ${ref[first]}, bound ${bound[first]}` : null;
+}
+
+export interface GemmSuiteResult { passed: number; failed: number; cases: number; lines: string[] }
+
+export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: number): Promise<GemmSuiteResult> {
+  const lines: string[] = [];
+  let passed = 0, failed = 0, cases = 0;
+  for (const spec of specs) {
+    let n = 0, exact = 0;
+    const t0 = Date.now();
+    try {
+      await fc.assert(fc.asyncProperty(gemmCaseArbitrary(), fc.integer({ min: 0, max: 255 }), async (c, poison) => {
+        n++;
+        if (c.regime === 'exact') exact++;
+        const { a, b } = gemmOperands(c);
+        const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison, buffers: gemmBuffers(a, b, spec.output) });
+        if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
+        const problem = checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+        if (problem) throw new Error(problem);
+      }), { numRuns: runs, seed: 20261122, endOnFailure: true });
+      passed++;
+      lines.push(`PASS ${spec.name}: ${n} cases (${exact} bit-exact, ${n - exact} within the bound), ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      failed++;
+      const msg = e instanceof Error ? e.message : String(e);
+      const kept = msg.split('\n').filter((l) => !/^\{ seed: .*path:/.test(l) && !/^Hint:/.test(l) && l.trim() !== '');
+      lines.push(`FAIL ${spec.name}: after ${n} cases\n${kept.slice(0, 14).map((l) => `  ${l.slice(0, 400)}`).join('\n')}`);
+    }
+    cases += n;
+    process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
+  }
+  // Larger shapes once per kernel: more tiles than CTAs (persistent loop), many K blocks, ragged m and n.
+  for (const spec of specs) {
+    for (const gc of [{ m: 2200, n: 2064, k: 64, regime: 'exact' }, { m: 257, n: 528, k: 4096, regime: 'quantized' },
+      { m: 130, n: 1040, k: 8192, regime: 'quantized' }] as const) {
+      const c: GemmCase = { ...gc, sigmaLog2: 0, dataSeed: 77 };
+      const { a, b } = gemmOperands(c);
+      const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison: 0xff, buffers: gemmBuffers(a, b, spec.output) });
+      const problem = res.status !== 0 ? `status ${res.status}: ${res.message}` : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+      if (problem) failed++; else passed++;
+      lines.push(`${problem ? 'FAIL' : 'PASS'} ${spec.name} ${c.m}x${c.n}x${c.k} (${c.regime === 'exact' ? 'bit-exact' : 'N(0,1) quantized, within the bound'})${problem ? `: ${problem}` : ''}`);
+      process.stderr.write(lines[lines.length - 1] + '\n');
+    }
+  }
+  // Bad shapes: refused with a message naming the argument, output untouched.
+  for (const spec of specs) {
+    const c: GemmCase = { m: 32, n: 64, k: 128, regime: 'exact', sigmaLog2: 0, dataSeed: 5 };
+    const { a, b } = gemmOperands(c);
+    const problems: string[] = [];
+    for (const [field, m, k, n] of [['k', 32, 112, 64], ['n', 32, 128, 56], ['m', 0, 128, 64]] as const) {
+      const res = await runner.run({ kernel: spec.name, rows: m, cols: k, depth: n, seed: 0n, poison: 0x5a, buffers: gemmBuffers(a, b, spec.output) });
+      const untouched = res.buffers[6].every((x) => x === 0x5a);
+      if (!(res.status > 0 && new RegExp(`\\b${field} = `).test(res.message) && untouched)) problems.push(`${field}: status ${res.status} "${res.message}"${untouched ? '' : ', c was written'}`);
+      else if (spec === specs[0]) lines.push(`  refusal example: "${res.message}"`);
+    }
+    if (problems.length) failed++; else passed++;
+    lines.push(`${problems.length ? 'FAIL' : 'PASS'} ${spec.name}: bad m, n, k refused, c untouched${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`);
+  }
+  return { passed, failed, cases, lines };
+}

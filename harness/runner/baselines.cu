@@ -1,0 +1,133 @@
+// Baselines the GEMM benchmarks compare against, served by the runner like generated kernels ("baseline:<name>"),
+// with the same launch signature (rows = m, cols = k, depth = n) so that they are timed the same way:
+//   baseline:cublas_bf16          A bf16 [m, k], B bf16 [n, k], C bf16 [m, n]: C = A . B^T (cuBLASLt, fp32 accumulate)
+//   baseline:cublas_fp8           A e4m3 [m, k], B e4m3 [n, k], C bf16 [m, n]: the same in FP8 (context only)
+//   baseline:dequant_cublas_bf16  the NVFP4 GEMM's 7 buffers: dequantize A and B to bf16 with the generated
+//                                 dequantize_nvfp4 kernel (tensor scale folded in), then baseline:cublas_bf16
+// cuBLAS works column-major: row-major C [m, n] = A . B^T is column-major C^T [n, m] = op_T(B) . A, i.e. the "TN"
+// call with (m, n) swapped, which is also the layout cuBLASLt requires for FP8.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include "dispatch.h"
+
+namespace {
+
+qgen_status fail(const char* what, int code) {
+  qgen_status st;
+  st.code = 2;
+  snprintf(st.message, sizeof st.message, "%s failed (%d)", what, code);
+  return st;
+}
+qgen_status ok() { qgen_status st; st.code = 0; st.message[0] = 0; return st; }
+
+struct Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+cublasLtHandle_t handle() {
+  static cublasLtHandle_t h = nullptr;
+  if (!h) cublasLtCreate(&h);
+  return h;
+}
+
+constexpr size_t kWorkspaceBytes = 64ull << 20;
+void* workspace() {
+  static void* w = nullptr;
+  if (!w) cudaMalloc(&w, kWorkspaceBytes);
+  return w;
+}
+
+// One plan per (input type, m, n, k), built on first use (host work outside the timed region after warm-up).
+qgen_status plan_for(cudaDataType_t in, int64_t m, int64_t n, int64_t k, Plan*& out) {
+  static std::map<std::tuple<int, int64_t, int64_t, int64_t>, Plan> plans;
+  auto key = std::make_tuple(static_cast<int>(in), m, n, k);
+  auto it = plans.find(key);
+  if (it != plans.end()) { out = &it->second; return ok(); }
+  Plan p;
+  cublasStatus_t s = cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulDescCreate", s);
+  const cublasOperation_t t = CUBLAS_OP_T, nn = CUBLAS_OP_N;
+  cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
+  cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn);
+  cublasLtMatrixLayoutCreate(&p.a, in, k, n, k);              // B [n, k] row-major = k x n column-major, transposed
+  cublasLtMatrixLayoutCreate(&p.b, in, k, m, k);              // A [m, k] row-major = k x m column-major
+  cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);     // C [m, n] row-major = n x m column-major
+  cublasLtMatmulPreference_t pref;
+  cublasLtMatmulPreferenceCreate(&pref);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &kWorkspaceBytes, sizeof kWorkspaceBytes);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  s = cublasLtMatmulAlgoGetHeuristic(handle(), p.op, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (s != CUBLAS_STATUS_SUCCESS || found == 0) return fail("cublasLtMatmulAlgoGetHeuristic", s);
+  p.algo = result.algo;
+  out = &(plans[key] = p);
+  return ok();
+}
+
+qgen_status matmul(cudaDataType_t in, const void* a, const void* b, void* c, int64_t m, int64_t n, int64_t k, cudaStream_t st) {
+  Plan* p = nullptr;
+  qgen_status r = plan_for(in, m, n, k, p);
+  if (r.code) return r;
+  const float one = 1.0f, zero = 0.0f;
+  cublasStatus_t s = cublasLtMatmul(handle(), p->op, &one, b, p->a, a, p->b, &zero, c, p->c, c, p->c, &p->algo,
+                                    workspace(), kWorkspaceBytes, st);
+  return s == CUBLAS_STATUS_SUCCESS ? ok() : fail("cublasLtMatmul", s);
+}
+
+qgen_status cublas_bf16(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, void*, size_t, cudaStream_t st) {
+  if (nb != 3) return fail("baseline:cublas_bf16 expects 3 buffers", nb);
+  return matmul(CUDA_R_16BF, bufs[0], bufs[1], bufs[2], rows, depth, cols, st);
+}
+qgen_status cublas_fp8(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, void*, size_t, cudaStream_t st) {
+  if (nb != 3) return fail("baseline:cublas_fp8 expects 3 buffers", nb);
+  return matmul(CUDA_R_8F_E4M3, bufs[0], bufs[1], bufs[2], rows, depth, cols, st);
+}
+
+// Scratch for the dequantized operands, grown on demand (during the benchmark's warm-up launches).
+void* scratch(size_t bytes) {
+  static void* p = nullptr;
+  static size_t have = 0;
+  if (bytes > have) {
+    if (p) cudaFree(p);
+    p = nullptr;
+    have = 0;
+    if (cudaMalloc(&p, bytes) == cudaSuccess) have = bytes;
+  }
+  return p;
+}
+
+qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, void*, size_t, cudaStream_t st) {
+  if (nb != 7) return fail("baseline:dequant_cublas_bf16 expects the GEMM's 7 buffers", nb);
+  const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4");
+  if (!dq) return fail("baseline:dequant_cublas_bf16 needs the dequantize_nvfp4 kernel in the runner", 0);
+  uint8_t* a16 = static_cast<uint8_t*>(scratch(static_cast<size_t>((m + n) * k * 2)));
+  if (!a16) return fail("cudaMalloc of the dequantized operands", 0);
+  uint8_t* b16 = a16 + m * k * 2;
+  void* da[4] = {bufs[0], bufs[1], bufs[2], a16};
+  void* db[4] = {bufs[3], bufs[4], bufs[5], b16};
+  qgen_status r = dq->launch(da, 4, m, k, 0, seed, nullptr, 0, st);
+  if (r.code) return r;
+  r = dq->launch(db, 4, n, k, 0, seed, nullptr, 0, st);
+  if (r.code) return r;
+  return matmul(CUDA_R_16BF, a16, b16, bufs[6], m, n, k, st);
+}
+
+const qgen_dispatch_entry kBaselines[] = {
+  {"baseline:cublas_bf16", cublas_bf16, nullptr},
+  {"baseline:cublas_fp8", cublas_fp8, nullptr},
+  {"baseline:dequant_cublas_bf16", dequant_cublas_bf16, nullptr},
+};
+
+}  // namespace
+
+const qgen_dispatch_entry* qgen_find_baseline(const char* name) {
+  for (const qgen_dispatch_entry& e : kBaselines) if (strcmp(e.name, name) == 0) return &e;
+  return nullptr;
+}
