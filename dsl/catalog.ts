@@ -89,7 +89,7 @@ export const CATALOG: readonly KernelSpec[] = [
   amax('amax_bf16', { doc: 'amax over the finite elements of a bf16 tensor (NUMERICS §1.4), fp32 result' }),
   // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma on exactly dequantized bf16, ptx.md §6).
   gemm('gemm_nvfp4_bf16',
-    { ctaTile: [128, 256, 64], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+    { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
     { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out, alpha = tA * tB', output: 'bf16' }),
 ];
 
@@ -116,17 +116,17 @@ export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
  */
 export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   sm_90a: [
-    gemm('gemm_nvfp4_bf16_128x128',
-      { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'the NVFP4 GEMM with a 128x128 tile (more CTAs for mid-size outputs)', output: 'bf16' }),
-    gemm('gemm_nvfp4_bf16_64x128',
-      { ctaTile: [64, 128, 64], consumers: 1, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'the NVFP4 GEMM with a 64x128 tile, two CTAs per SM (skinny M: decode and bandwidth bound)', output: 'bf16' }),
+    gemm('gemm_nvfp4_bf16_k128',
+      { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'the NVFP4 GEMM with a 128x128x128 tile (half the barrier rounds per FLOP)', output: 'bf16' }),
     gemm('gemm_nvfp4_bf16_64x64',
-      { ctaTile: [64, 64, 64], consumers: 1, stages: 12, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'the NVFP4 GEMM with a 64x64 tile (skinny M: the most CTAs streaming B)', output: 'bf16' }),
+      { ctaTile: [64, 64, 128], consumers: 1, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'the NVFP4 GEMM with a 64x64x128 tile (skinny m)', output: 'bf16' }),
+    gemm('gemm_nvfp4_bf16_64x32',
+      { ctaTile: [64, 32, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { doc: 'the NVFP4 GEMM with a 64x32x256 tile (skinny m: the most CTAs streaming B)', output: 'bf16' }),
     gemm('gemm_nvfp4_f32',
-      { ctaTile: [128, 256, 64], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
       { doc: 'C = alpha * A . B^T, both NVFP4 K-major, fp32 out', output: 'f32' }),
   ],
   sm_100a: [],

@@ -542,23 +542,24 @@ function lowerGemm(spec: GemmSpec, arch: Arch): KernelPlan {
   const r = sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
   if ('field' in r) throw new LoweringError(`${name}: tiling.${r.field}: ${r.message}`);
   const L = r.layout;
-  const [bm, bn] = t.ctaTile;
+  const [bm, bn, bk] = t.ctaTile;
+  const atoms = bk / 64;
   const launches: LaunchPlan[] = [{
     kernel: `qgen_${name}_impl::gemm`, role: 'gemm',
     reads: 'a_codes, b_codes (TMA), a_scales, b_scales (bulk copies of 128x4 blocks), a_tensor_scale, b_tensor_scale',
     writes: `c (${spec.output})`, items: `ceil(m/${bm}) * ceil(n/${bn}) output tiles`,
     grid: `min(tiles, SMs * ${L.ctasPerSm}) persistent CTAs`, block: L.threads,
     primitives: ['qgen_tma_load_2d', 'qgen_bulk_load', 'qgen_mbar_*', 'qgen_fp4_pair_pattern', 'qgen_fp4_scale_multiplier',
-      'qgen_fp4_pair_scaled', 'qgen_sw128_offset', `wgmma m64n${bn}k16 (RS)`, 'qgen_store_pair'],
+      'qgen_fp4_pair_scaled', 'qgen_sw128_offset', `wgmma m64n${bn}k16 (RS)`, 'bar.sync (consumers)', 'qgen_store_pair'],
   }];
   const steps = [
     `${name}: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, ${spec.output} out, arch ${arch}.`,
-    `Tile ${bm}x${bn}x64, persistent CTAs (${L.ctasPerSm} per SM), tile order ${t.tileOrder}; ${L.threads} threads = 1 dequantizing warpgroup + ${t.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s).`,
-    `Pipeline: ${L.rawStages} raw stages (TMA: ${bm}x32 + ${bn}x32 code bytes, ${1 + Math.ceil(bn / 128)} scale blocks of 512 B) -> ${L.bf16Stages} dequantized bf16 B tiles (SW128, ${bn * 128} B each); mbarriers full/empty per stage; ${L.smemBytes} B shared memory.`,
+    `Tile ${bm}x${bn}x${bk}, persistent CTAs (${L.ctasPerSm} per SM), tile order ${t.tileOrder}; ${L.threads} threads = ${t.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) + a TMA warpgroup (one thread issues).`,
+    `Pipeline: ${L.rawStages} raw stages filled by TMA (${bm}x${bk / 2} + ${bn}x${bk / 2} code bytes, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarriers full/empty) -> 2 dequantized bf16 B tiles (${atoms} SW128 atom(s) of ${bn * 128} B); ${L.smemBytes} B shared memory.`,
     'Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.',
-    `A is dequantized by the consumers straight into wgmma register fragments (RS form) while the previous K block's wgmmas run; B by the dequantizing warpgroup into shared memory.`,
+    `Consumers, per K block: issue the ${bk / 16 * L.slabs} wgmmas of block k (A from registers), dequantize B of block k+1 into the other bf16 tile, wait, dequantize A of block k+1 straight into the RS fragments, bar.sync; K blocks continue across tiles.`,
     `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16, fp32. Epilogue: out = f32(acc * f32(f32(tA * tB) * 2^16)) (the 2^16 undoes both operands' 2^-8 exactly)${spec.output === 'bf16' ? ', bf16 RNE' : ''}.`,
-    `Registers: launch ${L.launchRegs}/thread${L.setmaxnreg ? `; setmaxnreg: dequantizing warpgroup ${L.transformRegs}, consumers ${L.consumerRegs}` : ''}.`,
+    `Registers: ${L.launchRegs}/thread (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); no setmaxnreg (ptxas keeps consumer code within this share).`,
     'Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.',
   ];
   const launch = { threadsPerBlock: L.threads, grid: launches[0].grid, kernels: launches.map((l) => `${l.role}: ${l.kernel}`), workspace: 'none' };
@@ -571,9 +572,9 @@ function lowerGemm(spec: GemmSpec, arch: Arch): KernelPlan {
     mapping: { elemsPerThread: 64, lanesPerUnit: 1, unitWidth: 64, order: 'row-major' },
     colsMultiple: 32, steps,
     render: {
-      bm, bn, consumers: t.consumers, slabs: L.slabs, rawStages: L.rawStages, bf16Stages: L.bf16Stages, ctasPerSm: L.ctasPerSm,
+      bm, bn, bk, consumers: t.consumers, slabs: L.slabs, rawStages: L.rawStages, ctasPerSm: L.ctasPerSm,
       tileOrder: TILE_ORDER_ENUM[t.tileOrder], outType: spec.output === 'bf16' ? '__nv_bfloat16' : 'float',
-      smemBytes: L.smemBytes, setmaxnreg: L.setmaxnreg, transformRegs: L.transformRegs, consumerRegs: L.consumerRegs,
+      smemBytes: L.smemBytes,
       kMultiple: 32, wgmmaFunction: wgmmaRsFunction(bn),
     },
   };

@@ -368,7 +368,7 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
     basis: 'wgmma m64nNk16 on exactly dequantized bf16, ptx.md §6',
     m: { min: 64, max: 128, multipleOf: 64 },
     n: { min: 16, max: 256, multipleOf: 16 },
-    k: { min: 64, max: 64 },
+    k: { min: 64, max: 256, multipleOf: 64 },
     consumers: { min: 1, max: 2 },
     consumerThreads: 128,
     consumerUnit: 'warpgroup',
@@ -406,12 +406,11 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
 };
 
 /**
- * Shared-memory estimate of a GEMM tiling, bytes. sm_90a: the layout its kernel builds with the fewest (2) dequantized
- * bf16 tiles (dsl/gemm_sm90.ts). Elsewhere: the pipelined FP4 operand tiles (stages*(M+N)*K/2) and their E4M3 scales
+ * Shared-memory estimate of a GEMM tiling, bytes. sm_90a: the layout its kernel builds (dsl/gemm_sm90.ts). Elsewhere: the pipelined FP4 operand tiles (stages*(M+N)*K/2) and their E4M3 scales
  * (stages*(M+N)*K/16).
  */
 export function gemmSmemBytes(arch: Arch, m: number, n: number, k: number, stages: number): number {
-  if (arch === 'sm_90a') return sm90SmemBytes(m, n, stages, 2);
+  if (arch === 'sm_90a') return sm90SmemBytes(m, n, k, stages);
   return stages * ((m + n) * k / 2 + (m + n) * k / 16);
 }
 
@@ -465,7 +464,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
   }
   if (arch === 'sm_90a') {
-    if (128 % n !== 0 && n % 128 !== 0) {
+    if (128 % n !== 0 && n % 128 !== 0) {  // 16, 32, 64, 128, 256
       p.add(`${tp}.ctaTile[1]`, `must divide 128 or be a multiple of 128 on sm_90a (a B tile covers whole 128-row scale blocks or lies inside one; got ${n})`);
     }
     if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {

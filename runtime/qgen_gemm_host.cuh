@@ -41,15 +41,15 @@ inline PFN_cuTensorMapEncodeTiled_v12000 qgen_tensor_map_encoder() {
   return fn;
 }
 
-// Tensor map over the packed codes of a [rows, k] FP4 operand seen as bytes [rows, k/2]; box: 32 bytes (one 64-wide
-// K block) x box_rows rows, no swizzle, out-of-bounds rows and columns read as zero codes.
+// Tensor map over the packed codes of a [rows, k] FP4 operand seen as bytes [rows, k/2]; box: box_bytes (one K
+// block) x box_rows rows, no swizzle, out-of-bounds rows and columns read as zero codes.
 inline qgen_status qgen_fp4_tensor_map(const char* kKernelName, const char* what, CUtensorMap* map, const void* codes,
-                                       int64_t rows, int64_t k, int box_rows) {
+                                       int64_t rows, int64_t k, int box_rows, int box_bytes) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = qgen_tensor_map_encoder();
   if (!encode) return qgen_fail(QGEN_LAUNCH_FAILED, kKernelName, "cuTensorMapEncodeTiled is not available from the driver");
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k / 2), static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k / 2)};
-  const cuuint32_t box[2] = {32u, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_bytes), static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t element_strides[2] = {1u, 1u};
   const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(codes), dims, strides, box, element_strides,
                             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
