@@ -50,7 +50,7 @@ const spec: SpecFile = {
       layout: 'TN',
       output: 'bf16',
       epilogue: 'alpha',
-      tiling: { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+      tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
     },
   ],
 };

@@ -13,7 +13,7 @@ for (const arch of ARCHS) {
   const dir = path.join(root, 'generated', arch);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  // GEMM kernels are emitted from issue 4 (sm_90a) and 5 (Blackwell) on; until then the catalog's gemm spec is validated only.
-  const { files } = await emitKernels(catalogFor(arch).filter((s) => s.kind !== 'gemm'), arch, dir);
+  // GEMM kernels are lowered for sm_90a; on Blackwell (issue 5) the catalog's gemm spec is validated only so far.
+  const { files } = await emitKernels(catalogFor(arch).filter((s) => s.kind !== 'gemm' || arch === 'sm_90a'), arch, dir);
   console.log(`generated/${arch}: ${files.length} files`);
 }

@@ -2,7 +2,7 @@
 // reason), and the entries that Quartet II and its baselines need carry the numerics the method prescribes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ARCH_VARIANTS, CATALOG, catalogFor, catalogSpec } from '../dsl/catalog.ts';
+import { ARCH_EXTRAS, ARCH_VARIANTS, CATALOG, catalogFor, catalogSpec } from '../dsl/catalog.ts';
 import { ARCHS, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { validate } from '../dsl/validate.ts';
 
@@ -48,7 +48,12 @@ test('catalog: base entries are valid everywhere except where an arch variant re
 test('catalog: same names on every arch, unique, each with a doc line', () => {
   const names = CATALOG.map((s) => s.name);
   assert.is(new Set(names).size, names.length, 'unique names');
-  for (const arch of ARCHS) assert.equal(catalogFor(arch).map((s) => s.name), names, arch);
+  for (const arch of ARCHS) {
+    const extras = ARCH_EXTRAS[arch].map((s) => s.name);
+    assert.equal(catalogFor(arch).map((s) => s.name), [...names, ...extras], arch);
+    assert.is(new Set([...names, ...extras]).size, names.length + extras.length, `${arch}: extras have new names`);
+    for (const s of ARCH_EXTRAS[arch]) assert.ok(typeof s.doc === 'string' && s.doc.length > 10, `${s.name} has a doc line`);
+  }
   for (const s of CATALOG) assert.ok(typeof s.doc === 'string' && s.doc.length > 10, `${s.name} has a doc line`);
   for (const name of REQUIRED) assert.ok(names.includes(name), `catalog has ${name}`);
 });
@@ -98,7 +103,11 @@ test('catalog: support kernels and the GEMM', () => {
   const g = get('gemm_nvfp4_bf16', 'sm_90a') as GemmSpec;
   assert.equal([g.kind, g.a, g.b, g.layout, g.output], ['gemm', 'nvfp4', 'nvfp4', 'TN', 'bf16']);
   assert.equal([g.tiling.ctaTile, g.tiling.consumers, g.tiling.stages, g.tiling.cluster],
-    [[128, 256, 128], 2, 4, [1, 1]]);
+    [[128, 128, 64], 2, 8, [1, 1]]);
+  // sm_90a extras: the same GEMM with other tilings, and an fp32-output variant.
+  const names = ARCH_EXTRAS.sm_90a.map((s) => s.name);
+  assert.ok(names.includes('gemm_nvfp4_f32') && names.includes('gemm_nvfp4_bf16_64x32'), names.join(', '));
+  assert.is((get('gemm_nvfp4_f32', 'sm_90a') as GemmSpec).output, 'f32');
   // The sm_100a variant's K is one 128-byte swizzle row of FP4 (256 elements) or more.
   const b = get('gemm_nvfp4_bf16', 'sm_100a') as GemmSpec;
   assert.is(b.tiling.ctaTile[0], 128);

@@ -174,7 +174,7 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
 test('cli: list without --arch shows the base catalog', async () => {
   const r = await inProcess('list');
   assert.is(r.code, 0, r.stderr);
-  assert.ok(r.stdout.split('\n').find((l) => l.startsWith('gemm_nvfp4_bf16'))?.includes('128x256x128'));
+  assert.ok(r.stdout.split('\n').find((l) => l.startsWith('gemm_nvfp4_bf16'))?.includes('128x128x64'));
   assert.is(r.stdout.split('\n').length, CATALOG.length + 2);
 });
 

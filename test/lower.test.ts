@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lower, LoweringError, type KernelPlan } from '../dsl/lower.ts';
-import { ARCHS, type Arch, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
+import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../codegen/coverage.ts';
 
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
@@ -130,12 +130,26 @@ test('host ABI names follow qgen.h', () => {
   assert.is(d.workspaceFunction, null);
 });
 
-test('gemm is refused with a clear "not yet implemented for <arch>" error', () => {
-  const gemm: KernelSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
-    tiling: { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
-  for (const arch of ARCHS) {
+test('gemm: lowered on sm_90a (plan numbers from the tiling), refused elsewhere with "not yet implemented for <arch>"', () => {
+  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+    tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+  for (const arch of ['sm_100a', 'sm_120a'] as const) {
     assert.throws(() => lower(gemm, arch), (e: unknown) => e instanceof LoweringError && e.message.includes(`not yet implemented for ${arch}`));
   }
+  const p = lower(gemm, 'sm_90a');
+  assert.is(p.kind, 'gemm');
+  assert.is(p.hostSignature, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
+  // 2 bf16 tiles of 128x64 + 8 stages of (256 rows x 32 code bytes + 2 scale blocks: A's and B's) + barriers + slack.
+  assert.is(p.render.smemBytes, 2 * 128 * 128 + 8 * (256 * 32 + 2 * 512) + 16 * 8 + 1024);
+  assert.equal([p.render.bm, p.render.bn, p.render.bk, p.render.slabs, p.render.ctasPerSm], [128, 128, 64, 1, 1]);
+  assert.is(p.launch.threadsPerBlock, 384);
+  assert.ok(String(p.render.wgmmaFunction).includes('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16'));
+  // 64 accumulator registers: %0..%63, then 4 A registers, the descriptor and the scale-d immediate.
+  assert.ok(String(p.render.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
+  // A 64-row tile with one consumer fits two CTAs per SM.
+  const small = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } }, 'sm_90a');
+  assert.is(small.render.ctasPerSm, 2);
+  assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
 });
 
 test('unsupported mappings are refused with a message naming the field', () => {

@@ -71,6 +71,20 @@ typedef struct {
   size_t workspace_bytes;
 } qgen_amax_args;
 
+/* GEMM (NUMERICS §6.2): `qgen_status qgen_<name>(const qgen_gemm_args* args, cudaStream_t stream);`
+ * C [m, n] = alpha * A . B^T with alpha = *a_tensor_scale * *b_tensor_scale (binary32), A [m, k] and B [n, k] NVFP4,
+ * both K-major (packed codes, element 2i in the low nibble of byte i; E4M3 16-group scales in the 128x4 layout). */
+typedef struct {
+  const uint8_t* a_codes;        /* [m, k/2] */
+  const uint8_t* a_scales;       /* 128x4 layout for an [m, k/16] grid */
+  const float* a_tensor_scale;   /* device pointer to tA */
+  const uint8_t* b_codes;        /* [n, k/2] */
+  const uint8_t* b_scales;       /* 128x4 layout for an [n, k/16] grid */
+  const float* b_tensor_scale;   /* device pointer to tB */
+  int64_t m, n, k;
+  void* c;                       /* [m, n] row-major, bf16 or f32 per the kernel */
+} qgen_gemm_args;
+
 #ifdef __cplusplus
 }
 #endif
