@@ -575,7 +575,7 @@ function lowerGemm(spec: GemmSpec, arch: Arch): KernelPlan {
       bm, bn, bk, consumers: t.consumers, slabs: L.slabs, rawStages: L.rawStages, ctasPerSm: L.ctasPerSm,
       tileOrder: TILE_ORDER_ENUM[t.tileOrder], outType: spec.output === 'bf16' ? '__nv_bfloat16' : 'float',
       smemBytes: L.smemBytes,
-      kMultiple: 32, wgmmaFunction: wgmmaRsFunction(bn),
+      wgmmaFunction: wgmmaRsFunction(bn),
     },
   };
 }

@@ -12,6 +12,8 @@
 
 // log2 of the factor that maps an E4M3 scale to the bf16 multiplier S (kept below 2^127 / 448).
 constexpr int kQgenFp4ScaleShift = 118;
+constexpr float qgen_pow2(int e) { return e == 0 ? 1.0f : 2.0f * qgen_pow2(e - 1); }
+constexpr float kQgenFp4ScaleFactor = qgen_pow2(kQgenFp4ScaleShift);
 // Each dequantized operand carries 2^(kQgenFp4ScaleShift - 126) = 2^-8; the product of both is undone by this.
 constexpr float kQgenFp4AlphaFix = 65536.0f;
 
@@ -26,7 +28,7 @@ __device__ __forceinline__ uint32_t qgen_fp4_pair_pattern(uint32_t x, int j) {
 __device__ __forceinline__ uint32_t qgen_fp4_scale_multiplier(uint32_t scale_byte) {
   uint32_t h2;
   asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h2) : "h"(static_cast<unsigned short>(scale_byte & 0xFFu)));
-  const float s = __half2float(__ushort_as_half(static_cast<unsigned short>(h2 & 0xFFFFu))) * 0x1p118f;
+  const float s = __half2float(__ushort_as_half(static_cast<unsigned short>(h2 & 0xFFFFu))) * kQgenFp4ScaleFactor;
   uint32_t out;
   asm("cvt.rn.bf16x2.f32 %0, %1, %1;" : "=r"(out) : "f"(s));
   return out;

@@ -1,8 +1,9 @@
 // qgen_gemm_tiles.cuh — arch-independent GEMM tiling facts shared by every lowering: which output tile a CTA
-// visits next, where a tile's 128x4 scale blocks live, and how the fp32 result is written (NUMERICS §6).
+// visits next and how the fp32 result is written (NUMERICS §6). Scale blocks: qgen_layout.cuh.
 #pragma once
 #include <cstdint>
 #include <cuda_bf16.h>
+#include "qgen_layout.cuh"
 
 enum qgen_tile_order { QGEN_TILES_ROW_MAJOR = 0, QGEN_TILES_COLUMN_MAJOR = 1, QGEN_TILES_SWIZZLE_8 = 2 };
 
@@ -29,15 +30,6 @@ __host__ __device__ __forceinline__ void qgen_tile_coords(const qgen_gemm_grid& 
     tm = first + inside % height;
     tn = inside / height;
   }
-}
-
-// Byte offset of the 512-byte 128x4 scale block holding rows [128 rb, 128 rb + 128) and groups [4 kb, 4 kb + 4).
-__host__ __device__ __forceinline__ int64_t qgen_scale_block_offset(int64_t rb, int64_t kb, int64_t kblocks) {
-  return (rb * kblocks + kb) * 512;
-}
-// Byte offset of row r (0..127) inside a scale block; its 4 groups are the 4 consecutive bytes there.
-__host__ __device__ __forceinline__ uint32_t qgen_scale_row_in_block(uint32_t r) {
-  return (r % 32u) * 16u + (r / 32u) * 4u;
 }
 
 // Epilogue stores of two adjacent columns (c, c + 1) of one row: out = f32(acc * alpha), then the output type.

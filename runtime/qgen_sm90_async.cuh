@@ -1,5 +1,4 @@
-// qgen_sm90_async.cuh — Hopper asynchronous-copy primitives: mbarriers, TMA tensor and bulk loads, proxy fences,
-// register reallocation. One PTX instruction per function (ptx.md §4.6, §6.4). sm_90a and later.
+// qgen_sm90_async.cuh — Hopper asynchronous-copy primitives: mbarriers, TMA tensor and bulk loads, proxy fences. One PTX instruction per function (ptx.md §4.6, §6.4). sm_90a and later.
 #pragma once
 #include <cstdint>
 #include <cuda.h>  // CUtensorMap
@@ -55,13 +54,4 @@ __device__ __forceinline__ void qgen_bulk_load(void* dst, const void* src, uint3
 // Makes this thread's generic-proxy shared-memory writes visible to the async proxy (wgmma / TMA reads).
 __device__ __forceinline__ void qgen_fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-}
-// Warpgroup register reallocation (all threads of the warpgroup execute it).
-template <int kRegs>
-__device__ __forceinline__ void qgen_setmaxnreg_dec() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kRegs));
-}
-template <int kRegs>
-__device__ __forceinline__ void qgen_setmaxnreg_inc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kRegs));
 }

@@ -17,10 +17,18 @@ __host__ __device__ __forceinline__ int64_t qgen_scale_offset_row_major(int64_t 
 }
 
 // 128x4 (cuBLAS / CUTLASS block-scaled): rows padded to 128, Kb to 4, and
-// off(r, kb) = ((r div 128) * ceil(Kb/4) + kb div 4) * 512 + (r mod 32) * 16 + ((r mod 128) div 32) * 4 + kb mod 4.
+// off(r, kb) = ((r div 128) * ceil(Kb/4) + kb div 4) * 512 + (r mod 32) * 16 + ((r mod 128) div 32) * 4 + kb mod 4:
+// 512-byte blocks of 128 rows x 4 groups, and inside a block the 4 groups of a row are 4 consecutive bytes.
+// Byte offset of the block holding rows [128 rb, 128 rb + 128) and groups [4 kb4, 4 kb4 + 4); kb_tiles = ceil(Kb / 4).
+__host__ __device__ __forceinline__ int64_t qgen_scale_block_offset(int64_t rb, int64_t kb4, int64_t kb_tiles) {
+  return (rb * kb_tiles + kb4) * 512;
+}
+// Byte offset of row r (0..127) inside its block.
+__host__ __device__ __forceinline__ uint32_t qgen_scale_row_in_block(uint32_t r) {
+  return (r % 32u) * 16u + (r / 32u) * 4u;
+}
 __host__ __device__ __forceinline__ int64_t qgen_scale_offset_128x4(int64_t r, int64_t kb, int64_t groups_per_row) {
-  const int64_t kb_tiles = (groups_per_row + 3) / 4;
-  return ((r / 128) * kb_tiles + kb / 4) * 512 + (r % 32) * 16 + ((r % 128) / 32) * 4 + kb % 4;
+  return qgen_scale_block_offset(r / 128, kb / 4, (groups_per_row + 3) / 4) + qgen_scale_row_in_block(static_cast<uint32_t>(r % 128)) + kb % 4;
 }
 
 // Bytes of a scale tensor of `rows` rows and Kb groups per row.

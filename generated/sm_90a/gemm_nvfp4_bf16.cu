@@ -260,6 +260,11 @@ __device__ __forceinline__ void prepare_a(uint8_t* smem, const Barriers& bar, co
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty[step % kRawStages]);
 }
 
+// The dequantized B tile of K block `step` (double buffer).
+__device__ __forceinline__ uint8_t* bf16_tile(uint8_t* smem, int32_t step) {
+  return smem + kOffBf16 + (step & 1) * kBf16TileBytes;
+}
+
 // Epilogue of one tile: out = f32(acc * alpha) (NUMERICS §6.2); rows >= m and columns >= n are not written.
 __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const StepPlace& p, int consumer, float alpha,
                                            const float (&acc)[kSlabs][kBN / 2]) {
@@ -311,22 +316,21 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   const int ctid = threadIdx.x;
   const int consumer = ctid / 128;
   const float alpha = (*args.a_tensor_scale * *args.b_tensor_scale) * kQgenFp4AlphaFix;
-  uint8_t* tiles_bf16[2] = {smem + kOffBf16, smem + kOffBf16 + kBf16TileBytes};
   float acc[kSlabs][kBN / 2];
   uint32_t frag[kSlabs][16 * kAtoms];
 #pragma unroll
   for (int sl = 0; sl < kSlabs; ++sl)
 #pragma unroll
     for (int j = 0; j < kBN / 2; ++j) acc[sl][j] = 0.0f;
-  prepare_b(smem, bar, g, 0, tiles_bf16[0], ctid);
+  prepare_b(smem, bar, g, 0, bf16_tile(smem, 0), ctid);
   prepare_a(smem, bar, g, 0, consumer, frag);
   consumers_sync();
   // Step k: the wgmmas of k run while the consumers dequantize B of k + 1 into the other bf16 tile; A of k + 1 goes
   // into the fragment registers after the wait (ptxas serializes wgmma when a second fragment set is kept live).
   for (int32_t step = 0; step < steps; ++step) {
-    issue_mma(tiles_bf16[step & 1], acc, frag);
+    issue_mma(bf16_tile(smem, step), acc, frag);
     const bool more = step + 1 < steps;
-    if (more) prepare_b(smem, bar, g, step + 1, tiles_bf16[(step + 1) & 1], ctid);
+    if (more) prepare_b(smem, bar, g, step + 1, bf16_tile(smem, step + 1), ctid);
     wait_mma(acc);
     if (more) prepare_a(smem, bar, g, step + 1, consumer, frag);
     if (step % g.ksteps == g.ksteps - 1) {  // last K block of a tile

@@ -26,10 +26,9 @@ export interface BuiltRunner { binary: string; specs: KernelSpec[]; dir: string 
 export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: string, extraFlags: string[] = []): Promise<BuiltRunner> {
   const kernelsDir = path.join(workDir, 'kernels');
   mkdirSync(kernelsDir, { recursive: true });
-  const served = specs;
   const t0 = Date.now();
-  const { files } = await emitKernels(served, arch, kernelsDir);
-  const dispatch = renderDispatch(served);
+  const { files } = await emitKernels(specs, arch, kernelsDir);
+  const dispatch = renderDispatch(specs);
   writeFileSync(path.join(workDir, 'dispatch.h'), dispatch.header);
   writeFileSync(path.join(workDir, 'dispatch.cu'), dispatch.source);
   const cuFiles = files.filter((f) => f.endsWith('.cu'));
@@ -51,8 +50,8 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
   await Promise.all(Array.from({ length: Math.max(1, Math.min(os.cpus().length, 16)) }, worker));
   const link = await execa('nvcc', [...common, ...objects, '-o', binary, '-lcublasLt'], { reject: false, all: true });
   if (link.exitCode !== 0) throw new Error(`nvcc failed linking the runner:\n${link.all}`);
-  process.stderr.write(`built runner for ${arch}: ${served.length} kernels in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  return { binary, specs: served, dir: workDir };
+  process.stderr.write(`built runner for ${arch}: ${specs.length} kernels in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  return { binary, specs, dir: workDir };
 }
 
 function option(argv: string[], name: string, fallback: string): string {
