@@ -39,20 +39,9 @@ export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): Ke
   return specs.filter((s) => only.includes(s.name));
 }
 
-/** Kernel kinds that validate but have no lowering yet on an arch (GEMM on Blackwell: issue 5). */
-const NOT_YET_LOWERED: Record<Arch, ReadonlySet<KernelSpec['kind']>> = {
-  sm_90a: new Set(), sm_100a: new Set(['gemm']), sm_120a: new Set(['gemm']),
-};
-
 export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[] }): Promise<void> {
   const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
-  const pending = selected.filter((s) => NOT_YET_LOWERED[opts.arch].has(s.kind));
-  if (pending.length > 0 && opts.only && opts.only.length > 0) {
-    throw new UserError(`--only: ${pending.map((s) => s.name).join(', ')}: ${pending[0].kind} kernels validate but `
-      + `cannot be emitted yet (no lowering for ${opts.arch})`);
-  }
-  for (const s of pending) console.error(`qgen: skipping ${s.name}: ${s.kind} kernels validate but have no lowering yet`);
-  const specs = selected.filter((s) => !NOT_YET_LOWERED[opts.arch].has(s.kind));
+  const specs = selected;
   const codegen = await importIfPresent<EmitModule>('codegen/emit.ts');
   if (!codegen || typeof codegen.emitKernels !== 'function') {
     throw new UserError('the code generator (codegen/emit.ts, emitKernels) is not available in this checkout; '

@@ -3,9 +3,9 @@
 // Renderers (codegen/) fill handlebars templates from plans; `qgen explain` prints `steps`.
 // Numerics are runtime/NUMERICS.md's; section numbers below refer to it.
 import type {
-  AmaxSpec, Arch, DequantizeSpec, GemmSpec, HadamardSpec, KernelSpec, QuantizeSpec, ElementwiseTiling,
+  AmaxSpec, Arch, DequantizeSpec, HadamardSpec, KernelSpec, QuantizeSpec, ElementwiseTiling,
 } from './types.ts';
-import { sm90GemmLayout } from './gemm_sm90.ts';
+import { lowerGemm } from './lower_gemm.ts';
 import {
   E2M1_MAX, INV_SQRT, STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, cudaF32, f32Bits, targetValue,
 } from './constants.ts';
@@ -93,7 +93,7 @@ export function e2m1RnImplementation(arch: Arch): E2m1Implementation {
   return arch === 'sm_90a' ? 'software' : 'hardware';
 }
 
-function cIdent(name: string): string {
+export function cIdent(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new LoweringError(`kernel name '${name}' is not a C identifier`);
   return name;
 }
@@ -158,7 +158,7 @@ function mapElements(name: string, elems: number, unit: number): { elemsPerThrea
   return { elemsPerThread: elems, lanesPerUnit: lanes, unitWidth: width };
 }
 
-function hostNames(name: string, argsStruct: string, workspace: boolean) {
+export function hostNames(name: string, argsStruct: string, workspace: boolean) {
   return {
     hostFunction: `qgen_${name}`,
     hostSignature: `qgen_status qgen_${name}(const ${argsStruct}* args, cudaStream_t stream)`,
@@ -505,82 +505,7 @@ function lowerAmax(spec: AmaxSpec, arch: Arch): KernelPlan {
   };
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// GEMM (sm_90a: wgmma on exactly dequantized bf16, NUMERICS §6.2)
-
-const TILE_ORDER_ENUM: Record<GemmSpec['tiling']['tileOrder'], string> = {
-  'row-major': 'QGEN_TILES_ROW_MAJOR', 'column-major': 'QGEN_TILES_COLUMN_MAJOR', 'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
-};
-
-/** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (ptx.md §6.1). */
-export function wgmmaRsFunction(n: number): string {
-  const regs = n / 2;
-  const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
-  const a = [0, 1, 2, 3].map((i) => `%${regs + i}`).join(', ');
-  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`);
-  const outLines: string[] = [];
-  for (let i = 0; i < outs.length; i += 8) outLines.push(`        ${outs.slice(i, i + 8).join(', ')}`);
-  return [
-    `// D[64 x ${n}] += A[64 x 16] (registers, bf16) * B[${n} x 16]^T (shared memory, K-major SW128), fp32 accumulate.`,
-    `__device__ __forceinline__ void wgmma_rs(float (&d)[${regs}], const uint32_t* a, uint64_t b_desc) {`,
-    `  asm volatile(`,
-    `      "{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %${regs + 5}, 0;\\n"`,
-    `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 "`,
-    `      "{${d}}, "`,
-    `      "{${a}}, %${regs + 4}, accumulate, 1, 1, 0;\\n}\\n"`,
-    `      : ${outLines.join(',\n').trimStart()}`,
-    `      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "n"(1));`,
-    `}`,
-  ].join('\n');
-}
-
-function lowerGemm(spec: GemmSpec, arch: Arch): KernelPlan {
-  const name = cIdent(spec.name);
-  if (arch !== 'sm_90a') throw new LoweringError(`${name}: gemm kernels are not yet implemented for ${arch}`);
-  if (spec.epilogue !== 'alpha') throw new LoweringError(`${name}: epilogue '${spec.epilogue}' is not implemented on ${arch}; allowed: 'alpha'`);
-  const t = spec.tiling;
-  const r = sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
-  if ('field' in r) throw new LoweringError(`${name}: tiling.${r.field}: ${r.message}`);
-  const L = r.layout;
-  const [bm, bn, bk] = t.ctaTile;
-  const atoms = bk / 64;
-  const launches: LaunchPlan[] = [{
-    kernel: `qgen_${name}_impl::gemm`, role: 'gemm',
-    reads: 'a_codes, b_codes (TMA), a_scales, b_scales (bulk copies of 128x4 blocks), a_tensor_scale, b_tensor_scale',
-    writes: `c (${spec.output})`, items: `ceil(m/${bm}) * ceil(n/${bn}) output tiles`,
-    grid: `min(tiles, SMs * ${L.ctasPerSm}) persistent CTAs`, block: L.threads,
-    primitives: ['qgen_tma_load_2d', 'qgen_bulk_load', 'qgen_mbar_*', 'qgen_fp4_pair_pattern', 'qgen_fp4_scale_multiplier',
-      'qgen_fp4_pair_scaled', 'qgen_sw128_offset', `wgmma m64n${bn}k16 (RS)`, 'bar.sync (consumers)', 'qgen_store_pair'],
-  }];
-  const steps = [
-    `${name}: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, ${spec.output} out, arch ${arch}.`,
-    `Tile ${bm}x${bn}x${bk}, persistent CTAs (${L.ctasPerSm} per SM), tile order ${t.tileOrder}; ${L.threads} threads = ${t.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) + a TMA warpgroup (one thread issues).`,
-    `Pipeline: ${L.rawStages} raw stages filled by TMA (${bm}x${bk / 2} + ${bn}x${bk / 2} code bytes, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarriers full/empty) -> 2 dequantized bf16 B tiles (${atoms} SW128 atom(s) of ${bn * 128} B); ${L.smemBytes} B shared memory.`,
-    'Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.',
-    `Consumers, per K block: issue the ${bk / 16 * L.slabs} wgmmas of block k (A from registers), dequantize B of block k+1 into the other bf16 tile, wait, dequantize A of block k+1 straight into the RS fragments, bar.sync; K blocks continue across tiles.`,
-    `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16, fp32. Epilogue: out = f32(acc * f32(f32(tA * tB) * 2^16)) (the 2^16 undoes both operands' 2^-8 exactly)${spec.output === 'bf16' ? ', bf16 RNE' : ''}.`,
-    `Registers: ${L.launchRegs}/thread (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); no setmaxnreg (ptxas keeps consumer code within this share).`,
-    'Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.',
-  ];
-  const launch = { threadsPerBlock: L.threads, grid: launches[0].grid, kernels: launches.map((l) => `${l.role}: ${l.kernel}`), workspace: 'none' };
-  return {
-    name, kind: 'gemm', arch, spec, launch, ...hostNames(name, 'qgen_gemm_args', false),
-    launches,
-    headers: ['qgen.h', 'qgen_host.cuh', 'qgen_gemm_host.cuh', 'qgen_sm90_async.cuh', 'qgen_sm90_wgmma.cuh', 'qgen_fp4_bf16.cuh', 'qgen_gemm_tiles.cuh'],
-    constants: [],
-    choices: { e2m1Rn: null, e2m1Sr: null, e4m3Rn: null },
-    mapping: { elemsPerThread: 64, lanesPerUnit: 1, unitWidth: 64, order: 'row-major' },
-    colsMultiple: 32, steps,
-    render: {
-      bm, bn, bk, consumers: t.consumers, slabs: L.slabs, rawStages: L.rawStages, ctasPerSm: L.ctasPerSm,
-      tileOrder: TILE_ORDER_ENUM[t.tileOrder], outType: spec.output === 'bf16' ? '__nv_bfloat16' : 'float',
-      smemBytes: L.smemBytes,
-      wgmmaFunction: wgmmaRsFunction(bn),
-    },
-  };
-}
-
-/** Lowers a validated spec for an arch. Throws LoweringError for combinations not supported (GEMM: sm_90a only so far). */
+/** Lowers a validated spec for an arch. Throws LoweringError for combinations not supported. */
 export function lower(spec: KernelSpec, arch: Arch): KernelPlan {
   switch (spec.kind) {
     case 'quantize': return lowerQuantize(spec, arch);

@@ -3,6 +3,8 @@
 // combinations of numerics are defined by runtime/NUMERICS.md) and per-arch GEMM tiling limits
 // (shared/reference/ptx.md §4-6) are checked only on fields that passed their structural check, so one mistake
 // produces one problem rather than a cascade.
+import { sm100GemmLayout, sm100SmemBytes } from './gemm_sm100.ts';
+import { sm120GemmLayout, sm120SmemBytes } from './gemm_sm120.ts';
 import { sm90GemmLayout, sm90SmemBytes } from './gemm_sm90.ts';
 import {
   ARCHS, HADAMARD_SIZES, ROUNDINGS, SCALE_LAYOUTS, TENSOR_SCALE_MODES,
@@ -380,20 +382,21 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
   sm_100a: {
     basis: 'tcgen05.mma cta_group::1 kind::mxf4nvf4, ptx.md §4',
     m: { min: 128, max: 128 },
-    n: { min: 16, max: 256, multipleOf: 16 },
+    // Whole 128-row scale blocks per B tile (the tensor-memory scale layout of N < 128 is UNCONFIRMED, ptx.md §9).
+    n: { min: 128, max: 256, multipleOf: 128 },
     k: { min: 256, max: 512, multipleOf: 256 },
     consumers: { min: 1, max: 2 },
     consumerThreads: 128,
     consumerUnit: 'epilogue warpgroup',
     stages: { min: 2, max: 8 },
-    maxClusterSize: 2,
+    maxClusterSize: 1,  // cta_group::2 (CTA pairs) is not lowered yet
     smemBytes: 232448,
     maxAccumulatorRegs: null,
   },
   sm_120a: {
     basis: 'mma.sync m16n8k64 kind::mxf4nvf4, ptx.md §5',
     m: { min: 16, max: 256, multipleOf: 16 },
-    n: { min: 8, max: 256, multipleOf: 8 },
+    n: { min: 16, max: 256, multipleOf: 16 },  // warp tiles of whole ldmatrix.x4 B loads (two n8 fragments)
     k: { min: 64, max: 512, multipleOf: 64 },
     consumers: { min: 1, max: 16 },
     consumerThreads: 32,
@@ -406,12 +409,13 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
 };
 
 /**
- * Shared-memory estimate of a GEMM tiling, bytes. sm_90a: the layout its kernel builds (dsl/gemm_sm90.ts). Elsewhere: the pipelined FP4 operand tiles (stages*(M+N)*K/2) and their E4M3 scales
- * (stages*(M+N)*K/16).
+ * Shared memory of a GEMM tiling, bytes: the layout each arch's kernel builds (dsl/gemm_sm90.ts, gemm_sm100.ts,
+ * gemm_sm120.ts).
  */
 export function gemmSmemBytes(arch: Arch, m: number, n: number, k: number, stages: number): number {
   if (arch === 'sm_90a') return sm90SmemBytes(m, n, k, stages);
-  return stages * ((m + n) * k / 2 + (m + n) * k / 16);
+  if (arch === 'sm_100a') return sm100SmemBytes(m, n, k, stages);
+  return sm120SmemBytes(m, n, k, stages);
 }
 
 function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
@@ -450,10 +454,6 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     if (arch === 'sm_90a' && (m / 64) % consumers !== 0) {
       p.add(`${tp}.consumers`, `must divide M/64 = ${m / 64} on sm_90a (each consumer warpgroup owns whole m64 slabs)`);
     }
-    if (arch === 'sm_120a' && ((m / 16) * (n / 8)) % consumers !== 0) {
-      p.add(`${tp}.consumers`, `must divide the ${(m / 16) * (n / 8)} m16n8 output fragments of a ${m}x${n} tile on `
-        + `sm_120a (each warp owns whole fragments)`);
-    }
     if (L.maxAccumulatorRegs !== null) {
       const regs = (m * n) / (L.consumerThreads * consumers);
       if (regs > L.maxAccumulatorRegs) {
@@ -473,13 +473,16 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
     return;
   }
-  if (stages !== undefined) {
-    const smem = gemmSmemBytes(arch, m, n, k, stages);
-    if (smem > L.smemBytes) {
-      p.add(`${tp}.stages`, `shared-memory estimate ${smem} B exceeds the ${arch} budget of ${L.smemBytes} B `
-        + `(stages*(M+N)*K/2 FP4 operands + stages*(M+N)*K/16 scales); use fewer stages or a smaller tile`);
+  if (arch === 'sm_120a') {
+    for (const [i, v, what] of [[0, m, 'an A'], [1, n, 'a B']] as const) {
+      if (128 % v !== 0 && v % 128 !== 0) {
+        p.add(`${tp}.ctaTile[${i}]`, `must divide 128 or be a multiple of 128 on sm_120a (${what} tile covers whole 128-row scale blocks or lies inside one; got ${v})`);
+      }
     }
   }
+  if (consumers === undefined || stages === undefined || p.list.length !== before) return;
+  const r = arch === 'sm_100a' ? sm100GemmLayout([m, n, k], consumers, stages) : sm120GemmLayout([m, n, k], consumers, stages);
+  if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -42,9 +42,11 @@ inline PFN_cuTensorMapEncodeTiled_v12000 qgen_tensor_map_encoder() {
 }
 
 // Tensor map over the packed codes of a [rows, k] FP4 operand seen as bytes [rows, k/2]; box: box_bytes (one K
-// block) x box_rows rows, no swizzle, out-of-bounds rows and columns read as zero codes.
+// block or a 128-byte chunk of it) x box_rows rows, out-of-bounds rows and columns read as zero codes. `swizzle`:
+// CU_TENSOR_MAP_SWIZZLE_NONE, or the 32/64/128-byte pattern matching box_bytes (qgen_swizzled_offset).
 inline qgen_status qgen_fp4_tensor_map(const char* kKernelName, const char* what, CUtensorMap* map, const void* codes,
-                                       int64_t rows, int64_t k, int box_rows, int box_bytes) {
+                                       int64_t rows, int64_t k, int box_rows, int box_bytes,
+                                       CUtensorMapSwizzle swizzle = CU_TENSOR_MAP_SWIZZLE_NONE) {
   PFN_cuTensorMapEncodeTiled_v12000 encode = qgen_tensor_map_encoder();
   if (!encode) return qgen_fail(QGEN_LAUNCH_FAILED, kKernelName, "cuTensorMapEncodeTiled is not available from the driver");
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k / 2), static_cast<cuuint64_t>(rows)};
@@ -52,8 +54,13 @@ inline qgen_status qgen_fp4_tensor_map(const char* kKernelName, const char* what
   const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_bytes), static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t element_strides[2] = {1u, 1u};
   const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(codes), dims, strides, box, element_strides,
-                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) return qgen_fail(QGEN_INVALID_ARGUMENT, kKernelName, "%s: TMA descriptor rejected (CUresult %d)", what, static_cast<int>(r));
   return qgen_ok();
+}
+
+// The TMA swizzle mode whose span is one box row of `box_bytes` (32, 64 or 128).
+constexpr CUtensorMapSwizzle qgen_swizzle_for_row_bytes(int box_bytes) {
+  return box_bytes == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : box_bytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_32B;
 }

@@ -3,12 +3,12 @@
 // generated per tile width by the lowering (its register list depends on N).
 #pragma once
 #include <cstdint>
-#include "qgen_sm90_async.cuh"
+#include "qgen_async.cuh"
 
 // Byte offset of logical (row, byte b of the row's 128) in a 1024-byte aligned K-major SW128 tile (ptx.md §6.2):
 // 16-byte chunk index XOR (row mod 8).
 __device__ __forceinline__ uint32_t qgen_sw128_offset(uint32_t row, uint32_t byte) {
-  return row * 128u + ((((byte >> 4) ^ (row & 7u)) << 4) | (byte & 15u));
+  return qgen_swizzled_offset<128>(row, byte);
 }
 
 // Descriptor of a K-major SW128 bf16 tile (rows of 64 elements = 128 B; 8-row core groups 1024 B apart):

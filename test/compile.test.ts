@@ -23,7 +23,7 @@ async function specsFor(arch: Arch): Promise<KernelSpec[]> {
   let catalog: KernelSpec[] = [];
   if (existsSync(path.join(root, 'dsl/catalog.ts'))) {
     const mod = await import('../dsl/catalog.ts') as { catalogFor?: (a: Arch) => KernelSpec[] };
-    catalog = mod.catalogFor ? mod.catalogFor(arch).filter((s) => s.kind !== 'gemm' || arch === 'sm_90a') : [];
+    catalog = mod.catalogFor ? mod.catalogFor(arch) : [];
   }
   const names = new Set(catalog.map((s) => s.name));
   return [...catalog, ...coverageSpecs().filter((s) => !names.has(s.name))];

@@ -55,15 +55,15 @@ test('manifest: arch, versions, kernels with specs and host signatures', async (
   assert.ok(m.headers.includes('qgen.h'));
 });
 
-test('a gemm spec makes emit fail with "not yet implemented", writing nothing', async () => {
-  const gemm: KernelSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
-    tiling: { ctaTile: [128, 256, 128], consumers: 2, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+test('a gemm spec that cannot be lowered (alpha-beta epilogue) makes emit fail, writing nothing', async () => {
+  const gemm: KernelSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha-beta',
+    tiling: { ctaTile: [128, 256, 128], consumers: 8, stages: 3, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const dir = path.join(tmp('g'), 'out');
   try {
     await emitKernels([specs[0], gemm], 'sm_120a', dir);
-    assert.unreachable('emit accepted a gemm spec');
+    assert.unreachable('emit accepted a gemm spec it cannot lower');
   } catch (e) {
-    assert.match((e as Error).message, /not yet implemented for sm_120a/);
+    assert.match((e as Error).message, /epilogue 'alpha-beta' is not implemented on sm_120a/);
   }
   let written: string[] = [];
   try { written = readdirSync(dir); } catch { /* not created: fine */ }

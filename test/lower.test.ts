@@ -130,12 +130,9 @@ test('host ABI names follow qgen.h', () => {
   assert.is(d.workspaceFunction, null);
 });
 
-test('gemm: lowered on sm_90a (plan numbers from the tiling), refused elsewhere with "not yet implemented for <arch>"', () => {
+test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' } };
-  for (const arch of ['sm_100a', 'sm_120a'] as const) {
-    assert.throws(() => lower(gemm, arch), (e: unknown) => e instanceof LoweringError && e.message.includes(`not yet implemented for ${arch}`));
-  }
   const p = lower(gemm, 'sm_90a');
   assert.is(p.kind, 'gemm');
   assert.is(p.hostSignature, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
@@ -150,6 +147,33 @@ test('gemm: lowered on sm_90a (plan numbers from the tiling), refused elsewhere 
   const small = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } }, 'sm_90a');
   assert.is(small.render.ctasPerSm, 2);
   assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
+});
+
+test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp roles (ptx.md §4)', () => {
+  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+    tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+  const p = lower(gemm, 'sm_100a');
+  // N = 256 leaves no room for a second accumulator next to two scale sets of 4 atoms x (4 SFA + 8 SFB) columns.
+  assert.equal([p.render.accBuffers, p.render.sfColumnsPerSet, p.render.tmemColumnsUsed, p.render.tmemColumns], [1, 48, 352, 512]);
+  // ptx.md §4.3 worked example: N = 256 -> 0x08400480.
+  assert.is(p.render.idesc, '0x08400480u');
+  assert.is(p.launch.threadsPerBlock, 64 + 128);
+  assert.is(p.render.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
+  assert.ok(p.headers.includes('qgen_sm100_tcgen05.cuh') && p.headers.includes('qgen_gemm_tiles.cuh'));
+  const narrow = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [128, 128, 256], consumers: 2 } }, 'sm_100a');
+  assert.equal([narrow.render.accBuffers, narrow.render.idesc, narrow.launch.threadsPerBlock], [2, '0x08200480u', 64 + 256]);
+});
+
+test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (ptx.md §5)', () => {
+  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+    tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+  const p = lower(gemm, 'sm_120a');
+  assert.equal([p.render.warpsM, p.render.warpsN, p.render.warpM, p.render.warpN], [2, 2, 64, 64]);
+  assert.equal([p.render.chunkBytes, p.render.chunks, p.render.atoms], [64, 1, 2]);
+  assert.is(p.mapping.elemsPerThread, 128);
+  assert.is(p.launch.threadsPerBlock, 5 * 32);
+  const deep = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } }, 'sm_120a');
+  assert.equal([deep.render.chunkBytes, deep.render.chunks, deep.render.warpsM, deep.render.warpsN], [128, 2, 2, 2]);
 });
 
 test('unsupported mappings are refused with a message naming the field', () => {

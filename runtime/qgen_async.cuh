@@ -1,4 +1,5 @@
-// qgen_sm90_async.cuh — Hopper asynchronous-copy primitives: mbarriers, TMA tensor and bulk loads, proxy fences. One PTX instruction per function (ptx.md §4.6, §6.4). sm_90a and later.
+// qgen_async.cuh — asynchronous-copy primitives of sm_90 and later (Hopper, Blackwell sm_100a and sm_120a): mbarriers,
+// TMA tensor and bulk loads, proxy fences, the TMA swizzle pattern. One PTX instruction per function (ptx.md §4.6, §6.4).
 #pragma once
 #include <cstdint>
 #include <cuda.h>  // CUtensorMap
@@ -54,4 +55,14 @@ __device__ __forceinline__ void qgen_bulk_load(void* dst, const void* src, uint3
 // Makes this thread's generic-proxy shared-memory writes visible to the async proxy (wgmma / TMA reads).
 __device__ __forceinline__ void qgen_fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+
+// Byte offset of logical (row, byte b of the row) in a tile that TMA wrote with swizzle span kSpan (32, 64 or 128 bytes,
+// = the row length; tile base aligned to 1024): the 16-byte chunk index is XORed with address bits 7 and up
+// (CU_TENSOR_MAP_SWIZZLE_32B / 64B / 128B). For kSpan = 128 that is chunk ^ (row mod 8).
+template <uint32_t kSpan>
+__device__ __forceinline__ uint32_t qgen_swizzled_offset(uint32_t row, uint32_t byte) {
+  static_assert(kSpan == 32 || kSpan == 64 || kSpan == 128, "TMA swizzle spans are 32, 64 or 128 bytes");
+  const uint32_t linear = row * kSpan + byte;
+  return linear ^ (((linear >> 7) & (kSpan / 16 - 1)) << 4);
 }

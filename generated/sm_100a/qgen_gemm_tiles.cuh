@@ -1,0 +1,43 @@
+// qgen_gemm_tiles.cuh — arch-independent GEMM tiling facts shared by every lowering: which output tile a CTA
+// visits next and how the fp32 result is written (NUMERICS §6). Scale blocks: qgen_layout.cuh.
+#pragma once
+#include <cstdint>
+#include <cuda_bf16.h>
+#include "qgen_layout.cuh"
+
+enum qgen_tile_order { QGEN_TILES_ROW_MAJOR = 0, QGEN_TILES_COLUMN_MAJOR = 1, QGEN_TILES_SWIZZLE_8 = 2 };
+
+struct qgen_gemm_grid {
+  int32_t tiles_m, tiles_n;  // output tiles along M and N
+  int32_t ksteps;            // K blocks of the CTA tile's depth
+  int32_t kgroups;           // 16-element scale groups per row (K / 16)
+  int32_t kblocks;           // 128x4 scale blocks along K (ceil(kgroups / 4))
+};
+
+// Output tile (tm, tn) of linear tile index t. swizzle-8: bands of 8 tile rows, column by column inside a band,
+// so that consecutive CTAs share B tiles and a band's A rows stay in L2.
+template <int kOrder>
+__host__ __device__ __forceinline__ void qgen_tile_coords(const qgen_gemm_grid& g, int32_t t, int32_t& tm, int32_t& tn) {
+  if (kOrder == QGEN_TILES_ROW_MAJOR) {
+    tm = t / g.tiles_n; tn = t % g.tiles_n;
+  } else if (kOrder == QGEN_TILES_COLUMN_MAJOR) {
+    tn = t / g.tiles_m; tm = t % g.tiles_m;
+  } else {
+    const int32_t band = t / (8 * g.tiles_n);
+    const int32_t first = band * 8;
+    const int32_t height = min(8, g.tiles_m - first);
+    const int32_t inside = t - band * 8 * g.tiles_n;
+    tm = first + inside % height;
+    tn = inside / height;
+  }
+}
+
+// Epilogue stores of two adjacent columns (c, c + 1) of one row: out = f32(acc * alpha), then the output type.
+__device__ __forceinline__ void qgen_store_pair(__nv_bfloat16* c, int64_t offset, float x0, float x1) {
+  uint32_t packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(x1), "f"(x0));
+  *reinterpret_cast<uint32_t*>(c + offset) = packed;
+}
+__device__ __forceinline__ void qgen_store_pair(float* c, int64_t offset, float x0, float x1) {
+  *reinterpret_cast<float2*>(c + offset) = make_float2(x0, x1);
+}
