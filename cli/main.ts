@@ -106,7 +106,18 @@ export async function main(argv: string[]): Promise<number> {
         + '(effective bits = -log2(relMSE)/2; paper: quartet2.md §2.5):');
       console.log(formatQualityTable(rows));
     }))
-    .demandCommand(1, 'name a command: emit, list, explain or quality (see qgen --help)')
+    .command('check', 'GEMM self-check on this machine\'s GPU: build, tiny then large shapes vs the TS reference, speed vs the vendor NVFP4 GEMM', (y) => y
+      .option('arch', { type: 'string', describe: `${ARCH_HELP} (must match the GPU: sm_90a = H100, sm_100a = B200, sm_120a = RTX 5090)`, demandOption: true, coerce: parseArch })
+      .option('runs', { type: 'string', default: '20', describe: 'fast-check cases per GEMM kernel', coerce: positiveInt('runs') })
+      .option('reps', { type: 'string', default: '20', describe: 'timed launches per speed measurement (median)', coerce: positiveInt('reps') })
+      .option('speed', { type: 'boolean', default: true, describe: 'measure TFLOP/s (--no-speed: correctness only)' })
+      .example('$0 check --arch sm_100a', 'first run on a B200: correctness, then speed against cuBLASLt NVFP4'),
+    guard(async (a: { arch: Arch; runs: number; reps: number; speed: boolean }) => {
+      const mod = await import('../harness/gpu/check.ts');
+      const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed });
+      if (code !== 0) throw new UserError(code === 2 ? 'check could not run on this machine (see above)' : 'check failed (see the FAIL lines above)', code);
+    }))
+    .demandCommand(1, 'name a command: emit, list, explain, quality or check (see qgen --help)')
     .recommendCommands()
     .strict()
     .help()

@@ -67,6 +67,16 @@ test('cli: qgen emit --help prints the options and exits 0', async () => {
   for (const o of ['--arch', '--out', '--spec', '--only', 'sm_90a, sm_100a, sm_120a']) assert.ok(r.stdout.includes(o), o);
 });
 
+test('cli: qgen check without a GPU exits 2 with a message (nothing built); --arch is required and checked', async () => {
+  const r = await qgen('check', '--arch', 'sm_100a', '--no-speed');
+  assert.is(r.exitCode, 2);
+  assert.match(r.stderr, /qgen check: no NVIDIA GPU found/);
+  assert.match(r.stderr, /qgen: check could not run on this machine/);
+  const bad = await qgen('check', '--arch', 'sm_89');
+  assert.is(bad.exitCode, 2);
+  assert.match(bad.stderr, /--arch: unknown architecture "sm_89"/);
+});
+
 test('cli: qgen list --arch sm_100a prints every catalog kernel with the arch variant', async () => {
   const r = await qgen('list', '--arch', 'sm_100a');
   assert.is(r.exitCode, 0, r.stderr);

@@ -5,7 +5,7 @@ import type { KernelSpec } from '../../dsl/types.ts';
 import { scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, median, type BufferArg } from './client.ts';
 import { saveResult } from './results.ts';
-import type { BuiltRunner } from './main.ts';
+import type { BuiltRunner } from './build.ts';
 
 /** [rows, cols] of the output (quantized along cols). */
 export const QUANTIZE_SHAPES: [number, number][] = [[8192, 8192], [16384, 4096], [32768, 4096], [4096, 11008], [4096, 22016]];

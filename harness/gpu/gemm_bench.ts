@@ -29,7 +29,7 @@ export interface GemmBenchRow {
 
 const ONE = new Uint8Array(new Float32Array([1]).buffer);
 
-function nvfp4Buffers(s: GemmShape, out: 'bf16' | 'f32'): BufferArg[] {
+export function nvfp4Buffers(s: GemmShape, out: 'bf16' | 'f32'): BufferArg[] {
   const operand = (rows: number): BufferArg[] => [{ size: rows * s.k / 2, fill: 'bytes-random' },
     { size: scaleBytes(rows, s.k / 16, '128x4'), fill: 'e4m3-random' }, { size: 4, data: ONE }];
   return [...operand(s.m), ...operand(s.n), { size: s.m * s.n * (out === 'bf16' ? 2 : 4) }];

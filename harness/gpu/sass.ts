@@ -5,7 +5,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { execa } from 'execa';
-import type { Arch, KernelSpec } from '../../dsl/types.ts';
+import type { Arch } from '../../dsl/types.ts';
+import { catalogFor } from '../../dsl/catalog.ts';
 import { emitKernels } from '../../codegen/emit.ts';
 import { saveResult } from './results.ts';
 
@@ -19,20 +20,25 @@ const PATTERNS: [string, RegExp][] = [
   ['STG', /\bSTG\b/],
   ['LDL/STL (local memory)', /\b(LDL|STL)\b/],
   ['RED/ATOM', /\b(RED|ATOM|ATOMG)\b/],
+  ['TMA / bulk copy', /\b(UTMALDG|UBLKCP)\b/],
+  ['tcgen05 scale copy (UTCCP)', /\bUTCCP\b/],
+  ['tcgen05.ld (LDTM)', /\bLDTM\b/],
 ];
+/** Distinct spellings of matrix-multiply instructions (HGMMA, UTCOMMA, OMMA/QMMA/HMMA ...) in a cubin. */
+const MMA_OPCODE = /\b[A-Z]*MMA(\.[A-Z0-9_]+)*/g;
 
-export async function runSass(specs: KernelSpec[], workDir: string): Promise<void> {
+/** `select` picks catalog kernels by name; each arch compiles its own catalog variant of them. */
+export async function runSass(select: (name: string) => boolean, workDir: string): Promise<void> {
   const out: string[] = ['# SASS evidence', '',
     'Each kernel of the catalog compiled with nvcc `-gencode arch=compute_XXa,code=sm_XXa -O3 -Xptxas -v`; instruction counts from `cuobjdump -sass`.',
     'sm_100a and sm_120a are compiled and inspected only: no Blackwell GPU was available to run them.', ''];
   for (const arch of ARCHS) {
     const dir = path.join(workDir, `sass-${arch}`);
     mkdirSync(dir, { recursive: true });
-    const served = specs.filter((s) => s.kind !== 'gemm');
-    const { files } = await emitKernels(served, arch, dir);
+    const { files } = await emitKernels(catalogFor(arch).filter((s) => select(s.name)), arch, dir);
     const cc = arch.replace('sm_', '').replace('a', '');
-    out.push(`## ${arch}`, '', `| file | registers / spills (ptxas) | ${PATTERNS.map((p) => p[0]).join(' | ')} |`,
-      `|---|---|${PATTERNS.map(() => '---:').join('|')}|`);
+    out.push(`## ${arch}`, '', `| file | registers / spills (ptxas) | ${PATTERNS.map((p) => p[0]).join(' | ')} | MMA instructions |`,
+      `|---|---|${PATTERNS.map(() => '---:').join('|')}|---|`);
     const cus = files.filter((f) => f.endsWith('.cu'));
     const rows = new Array<string>(cus.length);
     let next = 0;
@@ -50,11 +56,14 @@ export async function runSass(specs: KernelSpec[], workDir: string): Promise<voi
 async function sassRow(cu: string, arch: Arch, cc: string, dir: string): Promise<string> {
   const cubin = cu.replace(/\.cu$/, `.${arch}.cubin`);
   const c = await execa('nvcc', ['-cubin', '-gencode', `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-Xptxas', '-v', `-I${dir}`, cu, '-o', cubin], { reject: false, all: true });
-  if (c.exitCode !== 0) return `| ${path.basename(cu)} | compile failed | ${PATTERNS.map(() => '').join(' | ')} |`;
+  if (c.exitCode !== 0) return `| ${path.basename(cu)} | compile failed | ${PATTERNS.map(() => '').join(' | ')} | |`;
   const usage = [...c.all.matchAll(/Used (\d+) registers/g)].map((m) => m[1]);
   const spills = [...c.all.matchAll(/(\d+) bytes spill stores, (\d+) bytes spill loads/g)].map((m) => `${m[1]}/${m[2]}`);
   const sass = await execa('cuobjdump', ['-sass', cubin], { reject: false, all: true });
   const text = sass.stdout ?? '';
   const counts = PATTERNS.map(([, re]) => text.split('\n').filter((l) => re.test(l)).length);
-  return `| ${path.basename(cu)} | ${usage.join(',')} regs; spills ${[...new Set(spills)].join(',') || 'n/a'} | ${counts.join(' | ')} |`;
+  const mma = new Map<string, number>();
+  for (const m of text.matchAll(MMA_OPCODE)) mma.set(m[0], (mma.get(m[0]) ?? 0) + 1);
+  const mmaText = [...mma].map(([op, n]) => `${op} x${n}`).join(', ') || '-';
+  return `| ${path.basename(cu)} | ${usage.join(',')} regs; spills ${[...new Set(spills)].join(',') || 'n/a'} | ${counts.join(' | ')} | ${mmaText} |`;
 }

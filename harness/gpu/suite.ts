@@ -18,7 +18,7 @@ import { bufferNames } from './bind.ts';
 import {
   caseArbitrary, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, compareBuffers, type CaseParams, type Compare,
 } from './cases.ts';
-import type { BuiltRunner } from './main.ts';
+import type { BuiltRunner } from './build.ts';
 import { gemmBuffers, gemmOperands, runGemmSuite } from './gemm_suite.ts';
 
 interface Prepared { buffers: BufferArg[]; expected: (Uint8Array | null)[]; compare?: Compare[] }

@@ -4,6 +4,9 @@
 //   baseline:cublas_fp8           A e4m3 [m, k], B e4m3 [n, k], C bf16 [m, n]: the same in FP8 (context only)
 //   baseline:dequant_cublas_bf16  the NVFP4 GEMM's 7 buffers: dequantize A and B to bf16 with the generated
 //                                 dequantize_nvfp4 kernel (tensor scale folded in), then baseline:cublas_bf16
+//   baseline:cublaslt_nvfp4       the NVFP4 GEMM's 7 buffers: the vendor block-scaled NVFP4 GEMM (cuBLASLt, E2M1 with
+//                                 VEC16_UE4M3 scales in the same 128x4 layout; alpha 1, timing only). Blackwell only:
+//                                 elsewhere cuBLASLt finds no algorithm and the call fails with status 2.
 // cuBLAS works column-major: row-major C [m, n] = A . B^T is column-major C^T [n, m] = op_T(B) . A, i.e. the "TN"
 // call with (m, n) swapped, which is also the layout cuBLASLt requires for FP8.
 #include <cublasLt.h>
@@ -55,6 +58,11 @@ qgen_status plan_for(cudaDataType_t in, int64_t m, int64_t n, int64_t k, Plan*& 
   const cublasOperation_t t = CUBLAS_OP_T, nn = CUBLAS_OP_N;
   cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
   cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn);
+  if (in == CUDA_R_4F_E2M1) {  // 16-element UE4M3 block scales on both operands
+    const cublasLtMatmulMatrixScale_t vec16 = CUBLASLT_MATMUL_MATRIX_SCALE_VEC16_UE4M3;
+    cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &vec16, sizeof vec16);
+    cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &vec16, sizeof vec16);
+  }
   cublasLtMatrixLayoutCreate(&p.a, in, k, n, k);              // B [n, k] row-major = k x n column-major, transposed
   cublasLtMatrixLayoutCreate(&p.b, in, k, m, k);              // A [m, k] row-major = k x m column-major
   cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);     // C [m, n] row-major = n x m column-major
@@ -119,10 +127,27 @@ qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64
   return matmul(CUDA_R_16BF, a16, b16, bufs[6], m, n, k, st);
 }
 
+// cuBLAS's "A" is our B (see the column-major note at the top), so its scale pointers swap too.
+qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t, void*, size_t, cudaStream_t st) {
+  if (nb != 7) return fail("baseline:cublaslt_nvfp4 expects the GEMM's 7 buffers", nb);
+  Plan* p = nullptr;
+  qgen_status r = plan_for(CUDA_R_4F_E2M1, m, n, k, p);
+  if (r.code) return r;
+  const void* a_scales = bufs[4];
+  const void* b_scales = bufs[1];
+  cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scales, sizeof a_scales);
+  cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scales, sizeof b_scales);
+  const float one = 1.0f, zero = 0.0f;
+  cublasStatus_t s = cublasLtMatmul(handle(), p->op, &one, bufs[3], p->a, bufs[0], p->b, &zero, bufs[6], p->c, bufs[6], p->c,
+                                    &p->algo, workspace(), kWorkspaceBytes, st);
+  return s == CUBLAS_STATUS_SUCCESS ? ok() : fail("cublasLtMatmul (NVFP4)", s);
+}
+
 const qgen_dispatch_entry kBaselines[] = {
   {"baseline:cublas_bf16", cublas_bf16, nullptr},
   {"baseline:cublas_fp8", cublas_fp8, nullptr},
   {"baseline:dequant_cublas_bf16", dequant_cublas_bf16, nullptr},
+  {"baseline:cublaslt_nvfp4", cublaslt_nvfp4, nullptr},
 };
 
 }  // namespace
