@@ -37,17 +37,19 @@ __device__ __forceinline__ void qgen_mbar_wait(uint64_t* bar, uint32_t parity) {
 }
 
 // TMA: a 2-D box of the tensor map at coordinates (x innermost, y), completion counted on `bar` in bytes.
+// Destination .shared::cta (no clusters here): with .shared::cluster, ptxas for sm_120a (no cluster hardware)
+// keeps an 8-byte stack frame in the issuing loop.
 // Out-of-bounds parts of the box are written as zeros (and still counted).
 __device__ __forceinline__ void qgen_tma_load_2d(void* dst, const CUtensorMap* map, int32_t x, int32_t y, uint64_t* bar) {
   asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
+      "cp.async.bulk.tensor.2d.shared::cta.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
           qgen_smem_addr(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(qgen_smem_addr(bar))
       : "memory");
 }
 // Bulk copy of `bytes` contiguous bytes (16-byte aligned, a multiple of 16), completion counted on `bar`.
 __device__ __forceinline__ void qgen_bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+  asm volatile("cp.async.bulk.shared::cta.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
                    qgen_smem_addr(dst)),
                "l"(src), "r"(bytes), "r"(qgen_smem_addr(bar))
                : "memory");
