@@ -25,7 +25,7 @@ const PATTERNS: [string, RegExp][] = [
   ['tcgen05.ld (LDTM)', /\bLDTM\b/],
 ];
 /** Distinct spellings of matrix-multiply instructions (HGMMA, UTCOMMA, OMMA/QMMA/HMMA ...) in a cubin. */
-const MMA_OPCODE = /\b[A-Z]*MMA(\.[A-Z0-9_]+)*/g;
+const MMA_OPCODE = /\b[A-Z]*MMA(\.[A-Za-z0-9_]+)*/g;
 
 /** `select` picks catalog kernels by name; each arch compiles its own catalog variant of them. */
 export async function runSass(select: (name: string) => boolean, workDir: string): Promise<void> {
