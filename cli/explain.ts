@@ -57,7 +57,7 @@ function roundingWords(spec: QuantizeSpec): string[] {
       return [`group scale: ${scale}`, `codes: ${inv}; q_i = RN_E2M1(v_i), ties to even, saturating at 6 (§5.3, §2.1)`];
     case 'sr':
       return [`group scale: ${scale}`, `codes: ${inv}; q_i = SR_E2M1(v_i, r16): up with probability (v-lo)/(hi-lo), `
-        + `r16 from Philox stream ${STREAM_ELEMENT_SR} keyed by the output 16-group index (§5.4, §2.2, §3.2)`];
+        + `r16 from Philox stream ${STREAM_ELEMENT_SR} keyed by seed and the output 16-group index (§5.4, §2.2, §3.2)`];
     case 'four-six':
       return [`group scale: per candidate c in {6, 4}: ${spec.tensorScale === 'one-pass'
         ? 'proxy p_c = RN_P4(f32(amax_g/c)) (§5.1)' : 's_c = RN_E4M3(f32(amax_g / f32(c*t))) (§5.1)'}`,
@@ -75,7 +75,7 @@ function roundingWords(spec: QuantizeSpec): string[] {
         `codes: ${inv}; q_i = RN_E2M1(v_i) — never changed afterwards (§5.3)`,
         `EDEN correction: S_g = f32(tree16(v_i*v_i) / tree16(v_i*q_i)), 1 when the denominator is 0 or S_g is not `
         + `finite; ${per} (§5.6)`,
-        `corrected scale: ${sr}; random bits from Philox stream ${STREAM_SCALE_SR} keyed by the group index (§5.6, §2.4, §3.2)`];
+        `corrected scale: ${sr}; random bits from Philox stream ${STREAM_SCALE_SR} keyed by seed and the group index (§5.6, §2.4, §3.2)`];
     }
   }
 }
@@ -88,7 +88,8 @@ function quantizeLines(spec: QuantizeSpec): Line[] {
     ['input', inputWords(spec)],
     ['rotation', spec.hadamard === null ? 'none'
       : `randomized Hadamard transform on every ${spec.hadamard}-chunk along K: signs eps_j from Philox stream `
-        + `${STREAM_SIGNS} (one vector per seed), fast Walsh-Hadamard in binary32, then * f32(1/sqrt(${spec.hadamard})); `
+        + `${STREAM_SIGNS} keyed by sign_seed (one vector per sign_seed, shared by both operands of a GEMM; their `
+        + `stochastic draws use their own seeds), fast Walsh-Hadamard in binary32, then * f32(1/sqrt(${spec.hadamard})); `
         + `natural output order (§4, §3.2)`],
     ['group amax', spec.block === '16x16'
       ? 'over a 16x16 block (16 rows x one 16-group); each row stores the block scale in its own slot, so the tensor '
@@ -141,7 +142,7 @@ export function numericsLines(spec: KernelSpec, arch: Arch): Line[] {
     case 'dequantize': return dequantizeLines(spec);
     case 'hadamard': return [
       ['transform', `randomized Hadamard transform on every ${spec.size}-chunk along K: signs from Philox stream `
-        + `${STREAM_SIGNS}, binary32 butterflies h = 1..${spec.size / 2}, then * f32(1/sqrt(${spec.size})) (§4)`],
+        + `${STREAM_SIGNS} keyed by args.seed (the sign seed: a quantizer's sign_seed), binary32 butterflies h = 1..${spec.size / 2}, then * f32(1/sqrt(${spec.size})) (§4)`],
       ['types', `${spec.input} in, ${spec.output} out${spec.output === 'bf16' ? ' (RNE, §2.8)' : ''}`],
       ['shapes', `K a multiple of ${spec.size}`],
     ];

@@ -29,6 +29,15 @@ function positiveInt(name: string, extra?: (n: number) => string | undefined) {
   };
 }
 
+/** A non-negative safe integer (a Philox key for `qgen quality`). */
+function seedOption(name: string) {
+  return (value: unknown): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name}: must be a non-negative integer (got "${String(value)}")`);
+    return n;
+  };
+}
+
 function version(): string {
   try {
     return (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -93,16 +102,16 @@ export async function main(argv: string[]): Promise<number> {
         coerce: positiveInt('cols', (n) => (n % 128 === 0 ? undefined : `must be a multiple of 128 (got ${n})`)),
       })
       .option('seed', {
-        type: 'string', default: '0', describe: 'random seed (data and quantizer randomness)',
-        coerce: (v: unknown) => {
-          const n = Number(v);
-          if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--seed: must be a non-negative integer (got "${String(v)}")`);
-          return n;
-        },
+        type: 'string', default: '0', describe: 'random seed of the data and of the stochastic rounding (qgen.h seed)',
+        coerce: seedOption('seed'),
+      })
+      .option('sign-seed', {
+        type: 'string', default: '1', describe: 'key of the Hadamard sign vector of the rotating quantizers (qgen.h sign_seed, NUMERICS §3.2)',
+        coerce: seedOption('sign-seed'),
       }),
-    guard(async (a: { rows: number; cols: number; seed: number }) => {
-      const rows = await computeQuality(a.rows, a.cols, a.seed);
-      console.log(`Quantization quality on ${a.rows} x ${a.cols} N(0,1) values, seed ${a.seed} `
+    guard(async (a: { rows: number; cols: number; seed: number; signSeed: number }) => {
+      const rows = await computeQuality(a.rows, a.cols, a.seed, a.signSeed);
+      console.log(`Quantization quality on ${a.rows} x ${a.cols} N(0,1) values, seed ${a.seed}, sign seed ${a.signSeed} `
         + '(effective bits = -log2(relMSE)/2; paper: quartet2.md §2.5):');
       console.log(formatQualityTable(rows));
     }))

@@ -19,13 +19,13 @@ const { parentPort, workerData } = require('node:worker_threads');
   (await import(workerData.tsxApi)).register();
   const mod = await import(workerData.moduleUrl);
   if (typeof mod.qualityTable !== 'function') throw new Error(workerData.module + ' exports no qualityTable');
-  const rows = await mod.qualityTable(workerData.rows, workerData.cols, workerData.seed);
+  const rows = await mod.qualityTable(workerData.rows, workerData.cols, workerData.seed, workerData.signSeed);
   parentPort.postMessage({ ok: true, rows });
 })().catch((e) => parentPort.postMessage({ ok: false, message: String((e && e.message) || e), stack: e && e.stack }));
 `;
 
-/** Runs qualityTable(rows, cols, seed) in a worker; after a second, reports elapsed time on stderr. */
-export async function computeQuality(rows: number, cols: number, seed: number,
+/** Runs qualityTable(rows, cols, seed, signSeed) in a worker; after a second, reports elapsed time on stderr. */
+export async function computeQuality(rows: number, cols: number, seed: number, signSeed: number,
   modulePath = path.join(REPO_ROOT, QUALITY_MODULE)): Promise<QualityRow[]> {
   const abs = path.resolve(modulePath);
   const moduleName = abs.startsWith(REPO_ROOT + path.sep) ? path.relative(REPO_ROOT, abs) : abs;
@@ -34,7 +34,7 @@ export async function computeQuality(rows: number, cols: number, seed: number,
     eval: true,
     workerData: {
       tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl: pathToFileURL(abs).href, module: moduleName,
-      rows, cols, seed,
+      rows, cols, seed, signSeed,
     },
   });
   const started = Date.now();

@@ -341,7 +341,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   else steps.push('Input: bf16 [rows, cols] row-major, 16-byte loads.');
   steps.push(`Mapping: ${E} consecutive elements of one row per thread${L > 1 ? `, a ${mapping.unitWidth}-element chunk over ${L} adjacent lanes` : ''}; `
     + `${order} work order, grid-stride over ${threads}-thread blocks (tiling never changes results, §3.2).`);
-  if (rotate) steps.push(`Rotate each ${n}-chunk along K (§4): signs from word(seed, STREAM_SIGNS=${STREAM_SIGNS}, 0, j >> 5); butterfly stages `
+  if (rotate) steps.push(`Rotate each ${n}-chunk along K (§4): signs from word(sign_seed, STREAM_SIGNS=${STREAM_SIGNS}, 0, j >> 5); butterfly stages `
     + `h < ${Math.min(E, n)} in registers${hadamardLanes > 1 ? `, h >= ${E} with __shfl_xor_sync over ${hadamardLanes} lanes` : ''}; scale by inv_sqrt_n = ${constants.find((c) => c.name === 'inv_sqrt_n')!.bits}.`);
   if (mode === 'computed') steps.push(`Pass 1 (amax-pass): amax over the${rotate ? ' rotated' : ''} tensor (finite values, §1.4) into a workspace word (zeroed by cudaMemsetAsync; atomicMax on bit patterns).`);
   if (mode === 'computed') steps.push(`Tensor scale (§5.1 computed): t = f32(amax / f32(T_ref * C)), T_ref = ${Math.fround(target)}, C = ${spec.ceiling}; t = 1 when amax = 0; written to tensor_scale.`);
@@ -461,7 +461,7 @@ function lowerHadamard(spec: HadamardSpec, arch: Arch): KernelPlan {
   }];
   const steps = [
     `${name}: randomized Hadamard transform of size ${n} along cols (NUMERICS §4), ${spec.input} -> ${spec.output}, arch ${arch}.`,
-    `Signs: word(seed, STREAM_SIGNS=${STREAM_SIGNS}, 0, j >> 5), bit j & 31 (set -> -1).`,
+    `Signs: word(seed, STREAM_SIGNS=${STREAM_SIGNS}, 0, j >> 5), bit j & 31 (set -> -1); args.seed is the sign seed (a quantizer's sign_seed, §3.2).`,
     `Mapping: ${E} elements per thread${mapping.lanesPerUnit > 1 ? `; a ${n}-chunk over ${mapping.lanesPerUnit} lanes: stages h >= ${E} by __shfl_xor_sync` : ''}; stages h < ${Math.min(E, n)} in registers.`,
     `Every butterfly output is one binary32 add/sub (__fadd_rn/__fsub_rn); then y_j = f32(a_j * ${constants[0].bits}).`,
     `Registers: __launch_bounds__(${threads}, 1) (no spills).`,

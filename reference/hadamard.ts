@@ -15,14 +15,15 @@ function invSqrtOf(n: number): number {
 }
 
 /**
- * The ±1 signs eps_0..eps_(n-1) of a seed (NUMERICS §3.2): sign j is -1 iff bit `j & 31` of
- * word(seed, STREAM_SIGNS, 0, j >> 5) is set.
+ * The ±1 signs eps_0..eps_(n-1) of a sign seed (NUMERICS §3.2): sign j is -1 iff bit `j & 31` of
+ * word(signSeed, STREAM_SIGNS, 0, j >> 5) is set. The sign seed is a quantizer's `signSeed` (qgen.h `sign_seed`),
+ * the Hadamard kernel's `seed`; never a quantizer's `seed`, which keys its stochastic rounding.
  */
-export function signVector(seedLo: number, seedHi: number, n: number): Float32Array {
+export function signVector(signSeedLo: number, signSeedHi: number, n: number): Float32Array {
   invSqrtOf(n);
   const signs = new Float32Array(n);
   for (let j = 0; j < n; j++) {
-    const word = randomWord(seedLo, seedHi, STREAM_SIGNS, 0, j >> 5);
+    const word = randomWord(signSeedLo, signSeedHi, STREAM_SIGNS, 0, j >> 5);
     signs[j] = (word >>> (j & 31)) & 1 ? -1 : 1;
   }
   return signs;

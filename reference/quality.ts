@@ -51,12 +51,13 @@ const TABLE: { spec: QuantizeSpec; paper?: number }[] = [
 
 /**
  * Relative MSE and effective bits of each quantizer on gaussianMatrix(rows, cols, seed), quantized with
- * seed BigInt(seed). MS-EDEN is measured in the rotated domain (against its rotated input), as the paper does.
+ * seed BigInt(seed) (stochastic rounding) and signSeed BigInt(signSeed) (the Hadamard signs, NUMERICS §3.2).
+ * MS-EDEN is measured in the rotated domain (against its rotated input), as the paper does.
  */
-export function qualityTable(rows: number, cols: number, seed: number):
+export function qualityTable(rows: number, cols: number, seed: number, signSeed = 1):
     { name: string; relMse: number; bits: number; paper?: number }[] {
   const x = gaussianMatrix(rows, cols, seed);
-  const opts = { seed: BigInt(seed) };
+  const opts = { seed: BigInt(seed), signSeed: BigInt(signSeed) };
   return TABLE.map(({ spec, paper }) => {
     const reference = spec.hadamard === null ? x.data : quantizerInput(spec, x, opts).data;
     const e = relMse(reference, dequantize(quantize(spec, x, opts)));

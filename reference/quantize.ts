@@ -14,7 +14,14 @@ import type { Matrix, QuantizedTensor } from './tensor.ts';
 const f32 = Math.fround;
 
 export interface QuantizeOptions {
+  /** Philox key of every stochastic draw: SR element bits and MS-EDEN scale roundings (NUMERICS §3.2). */
   seed: bigint;
+  /**
+   * Philox key of the Hadamard sign vector, word(signSeed, STREAM_SIGNS, 0, j >> 5) (NUMERICS §3.2): required iff
+   * spec.hadamard is not null, ignored otherwise. Both operands of a GEMM pass the same signSeed (their rotations
+   * cancel) and different seeds (independent noise).
+   */
+  signSeed?: bigint;
   /** The tensor scale, binary32 > 0: required iff spec.tensorScale === 'caller'. */
   tensorScale?: number;
 }
@@ -54,8 +61,10 @@ interface Plan {
   Tref: number;
   C: number;
   onePass: boolean;
+  /** Key of the stochastic draws (opts.seed). */
   seedLo: number;
   seedHi: number;
+  /** The sign vector of opts.signSeed when the spec rotates. */
   signs: Float32Array | null;
 }
 
@@ -85,11 +94,15 @@ function makePlan(spec: QuantizeSpec, x: Pick<Matrix, 'rows' | 'cols'>, opts: Qu
     fail(`opts.tensorScale is only for tensorScale 'caller' (spec has '${spec.tensorScale}')`);
   }
   const T = mx ? E2M1_MAX : spec.rounding === 'four-six' ? E2M1_MAX : targetValue(spec.target);
+  if (spec.hadamard !== null && opts.signSeed === undefined) {
+    fail(`rotates (Hadamard size ${spec.hadamard}): opts.signSeed, the key of the sign vector, is required (NUMERICS §3.2)`);
+  }
   const [seedLo, seedHi] = splitSeed(opts.seed);
   return {
     spec, rows, K, transposed, groupSize, Kb: K / groupSize, mx, T, Tref: T, C: spec.ceiling,
     onePass: spec.tensorScale === 'one-pass', seedLo, seedHi,
-    signs: spec.hadamard === null ? null : signVector(seedLo, seedHi, spec.hadamard),
+    // §3.2: the signs are keyed by signSeed, never by seed (operands sharing a rotation must not share noise).
+    signs: spec.hadamard === null ? null : signVector(...splitSeed(opts.signSeed as bigint), spec.hadamard),
   };
 }
 

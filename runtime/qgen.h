@@ -38,9 +38,14 @@ typedef struct {
   uint8_t* codes;       /* packed E2M1 [rows, cols/2], element 2i in the low nibble of byte i */
   uint8_t* scales;      /* per the kernel's scale layout (NUMERICS §7); 128x4 padding bytes are written as 0 */
   float* tensor_scale;  /* device pointer: written (computed / one-pass) or read (caller); unused for MXFP4 */
-  uint64_t seed;        /* Philox key of every random draw (NUMERICS §3) */
+  uint64_t seed;        /* Philox key of every stochastic rounding draw (SR element bits, MS-EDEN scale roundings),
+                         * word(seed, STREAM_ELEMENT_SR / STREAM_SCALE_SR, g, ...); the signs use sign_seed (NUMERICS §3.2) */
   void* workspace;      /* device scratch, at least qgen_<name>_workspace_bytes(rows, cols), 256-byte aligned */
   size_t workspace_bytes;
+  uint64_t sign_seed;   /* key of the Hadamard sign vector: sign j is bit j & 31 of word(sign_seed, STREAM_SIGNS, 0, j >> 5)
+                         * (NUMERICS §3.2); ignored by kernels that do not rotate. The operands of one GEMM pass the SAME
+                         * sign_seed (their rotations cancel) and DIFFERENT seeds (independent noise; shared noise would
+                         * correlate Q(A) and Q(B) and bias A.B^T). */
 } qgen_quantize_args;
 
 /* Dequantize: `qgen_status qgen_<name>(const qgen_dequantize_args* args, cudaStream_t stream);`
@@ -58,7 +63,8 @@ typedef struct {
   const void* x;  /* [rows, cols] bf16 or f32 */
   void* y;        /* [rows, cols] bf16 or f32 */
   int64_t rows, cols;
-  uint64_t seed;  /* sign vector: word(seed, STREAM_SIGNS, 0, j >> 5) */
+  uint64_t seed;  /* the sign seed: sign j is bit j & 31 of word(seed, STREAM_SIGNS, 0, j >> 5) (NUMERICS §3.2); to rotate
+                   * like a quantizer, pass that quantizer's sign_seed */
 } qgen_hadamard_args;
 
 /* amax over the finite elements (NUMERICS §1.4): `qgen_status qgen_<name>(const qgen_amax_args*, cudaStream_t);`

@@ -150,7 +150,7 @@ test('cli: --help works on every command', async () => {
   for (const cmd of ['emit', 'list', 'explain', 'quality']) assert.ok(top.stdout.includes(`qgen ${cmd}`), cmd);
   const options: Record<string, string[]> = {
     emit: ['--arch', '--out', '--spec', '--only'], list: ['--arch'], explain: ['--arch', '<name>'],
-    quality: ['--rows', '--cols', '--seed'],
+    quality: ['--rows', '--cols', '--seed', '--sign-seed'],
   };
   for (const [cmd, opts] of Object.entries(options)) {
     const r = await inProcess(cmd, '--help');
@@ -261,18 +261,18 @@ test('load: JSON syntax errors give line and column', () => {
 
 test('quality: runs qualityTable in a worker and prints relMSE x1e-3, -log2(relMSE)/2 and the paper figure', async () => {
   const fake = path.join(TMP, 'fake-quality.mts');
-  writeFileSync(fake, 'export function qualityTable(rows: number, cols: number, seed: number) {\n'
-    + '  return [{ name: `rtn ${rows}x${cols} seed ${seed}`, relMse: 0.009, bits: NaN, paper: 9.0 },\n'
+  writeFileSync(fake, 'export function qualityTable(rows: number, cols: number, seed: number, signSeed: number) {\n'
+    + '  return [{ name: `rtn ${rows}x${cols} seed ${seed}/${signSeed}`, relMse: 0.009, bits: NaN, paper: 9.0 },\n'
     + "    { name: 'sr', relMse: 0.0235, bits: 2.7, paper: 0.0235 }, { name: 'mine', relMse: 0.25, bits: 1 }];\n}\n");
-  const rows = await computeQuality(32, 256, 5, fake);
-  assert.is(rows[0].name, 'rtn 32x256 seed 5');
+  const rows = await computeQuality(32, 256, 5, 6, fake);
+  assert.is(rows[0].name, 'rtn 32x256 seed 5/6');
   const table = formatQualityTable(rows).split('\n');
   assert.is(table.length, 5);
-  assert.match(table[2], /^rtn 32x256 seed 5\s+9\.00\s+3\.398\s+9\.0$/); // -log2(0.009)/2 = 3.39794
+  assert.match(table[2], /^rtn 32x256 seed 5\/6\s+9\.00\s+3\.398\s+9\.0$/); // -log2(0.009)/2 = 3.39794
   assert.match(table[3], /^sr\s+23\.50\s+2\.700\s+23\.5$/);
   assert.match(table[4], /^mine\s+250\.00\s+1\.000\s+-$/);
   try {
-    await computeQuality(32, 256, 5, path.join(TMP, 'absent.mts'));
+    await computeQuality(32, 256, 5, 6, path.join(TMP, 'absent.mts'));
     assert.unreachable('should have thrown');
   } catch (e) {
     assert.match((e as Error).message, /absent\.mts is not available/);

@@ -76,6 +76,29 @@ test('duplicate kernel names are refused', async () => {
   assert.ok(failed);
 });
 
+test('rotating quantizers take their signs from args.sign_seed, the Hadamard kernel from args.seed (NUMERICS §3.2)', async () => {
+  const dir = tmp('s');
+  await emitKernels(specs, 'sm_90a', dir);
+  let rotating = 0;
+  for (const spec of specs) {
+    const text = readFileSync(path.join(dir, `${spec.name}.cu`), 'utf8');
+    const calls = [...text.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]);
+    if (spec.kind === 'quantize') {
+      // args.seed keys the stochastic draws only; the sign vector is keyed by args.sign_seed
+      assert.ok(calls.every((a) => a === 'args.sign_seed'), `${spec.name}: signs from ${calls.join(', ')}`);
+      assert.is(calls.length > 0, spec.hadamard !== null, `${spec.name}: rotates iff the spec has a Hadamard size`);
+      if (spec.hadamard !== null) rotating++;
+      const uses = [...text.matchAll(/args\.sign_seed/g)].length;
+      assert.is(uses, calls.length, `${spec.name}: args.sign_seed is used for the signs only`);
+    } else if (spec.kind === 'hadamard') {
+      assert.equal(calls, ['args.seed'], `${spec.name}: the Hadamard kernel's seed is its sign seed`);
+    } else {
+      assert.equal(calls, [], spec.name);
+    }
+  }
+  assert.ok(rotating > 0, 'the coverage specs include rotating quantizers');
+});
+
 test('templates use no helpers beyond each / if (layout only)', () => {
   const dir = path.join(root, 'templates');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.hbs'))) {

@@ -91,21 +91,21 @@ test('SR is unbiased: the mean over 4000 seeds of each dequantized value is x (B
     ['sr rotated 16', spec('sr', { hadamard: 16 })],
     ['mxfp4 sr', spec('sr', { scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', target: 'six' })],
   ];
+  // the rotation (when asked) is keyed by the sign seed alone (NUMERICS §3.2): fixed here while the seed varies
+  const signSeed = 99n;
   for (const [name, s] of cases) {
-    // the rotation (when asked) depends on the seed; keep it fixed by rotating once and quantizing unrotated
-    const input: Matrix = s.hadamard === null ? x : quantizerInput(s, x, { seed: 99n });
-    const unrotated = { ...s, hadamard: null };
+    const input: Matrix = s.hadamard === null ? x : quantizerInput(s, x, { seed: 0n, signSeed });
     const m = new Moments(x.data.length);
     let first: Uint8Array | null = null;
     let scalesChange = false;
     for (let seed = 0; seed < N; seed++) {
-      const q = quantize(unrotated, input, { seed: BigInt(seed) * 0x9e3779b97f4a7c15n % (1n << 64n) });
+      const q = quantize(s, x, { seed: BigInt(seed) * 0x9e3779b97f4a7c15n % (1n << 64n), signSeed });
       if (first === null) first = q.scales;
       else if (!q.scales.every((v, i) => v === first![i])) scalesChange = true;
       m.add(dequantize(q));
     }
     assert.not.ok(scalesChange, `${name}: SR scales do not depend on the seed`);
-    const q0 = quantize(unrotated, input, { seed: 0n });
+    const q0 = quantize(s, x, { seed: 0n, signSeed });
     let worst = 0;
     for (let i = 0; i < x.data.length; i++) {
       const xi = input.data[i];
@@ -138,12 +138,14 @@ test('MS-EDEN with a fixed rotation: codes fixed, scale rounding unbiased, the c
   // groups fall into the E4M3 subnormal range and use the second stochastic rounding of §5.6
   const x = gaussianMatrix(4, 256, 3);
   for (let i = 0; i < x.data.length; i++) x.data[i] *= [1, 2 ** -6, 2 ** -12, 2 ** -15][Math.floor(i / 256)];
-  const y = quantizerInput(spec('ms-eden'), x, { seed: 1234n });
+  // (the rotation is keyed by the sign seed alone, NUMERICS §3.2: one fixed signSeed, seeds varying)
+  const signSeed = 1234n;
+  const y = quantizerInput(spec('ms-eden'), x, { seed: 0n, signSeed });
   const cases: [string, QuantizeSpec, number][] = [
-    ['per-16 computed', spec('ms-eden', { hadamard: null }), 16],
-    ['per-128 computed', spec('ms-eden', { hadamard: null, correction: 'per-128' }), 128],
-    ['per-16 one-pass', spec('ms-eden', { hadamard: null, tensorScale: 'one-pass', ceiling: 448 }), 16],
-    ['per-128 one-pass', spec('ms-eden', { hadamard: null, tensorScale: 'one-pass', ceiling: 448, correction: 'per-128' }), 128],
+    ['per-16 computed', spec('ms-eden'), 16],
+    ['per-128 computed', spec('ms-eden', { correction: 'per-128' }), 128],
+    ['per-16 one-pass', spec('ms-eden', { tensorScale: 'one-pass', ceiling: 448 }), 16],
+    ['per-128 one-pass', spec('ms-eden', { tensorScale: 'one-pass', ceiling: 448, correction: 'per-128' }), 128],
   ];
   for (const [name, s, unit] of cases) {
     const weight = new Float64Array(y.data.length / 16).fill(1);
@@ -153,7 +155,7 @@ test('MS-EDEN with a fixed rotation: codes fixed, scale rounding unbiased, the c
     let codes: Uint8Array | null = null;
     let subnormal = 0;
     for (let seed = 0; seed < N; seed++) {
-      const q = quantize(s, y, { seed: BigInt(seed) });
+      const q = quantize(s, x, { seed: BigInt(seed), signSeed });
       if (codes === null) codes = q.codes;
       else assert.equal(q.codes, codes, `${name}: codes never depend on the seed`);
       const deq = dequantize(q);
@@ -185,7 +187,8 @@ test('MS-EDEN over random sign vectors: E[H^T deq] = x per element (5 sigma over
     const xhat = new Float64Array(x.data.length);
     for (let seed = 0; seed < N; seed++) {
       const big = BigInt(seed) + 1000n;
-      const deq = dequantize(quantize(s, x, { seed: big }));
+      // a fresh sign vector per draw (keyed by signSeed) and independent rounding noise (keyed by seed)
+      const deq = dequantize(quantize(s, x, { seed: big + 5000n, signSeed: big }));
       const [lo, hi] = splitSeed(big);
       const eps = signVector(lo, hi, n);
       for (let off = 0; off < deq.length; off += n) inverseRotation(deq, off, n, eps, xhat);
@@ -208,6 +211,37 @@ test('MS-EDEN over random sign vectors: E[H^T deq] = x per element (5 sigma over
   const rtn = rtnRun();
   console.log(`  random signs: MS-EDEN max |z| per element ${eden.worst.toFixed(2)}, projection |z| ${eden.projZ.toFixed(2)}; uncorrected RTN projection |z| ${rtn.projZ.toFixed(2)}`);
   assert.ok(rtn.projZ > Z, `uncorrected RTN should be detected as biased: |z| = ${rtn.projZ.toFixed(2)}`);
+});
+
+test('backward GEMM of two SR operands sharing one sign vector: unbiased with independent seeds, biased with a shared seed', () => {
+  // NUMERICS §3.2: the operands of a GEMM share a sign seed (the rotations cancel) but not a seed. Here the two
+  // operands hold the same values (the extreme case: group g of one is group g of the other), so with a shared seed
+  // they are the same draw and E[<Q(a), Q(b)>] = |y|^2 + sum Var(q_i); with independent seeds it is <y, y>.
+  const N = 1000;
+  const x = gaussianMatrix(2, 128, 41);
+  const s = spec('sr', { hadamard: 16 });
+  const run = (sharedSeed: boolean): number => {
+    const m = new Moments(1);
+    for (let i = 0; i < N; i++) {
+      const signSeed = BigInt(i) + 77n; // a fresh sign vector per step, shared by both operands
+      const seedA = BigInt(2 * i) + 1_000_000n;
+      const seedB = sharedSeed ? seedA : seedA + 1n;
+      const a = dequantize(quantize(s, x, { seed: seedA, signSeed }));
+      const b = dequantize(quantize(s, x, { seed: seedB, signSeed }));
+      const y = quantizerInput(s, x, { seed: seedA, signSeed }).data;
+      let d = 0;
+      for (let j = 0; j < y.length; j++) d += a[j] * b[j] - y[j] * y[j]; // the diagonal of A.B^T minus its exact value
+      m.add([d]);
+    }
+    let norm = 0;
+    for (const v of x.data) norm += v * v;
+    return m.z(0, 0, norm * 2 ** -16); // slack: SR's 2^-16 probability resolution
+  };
+  const independent = run(false);
+  const shared = run(true);
+  console.log(`  GEMM diagonal bias |z|: independent seeds ${independent.toFixed(2)}, shared seed ${shared.toFixed(2)}`);
+  assert.ok(independent < Z, `independent seeds: |z| = ${independent.toFixed(2)}`);
+  assert.ok(shared > Z, `a shared seed should be detected as biased: |z| = ${shared.toFixed(2)}`);
 });
 
 test('four-over-six is never worse than its 6-candidate, per group, on Gaussian and heavy-tailed data', () => {

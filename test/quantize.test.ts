@@ -243,11 +243,11 @@ test('mxfp4 (rtn, sr): UE8M0 scale = smallest power of two >= amax/6, never satu
 });
 
 test('caller mode: with t = the computed tensor scale it gives the computed result bit for bit; scales saturate at 448', () => {
-  fc.assert(fc.property(matrixArb(16, 3, 4), seedArb, fc.constantFrom<Rounding>('rtn', 'sr', 'four-six', 'ms-eden'),
-    (x, seed, rounding) => {
+  fc.assert(fc.property(matrixArb(16, 3, 4), seedArb, seedArb, fc.constantFrom<Rounding>('rtn', 'sr', 'four-six', 'ms-eden'),
+    (x, seed, signSeed, rounding) => {
       const fields = rounding === 'ms-eden' ? { hadamard: 16 as const } : {};
-      const computed = quantize(spec(rounding, fields), x, { seed });
-      const caller = quantize(spec(rounding, { ...fields, tensorScale: 'caller' }), x, { seed, tensorScale: computed.tensorScale });
+      const computed = quantize(spec(rounding, fields), x, { seed, signSeed });
+      const caller = quantize(spec(rounding, { ...fields, tensorScale: 'caller' }), x, { seed, signSeed, tensorScale: computed.tensorScale });
       assert.equal(caller, computed);
     }), RUNS);
   // a tensor scale far too small: every nonzero group saturates at scale 448 and codes at ±6
@@ -303,15 +303,15 @@ function checkEdenScale(q: QuantizedTensor, g: number, s: number, num: number, d
 }
 
 test('ms-eden (computed, rotated): codes are RTN to s_eden, scale is a stochastic E4M3 rounding of S_g * s_g', () => {
-  fc.assert(fc.property(matrixArb(128, 2, 3), seedArb, fc.constantFrom<16 | 128>(16, 128), fc.boolean(),
-    (x, seed, n, per128) => {
+  fc.assert(fc.property(matrixArb(128, 2, 3), seedArb, seedArb, fc.constantFrom<16 | 128>(16, 128), fc.boolean(),
+    (x, seed, signSeed, n, per128) => {
       const s = spec('ms-eden', { hadamard: n, correction: per128 ? 'per-128' : 'per-16' });
-      const q = quantize(s, x, { seed });
+      const q = quantize(s, x, { seed, signSeed });
       assertValid(q, x.rows, x.cols);
-      // the rotated input, formed independently from the sign vector of the seed (NUMERICS §3.2, §4)
-      const [lo, hi] = splitSeed(seed);
+      // the rotated input, formed independently from the sign vector of the sign seed (NUMERICS §3.2, §4)
+      const [lo, hi] = splitSeed(signSeed);
       const y: Matrix = { rows: x.rows, cols: x.cols, data: rhtRows(x.data.slice(), x.rows, x.cols, n, signVector(lo, hi, n)) };
-      assert.equal(quantizerInput(s, x, { seed }).data, y.data);
+      assert.equal(quantizerInput(s, x, { seed, signSeed }).data, y.data);
       checkMsEden(y, q, 256, per128);
     }), { numRuns: 40, includeErrorInReport: true });
 });
@@ -330,21 +330,21 @@ const ONE_PASS_SPECS: [string, QuantizeSpec][] = [
 test('one-pass: results do not depend on how rows are split into pass-A chunks', () => {
   for (const [name, s] of ONE_PASS_SPECS) {
     const unit = s.correction === 'per-128' || s.hadamard === 128 ? 128 : 16;
-    fc.assert(fc.property(matrixArb(unit, 2, 40), seedArb, fc.array(fc.integer({ min: 1, max: 39 }), { maxLength: 5 }),
-      (x, seed, cuts) => {
+    fc.assert(fc.property(matrixArb(unit, 2, 40), seedArb, seedArb, fc.array(fc.integer({ min: 1, max: 39 }), { maxLength: 5 }),
+      (x, seed, signSeed, cuts) => {
         const rows = x.rows, K = x.cols;
         const bounds = [...new Set([0, ...cuts.filter((c) => c < rows), rows])].sort((a, b) => a - b);
         const codes = new Uint8Array(rows * K);
         const proxies = new Float32Array(rows * K / 16);
         let max = 0;
         for (let j = 0; j + 1 < bounds.length; j++) {
-          const a = onePassA(s, x, bounds[j], bounds[j + 1], { seed });
+          const a = onePassA(s, x, bounds[j], bounds[j + 1], { seed, signSeed });
           codes.set(a.codes, bounds[j] * K);
           proxies.set(a.proxies, bounds[j] * K / 16);
           max = Math.max(max, a.max);
         }
         const b = onePassB(s, proxies, max, rows, { seed });
-        const whole = quantize(s, x, { seed });
+        const whole = quantize(s, x, { seed, signSeed });
         assert.equal(codes, whole.codes, `${name}: codes`);
         assert.equal(b.scales, whole.scales, `${name}: scales`);
         assert.is(b.tensorScale, whole.tensorScale, `${name}: tensor scale`);
@@ -355,10 +355,10 @@ test('one-pass: results do not depend on how rows are split into pass-A chunks',
 test('one-pass: t = 2^k with max proxy / t in (C/2, C]; scales <= C; proxies are P4; error bound vs the proxy', () => {
   for (const [name, s] of ONE_PASS_SPECS) {
     const unit = s.hadamard === 128 ? 128 : 16;
-    fc.assert(fc.property(matrixArb(unit, 2, 4), seedArb, (x0, seed) => {
-      const x = s.hadamard === null ? x0 : quantizerInput(s, x0, { seed });
-      const a = onePassA(s, x0, 0, x0.rows, { seed });
-      const q = quantize(s, x0, { seed });
+    fc.assert(fc.property(matrixArb(unit, 2, 4), seedArb, seedArb, (x0, seed, signSeed) => {
+      const x = s.hadamard === null ? x0 : quantizerInput(s, x0, { seed, signSeed });
+      const a = onePassA(s, x0, 0, x0.rows, { seed, signSeed });
+      const q = quantize(s, x0, { seed, signSeed });
       assertValid(q, x0.rows, x0.cols);
       const t = q.tensorScale;
       assert.is(Math.log2(t), Math.round(Math.log2(t)), `${name}: t = ${t} is a power of two`);
@@ -414,9 +414,9 @@ test('same seed -> same bits; a different seed changes SR codes and MS-EDEN scal
   ];
   for (const [rounding, fields, changes] of specs) {
     const s = spec(rounding, fields);
-    const a = quantize(s, x, { seed: 11n });
-    assert.equal(quantize(s, x, { seed: 11n }), a, `${rounding}: same seed`);
-    const b = quantize(s, x, { seed: 12n });
+    const a = quantize(s, x, { seed: 11n, signSeed: 7n });
+    assert.equal(quantize(s, x, { seed: 11n, signSeed: 7n }), a, `${rounding}: same seed`);
+    const b = quantize(s, x, { seed: 12n, signSeed: 7n });
     if (changes === null) assert.equal(b, a, `${rounding}: deterministic`);
     else {
       let differ = 0;
@@ -429,6 +429,96 @@ test('same seed -> same bits; a different seed changes SR codes and MS-EDEN scal
   assert.not.equal(quantize(s, x, { seed: 1n }).codes, quantize(s, x, { seed: 1n + (1n << 32n) }).codes);
 });
 
+// Every quantizer that rotates, in each tensor-scale mode and orientation.
+const ROTATING: [string, QuantizeSpec][] = [
+  ['ms-eden computed', spec('ms-eden')],
+  ['ms-eden per-128', spec('ms-eden', { correction: 'per-128' })],
+  ['ms-eden one-pass', spec('ms-eden', { tensorScale: 'one-pass', ceiling: 448 })],
+  ['ms-eden transposed', spec('ms-eden', { transposedInput: true })],
+  ['sr rht16', spec('sr', { hadamard: 16 })],
+  ['rtn rht16', spec('rtn', { hadamard: 16 })],
+];
+
+test('the Hadamard signs are keyed by signSeed, never by seed (NUMERICS §3.2): quantize = quantize of x rotated by signVector(signSeed)', () => {
+  const x = gaussianMatrix(4, 256, 17);
+  let distinguished = 0;
+  fc.assert(fc.property(seedArb, seedArb, (seed, signSeed) => {
+    fc.pre(seed !== signSeed);
+    for (const [name, s] of ROTATING) {
+      const n = s.hadamard as number;
+      const input = s.transposedInput ? transposeOf(x) : x;
+      const plain: QuantizeSpec = { ...s, hadamard: null, transposedInput: false };
+      const rotatedBy = (key: bigint): Matrix => ({ rows: x.rows, cols: x.cols,
+        data: rhtRows(x.data, x.rows, x.cols, n, signVector(...splitSeed(key), n)) });
+      const q = quantize(s, input, { seed, signSeed });
+      // the rotation is that of signSeed; the stochastic draws are those of seed
+      assert.equal(q, quantize(plain, rotatedBy(signSeed), { seed }), `${name}: signs of signSeed, noise of seed`);
+      assert.equal(quantizerInput(s, input, { seed, signSeed }).data, rotatedBy(signSeed).data, `${name}: rotated input`);
+      assert.equal(quantizerInput(s, input, { seed: seed ^ 1n, signSeed }).data, rotatedBy(signSeed).data, `${name}: the seed does not move the signs`);
+      // what a quantizer that keys its signs by seed would produce: different (unless the two sign vectors agree)
+      if (signVector(...splitSeed(seed), n).some((v, j) => v !== signVector(...splitSeed(signSeed), n)[j])) {
+        assert.not.equal(q, quantize(plain, rotatedBy(seed), { seed }), `${name}: signs keyed by seed would differ`);
+        distinguished++;
+      }
+    }
+  }), { numRuns: 15, includeErrorInReport: true });
+  assert.ok(distinguished > 0);
+  // RTN after a rotation has no stochastic draw: only signSeed matters
+  const rtn = spec('rtn', { hadamard: 16 });
+  assert.equal(quantize(rtn, x, { seed: 1n, signSeed: 5n }), quantize(rtn, x, { seed: 2n, signSeed: 5n }));
+  assert.not.equal(quantize(rtn, x, { seed: 1n, signSeed: 5n }).codes, quantize(rtn, x, { seed: 1n, signSeed: 6n }).codes);
+  // a rotating quantizer needs its sign seed; one that does not rotate ignores it
+  assert.throws(() => quantize(spec('ms-eden'), x, { seed: 0n }), /signSeed/);
+  assert.equal(quantize(spec('sr'), x, { seed: 3n, signSeed: 4n }), quantize(spec('sr'), x, { seed: 3n }));
+});
+
+test('two operands of one GEMM: the same signSeed and different seeds -> the same rotation, different SR bits', () => {
+  // The backward GEMM dX = E . (W^T)^T reduces both operands over the same K. Give them equal data, so that group g
+  // of one and group g of the other hold the same values: only the seeds tell their noise apart.
+  const K = 256;
+  const e = gaussianMatrix(8, K, 31);
+  const w = gaussianMatrix(8, K, 31);
+  const signSeed = 0x5eedn;
+  const seedE = 101n, seedW = 202n;
+  const cases: [string, QuantizeSpec, 'codes' | 'scales'][] = [
+    ['sr rht16', spec('sr', { hadamard: 16 }), 'codes'],
+    ['ms-eden', spec('ms-eden'), 'scales'],
+    ['ms-eden one-pass', spec('ms-eden', { tensorScale: 'one-pass', ceiling: 448 }), 'scales'],
+  ];
+  for (const [name, s, noisy] of cases) {
+    // the same rotation: both operands see their input rotated by the sign vector of signSeed
+    const ye = quantizerInput(s, e, { seed: seedE, signSeed });
+    const yw = quantizerInput(s, w, { seed: seedW, signSeed });
+    assert.equal(ye.data, yw.data, `${name}: one rotation for both operands`);
+    const qe = quantize(s, e, { seed: seedE, signSeed });
+    const qw = quantize(s, w, { seed: seedW, signSeed });
+    // MS-EDEN's codes depend on the rotation only: equal; its scale roundings and SR's codes are independent draws
+    if (s.rounding === 'ms-eden') assert.equal(qw.codes, qe.codes, `${name}: codes`);
+    let differ = 0;
+    for (let i = 0; i < qe[noisy].length; i++) if (qe[noisy][i] !== qw[noisy][i]) differ++;
+    assert.ok(differ > qe[noisy].length / 10, `${name}: only ${differ} of ${qe[noisy].length} ${noisy} differ between the operands`);
+    // with one seed for both (the old contract) the two operands would be the same draw: fully correlated noise
+    assert.equal(quantize(s, w, { seed: seedE, signSeed }), qe, `${name}: a shared seed shares the noise`);
+  }
+  // the shared rotation cancels in the product: <H a, H b> = <a, b> to binary32 precision, row by row
+  const a = gaussianMatrix(3, K, 41);
+  const b = gaussianMatrix(5, K, 42);
+  const s = spec('ms-eden');
+  const ya = quantizerInput(s, a, { seed: 1n, signSeed });
+  const yb = quantizerInput(s, b, { seed: 2n, signSeed });
+  for (let i = 0; i < a.rows; i++) {
+    for (let j = 0; j < b.rows; j++) {
+      let rotated = 0, plain = 0, norm = 0;
+      for (let k = 0; k < K; k++) {
+        rotated += ya.data[i * K + k] * yb.data[j * K + k];
+        plain += a.data[i * K + k] * b.data[j * K + k];
+        norm += Math.abs(a.data[i * K + k] * b.data[j * K + k]);
+      }
+      assert.ok(Math.abs(rotated - plain) <= 2 ** -16 * norm, `(${i}, ${j}): ${rotated} vs ${plain}`);
+    }
+  }
+});
+
 // -- transposed input and requant ---------------------------------------------------------------------------------
 
 test('transposedInput gives the same bits as quantizing the explicitly transposed matrix', () => {
@@ -437,9 +527,9 @@ test('transposedInput gives the same bits as quantizing the explicitly transpose
     ['rtn', { block: '16x16' }], ['sr', { hadamard: 16 }],
   ];
   for (const [rounding, fields] of cases) {
-    fc.assert(fc.property(matrixArb(128, 2, 20), seedArb, (x, seed) => {
-      const direct = quantize(spec(rounding, fields), x, { seed });
-      const viaT = quantize(spec(rounding, { ...fields, transposedInput: true }), transposeOf(x), { seed });
+    fc.assert(fc.property(matrixArb(128, 2, 20), seedArb, seedArb, (x, seed, signSeed) => {
+      const direct = quantize(spec(rounding, fields), x, { seed, signSeed });
+      const viaT = quantize(spec(rounding, { ...fields, transposedInput: true }), transposeOf(x), { seed, signSeed });
       assert.equal(viaT, direct, `${rounding} ${JSON.stringify(fields)}`);
     }), { numRuns: 10, includeErrorInReport: true });
   }
@@ -452,11 +542,11 @@ test('requantize = quantize of the transposed dequantized NVFP4 tensor (§5.9)',
   const a = quantize(spec('four-six'), x, { seed: 1n });
   for (const tensorScale of ['computed', 'one-pass'] as const) {
     const fields = { tensorScale, ceiling: tensorScale === 'one-pass' ? 448 : 256 };
-    const r = requantize(spec('ms-eden', { ...fields, input: 'nvfp4', transposedInput: true }), a, { seed: 9n });
+    const r = requantize(spec('ms-eden', { ...fields, input: 'nvfp4', transposedInput: true }), a, { seed: 9n, signSeed: 10n });
     assert.is(r.rows, 48);
     assert.is(r.cols, 128);
     const xt: Matrix = transposeOf({ rows: 128, cols: 48, data: dequantize(a) });
-    assert.equal(r, quantize(spec('ms-eden', fields), xt, { seed: 9n }));
+    assert.equal(r, quantize(spec('ms-eden', fields), xt, { seed: 9n, signSeed: 10n }));
   }
   assert.throws(() => requantize(spec('ms-eden'), a, { seed: 0n }), /nvfp4/);
 });
@@ -495,7 +585,7 @@ test('zero groups store scale 1.0 and signed-zero codes; NaN -> 0x7, ±Inf -> ±
   const z = quantize(spec('rtn'), { rows: 2, cols: 16, data: new Float32Array(32) }, { seed: 0n });
   assert.is(z.tensorScale, 1);
   assert.equal(Array.from(z.scales), [0x38, 0x38]);
-  const zp = quantize(spec('ms-eden', { tensorScale: 'one-pass', ceiling: 448 }), { rows: 1, cols: 128, data: new Float32Array(128) }, { seed: 0n });
+  const zp = quantize(spec('ms-eden', { tensorScale: 'one-pass', ceiling: 448 }), { rows: 1, cols: 128, data: new Float32Array(128) }, { seed: 0n, signSeed: 1n });
   assert.is(zp.tensorScale, 1);
   assert.ok(zp.scales.every((s) => s === 0x38));
   // MXFP4 zero group: UE8M0 1.0 (code 127)

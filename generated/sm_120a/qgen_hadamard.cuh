@@ -11,8 +11,9 @@
 #include "qgen_philox.cuh"
 
 // NUMERICS §3.2: the N <= 128 signs of a call, bit j of the 128-bit block (word j >> 5, bit j & 31); set -> -1.
-__device__ __forceinline__ uint4 qgen_hadamard_signs(uint64_t seed) {
-  return qgen_random_block(seed, QGEN_STREAM_SIGNS, 0, 0);
+// Keyed by the sign seed (qgen_quantize_args::sign_seed, qgen_hadamard_args::seed), never by a quantizer's seed.
+__device__ __forceinline__ uint4 qgen_hadamard_signs(uint64_t sign_seed) {
+  return qgen_random_block(sign_seed, QGEN_STREAM_SIGNS, 0, 0);
 }
 
 __device__ __forceinline__ uint32_t qgen_sign_bit(uint4 signs, int j) {

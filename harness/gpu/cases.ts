@@ -15,7 +15,13 @@ export interface CaseParams {
   cols: number;
   regime: Regime;
   dataSeed: number;
+  /** qgen_quantize_args.seed: stochastic rounding draws (NUMERICS §3.2). */
   seed: bigint;
+  /**
+   * qgen_quantize_args.sign_seed (the Hadamard kernel's seed): the sign vector. Always != seed, so that a kernel
+   * keying its signs by seed or its noise by sign_seed fails (draws never shrink to equal values).
+   */
+  signSeed: bigint;
   /** For tensorScale 'caller': the supplied scale is amax / (T * C) times this factor. */
   callerFactor: number;
 }
@@ -42,13 +48,20 @@ export function caseArbitrary(spec: KernelSpec): fc.Arbitrary<CaseParams> {
   const rm = rowsMultiple(spec);
   const rows = fc.oneof(fc.constantFrom(1, 3, 127, 129, 4097), fc.integer({ min: 1, max: 300 })).map((r) => Math.ceil(r / rm) * rm);
   return fc.record({ rows, k: fc.integer({ min: 1, max: 8 }), regime: fc.constantFrom(...REGIMES),
-    dataSeed: fc.integer({ min: 0, max: 1 << 30 }), seed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), callerFactor: fc.double({ min: 0.5, max: 2, noNaN: true }) })
-    .map(({ rows, k, regime, dataSeed, seed, callerFactor }) => {
+    dataSeed: fc.integer({ min: 0, max: 1 << 30 }), seed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+    signSeed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), callerFactor: fc.double({ min: 0.5, max: 2, noNaN: true }) })
+    .map(({ rows, k, regime, dataSeed, seed, signSeed: drawn, callerFactor }) => {
+      const signSeed = distinctSignSeed(seed, drawn);
       // Keep a case under ~1M elements so thousands of cases fit in the lease.
       let cols = m * k;
       while (rows * cols > (1 << 20) && cols > m) cols -= m;
-      return { rows, cols, regime, dataSeed, seed, callerFactor };
+      return { rows, cols, regime, dataSeed, seed, signSeed, callerFactor };
     });
+}
+
+/** The sign seed of a case: the drawn one, moved off seed when they coincide (e.g. both shrunk to 0). */
+export function distinctSignSeed(seed: bigint, drawn: bigint): bigint {
+  return drawn === seed ? BigInt.asUintN(64, seed ^ 0x9e3779b97f4a7c15n) : drawn;
 }
 
 /** A bf16-valued matrix for a regime. All values are exact bf16 numbers; 'specials' sprinkles NaN and ±Inf. */

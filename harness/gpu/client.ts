@@ -3,7 +3,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
-const REQUEST_MAGIC = 0x51524751;
+const REQUEST_MAGIC = 0x32524751; // 'QGR2': the request with sign_seed (runner.cu refuses 'QGRQ', version 1)
 const RESPONSE_MAGIC = 0x53524751;
 const OP_RUN = 1;
 const OP_BENCH = 2;
@@ -23,7 +23,13 @@ export interface RunRequest {
   cols: number;
   /** Third dimension: a GEMM's n (its m = rows, k = cols); 0 for other kernels. */
   depth?: number;
+  /** qgen_quantize_args.seed: the key of the stochastic rounding draws (NUMERICS §3.2). */
   seed: bigint;
+  /**
+   * qgen_quantize_args.sign_seed, and the Hadamard kernel's seed: the key of the sign vector (NUMERICS §3.2).
+   * 0 when absent (GEMMs, amax, dequantize ignore it).
+   */
+  signSeed?: bigint;
   /** Byte written into every buffer without data (and the workspace) before the launch. */
   poison: number;
   buffers: BufferArg[];
@@ -91,7 +97,7 @@ export class GpuRunner {
 
   private send(op: number, req: RunRequest, reps: number): void {
     const name = Buffer.from(req.kernel, 'utf8');
-    const head = Buffer.alloc(12 + name.length + 8 + 8 + 8 + 8 + 4 + 4 + 4);
+    const head = Buffer.alloc(12 + name.length + 8 + 8 + 8 + 8 + 8 + 4 + 4 + 4);
     let o = 0;
     o = head.writeUInt32LE(REQUEST_MAGIC, o);
     o = head.writeUInt32LE(op, o);
@@ -101,6 +107,7 @@ export class GpuRunner {
     o = head.writeBigInt64LE(BigInt(req.cols), o);
     o = head.writeBigInt64LE(BigInt(req.depth ?? 0), o);
     o = head.writeBigUInt64LE(BigInt.asUintN(64, req.seed), o);
+    o = head.writeBigUInt64LE(BigInt.asUintN(64, req.signSeed ?? 0n), o);
     o = head.writeUInt32LE(req.poison & 0xff, o);
     o = head.writeUInt32LE(reps, o);
     head.writeUInt32LE(req.buffers.length, o);

@@ -89,11 +89,11 @@ qgen_status matmul(cudaDataType_t in, const void* a, const void* b, void* c, int
   return s == CUBLAS_STATUS_SUCCESS ? ok() : fail("cublasLtMatmul", s);
 }
 
-qgen_status cublas_bf16(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, void*, size_t, cudaStream_t st) {
+qgen_status cublas_bf16(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
   if (nb != 3) return fail("baseline:cublas_bf16 expects 3 buffers", nb);
   return matmul(CUDA_R_16BF, bufs[0], bufs[1], bufs[2], rows, depth, cols, st);
 }
-qgen_status cublas_fp8(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, void*, size_t, cudaStream_t st) {
+qgen_status cublas_fp8(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
   if (nb != 3) return fail("baseline:cublas_fp8 expects 3 buffers", nb);
   return matmul(CUDA_R_8F_E4M3, bufs[0], bufs[1], bufs[2], rows, depth, cols, st);
 }
@@ -111,7 +111,7 @@ void* scratch(size_t bytes) {
   return p;
 }
 
-qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, void*, size_t, cudaStream_t st) {
+qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*, size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:dequant_cublas_bf16 expects the GEMM's 7 buffers", nb);
   const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4");
   if (!dq) return fail("baseline:dequant_cublas_bf16 needs the dequantize_nvfp4 kernel in the runner", 0);
@@ -120,15 +120,15 @@ qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64
   uint8_t* b16 = a16 + m * k * 2;
   void* da[4] = {bufs[0], bufs[1], bufs[2], a16};
   void* db[4] = {bufs[3], bufs[4], bufs[5], b16};
-  qgen_status r = dq->launch(da, 4, m, k, 0, seed, nullptr, 0, st);
+  qgen_status r = dq->launch(da, 4, m, k, 0, seed, sign_seed, nullptr, 0, st);
   if (r.code) return r;
-  r = dq->launch(db, 4, n, k, 0, seed, nullptr, 0, st);
+  r = dq->launch(db, 4, n, k, 0, seed, sign_seed, nullptr, 0, st);
   if (r.code) return r;
   return matmul(CUDA_R_16BF, a16, b16, bufs[6], m, n, k, st);
 }
 
 // cuBLAS's "A" is our B (see the column-major note at the top), so its scale pointers swap too.
-qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t, void*, size_t, cudaStream_t st) {
+qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:cublaslt_nvfp4 expects the GEMM's 7 buffers", nb);
   Plan* p = nullptr;
   qgen_status r = plan_for(CUDA_R_4F_E2M1, m, n, k, p);

@@ -2,15 +2,17 @@
 // harness (property tests with shrinking, benchmarks) can drive real kernels without Node bindings.
 //
 // Protocol (little-endian, stdin -> stdout; logs go to stderr). One request, one response, in order.
-//   request : u32 magic 'QGRQ' | u32 op | u32 name_len | name bytes
-//             | i64 rows | i64 cols | i64 depth | u64 seed | u32 poison | u32 reps | u32 n_buffers
+//   request : u32 magic 'QGR2' | u32 op | u32 name_len | name bytes
+//             | i64 rows | i64 cols | i64 depth | u64 seed | u64 sign_seed | u32 poison | u32 reps | u32 n_buffers
 //             | n_buffers x ( u64 size | u32 fill | [size bytes when fill == 1] )
 //   response: u32 magic 'QGRS' | i32 status | u32 msg_len | msg bytes
 //             | op RUN:   n_buffers x ( u64 size | size bytes )           (device contents after the launch)
 //             | op BENCH: u32 n | n x f32 kernel ms | n x f32 copy ms    (per repetition, events)
 // Buffers are bound to the kernel's argument struct in the order that harness/gpu/bind.ts documents per kind.
-// rows x cols is the kernel's shape; GEMMs read m = rows, k = cols, n = depth. Names starting with "baseline:" are
-// the reference implementations of baselines.cu (cuBLAS), timed the same way.
+// rows x cols is the kernel's shape; GEMMs read m = rows, k = cols, n = depth. seed and sign_seed go to a quantizer's
+// qgen_quantize_args.seed / .sign_seed (NUMERICS §3.2); a Hadamard kernel gets sign_seed as its seed (its signs);
+// other kernels ignore both. Names starting with "baseline:" are the reference implementations of baselines.cu
+// (cuBLAS), timed the same way.
 // Buffers with fill 0 get the poison byte before the launch, so unwritten bytes show; 2..4 get random data.
 #include <cuda_runtime.h>
 #include <cstdint>
@@ -24,7 +26,8 @@
 
 namespace {
 
-constexpr uint32_t kRequestMagic = 0x51524751u;   // "QGRQ"
+// "QGR2": version 2 of the request, with sign_seed (version 1, "QGRQ", had seed only: a stale client is refused).
+constexpr uint32_t kRequestMagic = 0x32524751u;
 constexpr uint32_t kResponseMagic = 0x53524751u;  // "QGRS"
 enum Op : uint32_t { kOpRun = 1, kOpBench = 2, kOpQuit = 3, kOpDevice = 4 };
 
@@ -127,6 +130,7 @@ void handle(uint32_t op) {
   read_exact(name.data(), name_len);
   int64_t rows = read_pod<int64_t>(), cols = read_pod<int64_t>(), depth = read_pod<int64_t>();
   uint64_t seed = read_pod<uint64_t>();
+  uint64_t sign_seed = read_pod<uint64_t>();
   uint8_t poison = static_cast<uint8_t>(read_pod<uint32_t>());
   uint32_t reps = read_pod<uint32_t>();
   uint32_t n = read_pod<uint32_t>();
@@ -147,7 +151,7 @@ void handle(uint32_t op) {
     std::string fail = alloc_set(bufs, poison, ws, set);
     qgen_status st{};
     if (fail.empty()) {
-      st = k->launch(set.ptrs.data(), static_cast<int>(set.ptrs.size()), rows, cols, depth, seed, set.workspace, ws, 0);
+      st = k->launch(set.ptrs.data(), static_cast<int>(set.ptrs.size()), rows, cols, depth, seed, sign_seed, set.workspace, ws, 0);
       CUDA_OR_FAIL(cudaGetLastError());
       CUDA_OR_FAIL(cudaDeviceSynchronize());
     }
@@ -185,7 +189,7 @@ void handle(uint32_t op) {
     qgen_status st{};
     for (int warm = 0; warm < 3 && st.code == 0; ++warm)
       for (int i = 0; i < n_sets; ++i)
-        st = k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sets[i].workspace, ws, 0);
+        st = k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sign_seed, sets[i].workspace, ws, 0);
     CUDA_OR_FAIL(cudaDeviceSynchronize());
     if (st.code != 0) { fail = st.message; }
     for (uint32_t r = 0; r < reps && fail.empty(); ++r) {
@@ -194,7 +198,7 @@ void handle(uint32_t op) {
       // done while the GPU is still busy and the events time only device execution.
       qgen_spin<<<1, 1>>>(20000);
       cudaEventRecord(e0);
-      k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sets[i].workspace, ws, 0);
+      k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sign_seed, sets[i].workspace, ws, 0);
       cudaEventRecord(e1);
       cudaEventSynchronize(e1);
       float ms = 0; cudaEventElapsedTime(&ms, e0, e1); kms.push_back(ms);
