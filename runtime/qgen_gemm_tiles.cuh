@@ -32,6 +32,28 @@ __host__ __device__ __forceinline__ void qgen_tile_coords(const qgen_gemm_grid& 
   }
 }
 
+// The tile grid of an m x n x k problem for a bm x bn x bk CTA tile (host side, every arch).
+inline qgen_gemm_grid qgen_make_gemm_grid(int64_t m, int64_t n, int64_t k, int bm, int bn, int bk) {
+  qgen_gemm_grid g;
+  g.tiles_m = static_cast<int32_t>((m + bm - 1) / bm);
+  g.tiles_n = static_cast<int32_t>((n + bn - 1) / bn);
+  g.ksteps = static_cast<int32_t>((k + bk - 1) / bk);
+  g.kgroups = static_cast<int32_t>(k / 16);
+  g.kblocks = (g.kgroups + 3) / 4;  // 64-wide K atoms of the scale layout
+  return g;
+}
+
+// Where K block `step` of a persistent CTA's sequence lies: the CTA visits tiles blockIdx.x, blockIdx.x + gridDim.x,
+// ... and each tile's K blocks in order; step counts K blocks over all of them.
+struct qgen_step_place { int32_t tm, tn, kb; };
+template <int kOrder>
+__device__ __forceinline__ qgen_step_place qgen_place_of(const qgen_gemm_grid& g, int32_t step) {
+  qgen_step_place p;
+  qgen_tile_coords<kOrder>(g, static_cast<int32_t>(blockIdx.x) + (step / g.ksteps) * static_cast<int32_t>(gridDim.x), p.tm, p.tn);
+  p.kb = step % g.ksteps;
+  return p;
+}
+
 // Epilogue stores of two adjacent columns (c, c + 1) of one row: out = f32(acc * alpha), then the output type.
 __device__ __forceinline__ void qgen_store_pair(__nv_bfloat16* c, int64_t offset, float x0, float x1) {
   uint32_t packed;

@@ -98,14 +98,8 @@ struct Barriers {
   uint64_t* acc_empty;  // [2] every epilogue warp has read the buffer (one arrival per warp)
 };
 
-struct StepPlace { int32_t tm, tn, kb; };
-// K block `step` of this CTA's sequence (all its tiles, K blocks in order).
-__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) {
-  StepPlace p;
-  qgen_tile_coords<kTileOrder>(g, static_cast<int32_t>(blockIdx.x) + (step / g.ksteps) * static_cast<int32_t>(gridDim.x), p.tm, p.tn);
-  p.kb = step % g.ksteps;
-  return p;
-}
+using StepPlace = qgen_step_place;
+__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) { return qgen_place_of<kTileOrder>(g, step); }
 // 64-wide K atoms of K block kb that hold data (the last block of a ragged K has fewer).
 __device__ __forceinline__ int32_t atoms_in_block(const qgen_gemm_grid& g, int32_t kb) {
   return min(kAtoms, g.kblocks - kb * kAtoms);
@@ -298,12 +292,7 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16(const qgen_gemm_args* args, cudaStre
   if (st.code != QGEN_OK) return st;
   st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kChunkBytes, CU_TENSOR_MAP_SWIZZLE_128B);
   if (st.code != QGEN_OK) return st;
-  qgen_gemm_grid g;
-  g.tiles_m = static_cast<int32_t>((a.m + kBM - 1) / kBM);
-  g.tiles_n = static_cast<int32_t>((a.n + kBN - 1) / kBN);
-  g.ksteps = static_cast<int32_t>((a.k + kBK - 1) / kBK);
-  g.kgroups = static_cast<int32_t>(a.k / 16);
-  g.kblocks = (g.kgroups + 3) / 4;  // 64-wide K atoms of the scale layout
+  const qgen_gemm_grid g = qgen_make_gemm_grid(a.m, a.n, a.k, kBM, kBN, kBK);
   static bool configured = false;  // the attribute is per function; setting it again is harmless
   if (!configured) {
     if (cudaFuncSetAttribute(gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes) != cudaSuccess)

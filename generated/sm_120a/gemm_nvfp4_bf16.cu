@@ -87,13 +87,8 @@ struct Barriers {
   uint64_t* empty;  // [kStages] every math warp is done with the stage (kWarps arrivals)
 };
 
-struct StepPlace { int32_t tm, tn, kb; };
-__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) {
-  StepPlace p;
-  qgen_tile_coords<kTileOrder>(g, static_cast<int32_t>(blockIdx.x) + (step / g.ksteps) * static_cast<int32_t>(gridDim.x), p.tm, p.tn);
-  p.kb = step % g.ksteps;
-  return p;
-}
+using StepPlace = qgen_step_place;
+__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) { return qgen_place_of<kTileOrder>(g, step); }
 
 __device__ __forceinline__ uint8_t* stage_a(uint8_t* smem, int32_t slot) { return smem + slot * kStageBytes; }
 __device__ __forceinline__ uint8_t* stage_b(uint8_t* smem, int32_t slot) { return stage_a(smem, slot) + kABytes; }
@@ -257,12 +252,7 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16(const qgen_gemm_args* args, cudaStre
   if (st.code != QGEN_OK) return st;
   st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kChunkBytes, qgen_swizzle_for_row_bytes(kChunkBytes));
   if (st.code != QGEN_OK) return st;
-  qgen_gemm_grid g;
-  g.tiles_m = static_cast<int32_t>((a.m + kBM - 1) / kBM);
-  g.tiles_n = static_cast<int32_t>((a.n + kBN - 1) / kBN);
-  g.ksteps = static_cast<int32_t>((a.k + kBK - 1) / kBK);
-  g.kgroups = static_cast<int32_t>(a.k / 16);
-  g.kblocks = (g.kgroups + 3) / 4;  // 64-wide K atoms of the scale layout
+  const qgen_gemm_grid g = qgen_make_gemm_grid(a.m, a.n, a.k, kBM, kBN, kBK);
   static bool configured = false;  // the attribute is per function; setting it again is harmless
   if (!configured) {
     if (cudaFuncSetAttribute(gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes) != cudaSuccess)

@@ -105,14 +105,8 @@ struct Barriers {
   uint64_t* raw_empty;    // [kRawStages] every consumer warp has read its codes and scales (4 * kConsumers arrivals)
 };
 
-// Where K block `step` of this CTA's sequence (all its tiles, K blocks in order) lies.
-struct StepPlace { int32_t tm, tn, kb; };
-__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) {
-  StepPlace p;
-  qgen_tile_coords<kTileOrder>(g, static_cast<int32_t>(blockIdx.x) + (step / g.ksteps) * static_cast<int32_t>(gridDim.x), p.tm, p.tn);
-  p.kb = step % g.ksteps;
-  return p;
-}
+using StepPlace = qgen_step_place;
+__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) { return qgen_place_of<kTileOrder>(g, step); }
 
 // Producer (one thread): TMA for K block `step` into raw stage step % kRawStages. Scale blocks past K are not
 // copied (their smem bytes are stale; the groups they would describe get multiplier 0).
@@ -359,12 +353,7 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16(const qgen_gemm_args* args, cudaStre
   if (st.code != QGEN_OK) return st;
   st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kRawRowBytes);
   if (st.code != QGEN_OK) return st;
-  qgen_gemm_grid g;
-  g.tiles_m = static_cast<int32_t>((a.m + kBM - 1) / kBM);
-  g.tiles_n = static_cast<int32_t>((a.n + kBN - 1) / kBN);
-  g.ksteps = static_cast<int32_t>((a.k + kBK - 1) / kBK);
-  g.kgroups = static_cast<int32_t>(a.k / 16);
-  g.kblocks = (g.kgroups + 3) / 4;  // 64-wide K atoms of the scale layout
+  const qgen_gemm_grid g = qgen_make_gemm_grid(a.m, a.n, a.k, kBM, kBN, kBK);
   static bool configured = false;  // the attribute is per function; setting it again is harmless
   if (!configured) {
     if (cudaFuncSetAttribute(gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes) != cudaSuccess)
