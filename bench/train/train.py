@@ -381,6 +381,8 @@ def run_one(a, recipe, seed, ctx, deadline):
     }
     path = os.path.join(a.out, result_name(recipe, seed))
 
+    if dev.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(seed)
     model = LM(ctx['vocab'], a.d_model, a.layers, a.heads, a.ffn, a.seq, a.rope_base)  # on the CPU: same init everywhere
     res['params'] = param_counts(model)
@@ -552,9 +554,6 @@ def main(argv=None):
         'train_tokens': int(train.numel()), 'val_tokens': int(val.numel()),
         'val_tokens_evaluated': n_val_batches * a.batch * a.seq,
     }
-    if dev.type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     ctx = {
         'device': dev, 'vocab': vocab, 'train': train_dev, 'val_windows': val_windows, 'qgen': qgen, 'env': env,
         'data_info': data_info,
