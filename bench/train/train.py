@@ -68,6 +68,11 @@ def parse_args(argv=None):
     p.add_argument('--deadline-s', type=float, default=0.0,
                    help='wall-clock budget of this process: a run predicted to end past it is skipped, and a run '
                         'still going at the deadline stops and is saved with status "truncated" (0 = none)')
+    p.add_argument('--fit-steps', action='store_true',
+                   help='time a few steps of every recipe first (a throwaway model), then lower --steps (not below '
+                        '--min-steps) so that every requested run fits in --deadline-s')
+    p.add_argument('--min-steps', type=int, default=200)
+    p.add_argument('--probe-steps', type=int, default=5, help='timed steps per recipe for --fit-steps')
     p.add_argument('--device', default='cuda')
     a = p.parse_args(argv)
     names = a.recipes if a.recipes is not None else (a.recipe if a.recipe is not None else 'bf16')
@@ -80,6 +85,8 @@ def parse_args(argv=None):
         p.error('--steps, --batch must be >= 1 and --seq >= 2')
     if a.d_model % a.heads or (a.d_model // a.heads) % 2:
         p.error('--d-model must be a multiple of --heads with an even head size')
+    if a.fit_steps and a.deadline_s <= 0:
+        p.error('--fit-steps needs --deadline-s')
     return a
 
 
@@ -104,11 +111,13 @@ def result_name(recipe, seed):
     return '%s.json' % safe if seed == 0 else '%s-seed%d.json' % (safe, seed)
 
 
-def predict_run_s(recipe, done):
-    """Predicted wall time of the next run from the runs done so far: [(recipe, wall_s)]."""
+def predict_run_s(recipe, done, probed=None):
+    """Predicted wall time of the next run from the runs done so far ([(recipe, wall_s)]) or the speed probe."""
     same = [w for r, w in done if r == recipe]
     if same:
         return max(same)
+    if probed and recipe in probed:
+        return probed[recipe]
     quant = [w for r, w in done if r != 'bf16']
     if recipe != 'bf16' and quant:
         return max(quant)
@@ -147,6 +156,29 @@ def git_commit():
 
 def log(msg):
     print(msg, flush=True)
+
+
+def run_cost(p, steps, eval_every, n_val_batches):
+    """Predicted seconds of one run from a speed probe {setup_s, step_s, eval_batch_s}."""
+    n_evals = steps // eval_every + 2
+    return p['setup_s'] + steps * p['step_s'] + n_evals * n_val_batches * p['eval_batch_s']
+
+
+def fit_steps(probes, runs, steps, eval_every, n_val_batches, budget_s, min_steps):
+    """The largest step count <= steps (and >= min_steps) whose predicted total over runs fits budget_s."""
+    total = lambda n: sum(run_cost(probes[r], n, eval_every, n_val_batches) for r in runs)
+    if total(steps) <= budget_s:
+        return steps
+    lo, hi = min_steps, steps
+    if total(lo) > budget_s:
+        return min_steps
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if total(mid) <= budget_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -362,6 +394,57 @@ def evaluate(model, val_windows, ac):
     return float(tot) / n
 
 
+def probe_speed(a, recipe, ctx):
+    """Times --probe-steps training steps and two evaluation batches of a throwaway model of this recipe."""
+    dev = ctx['device']
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
+
+    def ac():
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+
+    sync()
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    model = LM(ctx['vocab'], a.d_model, a.layers, a.heads, a.ffn, a.seq, a.rope_base).to(dev)
+    if recipe != 'bf16':
+        ret = ctx['qgen'].quantize_model(model, recipe=recipe)
+        if isinstance(ret, nn.Module):
+            model = ret
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    sched = ctx['schedules'][a.seed_list[0]].to(dev)
+    ar = torch.arange(a.seq + 1, device=dev)
+
+    def step(i):
+        w = ctx['train'][sched[i % sched.shape[0]][:, None] + ar]
+        with ac():
+            loss = model(w[:, :-1], w[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step(0)
+    step(1)
+    sync()
+    t1 = time.perf_counter()
+    for i in range(a.probe_steps):
+        step(2 + i)
+    sync()
+    t2 = time.perf_counter()
+    model.eval()
+    with torch.no_grad(), ac():
+        for w in ctx['val_windows'][:2]:
+            float(model(w[:, :-1], w[:, 1:]))
+    sync()
+    t3 = time.perf_counter()
+    del model, opt
+    if dev.type == 'cuda':
+        torch.cuda.empty_cache()
+    n_eval = min(2, len(ctx['val_windows']))
+    return {'setup_s': t1 - t0 + 2.0, 'step_s': (t2 - t1) / max(1, a.probe_steps),
+            'eval_batch_s': (t3 - t2) / max(1, n_eval)}
+
+
 def run_one(a, recipe, seed, ctx, deadline):
     dev = ctx['device']
     sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
@@ -572,11 +655,41 @@ def main(argv=None):
            a.steps * a.batch * a.seq / data_info['train_tokens']))
     log('runs: recipes %s x seeds %s -> %s' % (','.join(a.recipe_list), ','.join(map(str, a.seed_list)), a.out))
 
+    probed, skip = {}, {}
+    if a.fit_steps:
+        probes = {}
+        for recipe in a.recipe_list:
+            try:
+                probes[recipe] = probe_speed(a, recipe, ctx)
+                pr = probes[recipe]
+                log('probe %-12s %.1f ms/step (%.0f tok/s), eval batch %.1f ms, setup %.1f s'
+                    % (recipe, 1e3 * pr['step_s'], a.batch * a.seq / pr['step_s'], 1e3 * pr['eval_batch_s'], pr['setup_s']))
+            except Exception as e:
+                skip[recipe] = '%s: %s' % (type(e).__name__, e)
+                log('probe %-12s FAILED (%s); its runs are skipped\n%s' % (recipe, skip[recipe], traceback.format_exc()))
+        runs = [r for s in a.seed_list for r in a.recipe_list if r in probes]
+        budget = deadline - time.time() - 10.0
+        steps = fit_steps(probes, runs, a.steps, a.eval_every, len(val_windows), budget, min(a.min_steps, a.steps))
+        total = sum(run_cost(probes[r], steps, a.eval_every, len(val_windows)) for r in runs)
+        log('fit: %d runs, predicted %.0f s at %d steps (budget %.0f s)%s'
+            % (len(runs), total, steps, budget, '' if steps == a.steps else ': --steps %d -> %d' % (a.steps, steps)))
+        if steps != a.steps:
+            a.steps = steps
+            ctx['schedules'] = {s: batch_schedule(train.numel(), a.seq, a.batch, a.steps, s) for s in a.seed_list}
+        probed = {r: run_cost(p, a.steps, a.eval_every, len(val_windows)) for r, p in probes.items()}
+        env['speed_probe'] = probes
+
     done, results = [], []
     for seed in a.seed_list:
         for recipe in a.recipe_list:
+            if recipe in skip:
+                write_json(os.path.join(a.out, result_name(recipe, seed)),
+                           {'recipe': recipe, 'seed': seed, 'status': 'error', 'complete': False,
+                            'error': 'speed probe failed: ' + skip[recipe], 'env': env})
+                results.append({'recipe': recipe, 'seed': seed, 'status': 'error'})
+                continue
             if deadline is not None:
-                pred = predict_run_s(recipe, done)
+                pred = predict_run_s(recipe, done, probed)
                 left = deadline - time.time()
                 if pred > left or left < 5:
                     log('SKIP recipe=%s seed=%d: predicted %.0f s, %.0f s left before --deadline-s' % (recipe, seed, pred, left))
