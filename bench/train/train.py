@@ -71,7 +71,7 @@ def parse_args(argv=None):
     p.add_argument('--fit-steps', action='store_true',
                    help='time a few steps of every recipe first (a throwaway model), then lower --steps (not below '
                         '--min-steps) so that every requested run fits in --deadline-s')
-    p.add_argument('--min-steps', type=int, default=200)
+    p.add_argument('--min-steps', type=int, default=400)
     p.add_argument('--probe-steps', type=int, default=5, help='timed steps per recipe for --fit-steps')
     p.add_argument('--device', default='cuda')
     a = p.parse_args(argv)
