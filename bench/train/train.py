@@ -317,7 +317,13 @@ def param_counts(model):
 # ------------------------------------------------------------------------------------------------ qgen_torch
 def import_qgen(paths):
     for p in reversed(paths):
-        if p and os.path.isdir(p) and p not in sys.path:
+        if not p:
+            continue
+        if os.path.basename(os.path.normpath(p)) == 'qgen_torch' and os.path.isfile(os.path.join(p, '__init__.py')):
+            p = os.path.dirname(os.path.abspath(p))  # the package directory itself was given: use its parent
+        if not os.path.isdir(p):
+            log('train.py: --qgen-path %s is not a directory (ignored)' % p)
+        elif os.path.abspath(p) not in sys.path:
             sys.path.insert(0, os.path.abspath(p))
     try:
         import qgen_torch
