@@ -227,7 +227,7 @@ function markdown(runs, an, svgPath, mdPath) {
     }
     const gapTrend = rows.filter((r) => r.recipe !== 'bf16').map((r) => r.recipe);
     if (gapTrend.length) notes.push('How the gaps develop over training is in panel (c) of the figure; a gap still changing at the end means a longer run could reorder the recipes.');
-    for (const seed of [...new Set(an.ok.map((r) => r.seed))]) {
+    for (const seed of [...new Set(an.ok.map((r) => r.seed))].sort((x, y) => x - y)) {
       const base = [...new Set(an.ok.filter((r) => r.seed === seed).map((r) => r.quantization?.probe_loss_bf16).filter(Number.isFinite))];
       if (base.length > 1) notes.push(`seed ${seed}: the bf16 probe loss before quantize_model differs between recipes (${base.map((x) => fmt(x, 6)).join(', ')}): not the same initial weights.`);
       else if (base.length === 1) notes.push(`seed ${seed}: same initial weights for every quantized recipe (bf16 probe loss ${fmt(base[0], 6)} before quantize_model).`);
