@@ -61,7 +61,8 @@ export function analyse(runs) {
   const bf = new Map(ok.filter((r) => r.recipe === 'bf16').map((r) => [r.seed, r]));
   const rows = recipes.map((recipe) => {
     const rs = ok.filter((r) => r.recipe === recipe).sort((a, b) => a.seed - b.seed);
-    const paired = rs.filter((r) => bf.has(r.seed));
+    // a gap needs bf16 of the same seed trained for the same number of steps
+    const paired = rs.filter((r) => bf.has(r.seed) && bf.get(r.seed).steps_done === r.steps_done && bf.get(r.seed).config?.steps === r.config?.steps);
     const gaps = paired.map((r) => r.final_val_loss - bf.get(r.seed).final_val_loss);
     const gapsPct = paired.map((r) => (100 * (r.final_val_loss - bf.get(r.seed).final_val_loss)) / bf.get(r.seed).final_val_loss);
     return {
@@ -78,7 +79,8 @@ export function analyse(runs) {
       wall: rs.map((r) => r.wall_s).filter(Number.isFinite),
     };
   });
-  return { ok, rows, bf, failed: runs.filter((r) => !(r.status === 'ok' && Number.isFinite(r.final_val_loss))) };
+  const unpaired = ok.filter((r) => r.recipe !== 'bf16' && !(bf.has(r.seed) && bf.get(r.seed).steps_done === r.steps_done && bf.get(r.seed).config?.steps === r.config?.steps));
+  return { ok, rows, bf, unpaired, failed: runs.filter((r) => !(r.status === 'ok' && Number.isFinite(r.final_val_loss))) };
 }
 
 // per-seed comparison of quartet2 against another recipe: differences of final loss (bf16 cancels)
@@ -162,7 +164,8 @@ function markdown(runs, an, svgPath, mdPath) {
           const x = r.runs.find((q) => q.seed === s);
           if (!x) return '-';
           const b = bf.get(s);
-          return fmt(x.final_val_loss) + (b && r.recipe !== 'bf16' ? ` (${sfmt(x.final_val_loss - b.final_val_loss)})` : '');
+          const same = b && b.steps_done === x.steps_done;
+          return fmt(x.final_val_loss) + (r.recipe === 'bf16' ? '' : same ? ` (${sfmt(x.final_val_loss - b.final_val_loss)})` : ` (${x.steps_done} steps)`);
         }).join(' | ')} |`);
       }
       L.push('');
@@ -193,7 +196,7 @@ function markdown(runs, an, svgPath, mdPath) {
         `in ${k.wins} of ${n} seed${n > 1 ? 's' : ''}${red}; ${sig}.`);
     }
     const need = ['nvidia', 'tetrajet-v2'].filter((b) => !cmps.some((k) => k.b === b));
-    if (need.length) L.push(`- Not testable: no completed quartet2/${need.join(', ')}/bf16 run of a common seed.`);
+    for (const b of need) L.push(`- quartet2 vs ${b}: not testable (no seed with completed quartet2, ${b} and bf16 runs of the same length).`);
     L.push('');
     let summary;
     if (need.length) summary = 'The ordering could not be fully tested (runs missing).';
@@ -238,6 +241,10 @@ function markdown(runs, an, svgPath, mdPath) {
       if (q.probe_loss_quantized_eval_mode !== undefined && q.probe_loss_quantized_eval_mode === q.probe_loss_bf16) notes.push(`${r.recipe} seed ${r.seed}: validation ran an unquantized forward (eval mode).`);
     }
     L.push('Notes:', '', ...notes.map((n) => `- ${n}`), '');
+  }
+  if (an.unpaired.length) {
+    L.push('Runs without a bf16 run of the same seed and length (no gap computed): ' +
+      an.unpaired.map((r) => `${r.recipe} seed ${r.seed} (${r.steps_done} steps)`).join(', ') + '.', '');
   }
   if (failed.length) {
     L.push('Runs not counted:', '');
@@ -361,7 +368,7 @@ export function svg(an) {
     const curves = [];
     for (const x of r.runs) {
       const b = bf.get(x.seed);
-      if (!b) continue;
+      if (!b || b.steps_done !== x.steps_done) continue;
       const bm = new Map(b.eval);
       curves.push(x.eval.filter((e) => bm.has(e[0]) && Number.isFinite(e[1]) && Number.isFinite(bm.get(e[0]))).map((e) => [e[0], e[1] - bm.get(e[0])]));
     }
