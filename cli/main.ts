@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { ARCHS, type Arch } from '../dsl/types.ts';
 import { CATALOG, catalogFor } from '../dsl/catalog.ts';
 import { UsageError, UserError } from './errors.ts';
+import { VENDOR_TARGETS, type VendorTarget } from '../codegen/vendor.ts';
 import { runEmit, specsFor } from './emit.ts';
 import { explain } from './explain.ts';
 import { formatCatalog } from './list.ts';
@@ -44,6 +45,12 @@ function version(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** Parses --target of `qgen vendor`. */
+export function parseTarget(value: unknown): VendorTarget {
+  if ((VENDOR_TARGETS as readonly unknown[]).includes(value)) return value as VendorTarget;
+  throw new UsageError(`--target: unknown package kind "${String(value)}"; allowed: ${VENDOR_TARGETS.join(', ')}`);
 }
 
 const ARCH_HELP = `target architecture: ${ARCHS.join(', ')}`;
@@ -126,7 +133,23 @@ export async function main(argv: string[]): Promise<number> {
       const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed });
       if (code !== 0) throw new UserError(code === 2 ? 'check could not run on this machine (see above)' : 'check failed (see the FAIL lines above)', code);
     }))
-    .demandCommand(1, 'name a command: emit, list, explain, quality or check (see qgen --help)')
+    .command('vendor', 'write a self-contained package for a trainer: PyTorch extension (torch) or C sources + CMake (c)', (y) => y
+      .option('target', { type: 'string', describe: `package kind: ${VENDOR_TARGETS.join(', ')}`, demandOption: true, coerce: parseTarget })
+      .option('arch', { type: 'string', describe: ARCH_HELP, demandOption: true, coerce: parseArch })
+      .option('out', { type: 'string', describe: 'output directory (created; files qgen writes are replaced)', demandOption: true })
+      .example('$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg', 'then: pip install --no-build-isolation ./qgen_torch_pkg')
+      .example('$0 vendor --target c --arch sm_100a --out qgen_c', 'then: cmake -S qgen_c -B build && cmake --build build'),
+    guard(async (a: { target: VendorTarget; arch: Arch; out: string }) => {
+      const { vendor } = await import('../codegen/vendor.ts');
+      const result = await vendor({ target: a.target, arch: a.arch, out: a.out });
+      console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch} as a ${a.target} package in ${a.out}: `
+        + `${result.files.length} file(s)`);
+      console.log(`  kernels: ${result.kernels.join(', ')}`);
+      console.log(a.target === 'torch'
+        ? `  build:   pip install --no-build-isolation ${a.out}\n  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch})`
+        : `  build:   cmake -S ${a.out} -B ${path.join(a.out, 'build')} -G Ninja && cmake --build ${path.join(a.out, 'build')}`);
+    }))
+    .demandCommand(1, 'name a command: emit, list, explain, quality, check or vendor (see qgen --help)')
     .recommendCommands()
     .strict()
     .help()

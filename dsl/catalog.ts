@@ -68,10 +68,20 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'NVIDIA recipe backward X^T (dW GEMM): RHT-16 + RTN, transposed bf16 input',
     rounding: 'rtn', hadamard: 16, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
+  // NVIDIA+4/6 (quartet2.md §3: 4/6 added to the NVIDIA recipe's forward). 4/6 is defined on 1x16 groups, so W^T
+  // (the dX GEMM operand) cannot reuse the forward Wq as 16x16 RTN does: it is quantized separately, from bf16 W.
+  quantize('fwd_wt_fourSix_computed', {
+    doc: "NVIDIA+4/6 W^T (dX GEMM operand): 4/6 of the transposed bf16 W, the paper's computed tensor scale",
+    rounding: 'four-six', tensorScale: 'computed', ceiling: CEILING_EDEN, transposedInput: true,
+  }),
   // TetraJet-v2 (GPU-feasible form): SR after a 32-point rotation on all backward operands.
   quantize('tetrajet_sr_rht32', {
     doc: 'TetraJet-v2 backward: RHT-32 + SR, C = 448',
     rounding: 'sr', hadamard: 32, tensorScale: 'computed', ceiling: E4M3_MAX,
+  }),
+  quantize('tetrajet_et_sr_rht32', {
+    doc: 'TetraJet-v2 backward E^T (dW GEMM): transposed bf16 input, RHT-32 + SR, C = 448',
+    rounding: 'sr', hadamard: 32, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
   quantize('tetrajet_requant_sr_rht32', {
     doc: 'TetraJet-v2 requant of a forward NVFP4 tensor to its transpose: RHT-32 + SR',

@@ -1,0 +1,168 @@
+"""Quartet2Linear forward+backward vs bf16 nn.Linear under autocast, same run, same GPU (issue 6 speed target).
+
+    python bench/linear/bench_linear.py --qgen-path DIR --out OUT [--tokens 32768] [--reps 20]
+
+Shapes: the Llama-7B linear layers (in -> out) at --tokens tokens. For every shape and recipe: median of --reps
+timed forward+backward steps (CUDA events; a 256 MiB buffer is rewritten before each step so no operand is served
+from L2), peak memory above the inputs, activation memory saved for backward, and the time of the three NVFP4 GEMMs
+alone (the floor the quantizers add to). Writes OUT/linear.json and OUT/linear.md.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn as nn
+
+SHAPES = [(4096, 4096), (4096, 22016), (11008, 4096)]
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--qgen-path', default=None, help='directory holding qgen_torch (default: the installed package)')
+    p.add_argument('--out', required=True)
+    p.add_argument('--tokens', type=int, default=32768)
+    p.add_argument('--reps', type=int, default=20)
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--recipes', default='quartet2,nvidia,nvidia+4/6,tetrajet-v2')
+    return p.parse_args()
+
+
+def timed(fn, reps, warmup, flush):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        flush.add_(1.0)  # evicts L2 (50 MiB on an H100) before every timed step
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times), times
+
+
+def measure(layer, x, dy, reps, warmup, flush):
+    def step():
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            y = layer(x)
+        y.backward(dy)
+
+    def fwd():
+        with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16):
+            layer(x)
+
+    t_step, all_times = timed(step, reps, warmup, flush)
+    t_fwd, _ = timed(fwd, reps, warmup, flush)
+    # peak memory of one step above what exists before it (inputs, parameters, the flush buffer)
+    layer.zero_grad(set_to_none=True)
+    x.grad = None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    # bytes saved for backward
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            layer(x)
+    seen, saved_bytes = set(), 0
+    for t in saved:
+        if t.is_cuda and t.data_ptr() not in seen and t.data_ptr() != layer.weight.data_ptr():
+            seen.add(t.data_ptr())
+            saved_bytes += t.numel() * t.element_size()
+    return {'time_ms': t_step, 'fwd_ms': t_fwd, 'peak_mem_mb': peak / 2 ** 20, 'saved_mb': saved_bytes / 2 ** 20,
+            'times_ms': all_times}
+
+
+def gemm_floor(Q, qlayer, x, dy, reps, warmup, flush):
+    """The three NVFP4 GEMMs of one step alone, on operands quantized beforehand."""
+    from qgen_torch.linear import recipe_of
+    r = recipe_of('quartet2')
+    s = torch.zeros(2, dtype=torch.int64)
+    with torch.no_grad():
+        return _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush)
+
+
+def _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush):
+    xq = Q.quantize(x.to(torch.bfloat16), r['forward']['x'])
+    wq = Q.quantize(qlayer.weight.to(torch.bfloat16), r['forward']['w'])
+    eq = Q.quantize(dy, r['dx']['e'], s)
+    wt = Q.requantize(wq, r['dx']['wt']['kernel'], s)
+    et = Q.quantize(dy, r['dw']['et'], s)
+    xt = Q.requantize(xq, r['dw']['xt']['kernel'], s)
+
+    def three():
+        Q.gemm(xq, wq)
+        Q.gemm(eq, wt)
+        Q.gemm(et, xt)
+    return timed(three, reps, warmup, flush)[0]
+
+
+def main():
+    a = parse()
+    if a.qgen_path:
+        sys.path.insert(0, os.path.abspath(a.qgen_path))
+    import qgen_torch
+    from qgen_torch import ops as Q
+    dev = torch.device('cuda')
+    name = torch.cuda.get_device_name()
+    flush = torch.empty(64 * 2 ** 20, dtype=torch.float32, device=dev)
+    rows = []
+    print('device %s, torch %s, qgen_torch %s (%s), tokens %d, median of %d' % (
+        name, torch.__version__, qgen_torch.__version__, qgen_torch.ARCH, a.tokens, a.reps), flush=True)
+    for fin, fout in SHAPES:
+        torch.manual_seed(0)
+        x = (torch.randn(a.tokens, fin, device=dev) * 0.5).to(torch.bfloat16).requires_grad_()
+        dy = (torch.randn(a.tokens, fout, device=dev) * 1e-3).to(torch.bfloat16)
+        ref = nn.Linear(fin, fout, bias=False, device=dev)   # fp32 master weights, bf16 compute under autocast
+        base = measure(ref, x, dy, a.reps, a.warmup, flush)
+        floor = None
+        for recipe in a.recipes.split(','):
+            q = qgen_torch.Quartet2Linear.from_linear(ref, recipe)
+            m = measure(q, x, dy, a.reps, a.warmup, flush)
+            if recipe == 'quartet2':
+                floor = gemm_floor(Q, q, x, dy, a.reps, a.warmup, flush)
+            row = {
+                'shape': '%d->%d' % (fin, fout), 'tokens': a.tokens, 'recipe': recipe,
+                'time_ms': round(m['time_ms'], 3), 'bf16_time_ms': round(base['time_ms'], 3),
+                'ratio': round(m['time_ms'] / base['time_ms'], 3),
+                'fwd_ms': round(m['fwd_ms'], 3), 'bf16_fwd_ms': round(base['fwd_ms'], 3),
+                'nvfp4_gemms_ms': round(floor, 3) if recipe == 'quartet2' else None,
+                'peak_mem_mb': round(m['peak_mem_mb'], 1), 'bf16_peak_mem_mb': round(base['peak_mem_mb'], 1),
+                'saved_activation_mb': round(m['saved_mb'], 1), 'bf16_saved_activation_mb': round(base['saved_mb'], 1),
+                'device': name, 'torch': torch.__version__, 'reps': a.reps,
+            }
+            rows.append(row)
+            print('%-12s %-12s %8.3f ms vs bf16 %8.3f ms = %.2fx; fwd %.3f vs %.3f; gemms alone %s; peak %.0f vs %.0f MiB; saved %.0f vs %.0f MiB'
+                  % (row['shape'], recipe, row['time_ms'], row['bf16_time_ms'], row['ratio'], row['fwd_ms'], row['bf16_fwd_ms'],
+                     '%.3f ms' % floor if recipe == 'quartet2' else '-', row['peak_mem_mb'], row['bf16_peak_mem_mb'],
+                     row['saved_activation_mb'], row['bf16_saved_activation_mb']), flush=True)
+        del x, dy, ref
+        torch.cuda.empty_cache()
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, 'linear.json'), 'w') as f:
+        json.dump(rows, f, indent=1)
+    lines = ['# Quartet2Linear vs bf16 nn.Linear (forward + backward)', '',
+             'Device: %s, torch %s, %d tokens, median of %d steps (CUDA events, L2 flushed before each), fp32 master '
+             'weights, bf16 autocast. Target (issue 6): quartet2 <= 1.15x the bf16 time.' % (name, torch.__version__, a.tokens, a.reps), '',
+             '| shape (in->out) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    for r in rows:
+        lines.append('| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f |' % (
+            r['shape'], r['recipe'], r['time_ms'], r['bf16_time_ms'], r['ratio'], r['fwd_ms'], r['bf16_fwd_ms'],
+            '%.2f' % r['nvfp4_gemms_ms'] if r['nvfp4_gemms_ms'] is not None else '', r['peak_mem_mb'], r['bf16_peak_mem_mb'],
+            r['saved_activation_mb'], r['bf16_saved_activation_mb']))
+    with open(os.path.join(a.out, 'linear.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+if __name__ == '__main__':
+    main()

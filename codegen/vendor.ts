@@ -1,0 +1,153 @@
+// `qgen vendor`: a self-contained package a trainer builds with its own toolchain, no Node needed.
+//   --target torch: a PyTorch extension (torch.library ops with fake implementations, Quartet2Linear, recipes);
+//                   the hand-written parts live in runtime/torch/, the generated ones come from templates/vendor/.
+//   --target c:     the kernels, qgen.h, one header declaring every entry point and a CMake file.
+// Output is a pure function of (arch, target, qgen version, templates, runtime files): same inputs, same bytes.
+import Handlebars from 'handlebars';
+import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Arch, KernelSpec } from '../dsl/types.ts';
+import { catalogFor } from '../dsl/catalog.ts';
+import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
+import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
+import { numericsVersion, qgenVersion } from './versions.ts';
+
+export type VendorTarget = 'torch' | 'c';
+export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
+
+const repoDir = fileURLToPath(new URL('../', import.meta.url));
+const templatesDir = path.join(repoDir, 'templates/vendor');
+const torchRuntimeDir = path.join(repoDir, 'runtime/torch');
+
+/** nvcc's -gencode for an arch (sm_90a -> arch=compute_90a,code=sm_90a). */
+export function gencode(arch: Arch): string {
+  const cc = arch.slice(3);
+  return `arch=compute_${cc},code=sm_${cc}`;
+}
+
+/** The facts about one kernel that the Python side needs (shapes of outputs, dtypes, what the reference computes). */
+export function kernelFacts(k: ManifestKernel): Record<string, unknown> {
+  const s: KernelSpec = k.spec;
+  const base = { kind: s.kind, doc: s.doc ?? '' };
+  switch (s.kind) {
+    case 'quantize':
+      return {
+        ...base, rounding: s.rounding, target: s.target, ceiling: s.ceiling, tensor_scale: s.tensorScale,
+        block: s.block, hadamard: s.hadamard, input: s.input, transposed: s.transposedInput,
+        random: s.rounding === 'sr' || s.rounding === 'ms-eden' || s.hadamard !== null,
+      };
+    case 'gemm':
+      return { ...base, output: s.output };
+    case 'dequantize':
+      return { ...base, output: s.output };
+    default:
+      return base;
+  }
+}
+
+function compile(name: string): (data: unknown) => string {
+  const hb = Handlebars.create();
+  return hb.compile(readFileSync(path.join(templatesDir, name), 'utf8'), { noEscape: true, strict: true, knownHelpersOnly: true });
+}
+
+/** A JSON document as a Python literal: json.loads of a raw string (JSON's escapes survive a raw string). */
+function pythonJson(value: unknown): string {
+  const text = JSON.stringify(value, null, 1);
+  if (text.includes("'''")) throw new Error("vendor: JSON text contains ''' and cannot be embedded");
+  return `json.loads(r'''${text}''')`;
+}
+
+async function copyTree(from: string, to: string, files: string[]): Promise<void> {
+  await mkdir(to, { recursive: true });
+  const entries = (await readdir(from, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    if (e.name === '__pycache__' || e.name.endsWith('.pyc')) continue;
+    const src = path.join(from, e.name);
+    const dst = path.join(to, e.name);
+    if (e.isDirectory()) await copyTree(src, dst, files);
+    else {
+      await copyFile(src, dst);
+      files.push(dst);
+    }
+  }
+}
+
+export interface VendorResult { files: string[]; kernels: string[] }
+
+/** Emits the kernels a vendored package needs (recipes' quantizers, GEMM tilings, support kernels) into `dir`. */
+async function emitVendoredKernels(arch: Arch, dir: string): Promise<{ manifest: Manifest; files: string[] }> {
+  const problems = recipeProblems(arch);
+  if (problems.length > 0) throw new Error(`vendor: the recipes are invalid on ${arch}:\n  ${problems.join('\n  ')}`);
+  const wanted = new Set(vendoredKernelNames(arch));
+  const specs = catalogFor(arch).filter((s) => wanted.has(s.name));
+  const { files, manifestPath } = await emitKernels(specs, arch, dir);
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+  return { manifest, files };
+}
+
+function headerData(manifest: Manifest) {
+  const byKind = (kind: string) => manifest.kernels.filter((k) => k.kind === kind);
+  const quantizers = byKind('quantize').map((k) => ({
+    name: k.name, fn: k.host.function, workspace: k.host.workspaceFunction ?? '',
+    hasWorkspace: k.host.workspaceFunction !== null,
+    requant: (k.spec as { input?: string }).input === 'nvfp4',
+    transposed: (k.spec as { transposedInput?: boolean }).transposedInput === true,
+  }));
+  const gemms = byKind('gemm').map((k) => ({ name: k.name, fn: k.host.function, f32: (k.spec as { output?: string }).output === 'f32' }));
+  const dequantizers = byKind('dequantize').map((k) => ({ name: k.name, fn: k.host.function, f32: (k.spec as { output?: string }).output === 'f32' }));
+  return {
+    arch: manifest.arch, qgenVersion: qgenVersion(), numericsVersion: numericsVersion(),
+    quantizers, gemms, dequantizers,
+    signatures: manifest.kernels.flatMap((k) => [k.host.signature, ...(k.host.workspaceSignature ? [k.host.workspaceSignature] : [])]),
+    sources: manifest.kernels.map((k) => k.source),
+  };
+}
+
+async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
+  const files: string[] = [];
+  const write = async (rel: string, text: string) => {
+    const file = path.join(out, rel);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, text);
+    files.push(file);
+  };
+  await copyTree(torchRuntimeDir, out, files);
+  const kernelDir = path.join(out, 'qgen_torch/csrc/kernels');
+  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, kernelDir);
+  files.push(...kernelFiles);
+  const data = headerData(manifest);
+  await write('qgen_torch/csrc/qgen_torch_kernels.h', compile('qgen_torch_kernels.h.hbs')(data));
+  const kernels = Object.fromEntries(manifest.kernels.map((k) => [k.name, kernelFacts(k)]));
+  const recipes = Object.fromEntries(RECIPES.map((r: LinearRecipe) => [r.name, r]));
+  await write('qgen_torch/_generated.py', compile('qgen_torch_generated.py.hbs')({
+    ...data,
+    gencode: gencode(arch),
+    kernelsJson: pythonJson(kernels),
+    recipesJson: pythonJson(recipes),
+    gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
+  }));
+  await write('README.md', compile('torch_README.md.hbs')({ ...data, recipes: RECIPES }));
+  return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
+}
+
+async function vendorC(arch: Arch, out: string): Promise<VendorResult> {
+  const files: string[] = [];
+  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'));
+  files.push(...kernelFiles);
+  const data = { ...headerData(manifest), cudaArch: arch.slice(3) };
+  for (const [name, template] of [['qgen_kernels.h', 'qgen_kernels.h.hbs'], ['CMakeLists.txt', 'CMakeLists.txt.hbs'],
+    ['README.md', 'c_README.md.hbs']] as const) {
+    const file = path.join(out, name);
+    await writeFile(file, compile(template)(data));
+    files.push(file);
+  }
+  return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
+}
+
+/** Writes the package for `target` into `out` (created if missing). */
+export async function vendor(opts: { target: VendorTarget; arch: Arch; out: string }): Promise<VendorResult> {
+  await mkdir(opts.out, { recursive: true });
+  return opts.target === 'torch' ? vendorTorch(opts.arch, opts.out) : vendorC(opts.arch, opts.out);
+}

@@ -1,0 +1,138 @@
+// Linear-layer recipes: which catalog quantizer feeds each operand of the three GEMMs of one linear layer
+// (quartet2.md §3). Plain data, like kernel specs; `qgen vendor` renders them into the PyTorch package, and the
+// kernel set it vendors is the union of what they name. Y = X W^T; X [tokens, in], W [out, in], E = dL/dY.
+//   forward: Y  = GEMM(Q(X) [tokens, in], Q(W) [out, in])           (reduction over in)
+//   dX:      dX = GEMM(Q(E) [tokens, out], Q(W^T) [in, out])        (reduction over out)
+//   dW:      dW = GEMM(Q(E^T) [out, tokens], Q(X^T) [in, tokens])   (reduction over tokens)
+import type { Arch, KernelSpec, QuantizeSpec } from './types.ts';
+import { catalogFor } from './catalog.ts';
+
+/** Where a backward operand that is the transpose of a forward tensor (W^T, X^T) comes from. */
+export type TransposeSource =
+  /** Requantized in the backward pass from the saved forward NVFP4 tensor (NUMERICS §5.9): `kernel` has input 'nvfp4'. */
+  | { from: 'requant'; kernel: string }
+  /** The forward tensor itself, transposed: exact for 16x16 square blocks, whose scales the transpose shares (§5.7). */
+  | { from: 'transpose-16x16' }
+  /** Quantized in the forward pass from the bf16 tensor by a transposed-input kernel and saved (NVIDIA's X^T). */
+  | { from: 'forward-bf16'; kernel: string };
+
+export interface LinearRecipe {
+  name: string;
+  doc: string;
+  forward: { x: string; w: string };
+  dx: { e: string; wt: TransposeSource };
+  dw: { et: string; xt: TransposeSource };
+}
+
+export const RECIPES: readonly LinearRecipe[] = [
+  {
+    name: 'quartet2',
+    doc: 'Quartet II: forward 4/6 on X and W; backward RHT-128 + MS-EDEN on E, E^T and requantized Wq^T, Xq^T',
+    forward: { x: 'fwd_x_fourSix', w: 'fwd_w_fourSix' },
+    dx: { e: 'bwd_e_msEden', wt: { from: 'requant', kernel: 'requant_wt_msEden' } },
+    dw: { et: 'bwd_et_msEden', xt: { from: 'requant', kernel: 'requant_xt_msEden' } },
+  },
+  {
+    name: 'nvidia',
+    doc: 'NVIDIA recipe: forward X 1x16 RTN, W 16x16 RTN (reused transposed for dX); dX = SR(E); dW = SR(RHT16(E^T)) . RTN(RHT16(X^T))',
+    forward: { x: 'nvidia_x_rtn', w: 'nvidia_w_rtn16x16' },
+    dx: { e: 'nvidia_e_sr', wt: { from: 'transpose-16x16' } },
+    dw: { et: 'nvidia_et_sr_rht16', xt: { from: 'forward-bf16', kernel: 'nvidia_xt_rtn_rht16' } },
+  },
+  {
+    name: 'nvidia+4/6',
+    doc: 'NVIDIA recipe with 4/6 in the forward (X, W and the W^T operand of dX, 1x16 groups, computed tensor scale, C = 256)',
+    forward: { x: 'fwd_x_fourSix_computed', w: 'fwd_x_fourSix_computed' },
+    dx: { e: 'nvidia_e_sr', wt: { from: 'forward-bf16', kernel: 'fwd_wt_fourSix_computed' } },
+    dw: { et: 'nvidia_et_sr_rht16', xt: { from: 'forward-bf16', kernel: 'nvidia_xt_rtn_rht16' } },
+  },
+  {
+    name: 'tetrajet-v2',
+    doc: 'TetraJet-v2 (GPU-feasible form): forward 1x16 RTN; backward RHT-32 + SR on E, E^T and requantized Wq^T, Xq^T',
+    forward: { x: 'nvidia_x_rtn', w: 'nvidia_x_rtn' },
+    dx: { e: 'tetrajet_sr_rht32', wt: { from: 'requant', kernel: 'tetrajet_requant_sr_rht32' } },
+    dw: { et: 'tetrajet_et_sr_rht32', xt: { from: 'requant', kernel: 'tetrajet_requant_sr_rht32' } },
+  },
+];
+
+/** The GEMM every recipe uses, and the per-arch choice of tiling by m (first rule whose maxM >= m wins). */
+export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; kernel: string }[]>> = {
+  // bench/results/gemm.md (H100): the 64x64 tiling wins at m <= 64, the 128x128x128 one on every larger shape.
+  sm_90a: [{ maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64' }, { maxM: null, kernel: 'gemm_nvfp4_bf16_k128' }],
+  sm_100a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
+  sm_120a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
+};
+
+/** Support kernels the package vendors besides the recipes' (tests dequantize with them). */
+export const SUPPORT_KERNELS: readonly string[] = ['dequantize_nvfp4'];
+
+/** Every kernel a recipe names, in first-use order. */
+export function recipeKernels(recipe: LinearRecipe): string[] {
+  const named = [recipe.forward.x, recipe.forward.w, recipe.dx.e, recipe.dw.et];
+  for (const src of [recipe.dx.wt, recipe.dw.xt]) if (src.from !== 'transpose-16x16') named.push(src.kernel);
+  return [...new Set(named)];
+}
+
+/** The kernel names `qgen vendor` emits for `arch`: recipes, GEMM tilings, support kernels. */
+export function vendoredKernelNames(arch: Arch, recipes: readonly LinearRecipe[] = RECIPES): string[] {
+  return [...new Set([...recipes.flatMap(recipeKernels), ...GEMM_CHOICE[arch].map((g) => g.kernel), ...SUPPORT_KERNELS])];
+}
+
+/**
+ * Every problem with the recipes on `arch` (empty when valid): each kernel exists and is an NVFP4 quantizer with 128x4
+ * scales in the right role (input format, transposition), 16x16 reuse needs a 16x16 forward W, and the two operands of
+ * each backward GEMM rotate along K with the same Hadamard size (their rotations cancel only then).
+ */
+export function recipeProblems(arch: Arch, recipes: readonly LinearRecipe[] = RECIPES): string[] {
+  const catalog = new Map<string, KernelSpec>(catalogFor(arch).map((s) => [s.name, s]));
+  const problems: string[] = [];
+  const names = new Set<string>();
+  for (const r of recipes) {
+    if (names.has(r.name)) problems.push(`recipes: duplicate name '${r.name}'`);
+    names.add(r.name);
+    const at = (role: string) => `recipe '${r.name}' ${role}`;
+    const quantizer = (role: string, name: string, input: 'bf16' | 'nvfp4', transposed: boolean): QuantizeSpec | null => {
+      const spec = catalog.get(name);
+      if (!spec) {
+        problems.push(`${at(role)}: no catalog kernel '${name}' on ${arch}`);
+        return null;
+      }
+      if (spec.kind !== 'quantize') {
+        problems.push(`${at(role)}: '${name}' is a ${spec.kind} kernel; allowed: a quantize kernel`);
+        return null;
+      }
+      if (spec.scaleGroup.size !== 16 || spec.scaleLayout !== '128x4') {
+        problems.push(`${at(role)}: '${name}' must be NVFP4 with 128x4 scales (the GEMM's operand format)`);
+      }
+      if (spec.input !== input) problems.push(`${at(role)}: '${name}' has input '${spec.input}'; allowed: '${input}'`);
+      if (spec.transposedInput !== transposed) {
+        problems.push(`${at(role)}: '${name}' has transposedInput ${spec.transposedInput}; allowed: ${transposed}`);
+      }
+      return spec;
+    };
+    const source = (role: string, src: TransposeSource, w: QuantizeSpec | null): QuantizeSpec | 'same-as-forward' | null => {
+      if (src.from === 'requant') return quantizer(role, src.kernel, 'nvfp4', true);
+      if (src.from === 'forward-bf16') return quantizer(role, src.kernel, 'bf16', true);
+      if (role !== 'dx.wt') problems.push(`${at(role)}: 'transpose-16x16' is only for W^T`);
+      if (w && w.block !== '16x16') problems.push(`${at(role)}: 'transpose-16x16' needs a forward W with 16x16 blocks; '${w.name}' has ${w.block}`);
+      return 'same-as-forward';
+    };
+    const x = quantizer('forward.x', r.forward.x, 'bf16', false);
+    const w = quantizer('forward.w', r.forward.w, 'bf16', false);
+    for (const [role, spec] of [['forward.x', x], ['forward.w', w]] as const) {
+      if (spec && spec.hadamard !== null) problems.push(`${at(role)}: '${spec.name}' rotates; the forward pass has no rotation`);
+    }
+    const pairs: [string, QuantizeSpec | null, string, QuantizeSpec | 'same-as-forward' | null][] = [
+      ['dx.e', quantizer('dx.e', r.dx.e, 'bf16', false), 'dx.wt', source('dx.wt', r.dx.wt, w)],
+      ['dw.et', quantizer('dw.et', r.dw.et, 'bf16', true), 'dw.xt', source('dw.xt', r.dw.xt, w)],
+    ];
+    for (const [roleA, a, roleB, b] of pairs) {
+      const hb = b === 'same-as-forward' ? (w ? w.hadamard : undefined) : b?.hadamard;
+      if (a && hb !== undefined && a.hadamard !== hb) {
+        problems.push(`${at(roleA)} rotates with Hadamard ${a.hadamard ?? 'none'} but ${roleB} with ${hb ?? 'none'}; `
+          + 'the two operands of a GEMM must share the rotation along K');
+      }
+    }
+  }
+  return problems;
+}

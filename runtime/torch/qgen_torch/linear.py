@@ -1,0 +1,207 @@
+"""Quartet2Linear: a drop-in nn.Linear whose three GEMMs run in NVFP4, and quantize_model.
+
+One recipe (dsl/recipes.ts, rendered into _generated.RECIPES) names the quantizer of every GEMM operand:
+    forward  Y  = Q(X) . Q(W)^T                       saved for backward: NVFP4 tensors only (4.5 bits/element)
+    dX          = Q(E) . Q(W^T)^T                    reduction over out
+    dW          = Q(E^T) . Q(X^T)^T                  reduction over tokens
+Per call the layer draws a fresh sign seed (the Hadamard signs, shared by the four backward operands so that the
+rotations cancel in both GEMMs) and a distinct Philox seed per quantizer (independent rounding noise), from torch's
+CPU generator: reproducible under torch.manual_seed, and part of the graph under torch.compile.
+"""
+import math
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import _generated as G
+from . import ops as Q
+from .layout import transpose_16x16
+
+RECIPES = tuple(G.RECIPES)
+# in_features and out_features: NVFP4 groups of 16 along K and up to 128-point rotations along `out` (dX GEMM).
+FEATURE_MULTIPLE = 128
+# Tokens are padded with zero rows to this multiple: the dW GEMM rotates along tokens in 128-chunks. Zero rows add
+# nothing to any product and are sliced off the outputs.
+TOKEN_MULTIPLE = 128
+
+# Rows of the per-call seed table; each row is (seed, sign_seed) for one quantizer role.
+FWD, E, ET, WT, XT = range(5)
+
+
+def recipe_of(name):
+    r = G.RECIPES.get(name)
+    if r is None:
+        raise ValueError('recipe=%r; allowed: %s' % (name, ', '.join(RECIPES)))
+    return r
+
+
+def seed_table():
+    """int64 [5, 2] on the CPU: column 0 a fresh seed per role, column 1 one fresh sign seed shared by all roles."""
+    s = torch.randint(0, 2 ** 62, (6,), dtype=torch.int64)
+    return torch.stack([s[1:], s[0].expand(5)], dim=1)
+
+
+def _pad_rows(t, multiple):
+    pad = (-t.shape[0]) % multiple
+    return F.pad(t, (0, 0, 0, pad)) if pad else t
+
+
+class NVFP4LinearFunction(torch.autograd.Function):
+    """y = x . weight^T (+ bias) with every GEMM in NVFP4; x [tokens, in] 2-D."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, seeds, recipe, out_dtype):
+        r = G.RECIPES[recipe]
+        m = x.shape[0]
+        xb = _pad_rows(x.to(torch.bfloat16), TOKEN_MULTIPLE).contiguous()
+        wb = weight.to(torch.bfloat16).contiguous()
+        xq = Q.quantize(xb, r['forward']['x'], seeds[FWD])
+        wq = Q.quantize(wb, r['forward']['w'], seeds[FWD])
+        y = Q.gemm(xq, wq)[:m]
+        if bias is not None:
+            y = y + bias.to(y.dtype)
+        # Keep NVFP4 only. Where a recipe quantizes a transpose from bf16 (NVIDIA's X^T, NVIDIA+4/6's W^T), do it
+        # now, while the bf16 tensor exists, and keep that instead of the forward tensor.
+        saved_x, saved_w = xq, wq
+        if r['dw']['xt']['from'] == 'forward-bf16':
+            saved_x = Q.quantize(xb, r['dw']['xt']['kernel'], seeds[XT])
+        if r['dx']['wt']['from'] == 'forward-bf16':
+            saved_w = Q.quantize(wb, r['dx']['wt']['kernel'], seeds[WT])
+        ctx.save_for_backward(*saved_x, *saved_w, seeds)
+        ctx.recipe, ctx.m = recipe, m
+        ctx.x_dtype, ctx.w_dtype = x.dtype, weight.dtype
+        ctx.bias_dtype = None if bias is None else bias.dtype
+        return y.to(out_dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        r = G.RECIPES[ctx.recipe]
+        saved = ctx.saved_tensors
+        sx, sw, seeds = Q.NVFP4(*saved[0:3]), Q.NVFP4(*saved[3:6]), saved[6]
+        m = ctx.m
+        e = _pad_rows(gy.to(torch.bfloat16), TOKEN_MULTIPLE).contiguous()   # [tokens, out]
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            eq = Q.quantize(e, r['dx']['e'], seeds[E])                     # [tokens, out] along out
+            src = r['dx']['wt']
+            if src['from'] == 'requant':
+                wt = Q.requantize(sw, src['kernel'], seeds[WT])            # [in, out] along out
+            elif src['from'] == 'transpose-16x16':
+                wt = Q.NVFP4(*transpose_16x16(sw.codes, sw.scales, sw.rows, sw.cols), sw.tensor_scale)
+            else:
+                wt = sw
+            dx = Q.gemm(eq, wt)[:m].to(ctx.x_dtype)
+        if ctx.needs_input_grad[1]:
+            etq = Q.quantize(e, r['dw']['et'], seeds[ET])                  # [out, tokens] along tokens
+            src = r['dw']['xt']
+            xt = Q.requantize(sx, src['kernel'], seeds[XT]) if src['from'] == 'requant' else sx   # [in, tokens]
+            dw = Q.gemm(etq, xt).to(ctx.w_dtype)
+        if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
+            db = gy.sum(0).to(ctx.bias_dtype)
+        return dx, dw, db, None, None, None
+
+
+def _autocast_dtype(device_type):
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    except TypeError:  # older PyTorch: no device argument
+        if torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+    return None
+
+
+class Quartet2Linear(nn.Module):
+    """nn.Linear with NVFP4 forward and backward GEMMs (recipe: 'quartet2', 'nvidia', 'nvidia+4/6', 'tetrajet-v2').
+
+    Parameters stay in their own dtype (fp32 or bf16); the layer quantizes from bf16 copies. Under autocast the
+    output has the autocast dtype, otherwise the input's, like nn.Linear. in/out features: multiples of 128.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, recipe='quartet2', device=None, dtype=None):
+        super().__init__()
+        for name, v in (('in_features', in_features), ('out_features', out_features)):
+            if not isinstance(v, int) or v < FEATURE_MULTIPLE or v % FEATURE_MULTIPLE:
+                raise ValueError('Quartet2Linear: %s = %r; allowed: a positive multiple of %d (NVFP4 16-groups and the '
+                                 'backward rotations along K)' % (name, v, FEATURE_MULTIPLE))
+        recipe_of(recipe)
+        self.in_features, self.out_features, self.recipe = in_features, out_features, recipe
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device, dtype=dtype))
+        self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):  # nn.Linear's initialisation
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    @classmethod
+    def from_linear(cls, linear, recipe='quartet2'):
+        """A Quartet2Linear that shares linear's Parameter objects (no copy: optimizers and ties keep working)."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        for name, v in (('in_features', linear.in_features), ('out_features', linear.out_features)):
+            if v % FEATURE_MULTIPLE:
+                raise ValueError('Quartet2Linear.from_linear: %s = %d; allowed: a multiple of %d' % (name, v, FEATURE_MULTIPLE))
+        recipe_of(recipe)
+        layer.in_features, layer.out_features, layer.recipe = linear.in_features, linear.out_features, recipe
+        layer.weight = linear.weight
+        layer.bias = linear.bias
+        return layer
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError('Quartet2Linear: input has %d features (shape %s); allowed: in_features = %d'
+                             % (x.shape[-1], tuple(x.shape), self.in_features))
+        if not x.is_cuda:
+            raise ValueError('Quartet2Linear: input is on %s; allowed: a CUDA tensor' % x.device)
+        if not x.is_floating_point():
+            raise ValueError('Quartet2Linear: input dtype %s; allowed: a floating-point tensor' % x.dtype)
+        x2 = x.reshape(-1, self.in_features)
+        if x2.shape[0] == 0:
+            raise ValueError('Quartet2Linear: input has no tokens (shape %s); allowed: at least one' % (tuple(x.shape),))
+        out_dtype = _autocast_dtype(x.device.type) or x.dtype
+        y = NVFP4LinearFunction.apply(x2, self.weight, self.bias, seed_table(), self.recipe, out_dtype)
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self):
+        return 'in_features=%d, out_features=%d, bias=%s, recipe=%r' % (
+            self.in_features, self.out_features, self.bias is not None, self.recipe)
+
+
+# Module names (last component) that quantize_model leaves alone: output layers / LM heads.
+DEFAULT_SKIP = ('lm_head', 'head', 'output', 'output_layer', 'embed_out', 'classifier', 'score')
+
+
+def quantize_model(model, recipe='quartet2', skip=DEFAULT_SKIP, verbose=False):
+    """Replaces the model's nn.Linear layers (exact type) by Quartet2Linear in place and returns the model.
+
+    Left alone: embeddings (not nn.Linear), layers named in `skip` (LM heads), layers whose weight is tied to an
+    embedding, and layers whose features are not multiples of 128 (each reported with a warning).
+    """
+    recipe_of(recipe)
+    embedding_weights = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    replaced, left = [], []
+    for parent_name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            if type(child) is not nn.Linear:
+                continue
+            full = '%s.%s' % (parent_name, child_name) if parent_name else child_name
+            if child_name in skip:
+                left.append((full, 'output layer (skip list)'))
+            elif id(child.weight) in embedding_weights:
+                left.append((full, 'weight tied to an embedding'))
+            elif child.in_features % FEATURE_MULTIPLE or child.out_features % FEATURE_MULTIPLE:
+                left.append((full, 'features %d -> %d not multiples of %d' % (child.in_features, child.out_features, FEATURE_MULTIPLE)))
+                warnings.warn('quantize_model: %s stays high precision (%d -> %d features; NVFP4 layers need multiples of %d)'
+                              % (full, child.in_features, child.out_features, FEATURE_MULTIPLE))
+            else:
+                setattr(parent, child_name, Quartet2Linear.from_linear(child, recipe))
+                replaced.append(full)
+    if verbose:
+        print('quantize_model(%s): %d layers in NVFP4; kept: %s' % (recipe, len(replaced), left or 'none'))
+    model.qgen_quantized = {'recipe': recipe, 'replaced': replaced, 'kept': left}
+    return model

@@ -1,0 +1,336 @@
+"""The vendored package's tests, on a GPU of the package's arch: `python tests/run.py [--out DIR] [-k NAME]`.
+
+Prints one line per test and a summary `N passed, M failed`; exits 1 on any failure. With --out, writes
+results.json (the unbiasedness curves, memory figures) there.
+  forward     each recipe's forward quantizers equal the plain-torch reference bit for bit (codes, scales, tensor
+              scale), and the layer's output equals the float64 product of the reference operands within the
+              GEMM's error bound (NUMERICS §6.2); bias, token padding and leading dimensions included
+  unbiased    the mean of B backward passes vs the exact gradients of the quantized forward (E . Wq, E^T . Xq):
+              error ~ 1/sqrt(B) (MSE ~ 1/B) where the recipe is unbiased, a plateau where it is not
+  memory      saved activations are 4.5 bits per element (codes + E4M3 scales), nothing in bf16
+  compile     torch.compile of a model using the layer: same forward, finite gradients, fresh randomness per step
+  errors      bad shapes, dtypes, devices and names are refused with messages that name them
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+import time
+import traceback
+
+import torch
+import torch.nn as nn
+
+# The package next to this file when it was built in place (setup.py build_ext --inplace), else the installed one.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if glob.glob(os.path.join(_ROOT, 'qgen_torch', '_C*.so')):
+    sys.path.insert(0, _ROOT)
+import qgen_torch  # noqa: E402
+from qgen_torch import _generated as G  # noqa: E402
+from qgen_torch import ops as Q  # noqa: E402
+from qgen_torch.linear import NVFP4LinearFunction, Quartet2Linear, quantize_model, seed_table  # noqa: E402
+from qgen_torch.reference import dequantize_reference, gemm_bound, quantize_reference  # noqa: E402
+
+DEV = torch.device('cuda')
+RESULTS = {}
+
+
+def check(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def randn_bf16(*shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=g)
+    # a few outliers so that group and tensor scales differ a lot across the tensor
+    idx = torch.randint(0, x.numel(), (max(1, x.numel() // 997),), generator=g)
+    x.view(-1)[idx] *= 30
+    return x.to(torch.bfloat16).to(DEV)
+
+
+def same_nvfp4(got, ref, what):
+    codes, scales, ts = ref
+    check(torch.equal(got.codes.cpu(), codes), '%s: codes differ from the reference in %d bytes'
+          % (what, int((got.codes.cpu() != codes).sum())))
+    check(torch.equal(got.scales.cpu(), scales), '%s: scales differ from the reference in %d bytes'
+          % (what, int((got.scales.cpu() != scales).sum())))
+    check(torch.equal(got.tensor_scale.cpu(), ts), '%s: tensor scale %r, reference %r'
+          % (what, float(got.tensor_scale), float(ts)))
+
+
+# ------------------------------------------------------------------------------------------------ forward
+def test_forward_quantizers_bit_exact():
+    kernels = sorted({r['forward'][k] for r in G.RECIPES.values() for k in ('x', 'w')})
+    for i, name in enumerate(kernels):
+        for rows, cols in ((256, 512), (384, 128), (128, 1024)):
+            x = randn_bf16(rows, cols, seed=100 + i)
+            same_nvfp4(Q.quantize(x, name), quantize_reference(x, G.KERNELS[name]), '%s [%d, %d]' % (name, rows, cols))
+    return '%d kernels x 3 shapes bit-exact' % len(kernels)
+
+
+def test_forward_equals_reference():
+    worst = 0.0
+    for recipe in G.RECIPES:
+        r = G.RECIPES[recipe]
+        for tokens, lead in ((300, None), (256, (2, 128))):   # 300: padded to 384 inside; (2, 128, in): 3-D input
+            torch.manual_seed(1)
+            layer = Quartet2Linear(512, 384, bias=True, recipe=recipe).to(DEV)
+            x = randn_bf16(tokens, 512, seed=7)
+            xin = x.reshape(*lead, 512) if lead else x
+            with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16):
+                y = layer(xin).reshape(tokens, 384)
+                bias, layer.bias = layer.bias.detach().clone(), None
+                y0 = layer(xin).reshape(tokens, 384)
+            check(y.dtype == torch.bfloat16, '%s: output dtype %s under autocast; expected bf16' % (recipe, y.dtype))
+            check(torch.equal(y, y0 + bias.to(torch.bfloat16)), '%s: y != y(no bias) + bf16(bias)' % recipe)
+            xq = quantize_reference(x, G.KERNELS[r['forward']['x']])
+            wq = quantize_reference(layer.weight.detach().to(torch.bfloat16), G.KERNELS[r['forward']['w']])
+            a, b = dequantize_reference(*xq, rows=tokens, cols=512), dequantize_reference(*wq, rows=384, cols=512)
+            ref, bound = gemm_bound(a, b)
+            err = (y0.double().cpu() - ref).abs()
+            check(bool((err <= bound).all()), '%s: %d of %d outputs outside the GEMM bound (worst excess %.3g)'
+                  % (recipe, int((err > bound).sum()), err.numel(), float((err - bound).max())))
+            worst = max(worst, float((err / bound.clamp_min(1e-30)).max()))
+    return 'all recipes within the bound (worst error/bound %.3f)' % worst
+
+
+def test_bias_and_dtypes():
+    torch.manual_seed(2)
+    layer = Quartet2Linear(256, 256, bias=True).to(DEV)          # fp32 parameters
+    x = randn_bf16(200, 256, seed=3).float().requires_grad_()
+    y = layer(x)                                                 # no autocast: fp32 in, fp32 out (nn.Linear's rule)
+    check(y.dtype == torch.float32, 'output dtype %s without autocast for fp32 input; expected float32' % y.dtype)
+    with torch.no_grad():
+        bias = layer.bias.detach().clone()
+        layer.bias.zero_()
+        y_nobias = layer(x)
+        layer.bias.copy_(bias)
+    expected = (y_nobias.to(torch.bfloat16) + bias.to(torch.bfloat16)).float()
+    check(torch.equal(y, expected), 'bias: y != bf16(gemm) + bf16(bias)')
+    y.sum().backward()
+    check(x.grad.dtype == torch.float32 and layer.weight.grad.dtype == torch.float32, 'gradient dtypes follow the inputs')
+    check(torch.allclose(layer.bias.grad, torch.full_like(layer.bias.grad, 200.0)), 'bias gradient = sum of dY over tokens')
+    blayer = Quartet2Linear(256, 128, bias=False, dtype=torch.bfloat16).to(DEV)
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        yb = blayer(x)
+    yb.float().sum().backward()
+    check(blayer.weight.grad.dtype == torch.bfloat16, 'bf16 parameters get bf16 gradients')
+    return 'fp32 and bf16 parameters, bias, autocast on/off'
+
+
+# ------------------------------------------------------------------------------------------------ unbiasedness
+# What each recipe's backward should do, with the reason (asserted below).
+EXPECTED_BIAS = {
+    'quartet2': {'dx': False, 'dw': False},
+    'tetrajet-v2': {'dx': False, 'dw': False},
+    # dW: NVIDIA's X^T is RTN of the rotated bf16 X, a different deterministic quantization than the forward's Xq.
+    'nvidia': {'dx': False, 'dw': True},
+    # dX: 4/6 of W^T (1x16 groups along out) is not the forward's Wq transposed; dW as NVIDIA.
+    'nvidia+4/6': {'dx': True, 'dw': True},
+}
+B_POINTS = (1, 4, 16, 64, 256)
+
+
+def test_backward_unbiased():
+    tokens, fin, fout = 512, 512, 256
+    x = randn_bf16(tokens, fin, seed=11)
+    e = randn_bf16(tokens, fout, seed=12)
+    lines, curves = [], {}
+    for recipe in G.RECIPES:
+        r = G.RECIPES[recipe]
+        torch.manual_seed(3)
+        layer = Quartet2Linear(fin, fout, bias=False, recipe=recipe, dtype=torch.bfloat16).to(DEV)
+        xq = quantize_reference(x, G.KERNELS[r['forward']['x']])
+        wq = quantize_reference(layer.weight.detach(), G.KERNELS[r['forward']['w']])
+        ed = e.double().cpu()
+        exact = {'dx': ed @ dequantize_reference(*wq, rows=fout, cols=fin),
+                 'dw': ed.t() @ dequantize_reference(*xq, rows=tokens, cols=fin)}
+        sums = {'dx': torch.zeros(tokens, fin, dtype=torch.float64, device=DEV),
+                'dw': torch.zeros(fout, fin, dtype=torch.float64, device=DEV)}
+        curve = {'dx': [], 'dw': []}
+        xin = x.clone().requires_grad_()
+        for b in range(1, B_POINTS[-1] + 1):
+            xin.grad, layer.weight.grad = None, None
+            layer(xin).backward(e)
+            sums['dx'] += xin.grad.double()
+            sums['dw'] += layer.weight.grad.double()
+            if b in B_POINTS:
+                for g in ('dx', 'dw'):
+                    mean = (sums[g] / b).cpu()
+                    curve[g].append(float((mean - exact[g]).norm() / exact[g].norm()))
+        curves[recipe] = curve
+        for g in ('dx', 'dw'):
+            ratio = curve[g][-1] / curve[g][0]
+            ideal = 1 / math.sqrt(B_POINTS[-1])
+            biased = EXPECTED_BIAS[recipe][g]
+            ok = ratio > 4 * ideal if biased else ratio < 2 * ideal
+            lines.append('%s %s: rel err %s (B=%s), ratio %.3f vs 1/sqrt(B) %.3f -> %s%s' % (
+                recipe, g, ' '.join('%.4f' % v for v in curve[g]), ','.join(map(str, B_POINTS)), ratio, ideal,
+                'plateau' if ratio > 4 * ideal else '1/B', '' if ok else '  <-- UNEXPECTED'))
+    RESULTS['unbiased'] = {'B': list(B_POINTS), 'relative_error': curves, 'expected_bias': EXPECTED_BIAS}
+    print('\n'.join('    ' + l for l in lines))
+    bad = [l for l in lines if 'UNEXPECTED' in l]
+    check(not bad, 'unexpected bias behaviour:\n' + '\n'.join(bad))
+    return 'quartet2, tetrajet-v2: dX and dW ~1/B; nvidia: dX ~1/B, dW plateaus; nvidia+4/6: plateaus'
+
+
+def test_seeds_fresh_and_reproducible():
+    layer = Quartet2Linear(256, 256, bias=False).to(DEV)
+    x = randn_bf16(256, 256, seed=5).requires_grad_()
+    grads = []
+    for s in (10, 10, 11):
+        torch.manual_seed(s)
+        layer.weight.grad = None
+        layer(x).backward(torch.ones(256, 256, device=DEV))
+        grads.append(layer.weight.grad.clone())
+    check(torch.equal(grads[0], grads[1]), 'same torch.manual_seed -> same backward (reproducible)')
+    check(not torch.equal(grads[1], grads[2]), 'different seed -> different rounding noise')
+    return 'reproducible under torch.manual_seed, fresh otherwise'
+
+
+# ------------------------------------------------------------------------------------------------ memory
+def test_saved_activation_bits():
+    tokens, fin, fout = 1024, 1024, 512
+    out = {}
+    for recipe in G.RECIPES:
+        layer = Quartet2Linear(fin, fout, bias=False, recipe=recipe).to(DEV)
+        x = randn_bf16(tokens, fin, seed=6).requires_grad_()
+        saved = []
+
+        def pack(t):
+            saved.append(t)
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            with torch.autocast('cuda', dtype=torch.bfloat16):
+                layer(x)
+        cuda = [t for t in saved if t.is_cuda]
+        check(not any(t.dtype in (torch.bfloat16, torch.float32) and t.numel() >= fin for t in cuda),
+              '%s saves a high-precision tensor: %s' % (recipe, [(t.dtype, tuple(t.shape)) for t in cuda]))
+        # The X-side tensor is the one with tokens (or tokens/2 packed) along a dimension.
+        x_bytes = sum(t.numel() for t in cuda if t.dtype == torch.uint8 and t.numel() in (tokens * fin // 2, tokens * fin // 16))
+        bits = 8.0 * x_bytes / (tokens * fin)
+        out[recipe] = bits
+        check(bits == 4.5, '%s: saved activations take %.3f bits per element; expected 4.5' % (recipe, bits))
+    RESULTS['saved_bits_per_activation'] = out
+    return ', '.join('%s %.1f' % kv for kv in out.items()) + ' bits/element (bf16 nn.Linear: 16)'
+
+
+# ------------------------------------------------------------------------------------------------ compile
+class TinyMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Linear(256, 512, bias=False)
+        self.down = nn.Linear(512, 256, bias=True)
+        self.head = nn.Linear(256, 100)
+
+    def forward(self, x):
+        return self.head(self.down(torch.nn.functional.gelu(self.up(x))))
+
+
+def test_quantize_model():
+    torch.manual_seed(4)
+    model = TinyMLP().to(DEV)
+    w_up = model.up.weight
+    quantize_model(model, recipe='tetrajet-v2')
+    check(isinstance(model.up, Quartet2Linear) and isinstance(model.down, Quartet2Linear), 'linear layers swapped')
+    check(type(model.head) is nn.Linear, 'the head (named in the skip list, 100 outputs) stays nn.Linear')
+    check(model.up.weight is w_up, 'parameters are shared, not copied')
+    check(model.up.recipe == 'tetrajet-v2', 'recipe recorded')
+    return 'swaps nn.Linear, keeps the head, shares parameters'
+
+
+def test_torch_compile():
+    torch.manual_seed(5)
+    mlp = quantize_model(TinyMLP().to(DEV), recipe='quartet2')
+    # Two NVFP4 layers back to back: no float op between them that inductor could fuse differently, so the
+    # compiled forward must equal the eager one bit for bit.
+    model = nn.Sequential(mlp.up, mlp.down)
+    compiled = torch.compile(model)
+    x = randn_bf16(192, 256, seed=8)
+    with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16):
+        y_eager = model(x)
+        y_comp = compiled(x)
+    check(torch.equal(y_eager, y_comp), 'compiled forward differs from eager in %d of %d outputs'
+          % (int((y_eager != y_comp).sum()), y_eager.numel()))
+    grads = []
+    for _ in range(2):
+        model.zero_grad()
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            loss = compiled(x).float().square().mean()
+        loss.backward()
+        check(all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in model.parameters()), 'finite gradients')
+        grads.append(model.up.weight.grad.clone())
+    check(not torch.equal(grads[0], grads[1]), 'compiled backward reused the same random seeds on two steps')
+    return 'forward bit-identical to eager, gradients finite, fresh seeds per step'
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def raises(fn, exc, *words):
+    try:
+        fn()
+    except exc as e:
+        msg = str(e)
+        missing = [w for w in words if w not in msg]
+        check(not missing, 'error message %r lacks %r' % (msg, missing))
+        return
+    raise AssertionError('no %s raised (expected one naming %s)' % (exc.__name__, words))
+
+
+def test_errors():
+    raises(lambda: Quartet2Linear(100, 256), ValueError, 'in_features', '128')
+    raises(lambda: Quartet2Linear(256, 256, recipe='fp8'), ValueError, 'recipe', 'quartet2')
+    layer = Quartet2Linear(256, 256).to(DEV)
+    raises(lambda: layer(torch.zeros(4, 128, device=DEV)), ValueError, 'in_features = 256')
+    raises(lambda: layer(torch.zeros(4, 256)), ValueError, 'CUDA')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV), 'fwd_x_fourSix'), RuntimeError, 'x', 'BFloat16')
+    raises(lambda: Q.quantize(torch.zeros(16, 40, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix'), RuntimeError, 'cols')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'no_such'), ValueError, 'no_such', 'allowed')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'bwd_e_msEden'), ValueError, 'seeds')
+    a = Q.quantize(torch.ones(128, 64, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
+    b = Q.quantize(torch.ones(128, 128, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
+    raises(lambda: Q.gemm(a, b), RuntimeError, 'same K')
+    return 'shapes, dtypes, devices, names'
+
+
+TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
+         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--out', help='directory for results.json')
+    p.add_argument('-k', default='', help='run only tests whose name contains this')
+    a = p.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit('tests/run.py: no CUDA GPU')
+    cc = torch.cuda.get_device_capability()
+    want = G.ARCH[3:-1]
+    if '%d%d' % cc != want:
+        sys.exit('tests/run.py: this package is for %s; the GPU is compute capability %d.%d' % (G.ARCH, *cc))
+    print('qgen_torch %s (%s, %s) on %s, torch %s' % (qgen_torch.__version__, G.ARCH, os.path.dirname(qgen_torch.__file__),
+                                                   torch.cuda.get_device_name(), torch.__version__))
+    passed = failed = 0
+    for t in TESTS:
+        if a.k not in t.__name__:
+            continue
+        t0 = time.time()
+        try:
+            info = t()
+            passed += 1
+            print('PASS %s (%.1f s): %s' % (t.__name__, time.time() - t0, info), flush=True)
+        except Exception:
+            failed += 1
+            print('FAIL %s (%.1f s)\n%s' % (t.__name__, time.time() - t0, traceback.format_exc()), flush=True)
+    print('%d passed, %d failed' % (passed, failed))
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)
+        with open(os.path.join(a.out, 'results.json'), 'w') as f:
+            json.dump({'passed': passed, 'failed': failed, 'device': torch.cuda.get_device_name(), **RESULTS}, f, indent=1)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == '__main__':
+    main()
