@@ -37,10 +37,31 @@ def recipe_of(name):
     return r
 
 
-def seed_table():
-    """int64 [5, 2] on the CPU: column 0 a fresh seed per role, column 1 one fresh sign seed shared by all roles."""
+def _draw_seed_table(anchor: torch.Tensor) -> torch.Tensor:
     s = torch.randint(0, 2 ** 62, (6,), dtype=torch.int64)
     return torch.stack([s[1:], s[0].expand(5)], dim=1)
+
+
+# The draw is an opaque op so that torch.compile runs it on every call: traced as plain torch.randint, some
+# compiler versions hoisted or reused the draw and every step got the same seeds. Tagged nondeterministic_seeded so
+# that two layers' draws are never merged (CSE). `anchor` (the layer input, detached) only orders the draw.
+try:
+    _seed_op = torch.library.custom_op('qgen::seed_table', _draw_seed_table, mutates_args=(),
+                                       tags=(torch.Tag.nondeterministic_seeded,))
+except TypeError:  # PyTorch without custom_op tags
+    _seed_op = torch.library.custom_op('qgen::seed_table', _draw_seed_table, mutates_args=())
+
+
+@_seed_op.register_fake
+def _seed_table_fake(anchor):
+    return torch.empty((5, 2), dtype=torch.int64)
+
+
+def seed_table(anchor=None):
+    """int64 [5, 2] on the CPU: column 0 a fresh seed per role, column 1 one fresh sign seed shared by all roles."""
+    if anchor is None:
+        anchor = torch.zeros(1)
+    return _seed_op(anchor.detach())
 
 
 def _pad_rows(t, multiple):
@@ -93,6 +114,7 @@ class NVFP4LinearFunction(torch.autograd.Function):
             else:
                 wt = sw
             dx = Q.gemm(eq, wt)[:m].to(ctx.x_dtype)
+            del eq, wt  # free the dX operands before the dW ones are made (peak memory)
         if ctx.needs_input_grad[1]:
             etq = Q.quantize(e, r['dw']['et'], seeds[ET])                  # [out, tokens] along tokens
             src = r['dw']['xt']
@@ -164,7 +186,7 @@ class Quartet2Linear(nn.Module):
         if x2.shape[0] == 0:
             raise ValueError('Quartet2Linear: input has no tokens (shape %s); allowed: at least one' % (tuple(x.shape),))
         out_dtype = _autocast_dtype(x.device.type) or x.dtype
-        y = NVFP4LinearFunction.apply(x2, self.weight, self.bias, seed_table(), self.recipe, out_dtype)
+        y = NVFP4LinearFunction.apply(x2, self.weight, self.bias, seed_table(x2), self.recipe, out_dtype)
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self):
