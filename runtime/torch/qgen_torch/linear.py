@@ -135,12 +135,25 @@ def _autocast_dtype(device_type):
     return None
 
 
+def _apply_traced(x2, weight, bias, recipe, out_dtype):
+    return NVFP4LinearFunction.apply(x2, weight, bias, seed_table(x2), recipe, out_dtype)
+
+
+# By default torch.compile does not trace into the layer (one graph break per layer; the layer runs its kernels
+# eagerly, the rest of the model is compiled). Traced, on PyTorch 2.11 + CUDA the compiled backward was measured to
+# reuse the same random seeds on every step (tests/run.py test_torch_compile), which would freeze the rounding noise
+# and the Hadamard signs: unbiased per step, but the same bias every step. Opt in with traceable=True.
+_apply_eager = torch.compiler.disable(_apply_traced) if hasattr(torch, 'compiler') else _apply_traced
+
+
 class Quartet2Linear(nn.Module):
     """nn.Linear with NVFP4 forward and backward GEMMs (recipe: 'quartet2', 'nvidia', 'nvidia+4/6', 'tetrajet-v2').
 
     Parameters stay in their own dtype (fp32 or bf16); the layer quantizes from bf16 copies. Under autocast the
     output has the autocast dtype, otherwise the input's, like nn.Linear. in/out features: multiples of 128.
     """
+
+    traceable = False  # let torch.compile trace into the layer (see _apply_eager); per instance or class-wide
 
     def __init__(self, in_features, out_features, bias=True, recipe='quartet2', device=None, dtype=None):
         super().__init__()
@@ -186,7 +199,8 @@ class Quartet2Linear(nn.Module):
         if x2.shape[0] == 0:
             raise ValueError('Quartet2Linear: input has no tokens (shape %s); allowed: at least one' % (tuple(x.shape),))
         out_dtype = _autocast_dtype(x.device.type) or x.dtype
-        y = NVFP4LinearFunction.apply(x2, self.weight, self.bias, seed_table(x2), self.recipe, out_dtype)
+        apply = _apply_traced if self.traceable else _apply_eager
+        y = apply(x2, self.weight, self.bias, self.recipe, out_dtype)
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self):

@@ -264,6 +264,22 @@ def test_torch_compile():
         check(all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in model.parameters()), 'finite gradients')
         grads.append(model[0].weight.grad.clone())
     check(not torch.equal(grads[0], grads[1]), 'compiled backward reused the same random seeds on two steps')
+    # Diagnostic, not asserted: the same with torch.compile tracing into the layer (Quartet2Linear.traceable).
+    for layer in model:
+        layer.traceable = True
+    torch._dynamo.reset()
+    traced = torch.compile(model)
+    tgrads = []
+    for _ in range(2):
+        model.zero_grad()
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            traced(x).float().square().mean().backward()
+        tgrads.append(model[0].weight.grad.clone())
+    fresh_traced = not torch.equal(tgrads[0], tgrads[1])
+    RESULTS['compile_traceable_fresh_seeds'] = fresh_traced
+    print('    traceable=True (diagnostic): fresh seeds per step: %s' % fresh_traced)
+    for layer in model:
+        layer.traceable = False
     # A full MLP with GELU, bias and an unquantized head compiles and trains too.
     mlp = quantize_model(TinyMLP().to(DEV))
     cm = torch.compile(mlp)
