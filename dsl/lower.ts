@@ -204,7 +204,10 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): KernelPlan {
   const E = mapping.elemsPerThread, L = mapping.lanesPerUnit;
   if (block16 && L !== 1)
     throw new LoweringError(`${name}: 16x16 blocks need the whole rotation chunk in one thread (tiling.groupsPerThread >= ${n / 16})`);
-  const registerWeight = msEden ? 3 : rotate || rounding === 'sr' ? 2 : 1;
+  // Four-over-six of a transposed input holds both candidates next to the staged tile's addressing: 80 registers
+  // spilled 24 bytes with ptxas 13.0 on sm_90a, so it gets the rotation/SR budget.
+  const fourSixTransposed = rounding === 'four-six' && spec.transposedInput;
+  const registerWeight = msEden ? 3 : rotate || rounding === 'sr' || fourSixTransposed ? 2 : 1;
   checkRegisters(name, E, spec.tiling.threadsPerBlock, registerWeight);
   const hadamardLanes = rotate ? Math.max(1, n / E) : 1;
   // A transposed bf16 input is staged through shared memory, one tile of (threads / L) rows x (E * L) columns per

@@ -41,7 +41,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_fwd_wt_fourSix_computed_impl::amax_pass) -> quantize (qgen_fwd_wt_fourSix_computed_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
+//   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -113,7 +113,7 @@ __device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qge
 }
 
 // Pass 1 (NUMERICS §5.1 computed): amax of the tensor into the workspace max word.
-__global__ void __launch_bounds__(kThreads, 3) amax_pass(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) amax_pass(const qgen_quantize_args args, int64_t items) {
   const uint4 signs = make_uint4(0u, 0u, 0u, 0u);
   const float t_in = 1.0f;
   float local_max = 0.0f;
@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(kThreads, 3) amax_pass(const qgen_quantize_arg
 }
 
 // Quantize (NUMERICS §5, tensor scale from pass 1): codes and scales.
-__global__ void __launch_bounds__(kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(kThreads, 2) quantize(const qgen_quantize_args args, int64_t items) {
   qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / kGroupSize);
   const float t = qgen_computed_tensor_scale(qgen_load_max_word(max_word(args.workspace)), target6(), ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
