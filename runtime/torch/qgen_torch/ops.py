@@ -100,6 +100,9 @@ def gemm_kernel(m):
 
 def gemm(a, b, kernel=None):
     """C [m, n] = tA tB . A [m, k] . B [n, k]^T in bf16, both NVFP4 along k; the tiling is picked by m unless given."""
+    if a.cols != b.cols:
+        raise ValueError('qgen_torch.gemm: a is [%d, %d] and b is [%d, %d]; allowed: the same K (C = A . B^T)'
+                         % (a.rows, a.cols, b.rows, b.cols))
     kernel = kernel or gemm_kernel(a.rows)
     kernel_facts(kernel, 'gemm')
     return ops().gemm(a.codes, a.scales, a.tensor_scale, b.codes, b.scales, b.tensor_scale, kernel)

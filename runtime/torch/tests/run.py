@@ -16,6 +16,7 @@ import glob
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -313,8 +314,34 @@ def test_errors():
     raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'bwd_e_msEden'), ValueError, 'seeds')
     a = Q.quantize(torch.ones(128, 64, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
     b = Q.quantize(torch.ones(128, 128, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
-    raises(lambda: Q.gemm(a, b), RuntimeError, 'same K')
-    return 'shapes, dtypes, devices, names'
+    raises(lambda: Q.gemm(a, b), ValueError, 'same K')
+    # The ops themselves (what torch.compile calls) check too, with numbers in their messages; in a child process, so
+    # that a crash (a SIGSEGV while formatting a message was seen here once) is a failure, not the end of the suite.
+    child = """
+import torch, qgen_torch
+from qgen_torch import ops as Q
+G = %r
+a = Q.quantize(torch.ones(128, 64, device='cuda', dtype=torch.bfloat16), 'fwd_x_fourSix')
+b = Q.quantize(torch.ones(128, 128, device='cuda', dtype=torch.bfloat16), 'fwd_x_fourSix')
+cases = {
+    'same K': lambda: torch.ops.qgen.gemm(a.codes, a.scales, a.tensor_scale, b.codes, b.scales, b.tensor_scale, G),
+    'bytes; allowed: 512': lambda: torch.ops.qgen.gemm(a.codes, a.scales[:100], a.tensor_scale, a.codes, a.scales, a.tensor_scale, G),
+    'got shape [1, 128, 32]': lambda: torch.ops.qgen.dequantize(a.codes[None], a.scales, a.tensor_scale, 'dequantize_nvfp4'),
+    'with 3 elements': lambda: torch.ops.qgen.quantize(torch.ones(16, 64, device='cuda', dtype=torch.bfloat16), 'bwd_e_msEden',
+                                                       torch.zeros(3, dtype=torch.int64)),
+}
+for words, call in cases.items():
+    try:
+        call()
+        print('no error:', words)
+    except RuntimeError as e:
+        print('raised:' if words in str(e) else 'wrong message:', words, '|', str(e).splitlines()[0])
+""" % Q.gemm_kernel(128)
+    r = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True, timeout=300)
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and len(lines) == 4 and all(l.startswith('raised:') for l in lines), \
+        'the ops with bad arguments: exit %d\n%s%s' % (r.returncode, r.stdout, r.stderr[-2000:])
+    return 'shapes, dtypes, devices, names; the ops raise with numbers in the message (%d cases)' % len(lines)
 
 
 TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
@@ -346,7 +373,7 @@ def main():
         except Exception:
             failed += 1
             print('FAIL %s (%.1f s)\n%s' % (t.__name__, time.time() - t0, traceback.format_exc()), flush=True)
-    print('%d passed, %d failed' % (passed, failed))
+    print('%d passed, %d failed' % (passed, failed), flush=True)
     if a.out:
         os.makedirs(a.out, exist_ok=True)
         with open(os.path.join(a.out, 'results.json'), 'w') as f:

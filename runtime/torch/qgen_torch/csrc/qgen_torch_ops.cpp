@@ -26,15 +26,25 @@ void check_status(const qgen_status& s, const char* kernel) {
   TORCH_CHECK(s.code == QGEN_OK, "qgen_", kernel, ": ", s.message);
 }
 
+// Numbers, shapes and devices go into error messages as ready-made strings (std::to_string, never an ostream
+// insertion of an integer): with torch 2.11's wheel and g++ 13 on the H100 machine, streaming an int64 into the
+// TORCH_CHECK message crashed the process (SIGSEGV in std::ostream::_M_insert<long>) instead of raising.
+std::string dec(int64_t v) { return std::to_string(v); }
+std::string shape_of(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + dec(t.size(i));
+  return s + "]";
+}
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Bytes of the 128x4 scale layout for a [rows, cols/16] grid (NUMERICS §7).
 int64_t scale_bytes(int64_t rows, int64_t cols) { return ceil_div(rows, 128) * 128 * ceil_div(cols / 16, 4) * 4; }
 
 void check_cuda(const at::Tensor& t, const char* op, const char* arg, at::ScalarType dtype, int64_t dim) {
-  TORCH_CHECK(t.is_cuda(), "qgen::", op, ": ", arg, " must be a CUDA tensor; got device ", t.device());
+  TORCH_CHECK(t.is_cuda(), "qgen::", op, ": ", arg, " must be a CUDA tensor; got device ", t.device().str());
   TORCH_CHECK(t.scalar_type() == dtype, "qgen::", op, ": ", arg, " must have dtype ", dtype, "; got ", t.scalar_type());
-  TORCH_CHECK(t.dim() == dim, "qgen::", op, ": ", arg, " must be ", dim, "-D; got shape ", t.sizes());
+  TORCH_CHECK(t.dim() == dim, "qgen::", op, ": ", arg, " must be ", dec(dim), "-D; got shape ", shape_of(t));
   TORCH_CHECK(t.is_contiguous(), "qgen::", op, ": ", arg, " must be contiguous");
 }
 
@@ -44,11 +54,12 @@ void check_nvfp4(const at::Tensor& codes, const at::Tensor& scales, const at::Te
   check_cuda(codes, op, c.c_str(), at::kByte, 2);
   check_cuda(scales, op, s.c_str(), at::kByte, 1);
   check_cuda(ts, op, t.c_str(), at::kFloat, 1);
-  TORCH_CHECK(ts.numel() == 1, "qgen::", op, ": ", t, " must hold one float; got ", ts.numel());
+  TORCH_CHECK(ts.numel() == 1, "qgen::", op, ": ", t, " must hold one float; got ", dec(ts.numel()));
   const int64_t rows = codes.size(0), cols = codes.size(1) * 2;
-  TORCH_CHECK(cols % 16 == 0, "qgen::", op, ": ", c, " has ", cols, " columns of codes; allowed: a multiple of 16");
-  TORCH_CHECK(scales.numel() == scale_bytes(rows, cols), "qgen::", op, ": ", s, " has ", scales.numel(),
-              " bytes; allowed: ", scale_bytes(rows, cols), " (the 128x4 layout of a [", rows, ", ", cols, "/16] grid)");
+  TORCH_CHECK(cols % 16 == 0, "qgen::", op, ": ", c, " has ", dec(cols), " columns of codes; allowed: a multiple of 16");
+  TORCH_CHECK(scales.numel() == scale_bytes(rows, cols), "qgen::", op, ": ", s, " has ", dec(scales.numel()),
+              " bytes; allowed: ", dec(scale_bytes(rows, cols)), " (the 128x4 layout of a [", dec(rows), ", ", dec(cols),
+              "/16] grid)");
   TORCH_CHECK(codes.device() == scales.device() && codes.device() == ts.device(), "qgen::", op, ": ", what,
               " codes, scales and tensor scale must be on one device");
 }
@@ -57,7 +68,7 @@ void check_nvfp4(const at::Tensor& codes, const at::Tensor& scales, const at::Te
 std::pair<uint64_t, uint64_t> read_seeds(const at::Tensor& seeds, const char* op) {
   TORCH_CHECK(seeds.device().is_cpu() && seeds.scalar_type() == at::kLong && seeds.numel() == 2,
               "qgen::", op, ": seeds must be a CPU int64 tensor of 2 elements (seed, sign_seed); got ",
-              seeds.device(), " ", seeds.scalar_type(), " with ", seeds.numel(), " elements");
+              seeds.device().str(), " ", seeds.scalar_type(), " with ", dec(seeds.numel()), " elements");
   const at::Tensor s = seeds.contiguous();
   const int64_t* p = s.data_ptr<int64_t>();
   return {static_cast<uint64_t>(p[0]), static_cast<uint64_t>(p[1])};
@@ -118,15 +129,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> requantize(const at::Tensor& code
   return run_quantize(k, args, codes.options());
 }
 
+// A [m, k] and B [n, k]: the same K, one device.
+void check_gemm_operands(const at::Tensor& a_codes, const at::Tensor& b_codes) {
+  const int64_t ka = a_codes.size(1) * 2, kb = b_codes.size(1) * 2;
+  TORCH_CHECK(ka == kb, "qgen::gemm: a is [", dec(a_codes.size(0)), ", ", dec(ka), "] and b is [", dec(b_codes.size(0)), ", ", dec(kb),
+              "]; allowed: the same K (C = A . B^T)");
+  TORCH_CHECK(a_codes.device() == b_codes.device(), "qgen::gemm: a and b must be on one device");
+}
+
 // C [m, n] = tA tB . A [m, k] . B [n, k]^T, both NVFP4 along k.
 at::Tensor gemm(const at::Tensor& a_codes, const at::Tensor& a_scales, const at::Tensor& a_ts, const at::Tensor& b_codes,
                 const at::Tensor& b_scales, const at::Tensor& b_ts, const std::string& kernel) {
   const GemmKernel& k = find_kernel(kGemmKernels, kernel, "gemm");
   check_nvfp4(a_codes, a_scales, a_ts, "gemm", "a");
   check_nvfp4(b_codes, b_scales, b_ts, "gemm", "b");
-  TORCH_CHECK(a_codes.size(1) == b_codes.size(1), "qgen::gemm: a is [", a_codes.size(0), ", ", a_codes.size(1) * 2,
-              "] and b is [", b_codes.size(0), ", ", b_codes.size(1) * 2, "]; allowed: the same K (C = A . B^T)");
-  TORCH_CHECK(a_codes.device() == b_codes.device(), "qgen::gemm: a and b must be on one device");
+  check_gemm_operands(a_codes, b_codes);
   const c10::cuda::CUDAGuard guard(a_codes.device());
   at::Tensor c = at::empty({a_codes.size(0), b_codes.size(0)}, a_codes.options().dtype(k.f32_out ? at::kFloat : at::kBFloat16));
   qgen_gemm_args args{};
