@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
+#include "qgen.h"
 
 // NUMERICS §2.7: 16 codes (4 bits each, element i in bits 4i+3..4i) as the 8 bytes they occupy in memory.
 // Built from 8 bytes, each holding two codes with the lower index in bits 3:0.
@@ -31,13 +32,7 @@ __host__ __device__ __forceinline__ int64_t qgen_scale_offset_128x4(int64_t r, i
   return qgen_scale_block_offset(r / 128, kb / 4, (groups_per_row + 3) / 4) + qgen_scale_row_in_block(static_cast<uint32_t>(r % 128)) + kb % 4;
 }
 
-// Bytes of a scale tensor of `rows` rows and Kb groups per row.
-__host__ __device__ __forceinline__ int64_t qgen_scale_bytes_row_major(int64_t rows, int64_t groups_per_row) {
-  return rows * groups_per_row;
-}
-__host__ __device__ __forceinline__ int64_t qgen_scale_bytes_128x4(int64_t rows, int64_t groups_per_row) {
-  return ((rows + 127) / 128) * 128 * ((groups_per_row + 3) / 4) * 4;
-}
+// The bytes of a scale tensor, qgen_scale_bytes_128x4 / _row_major, are in qgen.h (callers allocate with them).
 
 // The two layouts as policies, so that a kernel names its layout once.
 struct qgen_layout_row_major {

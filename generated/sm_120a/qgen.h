@@ -23,6 +23,21 @@ typedef struct {
 
 enum { QGEN_OK = 0, QGEN_INVALID_ARGUMENT = 1, QGEN_LAUNCH_FAILED = 2 };
 
+#if defined(__CUDACC__)
+#define QGEN_HOST_DEVICE __host__ __device__
+#else
+#define QGEN_HOST_DEVICE
+#endif
+
+/* Bytes to allocate for the scales of a [rows, groups_per_row] scale grid (NUMERICS §7), for callers and kernels alike:
+ * 128x4 layout: rows padded to 128, groups to 4 (the padding bytes are written as 0); row-major: no padding. */
+static inline QGEN_HOST_DEVICE int64_t qgen_scale_bytes_128x4(int64_t rows, int64_t groups_per_row) {
+  return ((rows + 127) / 128) * 128 * ((groups_per_row + 3) / 4) * 4;
+}
+static inline QGEN_HOST_DEVICE int64_t qgen_scale_bytes_row_major(int64_t rows, int64_t groups_per_row) {
+  return rows * groups_per_row;
+}
+
 /* Quantize: C ABI `qgen_status qgen_<name>(const qgen_quantize_args* args, cudaStream_t stream);` and
  * `size_t qgen_<name>_workspace_bytes(int64_t rows, int64_t cols);`. */
 typedef struct {

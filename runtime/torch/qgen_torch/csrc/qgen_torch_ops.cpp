@@ -36,10 +36,8 @@ std::string shape_of(const at::Tensor& t) {
   return s + "]";
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Bytes of the 128x4 scale layout for a [rows, cols/16] grid (NUMERICS §7).
-int64_t scale_bytes(int64_t rows, int64_t cols) { return ceil_div(rows, 128) * 128 * ceil_div(cols / 16, 4) * 4; }
+// Bytes of the 128x4 scale layout for a [rows, cols/16] grid (NUMERICS §7; the formula is qgen.h's).
+int64_t scale_bytes(int64_t rows, int64_t cols) { return qgen_scale_bytes_128x4(rows, cols / 16); }
 
 void check_cuda(const at::Tensor& t, const char* op, const char* arg, at::ScalarType dtype, int64_t dim) {
   TORCH_CHECK(t.is_cuda(), "qgen::", op, ": ", arg, " must be a CUDA tensor; got device ", t.device().str());
