@@ -6,7 +6,8 @@ One recipe (dsl/recipes.ts, rendered into _generated.RECIPES) names the quantize
     dW          = Q(E^T) . Q(X^T)^T                  reduction over tokens
 Per call the layer draws a fresh sign seed (the Hadamard signs, shared by the four backward operands so that the
 rotations cancel in both GEMMs) and a distinct Philox seed per quantizer (independent rounding noise), from torch's
-CPU generator: reproducible under torch.manual_seed, and part of the graph under torch.compile.
+CPU generator: reproducible under torch.manual_seed. Under torch.compile the layer runs eagerly by default (one graph
+break per layer), which keeps the draws fresh on every step; see Quartet2Linear.traceable.
 """
 import math
 import warnings
