@@ -1,16 +1,12 @@
 // `qgen emit`: validate every spec first (all problems reported, nothing written on failure), then hand the specs to
-// the code generator (codegen/emit.ts).
+// the code generator (emit/emit.ts).
 import path from 'node:path';
 import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { loadSpecFile, SpecLoadError } from '../dsl/load.ts';
-import { SpecError, validateFile } from '../dsl/validate.ts';
+import { SpecError, validateFile } from '../validate/validate.ts';
 import { UserError } from './errors.ts';
-import { importIfPresent } from './optional.ts';
-
-interface EmitModule {
-  emitKernels(specs: KernelSpec[], arch: Arch, outDir: string): Promise<{ files: string[]; manifestPath: string }>;
-}
+import { emitKernels } from '../emit/emit.ts';
 
 /** The specs of a spec file, validated on `arch`; or the catalog. A user error lists every problem. */
 export async function specsFor(arch: Arch, specFile?: string): Promise<KernelSpec[]> {
@@ -42,12 +38,7 @@ export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): Ke
 export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[] }): Promise<void> {
   const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
   const specs = selected;
-  const codegen = await importIfPresent<EmitModule>('codegen/emit.ts');
-  if (!codegen || typeof codegen.emitKernels !== 'function') {
-    throw new UserError('the code generator (codegen/emit.ts, emitKernels) is not available in this checkout; '
-      + `${specs.length} spec(s) validated, nothing written`);
-  }
-  const result = await codegen.emitKernels(specs, opts.arch, opts.out);
+  const result = await emitKernels(specs, opts.arch, opts.out);
   const shown = (f: string) => path.relative(process.cwd(), path.resolve(f)) || f;
   console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${result.files.length} file(s)`);
   for (const f of result.files) console.log(`  ${shown(f)}`);

@@ -1,9 +1,9 @@
 // `qgen explain`: a kernel spec as a readable plan — its numerics in words, citing runtime/NUMERICS.md, then the
-// lowering that dsl/lower.ts produces for the arch (when that module exists).
+// lowering that lower/lower.ts produces for the arch.
 import type { Arch, DequantizeSpec, GemmSpec, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
 import { CEILING_EDEN, E2M1_MAX, S_EDEN, STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, V_SR } from '../dsl/constants.ts';
-import { gemmSmemBytes } from '../dsl/validate.ts';
-import { importIfPresent } from './optional.ts';
+import { gemmSmemBytes } from '../validate/validate.ts';
+import { lower } from '../lower/lower.ts';
 
 type Line = [label: string, text: string];
 
@@ -151,7 +151,6 @@ export function numericsLines(spec: KernelSpec, arch: Arch): Line[] {
   }
 }
 
-interface LowerModule { lower: (spec: KernelSpec, arch: Arch) => { steps: string[]; launch: unknown } }
 
 function formatLaunch(launch: unknown): string[] {
   if (launch === null || typeof launch !== 'object') return [`  ${String(launch)}`];
@@ -189,14 +188,9 @@ export async function explain(spec: KernelSpec, arch: Arch): Promise<string> {
   const out = [`${spec.name} — ${spec.kind} on ${arch}`];
   if (spec.doc) out.push(`  ${spec.doc}`);
   out.push('', 'Numerics (section numbers refer to runtime/NUMERICS.md):', ...indentLines(numericsLines(spec, arch)));
-  const mod = await importIfPresent<LowerModule>('dsl/lower.ts');
-  if (!mod || typeof mod.lower !== 'function') {
-    out.push('', 'Lowering: not available (dsl/lower.ts is not present in this checkout).');
-    return out.join('\n');
-  }
   let plan: { steps: string[]; launch: unknown };
   try {
-    plan = mod.lower(spec, arch);
+    plan = lower(spec, arch);
   } catch (e) {
     out.push('', `Lowering on ${arch} failed: ${(e as Error).message}`);
     return out.join('\n');

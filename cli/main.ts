@@ -7,11 +7,11 @@ import yargs from 'yargs';
 import { ARCHS, type Arch } from '../dsl/types.ts';
 import { CATALOG, catalogFor } from '../dsl/catalog.ts';
 import { UsageError, UserError } from './errors.ts';
-import { VENDOR_TARGETS, type VendorTarget } from '../codegen/vendor.ts';
+import { VENDOR_TARGETS, type VendorTarget } from '../emit/vendor.ts';
 import { runEmit, specsFor } from './emit.ts';
 import { explain } from './explain.ts';
 import { formatCatalog } from './list.ts';
-import { REPO_ROOT } from './optional.ts';
+import { REPO_ROOT } from './paths.ts';
 import { computeQuality, formatQualityTable } from './quality.ts';
 
 /** Parses --arch; the message is the one users see. */
@@ -140,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
       .example('$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg', 'then: pip install --no-build-isolation ./qgen_torch_pkg')
       .example('$0 vendor --target c --arch sm_100a --out qgen_c', 'then: cmake -S qgen_c -B build && cmake --build build'),
     guard(async (a: { target: VendorTarget; arch: Arch; out: string }) => {
-      const { vendor } = await import('../codegen/vendor.ts');
+      const { vendor } = await import('../emit/vendor.ts');
       const result = await vendor({ target: a.target, arch: a.arch, out: a.out });
       console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch} as a ${a.target} package in ${a.out}: `
         + `${result.files.length} file(s)`);

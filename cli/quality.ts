@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UserError } from './errors.ts';
-import { REPO_ROOT } from './optional.ts';
+import { REPO_ROOT } from './paths.ts';
 import { formatTable } from './table.ts';
 
 export interface QualityRow { name: string; relMse: number; bits: number; paper?: number | string }

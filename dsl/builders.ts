@@ -5,7 +5,7 @@ import type {
   Rounding, ScaleGroup,
 } from './types.ts';
 import { E4M3_MAX } from './constants.ts';
-import { requiredTarget } from './validate.ts';
+import { requiredTarget } from '../validate/validate.ts';
 
 export const NVFP4_GROUP: ScaleGroup = { size: 16, format: 'e4m3' };
 export const MXFP4_GROUP: ScaleGroup = { size: 32, format: 'ue8m0' };

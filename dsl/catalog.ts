@@ -4,7 +4,7 @@
 import type { Arch, KernelSpec } from './types.ts';
 import { amax, dequantize, gemm, hadamard, MXFP4_GROUP, quantize } from './builders.ts';
 import { CEILING_EDEN, E4M3_MAX } from './constants.ts';
-import { assertValid } from './validate.ts';
+import { assertValid } from '../validate/validate.ts';
 
 /** Quartet II's tensor scale: one pass over the input, ceiling 448 (NUMERICS §5.1 "one-pass"). */
 const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;

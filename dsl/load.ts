@@ -1,7 +1,7 @@
 // Spec-file loading: a JSON file, or a TypeScript module typed against dsl/types.ts. A TypeScript file is first
 // type-checked (strict) in an in-memory ts-morph project, and every type error is reported as `file:line:col:
 // message` before the module is imported; importing it needs a TypeScript loader in the process (bin/qgen.mjs
-// registers tsx). The shape of what is loaded is not checked here: validateFile (dsl/validate.ts) does that.
+// registers tsx). The shape of what is loaded is not checked here: validateFile (validate/validate.ts) does that.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -1,5 +1,5 @@
 // qgen kernel specs: plain, serialisable data. A spec says *what* a kernel computes (numerics, formats, layouts)
-// and *how* it is tiled; lowering (dsl/lower.ts) turns a validated spec into a plan, and per-arch renderers turn a
+// and *how* it is tiled; lowering (lower/lower.ts) turns a validated spec into a plan, and per-arch renderers turn a
 // plan into CUDA. Numerics follow runtime/NUMERICS.md; section numbers below refer to it.
 
 /** Target GPU architectures. sm_90a: Hopper (H100), NVFP4 emulated; sm_100a: B200 (tcgen05); sm_120a: RTX 5090. */

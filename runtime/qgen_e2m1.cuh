@@ -80,7 +80,7 @@ __device__ __forceinline__ uint32_t qgen_rn_e2m1x2_hw(float lo, float hi) {
 }
 #endif
 
-// The two RN spellings as policies, so that a kernel names its choice once (dsl/lower.ts picks per arch).
+// The two RN spellings as policies, so that a kernel names its choice once (lower/lower.ts picks per arch).
 struct qgen_e2m1_software {
   static __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return qgen_rn_e2m1x2_soft(lo, hi); }
 };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHS } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
-import { emitKernels } from '../codegen/emit.ts';
+import { emitKernels } from '../emit/emit.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 for (const arch of ARCHS) {

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARCH_EXTRAS, ARCH_VARIANTS, CATALOG, catalogFor, catalogSpec } from '../dsl/catalog.ts';
 import { ARCHS, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
-import { validate } from '../dsl/validate.ts';
+import { validate } from '../validate/validate.ts';
 
 const REQUIRED = [
   'fwd_x_fourSix', 'fwd_w_fourSix', 'bwd_e_msEden', 'bwd_et_msEden', 'requant_wt_msEden', 'requant_xt_msEden',

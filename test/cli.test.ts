@@ -13,7 +13,7 @@ import { formatTable } from '../cli/table.ts';
 import { CATALOG } from '../dsl/catalog.ts';
 import { loadSpecFile, parseJsonSpec, SpecLoadError } from '../dsl/load.ts';
 import { ARCHS } from '../dsl/types.ts';
-import { validateFile } from '../dsl/validate.ts';
+import { validateFile } from '../validate/validate.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const BIN = path.join(ROOT, 'bin/qgen.mjs');

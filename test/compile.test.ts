@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHS, type Arch, type KernelSpec } from '../dsl/types.ts';
-import { emitKernels, unitySource } from '../codegen/emit.ts';
-import { coverageSpecs } from '../codegen/coverage.ts';
+import { emitKernels, unitySource } from '../emit/emit.ts';
+import { coverageSpecs } from '../harness/coverage.ts';
 import { compileCuda, NvccError, standardFlags } from '../harness/nvcc.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));

@@ -1,4 +1,4 @@
-// codegen/emit.ts: deterministic output, manifest content, templates that only lay out plan data, and generated
+// emit/emit.ts: deterministic output, manifest content, templates that only lay out plan data, and generated
 // sources that name only primitives the runtime headers define.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitKernels, readManifest } from '../codegen/emit.ts';
-import { coverageSpecs } from '../codegen/coverage.ts';
-import { lower } from '../dsl/lower.ts';
+import { emitKernels, readManifest } from '../emit/emit.ts';
+import { coverageSpecs } from '../harness/coverage.ts';
+import { lower } from '../lower/lower.ts';
 import type { KernelSpec } from '../dsl/types.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));

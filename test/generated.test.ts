@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ARCHS } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
-import { emitKernels } from '../codegen/emit.ts';
+import { emitKernels } from '../emit/emit.ts';
 
 function listFiles(dir: string, prefix = ''): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -1,9 +1,9 @@
-// dsl/lower.ts: plan facts per arch and per mode (hardware vs software E2M1, passes, mappings, constants, errors).
+// lower/lower.ts: plan facts per arch and per mode (hardware vs software E2M1, passes, mappings, constants, errors).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lower, LoweringError, type KernelPlan } from '../dsl/lower.ts';
+import { lower, LoweringError, type KernelPlan } from '../lower/lower.ts';
 import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
-import { coverageSpecs } from '../codegen/coverage.ts';
+import { coverageSpecs } from '../harness/coverage.ts';
 
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
 function quantize(fields: Partial<QuantizeSpec> = {}): QuantizeSpec {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { catalogFor } from '../dsl/catalog.ts';
 import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
-import { assertValid, SpecError, validate, validateFile } from '../dsl/validate.ts';
+import { assertValid, SpecError, validate, validateFile } from '../validate/validate.ts';
 
 const clone = <T>(x: T): T => structuredClone(x);
 
@@ -191,7 +191,7 @@ function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, 
   const bytes = stages * (m + n) * k * (1 / 2 + 1 / 16) + (arch === 'sm_90a' ? (m + n) * k * 2 : 0);
   const clusterSize = cluster[0] * cluster[1];
   if (arch === 'sm_90a') {
-    // dsl/gemm_sm90.ts, restated: shape rules, then some CTAs-per-SM count (2 or 1) where both shared memory
+    // arch/gemm_sm90.ts, restated: shape rules, then some CTAs-per-SM count (2 or 1) where both shared memory
     // and registers (accumulators + one set of A fragments + 64 per consumer thread) fit.
     const shapeOk = (m === 64 || m === 128) && mult(n, 16, 16, 256) && (128 % n === 0 || n % 128 === 0)
       && mult(k, 64, 64, 256) && consumers >= 1 && consumers <= 2 && (m / 64) % consumers === 0
@@ -205,7 +205,7 @@ function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, 
   }
   if (stages < 2 || stages > 8) return false;
   if (arch === 'sm_100a') {
-    // Restating dsl/gemm_sm100.ts: tensor memory holds the accumulator (twice when it fits) and two scale sets of
+    // Restating arch/gemm_sm100.ts: tensor memory holds the accumulator (twice when it fits) and two scale sets of
     // 4 columns per K atom for A and per K atom and 128 B rows; shared memory holds the stages.
     if (!(m === 128 && (n === 128 || n === 256) && (k === 256 || k === 512) && consumers >= 1 && consumers <= 2
       && clusterSize === 1)) return false;
@@ -214,7 +214,7 @@ function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, 
     const smem = stages * ((m + n) * k / 2 + 512 * (k / 64) * (m + n) / 128) + 8 * (2 * stages + 6) + 16 + 1024;
     return smem <= 232448;
   }
-  // Restating dsl/gemm_sm120.ts: 16x16-granular warp tiles, whole or nested 128-row scale blocks, <= 128 accumulators,
+  // Restating arch/gemm_sm120.ts: 16x16-granular warp tiles, whole or nested 128-row scale blocks, <= 128 accumulators,
   // stages rounded to 1024 B in 101376 B.
   const fits128 = (v: number) => 128 % v === 0 || v % 128 === 0;
   if (!(mult(m, 16, 16, 256) && mult(n, 16, 16, 256) && fits128(m) && fits128(n) && mult(k, 64, 64, 512)

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ARCHS } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeKernels, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
-import { gencode, vendor } from '../codegen/vendor.ts';
+import { gencode, vendor } from '../emit/vendor.ts';
 import { main } from '../cli/main.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_100a.
 //   Tile 128x256x256, persistent CTAs (1 per SM), tile order swizzle-8; 192 threads: warp 0 issues TMA, warp 1 issues tcgen05 (one lane) and owns tensor memory, 1 epilogue warpgroup(s).
 //   Pipeline: 4 stages of 1 SW128 chunk(s) per operand (128x128 + 256x128 code bytes) and 12 scale blocks of 512 B; mbarriers full (TMA bytes) / empty (tcgen05.commit); 222336 B shared memory.

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_120a.
 //   Tile 128x128x128, persistent CTAs (1 per SM), tile order swizzle-8; 160 threads: 4 math warps as 2x2 warp tiles of 64x64, then one TMA warp (one lane issues).
 //   Pipeline: 4 stages (128x64 + 128x64 code bytes in 1 chunk(s) of 64-byte rows, TMA swizzle 64 B; 4 scale blocks of 512 B); mbarriers full (TMA bytes) / empty (one arrival per math warp); 74816 B shared memory.

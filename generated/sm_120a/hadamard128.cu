@@ -18,7 +18,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   hadamard128: randomized Hadamard transform of size 128 along cols (NUMERICS §4), bf16 -> bf16, arch sm_120a.
 //   Signs: word(seed, STREAM_SIGNS=1, 0, j >> 5), bit j & 31 (set -> -1); args.seed is the sign seed (a quantizer's sign_seed, §3.2).
 //   Mapping: 32 elements per thread; a 128-chunk over 4 lanes: stages h >= 32 by __shfl_xor_sync; stages h < 32 in registers.

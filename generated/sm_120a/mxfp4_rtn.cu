@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   mxfp4_rtn: MXFP4 (32-groups, UE8M0 scales, no tensor scale; NUMERICS §5.8), rounding rtn, tensor scale none, scale layout 128x4 (§7), arch sm_120a.
 //   Input: bf16 [rows, cols] row-major, 16-byte loads.
 //   Mapping: 32 consecutive elements of one row per thread; row-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   nvidia_w_rtn16x16: NVFP4 (16-groups, E4M3 scales), rounding rtn over 16x16 blocks (§5.7), tensor scale computed, scale layout 128x4 (§7), arch sm_120a.
 //   Input: bf16 [rows, cols] row-major, 16-byte loads.
 //   Mapping: 32 consecutive elements of one row per thread; block16 work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).

@@ -16,7 +16,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   amax_bf16: amax over the finite elements of x (bf16; NUMERICS §1.4), arch sm_90a.
 //   The result word is zeroed with cudaMemsetAsync on the caller's stream, then every block folds its maximum in with atomicMax on the bit pattern.
 //   Mapping: the tensor as one flat array, 8 elements per 16-byte load, grid-stride; a scalar tail.

@@ -21,7 +21,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   dequantize_nvfp4: dequantize NVFP4 (16-groups, E4M3, tensor scale t) with 128x4 scales to bf16, arch sm_90a.
 //   y_i = f32(f32(e2m1_i * s_g) * t) (NUMERICS §6; the inner product is exact).
 //   bf16 output: RNE, NaN stays NaN (§2.8).

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   fwd_w_fourSix: NVFP4 (16-groups, E4M3 scales), rounding four-six, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
 //   Input: bf16 [rows, cols] row-major, 16-byte loads.
 //   Mapping: 32 consecutive elements of one row per thread; row-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16_64x32: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_90a.
 //   Tile 64x32x256, persistent CTAs (1 per SM), tile order swizzle-8; 256 threads = 1 consumer warpgroup(s) of 1 m64 slab(s) + a TMA warpgroup (one thread issues).
 //   Pipeline: 4 raw stages filled by TMA (64x128 + 32x128 code bytes, 8 scale blocks of 512 B; mbarriers full/empty) -> 2 dequantized bf16 B tiles (4 SW128 atom(s) of 4096 B); 99392 B shared memory.

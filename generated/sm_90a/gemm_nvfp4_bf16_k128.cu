@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16_k128: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_90a.
 //   Tile 128x128x128, persistent CTAs (1 per SM), tile order swizzle-8; 384 threads = 2 consumer warpgroup(s) of 1 m64 slab(s) + a TMA warpgroup (one thread issues).
 //   Pipeline: 6 raw stages filled by TMA (128x64 + 128x64 code bytes, 4 scale blocks of 512 B; mbarriers full/empty) -> 2 dequantized bf16 B tiles (2 SW128 atom(s) of 16384 B); 177248 B shared memory.

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   gemm_nvfp4_f32: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, f32 out, arch sm_90a.
 //   Tile 128x128x64, persistent CTAs (1 per SM), tile order swizzle-8; 384 threads = 2 consumer warpgroup(s) of 1 m64 slab(s) + a TMA warpgroup (one thread issues).
 //   Pipeline: 8 raw stages filled by TMA (128x32 + 128x32 code bytes, 2 scale blocks of 512 B; mbarriers full/empty) -> 2 dequantized bf16 B tiles (1 SW128 atom(s) of 16384 B); 107648 B shared memory.

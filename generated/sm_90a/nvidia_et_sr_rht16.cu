@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   nvidia_et_sr_rht16: NVFP4 (16-groups, E4M3 scales), rounding sr, tensor scale computed, scale layout 128x4 (§7), arch sm_90a.
 //   Input: bf16 stored [cols, rows]; element (r, k) is at x[k * rows + r]. Each block iteration stages a 256-row x 32-column tile through shared memory (16-byte coalesced loads along rows, then each thread reads its row segment as bf16 pairs); partial tiles read x directly.
 //   Mapping: 32 consecutive elements of one row per thread; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).

@@ -29,7 +29,7 @@
 //     }
 //   }
 //
-// Lowering (dsl/lower.ts):
+// Lowering (lower/lower.ts):
 //   requant_xt_msEden: NVFP4 (16-groups, E4M3 scales), rounding ms-eden, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
 //   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 64-row x 128-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.
 //   Mapping: 32 consecutive elements of one row per thread, a 128-element chunk over 4 adjacent lanes; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).

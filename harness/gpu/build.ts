@@ -4,7 +4,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { execa } from 'execa';
 import type { Arch, KernelSpec } from '../../dsl/types.ts';
-import { emitKernels } from '../../codegen/emit.ts';
+import { emitKernels } from '../../emit/emit.ts';
 import { renderDispatch } from './bind.ts';
 import { repoRoot } from './results.ts';
 

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { execa } from 'execa';
 import type { Arch } from '../../dsl/types.ts';
 import { catalogFor } from '../../dsl/catalog.ts';
-import { emitKernels } from '../../codegen/emit.ts';
+import { emitKernels } from '../../emit/emit.ts';
 import { saveResult } from './results.ts';
 
 const ARCHS: Arch[] = ['sm_90a', 'sm_100a', 'sm_120a'];

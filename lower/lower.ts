@@ -1,14 +1,14 @@
 // Lowering: a validated KernelSpec and a target arch become a KernelPlan — plain data that says which kernels run
 // (passes), how they are launched, which runtime primitives they use, the per-arch choices and the constants.
-// Renderers (codegen/) fill handlebars templates from plans; `qgen explain` prints `steps`.
+// Renderers (render/) fill handlebars templates from plans; `qgen explain` prints `steps`.
 // Numerics are runtime/NUMERICS.md's; section numbers below refer to it.
 import type {
   AmaxSpec, Arch, DequantizeSpec, HadamardSpec, KernelSpec, QuantizeSpec, ElementwiseTiling,
-} from './types.ts';
-import { lowerGemm } from './lower_gemm.ts';
+} from '../dsl/types.ts';
+import { lowerGemm } from './gemm.ts';
 import {
   E2M1_MAX, INV_SQRT, STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, cudaF32, f32Bits, targetValue,
-} from './constants.ts';
+} from '../dsl/constants.ts';
 
 /** A binary32 constant of a plan: its value, exact bit pattern and the CUDA expression that spells it. */
 export interface PlanConstant {

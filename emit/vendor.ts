@@ -12,7 +12,7 @@ import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
-import { numericsVersion, qgenVersion } from './versions.ts';
+import { numericsVersion, qgenVersion } from '../render/versions.ts';
 
 export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];

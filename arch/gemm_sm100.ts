@@ -1,6 +1,6 @@
 // The sm_100a GEMM's resource arithmetic, in one place (ptx.md §4): shared-memory stages, tensor-memory columns
-// (accumulators and scale-factor sets) and warp roles. Validation (dsl/validate.ts) reports its problems; lowering
-// (dsl/lower.ts) renders its numbers; the template static_asserts them.
+// (accumulators and scale-factor sets) and warp roles. Validation (validate/validate.ts) reports its problems; lowering
+// (lower/lower.ts) renders its numbers; the template static_asserts them.
 
 /** Largest dynamic shared memory of one sm_100 block (ptx.md §4.6). */
 export const SM100_BLOCK_SMEM = 232448;

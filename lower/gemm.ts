@@ -2,10 +2,10 @@
 // uses tcgen05 block-scaled MMA with tensor memory; sm_120a uses warp-level block-scaled mma.sync. What does not
 // depend on the arch (tile order, 128x4 scale blocks, host checks, tails, epilogue arithmetic) lives in the shared
 // runtime headers qgen_gemm_tiles.cuh, qgen_layout.cuh, qgen_gemm_host.cuh and qgen_async.cuh.
-import type { Arch, GemmSpec } from './types.ts';
-import { sm90GemmLayout } from './gemm_sm90.ts';
-import { sm100GemmLayout, sm100InstrDescriptor, SM100_SF_SETS } from './gemm_sm100.ts';
-import { sm120GemmLayout } from './gemm_sm120.ts';
+import type { Arch, GemmSpec } from '../dsl/types.ts';
+import { sm90GemmLayout } from '../arch/gemm_sm90.ts';
+import { sm100GemmLayout, sm100InstrDescriptor, SM100_SF_SETS } from '../arch/gemm_sm100.ts';
+import { sm120GemmLayout } from '../arch/gemm_sm120.ts';
 import { cIdent, hostNames, LoweringError, type KernelPlan, type LaunchPlan } from './lower.ts';
 
 /** Host shape rule shared by every arch: TMA rows of k/2 bytes need 16-byte strides. */

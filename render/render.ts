@@ -1,8 +1,8 @@
 // Renders lowered plans into CUDA sources through the handlebars templates in templates/. Templates hold layout
-// only; every decision is in the plan (dsl/lower.ts).
+// only; every decision is in the plan (lower/lower.ts).
 import Handlebars from 'handlebars';
 import { readFileSync } from 'node:fs';
-import type { KernelPlan } from '../dsl/lower.ts';
+import type { KernelPlan } from '../lower/lower.ts';
 import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS } from '../dsl/constants.ts';
 import { numericsVersion, qgenVersion } from './versions.ts';
 

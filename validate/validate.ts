@@ -3,14 +3,14 @@
 // combinations of numerics are defined by runtime/NUMERICS.md) and per-arch GEMM tiling limits
 // (shared/reference/ptx.md §4-6) are checked only on fields that passed their structural check, so one mistake
 // produces one problem rather than a cascade.
-import { sm100GemmLayout, sm100SmemBytes } from './gemm_sm100.ts';
-import { sm120GemmLayout, sm120SmemBytes } from './gemm_sm120.ts';
-import { sm90GemmLayout, sm90SmemBytes } from './gemm_sm90.ts';
+import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
+import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
+import { sm90GemmLayout, sm90SmemBytes } from '../arch/gemm_sm90.ts';
 import {
   ARCHS, HADAMARD_SIZES, ROUNDINGS, SCALE_LAYOUTS, TENSOR_SCALE_MODES,
   type Arch, type KernelSpec, type Rounding, type SpecFile, type SpecProblem,
-} from './types.ts';
-import { CEILING_EDEN, E4M3_MAX } from './constants.ts';
+} from '../dsl/types.ts';
+import { CEILING_EDEN, E4M3_MAX } from '../dsl/constants.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Structural helpers. Each reads obj[key], reports a problem at `${path}.${key}` when the value is not allowed, and
@@ -409,7 +409,7 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
 };
 
 /**
- * Shared memory of a GEMM tiling, bytes: the layout each arch's kernel builds (dsl/gemm_sm90.ts, gemm_sm100.ts,
+ * Shared memory of a GEMM tiling, bytes: the layout each arch's kernel builds (arch/gemm_sm90.ts, gemm_sm100.ts,
  * gemm_sm120.ts).
  */
 export function gemmSmemBytes(arch: Arch, m: number, n: number, k: number, stages: number): number {

@@ -4,9 +4,9 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch, KernelSpec } from '../dsl/types.ts';
-import { lower, type KernelPlan } from '../dsl/lower.ts';
-import { renderKernel } from './render.ts';
-import { numericsVersion, qgenVersion } from './versions.ts';
+import { lower, type KernelPlan } from '../lower/lower.ts';
+import { renderKernel } from '../render/render.ts';
+import { numericsVersion, qgenVersion } from '../render/versions.ts';
 
 const runtimeDir = fileURLToPath(new URL('../runtime/', import.meta.url));
 

@@ -1,4 +1,4 @@
-// The sm_90a GEMM's resource arithmetic, in one place: shared-memory layout, CTAs per SM and registers per thread. Validation (dsl/validate.ts) reports its problems; lowering (dsl/lower.ts) renders its numbers; the
+// The sm_90a GEMM's resource arithmetic, in one place: shared-memory layout, CTAs per SM and registers per thread. Validation (validate/validate.ts) reports its problems; lowering (lower/lower.ts) renders its numbers; the
 // template static_asserts the shared-memory total.
 
 /** Largest dynamic shared memory of one block (ptx.md §4.6); H100: 228 KiB per SM, 1 KiB reserved per block. */
