@@ -15,7 +15,7 @@ export interface BenchRow {
   fraction_of_copy: number; gbps: number; copy_gbps: number; device: string; arch: string; reps: number; tiling: string;
 }
 
-function benchBuffers(spec: KernelSpec, rows: number, cols: number): BufferArg[] | null {
+export function benchBuffers(spec: KernelSpec, rows: number, cols: number): BufferArg[] | null {
   switch (spec.kind) {
     case 'quantize': {
       const Kb = cols / spec.scaleGroup.size;

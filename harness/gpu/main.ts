@@ -2,6 +2,7 @@
 //   test  [--arch sm_90a] [--runs N] [--only NAME]   bit-exact property tests against the TS reference,
 //                                                     then compute-sanitizer memcheck + racecheck
 //   bench [--arch sm_90a] [--only NAME] [--reps N]    quantizer benchmarks vs a device copy of the same bytes
+//   profile [--arch sm_90a] --only REGEX [--out DIR]  ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_100a / sm_120a (cuobjdump)
 //   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
 // Everything it writes goes to bench/results/ and, when $OUT is set, to $OUT as well.
@@ -16,6 +17,7 @@ import { runGemmBench } from './gemm_bench.ts';
 import { runSass } from './sass.ts';
 import { runCheck } from './check.ts';
 import { saveResult } from './results.ts';
+import { runProfile } from './profile.ts';
 
 
 function option(argv: string[], name: string, fallback: string): string {
@@ -56,11 +58,18 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'check') {
     return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')), speed: !argv.includes('--no-speed') });
   }
+  if (command === 'profile') {
+    const built = await buildRunner(arch, specs, workDir);
+    const selected = built.specs.filter((s) => !only || s.name === only || new RegExp(only).test(s.name));
+    const written = await runProfile(built, selected, option(argv, 'out', path.join(process.env.OUT ?? workDir, 'profile')));
+    console.log(`profile: ${written.length} of ${selected.length} kernels profiled`);
+    return written.length === selected.length ? 0 : 1;
+  }
   if (command === 'sass') {
     await runSass((name) => !only || name === only || new RegExp(only).test(name), workDir);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]');
+  console.error('usage: qgen-gpu test|bench|profile|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]');
   return 2;
 }
 
