@@ -3,6 +3,7 @@
 // usage errors exit 2. Only internal errors show a stack trace.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { ARCHS, type Arch } from '../dsl/types.ts';
 import { CATALOG, catalogFor } from '../dsl/catalog.ts';
@@ -130,7 +131,11 @@ export async function main(argv: string[]): Promise<number> {
       .example('$0 check --arch sm_100a', 'first run on a B200: correctness, then speed against cuBLASLt NVFP4'),
     guard(async (a: { arch: Arch; runs: number; reps: number; speed: boolean }) => {
       const mod = await import('../harness/gpu/check.ts');
-      const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed });
+      const { RunResults } = await import('../harness/gpu/results.ts');
+      const { hostProvenance } = await import('../harness/provenance.ts');
+      // `qgen check` runs in the user's checkout, so the host facts come from it directly.
+      const results = () => RunResults.start('check', ['qgen', ...process.argv.slice(2)], { host: hostProvenance(fileURLToPath(new URL('..', import.meta.url))) });
+      const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed, results });
       if (code !== 0) throw new UserError(code === 2 ? 'check could not run on this machine (see above)' : 'check failed (see the FAIL lines above)', code);
     }))
     .command('vendor', 'write a self-contained package for a trainer: PyTorch extension (torch) or C sources + CMake (c)', (y) => y

@@ -122,7 +122,7 @@ export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
 
 /**
  * Per-arch additions: other tilings of the same GEMM, kept as data so that benchmarks (and a later autotuner) can
- * pick per shape. bench/results/gemm.md records which wins where on the H100.
+ * pick per shape. bench/results/archive/gemm.md records which wins where on the H100.
  */
 export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   sm_90a: [

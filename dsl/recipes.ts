@@ -57,7 +57,7 @@ export const RECIPES: readonly LinearRecipe[] = [
 
 /** The GEMM every recipe uses, and the per-arch choice of tiling by m (first rule whose maxM >= m wins). */
 export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; kernel: string }[]>> = {
-  // bench/results/gemm.md (H100): the 64x64 tiling wins at m <= 64, the 128x128x128 one on every larger shape.
+  // bench/results/archive/gemm.md (H100): the 64x64 tiling wins at m <= 64, the 128x128x128 one on every larger shape.
   sm_90a: [{ maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64' }, { maxM: null, kernel: 'gemm_nvfp4_bf16_k128' }],
   sm_100a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
   sm_120a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],

@@ -1,13 +1,32 @@
 #!/usr/bin/env node
-// Runs the CPU test suite (uvu over test/**/*.test.ts, TypeScript through tsx) and closes with the
-// plain summary line "N passed, N failed" that CI reads. Exit code: non-zero when any test failed.
-// Usage: npm test [-- PATTERN]   (PATTERN: a regex over test file paths, e.g. `npm test -- philox`)
-import { spawn } from 'node:child_process';
+// Runs the CPU test suite: first `npm run typecheck` (tsc), then uvu over test/**/*.test.ts (TypeScript through
+// tsx), and closes with the plain summary line "N passed, N failed" that CI reads. Exit code non-zero when the
+// typecheck fails, any test failed, a `.only(` is left in a test file (it would silently skip the rest), or - on a
+// full run - fewer than MIN_TESTS tests ran (a file that stopped registering its tests).
+// Usage: npm test [-- PATTERN]   (PATTERN: a regex over test file paths, e.g. `npm test -- philox`; no floor then)
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const filter = process.argv[2] ?? '';
+/** The fewest tests a full run may report; raise it when tests are added. */
+const MIN_TESTS = 180;
+
+const onlies = readdirSync(path.join(root, 'test')).filter((f) => f.endsWith('.test.ts'))
+  .filter((f) => /(^|[^\w])(test|suite|it|describe)\.only\(/m.test(readFileSync(path.join(root, 'test', f), 'utf8')));
+if (onlies.length) {
+  console.log('0 passed, 1 failed');
+  console.error(`test runner: .only( in ${onlies.join(', ')}: remove it (it skips every other test)`);
+  process.exit(1);
+}
+const typecheck = spawnSync('npm', ['run', '--silent', 'typecheck'], { cwd: root, stdio: 'inherit' });
+if (typecheck.status !== 0) {
+  console.log('0 passed, 1 failed');
+  console.error('test runner: npm run typecheck failed');
+  process.exit(1);
+}
 const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
 const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern],
   { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
@@ -25,5 +44,9 @@ child.on('close', (code) => {
   }
   const failed = total - passed - skipped;
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  if (!filter && total < MIN_TESTS) {
+    console.error(`test runner: only ${total} tests ran, fewer than the floor of ${MIN_TESTS} (scripts/test.mjs)`);
+    process.exit(1);
+  }
   process.exit(code !== 0 || failed > 0 ? 1 : 0);
 });

@@ -4,7 +4,7 @@
 import type { KernelSpec } from '../../dsl/types.ts';
 import { scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, median, type BufferArg } from './client.ts';
-import { saveResult } from './results.ts';
+import type { RunResults } from './results.ts';
 import type { BuiltRunner } from './build.ts';
 
 /** [rows, cols] of the output (quantized along cols). */
@@ -45,7 +45,7 @@ function tilingText(spec: KernelSpec): string {
   return 'tiling' in spec ? JSON.stringify(spec.tiling) : '';
 }
 
-export async function runBench(runner: GpuRunner, built: BuiltRunner, opts: { device: string; arch: string; reps: number }): Promise<BenchRow[]> {
+export async function runBench(runner: GpuRunner, built: BuiltRunner, opts: { device: string; arch: string; reps: number; results: RunResults }): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const spec of built.specs) {
     for (const [r, c] of QUANTIZE_SHAPES) {
@@ -67,8 +67,8 @@ export async function runBench(runner: GpuRunner, built: BuiltRunner, opts: { de
       process.stderr.write(`${spec.name.padEnd(26)} ${row.shape.padEnd(12)} ${(t * 1000).toFixed(1).padStart(8)} us  copy ${(tc * 1000).toFixed(1).padStart(8)} us  ${(100 * row.fraction_of_copy).toFixed(0).padStart(4)}% of copy\n`);
     }
   }
-  saveResult('quantize.json', JSON.stringify(rows, null, 1) + '\n');
-  saveResult('quantize.md', benchTable(rows, opts));
+  opts.results.save('quantize.json', rows);
+  opts.results.save('quantize.md', benchTable(rows, opts));
   return rows;
 }
 

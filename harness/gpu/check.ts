@@ -7,7 +7,8 @@
 //      scale padding, tilings agreeing bit for bit, bad shapes refused with c untouched);
 //   4. speed at a few large shapes against the vendor NVFP4 GEMM (cuBLASLt block-scaled, when the GPU has one)
 //      and cuBLAS bf16, median of CUDA-event timings in the same run.
-// Prints one line per check and a summary `N passed, M failed`; writes bench/results/check-<arch>.md (and $OUT).
+// Prints one line per check and a summary `N passed, M failed`; writes check-<arch>.md into the run's results
+// folder (harness/gpu/results.ts).
 import { execa } from 'execa';
 import path from 'node:path';
 import type { Arch, GemmSpec } from '../../dsl/types.ts';
@@ -16,7 +17,7 @@ import { buildRunner } from './build.ts';
 import { GpuRunner, median } from './client.ts';
 import { checkGemmOutput, gemmBuffers, gemmOperands, runGemmSuite, type GemmCase } from './gemm_suite.ts';
 import { nvfp4Buffers, type GemmShape } from './gemm_bench.ts';
-import { saveResult } from './results.ts';
+import type { RunResults } from './results.ts';
 
 /** Compute capability each arch's kernels run on (arch-specific `a` targets run only on that exact chip). */
 const ARCH_CC: Record<Arch, string> = { sm_90a: '9.0', sm_100a: '10.0', sm_120a: '12.0' };
@@ -44,7 +45,7 @@ async function computeCapability(): Promise<string | null> {
   return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim().split('\n')[0].trim() : null;
 }
 
-export interface CheckOptions { runs: number; reps: number; speed: boolean }
+export interface CheckOptions { runs: number; reps: number; speed: boolean; results: () => Promise<RunResults> }
 
 export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> {
   const cc = await computeCapability();
@@ -110,6 +111,6 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   await runner.close();
   const summary = `${passed} passed, ${failed} failed`;
   say(summary);
-  saveResult(`check-${arch}.md`, `# qgen check --arch ${arch}\n\n${lines.join('\n')}\n`);
+  (await opts.results()).save(`check-${arch}.md`, `# qgen check --arch ${arch}\n\n${lines.join('\n')}\n`);
   return failed === 0 ? 0 : 1;
 }

@@ -5,7 +5,7 @@
 import type { GemmSpec } from '../../dsl/types.ts';
 import { scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, median, type BufferArg } from './client.ts';
-import { saveResult } from './results.ts';
+import type { RunResults } from './results.ts';
 
 export interface GemmShape { label: string; m: number; n: number; k: number }
 
@@ -41,7 +41,7 @@ async function time(runner: GpuRunner, kernel: string, s: GemmShape, buffers: Bu
   return median(res.kernelMs);
 }
 
-export async function runGemmBench(runner: GpuRunner, specs: GemmSpec[], opts: { device: string; arch: string; reps: number; shapes?: GemmShape[] }): Promise<GemmBenchRow[]> {
+export async function runGemmBench(runner: GpuRunner, specs: GemmSpec[], opts: { device: string; arch: string; reps: number; shapes?: GemmShape[]; results: RunResults }): Promise<GemmBenchRow[]> {
   const rows: GemmBenchRow[] = [];
   const kernels = specs.filter((s) => s.output === 'bf16');
   for (const s of opts.shapes ?? GEMM_SHAPES) {
@@ -67,8 +67,8 @@ export async function runGemmBench(runner: GpuRunner, specs: GemmSpec[], opts: {
       + `${best.tflops.toFixed(0).padStart(5)} TFLOP/s  cuBLAS bf16 ${(flop / bf16 / 1e9).toFixed(0)} (x${best.vs_cublas_bf16.toFixed(2)})  `
       + `fp8 ${(flop / fp8 / 1e9).toFixed(0)}  dequant+cuBLAS ${(dq * 1000).toFixed(1)} us (x${best.vs_dequant_cublas.toFixed(2)})\n`);
   }
-  saveResult('gemm.json', JSON.stringify(rows, null, 1) + '\n');
-  saveResult('gemm.md', gemmTable(rows, opts));
+  opts.results.save('gemm.json', rows);
+  opts.results.save('gemm.md', gemmTable(rows, opts));
   return rows;
 }
 

@@ -1,14 +1,19 @@
 // The GPU harness, run on the GPU machine from a bundle (`npm run gpu:bundle`, then harness/gpu/on-device.sh):
-//   test  [--arch sm_90a] [--runs N] [--only NAME]   bit-exact property tests against the TS reference,
-//                                                     then compute-sanitizer memcheck + racecheck
-//   bench [--arch sm_90a] [--only NAME] [--reps N]    quantizer benchmarks vs a device copy of the same bytes
-//   profile [--arch sm_90a] --only REGEX [--out DIR]  ncu report per kernel (harness/gpu/profile.ts)
-//   sass                                              SASS evidence for sm_100a / sm_120a (cuobjdump)
+//   test  [--arch sm_90a] [--runs N] [--only NAME] [--specs all|catalog|coverage] [--grid-cap N]
+//         bit-exact property tests against the TS reference for the catalog and every spec of harness/coverage.ts,
+//         then compute-sanitizer memcheck + racecheck. --grid-cap N builds the runner with every grid capped at N
+//         blocks and adds one case per kernel with more than 4x as many work items as resident threads, so every
+//         grid-stride loop runs several iterations per thread (bit-exact and under both sanitizers).
+//   bench [--arch sm_90a] [--only NAME] [--reps N]    quantizer and GEMM benchmarks vs baselines in the same run
+//   profile [--arch sm_90a] --only REGEX              ncu report per kernel (harness/gpu/profile.ts)
+//   sass                                              SASS evidence for sm_90a / sm_100a / sm_120a (cuobjdump)
 //   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
-// Everything it writes goes to bench/results/ and, when $OUT is set, to $OUT as well.
+// Every run writes a new folder bench/results/<command>-<date>-<HHMM>-<commit7>/ (and the same under $OUT), each
+// file with its provenance (harness/gpu/results.ts).
 import path from 'node:path';
 import type { Arch, GemmSpec, KernelSpec } from '../../dsl/types.ts';
 import { catalogFor } from '../../dsl/catalog.ts';
+import { coverageSpecs } from '../coverage.ts';
 import { buildRunner } from './build.ts';
 import { GpuRunner } from './client.ts';
 import { runSuite } from './suite.ts';
@@ -16,9 +21,10 @@ import { runBench } from './bench.ts';
 import { runGemmBench } from './gemm_bench.ts';
 import { runSass } from './sass.ts';
 import { runCheck } from './check.ts';
-import { saveResult } from './results.ts';
+import { RunResults } from './results.ts';
 import { runProfile } from './profile.ts';
 
+const SPEC_SETS = ['all', 'catalog', 'coverage'] as const;
 
 function option(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(`--${name}`);
@@ -29,47 +35,70 @@ async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   const arch = option(argv, 'arch', 'sm_90a') as Arch;
   const only = option(argv, 'only', '');
+  const selected = (name: string) => !only || name === only || new RegExp(only).test(name);
+  const fullArgv = ['node', '.device/qgen-gpu.mjs', ...argv];
   // The GEMM baselines need dequantize_nvfp4 in the runner, so it is always built.
-  const specs = catalogFor(arch).filter((s) => !only || s.name === only || new RegExp(only).test(s.name) || s.name === 'dequantize_nvfp4');
+  const specs = catalogFor(arch).filter((s) => selected(s.name) || s.name === 'dequantize_nvfp4');
   const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-gpu-${arch}`);
   if (command === 'test') {
-    const built = await buildRunner(arch, specs, workDir);
+    const set = option(argv, 'specs', 'all');
+    if (!(SPEC_SETS as readonly string[]).includes(set)) {
+      console.error(`test: --specs must be one of ${SPEC_SETS.join(', ')} (got "${set}")`);
+      return 2;
+    }
+    const gridCap = Number(option(argv, 'grid-cap', '0'));
+    if (!Number.isInteger(gridCap) || gridCap < 0) {
+      console.error(`test: --grid-cap must be a non-negative integer (blocks per grid; 0 = no cap), got "${option(argv, 'grid-cap', '')}"`);
+      return 2;
+    }
+    const results = await RunResults.start(gridCap ? 'test-gridcap' : 'test', fullArgv);
+    const testSpecs = [
+      ...(set === 'coverage' ? [] : catalogFor(arch).filter((s) => selected(s.name))),
+      ...(set === 'catalog' ? [] : coverageSpecs().filter((s) => selected(s.name))),
+    ];
+    const built = await buildRunner(arch, testSpecs, `${workDir}${gridCap ? `-cap${gridCap}` : ''}`,
+      gridCap ? [`-DQGEN_MAX_GRID_BLOCKS=${gridCap}`] : []);
     const runner = new GpuRunner(built.binary);
     const device = await runner.device();
-    const summary = await runSuite(runner, built, { runs: Number(option(argv, 'runs', '60')), device, arch });
+    const summary = await runSuite(runner, built, { runs: Number(option(argv, 'runs', '60')), device, arch, gridCap });
     await runner.close();
-    saveResult(`gpu-test-${arch}.txt`, summary.report);
-    console.log(summary.line);
+    const file = results.save(`gpu-test-${arch}.txt`, summary.report);
+    console.log(`${summary.line}\nreport: ${file}`);
     return summary.failed === 0 ? 0 : 1;
   }
   if (command === 'bench') {
+    const results = await RunResults.start('bench', fullArgv);
     const built = await buildRunner(arch, specs, workDir);
     const runner = new GpuRunner(built.binary);
     const device = await runner.device();
     const reps = Number(option(argv, 'reps', '50'));
-    const selected = (s: KernelSpec) => !only || s.name === only || new RegExp(only).test(s.name);
-    const elementwise = built.specs.filter((s) => s.kind !== 'gemm' && selected(s));
+    const elementwise = built.specs.filter((s) => s.kind !== 'gemm' && selected(s.name));
     const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
-    if (elementwise.length) await runBench(runner, { ...built, specs: elementwise }, { device, arch, reps });
-    if (gemms.length) await runGemmBench(runner, gemms, { device, arch, reps: Number(option(argv, 'gemm-reps', '20')) });
+    if (elementwise.length) await runBench(runner, { ...built, specs: elementwise }, { device, arch, reps, results });
+    if (gemms.length) await runGemmBench(runner, gemms, { device, arch, reps: Number(option(argv, 'gemm-reps', '20')), results });
     await runner.close();
+    console.log(`bench: results in ${results.folder}`);
     return 0;
   }
   if (command === 'check') {
-    return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')), speed: !argv.includes('--no-speed') });
+    return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')),
+      speed: !argv.includes('--no-speed'), results: () => RunResults.start('check', fullArgv) });
   }
   if (command === 'profile') {
+    const results = await RunResults.start('profile', fullArgv);
     const built = await buildRunner(arch, specs, workDir);
-    const selected = built.specs.filter((s) => !only || s.name === only || new RegExp(only).test(s.name));
-    const written = await runProfile(built, selected, option(argv, 'out', path.join(process.env.OUT ?? workDir, 'profile')));
-    console.log(`profile: ${written.length} of ${selected.length} kernels profiled`);
-    return written.length === selected.length ? 0 : 1;
+    const chosen: KernelSpec[] = built.specs.filter((s) => selected(s.name));
+    const written = await runProfile(built, chosen, path.join(workDir, 'profile'), results);
+    console.log(`profile: ${written.length} of ${chosen.length} kernels profiled, reports in ${results.folder}`);
+    return written.length === chosen.length ? 0 : 1;
   }
   if (command === 'sass') {
-    await runSass((name) => !only || name === only || new RegExp(only).test(name), workDir);
+    const results = await RunResults.start('sass', fullArgv);
+    await runSass(selected, workDir, results);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]');
+  console.error('usage: qgen-gpu test|bench|profile|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]'
+    + ' [--specs all|catalog|coverage] [--grid-cap N]');
   return 2;
 }
 

@@ -2,12 +2,13 @@
 // built once; then, for each selected kernel, a fresh runner process is started under ncu (its report goes to
 // files: stdout carries the runner protocol) and the kernel runs a few times at its first benchmark shape
 // (8192x8192 for quantizers, 8192^3 for GEMMs). ncu captures the launches after the first round of passes.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { KernelSpec } from '../../dsl/types.ts';
 import { GpuRunner } from './client.ts';
 import type { BuiltRunner } from './build.ts';
+import type { RunResults } from './results.ts';
 import { benchBuffers, QUANTIZE_SHAPES } from './bench.ts';
 import { nvfp4Buffers, GEMM_SHAPES } from './gemm_bench.ts';
 
@@ -17,7 +18,7 @@ const SECTIONS = ['SpeedOfLight', 'MemoryWorkloadAnalysis', 'ComputeWorkloadAnal
 /** Launches per run of a kernel: every pass of a multi-pass quantizer (amax / pass A / pass B) is one. */
 const CAPTURED = 3;
 
-export async function runProfile(built: BuiltRunner, specs: KernelSpec[], outDir: string): Promise<string[]> {
+export async function runProfile(built: BuiltRunner, specs: KernelSpec[], outDir: string, results: RunResults): Promise<string[]> {
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   for (const spec of specs) {
@@ -39,8 +40,8 @@ export async function runProfile(built: BuiltRunner, specs: KernelSpec[], outDir
     if (!existsSync(`${report}.ncu-rep`)) { process.stderr.write(`profile ${spec.name}: no report (see ${report}.log)\n`); continue; }
     const text = await execa('ncu', ['-i', `${report}.ncu-rep`, '--page', 'details', '--print-units', 'base'],
       { reject: false, all: true });
-    const file = `${report}.txt`;
-    writeFileSync(file, text.all ?? '');
+    // The text report is a result (with provenance); the .ncu-rep and log stay in outDir.
+    const file = results.save(`ncu-${spec.name}.txt`, `${text.all ?? ''}\n`);
     written.push(file);
     process.stderr.write(`profile ${spec.name}: ${file}\n`);
   }

@@ -1,6 +1,6 @@
 // SASS evidence for the archs that cannot run here (sm_100a, sm_120a) and for sm_90a: every emitted kernel is
 // compiled to a cubin, ptxas reports registers and spills, and cuobjdump shows which conversion instructions the
-// kernels use. Writes bench/results/sass.md.
+// kernels use. Writes sass.md into the run's results folder.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import type { Arch } from '../../dsl/types.ts';
 import { catalogFor } from '../../dsl/catalog.ts';
 import { emitKernels } from '../../emit/emit.ts';
-import { saveResult } from './results.ts';
+import type { RunResults } from './results.ts';
 
 const ARCHS: Arch[] = ['sm_90a', 'sm_100a', 'sm_120a'];
 /** Instruction families worth counting in a quantizer's SASS. */
@@ -28,7 +28,7 @@ const PATTERNS: [string, RegExp][] = [
 const MMA_OPCODE = /\b[A-Z]*MMA(\.[A-Za-z0-9_]+)*/g;
 
 /** `select` picks catalog kernels by name; each arch compiles its own catalog variant of them. */
-export async function runSass(select: (name: string) => boolean, workDir: string): Promise<void> {
+export async function runSass(select: (name: string) => boolean, workDir: string, results: RunResults): Promise<void> {
   const out: string[] = ['# SASS evidence', '',
     'Each kernel of the catalog compiled with nvcc `-gencode arch=compute_XXa,code=sm_XXa -O3 -Xptxas -v`; instruction counts from `cuobjdump -sass`.',
     'sm_100a and sm_120a are compiled and inspected only: no Blackwell GPU was available to run them.', ''];
@@ -49,7 +49,7 @@ export async function runSass(select: (name: string) => boolean, workDir: string
     out.push(...rows);
     out.push('');
   }
-  saveResult('sass.md', out.join('\n') + '\n');
+  results.save('sass.md', out.join('\n') + '\n');
   console.log(out.join('\n'));
 }
 

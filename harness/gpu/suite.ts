@@ -1,4 +1,5 @@
-// GPU correctness suite: for every served kernel, fast-check draws shapes (rows incl. 1, 3, 127, 129, 4097),
+// GPU correctness suite over the catalog and harness/coverage.ts (`--grid-cap N`: every grid capped at N blocks,
+// plus one grid-stride case per kernel). For every served kernel, fast-check draws shapes (rows incl. 1, 3, 127, 129, 4097),
 // magnitude regimes, seeds and sign seeds (always different from each other, NUMERICS §3.2); the kernel runs on
 // poisoned buffers and its codes, scales and tensor scale must equal the TypeScript reference bit for bit. Then
 // each kernel runs once under compute-sanitizer memcheck and racecheck.
@@ -16,7 +17,7 @@ import { layoutScales, packCodes, scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, type BufferArg } from './client.ts';
 import { bufferNames } from './bind.ts';
 import {
-  caseArbitrary, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, compareBuffers, type CaseParams, type Compare,
+  caseArbitrary, colsMultiple, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, compareBuffers, type CaseParams, type Compare,
 } from './cases.ts';
 import type { BuiltRunner } from './build.ts';
 import { gemmBuffers, gemmOperands, runGemmSuite } from './gemm_suite.ts';
@@ -63,8 +64,9 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       const tsBuf: BufferArg = tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
       return {
         buffers: [...inputs, poisonOut(p.rows * p.cols / 2), poisonOut(scaleSize), tsBuf],
-        // MXFP4 has no tensor scale (qgen.h: unused), so that buffer is not compared.
-        expected: [...inputs.map(() => null), want.codes, want.scales, spec.tensorScale === 'none' ? null : want.tensorScale],
+        // MXFP4 has no tensor scale (qgen.h: unused); a caller's tensor scale is an input, so neither is compared.
+        expected: [...inputs.map(() => null), want.codes, want.scales,
+          spec.tensorScale === 'none' || spec.tensorScale === 'caller' ? null : want.tensorScale],
       };
     }
     case 'dequantize': {
@@ -103,26 +105,51 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
 
 export interface SuiteSummary { passed: number; failed: number; cases: number; line: string; report: string }
 
-export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { runs: number; device: string; arch: string }): Promise<SuiteSummary> {
-  const lines: string[] = [`qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel`];
+/**
+ * A case with more than 4x (here 8x) as many elements as a grid of `gridCap` blocks has threads times the most
+ * elements one thread takes per loop iteration (16 per group x groupsPerThread), so that every thread of every
+ * grid-stride loop (quantizer passes, the layout's padding loop, Hadamard, amax, dequantize) runs several iterations.
+ */
+export function gridStrideCase(spec: KernelSpec, gridCap: number, dataSeed: number): CaseParams {
+  if (spec.kind === 'gemm') throw new Error('gridStrideCase: elementwise kernels only');
+  const t = spec.tiling;
+  const elements = 8 * gridCap * t.threadsPerBlock * 16 * t.groupsPerThread;
+  const rowMultiple = spec.kind === 'quantize' && spec.input === 'nvfp4' ? 16 : 1;
+  const rows = Math.ceil(257 / rowMultiple) * rowMultiple;
+  const m = colsMultiple(spec);
+  const cols = Math.ceil(elements / rows / m) * m;
+  return { rows, cols, regime: 'gaussian', dataSeed, seed: 0x1234n + BigInt(dataSeed), signSeed: 0x5678n + BigInt(dataSeed),
+    callerFactor: 1 };
+}
+
+/** Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. */
+async function runCase(runner: GpuRunner, spec: KernelSpec, p: CaseParams, poison: number): Promise<string | null> {
+  const prep = prepare(spec, p);
+  const res = await runner.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, signSeed: p.signSeed, poison, buffers: prep.buffers });
+  if (res.status !== 0) return `status ${res.status}: ${res.message}`;
+  const names = bufferNames(spec);
+  for (const [i, want] of prep.expected.entries()) {
+    if (!want) continue;
+    const diff = compareBuffers(res.buffers[i], want, prep.compare?.[i] ?? 'bytes');
+    if (diff) return `${names[i]}: ${diff}`;
+  }
+  return null;
+}
+
+export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { runs: number; device: string; arch: string; gridCap: number }): Promise<SuiteSummary> {
+  const lines: string[] = [`qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel`
+    + (opts.gridCap ? `, every grid capped at ${opts.gridCap} blocks (-DQGEN_MAX_GRID_BLOCKS)` : '')];
   let passed = 0, failed = 0, cases = 0;
   const elementwise = built.specs.filter((s) => s.kind !== 'gemm');
   const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
   for (const spec of elementwise) {
     let n = 0;
-    const names = bufferNames(spec);
     const t0 = Date.now();
     try {
       await fc.assert(fc.asyncProperty(caseArbitrary(spec), fc.integer({ min: 0, max: 255 }), async (p, poison) => {
         n++;
-        const prep = prepare(spec, p);
-        const res = await runner.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, signSeed: p.signSeed, poison, buffers: prep.buffers });
-        if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
-        prep.expected.forEach((want, i) => {
-          if (!want) return;
-          const diff = compareBuffers(res.buffers[i], want, prep.compare?.[i] ?? 'bytes');
-          if (diff) throw new Error(`${names[i]}: ${diff}`);
-        });
+        const problem = await runCase(runner, spec, p, poison);
+        if (problem) throw new Error(problem);
       }), { numRuns: opts.runs, seed: 20260122, endOnFailure: true });
       passed++;
       lines.push(`PASS ${spec.name}: ${n} cases, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -135,6 +162,19 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     }
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
+  }
+  if (opts.gridCap) {
+    // One large case per kernel: each thread of the capped grid handles several work items.
+    for (const spec of elementwise) {
+      const p = gridStrideCase(spec, opts.gridCap, 11);
+      const problem = await runCase(runner, spec, p, 0x3c);
+      const threads = opts.gridCap * spec.tiling.threadsPerBlock;
+      if (problem) failed++; else passed++;
+      cases++;
+      lines.push(`${problem ? 'FAIL' : 'PASS'} ${spec.name} grid-stride ${p.rows}x${p.cols} on ${opts.gridCap} blocks `
+        + `(${(p.rows * p.cols / threads).toFixed(0)} elements per thread)${problem ? `: ${problem}` : ''}`);
+      process.stderr.write(lines[lines.length - 1] + '\n');
+    }
   }
   if (gemms.length) {
     const g = await runGemmSuite(runner, gemms, opts.runs);
@@ -165,17 +205,18 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
   }
   // Sanitizers: one mid-size case per kernel under memcheck and racecheck.
   for (const tool of ['memcheck', 'racecheck']) {
-    const r = await sanitize(tool, built);
+    const r = await sanitize(tool, built, opts.gridCap);
     lines.push(r.line);
     if (r.ok) passed++; else failed++;
     process.stderr.write(r.line + '\n');
   }
-  const line = `gpu suite (${opts.arch}): ${passed} passed, ${failed} failed (${cases} property cases over ${built.specs.length} kernels, bad-shape checks, 2 sanitizer runs)`;
+  const line = `gpu suite (${opts.arch}${opts.gridCap ? `, grid capped at ${opts.gridCap} blocks` : ''}): ${passed} passed, `
+    + `${failed} failed (${cases} cases over ${built.specs.length} kernels, bad-shape checks, 2 sanitizer runs)`;
   lines.push(line);
   return { passed, failed, cases, line, report: lines.join('\n') + '\n' };
 }
 
-async function sanitize(tool: string, built: BuiltRunner): Promise<{ ok: boolean; line: string }> {
+async function sanitize(tool: string, built: BuiltRunner, gridCap: number): Promise<{ ok: boolean; line: string }> {
   // compute-sanitizer writes its report to a log file: stdout carries the runner protocol.
   const log = path.join(built.dir, `sanitizer-${tool}.log`);
   const sanitized = new GpuRunner(built.binary, ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', '--print-limit', '20', '--log-file', log]);
@@ -189,8 +230,10 @@ async function sanitize(tool: string, built: BuiltRunner): Promise<{ ok: boolean
       if (sanitized.spawnError) break;
       continue;
     }
-    const p: CaseParams = { rows: 129, cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)), regime: 'gaussian', dataSeed: 7, seed: 99n, signSeed: 100n, callerFactor: 1 };
-    if (spec.kind === 'quantize' && spec.input === 'nvfp4') p.rows = 144;
+    // Capped grid: the grid-stride case, so the sanitizers see loops of several iterations per thread.
+    const p: CaseParams = gridCap ? gridStrideCase(spec, gridCap, 7)
+      : { rows: 129, cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)), regime: 'gaussian', dataSeed: 7, seed: 99n, signSeed: 100n, callerFactor: 1 };
+    if (!gridCap && spec.kind === 'quantize' && spec.input === 'nvfp4') p.rows = 144;
     const prep = prepare(spec, p);
     const res = await sanitized.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, signSeed: p.signSeed, poison: 0xab, buffers: prep.buffers })
       .catch((e: Error) => ({ status: -3, message: e.message, buffers: [] }));
