@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Turns the JSONs of bench/train/train.py into the training-evidence report (Node only, no dependencies):
 //
-//   node bench/train/report.mjs [--in bench/results/train] [--md bench/results/train.md] [--svg bench/train_curves.svg]
+//   node bench/train/report.mjs [--in DIR of run JSONs] [--md DIR/train.md] [--svg bench/train_curves.svg]
 //
 // Table: recipe, seeds, final validation loss, gap to bf16 (absolute and %; paired by seed: every recipe starts
 // from the same weights and sees the same batches as bf16 of its seed), best validation loss, tokens/s, steps.
@@ -32,6 +32,100 @@ const pm = (xs, d = 4, signed = false) => {
   return s === null ? m : `${m} ± ${s.toFixed(d)}`;
 };
 
+/** Two-sided 95% Student-t quantile t_{0.975, df}: exact table for df <= 30, then a Cornish-Fisher expansion. */
+const T975 = [NaN, 12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+  2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555,
+  2.0518, 2.0484, 2.0452, 2.0423];
+export function t975(df) {
+  if (!(df >= 1)) return NaN;
+  if (df <= 30) return T975[Math.floor(df)];
+  const z = 1.959964, z3 = z ** 3, z5 = z ** 5;
+  return z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df * df);
+}
+
+/** Mean and 95% confidence interval (t-distribution, n - 1 degrees of freedom) of a sample; null bounds when n < 2. */
+export function meanCI(xs) {
+  const n = xs.length;
+  if (!n) return { n, mean: NaN, lo: null, hi: null, half: null };
+  const m = mean(xs);
+  if (n < 2) return { n, mean: m, lo: null, hi: null, half: null };
+  const half = t975(n - 1) * std(xs) / Math.sqrt(n);
+  return { n, mean: m, lo: m - half, hi: m + half, half };
+}
+
+/**
+ * Paired gaps to bf16: EVERY completed run of a recipe is a sample (a repeated seed adds a sample, never replaces
+ * one), its gap = its final loss minus the mean final loss of the bf16 runs of the same seed and length. Returns
+ * recipe -> [{ seed, gap, file }].
+ */
+export function pairedGaps(runs) {
+  const ok = runs.filter((r) => r.status === 'done' && r.complete && Number.isFinite(r.final_val_loss));
+  const key = (r) => `${r.seed}/${r.steps_done}/${r.config?.steps}`;
+  const base = new Map();
+  for (const r of ok.filter((q) => q.recipe === 'bf16')) base.set(key(r), [...(base.get(key(r)) ?? []), r.final_val_loss]);
+  const out = new Map();
+  for (const r of ok.filter((q) => q.recipe !== 'bf16' && base.has(key(q)))) {
+    out.set(r.recipe, [...(out.get(r.recipe) ?? []), { seed: r.seed, gap: r.final_val_loss - mean(base.get(key(r))), file: r.file }]);
+  }
+  return out;
+}
+
+/**
+ * Ordering a vs b (a's gap smaller than b's): per seed both ran, the mean gap of a's runs minus the mean gap of
+ * b's runs; its mean and 95% CI over seeds. Resolved when the CI excludes 0.
+ */
+export function ordering(gaps, a, b) {
+  const perSeed = (recipe) => {
+    const m = new Map();
+    for (const g of gaps.get(recipe) ?? []) m.set(g.seed, [...(m.get(g.seed) ?? []), g.gap]);
+    return m;
+  };
+  const ga = perSeed(a), gb = perSeed(b);
+  const seeds = [...ga.keys()].filter((s) => gb.has(s)).sort((x, y) => x - y);
+  const d = seeds.map((s) => mean(ga.get(s)) - mean(gb.get(s)));
+  const ci = meanCI(d);
+  const resolved = ci.lo !== null && (ci.hi < 0 || ci.lo > 0);
+  return { a, b, seeds, d, ...ci, resolved, verdict: !resolved ? 'not resolved' : ci.hi < 0 ? `${a} < ${b}` : `${a} > ${b}` };
+}
+
+/** The report section with the per-run commits, the gaps with 95% CIs and which orderings are resolved. */
+export function evidenceSection(runs) {
+  const L = ['## Every run, gaps with 95% confidence intervals', ''];
+  const done = runs.filter((r) => r.status === 'done' && r.complete).sort((x, y) => byRecipe(x.recipe, y.recipe) || x.seed - y.seed);
+  L.push('| recipe | seed | final val loss | commit | dirty | date | file |', '|---|---:|---:|---|---|---|---|');
+  for (const r of done) {
+    const p = r.provenance;
+    L.push(`| ${r.recipe} | ${r.seed} | ${fmt(r.final_val_loss)} | ${p?.commit ? p.commit.slice(0, 10) : 'unknown'} | `
+      + `${p ? String(p.dirty) : '-'} | ${p?.date ?? r.started_at ?? '-'} | ${r.file} |`);
+  }
+  const gaps = pairedGaps(runs);
+  L.push('', 'Gap to bf16 (nats/token): one sample per run (repeated seeds are extra samples), each against the mean '
+    + 'of the bf16 runs of its seed and length; 95% CI from the t-distribution with n - 1 degrees of freedom.', '',
+  '| recipe | runs | seeds | mean gap | 95% CI |', '|---|---:|---|---:|---|');
+  for (const [recipe, g] of [...gaps].sort((x, y) => byRecipe(x[0], y[0]))) {
+    const ci = meanCI(g.map((x) => x.gap));
+    L.push(`| ${recipe} | ${ci.n} | ${[...new Set(g.map((x) => x.seed))].join(', ')} | ${sfmt(ci.mean)} | `
+      + `${ci.lo === null ? 'n < 2' : `[${sfmt(ci.lo)}, ${sfmt(ci.hi)}]`} |`);
+  }
+  const recipes = [...gaps.keys()].sort(byRecipe);
+  const pairs = recipes.flatMap((a, i) => recipes.slice(i + 1).map((b) => ordering(gaps, a, b))).filter((o) => o.n > 0);
+  if (pairs.length) {
+    L.push('', 'Orderings (difference of gaps, per seed, then mean and 95% CI over seeds):', '');
+    for (const o of pairs) {
+      L.push(`- ${o.a} vs ${o.b}: ${sfmt(o.mean)} over ${o.n} seed${o.n > 1 ? 's' : ''}`
+        + `${o.lo === null ? '' : `, CI [${sfmt(o.lo)}, ${sfmt(o.hi)}]`}: **${o.resolved ? `resolved, ${o.verdict}` : 'not resolved'}**.`);
+    }
+    const resolved = pairs.filter((o) => o.resolved).map((o) => o.verdict);
+    L.push('', resolved.length ? `Resolved (CI excludes 0): ${resolved.join('; ')}. Every other ordering is not resolved by these runs.`
+      : 'No ordering is resolved by these runs (every CI contains 0).');
+  }
+  if (runs.some((r) => Number(r.env?.concurrent_runs) > 1)) {
+    L.push('', 'Throughput: these runs shared one GPU (bench/train/run_all.sh runs several at once), so their tokens/s '
+      + 'are not comparable to single-run throughput or to each other.');
+  }
+  return L.join('\n') + '\n';
+}
+
 export function loadRuns(dir) {
   const runs = [];
   for (const name of readdirSync(dir).sort()) {
@@ -43,6 +137,8 @@ export function loadRuns(dir) {
       console.warn(`skip ${name}: ${e.message}`);
       continue;
     }
+    // qgen-provenance/1 files: {"provenance", "rows": [run]}; older files are the bare run.
+    if (r && Array.isArray(r.rows) && r.provenance) r = { ...r.rows[0], provenance: r.provenance };
     if (typeof r?.recipe !== 'string') continue;
     r.file = name;
     runs.push(r);
@@ -140,7 +236,7 @@ function markdown(runs, an, svgPath, mdPath) {
     L.push(`- Training: ${c.steps} steps x ${c.batch} x ${c.seq} tokens = ${fmt((c.steps * c.batch * c.seq) / 1e6, 2)}M tokens ` +
       `(${fmt(any.epochs, 2)} epochs), AdamW (β ${c.beta1}/${c.beta2}, weight decay ${c.weight_decay}), peak LR ${c.lr}, ${c.warmup} warmup steps, ` +
       `cosine to ${c.min_lr_ratio}x, clip ${c.clip}. Same initial weights and batch order for every recipe of a seed.`);
-    L.push(`- Device: ${env.device ?? '?'}, torch ${env.torch ?? '?'}, CUDA ${env.cuda ?? '?'}${env.git_commit ? `, commit ${env.git_commit.slice(0, 10)}` : ''}.`);
+    L.push(`- Device: ${env.device ?? '?'}, torch ${env.torch ?? '?'}, CUDA ${env.cuda ?? '?'}; commits per run below.`);
     L.push('');
     L.push('| recipe | seeds | final val loss | gap to bf16 | gap % | best val loss (step) | tokens/s | steps |');
     L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
@@ -251,6 +347,7 @@ function markdown(runs, an, svgPath, mdPath) {
     for (const r of failed) L.push(`- ${r.file}: ${r.recipe} seed ${r.seed}: status ${r.status ?? '?'}${r.error ? ` (${r.error})` : ''}${r.steps_done ? `, ${r.steps_done} steps` : ''}`);
     L.push('');
   }
+  L.push(evidenceSection(runs));
   L.push(`![validation curves](${relative(dirname(mdPath), svgPath)})`, '');
   return L.join('\n');
 }
@@ -422,11 +519,30 @@ export function svg(an) {
 }
 
 // ------------------------------------------------------------------------------------------------- main
+/**
+ * The report's qgen-provenance/1 line (harness/provenance.ts): a table derived from the run files, so the commit is
+ * theirs when they all agree and null otherwise (each run's commit is in the table); GPU facts from the first run.
+ */
+export function reportProvenanceLine(runs, command) {
+  const ps = runs.map((r) => r.provenance).filter(Boolean);
+  const commits = [...new Set(runs.map((r) => r.provenance?.commit ?? null))];
+  const first = ps[0] ?? {};
+  const p = {
+    format: 'qgen-provenance/1', commit: commits.length === 1 ? commits[0] : null,
+    dirty: commits.length === 1 && ps.length === runs.length ? ps.some((q) => q.dirty) : null,
+    gpu: first.gpu ?? null, sm_count: first.sm_count ?? null, compute_capability: first.compute_capability ?? null,
+    driver: first.driver ?? null, cuda: first.cuda ?? null, nvcc: first.nvcc ?? null, torch: first.torch ?? null,
+    date: new Date().toISOString(), command, recorded_at_run_time: true,
+    note: `derived from ${runs.length} run files; ${commits.length} distinct commit(s), listed per run in the table`,
+  };
+  return `<!-- qgen-provenance/1 ${JSON.stringify(p)} -->`;
+}
+
 function main() {
   const args = process.argv.slice(2);
   const opt = (n, d) => { const i = args.indexOf(n); return i >= 0 && i + 1 < args.length ? args[i + 1] : d; };
   const inDir = resolve(opt('--in', join(root, 'bench', 'results', 'train')));
-  const mdPath = resolve(opt('--md', join(root, 'bench', 'results', 'train.md')));
+  const mdPath = resolve(opt('--md', join(inDir, 'train.md')));
   const svgPath = resolve(opt('--svg', join(root, 'bench', 'train_curves.svg')));
   const runs = loadRuns(inDir);
   if (!runs.length) { console.error(`no result JSON in ${inDir}`); process.exit(1); }
@@ -434,7 +550,7 @@ function main() {
   mkdirSync(dirname(mdPath), { recursive: true });
   mkdirSync(dirname(svgPath), { recursive: true });
   writeFileSync(svgPath, svg(an));
-  const md = markdown(runs, an, svgPath, mdPath);
+  const md = `${reportProvenanceLine(runs, ['node', 'bench/train/report.mjs', ...args])}\n${markdown(runs, an, svgPath, mdPath)}`;
   writeFileSync(mdPath, md);
   console.log(md);
   console.log(`wrote ${mdPath} and ${svgPath}`);

@@ -9,7 +9,8 @@ hyper-parameters. bf16 = the plain model under torch.autocast(bfloat16); any oth
 qgen_torch.quantize_model(model, recipe=R) after construction, still under bf16 autocast. The LM head is a
 custom module (not nn.Linear), so quantize_model leaves it (and the embedding) in high precision.
 
-Writes OUT/<recipe>.json (seed 0) or OUT/<recipe>-seed<N>.json; '/' in a recipe name becomes '-'.
+Writes a NEW file per run, OUT/<recipe>-seed<N>-<date>-<HHMM>-<commit7>-p<pid>.json ('/' in a recipe name becomes
+'-'): {"provenance": qgen-provenance/1 (bench/provenance.py), "rows": [the run]}.
 See bench/train/README.md.
 """
 import argparse
@@ -24,6 +25,9 @@ import sys
 import time
 import traceback
 from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/, for provenance.py
+import provenance  # noqa: E402
 
 try:
     import torch
@@ -74,6 +78,9 @@ def parse_args(argv=None):
     p.add_argument('--min-steps', type=int, default=400)
     p.add_argument('--probe-steps', type=int, default=5, help='timed steps per recipe for --fit-steps')
     p.add_argument('--device', default='cuda')
+    p.add_argument('--provenance', default=None,
+                   help='host provenance JSON (default: .device/provenance.json from npm run gpu:bundle, else the '
+                        "qgen_torch package's PROVENANCE.json)")
     a = p.parse_args(argv)
     names = a.recipes if a.recipes is not None else (a.recipe if a.recipe is not None else 'bf16')
     a.recipe_list = [r.strip() for r in names.split(',') if r.strip()]
@@ -106,9 +113,10 @@ def lr_at(step, total, peak, warmup, min_ratio):
     return peak * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * p)))
 
 
-def result_name(recipe, seed):
+def result_name(recipe, seed, stamp=None):
+    """<recipe>-seed<N>[-<stamp>].json; the stamp (date, time, commit, pid) makes every run's file new."""
     safe = recipe.replace('/', '-')
-    return '%s.json' % safe if seed == 0 else '%s-seed%d.json' % (safe, seed)
+    return '%s-seed%d%s.json' % (safe, seed, '-' + stamp if stamp else '')
 
 
 def predict_run_s(recipe, done, probed=None):
@@ -146,12 +154,19 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
-def git_commit():
-    try:
-        return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=HERE, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or None
-    except Exception:
-        return None
+def env_argv(argv):
+    return ['python', 'bench/train/train.py'] + (sys.argv[1:] if argv is None else list(argv))
+
+
+def qgen_dir(qgen):
+    """The vendored package directory (the parent of qgen_torch/, where PROVENANCE.json lies), or None."""
+    f = getattr(qgen, '__file__', None) if qgen is not None else None
+    return os.path.dirname(os.path.dirname(os.path.abspath(f))) if f else None
+
+
+def write_run(path, obj, prov):
+    """A run's file: {"provenance": ..., "rows": [run]} (qgen-provenance/1, bench/provenance.py)."""
+    write_json(path, {'provenance': prov, 'rows': [obj]})
 
 
 def log(msg):
@@ -468,7 +483,7 @@ def run_one(a, recipe, seed, ctx, deadline):
         'started_at': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         'train_loss': [], 'grad_norm': [], 'eval': [],
     }
-    path = os.path.join(a.out, result_name(recipe, seed))
+    path = os.path.join(a.out, result_name(recipe, seed, ctx['stamp']))
 
     if dev.type == 'cuda':
         torch.cuda.reset_peak_memory_stats()
@@ -559,7 +574,7 @@ def run_one(a, recipe, seed, ctx, deadline):
             v = do_eval(step)
             log('[%s seed %d] step %d val %.4f' % (recipe, seed, step, v))
             res.update({'train_time_s': train_clock, 'eval_time_s': eval_clock, 'steps_done': step})
-            write_json(path, res)
+            write_run(path, res, ctx['provenance'])
             seg = time.perf_counter()
     sync()
     train_clock += time.perf_counter() - seg
@@ -581,7 +596,7 @@ def run_one(a, recipe, seed, ctx, deadline):
     })
     if dev.type == 'cuda':
         res['max_memory_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30
-    write_json(path, res)
+    write_run(path, res, ctx['provenance'])
     log('RESULT recipe=%s seed=%d status=%s final_val=%s best_val=%.4f@%s tok/s=%.0f steady=%s wall=%.1fs -> %s'
         % (recipe, seed, status, '%.4f' % final if final is not None else '-',
            best[1] if best[1] is not None else float('nan'), best[0],
@@ -629,13 +644,16 @@ def main(argv=None):
     train_dev = train.to(dev)
     os.makedirs(a.out, exist_ok=True)
 
+    prov = provenance.provenance(env_argv(argv), package_dir=qgen_dir(qgen), host_file=a.provenance)
     env = {
         'torch': torch.__version__, 'cuda': torch.version.cuda, 'python': platform.python_version(),
         'device': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or 'cpu',
-        'host': platform.node(), 'git_commit': git_commit(),
+        'host': platform.node(),
         'qgen_torch': ({'file': getattr(qgen, '__file__', None), 'version': getattr(qgen, '__version__', None)}
                        if qgen is not None else None),
-        'argv': sys.argv if argv is None else ['train.py'] + list(argv),
+        'argv': env_argv(argv),
+        # bench/train/run_all.sh sets it: runs sharing the GPU, whose tokens/s are not comparable.
+        'concurrent_runs': int(os.environ.get('QGEN_CONCURRENT_RUNS', '1')),
     }
     data_info = {
         'source': '%s@%s' % (meta['source']['package'], meta['source']['version']),
@@ -647,6 +665,8 @@ def main(argv=None):
         'device': dev, 'vocab': vocab, 'train': train_dev, 'val_windows': val_windows, 'qgen': qgen, 'env': env,
         'data_info': data_info,
         'schedules': {s: batch_schedule(train.numel(), a.seq, a.batch, a.steps, s) for s in a.seed_list},
+        # Commit and dirty from the host's record (never git here); the stamp keeps each run's file new.
+        'provenance': prov, 'stamp': '%s-p%d' % (provenance.run_stamp(prov), os.getpid()),
     }
     probe_model = LM(vocab, a.d_model, a.layers, a.heads, a.ffn, a.seq, a.rope_base)
     pc = param_counts(probe_model)
@@ -689,9 +709,9 @@ def main(argv=None):
     for seed in a.seed_list:
         for recipe in a.recipe_list:
             if recipe in skip:
-                write_json(os.path.join(a.out, result_name(recipe, seed)),
+                write_run(os.path.join(a.out, result_name(recipe, seed, ctx['stamp'])),
                            {'recipe': recipe, 'seed': seed, 'status': 'error', 'complete': False,
-                            'error': 'speed probe failed: ' + skip[recipe], 'env': env})
+                            'error': 'speed probe failed: ' + skip[recipe], 'env': env}, ctx['provenance'])
                 results.append({'recipe': recipe, 'seed': seed, 'status': 'error'})
                 continue
             if deadline is not None:
@@ -707,9 +727,9 @@ def main(argv=None):
             except Exception as e:
                 tb = traceback.format_exc()
                 log('ERROR recipe=%s seed=%d: %s: %s\n%s' % (recipe, seed, type(e).__name__, e, tb))
-                write_json(os.path.join(a.out, result_name(recipe, seed)),
+                write_run(os.path.join(a.out, result_name(recipe, seed, ctx['stamp'])),
                            {'recipe': recipe, 'seed': seed, 'status': 'error', 'complete': False,
-                            'error': '%s: %s' % (type(e).__name__, e), 'traceback': tb, 'env': env})
+                            'error': '%s: %s' % (type(e).__name__, e), 'traceback': tb, 'env': env}, ctx['provenance'])
                 results.append({'recipe': recipe, 'seed': seed, 'status': 'error'})
             if dev.type == 'cuda':
                 torch.cuda.empty_cache()
