@@ -27,7 +27,7 @@ export const TINY_CASES: GemmCase[] = [
   { m: 128, n: 256, k: 256, regime: 'exact', sigmaLog2: 0, dataSeed: 1 },   // one sm_100a tile, one K block
   { m: 1, n: 16, k: 32, regime: 'exact', sigmaLog2: 0, dataSeed: 2 },       // smallest legal shape: ragged everything
   { m: 128, n: 128, k: 64, regime: 'exact', sigmaLog2: 0, dataSeed: 3 },    // one 64-wide K atom
-  { m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 },    // several K blocks, 2 scale groups in the last atom (exact: k <= 448)
+  { m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 },    // several K blocks, 2 scale groups in the last atom (exact: k <= EXACT_MAX_K)
   { m: 129, n: 272, k: 192, regime: 'quantized', sigmaLog2: 0, dataSeed: 5 },
   { m: 300, n: 528, k: 1056, regime: 'quantized', sigmaLog2: 6, dataSeed: 6 },
 ];

@@ -1,7 +1,8 @@
 // GPU correctness suite of the NVFP4 GEMMs (NUMERICS §6.2). fast-check draws shapes (m incl. 1, 7, 127, 129; n a
 // multiple of 16; k a multiple of 32, incl. ragged K blocks) and operands in two regimes:
-//   exact     random codes, power-of-two E4M3 scales and tensor scales, k <= 448: every partial sum is exact in
-//             fp32, so c must equal the binary64 reference rounded once to the output type, bit for bit;
+//   exact     random codes, E4M3 scales 2^-3..2^-1, power-of-two tensor scales: every partial sum is exact in fp32
+//             for k <= 7281 (proof at exactOperand, NUMERICS §6.2), so c must equal the binary64 reference rounded
+//             once to the output type, bit for bit;
 //   quantized N(0, sigma) matrices (sigma from 2^-20 to 2^20) quantized by the reference RTN quantizer: c must lie
 //             within gemmKernelBound of the binary64 reference.
 // Outputs start poisoned; scale padding bytes (groups past k, rows past m or n) are NaN, which must never reach c.
@@ -34,12 +35,21 @@ function rng(seed: number): () => number {
   return () => { s ^= s << 13; s >>>= 0; s ^= s >> 17; s ^= s << 5; s >>>= 0; return s; };
 }
 
-/** Random codes, power-of-two E4M3 scales in [2^-3, 2^2], tensor scale 2^e, e in [-4, 4]. */
+/**
+ * Random codes, power-of-two E4M3 scales in [2^-3, 2^-1], tensor scale 2^e, e in [-4, 4].
+ * Why every fp32 partial sum is exact for k <= 7281 (NUMERICS §6.2): an element is e2m1 * s (times a power of two
+ * common to the operand), |e2m1| in {0, 0.5 .. 6}, s in {2^-3, 2^-2, 2^-1}, so it is a multiple of 2^-4 with
+ * magnitude <= 3; a product is a multiple of 2^-8 with magnitude <= 9; any partial sum of k products is a multiple
+ * of 2^-8 with magnitude <= 9k < 2^16 = 2^24 * 2^-8 when k <= 7281, hence representable in binary32 (24-bit
+ * significand), whatever the order of additions. (With scales up to 2^2 the product reaches 576 and the bound is
+ * k <= 113.) The tensor scales multiply in the epilogue only.
+ */
+export const EXACT_MAX_K = 7281;
 function exactOperand(rows: number, cols: number, seed: number): QuantizedTensor {
   const next = rng(seed);
   const codes = Uint8Array.from({ length: rows * cols }, () => next() & 15);
-  // E4M3 2^e has bits (e + 7) << 3.
-  const scales = Uint8Array.from({ length: rows * cols / 16 }, () => ((next() % 6) - 3 + 7) << 3);
+  // E4M3 2^e has bits (e + 7) << 3; e in {-3, -2, -1}.
+  const scales = Uint8Array.from({ length: rows * cols / 16 }, () => ((next() % 3) - 3 + 7) << 3);
   return { rows, cols, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale: 2 ** ((next() % 9) - 4) };
 }
 
