@@ -13,6 +13,7 @@ import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
+import { hostProvenance } from '../harness/provenance.ts';
 
 export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
@@ -129,6 +130,9 @@ async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
     gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
   }));
   await write('README.md', compile('torch_README.md.hbs')({ ...data, recipes: RECIPES }));
+  // The tree this package came from (commit + dirty, no date, so two vendorings at one commit are byte-identical):
+  // tests/run.py and the benches put it in their results' provenance (bench/provenance.py).
+  await write('PROVENANCE.json', JSON.stringify(hostProvenance(repoDir, { sourceHash: false }), null, 1) + '\n');
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 

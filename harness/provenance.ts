@@ -53,11 +53,11 @@ function git(root: string, args: string[]): string | null {
 }
 
 /** The host side of the provenance for the tree at `root` (asks git; call it on the host only). */
-export function hostProvenance(root: string): HostProvenance {
+export function hostProvenance(root: string, opts: { sourceHash?: boolean } = {}): HostProvenance {
   const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const head = git(root, ['rev-parse', 'HEAD'])?.trim() ?? null;
   const status = git(root, ['status', '--porcelain']);
-  const files = git(root, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
+  const files = opts.sourceHash === false ? null : git(root, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
   let sourceHash: string | null = null;
   if (files !== null) {
     const hash = createHash('sha256');

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -371,7 +371,6 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   const seen = new Uint8Array(padded * paddedKb);
   for (let r = 0; r < padded; r++) for (let kb = 0; kb < paddedKb; kb++) seen[oracleOffset128x4(r, kb, Kb)]++;
   assert.ok(seen.every((n) => n === 1));
-  assert.ok(readFileSync(src, 'utf8').includes('qgen_random_block'));
 });
 
 test.run();

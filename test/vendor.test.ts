@@ -14,6 +14,7 @@ import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeKernels, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
 import { gencode, vendor } from '../emit/vendor.ts';
 import { main } from '../cli/main.ts';
+import { execFileSync } from 'node:child_process';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'qgen-vendor-test-'));
@@ -78,6 +79,10 @@ test('vendor --target torch: same bytes twice, every kernel and runtime file pre
     assert.ok(files.includes(f), f);
   }
   assert.not.ok(files.some((f) => f.includes('__pycache__') || f.endsWith('.pyc')));
+  // The package names the tree it came from (commit + dirty, no date: hence the same bytes twice above).
+  const prov = JSON.parse(readFileSync(path.join(a, 'PROVENANCE.json'), 'utf8'));
+  const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  assert.equal([prov.format, prov.commit, typeof prov.dirty, 'date' in prov], ['qgen-provenance/1', head, 'boolean', false]);
   // Every runtime file is copied verbatim.
   for (const f of listFiles(path.join(ROOT, 'runtime/torch')).filter((f) => !f.includes('__pycache__') && !f.endsWith('.pyc'))) {
     assert.ok(readFileSync(path.join(ROOT, 'runtime/torch', f)).equals(readFileSync(path.join(a, f))), `runtime file ${f}`);

@@ -16,6 +16,9 @@ import sys
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/, for provenance.py
+import provenance  # noqa: E402
+
 SHAPES = [(4096, 4096), (4096, 22016), (11008, 4096)]
 
 
@@ -147,9 +150,13 @@ def main():
                      row['saved_activation_mb'], row['bf16_saved_activation_mb']), flush=True)
         del x, dy, ref
         torch.cuda.empty_cache()
+    # A new folder per run, linear-<date>-<HHMM>-<commit7>/, its files with qgen-provenance/1 (bench/provenance.py).
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(qgen_torch.__file__)))
+    prov = provenance.provenance(['python', 'bench/linear/bench_linear.py'] + sys.argv[1:], package_dir=pkg)
+    a.out = os.path.join(a.out, 'linear-%s' % provenance.run_stamp(prov))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, 'linear.json'), 'w') as f:
-        json.dump(rows, f, indent=1)
+        json.dump(provenance.with_provenance(prov, rows), f, indent=1)
     lines = ['# Quartet2Linear vs bf16 nn.Linear (forward + backward)', '',
              'Device: %s, torch %s, %d tokens, median of %d steps (CUDA events, L2 flushed before each), fp32 master '
              'weights, bf16 autocast. Target (issue 6): quartet2 <= 1.15x the bf16 time.' % (name, torch.__version__, a.tokens, a.reps), '',
@@ -161,7 +168,8 @@ def main():
             '%.2f' % r['nvfp4_gemms_ms'] if r['nvfp4_gemms_ms'] is not None else '', r['peak_mem_mb'], r['bf16_peak_mem_mb'],
             r['saved_activation_mb'], r['bf16_saved_activation_mb']))
     with open(os.path.join(a.out, 'linear.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+        f.write(provenance.markdown_line(prov) + '\n' + '\n'.join(lines) + '\n')
+    print('wrote %s' % a.out)
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 """The vendored package's tests, on a GPU of the package's arch: `python tests/run.py [--out DIR] [-k NAME]`.
 
 Prints one line per test and a summary `N passed, M failed`; exits 1 on any failure. With --out, writes
-results.json (the unbiasedness curves, memory figures) there.
+a new results-<date>-<HHMM>-<commit7>.json (the unbiasedness curves, memory figures; qgen-provenance/1) there.
   forward     each recipe's forward quantizers equal the plain-torch reference bit for bit (codes, scales, tensor
               scale), and the layer's output equals the float64 product of the reference operands within the
               GEMM's error bound (NUMERICS §6.2); bias, token padding and leading dimensions included
@@ -348,9 +348,41 @@ TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_
          test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors]
 
 
+def run_provenance():
+    """qgen-provenance/1 (defined in qgen's harness/provenance.ts; this package is self-contained, so the few lines
+    are here): commit and dirty from the PROVENANCE.json `qgen vendor` wrote, the rest asked of torch and the GPU."""
+    import datetime
+    import re
+    import subprocess
+    host = {}
+    host_file = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'PROVENANCE.json')
+    if os.path.isfile(host_file):
+        with open(host_file) as f:
+            host = json.load(f)
+
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+        except Exception:
+            return ''
+    props = torch.cuda.get_device_properties(0)
+    drv = out(['nvidia-smi', '--query-gpu=driver_version', '--format=csv,noheader']).strip().splitlines()
+    nvcc = re.search(r'release [\d.]+, V([\d.]+)', out(['nvcc', '--version']))
+    return {
+        'format': 'qgen-provenance/1', 'commit': host.get('commit'), 'dirty': host.get('dirty'),
+        'qgen_version': host.get('qgen_version'), 'source_hash': None, 'gpu': props.name,
+        'sm_count': props.multi_processor_count, 'compute_capability': '%d.%d' % (props.major, props.minor),
+        'driver': drv[0].strip() if drv else None, 'cuda': torch.version.cuda, 'nvcc': nvcc.group(1) if nvcc else None,
+        'torch': torch.__version__,
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds').replace('+00:00', 'Z'),
+        'command': ['python'] + sys.argv, 'recorded_at_run_time': True,
+        'note': 'package %s' % ('PROVENANCE.json' if host else 'without PROVENANCE.json: commit unknown'),
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', help='directory for results.json')
+    p.add_argument('--out', help='directory for a new results-<date>-<HHMM>-<commit7>.json')
     p.add_argument('-k', default='', help='run only tests whose name contains this')
     a = p.parse_args()
     if not torch.cuda.is_available():
@@ -376,8 +408,14 @@ def main():
     print('%d passed, %d failed' % (passed, failed), flush=True)
     if a.out:
         os.makedirs(a.out, exist_ok=True)
-        with open(os.path.join(a.out, 'results.json'), 'w') as f:
-            json.dump({'passed': passed, 'failed': failed, 'device': torch.cuda.get_device_name(), **RESULTS}, f, indent=1)
+        prov = run_provenance()
+        # A new file per run: results-<date>-<HHMM>-<commit7>.json, {"provenance", "rows"} (qgen-provenance/1).
+        name = 'results-%s-%s%s-%s.json' % (prov['date'][:10], prov['date'][11:13], prov['date'][14:16],
+                                            (prov['commit'] or 'nocommit')[:7])
+        with open(os.path.join(a.out, name), 'w') as f:
+            json.dump({'provenance': prov, 'rows': [{'passed': passed, 'failed': failed,
+                                                     'device': torch.cuda.get_device_name(), **RESULTS}]}, f, indent=1)
+        print('wrote %s' % os.path.join(a.out, name))
     sys.exit(1 if failed else 0)
 
 
