@@ -185,13 +185,14 @@ def test_backward_unbiased():
 # gradient of the quantized forward) on three input regimes, per recipe and gradient (NUMERICS §5.6 "When the backward
 # is unbiased"; the CPU tool is `qgen quality --bias`). Asserted, with b the direct (unbiased) estimate at B = 256:
 #   expected biased (EXPECTED_BIAS): the floor is resolved (z >= 5) on every regime: the test can see a bias;
-#   expected unbiased: b <= FLOOR_LIMIT[regime]; with outliers, recipes with MS-EDEN operands (random-sign Hadamard)
-#   have a floor of their own (FLOOR_LIMIT_MS_EDEN_OUTLIERS), SR-based ones do not; and the test has the power to
+#   expected unbiased: b <= FLOOR_LIMIT[regime]; with heavy tails or outliers, recipes with MS-EDEN operands
+#   (random-sign Hadamard) have a floor of their own (FLOOR_LIMIT_MS_EDEN_HEAVY: the TypeScript reference of quartet2's
+#   dX GEMM at 128 x 256 x 256 measured b = 1.5e-2 on both), SR-based ones do not; and the test has the power to
 #   see a floor at the limit: the smallest resolvable floor sqrt(5 sd(b^2)) is below half the limit.
 # A real bias such as SR whose threshold is shifted by 1/32 of a grid step has b ~ 1.2e-2 (CPU, test/unbiasedness).
 BIAS_REGIMES = ('gaussian', 'student-t3', 'outliers')
 FLOOR_LIMIT = {'gaussian': 5e-3, 'student-t3': 5e-3, 'outliers': 5e-3}
-FLOOR_LIMIT_MS_EDEN_OUTLIERS = 3e-2
+FLOOR_LIMIT_MS_EDEN_HEAVY = 3e-2
 FLOOR_Z_RESOLVED = 5.0
 FLOOR_B_MAX = 256
 
@@ -286,7 +287,7 @@ def test_backward_bias_floor():
                 z = b2 / sd if sd > 0 else float('inf')
                 b = math.sqrt(max(0.0, b2))
                 biased = EXPECTED_BIAS[recipe][g]
-                limit = (FLOOR_LIMIT_MS_EDEN_OUTLIERS if regime == 'outliers' and uses_ms_eden(recipe, g)
+                limit = (FLOOR_LIMIT_MS_EDEN_HEAVY if regime != 'gaussian' and uses_ms_eden(recipe, g)
                          else FLOOR_LIMIT[regime])
                 resolution = math.sqrt(FLOOR_Z_RESOLVED * sd)
                 ok = z >= FLOOR_Z_RESOLVED if biased else (b <= limit and resolution <= limit / 2)
@@ -300,13 +301,13 @@ def test_backward_bias_floor():
                                          'expected biased: floor resolved (z >= 5)' if biased else 'limit %.0e' % limit,
                                          '' if ok else '  <-- UNEXPECTED'))
     RESULTS['bias_floor'] = {'B': bs, 'regimes': list(BIAS_REGIMES), 'floor_limit': FLOOR_LIMIT,
-                             'floor_limit_ms_eden_outliers': FLOOR_LIMIT_MS_EDEN_OUTLIERS, 'per_recipe': table}
+                             'floor_limit_ms_eden_heavy': FLOOR_LIMIT_MS_EDEN_HEAVY, 'per_recipe': table}
     print('\n'.join('    ' + l for l in lines))
     bad = [l for l in lines if 'UNEXPECTED' in l]
     check(not bad, 'bias floor outside its limit:\n' + '\n'.join(bad))
-    worst = {rec: max(v['outliers']['floor_direct'] for v in table[rec].values()) for rec in table}
-    return 'floors within limits on %s; outlier floor per recipe (max of dX, dW): %s' % (
-        ', '.join(BIAS_REGIMES), ', '.join('%s %.2e' % kv for kv in worst.items()))
+    per = ['%s %s' % (rec, '/'.join('%.1e' % table[rec][g][reg]['floor_direct'] for reg in BIAS_REGIMES for g in ('dx', 'dw')))
+           for rec in table]
+    return 'floors within limits; floor b per recipe (dX/dW on gaussian, student-t3, outliers): ' + '; '.join(per)
 
 
 def test_seeds_fresh_and_reproducible():
