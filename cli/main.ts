@@ -128,7 +128,8 @@ export async function main(argv: string[]): Promise<number> {
           + `the mean of B draws at B = 1, 16, 256 and the fitted floor (at most ${BIAS_MAX_ELEMENTS} elements)`,
       })
       .option('draws', {
-        type: 'string', default: '256', describe: `--bias: draws per quantizer and regime, the largest B (a power of two, 16 to ${BIAS_MAX_DRAWS})`,
+        type: 'string', default: '256',
+        describe: `--bias: draws per quantizer and regime, the largest B (a power of two, 16 to ${BIAS_MAX_DRAWS})`,
         coerce: positiveInt('draws'),
       })
       .example('$0 quality --bias', 'bias table on 64 x 512 values, 256 draws (about 30 s)'),

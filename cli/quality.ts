@@ -108,7 +108,8 @@ export function checkBiasSize(rows: number, cols: number, draws: number): void {
   if (rows * cols > BIAS_MAX_ELEMENTS) {
     const mb = (rows * cols * BIAS_BYTES_PER_ELEMENT / 2 ** 20).toFixed(0);
     throw new UsageError(`--rows x --cols: ${rows} x ${cols} = ${rows * cols} elements would need about ${mb} MiB; `
-      + `--bias allows at most ${BIAS_MAX_ELEMENTS} elements (${BIAS_MAX_ELEMENTS * BIAS_BYTES_PER_ELEMENT / 2 ** 20} MiB)`);
+      + `--bias allows at most ${BIAS_MAX_ELEMENTS} elements (${BIAS_MAX_ELEMENTS * BIAS_BYTES_PER_ELEMENT / 2 ** 20} `
+      + 'MiB)');
   }
   if (draws > BIAS_MAX_DRAWS || !Number.isInteger(Math.log2(draws)) || draws < 16) {
     throw new UsageError(`--draws: must be a power of two from 16 to ${BIAS_MAX_DRAWS} (got ${draws})`);

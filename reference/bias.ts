@@ -77,7 +77,10 @@ function catalogSpec(name: string): QuantizeSpec {
 /** The Philox keys of draw d: seed and signSeed never repeat across draws and differ from each other. */
 export function drawSeeds(d: number): { seed: bigint; signSeed: bigint } {
   const m = 1n << 64n;
-  return { seed: (BigInt(2 * d + 1) * 0x9e3779b97f4a7c15n) % m, signSeed: (BigInt(2 * d + 2) * 0xbf58476d1ce4e5b9n) % m };
+  return {
+    seed: (BigInt(2 * d + 1) * 0x9e3779b97f4a7c15n) % m,
+    signSeed: (BigInt(2 * d + 2) * 0xbf58476d1ce4e5b9n) % m,
+  };
 }
 
 /** In place, every 128-chunk of out: x_j = eps_j (H y)_j / sqrt(128), the inverse of NUMERICS §4 in binary64. */
@@ -196,7 +199,8 @@ export function shiftedSr(shift: number): BiasQuantizer {
   const spec = catalogSpec('nvidia_e_sr');
   const grid = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
   return {
-    name: `sr-shift-${shift}`, what: `SR with the rounding threshold shifted by ${shift} of a grid step (biased control)`,
+    name: `sr-shift-${shift}`,
+    what: `SR with the rounding threshold shifted by ${shift} of a grid step (biased control)`,
     deterministic: false,
     draw(x, d, out) {
       const { seed } = drawSeeds(d);
@@ -273,7 +277,8 @@ export class DrawMoments {
       den += this.x[i] * this.x[i];
     }
     // nEff: the number of equally noisy elements with the same spread of |mean - x|^2 (trace^2 / sum var_i^2)
-    return { b2: (num - trace / n) / den, sd: Math.sqrt(2 * trace2) / n / den, nEff: trace2 > 0 ? trace * trace / trace2 : 1 };
+    const nEff = trace2 > 0 ? trace * trace / trace2 : 1;
+    return { b2: (num - trace / n) / den, sd: Math.sqrt(2 * trace2) / n / den, nEff };
   }
 }
 
@@ -310,7 +315,8 @@ export function fitFloor(B: readonly number[], err2: readonly number[], nEff: nu
       return nEff / (2 * model * model);
     });
   }
-  return { b: Math.sqrt(Math.max(0, b2)), b2, b2Se: Math.sqrt(Math.max(0, cov[0][0])), sigma: Math.sqrt(Math.max(0, s2)) };
+  const b2Se = Math.sqrt(Math.max(0, cov[0][0]));
+  return { b: Math.sqrt(Math.max(0, b2)), b2, b2Se, sigma: Math.sqrt(Math.max(0, s2)) };
 }
 
 export interface BiasRow {

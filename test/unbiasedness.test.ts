@@ -71,7 +71,8 @@ function measure(q: BiasQuantizer, regime: BiasRegime, rows = ROWS, cols = COLS,
   const f = m.floorEstimate();
   const zFloor = f.sd === 0 ? (f.b2 > 0 ? Infinity : 0) : f.b2 / f.sd;
   const localBound = normalQuantileUpper(ALPHA / (2 * groups));
-  return { zFloor, zLocal, localBound, b: Math.sqrt(Math.max(0, f.b2)), unbiased: zFloor < Z_FLOOR && zLocal < localBound };
+  const b = Math.sqrt(Math.max(0, f.b2));
+  return { zFloor, zLocal, localBound, b, unbiased: zFloor < Z_FLOOR && zLocal < localBound };
 }
 
 const QUANTIZERS = Object.fromEntries(biasQuantizers().map((q) => [q.name, q]));
@@ -119,7 +120,7 @@ test('MS-EDEN with the random-sign Hadamard (the Quartet II backward kernel): no
   // z 10.5 .. 194 (256 draws); seed 3 (the one used here): b 5.7e-3, z 43.
   const outliers = measure(QUANTIZERS['ms-eden'], 'outliers', 64, 512, 256);
   console.log(`  ${describe('ms-eden', 'outliers', outliers)}`);
-  assert.ok(outliers.zFloor > 2 * Z_FLOOR, `the outlier floor is present: ${describe('ms-eden', 'outliers', outliers)}`);
+  assert.ok(outliers.zFloor > 2 * Z_FLOOR, `floor present: ${describe('ms-eden', 'outliers', outliers)}`);
   assert.ok(outliers.b > 2e-3, `floor b above 0.2%: ${describe('ms-eden', 'outliers', outliers)}`);
   const haar = measure(QUANTIZERS['ms-eden-haar'], 'outliers', 64, 512, 256);
   console.log(`  ${describe('ms-eden-haar', 'outliers', haar)}`);

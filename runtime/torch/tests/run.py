@@ -297,7 +297,8 @@ def test_backward_bias_floor():
                     'limit': None if biased else limit, 'resolution': resolution, 'ok': ok}
                 curve = [math.sqrt(max(0.0, err2[g][bs.index(k)])) for k in (1, 16, 256)]
                 lines.append('%-11s %-11s %s: err B=1,16,256 %.4f %.4f %.4f  floor b (fit) %.2e  direct %.2e  z %6.1f'
-                             '  res %.1e  %s%s' % (recipe, regime, g, *curve, math.sqrt(max(0.0, fb2)), b, z, resolution,
+                             '  res %.1e  %s%s' % (recipe, regime, g, *curve, math.sqrt(max(0.0, fb2)), b, z,
+                                                   resolution,
                                          'expected biased: floor resolved (z >= 5)' if biased else 'limit %.0e' % limit,
                                          '' if ok else '  <-- UNEXPECTED'))
     RESULTS['bias_floor'] = {'B': bs, 'regimes': list(BIAS_REGIMES), 'floor_limit': FLOOR_LIMIT,
@@ -305,8 +306,8 @@ def test_backward_bias_floor():
     print('\n'.join('    ' + l for l in lines))
     bad = [l for l in lines if 'UNEXPECTED' in l]
     check(not bad, 'bias floor outside its limit:\n' + '\n'.join(bad))
-    per = ['%s %s' % (rec, '/'.join('%.1e' % table[rec][g][reg]['floor_direct'] for reg in BIAS_REGIMES for g in ('dx', 'dw')))
-           for rec in table]
+    per = ['%s %s' % (rec, '/'.join('%.1e' % table[rec][g][reg]['floor_direct']
+                                    for reg in BIAS_REGIMES for g in ('dx', 'dw'))) for rec in table]
     return 'floors within limits; floor b per recipe (dX/dW on gaussian, student-t3, outliers): ' + '; '.join(per)
 
 
