@@ -132,14 +132,26 @@ export async function main(argv: string[]): Promise<number> {
         describe: `--bias: draws per quantizer and regime, the largest B (a power of two, 16 to ${BIAS_MAX_DRAWS})`,
         coerce: positiveInt('draws'),
       })
-      .example('$0 quality --bias', 'bias table on 64 x 512 values, 256 draws (about 30 s)'),
-    guard(async (a: { rows?: number; cols?: number; seed: number; signSeed: number; bias: boolean; draws: number }) => {
+      .option('gemm', {
+        type: 'boolean', default: false,
+        describe: '--bias: the dX GEMM of each recipe (quartet2, tetrajet-v2, nvidia) instead of single quantizers; '
+          + 'E is [rows, cols], W [cols, cols] (default 64 x 256)',
+      })
+      .example('$0 quality --bias', 'bias table on 64 x 512 values, 256 draws (about 40 s)')
+      .example('$0 quality --bias --gemm', 'the same for each recipe\'s dX GEMM, 64 x 256 x 256 (about 90 s)'),
+    guard(async (a: {
+      rows?: number; cols?: number; seed: number; signSeed: number; bias: boolean; draws: number; gemm: boolean;
+    }) => {
+      if (a.gemm && !a.bias) throw new UsageError('--gemm: only with --bias');
       if (a.bias) {
-        const rows = a.rows ?? 64, cols = a.cols ?? 512;
+        const rows = a.rows ?? 64, cols = a.cols ?? (a.gemm ? 256 : 512);
         checkBiasSize(rows, cols, a.draws);
-        const table = computeBias(rows, cols, a.draws, a.seed);
-        console.log(`Bias on ${rows} x ${cols} values per regime, data seed ${a.seed}, ${a.draws} draws per quantizer `
-          + '(TypeScript reference, CPU):');
+        const table = computeBias(rows, cols, a.draws, a.seed, a.gemm);
+        console.log(a.gemm
+          ? `Bias of each recipe's dX GEMM, E ${rows} x ${cols} per regime, W ${cols} x ${cols}, data seed ${a.seed}, `
+            + `${a.draws} draws (TypeScript reference, CPU):`
+          : `Bias on ${rows} x ${cols} values per regime, data seed ${a.seed}, ${a.draws} draws per quantizer `
+            + '(TypeScript reference, CPU):');
         console.log(formatBiasTable(table));
         console.log(BIAS_EXPLANATION);
         return;

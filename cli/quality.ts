@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UsageError, UserError } from './errors.ts';
-import { BIAS_BYTES_PER_ELEMENT, biasTable, type BiasRow } from '../reference/bias.ts';
+import { BIAS_BYTES_PER_ELEMENT, biasTable, dxBiasTable, type BiasRow } from '../reference/bias.ts';
 import { REPO_ROOT } from './paths.ts';
 import { formatTable } from './table.ts';
 
@@ -98,6 +98,8 @@ export function formatQualityTable(rows: QualityRow[]): string {
 /** Largest matrix and draw count `--bias` accepts (about 130 MB of memory and a few minutes per quantizer). */
 export const BIAS_MAX_ELEMENTS = 2 ** 21;
 export const BIAS_MAX_DRAWS = 4096;
+/** Largest dX GEMM (tokens x out x in multiply-adds per draw) of `--bias --gemm`. */
+export const BIAS_MAX_GEMM_MACS = 2 ** 23;
 /** The B columns of the table (the fit uses every power of two up to --draws). */
 const BIAS_COLUMNS = [1, 16, 256];
 /** A floor whose direct estimate is below this many standard deviations is "not resolved". */
@@ -117,12 +119,16 @@ export function checkBiasSize(rows: number, cols: number, draws: number): void {
 }
 
 /** Runs the bias measurement with progress on stderr (a line per regime and quantizer, or a TTY counter). */
-export function computeBias(rows: number, cols: number, draws: number, seed: number): BiasRow[] {
+export function computeBias(rows: number, cols: number, draws: number, seed: number, gemm = false): BiasRow[] {
   checkBiasSize(rows, cols, draws);
+  if (gemm && rows * cols * cols > BIAS_MAX_GEMM_MACS) {
+    throw new UsageError(`--gemm: ${rows} x ${cols} x ${cols} = ${rows * cols * cols} multiply-adds per draw; at most `
+      + `${BIAS_MAX_GEMM_MACS} (about a minute per recipe and regime at 256 draws)`);
+  }
   const tty = process.stderr.isTTY === true;
   let last = '';
   const started = Date.now();
-  const out = biasTable({
+  const out = (gemm ? (o: Parameters<typeof biasTable>[0]) => dxBiasTable({ ...o, inFeatures: cols }) : biasTable)({
     rows, cols, draws, seed,
     progress: (done, total, what) => {
       if (tty) {
@@ -167,6 +173,8 @@ export const BIAS_EXPLANATION = [
   'quantizer has b = 0. direct b: the unbiased estimate |mean - x|^2 - trace(noise)/B at the largest B; z(b): that',
   `estimate in standard deviations of its noise (floor PRESENT when z >= ${BIAS_Z_RESOLVED}; "not resolved" means b is`,
   'below what this many draws can see: re-run with more --draws or a larger matrix to resolve smaller floors).',
+  'With --gemm, each row is a recipe\'s dX = E . Wq (E of the regime [rows, cols], W Gaussian/16 [cols, cols]),',
+  'both operands quantized per draw as the recipe does, against the exact product with the forward\'s Wq.',
   'Controls: rtn and 4/6 are deterministic (b = their error); ms-eden-haar is ms-eden with a uniformly random',
   'rotation instead of the random-sign Hadamard, exactly unbiased by symmetry (runtime/NUMERICS.md §5.6).',
 ].join('\n');

@@ -10,7 +10,7 @@ import { decodeE4M3 } from './formats.ts';
 import { dequantize } from './dequantize.ts';
 import { signVector } from './hadamard.ts';
 import { randomBlock, randomWord, splitSeed } from './philox.ts';
-import { quantize } from './quantize.ts';
+import { quantize, requantize } from './quantize.ts';
 import { gaussianMatrix, type Matrix } from './tensor.ts';
 
 export const BIAS_REGIMES = ['gaussian', 'student-t3', 'outliers'] as const;
@@ -377,6 +377,77 @@ export function biasTable(o: BiasOptions): BiasRow[] {
         : fitFloor(B, err2, direct.nEff);
       rows.push({
         regime, quantizer: q.name, B, relErr: err2.map(Math.sqrt), fit,
+        b2Direct: direct.b2, zFloor: direct.sd === 0 ? Infinity : direct.b2 / direct.sd,
+      });
+    }
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The dX GEMM of a recipe: dX = E . Wq averaged over draws, against the exact product with the forward's Wq.
+
+/** dX of a recipe: E [tokens, out] by its E kernel, Wq^T [in, out] requantized (or Wq itself when `wt` is null). */
+export interface DxRecipe { name: string; forwardW: string; e: string; wt: string | null }
+export const DX_RECIPES: readonly DxRecipe[] = [
+  { name: 'quartet2 dX', forwardW: 'fwd_w_fourSix', e: 'bwd_e_msEden', wt: 'requant_wt_msEden' },
+  { name: 'tetrajet-v2 dX', forwardW: 'nvidia_x_rtn', e: 'tetrajet_sr_rht32', wt: 'tetrajet_requant_sr_rht32' },
+  { name: 'nvidia dX', forwardW: 'nvidia_w_rtn16x16', e: 'nvidia_e_sr', wt: null },
+];
+
+/**
+ * The bias rows of each recipe's dX GEMM on E of the regime ([tokens, out]) and a Gaussian W/16 ([out, in]): the
+ * product of the dequantized operands in binary64 (both rotated by the same signs, which cancel: NUMERICS §4),
+ * fresh seed and sign seed per draw (the two operands' seeds differ), vs E . dequantize(Wq).
+ */
+export function dxBiasTable(o: BiasOptions & { inFeatures: number }): BiasRow[] {
+  const tokens = o.rows, out = o.cols, inF = o.inFeatures;
+  const regimes = o.regimes ?? BIAS_REGIMES;
+  const B: number[] = [];
+  for (let b = 1; b <= o.draws; b *= 2) B.push(b);
+  const rows: BiasRow[] = [];
+  let done = 0;
+  const total = regimes.length * DX_RECIPES.length * o.draws;
+  for (const regime of regimes) {
+    const E = regimeMatrix(regime, tokens, out, o.seed);
+    const W = gaussianMatrix(out, inF, o.seed + 100);
+    for (let i = 0; i < W.data.length; i++) W.data[i] = W.data[i] / 16;
+    for (const r of DX_RECIPES) {
+      const wq = quantize(catalogSpec(r.forwardW), W, { seed: 0n });
+      const wd = dequantize(wq); // [out, in]
+      const exact = new Float32Array(tokens * inF);
+      for (let t = 0; t < tokens; t++) {
+        for (let i = 0; i < inF; i++) {
+          let s = 0;
+          for (let k = 0; k < out; k++) s += E.data[t * out + k] * wd[k * inF + i];
+          exact[t * inF + i] = s;
+        }
+      }
+      // Wq^T in [in, out] order when it is not requantized (nvidia: the 16x16 scales make it Wq transposed)
+      const wtFixed = new Float64Array(inF * out);
+      for (let k = 0; k < out; k++) for (let i = 0; i < inF; i++) wtFixed[i * out + k] = wd[k * inF + i];
+      const m = new DrawMoments(exact);
+      const g = new Float64Array(tokens * inF);
+      const err2: number[] = [];
+      for (let d = 0; d < o.draws; d++) {
+        const { seed, signSeed } = drawSeeds(d);
+        const eq = dequantize(quantize(catalogSpec(r.e), E, { seed, signSeed }));
+        const wt = r.wt === null ? wtFixed
+          : dequantize(requantize(catalogSpec(r.wt), wq, { seed: drawSeeds(d + (1 << 30)).seed, signSeed }));
+        for (let t = 0; t < tokens; t++) {
+          for (let i = 0; i < inF; i++) {
+            let s = 0;
+            for (let k = 0; k < out; k++) s += eq[t * out + k] * wt[i * out + k];
+            g[t * inF + i] = s;
+          }
+        }
+        m.add(g);
+        if (B.includes(d + 1)) err2.push(m.relErr2());
+        o.progress?.(++done, total, `${regime} ${r.name}`);
+      }
+      const direct = m.floorEstimate();
+      rows.push({
+        regime, quantizer: r.name, B, relErr: err2.map(Math.sqrt), fit: fitFloor(B, err2, direct.nEff),
         b2Direct: direct.b2, zFloor: direct.sd === 0 ? Infinity : direct.b2 / direct.sd,
       });
     }
