@@ -176,5 +176,5 @@ export const BIAS_EXPLANATION = [
   'With --gemm, each row is a recipe\'s dX = E . Wq (E of the regime [rows, cols], W Gaussian/16 [cols, cols]),',
   'both operands quantized per draw as the recipe does, against the exact product with the forward\'s Wq.',
   'Controls: rtn and 4/6 are deterministic (b = their error); ms-eden-haar is ms-eden with a uniformly random',
-  'rotation instead of the random-sign Hadamard, exactly unbiased by symmetry (runtime/NUMERICS.md §5.6).',
+  'rotation instead of the random-sign Hadamard, exactly unbiased by symmetry (runtime/NUMERICS.md §5.10).',
 ].join('\n');

@@ -182,7 +182,7 @@ def test_backward_unbiased():
 
 # ------------------------------------------------------------------------------------------------ bias floor per regime
 # The floor b of err^2 = b^2 + sigma^2 / B (err: relative error of the mean of B backward passes against the exact
-# gradient of the quantized forward) on three input regimes, per recipe and gradient (NUMERICS §5.6 "When the backward
+# gradient of the quantized forward) on three input regimes, per recipe and gradient (NUMERICS §5.10 "When the backward
 # is unbiased"; the CPU tool is `qgen quality --bias`). Asserted, with b the direct (unbiased) estimate at B = 256:
 #   expected biased (EXPECTED_BIAS): the floor is resolved (z >= 5) on every regime: the test can see a bias;
 #   expected unbiased: b <= FLOOR_LIMIT[regime]; with heavy tails or outliers, recipes with MS-EDEN operands
