@@ -129,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       })
       .option('draws', {
         type: 'string', default: '256',
-        describe: `--bias: draws per quantizer and regime, the largest B (a power of two, 16 to ${BIAS_MAX_DRAWS})`,
+        describe: `--bias: draws per quantizer and regime, the largest B (a power of two, 32 to ${BIAS_MAX_DRAWS})`,
         coerce: positiveInt('draws'),
       })
       .option('gemm', {

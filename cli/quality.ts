@@ -95,8 +95,8 @@ export function formatQualityTable(rows: QualityRow[]): string {
 // ---------------------------------------------------------------------------------------------------------------
 // `qgen quality --bias` (reference/bias.ts): the error of the mean of B draws and its floor.
 
-/** Largest matrix and draw count `--bias` accepts (about 130 MB of memory and a few minutes per quantizer). */
-export const BIAS_MAX_ELEMENTS = 2 ** 21;
+/** Largest matrix and draw count `--bias` accepts (about 320 MiB of memory and minutes per quantizer). */
+export const BIAS_MAX_ELEMENTS = 2 ** 20;
 export const BIAS_MAX_DRAWS = 4096;
 /** Largest dX GEMM (tokens x out x in multiply-adds per draw) of `--bias --gemm`. */
 export const BIAS_MAX_GEMM_MACS = 2 ** 23;
@@ -113,8 +113,8 @@ export function checkBiasSize(rows: number, cols: number, draws: number): void {
       + `--bias allows at most ${BIAS_MAX_ELEMENTS} elements (${BIAS_MAX_ELEMENTS * BIAS_BYTES_PER_ELEMENT / 2 ** 20} `
       + 'MiB)');
   }
-  if (draws > BIAS_MAX_DRAWS || !Number.isInteger(Math.log2(draws)) || draws < 16) {
-    throw new UsageError(`--draws: must be a power of two from 16 to ${BIAS_MAX_DRAWS} (got ${draws})`);
+  if (draws > BIAS_MAX_DRAWS || !Number.isInteger(Math.log2(draws)) || draws < 32) {
+    throw new UsageError(`--draws: must be a power of two from 32 to ${BIAS_MAX_DRAWS} (got ${draws})`);
   }
 }
 
@@ -170,8 +170,9 @@ export const BIAS_EXPLANATION = [
   'err B = |mean of B draws - x| / |x|, each draw with fresh Philox seeds (and fresh Hadamard signs / rotation).',
   'Fit (weighted least squares over B = 1, 2, 4, ...): err^2 = b^2 + sigma^2 / B. sigma is the error of one draw;',
   'the floor b is |E[xhat] - x| / |x|, the part of the error that averaging over steps never removes. An unbiased',
-  'quantizer has b = 0. direct b: the unbiased estimate |mean - x|^2 - trace(noise)/B at the largest B; z(b): that',
-  `estimate in standard deviations of its noise (floor PRESENT when z >= ${BIAS_Z_RESOLVED}; "not resolved" means b is`,
+  'quantizer has b = 0. direct b: the unbiased estimate of b^2 from 32 independent batches of the draws (sum of',
+  '<mean_k - x, mean_l - x> over pairs of batches); z(b): that estimate over its jackknife standard error',
+  `(floor PRESENT when z >= ${BIAS_Z_RESOLVED}; "not resolved" means b is`,
   'below what this many draws can see: re-run with more --draws or a larger matrix to resolve smaller floors).',
   'With --gemm, each row is a recipe\'s dX = E . Wq (E of the regime [rows, cols], W Gaussian/16 [cols, cols]),',
   'both operands quantized per draw as the recipe does, against the exact product with the forward\'s Wq.',

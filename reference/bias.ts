@@ -234,21 +234,34 @@ export function biasQuantizers(): BiasQuantizer[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Measurement.
 
-/** Running sums of draws: the mean's error at B = 1, 2, 4, ... and the per-element sample variance. */
+/** Independent batches of draws for the floor's standard error (draw d goes to batch d mod FLOOR_BATCHES). */
+export const FLOOR_BATCHES = 32;
+
+/**
+ * Running sums of draws: the mean's error at B = 1, 2, 4, ..., the per-element sample variance, and batch sums
+ * for a floor estimate whose error bar holds when the elements' errors are correlated (a GEMM's outputs share
+ * the noise of an operand row; a rotation mixes a chunk).
+ */
 export class DrawMoments {
   readonly sum: Float64Array;
   readonly sumSq: Float64Array;
+  readonly batchSum: Float64Array[];
+  readonly batchCount = new Array<number>(FLOOR_BATCHES).fill(0);
   n = 0;
   constructor(readonly x: Float32Array) {
     this.sum = new Float64Array(x.length);
     this.sumSq = new Float64Array(x.length);
+    this.batchSum = Array.from({ length: FLOOR_BATCHES }, () => new Float64Array(x.length));
   }
   add(xhat: Float64Array): void {
+    const batch = this.batchSum[this.n % FLOOR_BATCHES];
     for (let i = 0; i < xhat.length; i++) {
       const e = xhat[i] - this.x[i];
       this.sum[i] += e;
       this.sumSq[i] += e * e;
+      batch[i] += e;
     }
+    this.batchCount[this.n % FLOOR_BATCHES]++;
     this.n++;
   }
   /** |mean(xhat) - x|^2 / |x|^2. */
@@ -262,23 +275,43 @@ export class DrawMoments {
     return num / den;
   }
   /**
-   * The unbiased estimate of b^2 = |E xhat - x|^2 / |x|^2 (|mean - x|^2 minus the noise trace / n) and its standard
-   * deviation when b = 0 (sqrt(2 sum var_i^2) / n, the means being near Gaussian): b2 / sd is the z-score of a bias.
+   * The floor b^2 = |E xhat - x|^2 / |x|^2 estimated without bias from the K batch means e_k - x (independent):
+   * b2 = sum_{k != l} <e_k, e_l> / (K (K - 1)) / |x|^2, and its jackknife standard error over the batches (about
+   * K - 1 degrees of freedom; no assumption on the correlation between elements): b2 / sd is the z-score of a bias.
+   * nEff = trace^2 / sum var_i^2 (the per-element variances) sets the weights of fitFloor.
    */
   floorEstimate(): { b2: number; sd: number; nEff: number } {
-    const n = this.n;
-    let num = 0, den = 0, trace = 0, trace2 = 0;
+    const ks = this.batchCount.flatMap((c, k) => (c > 0 ? [k] : []));
+    const K = ks.length;
+    let den = 0, trace = 0, trace2 = 0, TT = 0;
+    const ee = new Float64Array(K), Te = new Float64Array(K), e = new Float64Array(K);
     for (let i = 0; i < this.x.length; i++) {
-      const m = this.sum[i] / n;
-      const v = Math.max(0, (this.sumSq[i] - n * m * m) / (n - 1));
-      num += m * m;
+      const m = this.sum[i] / this.n;
+      const v = Math.max(0, (this.sumSq[i] - this.n * m * m) / (this.n - 1));
       trace += v;
       trace2 += v * v;
       den += this.x[i] * this.x[i];
+      let T = 0;
+      for (let j = 0; j < K; j++) {
+        e[j] = this.batchSum[ks[j]][i] / this.batchCount[ks[j]];
+        T += e[j];
+      }
+      TT += T * T;
+      for (let j = 0; j < K; j++) {
+        ee[j] += e[j] * e[j];
+        Te[j] += T * e[j];
+      }
     }
-    // nEff: the number of equally noisy elements with the same spread of |mean - x|^2 (trace^2 / sum var_i^2)
     const nEff = trace2 > 0 ? trace * trace / trace2 : 1;
-    return { b2: (num - trace / n) / den, sd: Math.sqrt(2 * trace2) / n / den, nEff };
+    if (K < 3) return { b2: NaN, sd: NaN, nEff };
+    let S = 0;
+    for (let j = 0; j < K; j++) S += ee[j];
+    const b2 = (TT - S) / (K * (K - 1)) / den;
+    const loo = Array.from({ length: K }, (_, j) =>
+      ((TT - 2 * Te[j] + ee[j]) - (S - ee[j])) / ((K - 1) * (K - 2)) / den);
+    const mean = loo.reduce((a, b) => a + b, 0) / K;
+    const sd = Math.sqrt(((K - 1) / K) * loo.reduce((a, b) => a + (b - mean) * (b - mean), 0));
+    return { b2, sd, nEff };
   }
 }
 
@@ -344,7 +377,7 @@ export interface BiasOptions {
 }
 
 /** Bytes of memory per element the measurement holds (x, sums, one draw, the quantizer's temporaries). */
-export const BIAS_BYTES_PER_ELEMENT = 64;
+export const BIAS_BYTES_PER_ELEMENT = 8 * FLOOR_BATCHES + 64;
 
 /** The table of `qgen quality --bias`: per regime and quantizer, the curve at B = 1, 2, 4, ..., draws and the fit. */
 export function biasTable(o: BiasOptions): BiasRow[] {

@@ -168,8 +168,8 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
     [['quality', '--cols', '100'], 2, /^qgen: --cols: must be a multiple of 128 \(got 100\)/],
     [['quality', '--rows', '-3'], 2, /^qgen: --rows: must be a positive integer/],
     [['quality', '--bias', '--rows', '4096', '--cols', '1024'], 2,
-      /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 256 MiB; --bias allows at most 2097152/],
-    [['quality', '--bias', '--draws', '100'], 2, /^qgen: --draws: must be a power of two from 16 to 4096 \(got 100\)/],
+      /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 1280 MiB; --bias allows at most 1048576 elements \(320 MiB\)/],
+    [['quality', '--bias', '--draws', '100'], 2, /^qgen: --draws: must be a power of two from 32 to 4096 \(got 100\)/],
     [['explain', 'no_such_kernel'], 1, /^qgen: no kernel named "no_such_kernel" in the catalog; available: fwd_x_fourSix/],
     [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--only', 'nope'], 1, /^qgen: --only: no kernel named "nope"/],
     [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--spec', path.join(TMP, 'missing.json')], 1,
@@ -283,10 +283,10 @@ test('quality: runs qualityTable in a worker and prints relMSE x1e-3, -log2(relM
 });
 
 test('quality --bias: a row per regime and quantizer, B columns up to --draws, deterministic controls marked', async () => {
-  const r = await inProcess('quality', '--bias', '--rows', '8', '--cols', '256', '--draws', '16');
+  const r = await inProcess('quality', '--bias', '--rows', '8', '--cols', '256', '--draws', '32');
   assert.is(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
-  assert.match(lines[0], /^Bias on 8 x 256 values per regime, data seed 0, 16 draws per quantizer/);
+  assert.match(lines[0], /^Bias on 8 x 256 values per regime, data seed 0, 32 draws per quantizer/);
   assert.match(lines[1], /^regime\s+quantizer\s+err B=1\s+err B=16\s+sigma\s+floor b \(fit\)\s+direct b\s+z\(b\)\s+floor$/);
   const rows = lines.slice(3).filter((l) => /^(gaussian|student-t3|outliers) /.test(l)).map((l) => l.split(/\s+/));
   assert.is(rows.length, 15);
