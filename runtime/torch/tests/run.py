@@ -186,8 +186,9 @@ def test_backward_unbiased():
 # is unbiased"; the CPU tool is `qgen quality --bias`). Asserted, with b the direct (unbiased) estimate at B = 1024:
 #   expected biased (EXPECTED_BIAS): the floor is resolved (z >= 5) on every regime: the test can see a bias;
 #   expected unbiased: b <= FLOOR_LIMIT[regime]; with heavy tails or outliers, recipes with MS-EDEN operands
-#   (random-sign Hadamard) have a floor of their own (FLOOR_LIMIT_MS_EDEN_HEAVY: the TypeScript reference of quartet2's
-#   dX GEMM at 128 x 256 x 256 measured b = 1.5e-2 on both), SR-based ones do not; and the test has the power to
+#   (random-sign Hadamard) have a floor of their own (FLOOR_LIMIT_MS_EDEN_HEAVY: `qgen quality --bias --gemm` measures
+#   b = 9.8e-3 for quartet2's dX with outliers; Student-t(3) data has elements far above the rest of their chunk too,
+#   the floor's cause), SR-based ones do not; and the test has the power to
 #   see a floor at the limit: the smallest resolvable floor sqrt(5 sd(b^2)) is below the limit.
 # A real bias such as SR whose threshold is shifted by 1/32 of a grid step has b ~ 1.2e-2 (CPU, test/unbiasedness).
 BIAS_REGIMES = ('gaussian', 'student-t3', 'outliers')
