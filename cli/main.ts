@@ -13,7 +13,10 @@ import { runEmit, specsFor } from './emit.ts';
 import { explain } from './explain.ts';
 import { formatCatalog } from './list.ts';
 import { REPO_ROOT } from './paths.ts';
-import { computeQuality, formatQualityTable } from './quality.ts';
+import {
+  BIAS_EXPLANATION, BIAS_MAX_DRAWS, BIAS_MAX_ELEMENTS, checkBiasSize, computeBias, computeQuality, formatBiasTable,
+  formatQualityTable,
+} from './quality.ts';
 
 /** Parses --arch; the message is the one users see. */
 export function parseArch(value: unknown): Arch {
@@ -103,10 +106,13 @@ export async function main(argv: string[]): Promise<number> {
       }
       console.log(await explain(spec, arch));
     }))
-    .command('quality', 'relative MSE and effective bits of every quantizer on Gaussian data (TS reference)', (y) => y
-      .option('rows', { type: 'string', default: '2048', describe: 'rows of the test matrix', coerce: positiveInt('rows') })
+    .command('quality', 'relative MSE and effective bits of every quantizer on Gaussian data (TS reference); '
+      + 'with --bias, the bias: error of the mean of B draws and its floor', (y) => y
+      .option('rows', {
+        type: 'string', describe: 'rows of the test matrix (default 2048; --bias: 64)', coerce: positiveInt('rows'),
+      })
       .option('cols', {
-        type: 'string', default: '4096', describe: 'columns (a multiple of 128: MS-EDEN rotates 128-chunks)',
+        type: 'string', describe: 'columns, a multiple of 128: MS-EDEN rotates 128-chunks (default 4096; --bias: 512)',
         coerce: positiveInt('cols', (n) => (n % 128 === 0 ? undefined : `must be a multiple of 128 (got ${n})`)),
       })
       .option('seed', {
@@ -116,12 +122,46 @@ export async function main(argv: string[]): Promise<number> {
       .option('sign-seed', {
         type: 'string', default: '1', describe: 'key of the Hadamard sign vector of the rotating quantizers (qgen.h sign_seed, NUMERICS §3.2)',
         coerce: seedOption('sign-seed'),
-      }),
-    guard(async (a: { rows: number; cols: number; seed: number; signSeed: number }) => {
-      const rows = await computeQuality(a.rows, a.cols, a.seed, a.signSeed);
-      console.log(`Quantization quality on ${a.rows} x ${a.cols} N(0,1) values, seed ${a.seed}, sign seed ${a.signSeed} `
+      })
+      .option('bias', {
+        type: 'boolean', default: false,
+        describe: 'measure bias instead: per quantizer and input regime (gaussian, student-t3, outliers) the error of '
+          + `the mean of B draws at B = 1, 16, 256 and the fitted floor (at most ${BIAS_MAX_ELEMENTS} elements)`,
+      })
+      .option('draws', {
+        type: 'string', default: '256',
+        describe: `--bias: draws per quantizer and regime, the largest B (a power of two, 32 to ${BIAS_MAX_DRAWS})`,
+        coerce: positiveInt('draws'),
+      })
+      .option('gemm', {
+        type: 'boolean', default: false,
+        describe: '--bias: the dX GEMM of each recipe (quartet2, tetrajet-v2, nvidia) instead of single quantizers; '
+          + 'E is [rows, cols], W [cols, cols] (default 64 x 256)',
+      })
+      .example('$0 quality --bias', 'bias table on 64 x 512 values, 256 draws (about 40 s)')
+      .example('$0 quality --bias --gemm', 'the same for each recipe\'s dX GEMM, 64 x 256 x 256 (about 90 s)'),
+    guard(async (a: {
+      rows?: number; cols?: number; seed: number; signSeed: number; bias: boolean; draws: number; gemm: boolean;
+    }) => {
+      if (a.gemm && !a.bias) throw new UsageError('--gemm: only with --bias');
+      if (a.bias) {
+        const rows = a.rows ?? 64, cols = a.cols ?? (a.gemm ? 256 : 512);
+        checkBiasSize(rows, cols, a.draws);
+        const table = computeBias(rows, cols, a.draws, a.seed, a.gemm);
+        console.log(a.gemm
+          ? `Bias of each recipe's dX GEMM, E ${rows} x ${cols} per regime, W ${cols} x ${cols}, data seed ${a.seed}, `
+            + `${a.draws} draws (TypeScript reference, CPU):`
+          : `Bias on ${rows} x ${cols} values per regime, data seed ${a.seed}, ${a.draws} draws per quantizer `
+            + '(TypeScript reference, CPU):');
+        console.log(formatBiasTable(table));
+        console.log(BIAS_EXPLANATION);
+        return;
+      }
+      const rows = a.rows ?? 2048, cols = a.cols ?? 4096;
+      const table = await computeQuality(rows, cols, a.seed, a.signSeed);
+      console.log(`Quantization quality on ${rows} x ${cols} N(0,1) values, seed ${a.seed}, sign seed ${a.signSeed} `
         + '(effective bits = -log2(relMSE)/2; paper: quartet2.md §2.5):');
-      console.log(formatQualityTable(rows));
+      console.log(formatQualityTable(table));
     }))
     .command('check', 'GEMM self-check on this machine\'s GPU: build, tiny then large shapes vs the TS reference, speed vs the vendor NVFP4 GEMM', (y) => y
       .option('arch', { type: 'string', describe: `${ARCH_HELP} (must match the GPU: sm_90a = H100, sm_100a = B200, sm_120a = RTX 5090)`, demandOption: true, coerce: parseArch })

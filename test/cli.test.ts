@@ -150,7 +150,7 @@ test('cli: --help works on every command', async () => {
   for (const cmd of ['emit', 'list', 'explain', 'quality']) assert.ok(top.stdout.includes(`qgen ${cmd}`), cmd);
   const options: Record<string, string[]> = {
     emit: ['--arch', '--out', '--spec', '--only'], list: ['--arch'], explain: ['--arch', '<name>'],
-    quality: ['--rows', '--cols', '--seed', '--sign-seed'],
+    quality: ['--rows', '--cols', '--seed', '--sign-seed', '--bias', '--draws'],
   };
   for (const [cmd, opts] of Object.entries(options)) {
     const r = await inProcess(cmd, '--help');
@@ -167,6 +167,9 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
     [['emit', '--arch', 'sm_90a'], 2, /^qgen: Missing required argument: out/],
     [['quality', '--cols', '100'], 2, /^qgen: --cols: must be a multiple of 128 \(got 100\)/],
     [['quality', '--rows', '-3'], 2, /^qgen: --rows: must be a positive integer/],
+    [['quality', '--bias', '--rows', '4096', '--cols', '1024'], 2,
+      /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 1280 MiB; --bias allows at most 1048576 elements \(320 MiB\)/],
+    [['quality', '--bias', '--draws', '100'], 2, /^qgen: --draws: must be a power of two from 32 to 4096 \(got 100\)/],
     [['explain', 'no_such_kernel'], 1, /^qgen: no kernel named "no_such_kernel" in the catalog; available: fwd_x_fourSix/],
     [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--only', 'nope'], 1, /^qgen: --only: no kernel named "nope"/],
     [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--spec', path.join(TMP, 'missing.json')], 1,
@@ -277,6 +280,25 @@ test('quality: runs qualityTable in a worker and prints relMSE x1e-3, -log2(relM
   } catch (e) {
     assert.match((e as Error).message, /absent\.mts is not available/);
   }
+});
+
+test('quality --bias: a row per regime and quantizer, B columns up to --draws, deterministic controls marked', async () => {
+  const r = await inProcess('quality', '--bias', '--rows', '8', '--cols', '256', '--draws', '32');
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.match(lines[0], /^Bias on 8 x 256 values per regime, data seed 0, 32 draws per quantizer/);
+  assert.match(lines[1], /^regime\s+quantizer\s+err B=1\s+err B=16\s+sigma\s+floor b \(fit\)\s+direct b\s+z\(b\)\s+floor$/);
+  const rows = lines.slice(3).filter((l) => /^(gaussian|student-t3|outliers) /.test(l)).map((l) => l.split(/\s+/));
+  assert.is(rows.length, 15);
+  for (const cells of rows) {
+    if (cells[1] === 'rtn' || cells[1] === '4/6') {
+      assert.is(cells[2], cells[3], `${cells[0]} ${cells[1]}: a deterministic quantizer's mean does not move`);
+      assert.is(cells.slice(-2).join(' '), 'biased (deterministic)');
+    } else {
+      assert.ok(Number(cells[3]) < Number(cells[2]) / 2, `${cells[0]} ${cells[1]}: 16 draws average noise out`);
+    }
+  }
+  assert.match(r.stdout, /the floor b is \|E\[xhat\] - x\| \/ \|x\|/);
 });
 
 test('table: columns are padded to the widest cell; right alignment on request', () => {
