@@ -12,6 +12,7 @@ import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
+import { writeOutputFolder } from './output.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
 
 export type VendorTarget = 'torch' | 'c';
@@ -146,8 +147,14 @@ async function vendorC(arch: Arch, out: string): Promise<VendorResult> {
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 
-/** Writes the package for `target` into `out` (created if missing). */
-export async function vendor(opts: { target: VendorTarget; arch: Arch; out: string }): Promise<VendorResult> {
-  await mkdir(opts.out, { recursive: true });
-  return opts.target === 'torch' ? vendorTorch(opts.arch, opts.out) : vendorC(opts.arch, opts.out);
+/**
+ * Writes the package for `target` into `out` (see emit/output.ts: created if missing, an earlier qgen output replaced,
+ * a foreign non-empty folder refused unless `force`, a file qgen did not write never overwritten).
+ */
+export async function vendor(opts: { target: VendorTarget; arch: Arch; out: string; force?: boolean }):
+  Promise<VendorResult> {
+  const command = `qgen vendor --target ${opts.target} --arch ${opts.arch}`;
+  const { result, files } = await writeOutputFolder(opts.out, command, { force: opts.force }, (dir) =>
+    opts.target === 'torch' ? vendorTorch(opts.arch, dir) : vendorC(opts.arch, dir));
+  return { kernels: result.kernels, files };
 }

@@ -11,6 +11,7 @@ import {
   type Arch, type KernelSpec, type Rounding, type SpecFile, type SpecProblem,
 } from '../dsl/types.ts';
 import { CEILING_EDEN, E4M3_MAX } from '../dsl/constants.ts';
+import { GENERATED_SYMBOL_SUFFIXES, reservedNameReason } from './reserved.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Structural helpers. Each reads obj[key], reports a problem at `${path}.${key}` when the value is not allowed, and
@@ -132,7 +133,10 @@ function checkName(p: Problems, obj: Obj, path: string): void {
   if (typeof v !== 'string' || !C_IDENTIFIER.test(v) || v.length > MAX_NAME_LENGTH) {
     p.add(`${path}.name`, `must be a C identifier ([A-Za-z_][A-Za-z0-9_]*, at most ${MAX_NAME_LENGTH} characters) `
       + `(got ${show(v)})`);
+    return;
   }
+  const reserved = reservedNameReason(v);
+  if (reserved) p.add(`${path}.name`, `"${v}" ${reserved}; choose another name`);
 }
 
 function checkDoc(p: Problems, obj: Obj, path: string): void {
@@ -540,13 +544,35 @@ export function validateFile(file: unknown, arch: Arch): SpecProblem[] {
   }
   if (kernels.length === 0) p.add('kernels', 'must contain at least one kernel spec');
   const firstUse = new Map<string, number>();
+  const firstUseFolded = new Map<string, number>();
+  const symbolOwner = new Map<string, number>();
   kernels.forEach((k, i) => {
     p.list.push(...validate(k, arch, `kernels[${i}]`));
     const name = isObj(k) ? k.name : undefined;
     if (typeof name !== 'string') return;
     const first = firstUse.get(name);
-    if (first === undefined) firstUse.set(name, i);
-    else p.add(`kernels[${i}].name`, `duplicate name "${name}" (also kernels[${first}].name); names must be unique in a file`);
+    const firstFolded = firstUseFolded.get(name.toLowerCase());
+    if (first !== undefined) {
+      p.add(`kernels[${i}].name`,
+        `duplicate name "${name}" (also kernels[${first}].name); names must be unique in a file`);
+    } else if (firstFolded !== undefined) {
+      p.add(`kernels[${i}].name`, `"${name}" differs from kernels[${firstFolded}].name only in case; their .cu files `
+        + 'would be one file on case-insensitive filesystems (macOS, Windows); names must differ in more than case');
+    } else {
+      // Kernel "a" defines qgen_a_workspace_bytes; a kernel named "a_workspace_bytes" would define it too.
+      const clash = GENERATED_SYMBOL_SUFFIXES.map((x) => symbolOwner.get(`qgen_${name}${x}`))
+        .find((j) => j !== undefined);
+      if (clash !== undefined) {
+        const defined = GENERATED_SYMBOL_SUFFIXES.map((x) => `qgen_N${x}`).join(', ');
+        p.add(`kernels[${i}].name`,
+          `"${name}" would define a C symbol that kernels[${clash}] defines already (a kernel N defines ${defined})`);
+      }
+    }
+    firstUse.set(name, first ?? i);
+    firstUseFolded.set(name.toLowerCase(), firstFolded ?? i);
+    for (const x of GENERATED_SYMBOL_SUFFIXES) {
+      if (!symbolOwner.has(`qgen_${name}${x}`)) symbolOwner.set(`qgen_${name}${x}`, i);
+    }
   });
   return p.list;
 }
