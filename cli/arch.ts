@@ -37,6 +37,32 @@ export function suggestArch(value: string): Arch | undefined {
 }
 
 /**
+ * CUDA 13 family targets: the kernels of an arch-specific target, compiled so that they also run on the later chips
+ * of its family. Compile-verified only (every catalog kernel of the arch compiles warning-free with nvcc 13.0 for
+ * the family target, and the hardware paths are kept: tcgen05.mma, block-scaled mma.sync, the e2m1 cvt); never run.
+ */
+export const FAMILY_TARGETS: Readonly<Record<string, { arch: Arch; chips: string }>> = {
+  sm_100f: { arch: 'sm_100a', chips: 'B200, B300' },
+  sm_120f: { arch: 'sm_120a', chips: 'RTX 5090, DGX Spark GB10' },
+};
+
+/** What a command compiles for: the kernels of `arch`, built for `target` (the arch itself or its family). */
+export interface GpuTarget { arch: Arch; target: string }
+
+/** Parses --arch of emit and vendor, which also take the family targets (sm_100f, sm_120f). */
+export function parseGpuTarget(value: unknown,
+  note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): GpuTarget {
+  const family = FAMILY_TARGETS[String(value)];
+  if (family) {
+    note(`qgen: --arch ${String(value)}: the ${family.arch} kernels, built for the family target ${String(value)} `
+      + `(runs on ${family.chips}; compile-verified only, never run on a GPU)`);
+    return { arch: family.arch, target: String(value) };
+  }
+  const arch = parseArch(value, note);
+  return { arch, target: arch };
+}
+
+/**
  * Parses --arch. A plain name (sm_100) becomes its arch-specific target and `note` receives the one line saying so;
  * anything else unknown is a usage error that suggests the nearest accepted name.
  */
@@ -47,6 +73,10 @@ export function parseArch(value: unknown, note: (line: string) => void = (l) => 
   if (target) {
     note(`qgen: --arch ${text} means ${target} (the kernels use ${target}-specific instructions)`);
     return target;
+  }
+  if (FAMILY_TARGETS[text]) {
+    throw new UsageError(`--arch: ${text} is a family target, which only emit and vendor take; here use `
+      + `${FAMILY_TARGETS[text].arch}`);
   }
   const suggestion = suggestArch(text);
   throw new UsageError(`--arch: unknown architecture "${text}"; ${suggestion ? `did you mean ${suggestion}? ` : ''}`

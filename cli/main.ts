@@ -6,7 +6,7 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { ARCHS, type Arch } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
-import { DEFAULT_ARCH, parseArch } from './arch.ts';
+import { DEFAULT_ARCH, FAMILY_TARGETS, type GpuTarget, parseArch, parseGpuTarget } from './arch.ts';
 import { checkMatrixSize, QUALITY_BYTES_PER_VALUE, QUALITY_MAX_VALUES } from './limits.ts';
 import { UsageError, UserError } from './errors.ts';
 import { OutputError } from '../emit/output.ts';
@@ -73,6 +73,8 @@ const ARCH_WITH_DEFAULT = {
   type: 'string', describe: DEFAULT_ARCH_HELP, default: DEFAULT_ARCH, coerce: (v: unknown) => parseArch(v),
 } as const;
 
+const FAMILY_HELP = `or a family target: ${Object.entries(FAMILY_TARGETS).map(([t, f]) => `${t} (${f.chips})`)
+  .join(', ')}, compile-verified only`;
 const OUT_HELP = 'output folder: created, or an earlier qgen output there replaced (see --force)';
 const FORCE_HELP = 'write into a non-empty folder that holds no earlier qgen output (never over its files)';
 
@@ -100,16 +102,23 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('qgen')
     .usage('$0 <command> [options]\n\nGenerate NVFP4 (Quartet II) CUDA kernels from typed specs.')
     .command('emit', 'validate specs, then write CUDA sources, runtime headers and manifest.json', (y) => y
-      .option('arch', ARCH_WITH_DEFAULT)
+      .option('arch', {
+        type: 'string', describe: `${DEFAULT_ARCH_HELP}; ${FAMILY_HELP}`, default: DEFAULT_ARCH,
+        coerce: (v: unknown) => parseGpuTarget(v),
+      })
       .option('out', { type: 'string', describe: OUT_HELP, demandOption: true, coerce: outOption })
       .option('force', { type: 'boolean', default: false, describe: FORCE_HELP })
       .option('spec', { type: 'string', describe: 'spec file (.ts typed against dsl/types.ts, or .json); default: the catalog' })
       .option('only', { type: 'string', array: true, describe: 'emit only these kernels (repeat or comma-separate)' })
       .example('$0 emit --arch sm_100a --out kernels/', 'emit the whole catalog for B200')
       .example('$0 emit --arch sm_90a --spec examples/quartet2.spec.ts --out k/', 'emit the kernels of a spec file'),
-    guard(async (a: { arch: Arch; out: string; spec?: string; only?: string[]; force: boolean }) => {
-      archNote(argv, a.arch);
-      await runEmit({ arch: a.arch, out: a.out, spec: a.spec, only: onlyNames(a.only), force: a.force });
+    guard(async (a: { arch: GpuTarget; out: string; spec?: string; only?: string[]; force: boolean }) => {
+      archNote(argv, a.arch.arch);
+      await runEmit({ arch: a.arch.arch, out: a.out, spec: a.spec, only: onlyNames(a.only), force: a.force });
+      if (a.arch.target !== a.arch.arch) {
+        console.log(`  compile for ${a.arch.target}: nvcc -gencode arch=compute_${a.arch.target.slice(3)},`
+          + `code=${a.arch.target} (not -arch=${a.arch.target})`);
+      }
     }))
     .command('list', 'the named catalog of kernels', (y) => y
       .option('arch', {
@@ -163,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
       checkMatrixSize(a.rows, a.cols, QUALITY_MAX_VALUES, QUALITY_BYTES_PER_VALUE);
       const rows = await computeQuality(a.rows, a.cols, a.seed, a.signSeed);
       console.log(`Quantization quality on ${a.rows} x ${a.cols} N(0,1) values, seed ${a.seed}, sign seed ${a.signSeed} `
-        + '(effective bits = -log2(relMSE)/2; paper: quartet2.md §2.5):');
+        + '(effective bits = -log2(relMSE)/2; paper figures: docs/method.md §2.5):');
       console.log(formatQualityTable(rows));
     }))
     .command('check', 'GEMM self-check on this machine\'s GPU: build, tiny then large shapes vs the TS reference, speed vs the vendor NVFP4 GEMM', (y) => y
@@ -182,19 +191,26 @@ export async function main(argv: string[]): Promise<number> {
     }))
     .command('vendor', 'write a self-contained package for a trainer: PyTorch extension (torch) or C sources + CMake (c)', (y) => y
       .option('target', { type: 'string', describe: `package kind: ${VENDOR_TARGETS.join(', ')}`, demandOption: true, coerce: parseTarget })
-      .option('arch', { type: 'string', describe: ARCH_HELP, demandOption: true, coerce: (v) => parseArch(v) })
+      .option('arch', {
+        type: 'string', describe: `${ARCH_HELP}; ${FAMILY_HELP}`, demandOption: true,
+        coerce: (v: unknown) => parseGpuTarget(v),
+      })
       .option('out', { type: 'string', describe: OUT_HELP, demandOption: true, coerce: outOption })
       .option('force', { type: 'boolean', default: false, describe: FORCE_HELP })
       .example('$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg', 'then: pip install --no-build-isolation ./qgen_torch_pkg')
       .example('$0 vendor --target c --arch sm_100a --out qgen_c', 'then: cmake -S qgen_c -B build && cmake --build build'),
-    guard(async (a: { target: VendorTarget; arch: Arch; out: string; force: boolean }) => {
+    guard(async (a: { target: VendorTarget; arch: GpuTarget; out: string; force: boolean }) => {
       const { vendor } = await import('../emit/vendor.ts');
-      const result = await vendor({ target: a.target, arch: a.arch, out: a.out, force: a.force });
-      console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch} as a ${a.target} package in ${a.out}: `
+      const result = await vendor({
+        target: a.target, arch: a.arch.arch, gpuTarget: a.arch.target, out: a.out, force: a.force,
+      });
+      console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch.target} as a ${a.target} package `
+        + `in ${a.out}: `
         + `${result.files.length} file(s)`);
       console.log(`  kernels: ${result.kernels.join(', ')}`);
       console.log(a.target === 'torch'
-        ? `  build:   pip install --no-build-isolation ${a.out}\n  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch})`
+        ? `  build:   pip install --no-build-isolation ${a.out}\n`
+          + `  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch.arch})`
         : `  build:   cmake -S ${a.out} -B ${path.join(a.out, 'build')} -G Ninja && cmake --build ${path.join(a.out, 'build')}`);
     }))
     .demandCommand(1, 'name a command: emit, list, explain, quality, check or vendor (see qgen --help)')

@@ -2,6 +2,8 @@
 // Runs the CPU test suite (uvu over test/**/*.test.ts, TypeScript through tsx) and closes with the
 // plain summary line "N passed, N failed" that CI reads. Exit code: non-zero when any test failed.
 // Usage: npm test [-- PATTERN]   (PATTERN: a regex over test file paths, e.g. `npm test -- philox`)
+// Colour is off (NO_COLOR; FORCE_COLOR removed, since Node warns when both are set). While a test file runs long
+// without printing (compiling kernels), a line every QGEN_TEST_HEARTBEAT_S seconds (default 15) says which.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -9,11 +11,32 @@ import path from 'node:path';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const filter = process.argv[2] ?? '';
 const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
-const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
+const env = { ...process.env, NO_COLOR: '1' };
+delete env.FORCE_COLOR;
+// --no-color: uvu would otherwise set FORCE_COLOR itself.
+const uvuArgs = [path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern, '--no-color'];
+const child = spawn(process.execPath, ['--import', 'tsx', ...uvuArgs],
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env });
 let out = '';
-child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+let current = '';
+let quietSince = Date.now();
+const started = Date.now();
+const heartbeatMs = 1000 * Number(process.env.QGEN_TEST_HEARTBEAT_S ?? 15);
+const heartbeat = setInterval(() => {
+  if (Date.now() - quietSince < heartbeatMs) return;
+  const seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`\n  ... ${current || 'tests'} still running (${seconds} s since start)\n`);
+  quietSince = Date.now();
+}, Math.min(heartbeatMs, 1000));
+child.stdout.on('data', (d) => {
+  out += d;
+  quietSince = Date.now();
+  const files = [...String(d).matchAll(/^(\S+\.test\.ts)$/gm)];
+  if (files.length > 0) current = files[files.length - 1][1];
+  process.stdout.write(d);
+});
 child.on('close', (code) => {
+  clearInterval(heartbeat);
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
   const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? NaN);

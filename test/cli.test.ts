@@ -20,7 +20,7 @@ const BIN = path.join(ROOT, 'bin/qgen.mjs');
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'qgen-cli-test-'));
 
 function qgen(...args: string[]) {
-  return execa(process.execPath, [BIN, ...args], { cwd: ROOT, reject: false, env: { FORCE_COLOR: '0' } });
+  return execa(process.execPath, [BIN, ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
 }
 
 /** Runs main() in this process, capturing what it prints; restores the exit code afterwards. */
@@ -126,6 +126,29 @@ test('cli: plain sm_90 / sm_100 / sm_120 mean the a-targets (said in one line); 
     assert.not.match(r.stderr, /did you mean/, far);
   }
   assert.not.ok(existsSync(path.join(TMP, 'never')));
+});
+
+test('cli: family targets sm_100f / sm_120f: emit and vendor build the a-arch kernels for the family', async () => {
+  for (const [family, arch] of [['sm_100f', 'sm_100a'], ['sm_120f', 'sm_120a']]) {
+    const out = path.join(TMP, `family-${family}`);
+    const r = await inProcess('vendor', '--target', 'c', '--arch', family, '--out', out);
+    assert.is(r.code, 0, r.stderr);
+    const said = `the ${arch} kernels, built for the family target ${family} .*compile-verified only`;
+    assert.match(r.stderr, new RegExp(said));
+    const cmake = readFileSync(path.join(out, 'CMakeLists.txt'), 'utf8');
+    assert.match(cmake, new RegExp(`CUDA_ARCHITECTURES ${family.slice(3)}\\b`));
+    const emitted = await inProcess('emit', '--arch', family, '--out', path.join(TMP, `family-emit-${family}`),
+      '--only', 'amax_bf16');
+    assert.is(emitted.code, 0, emitted.stderr);
+    assert.match(emitted.stdout, new RegExp(`nvcc -gencode arch=compute_${family.slice(3)},code=${family}`));
+  }
+  const torch = path.join(TMP, 'family-torch');
+  assert.is((await inProcess('vendor', '--target', 'torch', '--arch', 'sm_100f', '--out', torch)).code, 0);
+  const generated = readFileSync(path.join(torch, 'qgen_torch/_generated.py'), 'utf8');
+  assert.match(generated, /GENCODE = 'arch=compute_100f,code=sm_100f'/);
+  const list = await inProcess('list', '--arch', 'sm_100f');
+  assert.is(list.code, 2);
+  assert.match(list.stderr, /sm_100f is a family target, which only emit and vendor take; here use sm_100a/);
 });
 
 test('cli: list, explain and emit default to the same arch and say so; an unknown kernel names its archs', async () => {

@@ -129,7 +129,7 @@ test('validate: the default path prefix is kernels[i]', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// GEMM tiling, per arch (ptx.md §4-6).
+// GEMM tiling, per arch (PTX-FACTS §4-6).
 
 const gemmWith = (arch: Arch, tiling: Partial<GemmSpec['tiling']>) =>
   edited('gemm_nvfp4_bf16', (s) => { Object.assign(s.tiling, tiling); }, arch);
