@@ -24,6 +24,16 @@ function inRepository(file: string): boolean {
   return inside && !file.slice(REPO_ROOT.length).includes(`${path.sep}node_modules${path.sep}`);
 }
 
+/** Declarations of the runtime globals a spec module may use (it runs in Node; its types are not loaded). */
+const SPEC_GLOBALS = [
+  'declare function structuredClone<T>(value: T): T;',
+  'declare const console: {',
+  '  log(...data: unknown[]): void; warn(...data: unknown[]): void; error(...data: unknown[]): void;',
+  '};',
+  'declare const process: { env: Record<string, string | undefined>; argv: string[] };',
+  '',
+].join('\n');
+
 /** A user error while loading a spec file; the message is complete (one problem per line). */
 export class SpecLoadError extends Error {
   constructor(message: string) {
@@ -92,6 +102,8 @@ export async function typeCheckSpecModule(file: string): Promise<string[]> {
       paths: { [PACKAGE_NAME]: [PACKAGE_INDEX], [`${PACKAGE_PREFIX}*`]: [`${REPO_ROOT}/*`] },
     },
   });
+  // The globals a spec script may use that lib.es2022 lacks (node's types are not in this in-memory project).
+  project.createSourceFile(path.join(os.tmpdir(), 'qgen-spec-globals.d.ts'), SPEC_GLOBALS, { overwrite: true });
   const pending = [path.resolve(file)];
   const added = new Set<string>();
   while (pending.length > 0) {
@@ -150,7 +162,8 @@ export async function loadSpecFile(file: string): Promise<SpecFile> {
     return (Array.isArray(value) ? { kernels: value } : value) as SpecFile;
   }
   if (!/\.m?ts$/.test(abs)) {
-    throw new SpecLoadError(`${displayPath(abs)}: unsupported spec file type; use .json or .ts (typed against dsl/types.ts)`);
+    throw new SpecLoadError(`${displayPath(abs)}: unsupported spec file type; use .json, .ts or .mts `
+      + '(typed against dsl/types.ts)');
   }
   const errors = await typeCheckSpecModule(abs);
   if (errors.length > 0) {

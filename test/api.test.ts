@@ -81,6 +81,24 @@ test('api: a spec imports the catalog and builders by value from \'qgen\' and em
   assert.equal({ ...manifest.kernels[0].spec, name: base.name }, base);
 });
 
+test('api: a spec may use structuredClone and console (globals of Node) and still type-checks', async () => {
+  const file = write('globals.ts', [
+    "import { catalogFor, type SpecFile } from 'qgen';",
+    "const base = structuredClone(catalogFor('sm_90a')[0]);",
+    "console.warn('cloning', base.name);",
+    "const spec: SpecFile = { kernels: [{ ...base, name: 'cloned' }] };",
+    'export default spec;',
+    '',
+  ].join('\n'));
+  const saved = console.warn;
+  console.warn = () => {};
+  try {
+    assert.equal((await loadSpecFile(file)).kernels.map((k) => k.name), ['cloned']);
+  } finally {
+    console.warn = saved;
+  }
+});
+
 test('api: a sweep script outside the repo imports qgen through its package exports', async () => {
   const script = write('sweep.ts', [
     "import { catalogFor, quantize, validateFile, ARCHS } from 'qgen';",
