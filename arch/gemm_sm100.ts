@@ -1,13 +1,13 @@
-// The sm_100a GEMM's resource arithmetic, in one place (ptx.md §4): shared-memory stages, tensor-memory columns
+// The sm_100a GEMM's resource arithmetic, in one place (PTX-FACTS §4): shared-memory stages, tensor-memory columns
 // (accumulators and scale-factor sets) and warp roles. Validation (validate/validate.ts) reports its problems; lowering
 // (lower/lower.ts) renders its numbers; the template static_asserts them.
 
-/** Largest dynamic shared memory of one sm_100 block (ptx.md §4.6). */
+/** Largest dynamic shared memory of one sm_100 block (PTX-FACTS §4.6). */
 export const SM100_BLOCK_SMEM = 232448;
-/** Tensor memory: 128 lanes x 512 columns of 32 bits per SM (ptx.md §4.1). */
+/** Tensor memory: 128 lanes x 512 columns of 32 bits per SM (PTX-FACTS §4.1). */
 export const SM100_TMEM_COLUMNS = 512;
 /** Scale-factor column sets in tensor memory: the MMA warp refills set (step mod 2) only after the MMAs that read it
- * completed (a commit to sf_free), so a copy never races an MMA in flight (ptx.md §9 item 5, conservatively). */
+ * completed (a commit to sf_free), so a copy never races an MMA in flight (PTX-FACTS §9 item 5, conservatively). */
 export const SM100_SF_SETS = 2;
 
 export interface Sm100GemmLayout {
@@ -71,7 +71,7 @@ export function sm100GemmLayout(tile: readonly [number, number, number], consume
   };
 }
 
-/** The 32-bit instruction descriptor of tcgen05.mma kind::mxf4nvf4 (ptx.md §4.3): E2M1 A and B, K-major, UE4M3 scales, M = 128. */
+/** The 32-bit instruction descriptor of tcgen05.mma kind::mxf4nvf4 (PTX-FACTS §4.3): E2M1 A and B, K-major, UE4M3 scales, M = 128. */
 export function sm100InstrDescriptor(bn: number): number {
   return ((1 << 7) | (1 << 10) | ((bn >> 3) << 17) | ((128 >> 4) << 24)) >>> 0;
 }

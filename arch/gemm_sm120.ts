@@ -1,8 +1,8 @@
-// The sm_120a GEMM's resource arithmetic, in one place (ptx.md §5): the warp grid over the CTA tile, shared-memory
+// The sm_120a GEMM's resource arithmetic, in one place (PTX-FACTS §5): the warp grid over the CTA tile, shared-memory
 // stages and the swizzle of the code tiles. Validation (validate/validate.ts) reports its problems; lowering
 // (lower/lower.ts) renders its numbers; the template static_asserts them.
 
-/** Largest dynamic shared memory of one sm_120 block (ptx.md §4.6). */
+/** Largest dynamic shared memory of one sm_120 block (PTX-FACTS §4.6). */
 export const SM120_BLOCK_SMEM = 101376;
 
 export interface Sm120GemmLayout {

@@ -1,7 +1,7 @@
 // The sm_90a GEMM's resource arithmetic, in one place: shared-memory layout, CTAs per SM and registers per thread. Validation (validate/validate.ts) reports its problems; lowering (lower/lower.ts) renders its numbers; the
 // template static_asserts the shared-memory total.
 
-/** Largest dynamic shared memory of one block (ptx.md §4.6); H100: 228 KiB per SM, 1 KiB reserved per block. */
+/** Largest dynamic shared memory of one block (PTX-FACTS §4.6); H100: 228 KiB per SM, 1 KiB reserved per block. */
 export const SM90_BLOCK_SMEM = 232448;
 const SM90_SM_SMEM = 233472;
 const SM90_REGISTERS = 65536;

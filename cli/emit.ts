@@ -6,7 +6,8 @@ import { catalogFor } from '../dsl/catalog.ts';
 import { loadSpecFile, SpecLoadError } from '../dsl/load.ts';
 import { SpecError, validateFile } from '../validate/validate.ts';
 import { UserError } from './errors.ts';
-import { emitKernels } from '../emit/emit.ts';
+import { emitKernels, planKernels } from '../emit/emit.ts';
+import { writeOutputFolder } from '../emit/output.ts';
 
 /** The specs of a spec file, validated on `arch`; or the catalog. A user error lists every problem. */
 export async function specsFor(arch: Arch, specFile?: string): Promise<KernelSpec[]> {
@@ -35,12 +36,13 @@ export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): Ke
   return specs.filter((s) => only.includes(s.name));
 }
 
-export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[] }): Promise<void> {
-  const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
-  const specs = selected;
-  const result = await emitKernels(specs, opts.arch, opts.out);
+export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[]; force?: boolean }):
+  Promise<void> {
+  const specs = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
+  planKernels(specs, opts.arch); // a spec that cannot be lowered fails here, before the output folder is looked at
+  const { files } = await writeOutputFolder(opts.out, `qgen emit --arch ${opts.arch}`, { force: opts.force },
+    (dir) => emitKernels(specs, opts.arch, dir));
   const shown = (f: string) => path.relative(process.cwd(), path.resolve(f)) || f;
-  console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${result.files.length} file(s)`);
-  for (const f of result.files) console.log(`  ${shown(f)}`);
-  console.log(`  manifest: ${shown(result.manifestPath)}`);
+  console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${files.length} file(s)`);
+  for (const f of files) console.log(`  ${shown(f)}`);
 }

@@ -1,13 +1,16 @@
 // The qgen command line (yargs). bin/qgen.mjs registers tsx and calls main(process.argv.slice(2)).
 // User errors print one line `qgen: <message>` (a spec's problems: one per line after it) on stderr and exit 1;
-// usage errors exit 2. Only internal errors show a stack trace.
+// usage and filesystem errors (a bad --out) exit 2. Internal errors show a stack trace only with --debug.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { ARCHS, type Arch } from '../dsl/types.ts';
-import { CATALOG, catalogFor } from '../dsl/catalog.ts';
+import { catalogFor } from '../dsl/catalog.ts';
+import { DEFAULT_ARCH, FAMILY_TARGETS, type GpuTarget, parseArch, parseGpuTarget } from './arch.ts';
+import { checkMatrixSize, QUALITY_BYTES_PER_VALUE, QUALITY_MAX_VALUES } from './limits.ts';
 import { UsageError, UserError } from './errors.ts';
+import { OutputError } from '../emit/output.ts';
 import { VENDOR_TARGETS, type VendorTarget } from '../emit/vendor.ts';
 import { runEmit, specsFor } from './emit.ts';
 import { explain } from './explain.ts';
@@ -18,10 +21,21 @@ import {
   formatQualityTable,
 } from './quality.ts';
 
-/** Parses --arch; the message is the one users see. */
-export function parseArch(value: unknown): Arch {
-  if ((ARCHS as readonly unknown[]).includes(value)) return value as Arch;
-  throw new UsageError(`--arch: unknown architecture "${String(value)}"; allowed: ${ARCHS.join(', ')}`);
+/** Parses --out: one non-empty path (given twice, yargs would hand over an array). */
+function outOption(value: unknown): string {
+  if (Array.isArray(value)) {
+    throw new UsageError(`--out: given ${value.length} times (${value.join(', ')}); give one output folder`);
+  }
+  const text = String(value);
+  if (text.trim() === '') throw new UsageError('--out: empty path; name the output folder');
+  return text;
+}
+
+/** Says which arch a command uses when --arch was not given (one line on stderr). */
+function archNote(argv: string[], arch: Arch): void {
+  if (!argv.some((a) => a === '--arch' || a.startsWith('--arch='))) {
+    process.stderr.write(`qgen: no --arch given: using ${arch} (the default; allowed: ${ARCHS.join(', ')})\n`);
+  }
 }
 
 function positiveInt(name: string, extra?: (n: number) => string | undefined) {
@@ -57,7 +71,24 @@ export function parseTarget(value: unknown): VendorTarget {
   throw new UsageError(`--target: unknown package kind "${String(value)}"; allowed: ${VENDOR_TARGETS.join(', ')}`);
 }
 
-const ARCH_HELP = `target architecture: ${ARCHS.join(', ')}`;
+const ARCH_HELP = `target architecture: ${ARCHS.join(', ')} (sm_90, sm_100, sm_120 mean the same)`;
+const DEFAULT_ARCH_HELP = `${ARCH_HELP}; default ${DEFAULT_ARCH}`;
+const ARCH_WITH_DEFAULT = {
+  type: 'string', describe: DEFAULT_ARCH_HELP, default: DEFAULT_ARCH, coerce: (v: unknown) => parseArch(v),
+} as const;
+
+const FAMILY_HELP = `or a family target: ${Object.entries(FAMILY_TARGETS).map(([t, f]) => `${t} (${f.chips})`)
+  .join(', ')}, compile-verified only`;
+const OUT_HELP = 'output folder: created, or an earlier qgen output there replaced (see --force)';
+const FORCE_HELP = 'write into a non-empty folder that holds no earlier qgen output (never over its files)';
+
+/** The names of --only (repeated or comma-separated); an option that names nothing is a usage error. */
+function onlyNames(values: string[] | undefined): string[] | undefined {
+  if (values === undefined) return undefined;
+  const names = values.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError('--only: names no kernel (give names, comma-separated or repeated)');
+  return names;
+}
 
 /** Runs the CLI; returns (and sets as process.exitCode) the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -75,41 +106,59 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('qgen')
     .usage('$0 <command> [options]\n\nGenerate NVFP4 (Quartet II) CUDA kernels from typed specs.')
     .command('emit', 'validate specs, then write CUDA sources, runtime headers and manifest.json', (y) => y
-      .option('arch', { type: 'string', describe: ARCH_HELP, demandOption: true, coerce: parseArch })
-      .option('out', { type: 'string', describe: 'output directory', demandOption: true })
+      .option('arch', {
+        type: 'string', describe: `${DEFAULT_ARCH_HELP}; ${FAMILY_HELP}`, default: DEFAULT_ARCH,
+        coerce: (v: unknown) => parseGpuTarget(v),
+      })
+      .option('out', { type: 'string', describe: OUT_HELP, demandOption: true, coerce: outOption })
+      .option('force', { type: 'boolean', default: false, describe: FORCE_HELP })
       .option('spec', { type: 'string', describe: 'spec file (.ts typed against dsl/types.ts, or .json); default: the catalog' })
       .option('only', { type: 'string', array: true, describe: 'emit only these kernels (repeat or comma-separate)' })
       .example('$0 emit --arch sm_100a --out kernels/', 'emit the whole catalog for B200')
       .example('$0 emit --arch sm_90a --spec examples/quartet2.spec.ts --out k/', 'emit the kernels of a spec file'),
-    guard(async (a: { arch: Arch; out: string; spec?: string; only?: string[] }) => {
-      const only = a.only?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-      await runEmit({ arch: a.arch, out: a.out, spec: a.spec, only });
+    guard(async (a: { arch: GpuTarget; out: string; spec?: string; only?: string[]; force: boolean }) => {
+      archNote(argv, a.arch.arch);
+      await runEmit({ arch: a.arch.arch, out: a.out, spec: a.spec, only: onlyNames(a.only), force: a.force });
+      if (a.arch.target !== a.arch.arch) {
+        console.log(`  compile for ${a.arch.target}: nvcc -gencode arch=compute_${a.arch.target.slice(3)},`
+          + `code=${a.arch.target} (not -arch=${a.arch.target})`);
+      }
     }))
     .command('list', 'the named catalog of kernels', (y) => y
-      .option('arch', { type: 'string', describe: `${ARCH_HELP} (shows that arch's variants)`, coerce: parseArch }),
-    guard((a: { arch?: Arch }) => {
-      const specs = a.arch ? catalogFor(a.arch) : [...CATALOG];
-      console.log(formatCatalog(specs));
+      .option('arch', {
+        type: 'string', describe: `${DEFAULT_ARCH_HELP} (shows that arch's variants)`, default: DEFAULT_ARCH,
+        coerce: (v) => parseArch(v),
+      }),
+    guard((a: { arch: Arch }) => {
+      const defaulted = !argv.some((x) => x.startsWith('--arch'));
+      console.log(`The qgen catalog on ${a.arch}${defaulted ? ' (the default arch)' : ''}; `
+        + `other archs: ${ARCHS.filter((x) => x !== a.arch).map((x) => `--arch ${x}`).join(', ')}`);
+      console.log(formatCatalog(catalogFor(a.arch)));
     }))
     .command('explain <name>', 'the numerics of a kernel and its lowering, step by step', (y) => y
       .positional('name', { type: 'string', describe: 'kernel name (see qgen list)', demandOption: true })
-      .option('arch', { type: 'string', describe: `${ARCH_HELP} (default sm_100a)`, coerce: parseArch })
+      .option('arch', ARCH_WITH_DEFAULT)
       .option('spec', { type: 'string', describe: 'look the kernel up in this spec file instead of the catalog' })
       .example('$0 explain bwd_e_msEden --arch sm_120a', 'MS-EDEN backward quantizer on the RTX 5090'),
-    guard(async (a: { name: string; arch?: Arch; spec?: string }) => {
-      const arch = a.arch ?? 'sm_100a';
-      const specs = await specsFor(arch, a.spec);
+    guard(async (a: { name: string; arch: Arch; spec?: string }) => {
+      archNote(argv, a.arch);
+      const specs = await specsFor(a.arch, a.spec);
       const spec = specs.find((s) => s.name === a.name);
       if (!spec) {
-        throw new UserError(`no kernel named "${a.name}"${a.spec ? ` in ${a.spec}` : ' in the catalog'}; available: `
-          + specs.map((s) => s.name).join(', '));
+        const elsewhere = a.spec ? []
+          : ARCHS.filter((x) => x !== a.arch && catalogFor(x).some((s) => s.name === a.name));
+        throw new UserError(elsewhere.length > 0
+          ? `kernel "${a.name}" is not in the catalog on ${a.arch}; it exists on ${elsewhere.join(', ')} (--arch)`
+          : `no kernel named "${a.name}"${a.spec ? ` in ${a.spec}` : ' in the catalog'} on ${a.arch}; available: `
+            + specs.map((s) => s.name).join(', '));
       }
-      console.log(await explain(spec, arch));
+      console.log(await explain(spec, a.arch));
     }))
     .command('quality', 'relative MSE and effective bits of every quantizer on Gaussian data (TS reference); '
       + 'with --bias, the bias: error of the mean of B draws and its floor', (y) => y
       .option('rows', {
-        type: 'string', describe: 'rows of the test matrix (default 2048; --bias: 64)', coerce: positiveInt('rows'),
+        type: 'string', coerce: positiveInt('rows'),
+        describe: `rows of the test matrix (default 2048; --bias: 64; rows x cols: at most ${QUALITY_MAX_VALUES} values)`,
       })
       .option('cols', {
         type: 'string', describe: 'columns, a multiple of 128: MS-EDEN rotates 128-chunks (default 4096; --bias: 512)',
@@ -158,13 +207,17 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       const rows = a.rows ?? 2048, cols = a.cols ?? 4096;
+      checkMatrixSize(rows, cols, QUALITY_MAX_VALUES, QUALITY_BYTES_PER_VALUE);
       const table = await computeQuality(rows, cols, a.seed, a.signSeed);
       console.log(`Quantization quality on ${rows} x ${cols} N(0,1) values, seed ${a.seed}, sign seed ${a.signSeed} `
-        + '(effective bits = -log2(relMSE)/2; paper: quartet2.md §2.5):');
+        + '(effective bits = -log2(relMSE)/2; paper figures: docs/method.md §2.5):');
       console.log(formatQualityTable(table));
     }))
     .command('check', 'GEMM self-check on this machine\'s GPU: build, tiny then large shapes vs the TS reference, speed vs the vendor NVFP4 GEMM', (y) => y
-      .option('arch', { type: 'string', describe: `${ARCH_HELP} (must match the GPU: sm_90a = H100, sm_100a = B200, sm_120a = RTX 5090)`, demandOption: true, coerce: parseArch })
+      .option('arch', {
+        type: 'string', describe: `${ARCH_HELP}; must match the GPU (sm_90a H100, sm_100a B200, sm_120a RTX 5090)`,
+        demandOption: true, coerce: (v) => parseArch(v),
+      })
       .option('runs', { type: 'string', default: '20', describe: 'fast-check cases per GEMM kernel', coerce: positiveInt('runs') })
       .option('reps', { type: 'string', default: '20', describe: 'timed launches per speed measurement (median)', coerce: positiveInt('reps') })
       .option('speed', { type: 'boolean', default: true, describe: 'measure TFLOP/s (--no-speed: correctness only)' })
@@ -180,21 +233,30 @@ export async function main(argv: string[]): Promise<number> {
     }))
     .command('vendor', 'write a self-contained package for a trainer: PyTorch extension (torch) or C sources + CMake (c)', (y) => y
       .option('target', { type: 'string', describe: `package kind: ${VENDOR_TARGETS.join(', ')}`, demandOption: true, coerce: parseTarget })
-      .option('arch', { type: 'string', describe: ARCH_HELP, demandOption: true, coerce: parseArch })
-      .option('out', { type: 'string', describe: 'output directory (created; files qgen writes are replaced)', demandOption: true })
+      .option('arch', {
+        type: 'string', describe: `${ARCH_HELP}; ${FAMILY_HELP}`, demandOption: true,
+        coerce: (v: unknown) => parseGpuTarget(v),
+      })
+      .option('out', { type: 'string', describe: OUT_HELP, demandOption: true, coerce: outOption })
+      .option('force', { type: 'boolean', default: false, describe: FORCE_HELP })
       .example('$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg', 'then: pip install --no-build-isolation ./qgen_torch_pkg')
       .example('$0 vendor --target c --arch sm_100a --out qgen_c', 'then: cmake -S qgen_c -B build && cmake --build build'),
-    guard(async (a: { target: VendorTarget; arch: Arch; out: string }) => {
+    guard(async (a: { target: VendorTarget; arch: GpuTarget; out: string; force: boolean }) => {
       const { vendor } = await import('../emit/vendor.ts');
-      const result = await vendor({ target: a.target, arch: a.arch, out: a.out });
-      console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch} as a ${a.target} package in ${a.out}: `
+      const result = await vendor({
+        target: a.target, arch: a.arch.arch, gpuTarget: a.arch.target, out: a.out, force: a.force,
+      });
+      console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch.target} as a ${a.target} package `
+        + `in ${a.out}: `
         + `${result.files.length} file(s)`);
       console.log(`  kernels: ${result.kernels.join(', ')}`);
       console.log(a.target === 'torch'
-        ? `  build:   pip install --no-build-isolation ${a.out}\n  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch})`
+        ? `  build:   pip install --no-build-isolation ${a.out}\n`
+          + `  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch.arch})`
         : `  build:   cmake -S ${a.out} -B ${path.join(a.out, 'build')} -G Ninja && cmake --build ${path.join(a.out, 'build')}`);
     }))
     .demandCommand(1, 'name a command: emit, list, explain, quality, check or vendor (see qgen --help)')
+    .option('debug', { type: 'boolean', default: false, describe: 'show the stack of an internal error' })
     .recommendCommands()
     .strict()
     .help()
@@ -212,23 +274,36 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     failure ??= e;
   }
-  const code = report(failure);
+  const code = report(failure, argv.includes('--debug'));
   process.exitCode = code;
   return code;
 }
 
 /** Prints an error and returns the exit status. */
-function report(failure: unknown): number {
+function report(failure: unknown, debug: boolean): number {
   if (failure === undefined) return 0;
   if (failure instanceof UserError) {
     process.stderr.write(`qgen: ${failure.message}\n`);
     return failure.exitCode;
+  }
+  if (failure instanceof OutputError) {
+    process.stderr.write(`qgen: ${failure.message}\n`);
+    return 2;
+  }
+  const code = (failure as NodeJS.ErrnoException)?.code;
+  const file = (failure as NodeJS.ErrnoException)?.path;
+  if (!debug && typeof code === 'string' && typeof file === 'string') {
+    // A filesystem error nobody foresaw: still one line, naming the path; --debug shows where it came from.
+    process.stderr.write(`qgen: ${file}: ${code} (${(failure as Error).message}); --debug shows the stack\n`);
+    return 2;
   }
   const e = failure as Error;
   if (e && e.name === 'YError') {
     process.stderr.write(`qgen: ${e.message}\n`);
     return 2;
   }
-  process.stderr.write(`qgen: internal error: ${e?.stack ?? String(failure)}\n`);
+  process.stderr.write(debug
+    ? `qgen: internal error: ${e?.stack ?? String(failure)}\n`
+    : `qgen: internal error: ${e?.message ?? String(failure)} (run again with --debug for the stack)\n`);
   return 1;
 }

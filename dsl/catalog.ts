@@ -1,4 +1,4 @@
-// The named catalog: every kernel that Quartet II (quartet2.md §3) and its baselines need, by name. `qgen emit`
+// The named catalog: every kernel that Quartet II (METHOD §3) and its baselines need, by name. `qgen emit`
 // without --spec emits `catalogFor(arch)`. A kernel keeps its name on every arch; where a per-arch rule forbids the
 // generic spec (GEMM tiling limits), ARCH_VARIANTS gives that arch's version under the same name.
 import type { Arch, KernelSpec } from './types.ts';
@@ -12,7 +12,7 @@ const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
 const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
 
 export const CATALOG: readonly KernelSpec[] = [
-  // Quartet II forward (quartet2.md §3): 4/6 on X and W along `in`, no rotation.
+  // Quartet II forward (METHOD §3): 4/6 on X and W along `in`, no rotation.
   quantize('fwd_x_fourSix', {
     doc: 'Quartet II forward X: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
@@ -47,7 +47,7 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: "RHT-128 + MS-EDEN with the paper's computed tensor scale amax/(s*256) (two reads of the input)",
     ...MS_EDEN, tensorScale: 'computed', ceiling: CEILING_EDEN,
   }),
-  // NVIDIA recipe (quartet2.md §3 "Baselines").
+  // NVIDIA recipe (METHOD §3 "Baselines").
   quantize('nvidia_x_rtn', {
     doc: 'NVIDIA recipe forward X: RTN 1x16, target 6, computed tensor scale, C = 448',
     rounding: 'rtn', tensorScale: 'computed', ceiling: E4M3_MAX,
@@ -68,7 +68,7 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'NVIDIA recipe backward X^T (dW GEMM): RHT-16 + RTN, transposed bf16 input',
     rounding: 'rtn', hadamard: 16, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
-  // NVIDIA+4/6 (quartet2.md §3: 4/6 added to the NVIDIA recipe's forward). 4/6 is defined on 1x16 groups, so W^T
+  // NVIDIA+4/6 (METHOD §3: 4/6 added to the NVIDIA recipe's forward). 4/6 is defined on 1x16 groups, so W^T
   // (the dX GEMM operand) cannot reuse the forward Wq as 16x16 RTN does: it is quantized separately, from bf16 W.
   quantize('fwd_wt_fourSix_computed', {
     doc: "NVIDIA+4/6 W^T (dX GEMM operand): 4/6 of the transposed bf16 W, the paper's computed tensor scale",
@@ -97,7 +97,7 @@ export const CATALOG: readonly KernelSpec[] = [
   dequantize('dequantize_nvfp4_f32', { doc: 'NVFP4 (128x4 scales) -> fp32', output: 'f32' }),
   hadamard('hadamard128', 128, { doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)' }),
   amax('amax_bf16', { doc: 'amax over the finite elements of a bf16 tensor (NUMERICS §1.4), fp32 result' }),
-  // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma on exactly dequantized bf16, ptx.md §6).
+  // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma on exactly dequantized bf16, PTX-FACTS §6).
   gemm('gemm_nvfp4_bf16',
     { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
     { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out, alpha = tA * tB', output: 'bf16' }),
@@ -106,13 +106,13 @@ export const CATALOG: readonly KernelSpec[] = [
 /** Per-arch replacements (same name) for catalog entries that a per-arch rule forbids there. */
 export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   sm_90a: [],
-  // tcgen05: M = 128, K a multiple of 256 (one 128-byte swizzle row of FP4); one epilogue warpgroup (ptx.md §4).
+  // tcgen05: M = 128, K a multiple of 256 (one 128-byte swizzle row of FP4); one epilogue warpgroup (PTX-FACTS §4).
   sm_100a: [
     gemm('gemm_nvfp4_bf16',
       { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
       { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (tcgen05, 128x256x256 tile)', output: 'bf16' }),
   ],
-  // mma.sync m16n8k64: 101376 B of shared memory and accumulators in registers: 128x128 tile, 4 warps (ptx.md §5).
+  // mma.sync m16n8k64: 101376 B of shared memory and accumulators in registers: 128x128 tile, 4 warps (PTX-FACTS §5).
   sm_120a: [
     gemm('gemm_nvfp4_bf16',
       { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },

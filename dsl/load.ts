@@ -1,15 +1,38 @@
-// Spec-file loading: a JSON file, or a TypeScript module typed against dsl/types.ts. A TypeScript file is first
-// type-checked (strict) in an in-memory ts-morph project, and every type error is reported as `file:line:col:
-// message` before the module is imported; importing it needs a TypeScript loader in the process (bin/qgen.mjs
-// registers tsx). The shape of what is loaded is not checked here: validateFile (validate/validate.ts) does that.
-import { existsSync, readFileSync } from 'node:fs';
+// Spec-file loading: a JSON file, or a TypeScript module (.ts or .mts, in any folder) typed against dsl/types.ts.
+// A TypeScript file is first type-checked (strict) in an in-memory ts-morph project, and every type error is reported
+// as `file:line:col: message` before the module runs. It is then bundled by esbuild into one ES module (so a .ts
+// file in a folder without "type": "module" loads the same as a .mts file), with its imports of qgen ('qgen',
+// 'qgen/dsl/...', or a path into this repository) left as imports of this repository's own modules, which the
+// process's TypeScript loader runs (bin/qgen.mjs registers tsx). The shape of what is loaded is not checked here:
+// validateFile (validate/validate.ts) does that.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SpecFile } from './types.ts';
 
-/** The repository root: spec files may import `qgen/dsl/types.ts` (mapped here) or a relative path into it. */
+/** The repository root: spec files may import 'qgen' (its index.ts), `qgen/dsl/types.ts` or a path into it. */
 const REPO_ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const PACKAGE_NAME = 'qgen';
 const PACKAGE_PREFIX = 'qgen/';
+/** The module a bare `import ... from 'qgen'` means (package.json "exports" ".": the public API). */
+const PACKAGE_INDEX = path.join(REPO_ROOT, 'index.ts');
+
+/** Whether a file is part of qgen itself (its diagnostics are not the user's; it is imported, never bundled). */
+function inRepository(file: string): boolean {
+  const inside = file.startsWith(REPO_ROOT + path.sep);
+  return inside && !file.slice(REPO_ROOT.length).includes(`${path.sep}node_modules${path.sep}`);
+}
+
+/** Declarations of the runtime globals a spec module may use (it runs in Node; its types are not loaded). */
+const SPEC_GLOBALS = [
+  'declare function structuredClone<T>(value: T): T;',
+  'declare const console: {',
+  '  log(...data: unknown[]): void; warn(...data: unknown[]): void; error(...data: unknown[]): void;',
+  '};',
+  'declare const process: { env: Record<string, string | undefined>; argv: string[] };',
+  '',
+].join('\n');
 
 /** A user error while loading a spec file; the message is complete (one problem per line). */
 export class SpecLoadError extends Error {
@@ -49,6 +72,7 @@ export function parseJsonSpec(text: string, file: string): unknown {
 function resolveLocal(fromFile: string, specifier: string): string | undefined {
   let base: string;
   if (specifier.startsWith('./') || specifier.startsWith('../')) base = path.resolve(path.dirname(fromFile), specifier);
+  else if (specifier === PACKAGE_NAME) base = PACKAGE_INDEX;
   else if (specifier.startsWith(PACKAGE_PREFIX)) base = path.join(REPO_ROOT, specifier.slice(PACKAGE_PREFIX.length));
   else return undefined;
   const candidates = [base, `${base}.ts`, base.replace(/\.js$/, '.ts'), path.join(base, 'index.ts')];
@@ -75,9 +99,11 @@ export async function typeCheckSpecModule(file: string): Promise<string[]> {
       noUncheckedIndexedAccess: false,
       skipLibCheck: true,
       lib: ['lib.es2022.d.ts'],
-      paths: { [`${PACKAGE_PREFIX}*`]: [`${REPO_ROOT}/*`] },
+      paths: { [PACKAGE_NAME]: [PACKAGE_INDEX], [`${PACKAGE_PREFIX}*`]: [`${REPO_ROOT}/*`] },
     },
   });
+  // The globals a spec script may use that lib.es2022 lacks (node's types are not in this in-memory project).
+  project.createSourceFile(path.join(os.tmpdir(), 'qgen-spec-globals.d.ts'), SPEC_GLOBALS, { overwrite: true });
   const pending = [path.resolve(file)];
   const added = new Set<string>();
   while (pending.length > 0) {
@@ -100,6 +126,9 @@ export async function typeCheckSpecModule(file: string): Promise<string[]> {
     if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
     const message = ts.flattenDiagnosticMessageText(d.compilerObject.messageText, '\n    ');
     const sf = d.getSourceFile();
+    // qgen's own modules are type-checked with the repository's settings (npm run typecheck); here only the
+    // user's files count (node's types, which qgen's modules use, are not in this in-memory project).
+    if (sf && sf.getFilePath() !== path.resolve(file) && inRepository(sf.getFilePath())) continue;
     const start = d.getStart();
     if (sf && start !== undefined) {
       const { line, column } = sf.getLineAndColumnAtPos(start);
@@ -133,7 +162,8 @@ export async function loadSpecFile(file: string): Promise<SpecFile> {
     return (Array.isArray(value) ? { kernels: value } : value) as SpecFile;
   }
   if (!/\.m?ts$/.test(abs)) {
-    throw new SpecLoadError(`${displayPath(abs)}: unsupported spec file type; use .json or .ts (typed against dsl/types.ts)`);
+    throw new SpecLoadError(`${displayPath(abs)}: unsupported spec file type; use .json, .ts or .mts `
+      + '(typed against dsl/types.ts)');
   }
   const errors = await typeCheckSpecModule(abs);
   if (errors.length > 0) {
@@ -141,10 +171,42 @@ export async function loadSpecFile(file: string): Promise<SpecFile> {
       + errors.join('\n'));
   }
   let mod: Record<string, unknown>;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-spec-'));
   try {
-    mod = await import(pathToFileURL(abs).href);
+    const bundled = path.join(dir, 'spec.mjs');
+    writeFileSync(bundled, await bundleSpecModule(abs));
+    mod = await import(pathToFileURL(bundled).href);
   } catch (e) {
-    throw new SpecLoadError(`${displayPath(abs)}: failed to load: ${(e as Error).message}`);
+    throw new SpecLoadError(`${displayPath(abs)}: failed to load: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   return specFileOf(mod, abs);
+}
+
+/**
+ * The spec module and the user's files it imports as one ES module (esbuild); imports of qgen itself stay imports,
+ * of this repository's files by absolute URL, so that the spec shares qgen's modules instead of copies.
+ */
+async function bundleSpecModule(entry: string): Promise<string> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    entryPoints: [entry], bundle: true, format: 'esm', platform: 'node', target: 'node20', write: false,
+    logLevel: 'silent',
+    plugins: [{
+      name: 'qgen-modules',
+      setup(build) {
+        build.onResolve({ filter: /.*/ }, (args) => {
+          if (args.kind === 'entry-point') return undefined;
+          const local = resolveLocal(args.importer, args.path);
+          if (local && inRepository(local)) return { path: pathToFileURL(local).href, external: true };
+          if (args.path === PACKAGE_NAME || args.path.startsWith(PACKAGE_PREFIX)) {
+            return { errors: [{ text: `cannot resolve "${args.path}" in qgen (${REPO_ROOT})` }] };
+          }
+          return undefined;
+        });
+      },
+    }],
+  });
+  return result.outputFiles[0].text;
 }

@@ -1,5 +1,5 @@
 // Linear-layer recipes: which catalog quantizer feeds each operand of the three GEMMs of one linear layer
-// (quartet2.md §3). Plain data, like kernel specs; `qgen vendor` renders them into the PyTorch package, and the
+// (METHOD §3). Plain data, like kernel specs; `qgen vendor` renders them into the PyTorch package, and the
 // kernel set it vendors is the union of what they name. Y = X W^T; X [tokens, in], W [out, in], E = dL/dY.
 //   forward: Y  = GEMM(Q(X) [tokens, in], Q(W) [out, in])           (reduction over in)
 //   dX:      dX = GEMM(Q(E) [tokens, out], Q(W^T) [in, out])        (reduction over out)

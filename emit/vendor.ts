@@ -12,6 +12,7 @@ import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
+import { writeOutputFolder } from './output.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
 import { hostProvenance } from '../harness/provenance.ts';
 
@@ -22,9 +23,9 @@ const repoDir = fileURLToPath(new URL('../', import.meta.url));
 const templatesDir = path.join(repoDir, 'templates/vendor');
 const torchRuntimeDir = path.join(repoDir, 'runtime/torch');
 
-/** nvcc's -gencode for an arch (sm_90a -> arch=compute_90a,code=sm_90a). */
-export function gencode(arch: Arch): string {
-  const cc = arch.slice(3);
+/** nvcc's -gencode for a target (sm_90a -> arch=compute_90a,code=sm_90a; a family target sm_100f likewise). */
+export function gencode(target: string): string {
+  const cc = target.slice(3);
   return `arch=compute_${cc},code=sm_${cc}`;
 }
 
@@ -106,7 +107,7 @@ function headerData(manifest: Manifest) {
   };
 }
 
-async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
+async function vendorTorch(arch: Arch, out: string, target: string): Promise<VendorResult> {
   const files: string[] = [];
   const write = async (rel: string, text: string) => {
     const file = path.join(out, rel);
@@ -124,7 +125,7 @@ async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
   const recipes = Object.fromEntries(RECIPES.map((r: LinearRecipe) => [r.name, r]));
   await write('qgen_torch/_generated.py', compile('qgen_torch_generated.py.hbs')({
     ...data,
-    gencode: gencode(arch),
+    gencode: gencode(target),
     kernelsJson: pythonJson(kernels),
     recipesJson: pythonJson(recipes),
     gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
@@ -136,11 +137,11 @@ async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 
-async function vendorC(arch: Arch, out: string): Promise<VendorResult> {
+async function vendorC(arch: Arch, out: string, target: string): Promise<VendorResult> {
   const files: string[] = [];
   const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'));
   files.push(...kernelFiles);
-  const data = { ...headerData(manifest), cudaArch: arch.slice(3) };
+  const data = { ...headerData(manifest), cudaArch: target.slice(3) };
   for (const [name, template] of [['qgen_kernels.h', 'qgen_kernels.h.hbs'], ['CMakeLists.txt', 'CMakeLists.txt.hbs'],
     ['README.md', 'c_README.md.hbs']] as const) {
     const file = path.join(out, name);
@@ -150,8 +151,18 @@ async function vendorC(arch: Arch, out: string): Promise<VendorResult> {
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 
-/** Writes the package for `target` into `out` (created if missing). */
-export async function vendor(opts: { target: VendorTarget; arch: Arch; out: string }): Promise<VendorResult> {
-  await mkdir(opts.out, { recursive: true });
-  return opts.target === 'torch' ? vendorTorch(opts.arch, opts.out) : vendorC(opts.arch, opts.out);
+/**
+ * Writes the package for `target` into `out` (see emit/output.ts: created if missing, an earlier qgen output replaced,
+ * a foreign non-empty folder refused unless `force`, a file qgen did not write never overwritten).
+ */
+export async function vendor(opts: {
+  target: VendorTarget; arch: Arch; out: string; force?: boolean;
+  /** What nvcc builds for: `arch` (the default) or its family target (sm_100f, sm_120f). */
+  gpuTarget?: string;
+}): Promise<VendorResult> {
+  const gpuTarget = opts.gpuTarget ?? opts.arch;
+  const command = `qgen vendor --target ${opts.target} --arch ${gpuTarget}`;
+  const { result, files } = await writeOutputFolder(opts.out, command, { force: opts.force }, (dir) =>
+    opts.target === 'torch' ? vendorTorch(opts.arch, dir, gpuTarget) : vendorC(opts.arch, dir, gpuTarget));
+  return { kernels: result.kernels, files };
 }

@@ -1,7 +1,7 @@
 // The nvcc driver: compiles CUDA sources for one arch with qgen's flags, through a content-addressed cache.
 //
 // Flags: `-gencode arch=compute_XXa,code=sm_XXa` (never `-arch=sm_XXa`, which also runs a generic compute_XX pass
-// that rejects arch-specific PTX; ptx.md §1.2), C++17, -O3, spills reported by ptxas and every warning an error.
+// that rejects arch-specific PTX; PTX-FACTS §1.2), C++17, -O3, spills reported by ptxas and every warning an error.
 // The cache key is the sha256 of the sources, every header they include (transitively, by `#include "..."`), the
 // flags and `nvcc --version`; hits are copied from .cache/nvcc/<key>/.
 import { execa } from 'execa';

@@ -18,7 +18,7 @@ const TILE_ORDER_ENUM: Record<GemmSpec['tiling']['tileOrder'], string> = {
   'row-major': 'QGEN_TILES_ROW_MAJOR', 'column-major': 'QGEN_TILES_COLUMN_MAJOR', 'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
 };
 
-/** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (ptx.md §6.1). */
+/** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (PTX-FACTS §6.1). */
 export function wgmmaRsFunction(n: number): string {
   const regs = n / 2;
   const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');

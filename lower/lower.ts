@@ -88,7 +88,7 @@ function constant(name: string, value: number, comment: string): PlanConstant {
   return { name, value: v, bits: `0x${f32Bits(v).toString(16).padStart(8, '0')}`, cuda: cudaF32(v), comment };
 }
 
-/** E2M1 round-to-nearest: the hardware cvt exists on Blackwell (sm_100a, sm_120a), not on Hopper (ptx.md §1.3). */
+/** E2M1 round-to-nearest: the hardware cvt exists on Blackwell (sm_100a, sm_120a), not on Hopper (PTX-FACTS §1.3). */
 export function e2m1RnImplementation(arch: Arch): E2m1Implementation {
   return arch === 'sm_90a' ? 'software' : 'hardware';
 }

@@ -1,4 +1,4 @@
-// Philox4x32-10 exactly as curand implements it (ptx.md §8), and the contract's random words (NUMERICS §3.1).
+// Philox4x32-10 exactly as curand implements it (PTX-FACTS §8), and the contract's random words (NUMERICS §3.1).
 // The hot paths (philox4x32_10, randomWord, randomBlock) use plain numbers: uint32 values held in JS numbers,
 // 32x32 -> 64-bit products split into 16-bit halves. BigInt appears only in the curand state object and splitSeed.
 
@@ -66,7 +66,7 @@ export function splitSeed(seed: bigint): [number, number] {
 
 /**
  * A curandStatePhilox4_32_10_t: `new CurandPhilox(seed, subsequence, offset)` is curand_init, next() is curand(),
- * nextUniform() is curand_uniform(). Follows the curand header's counter arithmetic, carries included (ptx.md §8).
+ * nextUniform() is curand_uniform(). Follows the curand header's counter arithmetic, carries included (PTX-FACTS §8).
  */
 export class CurandPhilox {
   private readonly ctr = new Uint32Array(4);

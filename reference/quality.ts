@@ -1,4 +1,4 @@
-// Quantization quality: relative MSE and effective bits, and the Gaussian table of the paper (quartet2.md §2.5).
+// Quantization quality: relative MSE and effective bits, and the Gaussian table of the paper (METHOD §2.5).
 
 import type { QuantizeSpec, Rounding } from '../dsl/types.ts';
 import { CEILING_EDEN, CEILING_RTN, E4M3_MAX } from '../dsl/constants.ts';
@@ -19,7 +19,7 @@ export function relMse(x: Float32Array | Float64Array, xhat: Float32Array | Floa
   return err / ref;
 }
 
-/** Effective bits -log2(relMse) / 2 (quartet2.md §5). */
+/** Effective bits -log2(relMse) / 2 (METHOD §5). */
 export function effectiveBits(relMse: number): number {
   return -Math.log2(relMse) / 2;
 }

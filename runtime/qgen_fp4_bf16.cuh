@@ -3,7 +3,8 @@
 // A code c = s e1 e0 m placed in a bf16 pattern as s << 15 | (e1 e0 m) << 6 has the bf16 value e2m1(c) * 2^-126:
 // the code's exponent bits become the two low exponent bits and m the top mantissa bit, and E2M1's subnormal
 // (e = 0) lands on bf16's subnormal range with the same spacing. Multiplying by the bf16 S = s_e4m3 * 2^118 gives
-// e2m1(c) * s_e4m3 * 2^-8 exactly: the product has at most 6 significant bits and lies in [2^-18, 10.5] (ptx.md §2.4).
+// e2m1(c) * s_e4m3 * 2^-8 exactly: the product has at most 6 significant bits and lies in [2^-18, 10.5] (PTX-FACTS
+// §2.4).
 // The GEMM folds the 2^-8 of each operand back in as 2^16 in alpha, which is exact.
 #pragma once
 #include <cstdint>

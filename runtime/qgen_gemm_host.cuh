@@ -1,5 +1,5 @@
 // qgen_gemm_host.cuh — host side of the GEMM entry points (qgen.h qgen_gemm_args): argument checks shared by every
-// arch, and the TMA tensor map of a packed FP4 operand (ptx.md §4.6).
+// arch, and the TMA tensor map of a packed FP4 operand (PTX-FACTS §4.6).
 #pragma once
 #include <cstdint>
 #include <cuda.h>

@@ -1,4 +1,4 @@
-// qgen_sm120_mma.cuh — GeForce Blackwell (sm_120a) warp-level block-scaled MMA (ptx.md §5): the m16n8k64 NVFP4
+// qgen_sm120_mma.cuh — GeForce Blackwell (sm_120a) warp-level block-scaled MMA (PTX-FACTS §5): the m16n8k64 NVFP4
 // mma.sync and the ldmatrix that fills its fragments from shared memory. One PTX instruction per function.
 // Compiled and SASS-inspected only: no sm_120 GPU has run them (see README "What has been verified where").
 #pragma once
@@ -13,7 +13,8 @@ __device__ __forceinline__ void qgen_ldmatrix_x4(uint32_t (&r)[4], uint32_t smem
                : "r"(smem_addr));
 }
 
-// D[16 x 8] += A[16 x 64] . B[8 x 64]^T with E2M1 operands and one UE4M3 scale per 16 K-elements (ptx.md §5.1, §5.2):
+// D[16 x 8] += A[16 x 64] . B[8 x 64]^T with E2M1 operands and one UE4M3 scale per 16 K-elements
+// (PTX-FACTS §5.1, §5.2):
 // a: rows g and g + 8 (g = lane / 4), K bytes 4c..4c+3 and 16+4c.. (c = lane mod 4); b: column g, same K bytes;
 // sfa: the four scales of row g + 8 * (lane mod 2); sfb: the four scales of column g. Every lane holds its row's
 // (column's) scales, so the selectors {byte 0, thread 0} read valid data whichever lane they pick.

@@ -4,6 +4,8 @@
 // typecheck fails, any test failed, a `.only(` is left in a test file (it would silently skip the rest), or - on a
 // full run - fewer than MIN_TESTS tests ran (a file that stopped registering its tests).
 // Usage: npm test [-- PATTERN]   (PATTERN: a regex over test file paths, e.g. `npm test -- philox`; no floor then)
+// Colour is off (NO_COLOR; FORCE_COLOR removed, since Node warns when both are set). While a test file runs long
+// without printing (compiling kernels), a line every QGEN_TEST_HEARTBEAT_S seconds (default 15) says which.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -28,11 +30,32 @@ if (typecheck.status !== 0) {
   process.exit(1);
 }
 const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
-const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
+const env = { ...process.env, NO_COLOR: '1' };
+delete env.FORCE_COLOR;
+// --no-color: uvu would otherwise set FORCE_COLOR itself.
+const uvuArgs = [path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern, '--no-color'];
+const child = spawn(process.execPath, ['--import', 'tsx', ...uvuArgs],
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env });
 let out = '';
-child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+let current = '';
+let quietSince = Date.now();
+const started = Date.now();
+const heartbeatMs = 1000 * Number(process.env.QGEN_TEST_HEARTBEAT_S ?? 15);
+const heartbeat = setInterval(() => {
+  if (Date.now() - quietSince < heartbeatMs) return;
+  const seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`\n  ... ${current || 'tests'} still running (${seconds} s since start)\n`);
+  quietSince = Date.now();
+}, Math.min(heartbeatMs, 1000));
+child.stdout.on('data', (d) => {
+  out += d;
+  quietSince = Date.now();
+  const files = [...String(d).matchAll(/^(\S+\.test\.ts)$/gm)];
+  if (files.length > 0) current = files[files.length - 1][1];
+  process.stdout.write(d);
+});
 child.on('close', (code) => {
+  clearInterval(heartbeat);
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
   const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? NaN);

@@ -3,14 +3,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../cli/main.ts';
 import { computeQuality, formatQualityTable } from '../cli/quality.ts';
 import { formatTable } from '../cli/table.ts';
-import { CATALOG } from '../dsl/catalog.ts';
+import { ARCH_EXTRAS, CATALOG, catalogFor } from '../dsl/catalog.ts';
 import { loadSpecFile, parseJsonSpec, SpecLoadError } from '../dsl/load.ts';
 import { ARCHS } from '../dsl/types.ts';
 import { validateFile } from '../validate/validate.ts';
@@ -20,7 +20,7 @@ const BIN = path.join(ROOT, 'bin/qgen.mjs');
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'qgen-cli-test-'));
 
 function qgen(...args: string[]) {
-  return execa(process.execPath, [BIN, ...args], { cwd: ROOT, reject: false, env: { FORCE_COLOR: '0' } });
+  return execa(process.execPath, [BIN, ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: '1' } });
 }
 
 /** Runs main() in this process, capturing what it prints; restores the exit code afterwards. */
@@ -83,7 +83,8 @@ test('cli: qgen list --arch sm_100a prints every catalog kernel with the arch va
   for (const s of CATALOG) assert.ok(r.stdout.includes(s.name), s.name);
   const gemmLine = r.stdout.split('\n').find((l) => l.startsWith('gemm_nvfp4_bf16'));
   assert.ok(gemmLine?.includes('128x256x256'), gemmLine);
-  const header = r.stdout.split('\n')[0];
+  assert.is(r.stdout.split('\n')[0], 'The qgen catalog on sm_100a; other archs: --arch sm_90a, --arch sm_120a');
+  const header = r.stdout.split('\n')[1];
   for (const col of ['name', 'kind', 'rounding', 'group', 'hadamard', 'tensor scale', 'doc']) assert.ok(header.includes(col), col);
 });
 
@@ -99,8 +100,83 @@ test('cli: qgen explain shows the numerics with NUMERICS sections', async () => 
 test('cli: an unknown arch is a one-line usage error', async () => {
   const r = await qgen('list', '--arch', 'sm_80');
   assert.is(r.exitCode, 2);
-  assert.is(r.stderr.trim(), 'qgen: --arch: unknown architecture "sm_80"; allowed: sm_90a, sm_100a, sm_120a');
+  assert.is(r.stderr.trim(),
+    'qgen: --arch: unknown architecture "sm_80"; allowed: sm_90a, sm_100a, sm_120a (or sm_90, sm_100, sm_120)');
   assert.is(r.stdout, '');
+});
+
+test('cli: plain sm_90 / sm_100 / sm_120 mean the a-targets (said in one line); typos: "did you mean"', async () => {
+  for (const [plain, target] of [['sm_90', 'sm_90a'], ['sm_100', 'sm_100a'], ['sm_120', 'sm_120a']]) {
+    const r = await inProcess('list', '--arch', plain);
+    assert.is(r.code, 0, r.stderr);
+    const said = `qgen: --arch ${plain} means ${target} (the kernels use ${target}-specific instructions)`;
+    assert.is(r.stderr.trim(), said);
+    assert.ok(r.stdout.split('\n')[0].includes(`on ${target}`), r.stdout.split('\n')[0]);
+  }
+  const typos = [['sm100a', 'sm_100a'], ['SM_120A', 'sm_120a'], ['sm_9a', 'sm_90a'], ['sm_12a', 'sm_120a'],
+    ['compute_90a', 'sm_90a']];
+  for (const [typo, meant] of typos) {
+    const r = await inProcess('emit', '--arch', typo, '--out', path.join(TMP, 'never'));
+    assert.is(r.code, 2, typo);
+    assert.match(r.stderr, new RegExp(`unknown architecture "${typo}"; did you mean ${meant}\\?`), r.stderr);
+  }
+  for (const far of ['ampere', 'sm_80', 'sm_1200a']) {
+    const r = await inProcess('list', '--arch', far);
+    assert.is(r.code, 2, far);
+    assert.not.match(r.stderr, /did you mean/, far);
+  }
+  assert.not.ok(existsSync(path.join(TMP, 'never')));
+});
+
+test('cli: family targets sm_100f / sm_120f: emit and vendor build the a-arch kernels for the family', async () => {
+  for (const [family, arch] of [['sm_100f', 'sm_100a'], ['sm_120f', 'sm_120a']]) {
+    const out = path.join(TMP, `family-${family}`);
+    const r = await inProcess('vendor', '--target', 'c', '--arch', family, '--out', out);
+    assert.is(r.code, 0, r.stderr);
+    const said = `the ${arch} kernels, built for the family target ${family} .*compile-verified only`;
+    assert.match(r.stderr, new RegExp(said));
+    const cmake = readFileSync(path.join(out, 'CMakeLists.txt'), 'utf8');
+    assert.match(cmake, new RegExp(`CUDA_ARCHITECTURES ${family.slice(3)}\\b`));
+    const emitted = await inProcess('emit', '--arch', family, '--out', path.join(TMP, `family-emit-${family}`),
+      '--only', 'amax_bf16');
+    assert.is(emitted.code, 0, emitted.stderr);
+    assert.match(emitted.stdout, new RegExp(`nvcc -gencode arch=compute_${family.slice(3)},code=${family}`));
+  }
+  const torch = path.join(TMP, 'family-torch');
+  assert.is((await inProcess('vendor', '--target', 'torch', '--arch', 'sm_100f', '--out', torch)).code, 0);
+  const generated = readFileSync(path.join(torch, 'qgen_torch/_generated.py'), 'utf8');
+  assert.match(generated, /GENCODE = 'arch=compute_100f,code=sm_100f'/);
+  const list = await inProcess('list', '--arch', 'sm_100f');
+  assert.is(list.code, 2);
+  assert.match(list.stderr, /sm_100f is a family target, which only emit and vendor take; here use sm_100a/);
+});
+
+test('cli: list, explain and emit default to the same arch and say so; an unknown kernel names its archs', async () => {
+  const list = await inProcess('list');
+  assert.match(list.stdout.split('\n')[0], /^The qgen catalog on sm_100a \(the default arch\)/);
+  const explained = await inProcess('explain', 'fwd_x_fourSix');
+  assert.is(explained.code, 0, explained.stderr);
+  assert.ok(explained.stdout.startsWith('fwd_x_fourSix — quantize on sm_100a'), explained.stdout.slice(0, 60));
+  assert.match(explained.stderr, /no --arch given: using sm_100a/);
+  const out = path.join(TMP, 'default-arch');
+  const emitted = await inProcess('emit', '--out', out, '--only', 'amax_bf16');
+  assert.is(emitted.code, 0, emitted.stderr);
+  assert.match(emitted.stderr, /no --arch given: using sm_100a/);
+  assert.is(JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')).arch, 'sm_100a');
+  // A kernel of one arch's extras, asked for on another arch.
+  const extra = Object.entries(ARCH_EXTRAS).find(([, specs]) => specs.length > 0)!;
+  const [extraArch, [extraSpec]] = extra;
+  const otherArch = ARCHS.find((a) => !catalogFor(a).some((s) => s.name === extraSpec.name))!;
+  const missing = await inProcess('explain', extraSpec.name, '--arch', otherArch);
+  assert.is(missing.code, 1);
+  assert.ok(missing.stderr.includes(`it exists on ${extraArch}`), missing.stderr);
+});
+
+test('cli: --only naming nothing (",") is a usage error, not "everything"', async () => {
+  const r = await inProcess('emit', '--arch', 'sm_90a', '--out', path.join(TMP, 'never'), '--only', ',');
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /^qgen: --only: names no kernel/);
+  assert.not.ok(existsSync(path.join(TMP, 'never')));
 });
 
 test('cli: emit with an invalid JSON spec lists every problem and writes nothing', async () => {
@@ -170,25 +246,32 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
     [['quality', '--bias', '--rows', '4096', '--cols', '1024'], 2,
       /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 1280 MiB; --bias allows at most 1048576 elements \(320 MiB\)/],
     [['quality', '--bias', '--draws', '100'], 2, /^qgen: --draws: must be a power of two from 32 to 4096 \(got 100\)/],
-    [['explain', 'no_such_kernel'], 1, /^qgen: no kernel named "no_such_kernel" in the catalog; available: fwd_x_fourSix/],
+    [['explain', 'no_such_kernel'], 1, /^qgen: no kernel named "no_such_kernel" in the catalog on sm_100a; available: fwd_x_fourSix/],
+    [['quality', '--rows', '1e12'], 2, /^qgen: --rows x --cols: 1000000000000 x 4096 = .* GiB of memory; the limit is/],
+    [['quality', '--rows', '262144'], 2,
+      /^qgen: --rows x --cols: 262144 x 4096 = 1\.07e\+9 values would need about 32\.0 GiB/],
     [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--only', 'nope'], 1, /^qgen: --only: no kernel named "nope"/],
     [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--spec', path.join(TMP, 'missing.json')], 1,
       /^qgen: .*missing\.json: no such spec file$/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await inProcess(...args);
+    const stderr = r.stderr.replace(/^qgen: no --arch given.*\n/, '');
     assert.is(r.code, code, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr.trim(), pattern, args.join(' '));
-    assert.is(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
+    assert.match(stderr.trim(), pattern, args.join(' '));
+    assert.is(stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
   }
   assert.not.ok(existsSync(path.join(TMP, 'never')));
 });
 
-test('cli: list without --arch shows the base catalog', async () => {
+test('cli: list without --arch shows the default arch\'s catalog', async () => {
   const r = await inProcess('list');
   assert.is(r.code, 0, r.stderr);
-  assert.ok(r.stdout.split('\n').find((l) => l.startsWith('gemm_nvfp4_bf16'))?.includes('128x128x64'));
-  assert.is(r.stdout.split('\n').length, CATALOG.length + 2);
+  const expected = catalogFor('sm_100a').find((s) => s.name === 'gemm_nvfp4_bf16')!;
+  assert.ok(expected.kind === 'gemm');
+  const line = r.stdout.split('\n').find((l) => l.startsWith('gemm_nvfp4_bf16'));
+  assert.ok(line?.includes(expected.kind === 'gemm' ? expected.tiling.ctaTile.join('x') : '?'), line);
+  assert.is(r.stdout.split('\n').length, catalogFor('sm_100a').length + 3);
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ function xorshift(seed: number) {
   return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
 }
 
-// Oracles written from NUMERICS §2 / ptx.md §2 independently of the headers.
+// Oracles written from NUMERICS §2 / PTX-FACTS §2 independently of the headers.
 const E2M1_GRID = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
 
 /** RN_E2M1 as "nearest grid magnitude, ties to the even code, saturate at 6; sign copied; NaN -> 0x7". */
@@ -269,11 +269,11 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   const expected: string[] = [];
   const ask = (req: string, want: string) => { requests.push(req); expected.push(want); };
 
-  // ptx.md §8: Random123 raw Philox4x32-10 known answers.
+  // PTX-FACTS §8: Random123 raw Philox4x32-10 known answers.
   ask('P 0 0 0 0 0 0', '6627e8d5 e169c58d bc57ac4c 9b00dbd8');
   ask('P ffffffff ffffffff ffffffff ffffffff ffffffff ffffffff', '408f276d 41c83b0e a20bc7c6 6d5451fd');
   ask('P 243f6a88 85a308d3 13198a2e 03707344 a4093822 299f31d0', 'd16cfe09 94fdcceb 5001e420 24126ea1');
-  // ptx.md §8: curand streams, 6 words from curand_init(seed, subsequence, offset). Word w of that stream is
+  // PTX-FACTS §8: curand streams, 6 words from curand_init(seed, subsequence, offset). Word w of that stream is
   // word(seed, stream, index, w') with index = subsequence and (stream, w') = divmod(offset + w, 2^34) (NUMERICS §3.1).
   const curand: [bigint, bigint, bigint, string][] = [
     [0n, 0n, 0n, '6627e8d5 e169c58d bc57ac4c 9b00dbd8 f8e4cca4 5cb200db'],

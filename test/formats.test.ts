@@ -1,6 +1,6 @@
 // Formats and roundings of NUMERICS §2 (and the bf16 / tree-sum helpers of §1.3, §2.8) against independent oracles:
 // exhaustive enumeration, exact (BigInt) nearest-value searches over decoded tables, exact counts of random inputs,
-// and the hardware facts of ptx.md §2.
+// and the hardware facts of PTX-FACTS §2.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -125,7 +125,7 @@ test('treeSum: pairwise halving strides (NUMERICS §1.3) equal the recursion ove
 // ---------------------------------------------------------------------------------------------------------------
 // E2M1
 
-test('decodeE2M1: the 16 codes of ptx.md §2.1', () => {
+test('decodeE2M1: the 16 codes of PTX-FACTS §2.1', () => {
   const expected = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
   for (let c = 0; c < 16; c++) assert.ok(Object.is(decodeE2M1(c), expected[c]), `code ${c}`);
   assert.equal([...E2M1_MAGNITUDES], [0, 0.5, 1, 1.5, 2, 3, 4, 6]);
@@ -230,7 +230,7 @@ test('srE2M1: sign copied, saturation and NaN never use the draw, grid values ne
 // ---------------------------------------------------------------------------------------------------------------
 // E4M3
 
-test('decodeE4M3: all 256 codes against the facts of ptx.md §2.2', () => {
+test('decodeE4M3: all 256 codes against the facts of PTX-FACTS §2.2', () => {
   const facts: [number, number][] = [
     [0x00, 0], [0x01, 2 ** -9], [0x07, 0.013671875], [0x08, 2 ** -6], [0x38, 1], [0x7e, 448], [0xfe, -448],
     [0x80, -0], [0x3f, 1.875], [0x40, 2],
@@ -294,7 +294,7 @@ test('rnE4M3: stratified binary32 inputs of both signs against the exact-nearest
   assert.ok(checked > 50000, `${checked} inputs`);
 });
 
-test('rnE4M3: the hardware facts of ptx.md §2.2', () => {
+test('rnE4M3: the hardware facts of PTX-FACTS §2.2', () => {
   assert.is(rnE4M3(2 ** -10), 0x00);
   assert.is(rnE4M3(3 * 2 ** -11), 0x01);
   assert.is(rnE4M3(15 / 1024), 0x08);

@@ -1,4 +1,4 @@
-// Packed E2M1 codes (NUMERICS §2.7) and scale layouts (NUMERICS §7, ptx.md §4.5): hand-computed offsets, an
+// Packed E2M1 codes (NUMERICS §2.7) and scale layouts (NUMERICS §7, PTX-FACTS §4.5): hand-computed offsets, an
 // independent construction of the 128x4 layout from its atoms, bijectivity, zero padding and round trips.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -22,7 +22,7 @@ test('packCodes: lower index in bits 3:0; unpackCodes inverts it', () => {
     }), { numRuns: 500 });
 });
 
-test('scaleOffset128x4: small cases computed by hand from the formula of ptx.md §4.5', () => {
+test('scaleOffset128x4: small cases computed by hand from the formula of PTX-FACTS §4.5', () => {
   // off = ((r div 128) * ceil(Kb/4) + kb div 4) * 512 + (r mod 32) * 16 + ((r mod 128) div 32) * 4 + kb mod 4
   assert.is(scaleOffset128x4(0, 0, 1), 0);
   assert.is(scaleOffset128x4(33, 5, 8), 533); // (0*2 + 1)*512 + 1*16 + 1*4 + 1

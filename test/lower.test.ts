@@ -149,13 +149,13 @@ test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
   assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
 });
 
-test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp roles (ptx.md §4)', () => {
+test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp roles (PTX-FACTS §4)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lower(gemm, 'sm_100a');
   // N = 256 leaves no room for a second accumulator next to two scale sets of 4 atoms x (4 SFA + 8 SFB) columns.
   assert.equal([p.render.accBuffers, p.render.sfColumnsPerSet, p.render.tmemColumnsUsed, p.render.tmemColumns], [1, 48, 352, 512]);
-  // ptx.md §4.3 worked example: N = 256 -> 0x08400480.
+  // PTX-FACTS §4.3 worked example: N = 256 -> 0x08400480.
   assert.is(p.render.idesc, '0x08400480u');
   assert.is(p.launch.threadsPerBlock, 64 + 128);
   assert.is(p.render.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
@@ -164,7 +164,7 @@ test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp
   assert.equal([narrow.render.accBuffers, narrow.render.idesc, narrow.launch.threadsPerBlock], [2, '0x08200480u', 64 + 256]);
 });
 
-test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (ptx.md §5)', () => {
+test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §5)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lower(gemm, 'sm_120a');

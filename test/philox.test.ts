@@ -1,4 +1,4 @@
-// Philox4x32-10 and the curand stream (ptx.md §8), and the contract's random words (NUMERICS §3.1): published
+// Philox4x32-10 and the curand stream (PTX-FACTS §8), and the contract's random words (NUMERICS §3.1): published
 // known-answer vectors, the H100-checked curand table, a BigInt implementation as a second oracle, and the identity
 // word(seed, stream, index, w) == the w-th curand() of curand_init(seed, index, stream * 2^34 + w).
 import { test } from 'uvu';
@@ -10,7 +10,7 @@ import { CurandPhilox, philox4x32_10, randomBlock, randomWord, splitSeed } from 
 const words = (s: string) => s.trim().split(/\s+/).map((h) => parseInt(h, 16));
 const hexes = (a: ArrayLike<number>) => Array.from(a, (x) => (x >>> 0).toString(16).padStart(8, '0')).join(' ');
 
-/** Philox4x32-10 written with BigInt products, straight from the round definition in ptx.md §8. */
+/** Philox4x32-10 written with BigInt products, straight from the round definition in PTX-FACTS §8. */
 function philoxBig(ctr: number[], key: number[]): number[] {
   const MASK = 0xffffffffn;
   let [x, y, z, w] = ctr.map(BigInt);
@@ -52,7 +52,7 @@ test('philox4x32_10: equals the BigInt implementation on random counters and key
   }), { numRuns: 3000 });
 });
 
-test('CurandPhilox: every curand() and curand_uniform() vector of ptx.md §8', () => {
+test('CurandPhilox: every curand() and curand_uniform() vector of PTX-FACTS §8', () => {
   // 6 x curand(), then 6 x curand_uniform() from the same state (float bit patterns).
   const table: [bigint, bigint, bigint, string, string][] = [
     [0n, 0n, 0n, '6627e8d5 e169c58d bc57ac4c 9b00dbd8 f8e4cca4 5cb200db',

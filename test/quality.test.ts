@@ -1,4 +1,4 @@
-// Quantization quality: relMse / effectiveBits by hand, and the paper's Gaussian relative MSE (quartet2.md §2.5,
+// Quantization quality: relMse / effectiveBits by hand, and the paper's Gaussian relative MSE (METHOD §2.5,
 // Table 1) reproduced within 5% on a 1024x4096 N(0,1) bf16 matrix.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,7 +29,7 @@ test('Gaussian relative MSE (1024x4096): the paper figures within 5%, MS-EDEN be
   for (const name of ['ms-eden', 'ms-eden-one-pass', 'ms-eden-per-128']) {
     assert.ok(byName.get(name)!.relMse < 0.5 * sr, `${name} below 0.5x SR`);
   }
-  // the paper's kernel acceptance thresholds (quartet2.md §5): effective bits RTN > 3.38, 4/6 > 3.52, EDEN > 3.32
+  // the paper's kernel acceptance thresholds (METHOD §5): effective bits RTN > 3.38, 4/6 > 3.52, EDEN > 3.32
   assert.ok(byName.get('rtn-1x16')!.bits > 3.38);
   assert.ok(byName.get('rtn-4/6')!.bits > 3.52);
   assert.ok(byName.get('ms-eden')!.bits > 3.32);

@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { catalogFor } from '../dsl/catalog.ts';
 import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { assertValid, SpecError, validate, validateFile } from '../validate/validate.ts';
@@ -128,7 +129,7 @@ test('validate: the default path prefix is kernels[i]', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// GEMM tiling, per arch (ptx.md §4-6).
+// GEMM tiling, per arch (PTX-FACTS §4-6).
 
 const gemmWith = (arch: Arch, tiling: Partial<GemmSpec['tiling']>) =>
   edited('gemm_nvfp4_bf16', (s) => { Object.assign(s.tiling, tiling); }, arch);
@@ -413,6 +414,32 @@ test('assertValid: throws a SpecError listing every problem, one per line', () =
   }
   assert.not.throws(() => assertValid(catalogFor('sm_120a'), 'sm_120a'));
   assert.throws(() => assertValid(a, 'sm_90a'), (e: unknown) => e instanceof SpecError && e.problems[0].path === 'spec.rounding');
+});
+
+test('names: a kernel name whose C symbol is a runtime symbol is refused, with the symbol and its header', () => {
+  const header = readFileSync(new URL('../runtime/qgen.h', import.meta.url), 'utf8');
+  // Independent of validate/reserved.ts: names taken straight from the text of qgen.h.
+  const fromHeader = [...header.matchAll(/\bqgen_(scale_bytes_128x4|status|amax_args)\b/g)].map((m) => m[1]);
+  assert.equal([...new Set(fromHeader)].sort(), ['amax_args', 'scale_bytes_128x4', 'status']);
+  for (const name of fromHeader) {
+    const problems = validate(edited('fwd_x_fourSix', (s) => { s.name = name; }), 'sm_90a', 'k');
+    assert.equal(problems.map((q) => q.path), ['k.name'], name);
+    assert.ok(problems[0].message.includes(`qgen_${name} of runtime/qgen.h`), problems[0].message);
+  }
+  // An ordinary name stays valid.
+  assert.equal(validate(edited('fwd_x_fourSix', (s) => { s.name = 'my_quantizer'; }), 'sm_90a', 'k'), []);
+});
+
+test('names: names differing only in case, or defining one another\'s symbols, are refused in a file', () => {
+  const a = catalogSpec('fwd_x_fourSix');
+  const upper = { ...clone(a), name: 'FWD_X_fourSix' };
+  const problems = validateFile({ kernels: [a, upper] }, 'sm_90a');
+  assert.equal(problems.map((q) => q.path), ['kernels[1].name']);
+  assert.match(problems[0].message, /only in case; .*case-insensitive filesystems/);
+  const ws = { ...clone(a), name: 'fwd_x_fourSix_workspace_bytes' };
+  const both = validateFile({ kernels: [ws, a] }, 'sm_90a');
+  assert.equal(both.map((q) => q.path), ['kernels[1].name']);
+  assert.match(both[0].message, /would define a C symbol that kernels\[0\] defines already/);
 });
 
 test.run();

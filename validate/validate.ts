@@ -1,7 +1,7 @@
 // Spec validation: every problem of a spec (or spec file), each with its field path and a message that says what
 // is allowed. Structural checks (types, enums, unknown and missing fields) come first; semantic rules (which
 // combinations of numerics are defined by runtime/NUMERICS.md) and per-arch GEMM tiling limits
-// (shared/reference/ptx.md §4-6) are checked only on fields that passed their structural check, so one mistake
+// (docs/ptx-facts.md §4-6) are checked only on fields that passed their structural check, so one mistake
 // produces one problem rather than a cascade.
 import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
@@ -11,6 +11,7 @@ import {
   type Arch, type KernelSpec, type Rounding, type SpecFile, type SpecProblem,
 } from '../dsl/types.ts';
 import { CEILING_EDEN, E4M3_MAX } from '../dsl/constants.ts';
+import { GENERATED_SYMBOL_SUFFIXES, reservedNameReason } from './reserved.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Structural helpers. Each reads obj[key], reports a problem at `${path}.${key}` when the value is not allowed, and
@@ -132,7 +133,10 @@ function checkName(p: Problems, obj: Obj, path: string): void {
   if (typeof v !== 'string' || !C_IDENTIFIER.test(v) || v.length > MAX_NAME_LENGTH) {
     p.add(`${path}.name`, `must be a C identifier ([A-Za-z_][A-Za-z0-9_]*, at most ${MAX_NAME_LENGTH} characters) `
       + `(got ${show(v)})`);
+    return;
   }
+  const reserved = reservedNameReason(v);
+  if (reserved) p.add(`${path}.name`, `"${v}" ${reserved}; choose another name`);
 }
 
 function checkDoc(p: Problems, obj: Obj, path: string): void {
@@ -304,7 +308,7 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
   }
 
   // Computed tensor scale: the 4-candidate of 4/6 has a 1.5x larger scale, and MS-EDEN's correction can raise a scale
-  // above C; with C <= 256 neither reaches 448, where E4M3 saturates (quartet2.md §6). One-pass and caller modes
+  // above C; with C <= 256 neither reaches 448, where E4M3 saturates (METHOD §6). One-pass and caller modes
   // do not derive t from C in that way (NUMERICS §5.1).
   if (tensorScale === 'computed' && ceiling !== undefined && ceiling > CEILING_EDEN
       && (rounding === 'four-six' || rounding === 'ms-eden')) {
@@ -343,7 +347,7 @@ function checkAmax(p: Problems, s: Obj, path: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// GEMM: per-arch tiling limits (ptx.md §4 sm_100a tcgen05, §5 sm_120a mma.sync, §6 sm_90a wgmma emulation).
+// GEMM: per-arch tiling limits (PTX-FACTS §4 sm_100a tcgen05, §5 sm_120a mma.sync, §6 sm_90a wgmma emulation).
 
 export interface GemmLimits {
   /** What the numbers follow from, for messages. */
@@ -358,7 +362,7 @@ export interface GemmLimits {
   stages: IntRule;
   /** Largest cluster x*y. */
   maxClusterSize: number;
-  /** Largest dynamic shared memory per block, bytes (ptx.md §4.6). */
+  /** Largest dynamic shared memory per block, bytes (PTX-FACTS §4.6). */
   smemBytes: number;
   /** fp32 accumulators per consumer thread in registers (null: they live in TMEM). */
   maxAccumulatorRegs: number | null;
@@ -367,7 +371,7 @@ export interface GemmLimits {
 /** Per-arch GEMM tiling limits. */
 export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
   sm_90a: {
-    basis: 'wgmma m64nNk16 on exactly dequantized bf16, ptx.md §6',
+    basis: 'wgmma m64nNk16 on exactly dequantized bf16, PTX-FACTS §6',
     m: { min: 64, max: 128, multipleOf: 64 },
     n: { min: 16, max: 256, multipleOf: 16 },
     k: { min: 64, max: 256, multipleOf: 64 },
@@ -380,9 +384,9 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
     maxAccumulatorRegs: 128,
   },
   sm_100a: {
-    basis: 'tcgen05.mma cta_group::1 kind::mxf4nvf4, ptx.md §4',
+    basis: 'tcgen05.mma cta_group::1 kind::mxf4nvf4, PTX-FACTS §4',
     m: { min: 128, max: 128 },
-    // Whole 128-row scale blocks per B tile (the tensor-memory scale layout of N < 128 is UNCONFIRMED, ptx.md §9).
+    // Whole 128-row scale blocks per B tile (the tensor-memory scale layout of N < 128 is UNCONFIRMED, PTX-FACTS §9).
     n: { min: 128, max: 256, multipleOf: 128 },
     k: { min: 256, max: 512, multipleOf: 256 },
     consumers: { min: 1, max: 2 },
@@ -394,7 +398,7 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
     maxAccumulatorRegs: null,
   },
   sm_120a: {
-    basis: 'mma.sync m16n8k64 kind::mxf4nvf4, ptx.md §5',
+    basis: 'mma.sync m16n8k64 kind::mxf4nvf4, PTX-FACTS §5',
     m: { min: 16, max: 256, multipleOf: 16 },
     n: { min: 16, max: 256, multipleOf: 16 },  // warp tiles of whole ldmatrix.x4 B loads (two n8 fragments)
     k: { min: 64, max: 512, multipleOf: 64 },
@@ -540,13 +544,35 @@ export function validateFile(file: unknown, arch: Arch): SpecProblem[] {
   }
   if (kernels.length === 0) p.add('kernels', 'must contain at least one kernel spec');
   const firstUse = new Map<string, number>();
+  const firstUseFolded = new Map<string, number>();
+  const symbolOwner = new Map<string, number>();
   kernels.forEach((k, i) => {
     p.list.push(...validate(k, arch, `kernels[${i}]`));
     const name = isObj(k) ? k.name : undefined;
     if (typeof name !== 'string') return;
     const first = firstUse.get(name);
-    if (first === undefined) firstUse.set(name, i);
-    else p.add(`kernels[${i}].name`, `duplicate name "${name}" (also kernels[${first}].name); names must be unique in a file`);
+    const firstFolded = firstUseFolded.get(name.toLowerCase());
+    if (first !== undefined) {
+      p.add(`kernels[${i}].name`,
+        `duplicate name "${name}" (also kernels[${first}].name); names must be unique in a file`);
+    } else if (firstFolded !== undefined) {
+      p.add(`kernels[${i}].name`, `"${name}" differs from kernels[${firstFolded}].name only in case; their .cu files `
+        + 'would be one file on case-insensitive filesystems (macOS, Windows); names must differ in more than case');
+    } else {
+      // Kernel "a" defines qgen_a_workspace_bytes; a kernel named "a_workspace_bytes" would define it too.
+      const clash = GENERATED_SYMBOL_SUFFIXES.map((x) => symbolOwner.get(`qgen_${name}${x}`))
+        .find((j) => j !== undefined);
+      if (clash !== undefined) {
+        const defined = GENERATED_SYMBOL_SUFFIXES.map((x) => `qgen_N${x}`).join(', ');
+        p.add(`kernels[${i}].name`,
+          `"${name}" would define a C symbol that kernels[${clash}] defines already (a kernel N defines ${defined})`);
+      }
+    }
+    firstUse.set(name, first ?? i);
+    firstUseFolded.set(name.toLowerCase(), firstFolded ?? i);
+    for (const x of GENERATED_SYMBOL_SUFFIXES) {
+      if (!symbolOwner.has(`qgen_${name}${x}`)) symbolOwner.set(`qgen_${name}${x}`, i);
+    }
   });
   return p.list;
 }

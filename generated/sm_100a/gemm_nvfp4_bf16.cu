@@ -61,7 +61,7 @@ constexpr int kStages = 4;          // tiling.stages
 constexpr int kEpilogueGroups = 1;  // tiling.consumers: epilogue warpgroups, each owns kBN / kEpilogueGroups columns
 constexpr int kThreads = 192;        // warp 0: TMA; warp 1: MMA + tensor memory; then the epilogue warpgroups
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
-constexpr uint32_t kInstrDesc = 0x08400480u;   // kind::mxf4nvf4: E2M1 x E2M1, UE4M3 scales, K-major, M 128, N kBN (ptx.md §4.3)
+constexpr uint32_t kInstrDesc = 0x08400480u;   // kind::mxf4nvf4: E2M1 x E2M1, UE4M3 scales, K-major, M 128, N kBN (PTX-FACTS §4.3)
 using Out = __nv_bfloat16;
 
 // Tensor memory: kAccBuffers accumulators of kBN fp32 columns, then kSfSets scale sets of kSfColumns columns
@@ -193,7 +193,7 @@ __device__ __forceinline__ void issue_mma(uint8_t* smem, const Barriers& bar, co
 __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const qgen_gemm_grid& g, const Barriers& bar, uint32_t tmem,
                                            int32_t tile_index, int32_t first_step, float alpha) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int quarter = warp % 4;                      // tcgen05.ld lane-access rule (ptx.md §4.1)
+  const int quarter = warp % 4;                      // tcgen05.ld lane-access rule (PTX-FACTS §4.1)
   const int group = (warp - 2) / 4;                  // epilogue warpgroup
   constexpr int kSlice = kBN / kEpilogueGroups;
   const int32_t buf = tile_index % kAccBuffers;
@@ -220,7 +220,7 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const qge
   if (lane == 0) qgen_mbar_arrive(&bar.acc_empty[buf]);
 }
 
-// One CTA per SM, persistent over tiles; roles by warp (ptx.md §4.9): TMA producer, MMA issuer, epilogue warpgroups.
+// One CTA per SM, persistent over tiles; roles by warp (PTX-FACTS §4.9): TMA producer, MMA issuer, epilogue warpgroups.
 __global__ void __launch_bounds__(kThreads, 1)
 gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, const qgen_gemm_args args,
      const qgen_gemm_grid g) {

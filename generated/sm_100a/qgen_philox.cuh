@@ -1,4 +1,4 @@
-// qgen_philox.cuh — Philox4x32-10 exactly as curand implements it (ptx.md §8), and the random words of NUMERICS §3.
+// qgen_philox.cuh — Philox4x32-10 exactly as curand implements it (PTX-FACTS §8), and the random words of NUMERICS §3.
 //
 // word(seed, stream, index, w) is word w mod 4 of Philox4x32_10(ctr = (w div 4, stream, index_lo32, index_hi32),
 // key = (seed_lo32, seed_hi32)) — the w-th curand() of curand_init(seed, index, stream * 2^34 + w) (§3.1).

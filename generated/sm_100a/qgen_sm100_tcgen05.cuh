@@ -1,4 +1,4 @@
-// qgen_sm100_tcgen05.cuh — Blackwell (sm_100a) tensor-core primitives (ptx.md §4): tensor-memory allocation, shared-
+// qgen_sm100_tcgen05.cuh — Blackwell (sm_100a) tensor-core primitives (PTX-FACTS §4): tensor-memory allocation, shared-
 // memory descriptors, scale copies into tensor memory, the block-scaled NVFP4 MMA, commit to an mbarrier and
 // tensor-memory loads. One PTX instruction per function. Compiled and SASS-inspected only: no Blackwell GPU has run
 // them (see README "What has been verified where").
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include "qgen_async.cuh"
 
-// Tensor-memory address: lane in bits 31:16, column in bits 15:0 (ptx.md §4.1).
+// Tensor-memory address: lane in bits 31:16, column in bits 15:0 (PTX-FACTS §4.1).
 __device__ __forceinline__ uint32_t qgen_tmem_addr(uint32_t base, uint32_t lane, uint32_t column) {
   return base + (lane << 16) + column;
 }
@@ -31,25 +31,25 @@ __device__ __forceinline__ void qgen_tcgen05_fence_before_sync() { asm volatile(
 __device__ __forceinline__ void qgen_tcgen05_fence_after_sync() { asm volatile("tcgen05.fence::after_thread_sync;" ::: "memory"); }
 
 // Descriptor of a K-major FP4 tile written by TMA with 128-byte swizzle: rows of 128 B (256 elements), 8-row groups
-// 1024 B apart (SBO), version 1, layout SWIZZLE_128B; tile 1024-byte aligned (ptx.md §4.4). Advancing K by 64
+// 1024 B apart (SBO), version 1, layout SWIZZLE_128B; tile 1024-byte aligned (PTX-FACTS §4.4). Advancing K by 64
 // elements (32 B) inside the row adds 2.
 __device__ __forceinline__ uint64_t qgen_umma_desc_sw128(const void* tile) {
   return static_cast<uint64_t>((qgen_smem_addr(tile) >> 4) & 0x3FFFu) | (static_cast<uint64_t>(1024 >> 4) << 32) |
          (1ull << 46) | (2ull << 61);
 }
-// Descriptor of one 512-byte 128x4 scale block as tcgen05.cp reads it: 32 rows of 16 B, no swizzle, SBO 128 B (ptx.md §4.5).
+// Descriptor of one 512-byte 128x4 scale block as tcgen05.cp reads it: 32 rows of 16 B, no swizzle, SBO 128 B (PTX-FACTS §4.5).
 __device__ __forceinline__ uint64_t qgen_umma_desc_scales(const void* block) {
   return static_cast<uint64_t>((qgen_smem_addr(block) >> 4) & 0x3FFFu) | (8ull << 32) | (1ull << 46);
 }
 
 // One thread: copy a 512-byte 128x4 scale block into 32 lanes x 4 columns at `taddr`, broadcast to the four 32-lane
-// sub-partitions; row r's four scales land in lane r mod 32, column + r / 32 (ptx.md §4.5).
+// sub-partitions; row r's four scales land in lane r mod 32, column + r / 32 (PTX-FACTS §4.5).
 __device__ __forceinline__ void qgen_tcgen05_copy_scales(uint32_t taddr, uint64_t scales_desc) {
   asm volatile("tcgen05.cp.cta_group::1.32x128b.warpx4 [%0], %1;" ::"r"(taddr), "l"(scales_desc) : "memory");
 }
 
 // One thread: D[128 x N] (tensor memory, fp32) = (accumulate ? D : 0) + A[128 x 64] . B[N x 64]^T, A and B E2M1 in
-// shared memory, their 16-element UE4M3 block scales in tensor memory (ptx.md §4.2, §4.3).
+// shared memory, their 16-element UE4M3 block scales in tensor memory (PTX-FACTS §4.2, §4.3).
 __device__ __forceinline__ void qgen_tcgen05_mma_nvfp4(uint32_t d_tmem, uint64_t a_desc, uint64_t b_desc, uint32_t idesc,
                                                        uint32_t sfa_tmem, uint32_t sfb_tmem, bool accumulate) {
   asm volatile(

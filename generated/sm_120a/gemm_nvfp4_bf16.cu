@@ -150,7 +150,8 @@ __device__ __forceinline__ void mma_block(uint8_t* smem, const qgen_gemm_grid& g
 #pragma unroll
     for (int i = 0; i < kFragsM; ++i) {
       const int r0 = warp_m * kWarpM + 16 * i;
-      // Matrices: rows r0..+7 / r0+8..+15 of K bytes 0..15, then the same rows of bytes 16..31 (a0..a3, ptx.md §5.2).
+      // Matrices: rows r0..+7 / r0+8..+15 of K bytes 0..15, then the same rows of bytes 16..31 (a0..a3,
+      // PTX-FACTS §5.2).
       qgen_ldmatrix_x4(a[i], fragment_row_addr(a_tile, kBM, r0 + (lane & 7) + 8 * ((lane >> 3) & 1), atom, 16 * (lane >> 4)));
       sfa[i] = scale_word(stage_scale_a(smem, slot), a_row0, r0 + (lane >> 2) + 8 * (lane & 1), atom, keep);
     }

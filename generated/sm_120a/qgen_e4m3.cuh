@@ -1,7 +1,7 @@
 // qgen_e4m3.cuh — E4M3 scales and the P4 proxy grid, NUMERICS §2.3-§2.5.
 //
 // RN_E4M3 is the hardware `cvt.rn.satfinite.e4m3x2.f32` on all three archs (sm_89+; exhaustively equal to the
-// contract, ptx.md §2.2). SR_E4M3, RN_P4 and SR_P4 work on bit patterns and are identical everywhere.
+// contract, PTX-FACTS §2.2). SR_E4M3, RN_P4 and SR_P4 work on bit patterns and are identical everywhere.
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>

@@ -177,7 +177,7 @@ __device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* t
   }
 }
 
-// The RS-form A fragments (ptx.md §6.3) of K block `step` for this warpgroup's slabs, dequantized from the raw stage
+// The RS-form A fragments (PTX-FACTS §6.3) of K block `step` for this warpgroup's slabs, dequantized from the raw stage
 // straight into registers: frag[slab][16 atom + 4 s + r] is register a_r of k16 step s of the atom.
 __device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const qgen_gemm_grid& g, int32_t step, const StepPlace& p,
                                                  int consumer, uint32_t (&frag)[kSlabs][16 * kAtoms]) {

@@ -1,5 +1,5 @@
 // qgen_async.cuh — asynchronous-copy primitives of sm_90 and later (Hopper, Blackwell sm_100a and sm_120a): mbarriers,
-// TMA tensor and bulk loads, proxy fences, the TMA swizzle pattern. One PTX instruction per function (ptx.md §4.6, §6.4).
+// TMA tensor and bulk loads, proxy fences, the TMA swizzle pattern. One PTX instruction per function (PTX-FACTS §4.6, §6.4).
 #pragma once
 #include <cstdint>
 #include <cuda.h>  // CUtensorMap

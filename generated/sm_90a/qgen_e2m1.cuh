@@ -4,7 +4,7 @@
 // Round-to-nearest has two spellings with identical results on finite inputs:
 //   qgen_rn_e2m1_soft      the threshold rule of §2.1 (every arch; the only one on sm_90a);
 //   qgen_rn_e2m1x2_hw      `cvt.rn.satfinite.e2m1x2.f32` (sm_100a / sm_120a), NaN inputs mapped to +6 first
-//                          because the hardware NaN result is unconfirmed (ptx.md §9.1).
+//                          because the hardware NaN result is unconfirmed (PTX-FACTS §9 item 1).
 // Stochastic rounding (§2.2) is software on every arch (`cvt.rs` exists only on sm_100a and its rounding rule is
 // not the contract's).
 #pragma once

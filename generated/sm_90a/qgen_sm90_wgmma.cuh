@@ -1,11 +1,11 @@
-// qgen_sm90_wgmma.cuh — Hopper warpgroup MMA bookkeeping (ptx.md §6): the shared-memory descriptor of a K-major
+// qgen_sm90_wgmma.cuh — Hopper warpgroup MMA bookkeeping (PTX-FACTS §6): the shared-memory descriptor of a K-major
 // 128-byte-swizzled bf16 tile, and the fence / commit / wait that bracket asynchronous wgmma. The wgmma itself is
 // generated per tile width by the lowering (its register list depends on N).
 #pragma once
 #include <cstdint>
 #include "qgen_async.cuh"
 
-// Byte offset of logical (row, byte b of the row's 128) in a 1024-byte aligned K-major SW128 tile (ptx.md §6.2):
+// Byte offset of logical (row, byte b of the row's 128) in a 1024-byte aligned K-major SW128 tile (PTX-FACTS §6.2):
 // 16-byte chunk index XOR (row mod 8).
 __device__ __forceinline__ uint32_t qgen_sw128_offset(uint32_t row, uint32_t byte) {
   return qgen_swizzled_offset<128>(row, byte);

@@ -1,6 +1,6 @@
 // `qgen check --arch A`: the first-hardware self-check of the NVFP4 GEMMs. On a GPU of the arch's family it
 //   1. builds every GEMM of the arch's catalog (plus dequantize_nvfp4, which a baseline needs) into the runner;
-//   2. tiny shapes first (the 128x256x256 single tile ptx.md §9 asks for, m = 1, a ragged K), bit for bit where
+//   2. tiny shapes first (the 128x256x256 single tile PTX-FACTS §9 asks for, m = 1, a ragged K), bit for bit where
 //      fp32 accumulation is exact, within the derived bound otherwise — so that a wrong fragment layout or
 //      descriptor shows up on the smallest case that exercises it;
 //   3. the full GEMM property suite (fast-check shapes, larger shapes with several tiles per CTA and long K, NaN
