@@ -361,7 +361,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
     name, kind: 'quantize', arch, spec,
     ...hostNames(name, 'qgen_quantize_args', true),
     launches: quantizeLaunches(name, mode, threads),
-    headers: [...BASE_HEADERS, ...(n ? ['qgen_hadamard.cuh'] : []), 'qgen_quantize.cuh'],
+    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh', 'qgen_quantize.cuh', 'qgen_quantize_kernel.cuh'],
     constants: quantizeConstants(spec, mode),
     choices: { e2m1Rn, e2m1Sr: spec.rounding === 'sr' ? 'software' : null, e4m3Rn: mx ? null : 'hardware' },
     mapping,

@@ -1,10 +1,10 @@
 // Device-code fingerprint of every kernel qgen emits (catalog + coverage specs, every arch), to show that a refactor
 // of lower/, render/, templates/ or runtime/ left the device code as it was (or to measure how it changed).
-// Per arch: one translation unit of all kernels -> PTX (nvcc -ptx, qgen's flags); per `.entry`: the sha256 of its
-// body and its instruction count. Identical PTX per entry means identical SASS (ptxas is deterministic). Where
-// cuobjdump is on PATH (the GPU machine), the unit is also built as a cubin and the SASS instructions are counted
-// per function.
-// Usage: npx tsx scripts/device-diff.ts snapshot OUT.json     (record)
+// Per arch: one translation unit of all element-wise kernels (GEMMs with --gemm) -> PTX and a cubin (nvcc, qgen's
+// flags). Per kernel: the sha256 and instruction count of its PTX `.entry`, and the sha256 and instruction count of
+// its SASS, read from the cubin's `.text.<kernel>` ELF section (16 bytes per instruction; no cuobjdump needed).
+// Identical SASS bytes mean the GPU runs the same instructions.
+// Usage: npx tsx scripts/device-diff.ts snapshot OUT.json [--gemm]     (record)
 //        npx tsx scripts/device-diff.ts compare BEFORE.json AFTER.json   (exit 1 when any entry differs)
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,13 +17,36 @@ import { coverageSpecs } from '../harness/coverage.ts';
 import { emitKernels, unitySource } from '../emit/emit.ts';
 import { compileCuda } from '../harness/nvcc.ts';
 
-interface EntryPrint { sha256: string; ptxInstructions: number; sassInstructions?: number }
+interface EntryPrint { sha256: string; ptxInstructions: number; sassSha256?: string; sassInstructions?: number }
 type Snapshot = Record<string, Record<string, EntryPrint>>;
 
-function specsFor(arch: Arch): KernelSpec[] {
+function specsFor(arch: Arch, gemm: boolean): KernelSpec[] {
   const catalog = catalogFor(arch);
   const names = new Set(catalog.map((s) => s.name));
-  return [...catalog, ...coverageSpecs().filter((s) => !names.has(s.name))];
+  return [...catalog, ...coverageSpecs().filter((s) => !names.has(s.name))].filter((s) => gemm || s.kind !== 'gemm');
+}
+
+/** `.text.<function>` section bytes of an ELF64 cubin, per function name. */
+export function cubinTextSections(elf: Buffer): Map<string, Buffer> {
+  const shoff = Number(elf.readBigUInt64LE(0x28));
+  const shentsize = elf.readUInt16LE(0x3a), shnum = elf.readUInt16LE(0x3c), shstrndx = elf.readUInt16LE(0x3e);
+  const header = (i: number) => {
+    const o = shoff + i * shentsize;
+    const offset = Number(elf.readBigUInt64LE(o + 24)), size = Number(elf.readBigUInt64LE(o + 32));
+    return { name: elf.readUInt32LE(o), offset, size };
+  };
+  const strtab = header(shstrndx);
+  const nameAt = (n: number) => {
+    const start = strtab.offset + n;
+    return elf.toString('latin1', start, elf.indexOf(0, start));
+  };
+  const sections = new Map<string, Buffer>();
+  for (let i = 0; i < shnum; i++) {
+    const h = header(i);
+    const name = nameAt(h.name);
+    if (name.startsWith('.text.')) sections.set(name.slice(6), elf.subarray(h.offset, h.offset + h.size));
+  }
+  return sections;
 }
 
 /** `.entry` name -> body text of a PTX module. */
@@ -45,45 +68,33 @@ function ptxInstructionCount(body: string): number {
       && !l.startsWith(')') && !l.startsWith('(') && l.endsWith(';')).length;
 }
 
-async function sassCounts(cubin: string): Promise<Map<string, number> | null> {
-  const r = await execa('cuobjdump', ['-sass', cubin], { reject: false });
-  if (r.exitCode !== 0) return null;
-  const counts = new Map<string, number>();
-  let current: string | null = null;
-  for (const line of r.stdout.split('\n')) {
-    const f = /Function : (\S+)/.exec(line);
-    if (f) { current = f[1]; counts.set(current, 0); continue; }
-    if (current && /^\s+\/\*[0-9a-f]{4,}\*\/\s+\S/.test(line)) counts.set(current, counts.get(current)! + 1);
-  }
-  return counts;
-}
-
-async function snapshotArch(arch: Arch): Promise<Record<string, EntryPrint>> {
+async function snapshotArch(arch: Arch, gemm: boolean): Promise<Record<string, EntryPrint>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `qgen-device-diff-${arch}-`));
-  const specs = specsFor(arch);
+  const specs = specsFor(arch, gemm);
   await emitKernels(specs, arch, dir);
   const unity = path.join(dir, 'all_kernels.cu');
   writeFileSync(unity, unitySource(specs.map((s) => `${s.name}.cu`), arch));
   const ptxFile = path.join(dir, `all_kernels.${arch}.ptx`);
-  await compileCuda({ sources: [unity], arch, out: ptxFile, output: 'ptx' });
+  const cubin = path.join(dir, `all_kernels.${arch}.cubin`);
+  await Promise.all([compileCuda({ sources: [unity], arch, out: ptxFile, output: 'ptx' }),
+    compileCuda({ sources: [unity], arch, out: cubin, output: 'cubin' })]);
+  const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
   const prints: Record<string, EntryPrint> = {};
   for (const [name, body] of ptxEntries(readFileSync(ptxFile, 'utf8'))) {
-    prints[name] = { sha256: createHash('sha256').update(body).digest('hex'), ptxInstructions: ptxInstructionCount(body) };
+    prints[name] = { sha256: sha(body), ptxInstructions: ptxInstructionCount(body) };
   }
-  const hasCuobjdump = (await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null))?.exitCode === 0;
-  if (hasCuobjdump) {
-    const cubin = path.join(dir, `all_kernels.${arch}.cubin`);
-    await compileCuda({ sources: [unity], arch, out: cubin, output: 'cubin' });
-    for (const [name, n] of (await sassCounts(cubin)) ?? []) if (prints[name]) prints[name].sassInstructions = n;
+  for (const [name, text] of cubinTextSections(readFileSync(cubin))) {
+    if (prints[name]) Object.assign(prints[name], { sassSha256: sha(text), sassInstructions: text.length / 16 });
   }
   return prints;
 }
 
 async function main(): Promise<void> {
-  const [command, a, b] = process.argv.slice(2);
+  const gemm = process.argv.includes('--gemm');
+  const [command, a, b] = process.argv.slice(2).filter((x) => x !== '--gemm');
   if (command === 'snapshot' && a) {
     const snap: Snapshot = {};
-    for (const arch of ARCHS) snap[arch] = await snapshotArch(arch);
+    for (const arch of ARCHS) snap[arch] = await snapshotArch(arch, gemm);
     writeFileSync(a, `${JSON.stringify(snap, null, 1)}\n`);
     const n = Object.values(snap).reduce((s, e) => s + Object.keys(e).length, 0);
     console.log(`${n} kernel entries over ${ARCHS.length} archs -> ${a}`);
@@ -92,19 +103,20 @@ async function main(): Promise<void> {
   if (command === 'compare' && a && b) {
     const before = JSON.parse(readFileSync(a, 'utf8')) as Snapshot;
     const after = JSON.parse(readFileSync(b, 'utf8')) as Snapshot;
-    let differing = 0, same = 0;
+    let ptxSame = 0, sassSame = 0, differing = 0;
     for (const arch of new Set([...Object.keys(before), ...Object.keys(after)])) {
       const x = before[arch] ?? {}, y = after[arch] ?? {};
       for (const name of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
         const p = x[name], q = y[name];
-        if (p && q && p.sha256 === q.sha256) { same++; continue; }
+        if (p && q && p.sha256 === q.sha256) { ptxSame++; continue; }
+        if (p && q && p.sassSha256 && p.sassSha256 === q.sassSha256) { sassSame++; continue; }
         differing++;
-        const count = (e?: EntryPrint) => (e ? `${e.ptxInstructions} PTX${e.sassInstructions ? ` / ${e.sassInstructions} SASS` : ''}`
-          : 'absent');
+        const count = (e?: EntryPrint) =>
+          (e ? `${e.ptxInstructions} PTX / ${e.sassInstructions ?? '?'} SASS` : 'absent');
         console.log(`${arch} ${name}: ${count(p)} -> ${count(q)}`);
       }
     }
-    console.log(`${same} entries identical, ${differing} differ`);
+    console.log(`${ptxSame} entries with identical PTX, ${sassSame} more with identical SASS, ${differing} differ`);
     process.exitCode = differing ? 1 : 0;
     return;
   }

@@ -90,17 +90,22 @@ test('emission validates its input: an invalid spec is refused with every field 
 test('rotating quantizers take their signs from args.sign_seed, the Hadamard kernel from args.seed (NUMERICS §3.2)', async () => {
   const dir = tmp('s');
   await emitKernels(specs, 'sm_90a', dir);
+  // Quantizers rotate through the runtime's rotation policy, which keys the signs by args.sign_seed and nothing else.
+  const kernelHeader = readFileSync(path.join(dir, 'qgen_quantize_kernel.cuh'), 'utf8');
+  const policy = /struct qgen_rotation_hadamard \{[\s\S]*?\n\};/.exec(kernelHeader)?.[0] ?? '';
+  assert.equal([...policy.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]), ['args.sign_seed']);
+  assert.not.match(kernelHeader.replace(policy, ''), /qgen_hadamard_signs\(|sign_seed/);
   let rotating = 0;
   for (const spec of specs) {
     const text = readFileSync(path.join(dir, `${spec.name}.cu`), 'utf8');
     const calls = [...text.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]);
     if (spec.kind === 'quantize') {
-      // args.seed keys the stochastic draws only; the sign vector is keyed by args.sign_seed
-      assert.ok(calls.every((a) => a === 'args.sign_seed'), `${spec.name}: signs from ${calls.join(', ')}`);
-      assert.is(calls.length > 0, spec.hadamard !== null, `${spec.name}: rotates iff the spec has a Hadamard size`);
+      assert.equal(calls, [], `${spec.name}: signs come from the rotation policy`);
+      const rotation = /using Rotation = (\w+);/.exec(text)?.[1];
+      assert.is(rotation, spec.hadamard !== null ? 'qgen_rotation_hadamard' : 'qgen_rotation_none', spec.name);
+      const code = text.split('\n').filter((l) => !l.trimStart().startsWith('//')).join('\n');
+      assert.not.match(code, /sign_seed/, `${spec.name}: args.sign_seed is used for the signs only`);
       if (spec.hadamard !== null) rotating++;
-      const uses = [...text.matchAll(/args\.sign_seed/g)].length;
-      assert.is(uses, calls.length, `${spec.name}: args.sign_seed is used for the signs only`);
     } else if (spec.kind === 'hadamard') {
       assert.equal(calls, ['args.seed'], `${spec.name}: the Hadamard kernel's seed is its sign seed`);
     } else {
@@ -110,11 +115,22 @@ test('rotating quantizers take their signs from args.sign_seed, the Hadamard ker
   assert.ok(rotating > 0, 'the coverage specs include rotating quantizers');
 });
 
-test('templates use no helpers beyond each / if (layout only)', () => {
+test('templates are skeletons: at most 10 conditionals ({{#if}}, {{#unless}}, {{else}}) each', () => {
+  const dir = path.join(root, 'templates');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.hbs'));
+  assert.ok(files.includes('quantize.cu.hbs'));
+  for (const file of files) {
+    const text = readFileSync(path.join(dir, file), 'utf8');
+    const conditionals = [...text.matchAll(/\{\{~?\s*(#if|#unless|else)\b/g)].length;
+    assert.ok(conditionals <= 10, `${file}: ${conditionals} conditionals; policy types decide, not the template`);
+  }
+});
+
+test('templates use no helpers beyond each / if / unless (layout only)', () => {
   const dir = path.join(root, 'templates');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.hbs'))) {
     const text = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g)) assert.ok(['each', 'if'].includes(m[1]), `${file}: {{#${m[1]}}}`);
+    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g)) assert.ok(['each', 'if', 'unless'].includes(m[1]), `${file}: {{#${m[1]}}}`);
     for (const m of text.matchAll(/\{\{\s*([A-Za-z]+)\s+[^}]/g)) assert.ok(['else'].includes(m[1]), `${file}: helper call {{${m[1]} ...}}`);
   }
 });
