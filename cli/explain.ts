@@ -3,7 +3,8 @@
 import type { Arch, DequantizeSpec, GemmSpec, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
 import { CEILING_EDEN, E2M1_MAX, S_EDEN, STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, V_SR } from '../dsl/constants.ts';
 import { gemmSmemBytes } from '../validate/validate.ts';
-import { lower } from '../lower/lower.ts';
+import { lower, type KernelPlan } from '../lower/lower.ts';
+import { launchSummary, loweringSteps } from '../render/explain.ts';
 
 type Line = [label: string, text: string];
 
@@ -188,14 +189,14 @@ export async function explain(spec: KernelSpec, arch: Arch): Promise<string> {
   const out = [`${spec.name} — ${spec.kind} on ${arch}`];
   if (spec.doc) out.push(`  ${spec.doc}`);
   out.push('', 'Numerics (section numbers refer to runtime/NUMERICS.md):', ...indentLines(numericsLines(spec, arch)));
-  let plan: { steps: string[]; launch: unknown };
+  let plan: KernelPlan;
   try {
     plan = lower(spec, arch);
   } catch (e) {
     out.push('', `Lowering on ${arch} failed: ${(e as Error).message}`);
     return out.join('\n');
   }
-  out.push('', `Lowering on ${arch}:`, ...plan.steps.map((s, i) => `  ${i + 1}. ${s}`));
-  if (plan.launch !== undefined) out.push('', 'Launch:', ...formatLaunch(plan.launch));
+  out.push('', `Lowering on ${arch}:`, ...loweringSteps(plan).map((s, i) => `  ${i + 1}. ${s}`));
+  out.push('', 'Launch:', ...formatLaunch(launchSummary(plan)));
   return out.join('\n');
 }

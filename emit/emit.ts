@@ -5,7 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { lower, type KernelPlan } from '../lower/lower.ts';
-import { renderKernel } from '../render/render.ts';
+import { hostSignatures, renderKernel } from '../render/render.ts';
+import { launchDescriptions } from '../render/explain.ts';
+import { assertValid } from '../validate/validate.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
 
 const runtimeDir = fileURLToPath(new URL('../runtime/', import.meta.url));
@@ -29,8 +31,12 @@ export interface Manifest {
   kernels: ManifestKernel[];
 }
 
-/** Lowers every spec (throws on the first that cannot be lowered, naming it) and checks names are unique. */
+/**
+ * Validates the specs (a SpecError lists every problem with its field path, `kernels[i].field`), then lowers each
+ * (throws on the first that cannot be lowered, naming it). Emission never trusts its caller to have validated.
+ */
 export function planKernels(specs: KernelSpec[], arch: Arch): KernelPlan[] {
+  assertValid(specs, arch, `kernel specs (${arch})`);
   const seen = new Set<string>();
   return specs.map((spec) => {
     if (seen.has(spec.name)) throw new Error(`duplicate kernel name '${spec.name}'`);
@@ -51,10 +57,10 @@ export function manifestFor(plans: KernelPlan[], arch: Arch, headers: string[]):
       source: `${p.name}.cu`,
       spec: p.spec,
       host: {
-        function: p.hostFunction, signature: p.hostSignature, argsStruct: p.argsStruct,
-        workspaceFunction: p.workspaceFunction, workspaceSignature: p.workspaceSignature,
+        function: p.hostFunction, signature: hostSignatures(p).host, argsStruct: p.argsStruct,
+        workspaceFunction: p.workspaceFunction, workspaceSignature: hostSignatures(p).workspace,
       },
-      launches: p.launches.map((l) => ({ kernel: l.kernel, role: l.role, reads: l.reads, writes: l.writes })),
+      launches: launchDescriptions(p),
       headers: p.headers,
       choices: p.choices,
     })),

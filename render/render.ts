@@ -1,9 +1,11 @@
-// Renders lowered plans into CUDA sources through the handlebars templates in templates/. Templates hold layout
-// only; every decision is in the plan (lower/lower.ts).
+// Renders lowered plans into CUDA sources through the handlebars templates in templates/. Every decision is in the
+// plan (lower/lower.ts); render/facts.ts spells it in C++ for the templates, render/explain.ts in words.
 import Handlebars from 'handlebars';
 import { readFileSync } from 'node:fs';
 import type { KernelPlan } from '../lower/lower.ts';
-import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS } from '../dsl/constants.ts';
+import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, cudaF32 } from '../dsl/constants.ts';
+import { constantComment, loweringSteps } from './explain.ts';
+import { amaxFacts, dequantizeFacts, hadamardFacts, quantizeFacts } from './facts.ts';
 import { numericsVersion, qgenVersion } from './versions.ts';
 
 const templatesDir = new URL('../templates/', import.meta.url);
@@ -36,10 +38,28 @@ function template(kind: string): Template {
   return t;
 }
 
-/** The data a template sees: the plan's render facts plus what every kernel file shows. */
+/** The C signatures of a plan's host entry and workspace query (runtime/qgen.h). */
+export function hostSignatures(plan: KernelPlan): { host: string; workspace: string | null } {
+  return {
+    host: `qgen_status ${plan.hostFunction}(const ${plan.argsStruct}* args, cudaStream_t stream)`,
+    workspace: plan.workspaceFunction ? `size_t ${plan.workspaceFunction}(int64_t rows, int64_t cols)` : null,
+  };
+}
+
+function kindFacts(plan: KernelPlan): Record<string, unknown> {
+  switch (plan.kind) {
+    case 'quantize': return quantizeFacts(plan);
+    case 'dequantize': return dequantizeFacts(plan);
+    case 'hadamard': return hadamardFacts(plan);
+    case 'amax': return amaxFacts(plan);
+    case 'gemm': return plan.render;
+  }
+}
+
+/** The data a template sees: the facts of the plan's kind plus what every kernel file shows. */
 export function templateData(plan: KernelPlan): Record<string, unknown> {
   return {
-    ...plan.render,
+    ...kindFacts(plan),
     name: plan.name,
     doc: plan.spec.doc ?? '',
     kindTitle: KIND_TITLES[plan.kind],
@@ -47,19 +67,20 @@ export function templateData(plan: KernelPlan): Record<string, unknown> {
     qgenVersion: qgenVersion(),
     numericsVersion: numericsVersion(),
     specLines: JSON.stringify(plan.spec, null, 2).split('\n'),
-    steps: plan.steps,
+    steps: loweringSteps(plan),
     headers: plan.headers,
     threads: 'tiling' in plan.spec && 'threadsPerBlock' in plan.spec.tiling ? plan.spec.tiling.threadsPerBlock : 0,
     elemsPerThread: plan.mapping.elemsPerThread,
     lanesPerUnit: plan.mapping.lanesPerUnit,
     colsMultiple: plan.colsMultiple,
-    constants: plan.constants,
+    constants: plan.constants.map((c) => ({ ...c, cuda: cudaF32(c.value), comment: constantComment(plan, c) })),
     streams: { signs: STREAM_SIGNS, elementSr: STREAM_ELEMENT_SR, scaleSr: STREAM_SCALE_SR },
-    hostSignature: plan.hostSignature,
+    hostSignature: hostSignatures(plan).host,
   };
 }
 
 /** The CUDA source of one lowered kernel. */
 export function renderKernel(plan: KernelPlan): string {
-  return template(plan.kind === 'gemm' ? `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}` : plan.kind)(templateData(plan));
+  const name = plan.kind === 'gemm' ? `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}` : plan.kind;
+  return template(name)(templateData(plan));
 }

@@ -2,13 +2,12 @@
 // sources that name only primitives the runtime headers define.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emitKernels, readManifest } from '../emit/emit.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
-import { lower } from '../lower/lower.ts';
 import type { KernelSpec } from '../dsl/types.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -76,20 +75,37 @@ test('duplicate kernel names are refused', async () => {
   assert.ok(failed);
 });
 
+test('emission validates its input: an invalid spec is refused with every field path, nothing written', async () => {
+  const dir = path.join(tmp('v'), 'out');
+  const bad = structuredClone(specs.slice(0, 2)) as KernelSpec[];
+  (bad[1] as { tiling: { threadsPerBlock: number } }).tiling.threadsPerBlock = 100;
+  (bad[1] as { rounding: string }).rounding = 'nearest';
+  let message = '';
+  try { await emitKernels(bad, 'sm_90a', dir); } catch (e) { message = (e as Error).message; }
+  assert.match(message, /kernels\[1\]\.tiling\.threadsPerBlock: /);
+  assert.match(message, /kernels\[1\]\.rounding: /);
+  assert.not.ok(existsSync(dir), 'nothing written');
+});
+
 test('rotating quantizers take their signs from args.sign_seed, the Hadamard kernel from args.seed (NUMERICS §3.2)', async () => {
   const dir = tmp('s');
   await emitKernels(specs, 'sm_90a', dir);
+  // Quantizers rotate through the runtime's rotation policy, which keys the signs by args.sign_seed and nothing else.
+  const kernelHeader = readFileSync(path.join(dir, 'qgen_quantize_kernel.cuh'), 'utf8');
+  const policy = /struct qgen_rotation_hadamard \{[\s\S]*?\n\};/.exec(kernelHeader)?.[0] ?? '';
+  assert.equal([...policy.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]), ['args.sign_seed']);
+  assert.not.match(kernelHeader.replace(policy, ''), /qgen_hadamard_signs\(|sign_seed/);
   let rotating = 0;
   for (const spec of specs) {
     const text = readFileSync(path.join(dir, `${spec.name}.cu`), 'utf8');
     const calls = [...text.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]);
     if (spec.kind === 'quantize') {
-      // args.seed keys the stochastic draws only; the sign vector is keyed by args.sign_seed
-      assert.ok(calls.every((a) => a === 'args.sign_seed'), `${spec.name}: signs from ${calls.join(', ')}`);
-      assert.is(calls.length > 0, spec.hadamard !== null, `${spec.name}: rotates iff the spec has a Hadamard size`);
+      assert.equal(calls, [], `${spec.name}: signs come from the rotation policy`);
+      const rotation = /using Rotation = (\w+);/.exec(text)?.[1];
+      assert.is(rotation, spec.hadamard !== null ? 'qgen_rotation_hadamard' : 'qgen_rotation_none', spec.name);
+      const code = text.split('\n').filter((l) => !l.trimStart().startsWith('//')).join('\n');
+      assert.not.match(code, /sign_seed/, `${spec.name}: args.sign_seed is used for the signs only`);
       if (spec.hadamard !== null) rotating++;
-      const uses = [...text.matchAll(/args\.sign_seed/g)].length;
-      assert.is(uses, calls.length, `${spec.name}: args.sign_seed is used for the signs only`);
     } else if (spec.kind === 'hadamard') {
       assert.equal(calls, ['args.seed'], `${spec.name}: the Hadamard kernel's seed is its sign seed`);
     } else {
@@ -99,11 +115,22 @@ test('rotating quantizers take their signs from args.sign_seed, the Hadamard ker
   assert.ok(rotating > 0, 'the coverage specs include rotating quantizers');
 });
 
-test('templates use no helpers beyond each / if (layout only)', () => {
+test('templates are skeletons: at most 10 conditionals ({{#if}}, {{#unless}}, {{else}}) each', () => {
+  const dir = path.join(root, 'templates');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.hbs'));
+  assert.ok(files.includes('quantize.cu.hbs'));
+  for (const file of files) {
+    const text = readFileSync(path.join(dir, file), 'utf8');
+    const conditionals = [...text.matchAll(/\{\{~?\s*(#if|#unless|else)\b/g)].length;
+    assert.ok(conditionals <= 10, `${file}: ${conditionals} conditionals; policy types decide, not the template`);
+  }
+});
+
+test('templates use no helpers beyond each / if / unless (layout only)', () => {
   const dir = path.join(root, 'templates');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.hbs'))) {
     const text = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g)) assert.ok(['each', 'if'].includes(m[1]), `${file}: {{#${m[1]}}}`);
+    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g)) assert.ok(['each', 'if', 'unless'].includes(m[1]), `${file}: {{#${m[1]}}}`);
     for (const m of text.matchAll(/\{\{\s*([A-Za-z]+)\s+[^}]/g)) assert.ok(['else'].includes(m[1]), `${file}: helper call {{${m[1]} ...}}`);
   }
 });
@@ -121,12 +148,6 @@ test('generated sources are fully rendered and name only primitives the runtime 
       if (m.startsWith(`qgen_${spec.name}`)) continue;  // the kernel's own entry points
       assert.ok(new RegExp(`\\b${m}\\b\\s*[(<]`).test(runtime) || new RegExp(`(struct|void|float|uint32_t|uint2|uint4|int64_t|bool|qgen_status|qgen_[a-z_]+|size_t) ${m}\\b`).test(runtime),
         `${spec.name} calls ${m}, which no runtime header defines`);
-    }
-    for (const launch of lower(spec, 'sm_120a').launches) {
-      for (const prim of launch.primitives) {
-        const name = /(qgen_[a-z0-9_]+)/.exec(prim)?.[1];
-        if (name) assert.ok(runtime.includes(name), `${spec.name}: plan names ${name}, not in runtime/`);
-      }
     }
   }
 });

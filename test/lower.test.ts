@@ -1,7 +1,11 @@
 // lower/lower.ts: plan facts per arch and per mode (hardware vs software E2M1, passes, mappings, constants, errors).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lower, LoweringError, type KernelPlan } from '../lower/lower.ts';
+import { lower, LoweringError, type GemmPlan, type KernelPlan, type QuantizePlan } from '../lower/lower.ts';
+import { launchDescriptions, launchSummary, loweringSteps } from '../render/explain.ts';
+import { quantizeFacts } from '../render/facts.ts';
+import { hostSignatures } from '../render/render.ts';
+import { cudaF32 } from '../dsl/constants.ts';
 import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
 
@@ -21,13 +25,19 @@ function bits(x: number): string {
 }
 
 const roles = (p: KernelPlan) => p.launches.map((l) => l.role);
+/** A quantizer's plan, and a GEMM's (lower returns the union of every kind's plan). */
+const lowerQ = (spec: QuantizeSpec, arch: Arch) => lower(spec, arch) as QuantizePlan;
+const lowerG = (spec: GemmSpec, arch: Arch) => lower(spec, arch) as GemmPlan;
+/** The template facts of a quantizer (render/facts.ts) and its lowering in words (render/explain.ts). */
+const facts = (spec: QuantizeSpec, arch: Arch = 'sm_90a') => quantizeFacts(lowerQ(spec, arch));
+const steps = (p: KernelPlan) => loweringSteps(p);
 
 test('E2M1 round-to-nearest: software threshold rule on sm_90a, hardware cvt on sm_100a and sm_120a', () => {
   assert.is(lower(quantize(), 'sm_90a').choices.e2m1Rn, 'software');
   assert.is(lower(quantize(), 'sm_100a').choices.e2m1Rn, 'hardware');
   assert.is(lower(quantize(), 'sm_120a').choices.e2m1Rn, 'hardware');
-  assert.is(lower(quantize(), 'sm_90a').render.e2m1Policy, 'qgen_e2m1_software');
-  assert.is(lower(quantize(), 'sm_100a').render.e2m1Policy, 'qgen_e2m1_hardware');
+  assert.is(facts(quantize(), 'sm_90a').e2m1Policy, 'qgen_e2m1_software');
+  assert.is(facts(quantize(), 'sm_100a').e2m1Policy, 'qgen_e2m1_hardware');
   // E4M3 RN is the hardware cvt everywhere; SR is software everywhere.
   for (const arch of ARCHS) {
     assert.is(lower(quantize(), arch).choices.e4m3Rn, 'hardware');
@@ -35,16 +45,35 @@ test('E2M1 round-to-nearest: software threshold rule on sm_90a, hardware cvt on 
   }
 });
 
-test('only the E2M1 policy and the arch differ between the plans of one spec on two archs', () => {
-  const a = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_90a');
-  const b = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_100a');
-  const differing = Object.keys(a.render).filter((k) => JSON.stringify(a.render[k]) !== JSON.stringify(b.render[k]));
-  assert.equal(differing, ['e2m1Policy']);
-  const strip = (p: KernelPlan) => p.launches.map((l) => ({ ...l, primitives: l.primitives.filter((x) => !x.startsWith('E2M1 RN')) }));
-  assert.equal(strip(a), strip(b));
-  assert.ok(a.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1_arith')));
-  assert.ok(b.launches[0].primitives.some((x) => x.includes('qgen_rn_e2m1x2_hw')));
+test('only the E2M1 choice and the arch differ between the plans of one spec on two archs', () => {
+  const spec = quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' });
+  const a = lowerQ(spec, 'sm_90a');
+  const b = lowerQ(spec, 'sm_100a');
+  const field = (o: object, k: string) => JSON.stringify((o as Record<string, unknown>)[k]);
+  const differing = (x: object, y: object) => Object.keys(x).filter((k) => field(x, k) !== field(y, k));
+  assert.equal(differing(a, b), ['arch', 'choices']);
+  assert.equal([a.choices.e2m1Rn, b.choices.e2m1Rn], ['software', 'hardware']);
+  assert.equal(differing(quantizeFacts(a), quantizeFacts(b)), ['e2m1Policy']);
   assert.equal(a.constants, b.constants);
+});
+
+test('plans are data: no C++, PTX or prose in any plan of the coverage specs (GEMM aside)', () => {
+  for (const arch of ARCHS) {
+    for (const spec of coverageSpecs()) {
+      const p = lower(spec, arch);
+      if (p.kind === 'gemm') continue;
+      const strings: string[] = [];
+      const walk = (v: unknown, key: string) => {
+        if (key === 'spec') return;
+        if (typeof v === 'string') strings.push(v);
+        else if (Array.isArray(v)) v.forEach((x) => walk(x, ''));
+        else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k);
+      };
+      walk(p, '');
+      // Names (identifiers, header files, scoped kernel names) and enums ('max-word+proxies', '128x4') only.
+      for (const s of strings) assert.match(s, /^[A-Za-z0-9_.:+-]+$/, `${spec.name}: plan string '${s}'`);
+    }
+  }
 });
 
 test('passes per tensor-scale mode', () => {
@@ -56,16 +85,16 @@ test('passes per tensor-scale mode', () => {
       tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), arch)), ['quantize']);
   }
   // The one-pass pass B touches only proxies and scales, never the input.
-  const passB = lower(quantize({ tensorScale: 'one-pass' }), 'sm_90a').launches[1];
+  const passB = launchDescriptions(lower(quantize({ tensorScale: 'one-pass' }), 'sm_90a'))[1];
   assert.not.match(passB.reads, /\bx\b/);
   assert.match(passB.writes, /scales/);
 });
 
 test('workspace: none for caller, a max word for computed, max word + proxies for one-pass', () => {
-  const ws = (p: KernelPlan) => [p.render.workspaceNone, p.render.workspaceMaxWord, p.render.workspaceProxies];
-  assert.equal(ws(lower(quantize({ tensorScale: 'caller' }), 'sm_90a')), [true, false, false]);
-  assert.equal(ws(lower(quantize({ tensorScale: 'computed' }), 'sm_90a')), [false, true, false]);
-  assert.equal(ws(lower(quantize({ tensorScale: 'one-pass' }), 'sm_90a')), [false, false, true]);
+  const ws = (spec: QuantizeSpec) => lowerQ(spec, 'sm_90a').quantize.workspace;
+  assert.is(ws(quantize({ tensorScale: 'caller' })), 'none');
+  assert.is(ws(quantize({ tensorScale: 'computed' })), 'max-word');
+  assert.is(ws(quantize({ tensorScale: 'one-pass' })), 'max-word+proxies');
 });
 
 test('thread mapping: a chunk larger than a thread spreads over adjacent lanes', () => {
@@ -79,10 +108,10 @@ test('thread mapping: a chunk larger than a thread spreads over adjacent lanes',
   assert.equal(map({ transposedInput: true }, 1).order, 'column-major');
   assert.equal(map({ block: '16x16' }, 1).order, 'block16');
   // MXFP4: a thread owns whole 32-groups; groupsPerThread counts 16-element groups.
-  const mx = lower(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
+  const mx = lowerQ(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
     tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
   assert.is(mx.mapping.elemsPerThread, 32);
-  assert.is(mx.render.groupsPerThread, 1);
+  assert.is(mx.quantize.groupsPerThread, 1);
 });
 
 test('shape rule: cols a multiple of the group, the rotation and the 128-chunk of a per-128 correction', () => {
@@ -104,26 +133,26 @@ test('constants carry the exact binary32 bit patterns of the targets', () => {
   assert.is(c(fourSix, 'ceiling'), '0x43800000');
   // A caller-scaled kernel has no ceiling constant (it never forms t).
   assert.is(c(lower(quantize({ tensorScale: 'caller' }), 'sm_90a'), 'ceiling'), undefined);
-  for (const k of fourSix.constants) assert.ok(k.cuda.includes(`${k.bits.slice(2)}u`), `${k.name}: ${k.cuda}`);
+  for (const k of fourSix.constants) assert.ok(cudaF32(k.value).includes(`${k.bits.slice(2)}u`), `${k.name}: ${k.bits}`);
 });
 
 test('steps describe the lowering for qgen explain', () => {
   const p = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_100a');
-  const text = p.steps.join('\n');
-  assert.ok(p.steps.length >= 8);
+  const text = steps(p).join('\n');
+  assert.ok(steps(p).length >= 8);
   assert.match(text, /sm_100a/);
   assert.match(text, /cvt\.rn\.satfinite\.e2m1x2\.f32/);
   assert.match(text, /Pass A/);
   assert.match(text, /Pass B/);
   assert.match(text, /SR_P4/);
-  assert.match(lower(quantize(), 'sm_90a').steps.join('\n'), /equal to the threshold rule/);
-  assert.ok(p.launch.kernels.length === 2);
+  assert.match(steps(lower(quantize(), 'sm_90a')).join('\n'), /equal to the threshold rule/);
+  assert.ok(launchSummary(p).kernels.length === 2);
 });
 
 test('host ABI names follow qgen.h', () => {
   const p = lower(quantize({ name: 'fwd_x' }), 'sm_90a');
-  assert.is(p.hostSignature, 'qgen_status qgen_fwd_x(const qgen_quantize_args* args, cudaStream_t stream)');
-  assert.is(p.workspaceSignature, 'size_t qgen_fwd_x_workspace_bytes(int64_t rows, int64_t cols)');
+  assert.equal(hostSignatures(p), { host: 'qgen_status qgen_fwd_x(const qgen_quantize_args* args, cudaStream_t stream)',
+    workspace: 'size_t qgen_fwd_x_workspace_bytes(int64_t rows, int64_t cols)' });
   const d = lower({ kind: 'dequantize', name: 'dq', scaleGroup: { size: 16, format: 'e4m3' }, scaleLayout: '128x4', output: 'bf16',
     tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }, 'sm_90a');
   assert.is(d.argsStruct, 'qgen_dequantize_args');
@@ -133,9 +162,9 @@ test('host ABI names follow qgen.h', () => {
 test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' } };
-  const p = lower(gemm, 'sm_90a');
+  const p = lowerG(gemm, 'sm_90a');
   assert.is(p.kind, 'gemm');
-  assert.is(p.hostSignature, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
+  assert.is(hostSignatures(p).host, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
   // 2 bf16 tiles of 128x64 + 8 stages of (256 rows x 32 code bytes + 2 scale blocks: A's and B's) + barriers + slack.
   assert.is(p.render.smemBytes, 2 * 128 * 128 + 8 * (256 * 32 + 2 * 512) + 16 * 8 + 1024);
   assert.equal([p.render.bm, p.render.bn, p.render.bk, p.render.slabs, p.render.ctasPerSm], [128, 128, 64, 1, 1]);
@@ -144,7 +173,7 @@ test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
   // 64 accumulator registers: %0..%63, then 4 A registers, the descriptor and the scale-d immediate.
   assert.ok(String(p.render.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
   // A 64-row tile with one consumer fits two CTAs per SM.
-  const small = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } }, 'sm_90a');
+  const small = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } }, 'sm_90a');
   assert.is(small.render.ctasPerSm, 2);
   assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
 });
@@ -152,7 +181,7 @@ test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
 test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp roles (PTX-FACTS §4)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
-  const p = lower(gemm, 'sm_100a');
+  const p = lowerG(gemm, 'sm_100a');
   // N = 256 leaves no room for a second accumulator next to two scale sets of 4 atoms x (4 SFA + 8 SFB) columns.
   assert.equal([p.render.accBuffers, p.render.sfColumnsPerSet, p.render.tmemColumnsUsed, p.render.tmemColumns], [1, 48, 352, 512]);
   // PTX-FACTS §4.3 worked example: N = 256 -> 0x08400480.
@@ -160,19 +189,19 @@ test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp
   assert.is(p.launch.threadsPerBlock, 64 + 128);
   assert.is(p.render.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
   assert.ok(p.headers.includes('qgen_sm100_tcgen05.cuh') && p.headers.includes('qgen_gemm_tiles.cuh'));
-  const narrow = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [128, 128, 256], consumers: 2 } }, 'sm_100a');
+  const narrow = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [128, 128, 256], consumers: 2 } }, 'sm_100a');
   assert.equal([narrow.render.accBuffers, narrow.render.idesc, narrow.launch.threadsPerBlock], [2, '0x08200480u', 64 + 256]);
 });
 
 test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §5)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
-  const p = lower(gemm, 'sm_120a');
+  const p = lowerG(gemm, 'sm_120a');
   assert.equal([p.render.warpsM, p.render.warpsN, p.render.warpM, p.render.warpN], [2, 2, 64, 64]);
   assert.equal([p.render.chunkBytes, p.render.chunks, p.render.atoms], [64, 1, 2]);
   assert.is(p.mapping.elemsPerThread, 128);
   assert.is(p.launch.threadsPerBlock, 5 * 32);
-  const deep = lower({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } }, 'sm_120a');
+  const deep = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } }, 'sm_120a');
   assert.equal([deep.render.chunkBytes, deep.render.chunks, deep.render.warpsM, deep.render.warpsN], [128, 2, 2, 2]);
 });
 
@@ -203,39 +232,41 @@ test('every coverage spec lowers on every arch, with launch kernels in its own n
 
 test('MS-EDEN correction sums: per-128 in the input domain, per-16 in scaled units (NUMERICS §5.6)', () => {
   const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' } as const;
-  const per16 = lower(quantize({ ...eden }), 'sm_90a');
-  const per128 = lower(quantize({ ...eden, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
-  assert.match(String(per16.render.edenCodesCall), /^qgen_ms_eden_codes_proxy<E2M1, false>\(/);
-  assert.match(String(per128.render.edenCodesCall), /^qgen_ms_eden_codes_proxy<E2M1, true>\(/);
-  const caller = lower(quantize({ ...eden, tensorScale: 'caller', ceiling: 256, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
-  assert.match(String(caller.render.edenCodesCall), /^qgen_ms_eden_codes_tensor<E2M1, true>\(/);
-  assert.match(per128.steps.join('\n'), /input domain/);
+  const per16 = lowerQ(quantize({ ...eden }), 'sm_90a');
+  const per128 = lowerQ(quantize({ ...eden, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
+  assert.equal([per16.quantize.correction, quantizeFacts(per16).roundingPolicy], ['per-16', 'qgen_rounding_ms_eden<false>']);
+  assert.equal([per128.quantize.correction, quantizeFacts(per128).roundingPolicy],
+    ['per-128', 'qgen_rounding_ms_eden<true>']);
+  assert.is(quantizeFacts(per128).modePolicy, 'qgen_mode_one_pass');
+  const caller = lowerQ(quantize({ ...eden, tensorScale: 'caller', ceiling: 256, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
+  assert.equal([quantizeFacts(caller).modePolicy, quantizeFacts(caller).roundingPolicy],
+    ['qgen_mode_caller', 'qgen_rounding_ms_eden<true>']);
+  assert.match(steps(per128).join('\n'), /input domain/);
 });
 
 test('memory paths: transposed bf16 staged through shared memory, row-major bf16 prefetched only where it is free', () => {
   const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
-  const t = lower(quantize({ rounding: 'sr', target: 'sr-v', hadamard: 16, transposedInput: true, tiling: g2 }), 'sm_90a');
-  assert.is(t.render.tile, true);
-  assert.is(t.render.prefetch, false);
-  assert.match(t.steps.join('\n'), /256-row x 32-column tile through shared memory/);
+  const t = lowerQ(quantize({ rounding: 'sr', target: 'sr-v', hadamard: 16, transposedInput: true, tiling: g2 }), 'sm_90a');
+  assert.is(t.quantize.load, 'bf16-transposed-tile');
+  assert.match(steps(t).join('\n'), /256-row x 32-column tile through shared memory/);
   // Requant (NVFP4 input) stages dequantized f32 values when E is whole 32-code pieces; 16x16 blocks read directly.
-  const rq = lower(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: g2 }), 'sm_90a');
-  assert.is(rq.render.tile, true);
-  assert.match(String(rq.render.tileLoadCall), /^qgen_load_nvfp4_transposed_tile</);
-  assert.match(rq.steps.join('\n'), /256-row x 32-column tile through shared memory \(16-byte code loads/);
-  assert.is(lower(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: { ...g2, groupsPerThread: 1 } }), 'sm_90a').render.tile, false);
-  assert.is(lower(quantize({ block: '16x16', transposedInput: true }), 'sm_90a').render.tile, false);
+  const rq = lowerQ(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: g2 }), 'sm_90a');
+  assert.is(rq.quantize.load, 'nvfp4-transposed-tile');
+  assert.is(quantizeFacts(rq).inputPolicy, 'qgen_input_nvfp4_transposed_tile');
+  assert.match(steps(rq).join('\n'), /256-row x 32-column tile through shared memory \(16-byte code loads/);
+  assert.is(lowerQ(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: { ...g2, groupsPerThread: 1 } }), 'sm_90a').quantize.load.endsWith('-tile'), false);
+  assert.is(lowerQ(quantize({ block: '16x16', transposedInput: true }), 'sm_90a').quantize.load.endsWith('-tile'), false);
   // A tile of more than 32 KiB (E * threads * 2 bytes) is not staged.
-  assert.is(lower(quantize({ transposedInput: true, tiling: { threadsPerBlock: 512, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').render.tile, false);
-  assert.is(lower(quantize({ tiling: g2 }), 'sm_90a').render.prefetch, true);
-  assert.is(lower(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').render.prefetch, false);
-  assert.is(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').render.prefetch, false);
-  assert.is(lower(quantize({ tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').render.prefetch, false);
+  assert.is(lowerQ(quantize({ transposedInput: true, tiling: { threadsPerBlock: 512, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').quantize.load.endsWith('-tile'), false);
+  assert.is(lowerQ(quantize({ tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row-prefetch');
+  assert.is(lowerQ(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
+  assert.is(lowerQ(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
+  assert.is(lowerQ(quantize({ tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').quantize.load, 'bf16-row');
 });
 
 test('launch bounds: several blocks per SM within the register budget, never fewer than 1', () => {
   const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
-  const bounds = (p: KernelPlan) => String(p.render.launchBounds);
+  const bounds = (p: KernelPlan) => String(quantizeFacts(p as QuantizePlan).launchBounds).replace('Config::', '');
   assert.is(bounds(lower(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a')), 'kThreads, 3');   // <= 85 registers
   assert.is(bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a')), 'kThreads, 2');  // <= 128
   assert.is(bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: { ...g2, groupsPerThread: 4 } }), 'sm_90a')), 'kThreads, 1');

@@ -51,152 +51,79 @@
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
 #include "qgen_elementwise.cuh"
+#include "qgen_hadamard.cuh"
 #include "qgen_quantize.cuh"
+#include "qgen_quantize_kernel.cuh"
 
 namespace qgen_fwd_x_fourSix_computed_impl {
 
-constexpr const char* kKernelName = "fwd_x_fourSix_computed";
-constexpr int kThreads = 256;             // tiling.threadsPerBlock
-constexpr int kBlocksPerSm = 8;          // grid-stride launch: at most this many blocks per SM
-constexpr int kElems = 32;              // consecutive elements of one output row per thread (E)
-constexpr int kLanes = 1;               // adjacent lanes sharing one chunk (L)
-constexpr int kGroupSize = 16;          // elements per scale group
-constexpr int kGroupsPerThread = 2;     // scale groups per thread
-constexpr int kCodeWords = 2;           // 16-code words (8 bytes) per thread
-constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
-static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0, "a thread holds whole groups; a chunk spans 2^i lanes");
-constexpr size_t kMaxWordBytes = 256;    // workspace: the tensor-wide max word, padded to keep what follows aligned
+// The kernel's configuration: its numbers, constants and one policy per axis the plan decides
+// (runtime/qgen_quantize_kernel.cuh says what each policy does).
+struct Config {
+  static constexpr const char* kKernelName = "fwd_x_fourSix_computed";
+  static constexpr int kThreads = 256;             // tiling.threadsPerBlock
+  static constexpr int kBlocksPerSm = 8;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kElems = 32;              // elements of one output row per thread (E)
+  static constexpr int kLanes = 1;               // adjacent lanes sharing one chunk (L)
+  static constexpr int kGroupSize = 16;          // elements per scale group
+  static constexpr int kGroupsPerThread = 2;     // scale groups per thread
+  static constexpr int kCodeWords = 2;           // 16-code words (8 bytes) per thread
+  static constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
+  static constexpr int kHadamardSize = 0;       // NUMERICS §4 chunk size n (0: no rotation)
+  static constexpr int kHadamardLanes = 1;       // lanes per Hadamard chunk
+  static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
+                "a thread holds whole groups; a chunk spans 2^i lanes");
 
-using E2M1 = qgen_e2m1_hardware;  // E2M1 round-to-nearest on sm_100a (NUMERICS §2.1)
-using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
+  using E2M1 = qgen_e2m1_hardware;  // E2M1 round-to-nearest on sm_100a (NUMERICS §2.1)
+  using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
+  using Mode = qgen_mode_computed;  // tensor scale (NUMERICS §5.1)
+  using Input = qgen_input_bf16_row;
+  using Order = qgen_order_row_major;
+  using Rounding = qgen_rounding_four_six;
+  using Rotation = qgen_rotation_none;
+
+  // NUMERICS §5.5: candidate 6 (also T_ref); bits 0x40c00000.
+  __device__ __forceinline__ static float target6() { return __uint_as_float(0x40c00000u) /* 6 */; }
+  // NUMERICS §5.5: candidate 4; bits 0x40800000.
+  __device__ __forceinline__ static float target4() { return __uint_as_float(0x40800000u) /* 4 */; }
+  // NUMERICS §5.1: ceiling C; bits 0x43800000.
+  __device__ __forceinline__ static float ceiling() { return __uint_as_float(0x43800000u) /* 256 */; }
+};
 
 // Philox streams of NUMERICS §3.3, as dsl/constants.ts defines them.
 static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STREAM_SCALE_SR == 3,
               "runtime headers and dsl/constants.ts disagree on the Philox streams");
 
-// NUMERICS §5.5: candidate 6 (also T_ref); bits 0x40c00000.
-__device__ __forceinline__ float target6() { return __uint_as_float(0x40c00000u) /* 6 */; }
-// NUMERICS §5.5: candidate 4; bits 0x40800000.
-__device__ __forceinline__ float target4() { return __uint_as_float(0x40800000u) /* 4 */; }
-// NUMERICS §5.1: ceiling C; bits 0x43800000.
-__device__ __forceinline__ float ceiling() { return __uint_as_float(0x43800000u) /* 256 */; }
-
-// NUMERICS §3.2: logical index of the 16-group holding element k0 + kGroupSize * g of the segment's row.
-__device__ __forceinline__ uint64_t group_index(qgen_segment s, int g, int64_t cols) {
-  return static_cast<uint64_t>(s.row) * static_cast<uint64_t>(cols / 16) +
-         static_cast<uint64_t>(s.k0 / 16 + g * (kGroupSize / 16));
-}
-
-__host__ __device__ __forceinline__ unsigned int* max_word(void* workspace) {
-  return static_cast<unsigned int*>(workspace);
-}
-__host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
-  return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
-}
-
-// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
-__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
-  (void)args;
-  return qgen_segment_row_major<kElems, kLanes>(item, args.cols);
-}
-
-// This thread's kElems input values of output row s.row from column s.k0.
-__device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
-                                             uint4 signs, float (&x)[kElems]) {
-  (void)t_in;
-  (void)signs;
-  qgen_load_bf16_row<kElems>(args.x, args.cols, s, active, x);
-}
-
 // Pass 1 (NUMERICS §5.1 computed): amax of the tensor into the workspace max word.
-__global__ void __launch_bounds__(kThreads, 3) amax_pass(const qgen_quantize_args args, int64_t items) {
-  const uint4 signs = make_uint4(0u, 0u, 0u, 0u);
-  const float t_in = 1.0f;
-  const int lane = static_cast<int>(threadIdx.x & 31u);
-  float local_max = 0.0f;
-  for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
-       warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t item = warp_item + lane;
-    const qgen_segment s = segment_of(args, item);
-    const bool active = item < items && s.row < args.rows;
-    float x[kElems];
-    load_segment(args, s, active, t_in, signs, x);
-    local_max = fmaxf(local_max, qgen_group_amax<kElems>(x));  // inactive lanes and groups hold zeros
-  }
-  qgen_block_max_to_global(local_max, max_word(args.workspace));
+__global__ void __launch_bounds__(Config::kThreads, 3) amax_pass(const qgen_quantize_args args, int64_t items) {
+  qgen_amax_pass<Config>(args, items);
 }
 
-// Quantize (NUMERICS §5, tensor scale from pass 1): codes and scales.
-__global__ void __launch_bounds__(kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
-  qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / kGroupSize);
-  const float t = qgen_computed_tensor_scale(qgen_load_max_word(max_word(args.workspace)), target6(), ceiling());
-  if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
-  const uint4 signs = make_uint4(0u, 0u, 0u, 0u);
-  const float t_in = 1.0f;
-  const int lane = static_cast<int>(threadIdx.x & 31u);
-  // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
-  for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u); warp_item < items;
-       warp_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t item = warp_item + lane;
-    const qgen_segment s = segment_of(args, item);
-    const bool active = item < items && s.row < args.rows;
-    float x[kElems];
-    load_segment(args, s, active, t_in, signs, x);
-
-    uint2 codes[kCodeWords];
-    uint32_t scale[kGroupsPerThread];
-#pragma unroll
-    for (int g = 0; g < kGroupsPerThread; ++g) {
-      const float* xg = x + kGroupSize * g;
-      float amax = qgen_group_amax<kGroupSize>(xg);
-      const auto result = qgen_four_six_group_tensor<E2M1>(xg, amax, target6(), target4(), t);
-      codes[g] = result.codes;
-      scale[g] = result.scale;
-    }
-
-    if (active) {
-      qgen_store_codes<kElems>(args.codes, args.cols, s, codes);
-#pragma unroll
-      for (int g = 0; g < kGroupsPerThread; ++g) {
-        if (s.k0 + kGroupSize * g >= args.cols) break;
-        args.scales[ScaleLayout::offset(s.row, s.k0 / kGroupSize + g, args.cols / kGroupSize)] = static_cast<uint8_t>(scale[g]);
-      }
-    }
-  }
+// Quantize (NUMERICS §5, tensor scale: computed): codes and scales.
+__global__ void __launch_bounds__(Config::kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
+  qgen_quantize_pass<Config>(args, items);
 }
 
 }  // namespace qgen_fwd_x_fourSix_computed_impl
 
 // Workspace bytes (qgen.h): the amax word.
 extern "C" size_t qgen_fwd_x_fourSix_computed_workspace_bytes(int64_t rows, int64_t cols) {
-  (void)rows;
-  (void)cols;
-  return qgen_fwd_x_fourSix_computed_impl::kMaxWordBytes;
+  return qgen_quantize_workspace_bytes<qgen_fwd_x_fourSix_computed_impl::Config>(rows, cols);
 }
 
 // qgen_status qgen_fwd_x_fourSix_computed(const qgen_quantize_args* args, cudaStream_t stream)
 extern "C" qgen_status qgen_fwd_x_fourSix_computed(const qgen_quantize_args* args, cudaStream_t stream) {
   using namespace qgen_fwd_x_fourSix_computed_impl;
+  const char* const kKernelName = Config::kKernelName;
   QGEN_REQUIRE(args != nullptr, "args is NULL");
   const qgen_quantize_args& a = *args;
-  QGEN_REQUIRE(a.rows >= 1, "rows = %lld; allowed: rows >= 1", static_cast<long long>(a.rows));
-  QGEN_REQUIRE(a.cols >= 1 && a.cols % kColsMultiple == 0, "cols = %lld; allowed: a positive multiple of %lld",
-               static_cast<long long>(a.cols), static_cast<long long>(kColsMultiple));
-  QGEN_REQUIRE(a.x != nullptr, "x is NULL; allowed: a device pointer to the bf16 input");
-  QGEN_REQUIRE(qgen_aligned16(a.x), "x is not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes), "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
-  QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
-               "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");
-  const size_t workspace_needed = qgen_fwd_x_fourSix_computed_workspace_bytes(a.rows, a.cols);
-  QGEN_REQUIRE(a.workspace != nullptr && qgen_aligned16(a.workspace), "workspace is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  QGEN_REQUIRE(a.workspace_bytes >= workspace_needed, "workspace_bytes = %zu; allowed: at least qgen_fwd_x_fourSix_computed_workspace_bytes(rows, cols) = %zu",
-               a.workspace_bytes, workspace_needed);
+  const qgen_status checked = qgen_quantize_check<Config>(a);
+  if (checked.code != QGEN_OK) return checked;
 
-  const int64_t items = qgen_items_row_major(a.rows, a.cols, kElems);
-  const int blocks = qgen_grid_blocks(items, kThreads, kBlocksPerSm);
-  if (cudaMemsetAsync(max_word(a.workspace), 0, sizeof(unsigned int), stream) != cudaSuccess) return qgen_launch_status(kKernelName);
-  amax_pass<<<blocks, kThreads, 0, stream>>>(a, items);
-  quantize<<<blocks, kThreads, 0, stream>>>(a, items);
+  const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
+  const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
+  if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
+  amax_pass<<<blocks, Config::kThreads, 0, stream>>>(a, items);
+  quantize<<<blocks, Config::kThreads, 0, stream>>>(a, items);
   return qgen_launch_status(kKernelName);
 }

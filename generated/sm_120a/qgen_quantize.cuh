@@ -1,10 +1,8 @@
 // qgen_quantize.cuh — per-group quantization building blocks shared by every arch, NUMERICS §5.
 //
-// A group is 16 consecutive binary32 values along K (32 for MXFP4). Two forms per rounding:
-//   *_tensor : the tensor scale t is known (modes computed and caller, §5.1); the result has the E4M3 scale byte;
-//   *_proxy  : one-pass pass A (§5.1): the group's P4 proxy replaces s_g * t; the result has the proxy (or MS-EDEN's
-//              corrected proxy) as bf16 bits, 0 for a zero group. Pass B (qgen_finalize_proxy_*) turns proxies into
-//              scales once the tensor-wide maximum is known.
+// A group is 16 consecutive binary32 values along K (32 for MXFP4). Each rounding is written once over a scale form
+// (qgen_tensor_form: the tensor scale t is known; qgen_proxy_form: one-pass pass A, whose proxies pass B
+// (qgen_finalize_proxy_*) turns into scales once the tensor-wide maximum is known), §5.1.
 // E2M1 is a policy (qgen_e2m1_software / qgen_e2m1_hardware) that packs two RN codes into a byte.
 #pragma once
 #include <cstdint>
@@ -127,12 +125,23 @@ __device__ __forceinline__ float qgen_group_error16(const float* x, uint2 codes,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Tensor-scale form (computed / caller, §5.1): results carry the E4M3 scale byte.
+// Scale forms (§5.1): how a group's scale is formed, one policy per form; every rounding below is written once over
+// a form.
+//   qgen_tensor_form : the tensor scale t is known (modes computed and caller); s_g = RN_E4M3(f32(amax_g / f32(T t))),
+//                      D_g = f32(s_g * t); the result carries the E4M3 scale byte.
+//   qgen_proxy_form  : one-pass pass A; the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t (D_g = p_g); the
+//                      result carries the proxy (or MS-EDEN's corrected proxy) as bf16 bits, 0 for a zero group.
 
 struct qgen_group_result {
   uint2 codes;     // 16 packed codes
   uint32_t scale;  // E4M3 byte (for MS-EDEN: the RN scale s_g before the correction)
   bool zero;       // a zero group (§5.2): scale 1.0 stored, no correction
+};
+
+struct qgen_proxy_result {
+  uint2 codes;
+  float proxy;          // p_g (for MS-EDEN: before the correction); 0 for a zero group
+  uint32_t proxy_bf16;  // c_g as bf16 bits (exact: a P4 value), or QGEN_ZERO_GROUP_PROXY
 };
 
 // NUMERICS §5.1: s_g = RN_E4M3(f32(amax_g / f32(T * t))).
@@ -145,53 +154,83 @@ __device__ __forceinline__ float qgen_inverse_scale(uint32_t scale, float t) {
   return qgen_div(1.0f, qgen_mul(qgen_e4m3_value(scale), t));
 }
 
-template <class E2M1>
-__device__ __forceinline__ qgen_group_result qgen_zero_group_result(const float* x) {
-  return {qgen_zero_group_codes16<E2M1>(x), QGEN_E4M3_ONE, true};
+__device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
+  return qgen_rn_p4(qgen_div(amax, target));
 }
 
+__device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return __float_as_uint(p4) >> 16; }
+
+struct qgen_tensor_form {
+  float t;
+  using Result = qgen_group_result;
+  using Scale = uint32_t;  // the E4M3 byte
+  __device__ __forceinline__ Scale scale(float amax, float target) const { return qgen_group_scale(amax, target, t); }
+  __device__ __forceinline__ static bool rounds_to_zero(Scale s) { return s == 0u; }
+  __device__ __forceinline__ float inverse(Scale s) const { return qgen_inverse_scale(s, t); }
+  __device__ __forceinline__ float dequant(Scale s) const { return qgen_mul(qgen_e4m3_value(s), t); }
+  template <class E2M1>
+  __device__ __forceinline__ static Result zero_result(const float* x) {
+    return {qgen_zero_group_codes16<E2M1>(x), QGEN_E4M3_ONE, true};
+  }
+  __device__ __forceinline__ static Result result(uint2 codes, Scale s) { return {codes, s, false}; }
+};
+
+struct qgen_proxy_form {
+  using Result = qgen_proxy_result;
+  using Scale = float;  // p_g
+  __device__ __forceinline__ Scale scale(float amax, float target) const { return qgen_proxy_scale(amax, target); }
+  __device__ __forceinline__ static bool rounds_to_zero(Scale p) { return p == 0.0f; }
+  __device__ __forceinline__ float inverse(Scale p) const { return qgen_div(1.0f, p); }
+  __device__ __forceinline__ float dequant(Scale p) const { return p; }
+  template <class E2M1>
+  __device__ __forceinline__ static Result zero_result(const float* x) {
+    return {qgen_zero_group_codes16<E2M1>(x), 0.0f, QGEN_ZERO_GROUP_PROXY};
+  }
+  __device__ __forceinline__ static Result result(uint2 codes, Scale p) { return {codes, p, qgen_p4_to_bf16_bits(p)}; }
+};
+
 // NUMERICS §5.3: RTN with target T.
-template <class E2M1>
-__device__ __forceinline__ qgen_group_result qgen_rtn_group_tensor(const float* x, float amax, float target, float t) {
-  const uint32_t scale = qgen_group_scale(amax, target, t);
-  if (amax == 0.0f || scale == 0u) return qgen_zero_group_result<E2M1>(x);
-  return {qgen_rtn_codes16<E2M1>(x, qgen_inverse_scale(scale, t)), scale, false};
+template <class E2M1, class Form>
+__device__ __forceinline__ typename Form::Result qgen_rtn_group(const float* x, float amax, float target, Form form) {
+  const typename Form::Scale scale = form.scale(amax, target);
+  if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
+  return Form::result(qgen_rtn_codes16<E2M1>(x, form.inverse(scale)), scale);
 }
 
 // NUMERICS §5.4: SR with target T (V_sr in the catalog).
-template <class E2M1>
-__device__ __forceinline__ qgen_group_result qgen_sr_group_tensor(const float* x, float amax, float target, float t,
-                                                                  uint64_t seed, uint64_t group) {
-  const uint32_t scale = qgen_group_scale(amax, target, t);
-  if (amax == 0.0f || scale == 0u) return qgen_zero_group_result<E2M1>(x);
-  return {qgen_sr_codes16(x, qgen_inverse_scale(scale, t), seed, group), scale, false};
+template <class E2M1, class Form>
+__device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, float amax, float target, Form form,
+                                                               uint64_t seed, uint64_t group) {
+  const typename Form::Scale scale = form.scale(amax, target);
+  if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
+  return Form::result(qgen_sr_codes16(x, form.inverse(scale), seed, group), scale);
 }
 
 // One candidate of §5.5 with its error; a scale that rounds to 0 gives zero-group codes and D_c = 0.
-template <class E2M1>
-__device__ __forceinline__ qgen_group_result qgen_four_six_candidate_tensor(const float* x, uint32_t scale, float t,
-                                                                            float& error) {
-  const float dequant_scale = qgen_mul(qgen_e4m3_value(scale), t);
-  if (scale == 0u) {
-    const qgen_group_result zero = qgen_zero_group_result<E2M1>(x);
+template <class E2M1, class Form>
+__device__ __forceinline__ typename Form::Result qgen_four_six_candidate(const float* x, typename Form::Scale scale,
+                                                                         Form form, float& error) {
+  const float dequant_scale = form.dequant(scale);
+  if (Form::rounds_to_zero(scale)) {
+    const typename Form::Result zero = Form::template zero_result<E2M1>(x);
     error = qgen_group_error16(x, zero.codes, dequant_scale);
     return zero;
   }
-  return {qgen_rtn_codes16_error(x, qgen_inverse_scale(scale, t), dequant_scale, error), scale, false};
+  return Form::result(qgen_rtn_codes16_error(x, form.inverse(scale), dequant_scale, error), scale);
 }
 
-// NUMERICS §5.5: four-over-six. Candidate c in {6, 4}: s_c = RN_E4M3(amax / (c t)), codes RTN, D_c = f32(s_c * t).
-// A candidate whose scale rounds to 0 has zero-group codes (its D_c is 0, so d_i = x_i). Keep 6 iff e_6 <= e_4,
-// i.e. unless e_4 < e_6 (ties and NaN keep 6).
-template <class E2M1>
-__device__ __forceinline__ qgen_group_result qgen_four_six_group_tensor(const float* x, float amax, float target6,
-                                                                        float target4, float t) {
-  if (amax == 0.0f) return qgen_zero_group_result<E2M1>(x);
-  const uint32_t scale6 = qgen_group_scale(amax, target6, t);
-  const uint32_t scale4 = qgen_group_scale(amax, target4, t);
+// NUMERICS §5.5: four-over-six. Candidate c in {6, 4}: s_c = RN_E4M3(amax / (c t)) (one-pass: p_c =
+// RN_P4(f32(amax / c))), codes RTN, D_c = f32(s_c * t) (p_c). A candidate whose scale rounds to 0 has zero-group
+// codes (its D_c is 0, so d_i = x_i). Keep 6 iff e_6 <= e_4, i.e. unless e_4 < e_6 (ties and NaN keep 6).
+template <class E2M1, class Form>
+__device__ __forceinline__ typename Form::Result qgen_four_six_group(const float* x, float amax, float target6,
+                                                                     float target4, Form form) {
+  if (amax == 0.0f) return Form::template zero_result<E2M1>(x);
+  const typename Form::Scale scale6 = form.scale(amax, target6);
+  const typename Form::Scale scale4 = form.scale(amax, target4);
   float error6, error4;
-  const qgen_group_result six = qgen_four_six_candidate_tensor<E2M1>(x, scale6, t, error6);
-  const qgen_group_result four = qgen_four_six_candidate_tensor<E2M1>(x, scale4, t, error4);
+  const typename Form::Result six = qgen_four_six_candidate<E2M1>(x, scale6, form, error6);
+  const typename Form::Result four = qgen_four_six_candidate<E2M1>(x, scale4, form, error4);
   return error4 < error6 ? four : six;
 }
 
@@ -237,19 +276,19 @@ __device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv,
 }
 
 // NUMERICS §5.6, first half: RTN codes with target s_eden and the products of the correction sums (a zero group:
-// see qgen_zero_group_products, in both domains).
-template <class E2M1, bool kInputDomain>
-__device__ __forceinline__ qgen_group_result qgen_ms_eden_codes_tensor(const float* x, float amax, float target, float t,
-                                                                       float* vv, float* vq) {
-  const uint32_t scale = qgen_group_scale(amax, target, t);
-  if (amax == 0.0f || scale == 0u) {
-    const qgen_group_result zero = qgen_zero_group_result<E2M1>(x);
+// see qgen_zero_group_products, in both domains). inv = f32(1 / D_g) (§5.3).
+template <class E2M1, bool kInputDomain, class Form>
+__device__ __forceinline__ typename Form::Result qgen_ms_eden_codes(const float* x, float amax, float target, Form form,
+                                                                    float* vv, float* vq) {
+  const typename Form::Scale scale = form.scale(amax, target);
+  if (amax == 0.0f || Form::rounds_to_zero(scale)) {
+    const typename Form::Result zero = Form::template zero_result<E2M1>(x);
     qgen_zero_group_products(x, zero.codes, vv, vq);
     return zero;
   }
-  const float dequant_scale = qgen_mul(qgen_e4m3_value(scale), t);  // D_g = f32(s_g * t)
-  const float inv = qgen_div(1.0f, dequant_scale);                   // §5.3
-  return {qgen_ms_eden_codes16<kInputDomain>(x, inv, dequant_scale, vv, vq), scale, false};
+  const float dequant_scale = form.dequant(scale);
+  const float inv = qgen_div(1.0f, dequant_scale);
+  return Form::result(qgen_ms_eden_codes16<kInputDomain>(x, inv, dequant_scale, vv, vq), scale);
 }
 
 // NUMERICS §5.6: S = f32(sum vv / sum vq), 1 when the denominator is 0 or S is not finite.
@@ -258,92 +297,25 @@ __device__ __forceinline__ float qgen_eden_ratio(float sum_vv, float sum_vq) {
   return (sum_vq == 0.0f || !isfinite(s)) ? 1.0f : s;
 }
 
-// NUMERICS §5.6 (computed / caller): s'_g = SR_E4M3(f32(S * s_g), word(seed, STREAM_SCALE_SR, g, 0)).
-__device__ __forceinline__ uint32_t qgen_ms_eden_scale_tensor(uint32_t rn_scale, float correction, uint64_t seed,
-                                                              uint64_t group) {
+// NUMERICS §5.6, second half: the corrected scale byte s'_g = SR_E4M3(f32(S * s_g), word(seed, STREAM_SCALE_SR, g,
+// 0)) (tensor form; a zero group keeps 1.0), or the corrected proxy c_g = SR_P4(f32(S * p_g), the same word) as bf16
+// bits (proxy form; a zero group keeps 0).
+__device__ __forceinline__ uint32_t qgen_ms_eden_corrected(const qgen_group_result& r, float correction, uint64_t seed,
+                                                           uint64_t group) {
+  if (r.zero) return r.scale;
   const uint4 words = qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0);
-  return qgen_sr_e4m3(qgen_mul(correction, qgen_e4m3_value(rn_scale)), words.x);
+  return qgen_sr_e4m3(qgen_mul(correction, qgen_e4m3_value(r.scale)), words.x);
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// One-pass form, pass A (§5.1): the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t.
-
-struct qgen_proxy_result {
-  uint2 codes;
-  float proxy;          // p_g (for MS-EDEN: before the correction); 0 for a zero group
-  uint32_t proxy_bf16;  // c_g as bf16 bits (exact: a P4 value), or QGEN_ZERO_GROUP_PROXY
-};
-
-__device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
-  return qgen_rn_p4(qgen_div(amax, target));
-}
-
-template <class E2M1>
-__device__ __forceinline__ qgen_proxy_result qgen_zero_group_proxy(const float* x) {
-  return {qgen_zero_group_codes16<E2M1>(x), 0.0f, QGEN_ZERO_GROUP_PROXY};
-}
-
-__device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return __float_as_uint(p4) >> 16; }
-
-// NUMERICS §5.3 with §5.1 one-pass: inv_g = f32(1 / p_g).
-template <class E2M1>
-__device__ __forceinline__ qgen_proxy_result qgen_rtn_group_proxy(const float* x, float amax, float target) {
-  const float p = qgen_proxy_scale(amax, target);
-  if (amax == 0.0f || p == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
-  return {qgen_rtn_codes16<E2M1>(x, qgen_div(1.0f, p)), p, qgen_p4_to_bf16_bits(p)};
-}
-
-template <class E2M1>
-__device__ __forceinline__ qgen_proxy_result qgen_sr_group_proxy(const float* x, float amax, float target,
-                                                                 uint64_t seed, uint64_t group) {
-  const float p = qgen_proxy_scale(amax, target);
-  if (amax == 0.0f || p == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
-  return {qgen_sr_codes16(x, qgen_div(1.0f, p), seed, group), p, qgen_p4_to_bf16_bits(p)};
-}
-
-// NUMERICS §5.5 one-pass: p_c = RN_P4(f32(amax / c)), D_c = p_c; c_g is the kept candidate's proxy. A candidate
-// whose proxy rounds to 0 has zero-group codes and D_c = 0 (as in the tensor form).
-template <class E2M1>
-__device__ __forceinline__ qgen_proxy_result qgen_four_six_candidate_proxy(const float* x, float amax, float target,
-                                                                           float& error) {
-  const float p = qgen_proxy_scale(amax, target);
-  if (p == 0.0f) {
-    const qgen_proxy_result zero = qgen_zero_group_proxy<E2M1>(x);
-    error = qgen_group_error16(x, zero.codes, 0.0f);
-    return zero;
-  }
-  return {qgen_rtn_codes16_error(x, qgen_div(1.0f, p), p, error), p, qgen_p4_to_bf16_bits(p)};
-}
-
-template <class E2M1>
-__device__ __forceinline__ qgen_proxy_result qgen_four_six_group_proxy(const float* x, float amax, float target6,
-                                                                       float target4) {
-  if (amax == 0.0f) return qgen_zero_group_proxy<E2M1>(x);
-  float error6, error4;
-  const qgen_proxy_result six = qgen_four_six_candidate_proxy<E2M1>(x, amax, target6, error6);
-  const qgen_proxy_result four = qgen_four_six_candidate_proxy<E2M1>(x, amax, target4, error4);
-  return error4 < error6 ? four : six;
-}
-
-// NUMERICS §5.6 one-pass, first half: codes against p_g and the products in scaled units (zero group: see
-// qgen_zero_group_products).
-template <class E2M1, bool kInputDomain>
-__device__ __forceinline__ qgen_proxy_result qgen_ms_eden_codes_proxy(const float* x, float amax, float target,
-                                                                      float* vv, float* vq) {
-  const float p = qgen_proxy_scale(amax, target);
-  if (amax == 0.0f || p == 0.0f) {
-    const qgen_proxy_result zero = qgen_zero_group_proxy<E2M1>(x);
-    qgen_zero_group_products(x, zero.codes, vv, vq);
-    return zero;
-  }
-  return {qgen_ms_eden_codes16<kInputDomain>(x, qgen_div(1.0f, p), p, vv, vq), p, qgen_p4_to_bf16_bits(p)};
-}
-
-// NUMERICS §5.6 one-pass, pass A: c_g = SR_P4(f32(S * p_g), word(seed, STREAM_SCALE_SR, g, 0)), as bf16 bits.
-__device__ __forceinline__ uint32_t qgen_ms_eden_proxy(float proxy, float correction, uint64_t seed, uint64_t group) {
+__device__ __forceinline__ uint32_t qgen_ms_eden_corrected(const qgen_proxy_result& r, float correction, uint64_t seed,
+                                                           uint64_t group) {
+  if (r.proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_ZERO_GROUP_PROXY;
   const uint4 words = qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0);
-  return qgen_p4_to_bf16_bits(qgen_sr_p4(qgen_mul(correction, proxy), words.x));
+  return qgen_p4_to_bf16_bits(qgen_sr_p4(qgen_mul(correction, r.proxy), words.x));
 }
+
+// The stored value of a group result: the scale byte (tensor form) or the proxy's bf16 bits (proxy form).
+__device__ __forceinline__ uint32_t qgen_stored(const qgen_group_result& r) { return r.scale; }
+__device__ __forceinline__ uint32_t qgen_stored(const qgen_proxy_result& r) { return r.proxy_bf16; }
 
 // The value a proxy contributes to the tensor-wide maximum m (a zero group contributes 0).
 __device__ __forceinline__ float qgen_proxy_value(uint32_t proxy_bf16) { return qgen_bf16_bits_to_f32(proxy_bf16); }

@@ -56,170 +56,79 @@
 #include "qgen_elementwise.cuh"
 #include "qgen_hadamard.cuh"
 #include "qgen_quantize.cuh"
+#include "qgen_quantize_kernel.cuh"
 
 namespace qgen_requant_xt_msEden_impl {
 
-constexpr const char* kKernelName = "requant_xt_msEden";
-constexpr int kThreads = 256;             // tiling.threadsPerBlock
-constexpr int kBlocksPerSm = 8;          // grid-stride launch: at most this many blocks per SM
-constexpr int kElems = 32;              // consecutive elements of one output row per thread (E)
-constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
-constexpr int kGroupSize = 16;          // elements per scale group
-constexpr int kGroupsPerThread = 2;     // scale groups per thread
-constexpr int kCodeWords = 2;           // 16-code words (8 bytes) per thread
-constexpr int64_t kColsMultiple = 128;  // cols must be a positive multiple of this (NUMERICS §8)
-constexpr int kHadamardSize = 128;       // NUMERICS §4 chunk size n
-constexpr int kHadamardLanes = 4;       // lanes per Hadamard chunk
-static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0, "a thread holds whole groups; a chunk spans 2^i lanes");
-constexpr size_t kMaxWordBytes = 256;    // workspace: the tensor-wide max word, padded to keep what follows aligned
+// The kernel's configuration: its numbers, constants and one policy per axis the plan decides
+// (runtime/qgen_quantize_kernel.cuh says what each policy does).
+struct Config {
+  static constexpr const char* kKernelName = "requant_xt_msEden";
+  static constexpr int kThreads = 256;             // tiling.threadsPerBlock
+  static constexpr int kBlocksPerSm = 8;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kElems = 32;              // elements of one output row per thread (E)
+  static constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
+  static constexpr int kGroupSize = 16;          // elements per scale group
+  static constexpr int kGroupsPerThread = 2;     // scale groups per thread
+  static constexpr int kCodeWords = 2;           // 16-code words (8 bytes) per thread
+  static constexpr int64_t kColsMultiple = 128;  // cols must be a positive multiple of this (NUMERICS §8)
+  static constexpr int kHadamardSize = 128;       // NUMERICS §4 chunk size n (0: no rotation)
+  static constexpr int kHadamardLanes = 4;       // lanes per Hadamard chunk
+  static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
+                "a thread holds whole groups; a chunk spans 2^i lanes");
 
-using E2M1 = qgen_e2m1_hardware;  // E2M1 round-to-nearest on sm_120a (NUMERICS §2.1)
-using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
+  using E2M1 = qgen_e2m1_hardware;  // E2M1 round-to-nearest on sm_120a (NUMERICS §2.1)
+  using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
+  using Mode = qgen_mode_one_pass;  // tensor scale (NUMERICS §5.1)
+  using Input = qgen_input_nvfp4_transposed_tile;
+  using Order = qgen_order_column_major;
+  using Rounding = qgen_rounding_ms_eden<false>;
+  using Rotation = qgen_rotation_hadamard;
+
+  // NUMERICS §5: target T (eden-s); bits 0x40c24eb2.
+  __device__ __forceinline__ static float target() { return __uint_as_float(0x40c24eb2u) /* 6.07210636138916 */; }
+  // NUMERICS §5.1: ceiling C; bits 0x43e00000.
+  __device__ __forceinline__ static float ceiling() { return __uint_as_float(0x43e00000u) /* 448 */; }
+  // NUMERICS §1.5: f32(1/sqrt(128)); bits 0x3db504f3.
+  __device__ __forceinline__ static float inv_sqrt_n() { return __uint_as_float(0x3db504f3u) /* 0.0883883461356163 */; }
+};
 
 // Philox streams of NUMERICS §3.3, as dsl/constants.ts defines them.
 static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STREAM_SCALE_SR == 3,
               "runtime headers and dsl/constants.ts disagree on the Philox streams");
 
-// NUMERICS §5: target T (eden-s); bits 0x40c24eb2.
-__device__ __forceinline__ float target() { return __uint_as_float(0x40c24eb2u) /* 6.07210636138916 */; }
-// NUMERICS §5.1: ceiling C; bits 0x43e00000.
-__device__ __forceinline__ float ceiling() { return __uint_as_float(0x43e00000u) /* 448 */; }
-// NUMERICS §1.5: f32(1/sqrt(128)); bits 0x3db504f3.
-__device__ __forceinline__ float inv_sqrt_n() { return __uint_as_float(0x3db504f3u) /* 0.0883883461356163 */; }
-
-// NUMERICS §3.2: logical index of the 16-group holding element k0 + kGroupSize * g of the segment's row.
-__device__ __forceinline__ uint64_t group_index(qgen_segment s, int g, int64_t cols) {
-  return static_cast<uint64_t>(s.row) * static_cast<uint64_t>(cols / 16) +
-         static_cast<uint64_t>(s.k0 / 16 + g * (kGroupSize / 16));
-}
-
-__host__ __device__ __forceinline__ unsigned int* max_word(void* workspace) {
-  return static_cast<unsigned int*>(workspace);
-}
-__host__ __device__ __forceinline__ uint16_t* proxies(void* workspace) {
-  return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + kMaxWordBytes);
-}
-
-// The segment of a work item (NUMERICS §3.2 positions; launch shape never matters).
-__device__ __forceinline__ qgen_segment segment_of(const qgen_quantize_args& args, int64_t item) {
-  (void)args;
-  return qgen_segment_column_major<kElems, kLanes>(item, args.rows);
-}
-
-// This thread's kElems input values of output row s.row from column s.k0, rotated (NUMERICS §4).
-using Tile = qgen_nvfp4_transposed_tile<kElems, kLanes, kThreads>;  // shared-memory staging of the transposed input
-__device__ __forceinline__ void load_segment(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
-                                             uint4 signs, bool use_tile, int64_t block_item, Tile::Element* tile, float (&x)[kElems]) {
-  (void)t_in;
-  (void)signs;
-  if (use_tile)
-    qgen_load_nvfp4_transposed_tile<kElems, kLanes, kThreads, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, block_item, tile, x);
-  else
-    qgen_load_nvfp4_transposed<kElems, ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows, args.cols, s, active, x);
-  qgen_hadamard_segment<kElems, kHadamardSize>(x, signs, s.lane_in_unit % kHadamardLanes, inv_sqrt_n());
-}
-
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(kThreads, 2) pass_a(const qgen_quantize_args args, int64_t items) {
-  float local_max = 0.0f;
-  const uint4 signs = qgen_hadamard_signs(args.sign_seed);
-  const float t_in = *args.in_tensor_scale;
-  // Whole warps advance together, so the lanes of a chunk always exchange values with each other.
-  // Block-uniform loop (the tile load synchronises the block): every warp runs every iteration, lanes past the end
-  // are inactive.
-  __shared__ __align__(16) Tile::Element tile[Tile::kElems];
-  for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * kThreads; block_item < items;
-       block_item += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const bool use_tile = qgen_nvfp4_tile_usable<kElems, kLanes, kThreads>(args.in_codes, block_item, items, args.rows, args.cols);
-    const int64_t item = block_item + threadIdx.x;
-    const qgen_segment s = segment_of(args, item);
-    const bool active = item < items && s.row < args.rows;
-    float x[kElems];
-    load_segment(args, s, active, t_in, signs, use_tile, block_item, tile, x);
-
-    uint2 codes[kCodeWords];
-    uint32_t proxy[kGroupsPerThread];  // c_g as bf16 bits (NUMERICS §5.1 one-pass)
-    // NUMERICS §5.6: RTN codes and the products v_i^2, v_i q_i of every group, then the correction S.
-    float vv[kElems], vq[kElems];
-    qgen_proxy_result group[kGroupsPerThread];
-#pragma unroll
-    for (int g = 0; g < kGroupsPerThread; ++g) {
-      const float* xg = x + 16 * g;
-      float amax = qgen_group_amax<16>(xg);
-      group[g] = qgen_ms_eden_codes_proxy<E2M1, false>(xg, amax, target(), vv + 16 * g, vq + 16 * g);
-      codes[g] = group[g].codes;
-    }
-#pragma unroll
-    for (int g = 0; g < kGroupsPerThread; ++g) {
-      const float correction = qgen_eden_ratio(qgen_tree16(vv + 16 * g), qgen_tree16(vq + 16 * g));
-      proxy[g] = group[g].proxy_bf16 == QGEN_ZERO_GROUP_PROXY ? QGEN_ZERO_GROUP_PROXY : qgen_ms_eden_proxy(group[g].proxy, correction, args.seed, group_index(s, g, args.cols));
-    }
-
-    if (active) {
-      qgen_store_codes<kElems>(args.codes, args.cols, s, codes);
-#pragma unroll
-      for (int g = 0; g < kGroupsPerThread; ++g) {
-        if (s.k0 + kGroupSize * g >= args.cols) break;
-        proxies(args.workspace)[group_index(s, g, args.cols)] = static_cast<uint16_t>(proxy[g]);
-        local_max = fmaxf(local_max, qgen_proxy_value(proxy[g]));
-      }
-    }
-  }
-  qgen_block_max_to_global(local_max, max_word(args.workspace));
+__global__ void __launch_bounds__(Config::kThreads, 2) pass_a(const qgen_quantize_args args, int64_t items) {
+  qgen_quantize_pass<Config>(args, items);
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(kThreads, 2) pass_b(const qgen_quantize_args args) {
-  qgen_zero_scale_padding<ScaleLayout>(args.scales, args.rows, args.cols / 16);
-  const float t = qgen_one_pass_tensor_scale(qgen_load_max_word(max_word(args.workspace)), ceiling());
-  if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
-  const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
-  const uint16_t* proxy = proxies(args.workspace);
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < groups;
-       i += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const uint32_t scale = qgen_finalize_proxy_eden(proxy[i], t, args.seed, static_cast<uint64_t>(i));
-    int64_t row, group;
-    qgen_divmod(i, groups_per_row, row, group);
-    args.scales[ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale);
-  }
+__global__ void __launch_bounds__(Config::kThreads, 2) pass_b(const qgen_quantize_args args) {
+  qgen_one_pass_finalize<Config>(args);
 }
 
 }  // namespace qgen_requant_xt_msEden_impl
 
 // Workspace bytes (qgen.h): the max word and one bf16 proxy per 16-group.
 extern "C" size_t qgen_requant_xt_msEden_workspace_bytes(int64_t rows, int64_t cols) {
-  if (rows < 1 || cols < 16) return qgen_requant_xt_msEden_impl::kMaxWordBytes;
-  const size_t proxy_bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols / 16) * sizeof(uint16_t);
-  return qgen_requant_xt_msEden_impl::kMaxWordBytes + (proxy_bytes + 255) / 256 * 256;
+  return qgen_quantize_workspace_bytes<qgen_requant_xt_msEden_impl::Config>(rows, cols);
 }
 
 // qgen_status qgen_requant_xt_msEden(const qgen_quantize_args* args, cudaStream_t stream)
 extern "C" qgen_status qgen_requant_xt_msEden(const qgen_quantize_args* args, cudaStream_t stream) {
   using namespace qgen_requant_xt_msEden_impl;
+  const char* const kKernelName = Config::kKernelName;
   QGEN_REQUIRE(args != nullptr, "args is NULL");
   const qgen_quantize_args& a = *args;
-  QGEN_REQUIRE(a.rows >= 1, "rows = %lld; allowed: rows >= 1", static_cast<long long>(a.rows));
-  QGEN_REQUIRE(a.cols >= 1 && a.cols % kColsMultiple == 0, "cols = %lld; allowed: a positive multiple of %lld",
-               static_cast<long long>(a.cols), static_cast<long long>(kColsMultiple));
-  QGEN_REQUIRE(a.rows % 16 == 0, "rows = %lld; allowed: a multiple of 16 (the NVFP4 input [cols, rows] is quantized along rows)",
-               static_cast<long long>(a.rows));
-  QGEN_REQUIRE(a.in_codes != nullptr, "in_codes is NULL; allowed: the NVFP4 input codes [cols, rows/2]");
-  QGEN_REQUIRE(a.in_scales != nullptr, "in_scales is NULL; allowed: the NVFP4 input scales");
-  QGEN_REQUIRE(a.in_tensor_scale != nullptr, "in_tensor_scale is NULL; allowed: a device pointer to t_in");
-  QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes), "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
-  QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
-               "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");
-  const size_t workspace_needed = qgen_requant_xt_msEden_workspace_bytes(a.rows, a.cols);
-  QGEN_REQUIRE(a.workspace != nullptr && qgen_aligned16(a.workspace), "workspace is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  QGEN_REQUIRE(a.workspace_bytes >= workspace_needed, "workspace_bytes = %zu; allowed: at least qgen_requant_xt_msEden_workspace_bytes(rows, cols) = %zu",
-               a.workspace_bytes, workspace_needed);
+  const qgen_status checked = qgen_quantize_check<Config>(a);
+  if (checked.code != QGEN_OK) return checked;
 
-  const int64_t items = qgen_items_column_major(a.rows, a.cols, kElems, kLanes);
-  const int blocks = qgen_grid_blocks(items, kThreads, kBlocksPerSm);
-  if (cudaMemsetAsync(max_word(a.workspace), 0, sizeof(unsigned int), stream) != cudaSuccess) return qgen_launch_status(kKernelName);
-  pass_a<<<blocks, kThreads, 0, stream>>>(a, items);
-  pass_b<<<qgen_grid_blocks(a.rows * (a.cols / 16), kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a);
+  const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
+  const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
+  if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
+  pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
+  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, Config::kBlocksPerSm);
+  pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);
 }

@@ -1,0 +1,494 @@
+// qgen_quantize_kernel.cuh — the quantizer's passes and host entry as templates over a kernel configuration, NUMERICS
+// §5. A generated quantizer defines `struct Config` (numbers, constants and one policy type per axis the plan
+// decides) and thin __global__ wrappers; everything else is here:
+//   Config::Mode      tensor-scale mode (§5.1): qgen_mode_computed | qgen_mode_caller | qgen_mode_one_pass |
+//                     qgen_mode_none (MXFP4)
+//   Config::Input     how the input is read: qgen_input_bf16_row | _bf16_row_prefetch | _bf16_transposed |
+//                     _bf16_transposed_tile | _nvfp4_transposed | _nvfp4_transposed_tile
+//   Config::Order     work order of items: qgen_order_row_major | _column_major | _block16 (§5.7)
+//   Config::Rounding  qgen_rounding_rtn | _sr | _four_six | _ms_eden<per128> | _mx_rtn | _mx_sr (§5.3-§5.8)
+//   Config::Rotation  qgen_rotation_none | qgen_rotation_hadamard (§4)
+//   Config::E2M1, Config::ScaleLayout (qgen_e2m1.cuh, qgen_layout.cuh)
+#pragma once
+#include <cstdint>
+#include <type_traits>
+#include <cuda_runtime.h>
+#include "qgen.h"
+#include "qgen_host.cuh"
+#include "qgen_elementwise.cuh"
+#include "qgen_hadamard.cuh"
+#include "qgen_quantize.cuh"
+
+// Workspace: the tensor-wide max word, padded to keep what follows aligned; then (one-pass) one bf16 proxy per
+// 16-group.
+constexpr size_t QGEN_MAX_WORD_BYTES = 256;
+
+__host__ __device__ __forceinline__ unsigned int* qgen_max_word(void* workspace) {
+  return static_cast<unsigned int*>(workspace);
+}
+__host__ __device__ __forceinline__ uint16_t* qgen_proxies(void* workspace) {
+  return reinterpret_cast<uint16_t*>(static_cast<char*>(workspace) + QGEN_MAX_WORD_BYTES);
+}
+
+// NUMERICS §3.2: logical index of the 16-group holding element k0 + kGroupSize * g of the segment's row.
+template <class C>
+__device__ __forceinline__ uint64_t qgen_group_index(qgen_segment s, int g, int64_t cols) {
+  return static_cast<uint64_t>(s.row) * static_cast<uint64_t>(cols / 16) +
+         static_cast<uint64_t>(s.k0 / 16 + g * (C::kGroupSize / 16));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tensor-scale modes (§5.1): which passes run, the scale form of the quantize pass, what the workspace holds.
+
+struct qgen_mode_computed {
+  static constexpr bool kAmaxPass = true, kOnePass = false, kTensorScale = true, kWorkspace = true;
+  // t = f32(amax / f32(T_ref * C)) from pass 1's max word; block 0 thread 0 writes it to tensor_scale.
+  template <class C>
+  __device__ __forceinline__ static qgen_tensor_form form(const qgen_quantize_args& args) {
+    const float t = qgen_computed_tensor_scale(qgen_load_max_word(qgen_max_word(args.workspace)),
+                                               C::Rounding::template target_ref<C>(), C::ceiling());
+    if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
+    return {t};
+  }
+};
+
+struct qgen_mode_caller {
+  static constexpr bool kAmaxPass = false, kOnePass = false, kTensorScale = true, kWorkspace = false;
+  template <class C>
+  __device__ __forceinline__ static qgen_tensor_form form(const qgen_quantize_args& args) {
+    return {*args.tensor_scale};
+  }
+};
+
+struct qgen_mode_one_pass {
+  static constexpr bool kAmaxPass = false, kOnePass = true, kTensorScale = true, kWorkspace = true;
+  template <class C>
+  __device__ __forceinline__ static qgen_proxy_form form(const qgen_quantize_args&) { return {}; }
+};
+
+// MXFP4 (§5.8): no tensor scale; the MX roundings take no form.
+struct qgen_no_form {};
+struct qgen_mode_none {
+  static constexpr bool kAmaxPass = false, kOnePass = false, kTensorScale = false, kWorkspace = false;
+  template <class C>
+  __device__ __forceinline__ static qgen_no_form form(const qgen_quantize_args&) { return {}; }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Work orders (qgen_elementwise.cuh segments).
+
+struct qgen_order_row_major {
+  static constexpr bool kBlock16 = false;
+  template <class C>
+  __device__ __forceinline__ static qgen_segment segment(const qgen_quantize_args& args, int64_t item) {
+    return qgen_segment_row_major<C::kElems, C::kLanes>(item, args.cols);
+  }
+  template <class C>
+  static int64_t items(int64_t rows, int64_t cols) { return qgen_items_row_major(rows, cols, C::kElems); }
+};
+
+struct qgen_order_column_major {
+  static constexpr bool kBlock16 = false;
+  template <class C>
+  __device__ __forceinline__ static qgen_segment segment(const qgen_quantize_args& args, int64_t item) {
+    return qgen_segment_column_major<C::kElems, C::kLanes>(item, args.rows);
+  }
+  template <class C>
+  static int64_t items(int64_t rows, int64_t cols) {
+    return qgen_items_column_major(rows, cols, C::kElems, C::kLanes);
+  }
+};
+
+// NUMERICS §5.7: the group amax is taken over a 16x16 block held by 16 lanes.
+struct qgen_order_block16 {
+  static constexpr bool kBlock16 = true;
+  template <class C>
+  __device__ __forceinline__ static qgen_segment segment(const qgen_quantize_args& args, int64_t item) {
+    return qgen_segment_block16<C::kElems>(item, args.cols);
+  }
+  template <class C>
+  static int64_t items(int64_t rows, int64_t cols) { return qgen_items_block16(rows, cols, C::kElems); }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Input paths. kTile: staged through shared memory per block iteration (a block-uniform loop); kPrefetch: the next
+// iteration's 16-byte loads are in flight during this one's arithmetic; kNvfp4: the input is an NVFP4 tensor read
+// transposed (§5.9), t_in = *in_tensor_scale.
+
+template <bool Tile, bool Prefetch, bool Nvfp4, bool Transposed>
+struct qgen_input {
+  static constexpr bool kTile = Tile, kPrefetch = Prefetch, kNvfp4 = Nvfp4, kTransposed = Transposed;
+  template <class C>
+  using TileOf = typename std::conditional<Nvfp4, qgen_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads>,
+                                           qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>>::type;
+
+  template <class C>
+  __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, int64_t block_item,
+                                                     int64_t items) {
+    if constexpr (Nvfp4)
+      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, block_item, items, args.rows,
+                                                                       args.cols);
+    else
+      return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
+                                                                            args.cols);
+  }
+
+  template <class C>
+  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, int64_t block_item,
+                                                   typename TileOf<C>::Element* tile, float (&x)[C::kElems]) {
+    if constexpr (Nvfp4)
+      qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
+          args.in_codes, args.in_scales, t_in, args.rows, block_item, tile, x);
+    else
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block_item, tile, x);
+  }
+
+  template <class C>
+  __device__ __forceinline__ static void load(const qgen_quantize_args& args, qgen_segment s, bool active, float t_in,
+                                              float (&x)[C::kElems]) {
+    if constexpr (Nvfp4)
+      qgen_load_nvfp4_transposed<C::kElems, typename C::ScaleLayout>(args.in_codes, args.in_scales, t_in, args.rows,
+                                                                     args.cols, s, active, x);
+    else if constexpr (Transposed)
+      qgen_load_bf16_transposed<C::kElems>(args.x, args.rows, args.cols, s, active, x);
+    else
+      qgen_load_bf16_row<C::kElems>(args.x, args.cols, s, active, x);
+  }
+};
+
+using qgen_input_bf16_row = qgen_input<false, false, false, false>;
+using qgen_input_bf16_row_prefetch = qgen_input<false, true, false, false>;
+using qgen_input_bf16_transposed = qgen_input<false, false, false, true>;
+using qgen_input_bf16_transposed_tile = qgen_input<true, false, false, true>;
+using qgen_input_nvfp4_transposed = qgen_input<false, false, true, true>;
+using qgen_input_nvfp4_transposed_tile = qgen_input<true, false, true, true>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rotations (§4): the sign vector and the rotation of a thread's segment.
+
+struct qgen_rotation_none {
+  __device__ __forceinline__ static uint4 signs(const qgen_quantize_args&) { return make_uint4(0u, 0u, 0u, 0u); }
+  template <class C>
+  __device__ __forceinline__ static void rotate(float (&)[C::kElems], uint4, qgen_segment) {}
+};
+
+struct qgen_rotation_hadamard {
+  __device__ __forceinline__ static uint4 signs(const qgen_quantize_args& args) {
+    return qgen_hadamard_signs(args.sign_seed);
+  }
+  template <class C>
+  __device__ __forceinline__ static void rotate(float (&x)[C::kElems], uint4 signs, qgen_segment s) {
+    qgen_hadamard_segment<C::kElems, C::kHadamardSize>(x, signs, s.lane_in_unit % C::kHadamardLanes, C::inv_sqrt_n());
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Roundings (§5.3-§5.8): one thread's groups into codes and stored values (scale bytes, or one-pass proxies).
+
+// The group amax (§1.4), over a 16x16 block when the order says so (§5.7).
+template <class C, int N>
+__device__ __forceinline__ float qgen_amax_of_group(const float* xg) {
+  float amax = qgen_group_amax<N>(xg);
+  if constexpr (C::Order::kBlock16) amax = qgen_block16x16_amax(amax);
+  return amax;
+}
+
+// Roundings with one result per group: `group` gives the result of one group.
+template <class Rounding>
+struct qgen_rounding_per_group {
+  template <class C, class Form>
+  __device__ __forceinline__ static void quantize(const float (&x)[C::kElems], qgen_segment s,
+                                                  const qgen_quantize_args& args, Form form,
+                                                  uint2 (&codes)[C::kCodeWords],
+                                                  uint32_t (&stored)[C::kGroupsPerThread]) {
+#pragma unroll
+    for (int g = 0; g < C::kGroupsPerThread; ++g) {
+      const float* xg = x + C::kGroupSize * g;
+      const float amax = qgen_amax_of_group<C, C::kGroupSize>(xg);
+      const auto result = Rounding::template group<C>(xg, amax, form, args, s, g);
+      Rounding::template put<C>(result, g, codes, stored);
+    }
+  }
+  // NVFP4 results: 16 codes and the stored value.
+  template <class C, class Result>
+  __device__ __forceinline__ static void put(const Result& result, int g, uint2 (&codes)[C::kCodeWords],
+                                             uint32_t (&stored)[C::kGroupsPerThread]) {
+    codes[g] = result.codes;
+    stored[g] = qgen_stored(result);
+  }
+  template <class C>
+  __device__ __forceinline__ static float target_ref() { return C::target(); }
+  static constexpr bool kCorrectsScales = false;
+};
+
+struct qgen_rounding_rtn : qgen_rounding_per_group<qgen_rounding_rtn> {
+  template <class C, class Form>
+  __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
+                                                                const qgen_quantize_args&, qgen_segment, int) {
+    return qgen_rtn_group<typename C::E2M1>(xg, amax, C::target(), form);
+  }
+};
+
+struct qgen_rounding_sr : qgen_rounding_per_group<qgen_rounding_sr> {
+  template <class C, class Form>
+  __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
+                                                                const qgen_quantize_args& args, qgen_segment s, int g) {
+    return qgen_sr_group<typename C::E2M1>(xg, amax, C::target(), form, args.seed,
+                                           qgen_group_index<C>(s, g, args.cols));
+  }
+};
+
+struct qgen_rounding_four_six : qgen_rounding_per_group<qgen_rounding_four_six> {
+  template <class C, class Form>
+  __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
+                                                                const qgen_quantize_args&, qgen_segment, int) {
+    return qgen_four_six_group<typename C::E2M1>(xg, amax, C::target6(), C::target4(), form);
+  }
+  template <class C>
+  __device__ __forceinline__ static float target_ref() { return C::target6(); }
+};
+
+// MXFP4 (§5.8): 32-groups, two code words and a UE8M0 byte per group.
+template <class Rounding>
+struct qgen_rounding_mx : qgen_rounding_per_group<Rounding> {
+  template <class C>
+  __device__ __forceinline__ static void put(const qgen_mx_group_result& result, int g,
+                                             uint2 (&codes)[C::kCodeWords], uint32_t (&stored)[C::kGroupsPerThread]) {
+    codes[2 * g] = result.codes[0];
+    codes[2 * g + 1] = result.codes[1];
+    stored[g] = result.scale;
+  }
+};
+
+struct qgen_rounding_mx_rtn : qgen_rounding_mx<qgen_rounding_mx_rtn> {
+  template <class C>
+  __device__ __forceinline__ static qgen_mx_group_result group(const float* xg, float amax, qgen_no_form,
+                                                               const qgen_quantize_args&, qgen_segment, int) {
+    return qgen_mx_rtn_group<typename C::E2M1>(xg, amax, C::target());
+  }
+};
+
+struct qgen_rounding_mx_sr : qgen_rounding_mx<qgen_rounding_mx_sr> {
+  template <class C>
+  __device__ __forceinline__ static qgen_mx_group_result group(const float* xg, float amax, qgen_no_form,
+                                                               const qgen_quantize_args& args, qgen_segment s, int g) {
+    return qgen_mx_sr_group(xg, amax, C::target(), args.seed, qgen_group_index<C>(s, g, args.cols));
+  }
+};
+
+// NUMERICS §5.6: RTN codes and the products v_i^2, v_i q_i of every group, then the correction S per 16-group or
+// (kPer128) per 128-chunk from tree128 of the chunk's products, shared by its 8 groups; per-128 sums are taken in
+// the input domain.
+template <bool kPer128>
+struct qgen_rounding_ms_eden {
+  template <class C, class Form>
+  __device__ __forceinline__ static void quantize(const float (&x)[C::kElems], qgen_segment s,
+                                                  const qgen_quantize_args& args, Form form,
+                                                  uint2 (&codes)[C::kCodeWords],
+                                                  uint32_t (&stored)[C::kGroupsPerThread]) {
+    float vv[C::kElems], vq[C::kElems];
+    typename Form::Result group[C::kGroupsPerThread];
+#pragma unroll
+    for (int g = 0; g < C::kGroupsPerThread; ++g) {
+      const float* xg = x + 16 * g;
+      const float amax = qgen_amax_of_group<C, 16>(xg);
+      group[g] = qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv + 16 * g, vq + 16 * g);
+      codes[g] = group[g].codes;
+    }
+    float chunk_correction = 1.0f;
+    if constexpr (kPer128)
+      chunk_correction = qgen_eden_ratio(qgen_chunk_tree<C::kElems, C::kLanes>(vv),
+                                         qgen_chunk_tree<C::kElems, C::kLanes>(vq));
+#pragma unroll
+    for (int g = 0; g < C::kGroupsPerThread; ++g) {
+      const float correction = kPer128 ? chunk_correction
+                                       : qgen_eden_ratio(qgen_tree16(vv + 16 * g), qgen_tree16(vq + 16 * g));
+      stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+    }
+  }
+  template <class C>
+  __device__ __forceinline__ static float target_ref() { return C::target(); }
+  static constexpr bool kCorrectsScales = true;  // pass B rounds small corrected proxies stochastically (§5.6)
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The grid-stride loop over work items: calls body(s, active, x) with the thread's kElems input values of output
+// row s.row from column s.k0, rotated when the config rotates. Whole warps advance together, so the lanes of a chunk
+// always exchange values with each other; a staged input runs a block-uniform loop (the tile load synchronises the
+// block): every warp runs every iteration, lanes past the end are inactive.
+template <class C, class Body>
+__device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& args, int64_t items, Body&& body) {
+  using Input = typename C::Input;
+  const uint4 signs = C::Rotation::signs(args);
+  float t_in = 1.0f;
+  if constexpr (Input::kNvfp4) t_in = *args.in_tensor_scale;
+  if constexpr (Input::kTile) {
+    using Tile = typename Input::template TileOf<C>;
+    __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
+    for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
+         block_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
+      const bool use_tile = Input::template tile_usable<C>(args, block_item, items);
+      const int64_t item = block_item + threadIdx.x;
+      const qgen_segment s = C::Order::template segment<C>(args, item);
+      const bool active = item < items && s.row < args.rows;
+      float x[C::kElems];
+      if (use_tile)
+        Input::template load_tile<C>(args, t_in, block_item, tile, x);
+      else
+        Input::template load<C>(args, s, active, t_in, x);
+      C::Rotation::template rotate<C>(x, signs, s);
+      body(s, active, x);
+    }
+  } else {
+    const int lane = static_cast<int>(threadIdx.x & 31u);
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * C::kThreads;
+    uint4 raw[Input::kPrefetch ? C::kElems / 8 : 1];
+    if constexpr (Input::kPrefetch) {
+      const int64_t first = static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x;
+      const qgen_segment s = C::Order::template segment<C>(args, first);
+      qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, s, first < items && s.row < args.rows, raw);
+    }
+    for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u); warp_item < items;
+         warp_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
+      const int64_t item = warp_item + lane;
+      const qgen_segment s = C::Order::template segment<C>(args, item);
+      const bool active = item < items && s.row < args.rows;
+      float x[C::kElems];
+      if constexpr (Input::kPrefetch) {
+        qgen_unpack_bf16_row<C::kElems>(raw, x);
+        const int64_t next = item + stride;
+        const qgen_segment next_s = C::Order::template segment<C>(args, next);
+        qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, next_s, next < items && next_s.row < args.rows, raw);
+      } else {
+        Input::template load<C>(args, s, active, t_in, x);
+      }
+      C::Rotation::template rotate<C>(x, signs, s);
+      body(s, active, x);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Passes
+
+// Pass 1 (§5.1 computed): amax of the (rotated) tensor into the workspace max word.
+template <class C>
+__device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
+  float local_max = 0.0f;
+  qgen_for_each_segment<C>(args, items, [&](qgen_segment, bool, const float (&x)[C::kElems]) {
+    local_max = fmaxf(local_max, qgen_group_amax<C::kElems>(x));  // inactive lanes and groups hold zeros
+  });
+  qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
+}
+
+// The quantize pass (§5): codes and scales, or (one-pass pass A) codes, proxies and their maximum.
+template <class C>
+__device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& args, int64_t items) {
+  using Mode = typename C::Mode;
+  if constexpr (!Mode::kOnePass)
+    qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / C::kGroupSize);
+  const auto form = Mode::template form<C>(args);
+  float local_max = 0.0f;
+  qgen_for_each_segment<C>(args, items, [&](qgen_segment s, bool active, const float (&x)[C::kElems]) {
+    uint2 codes[C::kCodeWords];
+    uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
+    C::Rounding::template quantize<C>(x, s, args, form, codes, stored);
+    if (active) {
+      qgen_store_codes<C::kElems>(args.codes, args.cols, s, codes);
+#pragma unroll
+      for (int g = 0; g < C::kGroupsPerThread; ++g) {
+        if (s.k0 + C::kGroupSize * g >= args.cols) break;
+        if constexpr (Mode::kOnePass) {
+          qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, args.cols)] = static_cast<uint16_t>(stored[g]);
+          local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
+        } else {
+          args.scales[C::ScaleLayout::offset(s.row, s.k0 / C::kGroupSize + g, args.cols / C::kGroupSize)] =
+              static_cast<uint8_t>(stored[g]);
+        }
+      }
+    }
+  });
+  if constexpr (Mode::kOnePass) qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
+}
+
+// Pass B (§5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
+template <class C>
+__device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args& args) {
+  qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / 16);
+  const float t = qgen_one_pass_tensor_scale(qgen_load_max_word(qgen_max_word(args.workspace)), C::ceiling());
+  if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
+  const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
+  const uint16_t* proxy = qgen_proxies(args.workspace);
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x; i < groups;
+       i += static_cast<int64_t>(gridDim.x) * C::kThreads) {
+    uint32_t scale;
+    if constexpr (C::Rounding::kCorrectsScales)
+      scale = qgen_finalize_proxy_eden(proxy[i], t, args.seed, static_cast<uint64_t>(i));
+    else
+      scale = qgen_finalize_proxy_rn(proxy[i], t);
+    int64_t row, group;
+    qgen_divmod(i, groups_per_row, row, group);
+    args.scales[C::ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Host side (qgen.h)
+
+// Workspace bytes: none (caller, MXFP4), the amax word (computed), the max word and one bf16 proxy per 16-group
+// (one-pass).
+template <class C>
+inline size_t qgen_quantize_workspace_bytes(int64_t rows, int64_t cols) {
+  if constexpr (C::Mode::kOnePass) {
+    if (rows < 1 || cols < 16) return QGEN_MAX_WORD_BYTES;
+    const size_t proxy_bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols / 16) * sizeof(uint16_t);
+    return QGEN_MAX_WORD_BYTES + (proxy_bytes + 255) / 256 * 256;
+  } else {
+    (void)rows;
+    (void)cols;
+    return C::Mode::kWorkspace ? QGEN_MAX_WORD_BYTES : 0;
+  }
+}
+
+// Every argument check of the host entry, before any launch (NUMERICS §8 shapes).
+template <class C>
+inline qgen_status qgen_quantize_check(const qgen_quantize_args& a) {
+  const char* const kKernelName = C::kKernelName;
+  QGEN_REQUIRE(a.rows >= 1, "rows = %lld; allowed: rows >= 1", static_cast<long long>(a.rows));
+  QGEN_REQUIRE(a.cols >= 1 && a.cols % C::kColsMultiple == 0, "cols = %lld; allowed: a positive multiple of %lld",
+               static_cast<long long>(a.cols), static_cast<long long>(C::kColsMultiple));
+  if constexpr (C::Input::kNvfp4) {
+    QGEN_REQUIRE(a.rows % 16 == 0,
+                 "rows = %lld; allowed: a multiple of 16 (the NVFP4 input [cols, rows] is quantized along rows)",
+                 static_cast<long long>(a.rows));
+    QGEN_REQUIRE(a.in_codes != nullptr, "in_codes is NULL; allowed: the NVFP4 input codes [cols, rows/2]");
+    QGEN_REQUIRE(a.in_scales != nullptr, "in_scales is NULL; allowed: the NVFP4 input scales");
+    QGEN_REQUIRE(a.in_tensor_scale != nullptr, "in_tensor_scale is NULL; allowed: a device pointer to t_in");
+  } else {
+    QGEN_REQUIRE(a.x != nullptr, "x is NULL; allowed: a device pointer to the bf16 input");
+    if constexpr (C::Input::kTransposed)
+      QGEN_REQUIRE((reinterpret_cast<uintptr_t>(a.x) & 1u) == 0, "x is not 2-byte aligned; allowed: a bf16 array");
+    else
+      QGEN_REQUIRE(qgen_aligned16(a.x), "x is not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  }
+  QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes),
+               "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
+  if constexpr (C::Mode::kTensorScale)
+    QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
+                 "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");
+  if constexpr (C::Mode::kWorkspace) {
+    const size_t workspace_needed = qgen_quantize_workspace_bytes<C>(a.rows, a.cols);
+    QGEN_REQUIRE(a.workspace != nullptr && qgen_aligned16(a.workspace),
+                 "workspace is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+    QGEN_REQUIRE(a.workspace_bytes >= workspace_needed,
+                 "workspace_bytes = %zu; allowed: at least qgen_%s_workspace_bytes(rows, cols) = %zu",
+                 a.workspace_bytes, C::kKernelName, workspace_needed);
+  }
+  return qgen_ok();
+}
+
+// Zeroes the max word a pass accumulates into (atomicMax on bit patterns) on the caller's stream.
+inline bool qgen_clear_max_word(const qgen_quantize_args& a, cudaStream_t stream) {
+  return cudaMemsetAsync(qgen_max_word(a.workspace), 0, sizeof(unsigned int), stream) == cudaSuccess;
+}
