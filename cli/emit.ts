@@ -7,6 +7,9 @@ import { loadSpecFile, SpecLoadError } from '../dsl/load.ts';
 import { SpecError, validateFile } from '../validate/validate.ts';
 import { UserError } from './errors.ts';
 import { emitKernels } from '../emit/emit.ts';
+import { gemmDispatch, tunedGemmSpecs } from '../tune/tuning.ts';
+import { loadTuningOption } from './tuning.ts';
+import { writeFile } from 'node:fs/promises';
 
 /** The specs of a spec file, validated on `arch`; or the catalog. A user error lists every problem. */
 export async function specsFor(arch: Arch, specFile?: string): Promise<KernelSpec[]> {
@@ -35,10 +38,19 @@ export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): Ke
   return specs.filter((s) => only.includes(s.name));
 }
 
-export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[] }): Promise<void> {
+export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[]; tuning?: string }):
+  Promise<void> {
+  const { tuning, tuningName } = loadTuningOption(opts.tuning, opts.arch);
   const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
-  const specs = selected;
+  // --tuning: the winning fused tilings join the specs, and gemm_dispatch.json says which runs for which shape.
+  const tuned = tuning ? tunedGemmSpecs(tuning).filter((t) => !selected.some((s) => s.name === t.name)) : [];
+  const specs = [...selected, ...tuned];
   const result = await emitKernels(specs, opts.arch, opts.out);
+  if (tuning) {
+    const dispatchPath = path.join(opts.out, 'gemm_dispatch.json');
+    await writeFile(dispatchPath, `${JSON.stringify(gemmDispatch(opts.arch, tuning, tuningName), null, 2)}\n`);
+    result.files.push(dispatchPath);
+  }
   const shown = (f: string) => path.relative(process.cwd(), path.resolve(f)) || f;
   console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${result.files.length} file(s)`);
   for (const f of result.files) console.log(`  ${shown(f)}`);

@@ -75,11 +75,12 @@ export async function main(argv: string[]): Promise<number> {
       .option('out', { type: 'string', describe: 'output directory', demandOption: true })
       .option('spec', { type: 'string', describe: 'spec file (.ts typed against dsl/types.ts, or .json); default: the catalog' })
       .option('only', { type: 'string', array: true, describe: 'emit only these kernels (repeat or comma-separate)' })
+      .option('tuning', { type: 'string', describe: 'a qgen-tuning/1 file (qgen tune): add its winning GEMM tilings and write gemm_dispatch.json' })
       .example('$0 emit --arch sm_100a --out kernels/', 'emit the whole catalog for B200')
       .example('$0 emit --arch sm_90a --spec examples/quartet2.spec.ts --out k/', 'emit the kernels of a spec file'),
-    guard(async (a: { arch: Arch; out: string; spec?: string; only?: string[] }) => {
+    guard(async (a: { arch: Arch; out: string; spec?: string; only?: string[]; tuning?: string }) => {
       const only = a.only?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-      await runEmit({ arch: a.arch, out: a.out, spec: a.spec, only });
+      await runEmit({ arch: a.arch, out: a.out, spec: a.spec, only, tuning: a.tuning });
     }))
     .command('list', 'the named catalog of kernels', (y) => y
       .option('arch', { type: 'string', describe: `${ARCH_HELP} (shows that arch's variants)`, coerce: parseArch }),
@@ -133,15 +134,39 @@ export async function main(argv: string[]): Promise<number> {
       const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed });
       if (code !== 0) throw new UserError(code === 2 ? 'check could not run on this machine (see above)' : 'check failed (see the FAIL lines above)', code);
     }))
+    .command('tune', 'sweep GEMM tilings and the two-pass path on this machine\'s GPU; write a tuning file for emit/vendor --tuning', (y) => y
+      .option('arch', { type: 'string', describe: `${ARCH_HELP} (must match the GPU)`, demandOption: true, coerce: parseArch })
+      .option('workload', { type: 'string', default: 'small', describe: 'llama-7b, small, or a workload JSON file (dsl/workloads.ts)' })
+      .option('budget-s', { type: 'string', default: '540', describe: 'seconds; what is left is recorded skipped and a rerun resumes it', coerce: positiveInt('budget-s') })
+      .option('out', { type: 'string', describe: 'tuning file (default tuning/<arch>-<gpu>.json)' })
+      .option('reps', { type: 'string', default: '10', describe: 'timed launches per measurement (median)', coerce: positiveInt('reps') })
+      .option('timeout-s', { type: 'string', default: '60', describe: 'per check or timing call; a hung candidate is recorded', coerce: positiveInt('timeout-s') })
+      .option('max-candidates', { type: 'string', describe: 'fused tilings to try (catalog tilings first); default: all', coerce: positiveInt('max-candidates') })
+      .example('$0 tune --arch sm_90a --workload llama-7b', 'then: qgen vendor --target torch --arch sm_90a --tuning tuning/sm_90a-<gpu>.json ...'),
+    guard(async (a: { arch: Arch; workload: string; budgetS: number; out?: string; reps: number; timeoutS: number; maxCandidates?: number }) => {
+      const { loadWorkload, WorkloadError } = await import('../dsl/workloads.ts');
+      try {
+        loadWorkload(a.workload, catalogFor(a.arch).filter((s) => s.kind === 'quantize').map((s) => s.name));
+      } catch (e) {
+        if (e instanceof WorkloadError) throw new UsageError(e.message);
+        throw e;
+      }
+      const { runTune } = await import('../harness/gpu/tune.ts');
+      const code = await runTune({ arch: a.arch, workload: a.workload, budgetS: a.budgetS, out: a.out, reps: a.reps,
+        timeoutS: a.timeoutS, checkRuns: 6, maxCandidates: a.maxCandidates });
+      if (code !== 0) throw new UserError('tune failed (see above)', code);
+    }))
     .command('vendor', 'write a self-contained package for a trainer: PyTorch extension (torch) or C sources + CMake (c)', (y) => y
       .option('target', { type: 'string', describe: `package kind: ${VENDOR_TARGETS.join(', ')}`, demandOption: true, coerce: parseTarget })
       .option('arch', { type: 'string', describe: ARCH_HELP, demandOption: true, coerce: parseArch })
       .option('out', { type: 'string', describe: 'output directory (created; files qgen writes are replaced)', demandOption: true })
+      .option('tuning', { type: 'string', describe: 'a qgen-tuning/1 file (qgen tune): vendor its winning tilings; the package dispatches GEMMs by its table' })
       .example('$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg', 'then: pip install --no-build-isolation ./qgen_torch_pkg')
       .example('$0 vendor --target c --arch sm_100a --out qgen_c', 'then: cmake -S qgen_c -B build && cmake --build build'),
-    guard(async (a: { target: VendorTarget; arch: Arch; out: string }) => {
+    guard(async (a: { target: VendorTarget; arch: Arch; out: string; tuning?: string }) => {
       const { vendor } = await import('../emit/vendor.ts');
-      const result = await vendor({ target: a.target, arch: a.arch, out: a.out });
+      const { loadTuningOption } = await import('./tuning.ts');
+      const result = await vendor({ target: a.target, arch: a.arch, out: a.out, ...loadTuningOption(a.tuning, a.arch) });
       console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch} as a ${a.target} package in ${a.out}: `
         + `${result.files.length} file(s)`);
       console.log(`  kernels: ${result.kernels.join(', ')}`);
@@ -149,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
         ? `  build:   pip install --no-build-isolation ${a.out}\n  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch})`
         : `  build:   cmake -S ${a.out} -B ${path.join(a.out, 'build')} -G Ninja && cmake --build ${path.join(a.out, 'build')}`);
     }))
-    .demandCommand(1, 'name a command: emit, list, explain, quality, check or vendor (see qgen --help)')
+    .demandCommand(1, 'name a command: emit, list, explain, quality, check, tune or vendor (see qgen --help)')
     .recommendCommands()
     .strict()
     .help()

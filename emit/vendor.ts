@@ -13,6 +13,7 @@ import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
+import { gemmDispatch, tunedGemmSpecs, type TuningFile } from '../tune/tuning.ts';
 
 export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
@@ -77,11 +78,13 @@ async function copyTree(from: string, to: string, files: string[]): Promise<void
 export interface VendorResult { files: string[]; kernels: string[] }
 
 /** Emits the kernels a vendored package needs (recipes' quantizers, GEMM tilings, support kernels) into `dir`. */
-async function emitVendoredKernels(arch: Arch, dir: string): Promise<{ manifest: Manifest; files: string[] }> {
+async function emitVendoredKernels(arch: Arch, dir: string, tuning?: TuningFile): Promise<{ manifest: Manifest; files: string[] }> {
   const problems = recipeProblems(arch);
   if (problems.length > 0) throw new Error(`vendor: the recipes are invalid on ${arch}:\n  ${problems.join('\n  ')}`);
   const wanted = new Set(vendoredKernelNames(arch));
-  const specs = catalogFor(arch).filter((s) => wanted.has(s.name));
+  const catalog = catalogFor(arch).filter((s) => wanted.has(s.name));
+  // The fused tilings a tuning table picks (NUMERICS §6.5), after the catalog's, under their tiling names.
+  const specs = [...catalog, ...(tuning ? tunedGemmSpecs(tuning).filter((t) => !catalog.some((c) => c.name === t.name)) : [])];
   const { files, manifestPath } = await emitKernels(specs, arch, dir);
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
   return { manifest, files };
@@ -105,7 +108,7 @@ function headerData(manifest: Manifest) {
   };
 }
 
-async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
+async function vendorTorch(arch: Arch, out: string, tuning?: TuningFile, tuningName?: string): Promise<VendorResult> {
   const files: string[] = [];
   const write = async (rel: string, text: string) => {
     const file = path.join(out, rel);
@@ -115,7 +118,7 @@ async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
   };
   await copyTree(torchRuntimeDir, out, files);
   const kernelDir = path.join(out, 'qgen_torch/csrc/kernels');
-  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, kernelDir);
+  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, kernelDir, tuning);
   files.push(...kernelFiles);
   const data = headerData(manifest);
   await write('qgen_torch/csrc/qgen_torch_kernels.h', compile('qgen_torch_kernels.h.hbs')(data));
@@ -127,14 +130,15 @@ async function vendorTorch(arch: Arch, out: string): Promise<VendorResult> {
     kernelsJson: pythonJson(kernels),
     recipesJson: pythonJson(recipes),
     gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
+    gemmDispatchJson: pythonJson(gemmDispatch(arch, tuning, tuningName)),
   }));
   await write('README.md', compile('torch_README.md.hbs')({ ...data, recipes: RECIPES }));
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 
-async function vendorC(arch: Arch, out: string): Promise<VendorResult> {
+async function vendorC(arch: Arch, out: string, tuning?: TuningFile): Promise<VendorResult> {
   const files: string[] = [];
-  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'));
+  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'), tuning);
   files.push(...kernelFiles);
   const data = { ...headerData(manifest), cudaArch: arch.slice(3) };
   for (const [name, template] of [['qgen_kernels.h', 'qgen_kernels.h.hbs'], ['CMakeLists.txt', 'CMakeLists.txt.hbs'],
@@ -147,7 +151,14 @@ async function vendorC(arch: Arch, out: string): Promise<VendorResult> {
 }
 
 /** Writes the package for `target` into `out` (created if missing). */
-export async function vendor(opts: { target: VendorTarget; arch: Arch; out: string }): Promise<VendorResult> {
+/**
+ * Writes the package for `target` into `out` (created if missing). `tuning`: a validated tuning file of this arch
+ * (tune/tuning.ts); its fused winners are vendored too and the torch package dispatches by its table
+ * (`tuningName`: how _generated.py names its source, e.g. the file's path relative to the repository).
+ */
+export async function vendor(opts: { target: VendorTarget; arch: Arch; out: string; tuning?: TuningFile; tuningName?: string }):
+  Promise<VendorResult> {
   await mkdir(opts.out, { recursive: true });
-  return opts.target === 'torch' ? vendorTorch(opts.arch, opts.out) : vendorC(opts.arch, opts.out);
+  return opts.target === 'torch' ? vendorTorch(opts.arch, opts.out, opts.tuning, opts.tuningName)
+    : vendorC(opts.arch, opts.out, opts.tuning);
 }

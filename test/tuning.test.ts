@@ -11,6 +11,7 @@ import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_TUNABLES, gemmTilingPoints } from '../dsl/tunables.ts';
 import { WORKLOADS, loadWorkload, workloadProblems } from '../dsl/workloads.ts';
 import { validate } from '../validate/validate.ts';
+import { lower } from '../lower/lower.ts';
 import { configSpaceHash, gemmSpace, gemmWithTiling, quantizeSpace } from '../validate/space.ts';
 import {
   TUNING_FORMAT, baseGemm, chooseGemm, gemmDispatch, readTuningFile, shapeClass, tuningProblems, type TuningFile,
@@ -18,7 +19,7 @@ import {
 
 const quantizerNames = catalogFor('sm_90a').filter((s) => s.kind === 'quantize').map((s) => s.name);
 
-test('space: a point drawn from the declared tunables is a candidate exactly when it validates', () => {
+test('space: a point drawn from the declared tunables is a candidate exactly when it validates and lowers', () => {
   const spaces = Object.fromEntries(ARCHS.map((a) => [a, new Set(gemmSpace(a, baseGemm(a)).candidates.map((s) => s.name))]));
   const point = (arch: Arch) => {
     const t = GEMM_TUNABLES[arch];
@@ -31,7 +32,9 @@ test('space: a point drawn from the declared tunables is a candidate exactly whe
   };
   fc.assert(fc.property(fc.constantFrom(...ARCHS).chain((a) => fc.tuple(fc.constant(a), point(a))), ([arch, tiling]) => {
     const spec = gemmWithTiling(baseGemm(arch), tiling);
-    assert.is(spaces[arch].has(spec.name), validate(spec, arch).length === 0, `${arch} ${spec.name}`);
+    let lowers = true;
+    try { lower(spec, arch); } catch { lowers = false; }
+    assert.is(spaces[arch].has(spec.name), validate(spec, arch).length === 0 && lowers, `${arch} ${spec.name}`);
   }), { numRuns: 300, seed: 15 });
 });
 

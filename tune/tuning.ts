@@ -11,7 +11,7 @@ import { ARCHS } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE } from '../dsl/recipes.ts';
 import type { GemmStrategy } from '../dsl/tunables.ts';
-import { gemmWithTiling } from '../validate/space.ts';
+import { buildProblem, gemmWithTiling } from '../validate/space.ts';
 import { validate } from '../validate/validate.ts';
 
 export const TUNING_FORMAT = 'qgen-tuning/1';
@@ -84,9 +84,11 @@ export function tuningProblems(f: unknown): { path: string; message: string }[] 
     if (strategy !== 'fused' && strategy !== 'two-pass') add(`${at}.strategy`, "must be 'fused' | 'two-pass'");
     if (strategy === 'two-pass' && tiling !== null) add(`${at}.tiling`, 'must be null for strategy two-pass');
     if (strategy === 'fused' && ARCHS.includes(f.arch as Arch)) {
-      const problems = isObj(tiling) ? validate(gemmWithTiling(baseGemm(f.arch as Arch), tiling as unknown as GemmTiling),
-        f.arch as Arch, `${at}.spec`) : [{ path: `${at}.tiling`, message: 'must be a GEMM tiling object' }];
-      for (const p of problems) add(p.path.replace(`${at}.spec.tiling`, `${at}.tiling`), p.message);
+      if (!isObj(tiling)) { add(`${at}.tiling`, 'must be a GEMM tiling object'); return; }
+      const spec = gemmWithTiling(baseGemm(f.arch as Arch), tiling as unknown as GemmTiling);
+      const problems = validate(spec, f.arch as Arch, `${at}.spec`);
+      const first = problems.length > 0 ? null : buildProblem(spec, f.arch as Arch, `${at}.spec`);
+      for (const p of first ? [first] : problems) add(p.path.replace(`${at}.spec.tiling`, `${at}.tiling`).replace(`${at}.spec`, at), p.message);
     }
   };
   if (!Array.isArray(f.winners)) add('winners', 'must be a list');

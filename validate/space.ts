@@ -4,6 +4,24 @@ import { createHash } from 'node:crypto';
 import type { Arch, GemmSpec, GemmTiling, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
 import { ELEMENTWISE_TUNABLES, GEMM_TUNABLES, elementwiseTilingPoints, gemmTilingPoints } from '../dsl/tunables.ts';
 import { validate } from './validate.ts';
+import { lower } from '../lower/lower.ts';
+
+/**
+ * The first reason `spec` cannot be built on `arch` (a validation problem with its field path, or the lowering's
+ * refusal, e.g. the sm_90a register budget), or null when it can. The space keeps exactly the points without one.
+ */
+export function buildProblem(spec: KernelSpec, arch: Arch, path = spec.name): { path: string; message: string } | null {
+  const problems = validate(spec, arch, path);
+  if (problems.length > 0) return problems[0];
+  try {
+    lower(spec, arch);
+    return null;
+  } catch (e) {
+    const message = (e as Error).message.replace(new RegExp(`^${spec.name}: `), '');
+    const field = /^(tiling\.[A-Za-z[\]0-9.]+):\s*/.exec(message);
+    return field ? { path: `${path}.${field[1]}`, message: message.slice(field[0].length) } : { path, message };
+  }
+}
 
 export interface Pruned { name: string; problem: string }
 export interface Space<S extends KernelSpec> { candidates: S[]; pruned: Pruned[] }
@@ -29,9 +47,9 @@ export function gemmSpace(arch: Arch, base: GemmSpec): Space<GemmSpec> {
   const pruned: Pruned[] = [];
   for (const tiling of gemmTilingPoints(arch)) {
     const spec = gemmWithTiling(base, tiling);
-    const problems = validate(spec, arch, spec.name);
-    if (problems.length === 0) candidates.push(spec);
-    else pruned.push({ name: spec.name, problem: `${problems[0].path}: ${problems[0].message}` });
+    const problem = buildProblem(spec, arch);
+    if (problem === null) candidates.push(spec);
+    else pruned.push({ name: spec.name, problem: `${problem.path}: ${problem.message}` });
   }
   return { candidates, pruned };
 }
@@ -43,9 +61,9 @@ export function quantizeSpace(arch: Arch, base: QuantizeSpec): Space<QuantizeSpe
   for (const tiling of elementwiseTilingPoints()) {
     const name = `${base.name}__t${tiling.threadsPerBlock}_r${tiling.rowsPerBlock}_g${tiling.groupsPerThread}`;
     const spec: QuantizeSpec = { ...base, name, tiling };
-    const problems = validate(spec, arch, name);
-    if (problems.length === 0) candidates.push(spec);
-    else pruned.push({ name, problem: `${problems[0].path}: ${problems[0].message}` });
+    const problem = buildProblem(spec, arch);
+    if (problem === null) candidates.push(spec);
+    else pruned.push({ name, problem: `${problem.path}: ${problem.message}` });
   }
   return { candidates, pruned };
 }

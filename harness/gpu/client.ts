@@ -166,6 +166,12 @@ export class GpuRunner {
 
   async close(): Promise<void> { await this.closeWithCode(); }
 
+  /** Ends a runner that does not answer (a hung kernel): SIGKILL, and every pending request fails. */
+  kill(): void {
+    this.proc.kill('SIGKILL');
+    this.queue.end();
+  }
+
   /** Asks the runner to quit and returns its exit code. */
   async closeWithCode(): Promise<number> {
     await this.chain;

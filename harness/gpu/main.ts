@@ -5,6 +5,8 @@
 //   profile [--arch sm_90a] --only REGEX [--out DIR]  ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_100a / sm_120a (cuobjdump)
 //   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
+//   tune [--arch sm_90a] [--workload small|llama-7b|FILE] [--budget-s N] [--out FILE] [--reps N] [--timeout-s N]
+//        [--max-candidates N] [--check-runs N]     the GEMM sweep of `qgen tune` (harness/gpu/tune.ts)
 // Everything it writes goes to bench/results/ and, when $OUT is set, to $OUT as well.
 import path from 'node:path';
 import type { Arch, GemmSpec, KernelSpec } from '../../dsl/types.ts';
@@ -58,6 +60,16 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'check') {
     return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')), speed: !argv.includes('--no-speed') });
   }
+  if (command === 'tune') {
+    const { runTune } = await import('./tune.ts');
+    const max = option(argv, 'max-candidates', '');
+    return runTune({
+      arch, workload: option(argv, 'workload', 'small'), budgetS: Number(option(argv, 'budget-s', '540')),
+      out: option(argv, 'out', '') || undefined, reps: Number(option(argv, 'reps', '10')),
+      timeoutS: Number(option(argv, 'timeout-s', '60')), checkRuns: Number(option(argv, 'check-runs', '6')),
+      maxCandidates: max ? Number(max) : undefined,
+    });
+  }
   if (command === 'profile') {
     const built = await buildRunner(arch, specs, workDir);
     const selected = built.specs.filter((s) => !only || s.name === only || new RegExp(only).test(s.name));
@@ -69,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
     await runSass((name) => !only || name === only || new RegExp(only).test(name), workDir);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]');
+  console.error('usage: qgen-gpu test|bench|profile|sass|check|tune [--arch A] [--only NAME] [--runs N] [--reps N]');
   return 2;
 }
 
