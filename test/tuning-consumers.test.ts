@@ -17,7 +17,7 @@ const TMP = mkdtempSync(path.join(os.tmpdir(), 'qgen-tuning-consumers-'));
 
 function tuningFile(): TuningFile {
   const t64: GemmTiling = { ctaTile: [64, 64, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'row-major' };
-  const t128: GemmTiling = { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' };
+  const t128: GemmTiling = { ctaTile: [128, 128, 128], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' };
   const w = (m: number, n: number, k: number, strategy: 'fused' | 'two-pass', tiling: GemmTiling | null) => {
     const [mMin, mMax] = m <= 64 ? [1, 64] : m <= 512 ? [65, 512] : [4097, null];
     return { shape: shapeClass(m, n, k), mMin, mMax, n, k, strategy, tiling, us: 10, twoPassUs: 11, cublasBf16Us: 9,
@@ -61,7 +61,7 @@ test('qgen emit --tuning: deterministic, adds the winning tilings and gemm_dispa
   const files = readdirSync(outs[0]).sort();
   assert.equal(readdirSync(outs[1]).sort(), files);
   for (const f of files) assert.ok(readFileSync(path.join(outs[0], f)).equals(readFileSync(path.join(outs[1], f))), f);
-  for (const k of ['gemm_bf16_t64x64x256_c1_s4_row_k1x1.cu', 'gemm_bf16_t128x128x128_c2_s6_sw8_k1x1.cu', 'gemm_dispatch.json']) {
+  for (const k of ['gemm_bf16_t64x64x256_c1_s4_row_k1x1.cu', 'gemm_bf16_t128x128x128_c2_s8_sw8_k1x1.cu', 'gemm_dispatch.json']) {
     assert.ok(files.includes(k), `${k} emitted`);
   }
   const d = JSON.parse(readFileSync(path.join(outs[0], 'gemm_dispatch.json'), 'utf8'));
@@ -99,7 +99,7 @@ test('vendor --tuning: GEMM_DISPATCH is the table, and the package picks what ch
   const dir = path.join(TMP, 'torch');
   const t = tuningFile();
   const r = await vendor({ target: 'torch', arch: 'sm_90a', out: dir, tuning: t, tuningName: 'tuning/x.json' });
-  assert.ok(r.kernels.includes('gemm_bf16_t128x128x128_c2_s6_sw8_k1x1'), 'the tuned tiling is vendored');
+  assert.ok(r.kernels.includes('gemm_bf16_t128x128x128_c2_s8_sw8_k1x1'), 'the tuned tiling is vendored');
   const d = gemmDispatch('sm_90a', t, 'tuning/x.json');
   const queries: [number, number, number][] = [];
   for (const m of [1, 64, 65, 300, 512, 513, 4096, 4097, 16384, 32768]) {

@@ -194,18 +194,27 @@ export function fallbackRules(arch: Arch): DispatchRule[] {
   return [{ mMin: 1, mMax: null, n: null, k: null, strategy: 'fused', kernel: fusedFor(1 << 30) }];
 }
 
-/** The name a tuned fused tiling is vendored under. */
-export function tunedKernelName(arch: Arch, tiling: GemmTiling): string {
-  return gemmWithTiling(baseGemm(arch), tiling).name;
+/** The catalog's bf16 GEMM with exactly this tiling on `arch`, if any (its name is reused: no duplicate kernel). */
+function catalogGemmWithTiling(arch: Arch, tiling: GemmTiling): GemmSpec | undefined {
+  const key = JSON.stringify(gemmWithTiling(baseGemm(arch), tiling).tiling);
+  return catalogFor(arch).find((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16' && JSON.stringify(s.tiling) === key);
 }
 
-/** The GEMM specs a tuning file adds to the catalog (one per distinct fused winner tiling), sorted by name. */
+/** The name a tuned fused tiling is emitted and vendored under: the catalog's where it has that tiling. */
+export function tunedKernelName(arch: Arch, tiling: GemmTiling): string {
+  return catalogGemmWithTiling(arch, tiling)?.name ?? gemmWithTiling(baseGemm(arch), tiling).name;
+}
+
+/** The GEMM specs a tuning file's fused winners need (one per distinct tiling), sorted by name. */
 export function tunedGemmSpecs(t: TuningFile): GemmSpec[] {
   const byName = new Map<string, GemmSpec>();
   for (const w of t.winners) {
     if (w.strategy !== 'fused' || !w.tiling) continue;
-    const spec = gemmWithTiling(baseGemm(t.arch), w.tiling);
-    spec.doc = `the NVFP4 GEMM with a tuned tiling (${t.cacheKey.gpu}, workload ${t.workload})`;
+    let spec = catalogGemmWithTiling(t.arch, w.tiling);
+    if (!spec) {
+      spec = gemmWithTiling(baseGemm(t.arch), w.tiling);
+      spec.doc = `the NVFP4 GEMM with a tuned tiling (${t.cacheKey.gpu}, workload ${t.workload})`;
+    }
     byName.set(spec.name, spec);
   }
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
