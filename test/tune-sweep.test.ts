@@ -81,7 +81,7 @@ test('report: provenance first line, a row per shape and class, a bar per series
   const state = await sweep({ candidates: cands.filter((c) => c.name !== 'hangs'), shapes, reps: 5, budgetS: 1000, timeoutS: 1,
     now: () => clock.t }, fake(clock).backend);
   const file = {
-    format: TUNING_FORMAT, arch: 'sm_90a' as const, workload: 'test', provenance: { format: 'qgen-provenance/1', commit: 'c'.repeat(40) },
+    format: TUNING_FORMAT as typeof TUNING_FORMAT, arch: 'sm_90a' as const, workload: 'test', provenance: { format: 'qgen-provenance/1', commit: 'c'.repeat(40) },
     cacheKey: { sourceHash: 's', configSpaceHash: 'h', gpu: 'GPU X', smCount: 1, driver: 'd', cuda: 'c', qgenVersion: 'v' },
     candidates: state.candidates, winners: state.winners, baselines: state.baselines,
   };

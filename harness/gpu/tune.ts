@@ -22,7 +22,9 @@ import { TUNING_FORMAT, baseGemm, sourceHash, type TuningCacheKey, type TuningFi
 import { tuneMarkdown, tuneSvg } from '../../tune/report.ts';
 import { renderDispatch } from './bind.ts';
 import { GpuRunner, median } from './client.ts';
-import { gemmBuffers, gemmCaseArbitrary, gemmOperands, checkGemmOutput, type GemmCase } from './gemm_suite.ts';
+import {
+  checkGemmOutput, gemmBuffers, gemmCaseArbitrary, gemmExpected, gemmOperands, type GemmCase, type GemmExpected,
+} from './gemm_suite.ts';
 import { nvfp4Buffers } from './gemm_bench.ts';
 import { repoRoot } from './results.ts';
 
@@ -113,7 +115,8 @@ async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
 class RunnerBackend implements SweepBackend {
   runner: GpuRunner;
   /** The property batch every candidate runs: the same cases and operands for all (drawn once). */
-  private readonly cases: { gc: GemmCase; a: ReturnType<typeof gemmOperands>['a']; b: ReturnType<typeof gemmOperands>['b'] }[];
+  private readonly cases: { gc: GemmCase; a: ReturnType<typeof gemmOperands>['a']; b: ReturnType<typeof gemmOperands>['b'];
+    expected: GemmExpected }[];
 
   constructor(private readonly binary: string, checkRuns: number) {
     this.runner = new GpuRunner(binary);
@@ -121,14 +124,17 @@ class RunnerBackend implements SweepBackend {
     // More tiles than CTAs (persistent loop) and many K blocks, ragged m and n.
     drawn.push({ m: 130, n: 272, k: 2048, regime: 'quantized', sigmaLog2: 0, dataSeed: 77 },
       { m: 1100, n: 1040, k: 64, regime: 'exact', sigmaLog2: 0, dataSeed: 78 });
-    this.cases = drawn.map((gc) => ({ gc, ...gemmOperands(gc) }));
+    this.cases = drawn.map((gc) => {
+      const { a, b } = gemmOperands(gc);
+      return { gc, a, b, expected: gemmExpected(gc, a, b, 'bf16') };
+    });
   }
 
   async check(c: Candidate): Promise<string | null> {
-    for (const { gc, a, b } of this.cases) {
+    for (const { gc, a, b, expected } of this.cases) {
       const res = await this.runner.run({ kernel: c.name, rows: gc.m, cols: gc.k, depth: gc.n, seed: 0n, poison: 0x5a, buffers: gemmBuffers(a, b, 'bf16') });
       if (res.status !== 0) return `${gc.m}x${gc.n}x${gc.k}: status ${res.status} ${res.message}`;
-      const problem = checkGemmOutput(gc, res.buffers[6], a, b, 'bf16');
+      const problem = checkGemmOutput(gc, res.buffers[6], a, b, 'bf16', expected);
       if (problem) return `${gc.m}x${gc.n}x${gc.k} (${gc.regime}): ${problem}`;
     }
     return null;
