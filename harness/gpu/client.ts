@@ -77,6 +77,8 @@ export class GpuRunner {
     this.proc.stdout.on('data', (d: Buffer) => this.queue.push(d));
     this.proc.stdout.on('end', () => this.queue.end());
     this.proc.on('error', (e) => { this.spawnError = e; this.queue.end(); });
+    // A runner that died (a crashing kernel) must fail the pending request, not the harness (EPIPE on stdin).
+    this.proc.stdin.on('error', () => this.queue.end());
   }
 
   /** Serialises calls: the runner answers one request at a time. */

@@ -130,9 +130,22 @@ class RunnerBackend implements SweepBackend {
     });
   }
 
+  /** A CUDA failure (status -2: the context may be unusable) or a dead runner: restart it for the next candidate. */
+  private async guarded<T extends { status: number }>(call: () => Promise<T>): Promise<T> {
+    try {
+      const res = await call();
+      if (res.status === -2) await this.restart();
+      return res;
+    } catch (e) {
+      await this.restart();
+      throw e;
+    }
+  }
+
   async check(c: Candidate): Promise<string | null> {
     for (const { gc, a, b, expected } of this.cases) {
-      const res = await this.runner.run({ kernel: c.name, rows: gc.m, cols: gc.k, depth: gc.n, seed: 0n, poison: 0x5a, buffers: gemmBuffers(a, b, 'bf16') });
+      const res = await this.guarded(() => this.runner.run({ kernel: c.name, rows: gc.m, cols: gc.k, depth: gc.n, seed: 0n,
+        poison: 0x5a, buffers: gemmBuffers(a, b, 'bf16') }));
       if (res.status !== 0) return `${gc.m}x${gc.n}x${gc.k}: status ${res.status} ${res.message}`;
       const problem = checkGemmOutput(gc, res.buffers[6], a, b, 'bf16', expected);
       if (problem) return `${gc.m}x${gc.n}x${gc.k} (${gc.regime}): ${problem}`;
@@ -141,7 +154,7 @@ class RunnerBackend implements SweepBackend {
   }
 
   private async bench(kernel: string, s: WorkloadGemm, buffers: ReturnType<typeof nvfp4Buffers>, reps: number): Promise<number> {
-    const res = await this.runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, reps);
+    const res = await this.guarded(() => this.runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, reps));
     if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
     return median(res.kernelMs) * 1000;
   }
