@@ -8,6 +8,9 @@ import { SpecError, validateFile } from '../validate/validate.ts';
 import { UserError } from './errors.ts';
 import { emitKernels, planKernels } from '../emit/emit.ts';
 import { writeOutputFolder } from '../emit/output.ts';
+import { gemmDispatch, tunedGemmSpecs } from '../tune/tuning.ts';
+import { loadTuningOption } from './tuning.ts';
+import { writeFile } from 'node:fs/promises';
 
 /** The specs of a spec file, validated on `arch`; or the catalog. A user error lists every problem. */
 export async function specsFor(arch: Arch, specFile?: string): Promise<KernelSpec[]> {
@@ -36,12 +39,25 @@ export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): Ke
   return specs.filter((s) => only.includes(s.name));
 }
 
-export async function runEmit(opts: { arch: Arch; out: string; spec?: string; only?: string[]; force?: boolean }):
-  Promise<void> {
-  const specs = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
+export async function runEmit(opts: {
+  arch: Arch; out: string; spec?: string; only?: string[]; force?: boolean; tuning?: string;
+}): Promise<void> {
+  const { tuning, tuningName } = loadTuningOption(opts.tuning, opts.arch);
+  const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
+  // --tuning: the winning fused tilings join the specs, and gemm_dispatch.json says which runs for which shape.
+  const tuned = tuning ? tunedGemmSpecs(tuning).filter((t) => !selected.some((s) => s.name === t.name)) : [];
+  const specs = [...selected, ...tuned];
   planKernels(specs, opts.arch); // a spec that cannot be lowered fails here, before the output folder is looked at
   const { files } = await writeOutputFolder(opts.out, `qgen emit --arch ${opts.arch}`, { force: opts.force },
-    (dir) => emitKernels(specs, opts.arch, dir));
+    async (dir) => {
+      const result = await emitKernels(specs, opts.arch, dir);
+      if (tuning) {
+        const dispatchPath = path.join(dir, 'gemm_dispatch.json');
+        await writeFile(dispatchPath, `${JSON.stringify(gemmDispatch(opts.arch, tuning, tuningName), null, 2)}\n`);
+        result.files.push(dispatchPath);
+      }
+      return result;
+    });
   const shown = (f: string) => path.relative(process.cwd(), path.resolve(f)) || f;
   console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${files.length} file(s)`);
   for (const f of files) console.log(`  ${shown(f)}`);

@@ -114,11 +114,12 @@ export async function main(argv: string[]): Promise<number> {
       .option('force', { type: 'boolean', default: false, describe: FORCE_HELP })
       .option('spec', { type: 'string', describe: 'spec file (.ts typed against dsl/types.ts, or .json); default: the catalog' })
       .option('only', { type: 'string', array: true, describe: 'emit only these kernels (repeat or comma-separate)' })
+      .option('tuning', { type: 'string', describe: 'a qgen-tuning/1 file (qgen tune): add its winning GEMM tilings and write gemm_dispatch.json' })
       .example('$0 emit --arch sm_100a --out kernels/', 'emit the whole catalog for B200')
       .example('$0 emit --arch sm_90a --spec examples/quartet2.spec.ts --out k/', 'emit the kernels of a spec file'),
-    guard(async (a: { arch: GpuTarget; out: string; spec?: string; only?: string[]; force: boolean }) => {
+    guard(async (a: { arch: GpuTarget; out: string; spec?: string; only?: string[]; force: boolean; tuning?: string }) => {
       archNote(argv, a.arch.arch);
-      await runEmit({ arch: a.arch.arch, out: a.out, spec: a.spec, only: onlyNames(a.only), force: a.force });
+      await runEmit({ arch: a.arch.arch, out: a.out, spec: a.spec, only: onlyNames(a.only), force: a.force, tuning: a.tuning });
       if (a.arch.target !== a.arch.arch) {
         console.log(`  compile for ${a.arch.target}: nvcc -gencode arch=compute_${a.arch.target.slice(3)},`
           + `code=${a.arch.target} (not -arch=${a.arch.target})`);
@@ -231,6 +232,28 @@ export async function main(argv: string[]): Promise<number> {
       const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed, results });
       if (code !== 0) throw new UserError(code === 2 ? 'check could not run on this machine (see above)' : 'check failed (see the FAIL lines above)', code);
     }))
+    .command('tune', 'sweep GEMM tilings and the two-pass path on this machine\'s GPU; write a tuning file for emit/vendor --tuning', (y) => y
+      .option('arch', { type: 'string', describe: `${ARCH_HELP} (must match the GPU)`, demandOption: true, coerce: parseArch })
+      .option('workload', { type: 'string', default: 'small', describe: 'llama-7b, small, or a workload JSON file (dsl/workloads.ts)' })
+      .option('budget-s', { type: 'string', default: '540', describe: 'seconds; what is left is recorded skipped and a rerun resumes it', coerce: positiveInt('budget-s') })
+      .option('out', { type: 'string', describe: 'tuning file (default tuning/<arch>-<gpu>.json)' })
+      .option('reps', { type: 'string', default: '10', describe: 'timed launches per measurement (median)', coerce: positiveInt('reps') })
+      .option('timeout-s', { type: 'string', default: '60', describe: 'per check or timing call; a hung candidate is recorded', coerce: positiveInt('timeout-s') })
+      .option('max-candidates', { type: 'string', describe: 'fused tilings to try (catalog tilings first); default: all', coerce: positiveInt('max-candidates') })
+      .example('$0 tune --arch sm_90a --workload llama-7b', 'then: qgen vendor --target torch --arch sm_90a --tuning tuning/sm_90a-<gpu>.json ...'),
+    guard(async (a: { arch: Arch; workload: string; budgetS: number; out?: string; reps: number; timeoutS: number; maxCandidates?: number }) => {
+      const { loadWorkload, WorkloadError } = await import('../dsl/workloads.ts');
+      try {
+        loadWorkload(a.workload, catalogFor(a.arch).filter((s) => s.kind === 'quantize').map((s) => s.name));
+      } catch (e) {
+        if (e instanceof WorkloadError) throw new UsageError(e.message);
+        throw e;
+      }
+      const { runTune } = await import('../harness/gpu/tune.ts');
+      const code = await runTune({ arch: a.arch, workload: a.workload, budgetS: a.budgetS, out: a.out, reps: a.reps,
+        timeoutS: a.timeoutS, checkRuns: 6, maxCandidates: a.maxCandidates });
+      if (code !== 0) throw new UserError('tune failed (see above)', code);
+    }))
     .command('vendor', 'write a self-contained package for a trainer: PyTorch extension (torch) or C sources + CMake (c)', (y) => y
       .option('target', { type: 'string', describe: `package kind: ${VENDOR_TARGETS.join(', ')}`, demandOption: true, coerce: parseTarget })
       .option('arch', {
@@ -239,12 +262,18 @@ export async function main(argv: string[]): Promise<number> {
       })
       .option('out', { type: 'string', describe: OUT_HELP, demandOption: true, coerce: outOption })
       .option('force', { type: 'boolean', default: false, describe: FORCE_HELP })
+      .option('tuning', {
+        type: 'string',
+        describe: 'a qgen-tuning/1 file (qgen tune): vendor its winning tilings; the package dispatches GEMMs by its table',
+      })
       .example('$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg', 'then: pip install --no-build-isolation ./qgen_torch_pkg')
       .example('$0 vendor --target c --arch sm_100a --out qgen_c', 'then: cmake -S qgen_c -B build && cmake --build build'),
-    guard(async (a: { target: VendorTarget; arch: GpuTarget; out: string; force: boolean }) => {
+    guard(async (a: { target: VendorTarget; arch: GpuTarget; out: string; force: boolean; tuning?: string }) => {
+      const { loadTuningOption } = await import('./tuning.ts');
       const { vendor } = await import('../emit/vendor.ts');
       const result = await vendor({
         target: a.target, arch: a.arch.arch, gpuTarget: a.arch.target, out: a.out, force: a.force,
+        ...loadTuningOption(a.tuning, a.arch.arch),
       });
       console.log(`qgen: vendored ${result.kernels.length} kernel(s) for ${a.arch.target} as a ${a.target} package `
         + `in ${a.out}: `
@@ -255,7 +284,7 @@ export async function main(argv: string[]): Promise<number> {
           + `  test:    python ${path.join(a.out, 'tests/run.py')}   (on a GPU of ${a.arch.arch})`
         : `  build:   cmake -S ${a.out} -B ${path.join(a.out, 'build')} -G Ninja && cmake --build ${path.join(a.out, 'build')}`);
     }))
-    .demandCommand(1, 'name a command: emit, list, explain, quality, check or vendor (see qgen --help)')
+    .demandCommand(1, 'name a command: emit, list, explain, quality, check, tune or vendor (see qgen --help)')
     .option('debug', { type: 'boolean', default: false, describe: 'show the stack of an internal error' })
     .recommendCommands()
     .strict()

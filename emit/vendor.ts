@@ -15,6 +15,7 @@ import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { writeOutputFolder } from './output.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
 import { hostProvenance } from '../harness/provenance.ts';
+import { gemmDispatch, tunedGemmSpecs, type TuningFile } from '../tune/tuning.ts';
 
 export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
@@ -79,11 +80,13 @@ async function copyTree(from: string, to: string, files: string[]): Promise<void
 export interface VendorResult { files: string[]; kernels: string[] }
 
 /** Emits the kernels a vendored package needs (recipes' quantizers, GEMM tilings, support kernels) into `dir`. */
-async function emitVendoredKernels(arch: Arch, dir: string): Promise<{ manifest: Manifest; files: string[] }> {
+async function emitVendoredKernels(arch: Arch, dir: string, tuning?: TuningFile): Promise<{ manifest: Manifest; files: string[] }> {
   const problems = recipeProblems(arch);
   if (problems.length > 0) throw new Error(`vendor: the recipes are invalid on ${arch}:\n  ${problems.join('\n  ')}`);
   const wanted = new Set(vendoredKernelNames(arch));
-  const specs = catalogFor(arch).filter((s) => wanted.has(s.name));
+  const catalog = catalogFor(arch).filter((s) => wanted.has(s.name));
+  // The fused tilings a tuning table picks (NUMERICS §6.5), after the catalog's, under their tiling names.
+  const specs = [...catalog, ...(tuning ? tunedGemmSpecs(tuning).filter((t) => !catalog.some((c) => c.name === t.name)) : [])];
   const { files, manifestPath } = await emitKernels(specs, arch, dir);
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
   return { manifest, files };
@@ -107,7 +110,8 @@ function headerData(manifest: Manifest) {
   };
 }
 
-async function vendorTorch(arch: Arch, out: string, target: string): Promise<VendorResult> {
+async function vendorTorch(arch: Arch, out: string, target: string, tuning?: TuningFile, tuningName?: string):
+  Promise<VendorResult> {
   const files: string[] = [];
   const write = async (rel: string, text: string) => {
     const file = path.join(out, rel);
@@ -117,7 +121,7 @@ async function vendorTorch(arch: Arch, out: string, target: string): Promise<Ven
   };
   await copyTree(torchRuntimeDir, out, files);
   const kernelDir = path.join(out, 'qgen_torch/csrc/kernels');
-  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, kernelDir);
+  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, kernelDir, tuning);
   files.push(...kernelFiles);
   const data = headerData(manifest);
   await write('qgen_torch/csrc/qgen_torch_kernels.h', compile('qgen_torch_kernels.h.hbs')(data));
@@ -129,6 +133,7 @@ async function vendorTorch(arch: Arch, out: string, target: string): Promise<Ven
     kernelsJson: pythonJson(kernels),
     recipesJson: pythonJson(recipes),
     gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
+    gemmDispatchJson: pythonJson(gemmDispatch(arch, tuning, tuningName)),
   }));
   await write('README.md', compile('torch_README.md.hbs')({ ...data, recipes: RECIPES }));
   // The tree this package came from (commit + dirty, no date, so two vendorings at one commit are byte-identical):
@@ -137,9 +142,9 @@ async function vendorTorch(arch: Arch, out: string, target: string): Promise<Ven
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 
-async function vendorC(arch: Arch, out: string, target: string): Promise<VendorResult> {
+async function vendorC(arch: Arch, out: string, target: string, tuning?: TuningFile): Promise<VendorResult> {
   const files: string[] = [];
-  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'));
+  const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'), tuning);
   files.push(...kernelFiles);
   const data = { ...headerData(manifest), cudaArch: target.slice(3) };
   for (const [name, template] of [['qgen_kernels.h', 'qgen_kernels.h.hbs'], ['CMakeLists.txt', 'CMakeLists.txt.hbs'],
@@ -159,10 +164,14 @@ export async function vendor(opts: {
   target: VendorTarget; arch: Arch; out: string; force?: boolean;
   /** What nvcc builds for: `arch` (the default) or its family target (sm_100f, sm_120f). */
   gpuTarget?: string;
+  /** A validated tuning file of this arch (tune/tuning.ts): its fused winners are vendored and the torch package
+   * dispatches by its table (`tuningName`: how _generated.py names its source). */
+  tuning?: TuningFile; tuningName?: string;
 }): Promise<VendorResult> {
   const gpuTarget = opts.gpuTarget ?? opts.arch;
   const command = `qgen vendor --target ${opts.target} --arch ${gpuTarget}`;
   const { result, files } = await writeOutputFolder(opts.out, command, { force: opts.force }, (dir) =>
-    opts.target === 'torch' ? vendorTorch(opts.arch, dir, gpuTarget) : vendorC(opts.arch, dir, gpuTarget));
+    opts.target === 'torch' ? vendorTorch(opts.arch, dir, gpuTarget, opts.tuning, opts.tuningName)
+      : vendorC(opts.arch, dir, gpuTarget, opts.tuning));
   return { kernels: result.kernels, files };
 }

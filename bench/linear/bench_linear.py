@@ -1,11 +1,14 @@
 """Quartet2Linear forward+backward vs bf16 nn.Linear under autocast, same run, same GPU (issue 6 speed target).
 
-    python bench/linear/bench_linear.py --qgen-path DIR --out OUT [--tokens 32768] [--reps 20]
+    python bench/linear/bench_linear.py --qgen-path DIR --out OUT [--tokens 32768] [--reps 20] [--gemm tuned,fused]
 
 Shapes: the Llama-7B linear layers (in -> out) at --tokens tokens. For every shape and recipe: median of --reps
 timed forward+backward steps (CUDA events; a 256 MiB buffer is rewritten before each step so no operand is served
 from L2), peak memory above the inputs, activation memory saved for backward, and the time of the three NVFP4 GEMMs
-alone (the floor the quantizers add to). Writes OUT/linear.json and OUT/linear.md.
+alone (the floor the quantizers add to). --gemm: how the package picks each GEMM (qgen_torch.ops.set_gemm_mode):
+'tuned' (its GEMM_DISPATCH: the tuning table it was vendored with, or the fallback rule), 'fused' or 'two-pass'
+(NUMERICS §6.4); a comma-separated list measures each. Rows carry the mode, the strategy of the forward, dX and dW
+GEMM and the tuning table's source. Writes OUT/linear.json and OUT/linear.md.
 """
 import argparse
 import json
@@ -30,6 +33,7 @@ def parse():
     p.add_argument('--reps', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--recipes', default='quartet2,nvidia,nvidia+4/6,tetrajet-v2')
+    p.add_argument('--gemm', default='tuned', help='tuned | fused | two-pass, or a comma-separated list of them')
     return p.parse_args()
 
 
@@ -115,6 +119,7 @@ def main():
         sys.path.insert(0, os.path.abspath(a.qgen_path))
     import qgen_torch
     from qgen_torch import ops as Q
+    from qgen_torch import _generated as G
     dev = torch.device('cuda')
     name = torch.cuda.get_device_name()
     flush = torch.empty(64 * 2 ** 20, dtype=torch.float32, device=dev)
@@ -127,14 +132,20 @@ def main():
         dy = (torch.randn(a.tokens, fout, device=dev) * 1e-3).to(torch.bfloat16)
         ref = nn.Linear(fin, fout, bias=False, device=dev)   # fp32 master weights, bf16 compute under autocast
         base = measure(ref, x, dy, a.reps, a.warmup, flush)
-        floor = None
-        for recipe in a.recipes.split(','):
+        for mode, recipe in [(g, r) for g in a.gemm.split(',') for r in a.recipes.split(',')]:
+            Q.set_gemm_mode(mode)
+            floor = None
             q = qgen_torch.Quartet2Linear.from_linear(ref, recipe)
             m = measure(q, x, dy, a.reps, a.warmup, flush)
             if recipe == 'quartet2':
                 floor = gemm_floor(Q, q, x, dy, a.reps, a.warmup, flush)
+            padded = -(-a.tokens // 128) * 128
+            plans = [Q.gemm_plan(*mnk) for mnk in ((padded, fout, fin), (padded, fin, fout), (fout, fin, padded))]
             row = {
-                'shape': '%d->%d' % (fin, fout), 'tokens': a.tokens, 'recipe': recipe,
+                'shape': '%d->%d' % (fin, fout), 'tokens': a.tokens, 'recipe': recipe, 'gemm': mode,
+                'gemm_strategies': ['%s%s' % (st, ':' + k if k else '') for st, k, _ in plans],
+                'tuning': G.GEMM_DISPATCH['source'], 'tuning_source_hash': G.GEMM_DISPATCH['sourceHash'],
+                'tuning_gpu': G.GEMM_DISPATCH['gpu'],
                 'time_ms': round(m['time_ms'], 3), 'bf16_time_ms': round(base['time_ms'], 3),
                 'ratio': round(m['time_ms'] / base['time_ms'], 3),
                 'fwd_ms': round(m['fwd_ms'], 3), 'bf16_fwd_ms': round(base['fwd_ms'], 3),
@@ -144,10 +155,11 @@ def main():
                 'device': name, 'torch': torch.__version__, 'reps': a.reps,
             }
             rows.append(row)
-            print('%-12s %-12s %8.3f ms vs bf16 %8.3f ms = %.2fx; fwd %.3f vs %.3f; gemms alone %s; peak %.0f vs %.0f MiB; saved %.0f vs %.0f MiB'
-                  % (row['shape'], recipe, row['time_ms'], row['bf16_time_ms'], row['ratio'], row['fwd_ms'], row['bf16_fwd_ms'],
+            print('%-12s %-9s %-12s %8.3f ms vs bf16 %8.3f ms = %.2fx; fwd %.3f vs %.3f; gemms alone %s; peak %.0f vs %.0f MiB; saved %.0f vs %.0f MiB'
+                  % (row['shape'], mode, recipe, row['time_ms'], row['bf16_time_ms'], row['ratio'], row['fwd_ms'], row['bf16_fwd_ms'],
                      '%.3f ms' % floor if recipe == 'quartet2' else '-', row['peak_mem_mb'], row['bf16_peak_mem_mb'],
                      row['saved_activation_mb'], row['bf16_saved_activation_mb']), flush=True)
+            print('    GEMM strategies (fwd, dX, dW): %s; tuning: %s' % (', '.join(row['gemm_strategies']), row['tuning']), flush=True)
         del x, dy, ref
         torch.cuda.empty_cache()
     # A new folder per run, linear-<date>-<HHMM>-<commit7>/, its files with qgen-provenance/1 (bench/provenance.py).
@@ -160,11 +172,13 @@ def main():
     lines = ['# Quartet2Linear vs bf16 nn.Linear (forward + backward)', '',
              'Device: %s, torch %s, %d tokens, median of %d steps (CUDA events, L2 flushed before each), fp32 master '
              'weights, bf16 autocast. Target (issue 6): quartet2 <= 1.15x the bf16 time.' % (name, torch.__version__, a.tokens, a.reps), '',
-             '| shape (in->out) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+             'GEMM tuning table: %s (GPU %s, sources %s).' % (G.GEMM_DISPATCH['source'], G.GEMM_DISPATCH['gpu'],
+                                                               G.GEMM_DISPATCH['sourceHash']), '',
+             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB |',
+             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for r in rows:
-        lines.append('| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f |' % (
-            r['shape'], r['recipe'], r['time_ms'], r['bf16_time_ms'], r['ratio'], r['fwd_ms'], r['bf16_fwd_ms'],
+        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f |' % (
+            r['shape'], r['gemm'], ', '.join(r['gemm_strategies']), r['recipe'], r['time_ms'], r['bf16_time_ms'], r['ratio'], r['fwd_ms'], r['bf16_fwd_ms'],
             '%.2f' % r['nvfp4_gemms_ms'] if r['nvfp4_gemms_ms'] is not None else '', r['peak_mem_mb'], r['bf16_peak_mem_mb'],
             r['saved_activation_mb'], r['bf16_saved_activation_mb']))
     with open(os.path.join(a.out, 'linear.md'), 'w') as f:

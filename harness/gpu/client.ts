@@ -77,6 +77,8 @@ export class GpuRunner {
     this.proc.stdout.on('data', (d: Buffer) => this.queue.push(d));
     this.proc.stdout.on('end', () => this.queue.end());
     this.proc.on('error', (e) => { this.spawnError = e; this.queue.end(); });
+    // A runner that died (a crashing kernel) must fail the pending request, not the harness (EPIPE on stdin).
+    this.proc.stdin.on('error', () => this.queue.end());
   }
 
   /** Serialises calls: the runner answers one request at a time. */
@@ -165,6 +167,12 @@ export class GpuRunner {
   }
 
   async close(): Promise<void> { await this.closeWithCode(); }
+
+  /** Ends a runner that does not answer (a hung kernel): SIGKILL, and every pending request fails. */
+  kill(): void {
+    this.proc.kill('SIGKILL');
+    this.queue.end();
+  }
 
   /** Asks the runner to quit and returns its exit code. */
   async closeWithCode(): Promise<number> {

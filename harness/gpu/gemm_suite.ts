@@ -94,9 +94,18 @@ function decodeOutput(bytes: Uint8Array, output: 'bf16' | 'f32'): Float32Array {
   return Float32Array.from(bits, (x) => bf16BitsToF32(x));
 }
 
-/** Null when c is right; otherwise what is wrong (first element, count). */
-export function checkGemmOutput(c: GemmCase, got: Uint8Array, a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32'): string | null {
+/** The reference of a case and its per-element bound, computed once when many kernels are checked on it. */
+export interface GemmExpected { ref: Float64Array; bound: ArrayLike<number> | null }
+
+export function gemmExpected(c: GemmCase, a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32'): GemmExpected {
   const ref = gemmReference(a, b);
+  return { ref, bound: c.regime === 'exact' ? null : gemmKernelBound(a, b, ref, output) };
+}
+
+/** Null when c is right; otherwise what is wrong (first element, count). */
+export function checkGemmOutput(c: GemmCase, got: Uint8Array, a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32',
+  expected: GemmExpected = gemmExpected(c, a, b, output)): string | null {
+  const ref = expected.ref;
   const out = decodeOutput(got, output);
   if (c.regime === 'exact') {
     const want = roundOutput(ref, output);
@@ -107,7 +116,7 @@ export function checkGemmOutput(c: GemmCase, got: Uint8Array, a: QuantizedTensor
     }
     return bad ? `${bad} of ${want.length} elements differ from the exact result; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, expected ${want[first]}` : null;
   }
-  const bound = gemmKernelBound(a, b, ref, output);
+  const bound = expected.bound ?? gemmKernelBound(a, b, ref, output);
   let bad = 0, first = -1;
   for (let i = 0; i < ref.length; i++) {
     const err = Math.abs(out[i] - ref[i]);

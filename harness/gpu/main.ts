@@ -8,6 +8,8 @@
 //   profile [--arch sm_90a] --only REGEX              ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_90a / sm_100a / sm_120a (cuobjdump)
 //   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
+//   tune [--arch sm_90a] [--workload small|llama-7b|FILE] [--budget-s N] [--out FILE] [--reps N] [--timeout-s N]
+//        [--max-candidates N] [--check-runs N]     the GEMM sweep of `qgen tune` (harness/gpu/tune.ts)
 // Every run writes a new folder bench/results/<command>-<date>-<HHMM>-<commit7>/ (and the same under $OUT), each
 // file with its provenance (harness/gpu/results.ts).
 import path from 'node:path';
@@ -84,6 +86,16 @@ async function main(argv: string[]): Promise<number> {
     return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')),
       speed: !argv.includes('--no-speed'), results: () => RunResults.start('check', fullArgv) });
   }
+  if (command === 'tune') {
+    const { runTune } = await import('./tune.ts');
+    const max = option(argv, 'max-candidates', '');
+    return runTune({
+      arch, workload: option(argv, 'workload', 'small'), budgetS: Number(option(argv, 'budget-s', '540')),
+      out: option(argv, 'out', '') || undefined, reps: Number(option(argv, 'reps', '10')),
+      timeoutS: Number(option(argv, 'timeout-s', '60')), checkRuns: Number(option(argv, 'check-runs', '6')),
+      maxCandidates: max ? Number(max) : undefined,
+    });
+  }
   if (command === 'profile') {
     const results = await RunResults.start('profile', fullArgv);
     const built = await buildRunner(arch, specs, workDir);
@@ -97,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
     await runSass(selected, workDir, results);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]'
+  console.error('usage: qgen-gpu test|bench|profile|sass|check|tune [--arch A] [--only NAME] [--runs N] [--reps N]'
     + ' [--specs all|catalog|coverage] [--grid-cap N]');
   return 2;
 }

@@ -4,6 +4,9 @@
 //   baseline:cublas_fp8           A e4m3 [m, k], B e4m3 [n, k], C bf16 [m, n]: the same in FP8 (context only)
 //   baseline:dequant_cublas_bf16  the NVFP4 GEMM's 7 buffers: dequantize A and B to bf16 with the generated
 //                                 dequantize_nvfp4 kernel (tensor scale folded in), then baseline:cublas_bf16
+//   baseline:two_pass             the NVFP4 GEMM's 7 buffers: the package's exact two-pass GEMM (NUMERICS §6.4):
+//                                 dequantize_nvfp4 with tensor scale 1, then qgen_two_pass.h's cuBLASLt bf16 call with
+//                                 alpha = f32(tA * tB) on the device; checked against the reference like the kernels
 //   baseline:cublaslt_nvfp4       the NVFP4 GEMM's 7 buffers: the vendor block-scaled NVFP4 GEMM (cuBLASLt, E2M1 with
 //                                 VEC16_UE4M3 scales in the same 128x4 layout; alpha 1, timing only). Blackwell only:
 //                                 elsewhere cuBLASLt finds no algorithm and the call fails with status 2.
@@ -16,6 +19,7 @@
 #include <map>
 #include <tuple>
 #include "dispatch.h"
+#include "../../runtime/torch/qgen_torch/csrc/qgen_two_pass.h"
 
 namespace {
 
@@ -127,6 +131,35 @@ qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64
   return matmul(CUDA_R_16BF, a16, b16, bufs[6], m, n, k, st);
 }
 
+__global__ void two_pass_scalars(const float* ta, const float* tb, float* scalars) {
+  scalars[0] = __fmul_rn(*ta, *tb);  // alpha = f32(tA * tB), as the fused epilogue (NUMERICS §6.2)
+  scalars[1] = 0.0f;                 // beta
+  scalars[2] = 1.0f;                 // the tensor scale of an exact dequantization
+}
+
+qgen_status two_pass(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*, size_t, cudaStream_t st) {
+  if (nb != 7) return fail("baseline:two_pass expects the GEMM's 7 buffers", nb);
+  const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4");
+  if (!dq) return fail("baseline:two_pass needs the dequantize_nvfp4 kernel in the runner", 0);
+  static float* scalars = nullptr;
+  if (!scalars && cudaMalloc(&scalars, 4 * sizeof(float)) != cudaSuccess) return fail("cudaMalloc of the scalars", 0);
+  uint8_t* a16 = static_cast<uint8_t*>(scratch(static_cast<size_t>((m + n) * k * 2)));
+  if (!a16) return fail("cudaMalloc of the dequantized operands", 0);
+  uint8_t* b16 = a16 + m * k * 2;
+  two_pass_scalars<<<1, 1, 0, st>>>(static_cast<const float*>(bufs[2]), static_cast<const float*>(bufs[5]), scalars);
+  void* da[4] = {bufs[0], bufs[1], scalars + 2, a16};
+  void* db[4] = {bufs[3], bufs[4], scalars + 2, b16};
+  qgen_status r = dq->launch(da, 4, m, k, 0, seed, sign_seed, nullptr, 0, st);
+  if (r.code) return r;
+  r = dq->launch(db, 4, n, k, 0, seed, sign_seed, nullptr, 0, st);
+  if (r.code) return r;
+  qgen_status out = ok();
+  const int s = qgen_two_pass::gemm_bf16(handle(), a16, b16, bufs[6], m, n, k, scalars, scalars + 1, workspace(),
+                                         kWorkspaceBytes, st, out.message);
+  if (s != 0) out.code = 2;
+  return out;
+}
+
 // cuBLAS's "A" is our B (see the column-major note at the top), so its scale pointers swap too.
 qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:cublaslt_nvfp4 expects the GEMM's 7 buffers", nb);
@@ -148,6 +181,7 @@ const qgen_dispatch_entry kBaselines[] = {
   {"baseline:cublas_fp8", cublas_fp8, nullptr},
   {"baseline:dequant_cublas_bf16", dequant_cublas_bf16, nullptr},
   {"baseline:cublaslt_nvfp4", cublaslt_nvfp4, nullptr},
+  {"baseline:two_pass", two_pass, nullptr},
 };
 
 }  // namespace

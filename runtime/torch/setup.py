@@ -72,8 +72,9 @@ setup(
     packages=['qgen_torch'],
     ext_modules=[CUDAExtension(
         name='qgen_torch._C',
-        sources=[os.path.join(CSRC, 'qgen_torch_ops.cpp')],
+        sources=[os.path.join(CSRC, 'qgen_torch_ops.cpp'), os.path.join(CSRC, 'qgen_torch_two_pass.cpp')],
         include_dirs=[os.path.join(HERE, CSRC)],
+        libraries=['cublasLt'],  # the two-pass GEMM (NUMERICS §6.4): cuBLASLt bf16 with a device alpha
         extra_compile_args={'cxx': ['-O2']},
     )],
     cmdclass={'build_ext': BuildWithKernels},

@@ -4,12 +4,15 @@ torch.compile, and thin wrappers that speak in NVFP4 tensors.
 An NVFP4 tensor [rows, cols] quantized along cols is three tensors: codes uint8 [rows, cols/2] (two E2M1 codes per
 byte, low nibble first), scales uint8 [scale_bytes(rows, cols)] (E4M3, 128x4 layout) and tensor_scale float32 [1].
 """
+import functools
 import os
+import warnings
 from typing import NamedTuple
 
 import torch
 
 from . import _generated as G
+from . import dispatch
 from .layout import scale_bytes
 
 try:
@@ -92,20 +95,86 @@ def requantize(q, kernel, seeds):
 
 
 def gemm_kernel(m):
+    """The fused GEMM tiling GEMM_CHOICE picks for m (the fallback's fused kernel)."""
     for rule in G.GEMM_CHOICE:
         if rule['maxM'] is None or m <= rule['maxM']:
             return rule['kernel']
     raise AssertionError('GEMM_CHOICE has no rule for m = %d' % m)
 
 
+# How gemm() picks its strategy: 'tuned' (G.GEMM_DISPATCH: the tuning table vendored with `qgen vendor --tuning`, or
+# the fallback rule), 'fused' (always the fused kernel GEMM_CHOICE picks) or 'two-pass' (always NUMERICS §6.4).
+GEMM_MODES = ('tuned', 'fused', 'two-pass')
+_gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
+_warned = set()
+
+
+def set_gemm_mode(mode):
+    """'tuned' (default; env QGEN_GEMM), 'fused' or 'two-pass': how gemm() picks its strategy when no kernel is given."""
+    global _gemm_mode
+    if mode not in GEMM_MODES:
+        raise ValueError('qgen_torch.set_gemm_mode: %r; allowed: %s' % (mode, ', '.join(GEMM_MODES)))
+    _gemm_mode = mode
+
+
+@functools.lru_cache(maxsize=None)
+def _table_matches_gpu(device_index):
+    """Whether the vendored tuning table was measured on this GPU; warns once when it was not."""
+    want = G.GEMM_DISPATCH['gpu']
+    if want is None:
+        return False
+    have = torch.cuda.get_device_name(device_index)
+    if have != want:
+        warnings.warn('qgen_torch: the GEMM tuning table (%s) was measured on %s, this GPU is %s: using the fallback '
+                      'rule instead (re-run qgen tune on this GPU and vendor with --tuning)'
+                      % (G.GEMM_DISPATCH['source'], want, have))
+        return False
+    return True
+
+
+def gemm_plan(m, n, k, device_index=None):
+    """(strategy, kernel, source) for C [m, n] = A [m, k] . B [n, k]^T: 'fused' with a kernel name, or 'two-pass'.
+
+    dispatch.choose (= tune/tuning.ts chooseGemm): the tuning table's exact shape class (m bucket, n, k), else its m
+    bucket's rule, else the fallback (G.GEMM_DISPATCH['fallback']; sm_90a: fused for m <= 64, two-pass above).
+    The table is used only on the GPU it was measured on.
+    """
+    if _gemm_mode == 'fused':
+        return 'fused', gemm_kernel(m), 'forced'
+    if _gemm_mode == 'two-pass':
+        return 'two-pass', None, 'forced'
+    d = G.GEMM_DISPATCH
+    use_table = d['gpu'] is not None and _table_matches_gpu(
+        torch.cuda.current_device() if device_index is None else device_index)
+    return dispatch.choose(d, m, n, k, use_table)
+
+
 def gemm(a, b, kernel=None):
-    """C [m, n] = tA tB . A [m, k] . B [n, k]^T in bf16, both NVFP4 along k; the tiling is picked by m unless given."""
+    """C [m, n] = tA tB . A [m, k] . B [n, k]^T in bf16, both NVFP4 along k.
+
+    kernel: a fused GEMM kernel by name; None: the strategy gemm_plan picks (fused or two-pass, NUMERICS §6.4).
+    """
     if a.cols != b.cols:
         raise ValueError('qgen_torch.gemm: a is [%d, %d] and b is [%d, %d]; allowed: the same K (C = A . B^T)'
                          % (a.rows, a.cols, b.rows, b.cols))
-    kernel = kernel or gemm_kernel(a.rows)
+    if kernel is None:
+        strategy, kernel, _ = gemm_plan(a.rows, b.rows, a.cols, a.codes.device.index)
+        if strategy == 'two-pass':
+            return gemm_two_pass(a, b)
     kernel_facts(kernel, 'gemm')
     return ops().gemm(a.codes, a.scales, a.tensor_scale, b.codes, b.scales, b.tensor_scale, kernel)
+
+
+def gemm_two_pass(a, b):
+    """The exact two-pass GEMM (NUMERICS §6.4): both operands dequantized to bf16 without tensor scale, then cuBLASLt
+    bf16 with alpha = tA * tB on the device. Same contract as the fused kernels (within §6.2's bound)."""
+    return ops().gemm_two_pass(a.codes, a.scales, a.tensor_scale, b.codes, b.scales, b.tensor_scale)
+
+
+def gemm_bf16_planes(a, b, alpha):
+    """C = alpha . A . B^T from ready bf16 planes (the exact e2m1 * scale values, no tensor scale) and a device fp32
+    alpha [1]: the second pass of gemm_two_pass, for quantizers that write the planes themselves."""
+    return ops().gemm_bf16_planes(a, b, alpha)
 
 
 def dequantize(q, kernel='dequantize_nvfp4'):
@@ -134,6 +203,14 @@ if _C is not None:
     def _gemm_fake(a_codes, a_scales, a_ts, b_codes, b_scales, b_ts, kernel):
         dtype = torch.float32 if kernel_facts(kernel, 'gemm')['output'] == 'f32' else torch.bfloat16
         return a_codes.new_empty((a_codes.shape[0], b_codes.shape[0]), dtype=dtype)
+
+    @torch.library.register_fake('qgen::gemm_two_pass')
+    def _gemm_two_pass_fake(a_codes, a_scales, a_ts, b_codes, b_scales, b_ts):
+        return a_codes.new_empty((a_codes.shape[0], b_codes.shape[0]), dtype=torch.bfloat16)
+
+    @torch.library.register_fake('qgen::gemm_bf16_planes')
+    def _gemm_bf16_planes_fake(a, b, alpha):
+        return a.new_empty((a.shape[0], b.shape[0]))
 
     @torch.library.register_fake('qgen::dequantize')
     def _dequantize_fake(codes, scales, tensor_scale, kernel):

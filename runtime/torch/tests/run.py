@@ -12,6 +12,8 @@ a new results-<date>-<HHMM>-<commit7>.json (the unbiasedness curves, memory figu
   memory      saved activations are 4.5 bits per element (codes + E4M3 scales), nothing in bf16
   compile     torch.compile of a model using the layer: same forward, finite gradients, fresh randomness per step
   errors      bad shapes, dtypes, devices and names are refused with messages that name them
+  two-pass    the exact two-pass GEMM (NUMERICS §6.4) and the fused kernels agree with the reference within the bound
+  dispatch    gemm() runs the strategy gemm_plan picks from the vendored tuning table or the fallback rule
 """
 import argparse
 import glob
@@ -493,9 +495,76 @@ for words, call in cases.items():
     return 'shapes, dtypes, devices, names; the ops raise with numbers in the message (%d cases)' % len(lines)
 
 
+
+# ------------------------------------------------------------------------------------------------ two-pass GEMM
+def test_two_pass_gemm():
+    """NUMERICS §6.4: the bf16 planes are exact, two-pass and fused both lie within §6.2's bound, two-pass is
+    deterministic, and gemm_bf16_planes on ready planes gives the same bits as gemm_two_pass."""
+    worst = 0.0
+    for m, n, k in ((320, 384, 512), (64, 256, 1024), (1024, 272, 2048)):
+        a = Q.quantize(randn_bf16(m, k, seed=m + k), 'fwd_x_fourSix')
+        b = Q.quantize(randn_bf16(n, k, seed=n + k + 1), 'fwd_w_fourSix')
+        one = torch.ones(1, dtype=torch.float32, device=DEV)
+        pa = torch.ops.qgen.dequantize(a.codes, a.scales, one, 'dequantize_nvfp4')
+        pb = torch.ops.qgen.dequantize(b.codes, b.scales, one, 'dequantize_nvfp4')
+        exact_a = dequantize_reference(a.codes, a.scales, one, rows=m, cols=k)
+        check(torch.equal(pa.double().cpu(), exact_a), '%dx%d: the bf16 plane of A differs from e2m1 * scale' % (m, k))
+        two = Q.gemm_two_pass(a, b)
+        check(two.dtype == torch.bfloat16 and tuple(two.shape) == (m, n), 'two-pass output %s %s' % (two.dtype, tuple(two.shape)))
+        check(torch.equal(two, Q.gemm_two_pass(a, b)), '%dx%dx%d: two-pass is not deterministic' % (m, n, k))
+        planes = Q.gemm_bf16_planes(pa, pb, a.tensor_scale * b.tensor_scale)
+        check(torch.equal(two, planes), '%dx%dx%d: gemm_bf16_planes differs from gemm_two_pass' % (m, n, k))
+        fused = Q.gemm(a, b, kernel=Q.gemm_kernel(m))
+        ref, bound = gemm_bound(dequantize_reference(*a, rows=m, cols=k), dequantize_reference(*b, rows=n, cols=k))
+        for what, c in (('two-pass', two), ('fused', fused)):
+            err = (c.double().cpu() - ref).abs()
+            check(bool((err <= bound).all()), '%s %dx%dx%d: %d of %d outputs outside the bound'
+                  % (what, m, n, k, int((err > bound).sum()), err.numel()))
+            worst = max(worst, float((err / bound.clamp_min(1e-30)).max()))
+    return 'planes exact, two-pass and fused within the bound (worst error/bound %.3f), planes op = two-pass' % worst
+
+
+def test_gemm_dispatch():
+    """gemm() follows gemm_plan: forced modes run that strategy (same bits as calling it directly), the table's GPU
+    is checked (another GPU's table: a warning and the fallback), and the sm_90a fallback is fused for m <= 64."""
+    d = G.GEMM_DISPATCH
+    if d['gpu'] is None and G.ARCH == 'sm_90a':
+        check(Q.gemm_plan(64, 8192, 8192)[0] == 'fused' and Q.gemm_plan(65, 8192, 8192)[0] == 'two-pass',
+              'sm_90a fallback: fused for m <= 64, two-pass above; got %s, %s'
+              % (Q.gemm_plan(64, 8192, 8192), Q.gemm_plan(65, 8192, 8192)))
+    a = Q.quantize(randn_bf16(256, 512, seed=3), 'fwd_x_fourSix')
+    b = Q.quantize(randn_bf16(128, 512, seed=4), 'fwd_w_fourSix')
+    try:
+        Q.set_gemm_mode('fused')
+        check(torch.equal(Q.gemm(a, b), Q.gemm(a, b, kernel=Q.gemm_kernel(256))), "mode 'fused' runs the fused kernel")
+        Q.set_gemm_mode('two-pass')
+        check(torch.equal(Q.gemm(a, b), Q.gemm_two_pass(a, b)), "mode 'two-pass' runs the two-pass GEMM")
+        Q.set_gemm_mode('tuned')
+        strategy, kernel, source = Q.gemm_plan(256, 128, 512)
+        want = Q.gemm_two_pass(a, b) if strategy == 'two-pass' else Q.gemm(a, b, kernel=kernel)
+        check(torch.equal(Q.gemm(a, b), want), "mode 'tuned' runs what gemm_plan picks (%s)" % strategy)
+        raises(lambda: Q.set_gemm_mode('bogus'), ValueError, 'allowed: tuned, fused, two-pass')
+        other = dict(d, gpu='Some Other GPU', source='test table',
+                     shapes=[{'mMin': 1, 'mMax': None, 'n': None, 'k': None, 'strategy': 'fused', 'kernel': Q.gemm_kernel(1)}])
+        G.GEMM_DISPATCH = other
+        Q._table_matches_gpu.cache_clear()
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            plan = Q.gemm_plan(256, 128, 512)
+        check(plan[2] == 'fallback', "another GPU's table is not used (got %s)" % (plan,))
+        check(any('Some Other GPU' in str(w.message) for w in caught), 'a warning names the GPU of the table')
+    finally:
+        G.GEMM_DISPATCH = d
+        Q._table_matches_gpu.cache_clear()
+        Q.set_gemm_mode('tuned')
+    return 'table %s: (256, 128, 512) -> %s; forced modes, GPU check and fallback' % (d['source'], strategy)
+
+
 TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
          test_backward_bias_floor,
-         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors]
+         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors,
+         test_two_pass_gemm, test_gemm_dispatch]
 
 
 def run_provenance():

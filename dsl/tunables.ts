@@ -1,0 +1,100 @@
+// Tunable parameters: every field of a GEMM or quantizer spec that changes only speed, never results (NUMERICS §6.2:
+// no fused tiling splits or reorders K; §3: quantizer randomness is keyed logically), declared with its type and the
+// values a sweep tries. The legal range of each value is not repeated here: validate/validate.ts (GEMM_LIMITS and
+// the per-arch layout rules) decides, and validate/space.ts prunes every illegal point before anything compiles.
+import type { Arch, ElementwiseTiling, GemmTiling } from './types.ts';
+
+/** One declared parameter: the spec field it sets (a path inside `tiling`) and the values a sweep tries. */
+export interface Tunable<T> {
+  /** Field path inside the spec's `tiling`, as validation reports it (e.g. `ctaTile[0]`). */
+  field: string;
+  doc: string;
+  values: readonly T[];
+}
+
+type TileOrder = GemmTiling['tileOrder'];
+
+/** The GEMM's tunables per arch. Tile M/N/K, consumers, stages, cluster and tile order (dsl/types.ts GemmTiling). */
+export interface GemmTunables {
+  tileM: Tunable<number>;
+  tileN: Tunable<number>;
+  tileK: Tunable<number>;
+  consumers: Tunable<number>;
+  stages: Tunable<number>;
+  cluster: Tunable<[number, number]>;
+  tileOrder: Tunable<TileOrder>;
+}
+
+const TILE_ORDERS: readonly TileOrder[] = ['swizzle-8', 'row-major', 'column-major'];
+
+export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
+  sm_90a: {
+    tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (m64 wgmma slabs)', values: [64, 128] },
+    tileN: { field: 'ctaTile[1]', doc: 'CTA tile N', values: [32, 64, 128, 256] },
+    tileK: { field: 'ctaTile[2]', doc: 'K depth of one pipeline stage', values: [64, 128, 256] },
+    consumers: { field: 'consumers', doc: 'consumer warpgroups', values: [1, 2] },
+    // bench/results/gemm.md: fewer than 4 stages never won on the H100; column-major visits lose L2 reuse of A.
+    stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [4, 6, 8] },
+    cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1]] },
+    tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: ['swizzle-8', 'row-major'] },
+  },
+  sm_100a: {
+    tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (tcgen05 M)', values: [128] },
+    tileN: { field: 'ctaTile[1]', doc: 'CTA tile N', values: [64, 128, 256] },
+    tileK: { field: 'ctaTile[2]', doc: 'K depth of one stage', values: [256, 512] },
+    consumers: { field: 'consumers', doc: 'epilogue warpgroups', values: [1] },
+    stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [2, 3, 4, 6] },
+    cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1], [2, 1]] },
+    tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
+  },
+  sm_120a: {
+    tileM: { field: 'ctaTile[0]', doc: 'CTA tile M', values: [64, 128] },
+    tileN: { field: 'ctaTile[1]', doc: 'CTA tile N', values: [64, 128] },
+    tileK: { field: 'ctaTile[2]', doc: 'K depth of one stage', values: [128, 256] },
+    consumers: { field: 'consumers', doc: 'consumer warps', values: [2, 4, 8] },
+    stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [2, 3, 4] },
+    cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1]] },
+    tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
+  },
+};
+
+/** Launch shape of the memory-bound kernels (quantizers, dequantize): dsl/types.ts ElementwiseTiling. */
+export interface ElementwiseTunables {
+  threadsPerBlock: Tunable<number>;
+  rowsPerBlock: Tunable<number>;
+  groupsPerThread: Tunable<number>;
+}
+
+export const ELEMENTWISE_TUNABLES: Readonly<ElementwiseTunables> = {
+  threadsPerBlock: { field: 'threadsPerBlock', doc: 'threads per block', values: [128, 256, 512] },
+  rowsPerBlock: { field: 'rowsPerBlock', doc: 'rows per block and iteration', values: [1, 4, 16, 32] },
+  groupsPerThread: { field: 'groupsPerThread', doc: '16-groups along K per thread', values: [1, 2, 4, 8] },
+};
+
+/** The GEMM strategies a sweep compares (NUMERICS §6.2 fused, §6.4 two-pass). */
+export type GemmStrategy = 'fused' | 'two-pass';
+export const GEMM_STRATEGIES: readonly GemmStrategy[] = ['fused', 'two-pass'];
+
+/** Every point of the Cartesian product of the GEMM tunables of `arch`, unvalidated, in a fixed order. */
+export function gemmTilingPoints(arch: Arch): GemmTiling[] {
+  const t = GEMM_TUNABLES[arch];
+  const out: GemmTiling[] = [];
+  for (const m of t.tileM.values) for (const n of t.tileN.values) for (const k of t.tileK.values) {
+    for (const consumers of t.consumers.values) for (const stages of t.stages.values) {
+      for (const cluster of t.cluster.values) for (const tileOrder of t.tileOrder.values) {
+        out.push({ ctaTile: [m, n, k], consumers, stages, cluster: [cluster[0], cluster[1]], tileOrder });
+      }
+    }
+  }
+  return out;
+}
+
+/** Every point of the elementwise tunables, unvalidated, in a fixed order. */
+export function elementwiseTilingPoints(): ElementwiseTiling[] {
+  const t = ELEMENTWISE_TUNABLES;
+  const out: ElementwiseTiling[] = [];
+  for (const threadsPerBlock of t.threadsPerBlock.values) for (const rowsPerBlock of t.rowsPerBlock.values) {
+    for (const groupsPerThread of t.groupsPerThread.values) out.push({ threadsPerBlock, rowsPerBlock, groupsPerThread });
+  }
+  return out;
+}
