@@ -1,8 +1,10 @@
 // `qgen check --arch A`: the first-hardware self-check of the NVFP4 GEMMs. On a GPU of the arch's family it
 //   1. builds every GEMM of the arch's catalog (plus dequantize_nvfp4, which a baseline needs) into the runner;
+//   0. the accumulator probe (accumulator_probe.ts) on the arch's bf16 GEMM: the measured accumulator, NUMERICS §6.2;
 //   2. tiny shapes first (the 128x256x256 single tile ptx.md §9 asks for, m = 1, a ragged K), bit for bit where
 //      fp32 accumulation is exact, within the derived bound otherwise — so that a wrong fragment layout or
-//      descriptor shows up on the smallest case that exercises it;
+//      descriptor shows up on the smallest case that exercises it; a failure is classified (classify.ts) as
+//      "layout or indexing wrong" or "accumulation less precise than fp32" (explained by the probe's measurement);
 //   3. the full GEMM property suite (fast-check shapes, larger shapes with several tiles per CTA and long K, NaN
 //      scale padding, tilings agreeing bit for bit, bad shapes refused with c untouched);
 //   4. speed at a few large shapes against the vendor NVFP4 GEMM (cuBLASLt block-scaled, when the GPU has one)
@@ -17,6 +19,9 @@ import { GpuRunner, median } from './client.ts';
 import { checkGemmOutput, gemmBuffers, gemmOperands, runGemmSuite, type GemmCase } from './gemm_suite.ts';
 import { nvfp4Buffers, type GemmShape } from './gemm_bench.ts';
 import { saveResult } from './results.ts';
+import { runProbe } from './probe_run.ts';
+import { classifyGemmOutput } from './classify.ts';
+import { decodeGemmOutput } from './accumulator_probe.ts';
 
 /** Compute capability each arch's kernels run on (arch-specific `a` targets run only on that exact chip). */
 const ARCH_CC: Record<Arch, string> = { sm_90a: '9.0', sm_100a: '10.0', sm_120a: '12.0' };
@@ -70,6 +75,12 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   const device = await runner.device();
   say(`qgen check --arch ${arch} on ${device}: ${gemms.length} GEMM kernel(s) built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
+  // The accumulator probe runs first (NUMERICS §6.3): what it measures explains (or not) every failure below.
+  say('## 0. accumulator probe');
+  const probe = await runProbe(runner, gemms.find((g) => g.output === 'bf16')!.name, arch);
+  for (const l of probe.lines) say(l);
+  record(probe.boundViolations === 0 && probe.inconsistentRows === 0, 'accumulator probe: NUMERICS §6.2 bound holds, rows consistent');
+
   say('## 1. tiny shapes');
   for (const spec of gemms) {
     for (const c of TINY_CASES) {
@@ -77,6 +88,10 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
       const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison: 0xa5, buffers: gemmBuffers(a, b, spec.output) });
       const problem = res.status !== 0 ? `status ${res.status}: ${res.message}` : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
       record(problem === null, `${spec.name} ${c.m}x${c.n}x${c.k} ${c.regime === 'exact' ? 'bit-exact' : 'within the bound'}${problem ? `: ${problem}` : ''}`);
+      if (problem && res.status === 0) {
+        const v = classifyGemmOutput(a, b, decodeGemmOutput(res.buffers[6], spec.output), spec.output, c.regime === 'exact', probe.measured);
+        say(`  classified: ${v.verdict}: ${v.detail}`);
+      }
     }
   }
 

@@ -5,6 +5,7 @@
 //   profile [--arch sm_90a] --only REGEX [--out DIR]  ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_100a / sm_120a (cuobjdump)
 //   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
+//   probe-selftest [--arch sm_90a]                    accumulator probe + failure classifier proved on this GPU
 // Everything it writes goes to bench/results/ and, when $OUT is set, to $OUT as well.
 import path from 'node:path';
 import type { Arch, GemmSpec, KernelSpec } from '../../dsl/types.ts';
@@ -18,6 +19,7 @@ import { runSass } from './sass.ts';
 import { runCheck } from './check.ts';
 import { saveResult } from './results.ts';
 import { runProfile } from './profile.ts';
+import { runProbeSelftest } from './probe_run.ts';
 
 
 function option(argv: string[], name: string, fallback: string): string {
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'check') {
     return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')), speed: !argv.includes('--no-speed') });
   }
+  if (command === 'probe-selftest') return runProbeSelftest(arch);
   if (command === 'profile') {
     const built = await buildRunner(arch, specs, workDir);
     const selected = built.specs.filter((s) => !only || s.name === only || new RegExp(only).test(s.name));
@@ -69,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     await runSass((name) => !only || name === only || new RegExp(only).test(name), workDir);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check [--arch A] [--only NAME] [--runs N] [--reps N]');
+  console.error('usage: qgen-gpu test|bench|profile|sass|check|probe-selftest [--arch A] [--only NAME] [--runs N] [--reps N]');
   return 2;
 }
 
