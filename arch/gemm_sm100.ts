@@ -74,9 +74,11 @@ export function sm100GemmLayout(tile: readonly [number, number, number], consume
   const tmemColumnsAllocated = pow2AtLeast(tmemColumnsUsed);
   const ctasPerSm = Math.floor(SM100_SM_SMEM / (smemBytes + SM100_SMEM_RESERVED_PER_BLOCK));
   if (ctasPerSm * tmemColumnsAllocated > SM100_TMEM_COLUMNS) {
-    return { field: 'stages', message: `${stages} stages need only ${smemBytes} B of shared memory, so ${ctasPerSm} CTAs fit on one SM `
-      + `and together would allocate ${ctasPerSm} x ${tmemColumnsAllocated} tensor-memory columns, more than the ${SM100_TMEM_COLUMNS}; `
-      + `use more stages (shared memory > ${Math.floor(SM100_SM_SMEM / 2) - SM100_SMEM_RESERVED_PER_BLOCK} B keeps one CTA per SM) or fewer columns` };
+    const oneCta = Math.floor(SM100_SM_SMEM / 2) - SM100_SMEM_RESERVED_PER_BLOCK;
+    return { field: 'stages', message: `${stages} stages need only ${smemBytes} B of shared memory, so ${ctasPerSm} `
+      + `CTAs fit on one SM and together would allocate ${ctasPerSm} x ${tmemColumnsAllocated} tensor-memory columns, `
+      + `more than the ${SM100_TMEM_COLUMNS}; use more stages (shared memory > ${oneCta} B keeps one CTA per SM) `
+      + 'or fewer columns' };
   }
   return {
     layout: {

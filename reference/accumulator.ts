@@ -30,12 +30,16 @@ export const FP32_ACCUMULATOR: AccumulatorModel =
 
 export function describeModel(m: AccumulatorModel): string {
   const order = m.order === 'natural' ? '' : `, ${m.order} order`;
-  if (m.family === 'periodic' && m.stepTerms === 1 && m.accBits === 24 && m.rounding === 'rn') return 'fp32 (round to nearest, one product at a time)';
-  if (m.family === 'periodic') {
-    return `fp32 additions, accumulator cut to ${m.accBits} bits (${m.rounding === 'rz' ? 'toward zero' : 'to nearest'}) every ${m.stepTerms} products${order}`;
+  const how = m.rounding === 'rz' ? 'toward zero' : 'to nearest';
+  if (m.family === 'periodic' && m.stepTerms === 1 && m.accBits === 24 && m.rounding === 'rn') {
+    return 'fp32 (round to nearest, one product at a time)';
   }
-  const bits = Number.isFinite(m.alignBits) ? `${m.alignBits} bits kept after alignment to the largest term` : 'exact sum';
-  return `fused ${m.stepTerms}-term steps: ${bits}, normalised to fp32 ${m.rounding === 'rz' ? 'toward zero' : 'to nearest'}${order}`;
+  if (m.family === 'periodic') {
+    return `fp32 additions, accumulator cut to ${m.accBits} bits (${how}) every ${m.stepTerms} products${order}`;
+  }
+  const bits = Number.isFinite(m.alignBits)
+    ? `${m.alignBits} bits kept after alignment to the largest term` : 'exact sum';
+  return `fused ${m.stepTerms}-term steps: ${bits}, normalised to fp32 ${how}${order}`;
 }
 
 /** x rounded to `bits` significant bits, to nearest even or toward zero (no overflow or subnormal handling). */
@@ -55,7 +59,8 @@ export function roundToBits(x: number, bits: number, rounding: Rounding): number
 export function kOrder(order: KOrder, K: number): Int32Array {
   const out = new Int32Array(K);
   if (order === 'natural') { for (let k = 0; k < K; k++) out[k] = k; return out; }
-  // sm_90a (NUMERICS §6.2): inside each 64-wide block, logical column 16s + 8h + 2t + i holds element 16t + 8h + s + 4i.
+  // sm_90a (NUMERICS §6.2): inside each 64-wide block, logical column 16s + 8h + 2t + i holds element
+  // 16t + 8h + s + 4i.
   for (let k = 0; k < K; k++) {
     const base = k - (k % 64), col = k % 64;
     const s = col >> 4, h = (col >> 3) & 1, t = (col >> 1) & 3, i = col & 1;
@@ -123,7 +128,10 @@ export interface DotOperands { A: Float64Array; B: Float64Array; M: number; N: n
 
 export function dotOperands(a: QuantizedTensor, b: QuantizedTensor): DotOperands {
   if (a.cols !== b.cols) throw new Error(`dotOperands: K mismatch, A is ${a.rows}x${a.cols}, B is ${b.rows}x${b.cols}`);
-  return { A: dequantizeUnscaled(a), B: dequantizeUnscaled(b), M: a.rows, N: b.rows, K: a.cols, alpha: a.tensorScale * b.tensorScale };
+  return {
+    A: dequantizeUnscaled(a), B: dequantizeUnscaled(b), M: a.rows, N: b.rows, K: a.cols,
+    alpha: a.tensorScale * b.tensorScale,
+  };
 }
 
 /**
@@ -154,9 +162,11 @@ export function modelBits(m: AccumulatorModel): number {
  * An error bound for a kernel whose accumulator follows `model` (NUMERICS §6.3), the analogue of §6.2's:
  * every step loses at most (terms + 1) * 2^(1 - bits) of the largest magnitude it adds (all of them are bounded by
  * sum_k |a_k b_k| =: S), plus the binary32 rounding of the accumulator, so over ceil(K / stepTerms) steps
- * `e = alpha * S * steps * ((stepTerms + 1) * 2^(1 - bits) + 2^-23) + 2^-23 |ref|`, bound `(1 + u_out) e + u_out |ref|`.
+ * `e = alpha * S * steps * ((stepTerms + 1) * 2^(1 - bits) + 2^-23) + 2^-23 |ref|` (a cut every stepTerms products:
+ * loss per step `stepTerms * 2^-24 + 2^(1 - bits)`), bound `(1 + u_out) e + u_out |ref|`.
  */
-export function accumulatorBound(model: AccumulatorModel, ops: DotOperands, ref: Float64Array, output: 'f32' | 'bf16'): Float64Array {
+export function accumulatorBound(model: AccumulatorModel, ops: DotOperands, ref: Float64Array,
+                                 output: 'f32' | 'bf16'): Float64Array {
   const { A, B, M, N, K } = ops;
   const steps = Math.ceil(K / model.stepTerms);
   const bits = modelBits(model);
@@ -188,11 +198,15 @@ export function candidateModels(arch: string): AccumulatorModel[] {
   for (const order of orders) {
     for (const rounding of ['rz', 'rn'] as const) {
       for (const stepTerms of [4, 8, 16, 32, 64]) {
-        for (let alignBits = 34; alignBits >= 12; alignBits--) out.push({ family: 'fused', order, stepTerms, alignBits, rounding });
+        for (let alignBits = 34; alignBits >= 12; alignBits--) {
+          out.push({ family: 'fused', order, stepTerms, alignBits, rounding });
+        }
         out.push({ family: 'fused', order, stepTerms, alignBits: Infinity, rounding });
       }
       for (const stepTerms of [16, 32, 64, 128]) {
-        for (let accBits = 23; accBits >= 8; accBits--) out.push({ family: 'periodic', order, stepTerms, accBits, rounding });
+        for (let accBits = 23; accBits >= 8; accBits--) {
+          out.push({ family: 'periodic', order, stepTerms, accBits, rounding });
+        }
       }
     }
   }
@@ -200,7 +214,9 @@ export function candidateModels(arch: string): AccumulatorModel[] {
 }
 
 /** One observed dot product: its nonzero products (natural k), alpha, and the kernel's output value. */
-export interface Observation { K: number; terms: Array<[number, number]>; alpha: number; output: 'f32' | 'bf16'; got: number }
+export interface Observation {
+  K: number; terms: Array<[number, number]>; alpha: number; output: 'f32' | 'bf16'; got: number;
+}
 
 /** The model's output for one observation; `positions` = orderPositions(kOrder(model.order, obs.K)). */
 export function predictObservation(model: AccumulatorModel, obs: Observation, positions: Int32Array): number {

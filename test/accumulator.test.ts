@@ -53,7 +53,10 @@ test('accumulate: fp32 keeps 24 bits, the degraded model 14, the fused model los
 function probeOutputs(model: AccumulatorModel, rows: ReturnType<typeof probeOperands>['rows']): Float32Array {
   const positions = orderPositions(kOrder(model.order, 768));
   const out = new Float32Array(rows.length * PROBE_N);
-  rows.forEach((r, m) => out.fill(predictObservation(model, { K: 768, terms: r.terms, alpha: 1, output: 'bf16', got: 0 }, positions), m * PROBE_N, (m + 1) * PROBE_N));
+  rows.forEach((r, m) => {
+    const v = predictObservation(model, { K: 768, terms: r.terms, alpha: 1, output: 'bf16', got: 0 }, positions);
+    out.fill(v, m * PROBE_N, (m + 1) * PROBE_N);
+  });
   return out;
 }
 
@@ -65,11 +68,12 @@ test('probe: the exact sums are small and need more than 24 bits on the way', ()
   probe.rows.forEach((r, m) => assert.is(ref[m * PROBE_N], r.exact));
   assert.ok(probe.rows.some((r) => r.D > 24));
   // each exact result is a bf16 value, so a bf16 output shows it exactly
-  assert.equal(roundOutput(Float64Array.from(probe.rows, (r) => r.exact), 'bf16'), Float32Array.from(probe.rows, (r) => r.exact));
+  const exact = Float64Array.from(probe.rows, (r) => r.exact);
+  assert.equal(roundOutput(exact, 'bf16'), Float32Array.from(exact));
 });
 
-for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true], ['degraded (14 bits every K = 32)', DEGRADED, false],
-  ['fused 64-term with 14 bits', FUSED14, false]] as const) {
+for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true],
+  ['degraded (14 bits every K = 32)', DEGRADED, false], ['fused 64-term with 14 bits', FUSED14, false]] as const) {
   test(`probe analysis recognises a ${name} accumulator`, () => {
     const out = probeOutputs(model, probe.rows);
     const report = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, out, 'bf16');
@@ -77,14 +81,16 @@ for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true], ['degraded
     // every model the classifier will try predicts exactly what the true one does on the probe
     for (const m of report.measured) assert.equal(probeOutputs(m, probe.rows), out);
     assert.is(report.boundViolations === 0, holds, report.lines.join('\n'));
-    assert.is(report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(FP32_ACCUMULATOR)), model === FP32_ACCUMULATOR);
+    const fp32Fits = report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(FP32_ACCUMULATOR));
+    assert.is(fp32Fits, model === FP32_ACCUMULATOR);
     assert.is(report.inconsistentRows, 0);
   });
 }
 
 test('probe analysis: across MMAs fp32 keeps the small term up to D = 22, the degraded model up to D = 12', () => {
   const across = PLACEMENTS.findIndex((p) => p.name.startsWith('small in the next MMA'));
-  const fp32 = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, probeOutputs(FP32_ACCUMULATOR, probe.rows), 'bf16');
+  const fp32Out = probeOutputs(FP32_ACCUMULATOR, probe.rows);
+  const fp32 = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, fp32Out, 'bf16');
   const degraded = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, probeOutputs(DEGRADED, probe.rows), 'bf16');
   // kept while big + small fits the bits: D + 1 (a 2-bit small term) <= 24 for fp32, <= 14 for the degraded model
   assert.is(fp32.keptUpTo[across].keptUpTo, 22);
@@ -100,12 +106,13 @@ test('candidateModels: sm_90a adds the wgmma order, every model distinct', () =>
 const exactCase = { m: 40, n: 32, k: 416, regime: 'exact' as const, sigmaLog2: 0, dataSeed: 9 };
 const quantCase = { m: 24, n: 48, k: 1024, regime: 'quantized' as const, sigmaLog2: 2, dataSeed: 3 };
 
-test('classify: a correct fp32 output passes; a degraded accumulation is "accumulation"; swapped scales are "layout"', () => {
+test('classify: fp32 output passes, degraded accumulation is "accumulation", swapped scales are "layout"', () => {
   for (const c of [exactCase, quantCase]) {
     const { a, b } = gemmOperands(c);
     const exact = c.regime === 'exact';
     const ops = dotOperands(a, b);
-    assert.is(classifyGemmOutput(a, b, modelGemm(FP32_ACCUMULATOR, ops, 'bf16'), 'bf16', exact, [DEGRADED]).verdict, 'pass');
+    const right = modelGemm(FP32_ACCUMULATOR, ops, 'bf16');
+    assert.is(classifyGemmOutput(a, b, right, 'bf16', exact, [DEGRADED]).verdict, 'pass');
     const wrong = modelGemm(FP32_ACCUMULATOR, dotOperands(swapScaleColumns(a), b), 'bf16');
     const v = classifyGemmOutput(a, b, wrong, 'bf16', exact, [DEGRADED]);
     assert.is(v.verdict, 'layout', v.detail);

@@ -13,7 +13,9 @@
 import type { Arch } from '../../dsl/types.ts';
 import type { QuantizedTensor } from '../../reference/tensor.ts';
 import { gemmKernelBound, gemmReference } from '../../reference/gemm.ts';
-import { candidateModels, describeModel, fitModels, type AccumulatorModel, type FitResult, type Observation } from '../../reference/accumulator.ts';
+import {
+  candidateModels, describeModel, fitModels, type AccumulatorModel, type FitResult, type Observation,
+} from '../../reference/accumulator.ts';
 import { bf16BitsToF32 } from '../../reference/fp32.ts';
 
 export const PROBE_K = 768;
@@ -34,7 +36,9 @@ export interface Placement { name: string; bigBlock: number; smalls: Array<[numb
 
 const one = (block: number, element: number): Array<[number, number]> => [[block, element]];
 /** Fifteen small terms, one in each block with bExp -8 below k = 640: a loss in every K step (no cancellation). */
-const EVERY_STEP = Array.from({ length: 40 }, (_, b) => b).filter((b) => bExp(b) === -8).map((b): [number, number] => [b, 5]);
+const EVERY_STEP = Array.from({ length: 40 }, (_, b) => b).filter((b) => bExp(b) === -8)
+  .map((b): [number, number] => [b, 5]);
+const WHOLE_BLOCK = Array.from({ length: 16 }, (_, i): [number, number] => [1, i]);
 
 export const PLACEMENTS: readonly Placement[] = [
   { name: 'other block, same 32-K half, cancel in the next 32', bigBlock: 0, smalls: one(1, 0), cancelBlock: 2 },
@@ -46,8 +50,9 @@ export const PLACEMENTS: readonly Placement[] = [
   { name: 'small in the next K tile (k >= 256), cancel at k = 512', bigBlock: 0, smalls: one(17, 5), cancelBlock: 32 },
   { name: 'small in the next MMA, cancel in the one after', bigBlock: 0, smalls: one(5, 5), cancelBlock: 8 },
   { name: 'big cancelled inside its own block (same MMA as small)', bigBlock: 0, smalls: one(1, 5), cancelBlock: 0 },
-  { name: '16 small terms in one block, cancel in the next MMA', bigBlock: 0, smalls: Array.from({ length: 16 }, (_, i): [number, number] => [1, i]), cancelBlock: 4 },
-  { name: 'a small term in every K step up to k = 640, cancel there', bigBlock: 0, smalls: EVERY_STEP, cancelBlock: 40 },
+  { name: '16 small terms in one block, cancel in the next MMA', bigBlock: 0, smalls: WHOLE_BLOCK, cancelBlock: 4 },
+  { name: 'a small term in every K step up to k = 640, cancel there', bigBlock: 0, smalls: EVERY_STEP,
+    cancelBlock: 40 },
 ];
 
 export interface ProbeRow {
@@ -72,7 +77,8 @@ export function probeOperands(): { a: QuantizedTensor; b: QuantizedTensor; rows:
     for (const [bigSign, smallSign] of [[1, 1], [1, -1], [-1, 1]] as const) {
       for (const smallMag of [1, 1.5, 3]) {
         for (let D = 2; D <= 35; D++) {
-          // big = 4 * 2^(eA_big + bExp(big)), leading binade Eb = eA_big + bExp + 2; small's binade Es = eA_s + bExp + floor(log2 mag).
+          // big = 4 * 2^(eA_big + bExp(big)): leading binade Eb = eA_big + bExp + 2; small's binade
+          // Es = eA_s + bExp + floor(log2 mag).
           const fl = Math.floor(Math.log2(smallMag));
           const delta = D - 2 - bExp(p.bigBlock) + bExp(p.smalls[0][0]) + fl;
           const ex = exponents(delta);
@@ -146,7 +152,8 @@ function summarizeFits(models: AccumulatorModel[]): string[] {
   }
   return [...groups.values()].map(({ model, bits }) => {
     const finite = bits.filter(Number.isFinite);
-    const range = bits.length === 1 ? '' : ` (bits ${Math.min(...finite)}..${bits.some((x) => !Number.isFinite(x)) ? 'exact' : Math.max(...finite)} all fit)`;
+    const top = bits.some((x) => !Number.isFinite(x)) ? 'exact' : Math.max(...finite);
+    const range = bits.length === 1 ? '' : ` (bits ${Math.min(...finite)}..${top} all fit)`;
     return `${describeModel(model)}${range}`;
   });
 }
@@ -202,11 +209,15 @@ export function analyseProbe(arch: Arch | string, rows: ProbeRow[], a: Quantized
     `probe: ${rows.length} designed dot products (K = ${a.cols}, ${PLACEMENTS.length} placements, D = 2..35 binades)`,
     ...keptUpTo.map((k) => `  small term kept up to D = ${k.keptUpTo}: ${k.placement}`),
     exactFits.length
-      ? `  models reproducing all ${rows.length} outputs bit for bit:\n${summarizeFits(exactFits).map((l) => `    ${l}`).join('\n')}`
-      : `  no candidate reproduces every output; best: ${describeModel(fits[0].model)} (${fits[0].mismatches} mismatches)`,
+      ? `  models reproducing all ${rows.length} outputs bit for bit:\n`
+        + summarizeFits(exactFits).map((l) => `    ${l}`).join('\n')
+      : `  no candidate reproduces every output; best: ${describeModel(fits[0].model)} `
+        + `(${fits[0].mismatches} mismatches)`,
     `  measured accumulator (the classifier tries): ${measured.map(describeModel).join('; ')}`,
-    `  NUMERICS §6.2 bound on the probe: ${boundViolations === 0 ? 'holds' : `FAILS on ${boundViolations} rows`} (largest error / bound ${worstBoundRatio.toFixed(3)})`,
-    ...(inconsistentRows ? [`  ${inconsistentRows} rows differ across the ${N} identical B rows: a layout problem, not accumulation`] : []),
+    `  NUMERICS §6.2 bound on the probe: ${boundViolations === 0 ? 'holds' : `FAILS on ${boundViolations} rows`} `
+      + `(largest error / bound ${worstBoundRatio.toFixed(3)})`,
+    ...(inconsistentRows
+      ? [`  ${inconsistentRows} rows differ across the ${N} identical B rows: layout, not accumulation`] : []),
   ];
   return { fits, exactFits, measured, keptUpTo, boundViolations, worstBoundRatio, inconsistentRows, lines };
 }

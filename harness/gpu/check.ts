@@ -79,7 +79,8 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   say('## 0. accumulator probe');
   const probe = await runProbe(runner, gemms.find((g) => g.output === 'bf16')!.name, arch);
   for (const l of probe.lines) say(l);
-  record(probe.boundViolations === 0 && probe.inconsistentRows === 0, 'accumulator probe: NUMERICS §6.2 bound holds, rows consistent');
+  record(probe.boundViolations === 0 && probe.inconsistentRows === 0,
+    'accumulator probe: NUMERICS §6.2 bound holds, rows consistent');
 
   say('## 1. tiny shapes');
   for (const spec of gemms) {
@@ -89,7 +90,8 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
       const problem = res.status !== 0 ? `status ${res.status}: ${res.message}` : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
       record(problem === null, `${spec.name} ${c.m}x${c.n}x${c.k} ${c.regime === 'exact' ? 'bit-exact' : 'within the bound'}${problem ? `: ${problem}` : ''}`);
       if (problem && res.status === 0) {
-        const v = classifyGemmOutput(a, b, decodeGemmOutput(res.buffers[6], spec.output), spec.output, c.regime === 'exact', probe.measured);
+        const out = decodeGemmOutput(res.buffers[6], spec.output);
+        const v = classifyGemmOutput(a, b, out, spec.output, c.regime === 'exact', probe.measured);
         say(`  classified: ${v.verdict}: ${v.detail}`);
       }
     }

@@ -7,7 +7,9 @@
 //                 positions); the detail says how many, where (rows / columns / K-scale groups) and how large.
 import type { QuantizedTensor } from '../../reference/tensor.ts';
 import { gemmKernelBound, gemmReference, roundOutput } from '../../reference/gemm.ts';
-import { accumulatorBound, describeModel, dotOperands, modelGemm, type AccumulatorModel } from '../../reference/accumulator.ts';
+import {
+  accumulatorBound, describeModel, dotOperands, modelGemm, type AccumulatorModel,
+} from '../../reference/accumulator.ts';
 import { f32ToBf16Bits } from '../../reference/fp32.ts';
 
 export type Verdict = 'pass' | 'accumulation' | 'layout';
@@ -22,7 +24,8 @@ function positions(bad: number[], N: number, M: number): string {
   const rows = new Set(bad.map((i) => Math.floor(i / N)));
   const cols = new Set(bad.map((i) => i % N));
   const first = bad.slice(0, 3).map((i) => `(${Math.floor(i / N)}, ${i % N})`).join(' ');
-  return `${bad.length} of ${M * N} elements in ${rows.size} of ${M} rows and ${cols.size} of ${N} columns, first ${first}`;
+  return `${bad.length} of ${M * N} elements in ${rows.size} of ${M} rows and ${cols.size} of ${N} columns, `
+    + `first ${first}`;
 }
 
 /**
@@ -43,7 +46,10 @@ export function classifyGemmOutput(a: QuantizedTensor, b: QuantizedTensor, out: 
     if (!ok) failing.push(i);
     worst = Math.max(worst, Math.abs(out[i] - ref[i]) / bound[i]);
   }
-  if (failing.length === 0) return { verdict: 'pass', detail: exact ? 'bit-exact' : `within §6.2's bound (largest error / bound ${worst.toFixed(3)})` };
+  if (failing.length === 0) {
+    const detail = exact ? 'bit-exact' : `within §6.2's bound (largest error / bound ${worst.toFixed(3)})`;
+    return { verdict: 'pass', detail };
+  }
   const ratio = `largest error / §6.2 bound ${worst.toPrecision(3)}`;
   const ops = models.length ? dotOperands(a, b) : null;
   let fewest: { model: AccumulatorModel; unexplained: number[] } | null = null;
@@ -56,18 +62,26 @@ export function classifyGemmOutput(a: QuantizedTensor, b: QuantizedTensor, out: 
       const insideModelBound = failing.every((i) => Math.abs(out[i] - ref[i]) <= modelBound[i]);
       return {
         verdict: 'accumulation',
-        detail: `accumulation less precise than fp32: ${positions(failing, N, M)} outside the fp32 contract (${ratio}); `
-          + `all explained by the measured accumulator (${describeModel(model)}): ${identical} identical to its prediction, `
+        detail: `accumulation less precise than fp32: ${positions(failing, N, M)} outside the fp32 contract `
+          + `(${ratio}); all explained by the measured accumulator (${describeModel(model)}): ${identical} identical `
+          + 'to its prediction, '
           + `${insideModelBound ? 'all within' : 'NOT all within'} the §6.3 bound that uses it`,
       };
     }
     if (!fewest || unexplained.length < fewest.unexplained.length) fewest = { model, unexplained };
   }
   if (fewest) {
-    return { verdict: 'layout', detail: `layout or indexing wrong: ${positions(fewest.unexplained, N, M)} not explained by the measured `
-      + `accumulator (closest: ${describeModel(fewest.model)}); ${ratio}` };
+    return {
+      verdict: 'layout',
+      detail: `layout or indexing wrong: ${positions(fewest.unexplained, N, M)} not explained by the measured `
+        + `accumulator (closest: ${describeModel(fewest.model)}); ${ratio}`,
+    };
   }
-  return { verdict: 'layout', detail: `layout or indexing wrong (no accumulator measurement to explain errors): ${positions(failing, N, M)}; ${ratio}` };
+  return {
+    verdict: 'layout',
+    detail: 'layout or indexing wrong (no accumulator measurement to explain errors): '
+      + `${positions(failing, N, M)}; ${ratio}`,
+  };
 }
 
 /** A copy of q with scale columns kb and kb ^ 1 swapped in every row (a deliberate layout error for the self-test). */

@@ -72,7 +72,8 @@ async function main(argv: string[]): Promise<number> {
     await runSass((name) => !only || name === only || new RegExp(only).test(name), workDir);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check|probe-selftest [--arch A] [--only NAME] [--runs N] [--reps N]');
+  console.error('usage: qgen-gpu test|bench|profile|sass|check|probe-selftest [--arch A] [--only NAME] [--runs N] '
+    + '[--reps N]');
   return 2;
 }
 
