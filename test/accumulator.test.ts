@@ -61,6 +61,14 @@ function probeOutputs(model: AccumulatorModel, rows: ReturnType<typeof probeOper
 }
 
 const probe = probeOperands();
+const reports = new Map<AccumulatorModel, ReturnType<typeof analyseProbe>>();
+/** The probe analysis of a kernel whose accumulator is `model` (computed once per model: a fit takes seconds). */
+function reportFor(model: AccumulatorModel): ReturnType<typeof analyseProbe> {
+  if (!reports.has(model)) {
+    reports.set(model, analyseProbe('sm_100a', probe.rows, probe.a, probe.b, probeOutputs(model, probe.rows), 'bf16'));
+  }
+  return reports.get(model)!;
+}
 
 test('probe: the exact sums are small and need more than 24 bits on the way', () => {
   assert.ok(probe.rows.length > 500);
@@ -76,7 +84,7 @@ for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true],
   ['degraded (14 bits every K = 32)', DEGRADED, false], ['fused 64-term with 14 bits', FUSED14, false]] as const) {
   test(`probe analysis recognises a ${name} accumulator`, () => {
     const out = probeOutputs(model, probe.rows);
-    const report = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, out, 'bf16');
+    const report = reportFor(model);
     assert.ok(report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(model)), report.lines.join('\n'));
     // every model the classifier will try predicts exactly what the true one does on the probe
     for (const m of report.measured) assert.equal(probeOutputs(m, probe.rows), out);
@@ -89,9 +97,8 @@ for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true],
 
 test('probe analysis: across MMAs fp32 keeps the small term up to D = 22, the degraded model up to D = 12', () => {
   const across = PLACEMENTS.findIndex((p) => p.name.startsWith('small in the next MMA'));
-  const fp32Out = probeOutputs(FP32_ACCUMULATOR, probe.rows);
-  const fp32 = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, fp32Out, 'bf16');
-  const degraded = analyseProbe('sm_100a', probe.rows, probe.a, probe.b, probeOutputs(DEGRADED, probe.rows), 'bf16');
+  const fp32 = reportFor(FP32_ACCUMULATOR);
+  const degraded = reportFor(DEGRADED);
   // kept while big + small fits the bits: D + 1 (a 2-bit small term) <= 24 for fp32, <= 14 for the degraded model
   assert.is(fp32.keptUpTo[across].keptUpTo, 22);
   assert.is(degraded.keptUpTo[across].keptUpTo, 12);

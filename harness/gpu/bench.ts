@@ -45,7 +45,9 @@ function tilingText(spec: KernelSpec): string {
   return 'tiling' in spec ? JSON.stringify(spec.tiling) : '';
 }
 
-export async function runBench(runner: GpuRunner, built: BuiltRunner, opts: { device: string; arch: string; reps: number }): Promise<BenchRow[]> {
+export async function runBench(runner: GpuRunner, built: BuiltRunner,
+                               opts: { device: string; arch: string; reps: number; save?: boolean }):
+  Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const spec of built.specs) {
     for (const [r, c] of QUANTIZE_SHAPES) {
@@ -67,8 +69,10 @@ export async function runBench(runner: GpuRunner, built: BuiltRunner, opts: { de
       process.stderr.write(`${spec.name.padEnd(26)} ${row.shape.padEnd(12)} ${(t * 1000).toFixed(1).padStart(8)} us  copy ${(tc * 1000).toFixed(1).padStart(8)} us  ${(100 * row.fraction_of_copy).toFixed(0).padStart(4)}% of copy\n`);
     }
   }
-  saveResult('quantize.json', JSON.stringify(rows, null, 1) + '\n');
-  saveResult('quantize.md', benchTable(rows, opts));
+  if (opts.save !== false) {  // qgen check puts the rows in its own results file instead
+    saveResult('quantize.json', JSON.stringify(rows, null, 1) + '\n');
+    saveResult('quantize.md', benchTable(rows, opts));
+  }
   return rows;
 }
 

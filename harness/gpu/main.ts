@@ -4,7 +4,8 @@
 //   bench [--arch sm_90a] [--only NAME] [--reps N]    quantizer benchmarks vs a device copy of the same bytes
 //   profile [--arch sm_90a] --only REGEX [--out DIR]  ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_100a / sm_120a (cuobjdump)
-//   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
+//   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed] [--package DIR | --no-package]
+//                                                     the first-hardware verification (harness/gpu/check.ts)
 //   probe-selftest [--arch sm_90a]                    accumulator probe + failure classifier proved on this GPU
 // Everything it writes goes to bench/results/ and, when $OUT is set, to $OUT as well.
 import path from 'node:path';
@@ -58,7 +59,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'check') {
-    return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')), speed: !argv.includes('--no-speed') });
+    const pkg = argv.includes('--no-package') ? false : option(argv, 'package', '') || null;
+    return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')),
+      speed: !argv.includes('--no-speed'), package: pkg });
   }
   if (command === 'probe-selftest') return runProbeSelftest(arch);
   if (command === 'profile') {
