@@ -92,6 +92,9 @@ for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true],
     const fp32Fits = report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(FP32_ACCUMULATOR));
     assert.is(fp32Fits, model === FP32_ACCUMULATOR);
     assert.is(report.inconsistentRows, 0);
+    assert.match(report.lines.join('\n'), model === DEGRADED ? /bits kept 14; rounding toward zero/
+      : model === FP32_ACCUMULATOR ? /bits kept 24; rounding to nearest/
+        : /bits kept 14; rounding not determined; aligned every 64 products/);
   });
 }
 

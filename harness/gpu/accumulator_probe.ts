@@ -49,7 +49,13 @@ export const PLACEMENTS: readonly Placement[] = [
   { name: 'small before big, cancel in the next MMA', bigBlock: 2, smalls: one(1, 5), cancelBlock: 4 },
   { name: 'small in the next K tile (k >= 256), cancel at k = 512', bigBlock: 0, smalls: one(17, 5), cancelBlock: 32 },
   { name: 'small in the next MMA, cancel in the one after', bigBlock: 0, smalls: one(5, 5), cancelBlock: 8 },
-  { name: 'big cancelled inside its own block (same MMA as small)', bigBlock: 0, smalls: one(1, 5), cancelBlock: 0 },
+  // Big cancelled inside its own block: a fused step that holds both big terms and the small one loses the small
+  // term, a step boundary in between keeps it; these three tell 16-, 32-, 64- and 128-term steps apart.
+  { name: 'big cancelled in its own block, small in the same 32-K half', bigBlock: 0, smalls: one(1, 5),
+    cancelBlock: 0 },
+  { name: 'big cancelled in its own block, small in the next 32-K half', bigBlock: 0, smalls: one(3, 5),
+    cancelBlock: 0 },
+  { name: 'big cancelled in its own block, small in the next MMA', bigBlock: 0, smalls: one(5, 5), cancelBlock: 0 },
   { name: '16 small terms in one block, cancel in the next MMA', bigBlock: 0, smalls: WHOLE_BLOCK, cancelBlock: 4 },
   { name: 'a small term in every K step up to k = 640, cancel there', bigBlock: 0, smalls: EVERY_STEP,
     cancelBlock: 40 },
@@ -158,6 +164,22 @@ function summarizeFits(models: AccumulatorModel[]): string[] {
   });
 }
 
+/** The behaviour the exact fits agree on: bits kept, rounding, where the accumulator aligns or is cut. */
+export function behaviourOf(models: AccumulatorModel[]): string {
+  if (models.length === 0) return 'not determined (no candidate reproduces every output)';
+  const bits = models.map((m) => (m.family === 'fused' ? m.alignBits : m.accBits));
+  const finite = bits.filter(Number.isFinite);
+  const lo = finite.length ? Math.min(...finite) : Infinity;
+  const hi = bits.some((b) => !Number.isFinite(b)) ? Infinity : Math.max(...finite);
+  const range = (x: number) => (Number.isFinite(x) ? String(x) : 'exact');
+  const roundings = [...new Set(models.map((m) => m.rounding))];
+  const steps = [...new Set(models.map((m) => `${m.family === 'fused' ? 'aligned' : 'cut'} every ${m.stepTerms}`))];
+  return `bits kept ${lo === hi ? range(lo) : `${range(lo)}..${range(hi)}`}; `
+    + `rounding ${roundings.length > 1 ? 'not determined'
+      : roundings[0] === 'rz' ? 'toward zero (truncation)' : 'to nearest'}; `
+    + `${steps.join(' or ')} products`;
+}
+
 /** Per group of models that differ only in bits, the one with the fewest and the one with the most bits. */
 function representatives(models: AccumulatorModel[]): AccumulatorModel[] {
   const bitsOf = (m: AccumulatorModel) => (m.family === 'fused' ? m.alignBits : m.accBits);
@@ -213,6 +235,7 @@ export function analyseProbe(arch: Arch | string, rows: ProbeRow[], a: Quantized
         + summarizeFits(exactFits).map((l) => `    ${l}`).join('\n')
       : `  no candidate reproduces every output; best: ${describeModel(fits[0].model)} `
         + `(${fits[0].mismatches} mismatches)`,
+    `  effective accumulator: ${behaviourOf(exactFits)}`,
     `  measured accumulator (the classifier tries): ${measured.map(describeModel).join('; ')}`,
     `  NUMERICS §6.2 bound on the probe: ${boundViolations === 0 ? 'holds' : `FAILS on ${boundViolations} rows`} `
       + `(largest error / bound ${worstBoundRatio.toFixed(3)})`,
