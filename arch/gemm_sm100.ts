@@ -4,6 +4,10 @@
 
 /** Largest dynamic shared memory of one sm_100 block (PTX-FACTS §4.6). */
 export const SM100_BLOCK_SMEM = 232448;
+/** Shared memory of one sm_100 SM (228 KB) and what the driver reserves per resident block (1 KB), CUDA
+ * programming guide, compute capability 10.0 table. */
+export const SM100_SM_SMEM = 233472;
+export const SM100_SMEM_RESERVED_PER_BLOCK = 1024;
 /** Tensor memory: 128 lanes x 512 columns of 32 bits per SM (PTX-FACTS §4.1). */
 export const SM100_TMEM_COLUMNS = 512;
 /** Scale-factor column sets in tensor memory: the MMA warp refills set (step mod 2) only after the MMAs that read it
@@ -27,6 +31,10 @@ export interface Sm100GemmLayout {
   /** Power of two >= tmemColumnsUsed (tcgen05.alloc). */
   tmemColumnsAllocated: number;
   smemBytes: number;
+  /** CTAs that shared memory lets reside on one SM: floor(SM100_SM_SMEM / (smemBytes + reserved)). Times
+   * tmemColumnsAllocated it must stay <= 512, or a second CTA's tcgen05.alloc would block until the first exits
+   * (and a CTA that allocates twice could deadlock): the persistent grid relies on one CTA per SM. */
+  ctasPerSm: number;
   /** Warp 0 TMA producer, warp 1 MMA issuer and tensor-memory owner, then the epilogue warpgroups. */
   threads: number;
 }
@@ -63,10 +71,19 @@ export function sm100GemmLayout(tile: readonly [number, number, number], consume
     return { field: 'stages', message: `${stages} stages need ${smemBytes} B of shared memory, more than the ${SM100_BLOCK_SMEM} B `
       + `an sm_100a block can have (stages*((M+N)*K/2 + 512*(K/64)*(M+N)/128) + barriers); use fewer stages or a smaller tile` };
   }
+  const tmemColumnsAllocated = pow2AtLeast(tmemColumnsUsed);
+  const ctasPerSm = Math.floor(SM100_SM_SMEM / (smemBytes + SM100_SMEM_RESERVED_PER_BLOCK));
+  if (ctasPerSm * tmemColumnsAllocated > SM100_TMEM_COLUMNS) {
+    const oneCta = Math.floor(SM100_SM_SMEM / 2) - SM100_SMEM_RESERVED_PER_BLOCK;
+    return { field: 'stages', message: `${stages} stages need only ${smemBytes} B of shared memory, so ${ctasPerSm} `
+      + `CTAs fit on one SM and together would allocate ${ctasPerSm} x ${tmemColumnsAllocated} tensor-memory columns, `
+      + `more than the ${SM100_TMEM_COLUMNS}; use more stages (shared memory > ${oneCta} B keeps one CTA per SM) `
+      + 'or fewer columns' };
+  }
   return {
     layout: {
       bm, bn, bk, stages, consumers, chunks: bk / 256, atoms, bRowBlocks, accBuffers, sfColumnsPerSet, tmemColumnsUsed,
-      tmemColumnsAllocated: pow2AtLeast(tmemColumnsUsed), smemBytes, threads: 64 + 128 * consumers,
+      tmemColumnsAllocated, smemBytes, ctasPerSm, threads: 64 + 128 * consumers,
     },
   };
 }

@@ -222,14 +222,19 @@ export async function main(argv: string[]): Promise<number> {
       .option('runs', { type: 'string', default: '20', describe: 'fast-check cases per GEMM kernel', coerce: positiveInt('runs') })
       .option('reps', { type: 'string', default: '20', describe: 'timed launches per speed measurement (median)', coerce: positiveInt('reps') })
       .option('speed', { type: 'boolean', default: true, describe: 'measure TFLOP/s (--no-speed: correctness only)' })
+      .option('package', { type: 'string',
+        describe: 'torch package folder from qgen vendor (default: vendored by the check)' })
+      .option('torch', { type: 'boolean', default: true,
+        describe: 'build and test the torch package (--no-torch: skip)' })
       .example('$0 check --arch sm_100a', 'first run on a B200: correctness, then speed against cuBLASLt NVFP4'),
-    guard(async (a: { arch: Arch; runs: number; reps: number; speed: boolean }) => {
+    guard(async (a: { arch: Arch; runs: number; reps: number; speed: boolean; package?: string; torch: boolean }) => {
       const mod = await import('../harness/gpu/check.ts');
       const { RunResults } = await import('../harness/gpu/results.ts');
       const { hostProvenance } = await import('../harness/provenance.ts');
       // `qgen check` runs in the user's checkout, so the host facts come from it directly.
       const results = () => RunResults.start('check', ['qgen', ...process.argv.slice(2)], { host: hostProvenance(fileURLToPath(new URL('..', import.meta.url))) });
-      const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed, results });
+      const pkg = a.torch ? a.package ?? null : false;
+      const code = await mod.runCheck(a.arch, { runs: a.runs, reps: a.reps, speed: a.speed, results, package: pkg });
       if (code !== 0) throw new UserError(code === 2 ? 'check could not run on this machine (see above)' : 'check failed (see the FAIL lines above)', code);
     }))
     .command('tune', 'sweep GEMM tilings and the two-pass path on this machine\'s GPU; write a tuning file for emit/vendor --tuning', (y) => y

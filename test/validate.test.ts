@@ -213,7 +213,11 @@ function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, 
     const sfSets = 2 * 4 * (k / 64) * (1 + n / 128);
     if (n + sfSets > 512 || (n / consumers) % 32 !== 0) return false;
     const smem = stages * ((m + n) * k / 2 + 512 * (k / 64) * (m + n) / 128) + 8 * (2 * stages + 6) + 16 + 1024;
-    return smem <= 232448;
+    // Tensor memory allocated (a power of two >= the columns used) by every CTA that shared memory lets share an SM
+    // (228 KB per SM, 1 KB reserved per block) must fit the SM's 512 columns.
+    const used = (2 * n + sfSets <= 512 ? 2 * n : n) + sfSets;
+    const allocated = 2 ** Math.ceil(Math.log2(Math.max(32, used)));
+    return smem <= 232448 && Math.floor(233472 / (smem + 1024)) * allocated <= 512;
   }
   // Restating arch/gemm_sm120.ts: 16x16-granular warp tiles, whole or nested 128-row scale blocks, <= 128 accumulators,
   // stages rounded to 1024 B in 101376 B.

@@ -264,6 +264,13 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
       for (int32_t step = 0; step < steps; ++step) issue_loads(&map_a, &map_b, args, g, smem, bar, step);
   } else if (warp == 1) {
     for (int32_t step = 0; step < steps; ++step) issue_mma(smem, bar, g, tmem, step, step / g.ksteps);
+    // Producer tail: the last commits to empty[] and sf_free[] arrive asynchronously; wait for those arrivals so
+    // that no tcgen05.commit can land on a barrier of a CTA that has exited (commit at `step` completes phase
+    // step / kStages of empty[step % kStages] and phase step / kSfSets of sf_free[step % kSfSets]).
+    for (int32_t step = steps > kStages ? steps - kStages : 0; step < steps; ++step)
+      qgen_mbar_wait(&bar.empty[step % kStages], (step / kStages) & 1);
+    for (int32_t step = steps > kSfSets ? steps - kSfSets : 0; step < steps; ++step)
+      qgen_mbar_wait(&bar.sf_free[step % kSfSets], (step / kSfSets) & 1);
   } else {
     const float alpha = *args.a_tensor_scale * *args.b_tensor_scale;
     for (int32_t t = 0; t < my_tiles; ++t) store_tile(args, g, bar, tmem, t, t * g.ksteps, alpha);

@@ -26,7 +26,7 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
     `-I${kernelsDir}`, `-I${workDir}`];
   // One nvcc per translation unit, as many at a time as there are cores, then one link.
   const sources = [path.join(repoRoot, 'harness/runner/runner.cu'), path.join(repoRoot, 'harness/runner/baselines.cu'),
-    path.join(workDir, 'dispatch.cu'), ...cuFiles];
+    path.join(repoRoot, 'harness/runner/degraded_gemm.cu'), path.join(workDir, 'dispatch.cu'), ...cuFiles];
   const objects = sources.map((src, i) => path.join(workDir, `${i}_${path.basename(src, '.cu')}.o`));
   let next = 0;
   const worker = async () => {

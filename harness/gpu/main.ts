@@ -7,7 +7,9 @@
 //   bench [--arch sm_90a] [--only NAME] [--reps N]    quantizer and GEMM benchmarks vs baselines in the same run
 //   profile [--arch sm_90a] --only REGEX              ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_90a / sm_100a / sm_120a (cuobjdump)
-//   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed]   the GEMM self-check (harness/gpu/check.ts)
+//   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed] [--package DIR | --no-package]
+//                                                     the first-hardware verification (harness/gpu/check.ts)
+//   probe-selftest [--arch sm_90a]                    accumulator probe + failure classifier proved on this GPU
 //   tune [--arch sm_90a] [--workload small|llama-7b|FILE] [--budget-s N] [--out FILE] [--reps N] [--timeout-s N]
 //        [--max-candidates N] [--check-runs N]     the GEMM sweep of `qgen tune` (harness/gpu/tune.ts)
 // Every run writes a new folder bench/results/<command>-<date>-<HHMM>-<commit7>/ (and the same under $OUT), each
@@ -25,6 +27,7 @@ import { runSass } from './sass.ts';
 import { runCheck } from './check.ts';
 import { RunResults } from './results.ts';
 import { runProfile } from './profile.ts';
+import { runProbeSelftest } from './probe_run.ts';
 
 const SPEC_SETS = ['all', 'catalog', 'coverage'] as const;
 
@@ -83,8 +86,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'check') {
+    const pkg = argv.includes('--no-package') ? false : option(argv, 'package', '') || null;
     return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')),
-      speed: !argv.includes('--no-speed'), results: () => RunResults.start('check', fullArgv) });
+      speed: !argv.includes('--no-speed'), results: () => RunResults.start('check', fullArgv), package: pkg });
   }
   if (command === 'tune') {
     const { runTune } = await import('./tune.ts');
@@ -96,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
       maxCandidates: max ? Number(max) : undefined,
     });
   }
+  if (command === 'probe-selftest') return runProbeSelftest(arch);
   if (command === 'profile') {
     const results = await RunResults.start('profile', fullArgv);
     const built = await buildRunner(arch, specs, workDir);
@@ -109,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     await runSass(selected, workDir, results);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check|tune [--arch A] [--only NAME] [--runs N] [--reps N]'
+  console.error('usage: qgen-gpu test|bench|profile|sass|check|tune|probe-selftest [--arch A] [--only NAME] [--runs N] [--reps N]'
     + ' [--specs all|catalog|coverage] [--grid-cap N]');
   return 2;
 }

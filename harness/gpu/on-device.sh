@@ -5,6 +5,8 @@
 #   bash harness/gpu/on-device.sh test     # correctness suite: prints a summary line
 #   bash harness/gpu/on-device.sh bench    # benchmarks: writes bench/results/ (and $OUT when set)
 #   bash harness/gpu/on-device.sh sass     # sm_100a / sm_120a SASS evidence (cuobjdump)
+#   bash harness/gpu/on-device.sh check --arch sm_100a   # the whole first-hardware verification
+#   bash harness/gpu/on-device.sh probe-selftest         # accumulator probe + classifier proved on this GPU
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NODE=${QGEN_NODE:-/tmp/node}

@@ -23,6 +23,7 @@ const PATTERNS: [string, RegExp][] = [
   ['TMA / bulk copy', /\b(UTMALDG|UBLKCP)\b/],
   ['tcgen05 scale copy (UTCCP)', /\bUTCCP\b/],
   ['tcgen05.ld (LDTM)', /\bLDTM\b/],
+  ['mbarrier waits (SYNCS.PHASECHK)', /\bSYNCS\.PHASECHK/],
 ];
 /** Distinct spellings of matrix-multiply instructions (HGMMA, UTCOMMA, OMMA/QMMA/HMMA ...) in a cubin. */
 const MMA_OPCODE = /\b[A-Z]*MMA(\.[A-Za-z0-9_]+)*/g;

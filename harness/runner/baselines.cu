@@ -10,6 +10,8 @@
 //   baseline:cublaslt_nvfp4       the NVFP4 GEMM's 7 buffers: the vendor block-scaled NVFP4 GEMM (cuBLASLt, E2M1 with
 //                                 VEC16_UE4M3 scales in the same 128x4 layout; alpha 1, timing only). Blackwell only:
 //                                 elsewhere cuBLASLt finds no algorithm and the call fails with status 2.
+//   baseline:degraded_nvfp4_gemm  the NVFP4 GEMM's 7 buffers: a deliberately degraded accumulation for the
+//                                 accumulator probe's self-test (degraded_gemm.cu), not a speed baseline
 // cuBLAS works column-major: row-major C [m, n] = A . B^T is column-major C^T [n, m] = op_T(B) . A, i.e. the "TN"
 // call with (m, n) swapped, which is also the layout cuBLASLt requires for FP8.
 #include <cublasLt.h>
@@ -20,6 +22,9 @@
 #include <tuple>
 #include "dispatch.h"
 #include "../../runtime/torch/qgen_torch/csrc/qgen_two_pass.h"
+
+qgen_status qgen_degraded_nvfp4_gemm(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t,
+                                     void*, size_t, cudaStream_t st);
 
 namespace {
 
@@ -182,6 +187,7 @@ const qgen_dispatch_entry kBaselines[] = {
   {"baseline:dequant_cublas_bf16", dequant_cublas_bf16, nullptr},
   {"baseline:cublaslt_nvfp4", cublaslt_nvfp4, nullptr},
   {"baseline:two_pass", two_pass, nullptr},
+  {"baseline:degraded_nvfp4_gemm", qgen_degraded_nvfp4_gemm, nullptr},
 };
 
 }  // namespace

@@ -1,0 +1,122 @@
+// GPU side of the accumulator probe and the failure classifier (accumulator_probe.ts, classify.ts):
+//   runProbe            the probe on one GEMM kernel of the runner -> ProbeReport
+//   classifyKernel      the classifier's verdict for a kernel over CLASSIFY_CASES (worst verdict wins)
+//   runProbeSelftest    `qgen-gpu probe-selftest [--arch sm_90a]`: proves probe + classifier on the GPU at hand:
+//                       the arch's real GEMM must pass, baseline:degraded_nvfp4_gemm (14 bits every K = 32) must be
+//                       measured as such and classified "accumulation", and the real GEMM fed swapped scale
+//                       columns must be classified "layout".
+//                       Writes bench/results/probe-selftest-<arch>-<date>-<commit7>.md.
+import { execa } from 'execa';
+import type { Arch } from '../../dsl/types.ts';
+import { catalogFor } from '../../dsl/catalog.ts';
+import type { AccumulatorModel } from '../../reference/accumulator.ts';
+import { describeModel } from '../../reference/accumulator.ts';
+import { analyseProbe, decodeGemmOutput, probeOperands, type ProbeReport } from './accumulator_probe.ts';
+import { classifyGemmOutput, swapScaleColumns, type Verdict } from './classify.ts';
+import { gemmBuffers, gemmOperands, type GemmCase } from './gemm_suite.ts';
+import { buildRunner } from './build.ts';
+import { GpuRunner } from './client.ts';
+import { saveResult } from './results.ts';
+import path from 'node:path';
+
+export async function runProbe(runner: GpuRunner, kernel: string, arch: Arch, seed = 0n): Promise<ProbeReport> {
+  const { a, b, rows } = probeOperands();
+  const res = await runner.run({
+    kernel, rows: a.rows, cols: a.cols, depth: b.rows, seed, poison: 0xa5, buffers: gemmBuffers(a, b, 'bf16'),
+  });
+  if (res.status !== 0) throw new Error(`probe on ${kernel}: status ${res.status}: ${res.message}`);
+  return analyseProbe(arch, rows, a, b, decodeGemmOutput(res.buffers[6], 'bf16'), 'bf16');
+}
+
+/** Exact inputs (bit-exact contract) and quantized N(0, 2^s) inputs, several K steps and tiles. */
+export const CLASSIFY_CASES: GemmCase[] = [
+  { m: 128, n: 256, k: 256, regime: 'exact', sigmaLog2: 0, dataSeed: 1 },
+  { m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 },
+  { m: 129, n: 272, k: 1024, regime: 'quantized', sigmaLog2: 6, dataSeed: 6 },
+];
+
+const RANK: Record<Verdict, number> = { pass: 0, accumulation: 1, layout: 2 };
+
+export async function classifyKernel(runner: GpuRunner, kernel: string, models: readonly AccumulatorModel[],
+                                     opts: { swapScales?: boolean; seed?: bigint } = {}):
+  Promise<{ verdict: Verdict; lines: string[] }> {
+  let verdict: Verdict = 'pass';
+  const lines: string[] = [];
+  for (const c of CLASSIFY_CASES) {
+    const { a, b } = gemmOperands(c);
+    const sent = opts.swapScales ? swapScaleColumns(a) : a;
+    const res = await runner.run({
+      kernel, rows: c.m, cols: c.k, depth: c.n, seed: opts.seed ?? 0n, poison: 0x5a,
+      buffers: gemmBuffers(sent, b, 'bf16'),
+    });
+    if (res.status !== 0) {
+      verdict = 'layout';
+      lines.push(`  ${c.m}x${c.n}x${c.k}: status ${res.status}: ${res.message}`);
+      continue;
+    }
+    const v = classifyGemmOutput(a, b, decodeGemmOutput(res.buffers[6], 'bf16'), 'bf16', c.regime === 'exact', models);
+    if (RANK[v.verdict] > RANK[verdict]) verdict = v.verdict;
+    lines.push(`  ${c.m}x${c.n}x${c.k} ${c.regime}: ${v.verdict}: ${v.detail}`);
+  }
+  return { verdict, lines };
+}
+
+/** The first line of a results file (qgen-provenance/1; the commit is the host's, passed as QGEN_COMMIT). */
+export async function provenanceComment(command: string[]): Promise<string> {
+  const smi = await execa('nvidia-smi', ['--query-gpu=name,compute_cap,driver_version', '--format=csv,noheader'],
+    { reject: false });
+  const [gpu, cc, driver] = (smi.stdout.split('\n')[0] ?? '').split(',').map((s) => s.trim());
+  const nvcc = await execa('nvcc', ['--version'], { reject: false });
+  const commit = process.env.QGEN_COMMIT ?? '';
+  return `<!-- qgen-provenance/1 ${JSON.stringify({
+    format: 'qgen-provenance/1', commit: /^[0-9a-f]{40}$/.test(commit) ? commit : null,
+    dirty: process.env.QGEN_DIRTY === '1',
+    gpu: gpu ?? null, sm_count: null, compute_capability: cc ?? null, driver: driver ?? null, cuda: null,
+    nvcc: /release ([\d.]+)/.exec(nvcc.stdout)?.[1] ?? null, torch: null, date: new Date().toISOString(), command,
+    note: commit ? undefined : 'commit unknown: pass QGEN_COMMIT=$(git rev-parse HEAD) from the host',
+  })} -->`;
+}
+
+export async function runProbeSelftest(arch: Arch): Promise<number> {
+  const gemm = catalogFor(arch).find((s) => s.name === 'gemm_nvfp4_bf16')!;
+  const built = await buildRunner(arch, [gemm], path.join(process.env.TMPDIR ?? '/tmp', `qgen-probe-${arch}`));
+  const runner = new GpuRunner(built.binary);
+  const device = await runner.device();
+  const lines: string[] = [];
+  const say = (l: string) => { lines.push(l); console.log(l); };
+  let failed = 0;
+  const expect = (ok: boolean, what: string) => { if (!ok) failed++; say(`${ok ? 'PASS' : 'FAIL'} ${what}`); };
+  say(`# qgen-gpu probe-selftest --arch ${arch} on ${device}`);
+  say(`## probe: ${gemm.name} (the real ${arch} GEMM)`);
+  const real = await runProbe(runner, gemm.name, arch);
+  real.lines.forEach(say);
+  say('## probe: baseline:degraded_nvfp4_gemm (fp32 additions, cut to 14 bits toward zero every 32 products)');
+  const degraded = await runProbe(runner, 'baseline:degraded_nvfp4_gemm', arch);
+  degraded.lines.forEach(say);
+  const truth: AccumulatorModel = { family: 'periodic', order: 'natural', stepTerms: 32, accBits: 14, rounding: 'rz' };
+  say('## classifier');
+  const verdicts = [
+    { name: `${gemm.name} (real)`, want: 'pass' as Verdict, r: await classifyKernel(runner, gemm.name, real.measured) },
+    { name: 'baseline:degraded_nvfp4_gemm', want: 'accumulation' as Verdict,
+      r: await classifyKernel(runner, 'baseline:degraded_nvfp4_gemm', degraded.measured) },
+    { name: `${gemm.name} fed swapped scale columns`, want: 'layout' as Verdict,
+      r: await classifyKernel(runner, gemm.name, real.measured, { swapScales: true }) },
+  ];
+  await runner.close();
+  say('| kernel | expected | classified |');
+  say('|---|---|---|');
+  for (const v of verdicts) say(`| ${v.name} | ${v.want} | ${v.r.verdict} |`);
+  for (const v of verdicts) v.r.lines.forEach((l) => say(`${v.name}:${l}`));
+  expect(real.boundViolations === 0 && real.inconsistentRows === 0,
+    'probe on the real GEMM: NUMERICS §6.2 bound holds, rows consistent');
+  expect(degraded.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(truth)) && degraded.boundViolations > 0,
+    `probe on the degraded GEMM: ${describeModel(truth)} reproduces every output, §6.2 bound fails`);
+  for (const v of verdicts) {
+    expect(v.r.verdict === v.want, `${v.name} classified "${v.r.verdict}" (expected "${v.want}")`);
+  }
+  say(`${verdicts.length + 2 - failed} passed, ${failed} failed`);
+  const stamp = `${new Date().toISOString().slice(0, 10)}-${(process.env.QGEN_COMMIT ?? 'unknown').slice(0, 7)}`;
+  const header = await provenanceComment(['qgen-gpu', 'probe-selftest', '--arch', arch]);
+  saveResult(`probe-selftest-${arch}-${stamp}.md`, `${header}\n${lines.join('\n')}\n`);
+  return failed === 0 ? 0 : 1;
+}
