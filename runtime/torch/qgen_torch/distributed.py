@@ -92,6 +92,8 @@ def check_row_shards(rows, cols, world_size, what='weight'):
 
 
 _E4M3 = {}
+# The quantizer the FSDP2 hooks call (None: the compiled qgen op); tests without a GPU put the reference here.
+shard_quantizer = None
 
 
 def _e4m3_table(device):
@@ -207,7 +209,7 @@ class NVFP4ShardedWeight(torch.Tensor):
         check_row_shards(outer_size[0], outer_size[1], mesh.size())
         group = mesh.get_group()
         q = quantize_sharded(self._data.to(torch.bfloat16).contiguous(), self._kernel,
-                             lambda t: dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group))
+                             lambda t: dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group), shard_quantizer)
         return (q.codes, q.scales), (q.tensor_scale, tuple(outer_size))
 
     def fsdp_post_all_gather(self, outputs, metadata, param_dtype, *, out=None):
