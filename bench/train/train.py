@@ -33,6 +33,9 @@ except ImportError:  # pure helpers below stay importable (and testable) without
     torch = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if torch is not None:
+    sys.path.insert(0, HERE)
+    import data_parallel as DP  # noqa: E402  (torchrun DDP / FSDP2, issue 18)
 RECIPES = ['bf16', 'quartet2', 'nvidia', 'nvidia+4/6', 'tetrajet-v2']
 
 
@@ -74,7 +77,13 @@ def parse_args(argv=None):
     p.add_argument('--min-steps', type=int, default=400)
     p.add_argument('--probe-steps', type=int, default=5, help='timed steps per recipe for --fit-steps')
     p.add_argument('--device', default='cuda')
+    p.add_argument('--dist', choices=['none', 'ddp', 'fsdp2'], default='none',
+                   help='under torchrun: DDP or FSDP2 (fully_shard) on the same global --batch (bench/train/data_parallel.py)')
+    p.add_argument('--nvfp4-gather', action='store_true',
+                   help='FSDP2: all-gather NVFP4 codes + scales of the Quartet2Linear weights (qgen_torch.distributed)')
     a = p.parse_args(argv)
+    if a.nvfp4_gather and a.dist != 'fsdp2':
+        p.error('--nvfp4-gather needs --dist fsdp2')
     names = a.recipes if a.recipes is not None else (a.recipe if a.recipe is not None else 'bf16')
     a.recipe_list = [r.strip() for r in names.split(',') if r.strip()]
     for r in a.recipe_list:
@@ -139,6 +148,8 @@ def clean(o):
 
 
 def write_json(path, obj):
+    if not IS_MAIN_RANK:
+        return
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(clean(obj), f, indent=1, allow_nan=False)
@@ -154,8 +165,12 @@ def git_commit():
         return None
 
 
+IS_MAIN_RANK = True   # under torchrun only rank 0 logs and writes results
+
+
 def log(msg):
-    print(msg, flush=True)
+    if IS_MAIN_RANK:
+        print(msg, flush=True)
 
 
 def run_cost(p, steps, eval_every, n_val_batches):
@@ -478,6 +493,10 @@ def run_one(a, recipe, seed, ctx, deadline):
     model = model.to(dev)
     probe = (ctx['val_windows'][0][:, :-1], ctx['val_windows'][0][:, 1:])
     model, res['quantization'] = apply_recipe(model, recipe, ctx['qgen'], probe, ac)
+    rank, world = ctx['rank'], ctx['world']
+    if a.dist != 'none':
+        model, res['distributed'] = DP.wrap(model, a, world)
+        gathered0 = DP.all_gather_counts()
     torch.manual_seed(10_000 + seed)  # the quantizers' random draws (if they use torch's generator)
     if dev.type == 'cuda':
         torch.cuda.manual_seed_all(10_000 + seed)
@@ -522,6 +541,8 @@ def run_one(a, recipe, seed, ctx, deadline):
         for g in opt.param_groups:
             g['lr'] = lr
         w = train[sched[step - 1][:, None] + ar]
+        if a.dist != 'none':
+            w = DP.local_rows(w, rank, world)
         with ac():
             loss = model(w[:, :-1], w[:, 1:])
         loss.backward()
@@ -529,14 +550,15 @@ def run_one(a, recipe, seed, ctx, deadline):
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.detach())
-        gnorms.append(gn.detach())
+        gnorms.append(DP.full(gn).detach() if a.dist != 'none' else gn.detach())
         if step == warm_steps:
             sync()
             warm_clock = train_clock + time.perf_counter() - seg
         is_eval = step % a.eval_every == 0 or step == a.steps
         past_deadline = deadline is not None and time.time() > deadline
         if step % a.log_every == 0 or is_eval or past_deadline:
-            lv = torch.stack(losses).float().cpu().tolist()
+            lv = torch.stack(losses).float()
+            lv = (DP.mean_over_ranks(lv) if a.dist != 'none' else lv).cpu().tolist()
             gv = torch.stack(gnorms).float().cpu().tolist()
             losses, gnorms = [], []
             res['train_loss'].extend(lv)
@@ -581,6 +603,14 @@ def run_one(a, recipe, seed, ctx, deadline):
     })
     if dev.type == 'cuda':
         res['max_memory_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30
+    if a.dist != 'none':
+        g = DP.all_gather_counts()   # every gather of the run (training steps and evaluations)
+        res['distributed'].update({'all_gather_bytes': g['bytes'] - gathered0['bytes'],
+                                   'all_gather_calls': g['calls'] - gathered0['calls'],
+                                   'evals': len(res['eval'])})
+        log('[%s seed %d] all-gather %.2f MB in %d calls over %d steps + %d evaluations (%s%s)'
+            % (recipe, seed, res['distributed']['all_gather_bytes'] / 1e6, res['distributed']['all_gather_calls'],
+               step, len(res['eval']), a.dist, ', NVFP4 gather' if a.nvfp4_gather else ''))
     write_json(path, res)
     log('RESULT recipe=%s seed=%d status=%s final_val=%s best_val=%.4f@%s tok/s=%.0f steady=%s wall=%.1fs -> %s'
         % (recipe, seed, status, '%.4f' % final if final is not None else '-',
@@ -602,7 +632,9 @@ def main(argv=None):
         probs = shape_problems(a)
         if probs:
             raise SystemExit('train.py: the NVFP4 recipes need multiples of 128: ' + '; '.join(probs))
-    dev = torch.device(a.device)
+    global IS_MAIN_RANK
+    rank, world, dev = DP.setup(a) if a.dist != 'none' else (0, 1, torch.device(a.device))
+    IS_MAIN_RANK = rank == 0
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('train.py: CUDA is not available (pass --device cpu for a slow smoke test)')
     qgen = import_qgen(a.qgen_path + [p for p in os.environ.get('QGEN_TORCH_PATH', '').split(os.pathsep) if p]) if quant else None
@@ -645,7 +677,7 @@ def main(argv=None):
     }
     ctx = {
         'device': dev, 'vocab': vocab, 'train': train_dev, 'val_windows': val_windows, 'qgen': qgen, 'env': env,
-        'data_info': data_info,
+        'data_info': data_info, 'rank': rank, 'world': world,
         'schedules': {s: batch_schedule(train.numel(), a.seq, a.batch, a.steps, s) for s in a.seed_list},
     }
     probe_model = LM(vocab, a.d_model, a.layers, a.heads, a.ffn, a.seq, a.rope_base)
@@ -725,6 +757,8 @@ def main(argv=None):
             '%+.4f' % gap if gap is not None else '-',
             '%.0f' % r['tokens_per_s'] if r.get('tokens_per_s') else '-',
             '%.1f' % r['wall_s'] if r.get('wall_s') else '-'))
+    if a.dist != 'none':
+        DP.cleanup(a)
     return 0 if all(r['status'] == 'ok' for r in results) and results else 1
 
 

@@ -263,18 +263,28 @@ def gathered_nvfp4(weight, kernel):
     return weight.nvfp4()
 
 
-def enable_nvfp4_all_gather(model, world_size=None):
+def enable_nvfp4_all_gather(model, world_size=None, unaligned='error'):
     """Marks every Quartet2Linear weight for the NVFP4 all-gather; call before fully_shard. Checks the recipe and
-    the row sharding (world_size: the FSDP ranks, default torch.distributed's world size). Returns the names."""
+    the row sharding (world_size: the FSDP ranks, default torch.distributed's world size); a layer whose shards
+    would not be whole 128-row tiles raises (unaligned='error') or keeps the regular gather ('keep').
+    Returns (names gathered in NVFP4, names kept)."""
     from .linear import Quartet2Linear
+    if unaligned not in ('error', 'keep'):
+        raise ValueError("enable_nvfp4_all_gather: unaligned=%r; allowed: 'error', 'keep'" % (unaligned,))
     if world_size is None:
         world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    names = []
+    names, kept = [], []
     for name, m in model.named_modules():
         if not isinstance(m, Quartet2Linear) or isinstance(m.weight, NVFP4ShardedWeight):
             continue
         kernel = forward_weight_kernel(m.recipe)
-        check_row_shards(m.out_features, m.in_features, world_size, '%s.weight' % name)
+        try:
+            check_row_shards(m.out_features, m.in_features, world_size, '%s.weight' % name)
+        except ValueError:
+            if unaligned == 'error':
+                raise
+            kept.append(name)
+            continue
         m.weight = nn.Parameter(NVFP4ShardedWeight(m.weight.data, kernel), requires_grad=m.weight.requires_grad)
         names.append(name)
-    return names
+    return names, kept

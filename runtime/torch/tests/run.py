@@ -398,7 +398,7 @@ def test_fsdp2_nvfp4_gather_world1():
         plain = quantize_model(nn.Sequential(nn.Linear(256, 512, bias=False), nn.Linear(512, 256, bias=False))).to(DEV)
         gathered = quantize_model(nn.Sequential(nn.Linear(256, 512, bias=False), nn.Linear(512, 256, bias=False))).to(DEV)
         gathered.load_state_dict(plain.state_dict())
-        names = D.enable_nvfp4_all_gather(gathered)
+        names, _ = D.enable_nvfp4_all_gather(gathered)
         for layer in gathered:
             fully_shard(layer)
         fully_shard(gathered)
