@@ -51,10 +51,12 @@ function quantizeShard(spec: QuantizeSpec, shard: Matrix, stat: number): Quantiz
   const padded = new Float32Array((shard.rows + SENTINEL_ROWS) * shard.cols);
   padded.set(shard.data);
   padded[shard.rows * shard.cols] = bf16(spec.tensorScale === 'computed' ? stat : 6 * stat);
-  assert.is(padded[shard.rows * shard.cols], spec.tensorScale === 'computed' ? stat : 6 * stat, 'sentinel exact in bf16');
+  const sentinel = spec.tensorScale === 'computed' ? stat : 6 * stat;
+  assert.is(padded[shard.rows * shard.cols], sentinel, 'sentinel exact in bf16');
   const q = quantize(spec, { rows: shard.rows + SENTINEL_ROWS, cols: shard.cols, data: padded }, OPTS);
   const kb = shard.cols / 16;
-  return { ...q, rows: shard.rows, codes: q.codes.slice(0, shard.rows * shard.cols), scales: q.scales.slice(0, shard.rows * kb) };
+  const codes = q.codes.slice(0, shard.rows * shard.cols);
+  return { ...q, rows: shard.rows, codes, scales: q.scales.slice(0, shard.rows * kb) };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

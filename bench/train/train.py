@@ -520,10 +520,14 @@ def run_one(a, recipe, seed, ctx, deadline):
     warm_steps = min(10, a.steps // 2)
     warm_clock = None
 
+    eval_gather_bytes = 0
+
     def do_eval(step):
-        nonlocal eval_clock
+        nonlocal eval_clock, eval_gather_bytes
         t = time.perf_counter()
+        g = DP.all_gather_counts()['bytes'] if a.dist != 'none' else 0
         v = evaluate(model, ctx['val_windows'], ac)
+        eval_gather_bytes += (DP.all_gather_counts()['bytes'] - g) if a.dist != 'none' else 0
         eval_clock += time.perf_counter() - t
         res['eval'].append([step, v])
         return v
@@ -605,12 +609,14 @@ def run_one(a, recipe, seed, ctx, deadline):
         res['max_memory_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30
     if a.dist != 'none':
         g = DP.all_gather_counts()   # every gather of the run (training steps and evaluations)
+        train_bytes = g['bytes'] - gathered0['bytes'] - eval_gather_bytes
         res['distributed'].update({'all_gather_bytes': g['bytes'] - gathered0['bytes'],
                                    'all_gather_calls': g['calls'] - gathered0['calls'],
-                                   'evals': len(res['eval'])})
-        log('[%s seed %d] all-gather %.2f MB in %d calls over %d steps + %d evaluations (%s%s)'
-            % (recipe, seed, res['distributed']['all_gather_bytes'] / 1e6, res['distributed']['all_gather_calls'],
-               step, len(res['eval']), a.dist, ', NVFP4 gather' if a.nvfp4_gather else ''))
+                                   'all_gather_bytes_per_step': train_bytes / max(1, step),
+                                   'all_gather_bytes_evaluations': eval_gather_bytes, 'evals': len(res['eval'])})
+        log('ALLGATHER recipe=%s seed=%d mode=%s%s world=%d bytes/step=%.0f (%.2f MB; evaluations %.2f MB in all)'
+            % (recipe, seed, a.dist, '+nvfp4' if a.nvfp4_gather else '', world, train_bytes / max(1, step),
+               train_bytes / max(1, step) / 1e6, eval_gather_bytes / 1e6))
     write_json(path, res)
     log('RESULT recipe=%s seed=%d status=%s final_val=%s best_val=%.4f@%s tok/s=%.0f steady=%s wall=%.1fs -> %s'
         % (recipe, seed, status, '%.4f' % final if final is not None else '-',

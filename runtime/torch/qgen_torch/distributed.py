@@ -71,10 +71,11 @@ def forward_weight_kernel(recipe):
     """The forward W quantizer of a recipe, refusing recipes whose backward needs the bf16 weight (W^T quantized
     from bf16 in the forward, 'forward-bf16'): with an NVFP4 gather the bf16 weight never exists on the rank."""
     r = G.RECIPES[recipe]
+    allowed = ', '.join(k for k, v in G.RECIPES.items() if v['dx']['wt']['from'] != 'forward-bf16')
     if r['dx']['wt']['from'] == 'forward-bf16':
         raise ValueError('nvfp4_all_gather: recipe %r quantizes W^T from the bf16 weight (dx.wt from forward-bf16); '
                          'allowed: recipes whose W^T comes from the forward NVFP4 weight (%s)'
-                         % (recipe, ', '.join(k for k, v in G.RECIPES.items() if v['dx']['wt']['from'] != 'forward-bf16')))
+                         % (recipe, allowed))
     return r['forward']['w']
 
 
@@ -120,7 +121,8 @@ def shard_statistic(shard, kernel, quantize=None):
         top = q.scales.max().long()
         m = _e4m3_table(q.scales.device)[top] * q.tensor_scale.reshape(())
         return torch.where(top > E4M3_CODE_224, m, torch.zeros_like(m)).reshape(1)
-    raise ValueError('nvfp4_all_gather: kernel %r has tensor scale mode %r; allowed: computed, one-pass' % (kernel, mode))
+    raise ValueError('nvfp4_all_gather: kernel %r has tensor scale mode %r; allowed: computed, one-pass'
+                     % (kernel, mode))
 
 
 def quantize_shard(shard, kernel, global_statistic, quantize=None):
@@ -259,7 +261,8 @@ def gathered_nvfp4(weight, kernel):
     if not isinstance(weight, NVFP4GatheredWeight):
         return None
     if weight._kernel != kernel:
-        raise ValueError('Quartet2Linear: weight gathered with %r; the recipe quantizes W with %r' % (weight._kernel, kernel))
+        raise ValueError('Quartet2Linear: weight gathered with %r; the recipe quantizes W with %r'
+                         % (weight._kernel, kernel))
     return weight.nvfp4()
 
 

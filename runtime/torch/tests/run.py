@@ -354,7 +354,8 @@ RANK_SEED_KNOWN = {(1, 0): 3147193828425969029, (12345678901234, 3): 18406154988
 def test_rank_seeds():
     from qgen_torch import distributed as D
     for (seed, rank), want in RANK_SEED_KNOWN.items():
-        check(D.rank_seed(seed, rank) == want, 'rank_seed(%d, %d) = %d; TS reference %d' % (seed, rank, D.rank_seed(seed, rank), want))
+        got = D.rank_seed(seed, rank)
+        check(got == want, 'rank_seed(%d, %d) = %d; TS reference %d' % (seed, rank, got, want))
     table = seed_table()
     mixed = [D.rekey_seed_table(table, r) for r in range(4)]
     check(all(torch.equal(m[:, 1], table[:, 1]) for m in mixed), 'sign seeds identical on every rank')
@@ -395,14 +396,15 @@ def test_fsdp2_nvfp4_gather_world1():
         dist.init_process_group('nccl', rank=0, world_size=1)
     try:
         torch.manual_seed(6)
-        plain = quantize_model(nn.Sequential(nn.Linear(256, 512, bias=False), nn.Linear(512, 256, bias=False))).to(DEV)
-        gathered = quantize_model(nn.Sequential(nn.Linear(256, 512, bias=False), nn.Linear(512, 256, bias=False))).to(DEV)
+        def two_layers():
+            return quantize_model(nn.Sequential(nn.Linear(256, 512, bias=False), nn.Linear(512, 256, bias=False))).to(DEV)
+        plain, gathered = two_layers(), two_layers()
         gathered.load_state_dict(plain.state_dict())
         names, _ = D.enable_nvfp4_all_gather(gathered)
         for layer in gathered:
             fully_shard(layer)
         fully_shard(gathered)
-        check(type(gathered[0].weight._local_tensor).__name__ == 'NVFP4ShardedWeight', 'sharded weight keeps the subclass')
+        check(isinstance(gathered[0].weight._local_tensor, D.NVFP4ShardedWeight), 'sharded weight keeps the subclass')
         x = randn_bf16(256, 256, seed=9)
         with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16):
             check(torch.equal(plain(x), gathered(x)), 'FSDP2 + NVFP4 gather forward differs from the plain layer')
@@ -415,14 +417,15 @@ def test_fsdp2_nvfp4_gather_world1():
             check(all(bool(torch.isfinite(g).all()) and g.abs().sum() > 0 for g in grads), 'finite non-zero gradients')
             opt.step()
             opt.zero_grad()
-        return 'world_size=1 NCCL: %d layers gathered in NVFP4, forward = plain layer bit for bit, 2 AdamW steps' % len(names)
+        return ('world_size=1 NCCL: %d layers gathered in NVFP4, forward = plain layer bit for bit, 2 AdamW steps'
+                % len(names))
     finally:
         dist.destroy_process_group()
 
 
 TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
-         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors,
-         test_rank_seeds, test_sharded_weight_quantize, test_fsdp2_nvfp4_gather_world1]
+         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile,
+         test_errors, test_rank_seeds, test_sharded_weight_quantize, test_fsdp2_nvfp4_gather_world1]
 
 
 def main():
