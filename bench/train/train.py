@@ -37,6 +37,9 @@ except ImportError:  # pure helpers below stay importable (and testable) without
     torch = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if torch is not None:
+    sys.path.insert(0, HERE)
+    import data_parallel as DP  # noqa: E402  (torchrun DDP / FSDP2, issue 18)
 RECIPES = ['bf16', 'quartet2', 'nvidia', 'nvidia+4/6', 'tetrajet-v2']
 
 
@@ -81,7 +84,13 @@ def parse_args(argv=None):
     p.add_argument('--provenance', default=None,
                    help='host provenance JSON (default: .device/provenance.json from npm run gpu:bundle, else the '
                         "qgen_torch package's PROVENANCE.json)")
+    p.add_argument('--dist', choices=['none', 'ddp', 'fsdp2'], default='none',
+                   help='under torchrun: DDP or FSDP2 (fully_shard) on the same global --batch (bench/train/data_parallel.py)')
+    p.add_argument('--nvfp4-gather', action='store_true',
+                   help='FSDP2: all-gather NVFP4 codes + scales of the Quartet2Linear weights (qgen_torch.distributed)')
     a = p.parse_args(argv)
+    if a.nvfp4_gather and a.dist != 'fsdp2':
+        p.error('--nvfp4-gather needs --dist fsdp2')
     names = a.recipes if a.recipes is not None else (a.recipe if a.recipe is not None else 'bf16')
     a.recipe_list = [r.strip() for r in names.split(',') if r.strip()]
     for r in a.recipe_list:
@@ -147,6 +156,8 @@ def clean(o):
 
 
 def write_json(path, obj):
+    if not IS_MAIN_RANK:
+        return
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(clean(obj), f, indent=1, allow_nan=False)
@@ -169,8 +180,12 @@ def write_run(path, obj, prov):
     write_json(path, {'provenance': prov, 'rows': [obj]})
 
 
+IS_MAIN_RANK = True   # under torchrun only rank 0 logs and writes results
+
+
 def log(msg):
-    print(msg, flush=True)
+    if IS_MAIN_RANK:
+        print(msg, flush=True)
 
 
 def run_cost(p, steps, eval_every, n_val_batches):
@@ -493,6 +508,10 @@ def run_one(a, recipe, seed, ctx, deadline):
     model = model.to(dev)
     probe = (ctx['val_windows'][0][:, :-1], ctx['val_windows'][0][:, 1:])
     model, res['quantization'] = apply_recipe(model, recipe, ctx['qgen'], probe, ac)
+    rank, world = ctx['rank'], ctx['world']
+    if a.dist != 'none':
+        model, res['distributed'] = DP.wrap(model, a, world)
+        gathered0 = DP.all_gather_counts()
     torch.manual_seed(10_000 + seed)  # the quantizers' random draws (if they use torch's generator)
     if dev.type == 'cuda':
         torch.cuda.manual_seed_all(10_000 + seed)
@@ -516,10 +535,14 @@ def run_one(a, recipe, seed, ctx, deadline):
     warm_steps = min(10, a.steps // 2)
     warm_clock = None
 
+    eval_gather_bytes = 0
+
     def do_eval(step):
-        nonlocal eval_clock
+        nonlocal eval_clock, eval_gather_bytes
         t = time.perf_counter()
+        g = DP.all_gather_counts()['bytes'] if a.dist != 'none' else 0
         v = evaluate(model, ctx['val_windows'], ac)
+        eval_gather_bytes += (DP.all_gather_counts()['bytes'] - g) if a.dist != 'none' else 0
         eval_clock += time.perf_counter() - t
         res['eval'].append([step, v])
         return v
@@ -537,6 +560,8 @@ def run_one(a, recipe, seed, ctx, deadline):
         for g in opt.param_groups:
             g['lr'] = lr
         w = train[sched[step - 1][:, None] + ar]
+        if a.dist != 'none':
+            w = DP.local_rows(w, rank, world)
         with ac():
             loss = model(w[:, :-1], w[:, 1:])
         loss.backward()
@@ -544,14 +569,15 @@ def run_one(a, recipe, seed, ctx, deadline):
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.detach())
-        gnorms.append(gn.detach())
+        gnorms.append(DP.full(gn).detach() if a.dist != 'none' else gn.detach())
         if step == warm_steps:
             sync()
             warm_clock = train_clock + time.perf_counter() - seg
         is_eval = step % a.eval_every == 0 or step == a.steps
         past_deadline = deadline is not None and time.time() > deadline
         if step % a.log_every == 0 or is_eval or past_deadline:
-            lv = torch.stack(losses).float().cpu().tolist()
+            lv = torch.stack(losses).float()
+            lv = (DP.mean_over_ranks(lv) if a.dist != 'none' else lv).cpu().tolist()
             gv = torch.stack(gnorms).float().cpu().tolist()
             losses, gnorms = [], []
             res['train_loss'].extend(lv)
@@ -596,6 +622,16 @@ def run_one(a, recipe, seed, ctx, deadline):
     })
     if dev.type == 'cuda':
         res['max_memory_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30
+    if a.dist != 'none':
+        g = DP.all_gather_counts()   # every gather of the run (training steps and evaluations)
+        train_bytes = g['bytes'] - gathered0['bytes'] - eval_gather_bytes
+        res['distributed'].update({'all_gather_bytes': g['bytes'] - gathered0['bytes'],
+                                   'all_gather_calls': g['calls'] - gathered0['calls'],
+                                   'all_gather_bytes_per_step': train_bytes / max(1, step),
+                                   'all_gather_bytes_evaluations': eval_gather_bytes, 'evals': len(res['eval'])})
+        log('ALLGATHER recipe=%s seed=%d mode=%s%s world=%d bytes/step=%.0f (%.2f MB; evaluations %.2f MB in all)'
+            % (recipe, seed, a.dist, '+nvfp4' if a.nvfp4_gather else '', world, train_bytes / max(1, step),
+               train_bytes / max(1, step) / 1e6, eval_gather_bytes / 1e6))
     write_run(path, res, ctx['provenance'])
     log('RESULT recipe=%s seed=%d status=%s final_val=%s best_val=%.4f@%s tok/s=%.0f steady=%s wall=%.1fs -> %s'
         % (recipe, seed, status, '%.4f' % final if final is not None else '-',
@@ -617,7 +653,9 @@ def main(argv=None):
         probs = shape_problems(a)
         if probs:
             raise SystemExit('train.py: the NVFP4 recipes need multiples of 128: ' + '; '.join(probs))
-    dev = torch.device(a.device)
+    global IS_MAIN_RANK
+    rank, world, dev = DP.setup(a) if a.dist != 'none' else (0, 1, torch.device(a.device))
+    IS_MAIN_RANK = rank == 0
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('train.py: CUDA is not available (pass --device cpu for a slow smoke test)')
     qgen = import_qgen(a.qgen_path + [p for p in os.environ.get('QGEN_TORCH_PATH', '').split(os.pathsep) if p]) if quant else None
@@ -663,7 +701,7 @@ def main(argv=None):
     }
     ctx = {
         'device': dev, 'vocab': vocab, 'train': train_dev, 'val_windows': val_windows, 'qgen': qgen, 'env': env,
-        'data_info': data_info,
+        'data_info': data_info, 'rank': rank, 'world': world,
         'schedules': {s: batch_schedule(train.numel(), a.seq, a.batch, a.steps, s) for s in a.seed_list},
         # Commit and dirty from the host's record (never git here); the stamp keeps each run's file new.
         'provenance': prov, 'stamp': '%s-p%d' % (provenance.run_stamp(prov), os.getpid()),
@@ -745,6 +783,8 @@ def main(argv=None):
             '%+.4f' % gap if gap is not None else '-',
             '%.0f' % r['tokens_per_s'] if r.get('tokens_per_s') else '-',
             '%.1f' % r['wall_s'] if r.get('wall_s') else '-'))
+    if a.dist != 'none':
+        DP.cleanup(a)
     return 0 if all(r['status'] == 'ok' for r in results) and results else 1
 
 

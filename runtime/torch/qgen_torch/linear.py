@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import _generated as G
+from . import distributed as D
 from . import ops as Q
 from .layout import transpose_16x16
 
@@ -40,7 +41,9 @@ def recipe_of(name):
 
 def _draw_seed_table(anchor: torch.Tensor) -> torch.Tensor:
     s = torch.randint(0, 2 ** 62, (6,), dtype=torch.int64)
-    return torch.stack([s[1:], s[0].expand(5)], dim=1)
+    table = torch.stack([s[1:], s[0].expand(5)], dim=1)
+    rank = D.current_rank()   # under torch.distributed: rounding seeds re-keyed per rank (NUMERICS §3.5)
+    return table if rank is None else D.rekey_seed_table(table, rank)
 
 
 # The draw is an opaque op so that torch.compile runs it on every call: traced as plain torch.randint, some
@@ -78,9 +81,11 @@ class NVFP4LinearFunction(torch.autograd.Function):
         r = G.RECIPES[recipe]
         m = x.shape[0]
         xb = _pad_rows(x.to(torch.bfloat16), TOKEN_MULTIPLE).contiguous()
-        wb = weight.to(torch.bfloat16).contiguous()
         xq = Q.quantize(xb, r['forward']['x'], seeds[FWD])
-        wq = Q.quantize(wb, r['forward']['w'], seeds[FWD])
+        wq = D.gathered_nvfp4(weight, r['forward']['w'])   # FSDP2 NVFP4 all-gather: already quantized
+        if wq is None:
+            wb = weight.to(torch.bfloat16).contiguous()
+            wq = Q.quantize(wb, r['forward']['w'], seeds[FWD])
         y = Q.gemm(xq, wq)[:m]
         if bias is not None:
             y = y + bias.to(y.dtype)

@@ -14,6 +14,8 @@ a new results-<date>-<HHMM>-<commit7>.json (the unbiasedness curves, memory figu
   errors      bad shapes, dtypes, devices and names are refused with messages that name them
   two-pass    the exact two-pass GEMM (NUMERICS §6.4) and the fused kernels agree with the reference within the bound
   dispatch    gemm() runs the strategy gemm_plan picks from the vendored tuning table or the fallback rule
+  distributed per-rank seeds (TS known answers); row shards quantized with the all-reduced statistic equal the
+              whole weight bit for bit (ranks simulated); FSDP2 + NVFP4 gather in a world_size=1 NCCL group
 """
 import argparse
 import glob
@@ -597,6 +599,86 @@ def run_provenance():
         'command': ['python'] + sys.argv, 'recorded_at_run_time': True,
         'note': 'package %s' % ('PROVENANCE.json' if host else 'without PROVENANCE.json: commit unknown'),
     }
+# ------------------------------------------------------------------------------------------------ distributed
+# Known answers of NUMERICS §3.5 from qgen's TypeScript reference (reference/philox.ts randomWord, stream 4).
+RANK_SEED_KNOWN = {(1, 0): 3147193828425969029, (12345678901234, 3): 1840615498840609722}
+
+
+def test_rank_seeds():
+    from qgen_torch import distributed as D
+    for (seed, rank), want in RANK_SEED_KNOWN.items():
+        got = D.rank_seed(seed, rank)
+        check(got == want, 'rank_seed(%d, %d) = %d; TS reference %d' % (seed, rank, got, want))
+    table = seed_table()
+    mixed = [D.rekey_seed_table(table, r) for r in range(4)]
+    check(all(torch.equal(m[:, 1], table[:, 1]) for m in mixed), 'sign seeds identical on every rank')
+    firsts = {int(m[0, 0]) for m in mixed}
+    check(len(firsts) == 4, 'rounding seeds differ across ranks')
+    return 'Philox re-keying matches the TS reference; sign seeds shared, rounding seeds per rank'
+
+
+def test_sharded_weight_quantize():
+    from qgen_torch import distributed as D
+    kernels = sorted({r['forward']['w'] for r in G.RECIPES.values()})
+    for kernel in kernels:
+        for world in (2, 4, 8):
+            w = randn_bf16(1024, 512, seed=21)
+            w[:128] *= 0.01                      # a quiet shard and a zero shard: local scales differ
+            w[-128:] = 0
+            whole = Q.quantize(w, kernel)
+            shards = w.chunk(world)
+            stat = torch.stack([D.shard_statistic(s, kernel) for s in shards]).amax(0)   # the all-reduce, simulated
+            got = D.concat_shards([D.quantize_shard(s, kernel, stat) for s in shards])
+            what = '%s, %d simulated ranks' % (kernel, world)
+            same_nvfp4(got, (whole.codes.cpu(), whole.scales.cpu(), whole.tensor_scale.cpu()), what)
+            naive = [Q.quantize(s.contiguous(), kernel).tensor_scale for s in shards]
+            check(any(not torch.equal(t, whole.tensor_scale) for t in naive), '%s: shards have local scales' % what)
+    raises(lambda: D.check_row_shards(1024, 512, 16), ValueError, '64-row shards', '128')
+    raises(lambda: D.check_row_shards(384, 512, 2), ValueError, 'multiple of 128')
+    raises(lambda: D.forward_weight_kernel('nvidia+4/6'), ValueError, 'forward-bf16')
+    return '%d kernels x 2/4/8 ranks bit-identical to quantizing the whole; bad shards refused' % len(kernels)
+
+
+def test_fsdp2_nvfp4_gather_world1():
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+    from qgen_torch import distributed as D
+    if not dist.is_initialized():
+        os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+        os.environ.setdefault('MASTER_PORT', '29511')
+        dist.init_process_group('nccl', rank=0, world_size=1)
+    try:
+        torch.manual_seed(6)
+        def two_layers():
+            return quantize_model(nn.Sequential(nn.Linear(256, 512, bias=False), nn.Linear(512, 256, bias=False))).to(DEV)
+        plain, gathered = two_layers(), two_layers()
+        gathered.load_state_dict(plain.state_dict())
+        names, _ = D.enable_nvfp4_all_gather(gathered)
+        for layer in gathered:
+            fully_shard(layer)
+        fully_shard(gathered)
+        check(isinstance(gathered[0].weight._local_tensor, D.NVFP4ShardedWeight), 'sharded weight keeps the subclass')
+        x = randn_bf16(256, 256, seed=9)
+        with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16):
+            check(torch.equal(plain(x), gathered(x)), 'FSDP2 + NVFP4 gather forward differs from the plain layer')
+        opt = torch.optim.AdamW(gathered.parameters(), lr=1e-3)
+        for _ in range(2):
+            with torch.autocast('cuda', dtype=torch.bfloat16):
+                loss = gathered(x).float().square().mean()
+            loss.backward()
+            grads = [p.grad.full_tensor() for p in gathered.parameters()]
+            check(all(bool(torch.isfinite(g).all()) and g.abs().sum() > 0 for g in grads), 'finite non-zero gradients')
+            opt.step()
+            opt.zero_grad()
+        return ('world_size=1 NCCL: %d layers gathered in NVFP4, forward = plain layer bit for bit, 2 AdamW steps'
+                % len(names))
+    finally:
+        dist.destroy_process_group()
+
+
+TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
+         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile,
+         test_errors, test_rank_seeds, test_sharded_weight_quantize, test_fsdp2_nvfp4_gather_world1]
 
 
 def main():
