@@ -563,10 +563,7 @@ def test_gemm_dispatch():
     return 'table %s: (256, 128, 512) -> %s; forced modes, GPU check and fallback' % (d['source'], strategy)
 
 
-TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
-         test_backward_bias_floor,
-         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors,
-         test_two_pass_gemm, test_gemm_dispatch]
+
 
 
 def run_provenance():
@@ -676,9 +673,12 @@ def test_fsdp2_nvfp4_gather_world1():
         dist.destroy_process_group()
 
 
+
 TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
-         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile,
-         test_errors, test_rank_seeds, test_sharded_weight_quantize, test_fsdp2_nvfp4_gather_world1]
+         test_backward_bias_floor,
+         test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors,
+         test_two_pass_gemm, test_gemm_dispatch, test_rank_seeds, test_sharded_weight_quantize,
+         test_fsdp2_nvfp4_gather_world1]
 
 
 def main():

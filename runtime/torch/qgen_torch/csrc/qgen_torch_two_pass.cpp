@@ -75,7 +75,7 @@ at::Tensor gemm_bf16_planes(const at::Tensor& a, const at::Tensor& b, const at::
 
 at::Tensor dequantize_op(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& ts) {
   static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("qgen::dequantize", "")
-      .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view)>();
+      .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::string&)>();
   return op.call(codes, scales, ts, kDequantizeKernel);
 }
 
