@@ -9,7 +9,7 @@ import { readProvenance } from '../harness/provenance.ts';
 type Run = { recipe: string; seed: number; final_val_loss: number; status: string; complete: boolean; steps_done: number;
   config: { steps: number }; file: string };
 const run = (recipe: string, seed: number, loss: number, file = `${recipe}-${seed}-${loss}`): Run =>
-  ({ recipe, seed, final_val_loss: loss, status: 'done', complete: true, steps_done: 600, config: { steps: 600 }, file });
+  ({ recipe, seed, final_val_loss: loss, status: 'ok', complete: true, steps_done: 600, config: { steps: 600 }, file });
 
 test('95% CI of a hand-computed sample: [1, 2, 3, 4, 5] -> 3 ± 2.7764 * sqrt(2.5) / sqrt(5)', () => {
   const ci = meanCI([1, 2, 3, 4, 5]);

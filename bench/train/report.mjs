@@ -59,7 +59,7 @@ export function meanCI(xs) {
  * recipe -> [{ seed, gap, file }].
  */
 export function pairedGaps(runs) {
-  const ok = runs.filter((r) => r.status === 'done' && r.complete && Number.isFinite(r.final_val_loss));
+  const ok = runs.filter((r) => r.status === 'ok' && r.complete && Number.isFinite(r.final_val_loss));
   const key = (r) => `${r.seed}/${r.steps_done}/${r.config?.steps}`;
   const base = new Map();
   for (const r of ok.filter((q) => q.recipe === 'bf16')) base.set(key(r), [...(base.get(key(r)) ?? []), r.final_val_loss]);
@@ -91,7 +91,7 @@ export function ordering(gaps, a, b) {
 /** The report section with the per-run commits, the gaps with 95% CIs and which orderings are resolved. */
 export function evidenceSection(runs) {
   const L = ['## Every run, gaps with 95% confidence intervals', ''];
-  const done = runs.filter((r) => r.status === 'done' && r.complete).sort((x, y) => byRecipe(x.recipe, y.recipe) || x.seed - y.seed);
+  const done = runs.filter((r) => r.status === 'ok' && r.complete).sort((x, y) => byRecipe(x.recipe, y.recipe) || x.seed - y.seed);
   L.push('| recipe | seed | final val loss | commit | dirty | date | file |', '|---|---:|---:|---|---|---|---|');
   for (const r of done) {
     const p = r.provenance;
