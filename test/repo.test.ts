@@ -76,7 +76,8 @@ test('repo: the README\'s helper scripts and the declared license are in the rep
 test('repo: npm test shows progress while a file runs quietly, and no colour-variable warning', async () => {
   // test/cli.test.ts (its spawned processes and worker check colour support; uvu used to set FORCE_COLOR beside the
   // runner's NO_COLOR, and Node warned "The 'NO_COLOR' env is ignored due to the 'FORCE_COLOR' env"), FORCE_COLOR
-  // also set from outside as some terminals and CI systems do, and a heartbeat of 0.05 s (start-up alone is longer; 0.2 s once missed under load).
+  // also set from outside as some terminals and CI systems do, and a heartbeat of 0.05 s (start-up alone is longer;
+  // 0.2 s once missed under load).
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/test.mjs'), '/cli'], {
     cwd: ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '1', QGEN_TEST_HEARTBEAT_S: '0.05' },
   });
