@@ -6,7 +6,6 @@
 //                       measured as such and classified "accumulation", and the real GEMM fed swapped scale
 //                       columns must be classified "layout".
 //                       Writes bench/results/probe-selftest-<arch>-<date>-<commit7>.md.
-import { execa } from 'execa';
 import type { Arch } from '../../dsl/types.ts';
 import { catalogFor } from '../../dsl/catalog.ts';
 import type { AccumulatorModel } from '../../reference/accumulator.ts';
@@ -16,7 +15,7 @@ import { classifyGemmOutput, swapScaleColumns, type Verdict } from './classify.t
 import { gemmBuffers, gemmOperands, type GemmCase } from './gemm_suite.ts';
 import { buildRunner } from './build.ts';
 import { GpuRunner } from './client.ts';
-import { saveResult } from './results.ts';
+import { RunResults } from './results.ts';
 import path from 'node:path';
 
 export async function runProbe(runner: GpuRunner, kernel: string, arch: Arch, seed = 0n): Promise<ProbeReport> {
@@ -61,22 +60,6 @@ export async function classifyKernel(runner: GpuRunner, kernel: string, models: 
   return { verdict, lines };
 }
 
-/** The first line of a results file (qgen-provenance/1; the commit is the host's, passed as QGEN_COMMIT). */
-export async function provenanceComment(command: string[]): Promise<string> {
-  const smi = await execa('nvidia-smi', ['--query-gpu=name,compute_cap,driver_version', '--format=csv,noheader'],
-    { reject: false });
-  const [gpu, cc, driver] = (smi.stdout.split('\n')[0] ?? '').split(',').map((s) => s.trim());
-  const nvcc = await execa('nvcc', ['--version'], { reject: false });
-  const commit = process.env.QGEN_COMMIT ?? '';
-  return `<!-- qgen-provenance/1 ${JSON.stringify({
-    format: 'qgen-provenance/1', commit: /^[0-9a-f]{40}$/.test(commit) ? commit : null,
-    dirty: process.env.QGEN_DIRTY === '1',
-    gpu: gpu ?? null, sm_count: null, compute_capability: cc ?? null, driver: driver ?? null, cuda: null,
-    nvcc: /release ([\d.]+)/.exec(nvcc.stdout)?.[1] ?? null, torch: null, date: new Date().toISOString(), command,
-    note: commit ? undefined : 'commit unknown: pass QGEN_COMMIT=$(git rev-parse HEAD) from the host',
-  })} -->`;
-}
-
 export async function runProbeSelftest(arch: Arch): Promise<number> {
   const gemm = catalogFor(arch).find((s) => s.name === 'gemm_nvfp4_bf16')!;
   const built = await buildRunner(arch, [gemm], path.join(process.env.TMPDIR ?? '/tmp', `qgen-probe-${arch}`));
@@ -115,8 +98,8 @@ export async function runProbeSelftest(arch: Arch): Promise<number> {
     expect(v.r.verdict === v.want, `${v.name} classified "${v.r.verdict}" (expected "${v.want}")`);
   }
   say(`${verdicts.length + 2 - failed} passed, ${failed} failed`);
-  const stamp = `${new Date().toISOString().slice(0, 10)}-${(process.env.QGEN_COMMIT ?? 'unknown').slice(0, 7)}`;
-  const header = await provenanceComment(['qgen-gpu', 'probe-selftest', '--arch', arch]);
-  saveResult(`probe-selftest-${arch}-${stamp}.md`, `${header}\n${lines.join('\n')}\n`);
+  // The same per-run folder and provenance as every GPU command (harness/gpu/results.ts).
+  (await RunResults.start('probe-selftest', ['qgen-gpu', 'probe-selftest', '--arch', arch]))
+    .save(`probe-selftest-${arch}.md`, `${lines.join('\n')}\n`);
   return failed === 0 ? 0 : 1;
 }

@@ -92,16 +92,3 @@ export class RunResults {
   }
 }
 
-/**
- * Writes one file, already carrying its provenance line, to bench/results/ and $OUT (the probe and `check` results,
- * named per run by the caller: <command>-<arch>-<date>-<commit7>.md).
- */
-export function saveResult(fileName: string, text: string): string {
-  const dirs = [path.join(repoRoot, 'bench/results')];
-  if (process.env.OUT) dirs.push(process.env.OUT);
-  for (const dir of dirs) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, fileName), text);
-  }
-  return path.join('bench/results', fileName);
-}
