@@ -135,12 +135,26 @@ export function derivedName(spec: KernelSpec, defaultGemmTile?: readonly number[
   }
 }
 
-function gemmName(g: GemmSpec, defaultGemmTile?: readonly number[]): string {
+/** gemm_<operands>_<output>[_<epilogue>]: a GEMM's name without its tiling. */
+function gemmStem(g: GemmSpec): string {
   const t = ['gemm', g.a === g.b ? g.a : `${g.a}${g.b}`, g.output];
   if (g.epilogue !== 'alpha') t.push(g.epilogue.replace('-', ''));
-  const tile = tileToken(g.tiling.ctaTile);
-  if (!defaultGemmTile || tile !== tileToken(defaultGemmTile)) t.push(tile);
   return t.join('_');
+}
+
+function gemmName(g: GemmSpec, defaultGemmTile?: readonly number[]): string {
+  const tile = tileToken(g.tiling.ctaTile);
+  return !defaultGemmTile || tile !== tileToken(defaultGemmTile) ? `${gemmStem(g)}_${tile}` : gemmStem(g);
+}
+
+/**
+ * A tuning candidate's GEMM name: the stem and the whole tiling, <M>x<N>x<K>_c<consumers>_s<stages>_<order>_k<cluster>
+ * (order sw8 | row | col), e.g. gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
+ */
+export function tunedGemmName(g: GemmSpec): string {
+  const t = g.tiling;
+  const order = t.tileOrder === 'swizzle-8' ? 'sw8' : t.tileOrder === 'row-major' ? 'row' : 'col';
+  return `${gemmStem(g)}_${tileToken(t.ctaTile)}_c${t.consumers}_s${t.stages}_${order}_k${t.cluster.join('x')}`;
 }
 
 /** Every catalog kernel whose name is not the one the grammar derives from its spec, as messages (empty when none). */

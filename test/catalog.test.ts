@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { ARCH_EXTRAS, ARCH_VARIANTS, CATALOG, catalogFor, catalogSpec } from '../dsl/catalog.ts';
 import { ARCHS, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { validate } from '../validate/validate.ts';
-import { catalogNameProblems, derivedName, namingTables, quantizerName } from '../dsl/naming.ts';
+import { catalogNameProblems, derivedName, namingTables, quantizerName, tunedGemmName } from '../dsl/naming.ts';
 import { quantize } from '../dsl/builders.ts';
 import { readFileSync } from 'node:fs';
 
@@ -103,6 +103,10 @@ test('catalog: quantizers that differ in one named field get different names', (
     { ...base, scaleGroup: { size: 32, format: 'ue8m0' } as const }];
   const names = variants.map((v) => quantizerName('nvidia', 'x', v));
   assert.is(new Set(names).size, names.length, names.join(' '));
+  // A tuning candidate's GEMM name spells its whole tiling after the catalog stem.
+  const g = catalogSpec('gemm_nvfp4_f32', 'sm_90a') as GemmSpec;
+  assert.is(tunedGemmName({ ...g, tiling: { ...g.tiling, consumers: 1, stages: 3, tileOrder: 'row-major' } }),
+    `gemm_nvfp4_f32_${g.tiling.ctaTile.join('x')}_c1_s3_row_k1x1`);
 });
 
 test('catalog: docs/naming.md shows the vocabulary tables of dsl/naming.ts as they are', () => {

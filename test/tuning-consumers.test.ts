@@ -61,7 +61,7 @@ test('qgen emit --tuning: deterministic, adds the winning tilings and gemm_dispa
   const files = readdirSync(outs[0]).sort();
   assert.equal(readdirSync(outs[1]).sort(), files);
   for (const f of files) assert.ok(readFileSync(path.join(outs[0], f)).equals(readFileSync(path.join(outs[1], f))), f);
-  for (const k of ['gemm_bf16_t64x64x256_c1_s4_row_k1x1.cu', 'gemm_bf16_t128x128x128_c2_s8_sw8_k1x1.cu', 'gemm_dispatch.json']) {
+  for (const k of ['gemm_nvfp4_bf16_64x64x256_c1_s4_row_k1x1.cu', 'gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.cu', 'gemm_dispatch.json']) {
     assert.ok(files.includes(k), `${k} emitted`);
   }
   const d = JSON.parse(readFileSync(path.join(outs[0], 'gemm_dispatch.json'), 'utf8'));
@@ -99,7 +99,7 @@ test('vendor --tuning: GEMM_DISPATCH is the table, and the package picks what ch
   const dir = path.join(TMP, 'torch');
   const t = tuningFile();
   const r = await vendor({ target: 'torch', arch: 'sm_90a', out: dir, tuning: t, tuningName: 'tuning/x.json' });
-  assert.ok(r.kernels.includes('gemm_bf16_t128x128x128_c2_s8_sw8_k1x1'), 'the tuned tiling is vendored');
+  assert.ok(r.kernels.includes('gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1'), 'the tuned tiling is vendored');
   const d = gemmDispatch('sm_90a', t, 'tuning/x.json');
   const queries: [number, number, number][] = [];
   for (const m of [1, 64, 65, 300, 512, 513, 4096, 4097, 16384, 32768]) {

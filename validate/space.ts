@@ -5,6 +5,7 @@ import type { Arch, GemmSpec, GemmTiling, KernelSpec, QuantizeSpec } from '../ds
 import { ELEMENTWISE_TUNABLES, GEMM_TUNABLES, elementwiseTilingPoints, gemmTilingPoints } from '../dsl/tunables.ts';
 import { validate } from './validate.ts';
 import { lower } from '../lower/lower.ts';
+import { tunedGemmName } from '../dsl/naming.ts';
 
 /**
  * The first reason `spec` cannot be built on `arch` (a validation problem with its field path, or the lowering's
@@ -26,19 +27,14 @@ export function buildProblem(spec: KernelSpec, arch: Arch, path = spec.name): { 
 export interface Pruned { name: string; problem: string }
 export interface Space<S extends KernelSpec> { candidates: S[]; pruned: Pruned[] }
 
-/** A tiling's short name, part of a C identifier: t128x128x128_c2_s6_sw8_k1x1. */
-export function gemmTilingName(t: GemmTiling): string {
-  const order = t.tileOrder === 'swizzle-8' ? 'sw8' : t.tileOrder === 'row-major' ? 'row' : 'col';
-  return `t${t.ctaTile.join('x')}_c${t.consumers}_s${t.stages}_${order}_k${t.cluster.join('x')}`;
-}
-
-/** The base GEMM with `tiling`, named `<base>_<tiling name>`. */
+/** The base GEMM with `tiling`, named by the naming grammar's tuned form (tunedGemmName, dsl/naming.ts). */
 export function gemmWithTiling(base: GemmSpec, tiling: GemmTiling): GemmSpec {
   const { doc: _doc, ...rest } = base;
-  return {
-    ...rest, name: `gemm_${base.output}_${gemmTilingName(tiling)}`,
+  const spec: GemmSpec = {
+    ...rest, name: '',
     tiling: { ...tiling, ctaTile: [...tiling.ctaTile] as [number, number, number], cluster: [...tiling.cluster] as [number, number] },
   };
+  return { ...spec, name: tunedGemmName(spec) };
 }
 
 /** Every tiling of `base` on `arch`: legal ones as candidates, illegal ones pruned with their first problem. */
