@@ -5,8 +5,9 @@
 //   baseline:dequant_cublas_bf16  the NVFP4 GEMM's 7 buffers: dequantize A and B to bf16 with the generated
 //                                 dequantize_nvfp4_bf16 kernel (tensor scale folded in), then baseline:cublas_bf16
 //   baseline:two_pass             the NVFP4 GEMM's 7 buffers: the package's exact two-pass GEMM (NUMERICS §6.4):
-//                                 dequantize_nvfp4_bf16 with tensor scale 1, then qgen_two_pass.h's cuBLASLt bf16 call with
-//                                 alpha = f32(tA * tB) on the device; checked against the reference like the kernels
+//                                 dequantize_nvfp4_bf16 with tensor scale 1, then qgen_two_pass.h's cuBLASLt bf16
+//                                 call with alpha = f32(tA * tB) on the device; checked against the reference like
+//                                 the kernels
 //   baseline:cublaslt_nvfp4       the NVFP4 GEMM's 7 buffers: the vendor block-scaled NVFP4 GEMM (cuBLASLt, E2M1 with
 //                                 VEC16_UE4M3 scales in the same 128x4 layout; alpha 1, timing only). Blackwell only:
 //                                 elsewhere cuBLASLt finds no algorithm and the call fails with status 2.
