@@ -111,7 +111,8 @@ export function swapScaleColumns(q: QuantizedTensor): QuantizedTensor {
  * fraction below it (the sum of small terms added since is not a multiple of 2^-3), about 2^-4 per cut, the same
  * sign every time (toward zero), so over K / 32 cuts it loses about K / 2^9, while §6.2's bound is about
  * 2 K 2^-24 S ~ K / 2^11.4 (S ~ 2 * 1536 + a few units): 2.7x to 6.7x over on the case of
- * CLASSIFY_CASES (every element). The fp32 accumulator loses at most its rounding, which the bound covers. test/accumulator.test.ts checks both on these operands with the models.
+ * CLASSIFY_CASES (every element). The fp32 accumulator loses at most its rounding, which the bound covers.
+ * test/accumulator.test.ts checks both on these operands with the models.
  */
 export function cancellationOperands(m: number, n: number, k: number, seed: number):
   { a: QuantizedTensor; b: QuantizedTensor } {
