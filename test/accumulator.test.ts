@@ -136,6 +136,16 @@ test('classify: fp32 output passes, degraded accumulation is "accumulation", swa
   assert.is(classifyGemmOutput(a, b, degraded, 'f32', true, []).verdict, 'layout');
 });
 
+test('kOrder: a ragged K (416) is padded to whole 64-blocks like the kernel; the sm_90a model stays exact there', () => {
+  const o = kOrder('wgmma64', 416);
+  assert.is(o.length, 448);
+  assert.equal([...o].sort((x, y) => x - y), Array.from({ length: 448 }, (_, i) => i));
+  // exact regime, K = 416 (the classifier's second case): the measured sm_90a accumulator gives the reference
+  const { a, b } = gemmOperands(exactCase);
+  const out = modelGemm(SM90_MEASURED, dotOperands(a, b), 'bf16');
+  assert.equal(out, roundOutput(gemmReference(a, b), 'bf16'));
+});
+
 test('classify: a single wrong element is "layout" even when the accumulator model explains the rest', () => {
   const { a, b } = gemmOperands(exactCase);
   const out = modelGemm(DEGRADED, dotOperands(a, b), 'f32');
