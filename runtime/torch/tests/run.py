@@ -697,6 +697,7 @@ def main():
     print('qgen_torch %s (%s, %s) on %s, torch %s' % (qgen_torch.__version__, G.ARCH, os.path.dirname(qgen_torch.__file__),
                                                    torch.cuda.get_device_name(), torch.__version__))
     passed = failed = 0
+    failures = {}   # test name -> its traceback, kept in the results file
     for t in TESTS:
         if a.k not in t.__name__:
             continue
@@ -707,7 +708,8 @@ def main():
             print('PASS %s (%.1f s): %s' % (t.__name__, time.time() - t0, info), flush=True)
         except Exception:
             failed += 1
-            print('FAIL %s (%.1f s)\n%s' % (t.__name__, time.time() - t0, traceback.format_exc()), flush=True)
+            failures[t.__name__] = traceback.format_exc()
+            print('FAIL %s (%.1f s)\n%s' % (t.__name__, time.time() - t0, failures[t.__name__]), flush=True)
     print('%d passed, %d failed' % (passed, failed), flush=True)
     if a.out:
         os.makedirs(a.out, exist_ok=True)
@@ -716,7 +718,7 @@ def main():
         name = 'results-%s-%s%s-%s.json' % (prov['date'][:10], prov['date'][11:13], prov['date'][14:16],
                                             (prov['commit'] or 'nocommit')[:7])
         with open(os.path.join(a.out, name), 'w') as f:
-            json.dump({'provenance': prov, 'rows': [{'passed': passed, 'failed': failed,
+            json.dump({'provenance': prov, 'rows': [{'passed': passed, 'failed': failed, 'failures': failures,
                                                      'device': torch.cuda.get_device_name(), **RESULTS}]}, f, indent=1)
         print('wrote %s' % os.path.join(a.out, name))
     sys.exit(1 if failed else 0)
