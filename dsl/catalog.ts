@@ -1,7 +1,7 @@
 // The named catalog: every kernel that Quartet II (METHOD §3) and its baselines need, by name. `qgen emit`
 // without --spec emits `catalogFor(arch)`. A kernel keeps its name on every arch; where a per-arch rule forbids the
 // generic spec (GEMM tiling limits), ARCH_VARIANTS gives that arch's version under the same name.
-import type { Arch, KernelSpec } from './types.ts';
+import type { Arch, KernelSpec, QuantizeSpec } from './types.ts';
 import { amax, dequantize, gemm, hadamard, MXFP4_GROUP, quantize } from './builders.ts';
 import { CEILING_EDEN, E4M3_MAX } from './constants.ts';
 import { assertValid } from '../validate/validate.ts';
@@ -11,8 +11,9 @@ const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
 /** Quartet II's backward quantizer: 128-point rotation, RTN to s_eden, per-16 stochastic scale correction (§5.6). */
 const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
 
-export const CATALOG: readonly KernelSpec[] = [
-  // Quartet II forward (METHOD §3): 4/6 on X and W along `in`, no rotation.
+/** Quartet II's six quantizers (METHOD §3): 4/6 on X and W along `in` (no rotation); MS-EDEN on E, E^T and the
+ * requantized transposes of the forward Wq, Xq. */
+const QUARTET2: readonly QuantizeSpec[] = [
   quantize('fwd_x_fourSix', {
     doc: 'Quartet II forward X: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
@@ -21,7 +22,6 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'Quartet II forward W: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
   }),
-  // Quartet II backward: MS-EDEN on E, E^T and the requantized transposes of the forward Wq, Xq.
   quantize('bwd_e_msEden', {
     doc: 'Quartet II backward E (dX GEMM): RHT-128 + MS-EDEN per-16, one-pass, C = 448',
     ...MS_EDEN,
@@ -38,6 +38,21 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'Quartet II requant Xq -> RHT-128 + MS-EDEN of Xq^T (dW GEMM operand), from the forward NVFP4 X',
     ...MS_EDEN, input: 'nvfp4', transposedInput: true,
   }),
+];
+
+/** Suffix of a quantizer's plane-writing variant (dsl/recipes.ts planeVariant finds it by spec, not by name). */
+export const PLANE_SUFFIX = '_plane';
+
+/** The same quantizer, also writing the bf16 plane of NUMERICS §6.6 (the two-pass GEMM's operand, §6.4). */
+function withPlane(spec: QuantizeSpec): QuantizeSpec {
+  return { ...structuredClone(spec), name: spec.name + PLANE_SUFFIX, doc: `${spec.doc}; also writes the bf16 plane`,
+    outputs: 'nvfp4+bf16-plane' };
+}
+
+export const CATALOG: readonly KernelSpec[] = [
+  ...QUARTET2,
+  // The same six, also writing the bf16 plane for the two-pass GEMM (NUMERICS §6.4, §6.6).
+  ...QUARTET2.map(withPlane),
   // The paper's formulas (computed tensor scale, ceiling 256) for comparison with the one-pass kernels.
   quantize('fwd_x_fourSix_computed', {
     doc: "4/6 with the paper's computed tensor scale amax/(6*256) (two reads of the input)",
