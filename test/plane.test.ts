@@ -77,7 +77,7 @@ test('reference: the plane equals dequantize(codes, scales) with tensor scale 1,
 });
 
 test('reference: the plane times the tensor scale is dequantize (the scale goes to the GEMM alpha)', () => {
-  const spec = catalogFor('sm_90a').find((s) => s.name === 'fwd_x_fourSix')! as QuantizeSpec;
+  const spec = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')! as QuantizeSpec;
   const q = quantize(spec, gaussianMatrix(32, 64, 5), { seed: 1n });
   assert.ok(q.tensorScale !== 1, 'a tensor scale other than 1 (the test would be vacuous)');
   const plane = bf16Plane(q), y = dequantize(q);
@@ -134,7 +134,7 @@ test('catalog: each Quartet II quantizer has a plane variant with identical nume
     const vendored = new Set(vendoredKernelNames(arch));
     for (const name of recipeKernels(quartet2)) {
       const plane = planeVariant(arch, name);
-      assert.ok(plane, `${arch}: no plane variant of ${name}`);
+      assert.is(plane, `${name}_plane`, `${arch}: the plane twin of ${name}`);
       const a = catalog.find((s) => s.name === name) as QuantizeSpec;
       const b = catalog.find((s) => s.name === plane) as QuantizeSpec;
       assert.is(b.outputs, PLANE);
@@ -149,9 +149,9 @@ test('catalog: each Quartet II quantizer has a plane variant with identical nume
 });
 
 test('GPU runner binding: a plane kernel takes one more buffer, the plane, last', () => {
-  const spec = catalogFor('sm_90a').find((s) => s.name === planeVariant('sm_90a', 'requant_xt_msEden'))!;
+  const spec = catalogFor('sm_90a').find((s) => s.name === planeVariant('sm_90a', 'quartet2_xt_rq_mseden_rht128'))!;
   assert.equal(bufferNames(spec), ['in_codes', 'in_scales', 'in_tensor_scale', 'codes', 'scales', 'tensor_scale', 'plane']);
-  const plain = catalogFor('sm_90a').find((s) => s.name === 'fwd_x_fourSix')!;
+  const plain = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')!;
   assert.equal(bufferNames(plain), ['x', 'codes', 'scales', 'tensor_scale']);
 });
 

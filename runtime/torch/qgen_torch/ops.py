@@ -222,7 +222,7 @@ def gemm_bf16_planes(a, b, alpha):
     return ops().gemm_bf16_planes(a, b, alpha)
 
 
-def dequantize(q, kernel='dequantize_nvfp4'):
+def dequantize(q, kernel='dequantize_nvfp4_bf16'):
     kernel_facts(kernel, 'dequantize')
     return ops().dequantize(q.codes, q.scales, q.tensor_scale, kernel)
 

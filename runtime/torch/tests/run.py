@@ -269,7 +269,7 @@ def uses_ms_eden(recipe, grad):
     r = G.RECIPES[recipe]
     side = r['dx'] if grad == 'dx' else r['dw']
     names = [v if isinstance(v, str) else v.get('kernel', '') for v in side.values()]
-    return any('msEden' in n for n in names)
+    return any('mseden' in n.split('_') for n in names)
 
 
 def test_backward_bias_floor():
@@ -463,12 +463,12 @@ def test_errors():
     layer = Quartet2Linear(256, 256).to(DEV)
     raises(lambda: layer(torch.zeros(4, 128, device=DEV)), ValueError, 'in_features = 256')
     raises(lambda: layer(torch.zeros(4, 256)), ValueError, 'CUDA')
-    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV), 'fwd_x_fourSix'), RuntimeError, 'x', 'BFloat16')
-    raises(lambda: Q.quantize(torch.zeros(16, 40, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix'), RuntimeError, 'cols')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV), 'quartet2_x_46'), RuntimeError, 'x', 'BFloat16')
+    raises(lambda: Q.quantize(torch.zeros(16, 40, device=DEV, dtype=torch.bfloat16), 'quartet2_x_46'), RuntimeError, 'cols')
     raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'no_such'), ValueError, 'no_such', 'allowed')
-    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'bwd_e_msEden'), ValueError, 'seeds')
-    a = Q.quantize(torch.ones(128, 64, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
-    b = Q.quantize(torch.ones(128, 128, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'quartet2_e_mseden_rht128'), ValueError, 'seeds')
+    a = Q.quantize(torch.ones(128, 64, device=DEV, dtype=torch.bfloat16), 'quartet2_x_46')
+    b = Q.quantize(torch.ones(128, 128, device=DEV, dtype=torch.bfloat16), 'quartet2_x_46')
     raises(lambda: Q.gemm(a, b), ValueError, 'same K')
     # The ops themselves (what torch.compile calls) check too, with numbers in their messages; in a child process, so
     # that a crash (a SIGSEGV while formatting a message was seen here once) is a failure, not the end of the suite.
@@ -476,13 +476,13 @@ def test_errors():
 import torch, qgen_torch
 from qgen_torch import ops as Q
 G = %r
-a = Q.quantize(torch.ones(128, 64, device='cuda', dtype=torch.bfloat16), 'fwd_x_fourSix')
-b = Q.quantize(torch.ones(128, 128, device='cuda', dtype=torch.bfloat16), 'fwd_x_fourSix')
+a = Q.quantize(torch.ones(128, 64, device='cuda', dtype=torch.bfloat16), 'quartet2_x_46')
+b = Q.quantize(torch.ones(128, 128, device='cuda', dtype=torch.bfloat16), 'quartet2_x_46')
 cases = {
     'same K': lambda: torch.ops.qgen.gemm(a.codes, a.scales, a.tensor_scale, b.codes, b.scales, b.tensor_scale, G),
     'bytes; allowed: 512': lambda: torch.ops.qgen.gemm(a.codes, a.scales[:100], a.tensor_scale, a.codes, a.scales, a.tensor_scale, G),
-    'got shape [1, 128, 32]': lambda: torch.ops.qgen.dequantize(a.codes[None], a.scales, a.tensor_scale, 'dequantize_nvfp4'),
-    'with 3 elements': lambda: torch.ops.qgen.quantize(torch.ones(16, 64, device='cuda', dtype=torch.bfloat16), 'bwd_e_msEden',
+    'got shape [1, 128, 32]': lambda: torch.ops.qgen.dequantize(a.codes[None], a.scales, a.tensor_scale, 'dequantize_nvfp4_bf16'),
+    'with 3 elements': lambda: torch.ops.qgen.quantize(torch.ones(16, 64, device='cuda', dtype=torch.bfloat16), 'quartet2_e_mseden_rht128',
                                                        torch.zeros(3, dtype=torch.int64)),
 }
 for words, call in cases.items():
@@ -506,11 +506,11 @@ def test_two_pass_gemm():
     deterministic, and gemm_bf16_planes on ready planes gives the same bits as gemm_two_pass."""
     worst = 0.0
     for m, n, k in ((320, 384, 512), (64, 256, 1024), (1024, 272, 2048)):
-        a = Q.quantize(randn_bf16(m, k, seed=m + k), 'fwd_x_fourSix')
-        b = Q.quantize(randn_bf16(n, k, seed=n + k + 1), 'fwd_w_fourSix')
+        a = Q.quantize(randn_bf16(m, k, seed=m + k), 'quartet2_x_46')
+        b = Q.quantize(randn_bf16(n, k, seed=n + k + 1), 'quartet2_w_46')
         one = torch.ones(1, dtype=torch.float32, device=DEV)
-        pa = torch.ops.qgen.dequantize(a.codes, a.scales, one, 'dequantize_nvfp4')
-        pb = torch.ops.qgen.dequantize(b.codes, b.scales, one, 'dequantize_nvfp4')
+        pa = torch.ops.qgen.dequantize(a.codes, a.scales, one, 'dequantize_nvfp4_bf16')
+        pb = torch.ops.qgen.dequantize(b.codes, b.scales, one, 'dequantize_nvfp4_bf16')
         exact_a = dequantize_reference(a.codes, a.scales, one, rows=m, cols=k)
         check(torch.equal(pa.double().cpu(), exact_a), '%dx%d: the bf16 plane of A differs from e2m1 * scale' % (m, k))
         two = Q.gemm_two_pass(a, b)
@@ -536,8 +536,8 @@ def test_gemm_dispatch():
         check(Q.gemm_plan(64, 8192, 8192)[0] == 'fused' and Q.gemm_plan(65, 8192, 8192)[0] == 'two-pass',
               'sm_90a fallback: fused for m <= 64, two-pass above; got %s, %s'
               % (Q.gemm_plan(64, 8192, 8192), Q.gemm_plan(65, 8192, 8192)))
-    a = Q.quantize(randn_bf16(256, 512, seed=3), 'fwd_x_fourSix')
-    b = Q.quantize(randn_bf16(128, 512, seed=4), 'fwd_w_fourSix')
+    a = Q.quantize(randn_bf16(256, 512, seed=3), 'quartet2_x_46')
+    b = Q.quantize(randn_bf16(128, 512, seed=4), 'quartet2_w_46')
     try:
         Q.set_gemm_mode('fused')
         check(torch.equal(Q.gemm(a, b), Q.gemm(a, b, kernel=Q.gemm_kernel(256))), "mode 'fused' runs the fused kernel")
@@ -580,7 +580,7 @@ def test_plane_quantizers():
         facts = G.KERNELS[plain]
         for rows, cols in ((256, 512), (384, 128)):
             if facts['input'] == 'nvfp4':
-                src = Q.quantize(randn_bf16(cols, rows, seed=rows + cols), 'fwd_x_fourSix')   # [cols, rows] along rows
+                src = Q.quantize(randn_bf16(cols, rows, seed=rows + cols), 'quartet2_x_46')   # [cols, rows] along rows
                 want = Q.requantize(src, plain, seeds)
                 got, plane = Q.requantize_plane(src, plane_kernel, seeds)
             else:
@@ -591,12 +591,12 @@ def test_plane_quantizers():
             same_nvfp4(got, (want.codes.cpu(), want.scales.cpu(), want.tensor_scale.cpu()), what)
             check(plane.dtype == torch.bfloat16 and tuple(plane.shape) == (rows, cols), '%s: plane %s %s'
                   % (what, plane.dtype, tuple(plane.shape)))
-            dq = torch.ops.qgen.dequantize(got.codes, got.scales, one, 'dequantize_nvfp4')
+            dq = torch.ops.qgen.dequantize(got.codes, got.scales, one, 'dequantize_nvfp4_bf16')
             check(torch.equal(plane.view(torch.int16), dq.view(torch.int16)), '%s: plane != dequantize(t = 1) in %d elements'
                   % (what, int((plane.view(torch.int16) != dq.view(torch.int16)).sum())))
             exact = dequantize_reference(got.codes, got.scales, one, rows=rows, cols=cols)
             check(torch.equal(plane.double().cpu(), exact), '%s: plane != e2m1 * scale' % what)
-    raises(lambda: Q.quantize_plane(randn_bf16(128, 128, seed=1), 'fwd_x_fourSix'), ValueError, 'writes no bf16 plane')
+    raises(lambda: Q.quantize_plane(randn_bf16(128, 128, seed=1), 'quartet2_x_46'), ValueError, 'writes no bf16 plane')
     if pairs:
         raises(lambda: torch.ops.qgen.quantize(randn_bf16(128, 128, seed=1), pairs[0][1], seeds), RuntimeError, 'use qgen::quantize_plane')
     return '%d plane kernels: NVFP4 outputs = plain kernel, plane = dequantize(t = 1) bit for bit' % len(pairs)
