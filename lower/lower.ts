@@ -4,8 +4,8 @@
 // render/explain.ts into the words of `qgen explain` and of the generated banners.
 // Numerics are runtime/NUMERICS.md's; section numbers below refer to it.
 import type {
-  AmaxSpec, Arch, DequantizeSpec, ElementwiseTiling, GemmSpec, HadamardSpec, KernelSpec, QuantizeSpec, Rounding,
-  ScaleLayout,
+  AmaxSpec, Arch, DequantizeSpec, ElementwiseTiling, GemmSpec, HadamardSpec, KernelSpec, QuantizeOutputs,
+  QuantizeSpec, Rounding, ScaleLayout,
 } from '../dsl/types.ts';
 import { lowerGemm } from './gemm.ts';
 import { E2M1_MAX, INV_SQRT, f32Bits, targetValue } from '../dsl/constants.ts';
@@ -98,6 +98,8 @@ export interface QuantizeFacts {
   load: LoadPath;
   scaleLayout: ScaleLayout;
   workspace: WorkspaceKind;
+  /** What the kernel writes; the bf16 plane (NUMERICS §6.6) is written by the quantize pass, or by pass B (one-pass). */
+  outputs: QuantizeOutputs;
   groupsPerThread: number;
   codeWords: number;
   /** minBlocks of __launch_bounds__(threads, minBlocks). */
@@ -351,6 +353,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   const per128 = spec.rounding === 'ms-eden' && spec.correction === 'per-128';
   const n = spec.hadamard ?? 0;
   const threads = spec.tiling.threadsPerBlock;
+  const outputs: QuantizeOutputs = spec.outputs ?? 'nvfp4';
+  if (outputs === 'nvfp4+bf16-plane' && mx) throw new LoweringError(`${name}: the bf16 plane is NVFP4 only`);
 
   const mapping = quantizeMapping(name, spec);
   const E = mapping.elemsPerThread;
@@ -361,7 +365,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
     name, kind: 'quantize', arch, spec,
     ...hostNames(name, 'qgen_quantize_args', true),
     launches: quantizeLaunches(name, mode, threads),
-    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh', 'qgen_quantize.cuh', 'qgen_quantize_kernel.cuh'],
+    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh', 'qgen_quantize.cuh', 'qgen_quantize_kernel.cuh',
+      ...(outputs === 'nvfp4+bf16-plane' ? ['qgen_dequantize.cuh', 'qgen_quantize_plane.cuh'] : [])],
     constants: quantizeConstants(spec, mode),
     choices: { e2m1Rn, e2m1Sr: spec.rounding === 'sr' ? 'software' : null, e4m3Rn: mx ? null : 'hardware' },
     mapping,
@@ -374,7 +379,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       tensorScale: mode, block16: spec.block === '16x16',
       rotation: n, rotationLanes: n ? Math.max(1, n / E) : 1,
       input: spec.input, load: quantizeLoadPath(spec, mapping), scaleLayout: spec.scaleLayout,
-      workspace: workspaceKind(mode),
+      workspace: workspaceKind(mode), outputs,
       groupsPerThread: E / groupSize, codeWords: E / 16,
       minBlocksPerSm: minBlocksPerSm(threads, E, weight),
     },

@@ -65,13 +65,15 @@ function scaleWrites(plan: QuantizePlan): string {
 function quantizeLaunchWords(plan: QuantizePlan, launch: KernelLaunch): { reads: string; writes: string } {
   const mode = plan.quantize.tensorScale;
   const input = quantizeInput(plan);
+  const plane = plan.quantize.outputs === 'nvfp4+bf16-plane' ? ', bf16 plane (§6.6)' : '';
   switch (launch.role) {
     case 'amax-pass': return { reads: input, writes: 'workspace max word (atomicMax)' };
     case 'pass-a': return { reads: input, writes: 'codes, bf16 proxies (workspace), workspace max word (atomicMax)' };
-    case 'pass-b': return { reads: 'bf16 proxies, max word', writes: `${scaleWrites(plan)}, tensor_scale` };
+    case 'pass-b': return { reads: `bf16 proxies, max word${plane ? ', codes' : ''}`,
+      writes: `${scaleWrites(plan)}, tensor_scale${plane}` };
     default: return {
       reads: `${input}${mode === 'computed' ? ', max word' : mode === 'caller' ? ', tensor_scale' : ''}`,
-      writes: `codes, ${scaleWrites(plan)}${mode === 'computed' ? ', tensor_scale' : ''}`,
+      writes: `codes, ${scaleWrites(plan)}${mode === 'computed' ? ', tensor_scale' : ''}${plane}`,
     };
   }
 }

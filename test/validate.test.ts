@@ -327,6 +327,7 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   hadamard: [8, 256, 0, 'none'], correction: ['per-32', 'none'], input: ['fp8', 'f16'],
   transposedInput: [0, 'true'], scaleLayout: ['col-major', '32x4'], threadsPerBlock: [0, 33, 2048, 96.5],
   rowsPerBlock: [0, 1.5, 1000], groupsPerThread: [0, 3, 16], output: ['fp16', 'e2m1'], a: ['bf16'], b: ['mxfp4'],
+  outputs: ['bf16', 'nvfp4+f32-plane', true],
   layout: ['NN', 'NT'], epilogue: ['beta', 'relu'], consumers: [0, 99, 1.5], stages: [0, 1, 99],
   tileOrder: ['hilbert'], ctaTile: [[128, 128], 'big'], cluster: [[1], [1, 1, 1]],
 };
@@ -371,7 +372,7 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
       const candidates = [
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? ILLEGAL_ELEMENT[site.element] ?? [] : ILLEGAL_BY_FIELD[site.field] ?? []),
-        ...(site.field === 'doc' ? [] : [undefined]), // a removed field (doc is optional)
+        ...(site.field === 'doc' || site.field === 'outputs' ? [] : [undefined]), // a removed field (optional ones not)
       ];
       const value = candidates[pick % candidates.length];
       const mutated = clone(spec) as any;

@@ -81,6 +81,7 @@ struct Config {
   using Order = qgen_order_column_major;
   using Rounding = qgen_rounding_four_six;
   using Rotation = qgen_rotation_none;
+  using Output = qgen_output_nvfp4;
 
   // NUMERICS §5.5: candidate 6 (also T_ref); bits 0x40c00000.
   __device__ __forceinline__ static float target6() { return __uint_as_float(0x40c00000u) /* 6 */; }

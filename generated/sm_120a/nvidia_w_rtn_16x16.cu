@@ -81,6 +81,7 @@ struct Config {
   using Order = qgen_order_block16;
   using Rounding = qgen_rounding_rtn;
   using Rotation = qgen_rotation_none;
+  using Output = qgen_output_nvfp4;
 
   // NUMERICS §5: target T (six); bits 0x40c00000.
   __device__ __forceinline__ static float target() { return __uint_as_float(0x40c00000u) /* 6 */; }

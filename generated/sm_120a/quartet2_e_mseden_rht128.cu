@@ -84,6 +84,7 @@ struct Config {
   using Order = qgen_order_row_major;
   using Rounding = qgen_rounding_ms_eden<false>;
   using Rotation = qgen_rotation_hadamard;
+  using Output = qgen_output_nvfp4;
 
   // NUMERICS §5: target T (eden-s); bits 0x40c24eb2.
   __device__ __forceinline__ static float target() { return __uint_as_float(0x40c24eb2u) /* 6.07210636138916 */; }

@@ -82,6 +82,7 @@ struct Config {
   using Order = qgen_order_column_major;
   using Rounding = qgen_rounding_sr;
   using Rotation = qgen_rotation_hadamard;
+  using Output = qgen_output_nvfp4;
 
   // NUMERICS §5: target T (sr-v); bits 0x40b4b4b5.
   __device__ __forceinline__ static float target() { return __uint_as_float(0x40b4b4b5u) /* 5.647058963775635 */; }

@@ -4,6 +4,7 @@
 // Buffer order per kind (the runner passes them as void*[] to the adapter below):
 //   quantize, bf16 input : x, codes, scales, tensor_scale
 //   quantize, NVFP4 input: in_codes, in_scales, in_tensor_scale, codes, scales, tensor_scale
+//   (a quantizer with outputs 'nvfp4+bf16-plane' takes one more: plane, bf16 [rows, cols]; NUMERICS §6.6)
 //   dequantize           : codes, scales, tensor_scale, y
 //   hadamard             : x, y
 //   amax                 : x, amax
@@ -16,9 +17,8 @@ import type { KernelSpec } from '../../dsl/types.ts';
 export function bufferNames(spec: KernelSpec): string[] {
   switch (spec.kind) {
     case 'quantize':
-      return spec.input === 'nvfp4'
-        ? ['in_codes', 'in_scales', 'in_tensor_scale', 'codes', 'scales', 'tensor_scale']
-        : ['x', 'codes', 'scales', 'tensor_scale'];
+      return [...(spec.input === 'nvfp4' ? ['in_codes', 'in_scales', 'in_tensor_scale'] : ['x']),
+        'codes', 'scales', 'tensor_scale', ...(spec.outputs === 'nvfp4+bf16-plane' ? ['plane'] : [])];
     case 'dequantize': return ['codes', 'scales', 'tensor_scale', 'y'];
     case 'hadamard': return ['x', 'y'];
     case 'amax': return ['x', 'amax'];
@@ -39,6 +39,7 @@ function adapter(spec: KernelSpec): string {
       return head + `  (void)depth;\n  qgen_quantize_args a = {};\n` + input
         + `  a.rows = rows; a.cols = cols; a.codes = (uint8_t*)${b('codes')}; a.scales = (uint8_t*)${b('scales')};\n`
         + `  a.tensor_scale = (float*)${b('tensor_scale')}; a.seed = seed; a.sign_seed = sign_seed; a.workspace = ws; a.workspace_bytes = ws_bytes;\n`
+        + (spec.outputs === 'nvfp4+bf16-plane' ? `  a.plane = ${b('plane')};\n` : '')
         + `  return qgen_${n}(&a, s);\n}\n`;
     }
     case 'dequantize':

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { GemmSpec, KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
 import { targetValue } from '../../dsl/constants.ts';
 import { quantize, requantize } from '../../reference/quantize.ts';
-import { dequantize, amax } from '../../reference/dequantize.ts';
+import { dequantize, amax, bf16Plane } from '../../reference/dequantize.ts';
 import { rhtRows, signVector } from '../../reference/hadamard.ts';
 import { splitSeed } from '../../reference/philox.ts';
 import { f32ToBf16Bits } from '../../reference/fp32.ts';
@@ -63,11 +63,15 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       }
       const want = deviceBytes(q, spec.scaleLayout);
       const tsBuf: BufferArg = tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
+      // A plane-writing quantizer (NUMERICS §6.6) also writes bf16(e2m1 * scale) for every element, compared as bf16.
+      const plane = spec.outputs === 'nvfp4+bf16-plane' ? new Uint8Array(bf16Plane(q).buffer) : null;
       return {
-        buffers: [...inputs, poisonOut(p.rows * p.cols / 2), poisonOut(scaleSize), tsBuf],
+        buffers: [...inputs, poisonOut(p.rows * p.cols / 2), poisonOut(scaleSize), tsBuf,
+          ...(plane ? [poisonOut(plane.length)] : [])],
         // MXFP4 has no tensor scale (qgen.h: unused); a caller's tensor scale is an input, so neither is compared.
         expected: [...inputs.map(() => null), want.codes, want.scales,
-          spec.tensorScale === 'none' || spec.tensorScale === 'caller' ? null : want.tensorScale],
+          spec.tensorScale === 'none' || spec.tensorScale === 'caller' ? null : want.tensorScale, ...(plane ? [plane] : [])],
+        compare: [...inputs.map((): Compare => 'bytes'), 'bytes', 'bytes', 'bytes', ...(plane ? ['bf16' as const] : [])],
       };
     }
     case 'dequantize': {
