@@ -14,32 +14,6 @@ const SHAPES_LINE = 'Shapes: m >= 1; n a positive multiple of 16; k a positive m
   + 'Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.';
 const GEMM_HEADERS = ['qgen.h', 'qgen_host.cuh', 'qgen_gemm_host.cuh', 'qgen_async.cuh', 'qgen_layout.cuh'];
 
-const TILE_ORDER_ENUM: Record<GemmSpec['tiling']['tileOrder'], string> = {
-  'row-major': 'QGEN_TILES_ROW_MAJOR', 'column-major': 'QGEN_TILES_COLUMN_MAJOR', 'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
-};
-
-/** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (PTX-FACTS §6.1). */
-export function wgmmaRsFunction(n: number): string {
-  const regs = n / 2;
-  const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
-  const a = [0, 1, 2, 3].map((i) => `%${regs + i}`).join(', ');
-  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`);
-  const outLines: string[] = [];
-  for (let i = 0; i < outs.length; i += 8) outLines.push(`        ${outs.slice(i, i + 8).join(', ')}`);
-  return [
-    `// D[64 x ${n}] += A[64 x 16] (registers, bf16) * B[${n} x 16]^T (shared memory, K-major SW128), fp32 accumulate.`,
-    `__device__ __forceinline__ void wgmma_rs(float (&d)[${regs}], const uint32_t* a, uint64_t b_desc) {`,
-    `  asm volatile(`,
-    `      "{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %${regs + 5}, 0;\\n"`,
-    `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 "`,
-    `      "{${d}}, "`,
-    `      "{${a}}, %${regs + 4}, accumulate, 1, 1, 0;\\n}\\n"`,
-    `      : ${outLines.join(',\n').trimStart()}`,
-    `      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "n"(1));`,
-    `}`,
-  ].join('\n');
-}
-
 function lowerGemmSm90(spec: GemmSpec, name: string, arch: Arch): KernelPlan {
   const t = spec.tiling;
   const r = sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
@@ -74,11 +48,9 @@ function lowerGemmSm90(spec: GemmSpec, name: string, arch: Arch): KernelPlan {
     choices: { e2m1Rn: null, e2m1Sr: null, e4m3Rn: null },
     mapping: { elemsPerThread: 64, lanesPerUnit: 1, unitWidth: 64, order: 'row-major' },
     colsMultiple: GEMM_K_MULTIPLE, steps,
-    render: {
+    layout: {
       bm, bn, bk, consumers: t.consumers, slabs: L.slabs, rawStages: L.rawStages, ctasPerSm: L.ctasPerSm,
-      tileOrder: TILE_ORDER_ENUM[t.tileOrder], outType: spec.output === 'bf16' ? '__nv_bfloat16' : 'float',
-      smemBytes: L.smemBytes,
-      wgmmaFunction: wgmmaRsFunction(bn),
+      tileOrder: t.tileOrder, output: spec.output, smemBytes: L.smemBytes,
     },
   };
 }
@@ -116,12 +88,11 @@ function lowerGemmSm100(spec: GemmSpec, name: string, arch: Arch): KernelPlan {
     choices: { e2m1Rn: null, e2m1Sr: null, e4m3Rn: null },
     mapping: { elemsPerThread: 32, lanesPerUnit: 1, unitWidth: 32, order: 'row-major' },
     colsMultiple: GEMM_K_MULTIPLE, steps,
-    render: {
+    layout: {
       bm, bn, bk, consumers: L.consumers, stages: L.stages, chunks: L.chunks, atoms: L.atoms, bRowBlocks: L.bRowBlocks,
       accBuffers: L.accBuffers, sfSets: SM100_SF_SETS, sfColumnsPerSet: L.sfColumnsPerSet, tmemColumns: L.tmemColumnsAllocated,
       tmemColumnsUsed: L.tmemColumnsUsed, smemBytes: L.smemBytes, blockThreads: L.threads,
-      idesc: `0x${idesc.toString(16).padStart(8, '0')}u`,
-      tileOrder: TILE_ORDER_ENUM[t.tileOrder], outType: spec.output === 'bf16' ? '__nv_bfloat16' : 'float',
+      idesc, tileOrder: t.tileOrder, output: spec.output,
     },
   };
 }
@@ -158,11 +129,11 @@ function lowerGemmSm120(spec: GemmSpec, name: string, arch: Arch): KernelPlan {
     choices: { e2m1Rn: null, e2m1Sr: null, e4m3Rn: null },
     mapping: { elemsPerThread: L.accumulators, lanesPerUnit: 1, unitWidth: L.accumulators, order: 'row-major' },
     colsMultiple: GEMM_K_MULTIPLE, steps,
-    render: {
+    layout: {
       bm, bn, bk, warps: L.warps, warpsM: L.warpsM, warpsN: L.warpsN, warpM: L.warpM, warpN: L.warpN, stages: L.stages,
       chunkBytes: L.chunkBytes, chunks: L.chunks, atoms: L.atoms, aRowBlocks: L.aRowBlocks, bRowBlocks: L.bRowBlocks,
       smemBytes: L.smemBytes, blockThreads: L.threads,
-      tileOrder: TILE_ORDER_ENUM[t.tileOrder], outType: spec.output === 'bf16' ? '__nv_bfloat16' : 'float',
+      tileOrder: t.tileOrder, output: spec.output,
     },
   };
 }

@@ -129,14 +129,15 @@ export interface AmaxPlan extends PlanCommon {
   amax: { input: 'bf16' | 'f32'; perLoad: number };
 }
 
-/** GEMM plans (lower/gemm.ts) still carry their explain lines and preformatted template facts. */
+/** GEMM plans (lower/gemm.ts) still carry their explain lines; `layout` holds the tiling's numbers and enums
+ * (tile order, output type), which render/facts.ts spells in C++. */
 export interface GemmPlan extends Omit<PlanCommon, 'launches' | 'threadsPerBlock' | 'blocksPerSm'> {
   kind: 'gemm';
   spec: GemmSpec;
   launches: LaunchPlan[];
   steps: string[];
   launch: { threadsPerBlock: number; grid: string; kernels: string[]; workspace: string };
-  render: Record<string, unknown>;
+  layout: Record<string, number | string>;
 }
 
 export type KernelPlan = QuantizePlan | DequantizePlan | HadamardPlan | AmaxPlan | GemmPlan;

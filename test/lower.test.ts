@@ -5,6 +5,7 @@ import { lower, LoweringError, type GemmPlan, type KernelPlan, type QuantizePlan
 import { launchDescriptions, launchSummary, loweringSteps } from '../render/explain.ts';
 import { quantizeFacts } from '../render/facts.ts';
 import { hostSignatures } from '../render/render.ts';
+import { gemmFacts } from '../render/facts.ts';
 import { cudaF32 } from '../dsl/constants.ts';
 import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
@@ -166,15 +167,19 @@ test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
   assert.is(p.kind, 'gemm');
   assert.is(hostSignatures(p).host, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
   // 2 bf16 tiles of 128x64 + 8 stages of (256 rows x 32 code bytes + 2 scale blocks: A's and B's) + barriers + slack.
-  assert.is(p.render.smemBytes, 2 * 128 * 128 + 8 * (256 * 32 + 2 * 512) + 16 * 8 + 1024);
-  assert.equal([p.render.bm, p.render.bn, p.render.bk, p.render.slabs, p.render.ctasPerSm], [128, 128, 64, 1, 1]);
+  assert.is(p.layout.smemBytes, 2 * 128 * 128 + 8 * (256 * 32 + 2 * 512) + 16 * 8 + 1024);
+  assert.equal([p.layout.bm, p.layout.bn, p.layout.bk, p.layout.slabs, p.layout.ctasPerSm], [128, 128, 64, 1, 1]);
   assert.is(p.launch.threadsPerBlock, 384);
-  assert.ok(String(p.render.wgmmaFunction).includes('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16'));
+  // The plan holds enums; render/facts.ts spells them (and the tile's wgmma wrapper) in C++.
+  assert.equal([p.layout.tileOrder, p.layout.output], ['swizzle-8', 'bf16']);
+  const facts = gemmFacts(p);
+  assert.equal([facts.tileOrder, facts.outType], ['QGEN_TILES_SWIZZLE_8', '__nv_bfloat16']);
+  assert.ok(String(facts.wgmmaFunction).includes('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16'));
   // 64 accumulator registers: %0..%63, then 4 A registers, the descriptor and the scale-d immediate.
-  assert.ok(String(p.render.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
+  assert.ok(String(facts.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
   // A 64-row tile with one consumer fits two CTAs per SM.
   const small = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } }, 'sm_90a');
-  assert.is(small.render.ctasPerSm, 2);
+  assert.is(small.layout.ctasPerSm, 2);
   assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
 });
 
@@ -183,26 +188,27 @@ test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp
     tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lowerG(gemm, 'sm_100a');
   // N = 256 leaves no room for a second accumulator next to two scale sets of 4 atoms x (4 SFA + 8 SFB) columns.
-  assert.equal([p.render.accBuffers, p.render.sfColumnsPerSet, p.render.tmemColumnsUsed, p.render.tmemColumns], [1, 48, 352, 512]);
+  assert.equal([p.layout.accBuffers, p.layout.sfColumnsPerSet, p.layout.tmemColumnsUsed, p.layout.tmemColumns], [1, 48, 352, 512]);
   // PTX-FACTS §4.3 worked example: N = 256 -> 0x08400480.
-  assert.is(p.render.idesc, '0x08400480u');
+  assert.is(p.layout.idesc, 0x08400480);
+  assert.is(gemmFacts(p).idesc, '0x08400480u');
   assert.is(p.launch.threadsPerBlock, 64 + 128);
-  assert.is(p.render.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
+  assert.is(p.layout.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
   assert.ok(p.headers.includes('qgen_sm100_tcgen05.cuh') && p.headers.includes('qgen_gemm_tiles.cuh'));
   const narrow = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [128, 128, 256], consumers: 2 } }, 'sm_100a');
-  assert.equal([narrow.render.accBuffers, narrow.render.idesc, narrow.launch.threadsPerBlock], [2, '0x08200480u', 64 + 256]);
+  assert.equal([narrow.layout.accBuffers, narrow.layout.idesc, narrow.launch.threadsPerBlock], [2, 0x08200480, 64 + 256]);
 });
 
 test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §5)', () => {
   const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lowerG(gemm, 'sm_120a');
-  assert.equal([p.render.warpsM, p.render.warpsN, p.render.warpM, p.render.warpN], [2, 2, 64, 64]);
-  assert.equal([p.render.chunkBytes, p.render.chunks, p.render.atoms], [64, 1, 2]);
+  assert.equal([p.layout.warpsM, p.layout.warpsN, p.layout.warpM, p.layout.warpN], [2, 2, 64, 64]);
+  assert.equal([p.layout.chunkBytes, p.layout.chunks, p.layout.atoms], [64, 1, 2]);
   assert.is(p.mapping.elemsPerThread, 128);
   assert.is(p.launch.threadsPerBlock, 5 * 32);
   const deep = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } }, 'sm_120a');
-  assert.equal([deep.render.chunkBytes, deep.render.chunks, deep.render.warpsM, deep.render.warpsN], [128, 2, 2, 2]);
+  assert.equal([deep.layout.chunkBytes, deep.layout.chunks, deep.layout.warpsM, deep.layout.warpsN], [128, 2, 2, 2]);
 });
 
 test('unsupported mappings are refused with a message naming the field', () => {
