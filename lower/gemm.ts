@@ -6,7 +6,8 @@ import type { Arch, GemmSpec } from '../dsl/types.ts';
 import { sm90GemmLayout } from '../arch/gemm_sm90.ts';
 import { sm100GemmLayout, sm100InstrDescriptor, SM100_SF_SETS } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout } from '../arch/gemm_sm120.ts';
-import { cIdent, hostNames, LoweringError, type KernelPlan, type LaunchPlan } from './lower.ts';
+import type { KernelPlan, LaunchPlan } from './lower.ts';
+import { cIdent, hostNames, LoweringError } from './names.ts';
 
 /** Host shape rule shared by every arch: TMA rows of k/2 bytes need 16-byte strides. */
 const GEMM_K_MULTIPLE = 32;

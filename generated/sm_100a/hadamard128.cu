@@ -34,7 +34,13 @@
 #include "qgen_e4m3.cuh"
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_store_row.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_hadamard.cuh"
 
 namespace qgen_hadamard128_impl {
