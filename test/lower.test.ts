@@ -1,13 +1,13 @@
 // lower/lower.ts: plan facts per arch and per mode (hardware vs software E2M1, passes, mappings, constants, errors).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lower, LoweringError, type GemmPlan, type KernelPlan, type QuantizePlan } from '../lower/lower.ts';
+import { lower, type GemmPlan, type KernelPlan, type QuantizePlan } from '../lower/lower.ts';
 import { launchDescriptions, launchSummary, loweringSteps } from '../render/explain.ts';
 import { quantizeFacts } from '../render/facts.ts';
 import { hostSignatures } from '../render/render.ts';
 import { gemmFacts } from '../render/facts.ts';
 import { cudaF32 } from '../dsl/constants.ts';
-import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
+import { ARCHS, type Arch, type GemmSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
 
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
