@@ -8,6 +8,9 @@ import type {
   ScaleLayout,
 } from '../dsl/types.ts';
 import { lowerGemm } from './gemm.ts';
+import type { Sm90GemmLayout } from '../arch/gemm_sm90.ts';
+import type { Sm100GemmLayout } from '../arch/gemm_sm100.ts';
+import type { Sm120GemmLayout } from '../arch/gemm_sm120.ts';
 import { cIdent, hostNames, LoweringError, type HostNames } from './names.ts';
 import { E2M1_MAX, INV_SQRT, f32Bits, targetValue } from '../dsl/constants.ts';
 
@@ -30,14 +33,6 @@ export interface KernelLaunch {
   block: number;
 }
 
-/** A GEMM launch (lower/gemm.ts), which still carries its own descriptions. */
-export interface LaunchPlan extends KernelLaunch {
-  reads: string;
-  writes: string;
-  items: string;
-  grid: string;
-  primitives: string[];
-}
 
 /** How the E2M1 round-to-nearest is spelled on the arch (NUMERICS §2.1). */
 export type E2m1Implementation = 'hardware' | 'software';
@@ -123,15 +118,17 @@ export interface AmaxPlan extends PlanCommon {
   amax: { input: 'bf16' | 'f32'; perLoad: number };
 }
 
-/** GEMM plans (lower/gemm.ts) still carry their explain lines; `layout` holds the tiling's numbers and enums
- * (tile order, output type), which render/facts.ts spells in C++. */
-export interface GemmPlan extends Omit<PlanCommon, 'launches' | 'threadsPerBlock' | 'blocksPerSm'> {
+/** A GEMM tiling as the arch model lays it out (arch/gemm_sm*.ts), with sm_100a's MMA instruction descriptor. */
+export type GemmTiling =
+  | { arch: 'sm_90a'; layout: Sm90GemmLayout }
+  | { arch: 'sm_100a'; layout: Sm100GemmLayout; idesc: number }
+  | { arch: 'sm_120a'; layout: Sm120GemmLayout };
+
+/** A GEMM plan (lower/gemm.ts): one persistent launch; render/facts.ts and render/explain.ts spell `gemm`. */
+export interface GemmPlan extends Omit<PlanCommon, 'blocksPerSm'> {
   kind: 'gemm';
   spec: GemmSpec;
-  launches: LaunchPlan[];
-  steps: string[];
-  launch: { threadsPerBlock: number; grid: string; kernels: string[]; workspace: string };
-  layout: Record<string, number | string>;
+  gemm: GemmTiling & { tileOrder: GemmSpec['tiling']['tileOrder']; output: GemmSpec['output'] };
 }
 
 // Shared with lower/gemm.ts through lower/names.ts (so that gemm.ts does not import this file back).

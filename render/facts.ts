@@ -3,6 +3,7 @@
 // lower/.
 import type { AmaxPlan, DequantizePlan, GemmPlan, HadamardPlan, QuantizePlan } from '../lower/lower.ts';
 import type { GemmSpec, ScaleLayout } from '../dsl/types.ts';
+import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
 
 export function layoutPolicy(layout: ScaleLayout): string {
   return layout === '128x4' ? 'qgen_layout_128x4' : 'qgen_layout_row_major';
@@ -98,15 +99,20 @@ export function wgmmaRsFunction(n: number): string {
   ].join('\n');
 }
 
-/** A GEMM plan's layout numbers, with its tile order, output type and (sm_100a) instruction descriptor in C++, and
- * (sm_90a) the wgmma wrapper for the tile's N. */
+/** A GEMM plan's layout numbers under the names the templates use, with its tile order, output type and (sm_100a)
+ * instruction descriptor in C++, and (sm_90a) the wgmma wrapper for the tile's N. */
 export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
-  const L = plan.layout;
-  return {
-    ...L,
-    tileOrder: TILE_ORDER_ENUM[L.tileOrder as GemmSpec['tiling']['tileOrder']],
-    outType: L.output === 'bf16' ? '__nv_bfloat16' : 'float',
-    ...(typeof L.idesc === 'number' ? { idesc: `0x${L.idesc.toString(16).padStart(8, '0')}u` } : {}),
-    ...(plan.arch === 'sm_90a' ? { wgmmaFunction: wgmmaRsFunction(Number(L.bn)) } : {}),
+  const g = plan.gemm;
+  const common = {
+    ...g.layout, blockThreads: g.layout.threads, tileOrder: TILE_ORDER_ENUM[g.tileOrder],
+    outType: g.output === 'bf16' ? '__nv_bfloat16' : 'float',
   };
+  switch (g.arch) {
+    case 'sm_90a': return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn) };
+    case 'sm_100a': return {
+      ...common, idesc: `0x${g.idesc.toString(16).padStart(8, '0')}u`, sfSets: SM100_SF_SETS,
+      tmemColumns: g.layout.tmemColumnsAllocated,
+    };
+    case 'sm_120a': return common;
+  }
 }

@@ -1,6 +1,6 @@
 // The shape of the code base (issue 14): templates stay skeletons (at most 10 conditionals each), the TypeScript
 // sources have no run-time import cycle and no import hidden behind a check that the module exists, the pipeline's
-// stage folders import no test fixtures, and the files listed in COLUMN_CHECKED keep lines within 120 columns.
+// stage folders import no test fixtures, and source lines stay within 120 columns.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -19,12 +19,11 @@ const read = (f: string) => readFileSync(path.join(root, f), 'utf8');
 const MAX_TEMPLATE_CONDITIONALS = 10;
 const conditionals = (text: string) => (text.match(/\{\{~?\s*(#if|#unless|else)\b/g) ?? []).length;
 
-/** Files whose lines must stay within 120 columns (scripts/format-once.sh extends the check to the whole tree). */
-const COLUMN_CHECKED = [
-  'render/', 'lower/lower.ts', 'lower/names.ts', 'harness/gpu/bind.ts', 'templates/runner/', 'test/bind.test.ts',
-  'test/architecture.test.ts', 'runtime/qgen_segment.cuh', 'runtime/qgen_load_row.cuh',
-  'runtime/qgen_load_transposed.cuh', 'runtime/qgen_load_nvfp4.cuh', 'runtime/qgen_reduce.cuh',
-];
+/** The sources whose lines must stay within 120 columns: TypeScript, JavaScript, templates and the C++/CUDA ones. */
+const COLUMN_CHECKED = ['*.ts', '*.mjs', '*.hbs', 'runtime/*.cuh', 'runtime/*.h', 'runtime/torch/qgen_torch/csrc/',
+  'harness/runner/'];
+/** Files that still hold longer lines (long string literals no formatter breaks), one per line; shrink it. */
+const COLUMN_EXEMPT = 'test/long-lines.txt';
 const MAX_COLUMNS = 120;
 
 test('templates: none holds more than 10 conditionals (the counter counts if, unless and else)', () => {
@@ -37,10 +36,11 @@ test('templates: none holds more than 10 conditionals (the counter counts if, un
   }
 });
 
-test('columns: the checked files keep every line within 120 columns', () => {
-  const files = tracked(...COLUMN_CHECKED);
-  assert.ok(files.length >= COLUMN_CHECKED.length, 'every checked path exists');
-  for (const f of files) {
+test('columns: source lines stay within 120 columns, except in the files test/long-lines.txt lists', () => {
+  const exempt = new Set(read(COLUMN_EXEMPT).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  const files = tracked(...COLUMN_CHECKED).filter((f) => !/(^|\/)node_modules\//.test(f));
+  assert.ok(files.length > 100, `${files.length} files checked`);
+  for (const f of files.filter((x) => !exempt.has(x))) {
     read(f).split('\n').forEach((line, i) => {
       assert.ok([...line].length <= MAX_COLUMNS, `${f}:${i + 1}: ${[...line].length} columns (at most ${MAX_COLUMNS})`);
     });
