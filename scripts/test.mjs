@@ -26,8 +26,11 @@ if (onlies.length) {
 /** npm scripts that must pass before the tests run. scripts/format-once.sh adds 'format:check' and 'lint' once
  * the tree is formatted. */
 const GATES = ['typecheck'];
+// No colour anywhere: NO_COLOR, and FORCE_COLOR removed (Node warns when both are set).
+const env = { ...process.env, NO_COLOR: '1' };
+delete env.FORCE_COLOR;
 for (const gate of GATES) {
-  const r = spawnSync('npm', ['run', '--silent', gate], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync('npm', ['run', '--silent', gate], { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) {
     console.log('0 passed, 1 failed');
     console.error(`test runner: npm run ${gate} failed`);
@@ -35,8 +38,6 @@ for (const gate of GATES) {
   }
 }
 const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
-const env = { ...process.env, NO_COLOR: '1' };
-delete env.FORCE_COLOR;
 // --no-color: uvu would otherwise set FORCE_COLOR itself.
 const uvuArgs = [path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern, '--no-color'];
 const child = spawn(process.execPath, ['--import', 'tsx', ...uvuArgs],
