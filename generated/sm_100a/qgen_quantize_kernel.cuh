@@ -17,7 +17,12 @@
 #include <cuda_runtime.h>
 #include "qgen.h"
 #include "qgen_host.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_hadamard.cuh"
 #include "qgen_quantize.cuh"
 
@@ -87,7 +92,7 @@ struct qgen_output_nvfp4 {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Work orders (qgen_elementwise.cuh segments).
+// Work orders (qgen_segment.cuh segments).
 
 struct qgen_order_row_major {
   static constexpr bool kBlock16 = false;
