@@ -3,7 +3,7 @@
 // generic spec (GEMM tiling limits), ARCH_VARIANTS gives that arch's version under the same name. Every name follows
 // the naming grammar of dsl/naming.ts (docs/naming.md): it is derived from the spec, and test/catalog.test.ts fails
 // when a spec changes without its name.
-import type { Arch, KernelSpec } from './types.ts';
+import type { Arch, KernelSpec, QuantizeSpec } from './types.ts';
 import { amax, dequantize, gemm, hadamard, MXFP4_GROUP, quantize } from './builders.ts';
 import { CEILING_EDEN, E4M3_MAX } from './constants.ts';
 import { assertValid } from '../validate/validate.ts';
@@ -13,8 +13,9 @@ const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
 /** Quartet II's backward quantizer: 128-point rotation, RTN to s_eden, per-16 stochastic scale correction (§5.6). */
 const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
 
-export const CATALOG: readonly KernelSpec[] = [
-  // Quartet II forward (METHOD §3): 4/6 on X and W along `in`, no rotation.
+/** Quartet II's six quantizers (METHOD §3): 4/6 on X and W along `in` (no rotation); MS-EDEN on E, E^T and the
+ * requantized transposes of the forward Wq, Xq. */
+const QUARTET2: readonly QuantizeSpec[] = [
   quantize('quartet2_x_46', {
     doc: 'Quartet II forward X: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
@@ -23,7 +24,6 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'Quartet II forward W: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
   }),
-  // Quartet II backward: MS-EDEN on E, E^T and the requantized transposes of the forward Wq, Xq.
   quantize('quartet2_e_mseden_rht128', {
     doc: 'Quartet II backward E (dX GEMM): RHT-128 + MS-EDEN per-16, one-pass, C = 448',
     ...MS_EDEN,
@@ -40,6 +40,19 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'Quartet II requant Xq -> RHT-128 + MS-EDEN of Xq^T (dW GEMM operand), from the forward NVFP4 X',
     ...MS_EDEN, input: 'nvfp4', transposedInput: true,
   }),
+];
+
+/** The same quantizer, also writing the bf16 plane of NUMERICS §6.6 (the two-pass GEMM's operand, §6.4); its name
+ * gains the `plane` token (dsl/naming.ts); dsl/recipes.ts planeVariant finds it by spec. */
+function withPlane(spec: QuantizeSpec): QuantizeSpec {
+  return { ...structuredClone(spec), name: `${spec.name}_plane`, doc: `${spec.doc}; also writes the bf16 plane`,
+    outputs: 'nvfp4+bf16-plane' };
+}
+
+export const CATALOG: readonly KernelSpec[] = [
+  ...QUARTET2,
+  // The same six, also writing the bf16 plane for the two-pass GEMM (NUMERICS §6.4, §6.6).
+  ...QUARTET2.map(withPlane),
   // The paper's formulas (computed tensor scale, ceiling 256) for comparison with the one-pass kernels; the 4/6 one
   // is the X and W quantizer of the NVIDIA+4/6 recipe.
   quantize('nvidia46_x_46', {

@@ -3,7 +3,7 @@
 // default. Only a quantizer's first two tokens are not spec fields: the recipe it belongs to and the GEMM operand it
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
-//               [_<correction>][_<layout>]
+//               [_<correction>][_<layout>][_plane]
 //   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>]   (the tile only where not the arch's default)
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
@@ -59,6 +59,8 @@ export const FIELD_TOKENS = {
   block: { field: 'block', value: '16x16', token: '16x16', doc: '16x16 square scale blocks (default 1x16)' },
   correction: { field: 'correction', value: 'per-128', token: 'per128', doc: 'MS-EDEN per-128 (default per-16)' },
   layout: { field: 'scaleLayout', value: 'row-major', token: 'rowmajor', doc: 'row-major scales (default 128x4)' },
+  plane: { field: 'outputs', value: 'nvfp4+bf16-plane', token: 'plane',
+    doc: 'also writes the bf16 plane, NUMERICS §6.6 (default: NVFP4 only)' },
 } as const;
 
 /** Scale-group tokens (a quantizer writes one only where it differs from its recipe's). */
@@ -99,6 +101,7 @@ export function quantizerName(recipe: RecipeTokenName, operand: OperandToken, s:
   if (s.ceiling !== r.ceiling) t.push(`c${s.ceiling}`);
   optional('correction');
   optional('layout');
+  optional('plane');
   return t.join('_');
 }
 

@@ -73,9 +73,33 @@ export function recipeKernels(recipe: LinearRecipe): string[] {
   return [...new Set(named)];
 }
 
-/** The kernel names `qgen vendor` emits for `arch`: recipes, GEMM tilings, support kernels. */
+/** A quantizer's spec without what does not change its codes and scales (name, doc, outputs), as JSON. */
+function numericsKey(spec: QuantizeSpec): string {
+  const { name: _name, doc: _doc, outputs: _outputs, ...rest } = spec;
+  return JSON.stringify(rest);
+}
+
+/**
+ * The catalog quantizer on `arch` that computes what `name` computes and also writes the bf16 plane (NUMERICS §6.6),
+ * or null: found by spec (every numeric and tiling field equal, outputs 'nvfp4+bf16-plane'), so the pair cannot
+ * drift apart. The torch layer's two-pass path quantizes with it and skips the separate dequantize pass.
+ */
+export function planeVariant(arch: Arch, name: string): string | null {
+  const catalog = catalogFor(arch);
+  const spec = catalog.find((s) => s.name === name);
+  if (!spec || spec.kind !== 'quantize' || spec.outputs === 'nvfp4+bf16-plane') return null;
+  const key = numericsKey(spec);
+  const twins = catalog.filter((s) => s.kind === 'quantize' && s.outputs === 'nvfp4+bf16-plane' && numericsKey(s) === key);
+  // Specs shared by two roles (X and W, W^T and X^T) have a twin each: prefer the one named after this kernel.
+  const found = twins.find((s) => s.name === `${name}_plane`) ?? twins[0];
+  return found ? found.name : null;
+}
+
+/** The kernel names `qgen vendor` emits for `arch`: recipes (and their plane variants), GEMM tilings, support kernels. */
 export function vendoredKernelNames(arch: Arch, recipes: readonly LinearRecipe[] = RECIPES): string[] {
-  return [...new Set([...recipes.flatMap(recipeKernels), ...GEMM_CHOICE[arch].map((g) => g.kernel), ...SUPPORT_KERNELS])];
+  const quantizers = recipes.flatMap(recipeKernels);
+  const planes = quantizers.map((n) => planeVariant(arch, n)).filter((n): n is string => n !== null);
+  return [...new Set([...quantizers, ...planes, ...GEMM_CHOICE[arch].map((g) => g.kernel), ...SUPPORT_KERNELS])];
 }
 
 /**

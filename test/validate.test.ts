@@ -189,7 +189,6 @@ test('validate: sm_120a GEMM tiling limits', () => {
 /** Independent formulation of the GEMM rules, for random tilings. */
 function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, stages: number, cluster: readonly number[]): boolean {
   const mult = (v: number, q: number, lo: number, hi: number) => v % q === 0 && v >= lo && v <= hi;
-  const bytes = stages * (m + n) * k * (1 / 2 + 1 / 16) + (arch === 'sm_90a' ? (m + n) * k * 2 : 0);
   const clusterSize = cluster[0] * cluster[1];
   if (arch === 'sm_90a') {
     // arch/gemm_sm90.ts, restated: shape rules, then some CTAs-per-SM count (2 or 1) where both shared memory
@@ -327,6 +326,7 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   hadamard: [8, 256, 0, 'none'], correction: ['per-32', 'none'], input: ['fp8', 'f16'],
   transposedInput: [0, 'true'], scaleLayout: ['col-major', '32x4'], threadsPerBlock: [0, 33, 2048, 96.5],
   rowsPerBlock: [0, 1.5, 1000], groupsPerThread: [0, 3, 16], output: ['fp16', 'e2m1'], a: ['bf16'], b: ['mxfp4'],
+  outputs: ['bf16', 'nvfp4+f32-plane', true],
   layout: ['NN', 'NT'], epilogue: ['beta', 'relu'], consumers: [0, 99, 1.5], stages: [0, 1, 99],
   tileOrder: ['hilbert'], ctaTile: [[128, 128], 'big'], cluster: [[1], [1, 1, 1]],
 };
@@ -371,7 +371,7 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
       const candidates = [
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? ILLEGAL_ELEMENT[site.element] ?? [] : ILLEGAL_BY_FIELD[site.field] ?? []),
-        ...(site.field === 'doc' ? [] : [undefined]), // a removed field (doc is optional)
+        ...(site.field === 'doc' || site.field === 'outputs' ? [] : [undefined]), // a removed field (optional ones not)
       ];
       const value = candidates[pick % candidates.length];
       const mutated = clone(spec) as any;
