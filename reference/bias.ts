@@ -166,7 +166,8 @@ function haarQuantizer(): BiasQuantizer {
     ...catalogSpec('quartet2_e_mseden_rht128'), name: 'quartet2_e_mseden_haar', hadamard: null,
   };
   return {
-    name: 'ms-eden-haar', what: 'MS-EDEN of quartet2_e_mseden_rht128 with a Haar-random rotation instead of RHT (control)',
+    name: 'ms-eden-haar',
+    what: 'MS-EDEN of quartet2_e_mseden_rht128 with a Haar-random rotation instead of RHT (control)',
     deterministic: false,
     draw(x, d, out) {
       const { seed, signSeed } = drawSeeds(d);
