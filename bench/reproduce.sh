@@ -7,7 +7,7 @@
 # Stages: suite gridcap check sass bench probe package linear train tune (linear and train use the package that
 # stage package installs). Every stage writes a new folder under
 # bench/results/ with qgen-provenance/1 (and under $OUT when set); a failing stage is reported and the next one runs.
-# With $OUT set, the files this run wrote are also packed into $OUT/results.tgz.
+# With $OUT set, the files this run wrote are also packed into $OUT/results.tgz (after every stage).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
@@ -34,6 +34,12 @@ stage() {  # stage NAME COMMAND...: runs it, logs it, records its exit status
   "$@" 2>&1 | tee "${OUT:-/tmp}/reproduce-$name.log" | tail -n 25
   local rc=${PIPESTATUS[0]}
   status+=("$name rc=$rc $((SECONDS - start))s")
+  pack
+}
+
+pack() {  # with $OUT set: the files this run wrote so far, in $OUT/results.tgz (a later kill keeps them)
+  [ -n "${OUT:-}" ] || return 0
+  find bench/results tuning -newer "$marker" -type f 2>/dev/null | tar czf "$OUT/results.tgz" -T -
 }
 
 package_tests() {
@@ -61,7 +67,7 @@ done
 echo "=== reproduce: summary"
 printf '  %s\n' "${status[@]}"
 if [ -n "${OUT:-}" ]; then
-  find bench/results tuning -newer "$marker" -type f 2>/dev/null | tar czf "$OUT/results.tgz" -T -
+  pack
   echo "reproduce: $(tar tzf "$OUT/results.tgz" | wc -l) files in \$OUT/results.tgz"
 fi
 rm -f "$marker"

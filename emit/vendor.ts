@@ -3,8 +3,6 @@
 //                   the hand-written parts live in runtime/torch/, the generated ones come from templates/vendor/.
 //   --target c:     the kernels, qgen.h, one header declaring every entry point and a CMake file.
 // Output is a pure function of (arch, target, qgen version, templates, runtime files): same inputs, same bytes.
-import Handlebars from 'handlebars';
-import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +14,7 @@ import {
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { writeOutputFolder } from './output.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
+import { renderTemplate } from '../render/render.ts';
 import { hostProvenance } from '../harness/provenance.ts';
 import { gemmDispatch, tunedGemmSpecs, type TuningFile } from '../tune/tuning.ts';
 
@@ -23,7 +22,6 @@ export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
 
 const repoDir = fileURLToPath(new URL('../', import.meta.url));
-const templatesDir = path.join(repoDir, 'templates/vendor');
 const torchRuntimeDir = path.join(repoDir, 'runtime/torch');
 
 /** nvcc's -gencode for a target (sm_90a -> arch=compute_90a,code=sm_90a; a family target sm_100f likewise). */
@@ -63,9 +61,9 @@ function planeKernelOf(arch: Arch, name: string, vendored: ReadonlySet<string>):
   return plane !== null && vendored.has(plane) ? plane : null;
 }
 
+/** A template of templates/vendor/, rendered by the project's one renderer (render/render.ts). */
 function compile(name: string): (data: unknown) => string {
-  const hb = Handlebars.create();
-  return hb.compile(readFileSync(path.join(templatesDir, name), 'utf8'), { noEscape: true, strict: true, knownHelpersOnly: true });
+  return (data) => renderTemplate(`vendor/${name}`, data);
 }
 
 /** A JSON document as a Python literal: json.loads of a raw string (JSON's escapes survive a raw string). */

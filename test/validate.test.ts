@@ -189,7 +189,6 @@ test('validate: sm_120a GEMM tiling limits', () => {
 /** Independent formulation of the GEMM rules, for random tilings. */
 function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, stages: number, cluster: readonly number[]): boolean {
   const mult = (v: number, q: number, lo: number, hi: number) => v % q === 0 && v >= lo && v <= hi;
-  const bytes = stages * (m + n) * k * (1 / 2 + 1 / 16) + (arch === 'sm_90a' ? (m + n) * k * 2 : 0);
   const clusterSize = cluster[0] * cluster[1];
   if (arch === 'sm_90a') {
     // arch/gemm_sm90.ts, restated: shape rules, then some CTAs-per-SM count (2 or 1) where both shared memory

@@ -51,10 +51,13 @@ __device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
 // NUMERICS §5.3: q_i = RN_E2M1(f32(x_i * inv)).
 template <class E2M1>
 __device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
-  uint32_t bytes[8];
+  float lo[8], hi[8];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) bytes[i] = E2M1::pack2(qgen_mul(x[2 * i], inv), qgen_mul(x[2 * i + 1], inv));
-  return qgen_pack_code_bytes(bytes);
+  for (int i = 0; i < 8; ++i) {
+    lo[i] = qgen_mul(x[i], inv);
+    hi[i] = qgen_mul(x[8 + i], inv);
+  }
+  return make_uint2(E2M1::pack8(lo), E2M1::pack8(hi));
 }
 
 // NUMERICS §5.4 and §3.2: q_i = SR_E2M1(f32(x_i * inv), r16_i); element e of group g uses bits 15:0 (even e) or
@@ -95,21 +98,23 @@ __device__ __forceinline__ float qgen_code_value(uint2 codes, int i) {
 
 // NUMERICS §5.3 and §5.5 in one sweep: q_i = RN_E2M1(f32(x_i * inv)) (codes returned) and the candidate's error
 // e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)), with q_i's value taken from the rounding itself.
+// kExactProduct (the proxy form, D a P4 value): q_i * D has at most 2 + 4 significant bits and is exact (or beyond
+// the binary32 range, where both spellings give d_i^2 = +Inf: |x_i| <= FLT_MAX < q_i * D leaves |d_i| >= 2^104), so
+// d_i is one FMA, equal to the two-step form.
+template <bool kExactProduct>
 __device__ __forceinline__ uint2 qgen_rtn_codes16_error(const float* x, float inv, float dequant_scale, float& error) {
-  uint32_t bytes[8];
+  uint32_t words[2] = {0u, 0u};
   float sq[16];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const qgen_e2m1_rounded lo = qgen_rn_e2m1_arith(qgen_mul(x[2 * i], inv));
-    const qgen_e2m1_rounded hi = qgen_rn_e2m1_arith(qgen_mul(x[2 * i + 1], inv));
-    bytes[i] = lo.code | (hi.code << 4);
-    const float d_lo = qgen_sub(x[2 * i], qgen_mul(lo.value, dequant_scale));
-    const float d_hi = qgen_sub(x[2 * i + 1], qgen_mul(hi.value, dequant_scale));
-    sq[2 * i] = qgen_mul(d_lo, d_lo);
-    sq[2 * i + 1] = qgen_mul(d_hi, d_hi);
+  for (int i = 0; i < 16; ++i) {
+    const qgen_e2m1_nibble q = qgen_rn_e2m1_top(qgen_mul(x[i], inv));
+    words[i / 8] = qgen_add_nibble(words[i / 8], q.top, i % 8);
+    const float d = kExactProduct ? qgen_fma_exact_product(-q.value, dequant_scale, x[i])
+                                  : qgen_sub(x[i], qgen_mul(q.value, dequant_scale));
+    sq[i] = qgen_mul(d, d);
   }
   error = qgen_tree16(sq);
-  return qgen_pack_code_bytes(bytes);
+  return make_uint2(words[0], words[1]);
 }
 
 // NUMERICS §5.5: e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)) for given codes (the rare zero-group
@@ -162,6 +167,7 @@ __device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return __fl
 
 struct qgen_tensor_form {
   float t;
+  static constexpr bool kExactDequantProducts = false;  // D_g = f32(s_g * t) has any number of significant bits
   using Result = qgen_group_result;
   using Scale = uint32_t;  // the E4M3 byte
   __device__ __forceinline__ Scale scale(float amax, float target) const { return qgen_group_scale(amax, target, t); }
@@ -176,6 +182,7 @@ struct qgen_tensor_form {
 };
 
 struct qgen_proxy_form {
+  static constexpr bool kExactDequantProducts = true;  // D_g = p_g, a P4 value (4 significant bits)
   using Result = qgen_proxy_result;
   using Scale = float;  // p_g
   __device__ __forceinline__ Scale scale(float amax, float target) const { return qgen_proxy_scale(amax, target); }
@@ -216,7 +223,8 @@ __device__ __forceinline__ typename Form::Result qgen_four_six_candidate(const f
     error = qgen_group_error16(x, zero.codes, dequant_scale);
     return zero;
   }
-  return Form::result(qgen_rtn_codes16_error(x, form.inverse(scale), dequant_scale, error), scale);
+  return Form::result(qgen_rtn_codes16_error<Form::kExactDequantProducts>(x, form.inverse(scale), dequant_scale, error),
+                      scale);
 }
 
 // NUMERICS §5.5: four-over-six. Candidate c in {6, 4}: s_c = RN_E4M3(amax / (c t)) (one-pass: p_c =
@@ -252,27 +260,23 @@ __device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 c
 template <bool kInputDomain>
 __device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv, float dequant_scale, float* vv,
                                                       float* vq) {
-  uint32_t bytes[8];
+  // (Codes added as code << 4j rather than from the top nibble: the latter spilled at 80 registers on sm_100a /
+  // sm_120a with E = 16 and a 64-point rotation.)
+  uint32_t words[2] = {0u, 0u};
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    uint32_t byte = 0;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int j = 2 * i + h;
-      const float v = qgen_mul(x[j], inv);
-      const qgen_e2m1_rounded q = qgen_rn_e2m1_arith(v);
-      byte |= q.code << (4 * h);
-      if (kInputDomain) {
-        vv[j] = qgen_mul(x[j], x[j]);
-        vq[j] = qgen_mul(x[j], qgen_mul(q.value, dequant_scale));
-      } else {
-        vv[j] = qgen_mul(v, v);
-        vq[j] = qgen_mul(v, q.value);
-      }
+  for (int j = 0; j < 16; ++j) {
+    const float v = qgen_mul(x[j], inv);
+    const qgen_e2m1_rounded q = qgen_rn_e2m1_arith(v);
+    words[j / 8] += q.code << (4 * (j % 8));
+    if (kInputDomain) {
+      vv[j] = qgen_mul(x[j], x[j]);
+      vq[j] = qgen_mul(x[j], qgen_mul(q.value, dequant_scale));
+    } else {
+      vv[j] = qgen_mul(v, v);
+      vq[j] = qgen_mul(v, q.value);
     }
-    bytes[i] = byte;
   }
-  return qgen_pack_code_bytes(bytes);
+  return make_uint2(words[0], words[1]);
 }
 
 // NUMERICS §5.6, first half: RTN codes with target s_eden and the products of the correction sums (a zero group:
@@ -334,18 +338,27 @@ __device__ __forceinline__ float qgen_one_pass_tensor_scale(float m, float ceili
   return k >= -126 ? __uint_as_float(static_cast<uint32_t>(k + 127) << 23) : __uint_as_float(1u << (k + 149));
 }
 
+// 1 / t for a power of two t, exact when t >= 2^-126 (then f32(c / t) = f32(c * (1 / t)): both round the same exact
+// quotient once); 0 below, where the callers divide.
+__device__ __forceinline__ float qgen_power_of_two_inverse(float t) { return t >= 1.17549435e-38f ? 1.0f / t : 0.0f; }
+
+// f32(c / t) for the one-pass tensor scale t (a power of two), by the exact inverse where it exists.
+__device__ __forceinline__ float qgen_div_by_tensor_scale(float c, float t, float inv_t) {
+  return inv_t != 0.0f ? qgen_mul(c, inv_t) : qgen_div(c, t);
+}
+
 // NUMERICS §5.1 pass B: s_g = RN_E4M3(f32(c_g / t)); a zero group (c_g = 0) stores 1.0 (§5.2).
-__device__ __forceinline__ uint32_t qgen_finalize_proxy_rn(uint32_t proxy_bf16, float t) {
+__device__ __forceinline__ uint32_t qgen_finalize_proxy_rn(uint32_t proxy_bf16, float t, float inv_t) {
   if (proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_E4M3_ONE;
-  return qgen_rn_e4m3(qgen_div(qgen_bf16_bits_to_f32(proxy_bf16), t));
+  return qgen_rn_e4m3(qgen_div_by_tensor_scale(qgen_bf16_bits_to_f32(proxy_bf16), t, inv_t));
 }
 
 // NUMERICS §5.6 one-pass, pass B: w = f32(c_g / t); s' = w when w >= 2^-6 (exact in E4M3), else
 // SR_E4M3(w, word(seed, STREAM_SCALE_SR, g, 1)).
-__device__ __forceinline__ uint32_t qgen_finalize_proxy_eden(uint32_t proxy_bf16, float t, uint64_t seed,
+__device__ __forceinline__ uint32_t qgen_finalize_proxy_eden(uint32_t proxy_bf16, float t, float inv_t, uint64_t seed,
                                                              uint64_t group) {
   if (proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_E4M3_ONE;
-  const float w = qgen_div(qgen_bf16_bits_to_f32(proxy_bf16), t);
+  const float w = qgen_div_by_tensor_scale(qgen_bf16_bits_to_f32(proxy_bf16), t, inv_t);
   if (w >= 0.015625f /* 2^-6 */) return qgen_rn_e4m3(w);
   return qgen_sr_e4m3(w, qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0).y);
 }

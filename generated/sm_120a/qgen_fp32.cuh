@@ -16,11 +16,15 @@ __device__ __forceinline__ float qgen_add(float a, float b) { return __fadd_rn(a
 __device__ __forceinline__ float qgen_sub(float a, float b) { return __fsub_rn(a, b); }
 __device__ __forceinline__ float qgen_mul(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ float qgen_div(float a, float b) { return __fdiv_rn(a, b); }
+// f32(a * b + c) with one rounding. Not a NUMERICS §1.1 operation: used only where a * b is exact, so that it equals
+// qgen_add(qgen_mul(a, b), c) (each use says why the product is exact).
+__device__ __forceinline__ float qgen_fma_exact_product(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 #else
 inline float qgen_add(float a, float b) { return a + b; }
 inline float qgen_sub(float a, float b) { return a - b; }
 inline float qgen_mul(float a, float b) { return a * b; }
 inline float qgen_div(float a, float b) { return a / b; }
+inline float qgen_fma_exact_product(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 #endif
 
 // The binary32 number with the given bit pattern (host and device).

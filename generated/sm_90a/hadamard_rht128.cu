@@ -34,7 +34,13 @@
 #include "qgen_e4m3.cuh"
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_store_row.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_hadamard.cuh"
 
 namespace qgen_hadamard_rht128_impl {
@@ -47,7 +53,8 @@ constexpr int kLanes = 4;            // adjacent lanes per Hadamard chunk
 constexpr int kHadamardSize = 128;
 constexpr int64_t kColsMultiple = 128;
 
-static_assert(QGEN_STREAM_SIGNS == 1, "runtime headers and dsl/constants.ts disagree on the sign stream");
+static_assert(QGEN_STREAM_SIGNS == 1,
+              "runtime headers and dsl/constants.ts disagree on the sign stream");
 
 // NUMERICS §1.5: f32(1/sqrt(128)); bits 0x3db504f3.
 __device__ __forceinline__ float inv_sqrt_n() { return __uint_as_float(0x3db504f3u) /* 0.0883883461356163 */; }
@@ -79,10 +86,13 @@ extern "C" qgen_status qgen_hadamard_rht128(const qgen_hadamard_args* args, cuda
   QGEN_REQUIRE(args != nullptr, "args is NULL");
   const qgen_hadamard_args& a = *args;
   QGEN_REQUIRE(a.rows >= 1, "rows = %lld; allowed: rows >= 1", static_cast<long long>(a.rows));
-  QGEN_REQUIRE(a.cols >= 1 && a.cols % kColsMultiple == 0, "cols = %lld; allowed: a positive multiple of %lld (the Hadamard size)",
-               static_cast<long long>(a.cols), static_cast<long long>(kColsMultiple));
-  QGEN_REQUIRE(a.x != nullptr && qgen_aligned16(a.x), "x is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
-  QGEN_REQUIRE(a.y != nullptr && qgen_aligned16(a.y), "y is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  QGEN_REQUIRE(a.cols >= 1 && a.cols % kColsMultiple == 0,
+               "cols = %lld; allowed: a positive multiple of %lld (the Hadamard size)", static_cast<long long>(a.cols),
+               static_cast<long long>(kColsMultiple));
+  QGEN_REQUIRE(a.x != nullptr && qgen_aligned16(a.x),
+               "x is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  QGEN_REQUIRE(a.y != nullptr && qgen_aligned16(a.y),
+               "y is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
   const int64_t items = qgen_items_row_major(a.rows, a.cols, kElems);
   hadamard<<<qgen_grid_blocks(items, kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a, items);
   return qgen_launch_status(kKernelName);

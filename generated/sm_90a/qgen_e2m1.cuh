@@ -35,29 +35,49 @@ struct qgen_e2m1_rounded {
   float value;    // the code's value: ±{0, .5, 1, 1.5, 2, 3, 4, 6}; NaN input -> +6
 };
 
+// RN_E2M1 as a code nibble in bits 31:28 of a word (the form the packing below adds into code words), with its value.
+struct qgen_e2m1_nibble {
+  uint32_t top;  // code << 28
+  float value;   // the code's value: ±{0, .5, 1, 1.5, 2, 3, 4, 6}; NaN input -> +6
+};
+
 // NUMERICS §2.1 by exact binary32 arithmetic (a fast spelling of the threshold rule, checked equal to it on every
 // bf16 input and on a large binary32 sample in test/compile.test.ts):
 //  - m = v with NaN replaced by +6, and otherwise min(v, 6) (which keeps the sign of v); a = min(|m|, 6), so ±Inf
 //    and everything above 6 saturate.
-//  - c = 2^(max(exponent(a), 0) + 22): the unit in the last place of c is the E2M1 grid spacing at a (0.5 below 2,
-//    1 in [2, 4), 2 in [4, 6]), so r = f32(f32(a + c) - c) is a rounded to the grid, ties to the even multiple of
-//    the spacing, which is the even code. a + c is exact or rounded once; c - ... is exact (Sterbenz).
+//  - u = 2^max(exponent(a), 0), the exponent field of max(a, 1); c = u * 2^22: the unit in the last place of c is
+//    the E2M1 grid spacing at a (0.5 below 2, 1 in [2, 4), 2 in [4, 6]), so r = f32(f32(a + c) - c) is a rounded
+//    to the grid, ties to the even multiple of the spacing, which is the even code. a + c is exact or rounded once;
+//    c - ... is exact (Sterbenz). Both are FMAs of the exact product u * 2^22, i.e. the same two additions.
 //  - the magnitude code is the bit pattern of r * 2^-126 shifted right by 22 (exact: binary32 subnormals and
-//    the first normals, so no flush-to-zero may be in effect): .5 -> 1, 1 -> 2, ..., 4 -> 6, 6 -> 7.
-__host__ __device__ __forceinline__ qgen_e2m1_rounded qgen_rn_e2m1_arith(float v) {
+//    the first normals, so no flush-to-zero may be in effect): .5 -> 1, 1 -> 2, ..., 4 -> 6, 6 -> 7. Shifted left
+//    by 6 instead, it lands in bits 30:28, next to the sign in bit 31.
+__host__ __device__ __forceinline__ qgen_e2m1_nibble qgen_rn_e2m1_top(float v) {
 #if defined(__CUDA_ARCH__)
   const float m = fminf(v, 6.0f);  // min.f32: when one operand is NaN the result is the other one (PTX ISA), so NaN -> 6
 #else
   const float m = v != v ? 6.0f : v;  // host libm fminf may return NaN for a signaling NaN operand
 #endif
   const float a = fminf(fabsf(m), 6.0f);
-  const uint32_t biased = qgen_f32_bits(a) >> 23;
-  const uint32_t c_bits = ((biased > 127u ? biased : 127u) + 22u) << 23;
-  const float c = qgen_f32_from_bits(c_bits);
-  const float r = qgen_sub(qgen_add(a, c), c);
-  const uint32_t magnitude = qgen_f32_bits(qgen_mul(r, 1.17549435082228750797e-38f /* 2^-126 */)) >> 22;
+  const uint32_t a_bits = qgen_f32_bits(a);
+  const float unit = qgen_f32_from_bits((a_bits > 0x3F800000u ? a_bits : 0x3F800000u) & 0x7F800000u);
+  const float shifted = qgen_fma_exact_product(unit, 4194304.0f /* 2^22 */, a);
+  const float r = qgen_fma_exact_product(unit, -4194304.0f, shifted);
   const uint32_t sign = qgen_f32_bits(m) & 0x80000000u;
-  return {magnitude | (sign >> 28), qgen_f32_from_bits(qgen_f32_bits(r) | sign)};
+  const uint32_t magnitude22 = qgen_f32_bits(qgen_mul(r, 1.17549435082228750797e-38f /* 2^-126 */));
+  return {(magnitude22 << 6) + sign, qgen_f32_from_bits(qgen_f32_bits(r) | sign)};
+}
+
+// Adds a nibble from bits 31:28 into nibble j (bits 4j+3..4j) of a word whose nibble j is still 0 (a shift and an
+// add: one LEA.HI).
+__host__ __device__ __forceinline__ uint32_t qgen_add_nibble(uint32_t word, uint32_t top, int j) {
+  return word + (top >> (28 - 4 * j));
+}
+
+// RN_E2M1 with its decoded value, as (code, value).
+__host__ __device__ __forceinline__ qgen_e2m1_rounded qgen_rn_e2m1_arith(float v) {
+  const qgen_e2m1_nibble n = qgen_rn_e2m1_top(v);
+  return {n.top >> 28, n.value};
 }
 
 // Two codes packed as a byte (§2.7: the lower index in bits 3:0), software rounding.
@@ -83,6 +103,13 @@ __device__ __forceinline__ uint32_t qgen_rn_e2m1x2_hw(float lo, float hi) {
 // The two RN spellings as policies, so that a kernel names its choice once (lower/lower.ts picks per arch).
 struct qgen_e2m1_software {
   static __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return qgen_rn_e2m1x2_soft(lo, hi); }
+  // Eight codes as a word (§2.7: element j in bits 4j+3..4j).
+  static __device__ __forceinline__ uint32_t pack8(const float (&v)[8]) {
+    uint32_t word = 0;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) word = qgen_add_nibble(word, qgen_rn_e2m1_top(v[j]).top, j);
+    return word;
+  }
 };
 
 #if defined(__CUDA_ARCH__) && !defined(QGEN_HAS_HW_E2M1)
@@ -102,6 +129,9 @@ struct qgen_e2m1_hardware {
     (void)hi;
     return 0;  // host pass: device code only
 #endif
+  }
+  static __device__ __forceinline__ uint32_t pack8(const float (&v)[8]) {
+    return pack2(v[0], v[1]) | (pack2(v[2], v[3]) << 8) | (pack2(v[4], v[5]) << 16) | (pack2(v[6], v[7]) << 24);
   }
 };
 

@@ -17,7 +17,12 @@
 #include <cuda_runtime.h>
 #include "qgen.h"
 #include "qgen_host.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_hadamard.cuh"
 #include "qgen_quantize.cuh"
 
@@ -87,7 +92,7 @@ struct qgen_output_nvfp4 {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Work orders (qgen_elementwise.cuh segments).
+// Work orders (qgen_segment.cuh segments).
 
 struct qgen_order_row_major {
   static constexpr bool kBlock16 = false;
@@ -425,24 +430,65 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
 }
 
 // Pass B (§5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
+// A thread takes 8 consecutive groups of the flattened [rows, Kb] proxy array per grid step: one 16-byte proxy load
+// and, where Kb is a multiple of 4 and the scale array 4-byte aligned, one 32-bit store per 4 groups (a row's groups
+// 4j..4j+3 are 4 consecutive bytes in both layouts, §7); otherwise (and for a partial last chunk) byte stores.
+template <class C>
+__device__ __forceinline__ uint32_t qgen_finalize_group(uint32_t proxy_bf16, float t, float inv_t,
+                                                        const qgen_quantize_args& args, int64_t group) {
+  if constexpr (C::Rounding::kCorrectsScales)
+    return qgen_finalize_proxy_eden(proxy_bf16, t, inv_t, args.seed, static_cast<uint64_t>(group));
+  else
+    return qgen_finalize_proxy_rn(proxy_bf16, t, inv_t);
+}
+
 template <class C>
 __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args& args) {
   qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / 16);
   const float t = qgen_one_pass_tensor_scale(qgen_load_max_word(qgen_max_word(args.workspace)), C::ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
+  const float inv_t = qgen_power_of_two_inverse(t);
   const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
   const uint16_t* proxy = qgen_proxies(args.workspace);
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x; i < groups;
-       i += static_cast<int64_t>(gridDim.x) * C::kThreads) {
-    uint32_t scale;
-    if constexpr (C::Rounding::kCorrectsScales)
-      scale = qgen_finalize_proxy_eden(proxy[i], t, args.seed, static_cast<uint64_t>(i));
-    else
-      scale = qgen_finalize_proxy_rn(proxy[i], t);
-    int64_t row, group;
-    qgen_divmod(i, groups_per_row, row, group);
-    args.scales[C::ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale);
-    C::Output::store_group(args, i, scale);
+  const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;
+  for (int64_t i0 = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * 8; i0 < groups;
+       i0 += static_cast<int64_t>(gridDim.x) * C::kThreads * 8) {
+    uint32_t proxies[8];
+    if (i0 + 8 <= groups) {
+      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(proxy + i0));  // i0 % 8 == 0: 16-byte aligned
+      const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        proxies[2 * j] = words[j] & 0xFFFFu;
+        proxies[2 * j + 1] = words[j] >> 16;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) proxies[j] = i0 + j < groups ? proxy[i0 + j] : QGEN_ZERO_GROUP_PROXY;
+    }
+    uint32_t scale[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) scale[j] = qgen_finalize_group<C>(proxies[j], t, inv_t, args, i0 + j);
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      if (i0 + j < groups) C::Output::store_group(args, i0 + j, scale[j]);
+    if (word_stores && i0 + 8 <= groups) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        int64_t row, group;
+        qgen_divmod(i0 + 4 * h, groups_per_row, row, group);  // group % 4 == 0: the quad is in one row
+        *reinterpret_cast<uint32_t*>(args.scales + C::ScaleLayout::offset(row, group, groups_per_row)) =
+            scale[4 * h] | (scale[4 * h + 1] << 8) | (scale[4 * h + 2] << 16) | (scale[4 * h + 3] << 24);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        if (i0 + j >= groups) break;
+        int64_t row, group;
+        qgen_divmod(i0 + j, groups_per_row, row, group);
+        args.scales[C::ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale[j]);
+      }
+    }
   }
 }
 
