@@ -9,6 +9,7 @@
 #include "qgen.h"
 #include "qgen_fp32.cuh"
 #include "qgen_segment.cuh"
+#include "qgen_store_row.cuh"
 #include "qgen_dequantize.cuh"
 
 struct qgen_output_nvfp4_plane {
