@@ -136,7 +136,7 @@ test('classify: fp32 output passes, degraded accumulation is "accumulation", swa
   assert.is(classifyGemmOutput(a, b, degraded, 'f32', true, []).verdict, 'layout');
 });
 
-test('kOrder: a ragged K (416) is padded to whole 64-blocks like the kernel; the sm_90a model stays exact there', () => {
+test('kOrder: a ragged K (416) is padded to whole 64-blocks like the kernel; the sm_90a model stays exact', () => {
   const o = kOrder('wgmma64', 416);
   assert.is(o.length, 448);
   assert.equal([...o].sort((x, y) => x - y), Array.from({ length: 448 }, (_, i) => i));

@@ -52,14 +52,18 @@ class QuantizedTensor1 implements QuantizedTensor {
 
 /** Any NVFP4 tensor: codes 0..15, non-NaN E4M3 scale bytes, any finite positive tensor scale. */
 const nvfp4Tensor = fc.record({
-  rows: fc.integer({ min: 1, max: 9 }), groups: fc.integer({ min: 1, max: 6 }), seed: fc.integer({ min: 0, max: 1 << 30 }),
+  rows: fc.integer({ min: 1, max: 9 }), groups: fc.integer({ min: 1, max: 6 }),
+  seed: fc.integer({ min: 0, max: 1 << 30 }),
   tensorScale: fc.float({ min: Math.fround(2 ** -40), max: Math.fround(2 ** 40), noNaN: true }),
 }).map(({ rows, groups, seed, tensorScale }) => {
   const cols = 16 * groups;
   let h = seed >>> 0;
   const next = () => { h = (Math.imul(h ^ (h >>> 13), 0x5bd1e995) + 0x6b43a9b5) >>> 0; return h; };
   const codes = Uint8Array.from({ length: rows * cols }, () => next() & 15);
-  const scales = Uint8Array.from({ length: rows * groups }, () => { const b = next() & 0xff; return (b & 0x7f) === 0x7f ? 0x38 : b; });
+  const scales = Uint8Array.from({ length: rows * groups }, () => {
+    const b = next() & 0xff;
+    return (b & 0x7f) === 0x7f ? 0x38 : b;
+  });
   return { rows, cols, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale } as QuantizedTensor;
 });
 
@@ -150,7 +154,8 @@ test('catalog: each Quartet II quantizer has a plane variant with identical nume
 
 test('GPU runner binding: a plane kernel takes one more buffer, the plane, last', () => {
   const spec = catalogFor('sm_90a').find((s) => s.name === planeVariant('sm_90a', 'quartet2_xt_rq_mseden_rht128'))!;
-  assert.equal(bufferNames(spec), ['in_codes', 'in_scales', 'in_tensor_scale', 'codes', 'scales', 'tensor_scale', 'plane']);
+  assert.equal(bufferNames(spec),
+    ['in_codes', 'in_scales', 'in_tensor_scale', 'codes', 'scales', 'tensor_scale', 'plane']);
   const plain = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')!;
   assert.equal(bufferNames(plain), ['x', 'codes', 'scales', 'tensor_scale']);
 });

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 #include "qgen.h"
+#include "qgen_fp32.cuh"
 #include "qgen_segment.cuh"
 #include "qgen_store_row.cuh"
 #include "qgen_dequantize.cuh"
