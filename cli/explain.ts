@@ -109,7 +109,8 @@ function quantizeLines(spec: QuantizeSpec): Line[] {
     ['zero groups', `amax 0 -> scale 1.0 (${mx ? 'UE8M0 0x7F; §5.8' : 'E4M3 0x38; §5.2'}), codes RN_E2M1(x_i); `
       + 'NaN -> 0x7, ±Inf -> ±6 (§5.2, §2.1)'],
     ['output', `packed codes [rows, K/2] bytes, low index in bits 3:0 (§2.7); scales in the ${spec.scaleLayout} layout `
-      + `(§7)${mx ? '' : '; the fp32 tensor scale'}`],
+      + `(§7)${mx ? '' : '; the fp32 tensor scale'}${spec.outputs === 'nvfp4+bf16-plane'
+        ? '; the bf16 plane [rows, K] = e2m1 * scale, no tensor scale (§6.6)' : ''}`],
     ['shapes', `rows >= 1; K a multiple of ${spec.scaleGroup.size}${spec.hadamard ? ` and of ${spec.hadamard}` : ''} (§8)`],
   );
   return lines;

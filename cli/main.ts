@@ -140,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
       .positional('name', { type: 'string', describe: 'kernel name (see qgen list)', demandOption: true })
       .option('arch', ARCH_WITH_DEFAULT)
       .option('spec', { type: 'string', describe: 'look the kernel up in this spec file instead of the catalog' })
-      .example('$0 explain bwd_e_msEden --arch sm_120a', 'MS-EDEN backward quantizer on the RTX 5090'),
+      .example('$0 explain quartet2_e_mseden_rht128 --arch sm_120a', 'MS-EDEN backward quantizer on the RTX 5090'),
     guard(async (a: { name: string; arch: Arch; spec?: string }) => {
       archNote(argv, a.arch);
       const specs = await specsFor(a.arch, a.spec);

@@ -43,6 +43,7 @@ export function quantize(name: string, fields: QuantizeFields = {}): QuantizeSpe
     input: fields.input ?? 'bf16',
     transposedInput: fields.transposedInput ?? fields.input === 'nvfp4',
     scaleLayout: fields.scaleLayout ?? '128x4',
+    ...(fields.outputs !== undefined ? { outputs: fields.outputs } : {}),
     tiling: tiling(fields.tiling),
   };
 }

@@ -1,7 +1,9 @@
 // The named catalog: every kernel that Quartet II (METHOD §3) and its baselines need, by name. `qgen emit`
 // without --spec emits `catalogFor(arch)`. A kernel keeps its name on every arch; where a per-arch rule forbids the
-// generic spec (GEMM tiling limits), ARCH_VARIANTS gives that arch's version under the same name.
-import type { Arch, KernelSpec } from './types.ts';
+// generic spec (GEMM tiling limits), ARCH_VARIANTS gives that arch's version under the same name. Every name follows
+// the naming grammar of dsl/naming.ts (docs/naming.md): it is derived from the spec, and test/catalog.test.ts fails
+// when a spec changes without its name.
+import type { Arch, KernelSpec, QuantizeSpec } from './types.ts';
 import { amax, dequantize, gemm, hadamard, MXFP4_GROUP, quantize } from './builders.ts';
 import { CEILING_EDEN, E4M3_MAX } from './constants.ts';
 import { assertValid } from '../validate/validate.ts';
@@ -11,39 +13,53 @@ const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
 /** Quartet II's backward quantizer: 128-point rotation, RTN to s_eden, per-16 stochastic scale correction (§5.6). */
 const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
 
-export const CATALOG: readonly KernelSpec[] = [
-  // Quartet II forward (METHOD §3): 4/6 on X and W along `in`, no rotation.
-  quantize('fwd_x_fourSix', {
+/** Quartet II's six quantizers (METHOD §3): 4/6 on X and W along `in` (no rotation); MS-EDEN on E, E^T and the
+ * requantized transposes of the forward Wq, Xq. */
+const QUARTET2: readonly QuantizeSpec[] = [
+  quantize('quartet2_x_46', {
     doc: 'Quartet II forward X: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
   }),
-  quantize('fwd_w_fourSix', {
+  quantize('quartet2_w_46', {
     doc: 'Quartet II forward W: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
     rounding: 'four-six', ...ONE_PASS,
   }),
-  // Quartet II backward: MS-EDEN on E, E^T and the requantized transposes of the forward Wq, Xq.
-  quantize('bwd_e_msEden', {
+  quantize('quartet2_e_mseden_rht128', {
     doc: 'Quartet II backward E (dX GEMM): RHT-128 + MS-EDEN per-16, one-pass, C = 448',
     ...MS_EDEN,
   }),
-  quantize('bwd_et_msEden', {
+  quantize('quartet2_et_mseden_rht128', {
     doc: 'Quartet II backward E^T (dW GEMM): transposed bf16 input, RHT-128 + MS-EDEN per-16, one-pass',
     ...MS_EDEN, transposedInput: true,
   }),
-  quantize('requant_wt_msEden', {
+  quantize('quartet2_wt_rq_mseden_rht128', {
     doc: 'Quartet II requant Wq -> RHT-128 + MS-EDEN of Wq^T (dX GEMM operand), from the forward NVFP4 W',
     ...MS_EDEN, input: 'nvfp4', transposedInput: true,
   }),
-  quantize('requant_xt_msEden', {
+  quantize('quartet2_xt_rq_mseden_rht128', {
     doc: 'Quartet II requant Xq -> RHT-128 + MS-EDEN of Xq^T (dW GEMM operand), from the forward NVFP4 X',
     ...MS_EDEN, input: 'nvfp4', transposedInput: true,
   }),
-  // The paper's formulas (computed tensor scale, ceiling 256) for comparison with the one-pass kernels.
-  quantize('fwd_x_fourSix_computed', {
+];
+
+/** The same quantizer, also writing the bf16 plane of NUMERICS §6.6 (the two-pass GEMM's operand, §6.4); its name
+ * gains the `plane` token (dsl/naming.ts); dsl/recipes.ts planeVariant finds it by spec. */
+function withPlane(spec: QuantizeSpec): QuantizeSpec {
+  return { ...structuredClone(spec), name: `${spec.name}_plane`, doc: `${spec.doc}; also writes the bf16 plane`,
+    outputs: 'nvfp4+bf16-plane' };
+}
+
+export const CATALOG: readonly KernelSpec[] = [
+  ...QUARTET2,
+  // The same six, also writing the bf16 plane for the two-pass GEMM (NUMERICS §6.4, §6.6).
+  ...QUARTET2.map(withPlane),
+  // The paper's formulas (computed tensor scale, ceiling 256) for comparison with the one-pass kernels; the 4/6 one
+  // is the X and W quantizer of the NVIDIA+4/6 recipe.
+  quantize('nvidia46_x_46', {
     doc: "4/6 with the paper's computed tensor scale amax/(6*256) (two reads of the input)",
     rounding: 'four-six', tensorScale: 'computed', ceiling: CEILING_EDEN,
   }),
-  quantize('bwd_e_msEden_computed', {
+  quantize('quartet2_e_mseden_rht128_computed_c256', {
     doc: "RHT-128 + MS-EDEN with the paper's computed tensor scale amax/(s*256) (two reads of the input)",
     ...MS_EDEN, tensorScale: 'computed', ceiling: CEILING_EDEN,
   }),
@@ -52,7 +68,7 @@ export const CATALOG: readonly KernelSpec[] = [
     doc: 'NVIDIA recipe forward X: RTN 1x16, target 6, computed tensor scale, C = 448',
     rounding: 'rtn', tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
-  quantize('nvidia_w_rtn16x16', {
+  quantize('nvidia_w_rtn_16x16', {
     doc: 'NVIDIA recipe forward W: RTN with 16x16 square blocks (W and W^T share scales), C = 448',
     rounding: 'rtn', block: '16x16', tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
@@ -70,32 +86,33 @@ export const CATALOG: readonly KernelSpec[] = [
   }),
   // NVIDIA+4/6 (METHOD §3: 4/6 added to the NVIDIA recipe's forward). 4/6 is defined on 1x16 groups, so W^T
   // (the dX GEMM operand) cannot reuse the forward Wq as 16x16 RTN does: it is quantized separately, from bf16 W.
-  quantize('fwd_wt_fourSix_computed', {
+  quantize('nvidia46_wt_46', {
     doc: "NVIDIA+4/6 W^T (dX GEMM operand): 4/6 of the transposed bf16 W, the paper's computed tensor scale",
     rounding: 'four-six', tensorScale: 'computed', ceiling: CEILING_EDEN, transposedInput: true,
   }),
   // TetraJet-v2 (GPU-feasible form): SR after a 32-point rotation on all backward operands.
-  quantize('tetrajet_sr_rht32', {
-    doc: 'TetraJet-v2 backward: RHT-32 + SR, C = 448',
+  quantize('tetrajet2_e_sr_rht32', {
+    doc: 'TetraJet-v2 backward E (dX GEMM): RHT-32 + SR, C = 448',
     rounding: 'sr', hadamard: 32, tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
-  quantize('tetrajet_et_sr_rht32', {
+  quantize('tetrajet2_et_sr_rht32', {
     doc: 'TetraJet-v2 backward E^T (dW GEMM): transposed bf16 input, RHT-32 + SR, C = 448',
     rounding: 'sr', hadamard: 32, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
-  quantize('tetrajet_requant_sr_rht32', {
-    doc: 'TetraJet-v2 requant of a forward NVFP4 tensor to its transpose: RHT-32 + SR',
+  quantize('tetrajet2_wt_rq_sr_rht32', {
+    doc: 'TetraJet-v2 requant of a forward NVFP4 tensor (Wq, and Xq) to its transpose: RHT-32 + SR',
     rounding: 'sr', hadamard: 32, input: 'nvfp4', transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
   }),
   // MXFP4 for comparison (NUMERICS §5.8).
-  quantize('mxfp4_rtn', {
+  quantize('mxfp4_x_rtn', {
     doc: 'MXFP4: RTN, 32-element groups with UE8M0 power-of-two scales, no tensor scale',
     rounding: 'rtn', scaleGroup: MXFP4_GROUP, tensorScale: 'none',
   }),
   // Support kernels.
-  dequantize('dequantize_nvfp4', { doc: 'NVFP4 (128x4 scales) -> bf16', output: 'bf16' }),
+  dequantize('dequantize_nvfp4_bf16', { doc: 'NVFP4 (128x4 scales) -> bf16', output: 'bf16' }),
   dequantize('dequantize_nvfp4_f32', { doc: 'NVFP4 (128x4 scales) -> fp32', output: 'f32' }),
-  hadamard('hadamard128', 128, { doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)' }),
+  hadamard('hadamard_rht128', 128,
+    { doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)' }),
   amax('amax_bf16', { doc: 'amax over the finite elements of a bf16 tensor (NUMERICS §1.4), fp32 result' }),
   // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma on exactly dequantized bf16, PTX-FACTS §6).
   gemm('gemm_nvfp4_bf16',
@@ -126,13 +143,13 @@ export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
  */
 export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   sm_90a: [
-    gemm('gemm_nvfp4_bf16_k128',
+    gemm('gemm_nvfp4_bf16_128x128x128',
       { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
       { doc: 'the NVFP4 GEMM with a 128x128x128 tile (half the barrier rounds per FLOP)', output: 'bf16' }),
-    gemm('gemm_nvfp4_bf16_64x64',
+    gemm('gemm_nvfp4_bf16_64x64x128',
       { ctaTile: [64, 64, 128], consumers: 1, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
       { doc: 'the NVFP4 GEMM with a 64x64x128 tile (skinny m)', output: 'bf16' }),
-    gemm('gemm_nvfp4_bf16_64x32',
+    gemm('gemm_nvfp4_bf16_64x32x256',
       { ctaTile: [64, 32, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
       { doc: 'the NVFP4 GEMM with a 64x32x256 tile (skinny m: the most CTAs streaming B)', output: 'bf16' }),
     gemm('gemm_nvfp4_f32',

@@ -28,43 +28,43 @@ export const RECIPES: readonly LinearRecipe[] = [
   {
     name: 'quartet2',
     doc: 'Quartet II: forward 4/6 on X and W; backward RHT-128 + MS-EDEN on E, E^T and requantized Wq^T, Xq^T',
-    forward: { x: 'fwd_x_fourSix', w: 'fwd_w_fourSix' },
-    dx: { e: 'bwd_e_msEden', wt: { from: 'requant', kernel: 'requant_wt_msEden' } },
-    dw: { et: 'bwd_et_msEden', xt: { from: 'requant', kernel: 'requant_xt_msEden' } },
+    forward: { x: 'quartet2_x_46', w: 'quartet2_w_46' },
+    dx: { e: 'quartet2_e_mseden_rht128', wt: { from: 'requant', kernel: 'quartet2_wt_rq_mseden_rht128' } },
+    dw: { et: 'quartet2_et_mseden_rht128', xt: { from: 'requant', kernel: 'quartet2_xt_rq_mseden_rht128' } },
   },
   {
     name: 'nvidia',
     doc: 'NVIDIA recipe: forward X 1x16 RTN, W 16x16 RTN (reused transposed for dX); dX = SR(E); dW = SR(RHT16(E^T)) . RTN(RHT16(X^T))',
-    forward: { x: 'nvidia_x_rtn', w: 'nvidia_w_rtn16x16' },
+    forward: { x: 'nvidia_x_rtn', w: 'nvidia_w_rtn_16x16' },
     dx: { e: 'nvidia_e_sr', wt: { from: 'transpose-16x16' } },
     dw: { et: 'nvidia_et_sr_rht16', xt: { from: 'forward-bf16', kernel: 'nvidia_xt_rtn_rht16' } },
   },
   {
     name: 'nvidia+4/6',
     doc: 'NVIDIA recipe with 4/6 in the forward (X, W and the W^T operand of dX, 1x16 groups, computed tensor scale, C = 256)',
-    forward: { x: 'fwd_x_fourSix_computed', w: 'fwd_x_fourSix_computed' },
-    dx: { e: 'nvidia_e_sr', wt: { from: 'forward-bf16', kernel: 'fwd_wt_fourSix_computed' } },
+    forward: { x: 'nvidia46_x_46', w: 'nvidia46_x_46' },
+    dx: { e: 'nvidia_e_sr', wt: { from: 'forward-bf16', kernel: 'nvidia46_wt_46' } },
     dw: { et: 'nvidia_et_sr_rht16', xt: { from: 'forward-bf16', kernel: 'nvidia_xt_rtn_rht16' } },
   },
   {
     name: 'tetrajet-v2',
     doc: 'TetraJet-v2 (GPU-feasible form): forward 1x16 RTN; backward RHT-32 + SR on E, E^T and requantized Wq^T, Xq^T',
     forward: { x: 'nvidia_x_rtn', w: 'nvidia_x_rtn' },
-    dx: { e: 'tetrajet_sr_rht32', wt: { from: 'requant', kernel: 'tetrajet_requant_sr_rht32' } },
-    dw: { et: 'tetrajet_et_sr_rht32', xt: { from: 'requant', kernel: 'tetrajet_requant_sr_rht32' } },
+    dx: { e: 'tetrajet2_e_sr_rht32', wt: { from: 'requant', kernel: 'tetrajet2_wt_rq_sr_rht32' } },
+    dw: { et: 'tetrajet2_et_sr_rht32', xt: { from: 'requant', kernel: 'tetrajet2_wt_rq_sr_rht32' } },
   },
 ];
 
 /** The GEMM every recipe uses, and the per-arch choice of tiling by m (first rule whose maxM >= m wins). */
 export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; kernel: string }[]>> = {
   // bench/results/archive/gemm.md (H100): the 64x64 tiling wins at m <= 64, the 128x128x128 one on every larger shape.
-  sm_90a: [{ maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64' }, { maxM: null, kernel: 'gemm_nvfp4_bf16_k128' }],
+  sm_90a: [{ maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64x128' }, { maxM: null, kernel: 'gemm_nvfp4_bf16_128x128x128' }],
   sm_100a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
   sm_120a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
 };
 
 /** Support kernels the package vendors besides the recipes' (tests dequantize with them). */
-export const SUPPORT_KERNELS: readonly string[] = ['dequantize_nvfp4'];
+export const SUPPORT_KERNELS: readonly string[] = ['dequantize_nvfp4_bf16'];
 
 /** Every kernel a recipe names, in first-use order. */
 export function recipeKernels(recipe: LinearRecipe): string[] {
@@ -73,9 +73,33 @@ export function recipeKernels(recipe: LinearRecipe): string[] {
   return [...new Set(named)];
 }
 
-/** The kernel names `qgen vendor` emits for `arch`: recipes, GEMM tilings, support kernels. */
+/** A quantizer's spec without what does not change its codes and scales (name, doc, outputs), as JSON. */
+function numericsKey(spec: QuantizeSpec): string {
+  const { name: _name, doc: _doc, outputs: _outputs, ...rest } = spec;
+  return JSON.stringify(rest);
+}
+
+/**
+ * The catalog quantizer on `arch` that computes what `name` computes and also writes the bf16 plane (NUMERICS §6.6),
+ * or null: found by spec (every numeric and tiling field equal, outputs 'nvfp4+bf16-plane'), so the pair cannot
+ * drift apart. The torch layer's two-pass path quantizes with it and skips the separate dequantize pass.
+ */
+export function planeVariant(arch: Arch, name: string): string | null {
+  const catalog = catalogFor(arch);
+  const spec = catalog.find((s) => s.name === name);
+  if (!spec || spec.kind !== 'quantize' || spec.outputs === 'nvfp4+bf16-plane') return null;
+  const key = numericsKey(spec);
+  const twins = catalog.filter((s) => s.kind === 'quantize' && s.outputs === 'nvfp4+bf16-plane' && numericsKey(s) === key);
+  // Specs shared by two roles (X and W, W^T and X^T) have a twin each: prefer the one named after this kernel.
+  const found = twins.find((s) => s.name === `${name}_plane`) ?? twins[0];
+  return found ? found.name : null;
+}
+
+/** The kernel names `qgen vendor` emits for `arch`: recipes (and their plane variants), GEMM tilings, support kernels. */
 export function vendoredKernelNames(arch: Arch, recipes: readonly LinearRecipe[] = RECIPES): string[] {
-  return [...new Set([...recipes.flatMap(recipeKernels), ...GEMM_CHOICE[arch].map((g) => g.kernel), ...SUPPORT_KERNELS])];
+  const quantizers = recipes.flatMap(recipeKernels);
+  const planes = quantizers.map((n) => planeVariant(arch, n)).filter((n): n is string => n !== null);
+  return [...new Set([...quantizers, ...planes, ...GEMM_CHOICE[arch].map((g) => g.kernel), ...SUPPORT_KERNELS])];
 }
 
 /**

@@ -32,6 +32,13 @@ export type BlockShape = '1x16' | '16x16';
 /** Input element type of a quantizer: bf16 activations/weights/gradients, or an NVFP4 tensor to requantize (§5.9). */
 export type InputFormat = 'bf16' | 'nvfp4';
 
+/**
+ * What a quantizer writes: NVFP4 codes and scales (and the tensor scale), or also the bf16 plane of NUMERICS §6.6
+ * (e2m1 * scale without the tensor scale, the operand of the two-pass GEMM, §6.4). NVFP4 (16-groups, E4M3) only.
+ */
+export type QuantizeOutputs = 'nvfp4' | 'nvfp4+bf16-plane';
+export const QUANTIZE_OUTPUTS: readonly QuantizeOutputs[] = ['nvfp4', 'nvfp4+bf16-plane'];
+
 /** Launch-shape knobs of a memory-bound kernel. They never change results (randomness is keyed logically). */
 export interface ElementwiseTiling {
   /** Threads per block (multiple of 32, 32..1024). */
@@ -63,6 +70,8 @@ export interface QuantizeSpec {
   /** Input is stored transposed ([K, rows] row-major); output is always [rows, K] quantized along K. */
   transposedInput: boolean;
   scaleLayout: ScaleLayout;
+  /** What the kernel writes; absent means 'nvfp4' (codes, scales, tensor scale). */
+  outputs?: QuantizeOutputs;
   tiling: ElementwiseTiling;
 }
 

@@ -28,10 +28,10 @@ export const WORKLOADS: readonly Workload[] = [
     doc: 'the GEMMs of one Llama-7B layer at 16k and 32k tokens (forward, dX, dW) and its Quartet II quantizers',
     gemms: [16384, 32768].flatMap((t) => LLAMA_7B_LAYERS.flatMap((l) => linearGemms(t, l))),
     quantizers: [
-      { label: 'X 16k x 4096', kernel: 'fwd_x_fourSix', rows: 16384, cols: 4096 },
-      { label: 'W 11008 x 4096', kernel: 'fwd_w_fourSix', rows: 11008, cols: 4096 },
-      { label: 'E 16k x 4096', kernel: 'bwd_e_msEden', rows: 16384, cols: 4096 },
-      { label: 'E^T 4096 x 16k', kernel: 'bwd_et_msEden', rows: 4096, cols: 16384 },
+      { label: 'X 16k x 4096', kernel: 'quartet2_x_46', rows: 16384, cols: 4096 },
+      { label: 'W 11008 x 4096', kernel: 'quartet2_w_46', rows: 11008, cols: 4096 },
+      { label: 'E 16k x 4096', kernel: 'quartet2_e_mseden_rht128', rows: 16384, cols: 4096 },
+      { label: 'E^T 4096 x 16k', kernel: 'quartet2_et_mseden_rht128', rows: 4096, cols: 16384 },
     ],
   },
   {
@@ -42,7 +42,7 @@ export const WORKLOADS: readonly Workload[] = [
       { label: 'fwd 4096->4096 @4096', m: 4096, n: 4096, k: 4096 },
       { label: 'skinny 64', m: 64, n: 8192, k: 8192 },
     ],
-    quantizers: [{ label: 'X 4096 x 4096', kernel: 'fwd_x_fourSix', rows: 4096, cols: 4096 }],
+    quantizers: [{ label: 'X 4096 x 4096', kernel: 'quartet2_x_46', rows: 4096, cols: 4096 }],
   },
 ];
 

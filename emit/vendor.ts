@@ -3,17 +3,18 @@
 //                   the hand-written parts live in runtime/torch/, the generated ones come from templates/vendor/.
 //   --target c:     the kernels, qgen.h, one header declaring every entry point and a CMake file.
 // Output is a pure function of (arch, target, qgen version, templates, runtime files): same inputs, same bytes.
-import Handlebars from 'handlebars';
-import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
-import { GEMM_CHOICE, RECIPES, recipeProblems, vendoredKernelNames, type LinearRecipe } from '../dsl/recipes.ts';
+import {
+  GEMM_CHOICE, RECIPES, planeVariant, recipeProblems, vendoredKernelNames, type LinearRecipe,
+} from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { writeOutputFolder } from './output.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
+import { renderTemplate } from '../render/render.ts';
 import { hostProvenance } from '../harness/provenance.ts';
 import { gemmDispatch, tunedGemmSpecs, type TuningFile } from '../tune/tuning.ts';
 
@@ -21,7 +22,6 @@ export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
 
 const repoDir = fileURLToPath(new URL('../', import.meta.url));
-const templatesDir = path.join(repoDir, 'templates/vendor');
 const torchRuntimeDir = path.join(repoDir, 'runtime/torch');
 
 /** nvcc's -gencode for a target (sm_90a -> arch=compute_90a,code=sm_90a; a family target sm_100f likewise). */
@@ -30,8 +30,12 @@ export function gencode(target: string): string {
   return `arch=compute_${cc},code=sm_${cc}`;
 }
 
-/** The facts about one kernel that the Python side needs (shapes of outputs, dtypes, what the reference computes). */
-export function kernelFacts(k: ManifestKernel): Record<string, unknown> {
+/**
+ * The facts about one kernel that the Python side needs (shapes of outputs, dtypes, what the reference computes);
+ * a quantizer's plane_kernel names its vendored plane-writing variant (dsl/recipes.ts planeVariant), or is null.
+ */
+export function kernelFacts(k: ManifestKernel, arch?: Arch, vendored: ReadonlySet<string> = new Set()):
+  Record<string, unknown> {
   const s: KernelSpec = k.spec;
   const base = { kind: s.kind, doc: s.doc ?? '' };
   switch (s.kind) {
@@ -40,6 +44,8 @@ export function kernelFacts(k: ManifestKernel): Record<string, unknown> {
         ...base, rounding: s.rounding, target: s.target, ceiling: s.ceiling, tensor_scale: s.tensorScale,
         block: s.block, hadamard: s.hadamard, input: s.input, transposed: s.transposedInput,
         random: s.rounding === 'sr' || s.rounding === 'ms-eden' || s.hadamard !== null,
+        plane: s.outputs === 'nvfp4+bf16-plane',
+        plane_kernel: arch === undefined ? null : planeKernelOf(arch, k.name, vendored),
       };
     case 'gemm':
       return { ...base, output: s.output };
@@ -50,9 +56,14 @@ export function kernelFacts(k: ManifestKernel): Record<string, unknown> {
   }
 }
 
+function planeKernelOf(arch: Arch, name: string, vendored: ReadonlySet<string>): string | null {
+  const plane = planeVariant(arch, name);
+  return plane !== null && vendored.has(plane) ? plane : null;
+}
+
+/** A template of templates/vendor/, rendered by the project's one renderer (render/render.ts). */
 function compile(name: string): (data: unknown) => string {
-  const hb = Handlebars.create();
-  return hb.compile(readFileSync(path.join(templatesDir, name), 'utf8'), { noEscape: true, strict: true, knownHelpersOnly: true });
+  return (data) => renderTemplate(`vendor/${name}`, data);
 }
 
 /** A JSON document as a Python literal: json.loads of a raw string (JSON's escapes survive a raw string). */
@@ -98,6 +109,7 @@ function headerData(manifest: Manifest) {
     name: k.name, fn: k.host.function, workspace: k.host.workspaceFunction ?? '',
     hasWorkspace: k.host.workspaceFunction !== null,
     requant: (k.spec as { input?: string }).input === 'nvfp4',
+    plane: (k.spec as { outputs?: string }).outputs === 'nvfp4+bf16-plane',
     transposed: (k.spec as { transposedInput?: boolean }).transposedInput === true,
   }));
   const gemms = byKind('gemm').map((k) => ({ name: k.name, fn: k.host.function, f32: (k.spec as { output?: string }).output === 'f32' }));
@@ -125,7 +137,8 @@ async function vendorTorch(arch: Arch, out: string, target: string, tuning?: Tun
   files.push(...kernelFiles);
   const data = headerData(manifest);
   await write('qgen_torch/csrc/qgen_torch_kernels.h', compile('qgen_torch_kernels.h.hbs')(data));
-  const kernels = Object.fromEntries(manifest.kernels.map((k) => [k.name, kernelFacts(k)]));
+  const vendored = new Set(manifest.kernels.map((k) => k.name));
+  const kernels = Object.fromEntries(manifest.kernels.map((k) => [k.name, kernelFacts(k, manifest.arch, vendored)]));
   const recipes = Object.fromEntries(RECIPES.map((r: LinearRecipe) => [r.name, r]));
   await write('qgen_torch/_generated.py', compile('qgen_torch_generated.py.hbs')({
     ...data,

@@ -1,6 +1,6 @@
 // A set of kernel specs that together exercise every rendering path of the templates (each rounding in each
 // tensor-scale mode, rotation in registers and across lanes, transposed and NVFP4 inputs, both scale layouts,
-// 16x16 blocks, MXFP4, dequantize, Hadamard, amax). Tests compile it for every arch; it is not a catalog.
+// 16x16 blocks, MXFP4, the bf16 plane output in each pass that writes it, dequantize, Hadamard, amax). Tests compile it for every arch; it is not a catalog.
 import type {
   AmaxSpec, DequantizeSpec, ElementwiseTiling, HadamardSpec, KernelSpec, QuantizeSpec,
 } from '../dsl/types.ts';
@@ -40,6 +40,15 @@ export function coverageSpecs(): KernelSpec[] {
       hadamard: 128, input: 'nvfp4', transposedInput: true }),
     quantize('cov_sr_requant_computed_h32', { rounding: 'sr', target: 'sr-v', hadamard: 32, input: 'nvfp4', transposedInput: true,
       scaleLayout: 'row-major', tiling: tiling(4) }),
+    // The bf16 plane (NUMERICS §6.6), written by the quantize pass (computed, caller; partial 64-element segments,
+    // staged transposed input) and by pass B (one-pass, row-major scales); the catalog's planes are one-pass 128x4.
+    quantize('cov_rtn_computed_plane', { outputs: 'nvfp4+bf16-plane' }),
+    quantize('cov_sr_caller_transposed_h32_plane', { rounding: 'sr', target: 'sr-v', tensorScale: 'caller', hadamard: 32,
+      transposedInput: true, outputs: 'nvfp4+bf16-plane' }),
+    quantize('cov_sr_requant_computed_h32_plane', { rounding: 'sr', target: 'sr-v', hadamard: 32, input: 'nvfp4',
+      transposedInput: true, scaleLayout: 'row-major', tiling: tiling(4), outputs: 'nvfp4+bf16-plane' }),
+    quantize('cov_four_six_onepass_plane', { rounding: 'four-six', tensorScale: 'one-pass', ceiling: E4M3_MAX,
+      scaleLayout: 'row-major', tiling: tiling(2), outputs: 'nvfp4+bf16-plane' }),
     quantize('cov_mxfp4_rtn', { scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', scaleLayout: 'row-major', tiling: tiling(2) }),
     quantize('cov_mxfp4_sr_h32', { rounding: 'sr', scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', hadamard: 32, tiling: tiling(4) }),
   ];

@@ -4,10 +4,14 @@
 // render/explain.ts into the words of `qgen explain` and of the generated banners.
 // Numerics are runtime/NUMERICS.md's; section numbers below refer to it.
 import type {
-  AmaxSpec, Arch, DequantizeSpec, ElementwiseTiling, GemmSpec, HadamardSpec, KernelSpec, QuantizeSpec, Rounding,
-  ScaleLayout,
+  AmaxSpec, Arch, DequantizeSpec, ElementwiseTiling, GemmSpec, HadamardSpec, KernelSpec, QuantizeOutputs,
+  QuantizeSpec, Rounding, ScaleLayout,
 } from '../dsl/types.ts';
 import { lowerGemm } from './gemm.ts';
+import type { Sm90GemmLayout } from '../arch/gemm_sm90.ts';
+import type { Sm100GemmLayout } from '../arch/gemm_sm100.ts';
+import type { Sm120GemmLayout } from '../arch/gemm_sm120.ts';
+import { cIdent, hostNames, LoweringError, type HostNames } from './names.ts';
 import { E2M1_MAX, INV_SQRT, f32Bits, targetValue } from '../dsl/constants.ts';
 
 /** A binary32 constant of a plan: its name (a device function in the kernel), value and exact bit pattern. */
@@ -29,27 +33,12 @@ export interface KernelLaunch {
   block: number;
 }
 
-/** A GEMM launch (lower/gemm.ts), which still carries its own descriptions. */
-export interface LaunchPlan extends KernelLaunch {
-  reads: string;
-  writes: string;
-  items: string;
-  grid: string;
-  primitives: string[];
-}
 
 /** How the E2M1 round-to-nearest is spelled on the arch (NUMERICS §2.1). */
 export type E2m1Implementation = 'hardware' | 'software';
 
 /** Work order of an element-wise kernel's items (runtime/qgen_layout.cuh segments). */
 export type WorkOrder = 'row-major' | 'column-major' | 'block16';
-
-/** The C ABI names of a kernel (runtime/qgen.h); render/ spells their signatures. */
-export interface HostNames {
-  hostFunction: string;
-  workspaceFunction: string | null;
-  argsStruct: string;
-}
 
 interface PlanCommon extends HostNames {
   name: string;
@@ -75,7 +64,7 @@ interface PlanCommon extends HostNames {
 /** Tensor scale of a quantizer as lowered: the spec's mode ('none' for MXFP4). */
 export type TensorScalePlan = 'computed' | 'caller' | 'one-pass' | 'none';
 
-/** How a quantizer reads its input (runtime/qgen_elementwise.cuh loaders). */
+/** How a quantizer reads its input (runtime/qgen_load_{row,transposed,nvfp4}.cuh loaders). */
 export type LoadPath =
   | 'bf16-row' | 'bf16-row-prefetch' | 'bf16-transposed' | 'bf16-transposed-tile'
   | 'nvfp4-transposed' | 'nvfp4-transposed-tile';
@@ -98,6 +87,8 @@ export interface QuantizeFacts {
   load: LoadPath;
   scaleLayout: ScaleLayout;
   workspace: WorkspaceKind;
+  /** What the kernel writes; the bf16 plane (NUMERICS §6.6) is written by the quantize pass, or by pass B (one-pass). */
+  outputs: QuantizeOutputs;
   groupsPerThread: number;
   codeWords: number;
   /** minBlocks of __launch_bounds__(threads, minBlocks). */
@@ -129,28 +120,26 @@ export interface AmaxPlan extends PlanCommon {
   amax: { input: 'bf16' | 'f32'; perLoad: number };
 }
 
-/** GEMM plans (lower/gemm.ts) still carry their explain lines and preformatted template facts. */
-export interface GemmPlan extends Omit<PlanCommon, 'launches' | 'threadsPerBlock' | 'blocksPerSm'> {
+/** A GEMM tiling as the arch model lays it out (arch/gemm_sm*.ts), with sm_100a's MMA instruction descriptor. */
+export type GemmTiling =
+  | { arch: 'sm_90a'; layout: Sm90GemmLayout }
+  | { arch: 'sm_100a'; layout: Sm100GemmLayout; idesc: number }
+  | { arch: 'sm_120a'; layout: Sm120GemmLayout };
+
+/** A GEMM plan (lower/gemm.ts): one persistent launch; render/facts.ts and render/explain.ts spell `gemm`. */
+export interface GemmPlan extends Omit<PlanCommon, 'blocksPerSm'> {
   kind: 'gemm';
   spec: GemmSpec;
-  launches: LaunchPlan[];
-  steps: string[];
-  launch: { threadsPerBlock: number; grid: string; kernels: string[]; workspace: string };
-  render: Record<string, unknown>;
+  gemm: GemmTiling & { tileOrder: GemmSpec['tiling']['tileOrder']; output: GemmSpec['output'] };
 }
+
+// Shared with lower/gemm.ts through lower/names.ts (so that gemm.ts does not import this file back).
+export { cIdent, hostNames, LoweringError, type HostNames };
 
 export type KernelPlan = QuantizePlan | DequantizePlan | HadamardPlan | AmaxPlan | GemmPlan;
 
 /** The small candidate of four-over-six (NUMERICS §5.5); exact. */
 const FOUR_SIX_SMALL_TARGET = 4;
-
-/** Thrown when a spec is valid but cannot be lowered (yet) for an arch. */
-export class LoweringError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LoweringError';
-  }
-}
 
 function constant(name: PlanConstantName, value: number): PlanConstant {
   const v = Math.fround(value);
@@ -160,11 +149,6 @@ function constant(name: PlanConstantName, value: number): PlanConstant {
 /** E2M1 round-to-nearest: the hardware cvt exists on Blackwell (sm_100a, sm_120a), not on Hopper (PTX-FACTS §1.3). */
 export function e2m1RnImplementation(arch: Arch): E2m1Implementation {
   return arch === 'sm_90a' ? 'software' : 'hardware';
-}
-
-export function cIdent(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new LoweringError(`kernel name '${name}' is not a C identifier`);
-  return name;
 }
 
 function isPowerOfTwo(n: number): boolean {
@@ -232,16 +216,9 @@ function mapElements(name: string, elems: number, unit: number) {
   return { elemsPerThread: elems, lanesPerUnit: lanes, unitWidth: width };
 }
 
-export function hostNames(name: string, argsStruct: string, workspace: boolean): HostNames {
-  return {
-    hostFunction: `qgen_${name}`,
-    workspaceFunction: workspace ? `qgen_${name}_workspace_bytes` : null,
-    argsStruct,
-  };
-}
-
 const BASE_HEADERS = ['qgen.h', 'qgen_host.cuh', 'qgen_fp32.cuh', 'qgen_philox.cuh', 'qgen_e2m1.cuh', 'qgen_e4m3.cuh',
-  'qgen_ue8m0.cuh', 'qgen_layout.cuh', 'qgen_elementwise.cuh'];
+  'qgen_ue8m0.cuh', 'qgen_layout.cuh', 'qgen_segment.cuh', 'qgen_load_row.cuh', 'qgen_load_transposed.cuh',
+  'qgen_load_nvfp4.cuh', 'qgen_codes_io.cuh', 'qgen_store_row.cuh', 'qgen_reduce.cuh'];
 
 const NO_CHOICES = { e2m1Rn: null, e2m1Sr: null, e4m3Rn: null } as const;
 
@@ -290,7 +267,7 @@ function quantizeMapping(name: string, spec: QuantizeSpec): PlanCommon['mapping'
 
 /**
  * The input path. A transposed bf16 input is staged through shared memory, one tile of (threads / L) rows x (E * L)
- * columns per block iteration, when the tile fits in 32 KiB (qgen_transposed_tile in runtime/qgen_elementwise.cuh).
+ * columns per block iteration, when the tile fits in 32 KiB (qgen_transposed_tile in runtime/qgen_load_transposed.cuh).
  * An NVFP4 input (NUMERICS §5.9) is staged the same way as dequantized f32 values, (threads / L) x L * (E + 4) floats
  * (qgen_nvfp4_transposed_tile), when E is whole 16-byte code pieces, the tile has a multiple of 32 rows and it fits
  * in 40 KiB. A row-major bf16 input is software-pipelined (the next iteration's 16-byte loads are in flight during
@@ -351,6 +328,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   const per128 = spec.rounding === 'ms-eden' && spec.correction === 'per-128';
   const n = spec.hadamard ?? 0;
   const threads = spec.tiling.threadsPerBlock;
+  const outputs: QuantizeOutputs = spec.outputs ?? 'nvfp4';
+  if (outputs === 'nvfp4+bf16-plane' && mx) throw new LoweringError(`${name}: the bf16 plane is NVFP4 only`);
 
   const mapping = quantizeMapping(name, spec);
   const E = mapping.elemsPerThread;
@@ -361,7 +340,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
     name, kind: 'quantize', arch, spec,
     ...hostNames(name, 'qgen_quantize_args', true),
     launches: quantizeLaunches(name, mode, threads),
-    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh', 'qgen_quantize.cuh', 'qgen_quantize_kernel.cuh'],
+    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh', 'qgen_quantize.cuh', 'qgen_quantize_kernel.cuh',
+      ...(outputs === 'nvfp4+bf16-plane' ? ['qgen_dequantize.cuh', 'qgen_quantize_plane.cuh'] : [])],
     constants: quantizeConstants(spec, mode),
     choices: { e2m1Rn, e2m1Sr: spec.rounding === 'sr' ? 'software' : null, e4m3Rn: mx ? null : 'hardware' },
     mapping,
@@ -374,7 +354,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       tensorScale: mode, block16: spec.block === '16x16',
       rotation: n, rotationLanes: n ? Math.max(1, n / E) : 1,
       input: spec.input, load: quantizeLoadPath(spec, mapping), scaleLayout: spec.scaleLayout,
-      workspace: workspaceKind(mode),
+      workspace: workspaceKind(mode), outputs,
       groupsPerThread: E / groupSize, codeWords: E / 16,
       minBlocksPerSm: minBlocksPerSm(threads, E, weight),
     },

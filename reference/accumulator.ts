@@ -55,13 +55,16 @@ export function roundToBits(x: number, bits: number, rounding: Rounding): number
   return Math.sign(x) * r * ulp;
 }
 
-/** The order in which a kernel visits K (a permutation of 0..K-1). */
+/**
+ * The order in which a kernel visits K: a permutation of 0..K-1, or for wgmma64 of 0..K'-1 with K' = K rounded up to
+ * 64 (the kernel zero-fills a ragged last block and permutes it like the others; entries >= K are those zeros).
+ */
 export function kOrder(order: KOrder, K: number): Int32Array {
-  const out = new Int32Array(K);
-  if (order === 'natural') { for (let k = 0; k < K; k++) out[k] = k; return out; }
+  if (order === 'natural') { const out = new Int32Array(K); for (let k = 0; k < K; k++) out[k] = k; return out; }
   // sm_90a (NUMERICS §6.2): inside each 64-wide block, logical column 16s + 8h + 2t + i holds element
   // 16t + 8h + s + 4i.
-  for (let k = 0; k < K; k++) {
+  const out = new Int32Array(Math.ceil(K / 64) * 64);
+  for (let k = 0; k < out.length; k++) {
     const base = k - (k % 64), col = k % 64;
     const s = col >> 4, h = (col >> 3) & 1, t = (col >> 1) & 3, i = col & 1;
     out[k] = base + 16 * t + 8 * h + s + 4 * i;
@@ -119,7 +122,10 @@ export function accumulateEntries(model: AccumulatorModel, entries: ReadonlyArra
 /** The accumulator after summing dense `products` (indexed by natural k); `order` is the model's kOrder for K. */
 export function accumulate(model: AccumulatorModel, products: ArrayLike<number>, order: Int32Array): number {
   const entries: Array<[number, number]> = [];
-  for (let j = 0; j < order.length; j++) { const v = products[order[j]]; if (v !== 0) entries.push([j, v]); }
+  for (let j = 0; j < order.length; j++) {
+    const v = order[j] < products.length ? products[order[j]] : 0;  // padding of a ragged wgmma64 block
+    if (v !== 0) entries.push([j, v]);
+  }
   return accumulateEntries(model, entries);
 }
 

@@ -162,9 +162,9 @@ export function haarRotation(seed: bigint): Float64Array {
  * fixes x, so it is c x, and c = 1 because the scale correction keeps E[<D(y), y>] = |y|^2.
  */
 function haarQuantizer(): BiasQuantizer {
-  const spec: QuantizeSpec = { ...catalogSpec('bwd_e_msEden'), name: 'bwd_e_msEden_haar', hadamard: null };
+  const spec: QuantizeSpec = { ...catalogSpec('quartet2_e_mseden_rht128'), name: 'quartet2_e_mseden_haar', hadamard: null };
   return {
-    name: 'ms-eden-haar', what: 'MS-EDEN of bwd_e_msEden with a Haar-random rotation instead of RHT (control)',
+    name: 'ms-eden-haar', what: 'MS-EDEN of quartet2_e_mseden_rht128 with a Haar-random rotation instead of RHT (control)',
     deterministic: false,
     draw(x, d, out) {
       const { seed, signSeed } = drawSeeds(d);
@@ -224,9 +224,9 @@ export function shiftedSr(shift: number): BiasQuantizer {
 export function biasQuantizers(): BiasQuantizer[] {
   return [
     kernelQuantizer('rtn', 'nvidia_x_rtn', 'RTN 1x16, deterministic (control: biased)'),
-    kernelQuantizer('4/6', 'fwd_x_fourSix', 'four-over-six, deterministic (biased by construction)'),
+    kernelQuantizer('4/6', 'quartet2_x_46', 'four-over-six, deterministic (biased by construction)'),
     kernelQuantizer('sr', 'nvidia_e_sr', 'stochastic rounding, NVIDIA backward'),
-    kernelQuantizer('ms-eden', 'bwd_e_msEden', 'RHT-128 with random signs + MS-EDEN, Quartet II backward'),
+    kernelQuantizer('ms-eden', 'quartet2_e_mseden_rht128', 'RHT-128 with random signs + MS-EDEN, Quartet II backward'),
     haarQuantizer(),
   ];
 }
@@ -423,9 +423,9 @@ export function biasTable(o: BiasOptions): BiasRow[] {
 /** dX of a recipe: E [tokens, out] by its E kernel, Wq^T [in, out] requantized (or Wq itself when `wt` is null). */
 export interface DxRecipe { name: string; forwardW: string; e: string; wt: string | null }
 export const DX_RECIPES: readonly DxRecipe[] = [
-  { name: 'quartet2 dX', forwardW: 'fwd_w_fourSix', e: 'bwd_e_msEden', wt: 'requant_wt_msEden' },
-  { name: 'tetrajet-v2 dX', forwardW: 'nvidia_x_rtn', e: 'tetrajet_sr_rht32', wt: 'tetrajet_requant_sr_rht32' },
-  { name: 'nvidia dX', forwardW: 'nvidia_w_rtn16x16', e: 'nvidia_e_sr', wt: null },
+  { name: 'quartet2 dX', forwardW: 'quartet2_w_46', e: 'quartet2_e_mseden_rht128', wt: 'quartet2_wt_rq_mseden_rht128' },
+  { name: 'tetrajet-v2 dX', forwardW: 'nvidia_x_rtn', e: 'tetrajet2_e_sr_rht32', wt: 'tetrajet2_wt_rq_sr_rht32' },
+  { name: 'nvidia dX', forwardW: 'nvidia_w_rtn_16x16', e: 'nvidia_e_sr', wt: null },
 ];
 
 /**

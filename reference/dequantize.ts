@@ -1,6 +1,7 @@
 // Dequantize and amax (NUMERICS §6, §1.4).
 
 import { decodeE2M1, decodeE4M3, decodeUE8M0 } from './formats.ts';
+import { f32ToBf16Bits } from './fp32.ts';
 import type { Matrix, QuantizedTensor } from './tensor.ts';
 
 const f32 = Math.fround;
@@ -72,4 +73,22 @@ export function amaxOf(data: ArrayLike<number>, off: number, n: number): number 
 /** amax of a matrix: max |x| over finite elements, 0 when none (NUMERICS §1.4); a binary32 value. */
 export function amax(x: Matrix): number {
   return amaxOf(x.data, 0, x.data.length);
+}
+
+/**
+ * The bf16 plane of an NVFP4 tensor (NUMERICS §6.6): bit patterns [rows, cols] of `bf16(e2m1 * e4m3)`, no tensor
+ * scale: what a quantizer with outputs 'nvfp4+bf16-plane' writes beside its codes and scales. The product is taken
+ * in binary64 and converted once (exact either way, §6.6; test/plane.test.ts checks both claims).
+ */
+export function bf16Plane(q: QuantizedTensor): Uint16Array {
+  if (q.scaleFormat !== 'e4m3') throw new Error('bf16Plane: the plane is NVFP4 only (NUMERICS §6.6)');
+  const { rows, cols, groupSize, codes, scales } = q;
+  const out = new Uint16Array(rows * cols);
+  const groups = rows * (cols / groupSize);
+  for (let g = 0; g < groups; g++) {
+    const s = E4M3_VALUE[scales[g]];
+    const base = g * groupSize;
+    for (let i = 0; i < groupSize; i++) out[base + i] = f32ToBf16Bits(E2M1_VALUE[codes[base + i]] * s);
+  }
+  return out;
 }

@@ -4,8 +4,9 @@
 // runtime/NUMERICS.md.
 import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS } from '../dsl/constants.ts';
 import type {
-  AmaxPlan, DequantizePlan, HadamardPlan, KernelLaunch, KernelPlan, PlanConstant, QuantizePlan,
+  AmaxPlan, DequantizePlan, GemmPlan, HadamardPlan, KernelLaunch, KernelPlan, PlanConstant, QuantizePlan,
 } from '../lower/lower.ts';
+import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
 
 /** What a launch reads and writes in global memory. */
 export interface LaunchDescription {
@@ -65,13 +66,15 @@ function scaleWrites(plan: QuantizePlan): string {
 function quantizeLaunchWords(plan: QuantizePlan, launch: KernelLaunch): { reads: string; writes: string } {
   const mode = plan.quantize.tensorScale;
   const input = quantizeInput(plan);
+  const plane = plan.quantize.outputs === 'nvfp4+bf16-plane' ? ', bf16 plane (§6.6)' : '';
   switch (launch.role) {
     case 'amax-pass': return { reads: input, writes: 'workspace max word (atomicMax)' };
     case 'pass-a': return { reads: input, writes: 'codes, bf16 proxies (workspace), workspace max word (atomicMax)' };
-    case 'pass-b': return { reads: 'bf16 proxies, max word', writes: `${scaleWrites(plan)}, tensor_scale` };
+    case 'pass-b': return { reads: `bf16 proxies, max word${plane ? ', codes' : ''}`,
+      writes: `${scaleWrites(plan)}, tensor_scale${plane}` };
     default: return {
       reads: `${input}${mode === 'computed' ? ', max word' : mode === 'caller' ? ', tensor_scale' : ''}`,
-      writes: `codes, ${scaleWrites(plan)}${mode === 'computed' ? ', tensor_scale' : ''}`,
+      writes: `codes, ${scaleWrites(plan)}${mode === 'computed' ? ', tensor_scale' : ''}${plane}`,
     };
   }
 }
@@ -250,6 +253,115 @@ function amaxSteps(plan: AmaxPlan): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// GEMM (lower/gemm.ts plans; NUMERICS §6.2-§6.3)
+
+const GEMM_SHAPES = 'Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 '
+  + 'bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; '
+  + 'rows >= m and columns >= n are not written.';
+
+function gemmSteps(plan: GemmPlan): string[] {
+  const { name, spec, arch } = plan;
+  const g = plan.gemm;
+  const { bm, bn, bk } = g.layout;
+  const bf16 = spec.output === 'bf16' ? ', bf16 RNE' : '';
+  const head = `${name}: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = `
+    + `tA * tB, ${spec.output} out, arch ${arch}.`;
+  const codeBytes = `${bm}x${bk / 2} + ${bn}x${bk / 2} code bytes`;
+  switch (g.arch) {
+    case 'sm_90a': {
+      const L = g.layout;
+      const atoms = bk / 64;
+      return [
+        head,
+        `Tile ${bm}x${bn}x${bk}, persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} `
+          + `threads = ${L.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) + a TMA warpgroup (one thread `
+          + 'issues).',
+        `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, ${atoms * (1 + Math.ceil(bn / 128))} `
+          + `scale blocks of 512 B; mbarriers full/empty) -> 2 dequantized bf16 B tiles (${atoms} SW128 atom(s) of `
+          + `${bn * 128} B); ${L.smemBytes} B shared memory.`,
+        'Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times '
+          + 'bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.',
+        `Consumers, per K block: issue the ${bk / 16 * L.slabs} wgmmas of block k (A from registers), dequantize B `
+          + 'of block k+1 into the other bf16 tile, wait, dequantize A of block k+1 straight into the RS fragments, '
+          + 'bar.sync; K blocks continue across tiles.',
+        `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16, fp32. Epilogue: out = f32(acc * f32(f32(tA * tB) * 2^16)) `
+          + `(the 2^16 undoes both operands' 2^-8 exactly)${bf16}.`,
+        `Registers: ${L.launchRegs}/thread (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); no setmaxnreg (ptxas `
+          + 'keeps consumer code within this share).',
+        GEMM_SHAPES,
+      ];
+    }
+    case 'sm_100a': {
+      const L = g.layout;
+      const idesc = `0x${g.idesc.toString(16).padStart(8, '0')}`;
+      const scaleBlocks = L.atoms * (1 + L.bRowBlocks);
+      return [
+        head,
+        `Tile ${bm}x${bn}x${bk}, persistent CTAs (1 per SM), tile order ${g.tileOrder}; ${L.threads} threads: warp 0 `
+          + `issues TMA, warp 1 issues tcgen05 (one lane) and owns tensor memory, ${L.consumers} epilogue `
+          + 'warpgroup(s).',
+        `Pipeline: ${L.stages} stages of ${L.chunks} SW128 chunk(s) per operand (${codeBytes}) and ${scaleBlocks} `
+          + 'scale blocks of 512 B; mbarriers full (TMA bytes) / empty (tcgen05.commit); '
+          + `${L.smemBytes} B shared memory.`,
+        `Tensor memory (${L.tmemColumnsAllocated} columns allocated, ${L.tmemColumnsUsed} used): ${L.accBuffers} fp32 `
+          + `accumulator(s) of ${bn} columns, then ${SM100_SF_SETS} scale sets of ${L.sfColumnsPerSet} columns (SFA 4 `
+          + `+ SFB ${4 * L.bRowBlocks} per K = 64); a set is refilled only after the MMAs that read it completed.`,
+        `MMA (one thread), per K block: tcgen05.cp of the ${scaleBlocks} scale blocks, then ${L.atoms} x `
+          + 'tcgen05.mma.cta_group::1.kind::mxf4nvf4.block_scale.block16 '
+          + `(M 128, N ${bn}, K 64; idesc ${idesc}), commit to the stage's empty barrier; after a tile's last K block, `
+          + 'commit to acc_full.',
+        'K tail: the MMA warp zeroes the scale bytes of groups past k in shared memory before copying them (NaN '
+          + 'padding never multiplies the zero codes TMA read past k); 64-wide K atoms past k are not issued.',
+        'Epilogue: each warp reads its 32 TMEM lanes (= rows) with tcgen05.ld.32x32b.x32, out = f32(acc * f32(tA * '
+          + `tB))${bf16}, then releases the accumulator buffer (acc_empty).`,
+        GEMM_SHAPES,
+        'Verification: compiled and SASS-inspected only (no Blackwell GPU here); `qgen check --arch sm_100a` is the '
+          + 'first-hardware test.',
+      ];
+    }
+    case 'sm_120a': {
+      const L = g.layout;
+      const mmas = (L.warpM / 16) * (L.warpN / 8);
+      return [
+        head,
+        `Tile ${bm}x${bn}x${bk}, persistent CTAs (1 per SM), tile order ${g.tileOrder}; ${L.threads} threads: `
+          + `${L.warps} math warps as ${L.warpsM}x${L.warpsN} warp tiles of ${L.warpM}x${L.warpN}, then one TMA warp `
+          + '(one lane issues).',
+        `Pipeline: ${L.stages} stages (${codeBytes} in ${L.chunks} chunk(s) of ${L.chunkBytes}-byte rows, TMA `
+          + `swizzle ${L.chunkBytes} B; ${L.atoms * (L.aRowBlocks + L.bRowBlocks)} scale blocks of 512 B); mbarriers `
+          + `full (TMA bytes) / empty (one arrival per math warp); ${L.smemBytes} B shared memory.`,
+        `Per K = 64 atom and warp: ldmatrix.x4 of ${L.warpM / 16} A and ${L.warpN / 16} B 16-row pieces, one 32-bit `
+          + 'scale word per fragment row (SFA row g + 8 (lane mod 2), SFB column g: every lane holds valid scales), '
+          + `then ${mmas} x mma.sync.m16n8k64.kind::mxf4nvf4.block_scale.scale_vec::4X (fp32, ${L.accumulators} `
+          + 'accumulators per thread).',
+        'K tail: scale bytes of groups past k are masked to 0 in registers (zero codes from TMA times zero scales).',
+        `Epilogue: out = f32(acc * f32(tA * tB))${bf16}, fragment pairs (row g / g + 8, columns 2c, 2c + 1) stored `
+          + 'directly.',
+        GEMM_SHAPES,
+        'Verification: compiled and SASS-inspected only (no sm_120 GPU here); `qgen check --arch sm_120a` is the '
+          + 'first-hardware test.',
+      ];
+    }
+  }
+}
+
+/** What a GEMM launch reads (how its loads travel differs per arch) and writes. */
+function gemmLaunchWords(plan: GemmPlan): { reads: string; writes: string } {
+  const g = plan.gemm;
+  const codes = g.arch === 'sm_90a' ? 'TMA' : `TMA, ${g.arch === 'sm_100a' ? 128 : g.layout.chunkBytes}-byte swizzle`;
+  return {
+    reads: `a_codes, b_codes (${codes}), a_scales, b_scales (bulk copies of 128x4 blocks), a_tensor_scale, `
+      + 'b_tensor_scale',
+    writes: `c (${plan.spec.output})`,
+  };
+}
+
+function gemmGrid(plan: GemmPlan): string {
+  return plan.gemm.arch === 'sm_90a' ? `min(tiles, SMs * ${plan.gemm.layout.ctasPerSm}) persistent CTAs`
+    : 'min(tiles, SMs) persistent CTAs';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Per plan
 
 /** The lowering in words, one line per step. */
@@ -259,14 +371,14 @@ export function loweringSteps(plan: KernelPlan): string[] {
     case 'dequantize': return dequantizeSteps(plan);
     case 'hadamard': return hadamardSteps(plan);
     case 'amax': return amaxSteps(plan);
-    case 'gemm': return plan.steps;
+    case 'gemm': return gemmSteps(plan);
   }
 }
 
 /** What each launch of a plan reads and writes. */
 export function launchDescriptions(plan: KernelPlan): LaunchDescription[] {
   if (plan.kind === 'gemm') {
-    return plan.launches.map((l) => ({ kernel: l.kernel, role: l.role, reads: l.reads, writes: l.writes }));
+    return plan.launches.map((l) => ({ kernel: l.kernel, role: l.role, ...gemmLaunchWords(plan) }));
   }
   return plan.launches.map((l) => {
     const words = (() => {
@@ -287,7 +399,10 @@ export function launchDescriptions(plan: KernelPlan): LaunchDescription[] {
 
 /** Threads, grid, kernels and workspace of a plan, as `qgen explain` prints them. */
 export function launchSummary(plan: KernelPlan): LaunchSummary {
-  if (plan.kind === 'gemm') return plan.launch;
+  if (plan.kind === 'gemm') {
+    return { threadsPerBlock: plan.threadsPerBlock, grid: gemmGrid(plan),
+      kernels: plan.launches.map((l) => `${l.role}: ${l.kernel}`), workspace: 'none' };
+  }
   const threads = plan.threadsPerBlock;
   const perBlock = plan.kind === 'dequantize' ? `(${threads} * ${plan.mapping.elemsPerThread / 8})` : `${threads}`;
   const workspace = plan.kind === 'quantize' ? plan.quantize.workspace

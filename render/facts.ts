@@ -1,8 +1,9 @@
 // Template facts per kernel kind: what a template substitutes, derived from the plan's enums and numbers. The C++
 // spellings of the plan's choices (policy types, calls, launch bounds) live here and in the templates, nowhere in
 // lower/.
-import type { AmaxPlan, DequantizePlan, HadamardPlan, QuantizePlan } from '../lower/lower.ts';
-import type { ScaleLayout } from '../dsl/types.ts';
+import type { AmaxPlan, DequantizePlan, GemmPlan, HadamardPlan, QuantizePlan } from '../lower/lower.ts';
+import type { GemmSpec, ScaleLayout } from '../dsl/types.ts';
+import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
 
 export function layoutPolicy(layout: ScaleLayout): string {
   return layout === '128x4' ? 'qgen_layout_128x4' : 'qgen_layout_row_major';
@@ -46,6 +47,7 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     orderPolicy: ORDER_POLICY[plan.mapping.order],
     roundingPolicy: roundingPolicy(plan),
     rotationPolicy: q.rotation > 0 ? 'qgen_rotation_hadamard' : 'qgen_rotation_none',
+    outputPolicy: q.outputs === 'nvfp4+bf16-plane' ? 'qgen_output_nvfp4_plane' : 'qgen_output_nvfp4',
     blocksPerSm: plan.blocksPerSm, launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
     workspaceWords: WORKSPACE_WORDS[q.workspace],
   };
@@ -70,4 +72,48 @@ export function hadamardFacts(plan: HadamardPlan): Record<string, unknown> {
 
 export function amaxFacts(plan: AmaxPlan): Record<string, unknown> {
   return { bf16In: plan.amax.input === 'bf16', perLoad: plan.amax.perLoad, blocksPerSm: plan.blocksPerSm };
+}
+
+const TILE_ORDER_ENUM: Record<GemmSpec['tiling']['tileOrder'], string> = {
+  'row-major': 'QGEN_TILES_ROW_MAJOR', 'column-major': 'QGEN_TILES_COLUMN_MAJOR', 'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
+};
+
+/** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (PTX-FACTS §6.1). */
+export function wgmmaRsFunction(n: number): string {
+  const regs = n / 2;
+  const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
+  const a = [0, 1, 2, 3].map((i) => `%${regs + i}`).join(', ');
+  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`);
+  const outLines: string[] = [];
+  for (let i = 0; i < outs.length; i += 8) outLines.push(`        ${outs.slice(i, i + 8).join(', ')}`);
+  return [
+    `// D[64 x ${n}] += A[64 x 16] (registers, bf16) * B[${n} x 16]^T (shared memory, K-major SW128), fp32 accumulate.`,
+    `__device__ __forceinline__ void wgmma_rs(float (&d)[${regs}], const uint32_t* a, uint64_t b_desc) {`,
+    `  asm volatile(`,
+    `      "{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %${regs + 5}, 0;\\n"`,
+    `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 "`,
+    `      "{${d}}, "`,
+    `      "{${a}}, %${regs + 4}, accumulate, 1, 1, 0;\\n}\\n"`,
+    `      : ${outLines.join(',\n').trimStart()}`,
+    `      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "n"(1));`,
+    `}`,
+  ].join('\n');
+}
+
+/** A GEMM plan's layout numbers under the names the templates use, with its tile order, output type and (sm_100a)
+ * instruction descriptor in C++, and (sm_90a) the wgmma wrapper for the tile's N. */
+export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
+  const g = plan.gemm;
+  const common = {
+    ...g.layout, blockThreads: g.layout.threads, tileOrder: TILE_ORDER_ENUM[g.tileOrder],
+    outType: g.output === 'bf16' ? '__nv_bfloat16' : 'float',
+  };
+  switch (g.arch) {
+    case 'sm_90a': return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn) };
+    case 'sm_100a': return {
+      ...common, idesc: `0x${g.idesc.toString(16).padStart(8, '0')}u`, sfSets: SM100_SF_SETS,
+      tmemColumns: g.layout.tmemColumnsAllocated,
+    };
+    case 'sm_120a': return common;
+  }
 }

@@ -1,11 +1,11 @@
 // Renders lowered plans into CUDA sources through the handlebars templates in templates/. Every decision is in the
 // plan (lower/lower.ts); render/facts.ts spells it in C++ for the templates, render/explain.ts in words.
 import Handlebars from 'handlebars';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { KernelPlan } from '../lower/lower.ts';
 import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, cudaF32 } from '../dsl/constants.ts';
 import { constantComment, loweringSteps } from './explain.ts';
-import { amaxFacts, dequantizeFacts, hadamardFacts, quantizeFacts } from './facts.ts';
+import { amaxFacts, dequantizeFacts, gemmFacts, hadamardFacts, quantizeFacts } from './facts.ts';
 import { numericsVersion, qgenVersion } from './versions.ts';
 
 const templatesDir = new URL('../templates/', import.meta.url);
@@ -22,20 +22,31 @@ function engine() {
   if (cache) return cache;
   const hb = Handlebars.create();
   hb.registerPartial('banner', readFileSync(new URL('banner.hbs', templatesDir), 'utf8'));
+  // Partials: a template file named _<name>.hbs in a folder <dir> of templates/ is the partial <dir>/<name>.
+  for (const dir of readdirSync(templatesDir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+    for (const file of readdirSync(new URL(`${dir.name}/`, templatesDir)).filter((f) => /^_.*\.hbs$/.test(f))) {
+      const partial = `${dir.name}/${file.slice(1, -'.hbs'.length)}`;
+      hb.registerPartial(partial, readFileSync(new URL(`${dir.name}/${file}`, templatesDir), 'utf8'));
+    }
+  }
   cache = { hb, templates: new Map() };
   return cache;
 }
 
-function template(kind: string): Template {
+/**
+ * The one renderer of the project: the handlebars template at `file` (relative to templates/) applied to `data`.
+ * Kernels (below), the runner's dispatch table (harness/gpu/bind.ts) and the vendored packages (emit/vendor.ts)
+ * all render through it. Strict: a field the template names but the data lacks is an error, not an empty string.
+ */
+export function renderTemplate(file: string, data: unknown): string {
   const e = engine();
-  let t = e.templates.get(kind);
+  let t = e.templates.get(file);
   if (!t) {
-    const source = readFileSync(new URL(`${kind}.cu.hbs`, templatesDir), 'utf8');
-    // strict: a field the template names but the plan lacks is an error, not an empty string.
+    const source = readFileSync(new URL(file, templatesDir), 'utf8');
     t = e.hb.compile(source, { noEscape: true, strict: true, knownHelpersOnly: true });
-    e.templates.set(kind, t);
+    e.templates.set(file, t);
   }
-  return t;
+  return t(data);
 }
 
 /** The C signatures of a plan's host entry and workspace query (runtime/qgen.h). */
@@ -52,7 +63,7 @@ function kindFacts(plan: KernelPlan): Record<string, unknown> {
     case 'dequantize': return dequantizeFacts(plan);
     case 'hadamard': return hadamardFacts(plan);
     case 'amax': return amaxFacts(plan);
-    case 'gemm': return plan.render;
+    case 'gemm': return gemmFacts(plan);
   }
 }
 
@@ -82,5 +93,5 @@ export function templateData(plan: KernelPlan): Record<string, unknown> {
 /** The CUDA source of one lowered kernel. */
 export function renderKernel(plan: KernelPlan): string {
   const name = plan.kind === 'gemm' ? `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}` : plan.kind;
-  return template(name)(templateData(plan));
+  return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

@@ -8,6 +8,8 @@
 //   Config::Order     work order of items: qgen_order_row_major | _column_major | _block16 (§5.7)
 //   Config::Rounding  qgen_rounding_rtn | _sr | _four_six | _ms_eden<per128> | _mx_rtn | _mx_sr (§5.3-§5.8)
 //   Config::Rotation  qgen_rotation_none | qgen_rotation_hadamard (§4)
+//   Config::Output    qgen_output_nvfp4 (codes and scales) | qgen_output_nvfp4_plane (qgen_quantize_plane.cuh:
+//                     also the bf16 plane of §6.6)
 //   Config::E2M1, Config::ScaleLayout (qgen_e2m1.cuh, qgen_layout.cuh)
 #pragma once
 #include <cstdint>
@@ -15,7 +17,12 @@
 #include <cuda_runtime.h>
 #include "qgen.h"
 #include "qgen_host.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_hadamard.cuh"
 #include "qgen_quantize.cuh"
 
@@ -75,7 +82,17 @@ struct qgen_mode_none {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Work orders (qgen_elementwise.cuh segments).
+// Outputs: codes and scales only; qgen_output_nvfp4_plane (qgen_quantize_plane.cuh) also writes the bf16 plane.
+
+struct qgen_output_nvfp4 {
+  static constexpr bool kPlane = false;
+  template <class C, class Codes, class Scales>
+  __device__ __forceinline__ static void store(const qgen_quantize_args&, qgen_segment, const Codes&, const Scales&) {}
+  __device__ __forceinline__ static void store_group(const qgen_quantize_args&, int64_t, uint32_t) {}
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Work orders (qgen_segment.cuh segments).
 
 struct qgen_order_row_major {
   static constexpr bool kBlock16 = false;
@@ -395,6 +412,7 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
     C::Rounding::template quantize<C>(x, s, args, form, codes, stored);
     if (active) {
       qgen_store_codes<C::kElems>(args.codes, args.cols, s, codes);
+      if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
 #pragma unroll
       for (int g = 0; g < C::kGroupsPerThread; ++g) {
         if (s.k0 + C::kGroupSize * g >= args.cols) break;
@@ -451,6 +469,9 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
     uint32_t scale[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) scale[j] = qgen_finalize_group<C>(proxies[j], t, inv_t, args, i0 + j);
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      if (i0 + j < groups) C::Output::store_group(args, i0 + j, scale[j]);
     if (word_stores && i0 + 8 <= groups) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -513,6 +534,9 @@ inline qgen_status qgen_quantize_check(const qgen_quantize_args& a) {
   QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes),
                "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
   QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
+  if constexpr (C::Output::kPlane)
+    QGEN_REQUIRE(a.plane != nullptr && qgen_aligned16(a.plane),
+                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer to bf16 [rows, cols]");
   if constexpr (C::Mode::kTensorScale)
     QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
                  "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");

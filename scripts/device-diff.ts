@@ -6,7 +6,6 @@
 // Identical SASS bytes mean the GPU runs the same instructions.
 // Usage: npx tsx scripts/device-diff.ts snapshot OUT.json [--gemm]     (record)
 //        npx tsx scripts/device-diff.ts compare BEFORE.json AFTER.json   (exit 1 when any entry differs)
-import { execa } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';

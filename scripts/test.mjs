@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Runs the CPU test suite: first `npm run typecheck` (tsc), then uvu over test/**/*.test.ts (TypeScript through
-// tsx), and closes with the plain summary line "N passed, N failed" that CI reads. Exit code non-zero when the
-// typecheck fails, any test failed, a `.only(` is left in a test file (it would silently skip the rest), or - on a
-// full run - fewer than MIN_TESTS tests ran (a file that stopped registering its tests).
+// Runs the CPU test suite: first the GATES (npm scripts: `typecheck` = tsc), then uvu over test/**/*.test.ts
+// (TypeScript through tsx), and closes with the plain summary line "N passed, N failed" that CI reads. Exit code
+// non-zero when a gate fails, any test failed, a `.only(` is left in a test file (it would silently skip the rest),
+// or - on a full run - fewer than MIN_TESTS tests ran (a file that stopped registering its tests).
 // Usage: npm test [-- PATTERN]   (PATTERN: a regex over test file paths, e.g. `npm test -- philox`; no floor then)
 // Colour is off (NO_COLOR; FORCE_COLOR removed, since Node warns when both are set). While a test file runs long
 // without printing (compiling kernels), a line every QGEN_TEST_HEARTBEAT_S seconds (default 15) says which.
@@ -23,15 +23,21 @@ if (onlies.length) {
   console.error(`test runner: .only( in ${onlies.join(', ')}: remove it (it skips every other test)`);
   process.exit(1);
 }
-const typecheck = spawnSync('npm', ['run', '--silent', 'typecheck'], { cwd: root, stdio: 'inherit' });
-if (typecheck.status !== 0) {
-  console.log('0 passed, 1 failed');
-  console.error('test runner: npm run typecheck failed');
-  process.exit(1);
-}
-const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
+/** npm scripts that must pass before the tests run. scripts/format-once.sh adds 'format:check' and 'lint' once
+ * the tree is formatted. */
+const GATES = ['typecheck'];
+// No colour anywhere: NO_COLOR, and FORCE_COLOR removed (Node warns when both are set).
 const env = { ...process.env, NO_COLOR: '1' };
 delete env.FORCE_COLOR;
+for (const gate of GATES) {
+  const r = spawnSync('npm', ['run', '--silent', gate], { cwd: root, stdio: 'inherit', env });
+  if (r.status !== 0) {
+    console.log('0 passed, 1 failed');
+    console.error(`test runner: npm run ${gate} failed`);
+    process.exit(1);
+  }
+}
+const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
 // --no-color: uvu would otherwise set FORCE_COLOR itself.
 const uvuArgs = [path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern, '--no-color'];
 const child = spawn(process.execPath, ['--import', 'tsx', ...uvuArgs],

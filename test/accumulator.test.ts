@@ -8,9 +8,9 @@ import {
   roundToBits, type AccumulatorModel,
 } from '../reference/accumulator.ts';
 import { analyseProbe, probeOperands, PROBE_N, PLACEMENTS } from '../harness/gpu/accumulator_probe.ts';
-import { classifyGemmOutput, swapScaleColumns } from '../harness/gpu/classify.ts';
+import { CLASSIFY_CASES, classifyGemmOutput, swapScaleColumns } from '../harness/gpu/classify.ts';
 import { gemmOperands } from '../harness/gpu/gemm_suite.ts';
-import { gemmReference, roundOutput } from '../reference/gemm.ts';
+import { gemmKernelBound, gemmReference, roundOutput } from '../reference/gemm.ts';
 
 const DEGRADED: AccumulatorModel = { family: 'periodic', order: 'natural', stepTerms: 32, accBits: 14, rounding: 'rz' };
 const FUSED14: AccumulatorModel = { family: 'fused', order: 'natural', stepTerms: 64, alignBits: 14, rounding: 'rz' };
@@ -136,6 +136,16 @@ test('classify: fp32 output passes, degraded accumulation is "accumulation", swa
   assert.is(classifyGemmOutput(a, b, degraded, 'f32', true, []).verdict, 'layout');
 });
 
+test('kOrder: a ragged K (416) is padded to whole 64-blocks like the kernel; the sm_90a model stays exact there', () => {
+  const o = kOrder('wgmma64', 416);
+  assert.is(o.length, 448);
+  assert.equal([...o].sort((x, y) => x - y), Array.from({ length: 448 }, (_, i) => i));
+  // exact regime, K = 416 (the classifier's second case): the measured sm_90a accumulator gives the reference
+  const { a, b } = gemmOperands(exactCase);
+  const out = modelGemm(SM90_MEASURED, dotOperands(a, b), 'bf16');
+  assert.equal(out, roundOutput(gemmReference(a, b), 'bf16'));
+});
+
 test('classify: a single wrong element is "layout" even when the accumulator model explains the rest', () => {
   const { a, b } = gemmOperands(exactCase);
   const out = modelGemm(DEGRADED, dotOperands(a, b), 'f32');
@@ -143,6 +153,49 @@ test('classify: a single wrong element is "layout" even when the accumulator mod
   const v = classifyGemmOutput(a, b, out, 'f32', true, [DEGRADED]);
   assert.is(v.verdict, 'layout');
   assert.match(v.detail, /1 of 1280 elements/);
+});
+
+// The GPU self-test (probe_run.ts) runs baseline:degraded_nvfp4_gemm (DEGRADED, bf16 output) on CLASSIFY_CASES and
+// expects "accumulation": that needs a case where DEGRADED leaves §6.2's bound. On the exact and quantized cases a
+// bf16 output hides the lost bits (the 2026-12-06 H100 run classified the degraded kernel "pass"); the
+// cancellation case is built so that it cannot.
+const DEGRADED_EVERY_16: AccumulatorModel = { ...DEGRADED, stepTerms: 16 };
+/** The model the H100 probe measured for the sm_90a GEMM (probe-selftest 2026-12-06: reproduces all 3939 outputs). */
+const SM90_MEASURED: AccumulatorModel =
+  { family: 'fused', order: 'wgmma64', stepTerms: 16, alignBits: 26, rounding: 'rz' };
+
+test('classifier cases: on the cancellation case a 14-bit accumulator leaves §6.2\'s bound, fp32 does not', () => {
+  const c = CLASSIFY_CASES.find((x) => /cancellation/.test(x.label));
+  assert.ok(c && !c.exact, 'CLASSIFY_CASES has the cancellation case, checked against the bound');
+  const { a, b } = c.operands();
+  const ops = dotOperands(a, b);
+  const ref = gemmReference(a, b);
+  const bound = gemmKernelBound(a, b, ref, 'bf16');
+  const ratios = (out: Float32Array) => Array.from(out, (x, i) => Math.abs(x - ref[i]) / bound[i]);
+  // every element of the degraded kernel is outside the bound (by 2x at least), not a borderline few
+  const degraded = modelGemm(DEGRADED, ops, 'bf16');
+  assert.ok(Math.min(...ratios(degraded)) > 2, `smallest error / bound ${Math.min(...ratios(degraded))}`);
+  for (const model of [FP32_ACCUMULATOR, SM90_MEASURED]) {
+    assert.ok(Math.max(...ratios(modelGemm(model, ops, 'bf16'))) <= 1, JSON.stringify(model));
+  }
+  // the exact partial sums need more than binary32's 24 bits (in row 0: in how many of its dot products)
+  let wide = 0;
+  for (let n = 0; n < ops.N; n++) {
+    let partial = 0, fits = true;
+    for (let k = 0; k < ops.K; k++) {
+      partial += ops.A[k] * ops.B[n * ops.K + k];
+      if (Math.fround(partial) !== partial) fits = false;
+    }
+    if (!fits) wide++;
+  }
+  assert.ok(wide >= ops.N / 2, `${wide} of ${ops.N}`);
+  // the verdicts the GPU self-test expects, with the models its probe measures on each kernel
+  const fp32Out = modelGemm(FP32_ACCUMULATOR, ops, 'bf16');
+  assert.is(classifyGemmOutput(a, b, fp32Out, 'bf16', false, [SM90_MEASURED]).verdict, 'pass');
+  const v = classifyGemmOutput(a, b, degraded, 'bf16', false, [DEGRADED_EVERY_16, DEGRADED]);
+  assert.is(v.verdict, 'accumulation', v.detail);
+  const swapped = modelGemm(SM90_MEASURED, dotOperands(swapScaleColumns(a), b), 'bf16');
+  assert.is(classifyGemmOutput(a, b, swapped, 'bf16', false, [SM90_MEASURED]).verdict, 'layout');
 });
 
 test.run();

@@ -66,7 +66,7 @@ test('api: a throwing or empty .ts spec is one clear error, not a module-cycle m
 test('api: a spec imports the catalog and builders by value from \'qgen\' and emits through the CLI', async () => {
   const file = write('from-catalog.ts', [
     "import { catalogFor, quantize, type SpecFile } from 'qgen';",
-    "const base = catalogFor('sm_90a').find((s) => s.name === 'fwd_x_fourSix')!;",
+    "const base = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')!;",
     "const spec: SpecFile = { kernels: [{ ...base, name: 'my_fwd' }, quantize('my_sr', { rounding: 'sr' })] };",
     'export default spec;',
     '',
@@ -77,7 +77,7 @@ test('api: a spec imports the catalog and builders by value from \'qgen\' and em
   assert.is(r.exitCode, 0, r.stderr);
   const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
   assert.equal(manifest.kernels.map((k: { name: string }) => k.name), ['my_fwd', 'my_sr']);
-  const base = catalogFor('sm_90a').find((s) => s.name === 'fwd_x_fourSix')!;
+  const base = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')!;
   assert.equal({ ...manifest.kernels[0].spec, name: base.name }, base);
 });
 

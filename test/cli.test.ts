@@ -89,9 +89,9 @@ test('cli: qgen list --arch sm_100a prints every catalog kernel with the arch va
 });
 
 test('cli: qgen explain shows the numerics with NUMERICS sections', async () => {
-  const r = await qgen('explain', 'bwd_e_msEden', '--arch', 'sm_120a');
+  const r = await qgen('explain', 'quartet2_e_mseden_rht128', '--arch', 'sm_120a');
   assert.is(r.exitCode, 0, r.stderr);
-  assert.ok(r.stdout.startsWith('bwd_e_msEden — quantize on sm_120a'), r.stdout.slice(0, 80));
+  assert.ok(r.stdout.startsWith('quartet2_e_mseden_rht128 — quantize on sm_120a'), r.stdout.slice(0, 80));
   for (const part of ['§4', '§5.1', '§5.6', 's_eden', 'one-pass', '128-chunk', 'Lowering']) {
     assert.ok(r.stdout.includes(part), `explain mentions ${part}`);
   }
@@ -154,9 +154,9 @@ test('cli: family targets sm_100f / sm_120f: emit and vendor build the a-arch ke
 test('cli: list, explain and emit default to the same arch and say so; an unknown kernel names its archs', async () => {
   const list = await inProcess('list');
   assert.match(list.stdout.split('\n')[0], /^The qgen catalog on sm_100a \(the default arch\)/);
-  const explained = await inProcess('explain', 'fwd_x_fourSix');
+  const explained = await inProcess('explain', 'quartet2_x_46');
   assert.is(explained.code, 0, explained.stderr);
-  assert.ok(explained.stdout.startsWith('fwd_x_fourSix — quantize on sm_100a'), explained.stdout.slice(0, 60));
+  assert.ok(explained.stdout.startsWith('quartet2_x_46 — quantize on sm_100a'), explained.stdout.slice(0, 60));
   assert.match(explained.stderr, /no --arch given: using sm_100a/);
   const out = path.join(TMP, 'default-arch');
   const emitted = await inProcess('emit', '--out', out, '--only', 'amax_bf16');
@@ -246,7 +246,7 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
     [['quality', '--bias', '--rows', '4096', '--cols', '1024'], 2,
       /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 1280 MiB; --bias allows at most 1048576 elements \(320 MiB\)/],
     [['quality', '--bias', '--draws', '100'], 2, /^qgen: --draws: must be a power of two from 32 to 4096 \(got 100\)/],
-    [['explain', 'no_such_kernel'], 1, /^qgen: no kernel named "no_such_kernel" in the catalog on sm_100a; available: fwd_x_fourSix/],
+    [['explain', 'no_such_kernel'], 1, /^qgen: no kernel named "no_such_kernel" in the catalog on sm_100a; available: quartet2_x_46/],
     [['quality', '--rows', '1e12'], 2, /^qgen: --rows x --cols: 1000000000000 x 4096 = .* GiB of memory; the limit is/],
     [['quality', '--rows', '262144'], 2,
       /^qgen: --rows x --cols: 262144 x 4096 = 1\.07e\+9 values would need about 32\.0 GiB/],

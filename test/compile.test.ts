@@ -5,26 +5,23 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHS, type Arch, type KernelSpec } from '../dsl/types.ts';
 import { emitKernels, unitySource } from '../emit/emit.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
+import { catalogFor } from '../dsl/catalog.ts';
 import { compileCuda, NvccError, standardFlags } from '../harness/nvcc.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const runtimeDir = path.join(root, 'runtime');
 const tmp = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `qgen-nvcc-${tag}-`));
 
-/** The catalog's kernels (when dsl/catalog.ts is present) plus the coverage specs; GEMM is not emitted yet. */
+/** The catalog's kernels plus the coverage specs the catalog lacks. */
 async function specsFor(arch: Arch): Promise<KernelSpec[]> {
-  let catalog: KernelSpec[] = [];
-  if (existsSync(path.join(root, 'dsl/catalog.ts'))) {
-    const mod = await import('../dsl/catalog.ts') as { catalogFor?: (a: Arch) => KernelSpec[] };
-    catalog = mod.catalogFor ? mod.catalogFor(arch) : [];
-  }
+  const catalog = catalogFor(arch);
   const names = new Set(catalog.map((s) => s.name));
   return [...catalog, ...coverageSpecs().filter((s) => !names.has(s.name))];
 }

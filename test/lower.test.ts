@@ -1,12 +1,13 @@
 // lower/lower.ts: plan facts per arch and per mode (hardware vs software E2M1, passes, mappings, constants, errors).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lower, LoweringError, type GemmPlan, type KernelPlan, type QuantizePlan } from '../lower/lower.ts';
+import { lower, type GemmPlan, type GemmTiling, type KernelPlan, type QuantizePlan } from '../lower/lower.ts';
 import { launchDescriptions, launchSummary, loweringSteps } from '../render/explain.ts';
 import { quantizeFacts } from '../render/facts.ts';
 import { hostSignatures } from '../render/render.ts';
+import { gemmFacts } from '../render/facts.ts';
 import { cudaF32 } from '../dsl/constants.ts';
-import { ARCHS, type Arch, type GemmSpec, type KernelSpec, type QuantizeSpec } from '../dsl/types.ts';
+import { ARCHS, type Arch, type GemmSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
 
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
@@ -159,50 +160,76 @@ test('host ABI names follow qgen.h', () => {
   assert.is(d.workspaceFunction, null);
 });
 
+/** A GEMM plan's tiling on the arch it was lowered for (fails the test on another). */
+function gemmOn<A extends GemmTiling['arch']>(p: GemmPlan, arch: A): Extract<GemmTiling, { arch: A }> {
+  assert.is(p.gemm.arch, arch);
+  return (p.gemm as GemmTiling) as Extract<GemmTiling, { arch: A }>;
+}
+
 test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
-  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16',
+    epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lowerG(gemm, 'sm_90a');
   assert.is(p.kind, 'gemm');
   assert.is(hostSignatures(p).host, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
+  const L = gemmOn(p, 'sm_90a').layout;
   // 2 bf16 tiles of 128x64 + 8 stages of (256 rows x 32 code bytes + 2 scale blocks: A's and B's) + barriers + slack.
-  assert.is(p.render.smemBytes, 2 * 128 * 128 + 8 * (256 * 32 + 2 * 512) + 16 * 8 + 1024);
-  assert.equal([p.render.bm, p.render.bn, p.render.bk, p.render.slabs, p.render.ctasPerSm], [128, 128, 64, 1, 1]);
-  assert.is(p.launch.threadsPerBlock, 384);
-  assert.ok(String(p.render.wgmmaFunction).includes('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16'));
+  assert.is(L.smemBytes, 2 * 128 * 128 + 8 * (256 * 32 + 2 * 512) + 16 * 8 + 1024);
+  assert.equal([L.bm, L.bn, L.bk, L.slabs, L.ctasPerSm], [128, 128, 64, 1, 1]);
+  assert.is(p.threadsPerBlock, 384);
+  assert.is(launchSummary(p).threadsPerBlock, 384);
+  // The plan holds enums; render/facts.ts spells them (and the tile's wgmma wrapper) in C++.
+  assert.equal([p.gemm.tileOrder, p.gemm.output], ['swizzle-8', 'bf16']);
+  const facts = gemmFacts(p);
+  assert.equal([facts.tileOrder, facts.outType], ['QGEN_TILES_SWIZZLE_8', '__nv_bfloat16']);
+  assert.ok(String(facts.wgmmaFunction).includes('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16'));
   // 64 accumulator registers: %0..%63, then 4 A registers, the descriptor and the scale-d immediate.
-  assert.ok(String(p.render.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
+  assert.ok(String(facts.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
   // A 64-row tile with one consumer fits two CTAs per SM.
-  const small = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } }, 'sm_90a');
-  assert.is(small.render.ctasPerSm, 2);
+  const small = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } },
+    'sm_90a');
+  assert.is(gemmOn(small, 'sm_90a').layout.ctasPerSm, 2);
+  assert.is(launchSummary(small).grid, 'min(tiles, SMs * 2) persistent CTAs');
   assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
 });
 
 test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp roles (PTX-FACTS §4)', () => {
-  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16',
+    epilogue: 'alpha',
     tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lowerG(gemm, 'sm_100a');
+  const g = gemmOn(p, 'sm_100a');
   // N = 256 leaves no room for a second accumulator next to two scale sets of 4 atoms x (4 SFA + 8 SFB) columns.
-  assert.equal([p.render.accBuffers, p.render.sfColumnsPerSet, p.render.tmemColumnsUsed, p.render.tmemColumns], [1, 48, 352, 512]);
+  assert.equal([g.layout.accBuffers, g.layout.sfColumnsPerSet, g.layout.tmemColumnsUsed, g.layout.tmemColumnsAllocated],
+    [1, 48, 352, 512]);
   // PTX-FACTS §4.3 worked example: N = 256 -> 0x08400480.
-  assert.is(p.render.idesc, '0x08400480u');
-  assert.is(p.launch.threadsPerBlock, 64 + 128);
-  assert.is(p.render.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
+  assert.is(g.idesc, 0x08400480);
+  assert.is(gemmFacts(p).idesc, '0x08400480u');
+  assert.ok(loweringSteps(p).some((l) => l.includes('idesc 0x08400480)')));
+  assert.is(p.threadsPerBlock, 64 + 128);
+  assert.is(g.layout.smemBytes, 4 * (384 * 128 + 512 * 4 * 3) + 8 * (2 * 4 + 6) + 16 + 1024);
   assert.ok(p.headers.includes('qgen_sm100_tcgen05.cuh') && p.headers.includes('qgen_gemm_tiles.cuh'));
   const narrow = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [128, 128, 256], consumers: 2 } }, 'sm_100a');
-  assert.equal([narrow.render.accBuffers, narrow.render.idesc, narrow.launch.threadsPerBlock], [2, '0x08200480u', 64 + 256]);
+  const n = gemmOn(narrow, 'sm_100a');
+  assert.equal([n.layout.accBuffers, n.idesc, narrow.threadsPerBlock], [2, 0x08200480, 64 + 256]);
 });
 
 test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §5)', () => {
-  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha',
+  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16',
+    epilogue: 'alpha',
     tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
   const p = lowerG(gemm, 'sm_120a');
-  assert.equal([p.render.warpsM, p.render.warpsN, p.render.warpM, p.render.warpN], [2, 2, 64, 64]);
-  assert.equal([p.render.chunkBytes, p.render.chunks, p.render.atoms], [64, 1, 2]);
+  const L = gemmOn(p, 'sm_120a').layout;
+  assert.equal([L.warpsM, L.warpsN, L.warpM, L.warpN], [2, 2, 64, 64]);
+  assert.equal([L.chunkBytes, L.chunks, L.atoms], [64, 1, 2]);
   assert.is(p.mapping.elemsPerThread, 128);
-  assert.is(p.launch.threadsPerBlock, 5 * 32);
-  const deep = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } }, 'sm_120a');
-  assert.equal([deep.render.chunkBytes, deep.render.chunks, deep.render.warpsM, deep.render.warpsN], [128, 2, 2, 2]);
+  assert.is(p.threadsPerBlock, 5 * 32);
+  assert.match(launchDescriptions(p)[0].reads, /TMA, 64-byte swizzle/);
+  const deep = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } },
+    'sm_120a');
+  const D = gemmOn(deep, 'sm_120a').layout;
+  assert.equal([D.chunkBytes, D.chunks, D.warpsM, D.warpsN], [128, 2, 2, 2]);
 });
 
 test('unsupported mappings are refused with a message naming the field', () => {

@@ -95,10 +95,10 @@ test('output: a non-empty folder qgen did not write is refused; --force writes b
     const forced = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--force', '--only', 'amax_bf16');
     assert.is(forced.code, 0, forced.stderr);
     assert.ok(filesUnder(project).includes('amax_bf16.cu'));
-    const again = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--only', 'hadamard128');
+    const again = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--only', 'hadamard_rht128');
     assert.is(again.code, 0, again.stderr);
     const after = filesUnder(project);
-    assert.ok(after.includes('hadamard128.cu') && !after.includes('amax_bf16.cu'), after.join(' '));
+    assert.ok(after.includes('hadamard_rht128.cu') && !after.includes('amax_bf16.cu'), after.join(' '));
     assert.is(readFileSync(path.join(project, 'README.md'), 'utf8'), 'my project\n');
     assert.is(readFileSync(path.join(project, 'train.py'), 'utf8'), 'print(1)\n');
   });

@@ -46,7 +46,7 @@ test('space: every candidate validates, every pruned point has a problem, togeth
     for (const p of pruned) assert.ok(/tiling/.test(p.problem), `${arch} ${p.name}: ${p.problem}`);
     assert.is(candidates.length + pruned.length, gemmTilingPoints(arch).length);
     assert.is(new Set(candidates.map((c) => c.name)).size, candidates.length, 'candidate names are unique');
-    const q = quantizeSpace(arch, catalogFor(arch).find((s) => s.name === 'nvidia_w_rtn16x16')! as never);
+    const q = quantizeSpace(arch, catalogFor(arch).find((s) => s.name === 'nvidia_w_rtn_16x16')! as never);
     assert.ok(q.pruned.some((p) => p.problem.includes('rowsPerBlock')), '16x16 blocks prune rowsPerBlock 1 and 4');
     for (const c of q.candidates) assert.equal(validate(c, arch), []);
   }
@@ -111,7 +111,7 @@ test('dispatch: exact shape class, then the m bucket, then the documented fallba
   assert.is(chooseGemm(fb, 65, 8192, 8192).strategy, 'two-pass');
   assert.is(chooseGemm(gemmDispatch('sm_100a'), 32768, 4096, 4096).strategy, 'fused');
   const d = gemmDispatch('sm_90a', sampleTuning());
-  const fusedName = 'gemm_nvfp4_bf16_k128';  // the catalog's name for that tiling: no duplicate kernel
+  const fusedName = 'gemm_nvfp4_bf16_128x128x128';  // the catalog's name for that tiling: no duplicate kernel
   assert.equal(chooseGemm(d, 16384, 4096, 11008), { ...d.shapes[3], from: 'shape' });
   assert.is(chooseGemm(d, 16384, 4096, 11008).kernel, fusedName);
   // same bucket, other (n, k): the bucket's majority (two-pass, 2 of 3)

@@ -63,36 +63,36 @@ const SINGLE_PROBLEM_CASES: [string, string, (s: any) => void, string, string][]
     "'none' is only for MXFP4"],
   ['nvidia_x_rtn', 'rtn with target sr-v', (s) => { s.target = 'sr-v'; }, 'k.target', "must be 'six' for rounding 'rtn'"],
   ['nvidia_e_sr', 'sr with target six', (s) => { s.target = 'six'; }, 'k.target', "must be 'sr-v' for rounding 'sr'"],
-  ['fwd_x_fourSix', 'four-six with target eden-s', (s) => { s.target = 'eden-s'; }, 'k.target',
+  ['quartet2_x_46', 'four-six with target eden-s', (s) => { s.target = 'eden-s'; }, 'k.target',
     "must be 'six' for rounding 'four-six'"],
-  ['bwd_e_msEden', 'ms-eden with target six', (s) => { s.target = 'six'; }, 'k.target', "must be 'eden-s'"],
-  ['bwd_e_msEden', 'ms-eden without rotation', (s) => { s.hadamard = null; }, 'k.hadamard',
+  ['quartet2_e_mseden_rht128', 'ms-eden with target six', (s) => { s.target = 'six'; }, 'k.target', "must be 'eden-s'"],
+  ['quartet2_e_mseden_rht128', 'ms-eden without rotation', (s) => { s.hadamard = null; }, 'k.hadamard',
     "for rounding 'ms-eden'"],
-  ['bwd_e_msEden', 'per-128 with hadamard 64', (s) => { s.hadamard = 64; s.correction = 'per-128'; }, 'k.correction',
+  ['quartet2_e_mseden_rht128', 'per-128 with hadamard 64', (s) => { s.hadamard = 64; s.correction = 'per-128'; }, 'k.correction',
     "'per-128' requires hadamard 128"],
   ['nvidia_x_rtn', 'per-128 on rtn', (s) => { s.correction = 'per-128'; }, 'k.correction',
     "must be 'per-16' unless rounding is 'ms-eden'"],
-  ['requant_wt_msEden', 'requant with rtn', (s) => { s.rounding = 'rtn'; s.target = 'six'; s.hadamard = null; },
+  ['quartet2_wt_rq_mseden_rht128', 'requant with rtn', (s) => { s.rounding = 'rtn'; s.target = 'six'; s.hadamard = null; },
     'k.input', "requires rounding 'ms-eden' or 'sr'"],
-  ['requant_wt_msEden', 'requant not transposed', (s) => { s.transposedInput = false; }, 'k.transposedInput',
+  ['quartet2_wt_rq_mseden_rht128', 'requant not transposed', (s) => { s.transposedInput = false; }, 'k.transposedInput',
     "must be true when input is 'nvfp4'"],
-  ['nvidia_w_rtn16x16', '16x16 with sr', (s) => { s.rounding = 'sr'; s.target = 'sr-v'; }, 'k.block',
+  ['nvidia_w_rtn_16x16', '16x16 with sr', (s) => { s.rounding = 'sr'; s.target = 'sr-v'; }, 'k.block',
     "'16x16' requires rounding 'rtn'"],
-  ['nvidia_w_rtn16x16', '16x16 with a rotation', (s) => { s.hadamard = 16; }, 'k.block', "'16x16' requires hadamard null"],
-  ['nvidia_w_rtn16x16', '16x16 with 8 rows per block', (s) => { s.tiling.rowsPerBlock = 8; }, 'k.tiling.rowsPerBlock',
+  ['nvidia_w_rtn_16x16', '16x16 with a rotation', (s) => { s.hadamard = 16; }, 'k.block', "'16x16' requires hadamard null"],
+  ['nvidia_w_rtn_16x16', '16x16 with 8 rows per block', (s) => { s.tiling.rowsPerBlock = 8; }, 'k.tiling.rowsPerBlock',
     "must be a multiple of 16 for block '16x16'"],
-  ['mxfp4_rtn', 'MXFP4 with a tensor scale', (s) => { s.tensorScale = 'computed'; }, 'k.tensorScale',
+  ['mxfp4_x_rtn', 'MXFP4 with a tensor scale', (s) => { s.tensorScale = 'computed'; }, 'k.tensorScale',
     "must be 'none' for MXFP4"],
-  ['mxfp4_rtn', 'MXFP4 with ms-eden', (s) => { s.rounding = 'ms-eden'; s.hadamard = 128; }, 'k.rounding',
+  ['mxfp4_x_rtn', 'MXFP4 with ms-eden', (s) => { s.rounding = 'ms-eden'; s.hadamard = 128; }, 'k.rounding',
     "must be 'rtn' | 'sr' for MXFP4"],
-  ['mxfp4_rtn', 'MXFP4 with one 16-group per thread', (s) => { s.tiling.groupsPerThread = 1; }, 'k.tiling.groupsPerThread',
+  ['mxfp4_x_rtn', 'MXFP4 with one 16-group per thread', (s) => { s.tiling.groupsPerThread = 1; }, 'k.tiling.groupsPerThread',
     'must be 2 | 4 | 8 for MXFP4'],
-  ['mxfp4_rtn', 'group 32 with e4m3', (s) => { s.scaleGroup.format = 'e4m3'; }, 'k.scaleGroup.format',
+  ['mxfp4_x_rtn', 'group 32 with e4m3', (s) => { s.scaleGroup.format = 'e4m3'; }, 'k.scaleGroup.format',
     "must be 'ue8m0' for a 32-element group"],
-  ['fwd_x_fourSix_computed', 'four-six computed with ceiling 448', (s) => { s.ceiling = 448; }, 'k.ceiling',
+  ['nvidia46_x_46', 'four-six computed with ceiling 448', (s) => { s.ceiling = 448; }, 'k.ceiling',
     'must be at most 256'],
-  ['hadamard128', 'hadamard size 256', (s) => { s.size = 256; }, 'k.size', 'one of 16 | 32 | 64 | 128'],
-  ['dequantize_nvfp4', 'dequantize to fp16', (s) => { s.output = 'f16'; }, 'k.output', "one of 'bf16' | 'f32'"],
+  ['hadamard_rht128', 'hadamard size 256', (s) => { s.size = 256; }, 'k.size', 'one of 16 | 32 | 64 | 128'],
+  ['dequantize_nvfp4_bf16', 'dequantize to fp16', (s) => { s.output = 'f16'; }, 'k.output', "one of 'bf16' | 'f32'"],
   ['amax_bf16', 'amax of fp8', (s) => { s.input = 'e4m3'; }, 'k.input', "one of 'bf16' | 'f32'"],
   ['gemm_nvfp4_bf16', 'gemm operand bf16', (s) => { s.a = 'bf16'; }, 'k.a', "one of 'nvfp4'"],
   ['gemm_nvfp4_bf16', 'gemm layout NN', (s) => { s.layout = 'NN'; }, 'k.layout', "one of 'TN'"],
@@ -113,7 +113,7 @@ test('validate: a wrong kind stops there; a non-object spec is one problem', () 
 });
 
 test('validate: every problem is returned, not just the first', () => {
-  const spec = edited('bwd_e_msEden', (s) => {
+  const spec = edited('quartet2_e_mseden_rht128', (s) => {
     s.rounding = 'rtz';
     s.tiling.threadsPerBlock = 7;
     s.scaleGroup.size = 24;
@@ -189,7 +189,6 @@ test('validate: sm_120a GEMM tiling limits', () => {
 /** Independent formulation of the GEMM rules, for random tilings. */
 function gemmLegal(arch: Arch, [m, n, k]: readonly number[], consumers: number, stages: number, cluster: readonly number[]): boolean {
   const mult = (v: number, q: number, lo: number, hi: number) => v % q === 0 && v >= lo && v <= hi;
-  const bytes = stages * (m + n) * k * (1 / 2 + 1 / 16) + (arch === 'sm_90a' ? (m + n) * k * 2 : 0);
   const clusterSize = cluster[0] * cluster[1];
   if (arch === 'sm_90a') {
     // arch/gemm_sm90.ts, restated: shape rules, then some CTAs-per-SM count (2 or 1) where both shared memory
@@ -327,6 +326,7 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   hadamard: [8, 256, 0, 'none'], correction: ['per-32', 'none'], input: ['fp8', 'f16'],
   transposedInput: [0, 'true'], scaleLayout: ['col-major', '32x4'], threadsPerBlock: [0, 33, 2048, 96.5],
   rowsPerBlock: [0, 1.5, 1000], groupsPerThread: [0, 3, 16], output: ['fp16', 'e2m1'], a: ['bf16'], b: ['mxfp4'],
+  outputs: ['bf16', 'nvfp4+f32-plane', true],
   layout: ['NN', 'NT'], epilogue: ['beta', 'relu'], consumers: [0, 99, 1.5], stages: [0, 1, 99],
   tileOrder: ['hilbert'], ctaTile: [[128, 128], 'big'], cluster: [[1], [1, 1, 1]],
 };
@@ -371,7 +371,7 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
       const candidates = [
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? ILLEGAL_ELEMENT[site.element] ?? [] : ILLEGAL_BY_FIELD[site.field] ?? []),
-        ...(site.field === 'doc' ? [] : [undefined]), // a removed field (doc is optional)
+        ...(site.field === 'doc' || site.field === 'outputs' ? [] : [undefined]), // a removed field (optional ones not)
       ];
       const value = candidates[pick % candidates.length];
       const mutated = clone(spec) as any;
@@ -426,21 +426,21 @@ test('names: a kernel name whose C symbol is a runtime symbol is refused, with t
   const fromHeader = [...header.matchAll(/\bqgen_(scale_bytes_128x4|status|amax_args)\b/g)].map((m) => m[1]);
   assert.equal([...new Set(fromHeader)].sort(), ['amax_args', 'scale_bytes_128x4', 'status']);
   for (const name of fromHeader) {
-    const problems = validate(edited('fwd_x_fourSix', (s) => { s.name = name; }), 'sm_90a', 'k');
+    const problems = validate(edited('quartet2_x_46', (s) => { s.name = name; }), 'sm_90a', 'k');
     assert.equal(problems.map((q) => q.path), ['k.name'], name);
     assert.ok(problems[0].message.includes(`qgen_${name} of runtime/qgen.h`), problems[0].message);
   }
   // An ordinary name stays valid.
-  assert.equal(validate(edited('fwd_x_fourSix', (s) => { s.name = 'my_quantizer'; }), 'sm_90a', 'k'), []);
+  assert.equal(validate(edited('quartet2_x_46', (s) => { s.name = 'my_quantizer'; }), 'sm_90a', 'k'), []);
 });
 
 test('names: names differing only in case, or defining one another\'s symbols, are refused in a file', () => {
-  const a = catalogSpec('fwd_x_fourSix');
-  const upper = { ...clone(a), name: 'FWD_X_fourSix' };
+  const a = catalogSpec('quartet2_x_46');
+  const upper = { ...clone(a), name: 'QUARTET2_X_46' };
   const problems = validateFile({ kernels: [a, upper] }, 'sm_90a');
   assert.equal(problems.map((q) => q.path), ['kernels[1].name']);
   assert.match(problems[0].message, /only in case; .*case-insensitive filesystems/);
-  const ws = { ...clone(a), name: 'fwd_x_fourSix_workspace_bytes' };
+  const ws = { ...clone(a), name: 'quartet2_x_46_workspace_bytes' };
   const both = validateFile({ kernels: [ws, a] }, 'sm_90a');
   assert.equal(both.map((q) => q.path), ['kernels[1].name']);
   assert.match(both[0].message, /would define a C symbol that kernels\[0\] defines already/);

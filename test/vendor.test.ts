@@ -40,19 +40,19 @@ test('the recipes are valid on every arch, and every kernel they vendor is in th
   assert.equal(RECIPES.map((r) => r.name), ['quartet2', 'nvidia', 'nvidia+4/6', 'tetrajet-v2']);
   // 16x16 reuse names no kernel for W^T; requant and forward-bf16 do.
   assert.not.ok(recipeKernels(nvidia).some((k) => k.includes('wt')));
-  assert.ok(recipeKernels(quartet2).includes('requant_wt_msEden'));
+  assert.ok(recipeKernels(quartet2).includes('quartet2_wt_rq_mseden_rht128'));
 });
 
 test('recipeProblems names the recipe, the role and what is allowed for each kind of mistake', () => {
   const broken = (patch: (r: LinearRecipe) => LinearRecipe) => recipeProblems('sm_90a', [patch(structuredClone(quartet2))]);
   const cases: [string, (r: LinearRecipe) => LinearRecipe, RegExp][] = [
     ['unknown kernel', (r) => ({ ...r, forward: { ...r.forward, x: 'no_such_kernel' } }), /forward\.x: no catalog kernel 'no_such_kernel'/],
-    ['not a quantizer', (r) => ({ ...r, forward: { ...r.forward, w: 'hadamard128' } }), /forward\.w: 'hadamard128' is a hadamard kernel; allowed: a quantize kernel/],
-    ['MXFP4 operand', (r) => ({ ...r, forward: { ...r.forward, x: 'mxfp4_rtn' } }), /must be NVFP4 with 128x4 scales/],
-    ['transposed where row-major is needed', (r) => ({ ...r, dx: { ...r.dx, e: 'bwd_et_msEden' } }), /dx\.e: 'bwd_et_msEden' has transposedInput true; allowed: false/],
-    ['bf16 kernel as requant', (r) => ({ ...r, dw: { ...r.dw, xt: { from: 'requant', kernel: 'bwd_et_msEden' } } }), /dw\.xt: 'bwd_et_msEden' has input 'bf16'; allowed: 'nvfp4'/],
-    ['rotation in the forward', (r) => ({ ...r, forward: { ...r.forward, x: 'tetrajet_sr_rht32' } }), /forward\.x: 'tetrajet_sr_rht32' rotates/],
-    ['mismatched Hadamard sizes', (r) => ({ ...r, dw: { ...r.dw, xt: { from: 'requant', kernel: 'tetrajet_requant_sr_rht32' } } }),
+    ['not a quantizer', (r) => ({ ...r, forward: { ...r.forward, w: 'hadamard_rht128' } }), /forward\.w: 'hadamard_rht128' is a hadamard kernel; allowed: a quantize kernel/],
+    ['MXFP4 operand', (r) => ({ ...r, forward: { ...r.forward, x: 'mxfp4_x_rtn' } }), /must be NVFP4 with 128x4 scales/],
+    ['transposed where row-major is needed', (r) => ({ ...r, dx: { ...r.dx, e: 'quartet2_et_mseden_rht128' } }), /dx\.e: 'quartet2_et_mseden_rht128' has transposedInput true; allowed: false/],
+    ['bf16 kernel as requant', (r) => ({ ...r, dw: { ...r.dw, xt: { from: 'requant', kernel: 'quartet2_et_mseden_rht128' } } }), /dw\.xt: 'quartet2_et_mseden_rht128' has input 'bf16'; allowed: 'nvfp4'/],
+    ['rotation in the forward', (r) => ({ ...r, forward: { ...r.forward, x: 'tetrajet2_e_sr_rht32' } }), /forward\.x: 'tetrajet2_e_sr_rht32' rotates/],
+    ['mismatched Hadamard sizes', (r) => ({ ...r, dw: { ...r.dw, xt: { from: 'requant', kernel: 'tetrajet2_wt_rq_sr_rht32' } } }),
       /dw\.et rotates with Hadamard 128 but dw\.xt with 32/],
     ['16x16 reuse without 16x16 W', (r) => ({ ...r, dx: { e: 'nvidia_e_sr', wt: { from: 'transpose-16x16' } } }),
       /'transpose-16x16' needs a forward W with 16x16 blocks/],
@@ -138,7 +138,7 @@ test('vendor --target c: the header compiles as C and C++, CMake builds the libr
   writeFileSync(path.join(app, 'app.cpp'), [
     '#include <cstdio>', '#include "qgen_kernels.h"',
     'int main() {', '  qgen_dequantize_args a{};', '  a.rows = 0;', '  a.cols = 64;',
-    '  qgen_status s = qgen_dequantize_nvfp4(&a, nullptr);', '  std::printf("%d %s\\n", s.code, s.message);',
+    '  qgen_status s = qgen_dequantize_nvfp4_bf16(&a, nullptr);', '  std::printf("%d %s\\n", s.code, s.message);',
     '  return s.code == QGEN_INVALID_ARGUMENT ? 0 : 1;', '}', ''].join('\n'));
   const build = path.join(TMP, 'c-build');
   const conf = await execa('cmake', ['-S', app, '-B', build, '-G', 'Ninja'], { reject: false });

@@ -7,7 +7,7 @@ import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
 import { sm90GemmLayout, sm90SmemBytes } from '../arch/gemm_sm90.ts';
 import {
-  ARCHS, HADAMARD_SIZES, ROUNDINGS, SCALE_LAYOUTS, TENSOR_SCALE_MODES,
+  ARCHS, HADAMARD_SIZES, QUANTIZE_OUTPUTS, ROUNDINGS, SCALE_LAYOUTS, TENSOR_SCALE_MODES,
   type Arch, type KernelSpec, type Rounding, type SpecFile, type SpecProblem,
 } from '../dsl/types.ts';
 import { CEILING_EDEN, E4M3_MAX } from '../dsl/constants.ts';
@@ -196,7 +196,7 @@ const QUANTIZE_FIELDS = ['kind', 'name', 'rounding', 'scaleGroup', 'block', 'tar
   'hadamard', 'correction', 'input', 'transposedInput', 'scaleLayout', 'tiling'] as const;
 
 function checkQuantize(p: Problems, s: Obj, path: string): void {
-  checkFields(p, s, path, QUANTIZE_FIELDS, ['doc']);
+  checkFields(p, s, path, QUANTIZE_FIELDS, ['doc', 'outputs']);
   const rounding = oneOf(p, s, path, 'rounding', ROUNDINGS);
   const group = checkScaleGroup(p, s, path);
   const block = oneOf(p, s, path, 'block', ['1x16', '16x16'] as const);
@@ -206,6 +206,7 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
   const input = oneOf(p, s, path, 'input', ['bf16', 'nvfp4'] as const);
   const transposed = bool(p, s, path, 'transposedInput');
   oneOf(p, s, path, 'scaleLayout', SCALE_LAYOUTS);
+  const outputs = oneOf(p, s, path, 'outputs', QUANTIZE_OUTPUTS);
   const tiling = checkElementwiseTiling(p, s, path);
 
   let hadamard: number | null | undefined;
@@ -300,6 +301,13 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
       p.add(`${path}.tiling.rowsPerBlock`, `must be a multiple of 16 for block '16x16' (a block's amax spans 16 rows; `
         + `got ${rows})`);
     }
+  }
+
+  // The bf16 plane (NUMERICS §6.6) is e2m1 * E4M3 scale: NVFP4 only (an MXFP4 UE8M0 scale reaches 2^127, beyond
+  // what the exactness argument covers, and no GEMM takes MXFP4 planes).
+  if (outputs === 'nvfp4+bf16-plane' && group === 32) {
+    p.add(`${path}.outputs`, `'nvfp4+bf16-plane' requires scaleGroup size 16 (NVFP4, E4M3 scales; NUMERICS §6.6); `
+      + `use 'nvfp4'`);
   }
 
   // MXFP4: a thread owns whole 32-element groups (two 16-groups).

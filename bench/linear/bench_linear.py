@@ -6,13 +6,16 @@ Shapes: the Llama-7B linear layers (in -> out) at --tokens tokens. For every sha
 timed forward+backward steps (CUDA events; a 256 MiB buffer is rewritten before each step so no operand is served
 from L2), peak memory above the inputs, activation memory saved for backward, and the time of the three NVFP4 GEMMs
 alone (the floor the quantizers add to). --gemm: how the package picks each GEMM (qgen_torch.ops.set_gemm_mode):
-'tuned' (its GEMM_DISPATCH: the tuning table it was vendored with, or the fallback rule), 'fused' or 'two-pass'
-(NUMERICS §6.4); a comma-separated list measures each. Rows carry the mode, the strategy of the forward, dX and dW
-GEMM and the tuning table's source. Writes OUT/linear.json and OUT/linear.md.
+'tuned' (its GEMM_DISPATCH: the tuning table it was vendored with, or the fallback rule), 'fused', 'two-pass'
+(NUMERICS §6.4: dequantize passes + cuBLASLt) or 'planes' (two-pass on the bf16 planes the quantizers write, §6.6);
+a comma-separated list measures each. Rows carry the mode, the strategy of the forward, dX and dW GEMM and the tuning
+table's source, and the GPU time of one profiled step by kind of kernel (quantize, dequantize, GEMM, other torch
+kernels) with the slowest kernels, so that the remaining gap is visible. Writes OUT/linear.json and OUT/linear.md.
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -33,7 +36,7 @@ def parse():
     p.add_argument('--reps', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--recipes', default='quartet2,nvidia,nvidia+4/6,tetrajet-v2')
-    p.add_argument('--gemm', default='tuned', help='tuned | fused | two-pass, or a comma-separated list of them')
+    p.add_argument('--gemm', default='tuned', help='tuned | fused | two-pass | planes, or a comma-separated list')
     return p.parse_args()
 
 
@@ -85,31 +88,77 @@ def measure(layer, x, dy, reps, warmup, flush):
         if t.is_cuda and t.data_ptr() not in seen and t.data_ptr() != layer.weight.data_ptr():
             seen.add(t.data_ptr())
             saved_bytes += t.numel() * t.element_size()
+    kinds, kernels = step_breakdown(step)
     return {'time_ms': t_step, 'fwd_ms': t_fwd, 'peak_mem_mb': peak / 2 ** 20, 'saved_mb': saved_bytes / 2 ** 20,
-            'times_ms': all_times}
+            'times_ms': all_times, 'breakdown_ms': kinds, 'kernels': kernels}
 
 
-def gemm_floor(Q, qlayer, x, dy, reps, warmup, flush):
+# Kinds of GPU kernels in a step: qgen's generated kernels live in namespaces qgen_<kernel>_impl (templates/), cuBLAS's
+# are nvjet / xmma / cutlass / gemm kernels; the rest is torch (casts, padding, the alpha product, grad accumulation).
+KERNEL_KINDS = (
+    ('dequantize', re.compile(r'qgen_dequantize\w*_impl::')),
+    ('quantize', re.compile(r'qgen_\w+_impl::(pass_a|pass_b|quantize|amax_pass)\b')),
+    ('gemm', re.compile(r'qgen_gemm\w*_impl::|nvjet|xmma|cutlass|gemm|Gemm|sm90_', )),
+)
+
+
+def kernel_kind(name):
+    for kind, pattern in KERNEL_KINDS:
+        if pattern.search(name):
+            return kind
+    return 'other'
+
+
+def step_breakdown(step):
+    """GPU time (ms) of one step by kernel kind, and its kernels [(name, kind, ms, count)] slowest first
+    (torch.profiler, CUDA activity only; after one untimed step so that plans and caches exist)."""
+    from torch.profiler import ProfilerActivity, profile
+    step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        torch.cuda.synchronize()
+    kinds, kernels = {}, []
+    for e in prof.key_averages():
+        us = getattr(e, 'self_device_time_total', None)
+        if us is None:
+            us = getattr(e, 'self_cuda_time_total', 0)
+        if not us:
+            continue
+        kind = kernel_kind(e.key)
+        kinds[kind] = kinds.get(kind, 0.0) + us / 1000
+        kernels.append((e.key, kind, us / 1000, e.count))
+    kernels.sort(key=lambda k: -k[2])
+    return {k: round(v, 3) for k, v in sorted(kinds.items())}, kernels
+
+
+def gemm_floor(Q, qlayer, x, dy, reps, warmup, flush, planes=False):
     """The three NVFP4 GEMMs of one step alone, on operands quantized beforehand."""
     from qgen_torch.linear import recipe_of
     r = recipe_of('quartet2')
     s = torch.zeros(2, dtype=torch.int64)
     with torch.no_grad():
-        return _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush)
+        return _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush, planes)
 
 
-def _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush):
+def _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush, planes):
     xq = Q.quantize(x.to(torch.bfloat16), r['forward']['x'])
     wq = Q.quantize(qlayer.weight.to(torch.bfloat16), r['forward']['w'])
     eq = Q.quantize(dy, r['dx']['e'], s)
     wt = Q.requantize(wq, r['dx']['wt']['kernel'], s)
     et = Q.quantize(dy, r['dw']['et'], s)
     xt = Q.requantize(xq, r['dw']['xt']['kernel'], s)
+    pairs = ((xq, wq), (eq, wt), (et, xt))
+    if planes:   # the cuBLASLt GEMMs alone, on planes made beforehand (NUMERICS §6.6)
+        ready = [(Q.plane_of(a), Q.plane_of(b), a.tensor_scale * b.tensor_scale) for a, b in pairs]
 
-    def three():
-        Q.gemm(xq, wq)
-        Q.gemm(eq, wt)
-        Q.gemm(et, xt)
+        def three():
+            for pa, pb, alpha in ready:
+                Q.gemm_bf16_planes(pa, pb, alpha)
+    else:
+        def three():
+            for a, b in pairs:
+                Q.gemm(a, b)
     return timed(three, reps, warmup, flush)[0]
 
 
@@ -138,7 +187,7 @@ def main():
             q = qgen_torch.Quartet2Linear.from_linear(ref, recipe)
             m = measure(q, x, dy, a.reps, a.warmup, flush)
             if recipe == 'quartet2':
-                floor = gemm_floor(Q, q, x, dy, a.reps, a.warmup, flush)
+                floor = gemm_floor(Q, q, x, dy, a.reps, a.warmup, flush, planes=mode == 'planes')
             padded = -(-a.tokens // 128) * 128
             plans = [Q.gemm_plan(*mnk) for mnk in ((padded, fout, fin), (padded, fin, fout), (fout, fin, padded))]
             row = {
@@ -152,6 +201,9 @@ def main():
                 'nvfp4_gemms_ms': round(floor, 3) if recipe == 'quartet2' else None,
                 'peak_mem_mb': round(m['peak_mem_mb'], 1), 'bf16_peak_mem_mb': round(base['peak_mem_mb'], 1),
                 'saved_activation_mb': round(m['saved_mb'], 1), 'bf16_saved_activation_mb': round(base['saved_mb'], 1),
+                'breakdown_ms': m['breakdown_ms'], 'bf16_breakdown_ms': base['breakdown_ms'],
+                'top_kernels': [{'name': k[0][:160], 'kind': k[1], 'ms': round(k[2], 3), 'count': k[3]}
+                                for k in m['kernels'][:12]],
                 'device': name, 'torch': torch.__version__, 'reps': a.reps,
             }
             rows.append(row)
@@ -159,7 +211,13 @@ def main():
                   % (row['shape'], mode, recipe, row['time_ms'], row['bf16_time_ms'], row['ratio'], row['fwd_ms'], row['bf16_fwd_ms'],
                      '%.3f ms' % floor if recipe == 'quartet2' else '-', row['peak_mem_mb'], row['bf16_peak_mem_mb'],
                      row['saved_activation_mb'], row['bf16_saved_activation_mb']), flush=True)
-            print('    GEMM strategies (fwd, dX, dW): %s; tuning: %s' % (', '.join(row['gemm_strategies']), row['tuning']), flush=True)
+            print('    GEMM strategies (fwd, dX, dW): %s%s; tuning: %s' % (', '.join(row['gemm_strategies']),
+                  ' on quantizer-written planes' if mode == 'planes' else '', row['tuning']), flush=True)
+            print('    one step by kernel kind (ms): %s; bf16: %s' % (
+                ', '.join('%s %.3f' % kv for kv in row['breakdown_ms'].items()),
+                ', '.join('%s %.3f' % kv for kv in row['bf16_breakdown_ms'].items())), flush=True)
+            for k in m['kernels'][:8]:
+                print('      %8.3f ms x%-3d %-10s %s' % (k[2], k[3], k[1], k[0][:110]), flush=True)
         del x, dy, ref
         torch.cuda.empty_cache()
     # A new folder per run, linear-<date>-<HHMM>-<commit7>/, its files with qgen-provenance/1 (bench/provenance.py).
@@ -174,13 +232,14 @@ def main():
              'weights, bf16 autocast. Target (issue 6): quartet2 <= 1.15x the bf16 time.' % (name, torch.__version__, a.tokens, a.reps), '',
              'GEMM tuning table: %s (GPU %s, sources %s).' % (G.GEMM_DISPATCH['source'], G.GEMM_DISPATCH['gpu'],
                                                                G.GEMM_DISPATCH['sourceHash']), '',
-             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB |',
-             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB | one step by kind (ms) |',
+             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     for r in rows:
-        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f |' % (
+        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f | %s |' % (
             r['shape'], r['gemm'], ', '.join(r['gemm_strategies']), r['recipe'], r['time_ms'], r['bf16_time_ms'], r['ratio'], r['fwd_ms'], r['bf16_fwd_ms'],
             '%.2f' % r['nvfp4_gemms_ms'] if r['nvfp4_gemms_ms'] is not None else '', r['peak_mem_mb'], r['bf16_peak_mem_mb'],
-            r['saved_activation_mb'], r['bf16_saved_activation_mb']))
+            r['saved_activation_mb'], r['bf16_saved_activation_mb'],
+            ', '.join('%s %.2f' % kv for kv in r['breakdown_ms'].items())))
     with open(os.path.join(a.out, 'linear.md'), 'w') as f:
         f.write(provenance.markdown_line(prov) + '\n' + '\n'.join(lines) + '\n')
     print('wrote %s' % a.out)

@@ -58,10 +58,13 @@ constexpr int kChunks = 1;
 constexpr int kAtoms = 4;            // K = 64 MMAs per stage = 128x4 scale blocks per 128 rows
 constexpr int kBRowBlocks = 2;  // 128-row scale blocks of a B tile
 constexpr int kStages = 4;          // tiling.stages
-constexpr int kEpilogueGroups = 1;  // tiling.consumers: epilogue warpgroups, each owns kBN / kEpilogueGroups columns
-constexpr int kThreads = 192;        // warp 0: TMA; warp 1: MMA + tensor memory; then the epilogue warpgroups
+// tiling.consumers: epilogue warpgroups, each owns kBN / kEpilogueGroups columns
+constexpr int kEpilogueGroups = 1;
+// warp 0: TMA; warp 1: MMA + tensor memory; then the epilogue warpgroups
+constexpr int kThreads = 192;
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
-constexpr uint32_t kInstrDesc = 0x08400480u;   // kind::mxf4nvf4: E2M1 x E2M1, UE4M3 scales, K-major, M 128, N kBN (PTX-FACTS §4.3)
+// kind::mxf4nvf4: E2M1 x E2M1, UE4M3 scales, K-major, M 128, N kBN (PTX-FACTS §4.3)
+constexpr uint32_t kInstrDesc = 0x08400480u;
 using Out = __nv_bfloat16;
 
 // Tensor memory: kAccBuffers accumulators of kBN fp32 columns, then kSfSets scale sets of kSfColumns columns
@@ -70,7 +73,8 @@ constexpr int kAccBuffers = 1;
 constexpr int kSfSets = 2;
 constexpr int kSfColumns = 48;
 constexpr uint32_t kTmemColumns = 512;
-static_assert(kAccBuffers * kBN + kSfSets * kSfColumns == 352 && 352 <= kTmemColumns, "tensor-memory plan");
+static_assert(kAccBuffers * kBN + kSfSets * kSfColumns == 352 && 352 <= kTmemColumns,
+              "tensor-memory plan");
 static_assert(kSfColumns == 4 * kAtoms * (1 + kBRowBlocks), "scale columns per set");
 
 constexpr int kChunkBytes = 128;                     // one SW128 row: 256 FP4 elements
@@ -87,7 +91,8 @@ constexpr int kBarriers = 2 * kStages + kSfSets + 2 * 2;
 constexpr int kOffTmemSlot = kOffBarriers + 8 * kBarriers;
 constexpr int kSmemBytes = kOffTmemSlot + 16 + 1024;
 static_assert(kSmemBytes == 222336, "shared-memory layout differs from the lowering's");
-static_assert(kBM == 128 && kBN % 128 == 0 && kBK % 256 == 0, "tile shape (M 128, whole scale blocks, whole SW128 rows)");
+static_assert(kBM == 128 && kBN % 128 == 0 && kBK % 256 == 0,
+              "tile shape (M 128, whole scale blocks, whole SW128 rows)");
 static_assert((kBN / kEpilogueGroups) % 32 == 0, "epilogue column slices of whole tcgen05.ld x32 loads");
 
 struct Barriers {
@@ -99,20 +104,27 @@ struct Barriers {
 };
 
 using StepPlace = qgen_step_place;
-__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) { return qgen_place_of<kTileOrder>(g, step); }
+__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) {
+  return qgen_place_of<kTileOrder>(g, step);
+}
 // 64-wide K atoms of K block kb that hold data (the last block of a ragged K has fewer).
 __device__ __forceinline__ int32_t atoms_in_block(const qgen_gemm_grid& g, int32_t kb) {
   return min(kAtoms, g.kblocks - kb * kAtoms);
 }
 
-__device__ __forceinline__ uint8_t* stage_a(uint8_t* smem, int32_t slot) { return smem + kOffStages + slot * kStageBytes; }
+__device__ __forceinline__ uint8_t* stage_a(uint8_t* smem, int32_t slot) {
+  return smem + kOffStages + slot * kStageBytes;
+}
 __device__ __forceinline__ uint8_t* stage_b(uint8_t* smem, int32_t slot) { return stage_a(smem, slot) + kABytes; }
 __device__ __forceinline__ uint8_t* stage_scale_a(uint8_t* smem, int32_t slot) { return stage_b(smem, slot) + kBBytes; }
-__device__ __forceinline__ uint8_t* stage_scale_b(uint8_t* smem, int32_t slot) { return stage_scale_a(smem, slot) + kScaleABytes; }
+__device__ __forceinline__ uint8_t* stage_scale_b(uint8_t* smem, int32_t slot) {
+  return stage_scale_a(smem, slot) + kScaleABytes;
+}
 
 // Producer (one thread): TMA of K block `step` into stage step mod kStages. Scale blocks past K are not copied.
-__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b, const qgen_gemm_args& args,
-                                            const qgen_gemm_grid& g, uint8_t* smem, const Barriers& bar, int32_t step) {
+__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b,
+                                            const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
+                                            const Barriers& bar, int32_t step) {
   const int32_t slot = step % kStages;
   qgen_mbar_wait(&bar.empty[slot], ((step / kStages) & 1) ^ 1);
   const StepPlace p = place_of(g, step);
@@ -125,10 +137,12 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUte
     qgen_tma_load_2d(stage_a(smem, slot) + c * kBM * kChunkBytes, map_a, x, m0, &bar.full[slot]);
     qgen_tma_load_2d(stage_b(smem, slot) + c * kBN * kChunkBytes, map_b, x, n0, &bar.full[slot]);
   }
-  qgen_bulk_load(stage_scale_a(smem, slot), args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks), 512 * atoms, &bar.full[slot]);
+  qgen_bulk_load(stage_scale_a(smem, slot), args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks),
+                 512 * atoms, &bar.full[slot]);
   for (int32_t h = 0; h < b_row_blocks; ++h)
-    qgen_bulk_load(stage_scale_b(smem, slot) + h * kAtoms * 512, args.b_scales + qgen_scale_block_offset(n0 / 128 + h, atom0, g.kblocks),
-                   512 * atoms, &bar.full[slot]);
+    qgen_bulk_load(stage_scale_b(smem, slot) + h * kAtoms * 512,
+                   args.b_scales + qgen_scale_block_offset(n0 / 128 + h, atom0, g.kblocks), 512 * atoms,
+                   &bar.full[slot]);
 }
 
 // MMA warp, K tail: in the last atom of a ragged K, the scale bytes of groups past k (padding, possibly NaN) become 0
@@ -140,7 +154,8 @@ __device__ __forceinline__ void zero_tail_scales(uint8_t* smem, int32_t slot, co
   const uint32_t keep = (1u << (8 * valid)) - 1u;  // bytes 0 .. valid-1 of every row's 4-scale word
   const int lane = threadIdx.x & 31;
   for (int h = 0; h <= kBRowBlocks; ++h) {
-    uint8_t* block = h == 0 ? stage_scale_a(smem, slot) + last * 512 : stage_scale_b(smem, slot) + ((h - 1) * kAtoms + last) * 512;
+    uint8_t* block =
+        h == 0 ? stage_scale_a(smem, slot) + last * 512 : stage_scale_b(smem, slot) + ((h - 1) * kAtoms + last) * 512;
     uint4* row = reinterpret_cast<uint4*>(block + lane * 16);
     uint4 v = *row;
     v.x &= keep; v.y &= keep; v.z &= keep; v.w &= keep;
@@ -179,7 +194,8 @@ __device__ __forceinline__ void issue_mma(uint8_t* smem, const Barriers& bar, co
       const int c = j / 4, within = j % 4;  // SW128 chunk, and K = 64 step inside its 128-byte rows (+32 B = +2)
       const uint64_t a_desc = qgen_umma_desc_sw128(stage_a(smem, slot) + c * kBM * kChunkBytes) + 2 * within;
       const uint64_t b_desc = qgen_umma_desc_sw128(stage_b(smem, slot) + c * kBN * kChunkBytes) + 2 * within;
-      qgen_tcgen05_mma_nvfp4(d, a_desc, b_desc, kInstrDesc, sf + 4 * j, sf + 4 * kAtoms + 4 * j * kBRowBlocks, kb > 0 || j > 0);
+      qgen_tcgen05_mma_nvfp4(d, a_desc, b_desc, kInstrDesc, sf + 4 * j, sf + 4 * kAtoms + 4 * j * kBRowBlocks,
+                             kb > 0 || j > 0);
     }
     qgen_tcgen05_commit(&bar.empty[slot]);
     qgen_tcgen05_commit(&bar.sf_free[set]);
@@ -190,8 +206,8 @@ __device__ __forceinline__ void issue_mma(uint8_t* smem, const Barriers& bar, co
 
 // Epilogue warp: rows 32 (warp mod 4) .. +31 of tile `tile_index`, columns of this warpgroup's slice;
 // out = f32(acc * alpha) (NUMERICS §6.3), rows >= m and columns >= n not written.
-__device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const qgen_gemm_grid& g, const Barriers& bar, uint32_t tmem,
-                                           int32_t tile_index, int32_t first_step, float alpha) {
+__device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const qgen_gemm_grid& g, const Barriers& bar,
+                                           uint32_t tmem, int32_t tile_index, int32_t first_step, float alpha) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int quarter = warp % 4;                      // tcgen05.ld lane-access rule (PTX-FACTS §4.1)
   const int group = (warp - 2) / 4;                  // epilogue warpgroup
@@ -211,7 +227,8 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const qge
 #pragma unroll
       for (int j = 0; j < 32; j += 2) {
         const int64_t col = static_cast<int64_t>(p.tn) * kBN + col0 + j;
-        if (col < args.n) qgen_store_pair(c, row * args.n + col, __uint_as_float(v[j]) * alpha, __uint_as_float(v[j + 1]) * alpha);
+        if (col < args.n)
+          qgen_store_pair(c, row * args.n + col, __uint_as_float(v[j]) * alpha, __uint_as_float(v[j + 1]) * alpha);
       }
     }
   }
@@ -220,7 +237,8 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const qge
   if (lane == 0) qgen_mbar_arrive(&bar.acc_empty[buf]);
 }
 
-// One CTA per SM, persistent over tiles; roles by warp (PTX-FACTS §4.9): TMA producer, MMA issuer, epilogue warpgroups.
+// One CTA per SM, persistent over tiles; roles by warp (PTX-FACTS §4.9): TMA producer, MMA issuer, epilogue
+// warpgroups.
 __global__ void __launch_bounds__(kThreads, 1)
 gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, const qgen_gemm_args args,
      const qgen_gemm_grid g) {
@@ -256,7 +274,9 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   const uint32_t tmem = *tmem_slot;
 
   const int32_t tiles = g.tiles_m * g.tiles_n;
-  const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1 : 0;
+  const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles
+                               ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1
+                               : 0;
   const int32_t steps = my_tiles * g.ksteps;
 
   if (warp == 0) {
@@ -295,9 +315,11 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16(const qgen_gemm_args* args, cudaStre
   qgen_status st = qgen_gemm_check_args(kKernelName, a, 32);
   if (st.code != QGEN_OK) return st;
   CUtensorMap map_a, map_b;
-  st = qgen_fp4_tensor_map(kKernelName, "a_codes", &map_a, a.a_codes, a.m, a.k, kBM, kChunkBytes, CU_TENSOR_MAP_SWIZZLE_128B);
+  st = qgen_fp4_tensor_map(kKernelName, "a_codes", &map_a, a.a_codes, a.m, a.k, kBM, kChunkBytes,
+                           CU_TENSOR_MAP_SWIZZLE_128B);
   if (st.code != QGEN_OK) return st;
-  st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kChunkBytes, CU_TENSOR_MAP_SWIZZLE_128B);
+  st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kChunkBytes,
+                           CU_TENSOR_MAP_SWIZZLE_128B);
   if (st.code != QGEN_OK) return st;
   const qgen_gemm_grid g = qgen_make_gemm_grid(a.m, a.n, a.k, kBM, kBN, kBK);
   static bool configured = false;  // the attribute is per function; setting it again is harmless

@@ -29,7 +29,13 @@
 #include "qgen_e4m3.cuh"
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_store_row.cuh"
+#include "qgen_reduce.cuh"
 
 namespace qgen_amax_bf16_impl {
 
@@ -75,11 +81,13 @@ extern "C" qgen_status qgen_amax_bf16(const qgen_amax_args* args, cudaStream_t s
   const qgen_amax_args& a = *args;
   QGEN_REQUIRE(a.rows >= 1, "rows = %lld; allowed: rows >= 1", static_cast<long long>(a.rows));
   QGEN_REQUIRE(a.cols >= 1, "cols = %lld; allowed: cols >= 1", static_cast<long long>(a.cols));
-  QGEN_REQUIRE(a.x != nullptr && qgen_aligned16(a.x), "x is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  QGEN_REQUIRE(a.x != nullptr && qgen_aligned16(a.x),
+               "x is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
   QGEN_REQUIRE(a.amax != nullptr && (reinterpret_cast<uintptr_t>(a.amax) & 3u) == 0,
                "amax is NULL or misaligned; allowed: a device pointer to one float");
   const int64_t elements = a.rows * a.cols, vectors = elements / kPerLoad;
   if (cudaMemsetAsync(a.amax, 0, sizeof(float), stream) != cudaSuccess) return qgen_launch_status(kKernelName);
-  amax<<<qgen_grid_blocks(vectors > 0 ? vectors : 1, kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a, vectors, elements);
+  amax<<<qgen_grid_blocks(vectors > 0 ? vectors : 1, kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a, vectors,
+                                                                                                     elements);
   return qgen_launch_status(kKernelName);
 }

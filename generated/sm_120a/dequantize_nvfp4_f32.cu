@@ -34,7 +34,13 @@
 #include "qgen_e4m3.cuh"
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_store_row.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_dequantize.cuh"
 
 namespace qgen_dequantize_nvfp4_f32_impl {
@@ -61,7 +67,8 @@ __global__ void __launch_bounds__(kThreads, 1) dequantize(const qgen_dequantize_
   const int64_t groups_per_row = args.cols / kGroupSize;
   const uint32_t* words = reinterpret_cast<const uint32_t*>(args.codes);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads * kPieces;
-  for (int64_t base = (static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u)) * kPieces + (threadIdx.x & 31u);
+  for (int64_t base =
+           (static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u)) * kPieces + (threadIdx.x & 31u);
        base < pieces; base += stride) {
     uint32_t word[kPieces], scale[kPieces];
 #pragma unroll
@@ -99,12 +106,15 @@ extern "C" qgen_status qgen_dequantize_nvfp4_f32(const qgen_dequantize_args* arg
   QGEN_REQUIRE(a.rows >= 1, "rows = %lld; allowed: rows >= 1", static_cast<long long>(a.rows));
   QGEN_REQUIRE(a.cols >= 1 && a.cols % kColsMultiple == 0, "cols = %lld; allowed: a positive multiple of %lld",
                static_cast<long long>(a.cols), static_cast<long long>(kColsMultiple));
-  QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes), "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes),
+               "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
   QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
   QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
                "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");
-  QGEN_REQUIRE(a.y != nullptr && qgen_aligned16(a.y), "y is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
+  QGEN_REQUIRE(a.y != nullptr && qgen_aligned16(a.y),
+               "y is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
   const int64_t pieces = a.rows * (a.cols / 8);
-  dequantize<<<qgen_grid_blocks(qgen_ceil_div(pieces, kPieces), kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a, pieces);
+  dequantize<<<qgen_grid_blocks(qgen_ceil_div(pieces, kPieces), kThreads, kBlocksPerSm), kThreads, 0, stream>>>(a,
+                                                                                                                pieces);
   return qgen_launch_status(kKernelName);
 }

@@ -88,16 +88,21 @@ struct Barriers {
 };
 
 using StepPlace = qgen_step_place;
-__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) { return qgen_place_of<kTileOrder>(g, step); }
+__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) {
+  return qgen_place_of<kTileOrder>(g, step);
+}
 
 __device__ __forceinline__ uint8_t* stage_a(uint8_t* smem, int32_t slot) { return smem + slot * kStageBytes; }
 __device__ __forceinline__ uint8_t* stage_b(uint8_t* smem, int32_t slot) { return stage_a(smem, slot) + kABytes; }
 __device__ __forceinline__ uint8_t* stage_scale_a(uint8_t* smem, int32_t slot) { return stage_b(smem, slot) + kBBytes; }
-__device__ __forceinline__ uint8_t* stage_scale_b(uint8_t* smem, int32_t slot) { return stage_scale_a(smem, slot) + kScaleABytes; }
+__device__ __forceinline__ uint8_t* stage_scale_b(uint8_t* smem, int32_t slot) {
+  return stage_scale_a(smem, slot) + kScaleABytes;
+}
 
 // Producer (one thread): TMA of K block `step` into stage step mod kStages. Scale blocks past K are not copied.
-__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b, const qgen_gemm_args& args,
-                                            const qgen_gemm_grid& g, uint8_t* smem, const Barriers& bar, int32_t step) {
+__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b,
+                                            const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
+                                            const Barriers& bar, int32_t step) {
   const int32_t slot = step % kStages;
   qgen_mbar_wait(&bar.empty[slot], ((step / kStages) & 1) ^ 1);
   const StepPlace p = place_of(g, step);
@@ -112,25 +117,29 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUte
     qgen_tma_load_2d(stage_b(smem, slot) + c * kBN * kChunkBytes, map_b, x, n0, &bar.full[slot]);
   }
   for (int32_t h = 0; h < a_row_blocks; ++h)
-    qgen_bulk_load(stage_scale_a(smem, slot) + h * kAtoms * 512, args.a_scales + qgen_scale_block_offset(m0 / 128 + h, atom0, g.kblocks),
-                   512 * atoms, &bar.full[slot]);
+    qgen_bulk_load(stage_scale_a(smem, slot) + h * kAtoms * 512,
+                   args.a_scales + qgen_scale_block_offset(m0 / 128 + h, atom0, g.kblocks), 512 * atoms,
+                   &bar.full[slot]);
   for (int32_t h = 0; h < b_row_blocks; ++h)
-    qgen_bulk_load(stage_scale_b(smem, slot) + h * kAtoms * 512, args.b_scales + qgen_scale_block_offset(n0 / 128 + h, atom0, g.kblocks),
-                   512 * atoms, &bar.full[slot]);
+    qgen_bulk_load(stage_scale_b(smem, slot) + h * kAtoms * 512,
+                   args.b_scales + qgen_scale_block_offset(n0 / 128 + h, atom0, g.kblocks), 512 * atoms,
+                   &bar.full[slot]);
 }
 
 // Shared-memory address of the 16 bytes at (row, byte) of K atom `atom` in a [chunk][rows][kChunkBytes] swizzled tile.
 __device__ __forceinline__ uint32_t fragment_row_addr(const uint8_t* tile, int rows, int row, int atom, int byte16) {
   const int k_byte = atom * 32 + byte16;  // 32 bytes of packed codes per K = 64
   const int chunk = k_byte / kChunkBytes;
-  return qgen_smem_addr(tile) + chunk * rows * kChunkBytes + qgen_swizzled_offset<kChunkBytes>(row, k_byte % kChunkBytes);
+  return qgen_smem_addr(tile) + chunk * rows * kChunkBytes +
+         qgen_swizzled_offset<kChunkBytes>(row, k_byte % kChunkBytes);
 }
 
 // The 4 scales (one 32-bit word) of tile row `row` for K atom `atom`; tile_row0 places the tile inside its first
 // 128-row scale block. Groups past k get scale 0 (mask from the number of valid groups of the atom).
 __device__ __forceinline__ uint32_t scale_word(const uint8_t* scales, int tile_row0, int row, int atom, uint32_t keep) {
   const int srow = tile_row0 + row;
-  const uint32_t w = *reinterpret_cast<const uint32_t*>(scales + ((srow / 128) * kAtoms + atom) * 512 + qgen_scale_row_in_block(srow % 128));
+  const uint32_t w = *reinterpret_cast<const uint32_t*>(scales + ((srow / 128) * kAtoms + atom) * 512 +
+                                                        qgen_scale_row_in_block(srow % 128));
   return w & keep;
 }
 
@@ -152,7 +161,8 @@ __device__ __forceinline__ void mma_block(uint8_t* smem, const qgen_gemm_grid& g
       const int r0 = warp_m * kWarpM + 16 * i;
       // Matrices: rows r0..+7 / r0+8..+15 of K bytes 0..15, then the same rows of bytes 16..31 (a0..a3,
       // PTX-FACTS §5.2).
-      qgen_ldmatrix_x4(a[i], fragment_row_addr(a_tile, kBM, r0 + (lane & 7) + 8 * ((lane >> 3) & 1), atom, 16 * (lane >> 4)));
+      qgen_ldmatrix_x4(a[i],
+                       fragment_row_addr(a_tile, kBM, r0 + (lane & 7) + 8 * ((lane >> 3) & 1), atom, 16 * (lane >> 4)));
       sfa[i] = scale_word(stage_scale_a(smem, slot), a_row0, r0 + (lane >> 2) + 8 * (lane & 1), atom, keep);
     }
 #pragma unroll
@@ -160,7 +170,8 @@ __device__ __forceinline__ void mma_block(uint8_t* smem, const qgen_gemm_grid& g
       const int n0 = warp_n * kWarpN + 8 * j;
       // Matrices: columns n0..+7 of K bytes 0..15 and 16..31 (b0, b1 of fragment j), then n0+8..+15 (fragment j + 1).
       uint32_t b[4];
-      qgen_ldmatrix_x4(b, fragment_row_addr(b_tile, kBN, n0 + (lane & 7) + 8 * (lane >> 4), atom, 16 * ((lane >> 3) & 1)));
+      qgen_ldmatrix_x4(b,
+                       fragment_row_addr(b_tile, kBN, n0 + (lane & 7) + 8 * (lane >> 4), atom, 16 * ((lane >> 3) & 1)));
       const uint32_t sfb0 = scale_word(stage_scale_b(smem, slot), b_row0, n0 + (lane >> 2), atom, keep);
       const uint32_t sfb1 = scale_word(stage_scale_b(smem, slot), b_row0, n0 + 8 + (lane >> 2), atom, keep);
 #pragma unroll
@@ -173,8 +184,8 @@ __device__ __forceinline__ void mma_block(uint8_t* smem, const qgen_gemm_grid& g
 }
 
 // Epilogue of one warp tile: out = f32(acc * alpha) (NUMERICS §6.3); rows >= m and columns >= n are not written.
-__device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const StepPlace& p, int warp_m, int warp_n, float alpha,
-                                           const float (&acc)[kFragsM][kFragsN][4]) {
+__device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const StepPlace& p, int warp_m, int warp_n,
+                                           float alpha, const float (&acc)[kFragsM][kFragsN][4]) {
   const int lane = threadIdx.x & 31;
   Out* c = static_cast<Out*>(args.c);
 #pragma unroll
@@ -209,7 +220,9 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   __syncthreads();
 
   const int32_t tiles = g.tiles_m * g.tiles_n;
-  const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1 : 0;
+  const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles
+                               ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1
+                               : 0;
   const int32_t steps = my_tiles * g.ksteps;
   const int warp = threadIdx.x >> 5;
   if (warp == kWarps) {
@@ -249,9 +262,11 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16(const qgen_gemm_args* args, cudaStre
   qgen_status st = qgen_gemm_check_args(kKernelName, a, 32);
   if (st.code != QGEN_OK) return st;
   CUtensorMap map_a, map_b;
-  st = qgen_fp4_tensor_map(kKernelName, "a_codes", &map_a, a.a_codes, a.m, a.k, kBM, kChunkBytes, qgen_swizzle_for_row_bytes(kChunkBytes));
+  st = qgen_fp4_tensor_map(kKernelName, "a_codes", &map_a, a.a_codes, a.m, a.k, kBM, kChunkBytes,
+                           qgen_swizzle_for_row_bytes(kChunkBytes));
   if (st.code != QGEN_OK) return st;
-  st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kChunkBytes, qgen_swizzle_for_row_bytes(kChunkBytes));
+  st = qgen_fp4_tensor_map(kKernelName, "b_codes", &map_b, a.b_codes, a.n, a.k, kBN, kChunkBytes,
+                           qgen_swizzle_for_row_bytes(kChunkBytes));
   if (st.code != QGEN_OK) return st;
   const qgen_gemm_grid g = qgen_make_gemm_grid(a.m, a.n, a.k, kBM, kBN, kBK);
   static bool configured = false;  // the attribute is per function; setting it again is harmless

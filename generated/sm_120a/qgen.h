@@ -61,6 +61,9 @@ typedef struct {
                          * (NUMERICS §3.2); ignored by kernels that do not rotate. The operands of one GEMM pass the SAME
                          * sign_seed (their rotations cancel) and DIFFERENT seeds (independent noise; shared noise would
                          * correlate Q(A) and Q(B) and bias A.B^T). */
+  void* plane;          /* kernels with outputs 'nvfp4+bf16-plane' only (NULL otherwise): bf16 [rows, cols], 16-byte
+                         * aligned, written with plane[i] = bf16(e2m1(code i) * scale(group of i)), no tensor scale
+                         * (NUMERICS §6.6) */
 } qgen_quantize_args;
 
 /* Dequantize: `qgen_status qgen_<name>(const qgen_dequantize_args* args, cudaStream_t stream);`

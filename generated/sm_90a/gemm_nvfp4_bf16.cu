@@ -53,7 +53,8 @@ namespace qgen_gemm_nvfp4_bf16_impl {
 constexpr const char* kKernelName = "gemm_nvfp4_bf16";
 constexpr int kBM = 128;                  // tiling.ctaTile[0]
 constexpr int kBN = 128;                  // tiling.ctaTile[1]
-constexpr int kBK = 64;                  // tiling.ctaTile[2]: kAtoms 64-wide K atoms (one 128-byte swizzle row of bf16 each)
+// tiling.ctaTile[2]: kAtoms 64-wide K atoms (one 128-byte swizzle row of bf16 each)
+constexpr int kBK = 64;
 constexpr int kAtoms = kBK / 64;
 constexpr int kConsumers = 2;    // consumer warpgroups; each owns kSlabs m64 slabs of the tile
 constexpr int kSlabs = 1;
@@ -106,12 +107,15 @@ struct Barriers {
 };
 
 using StepPlace = qgen_step_place;
-__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) { return qgen_place_of<kTileOrder>(g, step); }
+__device__ __forceinline__ StepPlace place_of(const qgen_gemm_grid& g, int32_t step) {
+  return qgen_place_of<kTileOrder>(g, step);
+}
 
 // Producer (one thread): TMA for K block `step` into raw stage step % kRawStages. Scale blocks past K are not
 // copied (their smem bytes are stale; the groups they would describe get multiplier 0).
-__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b, const qgen_gemm_args& args,
-                                            const qgen_gemm_grid& g, uint8_t* smem, const Barriers& bar, int32_t step) {
+__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b,
+                                            const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
+                                            const Barriers& bar, int32_t step) {
   const int32_t slot = step % kRawStages;
   qgen_mbar_wait(&bar.raw_empty[slot], ((step / kRawStages) & 1) ^ 1);
   const StepPlace p = place_of(g, step);
@@ -121,16 +125,18 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUte
   qgen_mbar_arrive_expect_tx(&bar.raw_full[slot], kRawABytes + kRawBBytes + 512 * atoms * (1 + b_row_blocks));
   qgen_tma_load_2d(smem + kOffRawA + slot * kRawABytes, map_a, p.kb * kRawRowBytes, m0, &bar.raw_full[slot]);
   qgen_tma_load_2d(smem + kOffRawB + slot * kRawBBytes, map_b, p.kb * kRawRowBytes, n0, &bar.raw_full[slot]);
-  qgen_bulk_load(smem + kOffScaleA + slot * kAtoms * 512, args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks),
-                 512 * atoms, &bar.raw_full[slot]);
+  qgen_bulk_load(smem + kOffScaleA + slot * kAtoms * 512,
+                 args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks), 512 * atoms, &bar.raw_full[slot]);
   for (int32_t i = 0; i < b_row_blocks; ++i)
     qgen_bulk_load(smem + kOffScaleB + (slot * kBScaleRowBlocks + i) * kAtoms * 512,
-                   args.b_scales + qgen_scale_block_offset(n0 / 128 + i, atom0, g.kblocks), 512 * atoms, &bar.raw_full[slot]);
+                   args.b_scales + qgen_scale_block_offset(n0 / 128 + i, atom0, g.kblocks), 512 * atoms,
+                   &bar.raw_full[slot]);
 }
 
 // The four bf16x2 multipliers of one row's groups group0 .. group0 + 3 (scale bytes packed in `scales4`); groups
 // past K get 0 so that padding or stale scale bytes never reach the sum.
-__device__ __forceinline__ void row_multipliers(uint32_t scales4, int32_t group0, int32_t kgroups, uint32_t (&mult)[4]) {
+__device__ __forceinline__ void row_multipliers(uint32_t scales4, int32_t group0, int32_t kgroups,
+                                                uint32_t (&mult)[4]) {
 #pragma unroll
   for (int t = 0; t < 4; ++t)
     mult[t] = group0 + t < kgroups ? qgen_fp4_scale_multiplier(scales4 >> (8 * t)) : 0u;
@@ -155,14 +161,15 @@ __device__ __forceinline__ void dequantize_b_row(const uint8_t* codes, uint32_t 
       uint32_t v[4];
 #pragma unroll
       for (int t = 0; t < 4; ++t) v[t] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(w[2 * t + h], s), mult[t]);
-      *reinterpret_cast<uint4*>(atom_tile + qgen_sw128_offset(row, (2 * s + h) * 16)) = make_uint4(v[0], v[1], v[2], v[3]);
+      *reinterpret_cast<uint4*>(atom_tile + qgen_sw128_offset(row, (2 * s + h) * 16)) =
+          make_uint4(v[0], v[1], v[2], v[3]);
     }
   }
 }
 
 // This consumer thread's share of the B tile of K block `step`: (row, atom) tasks spread over all consumer threads.
-__device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* tile, const qgen_gemm_grid& g, int32_t step,
-                                             const StepPlace& p, int ctid) {
+__device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* tile, const qgen_gemm_grid& g,
+                                             int32_t step, const StepPlace& p, int ctid) {
   const int32_t slot = step % kRawStages;
   const uint8_t* raw = smem_raw + kOffRawB + slot * kRawBBytes;
   const uint8_t* scales = smem_raw + kOffScaleB + slot * kBScaleRowBlocks * kAtoms * 512;
@@ -174,7 +181,8 @@ __device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* t
     if (kTasks % kConsumerThreads == 0 || task < kTasks) {
       const int row = task % kBN, atom = task / kBN;
       const int srow = scale_row0 + row;
-      const uint32_t scales4 = *reinterpret_cast<const uint32_t*>(scales + ((srow / 128) * kAtoms + atom) * 512 + qgen_scale_row_in_block(srow % 128));
+      const uint32_t scales4 = *reinterpret_cast<const uint32_t*>(scales + ((srow / 128) * kAtoms + atom) * 512 +
+                                                                  qgen_scale_row_in_block(srow % 128));
       dequantize_b_row(raw + row * kRawRowBytes + atom * 32, scales4, tile + atom * kAtomBytes, row,
                        (p.kb * kAtoms + atom) * 4, g.kgroups);
     }
@@ -183,8 +191,9 @@ __device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* t
 
 // The RS-form A fragments (PTX-FACTS §6.3) of K block `step` for this warpgroup's slabs, dequantized from the raw stage
 // straight into registers: frag[slab][16 atom + 4 s + r] is register a_r of k16 step s of the atom.
-__device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const qgen_gemm_grid& g, int32_t step, const StepPlace& p,
-                                                 int consumer, uint32_t (&frag)[kSlabs][16 * kAtoms]) {
+__device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const qgen_gemm_grid& g, int32_t step,
+                                                 const StepPlace& p, int consumer,
+                                                 uint32_t (&frag)[kSlabs][16 * kAtoms]) {
   const int32_t slot = step % kRawStages;
   const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
   const int gq = lane >> 2, q = lane & 3;
@@ -196,8 +205,9 @@ __device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const qgen
     const int r = (consumer * kSlabs + sl) * 64 + warp * 16 + gq;
 #pragma unroll
     for (int atom = 0; atom < kAtoms; ++atom) {
-      const uint2 x = *reinterpret_cast<const uint2*>(raw + r * kRawRowBytes + atom * 32 + 8 * q);        // group q of row r
-      const uint2 y = *reinterpret_cast<const uint2*>(raw + (r + 8) * kRawRowBytes + atom * 32 + 8 * q);  // group q of row r + 8
+      const uint2 x = *reinterpret_cast<const uint2*>(raw + r * kRawRowBytes + atom * 32 + 8 * q);  // group q of row r
+      const uint2 y =
+          *reinterpret_cast<const uint2*>(raw + (r + 8) * kRawRowBytes + atom * 32 + 8 * q);  // group q of row r + 8
       const uint32_t sx = scales[atom * 512 + qgen_scale_row_in_block(scale_row0 + r) + q];
       const uint32_t sy = scales[atom * 512 + qgen_scale_row_in_block(scale_row0 + r + 8) + q];
       const bool inside = (p.kb * kAtoms + atom) * 4 + q < g.kgroups;
@@ -216,7 +226,8 @@ __device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const qgen
 }
 
 // Issue the k16 wgmmas of one K block (asynchronous; the A fragments and accumulators stay untouched until the wait).
-__device__ __forceinline__ void issue_mma(const uint8_t* tile, float (&acc)[kSlabs][kBN / 2], const uint32_t (&frag)[kSlabs][16 * kAtoms]) {
+__device__ __forceinline__ void issue_mma(const uint8_t* tile, float (&acc)[kSlabs][kBN / 2],
+                                          const uint32_t (&frag)[kSlabs][16 * kAtoms]) {
   qgen_wgmma_fence();
 #pragma unroll
   for (int atom = 0; atom < kAtoms; ++atom) {
@@ -243,13 +254,14 @@ __device__ __forceinline__ void consumers_sync() {
 
 // The consumers' work for K block `step` before its wgmmas: wait for its bytes, dequantize this thread's share of
 // B into `tile`; then (prepare_a) its A fragments into `frag` and release the raw stage.
-__device__ __forceinline__ void prepare_b(uint8_t* smem, const Barriers& bar, const qgen_gemm_grid& g, int32_t step, uint8_t* tile, int ctid) {
+__device__ __forceinline__ void prepare_b(uint8_t* smem, const Barriers& bar, const qgen_gemm_grid& g, int32_t step,
+                                          uint8_t* tile, int ctid) {
   qgen_mbar_wait(&bar.raw_full[step % kRawStages], (step / kRawStages) & 1);
   dequantize_b(smem, tile, g, step, place_of(g, step), ctid);
   qgen_fence_proxy_async();  // this thread's B writes -> visible to wgmma (async proxy) after the barrier
 }
-__device__ __forceinline__ void prepare_a(uint8_t* smem, const Barriers& bar, const qgen_gemm_grid& g, int32_t step, int consumer,
-                                          uint32_t (&frag)[kSlabs][16 * kAtoms]) {
+__device__ __forceinline__ void prepare_a(uint8_t* smem, const Barriers& bar, const qgen_gemm_grid& g, int32_t step,
+                                          int consumer, uint32_t (&frag)[kSlabs][16 * kAtoms]) {
   load_a_fragments(smem, g, step, place_of(g, step), consumer, frag);
   __syncwarp();
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty[step % kRawStages]);
@@ -273,7 +285,8 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Ste
       const int64_t col = static_cast<int64_t>(p.tn) * kBN + 8 * j + 2 * (lane & 3);
       if (col >= args.n) continue;
       if (row < args.m) qgen_store_pair(c, row * args.n + col, acc[sl][4 * j] * alpha, acc[sl][4 * j + 1] * alpha);
-      if (row + 8 < args.m) qgen_store_pair(c, (row + 8) * args.n + col, acc[sl][4 * j + 2] * alpha, acc[sl][4 * j + 3] * alpha);
+      if (row + 8 < args.m)
+        qgen_store_pair(c, (row + 8) * args.n + col, acc[sl][4 * j + 2] * alpha, acc[sl][4 * j + 3] * alpha);
     }
   }
 }
@@ -299,7 +312,9 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   __syncthreads();
 
   const int32_t tiles = g.tiles_m * g.tiles_n;
-  const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1 : 0;
+  const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles
+                               ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1
+                               : 0;
   const int32_t steps = my_tiles * g.ksteps;  // K blocks this CTA works through, over all its tiles
 
   if (threadIdx.x >= kConsumerThreads) {

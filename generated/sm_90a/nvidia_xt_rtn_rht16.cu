@@ -51,7 +51,13 @@
 #include "qgen_e4m3.cuh"
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
-#include "qgen_elementwise.cuh"
+#include "qgen_segment.cuh"
+#include "qgen_load_row.cuh"
+#include "qgen_load_transposed.cuh"
+#include "qgen_load_nvfp4.cuh"
+#include "qgen_codes_io.cuh"
+#include "qgen_store_row.cuh"
+#include "qgen_reduce.cuh"
 #include "qgen_hadamard.cuh"
 #include "qgen_quantize.cuh"
 #include "qgen_quantize_kernel.cuh"
@@ -82,6 +88,7 @@ struct Config {
   using Order = qgen_order_column_major;
   using Rounding = qgen_rounding_rtn;
   using Rotation = qgen_rotation_hadamard;
+  using Output = qgen_output_nvfp4;
 
   // NUMERICS §5: target T (six); bits 0x40c00000.
   __device__ __forceinline__ static float target() { return __uint_as_float(0x40c00000u) /* 6 */; }

@@ -21,12 +21,13 @@ export function benchBuffers(spec: KernelSpec, rows: number, cols: number): Buff
       const Kb = cols / spec.scaleGroup.size;
       const outs: BufferArg[] = [{ size: rows * cols / 2 }, { size: scaleBytes(rows, Kb, spec.scaleLayout) }];
       const ts: BufferArg = spec.tensorScale === 'caller' ? { size: 4, data: new Uint8Array(new Float32Array([1 / 512]).buffer) } : { size: 4 };
+      const plane: BufferArg[] = spec.outputs === 'nvfp4+bf16-plane' ? [{ size: rows * cols * 2 }] : [];
       if (spec.input === 'nvfp4') {
         // The input tensor is [cols, rows] quantized along rows, its scales in the kernel's layout (qgen.h).
         return [{ size: rows * cols / 2, fill: 'bytes-random' }, { size: scaleBytes(cols, rows / 16, spec.scaleLayout), fill: 'e4m3-random' },
-          { size: 4, data: new Uint8Array(new Float32Array([1]).buffer) }, ...outs, ts];
+          { size: 4, data: new Uint8Array(new Float32Array([1]).buffer) }, ...outs, ts, ...plane];
       }
-      return [{ size: rows * cols * 2, fill: 'bf16-random' }, ...outs, ts];
+      return [{ size: rows * cols * 2, fill: 'bf16-random' }, ...outs, ts, ...plane];
     }
     case 'dequantize': {
       const Kb = cols / spec.scaleGroup.size;

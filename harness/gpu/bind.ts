@@ -1,9 +1,12 @@
 // How the GPU runner binds request buffers to each kernel kind's argument struct (runtime/qgen.h), and the
-// generated dispatch table that lets one runner binary serve every emitted kernel.
+// generated dispatch table that lets one runner binary serve every emitted kernel. The C++ is in
+// templates/runner/ (dispatch.h.hbs, dispatch.cu.hbs, one run_<kind>.cpp.hbs adapter per kind), rendered by the
+// project's one renderer (render/render.ts); this file only says which buffer sits at which index.
 //
-// Buffer order per kind (the runner passes them as void*[] to the adapter below):
+// Buffer order per kind (the runner passes them as void*[] to the adapters):
 //   quantize, bf16 input : x, codes, scales, tensor_scale
 //   quantize, NVFP4 input: in_codes, in_scales, in_tensor_scale, codes, scales, tensor_scale
+//   (a quantizer with outputs 'nvfp4+bf16-plane' takes one more: plane, bf16 [rows, cols]; NUMERICS §6.6)
 //   dequantize           : codes, scales, tensor_scale, y
 //   hadamard             : x, y
 //   amax                 : x, amax
@@ -12,13 +15,13 @@
 // Seeds (NUMERICS §3.2): a quantizer gets seed (stochastic rounding) and sign_seed (Hadamard signs); a Hadamard
 // kernel gets sign_seed as its seed, so that it rotates like a quantizer given the same sign_seed.
 import type { KernelSpec } from '../../dsl/types.ts';
+import { renderTemplate } from '../../render/render.ts';
 
 export function bufferNames(spec: KernelSpec): string[] {
   switch (spec.kind) {
     case 'quantize':
-      return spec.input === 'nvfp4'
-        ? ['in_codes', 'in_scales', 'in_tensor_scale', 'codes', 'scales', 'tensor_scale']
-        : ['x', 'codes', 'scales', 'tensor_scale'];
+      return [...(spec.input === 'nvfp4' ? ['in_codes', 'in_scales', 'in_tensor_scale'] : ['x']),
+        'codes', 'scales', 'tensor_scale', ...(spec.outputs === 'nvfp4+bf16-plane' ? ['plane'] : [])];
     case 'dequantize': return ['codes', 'scales', 'tensor_scale', 'y'];
     case 'hadamard': return ['x', 'y'];
     case 'amax': return ['x', 'amax'];
@@ -26,62 +29,26 @@ export function bufferNames(spec: KernelSpec): string[] {
   }
 }
 
-function adapter(spec: KernelSpec): string {
-  const n = spec.name;
-  const b = (name: string) => `bufs[${bufferNames(spec).indexOf(name)}]`;
-  const head = `static qgen_status run_${n}(void** bufs, int n, int64_t rows, int64_t cols, int64_t depth, uint64_t seed, uint64_t sign_seed, void* ws, size_t ws_bytes, cudaStream_t s) {\n`
-    + `  if (n != ${bufferNames(spec).length}) return qgen_runner_error("${n}: expected ${bufferNames(spec).length} buffers");\n`;
-  switch (spec.kind) {
-    case 'quantize': {
-      const input = spec.input === 'nvfp4'
-        ? `  a.in_codes = (const uint8_t*)${b('in_codes')}; a.in_scales = (const uint8_t*)${b('in_scales')}; a.in_tensor_scale = (const float*)${b('in_tensor_scale')};\n`
-        : `  a.x = ${b('x')};\n`;
-      return head + `  (void)depth;\n  qgen_quantize_args a = {};\n` + input
-        + `  a.rows = rows; a.cols = cols; a.codes = (uint8_t*)${b('codes')}; a.scales = (uint8_t*)${b('scales')};\n`
-        + `  a.tensor_scale = (float*)${b('tensor_scale')}; a.seed = seed; a.sign_seed = sign_seed; a.workspace = ws; a.workspace_bytes = ws_bytes;\n`
-        + `  return qgen_${n}(&a, s);\n}\n`;
-    }
-    case 'dequantize':
-      return head + `  (void)depth;\n  qgen_dequantize_args a = {};\n`
-        + `  a.codes = (const uint8_t*)${b('codes')}; a.scales = (const uint8_t*)${b('scales')}; a.tensor_scale = (const float*)${b('tensor_scale')};\n`
-        + `  a.rows = rows; a.cols = cols; a.y = ${b('y')};\n  (void)seed; (void)sign_seed; (void)ws; (void)ws_bytes;\n  return qgen_${n}(&a, s);\n}\n`;
-    case 'hadamard':
-      return head + `  (void)depth;\n  qgen_hadamard_args a = {};\n  a.x = ${b('x')}; a.y = ${b('y')}; a.rows = rows; a.cols = cols; a.seed = sign_seed;\n`
-        + `  (void)seed; (void)ws; (void)ws_bytes;\n  return qgen_${n}(&a, s);\n}\n`;
-    case 'amax':
-      return head + `  (void)depth;\n  qgen_amax_args a = {};\n  a.x = ${b('x')}; a.amax = (float*)${b('amax')}; a.rows = rows; a.cols = cols;\n`
-        + `  a.workspace = ws; a.workspace_bytes = ws_bytes; (void)seed; (void)sign_seed;\n  return qgen_${n}(&a, s);\n}\n`;
-    case 'gemm':
-      return head + `  qgen_gemm_args a = {};\n`
-        + `  a.a_codes = (const uint8_t*)${b('a_codes')}; a.a_scales = (const uint8_t*)${b('a_scales')}; a.a_tensor_scale = (const float*)${b('a_tensor_scale')};\n`
-        + `  a.b_codes = (const uint8_t*)${b('b_codes')}; a.b_scales = (const uint8_t*)${b('b_scales')}; a.b_tensor_scale = (const float*)${b('b_tensor_scale')};\n`
-        + `  a.m = rows; a.k = cols; a.n = depth; a.c = ${b('c')};\n  (void)seed; (void)sign_seed; (void)ws; (void)ws_bytes;\n  return qgen_${n}(&a, s);\n}\n`;
-  }
-}
-
 /** True when the kind's host ABI has a workspace-size query. */
 function hasWorkspace(spec: KernelSpec): boolean { return spec.kind === 'quantize' || spec.kind === 'amax'; }
 
+/** What the runner templates see of one kernel: its name, kind, buffer indices by name, workspace query. */
+function dispatchKernel(spec: KernelSpec) {
+  const names = bufferNames(spec);
+  return {
+    name: spec.name, kind: spec.kind, hasWorkspace: hasWorkspace(spec), bufferCount: names.length,
+    buffer: Object.fromEntries(names.map((n, i) => [n, i])),
+    nvfp4Input: spec.kind === 'quantize' && spec.input === 'nvfp4',
+    plane: spec.kind === 'quantize' && spec.outputs === 'nvfp4+bf16-plane',
+  };
+}
+
 /** dispatch.cu for the runner: one adapter per kernel and a lookup table by name. */
 export function renderDispatch(specs: KernelSpec[]): { header: string; source: string } {
-  const header = `// Generated by harness/gpu/bind.ts: the runner's table of kernels.\n#pragma once\n#include <cstddef>\n#include <cstdint>\n#include <cuda_runtime.h>\n#include "qgen.h"\n`
-    + `typedef qgen_status (*qgen_launch_fn)(void** bufs, int n, int64_t rows, int64_t cols, int64_t depth, uint64_t seed, uint64_t sign_seed, void* ws, size_t ws_bytes, cudaStream_t s);\n`
-    + `typedef struct { const char* name; qgen_launch_fn launch; size_t (*workspace_bytes)(int64_t, int64_t); } qgen_dispatch_entry;\n`
-    + `const qgen_dispatch_entry* qgen_find_kernel(const char* name);\n`
-    + `// Baselines (harness/runner/baselines.cu): cuBLAS and dequantize-then-cuBLAS, by name "baseline:...".\n`
-    + `const qgen_dispatch_entry* qgen_find_baseline(const char* name);\n`;
-  const declarations = specs.map((s) => {
-    const argsType = `qgen_${s.kind}_args`;
-    const ws = hasWorkspace(s) ? `extern "C" size_t qgen_${s.name}_workspace_bytes(int64_t rows, int64_t cols);\n` : '';
-    return `${ws}extern "C" qgen_status qgen_${s.name}(const ${argsType}* args, cudaStream_t stream);`;
-  }).join('\n');
-  const source = `// Generated by harness/gpu/bind.ts.\n#include <cstring>\n#include <cstdio>\n#include "dispatch.h"\n\n`
-    + `// Host entry points of the emitted kernels (runtime/qgen.h ABI).\n${declarations}\n\n`
-    + `static qgen_status qgen_runner_error(const char* msg) { qgen_status st; st.code = 1; snprintf(st.message, sizeof st.message, "%s", msg); return st; }\n\n`
-    + specs.map(adapter).join('\n')
-    + `\nstatic const qgen_dispatch_entry kEntries[] = {\n`
-    + specs.map((s) => `  { "${s.name}", run_${s.name}, ${hasWorkspace(s) ? `qgen_${s.name}_workspace_bytes` : 'nullptr'} },`).join('\n')
-    + `\n};\n\nconst qgen_dispatch_entry* qgen_find_kernel(const char* name) {\n`
-    + `  for (const qgen_dispatch_entry& e : kEntries) if (strcmp(e.name, name) == 0) return &e;\n  return nullptr;\n}\n`;
-  return { header, source };
+  const kernels = specs.map(dispatchKernel);
+  const adapters = kernels.map((k) => renderTemplate(`runner/run_${k.kind}.cpp.hbs`, k));
+  return {
+    header: renderTemplate('runner/dispatch.h.hbs', {}),
+    source: renderTemplate('runner/dispatch.cu.hbs', { kernels, adapters }),
+  };
 }

@@ -113,7 +113,7 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   say('## 1. quantizer suite (bit-exact against the TS reference)');
   const elementwise = built.specs.filter((s) => s.kind !== 'gemm');
   const quant = await runSuite(runner, { ...built, specs: elementwise }, { runs: opts.runs, device, arch, gridCap: 0 });
-  for (const l of quant.report.split('\n').filter((l) => /^(PASS|FAIL|  )/.test(l))) say(l);
+  for (const l of quant.report.split('\n').filter((l) => /^(PASS|FAIL| {2})/.test(l))) say(l);
   passed += quant.passed;
   failed += quant.failed;
   verdicts.push({ step: 'quantizer suite (bit-exact)', ok: quant.failed === 0, detail: quant.line });
@@ -149,7 +149,6 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   verdicts.push({ step: 'GEMM property suite', ok: suite.failed === 0,
     detail: `${suite.passed} passed, ${suite.failed} failed` });
 
-  const speedLines: string[] = [];
   if (opts.speed) {
     say('## 4. speed (median of CUDA-event timings, same run)');
     say('| shape | kernel | time (us) | TFLOP/s | vendor NVFP4 (cuBLASLt) TFLOP/s | x vendor | cuBLAS bf16 TFLOP/s | x cuBLAS bf16 |');

@@ -11,6 +11,8 @@ import {
   accumulatorBound, describeModel, dotOperands, modelGemm, type AccumulatorModel,
 } from '../../reference/accumulator.ts';
 import { f32ToBf16Bits } from '../../reference/fp32.ts';
+import { gemmOperands, rng, type GemmCase } from './gemm_suite.ts';
+import { e4m3Pow2 } from './accumulator_probe.ts';
 
 export type Verdict = 'pass' | 'accumulation' | 'layout';
 export interface Classification { verdict: Verdict; detail: string }
@@ -96,3 +98,67 @@ export function swapScaleColumns(q: QuantizedTensor): QuantizedTensor {
   }
   return { ...q, scales };
 }
+
+/**
+ * Operands on which an accumulator that keeps fewer bits than fp32 exceeds NUMERICS §6.2's bound, visibly through a
+ * bf16 output. Every dot product is `±big + (K - 32) small terms + ∓big` in K order:
+ *   A  block 0: element 0 = ±6 * 2^8 (big = 1536, the row's sign random); last block: element 15 = ∓6 * 2^8; the
+ *      blocks between: random nonzero codes and signs, scales 2^-9..2^-4 (a random binade per block);
+ *   B  random nonzero codes and signs with scales 2^-3..2^0 per block, except k = 0 and k = K - 1: +1.0 (scale 1),
+ *      so big cancels exactly and the result is the sum of the small terms (a few units, |ref| << S).
+ * The running sum stays in [2^10, 2^11) while the small terms go down to 0.5 * 2^-9 * 0.5 * 2^-3 = 2^-14 (the exact
+ * partial sums need up to 25 bits). An accumulator cut to 14 bits keeps a unit of 2^-3 there: every cut loses the
+ * fraction below it (the sum of small terms added since is not a multiple of 2^-3), about 2^-4 per cut, the same
+ * sign every time (toward zero), so over K / 32 cuts it loses about K / 2^9, while §6.2's bound is about
+ * 2 K 2^-24 S ~ K / 2^11.4 (S ~ 2 * 1536 + a few units): 2.7x to 6.7x over on the case of
+ * CLASSIFY_CASES (every element). The fp32 accumulator loses at most its rounding, which the bound covers.
+ * test/accumulator.test.ts checks both on these operands with the models.
+ */
+export function cancellationOperands(m: number, n: number, k: number, seed: number):
+  { a: QuantizedTensor; b: QuantizedTensor } {
+  if (k % 16 || k < 64) throw new Error(`cancellationOperands: k = ${k}, need a multiple of 16 >= 64`);
+  const next = rng(seed);
+  const Kb = k / 16;
+  const code = () => (1 + (next() % 7)) | (next() & 8);  // a nonzero E2M1 magnitude 0.5..6, random sign
+  const operand = (rows: number, ends: (r: number) => [number, number], scaleLog2: () => number,
+                   endScaleLog2: number): QuantizedTensor => {
+    const q: QuantizedTensor = {
+      rows, cols: k, groupSize: 16, scaleFormat: 'e4m3', tensorScale: 1,
+      codes: Uint8Array.from({ length: rows * k }, code),
+      scales: Uint8Array.from({ length: rows * Kb }, () => e4m3Pow2(scaleLog2())),
+    };
+    for (let r = 0; r < rows; r++) {
+      // the end blocks hold only the big terms (their scale is big's)
+      q.codes.fill(0, r * k, r * k + 16);
+      q.codes.fill(0, r * k + k - 16, r * k + k);
+      [q.codes[r * k], q.codes[r * k + k - 1]] = ends(r);
+      q.scales[r * Kb] = q.scales[r * Kb + Kb - 1] = e4m3Pow2(endScaleLog2);
+    }
+    return q;
+  };
+  const signs = Array.from({ length: m }, () => next() & 8);
+  const a = operand(m, (r) => [7 | signs[r], 7 | (signs[r] ^ 8)], () => -4 - (next() % 6), 8);
+  const b = operand(n, () => [2, 2], () => -(next() % 4), 0);
+  return { a, b };
+}
+
+/** A case of the classifier's self-test and of `classifyKernel` (probe_run.ts). `exact`: bit equality required. */
+export interface ClassifyCase {
+  label: string; exact: boolean; operands: () => { a: QuantizedTensor; b: QuantizedTensor };
+}
+
+const suiteCase = (c: GemmCase): ClassifyCase => ({
+  label: `${c.m}x${c.n}x${c.k} ${c.regime}`, exact: c.regime === 'exact', operands: () => gemmOperands(c),
+});
+
+/**
+ * Exact inputs (bit-exact contract), quantized N(0, 2^s) inputs, several K steps and tiles, and the cancellation
+ * inputs: the first three stay inside §6.2's bound even for an accumulator cut to 14 bits every 32 products (a bf16
+ * output hides the lost bits when nothing cancels), the last one does not (cancellationOperands).
+ */
+export const CLASSIFY_CASES: ClassifyCase[] = [
+  suiteCase({ m: 128, n: 256, k: 256, regime: 'exact', sigmaLog2: 0, dataSeed: 1 }),
+  suiteCase({ m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 }),
+  suiteCase({ m: 129, n: 272, k: 1024, regime: 'quantized', sigmaLog2: 6, dataSeed: 6 }),
+  { label: '128x128x1024 cancellation', exact: false, operands: () => cancellationOperands(128, 128, 1024, 21) },
+];

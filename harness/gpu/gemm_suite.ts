@@ -30,7 +30,7 @@ export function gemmCaseArbitrary(maxM = 300): fc.Arbitrary<GemmCase> {
 }
 
 /** xorshift32 stream for the exact regime. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
   return () => { s ^= s << 13; s >>>= 0; s ^= s >> 17; s ^= s << 5; s >>>= 0; return s; };
 }

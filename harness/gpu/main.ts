@@ -42,8 +42,8 @@ async function main(argv: string[]): Promise<number> {
   const only = option(argv, 'only', '');
   const selected = (name: string) => !only || name === only || new RegExp(only).test(name);
   const fullArgv = ['node', '.device/qgen-gpu.mjs', ...argv];
-  // The GEMM baselines need dequantize_nvfp4 in the runner, so it is always built.
-  const specs = catalogFor(arch).filter((s) => selected(s.name) || s.name === 'dequantize_nvfp4');
+  // The GEMM baselines need dequantize_nvfp4_bf16 in the runner, so it is always built.
+  const specs = catalogFor(arch).filter((s) => selected(s.name) || s.name === 'dequantize_nvfp4_bf16');
   const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-gpu-${arch}`);
   if (command === 'test') {
     const set = option(argv, 'specs', 'all');

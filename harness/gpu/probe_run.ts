@@ -1,6 +1,7 @@
 // GPU side of the accumulator probe and the failure classifier (accumulator_probe.ts, classify.ts):
 //   runProbe            the probe on one GEMM kernel of the runner -> ProbeReport
-//   classifyKernel      the classifier's verdict for a kernel over CLASSIFY_CASES (worst verdict wins)
+//   classifyKernel      the classifier's verdict for a kernel over CLASSIFY_CASES (classify.ts; worst verdict wins;
+//                       its cancellation case is where a 14-bit accumulator leaves §6.2's bound through a bf16 output)
 //   runProbeSelftest    `qgen-gpu probe-selftest [--arch sm_90a]`: proves probe + classifier on the GPU at hand:
 //                       the arch's real GEMM must pass, baseline:degraded_nvfp4_gemm (14 bits every K = 32) must be
 //                       measured as such and classified "accumulation", and the real GEMM fed swapped scale
@@ -11,8 +12,8 @@ import { catalogFor } from '../../dsl/catalog.ts';
 import type { AccumulatorModel } from '../../reference/accumulator.ts';
 import { describeModel } from '../../reference/accumulator.ts';
 import { analyseProbe, decodeGemmOutput, probeOperands, type ProbeReport } from './accumulator_probe.ts';
-import { classifyGemmOutput, swapScaleColumns, type Verdict } from './classify.ts';
-import { gemmBuffers, gemmOperands, type GemmCase } from './gemm_suite.ts';
+import { CLASSIFY_CASES, classifyGemmOutput, swapScaleColumns, type Verdict } from './classify.ts';
+import { gemmBuffers } from './gemm_suite.ts';
 import { buildRunner } from './build.ts';
 import { GpuRunner } from './client.ts';
 import { RunResults } from './results.ts';
@@ -27,13 +28,6 @@ export async function runProbe(runner: GpuRunner, kernel: string, arch: Arch, se
   return analyseProbe(arch, rows, a, b, decodeGemmOutput(res.buffers[6], 'bf16'), 'bf16');
 }
 
-/** Exact inputs (bit-exact contract) and quantized N(0, 2^s) inputs, several K steps and tiles. */
-export const CLASSIFY_CASES: GemmCase[] = [
-  { m: 128, n: 256, k: 256, regime: 'exact', sigmaLog2: 0, dataSeed: 1 },
-  { m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 },
-  { m: 129, n: 272, k: 1024, regime: 'quantized', sigmaLog2: 6, dataSeed: 6 },
-];
-
 const RANK: Record<Verdict, number> = { pass: 0, accumulation: 1, layout: 2 };
 
 export async function classifyKernel(runner: GpuRunner, kernel: string, models: readonly AccumulatorModel[],
@@ -42,20 +36,20 @@ export async function classifyKernel(runner: GpuRunner, kernel: string, models: 
   let verdict: Verdict = 'pass';
   const lines: string[] = [];
   for (const c of CLASSIFY_CASES) {
-    const { a, b } = gemmOperands(c);
+    const { a, b } = c.operands();
     const sent = opts.swapScales ? swapScaleColumns(a) : a;
     const res = await runner.run({
-      kernel, rows: c.m, cols: c.k, depth: c.n, seed: opts.seed ?? 0n, poison: 0x5a,
+      kernel, rows: a.rows, cols: a.cols, depth: b.rows, seed: opts.seed ?? 0n, poison: 0x5a,
       buffers: gemmBuffers(sent, b, 'bf16'),
     });
     if (res.status !== 0) {
       verdict = 'layout';
-      lines.push(`  ${c.m}x${c.n}x${c.k}: status ${res.status}: ${res.message}`);
+      lines.push(`  ${c.label}: status ${res.status}: ${res.message}`);
       continue;
     }
-    const v = classifyGemmOutput(a, b, decodeGemmOutput(res.buffers[6], 'bf16'), 'bf16', c.regime === 'exact', models);
+    const v = classifyGemmOutput(a, b, decodeGemmOutput(res.buffers[6], 'bf16'), 'bf16', c.exact, models);
     if (RANK[v.verdict] > RANK[verdict]) verdict = v.verdict;
-    lines.push(`  ${c.m}x${c.n}x${c.k} ${c.regime}: ${v.verdict}: ${v.detail}`);
+    lines.push(`  ${c.label}: ${v.verdict}: ${v.detail}`);
   }
   return { verdict, lines };
 }

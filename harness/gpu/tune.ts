@@ -69,7 +69,7 @@ async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
   Promise<{ binary: string; failed: Map<string, string> }> {
   const kernelsDir = path.join(workDir, 'kernels');
   mkdirSync(kernelsDir, { recursive: true });
-  const dequantize = catalogFor(arch).find((s) => s.name === 'dequantize_nvfp4')!;
+  const dequantize = catalogFor(arch).find((s) => s.name === 'dequantize_nvfp4_bf16')!;
   await emitKernels([dequantize, ...specs], arch, kernelsDir);
   const failed = new Map<string, string>();
   const objects = new Map<string, string>();
@@ -91,7 +91,7 @@ async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(os.cpus().length, 32)) }, worker));
   process.stderr.write('\n');
-  if (failed.has(dequantize.name)) throw new Error(`dequantize_nvfp4 did not compile: ${failed.get(dequantize.name)}`);
+  if (failed.has(dequantize.name)) throw new Error(`dequantize_nvfp4_bf16 did not compile: ${failed.get(dequantize.name)}`);
   const built = [dequantize, ...specs].filter((s) => objects.has(s.name));
   const dispatch = renderDispatch(built);
   writeFileSync(path.join(workDir, 'dispatch.h'), dispatch.header);

@@ -3,9 +3,9 @@
 //   baseline:cublas_bf16          A bf16 [m, k], B bf16 [n, k], C bf16 [m, n]: C = A . B^T (cuBLASLt, fp32 accumulate)
 //   baseline:cublas_fp8           A e4m3 [m, k], B e4m3 [n, k], C bf16 [m, n]: the same in FP8 (context only)
 //   baseline:dequant_cublas_bf16  the NVFP4 GEMM's 7 buffers: dequantize A and B to bf16 with the generated
-//                                 dequantize_nvfp4 kernel (tensor scale folded in), then baseline:cublas_bf16
+//                                 dequantize_nvfp4_bf16 kernel (tensor scale folded in), then baseline:cublas_bf16
 //   baseline:two_pass             the NVFP4 GEMM's 7 buffers: the package's exact two-pass GEMM (NUMERICS §6.4):
-//                                 dequantize_nvfp4 with tensor scale 1, then qgen_two_pass.h's cuBLASLt bf16 call with
+//                                 dequantize_nvfp4_bf16 with tensor scale 1, then qgen_two_pass.h's cuBLASLt bf16 call with
 //                                 alpha = f32(tA * tB) on the device; checked against the reference like the kernels
 //   baseline:cublaslt_nvfp4       the NVFP4 GEMM's 7 buffers: the vendor block-scaled NVFP4 GEMM (cuBLASLt, E2M1 with
 //                                 VEC16_UE4M3 scales in the same 128x4 layout; alpha 1, timing only). Blackwell only:
@@ -122,8 +122,8 @@ void* scratch(size_t bytes) {
 
 qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*, size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:dequant_cublas_bf16 expects the GEMM's 7 buffers", nb);
-  const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4");
-  if (!dq) return fail("baseline:dequant_cublas_bf16 needs the dequantize_nvfp4 kernel in the runner", 0);
+  const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4_bf16");
+  if (!dq) return fail("baseline:dequant_cublas_bf16 needs the dequantize_nvfp4_bf16 kernel in the runner", 0);
   uint8_t* a16 = static_cast<uint8_t*>(scratch(static_cast<size_t>((m + n) * k * 2)));
   if (!a16) return fail("cudaMalloc of the dequantized operands", 0);
   uint8_t* b16 = a16 + m * k * 2;
@@ -144,8 +144,8 @@ __global__ void two_pass_scalars(const float* ta, const float* tb, float* scalar
 
 qgen_status two_pass(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*, size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:two_pass expects the GEMM's 7 buffers", nb);
-  const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4");
-  if (!dq) return fail("baseline:two_pass needs the dequantize_nvfp4 kernel in the runner", 0);
+  const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4_bf16");
+  if (!dq) return fail("baseline:two_pass needs the dequantize_nvfp4_bf16 kernel in the runner", 0);
   static float* scalars = nullptr;
   if (!scalars && cudaMalloc(&scalars, 4 * sizeof(float)) != cudaSuccess) return fail("cudaMalloc of the scalars", 0);
   uint8_t* a16 = static_cast<uint8_t*>(scratch(static_cast<size_t>((m + n) * k * 2)));

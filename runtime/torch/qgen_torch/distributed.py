@@ -212,17 +212,32 @@ class NVFP4ShardedWeight(torch.Tensor):
         group = mesh.get_group()
         q = quantize_sharded(self._data.to(torch.bfloat16).contiguous(), self._kernel,
                              lambda t: dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group), shard_quantizer)
-        return (q.codes, q.scales), (q.tensor_scale, tuple(outer_size))
+        # One all-gather input, this shard's codes then its scales: FSDP2 on one rank copies only the first input
+        # of an extension (its world-size-1 shortcut), so two inputs would leave the scales unset.
+        packed = torch.cat([q.codes.reshape(-1), q.scales.reshape(-1)])
+        return (packed,), (q.tensor_scale, tuple(outer_size), q.codes.numel())
 
     def fsdp_post_all_gather(self, outputs, metadata, param_dtype, *, out=None):
-        codes, scales = outputs
-        tensor_scale, shape = metadata
+        (packed,) = outputs
+        tensor_scale, shape, code_bytes = metadata
+        ranks = packed.view(shape[0] * shape[1] // 2 // code_bytes, -1)   # [ranks, a shard's codes and scales]
+        codes, scales = ranks[:, :code_bytes], ranks[:, code_bytes:]
+        one_rank = ranks.shape[0] == 1
         if out is not None:
             with torch.no_grad():
                 out._tensor_scale.copy_(tensor_scale)
+                if not one_rank:  # views of `packed` on one rank; copies otherwise (refilled here)
+                    out._codes.view(ranks.shape[0], -1).copy_(codes)
+                    out._scales.view(ranks.shape[0], -1).copy_(scales)
             return None
+        if one_rank:
+            # views of FSDP2's own all-gather buffer, which it frees and refills itself: nothing else to free
+            codes, scales, inner = codes.reshape(shape[0], shape[1] // 2), scales.reshape(-1), ()
+        else:
+            codes, scales = codes.contiguous().view(shape[0], shape[1] // 2), scales.contiguous().view(-1)
+            inner = (codes, scales)
         w = NVFP4GatheredWeight(codes, scales, tensor_scale.clone(), shape, param_dtype, self._kernel)
-        return w, (codes, scales)
+        return w, inner
 
 
 class NVFP4GatheredWeight(torch.Tensor):

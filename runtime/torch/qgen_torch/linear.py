@@ -73,6 +73,39 @@ def _pad_rows(t, multiple):
     return F.pad(t, (0, 0, 0, pad)) if pad else t
 
 
+# The two-pass GEMM (NUMERICS §6.4) on planes the quantizers write (§6.6): wherever ops.gemm_plan picks two-pass for
+# a GEMM of the layer (mode 'tuned' or 'planes'), its operands are quantized by the plane-writing variants of the
+# recipe's kernels, and C = gemm_bf16_planes(plane A, plane B, tA * tB): the same bits as Q.gemm_two_pass without its
+# dequantize passes. Mode 'two-pass' keeps the dequantize passes (the comparison baseline). The planes are transient:
+# made right before their GEMM and freed right after it; only NVFP4 tensors are saved for backward.
+def _uses_planes(m, n, k, device):
+    if Q.gemm_mode() == 'two-pass':
+        return False
+    return Q.gemm_plan(m, n, k, device.index)[0] == 'two-pass'
+
+
+def _quantize_planed(x, kernel, seeds):
+    """(NVFP4, plane) of bf16 x: by the plane-writing variant of `kernel`, else quantize + dequantize (t = 1)."""
+    plane_kernel = Q.plane_kernel(kernel)
+    if plane_kernel is not None:
+        return Q.quantize_plane(x, plane_kernel, seeds)
+    q = Q.quantize(x, kernel, seeds)
+    return q, Q.plane_of(q)
+
+
+def _requantize_planed(q, kernel, seeds):
+    plane_kernel = Q.plane_kernel(kernel)
+    if plane_kernel is not None:
+        return Q.requantize_plane(q, plane_kernel, seeds)
+    t = Q.requantize(q, kernel, seeds)
+    return t, Q.plane_of(t)
+
+
+def _gemm_planes(a, a_plane, b, b_plane):
+    """C = tA tB . A . B^T from the operands' planes; alpha = f32(tA * tB) as in gemm_two_pass."""
+    return Q.gemm_bf16_planes(a_plane, b_plane, a.tensor_scale * b.tensor_scale)
+
+
 class NVFP4LinearFunction(torch.autograd.Function):
     """y = x . weight^T (+ bias) with every GEMM in NVFP4; x [tokens, in] 2-D."""
 
@@ -81,12 +114,24 @@ class NVFP4LinearFunction(torch.autograd.Function):
         r = G.RECIPES[recipe]
         m = x.shape[0]
         xb = _pad_rows(x.to(torch.bfloat16), TOKEN_MULTIPLE).contiguous()
-        xq = Q.quantize(xb, r['forward']['x'], seeds[FWD])
+        planes = _uses_planes(xb.shape[0], weight.shape[0], weight.shape[1], x.device)
+        if planes:
+            xq, xp = _quantize_planed(xb, r['forward']['x'], seeds[FWD])
+        else:
+            xq = Q.quantize(xb, r['forward']['x'], seeds[FWD])
         wq = D.gathered_nvfp4(weight, r['forward']['w'])   # FSDP2 NVFP4 all-gather: already quantized
+        wp = None
         if wq is None:
             wb = weight.to(torch.bfloat16).contiguous()
-            wq = Q.quantize(wb, r['forward']['w'], seeds[FWD])
-        y = Q.gemm(xq, wq)[:m]
+            if planes:
+                wq, wp = _quantize_planed(wb, r['forward']['w'], seeds[FWD])
+            else:
+                wq = Q.quantize(wb, r['forward']['w'], seeds[FWD])
+        if planes:
+            y = _gemm_planes(xq, xp, wq, wp if wp is not None else Q.plane_of(wq))[:m]
+            del xp, wp
+        else:
+            y = Q.gemm(xq, wq)[:m]
         if bias is not None:
             y = y + bias.to(y.dtype)
         # Keep NVFP4 only. Where a recipe quantizes a transpose from bf16 (NVIDIA's X^T, NVIDIA+4/6's W^T), do it
@@ -97,7 +142,7 @@ class NVFP4LinearFunction(torch.autograd.Function):
         if r['dx']['wt']['from'] == 'forward-bf16':
             saved_w = Q.quantize(wb, r['dx']['wt']['kernel'], seeds[WT])
         ctx.save_for_backward(*saved_x, *saved_w, seeds)
-        ctx.recipe, ctx.m = recipe, m
+        ctx.recipe, ctx.m, ctx.in_features = recipe, m, weight.shape[1]
         ctx.x_dtype, ctx.w_dtype = x.dtype, weight.dtype
         ctx.bias_dtype = None if bias is None else bias.dtype
         return y.to(out_dtype)
@@ -110,22 +155,47 @@ class NVFP4LinearFunction(torch.autograd.Function):
         m = ctx.m
         e = _pad_rows(gy.to(torch.bfloat16), TOKEN_MULTIPLE).contiguous()   # [tokens, out]
         dx = dw = db = None
+        tokens, out = e.shape
         if ctx.needs_input_grad[0]:
-            eq = Q.quantize(e, r['dx']['e'], seeds[E])                     # [tokens, out] along out
+            planes = _uses_planes(tokens, ctx.in_features, out, e.device)          # dX [tokens, in], reduction over out
+            if planes:
+                eq, ep = _quantize_planed(e, r['dx']['e'], seeds[E])
+            else:
+                eq, ep = Q.quantize(e, r['dx']['e'], seeds[E]), None       # [tokens, out] along out
             src = r['dx']['wt']
-            if src['from'] == 'requant':
+            wtp = None
+            if src['from'] == 'requant' and planes:
+                wt, wtp = _requantize_planed(sw, src['kernel'], seeds[WT])
+            elif src['from'] == 'requant':
                 wt = Q.requantize(sw, src['kernel'], seeds[WT])            # [in, out] along out
             elif src['from'] == 'transpose-16x16':
                 wt = Q.NVFP4(*transpose_16x16(sw.codes, sw.scales, sw.rows, sw.cols), sw.tensor_scale)
             else:
                 wt = sw
-            dx = Q.gemm(eq, wt)[:m].to(ctx.x_dtype)
-            del eq, wt  # free the dX operands before the dW ones are made (peak memory)
+            if planes:
+                dx = _gemm_planes(eq, ep, wt, wtp if wtp is not None else Q.plane_of(wt))[:m].to(ctx.x_dtype)
+            else:
+                dx = Q.gemm(eq, wt)[:m].to(ctx.x_dtype)
+            del eq, wt, ep, wtp  # free the dX operands before the dW ones are made (peak memory)
         if ctx.needs_input_grad[1]:
-            etq = Q.quantize(e, r['dw']['et'], seeds[ET])                  # [out, tokens] along tokens
+            planes = _uses_planes(out, ctx.in_features, tokens, e.device)          # dW [out, in], reduction over tokens
+            if planes:
+                etq, etp = _quantize_planed(e, r['dw']['et'], seeds[ET])
+            else:
+                etq, etp = Q.quantize(e, r['dw']['et'], seeds[ET]), None   # [out, tokens] along tokens
             src = r['dw']['xt']
-            xt = Q.requantize(sx, src['kernel'], seeds[XT]) if src['from'] == 'requant' else sx   # [in, tokens]
-            dw = Q.gemm(etq, xt).to(ctx.w_dtype)
+            xtp = None
+            if src['from'] == 'requant' and planes:
+                xt, xtp = _requantize_planed(sx, src['kernel'], seeds[XT])
+            elif src['from'] == 'requant':
+                xt = Q.requantize(sx, src['kernel'], seeds[XT])            # [in, tokens]
+            else:
+                xt = sx
+            if planes:
+                dw = _gemm_planes(etq, etp, xt, xtp if xtp is not None else Q.plane_of(xt)).to(ctx.w_dtype)
+            else:
+                dw = Q.gemm(etq, xt).to(ctx.w_dtype)
+            del etq, xt, etp, xtp
         if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
             db = gy.sum(0).to(ctx.bias_dtype)
         return dx, dw, db, None, None, None

@@ -94,6 +94,43 @@ def requantize(q, kernel, seeds):
     return NVFP4(*ops().requantize(q.codes, q.scales, q.tensor_scale, kernel, seeds))
 
 
+def plane_kernel(kernel):
+    """The vendored variant of quantizer `kernel` that also writes the bf16 plane (NUMERICS §6.6), or None."""
+    return kernel_facts(kernel, 'quantize').get('plane_kernel')
+
+
+def quantize_plane(x, kernel, seeds=None):
+    """(NVFP4, plane): quantize() by a plane-writing kernel (see plane_kernel), which also returns the bf16 plane
+    [rows, cols] = e2m1 * scale without the tensor scale (NUMERICS §6.6): gemm_bf16_planes' operand."""
+    facts = kernel_facts(kernel, 'quantize')
+    if not facts.get('plane'):
+        raise ValueError('qgen_torch.quantize_plane: %r writes no bf16 plane; use plane_kernel(name)' % kernel)
+    if facts['random'] and seeds is None:
+        raise ValueError('qgen_torch.quantize_plane: %r is randomized; pass seeds=(seed, sign_seed)' % kernel)
+    codes, scales, ts, plane = ops().quantize_plane(x, kernel, _seeds(seeds))
+    return NVFP4(codes, scales, ts), plane
+
+
+def requantize_plane(q, kernel, seeds):
+    """(NVFP4, plane): requantize() by a plane-writing kernel, with the bf16 plane [cols, rows] of the result."""
+    if not kernel_facts(kernel, 'quantize').get('plane'):
+        raise ValueError('qgen_torch.requantize_plane: %r writes no bf16 plane; use plane_kernel(name)' % kernel)
+    codes, scales, ts, plane = ops().requantize_plane(q.codes, q.scales, q.tensor_scale, kernel, seeds)
+    return NVFP4(codes, scales, ts), plane
+
+
+_ONE = {}
+
+
+def plane_of(q):
+    """The bf16 plane of an NVFP4 tensor by the separate dequantize pass (tensor scale 1, NUMERICS §6.4): for an
+    operand no plane-writing quantizer made (an FSDP2-gathered weight, a recipe without plane kernels)."""
+    one = _ONE.get(q.codes.device)
+    if one is None:
+        one = _ONE[q.codes.device] = torch.ones(1, dtype=torch.float32, device=q.codes.device)
+    return dequantize(NVFP4(q.codes, q.scales, one))
+
+
 def gemm_kernel(m):
     """The fused GEMM tiling GEMM_CHOICE picks for m (the fallback's fused kernel)."""
     for rule in G.GEMM_CHOICE:
@@ -104,13 +141,21 @@ def gemm_kernel(m):
 
 # How gemm() picks its strategy: 'tuned' (G.GEMM_DISPATCH: the tuning table vendored with `qgen vendor --tuning`, or
 # the fallback rule), 'fused' (always the fused kernel GEMM_CHOICE picks) or 'two-pass' (always NUMERICS §6.4).
-GEMM_MODES = ('tuned', 'fused', 'two-pass')
+# 'planes' is 'two-pass' where the layer (linear.py) takes the bf16 planes from plane-writing quantizers (§6.6)
+# instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass. The results are identical.
+GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
 _warned = set()
 
 
+def gemm_mode():
+    """The current strategy mode (GEMM_MODES)."""
+    return _gemm_mode
+
+
 def set_gemm_mode(mode):
-    """'tuned' (default; env QGEN_GEMM), 'fused' or 'two-pass': how gemm() picks its strategy when no kernel is given."""
+    """'tuned' (default; env QGEN_GEMM), 'fused', 'two-pass' or 'planes': how gemm() picks its strategy when no kernel
+    is given, and (linear.py) whether the layer's two-pass GEMMs take their planes from the quantizers."""
     global _gemm_mode
     if mode not in GEMM_MODES:
         raise ValueError('qgen_torch.set_gemm_mode: %r; allowed: %s' % (mode, ', '.join(GEMM_MODES)))
@@ -141,7 +186,7 @@ def gemm_plan(m, n, k, device_index=None):
     """
     if _gemm_mode == 'fused':
         return 'fused', gemm_kernel(m), 'forced'
-    if _gemm_mode == 'two-pass':
+    if _gemm_mode in ('two-pass', 'planes'):
         return 'two-pass', None, 'forced'
     d = G.GEMM_DISPATCH
     use_table = d['gpu'] is not None and _table_matches_gpu(
@@ -177,7 +222,7 @@ def gemm_bf16_planes(a, b, alpha):
     return ops().gemm_bf16_planes(a, b, alpha)
 
 
-def dequantize(q, kernel='dequantize_nvfp4'):
+def dequantize(q, kernel='dequantize_nvfp4_bf16'):
     kernel_facts(kernel, 'dequantize')
     return ops().dequantize(q.codes, q.scales, q.tensor_scale, kernel)
 
@@ -198,6 +243,17 @@ if _C is not None:
     @torch.library.register_fake('qgen::requantize')
     def _requantize_fake(codes, scales, tensor_scale, kernel, seeds):
         return _nvfp4_like(codes.shape[1] * 2, codes.shape[0], codes.device)
+
+    @torch.library.register_fake('qgen::quantize_plane')
+    def _quantize_plane_fake(x, kernel, seeds):
+        transposed = kernel_facts(kernel, 'quantize')['transposed']
+        rows, cols = (x.shape[1], x.shape[0]) if transposed else (x.shape[0], x.shape[1])
+        return _nvfp4_like(rows, cols, x.device) + (torch.empty((rows, cols), dtype=torch.bfloat16, device=x.device),)
+
+    @torch.library.register_fake('qgen::requantize_plane')
+    def _requantize_plane_fake(codes, scales, tensor_scale, kernel, seeds):
+        rows, cols = codes.shape[1] * 2, codes.shape[0]
+        return _nvfp4_like(rows, cols, codes.device) + (torch.empty((rows, cols), dtype=torch.bfloat16, device=codes.device),)
 
     @torch.library.register_fake('qgen::gemm')
     def _gemm_fake(a_codes, a_scales, a_ts, b_codes, b_scales, b_ts, kernel):

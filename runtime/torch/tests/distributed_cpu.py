@@ -3,7 +3,7 @@
 The forward-W quantizers are replaced by the plain-torch reference (qgen_torch.reference), so this runs wherever
 torch runs: row shards quantized with the all-reduced statistic equal the whole weight bit for bit, and FSDP2
 (fully_shard, gloo, 2 processes) with NVFP4ShardedWeight gathers that tensor, trains two SGD steps and matches an
-unsharded twin. Prints `N passed, M failed`.
+unsharded twin (and on 1 process, FSDP2's one-rank shortcut). Prints `N passed, M failed`.
 """
 import os
 import sys
@@ -111,9 +111,20 @@ def test_fsdp2_gloo_two_ranks():
     return 'fully_shard over 2 gloo ranks: forward = unsharded twin bit for bit, 2 SGD steps'
 
 
+def test_fsdp2_gloo_one_rank():
+    # FSDP2 on one rank skips the collective and copies only the first all-gather input of an extension: the
+    # gathered weight must still be whole (tests/run.py test_fsdp2_nvfp4_gather_world1 runs this on the GPU).
+    ctx = mp.get_context('spawn')
+    errors = ctx.Queue()
+    mp.start_processes(_fsdp_worker, args=(1, 29519, errors), nprocs=1, start_method='spawn')
+    if not errors.empty():
+        raise AssertionError(errors.get())
+    return 'fully_shard on 1 gloo rank: forward = unsharded twin bit for bit, 2 SGD steps'
+
+
 def main():
     passed = failed = 0
-    for t in (test_shards_equal_whole, test_fsdp2_gloo_two_ranks):
+    for t in (test_shards_equal_whole, test_fsdp2_gloo_two_ranks, test_fsdp2_gloo_one_rank):
         try:
             print('PASS %s: %s' % (t.__name__, t()), flush=True)
             passed += 1

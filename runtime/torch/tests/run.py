@@ -13,6 +13,8 @@ a new results-<date>-<HHMM>-<commit7>.json (the unbiasedness curves, memory figu
   compile     torch.compile of a model using the layer: same forward, finite gradients, fresh randomness per step
   errors      bad shapes, dtypes, devices and names are refused with messages that name them
   two-pass    the exact two-pass GEMM (NUMERICS §6.4) and the fused kernels agree with the reference within the bound
+  planes      plane-writing quantizers (NUMERICS §6.6) equal their plain twins + dequantize(t = 1) bit for bit, and the
+              layer's plane path equals its dequantize + two-pass path bit for bit
   dispatch    gemm() runs the strategy gemm_plan picks from the vendored tuning table or the fallback rule
   distributed per-rank seeds (TS known answers); row shards quantized with the all-reduced statistic equal the
               whole weight bit for bit (ranks simulated); FSDP2 + NVFP4 gather in a world_size=1 NCCL group
@@ -267,7 +269,7 @@ def uses_ms_eden(recipe, grad):
     r = G.RECIPES[recipe]
     side = r['dx'] if grad == 'dx' else r['dw']
     names = [v if isinstance(v, str) else v.get('kernel', '') for v in side.values()]
-    return any('msEden' in n for n in names)
+    return any('mseden' in n.split('_') for n in names)
 
 
 def test_backward_bias_floor():
@@ -461,12 +463,12 @@ def test_errors():
     layer = Quartet2Linear(256, 256).to(DEV)
     raises(lambda: layer(torch.zeros(4, 128, device=DEV)), ValueError, 'in_features = 256')
     raises(lambda: layer(torch.zeros(4, 256)), ValueError, 'CUDA')
-    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV), 'fwd_x_fourSix'), RuntimeError, 'x', 'BFloat16')
-    raises(lambda: Q.quantize(torch.zeros(16, 40, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix'), RuntimeError, 'cols')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV), 'quartet2_x_46'), RuntimeError, 'x', 'BFloat16')
+    raises(lambda: Q.quantize(torch.zeros(16, 40, device=DEV, dtype=torch.bfloat16), 'quartet2_x_46'), RuntimeError, 'cols')
     raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'no_such'), ValueError, 'no_such', 'allowed')
-    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'bwd_e_msEden'), ValueError, 'seeds')
-    a = Q.quantize(torch.ones(128, 64, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
-    b = Q.quantize(torch.ones(128, 128, device=DEV, dtype=torch.bfloat16), 'fwd_x_fourSix')
+    raises(lambda: Q.quantize(torch.zeros(16, 64, device=DEV, dtype=torch.bfloat16), 'quartet2_e_mseden_rht128'), ValueError, 'seeds')
+    a = Q.quantize(torch.ones(128, 64, device=DEV, dtype=torch.bfloat16), 'quartet2_x_46')
+    b = Q.quantize(torch.ones(128, 128, device=DEV, dtype=torch.bfloat16), 'quartet2_x_46')
     raises(lambda: Q.gemm(a, b), ValueError, 'same K')
     # The ops themselves (what torch.compile calls) check too, with numbers in their messages; in a child process, so
     # that a crash (a SIGSEGV while formatting a message was seen here once) is a failure, not the end of the suite.
@@ -474,13 +476,13 @@ def test_errors():
 import torch, qgen_torch
 from qgen_torch import ops as Q
 G = %r
-a = Q.quantize(torch.ones(128, 64, device='cuda', dtype=torch.bfloat16), 'fwd_x_fourSix')
-b = Q.quantize(torch.ones(128, 128, device='cuda', dtype=torch.bfloat16), 'fwd_x_fourSix')
+a = Q.quantize(torch.ones(128, 64, device='cuda', dtype=torch.bfloat16), 'quartet2_x_46')
+b = Q.quantize(torch.ones(128, 128, device='cuda', dtype=torch.bfloat16), 'quartet2_x_46')
 cases = {
     'same K': lambda: torch.ops.qgen.gemm(a.codes, a.scales, a.tensor_scale, b.codes, b.scales, b.tensor_scale, G),
     'bytes; allowed: 512': lambda: torch.ops.qgen.gemm(a.codes, a.scales[:100], a.tensor_scale, a.codes, a.scales, a.tensor_scale, G),
-    'got shape [1, 128, 32]': lambda: torch.ops.qgen.dequantize(a.codes[None], a.scales, a.tensor_scale, 'dequantize_nvfp4'),
-    'with 3 elements': lambda: torch.ops.qgen.quantize(torch.ones(16, 64, device='cuda', dtype=torch.bfloat16), 'bwd_e_msEden',
+    'got shape [1, 128, 32]': lambda: torch.ops.qgen.dequantize(a.codes[None], a.scales, a.tensor_scale, 'dequantize_nvfp4_bf16'),
+    'with 3 elements': lambda: torch.ops.qgen.quantize(torch.ones(16, 64, device='cuda', dtype=torch.bfloat16), 'quartet2_e_mseden_rht128',
                                                        torch.zeros(3, dtype=torch.int64)),
 }
 for words, call in cases.items():
@@ -504,11 +506,11 @@ def test_two_pass_gemm():
     deterministic, and gemm_bf16_planes on ready planes gives the same bits as gemm_two_pass."""
     worst = 0.0
     for m, n, k in ((320, 384, 512), (64, 256, 1024), (1024, 272, 2048)):
-        a = Q.quantize(randn_bf16(m, k, seed=m + k), 'fwd_x_fourSix')
-        b = Q.quantize(randn_bf16(n, k, seed=n + k + 1), 'fwd_w_fourSix')
+        a = Q.quantize(randn_bf16(m, k, seed=m + k), 'quartet2_x_46')
+        b = Q.quantize(randn_bf16(n, k, seed=n + k + 1), 'quartet2_w_46')
         one = torch.ones(1, dtype=torch.float32, device=DEV)
-        pa = torch.ops.qgen.dequantize(a.codes, a.scales, one, 'dequantize_nvfp4')
-        pb = torch.ops.qgen.dequantize(b.codes, b.scales, one, 'dequantize_nvfp4')
+        pa = torch.ops.qgen.dequantize(a.codes, a.scales, one, 'dequantize_nvfp4_bf16')
+        pb = torch.ops.qgen.dequantize(b.codes, b.scales, one, 'dequantize_nvfp4_bf16')
         exact_a = dequantize_reference(a.codes, a.scales, one, rows=m, cols=k)
         check(torch.equal(pa.double().cpu(), exact_a), '%dx%d: the bf16 plane of A differs from e2m1 * scale' % (m, k))
         two = Q.gemm_two_pass(a, b)
@@ -534,8 +536,8 @@ def test_gemm_dispatch():
         check(Q.gemm_plan(64, 8192, 8192)[0] == 'fused' and Q.gemm_plan(65, 8192, 8192)[0] == 'two-pass',
               'sm_90a fallback: fused for m <= 64, two-pass above; got %s, %s'
               % (Q.gemm_plan(64, 8192, 8192), Q.gemm_plan(65, 8192, 8192)))
-    a = Q.quantize(randn_bf16(256, 512, seed=3), 'fwd_x_fourSix')
-    b = Q.quantize(randn_bf16(128, 512, seed=4), 'fwd_w_fourSix')
+    a = Q.quantize(randn_bf16(256, 512, seed=3), 'quartet2_x_46')
+    b = Q.quantize(randn_bf16(128, 512, seed=4), 'quartet2_w_46')
     try:
         Q.set_gemm_mode('fused')
         check(torch.equal(Q.gemm(a, b), Q.gemm(a, b, kernel=Q.gemm_kernel(256))), "mode 'fused' runs the fused kernel")
@@ -564,6 +566,99 @@ def test_gemm_dispatch():
 
 
 
+
+
+# ------------------------------------------------------------------------------------------------ bf16 planes
+def test_plane_quantizers():
+    """NUMERICS §6.6: every vendored plane-writing quantizer gives the codes, scales and tensor scale of its plain twin
+    (same seeds) bit for bit, and its plane equals dequantize(codes, scales, t = 1) and e2m1 * scale exactly."""
+    pairs = [(k, f['plane_kernel']) for k, f in sorted(G.KERNELS.items()) if f['kind'] == 'quantize' and f.get('plane_kernel')]
+    check(len(pairs) >= 6 or G.ARCH != 'sm_90a', 'expected the six Quartet II plane kernels; got %s' % pairs)
+    one = torch.ones(1, dtype=torch.float32, device=DEV)
+    seeds = torch.tensor([1234, 5678], dtype=torch.int64)
+    for plain, plane_kernel in pairs:
+        facts = G.KERNELS[plain]
+        for rows, cols in ((256, 512), (384, 128)):
+            if facts['input'] == 'nvfp4':
+                src = Q.quantize(randn_bf16(cols, rows, seed=rows + cols), 'quartet2_x_46')   # [cols, rows] along rows
+                want = Q.requantize(src, plain, seeds)
+                got, plane = Q.requantize_plane(src, plane_kernel, seeds)
+            else:
+                x = randn_bf16(*((cols, rows) if facts['transposed'] else (rows, cols)), seed=rows * 3 + cols)
+                want = Q.quantize(x, plain, seeds)
+                got, plane = Q.quantize_plane(x, plane_kernel, seeds)
+            what = '%s [%d, %d]' % (plane_kernel, rows, cols)
+            same_nvfp4(got, (want.codes.cpu(), want.scales.cpu(), want.tensor_scale.cpu()), what)
+            check(plane.dtype == torch.bfloat16 and tuple(plane.shape) == (rows, cols), '%s: plane %s %s'
+                  % (what, plane.dtype, tuple(plane.shape)))
+            dq = torch.ops.qgen.dequantize(got.codes, got.scales, one, 'dequantize_nvfp4_bf16')
+            check(torch.equal(plane.view(torch.int16), dq.view(torch.int16)), '%s: plane != dequantize(t = 1) in %d elements'
+                  % (what, int((plane.view(torch.int16) != dq.view(torch.int16)).sum())))
+            exact = dequantize_reference(got.codes, got.scales, one, rows=rows, cols=cols)
+            check(torch.equal(plane.double().cpu(), exact), '%s: plane != e2m1 * scale' % what)
+    raises(lambda: Q.quantize_plane(randn_bf16(128, 128, seed=1), 'quartet2_x_46'), ValueError, 'writes no bf16 plane')
+    if pairs:
+        raises(lambda: torch.ops.qgen.quantize(randn_bf16(128, 128, seed=1), pairs[0][1], seeds), RuntimeError, 'use qgen::quantize_plane')
+    return '%d plane kernels: NVFP4 outputs = plain kernel, plane = dequantize(t = 1) bit for bit' % len(pairs)
+
+
+def _layer_step(layer, x, mode, seed):
+    """y, dX, dW of one forward + backward of `layer` in GEMM mode `mode`, seeds from torch.manual_seed(seed)."""
+    Q.set_gemm_mode(mode)
+    torch.manual_seed(seed)
+    xin = x.detach().clone().requires_grad_()
+    layer.weight.grad = None
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        y = layer(xin)
+    y.float().square().mean().backward()
+    return y.detach(), xin.grad.detach(), layer.weight.grad.detach().clone()
+
+
+def test_plane_layer():
+    """Quartet2Linear with the planes written by the quantizers (mode 'planes') gives the outputs and gradients of
+    the dequantize + two-pass path (mode 'two-pass') bit for bit, with the same seeds; every operand of the three
+    GEMMs came from a plane-writing quantizer; the forward lies within §6.2's bound of the reference."""
+    calls = []
+    wrapped = {}
+    for name in ('quantize_plane', 'requantize_plane', 'plane_of'):
+        fn = getattr(Q, name)
+        wrapped[name] = fn
+
+        def counting(*a, _fn=fn, _name=name, **kw):
+            calls.append(_name)
+            return _fn(*a, **kw)
+        setattr(Q, name, counting)
+    try:
+        worst = 0.0
+        for tokens, fin, fout in ((300, 512, 384), (1024, 256, 640)):
+            torch.manual_seed(11)
+            layer = Quartet2Linear(fin, fout, bias=False, recipe='quartet2').to(DEV)
+            x = randn_bf16(tokens, fin, seed=tokens)
+            calls.clear()
+            y_p, dx_p, dw_p = _layer_step(layer, x, 'planes', seed=5)
+            planes_calls = list(calls)
+            y_t, dx_t, dw_t = _layer_step(layer, x, 'two-pass', seed=5)
+            for what, a, b in (('y', y_p, y_t), ('dX', dx_p, dx_t), ('dW', dw_p, dw_t)):
+                check(torch.equal(a, b), '%d x %d -> %d: %s differs between planes and two-pass in %d of %d elements'
+                      % (tokens, fin, fout, what, int((a != b).sum()), a.numel()))
+            if G.ARCH == 'sm_90a':
+                check(planes_calls.count('quantize_plane') == 4 and planes_calls.count('requantize_plane') == 2
+                      and 'plane_of' not in planes_calls,
+                      'mode planes: expected 4 quantize_plane + 2 requantize_plane calls, no dequantize; got %s' % planes_calls)
+            r = G.RECIPES['quartet2']
+            xq = quantize_reference(x, G.KERNELS[r['forward']['x']])
+            wq = quantize_reference(layer.weight.detach().to(torch.bfloat16), G.KERNELS[r['forward']['w']])
+            ref, bound = gemm_bound(dequantize_reference(*xq, rows=tokens, cols=fin),
+                                    dequantize_reference(*wq, rows=fout, cols=fin))
+            err = (y_p.double().cpu() - ref).abs()
+            check(bool((err <= bound).all()), 'planes forward: %d of %d outputs outside the bound'
+                  % (int((err > bound).sum()), err.numel()))
+            worst = max(worst, float((err / bound.clamp_min(1e-30)).max()))
+    finally:
+        for name, fn in wrapped.items():
+            setattr(Q, name, fn)
+        Q.set_gemm_mode('tuned')
+    return 'planes = two-pass bit for bit (y, dX, dW; 2 shapes), forward within the bound (worst %.3f)' % worst
 
 
 def run_provenance():
@@ -620,7 +715,9 @@ def test_sharded_weight_quantize():
     for kernel in kernels:
         for world in (2, 4, 8):
             w = randn_bf16(1024, 512, seed=21)
-            w[:128] *= 0.01                      # a quiet shard and a zero shard: local scales differ
+            # the first shard quiet (its local tensor scale is far below the whole's in both modes; a one-pass
+            # scale is a power of two, which shards that hold ordinary rows often share) and a zero block at the end
+            w[:w.shape[0] // world] *= 0.01
             w[-128:] = 0
             whole = Q.quantize(w, kernel)
             shards = w.chunk(world)
@@ -677,7 +774,7 @@ def test_fsdp2_nvfp4_gather_world1():
 TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
          test_backward_bias_floor,
          test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors,
-         test_two_pass_gemm, test_gemm_dispatch, test_rank_seeds, test_sharded_weight_quantize,
+         test_two_pass_gemm, test_plane_quantizers, test_plane_layer, test_gemm_dispatch, test_rank_seeds, test_sharded_weight_quantize,
          test_fsdp2_nvfp4_gather_world1]
 
 
@@ -695,6 +792,7 @@ def main():
     print('qgen_torch %s (%s, %s) on %s, torch %s' % (qgen_torch.__version__, G.ARCH, os.path.dirname(qgen_torch.__file__),
                                                    torch.cuda.get_device_name(), torch.__version__))
     passed = failed = 0
+    failures = {}   # test name -> its traceback, kept in the results file
     for t in TESTS:
         if a.k not in t.__name__:
             continue
@@ -705,7 +803,8 @@ def main():
             print('PASS %s (%.1f s): %s' % (t.__name__, time.time() - t0, info), flush=True)
         except Exception:
             failed += 1
-            print('FAIL %s (%.1f s)\n%s' % (t.__name__, time.time() - t0, traceback.format_exc()), flush=True)
+            failures[t.__name__] = traceback.format_exc()
+            print('FAIL %s (%.1f s)\n%s' % (t.__name__, time.time() - t0, failures[t.__name__]), flush=True)
     print('%d passed, %d failed' % (passed, failed), flush=True)
     if a.out:
         os.makedirs(a.out, exist_ok=True)
@@ -714,7 +813,7 @@ def main():
         name = 'results-%s-%s%s-%s.json' % (prov['date'][:10], prov['date'][11:13], prov['date'][14:16],
                                             (prov['commit'] or 'nocommit')[:7])
         with open(os.path.join(a.out, name), 'w') as f:
-            json.dump({'provenance': prov, 'rows': [{'passed': passed, 'failed': failed,
+            json.dump({'provenance': prov, 'rows': [{'passed': passed, 'failed': failed, 'failures': failures,
                                                      'device': torch.cuda.get_device_name(), **RESULTS}]}, f, indent=1)
         print('wrote %s' % os.path.join(a.out, name))
     sys.exit(1 if failed else 0)

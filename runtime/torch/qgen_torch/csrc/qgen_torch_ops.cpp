@@ -72,8 +72,10 @@ std::pair<uint64_t, uint64_t> read_seeds(const at::Tensor& seeds, const char* op
   return {static_cast<uint64_t>(p[0]), static_cast<uint64_t>(p[1])};
 }
 
+// Runs a quantizer into fresh codes, scales and tensor scale (and, given, the bf16 plane it also writes).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(const QuantizeKernel& k, qgen_quantize_args& args,
-                                                            const at::TensorOptions& bytes) {
+                                                            const at::TensorOptions& bytes,
+                                                            const at::Tensor* plane = nullptr) {
   at::Tensor codes = at::empty({args.rows, args.cols / 2}, bytes);
   at::Tensor scales = at::empty({scale_bytes(args.rows, args.cols)}, bytes);
   at::Tensor ts = at::empty({1}, bytes.dtype(at::kFloat));
@@ -87,36 +89,75 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(const QuantizeKernel
   args.codes = codes.data_ptr<uint8_t>();
   args.scales = scales.data_ptr<uint8_t>();
   args.tensor_scale = ts.data_ptr<float>();
+  args.plane = plane != nullptr ? plane->data_ptr() : nullptr;
   check_status(k.run(&args, c10::cuda::getCurrentCUDAStream()), k.name);
   return {codes, scales, ts};
 }
 
-// x bf16 [rows, cols] (or [cols, rows] for a transposed-input kernel) -> NVFP4 [rows, cols] quantized along cols.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize(const at::Tensor& x, const std::string& kernel, const at::Tensor& seeds) {
-  const QuantizeKernel& k = find_kernel(kQuantizeKernels, kernel, "quantize");
-  TORCH_CHECK(!k.requant, "qgen::quantize: kernel '", kernel, "' requantizes an NVFP4 tensor; use qgen::requantize");
-  check_cuda(x, "quantize", "x", at::kBFloat16, 2);
-  const auto [seed, sign_seed] = read_seeds(seeds, "quantize");
-  const c10::cuda::CUDAGuard guard(x.device());
-  qgen_quantize_args args{};
+// Whether the op fits the kernel: the plane ops take plane-writing kernels (NUMERICS §6.6), the others do not.
+void check_plane_kernel(const QuantizeKernel& k, bool plane_op, const char* op) {
+  if (plane_op) {
+    TORCH_CHECK(k.plane, "qgen::", op, "_plane: kernel '", k.name, "' writes no bf16 plane; allowed: a kernel with "
+                "outputs 'nvfp4+bf16-plane' (qgen_torch.ops: G.KERNELS[name]['plane_kernel'])");
+  } else {
+    TORCH_CHECK(!k.plane, "qgen::", op, ": kernel '", k.name, "' also writes a bf16 plane; use qgen::", op, "_plane");
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize_plane(const QuantizeKernel& k, qgen_quantize_args& args,
+                                                                  const at::TensorOptions& bytes, at::Tensor& plane) {
+  plane = at::empty({args.rows, args.cols}, bytes.dtype(at::kBFloat16));
+  return run_quantize(k, args, bytes, &plane);
+}
+
+// The arguments of a bf16-input quantizer: x bf16 [rows, cols] (or [cols, rows] for a transposed-input kernel).
+const QuantizeKernel& quantize_args(const at::Tensor& x, const std::string& kernel, const at::Tensor& seeds,
+                                    const char* op, bool plane_op, qgen_quantize_args& args) {
+  const QuantizeKernel& k = find_kernel(kQuantizeKernels, kernel, op);
+  TORCH_CHECK(!k.requant, "qgen::", op, ": kernel '", kernel, "' requantizes an NVFP4 tensor; use qgen::requantize",
+              plane_op ? "_plane" : "");
+  check_plane_kernel(k, plane_op, "quantize");
+  check_cuda(x, op, "x", at::kBFloat16, 2);
+  const auto [seed, sign_seed] = read_seeds(seeds, op);
+  args = qgen_quantize_args{};
   args.x = x.data_ptr();
   args.rows = k.transposed ? x.size(1) : x.size(0);
   args.cols = k.transposed ? x.size(0) : x.size(1);
   args.seed = seed;
   args.sign_seed = sign_seed;
+  return k;
+}
+
+// x bf16 [rows, cols] (or [cols, rows] for a transposed-input kernel) -> NVFP4 [rows, cols] quantized along cols.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize(const at::Tensor& x, const std::string& kernel, const at::Tensor& seeds) {
+  qgen_quantize_args args;
+  const QuantizeKernel& k = quantize_args(x, kernel, seeds, "quantize", false, args);
+  const c10::cuda::CUDAGuard guard(x.device());
   return run_quantize(k, args, x.options().dtype(at::kByte));
 }
 
-// NVFP4 A [R, C] quantized along C -> NVFP4 of A^T [C, R] quantized along R (NUMERICS §5.9).
-std::tuple<at::Tensor, at::Tensor, at::Tensor> requantize(const at::Tensor& codes, const at::Tensor& scales,
-                                                          const at::Tensor& tensor_scale, const std::string& kernel,
-                                                          const at::Tensor& seeds) {
-  const QuantizeKernel& k = find_kernel(kQuantizeKernels, kernel, "requantize");
-  TORCH_CHECK(k.requant, "qgen::requantize: kernel '", kernel, "' quantizes bf16 input; use qgen::quantize");
-  check_nvfp4(codes, scales, tensor_scale, "requantize", "in");
-  const auto [seed, sign_seed] = read_seeds(seeds, "requantize");
-  const c10::cuda::CUDAGuard guard(codes.device());
-  qgen_quantize_args args{};
+// quantize, also returning the bf16 plane [rows, cols] = e2m1 * scale, no tensor scale (NUMERICS §6.6).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> quantize_plane(const at::Tensor& x, const std::string& kernel,
+                                                                          const at::Tensor& seeds) {
+  qgen_quantize_args args;
+  const QuantizeKernel& k = quantize_args(x, kernel, seeds, "quantize_plane", true, args);
+  const c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor plane;
+  auto [codes, scales, ts] = run_quantize_plane(k, args, x.options().dtype(at::kByte), plane);
+  return {codes, scales, ts, plane};
+}
+
+// The arguments of a requantizer: NVFP4 A [R, C] quantized along C -> A^T [C, R] quantized along R (NUMERICS §5.9).
+const QuantizeKernel& requantize_args(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& tensor_scale,
+                                      const std::string& kernel, const at::Tensor& seeds, const char* op, bool plane_op,
+                                      qgen_quantize_args& args) {
+  const QuantizeKernel& k = find_kernel(kQuantizeKernels, kernel, op);
+  TORCH_CHECK(k.requant, "qgen::", op, ": kernel '", kernel, "' quantizes bf16 input; use qgen::quantize",
+              plane_op ? "_plane" : "");
+  check_plane_kernel(k, plane_op, "requantize");
+  check_nvfp4(codes, scales, tensor_scale, op, "in");
+  const auto [seed, sign_seed] = read_seeds(seeds, op);
+  args = qgen_quantize_args{};
   args.in_codes = codes.data_ptr<uint8_t>();
   args.in_scales = scales.data_ptr<uint8_t>();
   args.in_tensor_scale = tensor_scale.data_ptr<float>();
@@ -124,7 +165,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> requantize(const at::Tensor& code
   args.cols = codes.size(0);
   args.seed = seed;
   args.sign_seed = sign_seed;
+  return k;
+}
+
+// NVFP4 A [R, C] quantized along C -> NVFP4 of A^T [C, R] quantized along R (NUMERICS §5.9).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> requantize(const at::Tensor& codes, const at::Tensor& scales,
+                                                          const at::Tensor& tensor_scale, const std::string& kernel,
+                                                          const at::Tensor& seeds) {
+  qgen_quantize_args args;
+  const QuantizeKernel& k = requantize_args(codes, scales, tensor_scale, kernel, seeds, "requantize", false, args);
+  const c10::cuda::CUDAGuard guard(codes.device());
   return run_quantize(k, args, codes.options());
+}
+
+// requantize, also returning the bf16 plane [C, R] of the result (NUMERICS §6.6).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> requantize_plane(
+    const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& tensor_scale, const std::string& kernel,
+    const at::Tensor& seeds) {
+  qgen_quantize_args args;
+  const QuantizeKernel& k = requantize_args(codes, scales, tensor_scale, kernel, seeds, "requantize_plane", true, args);
+  const c10::cuda::CUDAGuard guard(codes.device());
+  at::Tensor plane;
+  auto [out_codes, out_scales, ts] = run_quantize_plane(k, args, codes.options(), plane);
+  return {out_codes, out_scales, ts, plane};
 }
 
 // A [m, k] and B [n, k]: the same K, one device.
@@ -181,6 +244,8 @@ at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scales, const a
 TORCH_LIBRARY(qgen, m) {
   m.def("quantize(Tensor x, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale)");
   m.def("requantize(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale)");
+  m.def("quantize_plane(Tensor x, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale, Tensor plane)");
+  m.def("requantize_plane(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale, Tensor plane)");
   m.def("gemm(Tensor a_codes, Tensor a_scales, Tensor a_tensor_scale, Tensor b_codes, Tensor b_scales, Tensor b_tensor_scale, str kernel) -> Tensor");
   m.def("dequantize(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel) -> Tensor");
 }
@@ -188,6 +253,8 @@ TORCH_LIBRARY(qgen, m) {
 TORCH_LIBRARY_IMPL(qgen, CUDA, m) {
   m.impl("quantize", &qgen_torch::quantize);
   m.impl("requantize", &qgen_torch::requantize);
+  m.impl("quantize_plane", &qgen_torch::quantize_plane);
+  m.impl("requantize_plane", &qgen_torch::requantize_plane);
   m.impl("gemm", &qgen_torch::gemm);
   m.impl("dequantize", &qgen_torch::dequantize);
 }

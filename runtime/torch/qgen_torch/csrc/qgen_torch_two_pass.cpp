@@ -19,7 +19,7 @@ namespace qgen_torch_two_pass {
 namespace {
 
 constexpr size_t kWorkspaceBytes = 32ull << 20;
-constexpr const char* kDequantizeKernel = "dequantize_nvfp4";  // NVFP4 (128x4 scales) -> bf16
+constexpr const char* kDequantizeKernel = "dequantize_nvfp4_bf16";  // NVFP4 (128x4 scales) -> bf16
 
 std::string dec(int64_t v) { return std::to_string(v); }
 

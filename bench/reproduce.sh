@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Reproduces the figures README cites, on a GPU machine, stage by stage. Host first (Node needed there only):
+#   bash scripts/pack-node.sh && npm run gpu:bundle                         # .device/node.xz, bundle, provenance
+#   node bin/qgen.mjs vendor --target torch --arch sm_90a --out .device/pkg  # the torch package (stage package)
+# then, on the GPU machine, from the repo root (with .device/ copied along):
+#   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
+# Stages: suite gridcap check sass bench probe package linear train tune (linear and train use the package that
+# stage package installs). Every stage writes a new folder under
+# bench/results/ with qgen-provenance/1 (and under $OUT when set); a failing stage is reported and the next one runs.
+# With $OUT set, the files this run wrote are also packed into $OUT/results.tgz (after every stage).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ARCH=${ARCH:-sm_90a}
+ALL=(suite gridcap check sass bench probe package linear train tune)
+STAGES=("$@")
+[ ${#STAGES[@]} -eq 0 ] && STAGES=("${ALL[@]}")
+for s in "${STAGES[@]}"; do
+  [[ " ${ALL[*]} " == *" $s "* ]] || { echo "reproduce: stage '$s'; allowed: ${ALL[*]}"; exit 2; }
+done
+if [ ! -s .device/provenance.json ]; then
+  echo "reproduce: .device/provenance.json missing (npm run gpu:bundle on the host)"; exit 2
+fi
+if [ ! -x /tmp/node ] && [ -s .device/node.xz ]; then xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node; fi
+marker=$(mktemp)
+C7=$(python3 -c 'import json; print(json.load(open(".device/provenance.json"))["commit"][:7])')
+stamp() { echo "$1-$(date -u +%F-%H%M)-$C7"; }   # a new results folder name per run
+gpu=(bash harness/gpu/on-device.sh)
+status=()
+
+stage() {  # stage NAME COMMAND...: runs it, logs it, records its exit status
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== reproduce: $name: $*"
+  "$@" 2>&1 | tee "${OUT:-/tmp}/reproduce-$name.log" | tail -n 25
+  local rc=${PIPESTATUS[0]}
+  status+=("$name rc=$rc $((SECONDS - start))s")
+  pack
+}
+
+pack() {  # with $OUT set: the files this run wrote so far, in $OUT/results.tgz (a later kill keeps them)
+  [ -n "${OUT:-}" ] || return 0
+  find bench/results tuning -newer "$marker" -type f 2>/dev/null | tar czf "$OUT/results.tgz" -T -
+}
+
+package_tests() {
+  [ -d .device/pkg ] || { echo "no .device/pkg (qgen vendor on the host)"; return 2; }
+  (cd .device/pkg && python -m pip install -q --no-build-isolation --no-deps . ) || return 1
+  python .device/pkg/tests/run.py --out "bench/results/$(stamp vendor-tests)"
+}
+
+for s in "${STAGES[@]}"; do
+  case $s in
+    suite) stage suite "${gpu[@]}" test --arch "$ARCH" --runs "${RUNS:-8}" ;;
+    gridcap) stage gridcap "${gpu[@]}" test --arch "$ARCH" --grid-cap 2 --runs 3 --specs catalog ;;
+    check) stage check "${gpu[@]}" check --arch "$ARCH" --no-package ;;
+    sass) stage sass "${gpu[@]}" sass ;;
+    bench) stage bench "${gpu[@]}" bench --arch "$ARCH" ;;
+    probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
+    package) stage package package_tests ;;
+    linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
+      --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
+    train) stage train env TRAIN_DIR="bench/results/$(stamp train)" SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" \
+      bash bench/train/run_all.sh ;;
+    tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" ;;
+  esac
+done
+echo "=== reproduce: summary"
+printf '  %s\n' "${status[@]}"
+if [ -n "${OUT:-}" ]; then
+  pack
+  echo "reproduce: $(tar tzf "$OUT/results.tgz" | wc -l) files in \$OUT/results.tgz"
+fi
+rm -f "$marker"

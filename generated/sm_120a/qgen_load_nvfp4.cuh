@@ -1,0 +1,115 @@
+// qgen_load_nvfp4.cuh — a segment's values from an NVFP4 tensor read as its transpose (NUMERICS §5.9), directly or
+// staged through shared memory. Inactive threads get zeros.
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+#include "qgen_fp32.cuh"
+#include "qgen_e2m1.cuh"
+#include "qgen_e4m3.cuh"
+#include "qgen_segment.cuh"
+
+// NUMERICS §5.9: an NVFP4 tensor A [cols, rows] (codes, scales in `Layout`, tensor scale t_in) quantized along rows,
+// read as its transpose: element (row, k) = f32(f32(e2m1 * e4m3) * t_in) of A[k, row].
+template <int E, class Layout>
+__device__ __forceinline__ void qgen_load_nvfp4_transposed(const uint8_t* codes, const uint8_t* scales, float t_in,
+                                                           int64_t rows, int64_t cols, qgen_segment s, bool active,
+                                                           float (&v)[E]) {
+  const int64_t a_groups_per_row = rows / 16;  // A's rows are quantized along `rows`
+#pragma unroll
+  for (int j = 0; j < E; ++j) {
+    float value = 0.0f;
+    if (active && s.k0 + j < cols) {
+      const int64_t a_row = s.k0 + j;
+      const uint32_t byte = __ldg(codes + a_row * (rows / 2) + s.row / 2);
+      const uint32_t code = (s.row & 1) ? (byte >> 4) : (byte & 0xFu);
+      const uint32_t scale = __ldg(scales + Layout::offset(a_row, s.row / 16, a_groups_per_row));
+      value = qgen_mul(qgen_mul(qgen_e2m1_value(code), qgen_e4m3_value(scale)), t_in);
+    }
+    v[j] = value;
+  }
+}
+
+// NUMERICS §5.9 input staged through shared memory (column-major order, the NVFP4 counterpart of
+// qgen_transposed_tile). The block's THREADS items are kRows = THREADS / L consecutive output rows (A's columns) of
+// one unit of kWidth = E * L output columns (A's rows). When the rectangle lies inside the tensor and its code lines
+// are 16-byte aligned (qgen_nvfp4_tile_usable), each thread loads 16-byte pieces of packed codes along A's rows
+// (32 codes each) with the two scale bytes of those 32 codes, dequantizes them exactly as qgen_load_nvfp4_transposed
+// does, and writes the values transposed into shared memory as f32 [output row][output column]; every thread then
+// reads its E consecutive columns with 16-byte shared loads. The 32 lanes of a warp take the same piece of 32
+// consecutive lines of A, so their shared stores hit 32 distinct banks (the two or more 16-byte halves of a line's
+// 32-byte sectors come from different warps and meet in L1). Each lane's E columns are followed by 4 padding floats,
+// so the 8 threads of a quarter-warp read 8 distinct 16-byte bank groups (L * (E + 4) floats per row).
+template <int E, int L, int THREADS>
+struct qgen_nvfp4_transposed_tile {
+  static constexpr int kRows = THREADS / L;
+  static constexpr int kWidth = E * L;
+  static constexpr int kLaneStride = E + 4;          // floats per lane segment, padded
+  static constexpr int kStride = L * kLaneStride;    // floats per shared row
+  static constexpr int kElems = kRows * kStride;
+  static constexpr int kPiecesPerLine = kRows / 32;  // 16-byte code pieces per line of A
+  static constexpr int kPiecesPerThread = kWidth * kPiecesPerLine / THREADS;
+  using Element = float;
+  static_assert(kRows % 32 == 0 && E % 32 == 0 && E % 4 == 0, "whole 16-byte code pieces; whole pieces per thread");
+  static_assert(kWidth * kPiecesPerLine == kPiecesPerThread * THREADS, "pieces divide evenly among threads");
+};
+
+// Block-uniform, as qgen_transposed_tile_usable: all items exist, rows in range and in one whole unit, and every code
+// line of the tile starts on a 16-byte boundary (rows % 32 == 0, row0 % 32 == 0, aligned codes).
+template <int E, int L, int THREADS>
+__device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, int64_t block_item, int64_t items,
+                                                       int64_t rows, int64_t cols) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  if (block_item + THREADS > items || rows % 32 != 0 || (reinterpret_cast<uintptr_t>(codes) & 15u) != 0) return false;
+  int64_t unit, row0;
+  qgen_divmod(block_item / L, rows, unit, row0);
+  return row0 % 32 == 0 && row0 + Tile::kRows <= rows && (unit + 1) * Tile::kWidth <= cols;
+}
+
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
+template <int E, int L, int THREADS, class Layout>
+__device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales,
+                                                                float t_in, int64_t rows, int64_t block_item,
+                                                                float* tile, float (&v)[E]) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  int64_t unit, row0;
+  qgen_divmod(block_item / L, rows, unit, row0);
+  const int64_t a_row0 = unit * Tile::kWidth;   // A's first row in the tile
+  const int64_t a_groups_per_row = rows / 16;   // A's rows are quantized along `rows`
+  uint4 pieces[Tile::kPiecesPerThread];
+  uint32_t piece_scales[Tile::kPiecesPerThread][2];
+#pragma unroll
+  for (int i = 0; i < Tile::kPiecesPerThread; ++i) {  // all loads in flight before any use
+    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
+    const int line = u % Tile::kWidth, piece = u / Tile::kWidth;
+    const int64_t a_row = a_row0 + line, a_col = row0 + 32 * piece;
+    pieces[i] = __ldg(reinterpret_cast<const uint4*>(codes + a_row * (rows / 2) + a_col / 2));
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      piece_scales[i][h] = __ldg(scales + Layout::offset(a_row, a_col / 16 + h, a_groups_per_row));
+  }
+  __syncthreads();  // the previous tile has been read by every thread
+#pragma unroll
+  for (int i = 0; i < Tile::kPiecesPerThread; ++i) {
+    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
+    const int line = u % Tile::kWidth, piece = u / Tile::kWidth;
+    const int column = (line / E) * Tile::kLaneStride + line % E;  // output column `line`, padded
+    const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float s = qgen_e4m3_value(piece_scales[i][h]);
+#pragma unroll
+      for (int e = 0; e < 16; ++e) {
+        const uint32_t code = (words[2 * h + e / 8] >> (4 * (e % 8))) & 0xFu;  // low nibble = even column of A
+        tile[(32 * piece + 16 * h + e) * Tile::kStride + column] = qgen_mul(qgen_mul(qgen_e2m1_value(code), s), t_in);
+      }
+    }
+  }
+  __syncthreads();
+  const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;
+  const float4* mine = reinterpret_cast<const float4*>(tile + row * Tile::kStride + lane_in_unit * Tile::kLaneStride);
+#pragma unroll
+  for (int j = 0; j < E / 4; ++j) {
+    const float4 w = mine[j];
+    v[4 * j] = w.x; v[4 * j + 1] = w.y; v[4 * j + 2] = w.z; v[4 * j + 3] = w.w;
+  }
+}

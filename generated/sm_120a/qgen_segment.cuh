@@ -1,0 +1,74 @@
+// qgen_segment.cuh — how memory-bound kernels number their work items (segments) and the host's item counts.
+//
+// A work item is one thread's segment: E consecutive elements of one output row along K. A "unit" of W = E * L
+// elements (a Hadamard chunk or an MS-EDEN 128-chunk larger than E) is spread over L adjacent lanes; items are
+// numbered so that the L segments of a unit are consecutive, and a grid-stride loop advances whole warps, so unit
+// partners always sit on lanes l ^ 1 .. l ^ (L-1) of the same warp. Launch shape never changes results: randomness
+// and all arithmetic are keyed by logical positions (NUMERICS §3.2).
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+
+struct qgen_segment {
+  int64_t row;        // output row
+  int64_t k0;         // first element along K
+  int lane_in_unit;   // 0 .. L-1
+};
+
+// The last segment of a row may be partial when cols is not a multiple of E (only when L = 1: units of L > 1 lanes
+// are Hadamard or 128-chunks, and cols is a multiple of them). Groups at or beyond cols are neither read nor written.
+__host__ __device__ __forceinline__ int64_t qgen_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// a / b and a % b for 0 <= a, 0 < b: 32-bit unsigned division when both fit (a 64-bit division is a long
+// subroutine on the GPU, and a grid-stride loop divides once per item).
+__host__ __device__ __forceinline__ void qgen_divmod(int64_t a, int64_t b, int64_t& quotient, int64_t& remainder) {
+  if (((static_cast<uint64_t>(a) | static_cast<uint64_t>(b)) >> 32) == 0) {
+    const uint32_t a32 = static_cast<uint32_t>(a), b32 = static_cast<uint32_t>(b);
+    const uint32_t q32 = a32 / b32;
+    quotient = q32;
+    remainder = a32 - q32 * b32;
+  } else {
+    quotient = a / b;
+    remainder = a - quotient * b;
+  }
+}
+
+// Row-major order (inputs read along K): item = (row * units_per_row + unit) * L + lane; consecutive lanes read
+// consecutive 16-byte pieces of a row.
+template <int E, int L>
+__device__ __forceinline__ qgen_segment qgen_segment_row_major(int64_t item, int64_t cols) {
+  int64_t row, segment;
+  qgen_divmod(item, qgen_ceil_div(cols, E), row, segment);
+  return {row, segment * E, static_cast<int>(item % L)};
+}
+
+// Column-major order (inputs stored [K, rows]): item = (unit * rows + row) * L + lane; lanes of a warp cover
+// consecutive rows, i.e. consecutive addresses of the transposed input.
+template <int E, int L>
+__device__ __forceinline__ qgen_segment qgen_segment_column_major(int64_t item, int64_t rows) {
+  const int64_t unit_row = item / L;
+  const int lane = static_cast<int>(item % L);
+  int64_t unit, row;
+  qgen_divmod(unit_row, rows, unit, row);
+  return {row, unit * (E * L) + lane * E, lane};
+}
+
+// 16x16 blocks (NUMERICS §5.7, L = 1): item = ((row / 16) * segments_per_row + segment) * 16 + row % 16, so the 16
+// rows of a block are lanes l ^ {1, 2, 4, 8}. Rows are padded to a multiple of 16; padding rows are inactive.
+template <int E>
+__device__ __forceinline__ qgen_segment qgen_segment_block16(int64_t item, int64_t cols) {
+  int64_t block_row, segment;
+  qgen_divmod(item / 16, qgen_ceil_div(cols, E), block_row, segment);
+  return {block_row * 16 + item % 16, segment * E, 0};
+}
+
+// Work items of each order (host side).
+__host__ __device__ __forceinline__ int64_t qgen_items_row_major(int64_t rows, int64_t cols, int elems) {
+  return rows * qgen_ceil_div(cols, elems);
+}
+__host__ __device__ __forceinline__ int64_t qgen_items_column_major(int64_t rows, int64_t cols, int elems, int lanes) {
+  return qgen_ceil_div(cols, static_cast<int64_t>(elems) * lanes) * rows * lanes;
+}
+__host__ __device__ __forceinline__ int64_t qgen_items_block16(int64_t rows, int64_t cols, int elems) {
+  return qgen_ceil_div(rows, 16) * 16 * qgen_ceil_div(cols, elems);
+}

@@ -1,0 +1,82 @@
+// qgen_load_transposed.cuh — a segment's values from a bf16 tensor stored transposed ([cols, rows]), directly or
+// staged through shared memory. Inactive threads get zeros.
+#pragma once
+#include <cstdint>
+#include <cuda_runtime.h>
+#include "qgen_fp32.cuh"
+#include "qgen_segment.cuh"
+
+// bf16 stored transposed, [cols, rows] row-major: element (row, k) at x[k * rows + row]. Lanes of a warp hold
+// consecutive rows, so each of the E loads is coalesced across the warp.
+template <int E>
+__device__ __forceinline__ void qgen_load_bf16_transposed(const void* x, int64_t rows, int64_t cols, qgen_segment s,
+                                                          bool active, float (&v)[E]) {
+  const uint16_t* p = static_cast<const uint16_t*>(x) + s.k0 * rows + s.row;
+#pragma unroll
+  for (int j = 0; j < E; ++j) v[j] = (active && s.k0 + j < cols) ? qgen_bf16_bits_to_f32(__ldg(p + j * rows)) : 0.0f;
+}
+
+// bf16 stored transposed, staged through shared memory (column-major order, NUMERICS §5 inputs read as x^T).
+// The THREADS items of a block are THREADS / L consecutive rows of one unit of W = E * L columns; when the whole
+// rectangle lies inside the tensor (qgen_transposed_tile_usable), the block reads it with 16-byte loads along rows
+// (W lines of THREADS / L rows each, coalesced), writes it transposed into shared memory ([row][column], rows padded
+// by 2 bf16 to spread the banks), and every thread then reads its E consecutive columns of its row as bf16 pairs.
+// The values are the same as qgen_load_bf16_transposed's; only the memory traffic changes.
+template <int E, int L, int THREADS>
+struct qgen_transposed_tile {
+  static constexpr int kRows = THREADS / L;
+  static constexpr int kWidth = E * L;
+  static constexpr int kStride = kWidth + 2;  // bf16 per shared row
+  static constexpr int kElems = kRows * kStride;
+  using Element = uint16_t;
+  static_assert(kRows % 8 == 0 && E % 8 == 0, "16-byte pieces of 8 rows; whole pieces per thread");
+};
+
+// Block-uniform: whether the block whose items start at block_item (a multiple of THREADS) can use the tile: all its
+// items exist, its rows are in range and in one unit, the unit is whole, and 16-byte loads are aligned.
+template <int E, int L, int THREADS>
+__device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64_t block_item, int64_t items,
+                                                            int64_t rows, int64_t cols) {
+  using Tile = qgen_transposed_tile<E, L, THREADS>;
+  if (block_item + THREADS > items || rows % 8 != 0 || (reinterpret_cast<uintptr_t>(x) & 15u) != 0) return false;
+  int64_t unit, row0;
+  qgen_divmod(block_item / L, rows, unit, row0);
+  return row0 + Tile::kRows <= rows && (unit + 1) * Tile::kWidth <= cols;
+}
+
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
+template <int E, int L, int THREADS>
+__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, int64_t block_item,
+                                                               uint16_t* tile, float (&v)[E]) {
+  using Tile = qgen_transposed_tile<E, L, THREADS>;
+  int64_t unit, row0;
+  qgen_divmod(block_item / L, rows, unit, row0);
+  const uint16_t* base = static_cast<const uint16_t*>(x) + unit * Tile::kWidth * rows + row0;
+  constexpr int kPiecesPerLine = Tile::kRows / 8;
+  uint4 pieces[E / 8];
+#pragma unroll
+  for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
+    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
+    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
+    pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
+  }
+  __syncthreads();  // the previous tile has been read by every thread
+#pragma unroll
+  for (int i = 0; i < E / 8; ++i) {
+    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
+    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
+    const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      tile[(piece * 8 + e) * Tile::kStride + line] = static_cast<uint16_t>(words[e / 2] >> (16 * (e & 1)));
+  }
+  __syncthreads();
+  const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;
+  const uint32_t* mine = reinterpret_cast<const uint32_t*>(tile + row * Tile::kStride + lane_in_unit * E);
+#pragma unroll
+  for (int j = 0; j < E / 2; ++j) {
+    const uint32_t pair = mine[j];
+    v[2 * j] = __uint_as_float(pair << 16);
+    v[2 * j + 1] = __uint_as_float(pair & 0xFFFF0000u);
+  }
+}
