@@ -87,7 +87,7 @@ export interface QuantizeFacts {
   load: LoadPath;
   scaleLayout: ScaleLayout;
   workspace: WorkspaceKind;
-  /** What the kernel writes; the bf16 plane (NUMERICS §6.6) is written by the quantize pass, or by pass B (one-pass). */
+  /** What the kernel writes; the bf16 plane (NUMERICS §6.6) comes from the quantize pass or from pass B (one-pass). */
   outputs: QuantizeOutputs;
   groupsPerThread: number;
   codeWords: number;

@@ -162,9 +162,12 @@ export function haarRotation(seed: bigint): Float64Array {
  * fixes x, so it is c x, and c = 1 because the scale correction keeps E[<D(y), y>] = |y|^2.
  */
 function haarQuantizer(): BiasQuantizer {
-  const spec: QuantizeSpec = { ...catalogSpec('quartet2_e_mseden_rht128'), name: 'quartet2_e_mseden_haar', hadamard: null };
+  const spec: QuantizeSpec = {
+    ...catalogSpec('quartet2_e_mseden_rht128'), name: 'quartet2_e_mseden_haar', hadamard: null,
+  };
   return {
-    name: 'ms-eden-haar', what: 'MS-EDEN of quartet2_e_mseden_rht128 with a Haar-random rotation instead of RHT (control)',
+    name: 'ms-eden-haar',
+    what: 'MS-EDEN of quartet2_e_mseden_rht128 with a Haar-random rotation instead of RHT (control)',
     deterministic: false,
     draw(x, d, out) {
       const { seed, signSeed } = drawSeeds(d);

@@ -536,7 +536,7 @@ inline qgen_status qgen_quantize_check(const qgen_quantize_args& a) {
   QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
   if constexpr (C::Output::kPlane)
     QGEN_REQUIRE(a.plane != nullptr && qgen_aligned16(a.plane),
-                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer to bf16 [rows, cols]");
+                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer, bf16 [rows, cols]");
   if constexpr (C::Mode::kTensorScale)
     QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
                  "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");

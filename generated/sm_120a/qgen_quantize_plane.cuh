@@ -7,7 +7,8 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 #include "qgen.h"
-#include "qgen_elementwise.cuh"
+#include "qgen_fp32.cuh"
+#include "qgen_segment.cuh"
 #include "qgen_dequantize.cuh"
 
 struct qgen_output_nvfp4_plane {
