@@ -21,6 +21,15 @@ __device__ __forceinline__ uint32_t qgen_sign_bit(uint4 signs, int j) {
   return (word >> (j & 31)) & 1u;
 }
 
+// The sign bits of positions base .. base + 31 of the 128-bit sign block, bit i of the result for position base + i
+// (base a multiple of 16; bits past position 127 are 0).
+__device__ __forceinline__ uint32_t qgen_sign_run(uint4 signs, int base) {
+  const int word = base >> 5;
+  const uint32_t w0 = word == 0 ? signs.x : word == 1 ? signs.y : word == 2 ? signs.z : signs.w;
+  const uint32_t w1 = word == 0 ? signs.y : word == 1 ? signs.z : word == 2 ? signs.w : 0u;
+  return (base & 16) ? (w0 >> 16) | (w1 << 16) : w0;
+}
+
 // NUMERICS §4.1-§4.3 on the E values of one thread. lane_in_chunk: this thread's index among the N / E lanes that
 // share a chunk (0 when N <= E). All lanes of the warp must call this together when N > E.
 template <int E, int N>
@@ -28,11 +37,19 @@ __device__ __forceinline__ void qgen_hadamard_segment(float (&v)[E], uint4 signs
                                                       float inv_sqrt_n) {
   static_assert((N & (N - 1)) == 0 && N >= 16 && N <= 128, "Hadamard size is 16, 32, 64 or 128");
   static_assert(N <= E ? E % N == 0 : N % E == 0, "a chunk is whole threads or whole lanes");
-  // §4.1: a_j = eps_j * x_j, a sign flip.
+  // §4.1: a_j = eps_j * x_j, a sign flip. Positions are j % N inside a thread, lane_in_chunk * E + j across lanes:
+  // the thread's sign bits are read once as 32-bit runs (E is 16, 32 or 64 when N > E).
+  if constexpr (N <= E) {
 #pragma unroll
-  for (int j = 0; j < E; ++j) {
-    const int position = N <= E ? j % N : lane_in_chunk * E + j;
-    v[j] = __uint_as_float(__float_as_uint(v[j]) ^ (qgen_sign_bit(signs, position) << 31));
+    for (int j = 0; j < E; ++j)
+      v[j] = __uint_as_float(__float_as_uint(v[j]) ^ (qgen_sign_bit(signs, j % N) << 31));
+  } else {
+    uint32_t run[(E + 31) / 32];
+#pragma unroll
+    for (int k = 0; k < (E + 31) / 32; ++k) run[k] = qgen_sign_run(signs, lane_in_chunk * E + 32 * k);
+#pragma unroll
+    for (int j = 0; j < E; ++j)
+      v[j] = __uint_as_float(__float_as_uint(v[j]) ^ ((run[j / 32] << (31 - j % 32)) & 0x80000000u));
   }
   // §4.2: stages h = 1, 2, ..., N/2; pair (i, i+h) with (i & h) == 0 becomes (a_i + a_(i+h), a_i - a_(i+h)).
 #pragma unroll
@@ -47,12 +64,14 @@ __device__ __forceinline__ void qgen_hadamard_segment(float (&v)[E], uint4 signs
         }
       }
     } else {
+      // The lane holding a_i computes partner + v = a_i + a_(i+h), its partner partner - v = a_i - a_(i+h): one FMA
+      // by +-1 (an exact product, so the same single rounding as the addition or subtraction).
       const int lane_mask = h / E;
-      const bool low = (lane_in_chunk & lane_mask) == 0;  // this lane holds a_i, its partner a_(i+h)
+      const float direction = (lane_in_chunk & lane_mask) == 0 ? 1.0f : -1.0f;
 #pragma unroll
       for (int j = 0; j < E; ++j) {
         const float partner = __shfl_xor_sync(0xffffffffu, v[j], lane_mask);
-        v[j] = low ? qgen_add(v[j], partner) : qgen_sub(partner, v[j]);
+        v[j] = qgen_fma_exact_product(direction, v[j], partner);
       }
     }
   }

@@ -311,6 +311,20 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     const bits = (b << 16) >>> 0;
     for (const r16 of [0, 0x7fff, 0x8000, 0xffff, rnd() & 0xffff]) ask(`S ${hex(bits)} ${hex(r16)}`, hex(oracleSrE2M1(fromBits(bits), r16)));
   }
+  // SR on full binary32 inputs: the integer spelling reads the fraction off the low 22 bits of a * 2^-126, rounded up
+  // below 1 (subnormal products), so inputs with bits below bf16 precision, tiny and subnormal magnitudes, and draws
+  // one step either side of each fraction matter.
+  for (let i = 0; i < 20000; i++) {
+    const magnitude = i % 4 === 0 ? rnd() & 0x7fffffff : i % 4 === 1 ? 0x3e000000 + (rnd() % 0x2000000)
+      : i % 4 === 2 ? rnd() % 0x01000000 : 0x3f000000 + (rnd() % 0x1400000);  // any; [1/8, 1/2); subnormal..2^-125; [1/2, 6)
+    const bits = (magnitude | (rnd() & 0x80000000)) >>> 0;
+    const v = fromBits(bits), a = Math.abs(v);
+    const spacing = a < 2 ? 0.5 : a < 4 ? 1 : 2;
+    const edge = Number.isFinite(a) ? Math.min(0xffff, Math.floor(((a % spacing) / spacing) * 65536)) : 0;
+    for (const r16 of [0, 0xffff, rnd() & 0xffff, edge, Math.max(0, edge - 1), Math.min(0xffff, edge + 1)]) {
+      ask(`S ${hex(bits)} ${hex(r16)}`, hex(oracleSrE2M1(v, r16)));
+    }
+  }
   for (let c = 0; c < 16; c++) ask(`C ${hex(c)}`, hex(toBits(c & 8 ? -E2M1_GRID[c & 7] : E2M1_GRID[c & 7])));
 
   // E4M3: decoding of all 256 codes; SR_E4M3 on every non-negative bf16 value below 512 and random binary32 values.

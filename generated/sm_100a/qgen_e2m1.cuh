@@ -144,22 +144,30 @@ __host__ __device__ __forceinline__ float qgen_e2m1_value(uint32_t code) {
   return (code & 0x8u) ? -magnitude : magnitude;
 }
 
-// NUMERICS §2.2: SR_E2M1(v, r16). lo/hi are the grid magnitudes around |v|; hi is taken iff r16 * 2^-16 < frac.
-// With the grid spacing h at a (0.5 below 2, 1 in [2, 4), 2 in [4, 6)), a / h is exact (a power-of-two scaling),
-// lo = floor(a / h) * h and frac = (a - lo) / h = a / h - floor(a / h), both exact; the code of lo is read off its
-// bits as in qgen_rn_e2m1_arith. (Checked against the §2.2 definition on the host in test/compile.test.ts.)
+// NUMERICS §2.2: SR_E2M1(v, r16) with the draw given as r16 << 6 (bits 21:6). lo/hi are the grid magnitudes around
+// a = |v| (NaN -> +6, a clamped to 6 as in RN); hi is taken iff r16 * 2^-16 < frac, frac = (a - lo) / h for the grid
+// spacing h at a. Read off p = bits(a * 2^-126) as in qgen_rn_e2m1_top: for a >= 1 the product is exact and normal,
+// p >> 22 is lo's code and the low 22 bits are frac * 2^22 exactly; for a < 1 the product is subnormal, p is
+// a * 2^23 rounded UP (mul.rp), and with X = frac * 2^22 = a * 2^23 - (p >> 22) * 2^22, r16 * 2^6 < X (an integer
+// against a real) holds iff r16 * 2^6 < ceil(X), which is what the low 22 bits hold (when the rounding carries into
+// bit 22, X > 2^22 - 1 > r16 * 2^6 both ways: the next grid value is taken). So hi iff (r16 << 6) < (p & 0x3FFFFF).
+// (Checked against the §2.2 definition on the host in test/compile.test.ts.)
+__host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1_top(float v, uint32_t draw22) {
+#if defined(__CUDA_ARCH__)
+  const float m = fminf(v, 6.0f);  // NaN -> 6, as in qgen_rn_e2m1_top
+  const float a = fminf(fabsf(m), 6.0f);
+  const uint32_t p = __float_as_uint(__fmul_ru(a, 1.17549435082228750797e-38f /* 2^-126 */));
+#else
+  const float m = v != v ? 6.0f : v;
+  const float a = fminf(fabsf(m), 6.0f);
+  const uint32_t p = a >= 1.0f ? qgen_f32_bits(a) - (126u << 23)
+                               : static_cast<uint32_t>(__builtin_ceil(static_cast<double>(a) * 8388608.0 /* 2^23 */));
+#endif
+  const uint32_t code = (p >> 22) + (draw22 < (p & 0x3FFFFFu) ? 1u : 0u);
+  return (code << 28) + (qgen_f32_bits(m) & 0x80000000u);
+}
+
+// NUMERICS §2.2: SR_E2M1(v, r16) as a code (r16 in bits 15:0).
 __host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1(float v, uint32_t r16) {
-  const float a = qgen_f32_from_bits(qgen_f32_bits(v) & 0x7FFFFFFFu);
-  if (a != a) return QGEN_E2M1_NAN_CODE;
-  const uint32_t sign = (qgen_f32_bits(v) >> 28) & 0x8u;
-  if (a >= 6.0f) return sign | 0x7u;
-  const float spacing = a < 2.0f ? 0.5f : (a < 4.0f ? 1.0f : 2.0f);
-  const float inv_spacing = a < 2.0f ? 2.0f : (a < 4.0f ? 1.0f : 0.5f);
-  const float scaled = qgen_mul(a, inv_spacing);                   // a / h, exact
-  const float steps = floorf(scaled);
-  const float frac = qgen_sub(scaled, steps);                      // exact
-  const float lo_value = qgen_mul(steps, spacing);                 // floor(a / h) * h, exact
-  const uint32_t lo = qgen_f32_bits(qgen_mul(lo_value, 1.17549435082228750797e-38f /* 2^-126 */)) >> 22;
-  const float draw = qgen_mul(static_cast<float>(r16 & 0xFFFFu), 1.52587890625e-05f /* 2^-16 */);
-  return sign | (draw < frac ? lo + 1u : lo);
+  return qgen_sr_e2m1_top(v, (r16 & 0xFFFFu) << 6) >> 28;
 }

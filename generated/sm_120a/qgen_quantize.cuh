@@ -66,14 +66,14 @@ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint
   const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
   const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
   const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
-  uint32_t bytes[8];
+  uint32_t codes[2] = {0u, 0u};
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const uint32_t lo = qgen_sr_e2m1(qgen_mul(x[2 * i], inv), words[i] & 0xFFFFu);
-    const uint32_t hi = qgen_sr_e2m1(qgen_mul(x[2 * i + 1], inv), words[i] >> 16);
-    bytes[i] = lo | (hi << 4);
+  for (int i = 0; i < 16; ++i) {
+    // r16 << 6: bits 15:0 of the word (even i) or 31:16 (odd i), moved to bits 21:6.
+    const uint32_t draw22 = i % 2 == 0 ? (words[i / 2] << 6) & 0x3FFFC0u : (words[i / 2] >> 10) & 0x3FFFC0u;
+    codes[i / 8] = qgen_add_nibble(codes[i / 8], qgen_sr_e2m1_top(qgen_mul(x[i], inv), draw22), i % 8);
   }
-  return qgen_pack_code_bytes(bytes);
+  return make_uint2(codes[0], codes[1]);
 }
 
 // NUMERICS §5.2: codes of a zero group (and of a computed/caller group whose scale rounds to 0): finite elements
