@@ -103,6 +103,7 @@ const HOST_PROGRAM = `// Reads "op args..." lines (hex) and prints each primitiv
 #include "qgen_e4m3.cuh"
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
+#include "qgen_quantize.cuh"
 
 static bool read(unsigned long long* v, int n) {
   for (int i = 0; i < n; ++i)
@@ -144,6 +145,14 @@ int main() {
           if (r.code != want || qgen_f32_bits(r.value) != qgen_f32_bits(qgen_e2m1_value(want))) ++bad;
         }
         printf("%llx\\n", bad);
+        break;
+      }
+      case 'M': {  // group amax (NUMERICS §1.4) of 16 binary32 patterns
+        unsigned long long g[16];
+        if (!read(g, 16)) return 1;
+        float x[16];
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]));
+        printf("%x\\n", qgen_f32_bits(qgen_group_amax<16>(x)));
         break;
       }
       case 'S': if (!read(a, 2)) return 1; printf("%x\\n", qgen_sr_e2m1(qgen_f32_from_bits(a[0]), a[1])); break;
@@ -310,6 +319,19 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   for (let b = 0; b < 65536; b += 3) {
     const bits = (b << 16) >>> 0;
     for (const r16 of [0, 0x7fff, 0x8000, 0xffff, rnd() & 0xffff]) ask(`S ${hex(bits)} ${hex(r16)}`, hex(oracleSrE2M1(fromBits(bits), r16)));
+  }
+  // Group amax over the finite elements (§1.4): groups mixing NaN (both signs, any payload), ±Inf, ±0, subnormals
+  // and the largest finite values.
+  const special = [0x7fc00000, 0xffc00000, 0x7f800001, 0xffffffff, 0x7f800000, 0xff800000, 0x80000000, 0,
+    0x7f7fffff, 0xff7fffff, 1, 0x80000001, 0x007fffff];
+  for (let i = 0; i < 3000; i++) {
+    const group: number[] = [];
+    for (let j = 0; j < 16; j++) {
+      const r = rnd();
+      group.push(i % 3 === 0 || r % 4 === 0 ? special[r % special.length] >>> 0 : rnd() >>> 0);
+    }
+    const finite = group.map(fromBits).filter(Number.isFinite).map(Math.abs);
+    ask(`M ${group.map(hex).join(' ')}`, hex(toBits(finite.length ? Math.max(...finite) : 0)));
   }
   // SR on full binary32 inputs: the integer spelling reads the fraction off the low 22 bits of a * 2^-126, rounded up
   // below 1 (subnormal products), so inputs with bits below bf16 precision, tiny and subnormal magnitudes, and draws
