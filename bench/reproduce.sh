@@ -6,8 +6,8 @@
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
 # Stages: suite gridcap check sass bench probe package linear train tune (linear and train use the package that
 # stage package installs). Every stage writes a new folder under
-# bench/results/ with qgen-provenance/1 (and under $OUT when set); a failing stage is reported and the next one runs.
-# With $OUT set, the files this run wrote are also packed into $OUT/results.tgz (after every stage).
+# bench/results/ with qgen-provenance/1; a failing stage is reported and the next one runs.
+# With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
@@ -22,6 +22,9 @@ if [ ! -s .device/provenance.json ]; then
 fi
 if [ ! -x /tmp/node ] && [ -s .device/node.xz ]; then xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node; fi
 marker=$(mktemp)
+DEST=${OUT:-}   # the results come back packed; the stages themselves write only under bench/results/
+unset OUT
+LOGS=$(mktemp -d)
 C7=$(python3 -c 'import json; print(json.load(open(".device/provenance.json"))["commit"][:7])')
 stamp() { echo "$1-$(date -u +%F-%H%M)-$C7"; }   # a new results folder name per run
 gpu=(bash harness/gpu/on-device.sh)
@@ -31,15 +34,16 @@ stage() {  # stage NAME COMMAND...: runs it, logs it, records its exit status
   local name=$1; shift
   local start=$SECONDS
   echo "=== reproduce: $name: $*"
-  "$@" 2>&1 | tee "${OUT:-/tmp}/reproduce-$name.log" | tail -n 25
+  "$@" 2>&1 | tee "$LOGS/reproduce-$name.log" | tail -n 25
   local rc=${PIPESTATUS[0]}
   status+=("$name rc=$rc $((SECONDS - start))s")
   pack
 }
 
-pack() {  # with $OUT set: the files this run wrote so far, in $OUT/results.tgz (a later kill keeps them)
-  [ -n "${OUT:-}" ] || return 0
-  find bench/results tuning -newer "$marker" -type f 2>/dev/null | tar czf "$OUT/results.tgz" -T -
+pack() {  # with $OUT set: the files this run wrote so far and the logs, in $OUT/results.tgz (a kill keeps them)
+  [ -n "$DEST" ] || return 0
+  { find bench/results tuning -newer "$marker" -type f 2>/dev/null; find "$LOGS" -type f; } |
+    tar czf "$DEST/results.tgz" -T - 2>/dev/null
 }
 
 package_tests() {
@@ -66,8 +70,8 @@ for s in "${STAGES[@]}"; do
 done
 echo "=== reproduce: summary"
 printf '  %s\n' "${status[@]}"
-if [ -n "${OUT:-}" ]; then
+if [ -n "$DEST" ]; then
   pack
-  echo "reproduce: $(tar tzf "$OUT/results.tgz" | wc -l) files in \$OUT/results.tgz"
+  echo "reproduce: $(tar tzf "$DEST/results.tgz" | wc -l) files in \$OUT/results.tgz"
 fi
 rm -f "$marker"
