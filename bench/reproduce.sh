@@ -59,7 +59,8 @@ for s in "${STAGES[@]}"; do
     gridcap) stage gridcap "${gpu[@]}" test --arch "$ARCH" --grid-cap 2 --runs 3 --specs catalog ;;
     check) stage check "${gpu[@]}" check --arch "$ARCH" --no-package ;;
     sass) stage sass "${gpu[@]}" sass ;;
-    bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" ${BENCH_ONLY:+--only "$BENCH_ONLY"} ;;
+    bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
+      ${BENCH_ONLY:+--only "$BENCH_ONLY"} ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
