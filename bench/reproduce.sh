@@ -5,9 +5,10 @@
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
 # Stages: suite gridcap check sass bench probe package linear train tune (linear and train use the package that
-# stage package installs). Every stage writes a new folder under
-# bench/results/ with qgen-provenance/1 (and under $OUT when set); a failing stage is reported and the next one runs.
-# With $OUT set, the files this run wrote are also packed into $OUT/results.tgz (after every stage).
+# stage package installs). Knobs: ARCH, RUNS (suite), BENCH_ONLY (a kernel-name regex) and BENCH_REPS, LINEAR_GEMM,
+# SEEDS and P (train), WORKLOAD and BUDGET_S (tune). Every stage writes a new folder under
+# bench/results/ with qgen-provenance/1; a failing stage is reported and the next one runs.
+# With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
@@ -22,6 +23,9 @@ if [ ! -s .device/provenance.json ]; then
 fi
 if [ ! -x /tmp/node ] && [ -s .device/node.xz ]; then xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node; fi
 marker=$(mktemp)
+DEST=${OUT:-}   # the results come back packed; the stages themselves write only under bench/results/
+unset OUT
+LOGS=$(mktemp -d)
 C7=$(python3 -c 'import json; print(json.load(open(".device/provenance.json"))["commit"][:7])')
 stamp() { echo "$1-$(date -u +%F-%H%M)-$C7"; }   # a new results folder name per run
 gpu=(bash harness/gpu/on-device.sh)
@@ -31,15 +35,16 @@ stage() {  # stage NAME COMMAND...: runs it, logs it, records its exit status
   local name=$1; shift
   local start=$SECONDS
   echo "=== reproduce: $name: $*"
-  "$@" 2>&1 | tee "${OUT:-/tmp}/reproduce-$name.log" | tail -n 25
+  "$@" 2>&1 | tee "$LOGS/reproduce-$name.log" | tail -n 25
   local rc=${PIPESTATUS[0]}
   status+=("$name rc=$rc $((SECONDS - start))s")
   pack
 }
 
-pack() {  # with $OUT set: the files this run wrote so far, in $OUT/results.tgz (a later kill keeps them)
-  [ -n "${OUT:-}" ] || return 0
-  find bench/results tuning -newer "$marker" -type f 2>/dev/null | tar czf "$OUT/results.tgz" -T -
+pack() {  # with $OUT set: the files this run wrote so far and the logs, in $OUT/results.tgz (a kill keeps them)
+  [ -n "$DEST" ] || return 0
+  { find bench/results tuning -newer "$marker" -type f 2>/dev/null; find "$LOGS" -type f; } |
+    tar czf "$DEST/results.tgz" -T - 2>/dev/null
 }
 
 package_tests() {
@@ -54,7 +59,8 @@ for s in "${STAGES[@]}"; do
     gridcap) stage gridcap "${gpu[@]}" test --arch "$ARCH" --grid-cap 2 --runs 3 --specs catalog ;;
     check) stage check "${gpu[@]}" check --arch "$ARCH" --no-package ;;
     sass) stage sass "${gpu[@]}" sass ;;
-    bench) stage bench "${gpu[@]}" bench --arch "$ARCH" ;;
+    bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
+      ${BENCH_ONLY:+--only "$BENCH_ONLY"} ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
@@ -66,8 +72,8 @@ for s in "${STAGES[@]}"; do
 done
 echo "=== reproduce: summary"
 printf '  %s\n' "${status[@]}"
-if [ -n "${OUT:-}" ]; then
+if [ -n "$DEST" ]; then
   pack
-  echo "reproduce: $(tar tzf "$OUT/results.tgz" | wc -l) files in \$OUT/results.tgz"
+  echo "reproduce: $(tar tzf "$DEST/results.tgz" | wc -l) files in \$OUT/results.tgz"
 fi
 rm -f "$marker"
