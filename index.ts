@@ -5,7 +5,14 @@
 export * from './dsl/types.ts';
 export { CATALOG, ARCH_VARIANTS, ARCH_EXTRAS, catalogFor, catalogSpec } from './dsl/catalog.ts';
 export {
-  NVFP4_GROUP, MXFP4_GROUP, DEFAULT_ELEMENTWISE_TILING, quantize, hadamard, dequantize, amax, gemm,
+  NVFP4_GROUP,
+  MXFP4_GROUP,
+  DEFAULT_ELEMENTWISE_TILING,
+  quantize,
+  hadamard,
+  dequantize,
+  amax,
+  gemm,
 } from './dsl/builders.ts';
 export { E2M1_MAX, E4M3_MAX, CEILING_RTN, CEILING_EDEN } from './dsl/constants.ts';
 export { RECIPES, type LinearRecipe } from './dsl/recipes.ts';

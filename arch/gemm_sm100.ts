@@ -15,7 +15,10 @@ export const SM100_TMEM_COLUMNS = 512;
 export const SM100_SF_SETS = 2;
 
 export interface Sm100GemmLayout {
-  bm: number; bn: number; bk: number; stages: number;
+  bm: number;
+  bn: number;
+  bk: number;
+  stages: number;
   /** Epilogue warpgroups; each owns bn / consumers accumulator columns. */
   consumers: number;
   /** 128-byte (256-element) K chunks of one stage: one SW128 tile of [rows x 128 B] per chunk and operand. */
@@ -42,7 +45,7 @@ export interface Sm100GemmLayout {
 /** Shared memory: stages x (A and B code tiles + 512-byte scale blocks), mbarriers, the tensor-memory address slot, 1024 B alignment slack. */
 export function sm100SmemBytes(bm: number, bn: number, bk: number, stages: number): number {
   const atoms = bk / 64;
-  const stageBytes = (bm + bn) * bk / 2 + 512 * atoms * (bm / 128 + bn / 128);
+  const stageBytes = ((bm + bn) * bk) / 2 + 512 * atoms * (bm / 128 + bn / 128);
   const barriers = 8 * (2 * stages + SM100_SF_SETS + 2 * 2) + 16;
   return stages * stageBytes + barriers + 1024;
 }
@@ -50,8 +53,11 @@ export function sm100SmemBytes(bm: number, bn: number, bk: number, stages: numbe
 const pow2AtLeast = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(32, x)));
 
 /** The layout of a tiling (already inside GEMM_LIMITS.sm_100a), or what does not fit. */
-export function sm100GemmLayout(tile: readonly [number, number, number], consumers: number, stages: number):
-  { layout: Sm100GemmLayout } | { field: 'stages' | 'ctaTile[1]' | 'consumers'; message: string } {
+export function sm100GemmLayout(
+  tile: readonly [number, number, number],
+  consumers: number,
+  stages: number,
+): { layout: Sm100GemmLayout } | { field: 'stages' | 'ctaTile[1]' | 'consumers'; message: string } {
   const [bm, bn, bk] = tile;
   const atoms = bk / 64;
   const bRowBlocks = bn / 128;
@@ -60,30 +66,58 @@ export function sm100GemmLayout(tile: readonly [number, number, number], consume
   const accBuffers = 2 * bn + sf <= SM100_TMEM_COLUMNS ? 2 : 1;
   const tmemColumnsUsed = accBuffers * bn + sf;
   if (tmemColumnsUsed > SM100_TMEM_COLUMNS) {
-    return { field: 'ctaTile[1]', message: `a ${bm}x${bn}x${bk} tile needs ${tmemColumnsUsed} tensor-memory columns (${bn} accumulators + `
-      + `${SM100_SF_SETS} scale sets of ${sfColumnsPerSet}), more than the ${SM100_TMEM_COLUMNS} of an SM; use a smaller N or K` };
+    return {
+      field: 'ctaTile[1]',
+      message:
+        `a ${bm}x${bn}x${bk} tile needs ${tmemColumnsUsed} tensor-memory columns (${bn} accumulators + ` +
+        `${SM100_SF_SETS} scale sets of ${sfColumnsPerSet}), more than the ${SM100_TMEM_COLUMNS} of an SM; use a smaller N or K`,
+    };
   }
   if ((bn / consumers) % 32 !== 0) {
-    return { field: 'consumers', message: `must split the ${bn} accumulator columns into multiples of 32 (one tcgen05.ld 32x32b.x32 each); got ${consumers}` };
+    return {
+      field: 'consumers',
+      message: `must split the ${bn} accumulator columns into multiples of 32 (one tcgen05.ld 32x32b.x32 each); got ${consumers}`,
+    };
   }
   const smemBytes = sm100SmemBytes(bm, bn, bk, stages);
   if (smemBytes > SM100_BLOCK_SMEM) {
-    return { field: 'stages', message: `${stages} stages need ${smemBytes} B of shared memory, more than the ${SM100_BLOCK_SMEM} B `
-      + `an sm_100a block can have (stages*((M+N)*K/2 + 512*(K/64)*(M+N)/128) + barriers); use fewer stages or a smaller tile` };
+    return {
+      field: 'stages',
+      message:
+        `${stages} stages need ${smemBytes} B of shared memory, more than the ${SM100_BLOCK_SMEM} B ` +
+        `an sm_100a block can have (stages*((M+N)*K/2 + 512*(K/64)*(M+N)/128) + barriers); use fewer stages or a smaller tile`,
+    };
   }
   const tmemColumnsAllocated = pow2AtLeast(tmemColumnsUsed);
   const ctasPerSm = Math.floor(SM100_SM_SMEM / (smemBytes + SM100_SMEM_RESERVED_PER_BLOCK));
   if (ctasPerSm * tmemColumnsAllocated > SM100_TMEM_COLUMNS) {
     const oneCta = Math.floor(SM100_SM_SMEM / 2) - SM100_SMEM_RESERVED_PER_BLOCK;
-    return { field: 'stages', message: `${stages} stages need only ${smemBytes} B of shared memory, so ${ctasPerSm} `
-      + `CTAs fit on one SM and together would allocate ${ctasPerSm} x ${tmemColumnsAllocated} tensor-memory columns, `
-      + `more than the ${SM100_TMEM_COLUMNS}; use more stages (shared memory > ${oneCta} B keeps one CTA per SM) `
-      + 'or fewer columns' };
+    return {
+      field: 'stages',
+      message:
+        `${stages} stages need only ${smemBytes} B of shared memory, so ${ctasPerSm} ` +
+        `CTAs fit on one SM and together would allocate ${ctasPerSm} x ${tmemColumnsAllocated} tensor-memory columns, ` +
+        `more than the ${SM100_TMEM_COLUMNS}; use more stages (shared memory > ${oneCta} B keeps one CTA per SM) ` +
+        'or fewer columns',
+    };
   }
   return {
     layout: {
-      bm, bn, bk, stages, consumers, chunks: bk / 256, atoms, bRowBlocks, accBuffers, sfColumnsPerSet, tmemColumnsUsed,
-      tmemColumnsAllocated, smemBytes, ctasPerSm, threads: 64 + 128 * consumers,
+      bm,
+      bn,
+      bk,
+      stages,
+      consumers,
+      chunks: bk / 256,
+      atoms,
+      bRowBlocks,
+      accBuffers,
+      sfColumnsPerSet,
+      tmemColumnsUsed,
+      tmemColumnsAllocated,
+      smemBytes,
+      ctasPerSm,
+      threads: 64 + 128 * consumers,
     },
   };
 }

@@ -9,7 +9,9 @@ export const DEFAULT_ARCH: Arch = 'sm_100a';
 
 /** Plain compute-capability names and the arch-specific target each one means. */
 export const PLAIN_ARCH_NAMES: Readonly<Record<string, Arch>> = {
-  sm_90: 'sm_90a', sm_100: 'sm_100a', sm_120: 'sm_120a',
+  sm_90: 'sm_90a',
+  sm_100: 'sm_100a',
+  sm_120: 'sm_120a',
 };
 
 /** Whether `b` is `a` with one character more (an insertion, never a substitution: sm_80 is no typo of sm_90). */
@@ -24,8 +26,12 @@ function oneInserted(a: string, b: string): boolean {
  * exactly one fits; else undefined. A different number (sm_80) is no near miss.
  */
 export function suggestArch(value: string): Arch | undefined {
-  const normal = value.trim().toLowerCase().replace(/^compute_/, 'sm_').replace(/^sm(?=\d)/, 'sm_');
-  const exact = (ARCHS as readonly string[]).includes(normal) ? normal as Arch : PLAIN_ARCH_NAMES[normal];
+  const normal = value
+    .trim()
+    .toLowerCase()
+    .replace(/^compute_/, 'sm_')
+    .replace(/^sm(?=\d)/, 'sm_');
+  const exact = (ARCHS as readonly string[]).includes(normal) ? (normal as Arch) : PLAIN_ARCH_NAMES[normal];
   if (exact) return exact;
   const digits = /^sm_(\d+)[a-z]?$/.exec(normal)?.[1];
   if (digits === undefined) return undefined;
@@ -47,15 +53,22 @@ export const FAMILY_TARGETS: Readonly<Record<string, { arch: Arch; chips: string
 };
 
 /** What a command compiles for: the kernels of `arch`, built for `target` (the arch itself or its family). */
-export interface GpuTarget { arch: Arch; target: string }
+export interface GpuTarget {
+  arch: Arch;
+  target: string;
+}
 
 /** Parses --arch of emit and vendor, which also take the family targets (sm_100f, sm_120f). */
-export function parseGpuTarget(value: unknown,
-  note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): GpuTarget {
+export function parseGpuTarget(
+  value: unknown,
+  note: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): GpuTarget {
   const family = FAMILY_TARGETS[String(value)];
   if (family) {
-    note(`qgen: --arch ${String(value)}: the ${family.arch} kernels, built for the family target ${String(value)} `
-      + `(runs on ${family.chips}; compile-verified only, never run on a GPU)`);
+    note(
+      `qgen: --arch ${String(value)}: the ${family.arch} kernels, built for the family target ${String(value)} ` +
+        `(runs on ${family.chips}; compile-verified only, never run on a GPU)`,
+    );
     return { arch: family.arch, target: String(value) };
   }
   const arch = parseArch(value, note);
@@ -75,10 +88,13 @@ export function parseArch(value: unknown, note: (line: string) => void = (l) => 
     return target;
   }
   if (FAMILY_TARGETS[text]) {
-    throw new UsageError(`--arch: ${text} is a family target, which only emit and vendor take; here use `
-      + `${FAMILY_TARGETS[text].arch}`);
+    throw new UsageError(
+      `--arch: ${text} is a family target, which only emit and vendor take; here use ` + `${FAMILY_TARGETS[text].arch}`,
+    );
   }
   const suggestion = suggestArch(text);
-  throw new UsageError(`--arch: unknown architecture "${text}"; ${suggestion ? `did you mean ${suggestion}? ` : ''}`
-    + `allowed: ${ARCHS.join(', ')} (or ${Object.keys(PLAIN_ARCH_NAMES).join(', ')})`);
+  throw new UsageError(
+    `--arch: unknown architecture "${text}"; ${suggestion ? `did you mean ${suggestion}? ` : ''}` +
+      `allowed: ${ARCHS.join(', ')} (or ${Object.keys(PLAIN_ARCH_NAMES).join(', ')})`,
+  );
 }

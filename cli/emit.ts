@@ -33,14 +33,20 @@ export function selectSpecs(specs: KernelSpec[], only: string[] | undefined): Ke
   const names = new Set(specs.map((s) => s.name));
   const missing = only.filter((n) => !names.has(n));
   if (missing.length > 0) {
-    throw new UserError(`--only: no kernel named ${missing.map((n) => `"${n}"`).join(', ')}; available: `
-      + `${[...names].join(', ')}`);
+    throw new UserError(
+      `--only: no kernel named ${missing.map((n) => `"${n}"`).join(', ')}; available: ` + `${[...names].join(', ')}`,
+    );
   }
   return specs.filter((s) => only.includes(s.name));
 }
 
 export async function runEmit(opts: {
-  arch: Arch; out: string; spec?: string; only?: string[]; force?: boolean; tuning?: string;
+  arch: Arch;
+  out: string;
+  spec?: string;
+  only?: string[];
+  force?: boolean;
+  tuning?: string;
 }): Promise<void> {
   const { tuning, tuningName } = loadTuningOption(opts.tuning, opts.arch);
   const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
@@ -48,7 +54,10 @@ export async function runEmit(opts: {
   const tuned = tuning ? tunedGemmSpecs(tuning).filter((t) => !selected.some((s) => s.name === t.name)) : [];
   const specs = [...selected, ...tuned];
   planKernels(specs, opts.arch); // a spec that cannot be lowered fails here, before the output folder is looked at
-  const { files } = await writeOutputFolder(opts.out, `qgen emit --arch ${opts.arch}`, { force: opts.force },
+  const { files } = await writeOutputFolder(
+    opts.out,
+    `qgen emit --arch ${opts.arch}`,
+    { force: opts.force },
     async (dir) => {
       const result = await emitKernels(specs, opts.arch, dir);
       if (tuning) {
@@ -57,7 +66,8 @@ export async function runEmit(opts: {
         result.files.push(dispatchPath);
       }
       return result;
-    });
+    },
+  );
   const shown = (f: string) => path.relative(process.cwd(), path.resolve(f)) || f;
   console.log(`qgen: emitted ${specs.length} kernel(s) for ${opts.arch} into ${opts.out}: ${files.length} file(s)`);
   for (const f of files) console.log(`  ${shown(f)}`);

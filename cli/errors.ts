@@ -2,7 +2,10 @@
 
 /** Bad input (a spec with problems, an unknown kernel name, a missing generator module): exit code 1. */
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'UserError';
   }

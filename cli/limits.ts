@@ -16,6 +16,8 @@ function gib(bytes: number): string {
 export function checkMatrixSize(rows: number, cols: number, maxValues: number, bytesPerValue: number): void {
   const values = rows * cols;
   if (values <= maxValues) return;
-  throw new UsageError(`--rows x --cols: ${rows} x ${cols} = ${values.toExponential(2)} values would need about `
-    + `${gib(values * bytesPerValue)} of memory; the limit is ${maxValues} values (${gib(maxValues * bytesPerValue)})`);
+  throw new UsageError(
+    `--rows x --cols: ${rows} x ${cols} = ${values.toExponential(2)} values would need about ` +
+      `${gib(values * bytesPerValue)} of memory; the limit is ${maxValues} values (${gib(maxValues * bytesPerValue)})`,
+  );
 }

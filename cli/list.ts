@@ -9,10 +9,16 @@ function inputCell(s: QuantizeSpec): string {
 function row(s: KernelSpec): string[] {
   switch (s.kind) {
     case 'quantize':
-      return [s.name, s.kind, `${s.rounding}${s.block === '16x16' ? ' 16x16' : ''}`, inputCell(s),
-        `${s.scaleGroup.size} ${s.scaleGroup.format}`, s.hadamard === null ? '-' : String(s.hadamard),
+      return [
+        s.name,
+        s.kind,
+        `${s.rounding}${s.block === '16x16' ? ' 16x16' : ''}`,
+        inputCell(s),
+        `${s.scaleGroup.size} ${s.scaleGroup.format}`,
+        s.hadamard === null ? '-' : String(s.hadamard),
         s.tensorScale === 'none' ? 'none' : s.tensorScale === 'caller' ? 'caller' : `${s.tensorScale} C=${s.ceiling}`,
-        s.doc ?? ''];
+        s.doc ?? '',
+      ];
     case 'dequantize':
       return [s.name, s.kind, '-', 'nvfp4', `${s.scaleGroup.size} ${s.scaleGroup.format}`, '-', '-', s.doc ?? ''];
     case 'hadamard':
@@ -20,8 +26,16 @@ function row(s: KernelSpec): string[] {
     case 'amax':
       return [s.name, s.kind, '-', s.input, '-', '-', '-', s.doc ?? ''];
     case 'gemm':
-      return [s.name, s.kind, '-', 'nvfp4 x nvfp4', '16 e4m3', '-', 'alpha = tA*tB',
-        `${s.doc ?? ''} [tile ${s.tiling.ctaTile.join('x')}]`];
+      return [
+        s.name,
+        s.kind,
+        '-',
+        'nvfp4 x nvfp4',
+        '16 e4m3',
+        '-',
+        'alpha = tA*tB',
+        `${s.doc ?? ''} [tile ${s.tiling.ctaTile.join('x')}]`,
+      ];
   }
 }
 

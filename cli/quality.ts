@@ -9,7 +9,12 @@ import { BIAS_BYTES_PER_ELEMENT, biasTable, dxBiasTable, type BiasRow } from '..
 import { REPO_ROOT } from './paths.ts';
 import { formatTable } from './table.ts';
 
-export interface QualityRow { name: string; relMse: number; bits: number; paper?: number | string }
+export interface QualityRow {
+  name: string;
+  relMse: number;
+  bits: number;
+  paper?: number | string;
+}
 
 const QUALITY_MODULE = 'reference/quality.ts';
 
@@ -26,16 +31,26 @@ const { parentPort, workerData } = require('node:worker_threads');
 `;
 
 /** Runs qualityTable(rows, cols, seed, signSeed) in a worker; after a second, reports elapsed time on stderr. */
-export async function computeQuality(rows: number, cols: number, seed: number, signSeed: number,
-  modulePath = path.join(REPO_ROOT, QUALITY_MODULE)): Promise<QualityRow[]> {
+export async function computeQuality(
+  rows: number,
+  cols: number,
+  seed: number,
+  signSeed: number,
+  modulePath = path.join(REPO_ROOT, QUALITY_MODULE),
+): Promise<QualityRow[]> {
   const abs = path.resolve(modulePath);
   const moduleName = abs.startsWith(REPO_ROOT + path.sep) ? path.relative(REPO_ROOT, abs) : abs;
   if (!existsSync(abs)) throw new UserError(`${moduleName} is not available in this checkout`);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: {
-      tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl: pathToFileURL(abs).href, module: moduleName,
-      rows, cols, seed, signSeed,
+      tsxApi: import.meta.resolve('tsx/esm/api'),
+      moduleUrl: pathToFileURL(abs).href,
+      module: moduleName,
+      rows,
+      cols,
+      seed,
+      signSeed,
     },
   });
   const started = Date.now();
@@ -49,11 +64,13 @@ export async function computeQuality(rows: number, cols: number, seed: number, s
     shown = true;
   }, 1000);
   try {
-    const reply = await new Promise<{ ok: boolean; rows?: QualityRow[]; message?: string; stack?: string }>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`quality worker exited with code ${code}`)));
-    });
+    const reply = await new Promise<{ ok: boolean; rows?: QualityRow[]; message?: string; stack?: string }>(
+      (resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`quality worker exited with code ${code}`)));
+      },
+    );
     if (!reply.ok) {
       const e = new Error(`${moduleName}: ${reply.message}`);
       e.stack = reply.stack;
@@ -108,10 +125,12 @@ export const BIAS_Z_RESOLVED = 5;
 /** Refuses sizes past the limits with the memory they would need (UsageError, exit 2). */
 export function checkBiasSize(rows: number, cols: number, draws: number): void {
   if (rows * cols > BIAS_MAX_ELEMENTS) {
-    const mb = (rows * cols * BIAS_BYTES_PER_ELEMENT / 2 ** 20).toFixed(0);
-    throw new UsageError(`--rows x --cols: ${rows} x ${cols} = ${rows * cols} elements would need about ${mb} MiB; `
-      + `--bias allows at most ${BIAS_MAX_ELEMENTS} elements (${BIAS_MAX_ELEMENTS * BIAS_BYTES_PER_ELEMENT / 2 ** 20} `
-      + 'MiB)');
+    const mb = ((rows * cols * BIAS_BYTES_PER_ELEMENT) / 2 ** 20).toFixed(0);
+    throw new UsageError(
+      `--rows x --cols: ${rows} x ${cols} = ${rows * cols} elements would need about ${mb} MiB; ` +
+        `--bias allows at most ${BIAS_MAX_ELEMENTS} elements (${(BIAS_MAX_ELEMENTS * BIAS_BYTES_PER_ELEMENT) / 2 ** 20} ` +
+        'MiB)',
+    );
   }
   if (draws > BIAS_MAX_DRAWS || !Number.isInteger(Math.log2(draws)) || draws < 32) {
     throw new UsageError(`--draws: must be a power of two from 32 to ${BIAS_MAX_DRAWS} (got ${draws})`);
@@ -122,18 +141,25 @@ export function checkBiasSize(rows: number, cols: number, draws: number): void {
 export function computeBias(rows: number, cols: number, draws: number, seed: number, gemm = false): BiasRow[] {
   checkBiasSize(rows, cols, draws);
   if (gemm && rows * cols * cols > BIAS_MAX_GEMM_MACS) {
-    throw new UsageError(`--gemm: ${rows} x ${cols} x ${cols} = ${rows * cols * cols} multiply-adds per draw; at most `
-      + `${BIAS_MAX_GEMM_MACS} (about a minute per recipe and regime at 256 draws)`);
+    throw new UsageError(
+      `--gemm: ${rows} x ${cols} x ${cols} = ${rows * cols * cols} multiply-adds per draw; at most ` +
+        `${BIAS_MAX_GEMM_MACS} (about a minute per recipe and regime at 256 draws)`,
+    );
   }
   const tty = process.stderr.isTTY === true;
   let last = '';
   const started = Date.now();
   const out = (gemm ? (o: Parameters<typeof biasTable>[0]) => dxBiasTable({ ...o, inFeatures: cols }) : biasTable)({
-    rows, cols, draws, seed,
+    rows,
+    cols,
+    draws,
+    seed,
     progress: (done, total, what) => {
       if (tty) {
-        process.stderr.write(`\rqgen quality --bias: ${what}: draw ${done} of ${total} `
-          + `(${Math.round((Date.now() - started) / 1000)} s)\x1b[K`);
+        process.stderr.write(
+          `\rqgen quality --bias: ${what}: draw ${done} of ${total} ` +
+            `(${Math.round((Date.now() - started) / 1000)} s)\x1b[K`,
+        );
       } else if (what !== last) {
         process.stderr.write(`qgen quality --bias: ${what} (${done} of ${total} draws done)\n`);
       }
@@ -157,8 +183,13 @@ export function formatBiasTable(rows: BiasRow[]): string {
       const deterministic = r.fit.sigma === 0 && r.fit.b2Se === 0;
       const direct = Math.sqrt(Math.max(0, r.b2Direct));
       return [
-        r.regime, r.quantizer, ...cols.map((b) => sci(r.relErr[r.B.indexOf(b)])), sci(r.fit.sigma), sci(r.fit.b),
-        sci(direct), deterministic ? '-' : r.zFloor.toFixed(1),
+        r.regime,
+        r.quantizer,
+        ...cols.map((b) => sci(r.relErr[r.B.indexOf(b)])),
+        sci(r.fit.sigma),
+        sci(r.fit.b),
+        sci(direct),
+        deterministic ? '-' : r.zFloor.toFixed(1),
         deterministic ? 'biased (deterministic)' : r.zFloor >= BIAS_Z_RESOLVED ? 'PRESENT' : 'not resolved',
       ];
     }),
@@ -174,8 +205,8 @@ export const BIAS_EXPLANATION = [
   '<mean_k - x, mean_l - x> over pairs of batches); z(b): that estimate over its jackknife standard error',
   `(floor PRESENT when z >= ${BIAS_Z_RESOLVED}; "not resolved" means b is`,
   'below what this many draws can see: re-run with more --draws or a larger matrix to resolve smaller floors).',
-  'With --gemm, each row is a recipe\'s dX = E . Wq (E of the regime [rows, cols], W Gaussian/16 [cols, cols]),',
-  'both operands quantized per draw as the recipe does, against the exact product with the forward\'s Wq.',
+  "With --gemm, each row is a recipe's dX = E . Wq (E of the regime [rows, cols], W Gaussian/16 [cols, cols]),",
+  "both operands quantized per draw as the recipe does, against the exact product with the forward's Wq.",
   'Controls: rtn and 4/6 are deterministic (b = their error); ms-eden-haar is ms-eden with a uniformly random',
   'rotation instead of the random-sign Hadamard, exactly unbiased by symmetry (runtime/NUMERICS.md §5.10).',
 ].join('\n');

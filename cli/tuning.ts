@@ -16,7 +16,8 @@ export function loadTuningOption(file: string | undefined, arch: Arch): { tuning
     if (e instanceof TuningError) throw new UsageError(e.message);
     throw e;
   }
-  for (const w of tuningStaleness(tuning, sourceHash(REPO_ROOT)).warnings) process.stderr.write(`qgen: warning: ${w}\n`);
+  for (const w of tuningStaleness(tuning, sourceHash(REPO_ROOT)).warnings)
+    process.stderr.write(`qgen: warning: ${w}\n`);
   const rel = path.relative(REPO_ROOT, path.resolve(file));
   return { tuning, tuningName: rel.startsWith('..') ? path.basename(file) : rel };
 }

@@ -18,11 +18,13 @@ const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...O
 const QUARTET2: readonly QuantizeSpec[] = [
   quantize('quartet2_x_46', {
     doc: 'Quartet II forward X: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
-    rounding: 'four-six', ...ONE_PASS,
+    rounding: 'four-six',
+    ...ONE_PASS,
   }),
   quantize('quartet2_w_46', {
     doc: 'Quartet II forward W: 4/6 (candidates 6 and 4), one-pass tensor scale, C = 448',
-    rounding: 'four-six', ...ONE_PASS,
+    rounding: 'four-six',
+    ...ONE_PASS,
   }),
   quantize('quartet2_e_mseden_rht128', {
     doc: 'Quartet II backward E (dX GEMM): RHT-128 + MS-EDEN per-16, one-pass, C = 448',
@@ -30,23 +32,32 @@ const QUARTET2: readonly QuantizeSpec[] = [
   }),
   quantize('quartet2_et_mseden_rht128', {
     doc: 'Quartet II backward E^T (dW GEMM): transposed bf16 input, RHT-128 + MS-EDEN per-16, one-pass',
-    ...MS_EDEN, transposedInput: true,
+    ...MS_EDEN,
+    transposedInput: true,
   }),
   quantize('quartet2_wt_rq_mseden_rht128', {
     doc: 'Quartet II requant Wq -> RHT-128 + MS-EDEN of Wq^T (dX GEMM operand), from the forward NVFP4 W',
-    ...MS_EDEN, input: 'nvfp4', transposedInput: true,
+    ...MS_EDEN,
+    input: 'nvfp4',
+    transposedInput: true,
   }),
   quantize('quartet2_xt_rq_mseden_rht128', {
     doc: 'Quartet II requant Xq -> RHT-128 + MS-EDEN of Xq^T (dW GEMM operand), from the forward NVFP4 X',
-    ...MS_EDEN, input: 'nvfp4', transposedInput: true,
+    ...MS_EDEN,
+    input: 'nvfp4',
+    transposedInput: true,
   }),
 ];
 
 /** The same quantizer, also writing the bf16 plane of NUMERICS §6.6 (the two-pass GEMM's operand, §6.4); its name
  * gains the `plane` token (dsl/naming.ts); dsl/recipes.ts planeVariant finds it by spec. */
 function withPlane(spec: QuantizeSpec): QuantizeSpec {
-  return { ...structuredClone(spec), name: `${spec.name}_plane`, doc: `${spec.doc}; also writes the bf16 plane`,
-    outputs: 'nvfp4+bf16-plane' };
+  return {
+    ...structuredClone(spec),
+    name: `${spec.name}_plane`,
+    doc: `${spec.doc}; also writes the bf16 plane`,
+    outputs: 'nvfp4+bf16-plane',
+  };
 }
 
 export const CATALOG: readonly KernelSpec[] = [
@@ -57,67 +68,106 @@ export const CATALOG: readonly KernelSpec[] = [
   // is the X and W quantizer of the NVIDIA+4/6 recipe.
   quantize('nvidia46_x_46', {
     doc: "4/6 with the paper's computed tensor scale amax/(6*256) (two reads of the input)",
-    rounding: 'four-six', tensorScale: 'computed', ceiling: CEILING_EDEN,
+    rounding: 'four-six',
+    tensorScale: 'computed',
+    ceiling: CEILING_EDEN,
   }),
   quantize('quartet2_e_mseden_rht128_computed_c256', {
     doc: "RHT-128 + MS-EDEN with the paper's computed tensor scale amax/(s*256) (two reads of the input)",
-    ...MS_EDEN, tensorScale: 'computed', ceiling: CEILING_EDEN,
+    ...MS_EDEN,
+    tensorScale: 'computed',
+    ceiling: CEILING_EDEN,
   }),
   // NVIDIA recipe (METHOD §3 "Baselines").
   quantize('nvidia_x_rtn', {
     doc: 'NVIDIA recipe forward X: RTN 1x16, target 6, computed tensor scale, C = 448',
-    rounding: 'rtn', tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'rtn',
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   quantize('nvidia_w_rtn_16x16', {
     doc: 'NVIDIA recipe forward W: RTN with 16x16 square blocks (W and W^T share scales), C = 448',
-    rounding: 'rtn', block: '16x16', tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'rtn',
+    block: '16x16',
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   quantize('nvidia_e_sr', {
     doc: 'NVIDIA recipe backward E (dX GEMM): SR with target V = 6*16/17, C = 448',
-    rounding: 'sr', tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'sr',
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   quantize('nvidia_et_sr_rht16', {
     doc: 'NVIDIA recipe backward E^T (dW GEMM): RHT-16 + SR, transposed bf16 input',
-    rounding: 'sr', hadamard: 16, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'sr',
+    hadamard: 16,
+    transposedInput: true,
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   quantize('nvidia_xt_rtn_rht16', {
     doc: 'NVIDIA recipe backward X^T (dW GEMM): RHT-16 + RTN, transposed bf16 input',
-    rounding: 'rtn', hadamard: 16, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'rtn',
+    hadamard: 16,
+    transposedInput: true,
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   // NVIDIA+4/6 (METHOD §3: 4/6 added to the NVIDIA recipe's forward). 4/6 is defined on 1x16 groups, so W^T
   // (the dX GEMM operand) cannot reuse the forward Wq as 16x16 RTN does: it is quantized separately, from bf16 W.
   quantize('nvidia46_wt_46', {
     doc: "NVIDIA+4/6 W^T (dX GEMM operand): 4/6 of the transposed bf16 W, the paper's computed tensor scale",
-    rounding: 'four-six', tensorScale: 'computed', ceiling: CEILING_EDEN, transposedInput: true,
+    rounding: 'four-six',
+    tensorScale: 'computed',
+    ceiling: CEILING_EDEN,
+    transposedInput: true,
   }),
   // TetraJet-v2 (GPU-feasible form): SR after a 32-point rotation on all backward operands.
   quantize('tetrajet2_e_sr_rht32', {
     doc: 'TetraJet-v2 backward E (dX GEMM): RHT-32 + SR, C = 448',
-    rounding: 'sr', hadamard: 32, tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'sr',
+    hadamard: 32,
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   quantize('tetrajet2_et_sr_rht32', {
     doc: 'TetraJet-v2 backward E^T (dW GEMM): transposed bf16 input, RHT-32 + SR, C = 448',
-    rounding: 'sr', hadamard: 32, transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'sr',
+    hadamard: 32,
+    transposedInput: true,
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   quantize('tetrajet2_wt_rq_sr_rht32', {
     doc: 'TetraJet-v2 requant of a forward NVFP4 tensor (Wq, and Xq) to its transpose: RHT-32 + SR',
-    rounding: 'sr', hadamard: 32, input: 'nvfp4', transposedInput: true, tensorScale: 'computed', ceiling: E4M3_MAX,
+    rounding: 'sr',
+    hadamard: 32,
+    input: 'nvfp4',
+    transposedInput: true,
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
   }),
   // MXFP4 for comparison (NUMERICS §5.8).
   quantize('mxfp4_x_rtn', {
     doc: 'MXFP4: RTN, 32-element groups with UE8M0 power-of-two scales, no tensor scale',
-    rounding: 'rtn', scaleGroup: MXFP4_GROUP, tensorScale: 'none',
+    rounding: 'rtn',
+    scaleGroup: MXFP4_GROUP,
+    tensorScale: 'none',
   }),
   // Support kernels.
   dequantize('dequantize_nvfp4_bf16', { doc: 'NVFP4 (128x4 scales) -> bf16', output: 'bf16' }),
   dequantize('dequantize_nvfp4_f32', { doc: 'NVFP4 (128x4 scales) -> fp32', output: 'f32' }),
-  hadamard('hadamard_rht128', 128,
-    { doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)' }),
+  hadamard('hadamard_rht128', 128, {
+    doc: 'randomized Hadamard transform on 128-chunks along K, bf16 -> bf16 (NUMERICS §4)',
+  }),
   amax('amax_bf16', { doc: 'amax over the finite elements of a bf16 tensor (NUMERICS §1.4), fp32 result' }),
   // NVFP4 x NVFP4 GEMM, bf16 out; the tiling here is the sm_90a one (wgmma on exactly dequantized bf16, PTX-FACTS §6).
-  gemm('gemm_nvfp4_bf16',
+  gemm(
+    'gemm_nvfp4_bf16',
     { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
-    { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out, alpha = tA * tB', output: 'bf16' }),
+    { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out, alpha = tA * tB', output: 'bf16' },
+  ),
 ];
 
 /** Per-arch replacements (same name) for catalog entries that a per-arch rule forbids there. */
@@ -125,15 +175,19 @@ export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   sm_90a: [],
   // tcgen05: M = 128, K a multiple of 256 (one 128-byte swizzle row of FP4); one epilogue warpgroup (PTX-FACTS §4).
   sm_100a: [
-    gemm('gemm_nvfp4_bf16',
+    gemm(
+      'gemm_nvfp4_bf16',
       { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (tcgen05, 128x256x256 tile)', output: 'bf16' }),
+      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (tcgen05, 128x256x256 tile)', output: 'bf16' },
+    ),
   ],
   // mma.sync m16n8k64: 101376 B of shared memory and accumulators in registers: 128x128 tile, 4 warps (PTX-FACTS §5).
   sm_120a: [
-    gemm('gemm_nvfp4_bf16',
+    gemm(
+      'gemm_nvfp4_bf16',
       { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (mma.sync, 128x128x128 tile)', output: 'bf16' }),
+      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, bf16 out (mma.sync, 128x128x128 tile)', output: 'bf16' },
+    ),
   ],
 };
 
@@ -143,18 +197,26 @@ export const ARCH_VARIANTS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
  */
 export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
   sm_90a: [
-    gemm('gemm_nvfp4_bf16_128x128x128',
+    gemm(
+      'gemm_nvfp4_bf16_128x128x128',
       { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'the NVFP4 GEMM with a 128x128x128 tile (half the barrier rounds per FLOP)', output: 'bf16' }),
-    gemm('gemm_nvfp4_bf16_64x64x128',
+      { doc: 'the NVFP4 GEMM with a 128x128x128 tile (half the barrier rounds per FLOP)', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x64x128',
       { ctaTile: [64, 64, 128], consumers: 1, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'the NVFP4 GEMM with a 64x64x128 tile (skinny m)', output: 'bf16' }),
-    gemm('gemm_nvfp4_bf16_64x32x256',
+      { doc: 'the NVFP4 GEMM with a 64x64x128 tile (skinny m)', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x32x256',
       { ctaTile: [64, 32, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'the NVFP4 GEMM with a 64x32x256 tile (skinny m: the most CTAs streaming B)', output: 'bf16' }),
-    gemm('gemm_nvfp4_f32',
+      { doc: 'the NVFP4 GEMM with a 64x32x256 tile (skinny m: the most CTAs streaming B)', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_f32',
       { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
-      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, fp32 out', output: 'f32' }),
+      { doc: 'C = alpha * A . B^T, both NVFP4 K-major, fp32 out', output: 'f32' },
+    ),
   ],
   sm_100a: [],
   sm_120a: [],

@@ -19,7 +19,10 @@ export const CEILING_EDEN = 256;
 
 /** binary32 1/sqrt(n) for the Hadamard sizes (exact for 16 and 64). */
 export const INV_SQRT: Readonly<Record<16 | 32 | 64 | 128, number>> = {
-  16: f32(1 / 4), 32: f32(1 / Math.sqrt(32)), 64: f32(1 / 8), 128: f32(1 / Math.sqrt(128)),
+  16: f32(1 / 4),
+  32: f32(1 / Math.sqrt(32)),
+  64: f32(1 / 8),
+  128: f32(1 / Math.sqrt(128)),
 };
 
 /** Philox streams (NUMERICS §3.3). */

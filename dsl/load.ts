@@ -146,8 +146,10 @@ function specFileOf(mod: Record<string, unknown>, file: string): SpecFile {
   if (Array.isArray(d)) return { kernels: d };
   if (d !== undefined && d !== null && typeof d === 'object') return d as SpecFile;
   if (mod.kernels !== undefined) return { kernels: mod.kernels } as SpecFile;
-  throw new SpecLoadError(`${displayPath(file)}: exports no spec: export default { kernels: [...] } `
-    + '(a SpecFile), export default [...] or export const kernels = [...]');
+  throw new SpecLoadError(
+    `${displayPath(file)}: exports no spec: export default { kernels: [...] } ` +
+      '(a SpecFile), export default [...] or export const kernels = [...]',
+  );
 }
 
 /**
@@ -162,13 +164,15 @@ export async function loadSpecFile(file: string): Promise<SpecFile> {
     return (Array.isArray(value) ? { kernels: value } : value) as SpecFile;
   }
   if (!/\.m?ts$/.test(abs)) {
-    throw new SpecLoadError(`${displayPath(abs)}: unsupported spec file type; use .json, .ts or .mts `
-      + '(typed against dsl/types.ts)');
+    throw new SpecLoadError(
+      `${displayPath(abs)}: unsupported spec file type; use .json, .ts or .mts ` + '(typed against dsl/types.ts)',
+    );
   }
   const errors = await typeCheckSpecModule(abs);
   if (errors.length > 0) {
-    throw new SpecLoadError(`${displayPath(abs)}: ${errors.length} type error${errors.length === 1 ? '' : 's'}:\n`
-      + errors.join('\n'));
+    throw new SpecLoadError(
+      `${displayPath(abs)}: ${errors.length} type error${errors.length === 1 ? '' : 's'}:\n` + errors.join('\n'),
+    );
   }
   let mod: Record<string, unknown>;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-spec-'));
@@ -191,22 +195,29 @@ export async function loadSpecFile(file: string): Promise<SpecFile> {
 async function bundleSpecModule(entry: string): Promise<string> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    entryPoints: [entry], bundle: true, format: 'esm', platform: 'node', target: 'node20', write: false,
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    write: false,
     logLevel: 'silent',
-    plugins: [{
-      name: 'qgen-modules',
-      setup(build) {
-        build.onResolve({ filter: /.*/ }, (args) => {
-          if (args.kind === 'entry-point') return undefined;
-          const local = resolveLocal(args.importer, args.path);
-          if (local && inRepository(local)) return { path: pathToFileURL(local).href, external: true };
-          if (args.path === PACKAGE_NAME || args.path.startsWith(PACKAGE_PREFIX)) {
-            return { errors: [{ text: `cannot resolve "${args.path}" in qgen (${REPO_ROOT})` }] };
-          }
-          return undefined;
-        });
+    plugins: [
+      {
+        name: 'qgen-modules',
+        setup(build) {
+          build.onResolve({ filter: /.*/ }, (args) => {
+            if (args.kind === 'entry-point') return undefined;
+            const local = resolveLocal(args.importer, args.path);
+            if (local && inRepository(local)) return { path: pathToFileURL(local).href, external: true };
+            if (args.path === PACKAGE_NAME || args.path.startsWith(PACKAGE_PREFIX)) {
+              return { errors: [{ text: `cannot resolve "${args.path}" in qgen (${REPO_ROOT})` }] };
+            }
+            return undefined;
+          });
+        },
       },
-    }],
+    ],
   });
   return result.outputFiles[0].text;
 }

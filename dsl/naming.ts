@@ -26,10 +26,20 @@ export interface RecipeToken {
 export const RECIPE_TOKENS = {
   quartet2: { recipe: 'quartet2', doc: 'Quartet II', tensorScale: 'one-pass', ceiling: E4M3_MAX, group: 'nvfp4' },
   nvidia: { recipe: 'nvidia', doc: 'NVIDIA recipe', tensorScale: 'computed', ceiling: E4M3_MAX, group: 'nvfp4' },
-  nvidia46: { recipe: 'nvidia+4/6', doc: 'NVIDIA recipe with 4/6 in the forward', tensorScale: 'computed',
-    ceiling: CEILING_EDEN, group: 'nvfp4' },
-  tetrajet2: { recipe: 'tetrajet-v2', doc: 'TetraJet-v2 (GPU-feasible form)', tensorScale: 'computed',
-    ceiling: E4M3_MAX, group: 'nvfp4' },
+  nvidia46: {
+    recipe: 'nvidia+4/6',
+    doc: 'NVIDIA recipe with 4/6 in the forward',
+    tensorScale: 'computed',
+    ceiling: CEILING_EDEN,
+    group: 'nvfp4',
+  },
+  tetrajet2: {
+    recipe: 'tetrajet-v2',
+    doc: 'TetraJet-v2 (GPU-feasible form)',
+    tensorScale: 'computed',
+    ceiling: E4M3_MAX,
+    group: 'nvfp4',
+  },
   mxfp4: { recipe: null, doc: 'MXFP4, for comparison', tensorScale: 'none', ceiling: E4M3_MAX, group: 'mx32' },
 } as const satisfies Record<string, RecipeToken>;
 export type RecipeTokenName = keyof typeof RECIPE_TOKENS;
@@ -46,11 +56,17 @@ export const OPERAND_TOKENS = {
 export type OperandToken = keyof typeof OPERAND_TOKENS;
 
 export const ROUNDING_TOKENS: Readonly<Record<Rounding, string>> = {
-  rtn: 'rtn', sr: 'sr', 'four-six': '46', 'ms-eden': 'mseden',
+  rtn: 'rtn',
+  sr: 'sr',
+  'four-six': '46',
+  'ms-eden': 'mseden',
 };
 
 export const TENSOR_SCALE_TOKENS: Readonly<Record<TensorScaleMode, string>> = {
-  computed: 'computed', 'one-pass': 'onepass', caller: 'caller', none: 'nots',
+  computed: 'computed',
+  'one-pass': 'onepass',
+  caller: 'caller',
+  none: 'nots',
 };
 
 /** Tokens for fields whose default is left out of the name: `token` is written when the field has `value`. */
@@ -59,8 +75,12 @@ export const FIELD_TOKENS = {
   block: { field: 'block', value: '16x16', token: '16x16', doc: '16x16 square scale blocks (default 1x16)' },
   correction: { field: 'correction', value: 'per-128', token: 'per128', doc: 'MS-EDEN per-128 (default per-16)' },
   layout: { field: 'scaleLayout', value: 'row-major', token: 'rowmajor', doc: 'row-major scales (default 128x4)' },
-  plane: { field: 'outputs', value: 'nvfp4+bf16-plane', token: 'plane',
-    doc: 'also writes the bf16 plane, NUMERICS §6.6 (default: NVFP4 only)' },
+  plane: {
+    field: 'outputs',
+    value: 'nvfp4+bf16-plane',
+    token: 'plane',
+    doc: 'also writes the bf16 plane, NUMERICS §6.6 (default: NVFP4 only)',
+  },
 } as const;
 
 /** Scale-group tokens (a quantizer writes one only where it differs from its recipe's). */
@@ -83,8 +103,10 @@ export function quantizerRole(name: string): { recipe: RecipeTokenName; operand:
 /** A quantizer's name for the role (recipe, operand); throws where the spec does not fit the role. */
 export function quantizerName(recipe: RecipeTokenName, operand: OperandToken, s: QuantizeSpec): string {
   if (OPERAND_TOKENS[operand].transposed !== s.transposedInput) {
-    throw new Error(`operand '${operand}' needs transposedInput ${OPERAND_TOKENS[operand].transposed}; `
-      + `'${s.name}' has ${s.transposedInput}`);
+    throw new Error(
+      `operand '${operand}' needs transposedInput ${OPERAND_TOKENS[operand].transposed}; ` +
+        `'${s.name}' has ${s.transposedInput}`,
+    );
   }
   const r: RecipeToken = RECIPE_TOKENS[recipe];
   const t: string[] = [recipe, operand];
@@ -118,12 +140,15 @@ export function derivedName(spec: KernelSpec, defaultGemmTile?: readonly number[
     case 'quantize': {
       const role = quantizerRole(spec.name);
       if (!role) {
-        throw new Error(`'${spec.name}': a quantizer name starts with <recipe>_<operand> (recipe: `
-          + `${Object.keys(RECIPE_TOKENS).join(' | ')}; operand: ${Object.keys(OPERAND_TOKENS).join(' | ')})`);
+        throw new Error(
+          `'${spec.name}': a quantizer name starts with <recipe>_<operand> (recipe: ` +
+            `${Object.keys(RECIPE_TOKENS).join(' | ')}; operand: ${Object.keys(OPERAND_TOKENS).join(' | ')})`,
+        );
       }
       return quantizerName(role.recipe, role.operand, spec);
     }
-    case 'gemm': return gemmName(spec, defaultGemmTile);
+    case 'gemm':
+      return gemmName(spec, defaultGemmTile);
     case 'dequantize': {
       const t = ['dequantize', groupToken(spec.scaleGroup) === 'mx32' ? 'mxfp4' : 'nvfp4', spec.output];
       if (spec.scaleLayout === 'row-major') t.push(FIELD_TOKENS.layout.token);
@@ -134,7 +159,8 @@ export function derivedName(spec: KernelSpec, defaultGemmTile?: readonly number[
       if (spec.input !== 'bf16' || spec.output !== 'bf16') t.push(spec.input, spec.output);
       return t.join('_');
     }
-    case 'amax': return `amax_${spec.input}`;
+    case 'amax':
+      return `amax_${spec.input}`;
   }
 }
 
@@ -180,26 +206,42 @@ export function catalogNameProblems(specs: readonly KernelSpec[], defaultGemmNam
 /** The vocabulary as markdown tables (docs/naming.md embeds this text; a test keeps the two equal). */
 export function namingTables(): string {
   const rows = (head: string, body: string[][]) =>
-    [`| ${head.split('|').join(' | ')} |`, `|${head.split('|').map(() => '---').join('|')}|`,
-      ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-  const recipes = Object.entries(RECIPE_TOKENS).map(([k, r]: [string, RecipeToken]) =>
-    [`\`${k}\``, r.doc, r.recipe === null ? '-' : `\`${r.recipe}\``, TENSOR_SCALE_TOKENS[r.tensorScale],
-      String(r.ceiling), r.group]);
+    [
+      `| ${head.split('|').join(' | ')} |`,
+      `|${head
+        .split('|')
+        .map(() => '---')
+        .join('|')}|`,
+      ...body.map((r) => `| ${r.join(' | ')} |`),
+    ].join('\n');
+  const recipes = Object.entries(RECIPE_TOKENS).map(([k, r]: [string, RecipeToken]) => [
+    `\`${k}\``,
+    r.doc,
+    r.recipe === null ? '-' : `\`${r.recipe}\``,
+    TENSOR_SCALE_TOKENS[r.tensorScale],
+    String(r.ceiling),
+    r.group,
+  ]);
   const operands = Object.entries(OPERAND_TOKENS).map(([k, o]) => [`\`${k}\``, o.doc, o.transposed ? 'yes' : 'no']);
   const roundings = Object.entries(ROUNDING_TOKENS).map(([k, v]) => [`\`${v}\``, `rounding '${k}'`]);
   const scales = Object.entries(TENSOR_SCALE_TOKENS).map(([k, v]) => [`\`${v}\``, `tensorScale '${k}'`]);
   const fields = Object.values(FIELD_TOKENS).map((f) => [`\`${f.token}\``, `${f.field} '${f.value}'`, f.doc]);
   const groups = Object.entries(GROUP_TOKENS).map(([k, g]) => [`\`${k}\``, `${g.size} / ${g.format}`, g.doc]);
-  return [
-    '**recipe** (quantizers; the defaults are left out of the name)\n',
-    rows('token|recipe|dsl/recipes.ts name|default tensor scale|default ceiling|default group', recipes),
-    '\n**operand**\n', rows('token|operand|transposed input', operands),
-    '\n**rounding**\n', rows('token|spec field', roundings),
-    '\n**scale group** (written where it differs from the recipe default)\n',
-    rows('token|size / format|meaning', groups),
-    '\n**rotation**: `rht16`, `rht32`, `rht64`, `rht128` (hadamard 16 | 32 | 64 | 128; none: no token)\n',
-    '**tensor scale** (written where it differs from the recipe default; the ceiling C likewise as `c<C>`)\n',
-    rows('token|spec field', scales),
-    '\n**optional fields** (written only for the non-default value)\n', rows('token|spec field|meaning', fields),
-  ].join('\n') + '\n';
+  return (
+    [
+      '**recipe** (quantizers; the defaults are left out of the name)\n',
+      rows('token|recipe|dsl/recipes.ts name|default tensor scale|default ceiling|default group', recipes),
+      '\n**operand**\n',
+      rows('token|operand|transposed input', operands),
+      '\n**rounding**\n',
+      rows('token|spec field', roundings),
+      '\n**scale group** (written where it differs from the recipe default)\n',
+      rows('token|size / format|meaning', groups),
+      '\n**rotation**: `rht16`, `rht32`, `rht64`, `rht128` (hadamard 16 | 32 | 64 | 128; none: no token)\n',
+      '**tensor scale** (written where it differs from the recipe default; the ceiling C likewise as `c<C>`)\n',
+      rows('token|spec field', scales),
+      '\n**optional fields** (written only for the non-default value)\n',
+      rows('token|spec field|meaning', fields),
+    ].join('\n') + '\n'
+  );
 }

@@ -58,7 +58,10 @@ export const RECIPES: readonly LinearRecipe[] = [
 /** The GEMM every recipe uses, and the per-arch choice of tiling by m (first rule whose maxM >= m wins). */
 export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; kernel: string }[]>> = {
   // bench/results/archive/gemm.md (H100): the 64x64 tiling wins at m <= 64, the 128x128x128 one on every larger shape.
-  sm_90a: [{ maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64x128' }, { maxM: null, kernel: 'gemm_nvfp4_bf16_128x128x128' }],
+  sm_90a: [
+    { maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64x128' },
+    { maxM: null, kernel: 'gemm_nvfp4_bf16_128x128x128' },
+  ],
   sm_100a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
   sm_120a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
 };
@@ -89,7 +92,9 @@ export function planeVariant(arch: Arch, name: string): string | null {
   const spec = catalog.find((s) => s.name === name);
   if (!spec || spec.kind !== 'quantize' || spec.outputs === 'nvfp4+bf16-plane') return null;
   const key = numericsKey(spec);
-  const twins = catalog.filter((s) => s.kind === 'quantize' && s.outputs === 'nvfp4+bf16-plane' && numericsKey(s) === key);
+  const twins = catalog.filter(
+    (s) => s.kind === 'quantize' && s.outputs === 'nvfp4+bf16-plane' && numericsKey(s) === key,
+  );
   // Specs shared by two roles (X and W, W^T and X^T) have a twin each: prefer the one named after this kernel.
   const found = twins.find((s) => s.name === `${name}_plane`) ?? twins[0];
   return found ? found.name : null;
@@ -115,7 +120,12 @@ export function recipeProblems(arch: Arch, recipes: readonly LinearRecipe[] = RE
     if (names.has(r.name)) problems.push(`recipes: duplicate name '${r.name}'`);
     names.add(r.name);
     const at = (role: string) => `recipe '${r.name}' ${role}`;
-    const quantizer = (role: string, name: string, input: 'bf16' | 'nvfp4', transposed: boolean): QuantizeSpec | null => {
+    const quantizer = (
+      role: string,
+      name: string,
+      input: 'bf16' | 'nvfp4',
+      transposed: boolean,
+    ): QuantizeSpec | null => {
       const spec = catalog.get(name);
       if (!spec) {
         problems.push(`${at(role)}: no catalog kernel '${name}' on ${arch}`);
@@ -134,17 +144,26 @@ export function recipeProblems(arch: Arch, recipes: readonly LinearRecipe[] = RE
       }
       return spec;
     };
-    const source = (role: string, src: TransposeSource, w: QuantizeSpec | null): QuantizeSpec | 'same-as-forward' | null => {
+    const source = (
+      role: string,
+      src: TransposeSource,
+      w: QuantizeSpec | null,
+    ): QuantizeSpec | 'same-as-forward' | null => {
       if (src.from === 'requant') return quantizer(role, src.kernel, 'nvfp4', true);
       if (src.from === 'forward-bf16') return quantizer(role, src.kernel, 'bf16', true);
       if (role !== 'dx.wt') problems.push(`${at(role)}: 'transpose-16x16' is only for W^T`);
-      if (w && w.block !== '16x16') problems.push(`${at(role)}: 'transpose-16x16' needs a forward W with 16x16 blocks; '${w.name}' has ${w.block}`);
+      if (w && w.block !== '16x16')
+        problems.push(`${at(role)}: 'transpose-16x16' needs a forward W with 16x16 blocks; '${w.name}' has ${w.block}`);
       return 'same-as-forward';
     };
     const x = quantizer('forward.x', r.forward.x, 'bf16', false);
     const w = quantizer('forward.w', r.forward.w, 'bf16', false);
-    for (const [role, spec] of [['forward.x', x], ['forward.w', w]] as const) {
-      if (spec && spec.hadamard !== null) problems.push(`${at(role)}: '${spec.name}' rotates; the forward pass has no rotation`);
+    for (const [role, spec] of [
+      ['forward.x', x],
+      ['forward.w', w],
+    ] as const) {
+      if (spec && spec.hadamard !== null)
+        problems.push(`${at(role)}: '${spec.name}' rotates; the forward pass has no rotation`);
     }
     const pairs: [string, QuantizeSpec | null, string, QuantizeSpec | 'same-as-forward' | null][] = [
       ['dx.e', quantizer('dx.e', r.dx.e, 'bf16', false), 'dx.wt', source('dx.wt', r.dx.wt, w)],
@@ -153,8 +172,10 @@ export function recipeProblems(arch: Arch, recipes: readonly LinearRecipe[] = RE
     for (const [roleA, a, roleB, b] of pairs) {
       const hb = b === 'same-as-forward' ? (w ? w.hadamard : undefined) : b?.hadamard;
       if (a && hb !== undefined && a.hadamard !== hb) {
-        problems.push(`${at(roleA)} rotates with Hadamard ${a.hadamard ?? 'none'} but ${roleB} with ${hb ?? 'none'}; `
-          + 'the two operands of a GEMM must share the rotation along K');
+        problems.push(
+          `${at(roleA)} rotates with Hadamard ${a.hadamard ?? 'none'} but ${roleB} with ${hb ?? 'none'}; ` +
+            'the two operands of a GEMM must share the rotation along K',
+        );
       }
     }
   }

@@ -44,7 +44,14 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     tileK: { field: 'ctaTile[2]', doc: 'K depth of one stage', values: [256, 512] },
     consumers: { field: 'consumers', doc: 'epilogue warpgroups', values: [1] },
     stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [2, 3, 4, 6] },
-    cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1], [2, 1]] },
+    cluster: {
+      field: 'cluster',
+      doc: 'thread-block cluster',
+      values: [
+        [1, 1],
+        [2, 1],
+      ],
+    },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
   },
   sm_120a: {
@@ -79,13 +86,17 @@ export const GEMM_STRATEGIES: readonly GemmStrategy[] = ['fused', 'two-pass'];
 export function gemmTilingPoints(arch: Arch): GemmTiling[] {
   const t = GEMM_TUNABLES[arch];
   const out: GemmTiling[] = [];
-  for (const m of t.tileM.values) for (const n of t.tileN.values) for (const k of t.tileK.values) {
-    for (const consumers of t.consumers.values) for (const stages of t.stages.values) {
-      for (const cluster of t.cluster.values) for (const tileOrder of t.tileOrder.values) {
-        out.push({ ctaTile: [m, n, k], consumers, stages, cluster: [cluster[0], cluster[1]], tileOrder });
+  for (const m of t.tileM.values)
+    for (const n of t.tileN.values)
+      for (const k of t.tileK.values) {
+        for (const consumers of t.consumers.values)
+          for (const stages of t.stages.values) {
+            for (const cluster of t.cluster.values)
+              for (const tileOrder of t.tileOrder.values) {
+                out.push({ ctaTile: [m, n, k], consumers, stages, cluster: [cluster[0], cluster[1]], tileOrder });
+              }
+          }
       }
-    }
-  }
   return out;
 }
 
@@ -93,8 +104,10 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
 export function elementwiseTilingPoints(): ElementwiseTiling[] {
   const t = ELEMENTWISE_TUNABLES;
   const out: ElementwiseTiling[] = [];
-  for (const threadsPerBlock of t.threadsPerBlock.values) for (const rowsPerBlock of t.rowsPerBlock.values) {
-    for (const groupsPerThread of t.groupsPerThread.values) out.push({ threadsPerBlock, rowsPerBlock, groupsPerThread });
-  }
+  for (const threadsPerBlock of t.threadsPerBlock.values)
+    for (const rowsPerBlock of t.rowsPerBlock.values) {
+      for (const groupsPerThread of t.groupsPerThread.values)
+        out.push({ threadsPerBlock, rowsPerBlock, groupsPerThread });
+    }
   return out;
 }

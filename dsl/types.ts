@@ -11,9 +11,7 @@ export type Rounding = 'rtn' | 'sr' | 'four-six' | 'ms-eden';
 export const ROUNDINGS: readonly Rounding[] = ['rtn', 'sr', 'four-six', 'ms-eden'];
 
 /** Scale group: 16 elements with an E4M3 scale (NVFP4), or 32 with a UE8M0 scale (MXFP4). */
-export type ScaleGroup =
-  | { size: 16; format: 'e4m3' }
-  | { size: 32; format: 'ue8m0' };
+export type ScaleGroup = { size: 16; format: 'e4m3' } | { size: 32; format: 'ue8m0' };
 
 /** How the per-tensor fp32 scale is obtained (NUMERICS §5.1). MXFP4 has none ('none'). */
 export type TensorScaleMode = 'computed' | 'caller' | 'one-pass' | 'none';

@@ -4,13 +4,35 @@
 //   quantizers: a catalog quantizer over a [rows, cols] tensor (cols quantized along; a multiple of 128)
 import { readFileSync } from 'node:fs';
 
-export interface WorkloadGemm { label: string; m: number; n: number; k: number }
-export interface WorkloadQuantizer { label: string; kernel: string; rows: number; cols: number }
-export interface Workload { name: string; doc: string; gemms: WorkloadGemm[]; quantizers: WorkloadQuantizer[] }
-export interface WorkloadProblem { path: string; message: string }
+export interface WorkloadGemm {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+}
+export interface WorkloadQuantizer {
+  label: string;
+  kernel: string;
+  rows: number;
+  cols: number;
+}
+export interface Workload {
+  name: string;
+  doc: string;
+  gemms: WorkloadGemm[];
+  quantizers: WorkloadQuantizer[];
+}
+export interface WorkloadProblem {
+  path: string;
+  message: string;
+}
 
 /** Linear layers of Llama-7B (in -> out): q/k/v/o, gate/up (fused 2 x 11008) and down. */
-const LLAMA_7B_LAYERS: readonly [number, number][] = [[4096, 4096], [4096, 22016], [11008, 4096]];
+const LLAMA_7B_LAYERS: readonly [number, number][] = [
+  [4096, 4096],
+  [4096, 22016],
+  [11008, 4096],
+];
 
 /** The three GEMMs of a linear layer at `tokens` (forward, dX, dW), as TN GEMMs (dsl/recipes.ts). */
 function linearGemms(tokens: number, [inF, outF]: readonly [number, number]): WorkloadGemm[] {
@@ -58,23 +80,38 @@ export function workloadProblems(w: unknown, knownKernels: readonly string[]): W
   const add = (path: string, message: string) => out.push({ path, message });
   if (!isObj(w)) return [{ path: '(workload)', message: 'must be an object { name, doc, gemms, quantizers }' }];
   const known = ['name', 'doc', 'gemms', 'quantizers'];
-  for (const key of Object.keys(w)) if (!known.includes(key)) add(key, `unknown field "${key}"; allowed: ${known.join(', ')}`);
+  for (const key of Object.keys(w))
+    if (!known.includes(key)) add(key, `unknown field "${key}"; allowed: ${known.join(', ')}`);
   if (typeof w.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(w.name)) {
     add('name', 'must be a name of 1-64 characters [A-Za-z0-9_.-]');
   }
   if (w.doc !== undefined && typeof w.doc !== 'string') add('doc', 'must be a string');
   const int = (path: string, v: unknown, multiple: number) => {
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= LIMIT && v % multiple === 0)) {
-      add(path, `must be ${multiple > 1 ? `a multiple of ${multiple}` : 'an integer'} in 1..${LIMIT} (got ${JSON.stringify(v)})`);
+      add(
+        path,
+        `must be ${multiple > 1 ? `a multiple of ${multiple}` : 'an integer'} in 1..${LIMIT} (got ${JSON.stringify(v)})`,
+      );
     }
   };
-  const list = (key: 'gemms' | 'quantizers', fields: string[], check: (e: Record<string, unknown>, at: string) => void) => {
+  const list = (
+    key: 'gemms' | 'quantizers',
+    fields: string[],
+    check: (e: Record<string, unknown>, at: string) => void,
+  ) => {
     const v = w[key];
-    if (!Array.isArray(v)) { add(key, `must be a list (got ${JSON.stringify(v)})`); return; }
+    if (!Array.isArray(v)) {
+      add(key, `must be a list (got ${JSON.stringify(v)})`);
+      return;
+    }
     v.forEach((e, i) => {
       const at = `${key}[${i}]`;
-      if (!isObj(e)) { add(at, `must be an object { ${fields.join(', ')} }`); return; }
-      for (const f of Object.keys(e)) if (!fields.includes(f)) add(`${at}.${f}`, `unknown field "${f}"; allowed: ${fields.join(', ')}`);
+      if (!isObj(e)) {
+        add(at, `must be an object { ${fields.join(', ')} }`);
+        return;
+      }
+      for (const f of Object.keys(e))
+        if (!fields.includes(f)) add(`${at}.${f}`, `unknown field "${f}"; allowed: ${fields.join(', ')}`);
       if (typeof e.label !== 'string') add(`${at}.label`, 'must be a string');
       check(e, at);
     });
@@ -113,8 +150,11 @@ export function loadWorkload(nameOrFile: string, knownKernels: readonly string[]
   try {
     value = JSON.parse(readFileSync(nameOrFile, 'utf8'));
   } catch (e) {
-    throw new WorkloadError(`--workload: "${nameOrFile}" is neither a built-in workload (${WORKLOADS.map((w) => w.name)
-      .join(', ')}) nor a readable JSON file (${(e as Error).message.split('\n')[0]})`);
+    throw new WorkloadError(
+      `--workload: "${nameOrFile}" is neither a built-in workload (${WORKLOADS.map((w) => w.name).join(
+        ', ',
+      )}) nor a readable JSON file (${(e as Error).message.split('\n')[0]})`,
+    );
   }
   const problems = workloadProblems(value, knownKernels);
   if (problems.length > 0) {

@@ -17,7 +17,13 @@ export interface ManifestKernel {
   kind: KernelSpec['kind'];
   source: string;
   spec: KernelSpec;
-  host: { function: string; signature: string; argsStruct: string; workspaceFunction: string | null; workspaceSignature: string | null };
+  host: {
+    function: string;
+    signature: string;
+    argsStruct: string;
+    workspaceFunction: string | null;
+    workspaceSignature: string | null;
+  };
   launches: { kernel: string; role: string; reads: string; writes: string }[];
   headers: string[];
   choices: KernelPlan['choices'];
@@ -57,8 +63,11 @@ export function manifestFor(plans: KernelPlan[], arch: Arch, headers: string[]):
       source: `${p.name}.cu`,
       spec: p.spec,
       host: {
-        function: p.hostFunction, signature: hostSignatures(p).host, argsStruct: p.argsStruct,
-        workspaceFunction: p.workspaceFunction, workspaceSignature: hostSignatures(p).workspace,
+        function: p.hostFunction,
+        signature: hostSignatures(p).host,
+        argsStruct: p.argsStruct,
+        workspaceFunction: p.workspaceFunction,
+        workspaceSignature: hostSignatures(p).workspace,
       },
       launches: launchDescriptions(p),
       headers: p.headers,
@@ -81,7 +90,11 @@ export function unitySource(kernelSources: string[], arch: Arch): string {
 }
 
 /** Writes `<name>.cu` per spec, the runtime headers they include and `manifest.json` into outDir. */
-export async function emitKernels(specs: KernelSpec[], arch: Arch, outDir: string): Promise<{ files: string[]; manifestPath: string }> {
+export async function emitKernels(
+  specs: KernelSpec[],
+  arch: Arch,
+  outDir: string,
+): Promise<{ files: string[]; manifestPath: string }> {
   const plans = planKernels(specs, arch);
   await mkdir(outDir, { recursive: true });
   const files: string[] = [];

@@ -15,7 +15,11 @@ import path from 'node:path';
 export const OWNED_FILES_NAME = '.qgen-files.json';
 const OWNED_FORMAT = 'qgen-output/1';
 
-interface OwnedFiles { format: typeof OWNED_FORMAT; command: string; files: string[] }
+interface OwnedFiles {
+  format: typeof OWNED_FORMAT;
+  command: string;
+  files: string[];
+}
 
 /** A problem with an output folder; the message is one line naming the path. */
 export class OutputError extends Error {
@@ -29,9 +33,16 @@ export class OutputError extends Error {
 function reason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;
   const words: Record<string, string> = {
-    EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system',
-    ENOSPC: 'no space left on the device', ENOTDIR: 'a part of the path is a file', EEXIST: 'already exists',
-    ENOENT: 'cannot be created there', EISDIR: 'is a folder', ENAMETOOLONG: 'name too long', EINVAL: 'invalid path',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+    ENOTDIR: 'a part of the path is a file',
+    EEXIST: 'already exists',
+    ENOENT: 'cannot be created there',
+    EISDIR: 'is a folder',
+    ENAMETOOLONG: 'name too long',
+    EINVAL: 'invalid path',
   };
   return (code && words[code]) ?? (e as Error)?.message ?? String(e);
 }
@@ -44,15 +55,20 @@ function previousOwnedFiles(dir: string): string[] | undefined {
     const owned = JSON.parse(readFileSync(listFile, 'utf8')) as OwnedFiles;
     if (owned.format !== OWNED_FORMAT || !Array.isArray(owned.files)) return undefined;
     // Only plain relative paths inside the folder count: a hand-edited list cannot make qgen delete elsewhere.
-    return owned.files.filter((f) => typeof f === 'string' && !path.isAbsolute(f)
-      && !path.normalize(f).startsWith('..'));
+    return owned.files.filter(
+      (f) => typeof f === 'string' && !path.isAbsolute(f) && !path.normalize(f).startsWith('..'),
+    );
   } catch {
     return undefined;
   }
 }
 
 /** What an output folder holds before a run: the files an earlier qgen run listed (undefined: none). */
-interface FolderState { dir: string; exists: boolean; previous: string[] | undefined }
+interface FolderState {
+  dir: string;
+  exists: boolean;
+  previous: string[] | undefined;
+}
 
 /** Checks `out` without writing anything; throws OutputError when it cannot be used. */
 function inspectFolder(out: string, force: boolean): FolderState {
@@ -71,8 +87,10 @@ function inspectFolder(out: string, force: boolean): FolderState {
   if (!isWritable(dir)) throw new OutputError(`${out}: folder is not writable`);
   const previous = previousOwnedFiles(dir);
   if (readdirSync(dir).length > 0 && previous === undefined && !force) {
-    throw new OutputError(`${out}: folder is not empty and holds no earlier qgen output (no ${OWNED_FILES_NAME}); `
-      + 'choose an empty or new folder, or pass --force to write beside its files (never over them)');
+    throw new OutputError(
+      `${out}: folder is not empty and holds no earlier qgen output (no ${OWNED_FILES_NAME}); ` +
+        'choose an empty or new folder, or pass --force to write beside its files (never over them)',
+    );
   }
   return { dir, exists: true, previous };
 }
@@ -88,9 +106,11 @@ function isWritable(dir: string): boolean {
 
 /** Every file under `dir`, relative with `/`, sorted. */
 function listFiles(dir: string, prefix = ''): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory()
-    ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`)
-    : [`${prefix}${e.name}`]).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+    )
+    .sort();
 }
 
 /**
@@ -99,8 +119,12 @@ function listFiles(dir: string, prefix = ''): string[] {
  * change (created, or its earlier qgen files removed) and receive the files plus OWNED_FILES_NAME. Returns what
  * `produce` returned and the written files (paths under `out`).
  */
-export async function writeOutputFolder<R>(out: string, command: string, opts: { force?: boolean },
-  produce: (stagingDir: string) => Promise<R>): Promise<{ result: R; files: string[] }> {
+export async function writeOutputFolder<R>(
+  out: string,
+  command: string,
+  opts: { force?: boolean },
+  produce: (stagingDir: string) => Promise<R>,
+): Promise<{ result: R; files: string[] }> {
   const state = inspectFolder(out, opts.force === true);
   const staging = await mkdtemp(path.join(os.tmpdir(), 'qgen-out-'));
   try {
@@ -110,8 +134,10 @@ export async function writeOutputFolder<R>(out: string, command: string, opts: {
       const previous = new Set(state.previous ?? []);
       const foreign = files.filter((f) => !previous.has(f) && existsSync(path.join(state.dir, f)));
       if (foreign.length > 0) {
-        throw new OutputError(`${out}: would overwrite ${foreign.length} file(s) qgen did not write `
-          + `(${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); nothing written`);
+        throw new OutputError(
+          `${out}: would overwrite ${foreign.length} file(s) qgen did not write ` +
+            `(${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); nothing written`,
+        );
       }
       if (state.previous) await removeOwned(state.dir, state.previous);
     } else {

@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import {
-  GEMM_CHOICE, RECIPES, planeVariant, recipeProblems, vendoredKernelNames, type LinearRecipe,
+  GEMM_CHOICE,
+  RECIPES,
+  planeVariant,
+  recipeProblems,
+  vendoredKernelNames,
+  type LinearRecipe,
 } from '../dsl/recipes.ts';
 import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { writeOutputFolder } from './output.ts';
@@ -34,15 +39,25 @@ export function gencode(target: string): string {
  * The facts about one kernel that the Python side needs (shapes of outputs, dtypes, what the reference computes);
  * a quantizer's plane_kernel names its vendored plane-writing variant (dsl/recipes.ts planeVariant), or is null.
  */
-export function kernelFacts(k: ManifestKernel, arch?: Arch, vendored: ReadonlySet<string> = new Set()):
-  Record<string, unknown> {
+export function kernelFacts(
+  k: ManifestKernel,
+  arch?: Arch,
+  vendored: ReadonlySet<string> = new Set(),
+): Record<string, unknown> {
   const s: KernelSpec = k.spec;
   const base = { kind: s.kind, doc: s.doc ?? '' };
   switch (s.kind) {
     case 'quantize':
       return {
-        ...base, rounding: s.rounding, target: s.target, ceiling: s.ceiling, tensor_scale: s.tensorScale,
-        block: s.block, hadamard: s.hadamard, input: s.input, transposed: s.transposedInput,
+        ...base,
+        rounding: s.rounding,
+        target: s.target,
+        ceiling: s.ceiling,
+        tensor_scale: s.tensorScale,
+        block: s.block,
+        hadamard: s.hadamard,
+        input: s.input,
+        transposed: s.transposedInput,
         random: s.rounding === 'sr' || s.rounding === 'ms-eden' || s.hadamard !== null,
         plane: s.outputs === 'nvfp4+bf16-plane',
         plane_kernel: arch === undefined ? null : planeKernelOf(arch, k.name, vendored),
@@ -88,16 +103,26 @@ async function copyTree(from: string, to: string, files: string[]): Promise<void
   }
 }
 
-export interface VendorResult { files: string[]; kernels: string[] }
+export interface VendorResult {
+  files: string[];
+  kernels: string[];
+}
 
 /** Emits the kernels a vendored package needs (recipes' quantizers, GEMM tilings, support kernels) into `dir`. */
-async function emitVendoredKernels(arch: Arch, dir: string, tuning?: TuningFile): Promise<{ manifest: Manifest; files: string[] }> {
+async function emitVendoredKernels(
+  arch: Arch,
+  dir: string,
+  tuning?: TuningFile,
+): Promise<{ manifest: Manifest; files: string[] }> {
   const problems = recipeProblems(arch);
   if (problems.length > 0) throw new Error(`vendor: the recipes are invalid on ${arch}:\n  ${problems.join('\n  ')}`);
   const wanted = new Set(vendoredKernelNames(arch));
   const catalog = catalogFor(arch).filter((s) => wanted.has(s.name));
   // The fused tilings a tuning table picks (NUMERICS §6.5), after the catalog's, under their tiling names.
-  const specs = [...catalog, ...(tuning ? tunedGemmSpecs(tuning).filter((t) => !catalog.some((c) => c.name === t.name)) : [])];
+  const specs = [
+    ...catalog,
+    ...(tuning ? tunedGemmSpecs(tuning).filter((t) => !catalog.some((c) => c.name === t.name)) : []),
+  ];
   const { files, manifestPath } = await emitKernels(specs, arch, dir);
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
   return { manifest, files };
@@ -106,24 +131,46 @@ async function emitVendoredKernels(arch: Arch, dir: string, tuning?: TuningFile)
 function headerData(manifest: Manifest) {
   const byKind = (kind: string) => manifest.kernels.filter((k) => k.kind === kind);
   const quantizers = byKind('quantize').map((k) => ({
-    name: k.name, fn: k.host.function, workspace: k.host.workspaceFunction ?? '',
+    name: k.name,
+    fn: k.host.function,
+    workspace: k.host.workspaceFunction ?? '',
     hasWorkspace: k.host.workspaceFunction !== null,
     requant: (k.spec as { input?: string }).input === 'nvfp4',
     plane: (k.spec as { outputs?: string }).outputs === 'nvfp4+bf16-plane',
     transposed: (k.spec as { transposedInput?: boolean }).transposedInput === true,
   }));
-  const gemms = byKind('gemm').map((k) => ({ name: k.name, fn: k.host.function, f32: (k.spec as { output?: string }).output === 'f32' }));
-  const dequantizers = byKind('dequantize').map((k) => ({ name: k.name, fn: k.host.function, f32: (k.spec as { output?: string }).output === 'f32' }));
+  const gemms = byKind('gemm').map((k) => ({
+    name: k.name,
+    fn: k.host.function,
+    f32: (k.spec as { output?: string }).output === 'f32',
+  }));
+  const dequantizers = byKind('dequantize').map((k) => ({
+    name: k.name,
+    fn: k.host.function,
+    f32: (k.spec as { output?: string }).output === 'f32',
+  }));
   return {
-    arch: manifest.arch, qgenVersion: qgenVersion(), numericsVersion: numericsVersion(),
-    quantizers, gemms, dequantizers,
-    signatures: manifest.kernels.flatMap((k) => [k.host.signature, ...(k.host.workspaceSignature ? [k.host.workspaceSignature] : [])]),
+    arch: manifest.arch,
+    qgenVersion: qgenVersion(),
+    numericsVersion: numericsVersion(),
+    quantizers,
+    gemms,
+    dequantizers,
+    signatures: manifest.kernels.flatMap((k) => [
+      k.host.signature,
+      ...(k.host.workspaceSignature ? [k.host.workspaceSignature] : []),
+    ]),
     sources: manifest.kernels.map((k) => k.source),
   };
 }
 
-async function vendorTorch(arch: Arch, out: string, target: string, tuning?: TuningFile, tuningName?: string):
-  Promise<VendorResult> {
+async function vendorTorch(
+  arch: Arch,
+  out: string,
+  target: string,
+  tuning?: TuningFile,
+  tuningName?: string,
+): Promise<VendorResult> {
   const files: string[] = [];
   const write = async (rel: string, text: string) => {
     const file = path.join(out, rel);
@@ -140,14 +187,17 @@ async function vendorTorch(arch: Arch, out: string, target: string, tuning?: Tun
   const vendored = new Set(manifest.kernels.map((k) => k.name));
   const kernels = Object.fromEntries(manifest.kernels.map((k) => [k.name, kernelFacts(k, manifest.arch, vendored)]));
   const recipes = Object.fromEntries(RECIPES.map((r: LinearRecipe) => [r.name, r]));
-  await write('qgen_torch/_generated.py', compile('qgen_torch_generated.py.hbs')({
-    ...data,
-    gencode: gencode(target),
-    kernelsJson: pythonJson(kernels),
-    recipesJson: pythonJson(recipes),
-    gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
-    gemmDispatchJson: pythonJson(gemmDispatch(arch, tuning, tuningName)),
-  }));
+  await write(
+    'qgen_torch/_generated.py',
+    compile('qgen_torch_generated.py.hbs')({
+      ...data,
+      gencode: gencode(target),
+      kernelsJson: pythonJson(kernels),
+      recipesJson: pythonJson(recipes),
+      gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
+      gemmDispatchJson: pythonJson(gemmDispatch(arch, tuning, tuningName)),
+    }),
+  );
   await write('README.md', compile('torch_README.md.hbs')({ ...data, recipes: RECIPES }));
   // The tree this package came from (commit + dirty, no date, so two vendorings at one commit are byte-identical):
   // tests/run.py and the benches put it in their results' provenance (bench/provenance.py).
@@ -160,8 +210,11 @@ async function vendorC(arch: Arch, out: string, target: string, tuning?: TuningF
   const { manifest, files: kernelFiles } = await emitVendoredKernels(arch, path.join(out, 'kernels'), tuning);
   files.push(...kernelFiles);
   const data = { ...headerData(manifest), cudaArch: target.slice(3) };
-  for (const [name, template] of [['qgen_kernels.h', 'qgen_kernels.h.hbs'], ['CMakeLists.txt', 'CMakeLists.txt.hbs'],
-    ['README.md', 'c_README.md.hbs']] as const) {
+  for (const [name, template] of [
+    ['qgen_kernels.h', 'qgen_kernels.h.hbs'],
+    ['CMakeLists.txt', 'CMakeLists.txt.hbs'],
+    ['README.md', 'c_README.md.hbs'],
+  ] as const) {
     const file = path.join(out, name);
     await writeFile(file, compile(template)(data));
     files.push(file);
@@ -174,17 +227,23 @@ async function vendorC(arch: Arch, out: string, target: string, tuning?: TuningF
  * a foreign non-empty folder refused unless `force`, a file qgen did not write never overwritten).
  */
 export async function vendor(opts: {
-  target: VendorTarget; arch: Arch; out: string; force?: boolean;
+  target: VendorTarget;
+  arch: Arch;
+  out: string;
+  force?: boolean;
   /** What nvcc builds for: `arch` (the default) or its family target (sm_100f, sm_120f). */
   gpuTarget?: string;
   /** A validated tuning file of this arch (tune/tuning.ts): its fused winners are vendored and the torch package
    * dispatches by its table (`tuningName`: how _generated.py names its source). */
-  tuning?: TuningFile; tuningName?: string;
+  tuning?: TuningFile;
+  tuningName?: string;
 }): Promise<VendorResult> {
   const gpuTarget = opts.gpuTarget ?? opts.arch;
   const command = `qgen vendor --target ${opts.target} --arch ${gpuTarget}`;
   const { result, files } = await writeOutputFolder(opts.out, command, { force: opts.force }, (dir) =>
-    opts.target === 'torch' ? vendorTorch(opts.arch, dir, gpuTarget, opts.tuning, opts.tuningName)
-      : vendorC(opts.arch, dir, gpuTarget, opts.tuning));
+    opts.target === 'torch'
+      ? vendorTorch(opts.arch, dir, gpuTarget, opts.tuning, opts.tuningName)
+      : vendorC(opts.arch, dir, gpuTarget, opts.tuning),
+  );
   return { kernels: result.kernels, files };
 }

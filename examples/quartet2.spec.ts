@@ -39,8 +39,13 @@ const spec: SpecFile = {
     forward,
     backward,
     { ...backward, name: 'my_bwd_et_msEden', doc: 'backward E^T: transposed input', transposedInput: true },
-    { ...backward, name: 'my_requant_msEden', doc: 'requant an NVFP4 tensor to its transpose', input: 'nvfp4',
-      transposedInput: true },
+    {
+      ...backward,
+      name: 'my_requant_msEden',
+      doc: 'requant an NVFP4 tensor to its transpose',
+      input: 'nvfp4',
+      transposedInput: true,
+    },
     {
       kind: 'gemm',
       name: 'my_gemm',

@@ -43,7 +43,11 @@ export interface CompileResult {
 }
 
 export class NvccError extends Error {
-  constructor(message: string, readonly command: string, readonly output: string) {
+  constructor(
+    message: string,
+    readonly command: string,
+    readonly output: string,
+  ) {
     super(message);
     this.name = 'NvccError';
   }
@@ -59,15 +63,23 @@ export function standardFlags(arch: Arch): string[] {
   return [...gencodeFlags(arch), '-std=c++17', '-O3', '-Xptxas', '-warn-spills', '--Werror', 'all-warnings'];
 }
 
-const OUTPUT_FLAGS: Record<CompileOutput, string[]> = { object: ['-c'], cubin: ['-cubin'], ptx: ['-ptx'], executable: [] };
+const OUTPUT_FLAGS: Record<CompileOutput, string[]> = {
+  object: ['-c'],
+  cubin: ['-cubin'],
+  ptx: ['-ptx'],
+  executable: [],
+};
 
 const versionCache = new Map<string, Promise<string>>();
 export function nvccVersion(nvcc = 'nvcc'): Promise<string> {
   let v = versionCache.get(nvcc);
   if (!v) {
-    v = execa(nvcc, ['--version']).then((r) => r.stdout, (e: unknown) => {
-      throw new NvccError(`cannot run '${nvcc} --version': ${(e as Error).message}`, `${nvcc} --version`, '');
-    });
+    v = execa(nvcc, ['--version']).then(
+      (r) => r.stdout,
+      (e: unknown) => {
+        throw new NvccError(`cannot run '${nvcc} --version': ${(e as Error).message}`, `${nvcc} --version`, '');
+      },
+    );
     versionCache.set(nvcc, v);
   }
   return v;
@@ -83,7 +95,7 @@ async function includeClosure(files: string[], includeDirs: string[]): Promise<s
     for (const m of text.matchAll(/^\s*#\s*include\s+"([^"]+)"/gm)) {
       const candidates = [path.dirname(file), ...includeDirs].map((d) => path.resolve(d, m[1]));
       const found = candidates.find((c) => existsSync(c));
-      if (found) await visit(found);  // a missing header is nvcc's error to report
+      if (found) await visit(found); // a missing header is nvcc's error to report
     }
   };
   for (const f of files) await visit(path.resolve(f));
@@ -115,19 +127,30 @@ export async function compileCuda(options: CompileOptions): Promise<CompileResul
     await copyFile(cached, options.out);
     return { out: options.out, cached: true, key, log: '' };
   }
-  const args = [...keyArgs, ...(options.includeDirs ?? []).flatMap((d) => ['-I', d]), '-o', options.out, ...options.sources];
+  const args = [
+    ...keyArgs,
+    ...(options.includeDirs ?? []).flatMap((d) => ['-I', d]),
+    '-o',
+    options.out,
+    ...options.sources,
+  ];
   const command = `${nvcc} ${args.join(' ')}`;
   const result = await execa(nvcc, args, { reject: false, all: true });
   if (result.failed || result.exitCode !== 0) {
-    throw new NvccError(`nvcc failed for ${options.arch} (exit ${result.exitCode ?? 'none'}):\n${command}\n${result.all ?? ''}`,
-      command, result.all ?? '');
+    throw new NvccError(
+      `nvcc failed for ${options.arch} (exit ${result.exitCode ?? 'none'}):\n${command}\n${result.all ?? ''}`,
+      command,
+      result.all ?? '',
+    );
   }
   if (cached) {
     // Write to a temporary name, then rename: parallel compiles never see a half-written cache entry.
     await mkdir(path.dirname(cached), { recursive: true });
     const tmp = `${cached}.${process.pid}.tmp`;
     await copyFile(options.out, tmp);
-    await rename(tmp, cached).catch(async () => { await rm(tmp, { force: true }); });
+    await rename(tmp, cached).catch(async () => {
+      await rm(tmp, { force: true });
+    });
   }
   return { out: options.out, cached: false, key, log: result.all ?? '' };
 }

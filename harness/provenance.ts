@@ -46,7 +46,12 @@ export interface Provenance extends HostProvenance {
 
 function git(root: string, args: string[]): string | null {
   try {
-    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+    return execFileSync('git', args, {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 1 << 28,
+    });
   } catch {
     return null;
   }
@@ -57,20 +62,28 @@ export function hostProvenance(root: string, opts: { sourceHash?: boolean } = {}
   const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const head = git(root, ['rev-parse', 'HEAD'])?.trim() ?? null;
   const status = git(root, ['status', '--porcelain']);
-  const files = opts.sourceHash === false ? null : git(root, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
+  const files =
+    opts.sourceHash === false ? null : git(root, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
   let sourceHash: string | null = null;
   if (files !== null) {
     const hash = createHash('sha256');
     for (const file of [...new Set(files.split('\0').filter(Boolean))].sort()) {
       let bytes: Buffer;
-      try { bytes = readFileSync(path.join(root, file)); } catch { continue; } // deleted but still in the index
+      try {
+        bytes = readFileSync(path.join(root, file));
+      } catch {
+        continue;
+      } // deleted but still in the index
       hash.update(`${file}\0${bytes.length}\0`).update(bytes);
     }
     sourceHash = hash.digest('hex');
   }
   return {
-    format: PROVENANCE_FORMAT, commit: head && /^[0-9a-f]{40}$/.test(head) ? head : null,
-    dirty: status === null ? null : status.trim() !== '', qgen_version: version, source_hash: sourceHash,
+    format: PROVENANCE_FORMAT,
+    commit: head && /^[0-9a-f]{40}$/.test(head) ? head : null,
+    dirty: status === null ? null : status.trim() !== '',
+    qgen_version: version,
+    source_hash: sourceHash,
   };
 }
 
@@ -92,10 +105,14 @@ export function provenanceProblems(p: unknown): string[] {
   for (const key of ['gpu', 'compute_capability', 'driver', 'cuda', 'nvcc', 'torch']) nullable(key, 'string');
   nullable('sm_count', 'number');
   if (!('date' in o)) problems.push('date missing');
-  else if (o.date !== null && !(typeof o.date === 'string' && !Number.isNaN(Date.parse(o.date)))) problems.push('date must be ISO-8601');
+  else if (o.date !== null && !(typeof o.date === 'string' && !Number.isNaN(Date.parse(o.date))))
+    problems.push('date must be ISO-8601');
   if (!('command' in o)) problems.push('command missing');
-  else if (o.command !== null && typeof o.command !== 'string'
-    && !(Array.isArray(o.command) && o.command.every((a) => typeof a === 'string'))) {
+  else if (
+    o.command !== null &&
+    typeof o.command !== 'string' &&
+    !(Array.isArray(o.command) && o.command.every((a) => typeof a === 'string'))
+  ) {
     problems.push('command must be an argv array, a string or null');
   }
   if ('recorded_at_run_time' in o && typeof o.recorded_at_run_time !== 'boolean') {
@@ -109,8 +126,12 @@ export function provenanceProblems(p: unknown): string[] {
 const MARKDOWN = /^<!-- qgen-provenance\/1 (\{.*\}) -->$/;
 const TEXT = /^# qgen-provenance\/1 (\{.*\})$/;
 
-export function markdownProvenanceLine(p: Provenance): string { return `<!-- ${PROVENANCE_FORMAT} ${JSON.stringify(p)} -->`; }
-export function textProvenanceLine(p: Provenance): string { return `# ${PROVENANCE_FORMAT} ${JSON.stringify(p)}`; }
+export function markdownProvenanceLine(p: Provenance): string {
+  return `<!-- ${PROVENANCE_FORMAT} ${JSON.stringify(p)} -->`;
+}
+export function textProvenanceLine(p: Provenance): string {
+  return `# ${PROVENANCE_FORMAT} ${JSON.stringify(p)}`;
+}
 
 /** A results file's contents with its provenance, by extension: .json wraps rows, .md and others get a first line. */
 export function withProvenance(fileName: string, p: Provenance, body: string | unknown[]): string {
@@ -125,12 +146,16 @@ export function readProvenance(fileName: string, text: string): { provenance?: P
   try {
     if (fileName.endsWith('.json')) {
       const doc = JSON.parse(text) as unknown;
-      if (typeof doc !== 'object' || doc === null || !('provenance' in doc)) return { error: 'JSON without a "provenance" key' };
+      if (typeof doc !== 'object' || doc === null || !('provenance' in doc))
+        return { error: 'JSON without a "provenance" key' };
       raw = (doc as { provenance: unknown }).provenance;
     } else {
       const first = text.split('\n', 1)[0];
       const m = (fileName.endsWith('.md') ? MARKDOWN : TEXT).exec(first);
-      if (!m) return { error: `first line is not the ${fileName.endsWith('.md') ? '<!-- qgen-provenance/1 {...} -->' : '# qgen-provenance/1 {...}'} line` };
+      if (!m)
+        return {
+          error: `first line is not the ${fileName.endsWith('.md') ? '<!-- qgen-provenance/1 {...} -->' : '# qgen-provenance/1 {...}'} line`,
+        };
       raw = JSON.parse(m[1]) as unknown;
     }
   } catch (e) {

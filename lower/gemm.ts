@@ -44,9 +44,12 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
 /** Elements per thread of the epilogue: the accumulators a thread holds (NUMERICS §4 chunk in explain's words). */
 function elemsPerThread(g: GemmTiling): number {
   switch (g.arch) {
-    case 'sm_90a': return 64;
-    case 'sm_100a': return 32;
-    case 'sm_120a': return g.layout.accumulators;
+    case 'sm_90a':
+      return 64;
+    case 'sm_100a':
+      return 32;
+    case 'sm_120a':
+      return g.layout.accumulators;
   }
 }
 
@@ -59,7 +62,11 @@ export function lowerGemm(spec: GemmSpec, arch: Arch): GemmPlan {
   const g = tiling(spec, name, arch);
   const E = elemsPerThread(g);
   return {
-    name, kind: 'gemm', arch, spec, ...hostNames(name, 'qgen_gemm_args', false),
+    name,
+    kind: 'gemm',
+    arch,
+    spec,
+    ...hostNames(name, 'qgen_gemm_args', false),
     launches: [{ kernel: `qgen_${name}_impl::gemm`, role: 'gemm', block: g.layout.threads }],
     threadsPerBlock: g.layout.threads,
     headers: [...GEMM_HEADERS, ...ARCH_HEADERS[arch]],

@@ -4,8 +4,17 @@
 // render/explain.ts into the words of `qgen explain` and of the generated banners.
 // Numerics are runtime/NUMERICS.md's; section numbers below refer to it.
 import type {
-  AmaxSpec, Arch, DequantizeSpec, ElementwiseTiling, GemmSpec, HadamardSpec, KernelSpec, QuantizeOutputs,
-  QuantizeSpec, Rounding, ScaleLayout,
+  AmaxSpec,
+  Arch,
+  DequantizeSpec,
+  ElementwiseTiling,
+  GemmSpec,
+  HadamardSpec,
+  KernelSpec,
+  QuantizeOutputs,
+  QuantizeSpec,
+  Rounding,
+  ScaleLayout,
 } from '../dsl/types.ts';
 import { lowerGemm } from './gemm.ts';
 import type { Sm90GemmLayout } from '../arch/gemm_sm90.ts';
@@ -32,7 +41,6 @@ export interface KernelLaunch {
   role: LaunchRole;
   block: number;
 }
-
 
 /** How the E2M1 round-to-nearest is spelled on the arch (NUMERICS §2.1). */
 export type E2m1Implementation = 'hardware' | 'software';
@@ -66,8 +74,12 @@ export type TensorScalePlan = 'computed' | 'caller' | 'one-pass' | 'none';
 
 /** How a quantizer reads its input (runtime/qgen_load_{row,transposed,nvfp4}.cuh loaders). */
 export type LoadPath =
-  | 'bf16-row' | 'bf16-row-prefetch' | 'bf16-transposed' | 'bf16-transposed-tile'
-  | 'nvfp4-transposed' | 'nvfp4-transposed-tile';
+  | 'bf16-row'
+  | 'bf16-row-prefetch'
+  | 'bf16-transposed'
+  | 'bf16-transposed-tile'
+  | 'nvfp4-transposed'
+  | 'nvfp4-transposed-tile';
 
 /** What a quantizer's workspace holds. */
 export type WorkspaceKind = 'none' | 'max-word' | 'max-word+proxies';
@@ -104,8 +116,14 @@ export interface QuantizePlan extends PlanCommon {
 export interface DequantizePlan extends PlanCommon {
   kind: 'dequantize';
   spec: DequantizeSpec;
-  dequantize: { scaleFormat: 'e4m3' | 'ue8m0'; groupSize: number; groupsPerThread: number; codeWords: number;
-    scaleLayout: ScaleLayout; output: 'bf16' | 'f32' };
+  dequantize: {
+    scaleFormat: 'e4m3' | 'ue8m0';
+    groupSize: number;
+    groupsPerThread: number;
+    codeWords: number;
+    scaleLayout: ScaleLayout;
+    output: 'bf16' | 'f32';
+  };
 }
 
 export interface HadamardPlan extends PlanCommon {
@@ -174,9 +192,11 @@ function checkRegisters(name: string, elems: number, threads: number, weight: Re
   const estimate = 48 + weight * elems;
   const available = Math.min(255, Math.floor(65536 / threads));
   if (estimate > available) {
-    throw new LoweringError(`${name}: tiling needs about ${estimate} registers per thread `
-      + `(${elems} elements per thread), `
-      + `but ${threads} threads per block leave ${available}; lower tiling.groupsPerThread or tiling.threadsPerBlock`);
+    throw new LoweringError(
+      `${name}: tiling needs about ${estimate} registers per thread ` +
+        `(${elems} elements per thread), ` +
+        `but ${threads} threads per block leave ${available}; lower tiling.groupsPerThread or tiling.threadsPerBlock`,
+    );
   }
 }
 
@@ -206,19 +226,37 @@ export function blocksPerSm(threads: number): number {
 function mapElements(name: string, elems: number, unit: number) {
   const width = Math.max(elems, unit);
   if (width % elems !== 0 || (width > elems && !isPowerOfTwo(width / elems)))
-    throw new LoweringError(`${name}: ${elems} elements per thread do not tile a ${unit}-element chunk; `
-      + `use tiling.groupsPerThread = 1, 2, 4 or 8`);
+    throw new LoweringError(
+      `${name}: ${elems} elements per thread do not tile a ${unit}-element chunk; ` +
+        `use tiling.groupsPerThread = 1, 2, 4 or 8`,
+    );
   if (elems > unit && unit > 0 && elems % unit !== 0)
-    throw new LoweringError(`${name}: ${elems} elements per thread are not whole ${unit}-element chunks; `
-      + `use a tiling.groupsPerThread that is a power of two`);
+    throw new LoweringError(
+      `${name}: ${elems} elements per thread are not whole ${unit}-element chunks; ` +
+        `use a tiling.groupsPerThread that is a power of two`,
+    );
   const lanes = width / elems;
   if (lanes > 32) throw new LoweringError(`${name}: a chunk would span ${lanes} lanes (more than a warp)`);
   return { elemsPerThread: elems, lanesPerUnit: lanes, unitWidth: width };
 }
 
-const BASE_HEADERS = ['qgen.h', 'qgen_host.cuh', 'qgen_fp32.cuh', 'qgen_philox.cuh', 'qgen_e2m1.cuh', 'qgen_e4m3.cuh',
-  'qgen_ue8m0.cuh', 'qgen_layout.cuh', 'qgen_segment.cuh', 'qgen_load_row.cuh', 'qgen_load_transposed.cuh',
-  'qgen_load_nvfp4.cuh', 'qgen_codes_io.cuh', 'qgen_store_row.cuh', 'qgen_reduce.cuh'];
+const BASE_HEADERS = [
+  'qgen.h',
+  'qgen_host.cuh',
+  'qgen_fp32.cuh',
+  'qgen_philox.cuh',
+  'qgen_e2m1.cuh',
+  'qgen_e4m3.cuh',
+  'qgen_ue8m0.cuh',
+  'qgen_layout.cuh',
+  'qgen_segment.cuh',
+  'qgen_load_row.cuh',
+  'qgen_load_transposed.cuh',
+  'qgen_load_nvfp4.cuh',
+  'qgen_codes_io.cuh',
+  'qgen_store_row.cuh',
+  'qgen_reduce.cuh',
+];
 
 const NO_CHOICES = { e2m1Rn: null, e2m1Sr: null, e4m3Rn: null } as const;
 
@@ -232,8 +270,7 @@ function checkQuantizeCombination(name: string, spec: QuantizeSpec): void {
     throw new LoweringError(`${name}: MXFP4 (group 32, UE8M0) supports rounding 'rtn' or 'sr', not '${spec.rounding}'`);
   if (mx !== (spec.tensorScale === 'none'))
     throw new LoweringError(`${name}: tensorScale 'none' goes with MXFP4 scales and only with them`);
-  if (spec.block === '16x16' && mx)
-    throw new LoweringError(`${name}: 16x16 blocks need 16-element E4M3 groups`);
+  if (spec.block === '16x16' && mx) throw new LoweringError(`${name}: 16x16 blocks need 16-element E4M3 groups`);
 }
 
 /** Register weight of a quantizer: how many values per element a thread keeps live (see checkRegisters). */
@@ -252,14 +289,16 @@ function quantizeMapping(name: string, spec: QuantizeSpec): PlanCommon['mapping'
   const n = spec.hadamard ?? 0;
   const elems = Math.ceil((16 * spec.tiling.groupsPerThread) / groupSize) * groupSize;
   if (per128 && elems > 128) {
-    throw new LoweringError(`${name}: MS-EDEN per-128 correction needs tiling.groupsPerThread <= 8 `
-      + '(one 128-chunk per thread at most)');
+    throw new LoweringError(
+      `${name}: MS-EDEN per-128 correction needs tiling.groupsPerThread <= 8 ` + '(one 128-chunk per thread at most)',
+    );
   }
   const mapping = mapElements(name, elems, Math.max(n, per128 ? 128 : 0));
   const block16 = spec.block === '16x16';
   if (block16 && mapping.lanesPerUnit !== 1) {
-    throw new LoweringError(`${name}: 16x16 blocks need the whole rotation chunk in one thread `
-      + `(tiling.groupsPerThread >= ${n / 16})`);
+    throw new LoweringError(
+      `${name}: 16x16 blocks need the whole rotation chunk in one thread ` + `(tiling.groupsPerThread >= ${n / 16})`,
+    );
   }
   const columnMajor = spec.transposedInput || spec.input === 'nvfp4';
   return { ...mapping, order: block16 ? 'block16' : columnMajor ? 'column-major' : 'row-major' };
@@ -276,7 +315,9 @@ function quantizeMapping(name: string, spec: QuantizeSpec): PlanCommon['mapping'
  * on an H100 at the lower occupancy.
  */
 function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): LoadPath {
-  const E = mapping.elemsPerThread, L = mapping.lanesPerUnit, threads = spec.tiling.threadsPerBlock;
+  const E = mapping.elemsPerThread,
+    L = mapping.lanesPerUnit,
+    threads = spec.tiling.threadsPerBlock;
   const block16 = spec.block === '16x16';
   if (spec.input === 'nvfp4') {
     const tile = !block16 && E % 32 === 0 && (threads / L) % 32 === 0 && threads * (E + 4) * 4 <= 40960;
@@ -304,13 +345,19 @@ function quantizeConstants(spec: QuantizeSpec, mode: TensorScalePlan): PlanConst
 /** The passes of a tensor-scale mode (NUMERICS §5.1). */
 function quantizeLaunches(name: string, mode: TensorScalePlan, threads: number): KernelLaunch[] {
   const ns = `qgen_${name}_impl`;
-  const launch = (entry: string, role: LaunchRole): KernelLaunch =>
-    ({ kernel: `${ns}::${entry}`, role, block: threads });
+  const launch = (entry: string, role: LaunchRole): KernelLaunch => ({
+    kernel: `${ns}::${entry}`,
+    role,
+    block: threads,
+  });
   switch (mode) {
-    case 'computed': return [launch('amax_pass', 'amax-pass'), launch('quantize', 'quantize')];
-    case 'one-pass': return [launch('pass_a', 'pass-a'), launch('pass_b', 'pass-b')];
+    case 'computed':
+      return [launch('amax_pass', 'amax-pass'), launch('quantize', 'quantize')];
+    case 'one-pass':
+      return [launch('pass_a', 'pass-a'), launch('pass_b', 'pass-b')];
     case 'caller':
-    case 'none': return [launch('quantize', 'quantize')];
+    case 'none':
+      return [launch('quantize', 'quantize')];
   }
 }
 
@@ -337,11 +384,19 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   checkRegisters(name, E, threads, weight);
   const e2m1Rn = e2m1RnImplementation(arch);
   return {
-    name, kind: 'quantize', arch, spec,
+    name,
+    kind: 'quantize',
+    arch,
+    spec,
     ...hostNames(name, 'qgen_quantize_args', true),
     launches: quantizeLaunches(name, mode, threads),
-    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh', 'qgen_quantize.cuh', 'qgen_quantize_kernel.cuh',
-      ...(outputs === 'nvfp4+bf16-plane' ? ['qgen_dequantize.cuh', 'qgen_quantize_plane.cuh'] : [])],
+    headers: [
+      ...BASE_HEADERS,
+      'qgen_hadamard.cuh',
+      'qgen_quantize.cuh',
+      'qgen_quantize_kernel.cuh',
+      ...(outputs === 'nvfp4+bf16-plane' ? ['qgen_dequantize.cuh', 'qgen_quantize_plane.cuh'] : []),
+    ],
     constants: quantizeConstants(spec, mode),
     choices: { e2m1Rn, e2m1Sr: spec.rounding === 'sr' ? 'software' : null, e4m3Rn: mx ? null : 'hardware' },
     mapping,
@@ -349,13 +404,21 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
     threadsPerBlock: threads,
     blocksPerSm: blocksPerSm(threads),
     quantize: {
-      scaleFormat: spec.scaleGroup.format, groupSize, rounding: spec.rounding,
+      scaleFormat: spec.scaleGroup.format,
+      groupSize,
+      rounding: spec.rounding,
       correction: spec.rounding === 'ms-eden' ? spec.correction : null,
-      tensorScale: mode, block16: spec.block === '16x16',
-      rotation: n, rotationLanes: n ? Math.max(1, n / E) : 1,
-      input: spec.input, load: quantizeLoadPath(spec, mapping), scaleLayout: spec.scaleLayout,
-      workspace: workspaceKind(mode), outputs,
-      groupsPerThread: E / groupSize, codeWords: E / 16,
+      tensorScale: mode,
+      block16: spec.block === '16x16',
+      rotation: n,
+      rotationLanes: n ? Math.max(1, n / E) : 1,
+      input: spec.input,
+      load: quantizeLoadPath(spec, mapping),
+      scaleLayout: spec.scaleLayout,
+      workspace: workspaceKind(mode),
+      outputs,
+      groupsPerThread: E / groupSize,
+      codeWords: E / 16,
       minBlocksPerSm: minBlocksPerSm(threads, E, weight),
     },
   };
@@ -372,13 +435,27 @@ function lowerDequantize(spec: DequantizeSpec, arch: Arch): DequantizePlan {
   const threads = spec.tiling.threadsPerBlock;
   checkRegisters(name, E, threads, 1);
   return {
-    name, kind: 'dequantize', arch, spec, ...hostNames(name, 'qgen_dequantize_args', false),
+    name,
+    kind: 'dequantize',
+    arch,
+    spec,
+    ...hostNames(name, 'qgen_dequantize_args', false),
     launches: [{ kernel: `qgen_${name}_impl::dequantize`, role: 'dequantize', block: threads }],
-    headers: [...BASE_HEADERS, 'qgen_dequantize.cuh'], constants: [], choices: NO_CHOICES,
+    headers: [...BASE_HEADERS, 'qgen_dequantize.cuh'],
+    constants: [],
+    choices: NO_CHOICES,
     mapping: { elemsPerThread: E, lanesPerUnit: 1, unitWidth: E, order: 'row-major' },
-    colsMultiple: groupSize, threadsPerBlock: threads, blocksPerSm: blocksPerSm(threads),
-    dequantize: { scaleFormat: spec.scaleGroup.format, groupSize, groupsPerThread: E / groupSize, codeWords: E / 16,
-      scaleLayout: spec.scaleLayout, output: spec.output },
+    colsMultiple: groupSize,
+    threadsPerBlock: threads,
+    blocksPerSm: blocksPerSm(threads),
+    dequantize: {
+      scaleFormat: spec.scaleGroup.format,
+      groupSize,
+      groupsPerThread: E / groupSize,
+      codeWords: E / 16,
+      scaleLayout: spec.scaleLayout,
+      output: spec.output,
+    },
   };
 }
 
@@ -390,11 +467,19 @@ function lowerHadamard(spec: HadamardSpec, arch: Arch): HadamardPlan {
   const threads = spec.tiling.threadsPerBlock;
   checkRegisters(name, mapping.elemsPerThread, threads, 2);
   return {
-    name, kind: 'hadamard', arch, spec, ...hostNames(name, 'qgen_hadamard_args', false),
+    name,
+    kind: 'hadamard',
+    arch,
+    spec,
+    ...hostNames(name, 'qgen_hadamard_args', false),
     launches: [{ kernel: `qgen_${name}_impl::hadamard`, role: 'hadamard', block: threads }],
-    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh'], constants: [constant('inv_sqrt_n', INV_SQRT[n])],
-    choices: NO_CHOICES, mapping: { ...mapping, order: 'row-major' }, colsMultiple: n,
-    threadsPerBlock: threads, blocksPerSm: blocksPerSm(threads),
+    headers: [...BASE_HEADERS, 'qgen_hadamard.cuh'],
+    constants: [constant('inv_sqrt_n', INV_SQRT[n])],
+    choices: NO_CHOICES,
+    mapping: { ...mapping, order: 'row-major' },
+    colsMultiple: n,
+    threadsPerBlock: threads,
+    blocksPerSm: blocksPerSm(threads),
     hadamard: { size: n, lanes: mapping.lanesPerUnit, input: spec.input, output: spec.output },
   };
 }
@@ -405,11 +490,19 @@ function lowerAmax(spec: AmaxSpec, arch: Arch): AmaxPlan {
   const threads = spec.tiling.threadsPerBlock;
   const perLoad = spec.input === 'bf16' ? 8 : 4;
   return {
-    name, kind: 'amax', arch, spec, ...hostNames(name, 'qgen_amax_args', true),
+    name,
+    kind: 'amax',
+    arch,
+    spec,
+    ...hostNames(name, 'qgen_amax_args', true),
     launches: [{ kernel: `qgen_${name}_impl::amax`, role: 'amax', block: threads }],
-    headers: BASE_HEADERS, constants: [], choices: NO_CHOICES,
-    mapping: { elemsPerThread: perLoad, lanesPerUnit: 1, unitWidth: perLoad, order: 'row-major' }, colsMultiple: 1,
-    threadsPerBlock: threads, blocksPerSm: blocksPerSm(threads),
+    headers: BASE_HEADERS,
+    constants: [],
+    choices: NO_CHOICES,
+    mapping: { elemsPerThread: perLoad, lanesPerUnit: 1, unitWidth: perLoad, order: 'row-major' },
+    colsMultiple: 1,
+    threadsPerBlock: threads,
+    blocksPerSm: blocksPerSm(threads),
     amax: { input: spec.input, perLoad },
   };
 }
@@ -417,10 +510,15 @@ function lowerAmax(spec: AmaxSpec, arch: Arch): AmaxPlan {
 /** Lowers a validated spec for an arch. Throws LoweringError for combinations not supported. */
 export function lower(spec: KernelSpec, arch: Arch): KernelPlan {
   switch (spec.kind) {
-    case 'quantize': return lowerQuantize(spec, arch);
-    case 'dequantize': return lowerDequantize(spec, arch);
-    case 'hadamard': return lowerHadamard(spec, arch);
-    case 'amax': return lowerAmax(spec, arch);
-    case 'gemm': return lowerGemm(spec, arch);
+    case 'quantize':
+      return lowerQuantize(spec, arch);
+    case 'dequantize':
+      return lowerDequantize(spec, arch);
+    case 'hadamard':
+      return lowerHadamard(spec, arch);
+    case 'amax':
+      return lowerAmax(spec, arch);
+    case 'gemm':
+      return lowerGemm(spec, arch);
   }
 }

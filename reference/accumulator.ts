@@ -25,8 +25,13 @@ export type AccumulatorModel =
   | { family: 'fused'; order: KOrder; stepTerms: number; alignBits: number; rounding: Rounding }
   | { family: 'periodic'; order: KOrder; stepTerms: number; accBits: number; rounding: Rounding };
 
-export const FP32_ACCUMULATOR: AccumulatorModel =
-  { family: 'periodic', order: 'natural', stepTerms: 1, accBits: 24, rounding: 'rn' };
+export const FP32_ACCUMULATOR: AccumulatorModel = {
+  family: 'periodic',
+  order: 'natural',
+  stepTerms: 1,
+  accBits: 24,
+  rounding: 'rn',
+};
 
 export function describeModel(m: AccumulatorModel): string {
   const order = m.order === 'natural' ? '' : `, ${m.order} order`;
@@ -38,7 +43,8 @@ export function describeModel(m: AccumulatorModel): string {
     return `fp32 additions, accumulator cut to ${m.accBits} bits (${how}) every ${m.stepTerms} products${order}`;
   }
   const bits = Number.isFinite(m.alignBits)
-    ? `${m.alignBits} bits kept after alignment to the largest term` : 'exact sum';
+    ? `${m.alignBits} bits kept after alignment to the largest term`
+    : 'exact sum';
   return `fused ${m.stepTerms}-term steps: ${bits}, normalised to fp32 ${how}${order}`;
 }
 
@@ -51,7 +57,10 @@ export function roundToBits(x: number, bits: number, rounding: Rounding): number
   const ulp = 2 ** (ee - bits + 1);
   const q = Math.abs(x) / ulp;
   let r = Math.floor(q);
-  if (rounding === 'rn') { const d = q - r; if (d > 0.5 || (d === 0.5 && r % 2 === 1)) r += 1; }
+  if (rounding === 'rn') {
+    const d = q - r;
+    if (d > 0.5 || (d === 0.5 && r % 2 === 1)) r += 1;
+  }
   return Math.sign(x) * r * ulp;
 }
 
@@ -60,13 +69,21 @@ export function roundToBits(x: number, bits: number, rounding: Rounding): number
  * 64 (the kernel zero-fills a ragged last block and permutes it like the others; entries >= K are those zeros).
  */
 export function kOrder(order: KOrder, K: number): Int32Array {
-  if (order === 'natural') { const out = new Int32Array(K); for (let k = 0; k < K; k++) out[k] = k; return out; }
+  if (order === 'natural') {
+    const out = new Int32Array(K);
+    for (let k = 0; k < K; k++) out[k] = k;
+    return out;
+  }
   // sm_90a (NUMERICS §6.2): inside each 64-wide block, logical column 16s + 8h + 2t + i holds element
   // 16t + 8h + s + 4i.
   const out = new Int32Array(Math.ceil(K / 64) * 64);
   for (let k = 0; k < out.length; k++) {
-    const base = k - (k % 64), col = k % 64;
-    const s = col >> 4, h = (col >> 3) & 1, t = (col >> 1) & 3, i = col & 1;
+    const base = k - (k % 64),
+      col = k % 64;
+    const s = col >> 4,
+      h = (col >> 3) & 1,
+      t = (col >> 1) & 3,
+      i = col & 1;
     out[k] = base + 16 * t + 8 * h + s + 4 * i;
   }
   return out;
@@ -109,7 +126,7 @@ export function accumulateEntries(model: AccumulatorModel, entries: ReadonlyArra
         for (let j = i; j < end; j++) sum += Math.trunc(entries[j][1] / unit);
         sum *= unit;
       } else {
-        sum = acc;  // exact in binary64 for NVFP4 products and these step sizes
+        sum = acc; // exact in binary64 for NVFP4 products and these step sizes
         for (let j = i; j < end; j++) sum += entries[j][1];
       }
       acc = roundToBits(sum, 24, model.rounding);
@@ -123,19 +140,30 @@ export function accumulateEntries(model: AccumulatorModel, entries: ReadonlyArra
 export function accumulate(model: AccumulatorModel, products: ArrayLike<number>, order: Int32Array): number {
   const entries: Array<[number, number]> = [];
   for (let j = 0; j < order.length; j++) {
-    const v = order[j] < products.length ? products[order[j]] : 0;  // padding of a ragged wgmma64 block
+    const v = order[j] < products.length ? products[order[j]] : 0; // padding of a ragged wgmma64 block
     if (v !== 0) entries.push([j, v]);
   }
   return accumulateEntries(model, entries);
 }
 
 /** Exact products a_k * b_k of every (m, n) pair, without tensor scales, as a getter over rows of A and B. */
-export interface DotOperands { A: Float64Array; B: Float64Array; M: number; N: number; K: number; alpha: number }
+export interface DotOperands {
+  A: Float64Array;
+  B: Float64Array;
+  M: number;
+  N: number;
+  K: number;
+  alpha: number;
+}
 
 export function dotOperands(a: QuantizedTensor, b: QuantizedTensor): DotOperands {
   if (a.cols !== b.cols) throw new Error(`dotOperands: K mismatch, A is ${a.rows}x${a.cols}, B is ${b.rows}x${b.cols}`);
   return {
-    A: dequantizeUnscaled(a), B: dequantizeUnscaled(b), M: a.rows, N: b.rows, K: a.cols,
+    A: dequantizeUnscaled(a),
+    B: dequantizeUnscaled(b),
+    M: a.rows,
+    N: b.rows,
+    K: a.cols,
     alpha: a.tensorScale * b.tensorScale,
   };
 }
@@ -171,14 +199,19 @@ export function modelBits(m: AccumulatorModel): number {
  * `e = alpha * S * steps * ((stepTerms + 1) * 2^(1 - bits) + 2^-23) + 2^-23 |ref|` (a cut every stepTerms products:
  * loss per step `stepTerms * 2^-24 + 2^(1 - bits)`), bound `(1 + u_out) e + u_out |ref|`.
  */
-export function accumulatorBound(model: AccumulatorModel, ops: DotOperands, ref: Float64Array,
-                                 output: 'f32' | 'bf16'): Float64Array {
+export function accumulatorBound(
+  model: AccumulatorModel,
+  ops: DotOperands,
+  ref: Float64Array,
+  output: 'f32' | 'bf16',
+): Float64Array {
   const { A, B, M, N, K } = ops;
   const steps = Math.ceil(K / model.stepTerms);
   const bits = modelBits(model);
-  const lossPerStep = model.family === 'fused'
-    ? (model.stepTerms + 1) * 2 ** (1 - bits) + 2 ** -23
-    : model.stepTerms * 2 ** -24 + 2 ** (1 - bits);
+  const lossPerStep =
+    model.family === 'fused'
+      ? (model.stepTerms + 1) * 2 ** (1 - bits) + 2 ** -23
+      : model.stepTerms * 2 ** -24 + 2 ** (1 - bits);
   const uOut = output === 'f32' ? 2 ** -24 : 2 ** -8;
   const alpha = Math.abs(ops.alpha);
   const out = new Float64Array(M * N);
@@ -221,7 +254,11 @@ export function candidateModels(arch: string): AccumulatorModel[] {
 
 /** One observed dot product: its nonzero products (natural k), alpha, and the kernel's output value. */
 export interface Observation {
-  K: number; terms: Array<[number, number]>; alpha: number; output: 'f32' | 'bf16'; got: number;
+  K: number;
+  terms: Array<[number, number]>;
+  alpha: number;
+  output: 'f32' | 'bf16';
+  got: number;
 }
 
 /** The model's output for one observation; `positions` = orderPositions(kOrder(model.order, obs.K)). */
@@ -231,7 +268,10 @@ export function predictObservation(model: AccumulatorModel, obs: Observation, po
   return roundOutput(Float64Array.of(acc), obs.output)[0];
 }
 
-export interface FitResult { model: AccumulatorModel; mismatches: number }
+export interface FitResult {
+  model: AccumulatorModel;
+  mismatches: number;
+}
 
 /** Every candidate with its number of mismatching observations, best first (stable: candidate order breaks ties). */
 export function fitModels(candidates: AccumulatorModel[], observations: Observation[]): FitResult[] {
@@ -247,5 +287,8 @@ export function fitModels(candidates: AccumulatorModel[], observations: Observat
     }
     return { model, mismatches };
   });
-  return results.map((r, i) => ({ r, i })).sort((x, y) => x.r.mismatches - y.r.mismatches || x.i - y.i).map((x) => x.r);
+  return results
+    .map((r, i) => ({ r, i }))
+    .sort((x, y) => x.r.mismatches - y.r.mismatches || x.i - y.i)
+    .map((x) => x.r);
 }

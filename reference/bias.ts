@@ -14,7 +14,7 @@ import { quantize, requantize } from './quantize.ts';
 import { gaussianMatrix, type Matrix } from './tensor.ts';
 
 export const BIAS_REGIMES = ['gaussian', 'student-t3', 'outliers'] as const;
-export type BiasRegime = typeof BIAS_REGIMES[number];
+export type BiasRegime = (typeof BIAS_REGIMES)[number];
 
 /** One outlier per OUTLIER_SPAN elements, scaled by OUTLIER_FACTOR (the package test's randn_bf16 does the same). */
 export const OUTLIER_SPAN = 1024;
@@ -91,7 +91,8 @@ function undoHadamard(out: Float64Array, signs: Float32Array): void {
     for (let h = 1; h < n; h *= 2) {
       for (let b = off; b < off + n; b += 2 * h) {
         for (let p = b; p < b + h; p++) {
-          const u = out[p], v = out[p + h];
+          const u = out[p],
+            v = out[p + h];
           out[p] = u + v;
           out[p + h] = u - v;
         }
@@ -105,7 +106,8 @@ function undoHadamard(out: Float64Array, signs: Float32Array): void {
 function kernelQuantizer(name: string, kernel: string, what: string): BiasQuantizer {
   const spec = catalogSpec(kernel);
   return {
-    name, what: `${what} (${kernel})`,
+    name,
+    what: `${what} (${kernel})`,
     deterministic: (spec.rounding === 'rtn' || spec.rounding === 'four-six') && spec.hadamard === null,
     draw(x, d, out) {
       const opts = drawSeeds(d);
@@ -163,7 +165,9 @@ export function haarRotation(seed: bigint): Float64Array {
  */
 function haarQuantizer(): BiasQuantizer {
   const spec: QuantizeSpec = {
-    ...catalogSpec('quartet2_e_mseden_rht128'), name: 'quartet2_e_mseden_haar', hadamard: null,
+    ...catalogSpec('quartet2_e_mseden_rht128'),
+    name: 'quartet2_e_mseden_haar',
+    hadamard: null,
   };
   return {
     name: 'ms-eden-haar',
@@ -269,7 +273,8 @@ export class DrawMoments {
   }
   /** |mean(xhat) - x|^2 / |x|^2. */
   relErr2(): number {
-    let num = 0, den = 0;
+    let num = 0,
+      den = 0;
     for (let i = 0; i < this.x.length; i++) {
       const m = this.sum[i] / this.n;
       num += m * m;
@@ -286,8 +291,13 @@ export class DrawMoments {
   floorEstimate(): { b2: number; sd: number; nEff: number } {
     const ks = this.batchCount.flatMap((c, k) => (c > 0 ? [k] : []));
     const K = ks.length;
-    let den = 0, trace = 0, trace2 = 0, TT = 0;
-    const ee = new Float64Array(K), Te = new Float64Array(K), e = new Float64Array(K);
+    let den = 0,
+      trace = 0,
+      trace2 = 0,
+      TT = 0;
+    const ee = new Float64Array(K),
+      Te = new Float64Array(K),
+      e = new Float64Array(K);
     for (let i = 0; i < this.x.length; i++) {
       const m = this.sum[i] / this.n;
       const v = Math.max(0, (this.sumSq[i] - this.n * m * m) / (this.n - 1));
@@ -305,13 +315,12 @@ export class DrawMoments {
         Te[j] += T * e[j];
       }
     }
-    const nEff = trace2 > 0 ? trace * trace / trace2 : 1;
+    const nEff = trace2 > 0 ? (trace * trace) / trace2 : 1;
     if (K < 3) return { b2: NaN, sd: NaN, nEff };
     let S = 0;
     for (let j = 0; j < K; j++) S += ee[j];
     const b2 = (TT - S) / (K * (K - 1)) / den;
-    const loo = Array.from({ length: K }, (_, j) =>
-      ((TT - 2 * Te[j] + ee[j]) - (S - ee[j])) / ((K - 1) * (K - 2)) / den);
+    const loo = Array.from({ length: K }, (_, j) => (TT - 2 * Te[j] + ee[j] - (S - ee[j])) / ((K - 1) * (K - 2)) / den);
     const mean = loo.reduce((a, b) => a + b, 0) / K;
     const sd = Math.sqrt(((K - 1) / K) * loo.reduce((a, b) => a + (b - mean) * (b - mean), 0));
     return { b2, sd, nEff };
@@ -333,19 +342,34 @@ export interface FloorFit {
  * (err2 a sum of nEff squared near-Gaussian means), the model refined twice from the unweighted fit.
  */
 export function fitFloor(B: readonly number[], err2: readonly number[], nEff: number): FloorFit {
-  let b2 = 0, s2 = 0, cov = [[0, 0], [0, 0]];
+  let b2 = 0,
+    s2 = 0,
+    cov = [
+      [0, 0],
+      [0, 0],
+    ];
   let w = err2.map(() => 1);
   for (let iter = 0; iter < 3; iter++) {
-    let S00 = 0, S01 = 0, S11 = 0, T0 = 0, T1 = 0;
+    let S00 = 0,
+      S01 = 0,
+      S11 = 0,
+      T0 = 0,
+      T1 = 0;
     for (let k = 0; k < B.length; k++) {
       const u = 1 / B[k];
-      S00 += w[k]; S01 += w[k] * u; S11 += w[k] * u * u;
-      T0 += w[k] * err2[k]; T1 += w[k] * u * err2[k];
+      S00 += w[k];
+      S01 += w[k] * u;
+      S11 += w[k] * u * u;
+      T0 += w[k] * err2[k];
+      T1 += w[k] * u * err2[k];
     }
     const det = S00 * S11 - S01 * S01;
     b2 = (S11 * T0 - S01 * T1) / det;
     s2 = (S00 * T1 - S01 * T0) / det;
-    cov = [[S11 / det, -S01 / det], [-S01 / det, S00 / det]];
+    cov = [
+      [S11 / det, -S01 / det],
+      [-S01 / det, S00 / det],
+    ];
     w = B.map((Bk, k) => {
       const model = Math.max(b2 + s2 / Bk, err2[k] * 1e-3, Number.MIN_VALUE);
       return nEff / (2 * model * model);
@@ -412,8 +436,13 @@ export function biasTable(o: BiasOptions): BiasRow[] {
         ? { b: Math.sqrt(err2[0]), b2: err2[0], b2Se: 0, sigma: 0 }
         : fitFloor(B, err2, direct.nEff);
       rows.push({
-        regime, quantizer: q.name, B, relErr: err2.map(Math.sqrt), fit,
-        b2Direct: direct.b2, zFloor: direct.sd === 0 ? Infinity : direct.b2 / direct.sd,
+        regime,
+        quantizer: q.name,
+        B,
+        relErr: err2.map(Math.sqrt),
+        fit,
+        b2Direct: direct.b2,
+        zFloor: direct.sd === 0 ? Infinity : direct.b2 / direct.sd,
       });
     }
   }
@@ -424,7 +453,12 @@ export function biasTable(o: BiasOptions): BiasRow[] {
 // The dX GEMM of a recipe: dX = E . Wq averaged over draws, against the exact product with the forward's Wq.
 
 /** dX of a recipe: E [tokens, out] by its E kernel, Wq^T [in, out] requantized (or Wq itself when `wt` is null). */
-export interface DxRecipe { name: string; forwardW: string; e: string; wt: string | null }
+export interface DxRecipe {
+  name: string;
+  forwardW: string;
+  e: string;
+  wt: string | null;
+}
 export const DX_RECIPES: readonly DxRecipe[] = [
   { name: 'quartet2 dX', forwardW: 'quartet2_w_46', e: 'quartet2_e_mseden_rht128', wt: 'quartet2_wt_rq_mseden_rht128' },
   { name: 'tetrajet-v2 dX', forwardW: 'nvidia_x_rtn', e: 'tetrajet2_e_sr_rht32', wt: 'tetrajet2_wt_rq_sr_rht32' },
@@ -437,7 +471,9 @@ export const DX_RECIPES: readonly DxRecipe[] = [
  * fresh seed and sign seed per draw (the two operands' seeds differ), vs E . dequantize(Wq).
  */
 export function dxBiasTable(o: BiasOptions & { inFeatures: number }): BiasRow[] {
-  const tokens = o.rows, out = o.cols, inF = o.inFeatures;
+  const tokens = o.rows,
+    out = o.cols,
+    inF = o.inFeatures;
   const regimes = o.regimes ?? BIAS_REGIMES;
   const B: number[] = [];
   for (let b = 1; b <= o.draws; b *= 2) B.push(b);
@@ -468,8 +504,10 @@ export function dxBiasTable(o: BiasOptions & { inFeatures: number }): BiasRow[] 
       for (let d = 0; d < o.draws; d++) {
         const { seed, signSeed } = drawSeeds(d);
         const eq = dequantize(quantize(catalogSpec(r.e), E, { seed, signSeed }));
-        const wt = r.wt === null ? wtFixed
-          : dequantize(requantize(catalogSpec(r.wt), wq, { seed: drawSeeds(d + (1 << 30)).seed, signSeed }));
+        const wt =
+          r.wt === null
+            ? wtFixed
+            : dequantize(requantize(catalogSpec(r.wt), wq, { seed: drawSeeds(d + (1 << 30)).seed, signSeed }));
         for (let t = 0; t < tokens; t++) {
           for (let i = 0; i < inF; i++) {
             let s = 0;
@@ -483,8 +521,13 @@ export function dxBiasTable(o: BiasOptions & { inFeatures: number }): BiasRow[] 
       }
       const direct = m.floorEstimate();
       rows.push({
-        regime, quantizer: r.name, B, relErr: err2.map(Math.sqrt), fit: fitFloor(B, err2, direct.nEff),
-        b2Direct: direct.b2, zFloor: direct.sd === 0 ? Infinity : direct.b2 / direct.sd,
+        regime,
+        quantizer: r.name,
+        B,
+        relErr: err2.map(Math.sqrt),
+        fit: fitFloor(B, err2, direct.nEff),
+        b2Direct: direct.b2,
+        zFloor: direct.sd === 0 ? Infinity : direct.b2 / direct.sd,
       });
     }
   }

@@ -105,7 +105,7 @@ export function decodeE4M3(code: number): number {
 /** The E4M3 code of a binary32 P4 value p in [2^-6, 448] (exact: p keeps 3 mantissa bits). */
 function e4m3CodeOfNormal(p: number): number {
   const b = int32BitsOf(p);
-  return ((((b >> 23) - 127 + 7) << 3) | ((b >> 20) & 7));
+  return (((b >> 23) - 127 + 7) << 3) | ((b >> 20) & 7);
 }
 
 /** Round a non-negative number to the nearest integer, ties to even. */

@@ -17,7 +17,9 @@ export function gemmReference(a: QuantizedTensor, b: QuantizedTensor): Float64Ar
   checkOperands(a, b);
   const A = dequantizeUnscaled(a);
   const B = dequantizeUnscaled(b);
-  const M = a.rows, N = b.rows, K = a.cols;
+  const M = a.rows,
+    N = b.rows,
+    K = a.cols;
   const alpha = a.tensorScale * b.tensorScale;
   const out = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
@@ -40,12 +42,18 @@ export function gammaK(K: number): number {
  * Per-element bound on |c - ref| for an fp32-accumulating kernel (NUMERICS §6):
  * `alpha * gamma_K * sum_k |a_k b_k| + |ref| * u_out`, u_out = 2^-24 (f32) or 2^-8 (bf16).
  */
-export function gemmErrorBound(a: QuantizedTensor, b: QuantizedTensor, ref: Float64Array,
-                               output: 'f32' | 'bf16'): Float64Array {
+export function gemmErrorBound(
+  a: QuantizedTensor,
+  b: QuantizedTensor,
+  ref: Float64Array,
+  output: 'f32' | 'bf16',
+): Float64Array {
   checkOperands(a, b);
   const A = dequantizeUnscaled(a);
   const B = dequantizeUnscaled(b);
-  const M = a.rows, N = b.rows, K = a.cols;
+  const M = a.rows,
+    N = b.rows,
+    K = a.cols;
   if (ref.length !== M * N) throw new Error(`gemmErrorBound: ref has ${ref.length} elements, expected ${M * N}`);
   const alpha = Math.abs(a.tensorScale * b.tensorScale);
   const g = gammaK(K);
@@ -86,8 +94,13 @@ function bf16OfF64(x: number): number {
  * to binary32 and multiplied once (2^-23 |ref|), and the result is rounded once to the output type:
  * `e = alpha * 2 gamma_K * sum_k |a_k b_k| + 2^-23 |ref|`, bound `= (1 + u_out) e + u_out |ref|`.
  */
-export function gemmKernelBound(a: QuantizedTensor, b: QuantizedTensor, ref: Float64Array, output: 'f32' | 'bf16'): Float64Array {
-  const plain = gemmErrorBound(a, b, ref, 'f32');  // alpha gamma_K sum|ab| + 2^-24 |ref|
+export function gemmKernelBound(
+  a: QuantizedTensor,
+  b: QuantizedTensor,
+  ref: Float64Array,
+  output: 'f32' | 'bf16',
+): Float64Array {
+  const plain = gemmErrorBound(a, b, ref, 'f32'); // alpha gamma_K sum|ab| + 2^-24 |ref|
   const uOut = output === 'f32' ? 2 ** -24 : 2 ** -8;
   const out = new Float64Array(ref.length);
   for (let i = 0; i < ref.length; i++) {

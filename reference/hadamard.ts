@@ -33,8 +33,14 @@ export function signVector(signSeedLo: number, signSeedHi: number, n: number): F
  * One n-chunk of the transform (NUMERICS §4): y = inv_sqrt_n * H_n (eps ∘ x[off .. off+n)), written to
  * out[outOff .. outOff+n) in natural order. The butterflies run in place in `out`, so out may be x itself.
  */
-export function rhtChunk(x: Float32Array, off: number, n: number, signs: Float32Array, out: Float32Array,
-                         outOff: number): void {
+export function rhtChunk(
+  x: Float32Array,
+  off: number,
+  n: number,
+  signs: Float32Array,
+  out: Float32Array,
+  outOff: number,
+): void {
   const scale = invSqrtOf(n);
   // §4.1: a sign flip, exact.
   for (let j = 0; j < n; j++) out[outOff + j] = signs[j] * x[off + j];

@@ -27,10 +27,21 @@ function mulhi32(a: number, b: number): number {
  * Round: (hi0, lo0) = M0*c0, (hi1, lo1) = M1*c2, ctr = (hi1^c1^k0, lo1, hi0^c3^k1, lo0); the key is bumped by
  * (W0, W1) between rounds (9 bumps for 10 rounds).
  */
-export function philox4x32_10(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number,
-                              out: Uint32Array): void {
-  let x = c0 >>> 0, y = c1 >>> 0, z = c2 >>> 0, w = c3 >>> 0;
-  let ka = k0 >>> 0, kb = k1 >>> 0;
+export function philox4x32_10(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
+  out: Uint32Array,
+): void {
+  let x = c0 >>> 0,
+    y = c1 >>> 0,
+    z = c2 >>> 0,
+    w = c3 >>> 0;
+  let ka = k0 >>> 0,
+    kb = k1 >>> 0;
   for (let round = 0; round < 10; round++) {
     if (round > 0) {
       ka = (ka + W0) >>> 0;
@@ -163,7 +174,13 @@ export function randomWord(seedLo: number, seedHi: number, stream: number, index
 }
 
 /** Words 4*block .. 4*block+3 of (seed, stream, index) (NUMERICS §3.1) into out[0..3]. */
-export function randomBlock(seedLo: number, seedHi: number, stream: number, index: number, block: number,
-                            out: Uint32Array): void {
+export function randomBlock(
+  seedLo: number,
+  seedHi: number,
+  stream: number,
+  index: number,
+  block: number,
+  out: Uint32Array,
+): void {
   philox4x32_10(block, stream, index >>> 0, Math.floor(index / TWO_POW_32), seedLo, seedHi, out);
 }

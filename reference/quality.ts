@@ -27,12 +27,19 @@ export function effectiveBits(relMse: number): number {
 /** A quantize spec for quality measurements: NVFP4, row-major scales, no rotation unless given. */
 export function qualitySpec(name: string, rounding: Rounding, fields: Partial<QuantizeSpec> = {}): QuantizeSpec {
   return {
-    kind: 'quantize', name, rounding,
-    scaleGroup: { size: 16, format: 'e4m3' }, block: '1x16',
+    kind: 'quantize',
+    name,
+    rounding,
+    scaleGroup: { size: 16, format: 'e4m3' },
+    block: '1x16',
     target: rounding === 'sr' ? 'sr-v' : rounding === 'ms-eden' ? 'eden-s' : 'six',
     ceiling: rounding === 'four-six' || rounding === 'ms-eden' ? CEILING_EDEN : CEILING_RTN,
-    tensorScale: 'computed', hadamard: rounding === 'ms-eden' ? 128 : null, correction: 'per-16',
-    input: 'bf16', transposedInput: false, scaleLayout: 'row-major',
+    tensorScale: 'computed',
+    hadamard: rounding === 'ms-eden' ? 128 : null,
+    correction: 'per-16',
+    input: 'bf16',
+    transposedInput: false,
+    scaleLayout: 'row-major',
     tiling: { threadsPerBlock: 128, rowsPerBlock: 1, groupsPerThread: 1 },
     ...fields,
   };
@@ -54,8 +61,12 @@ const TABLE: { spec: QuantizeSpec; paper?: number }[] = [
  * seed BigInt(seed) (stochastic rounding) and signSeed BigInt(signSeed) (the Hadamard signs, NUMERICS §3.2).
  * MS-EDEN is measured in the rotated domain (against its rotated input), as the paper does.
  */
-export function qualityTable(rows: number, cols: number, seed: number, signSeed = 1):
-    { name: string; relMse: number; bits: number; paper?: number }[] {
+export function qualityTable(
+  rows: number,
+  cols: number,
+  seed: number,
+  signSeed = 1,
+): { name: string; relMse: number; bits: number; paper?: number }[] {
   const x = gaussianMatrix(rows, cols, seed);
   const opts = { seed: BigInt(seed), signSeed: BigInt(signSeed) };
   return TABLE.map(({ spec, paper }) => {

@@ -69,7 +69,9 @@ interface Plan {
 }
 
 function makePlan(spec: QuantizeSpec, x: Pick<Matrix, 'rows' | 'cols'>, opts: QuantizeOptions): Plan {
-  const fail = (msg: string): never => { throw new Error(`quantize ${spec.name}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new Error(`quantize ${spec.name}: ${msg}`);
+  };
   const transposed = spec.transposedInput || spec.input === 'nvfp4';
   const rows = transposed ? x.cols : x.rows;
   const K = transposed ? x.rows : x.cols;
@@ -77,7 +79,8 @@ function makePlan(spec: QuantizeSpec, x: Pick<Matrix, 'rows' | 'cols'>, opts: Qu
   const groupSize = spec.scaleGroup.size;
   if (!Number.isInteger(rows) || rows < 1) fail(`rows must be >= 1, got ${rows}`);
   if (!Number.isInteger(K) || K < groupSize || K % groupSize !== 0) fail(`K = ${K} is not a multiple of ${groupSize}`);
-  if (spec.hadamard !== null && K % spec.hadamard !== 0) fail(`K = ${K} is not a multiple of the Hadamard size ${spec.hadamard}`);
+  if (spec.hadamard !== null && K % spec.hadamard !== 0)
+    fail(`K = ${K} is not a multiple of the Hadamard size ${spec.hadamard}`);
   if (mx) {
     if (spec.tensorScale !== 'none') fail('MXFP4 has no tensor scale (tensorScale must be "none")');
     if (spec.rounding !== 'rtn' && spec.rounding !== 'sr') fail('MXFP4 supports rtn and sr only (NUMERICS §5.8)');
@@ -86,21 +89,36 @@ function makePlan(spec: QuantizeSpec, x: Pick<Matrix, 'rows' | 'cols'>, opts: Qu
     fail('NVFP4 needs a tensor scale mode');
   }
   if (spec.block === '16x16' && spec.rounding !== 'rtn') fail('16x16 blocks are defined for rtn only (NUMERICS §5.7)');
-  if (spec.rounding === 'ms-eden' && spec.correction === 'per-128' && K % 128 !== 0) fail(`per-128 correction needs K % 128 == 0, K = ${K}`);
+  if (spec.rounding === 'ms-eden' && spec.correction === 'per-128' && K % 128 !== 0)
+    fail(`per-128 correction needs K % 128 == 0, K = ${K}`);
   if (spec.tensorScale === 'caller') {
     const t = opts.tensorScale;
-    if (t === undefined || !(t > 0) || !Number.isFinite(t) || f32(t) !== t) fail('caller mode needs opts.tensorScale, a finite binary32 > 0');
+    if (t === undefined || !(t > 0) || !Number.isFinite(t) || f32(t) !== t)
+      fail('caller mode needs opts.tensorScale, a finite binary32 > 0');
   } else if (opts.tensorScale !== undefined) {
     fail(`opts.tensorScale is only for tensorScale 'caller' (spec has '${spec.tensorScale}')`);
   }
   const T = mx ? E2M1_MAX : spec.rounding === 'four-six' ? E2M1_MAX : targetValue(spec.target);
   if (spec.hadamard !== null && opts.signSeed === undefined) {
-    fail(`rotates (Hadamard size ${spec.hadamard}): opts.signSeed, the key of the sign vector, is required (NUMERICS §3.2)`);
+    fail(
+      `rotates (Hadamard size ${spec.hadamard}): opts.signSeed, the key of the sign vector, is required (NUMERICS §3.2)`,
+    );
   }
   const [seedLo, seedHi] = splitSeed(opts.seed);
   return {
-    spec, rows, K, transposed, groupSize, Kb: K / groupSize, mx, T, Tref: T, C: spec.ceiling,
-    onePass: spec.tensorScale === 'one-pass', seedLo, seedHi,
+    spec,
+    rows,
+    K,
+    transposed,
+    groupSize,
+    Kb: K / groupSize,
+    mx,
+    T,
+    Tref: T,
+    C: spec.ceiling,
+    onePass: spec.tensorScale === 'one-pass',
+    seedLo,
+    seedHi,
     // §3.2: the signs are keyed by signSeed, never by seed (operands sharing a rotation must not share noise).
     signs: spec.hadamard === null ? null : signVector(...splitSeed(opts.signSeed as bigint), spec.hadamard),
   };
@@ -190,14 +208,17 @@ class GroupRounder {
   private readonly words = new Uint32Array(4);
   private readonly r16 = new Uint32Array(16);
   private readonly cand = [new Uint8Array(16), new Uint8Array(16)];
-  private readonly sq = new Float32Array(128);  // f32(v*v) (MS-EDEN) or f32(d*d) (four-six)
-  private readonly vq = new Float32Array(128);  // f32(v*q) (MS-EDEN)
-  private readonly base = new Float64Array(8);  // per group of an MS-EDEN unit: s_g or p_g, 0 for zero groups
+  private readonly sq = new Float32Array(128); // f32(v*v) (MS-EDEN) or f32(d*d) (four-six)
+  private readonly vq = new Float32Array(128); // f32(v*q) (MS-EDEN)
+  private readonly base = new Float64Array(8); // per group of an MS-EDEN unit: s_g or p_g, 0 for zero groups
   // Output of divisor():
   private sCode = 0;
   private D = 0;
 
-  constructor(private readonly plan: Plan, private readonly t: number) {}
+  constructor(
+    private readonly plan: Plan,
+    private readonly t: number,
+  ) {}
 
   /**
    * The group's divisor D for target T: computed/caller `D = f32(s_g * t)`, s_g = RN_E4M3(f32(amax_g/f32(T*t)))
@@ -238,8 +259,15 @@ class GroupRounder {
   }
 
   /** RTN or SR of one 16-group with a known divisor (§5.3, §5.4). */
-  private roundElements(X: Float32Array, off: number, inv: number, sr: boolean, g: number,
-                        codes: Uint8Array, cOff: number): void {
+  private roundElements(
+    X: Float32Array,
+    off: number,
+    inv: number,
+    sr: boolean,
+    g: number,
+    codes: Uint8Array,
+    cOff: number,
+  ): void {
     if (sr) {
       const r16 = this.r16;
       this.drawElementBits(g, r16, 0);
@@ -296,8 +324,18 @@ class GroupRounder {
    * RTN with T = s_eden, then S from the tree sums of f32(v*v) and f32(v*q), then the stochastic scale rounding
    * (§5.6). Zero groups keep their zero-group scale; their finite elements contribute v = ±0 to a per-128 sum.
    */
-  msEden(X: Float32Array, off: number, amax: Float32Array, aOff: number, n: number, g0: number,
-         codes: Uint8Array, cOff: number, stored: Float32Array | Uint8Array, sOff: number): void {
+  msEden(
+    X: Float32Array,
+    off: number,
+    amax: Float32Array,
+    aOff: number,
+    n: number,
+    g0: number,
+    codes: Uint8Array,
+    cOff: number,
+    stored: Float32Array | Uint8Array,
+    sOff: number,
+  ): void {
     const { sq, vq, base } = this;
     const onePass = this.plan.onePass;
     for (let j = 0; j < n; j++) {
@@ -372,8 +410,16 @@ function correction(num: number, den: number): number {
  * Rounds output rows [r0, r1) of the prepared rows X (which start at output row w0). Returns the codes of those
  * rows and the stored value per group (scale code, or P4 proxy in one-pass mode).
  */
-function roundRows(plan: Plan, t: number, X: Float32Array, w0: number, amax: Float32Array, r0: number, r1: number,
-                   stored: Uint8Array | Float32Array): Uint8Array {
+function roundRows(
+  plan: Plan,
+  t: number,
+  X: Float32Array,
+  w0: number,
+  amax: Float32Array,
+  r0: number,
+  r1: number,
+  stored: Uint8Array | Float32Array,
+): Uint8Array {
   const { K, Kb, groupSize, spec } = plan;
   const codes = new Uint8Array((r1 - r0) * K);
   const rounder = new GroupRounder(plan, t);
@@ -473,10 +519,16 @@ export function onePassTensorScale(m: number, C: number): number {
  * One-pass mode, pass B (§5.1, §5.6): the tensor scale from the max of all proxies, and the E4M3 scale codes of all
  * `rows` rows. `proxies` covers the whole tensor, row-major.
  */
-export function onePassB(spec: QuantizeSpec, proxies: Float32Array, max: number, rows: number,
-                         opts: QuantizeOptions): { scales: Uint8Array; tensorScale: number } {
+export function onePassB(
+  spec: QuantizeSpec,
+  proxies: Float32Array,
+  max: number,
+  rows: number,
+  opts: QuantizeOptions,
+): { scales: Uint8Array; tensorScale: number } {
   if (spec.tensorScale !== 'one-pass') throw new Error(`onePassB ${spec.name}: not a one-pass spec`);
-  if (rows < 1 || proxies.length % rows !== 0) throw new Error(`onePassB ${spec.name}: ${proxies.length} proxies for ${rows} rows`);
+  if (rows < 1 || proxies.length % rows !== 0)
+    throw new Error(`onePassB ${spec.name}: ${proxies.length} proxies for ${rows} rows`);
   const [seedLo, seedHi] = splitSeed(opts.seed);
   const t = onePassTensorScale(max, spec.ceiling);
   const eden = spec.rounding === 'ms-eden';

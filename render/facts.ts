@@ -10,26 +10,36 @@ export function layoutPolicy(layout: ScaleLayout): string {
 }
 
 const ORDER_POLICY = {
-  'block16': 'qgen_order_block16', 'column-major': 'qgen_order_column_major', 'row-major': 'qgen_order_row_major',
+  'block16': 'qgen_order_block16',
+  'column-major': 'qgen_order_column_major',
+  'row-major': 'qgen_order_row_major',
 } as const;
 
 const MODE_POLICY = {
-  'computed': 'qgen_mode_computed', 'caller': 'qgen_mode_caller', 'one-pass': 'qgen_mode_one_pass',
+  'computed': 'qgen_mode_computed',
+  'caller': 'qgen_mode_caller',
+  'one-pass': 'qgen_mode_one_pass',
   'none': 'qgen_mode_none',
 } as const;
 
 const WORKSPACE_WORDS = {
-  'none': 'none', 'max-word': 'the amax word', 'max-word+proxies': 'the max word and one bf16 proxy per 16-group',
+  'none': 'none',
+  'max-word': 'the amax word',
+  'max-word+proxies': 'the max word and one bf16 proxy per 16-group',
 } as const;
 
 function roundingPolicy(plan: QuantizePlan): string {
   const q = plan.quantize;
   if (q.scaleFormat === 'ue8m0') return q.rounding === 'sr' ? 'qgen_rounding_mx_sr' : 'qgen_rounding_mx_rtn';
   switch (q.rounding) {
-    case 'rtn': return 'qgen_rounding_rtn';
-    case 'sr': return 'qgen_rounding_sr';
-    case 'four-six': return 'qgen_rounding_four_six';
-    case 'ms-eden': return `qgen_rounding_ms_eden<${q.correction === 'per-128'}>`;
+    case 'rtn':
+      return 'qgen_rounding_rtn';
+    case 'sr':
+      return 'qgen_rounding_sr';
+    case 'four-six':
+      return 'qgen_rounding_four_six';
+    case 'ms-eden':
+      return `qgen_rounding_ms_eden<${q.correction === 'per-128'}>`;
   }
 }
 
@@ -37,9 +47,15 @@ function roundingPolicy(plan: QuantizePlan): string {
 export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
   const q = plan.quantize;
   return {
-    computed: q.tensorScale === 'computed', onePass: q.tensorScale === 'one-pass', tensorScale: q.tensorScale,
-    rotate: q.rotation > 0, hadamardSize: q.rotation, hadamardLanes: q.rotationLanes, groupSize: q.groupSize,
-    groupsPerThread: q.groupsPerThread, codeWords: q.codeWords,
+    computed: q.tensorScale === 'computed',
+    onePass: q.tensorScale === 'one-pass',
+    tensorScale: q.tensorScale,
+    rotate: q.rotation > 0,
+    hadamardSize: q.rotation,
+    hadamardLanes: q.rotationLanes,
+    groupSize: q.groupSize,
+    groupsPerThread: q.groupsPerThread,
+    codeWords: q.codeWords,
     e2m1Policy: plan.choices.e2m1Rn === 'hardware' ? 'qgen_e2m1_hardware' : 'qgen_e2m1_software',
     layoutPolicy: layoutPolicy(q.scaleLayout),
     modePolicy: MODE_POLICY[q.tensorScale],
@@ -48,26 +64,39 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     roundingPolicy: roundingPolicy(plan),
     rotationPolicy: q.rotation > 0 ? 'qgen_rotation_hadamard' : 'qgen_rotation_none',
     outputPolicy: q.outputs === 'nvfp4+bf16-plane' ? 'qgen_output_nvfp4_plane' : 'qgen_output_nvfp4',
-    blocksPerSm: plan.blocksPerSm, launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
+    blocksPerSm: plan.blocksPerSm,
+    launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
     workspaceWords: WORKSPACE_WORDS[q.workspace],
   };
 }
 
 export function dequantizeFacts(plan: DequantizePlan): Record<string, unknown> {
   const d = plan.dequantize;
-  const mx = d.scaleFormat === 'ue8m0', bf16 = d.output === 'bf16';
-  return { mx, groupSize: d.groupSize, groupsPerThread: d.groupsPerThread,
+  const mx = d.scaleFormat === 'ue8m0',
+    bf16 = d.output === 'bf16';
+  return {
+    mx,
+    groupSize: d.groupSize,
+    groupsPerThread: d.groupsPerThread,
     valueWords: mx ? 'y = f32(e2m1 * 2^(e-127))' : 'y = f32(f32(e2m1 * scale) * t)',
     outputWords: bf16 ? 'bf16 (RNE, §2.8)' : 'binary32',
     storeWords: bf16 ? ' (consecutive 16-byte pieces per lane)' : '',
-    codeWords: d.codeWords, layoutPolicy: layoutPolicy(d.scaleLayout), bf16Out: d.output === 'bf16',
-    blocksPerSm: plan.blocksPerSm };
+    codeWords: d.codeWords,
+    layoutPolicy: layoutPolicy(d.scaleLayout),
+    bf16Out: d.output === 'bf16',
+    blocksPerSm: plan.blocksPerSm,
+  };
 }
 
 export function hadamardFacts(plan: HadamardPlan): Record<string, unknown> {
   const h = plan.hadamard;
-  return { hadamardSize: h.size, hadamardLanes: h.lanes, bf16In: h.input === 'bf16', bf16Out: h.output === 'bf16',
-    blocksPerSm: plan.blocksPerSm };
+  return {
+    hadamardSize: h.size,
+    hadamardLanes: h.lanes,
+    bf16In: h.input === 'bf16',
+    bf16Out: h.output === 'bf16',
+    blocksPerSm: plan.blocksPerSm,
+  };
 }
 
 export function amaxFacts(plan: AmaxPlan): Record<string, unknown> {
@@ -75,7 +104,9 @@ export function amaxFacts(plan: AmaxPlan): Record<string, unknown> {
 }
 
 const TILE_ORDER_ENUM: Record<GemmSpec['tiling']['tileOrder'], string> = {
-  'row-major': 'QGEN_TILES_ROW_MAJOR', 'column-major': 'QGEN_TILES_COLUMN_MAJOR', 'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
+  'row-major': 'QGEN_TILES_ROW_MAJOR',
+  'column-major': 'QGEN_TILES_COLUMN_MAJOR',
+  'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
 };
 
 /** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (PTX-FACTS §6.1). */
@@ -105,15 +136,22 @@ export function wgmmaRsFunction(n: number): string {
 export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
   const g = plan.gemm;
   const common = {
-    ...g.layout, blockThreads: g.layout.threads, tileOrder: TILE_ORDER_ENUM[g.tileOrder],
+    ...g.layout,
+    blockThreads: g.layout.threads,
+    tileOrder: TILE_ORDER_ENUM[g.tileOrder],
     outType: g.output === 'bf16' ? '__nv_bfloat16' : 'float',
   };
   switch (g.arch) {
-    case 'sm_90a': return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn) };
-    case 'sm_100a': return {
-      ...common, idesc: `0x${g.idesc.toString(16).padStart(8, '0')}u`, sfSets: SM100_SF_SETS,
-      tmemColumns: g.layout.tmemColumnsAllocated,
-    };
-    case 'sm_120a': return common;
+    case 'sm_90a':
+      return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn) };
+    case 'sm_100a':
+      return {
+        ...common,
+        idesc: `0x${g.idesc.toString(16).padStart(8, '0')}u`,
+        sfSets: SM100_SF_SETS,
+        tmemColumns: g.layout.tmemColumnsAllocated,
+      };
+    case 'sm_120a':
+      return common;
   }
 }

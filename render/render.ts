@@ -11,7 +11,11 @@ import { numericsVersion, qgenVersion } from './versions.ts';
 const templatesDir = new URL('../templates/', import.meta.url);
 
 const KIND_TITLES: Record<string, string> = {
-  quantize: 'quantize', dequantize: 'dequantize', hadamard: 'Hadamard transform', amax: 'amax', gemm: 'GEMM',
+  quantize: 'quantize',
+  dequantize: 'dequantize',
+  hadamard: 'Hadamard transform',
+  amax: 'amax',
+  gemm: 'GEMM',
 };
 
 type Template = (data: unknown) => string;
@@ -59,11 +63,16 @@ export function hostSignatures(plan: KernelPlan): { host: string; workspace: str
 
 function kindFacts(plan: KernelPlan): Record<string, unknown> {
   switch (plan.kind) {
-    case 'quantize': return quantizeFacts(plan);
-    case 'dequantize': return dequantizeFacts(plan);
-    case 'hadamard': return hadamardFacts(plan);
-    case 'amax': return amaxFacts(plan);
-    case 'gemm': return gemmFacts(plan);
+    case 'quantize':
+      return quantizeFacts(plan);
+    case 'dequantize':
+      return dequantizeFacts(plan);
+    case 'hadamard':
+      return hadamardFacts(plan);
+    case 'amax':
+      return amaxFacts(plan);
+    case 'gemm':
+      return gemmFacts(plan);
   }
 }
 

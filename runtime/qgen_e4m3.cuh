@@ -83,7 +83,9 @@ __host__ __device__ __forceinline__ uint32_t qgen_sr_p4_bits(uint32_t b, uint32_
   return (r32 >> 12) < (b & 0xFFFFFu) ? down + 0x100000u : down;
 }
 
-__host__ __device__ __forceinline__ float qgen_rn_p4(float x) { return qgen_f32_from_bits(qgen_rn_p4_bits(qgen_f32_bits(x))); }
+__host__ __device__ __forceinline__ float qgen_rn_p4(float x) {
+  return qgen_f32_from_bits(qgen_rn_p4_bits(qgen_f32_bits(x)));
+}
 __host__ __device__ __forceinline__ float qgen_sr_p4(float x, uint32_t r32) {
   return qgen_f32_from_bits(qgen_sr_p4_bits(qgen_f32_bits(x), r32));
 }

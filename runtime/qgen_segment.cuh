@@ -10,9 +10,9 @@
 #include <cuda_runtime.h>
 
 struct qgen_segment {
-  int64_t row;        // output row
-  int64_t k0;         // first element along K
-  int lane_in_unit;   // 0 .. L-1
+  int64_t row;       // output row
+  int64_t k0;        // first element along K
+  int lane_in_unit;  // 0 .. L-1
 };
 
 // The last segment of a row may be partial when cols is not a multiple of E (only when L = 1: units of L > 1 lanes

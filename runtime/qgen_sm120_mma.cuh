@@ -19,7 +19,7 @@ __device__ __forceinline__ void qgen_ldmatrix_x4(uint32_t (&r)[4], uint32_t smem
 // sfa: the four scales of row g + 8 * (lane mod 2); sfb: the four scales of column g. Every lane holds its row's
 // (column's) scales, so the selectors {byte 0, thread 0} read valid data whichever lane they pick.
 __device__ __forceinline__ void qgen_mma_nvfp4_m16n8k64(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
-                                                       uint32_t sfa, uint32_t sfb) {
+                                                        uint32_t sfa, uint32_t sfb) {
   asm volatile(
       "mma.sync.aligned.m16n8k64.row.col.kind::mxf4nvf4.block_scale.scale_vec::4X.f32.e2m1.e2m1.f32.ue4m3 "
       "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3}, %10, {0, 0}, %11, {0, 0};"

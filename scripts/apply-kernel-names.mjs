@@ -20,8 +20,9 @@ const root = path.resolve(rootAt >= 0 ? args[rootAt + 1] : path.dirname(here));
 const check = args.includes('--check');
 
 const TABLE = 'scripts/kernel-renames.json';
-const renames = Object.entries(JSON.parse(readFileSync(path.join(here, 'kernel-renames.json'), 'utf8')).renames)
-  .filter(([from, to]) => from !== to);
+const renames = Object.entries(JSON.parse(readFileSync(path.join(here, 'kernel-renames.json'), 'utf8')).renames).filter(
+  ([from, to]) => from !== to,
+);
 const olds = new Set(renames.map(([from]) => from));
 const clash = renames.find(([, to]) => olds.has(to));
 if (clash) {
@@ -30,8 +31,13 @@ if (clash) {
 }
 
 /** Every spelling of a kernel name in the repository: the name and the C symbols generated for it. */
-const forms = (name) => [name, `qgen_${name}`, `qgen_${name}_impl`, `qgen_${name}_workspace_bytes`,
-  `${name}_workspace_bytes`];
+const forms = (name) => [
+  name,
+  `qgen_${name}`,
+  `qgen_${name}_impl`,
+  `qgen_${name}_workspace_bytes`,
+  `${name}_workspace_bytes`,
+];
 const replacement = new Map(renames.flatMap(([from, to]) => forms(from).map((f, i) => [f, forms(to)[i]])));
 const alternatives = [...replacement.keys()].sort((a, b) => b.length - a.length).join('|');
 const wholeWord = (flags) => new RegExp(`(?<![A-Za-z0-9_])(?:${alternatives})(?![A-Za-z0-9_])`, flags);

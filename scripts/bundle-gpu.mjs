@@ -20,15 +20,26 @@ await build({
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
-  banner: { js: "import { createRequire as __qgenCreateRequire } from 'node:module'; const require = __qgenCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __qgenCreateRequire } from 'node:module'; const require = __qgenCreateRequire(import.meta.url);",
+  },
 });
 // The provenance module is TypeScript: bundle it to a temporary ESM file and import that.
 const helper = path.join(root, '.device/provenance-host.mjs');
-await build({ entryPoints: [path.join(root, 'harness/provenance.ts')], outfile: helper, bundle: true, platform: 'node',
-  format: 'esm', target: 'node20', logLevel: 'warning' });
+await build({
+  entryPoints: [path.join(root, 'harness/provenance.ts')],
+  outfile: helper,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  logLevel: 'warning',
+});
 const { hostProvenance } = await import(helper);
 const host = hostProvenance(root);
 mkdirSync(path.join(root, '.device'), { recursive: true });
 writeFileSync(path.join(root, '.device/provenance.json'), JSON.stringify(host, null, 1) + '\n');
-console.log(`wrote .device/qgen-gpu.mjs and .device/provenance.json (commit ${host.commit?.slice(0, 7) ?? 'unknown'}`
-  + `${host.dirty ? ', DIRTY tree' : ''})`);
+console.log(
+  `wrote .device/qgen-gpu.mjs and .device/provenance.json (commit ${host.commit?.slice(0, 7) ?? 'unknown'}` +
+    `${host.dirty ? ', DIRTY tree' : ''})`,
+);

@@ -14,8 +14,12 @@ const FOLDERS = ['runtime', 'runtime/torch/qgen_torch/csrc', 'harness/runner'];
 const CXX = /\.(cuh|cu|h|hpp|cpp|cc)$/;
 
 export function cxxSources() {
-  return FOLDERS.flatMap((dir) => readdirSync(path.join(root, dir)).filter((f) => CXX.test(f))
-    .sort().map((f) => path.join(dir, f)));
+  return FOLDERS.flatMap((dir) =>
+    readdirSync(path.join(root, dir))
+      .filter((f) => CXX.test(f))
+      .sort()
+      .map((f) => path.join(dir, f)),
+  );
 }
 
 const mode = process.argv[2];
@@ -23,12 +27,15 @@ if (mode !== '--write' && mode !== '--check') {
   console.error('usage: node scripts/clang-format.mjs --write | --check');
   process.exit(2);
 }
-const binary = path.join(path.dirname(createRequire(import.meta.url).resolve('clang-format/package.json')),
-  'bin', `${process.platform}_${process.arch}`, process.platform === 'win32' ? 'clang-format.exe' : 'clang-format');
+const binary = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('clang-format/package.json')),
+  'bin',
+  `${process.platform}_${process.arch}`,
+  process.platform === 'win32' ? 'clang-format.exe' : 'clang-format',
+);
 const files = cxxSources();
-const args = mode === '--write'
-  ? ['-i', '--style=file', ...files]
-  : ['--dry-run', '--Werror', '--style=file', ...files];
+const args =
+  mode === '--write' ? ['-i', '--style=file', ...files] : ['--dry-run', '--Werror', '--style=file', ...files];
 const r = spawnSync(binary, args, { cwd: root, encoding: 'utf8' });
 if (r.error) {
   console.error(`clang-format: cannot run ${binary}: ${r.error.message}`);
@@ -36,8 +43,11 @@ if (r.error) {
 }
 if (r.status !== 0) {
   const changed = [...new Set([...(r.stderr ?? '').matchAll(/^(\S+?):\d+:\d+: error/gm)].map((m) => m[1]))];
-  console.error(changed.length ? `clang-format: ${changed.length} file(s) not formatted (npm run format):\n  `
-    + changed.join('\n  ') : r.stderr);
+  console.error(
+    changed.length
+      ? `clang-format: ${changed.length} file(s) not formatted (npm run format):\n  ` + changed.join('\n  ')
+      : r.stderr,
+  );
   process.exit(1);
 }
 if (mode === '--check') console.log(`clang-format: ${files.length} C++/CUDA files formatted`);

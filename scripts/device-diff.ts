@@ -16,7 +16,12 @@ import { coverageSpecs } from '../harness/coverage.ts';
 import { emitKernels, unitySource } from '../emit/emit.ts';
 import { compileCuda } from '../harness/nvcc.ts';
 
-interface EntryPrint { sha256: string; ptxInstructions: number; sassSha256?: string; sassInstructions?: number }
+interface EntryPrint {
+  sha256: string;
+  ptxInstructions: number;
+  sassSha256?: string;
+  sassInstructions?: number;
+}
 type Snapshot = Record<string, Record<string, EntryPrint>>;
 
 function specsFor(arch: Arch, gemm: boolean): KernelSpec[] {
@@ -28,10 +33,13 @@ function specsFor(arch: Arch, gemm: boolean): KernelSpec[] {
 /** `.text.<function>` section bytes of an ELF64 cubin, per function name. */
 export function cubinTextSections(elf: Buffer): Map<string, Buffer> {
   const shoff = Number(elf.readBigUInt64LE(0x28));
-  const shentsize = elf.readUInt16LE(0x3a), shnum = elf.readUInt16LE(0x3c), shstrndx = elf.readUInt16LE(0x3e);
+  const shentsize = elf.readUInt16LE(0x3a),
+    shnum = elf.readUInt16LE(0x3c),
+    shstrndx = elf.readUInt16LE(0x3e);
   const header = (i: number) => {
     const o = shoff + i * shentsize;
-    const offset = Number(elf.readBigUInt64LE(o + 24)), size = Number(elf.readBigUInt64LE(o + 32));
+    const offset = Number(elf.readBigUInt64LE(o + 24)),
+      size = Number(elf.readBigUInt64LE(o + 32));
     return { name: elf.readUInt32LE(o), offset, size };
   };
   const strtab = header(shstrndx);
@@ -62,9 +70,21 @@ export function ptxEntries(ptx: string): Map<string, string> {
 
 /** PTX instruction lines of an entry (not labels, directives, braces or comments). */
 function ptxInstructionCount(body: string): number {
-  return body.split('\n').map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('.') && !l.startsWith('//') && !l.startsWith('$') && l !== '{' && l !== '}'
-      && !l.startsWith(')') && !l.startsWith('(') && l.endsWith(';')).length;
+  return body
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(
+      (l) =>
+        l &&
+        !l.startsWith('.') &&
+        !l.startsWith('//') &&
+        !l.startsWith('$') &&
+        l !== '{' &&
+        l !== '}' &&
+        !l.startsWith(')') &&
+        !l.startsWith('(') &&
+        l.endsWith(';'),
+    ).length;
 }
 
 async function snapshotArch(arch: Arch, gemm: boolean): Promise<Record<string, EntryPrint>> {
@@ -72,11 +92,19 @@ async function snapshotArch(arch: Arch, gemm: boolean): Promise<Record<string, E
   const specs = specsFor(arch, gemm);
   await emitKernels(specs, arch, dir);
   const unity = path.join(dir, 'all_kernels.cu');
-  writeFileSync(unity, unitySource(specs.map((s) => `${s.name}.cu`), arch));
+  writeFileSync(
+    unity,
+    unitySource(
+      specs.map((s) => `${s.name}.cu`),
+      arch,
+    ),
+  );
   const ptxFile = path.join(dir, `all_kernels.${arch}.ptx`);
   const cubin = path.join(dir, `all_kernels.${arch}.cubin`);
-  await Promise.all([compileCuda({ sources: [unity], arch, out: ptxFile, output: 'ptx' }),
-    compileCuda({ sources: [unity], arch, out: cubin, output: 'cubin' })]);
+  await Promise.all([
+    compileCuda({ sources: [unity], arch, out: ptxFile, output: 'ptx' }),
+    compileCuda({ sources: [unity], arch, out: cubin, output: 'cubin' }),
+  ]);
   const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
   const prints: Record<string, EntryPrint> = {};
   for (const [name, body] of ptxEntries(readFileSync(ptxFile, 'utf8'))) {
@@ -102,16 +130,26 @@ async function main(): Promise<void> {
   if (command === 'compare' && a && b) {
     const before = JSON.parse(readFileSync(a, 'utf8')) as Snapshot;
     const after = JSON.parse(readFileSync(b, 'utf8')) as Snapshot;
-    let ptxSame = 0, sassSame = 0, differing = 0;
+    let ptxSame = 0,
+      sassSame = 0,
+      differing = 0;
     for (const arch of new Set([...Object.keys(before), ...Object.keys(after)])) {
-      const x = before[arch] ?? {}, y = after[arch] ?? {};
+      const x = before[arch] ?? {},
+        y = after[arch] ?? {};
       for (const name of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
-        const p = x[name], q = y[name];
-        if (p && q && p.sha256 === q.sha256) { ptxSame++; continue; }
-        if (p && q && p.sassSha256 && p.sassSha256 === q.sassSha256) { sassSame++; continue; }
+        const p = x[name],
+          q = y[name];
+        if (p && q && p.sha256 === q.sha256) {
+          ptxSame++;
+          continue;
+        }
+        if (p && q && p.sassSha256 && p.sassSha256 === q.sassSha256) {
+          sassSame++;
+          continue;
+        }
         differing++;
         const count = (e?: EntryPrint) =>
-          (e ? `${e.ptxInstructions} PTX / ${e.sassInstructions ?? '?'} SASS` : 'absent');
+          e ? `${e.ptxInstructions} PTX / ${e.sassInstructions ?? '?'} SASS` : 'absent';
         console.log(`${arch} ${name}: ${count(p)} -> ${count(q)}`);
       }
     }

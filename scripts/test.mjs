@@ -16,7 +16,8 @@ const filter = process.argv[2] ?? '';
 /** The fewest tests a full run may report; raise it when tests are added. */
 const MIN_TESTS = 180;
 
-const onlies = readdirSync(path.join(root, 'test')).filter((f) => f.endsWith('.test.ts'))
+const onlies = readdirSync(path.join(root, 'test'))
+  .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => /(^|[^\w])(test|suite|it|describe)\.only\(/m.test(readFileSync(path.join(root, 'test', f), 'utf8')));
 if (onlies.length) {
   console.log('0 passed, 1 failed');
@@ -25,7 +26,7 @@ if (onlies.length) {
 }
 /** npm scripts that must pass before the tests run. scripts/format-once.sh adds 'format:check' and 'lint' once
  * the tree is formatted. */
-const GATES = ['typecheck'];
+const GATES = ['typecheck', 'format:check', 'lint'];
 // No colour anywhere: NO_COLOR, and FORCE_COLOR removed (Node warns when both are set).
 const env = { ...process.env, NO_COLOR: '1' };
 delete env.FORCE_COLOR;
@@ -40,19 +41,25 @@ for (const gate of GATES) {
 const pattern = filter ? `${filter}.*\\.test\\.ts$` : '\\.test\\.ts$';
 // --no-color: uvu would otherwise set FORCE_COLOR itself.
 const uvuArgs = [path.join(root, 'node_modules/uvu/bin.js'), 'test', pattern, '--no-color'];
-const child = spawn(process.execPath, ['--import', 'tsx', ...uvuArgs],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env });
+const child = spawn(process.execPath, ['--import', 'tsx', ...uvuArgs], {
+  cwd: root,
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env,
+});
 let out = '';
 let current = '';
 let quietSince = Date.now();
 const started = Date.now();
 const heartbeatMs = 1000 * Number(process.env.QGEN_TEST_HEARTBEAT_S ?? 15);
-const heartbeat = setInterval(() => {
-  if (Date.now() - quietSince < heartbeatMs) return;
-  const seconds = Math.round((Date.now() - started) / 1000);
-  process.stdout.write(`\n  ... ${current || 'tests'} still running (${seconds} s since start)\n`);
-  quietSince = Date.now();
-}, Math.min(heartbeatMs, 1000));
+const heartbeat = setInterval(
+  () => {
+    if (Date.now() - quietSince < heartbeatMs) return;
+    const seconds = Math.round((Date.now() - started) / 1000);
+    process.stdout.write(`\n  ... ${current || 'tests'} still running (${seconds} s since start)\n`);
+    quietSince = Date.now();
+  },
+  Math.min(heartbeatMs, 1000),
+);
 child.stdout.on('data', (d) => {
   out += d;
   quietSince = Date.now();

@@ -4,8 +4,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  FP32_ACCUMULATOR, accumulate, candidateModels, dotOperands, kOrder, modelGemm, orderPositions, predictObservation,
-  roundToBits, type AccumulatorModel,
+  FP32_ACCUMULATOR,
+  accumulate,
+  candidateModels,
+  dotOperands,
+  kOrder,
+  modelGemm,
+  orderPositions,
+  predictObservation,
+  roundToBits,
+  type AccumulatorModel,
 } from '../reference/accumulator.ts';
 import { analyseProbe, probeOperands, PROBE_N, PLACEMENTS } from '../harness/gpu/accumulator_probe.ts';
 import { CLASSIFY_CASES, classifyGemmOutput, swapScaleColumns } from '../harness/gpu/classify.ts';
@@ -27,7 +35,10 @@ test('roundToBits: toward zero and to nearest even', () => {
 
 test('kOrder: the wgmma order is a permutation that keeps each 64-block', () => {
   const o = kOrder('wgmma64', 128);
-  assert.equal([...o].sort((x, y) => x - y), Array.from({ length: 128 }, (_, i) => i));
+  assert.equal(
+    [...o].sort((x, y) => x - y),
+    Array.from({ length: 128 }, (_, i) => i),
+  );
   for (let k = 0; k < 128; k++) assert.ok(Math.floor(o[k] / 64) === Math.floor(k / 64));
   // logical column 16s + 8h + 2t + i holds element 16t + 8h + s + 4i: column 1 (i = 1) holds element 4.
   assert.is(o[1], 4);
@@ -36,15 +47,19 @@ test('kOrder: the wgmma order is a permutation that keeps each 64-block', () => 
 
 test('accumulate: fp32 keeps 24 bits, the degraded model 14, the fused model loses terms below its alignment', () => {
   const p = new Float64Array(128);
-  p[0] = 2 ** 20; p[40] = 1; p[100] = -(2 ** 20);
+  p[0] = 2 ** 20;
+  p[40] = 1;
+  p[100] = -(2 ** 20);
   const nat = kOrder('natural', 128);
   assert.is(accumulate(FP32_ACCUMULATOR, p, nat), 1);
-  assert.is(accumulate(DEGRADED, p, nat), 0);  // 2^20 + 1 cut to 14 bits after k = 63 loses the 1
-  p[63] = -(2 ** 20); p[100] = 0;  // cancelled inside the same 32-step: exact fp32 before the cut
+  assert.is(accumulate(DEGRADED, p, nat), 0); // 2^20 + 1 cut to 14 bits after k = 63 loses the 1
+  p[63] = -(2 ** 20);
+  p[100] = 0; // cancelled inside the same 32-step: exact fp32 before the cut
   assert.is(accumulate(DEGRADED, p, nat), 1);
-  p[63] = 0; p[100] = -(2 ** 20);
+  p[63] = 0;
+  p[100] = -(2 ** 20);
   assert.is(accumulate(FUSED14, p, nat), 0);
-  p[40] = 2 ** 8;  // 12 binades below: kept by all
+  p[40] = 2 ** 8; // 12 binades below: kept by all
   assert.is(accumulate(DEGRADED, p, nat), 2 ** 8);
   assert.is(accumulate(FUSED14, p, nat), 2 ** 8);
 });
@@ -80,21 +95,32 @@ test('probe: the exact sums are small and need more than 24 bits on the way', ()
   assert.equal(roundOutput(exact, 'bf16'), Float32Array.from(exact));
 });
 
-for (const [name, model, holds] of [['fp32', FP32_ACCUMULATOR, true],
-  ['degraded (14 bits every K = 32)', DEGRADED, false], ['fused 64-term with 14 bits', FUSED14, false]] as const) {
+for (const [name, model, holds] of [
+  ['fp32', FP32_ACCUMULATOR, true],
+  ['degraded (14 bits every K = 32)', DEGRADED, false],
+  ['fused 64-term with 14 bits', FUSED14, false],
+] as const) {
   test(`probe analysis recognises a ${name} accumulator`, () => {
     const out = probeOutputs(model, probe.rows);
     const report = reportFor(model);
-    assert.ok(report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(model)), report.lines.join('\n'));
+    assert.ok(
+      report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(model)),
+      report.lines.join('\n'),
+    );
     // every model the classifier will try predicts exactly what the true one does on the probe
     for (const m of report.measured) assert.equal(probeOutputs(m, probe.rows), out);
     assert.is(report.boundViolations === 0, holds, report.lines.join('\n'));
     const fp32Fits = report.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(FP32_ACCUMULATOR));
     assert.is(fp32Fits, model === FP32_ACCUMULATOR);
     assert.is(report.inconsistentRows, 0);
-    assert.match(report.lines.join('\n'), model === DEGRADED ? /bits kept 14; rounding toward zero/
-      : model === FP32_ACCUMULATOR ? /bits kept 24; rounding to nearest/
-        : /bits kept 14; rounding not determined; aligned every 64 products/);
+    assert.match(
+      report.lines.join('\n'),
+      model === DEGRADED
+        ? /bits kept 14; rounding toward zero/
+        : model === FP32_ACCUMULATOR
+          ? /bits kept 24; rounding to nearest/
+          : /bits kept 14; rounding not determined; aligned every 64 products/,
+    );
   });
 }
 
@@ -108,7 +134,8 @@ test('probe analysis: across MMAs fp32 keeps the small term up to D = 22, the de
 });
 
 test('candidateModels: sm_90a adds the wgmma order, every model distinct', () => {
-  const s90 = candidateModels('sm_90a'), s100 = candidateModels('sm_100a');
+  const s90 = candidateModels('sm_90a'),
+    s100 = candidateModels('sm_100a');
   assert.ok(s90.some((m) => m.order === 'wgmma64') && !s100.some((m) => m.order === 'wgmma64'));
   assert.is(new Set(s90.map((m) => JSON.stringify(m))).size, s90.length);
 });
@@ -139,7 +166,10 @@ test('classify: fp32 output passes, degraded accumulation is "accumulation", swa
 test('kOrder: a ragged K (416) is padded to whole 64-blocks like the kernel; the sm_90a model stays exact', () => {
   const o = kOrder('wgmma64', 416);
   assert.is(o.length, 448);
-  assert.equal([...o].sort((x, y) => x - y), Array.from({ length: 448 }, (_, i) => i));
+  assert.equal(
+    [...o].sort((x, y) => x - y),
+    Array.from({ length: 448 }, (_, i) => i),
+  );
   // exact regime, K = 416 (the classifier's second case): the measured sm_90a accumulator gives the reference
   const { a, b } = gemmOperands(exactCase);
   const out = modelGemm(SM90_MEASURED, dotOperands(a, b), 'bf16');
@@ -161,10 +191,15 @@ test('classify: a single wrong element is "layout" even when the accumulator mod
 // cancellation case is built so that it cannot.
 const DEGRADED_EVERY_16: AccumulatorModel = { ...DEGRADED, stepTerms: 16 };
 /** The model the H100 probe measured for the sm_90a GEMM (probe-selftest 2026-12-06: reproduces all 3939 outputs). */
-const SM90_MEASURED: AccumulatorModel =
-  { family: 'fused', order: 'wgmma64', stepTerms: 16, alignBits: 26, rounding: 'rz' };
+const SM90_MEASURED: AccumulatorModel = {
+  family: 'fused',
+  order: 'wgmma64',
+  stepTerms: 16,
+  alignBits: 26,
+  rounding: 'rz',
+};
 
-test('classifier cases: on the cancellation case a 14-bit accumulator leaves §6.2\'s bound, fp32 does not', () => {
+test("classifier cases: on the cancellation case a 14-bit accumulator leaves §6.2's bound, fp32 does not", () => {
   const c = CLASSIFY_CASES.find((x) => /cancellation/.test(x.label));
   assert.ok(c && !c.exact, 'CLASSIFY_CASES has the cancellation case, checked against the bound');
   const { a, b } = c.operands();
@@ -181,7 +216,8 @@ test('classifier cases: on the cancellation case a 14-bit accumulator leaves §6
   // the exact partial sums need more than binary32's 24 bits (in row 0: in how many of its dot products)
   let wide = 0;
   for (let n = 0; n < ops.N; n++) {
-    let partial = 0, fits = true;
+    let partial = 0,
+      fits = true;
     for (let k = 0; k < ops.K; k++) {
       partial += ops.A[k] * ops.B[n * ops.K + k];
       if (Math.fround(partial) !== partial) fits = false;

@@ -11,8 +11,17 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../', import.meta.url));
 const tracked = (...patterns: string[]): string[] =>
   execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', ...patterns], { cwd: root })
-    .toString().split('\n').filter((f) => f !== '' && !f.startsWith('generated/'))
-    .filter((f) => { try { readFileSync(path.join(root, f)); return true; } catch { return false; } });
+    .toString()
+    .split('\n')
+    .filter((f) => f !== '' && !f.startsWith('generated/'))
+    .filter((f) => {
+      try {
+        readFileSync(path.join(root, f));
+        return true;
+      } catch {
+        return false;
+      }
+    });
 const read = (f: string) => readFileSync(path.join(root, f), 'utf8');
 
 /** The most `{{#if` / `{{#unless` / `{{else` a template may hold: more means logic belongs in a policy type. */
@@ -20,8 +29,15 @@ const MAX_TEMPLATE_CONDITIONALS = 10;
 const conditionals = (text: string) => (text.match(/\{\{~?\s*(#if|#unless|else)\b/g) ?? []).length;
 
 /** The sources whose lines must stay within 120 columns: TypeScript, JavaScript, templates and the C++/CUDA ones. */
-const COLUMN_CHECKED = ['*.ts', '*.mjs', '*.hbs', 'runtime/*.cuh', 'runtime/*.h', 'runtime/torch/qgen_torch/csrc/',
-  'harness/runner/'];
+const COLUMN_CHECKED = [
+  '*.ts',
+  '*.mjs',
+  '*.hbs',
+  'runtime/*.cuh',
+  'runtime/*.h',
+  'runtime/torch/qgen_torch/csrc/',
+  'harness/runner/',
+];
 /** Files that still hold longer lines (long string literals no formatter breaks), one per line; shrink it. */
 const COLUMN_EXEMPT = 'test/long-lines.txt';
 const MAX_COLUMNS = 120;
@@ -37,14 +53,24 @@ test('templates: none holds more than 10 conditionals (the counter counts if, un
 });
 
 test('columns: source lines stay within 120 columns, except in the files test/long-lines.txt lists', () => {
-  const exempt = new Set(read(COLUMN_EXEMPT).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  const exempt = new Set(
+    read(COLUMN_EXEMPT)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#')),
+  );
   const files = tracked(...COLUMN_CHECKED).filter((f) => !/(^|\/)node_modules\//.test(f));
   assert.ok(files.length > 100, `${files.length} files checked`);
   for (const f of files.filter((x) => !exempt.has(x))) {
-    read(f).split('\n').forEach((line, i) => {
-      assert.ok([...line].length <= MAX_COLUMNS, `${f}:${i + 1}: ${[...line].length} columns (at most `
-        + `${MAX_COLUMNS}); wrap it, or list the file in ${COLUMN_EXEMPT}`);
-    });
+    read(f)
+      .split('\n')
+      .forEach((line, i) => {
+        assert.ok(
+          [...line].length <= MAX_COLUMNS,
+          `${f}:${i + 1}: ${[...line].length} columns (at most ` +
+            `${MAX_COLUMNS}); wrap it, or list the file in ${COLUMN_EXEMPT}`,
+        );
+      });
   }
 });
 
@@ -56,7 +82,15 @@ function runtimeImports(file: string, text: string): string[] {
   for (const m of text.matchAll(statement)) {
     if (m[2]) continue;
     const names = /^\{([^}]*)\}$/.exec(m[3].trim());
-    if (names && names[1].split(',').map((n) => n.trim()).filter(Boolean).every((n) => n.startsWith('type '))) continue;
+    if (
+      names &&
+      names[1]
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean)
+        .every((n) => n.startsWith('type '))
+    )
+      continue;
     out.push(path.posix.normalize(path.posix.join(path.posix.dirname(file), m[4])));
   }
   for (const m of text.matchAll(/^import\s+'(\.[^']+)'/gm)) {
@@ -69,14 +103,20 @@ test('imports: no run-time import cycle among the TypeScript sources (type-only 
   const files = tracked('*.ts').filter((f) => !f.startsWith('node_modules/'));
   const graph = new Map(files.map((f) => [f, runtimeImports(f, read(f)).filter((d) => d.endsWith('.ts'))]));
   // The parser sees a cycle where there is one: lower.ts -> gemm.ts -> lower.ts by a value import.
-  const probe = runtimeImports('lower/gemm.ts', "import { cIdent, type KernelPlan } from './lower.ts';\n"
-    + "import type { X } from './x.ts';\nimport { type Y } from './y.ts';\n");
+  const probe = runtimeImports(
+    'lower/gemm.ts',
+    "import { cIdent, type KernelPlan } from './lower.ts';\n" +
+      "import type { X } from './x.ts';\nimport { type Y } from './y.ts';\n",
+  );
   assert.equal(probe, ['lower/lower.ts']);
   const state = new Map<string, 'open' | 'done'>();
   const cycles: string[] = [];
   const visit = (f: string, trail: string[]) => {
     if (state.get(f) === 'done') return;
-    if (state.get(f) === 'open') { cycles.push([...trail.slice(trail.indexOf(f)), f].join(' -> ')); return; }
+    if (state.get(f) === 'open') {
+      cycles.push([...trail.slice(trail.indexOf(f)), f].join(' -> '));
+      return;
+    }
     state.set(f, 'open');
     for (const d of graph.get(f) ?? []) visit(d, [...trail, f]);
     state.set(f, 'done');

@@ -31,8 +31,13 @@ test('dispatch.cu compiles with nvcc for the catalog and the coverage kernels', 
   const { header, source } = renderDispatch(specs());
   writeFileSync(path.join(dir, 'dispatch.h'), header);
   writeFileSync(path.join(dir, 'dispatch.cu'), source);
-  const r = await compileCuda({ sources: [path.join(dir, 'dispatch.cu')], arch: 'sm_90a', out: path.join(dir, 'd.o'),
-    includeDirs: [path.join(root, 'runtime')], cacheDir: null });
+  const r = await compileCuda({
+    sources: [path.join(dir, 'dispatch.cu')],
+    arch: 'sm_90a',
+    out: path.join(dir, 'd.o'),
+    includeDirs: [path.join(root, 'runtime')],
+    cacheDir: null,
+  });
   assert.not.match(r.log, /warning/i, r.log);
 });
 
@@ -64,7 +69,10 @@ test('dispatch.cu binds every buffer at its bufferNames() index, and checks the 
     kinds.add(s.kind + ('input' in s ? `/${s.input}` : ''));
   }
   for (const k of ['quantize/bf16', 'quantize/nvfp4', 'dequantize', 'hadamard', 'amax', 'gemm']) {
-    assert.ok([...kinds].some((x) => x.startsWith(k)), `no ${k} kernel among the specs`);
+    assert.ok(
+      [...kinds].some((x) => x.startsWith(k)),
+      `no ${k} kernel among the specs`,
+    );
   }
 });
 

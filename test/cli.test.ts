@@ -28,9 +28,16 @@ async function inProcess(...args: string[]): Promise<{ code: number; stdout: str
   const out: string[] = [];
   const err: string[] = [];
   const saved = { log: console.log, error: console.error, write: process.stderr.write };
-  console.log = (...a: unknown[]) => { out.push(a.join(' ')); };
-  console.error = (...a: unknown[]) => { err.push(`${a.join(' ')}\n`); };
-  process.stderr.write = ((chunk: unknown) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  console.log = (...a: unknown[]) => {
+    out.push(a.join(' '));
+  };
+  console.error = (...a: unknown[]) => {
+    err.push(`${a.join(' ')}\n`);
+  };
+  process.stderr.write = ((chunk: unknown) => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
   try {
     const code = await main(args);
     return { code, stdout: out.join('\n'), stderr: err.join('') };
@@ -45,9 +52,20 @@ async function inProcess(...args: string[]): Promise<{ code: number; stdout: str
 /** A valid quantizer spec as JSON-ready data (every field spelled out, as a JSON spec file must). */
 function jsonQuantizer(name: string): Record<string, unknown> {
   return {
-    kind: 'quantize', name, rounding: 'rtn', scaleGroup: { size: 16, format: 'e4m3' }, block: '1x16', target: 'six',
-    ceiling: 448, tensorScale: 'computed', hadamard: null, correction: 'per-16', input: 'bf16', transposedInput: false,
-    scaleLayout: '128x4', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+    kind: 'quantize',
+    name,
+    rounding: 'rtn',
+    scaleGroup: { size: 16, format: 'e4m3' },
+    block: '1x16',
+    target: 'six',
+    ceiling: 448,
+    tensorScale: 'computed',
+    hadamard: null,
+    correction: 'per-16',
+    input: 'bf16',
+    transposedInput: false,
+    scaleLayout: '128x4',
+    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
   };
 }
 
@@ -64,7 +82,8 @@ function locate(text: string, needle: string): string {
 test('cli: qgen emit --help prints the options and exits 0', async () => {
   const r = await qgen('emit', '--help');
   assert.is(r.exitCode, 0, r.stderr);
-  for (const o of ['--arch', '--out', '--spec', '--only', 'sm_90a, sm_100a, sm_120a']) assert.ok(r.stdout.includes(o), o);
+  for (const o of ['--arch', '--out', '--spec', '--only', 'sm_90a, sm_100a, sm_120a'])
+    assert.ok(r.stdout.includes(o), o);
 });
 
 test('cli: qgen check without a GPU exits 2 with a message (nothing built); --arch is required and checked', async () => {
@@ -85,7 +104,8 @@ test('cli: qgen list --arch sm_100a prints every catalog kernel with the arch va
   assert.ok(gemmLine?.includes('128x256x256'), gemmLine);
   assert.is(r.stdout.split('\n')[0], 'The qgen catalog on sm_100a; other archs: --arch sm_90a, --arch sm_120a');
   const header = r.stdout.split('\n')[1];
-  for (const col of ['name', 'kind', 'rounding', 'group', 'hadamard', 'tensor scale', 'doc']) assert.ok(header.includes(col), col);
+  for (const col of ['name', 'kind', 'rounding', 'group', 'hadamard', 'tensor scale', 'doc'])
+    assert.ok(header.includes(col), col);
 });
 
 test('cli: qgen explain shows the numerics with NUMERICS sections', async () => {
@@ -100,21 +120,32 @@ test('cli: qgen explain shows the numerics with NUMERICS sections', async () => 
 test('cli: an unknown arch is a one-line usage error', async () => {
   const r = await qgen('list', '--arch', 'sm_80');
   assert.is(r.exitCode, 2);
-  assert.is(r.stderr.trim(),
-    'qgen: --arch: unknown architecture "sm_80"; allowed: sm_90a, sm_100a, sm_120a (or sm_90, sm_100, sm_120)');
+  assert.is(
+    r.stderr.trim(),
+    'qgen: --arch: unknown architecture "sm_80"; allowed: sm_90a, sm_100a, sm_120a (or sm_90, sm_100, sm_120)',
+  );
   assert.is(r.stdout, '');
 });
 
 test('cli: plain sm_90 / sm_100 / sm_120 mean the a-targets (said in one line); typos: "did you mean"', async () => {
-  for (const [plain, target] of [['sm_90', 'sm_90a'], ['sm_100', 'sm_100a'], ['sm_120', 'sm_120a']]) {
+  for (const [plain, target] of [
+    ['sm_90', 'sm_90a'],
+    ['sm_100', 'sm_100a'],
+    ['sm_120', 'sm_120a'],
+  ]) {
     const r = await inProcess('list', '--arch', plain);
     assert.is(r.code, 0, r.stderr);
     const said = `qgen: --arch ${plain} means ${target} (the kernels use ${target}-specific instructions)`;
     assert.is(r.stderr.trim(), said);
     assert.ok(r.stdout.split('\n')[0].includes(`on ${target}`), r.stdout.split('\n')[0]);
   }
-  const typos = [['sm100a', 'sm_100a'], ['SM_120A', 'sm_120a'], ['sm_9a', 'sm_90a'], ['sm_12a', 'sm_120a'],
-    ['compute_90a', 'sm_90a']];
+  const typos = [
+    ['sm100a', 'sm_100a'],
+    ['SM_120A', 'sm_120a'],
+    ['sm_9a', 'sm_90a'],
+    ['sm_12a', 'sm_120a'],
+    ['compute_90a', 'sm_90a'],
+  ];
   for (const [typo, meant] of typos) {
     const r = await inProcess('emit', '--arch', typo, '--out', path.join(TMP, 'never'));
     assert.is(r.code, 2, typo);
@@ -129,7 +160,10 @@ test('cli: plain sm_90 / sm_100 / sm_120 mean the a-targets (said in one line); 
 });
 
 test('cli: family targets sm_100f / sm_120f: emit and vendor build the a-arch kernels for the family', async () => {
-  for (const [family, arch] of [['sm_100f', 'sm_100a'], ['sm_120f', 'sm_120a']]) {
+  for (const [family, arch] of [
+    ['sm_100f', 'sm_100a'],
+    ['sm_120f', 'sm_120a'],
+  ]) {
     const out = path.join(TMP, `family-${family}`);
     const r = await inProcess('vendor', '--target', 'c', '--arch', family, '--out', out);
     assert.is(r.code, 0, r.stderr);
@@ -137,8 +171,15 @@ test('cli: family targets sm_100f / sm_120f: emit and vendor build the a-arch ke
     assert.match(r.stderr, new RegExp(said));
     const cmake = readFileSync(path.join(out, 'CMakeLists.txt'), 'utf8');
     assert.match(cmake, new RegExp(`CUDA_ARCHITECTURES ${family.slice(3)}\\b`));
-    const emitted = await inProcess('emit', '--arch', family, '--out', path.join(TMP, `family-emit-${family}`),
-      '--only', 'amax_bf16');
+    const emitted = await inProcess(
+      'emit',
+      '--arch',
+      family,
+      '--out',
+      path.join(TMP, `family-emit-${family}`),
+      '--only',
+      'amax_bf16',
+    );
     assert.is(emitted.code, 0, emitted.stderr);
     assert.match(emitted.stdout, new RegExp(`nvcc -gencode arch=compute_${family.slice(3)},code=${family}`));
   }
@@ -188,8 +229,14 @@ test('cli: emit with an invalid JSON spec lists every problem and writes nothing
   assert.is(r.exitCode, 1);
   const lines = r.stderr.trim().split('\n');
   assert.match(lines[0], /^qgen: .*bad\.json \(sm_90a\) has 2 problems:$/);
-  assert.ok(lines.some((l) => l.includes('kernels[1].rounding: must be one of')), r.stderr);
-  assert.ok(lines.some((l) => l.includes('kernels[1].colour: unknown field "colour"')), r.stderr);
+  assert.ok(
+    lines.some((l) => l.includes('kernels[1].rounding: must be one of')),
+    r.stderr,
+  );
+  assert.ok(
+    lines.some((l) => l.includes('kernels[1].colour: unknown field "colour"')),
+    r.stderr,
+  );
   assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
   assert.not.ok(existsSync(out), 'nothing written');
 });
@@ -225,7 +272,9 @@ test('cli: --help works on every command', async () => {
   assert.is(top.code, 0);
   for (const cmd of ['emit', 'list', 'explain', 'quality']) assert.ok(top.stdout.includes(`qgen ${cmd}`), cmd);
   const options: Record<string, string[]> = {
-    emit: ['--arch', '--out', '--spec', '--only'], list: ['--arch'], explain: ['--arch', '<name>'],
+    emit: ['--arch', '--out', '--spec', '--only'],
+    list: ['--arch'],
+    explain: ['--arch', '<name>'],
     quality: ['--rows', '--cols', '--seed', '--sign-seed', '--bias', '--draws'],
   };
   for (const [cmd, opts] of Object.entries(options)) {
@@ -243,17 +292,33 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
     [['emit', '--arch', 'sm_90a'], 2, /^qgen: Missing required argument: out/],
     [['quality', '--cols', '100'], 2, /^qgen: --cols: must be a multiple of 128 \(got 100\)/],
     [['quality', '--rows', '-3'], 2, /^qgen: --rows: must be a positive integer/],
-    [['quality', '--bias', '--rows', '4096', '--cols', '1024'], 2,
-      /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 1280 MiB; --bias allows at most 1048576 elements \(320 MiB\)/],
+    [
+      ['quality', '--bias', '--rows', '4096', '--cols', '1024'],
+      2,
+      /^qgen: --rows x --cols: 4096 x 1024 = 4194304 elements would need about 1280 MiB; --bias allows at most 1048576 elements \(320 MiB\)/,
+    ],
     [['quality', '--bias', '--draws', '100'], 2, /^qgen: --draws: must be a power of two from 32 to 4096 \(got 100\)/],
-    [['explain', 'no_such_kernel'], 1,
-      /^qgen: no kernel named "no_such_kernel" in the catalog on sm_100a; available: quartet2_x_46/],
+    [
+      ['explain', 'no_such_kernel'],
+      1,
+      /^qgen: no kernel named "no_such_kernel" in the catalog on sm_100a; available: quartet2_x_46/,
+    ],
     [['quality', '--rows', '1e12'], 2, /^qgen: --rows x --cols: 1000000000000 x 4096 = .* GiB of memory; the limit is/],
-    [['quality', '--rows', '262144'], 2,
-      /^qgen: --rows x --cols: 262144 x 4096 = 1\.07e\+9 values would need about 32\.0 GiB/],
-    [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--only', 'nope'], 1, /^qgen: --only: no kernel named "nope"/],
-    [['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--spec', path.join(TMP, 'missing.json')], 1,
-      /^qgen: .*missing\.json: no such spec file$/],
+    [
+      ['quality', '--rows', '262144'],
+      2,
+      /^qgen: --rows x --cols: 262144 x 4096 = 1\.07e\+9 values would need about 32\.0 GiB/,
+    ],
+    [
+      ['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--only', 'nope'],
+      1,
+      /^qgen: --only: no kernel named "nope"/,
+    ],
+    [
+      ['emit', '--arch', 'sm_100a', '--out', path.join(TMP, 'never'), '--spec', path.join(TMP, 'missing.json')],
+      1,
+      /^qgen: .*missing\.json: no such spec file$/,
+    ],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await inProcess(...args);
@@ -265,7 +330,7 @@ test('cli: usage and input errors are one line with exit codes 2 and 1', async (
   assert.not.ok(existsSync(path.join(TMP, 'never')));
 });
 
-test('cli: list without --arch shows the default arch\'s catalog', async () => {
+test("cli: list without --arch shows the default arch's catalog", async () => {
   const r = await inProcess('list');
   assert.is(r.code, 0, r.stderr);
   const expected = catalogFor('sm_100a').find((s) => s.name === 'gemm_nvfp4_bf16')!;
@@ -280,8 +345,10 @@ test('cli: list without --arch shows the default arch\'s catalog', async () => {
 
 test('load: the example spec files load and validate', async () => {
   const ts = await loadSpecFile(path.join(ROOT, 'examples/quartet2.spec.ts'));
-  assert.equal(ts.kernels.map((k) => k.name),
-    ['my_fwd_fourSix', 'my_bwd_msEden', 'my_bwd_et_msEden', 'my_requant_msEden', 'my_gemm']);
+  assert.equal(
+    ts.kernels.map((k) => k.name),
+    ['my_fwd_fourSix', 'my_bwd_msEden', 'my_bwd_et_msEden', 'my_requant_msEden', 'my_gemm'],
+  );
   assert.equal(validateFile(ts, 'sm_90a'), []);
   const json = await loadSpecFile(path.join(ROOT, 'examples/nvidia-baseline.spec.json'));
   assert.is(json.kernels.length, 4);
@@ -290,10 +357,16 @@ test('load: the example spec files load and validate', async () => {
 
 test('load: a module exporting `kernels` (no default) is accepted; one exporting nothing useful is refused', async () => {
   const named = path.join(TMP, 'named.mts');
-  writeFileSync(named, "import type { KernelSpec } from 'qgen/dsl/types.ts';\n"
-    + `export const kernels: KernelSpec[] = [${JSON.stringify(jsonQuantizer('from_named_export'))}];\n`);
+  writeFileSync(
+    named,
+    "import type { KernelSpec } from 'qgen/dsl/types.ts';\n" +
+      `export const kernels: KernelSpec[] = [${JSON.stringify(jsonQuantizer('from_named_export'))}];\n`,
+  );
   const f = await loadSpecFile(named);
-  assert.equal(f.kernels.map((k) => k.name), ['from_named_export']);
+  assert.equal(
+    f.kernels.map((k) => k.name),
+    ['from_named_export'],
+  );
   assert.equal(validateFile(f, 'sm_100a'), []);
 
   const empty = path.join(TMP, 'empty.mts');
@@ -348,9 +421,12 @@ test('load: JSON syntax errors give line and column', () => {
 
 test('quality: runs qualityTable in a worker and prints relMSE x1e-3, -log2(relMSE)/2 and the paper figure', async () => {
   const fake = path.join(TMP, 'fake-quality.mts');
-  writeFileSync(fake, 'export function qualityTable(rows: number, cols: number, seed: number, signSeed: number) {\n'
-    + '  return [{ name: `rtn ${rows}x${cols} seed ${seed}/${signSeed}`, relMse: 0.009, bits: NaN, paper: 9.0 },\n'
-    + "    { name: 'sr', relMse: 0.0235, bits: 2.7, paper: 0.0235 }, { name: 'mine', relMse: 0.25, bits: 1 }];\n}\n");
+  writeFileSync(
+    fake,
+    'export function qualityTable(rows: number, cols: number, seed: number, signSeed: number) {\n' +
+      '  return [{ name: `rtn ${rows}x${cols} seed ${seed}/${signSeed}`, relMse: 0.009, bits: NaN, paper: 9.0 },\n' +
+      "    { name: 'sr', relMse: 0.0235, bits: 2.7, paper: 0.0235 }, { name: 'mine', relMse: 0.25, bits: 1 }];\n}\n",
+  );
   const rows = await computeQuality(32, 256, 5, 6, fake);
   assert.is(rows[0].name, 'rtn 32x256 seed 5/6');
   const table = formatQualityTable(rows).split('\n');
@@ -371,8 +447,14 @@ test('quality --bias: a row per regime and quantizer, B columns up to --draws, d
   assert.is(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
   assert.match(lines[0], /^Bias on 8 x 256 values per regime, data seed 0, 32 draws per quantizer/);
-  assert.match(lines[1], /^regime\s+quantizer\s+err B=1\s+err B=16\s+sigma\s+floor b \(fit\)\s+direct b\s+z\(b\)\s+floor$/);
-  const rows = lines.slice(3).filter((l) => /^(gaussian|student-t3|outliers) /.test(l)).map((l) => l.split(/\s+/));
+  assert.match(
+    lines[1],
+    /^regime\s+quantizer\s+err B=1\s+err B=16\s+sigma\s+floor b \(fit\)\s+direct b\s+z\(b\)\s+floor$/,
+  );
+  const rows = lines
+    .slice(3)
+    .filter((l) => /^(gaussian|student-t3|outliers) /.test(l))
+    .map((l) => l.split(/\s+/));
   assert.is(rows.length, 15);
   for (const cells of rows) {
     if (cells[1] === 'rtn' || cells[1] === '4/6') {
@@ -386,8 +468,17 @@ test('quality --bias: a row per regime and quantizer, B columns up to --draws, d
 });
 
 test('table: columns are padded to the widest cell; right alignment on request', () => {
-  assert.is(formatTable(['a', 'bb'], [['xyz', '1'], ['q', '22']], ['left', 'right']),
-    'a    bb\n---  --\nxyz   1\nq    22');
+  assert.is(
+    formatTable(
+      ['a', 'bb'],
+      [
+        ['xyz', '1'],
+        ['q', '22'],
+      ],
+      ['left', 'right'],
+    ),
+    'a    bb\n---  --\nxyz   1\nq    22',
+  );
 });
 
 test.after(() => rmSync(TMP, { recursive: true, force: true }));

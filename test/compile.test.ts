@@ -27,15 +27,23 @@ async function specsFor(arch: Arch): Promise<KernelSpec[]> {
 }
 
 test('every kernel compiles for sm_90a, sm_100a and sm_120a without warnings or spills', async () => {
-  const results = await Promise.all(ARCHS.map(async (arch) => {
-    const dir = tmp(arch);
-    const specs = await specsFor(arch);
-    await emitKernels(specs, arch, dir);
-    const unity = path.join(dir, 'all_kernels.cu');
-    writeFileSync(unity, unitySource(specs.map((s) => `${s.name}.cu`), arch));
-    const r = await compileCuda({ sources: [unity], arch, out: path.join(dir, `all_kernels.${arch}.o`) });
-    return { arch, count: specs.length, ...r };
-  }));
+  const results = await Promise.all(
+    ARCHS.map(async (arch) => {
+      const dir = tmp(arch);
+      const specs = await specsFor(arch);
+      await emitKernels(specs, arch, dir);
+      const unity = path.join(dir, 'all_kernels.cu');
+      writeFileSync(
+        unity,
+        unitySource(
+          specs.map((s) => `${s.name}.cu`),
+          arch,
+        ),
+      );
+      const r = await compileCuda({ sources: [unity], arch, out: path.join(dir, `all_kernels.${arch}.o`) });
+      return { arch, count: specs.length, ...r };
+    }),
+  );
   for (const r of results) {
     assert.ok(r.count >= 20, `${r.arch}: ${r.count} kernels`);
     assert.ok(statSync(r.out).size > 10_000, `${r.arch}: object file written`);
@@ -46,7 +54,8 @@ test('every kernel compiles for sm_90a, sm_100a and sm_120a without warnings or 
 test('qgen flags: explicit -gencode for the arch-specific target, C++17, -O3, spills and warnings are errors', () => {
   const f = standardFlags('sm_100a').join(' ');
   assert.ok(f.includes('-gencode arch=compute_100a,code=sm_100a'));
-  for (const flag of ['-std=c++17', '-O3', '-Xptxas -warn-spills', '--Werror all-warnings']) assert.ok(f.includes(flag), flag);
+  for (const flag of ['-std=c++17', '-O3', '-Xptxas -warn-spills', '--Werror all-warnings'])
+    assert.ok(f.includes(flag), flag);
   assert.not.ok(f.includes('-arch='));
 });
 
@@ -69,7 +78,11 @@ test('warnings fail the build (an unused variable)', async () => {
   const src = path.join(dir, 'warn.cu');
   writeFileSync(src, '__global__ void k(int* p) { int unused = 3; p[0] = 1; }\n');
   let failed = false;
-  try { await compileCuda({ sources: [src], arch: 'sm_90a', out: path.join(dir, 'warn.o'), cacheDir: null }); } catch { failed = true; }
+  try {
+    await compileCuda({ sources: [src], arch: 'sm_90a', out: path.join(dir, 'warn.o'), cacheDir: null });
+  } catch {
+    failed = true;
+  }
   assert.ok(failed, 'a warning did not fail the build');
 });
 
@@ -172,14 +185,27 @@ int main() {
 
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);
-const fromBits = (b: number) => { u32buf[0] = b >>> 0; return f32buf[0]; };
-const toBits = (x: number) => { f32buf[0] = x; return u32buf[0]; };
+const fromBits = (b: number) => {
+  u32buf[0] = b >>> 0;
+  return f32buf[0];
+};
+const toBits = (x: number) => {
+  f32buf[0] = x;
+  return u32buf[0];
+};
 const hex = (n: number | bigint) => n.toString(16);
 
 /** A small deterministic generator for test inputs (xorshift32). */
 function xorshift(seed: number) {
   let s = seed >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
 }
 
 // Oracles written from NUMERICS §2 / PTX-FACTS §2 independently of the headers.
@@ -190,10 +216,11 @@ function oracleRnE2M1(v: number): number {
   if (Number.isNaN(v)) return 7;
   const a = Math.abs(v);
   const negative = v < 0 || Object.is(v, -0);
-  if (a >= 6) return (negative ? 8 : 0) | 7;  // saturation (and no cancellation in huge distances below)
+  if (a >= 6) return (negative ? 8 : 0) | 7; // saturation (and no cancellation in huge distances below)
   let best = 0;
   for (let c = 1; c < 8; c++) {
-    const d = Math.abs(a - E2M1_GRID[c]), db = Math.abs(a - E2M1_GRID[best]);
+    const d = Math.abs(a - E2M1_GRID[c]),
+      db = Math.abs(a - E2M1_GRID[best]);
     if (d < db || (d === db && c % 2 === 0)) best = c;
   }
   return (negative ? 8 : 0) | best;
@@ -212,7 +239,8 @@ function oracleSrE2M1(v: number, r16: number): number {
 
 /** Every non-negative finite E4M3 value, ascending (bias 7, subnormals m * 2^-9, max 448). */
 const E4M3_VALUES = Array.from({ length: 0x7f }, (_, c) => {
-  const e = c >> 3, m = c & 7;
+  const e = c >> 3,
+    m = c & 7;
   return e === 0 ? m * 2 ** -9 : (1 + m / 8) * 2 ** (e - 7);
 });
 
@@ -226,14 +254,15 @@ function oracleSrE4M3(c: number, r32: number): number {
   if (c >= 448) return 448;
   let i = 0;
   while (E4M3_VALUES[i + 1] <= c) i++;
-  const down = E4M3_VALUES[i], up = E4M3_VALUES[i + 1];
+  const down = E4M3_VALUES[i],
+    up = E4M3_VALUES[i + 1];
   return (r32 >>> 8) / 2 ** 24 < (c - down) / (up - down) ? up : down;
 }
 
 /** Spacing of the P4 grid (3 explicit mantissa bits, binary32 exponent range) at a positive binary32 x. */
 function p4Step(x: number): number {
   const field = (toBits(x) >>> 23) & 0xff;
-  return field === 0 ? 2 ** -129 : 2 ** (field - 127 - 3);  // subnormals: the same 20 low bits, i.e. 2^20 ulps
+  return field === 0 ? 2 ** -129 : 2 ** (field - 127 - 3); // subnormals: the same 20 low bits, i.e. 2^20 ulps
 }
 
 function oracleRnP4(x: number): number {
@@ -273,7 +302,10 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
 
   const requests: string[] = [];
   const expected: string[] = [];
-  const ask = (req: string, want: string) => { requests.push(req); expected.push(want); };
+  const ask = (req: string, want: string) => {
+    requests.push(req);
+    expected.push(want);
+  };
 
   // PTX-FACTS §8: Random123 raw Philox4x32-10 known answers.
   ask('P 0 0 0 0 0 0', '6627e8d5 e169c58d bc57ac4c 9b00dbd8');
@@ -291,7 +323,8 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   for (const [seed, subsequence, offset, words] of curand) {
     words.split(' ').forEach((word, i) => {
       const o = offset + BigInt(i);
-      const stream = o >> 34n, w = o & (2n ** 34n - 1n);
+      const stream = o >> 34n,
+        w = o & (2n ** 34n - 1n);
       curandLines.push([requests.length, Number(w & 3n), word]);
       ask(`R ${hex(seed)} ${hex(stream)} ${hex(subsequence)} ${hex(w >> 2n)}`, '');
     });
@@ -302,7 +335,8 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   const thresholds = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 6, 0.5, 1, 1.5, 2, 3, 4];
   const e2m1Inputs: number[] = [];
   for (let b = 0; b < 65536; b++) e2m1Inputs.push((b << 16) >>> 0);
-  for (const t of thresholds) for (const s of [0, 0x80000000]) for (const d of [-1, 0, 1]) e2m1Inputs.push(((toBits(t) + d) | s) >>> 0);
+  for (const t of thresholds)
+    for (const s of [0, 0x80000000]) for (const d of [-1, 0, 1]) e2m1Inputs.push(((toBits(t) + d) | s) >>> 0);
   for (const bits of e2m1Inputs) ask(`E ${hex(bits)}`, hex(oracleRnE2M1(fromBits(bits))));
   // The arithmetic spelling used by the kernels (qgen_rn_e2m1_arith): the same codes, and the code's value, over the
   // same inputs and random binary32 values; then against the threshold rule on a 1/61 stride of all 2^32 patterns.
@@ -318,12 +352,15 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   const rnd = xorshift(12345);
   for (let b = 0; b < 65536; b += 3) {
     const bits = (b << 16) >>> 0;
-    for (const r16 of [0, 0x7fff, 0x8000, 0xffff, rnd() & 0xffff]) ask(`S ${hex(bits)} ${hex(r16)}`, hex(oracleSrE2M1(fromBits(bits), r16)));
+    for (const r16 of [0, 0x7fff, 0x8000, 0xffff, rnd() & 0xffff])
+      ask(`S ${hex(bits)} ${hex(r16)}`, hex(oracleSrE2M1(fromBits(bits), r16)));
   }
   // Group amax over the finite elements (§1.4): groups mixing NaN (both signs, any payload), ±Inf, ±0, subnormals
   // and the largest finite values.
-  const special = [0x7fc00000, 0xffc00000, 0x7f800001, 0xffffffff, 0x7f800000, 0xff800000, 0x80000000, 0,
-    0x7f7fffff, 0xff7fffff, 1, 0x80000001, 0x007fffff];
+  const special = [
+    0x7fc00000, 0xffc00000, 0x7f800001, 0xffffffff, 0x7f800000, 0xff800000, 0x80000000, 0, 0x7f7fffff, 0xff7fffff, 1,
+    0x80000001, 0x007fffff,
+  ];
   for (let i = 0; i < 3000; i++) {
     const group: number[] = [];
     for (let j = 0; j < 16; j++) {
@@ -337,10 +374,17 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   // below 1 (subnormal products), so inputs with bits below bf16 precision, tiny and subnormal magnitudes, and draws
   // one step either side of each fraction matter.
   for (let i = 0; i < 20000; i++) {
-    const magnitude = i % 4 === 0 ? rnd() & 0x7fffffff : i % 4 === 1 ? 0x3e000000 + (rnd() % 0x2000000)
-      : i % 4 === 2 ? rnd() % 0x01000000 : 0x3f000000 + (rnd() % 0x1400000);  // any; [1/8, 1/2); subnormal..2^-125; [1/2, 6)
+    const magnitude =
+      i % 4 === 0
+        ? rnd() & 0x7fffffff
+        : i % 4 === 1
+          ? 0x3e000000 + (rnd() % 0x2000000)
+          : i % 4 === 2
+            ? rnd() % 0x01000000
+            : 0x3f000000 + (rnd() % 0x1400000); // any; [1/8, 1/2); subnormal..2^-125; [1/2, 6)
     const bits = (magnitude | (rnd() & 0x80000000)) >>> 0;
-    const v = fromBits(bits), a = Math.abs(v);
+    const v = fromBits(bits),
+      a = Math.abs(v);
     const spacing = a < 2 ? 0.5 : a < 4 ? 1 : 2;
     const edge = Number.isFinite(a) ? Math.min(0xffff, Math.floor(((a % spacing) / spacing) * 65536)) : 0;
     for (const r16 of [0, 0xffff, rnd() & 0xffff, edge, Math.max(0, edge - 1), Math.min(0xffff, edge + 1)]) {
@@ -355,15 +399,28 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     ask(`D ${hex(c)}`, Number.isNaN(v) ? 'nan' : hex(toBits(v)));
   }
   const srInputs: number[] = [];
-  for (let b = 0; b < 0x4400; b++) srInputs.push((b << 16) >>> 0);  // +0 .. 512 as bf16
+  for (let b = 0; b < 0x4400; b++) srInputs.push((b << 16) >>> 0); // +0 .. 512 as bf16
   for (let i = 0; i < 4000; i++) srInputs.push(toBits(Math.fround((rnd() / 2 ** 32) * 460)));
   for (const bits of srInputs) {
-    for (const r32 of [0, 0xffffffff, rnd()]) ask(`F ${hex(bits)} ${hex(r32)}`, hex(toBits(oracleSrE4M3(fromBits(bits), r32))));
+    for (const r32 of [0, 0xffffffff, rnd()])
+      ask(`F ${hex(bits)} ${hex(r32)}`, hex(toBits(oracleSrE4M3(fromBits(bits), r32))));
   }
 
   // P4 and UE8M0 on random positive finite binary32 values (all exponents, subnormals included) and edges.
-  const positives: number[] = [1, 0x00400000, 0x00800000, 0x3f800000, 0x3f880000, 0x3f87ffff, 0x3f8fffff, 0x7f7fffff - 0x100000];
-  for (let i = 0; i < 20000; i++) { const b = rnd() & 0x7fffffff; if (b > 0 && b < 0x7f700000) positives.push(b); }
+  const positives: number[] = [
+    1,
+    0x00400000,
+    0x00800000,
+    0x3f800000,
+    0x3f880000,
+    0x3f87ffff,
+    0x3f8fffff,
+    0x7f7fffff - 0x100000,
+  ];
+  for (let i = 0; i < 20000; i++) {
+    const b = rnd() & 0x7fffffff;
+    if (b > 0 && b < 0x7f700000) positives.push(b);
+  }
   for (const b of positives) {
     const x = fromBits(b);
     ask(`N ${hex(b)}`, hex(toBits(oracleRnP4(x))));
@@ -373,8 +430,10 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   }
 
   // 128x4 layout offsets on a ragged shape (rows and groups not multiples of 128 and 4).
-  const rows = 300, Kb = 7;
-  for (let r = 0; r < rows; r += 7) for (let kb = 0; kb < Kb; kb++) ask(`L ${hex(r)} ${hex(kb)} ${hex(Kb)}`, hex(oracleOffset128x4(r, kb, Kb)));
+  const rows = 300,
+    Kb = 7;
+  for (let r = 0; r < rows; r += 7)
+    for (let kb = 0; kb < Kb; kb++) ask(`L ${hex(r)} ${hex(kb)} ${hex(Kb)}`, hex(oracleOffset128x4(r, kb, Kb)));
 
   const run = await execa(exe, [], { input: requests.join('\n') + '\n', maxBuffer: 64 << 20 });
   const got = run.stdout.split('\n');
@@ -400,7 +459,8 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   assert.is(mismatches, 0, `mismatches:\n${firstMismatches.join('\n')}`);
 
   // 128x4 is a bijection of the padded grid onto [0, bytes) (no two scales share a byte, no byte is skipped).
-  const padded = Math.ceil(rows / 128) * 128, paddedKb = Math.ceil(Kb / 4) * 4;
+  const padded = Math.ceil(rows / 128) * 128,
+    paddedKb = Math.ceil(Kb / 4) * 4;
   const seen = new Uint8Array(padded * paddedKb);
   for (let r = 0; r < padded; r++) for (let kb = 0; kb < paddedKb; kb++) seen[oracleOffset128x4(r, kb, Kb)]++;
   assert.ok(seen.every((n) => n === 1));

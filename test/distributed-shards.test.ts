@@ -85,8 +85,10 @@ function sharded(spec: QuantizeSpec, w: Matrix, shardRows: number, shared: boole
   const parts = shards.map((s) => (shared ? quantizeShard(spec, s, stat) : quantize(spec, s, OPTS)));
   const bytes = parts.map(deviceBytes);
   return {
-    codes: concat(bytes.map((b) => b.codes)), scales: concat(bytes.map((b) => b.scales)),
-    rowMajorScales: concat(parts.map((p) => p.scales)), tensorScales: parts.map((p) => p.tensorScale),
+    codes: concat(bytes.map((b) => b.codes)),
+    scales: concat(bytes.map((b) => b.scales)),
+    rowMajorScales: concat(parts.map((p) => p.scales)),
+    tensorScales: parts.map((p) => p.tensorScale),
   };
 }
 
@@ -101,18 +103,24 @@ test('every recipe forward-W quantizer: 128-row shards with the shared scale = t
       const ref = deviceBytes(whole);
       const got = sharded(spec, w, shardRows, true);
       const at = `${spec.name}, ${512 / shardRows} shards`;
-      assert.ok(got.tensorScales.every((t) => t === whole.tensorScale), `${at}: tensor scales`);
+      assert.ok(
+        got.tensorScales.every((t) => t === whole.tensorScale),
+        `${at}: tensor scales`,
+      );
       assert.equal(got.codes, ref.codes, `${at}: codes`);
       assert.equal(got.scales, ref.scales, `${at}: 128x4 scales`);
       // Without the agreed scale each shard computes its own: the gathered tensor is not the whole's quantization.
       const naive = sharded(spec, w, shardRows, false);
-      assert.ok(naive.tensorScales.some((t) => t !== whole.tensorScale), `${at}: shards differ in local scale`);
+      assert.ok(
+        naive.tensorScales.some((t) => t !== whole.tensorScale),
+        `${at}: shards differ in local scale`,
+      );
       assert.not.equal(naive.scales, ref.scales, `${at}: local scales give other scale bytes`);
     }
   }
 });
 
-test('shards of 64 rows: same values, but their 128x4 layouts do not concatenate into the whole tensor\'s', () => {
+test("shards of 64 rows: same values, but their 128x4 layouts do not concatenate into the whole tensor's", () => {
   for (const spec of forwardWeightSpecs()) {
     const w = weight(256, 128, 0);
     const whole = quantize(spec, w, OPTS);
@@ -126,7 +134,10 @@ test('an all-zero weight: every shard keeps tensor scale 1 and zero groups', () 
   for (const spec of forwardWeightSpecs()) {
     const w = { rows: 256, cols: 128, data: new Float32Array(256 * 128) };
     const got = sharded(spec, w, 128, true);
-    assert.ok(got.tensorScales.every((t) => t === 1), spec.name);
+    assert.ok(
+      got.tensorScales.every((t) => t === 1),
+      spec.name,
+    );
     assert.equal(got.scales, deviceBytes(quantize(spec, w, OPTS)).scales, spec.name);
   }
 });

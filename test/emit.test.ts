@@ -15,7 +15,8 @@ const tmp = (tag: string) => mkdtempSync(path.join(os.tmpdir(), `qgen-emit-${tag
 const specs = coverageSpecs();
 
 test('emitting the same specs twice gives identical bytes', async () => {
-  const a = tmp('a'), b = tmp('b');
+  const a = tmp('a'),
+    b = tmp('b');
   const ra = await emitKernels(specs, 'sm_100a', a);
   const rb = await emitKernels(structuredClone(specs), 'sm_100a', b);
   const names = (files: string[]) => files.map((f) => path.basename(f)).sort();
@@ -34,17 +35,28 @@ test('manifest: arch, versions, kernels with specs and host signatures', async (
   assert.is(m.arch, 'sm_90a');
   assert.is(m.qgenVersion, pkg.version);
   assert.match(readFileSync(path.join(root, 'runtime/NUMERICS.md'), 'utf8').split('\n')[0], `(v${m.numericsVersion})`);
-  assert.equal(m.kernels.map((k) => k.name), specs.map((s) => s.name));
+  assert.equal(
+    m.kernels.map((k) => k.name),
+    specs.map((s) => s.name),
+  );
   for (const [i, k] of m.kernels.entries()) {
     assert.equal(k.spec, specs[i], `${k.name}: the manifest keeps the spec`);
     assert.is(k.source, `${k.name}.cu`);
     assert.ok(files.includes(path.join(dir, k.source)));
     const text = readFileSync(path.join(dir, k.source), 'utf8');
-    assert.ok(text.includes(`extern "C" ${k.host.signature.replace(/^qgen_status /, 'qgen_status ')} {`), `${k.name}: host entry`);
-    if (k.host.workspaceSignature) assert.ok(text.includes(`extern "C" ${k.host.workspaceSignature} {`), `${k.name}: workspace entry`);
+    assert.ok(
+      text.includes(`extern "C" ${k.host.signature.replace(/^qgen_status /, 'qgen_status ')} {`),
+      `${k.name}: host entry`,
+    );
+    if (k.host.workspaceSignature)
+      assert.ok(text.includes(`extern "C" ${k.host.workspaceSignature} {`), `${k.name}: workspace entry`);
     for (const launch of k.launches) {
       const fn = launch.kernel.split('::')[1];
-      assert.match(text, new RegExp(`__global__ void __launch_bounds__\\([^)]*\\) ${fn}\\(`), `${k.name}: kernel ${fn}`);
+      assert.match(
+        text,
+        new RegExp(`__global__ void __launch_bounds__\\([^)]*\\) ${fn}\\(`),
+        `${k.name}: kernel ${fn}`,
+      );
     }
   }
   // The sm_90a manifest never claims hardware E2M1.
@@ -55,8 +67,16 @@ test('manifest: arch, versions, kernels with specs and host signatures', async (
 });
 
 test('a gemm spec that cannot be lowered (alpha-beta epilogue) makes emit fail, writing nothing', async () => {
-  const gemm: KernelSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16', epilogue: 'alpha-beta',
-    tiling: { ctaTile: [128, 256, 128], consumers: 8, stages: 3, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+  const gemm: KernelSpec = {
+    kind: 'gemm',
+    name: 'g',
+    a: 'nvfp4',
+    b: 'nvfp4',
+    layout: 'TN',
+    output: 'bf16',
+    epilogue: 'alpha-beta',
+    tiling: { ctaTile: [128, 256, 128], consumers: 8, stages: 3, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  };
   const dir = path.join(tmp('g'), 'out');
   try {
     await emitKernels([specs[0], gemm], 'sm_120a', dir);
@@ -65,13 +85,21 @@ test('a gemm spec that cannot be lowered (alpha-beta epilogue) makes emit fail, 
     assert.match((e as Error).message, /epilogue 'alpha-beta' is not implemented on sm_120a/);
   }
   let written: string[] = [];
-  try { written = readdirSync(dir); } catch { /* not created: fine */ }
+  try {
+    written = readdirSync(dir);
+  } catch {
+    /* not created: fine */
+  }
   assert.equal(written, []);
 });
 
 test('duplicate kernel names are refused', async () => {
   let failed = false;
-  try { await emitKernels([specs[0], specs[0]], 'sm_90a', tmp('d2')); } catch (e) { failed = /duplicate/.test((e as Error).message); }
+  try {
+    await emitKernels([specs[0], specs[0]], 'sm_90a', tmp('d2'));
+  } catch (e) {
+    failed = /duplicate/.test((e as Error).message);
+  }
   assert.ok(failed);
 });
 
@@ -81,7 +109,11 @@ test('emission validates its input: an invalid spec is refused with every field 
   (bad[1] as { tiling: { threadsPerBlock: number } }).tiling.threadsPerBlock = 100;
   (bad[1] as { rounding: string }).rounding = 'nearest';
   let message = '';
-  try { await emitKernels(bad, 'sm_90a', dir); } catch (e) { message = (e as Error).message; }
+  try {
+    await emitKernels(bad, 'sm_90a', dir);
+  } catch (e) {
+    message = (e as Error).message;
+  }
   assert.match(message, /kernels\[1\]\.tiling\.threadsPerBlock: /);
   assert.match(message, /kernels\[1\]\.rounding: /);
   assert.not.ok(existsSync(dir), 'nothing written');
@@ -93,7 +125,10 @@ test('rotating quantizers take their signs from args.sign_seed, the Hadamard ker
   // Quantizers rotate through the runtime's rotation policy, which keys the signs by args.sign_seed and nothing else.
   const kernelHeader = readFileSync(path.join(dir, 'qgen_quantize_kernel.cuh'), 'utf8');
   const policy = /struct qgen_rotation_hadamard \{[\s\S]*?\n\};/.exec(kernelHeader)?.[0] ?? '';
-  assert.equal([...policy.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]), ['args.sign_seed']);
+  assert.equal(
+    [...policy.matchAll(/qgen_hadamard_signs\(([^)]*)\)/g)].map((m) => m[1]),
+    ['args.sign_seed'],
+  );
   assert.not.match(kernelHeader.replace(policy, ''), /qgen_hadamard_signs\(|sign_seed/);
   let rotating = 0;
   for (const spec of specs) {
@@ -103,7 +138,10 @@ test('rotating quantizers take their signs from args.sign_seed, the Hadamard ker
       assert.equal(calls, [], `${spec.name}: signs come from the rotation policy`);
       const rotation = /using Rotation = (\w+);/.exec(text)?.[1];
       assert.is(rotation, spec.hadamard !== null ? 'qgen_rotation_hadamard' : 'qgen_rotation_none', spec.name);
-      const code = text.split('\n').filter((l) => !l.trimStart().startsWith('//')).join('\n');
+      const code = text
+        .split('\n')
+        .filter((l) => !l.trimStart().startsWith('//'))
+        .join('\n');
       assert.not.match(code, /sign_seed/, `${spec.name}: args.sign_seed is used for the signs only`);
       if (spec.hadamard !== null) rotating++;
     } else if (spec.kind === 'hadamard') {
@@ -130,24 +168,33 @@ test('templates use no helpers beyond each / if / unless (layout only)', () => {
   const dir = path.join(root, 'templates');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.hbs'))) {
     const text = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g)) assert.ok(['each', 'if', 'unless'].includes(m[1]), `${file}: {{#${m[1]}}}`);
-    for (const m of text.matchAll(/\{\{\s*([A-Za-z]+)\s+[^}]/g)) assert.ok(['else'].includes(m[1]), `${file}: helper call {{${m[1]} ...}}`);
+    for (const m of text.matchAll(/\{\{\s*#\s*([A-Za-z]+)/g))
+      assert.ok(['each', 'if', 'unless'].includes(m[1]), `${file}: {{#${m[1]}}}`);
+    for (const m of text.matchAll(/\{\{\s*([A-Za-z]+)\s+[^}]/g))
+      assert.ok(['else'].includes(m[1]), `${file}: helper call {{${m[1]} ...}}`);
   }
 });
 
 test('generated sources are fully rendered and name only primitives the runtime headers define', async () => {
   const dir = tmp('p');
   await emitKernels(specs, 'sm_120a', dir);
-  const runtime = readdirSync(path.join(root, 'runtime')).filter((f) => /\.(cuh|h)$/.test(f))
-    .map((f) => readFileSync(path.join(root, 'runtime', f), 'utf8')).join('\n');
+  const runtime = readdirSync(path.join(root, 'runtime'))
+    .filter((f) => /\.(cuh|h)$/.test(f))
+    .map((f) => readFileSync(path.join(root, 'runtime', f), 'utf8'))
+    .join('\n');
   for (const spec of specs) {
     const text = readFileSync(path.join(dir, `${spec.name}.cu`), 'utf8');
     assert.not.match(text, /\{\{|\}\}/, `${spec.name}: unrendered template syntax`);
     assert.not.match(text, /\d{4}-\d{2}-\d{2}T\d{2}:/, `${spec.name}: timestamp`);
     for (const m of new Set([...text.matchAll(/\b(qgen_[a-z0-9_]+)\s*[<(]/g)].map((x) => x[1]))) {
-      if (m.startsWith(`qgen_${spec.name}`)) continue;  // the kernel's own entry points
-      assert.ok(new RegExp(`\\b${m}\\b\\s*[(<]`).test(runtime) || new RegExp(`(struct|void|float|uint32_t|uint2|uint4|int64_t|bool|qgen_status|qgen_[a-z_]+|size_t) ${m}\\b`).test(runtime),
-        `${spec.name} calls ${m}, which no runtime header defines`);
+      if (m.startsWith(`qgen_${spec.name}`)) continue; // the kernel's own entry points
+      assert.ok(
+        new RegExp(`\\b${m}\\b\\s*[(<]`).test(runtime) ||
+          new RegExp(
+            `(struct|void|float|uint32_t|uint2|uint4|int64_t|bool|qgen_status|qgen_[a-z_]+|size_t) ${m}\\b`,
+          ).test(runtime),
+        `${spec.name} calls ${m}, which no runtime header defines`,
+      );
     }
   }
 });

@@ -6,7 +6,17 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { bf16BitsToF32, bitsOf, f32, f32ToBf16Bits, fromBits, treeSum } from '../reference/fp32.ts';
 import {
-  decodeE2M1, decodeE4M3, decodeUE8M0, E2M1_MAGNITUDES, rnE2M1, rnE4M3, rnP4, rpUE8M0, srE2M1, srE4M3, srP4,
+  decodeE2M1,
+  decodeE4M3,
+  decodeUE8M0,
+  E2M1_MAGNITUDES,
+  rnE2M1,
+  rnE4M3,
+  rnP4,
+  rpUE8M0,
+  srE2M1,
+  srE4M3,
+  srP4,
 } from '../reference/formats.ts';
 
 const hex = (b: number) => '0x' + (b >>> 0).toString(16);
@@ -79,11 +89,14 @@ test('f32ToBf16Bits: round to nearest even against an exact nearest-of-two-neigh
       inputs.push(fromBits(((e << 23) | low) >>> 0));
     }
   }
-  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (b) => {
-    const x = fromBits(b);
-    if (Number.isNaN(x)) return true;
-    return f32ToBf16Bits(x) === oracle(x);
-  }), { numRuns: 20000 });
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffffffff }), (b) => {
+      const x = fromBits(b);
+      if (Number.isNaN(x)) return true;
+      return f32ToBf16Bits(x) === oracle(x);
+    }),
+    { numRuns: 20000 },
+  );
   for (const x of inputs) {
     assert.is(f32ToBf16Bits(x), oracle(x), `${x}`);
     assert.is(f32ToBf16Bits(-x), oracle(-x), `${-x}`);
@@ -108,14 +121,23 @@ test('treeSum: pairwise halving strides (NUMERICS §1.3) equal the recursion ove
     if (a.length === 1) return f32(a[0]);
     return f32(byResidue(a.filter((_, i) => i % 2 === 0)) + byResidue(a.filter((_, i) => i % 2 === 1)));
   };
-  const term = fc.oneof(fc.float({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: -40, max: 40 })
-    .map((e) => 2 ** e), fc.integer({ min: -40, max: 40 }).map((e) => -(2 ** e)));
+  const term = fc.oneof(
+    fc.float({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer({ min: -40, max: 40 }).map((e) => 2 ** e),
+    fc.integer({ min: -40, max: 40 }).map((e) => -(2 ** e)),
+  );
   for (const n of [1, 2, 4, 16, 128]) {
-    fc.assert(fc.property(fc.array(term, { minLength: n + 3, maxLength: n + 3 }), fc.integer({ min: 0, max: 3 }),
-      (arr, off) => {
-        const a = arr.map(f32);
-        return Object.is(treeSum(Float32Array.from(a), off, n), byResidue(a.slice(off, off + n)));
-      }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(term, { minLength: n + 3, maxLength: n + 3 }),
+        fc.integer({ min: 0, max: 3 }),
+        (arr, off) => {
+          const a = arr.map(f32);
+          return Object.is(treeSum(Float32Array.from(a), off, n), byResidue(a.slice(off, off + n)));
+        },
+      ),
+      { numRuns: 300 },
+    );
   }
   // By hand: ((1 + -1) + (2^-24 + 2^-24)) = 2^-23, where a left-to-right sum gives 2^-24.
   assert.is(treeSum([1, 2 ** -24, -1, 2 ** -24], 0, 4), 2 ** -23);
@@ -186,7 +208,7 @@ function e2m1Bracket(a: number): { lo: number; hi: number; frac: number } {
 test('srE2M1: exact P(hi) over all 2^16 values of r16, neighbours only, threshold in r16', () => {
   const samples: number[] = [];
   for (const m of E2M1_MAGNITUDES.slice(0, 7)) samples.push(m, f32(m + 2 ** -20), f32(m + 0.125), f32(m + 0.25));
-  for (let i = 0; i < 160; i++) samples.push(f32(i * 6 / 160 + i * 1e-4));
+  for (let i = 0; i < 160; i++) samples.push(f32((i * 6) / 160 + i * 1e-4));
   samples.push(1e-40, 2 ** -17, 2 ** -18 + 2 ** -30, f32(6 - 2 ** -21), f32(0.5 - 2 ** -25));
   for (const a of samples) {
     assert.ok(a >= 0 && a < 6);
@@ -208,10 +230,13 @@ test('srE2M1: exact P(hi) over all 2^16 values of r16, neighbours only, threshol
 });
 
 test('srE2M1: sign copied, saturation and NaN never use the draw, grid values never move', () => {
-  fc.assert(fc.property(fc.float({ min: 0, max: 7, noNaN: true }), fc.integer({ min: 0, max: 0xffff }), (a, r) => {
-    const pos = srE2M1(a, r);
-    return srE2M1(-a, r) === (pos | 8) && (a >= 6 ? pos === 7 : true);
-  }), { numRuns: 5000 });
+  fc.assert(
+    fc.property(fc.float({ min: 0, max: 7, noNaN: true }), fc.integer({ min: 0, max: 0xffff }), (a, r) => {
+      const pos = srE2M1(a, r);
+      return srE2M1(-a, r) === (pos | 8) && (a >= 6 ? pos === 7 : true);
+    }),
+    { numRuns: 5000 },
+  );
   for (let r = 0; r < 0x10000; r += 97) {
     assert.is(srE2M1(Infinity, r), 0x7);
     assert.is(srE2M1(-Infinity, r), 0xf);
@@ -232,8 +257,16 @@ test('srE2M1: sign copied, saturation and NaN never use the draw, grid values ne
 
 test('decodeE4M3: all 256 codes against the facts of PTX-FACTS §2.2', () => {
   const facts: [number, number][] = [
-    [0x00, 0], [0x01, 2 ** -9], [0x07, 0.013671875], [0x08, 2 ** -6], [0x38, 1], [0x7e, 448], [0xfe, -448],
-    [0x80, -0], [0x3f, 1.875], [0x40, 2],
+    [0x00, 0],
+    [0x01, 2 ** -9],
+    [0x07, 0.013671875],
+    [0x08, 2 ** -6],
+    [0x38, 1],
+    [0x7e, 448],
+    [0xfe, -448],
+    [0x80, -0],
+    [0x3f, 1.875],
+    [0x40, 2],
   ];
   for (const [c, v] of facts) assert.ok(Object.is(decodeE4M3(c), v), `${hex(c)} -> ${decodeE4M3(c)}`);
   assert.ok(Number.isNaN(decodeE4M3(0x7f)));
@@ -324,10 +357,26 @@ function e4m3Bracket(c: number): { down: number; up: number; frac: number } {
 }
 
 test('srE4M3: neighbours and exact P(up) over the 2^24 classes of r32 >>> 8', () => {
-  const samples: number[] = [0, 2 ** -12, 1e-30, 2 ** -9, f32(2 ** -9 * 1.3), f32(2 ** -6 - 2 ** -30), 2 ** -6,
-    f32(0.3), 1, f32(1 + 2 ** -23), f32(1.0625), f32(3.14159), f32(100.5), f32(447.9), f32(416 + 2 ** -15)];
-  fc.sample(fc.float({ min: 0, max: Math.fround(447.99), noNaN: true }), { numRuns: 200, seed: 7 })
-    .forEach((v) => samples.push(v));
+  const samples: number[] = [
+    0,
+    2 ** -12,
+    1e-30,
+    2 ** -9,
+    f32(2 ** -9 * 1.3),
+    f32(2 ** -6 - 2 ** -30),
+    2 ** -6,
+    f32(0.3),
+    1,
+    f32(1 + 2 ** -23),
+    f32(1.0625),
+    f32(3.14159),
+    f32(100.5),
+    f32(447.9),
+    f32(416 + 2 ** -15),
+  ];
+  fc.sample(fc.float({ min: 0, max: Math.fround(447.99), noNaN: true }), { numRuns: 200, seed: 7 }).forEach((v) =>
+    samples.push(v),
+  );
   // Exhaustive over every class for a few values, the class threshold for the rest.
   const exhaustive = new Set([f32(0.3), f32(2 ** -9 * 1.3), f32(1 + 2 ** -23)]);
   for (const c of samples) {
@@ -409,18 +458,24 @@ test('rnP4: RNE to 3 mantissa bits against an arithmetic oracle over every expon
 });
 
 test('P4 values are exact in bf16 and, scaled into [2^-6, 448], in E4M3', () => {
-  fc.assert(fc.property(fc.float({ min: 2 ** -120, max: 2 ** 120, noNaN: true }), fc.integer({ min: 0, max: 0xffffffff }),
-    (x, r) => {
-      for (const p of [rnP4(x), srP4(x, r)]) {
-        if (bf16BitsToF32(f32ToBf16Bits(p)) !== p) return false;
-        let k = 0;
-        while (p * 2 ** k > 448) k--;
-        while (p * 2 ** k < 2 ** -6) k++;
-        const scaled = p * 2 ** k;
-        if (decodeE4M3(rnE4M3(scaled)) !== scaled) return false;
-      }
-      return true;
-    }), { numRuns: 20000 });
+  fc.assert(
+    fc.property(
+      fc.float({ min: 2 ** -120, max: 2 ** 120, noNaN: true }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      (x, r) => {
+        for (const p of [rnP4(x), srP4(x, r)]) {
+          if (bf16BitsToF32(f32ToBf16Bits(p)) !== p) return false;
+          let k = 0;
+          while (p * 2 ** k > 448) k--;
+          while (p * 2 ** k < 2 ** -6) k++;
+          const scaled = p * 2 ** k;
+          if (decodeE4M3(rnE4M3(scaled)) !== scaled) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 20000 },
+  );
 });
 
 test('srP4: neighbours, exact P(up) over the 2^20 classes of r32 >>> 12, sign and specials', () => {
@@ -429,7 +484,7 @@ test('srP4: neighbours, exact P(up) over the 2^20 classes of r32 >>> 12, sign an
     const step = p4Spacing(a);
     const down = Math.floor(a / step) * step;
     const up = down + step;
-    const lowBits = (a - down) / step * 2 ** 20; // frac * 2^20: an integer
+    const lowBits = ((a - down) / step) * 2 ** 20; // frac * 2^20: an integer
     for (const k of [0, lowBits - 1, lowBits, 2 ** 20 - 1]) {
       if (k < 0) continue;
       const want = k < lowBits ? up : down;
@@ -465,13 +520,16 @@ test('UE8M0: powers of two, values with mantissa bits set, clamps, decode', () =
     if (e >= -126 && e < 127) {
       assert.is(rpUE8M0(f32(2 ** e * (1 + 2 ** -23))), e + 128, `2^${e}(1+ulp)`);
       assert.is(rpUE8M0(f32(2 ** e * 1.5)), e + 128, `1.5*2^${e}`);
-      assert.is(rpUE8M0(f32(2 ** e * (2 - 2 ** -23))), e + 128, `2^${e+1}-ulp`);
+      assert.is(rpUE8M0(f32(2 ** e * (2 - 2 ** -23))), e + 128, `2^${e + 1}-ulp`);
     }
   }
-  fc.assert(fc.property(fc.integer({ min: 1, max: 0x7f7fffff }), (b) => {
-    const x = fromBits(b);
-    return rpUE8M0(x) === smallestPowerAtLeast(x) + 127;
-  }), { numRuns: 20000 });
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 0x7f7fffff }), (b) => {
+      const x = fromBits(b);
+      return rpUE8M0(x) === smallestPowerAtLeast(x) + 127;
+    }),
+    { numRuns: 20000 },
+  );
   assert.is(rpUE8M0(2 ** 127 * 1.5), 254);
   assert.is(rpUE8M0(fromBits(0x7f7fffff)), 254);
   assert.is(rpUE8M0(Infinity), 254);

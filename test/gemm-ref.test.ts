@@ -9,12 +9,16 @@ import { quantize } from '../reference/quantize.ts';
 import { gaussianMatrix, type QuantizedTensor } from '../reference/tensor.ts';
 import { qualitySpec } from '../reference/quality.ts';
 
-
 /** An NVFP4 tensor from explicit codes and scales. */
 function nvfp4(rows: number, cols: number, codes: number[], scales: number[], t: number): QuantizedTensor {
   return {
-    rows, cols, groupSize: 16, scaleFormat: 'e4m3',
-    codes: Uint8Array.from(codes), scales: Uint8Array.from(scales), tensorScale: t,
+    rows,
+    cols,
+    groupSize: 16,
+    scaleFormat: 'e4m3',
+    codes: Uint8Array.from(codes),
+    scales: Uint8Array.from(scales),
+    tensorScale: t,
   };
 }
 const fill = (n: number, v: number) => Array<number>(n).fill(v);
@@ -39,37 +43,50 @@ const codesArb = (n: number) => fc.array(fc.integer({ min: 0, max: 15 }), { minL
 const scalesArb = (n: number) => fc.array(fc.integer({ min: 0, max: 0x7e }), { minLength: n, maxLength: n });
 const scaleArb = fc.float({ min: Math.fround(2 ** -20), max: 1000, noNaN: true });
 
-const operandsArb = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }))
-  .chain(([M, N, Kg]) => fc.tuple(
-    codesArb(M * 16 * Kg), scalesArb(M * Kg), codesArb(N * 16 * Kg), scalesArb(N * Kg), scaleArb, scaleArb,
-  ).map(([ca, sa, cb, sb, ta, tb]) => [nvfp4(M, 16 * Kg, ca, sa, ta), nvfp4(N, 16 * Kg, cb, sb, tb)] as const));
+const operandsArb = fc
+  .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }))
+  .chain(([M, N, Kg]) =>
+    fc
+      .tuple(codesArb(M * 16 * Kg), scalesArb(M * Kg), codesArb(N * 16 * Kg), scalesArb(N * Kg), scaleArb, scaleArb)
+      .map(([ca, sa, cb, sb, ta, tb]) => [nvfp4(M, 16 * Kg, ca, sa, ta), nvfp4(N, 16 * Kg, cb, sb, tb)] as const),
+  );
 
 test('gemmReference = naive float64 dot product of decoded operands (random codes, scales, tensor scales)', () => {
-  fc.assert(fc.property(operandsArb, ([a, b]) => {
-    const ref = gemmReference(a, b);
-    const want = naive(a, b);
-    const M = a.rows, N = b.rows, K = a.cols;
-    assert.is(ref.length, M * N);
-    for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-      // both sum exact products in binary64 and differ only in order: within K ulps of sum |a b| each
-      let mag = 0;
-      for (let k = 0; k < K; k++) {
-        mag += Math.abs(decodeE2M1(a.codes[m * K + k]) * decodeE4M3(a.scales[m * (K / 16) + (k >> 4)])
-          * decodeE2M1(b.codes[n * K + k]) * decodeE4M3(b.scales[n * (K / 16) + (k >> 4)]));
-      }
-      const tol = 2 * K * 2 ** -53 * Math.abs(a.tensorScale * b.tensorScale) * mag;
-      assert.ok(Math.abs(ref[m * N + n] - want[m][n]) <= tol, `C[${m}][${n}]: ${ref[m * N + n]} vs ${want[m][n]}`);
-    }
-  }), { numRuns: 100 });
+  fc.assert(
+    fc.property(operandsArb, ([a, b]) => {
+      const ref = gemmReference(a, b);
+      const want = naive(a, b);
+      const M = a.rows,
+        N = b.rows,
+        K = a.cols;
+      assert.is(ref.length, M * N);
+      for (let m = 0; m < M; m++)
+        for (let n = 0; n < N; n++) {
+          // both sum exact products in binary64 and differ only in order: within K ulps of sum |a b| each
+          let mag = 0;
+          for (let k = 0; k < K; k++) {
+            mag += Math.abs(
+              decodeE2M1(a.codes[m * K + k]) *
+                decodeE4M3(a.scales[m * (K / 16) + (k >> 4)]) *
+                decodeE2M1(b.codes[n * K + k]) *
+                decodeE4M3(b.scales[n * (K / 16) + (k >> 4)]),
+            );
+          }
+          const tol = 2 * K * 2 ** -53 * Math.abs(a.tensorScale * b.tensorScale) * mag;
+          assert.ok(Math.abs(ref[m * N + n] - want[m][n]) <= tol, `C[${m}][${n}]: ${ref[m * N + n]} vs ${want[m][n]}`);
+        }
+    }),
+    { numRuns: 100 },
+  );
 });
 
 test('gemmReference is exact on small-integer data and ignores tensor scales until alpha', () => {
   // A = [1 2 3 ... ] pattern with scale 2, B = alternating ±1.5 with scale 0.5; t_A = 3, t_B = 0.25
   const K = 32;
-  const codesA = Array.from({ length: K }, (_, k) => k % 8);            // 0, .5, 1, 1.5, 2, 3, 4, 6
+  const codesA = Array.from({ length: K }, (_, k) => k % 8); // 0, .5, 1, 1.5, 2, 3, 4, 6
   const codesB = Array.from({ length: K }, (_, k) => (k % 2 ? 0xb : 0x3)); // -1.5, +1.5
-  const a = nvfp4(1, K, codesA, [0x40, 0x40], 3);         // 0x40 = 2.0
-  const b = nvfp4(1, K, codesB, [0x30, 0x30], 0.25);      // 0x30 = 0.5
+  const a = nvfp4(1, K, codesA, [0x40, 0x40], 3); // 0x40 = 2.0
+  const b = nvfp4(1, K, codesB, [0x30, 0x30], 0.25); // 0x30 = 0.5
   // by hand: per 8 codes, sum_k sign_k * g_k * 2 * 1.5 * 0.5 with signs + - + - ...:
   // (0 - .5 + 1 - 1.5 + 2 - 3 + 4 - 6) * 1.5 = -4 * 1.5 = -6, four times -> -24; alpha = 0.75 -> -18
   const ref = gemmReference(a, b);
@@ -79,7 +96,8 @@ test('gemmReference is exact on small-integer data and ignores tensor scales unt
 });
 
 test('the bound by hand: K = 16 ones; K = 16 cancelling; bf16 output', () => {
-  const one = fill(16, 0x2), cancel = Array.from({ length: 16 }, (_, k) => (k % 2 ? 0xa : 0x2));
+  const one = fill(16, 0x2),
+    cancel = Array.from({ length: 16 }, (_, k) => (k % 2 ? 0xa : 0x2));
   const a = nvfp4(1, 16, one, [0x38], 1);
   const b = nvfp4(1, 16, one, [0x38], 1);
   const c = nvfp4(1, 16, cancel, [0x38], 1);
@@ -96,7 +114,8 @@ test('the bound by hand: K = 16 ones; K = 16 cancelling; bf16 output', () => {
   assert.is(r0[0], 0);
   assert.is(gemmErrorBound(a, c, r0, 'f32')[0], 16 * gammaK(16));
   // alpha enters the first term: t_A = 4, t_B = 0.5 -> alpha 2
-  const a4 = { ...a, tensorScale: 4 }, b2 = { ...c, tensorScale: 0.5 };
+  const a4 = { ...a, tensorScale: 4 },
+    b2 = { ...c, tensorScale: 0.5 };
   assert.is(gemmErrorBound(a4, b2, gemmReference(a4, b2), 'f32')[0], 2 * 16 * gammaK(16));
 });
 
@@ -110,20 +129,21 @@ test('the bound holds for a simulated fp32-accumulating kernel on quantized Gaus
   for (const output of ['f32', 'bf16'] as const) {
     const bound = gemmErrorBound(a, b, ref, output);
     const out = roundOutput(ref, output);
-    for (let m = 0; m < 16; m++) for (let n = 0; n < 12; n++) {
-      // the emulated sm_90a path: exact products, binary32 accumulation, binary32 alpha in the epilogue
-      let acc = 0;
-      for (let k = 0; k < K; k++) {
-        const av = decodeE2M1(a.codes[m * K + k]) * decodeE4M3(a.scales[m * 16 + (k >> 4)]);
-        const bv = decodeE2M1(b.codes[n * K + k]) * decodeE4M3(b.scales[n * 16 + (k >> 4)]);
-        acc = f(acc + av * bv);
+    for (let m = 0; m < 16; m++)
+      for (let n = 0; n < 12; n++) {
+        // the emulated sm_90a path: exact products, binary32 accumulation, binary32 alpha in the epilogue
+        let acc = 0;
+        for (let k = 0; k < K; k++) {
+          const av = decodeE2M1(a.codes[m * K + k]) * decodeE4M3(a.scales[m * 16 + (k >> 4)]);
+          const bv = decodeE2M1(b.codes[n * K + k]) * decodeE4M3(b.scales[n * 16 + (k >> 4)]);
+          acc = f(acc + av * bv);
+        }
+        let c = f(f(a.tensorScale * b.tensorScale) * acc);
+        if (output === 'bf16') c = roundOutput(Float64Array.of(c), 'bf16')[0];
+        const i = m * 12 + n;
+        assert.ok(Math.abs(c - ref[i]) <= bound[i], `${output} C[${m}][${n}]: |${c} - ${ref[i]}| > ${bound[i]}`);
+        assert.ok(Math.abs(out[i] - ref[i]) <= bound[i]);
       }
-      let c = f(f(a.tensorScale * b.tensorScale) * acc);
-      if (output === 'bf16') c = roundOutput(Float64Array.of(c), 'bf16')[0];
-      const i = m * 12 + n;
-      assert.ok(Math.abs(c - ref[i]) <= bound[i], `${output} C[${m}][${n}]: |${c} - ${ref[i]}| > ${bound[i]}`);
-      assert.ok(Math.abs(out[i] - ref[i]) <= bound[i]);
-    }
   }
 });
 

@@ -3,7 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  sm100GemmLayout, SM100_SM_SMEM, SM100_SMEM_RESERVED_PER_BLOCK, SM100_TMEM_COLUMNS,
+  sm100GemmLayout,
+  SM100_SM_SMEM,
+  SM100_SMEM_RESERVED_PER_BLOCK,
+  SM100_TMEM_COLUMNS,
 } from '../arch/gemm_sm100.ts';
 
 test('the catalog tiling (128x256x256, 4 stages): one CTA per SM, 512 columns', () => {

@@ -10,10 +10,12 @@ import { catalogFor } from '../dsl/catalog.ts';
 import { emitKernels } from '../emit/emit.ts';
 
 function listFiles(dir: string, prefix = ''): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const full = path.join(dir, name);
-    return statSync(full).isDirectory() ? listFiles(full, `${prefix}${name}/`) : [`${prefix}${name}`];
-  }).sort();
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const full = path.join(dir, name);
+      return statSync(full).isDirectory() ? listFiles(full, `${prefix}${name}/`) : [`${prefix}${name}`];
+    })
+    .sort();
 }
 
 for (const arch of ARCHS) {

@@ -31,7 +31,14 @@ function rhtRecursive(x: ArrayLike<number>, signs: ArrayLike<number>, n: number)
 
 /** H_n (Sylvester, natural order) times eps ∘ x in float64: H_ij = (-1)^popcount(i & j) / sqrt(n). */
 function rhtFloat64(x: ArrayLike<number>, signs: ArrayLike<number>, n: number): number[] {
-  const popParity = (v: number) => { let p = 0; while (v) { p ^= v & 1; v >>>= 1; } return p; };
+  const popParity = (v: number) => {
+    let p = 0;
+    while (v) {
+      p ^= v & 1;
+      v >>>= 1;
+    }
+    return p;
+  };
   const y: number[] = [];
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -41,8 +48,10 @@ function rhtFloat64(x: ArrayLike<number>, signs: ArrayLike<number>, n: number): 
   return y;
 }
 
-const f32Array = (n: number) => fc.array(fc.float({ min: -1e6, max: 1e6, noNaN: true }), { minLength: n, maxLength: n })
-  .map((a) => Float32Array.from(a));
+const f32Array = (n: number) =>
+  fc
+    .array(fc.float({ min: -1e6, max: 1e6, noNaN: true }), { minLength: n, maxLength: n })
+    .map((a) => Float32Array.from(a));
 const seedArb = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 
 function chunk(x: Float32Array, n: number, signs: Float32Array): Float32Array {
@@ -52,21 +61,24 @@ function chunk(x: Float32Array, n: number, signs: Float32Array): Float32Array {
 }
 
 test('signVector: sign j is bit j & 31 of the (j >> 5)-th curand() of curand_init(seed, 0, STREAM_SIGNS * 2^34)', () => {
-  fc.assert(fc.property(seedArb, (seed) => {
-    const [lo, hi] = splitSeed(seed);
-    const state = new CurandPhilox(seed, 0n, BigInt(STREAM_SIGNS) * 2n ** 34n);
-    const stream = Array.from({ length: 4 }, () => state.next());
-    const signs = signVector(lo, hi, 128);
-    for (let j = 0; j < 128; j++) {
-      const expected = (stream[j >> 5] >>> (j & 31)) & 1 ? -1 : 1;
-      if (signs[j] !== expected) return false;
-    }
-    // Smaller sizes use a prefix of the same words.
-    for (const n of [16, 32, 64]) {
-      if (signVector(lo, hi, n).join() !== Array.from(signs.subarray(0, n)).join()) return false;
-    }
-    return true;
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(seedArb, (seed) => {
+      const [lo, hi] = splitSeed(seed);
+      const state = new CurandPhilox(seed, 0n, BigInt(STREAM_SIGNS) * 2n ** 34n);
+      const stream = Array.from({ length: 4 }, () => state.next());
+      const signs = signVector(lo, hi, 128);
+      for (let j = 0; j < 128; j++) {
+        const expected = (stream[j >> 5] >>> (j & 31)) & 1 ? -1 : 1;
+        if (signs[j] !== expected) return false;
+      }
+      // Smaller sizes use a prefix of the same words.
+      for (const n of [16, 32, 64]) {
+        if (signVector(lo, hi, n).join() !== Array.from(signs.subarray(0, n)).join()) return false;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
   // Seed 0: the first word of stream 1 is not all zeros, so the vector is not the trivial all-plus one.
   const s0 = signVector(0, 0, 128);
   assert.ok(s0.includes(-1) && s0.includes(1));
@@ -75,13 +87,16 @@ test('signVector: sign j is bit j & 31 of the (j >> 5)-th curand() of curand_ini
 
 test('rhtChunk: bit-exact against the recursive formulation of §4, every size', () => {
   for (const n of SIZES) {
-    fc.assert(fc.property(f32Array(n), seedArb, (x, seed) => {
-      const [lo, hi] = splitSeed(seed);
-      const signs = signVector(lo, hi, n);
-      const got = chunk(x, n, signs);
-      const want = rhtRecursive(x, signs, n);
-      return want.every((w, j) => Object.is(w, got[j]));
-    }), RUNS);
+    fc.assert(
+      fc.property(f32Array(n), seedArb, (x, seed) => {
+        const [lo, hi] = splitSeed(seed);
+        const signs = signVector(lo, hi, n);
+        const got = chunk(x, n, signs);
+        const want = rhtRecursive(x, signs, n);
+        return want.every((w, j) => Object.is(w, got[j]));
+      }),
+      RUNS,
+    );
   }
 });
 
@@ -112,30 +127,39 @@ test('rhtChunk: offsets, in-place use, and rhtRows on every chunk of every row',
 test('rhtChunk: close to the float64 matrix product (error bound of the binary32 network)', () => {
   for (const n of SIZES) {
     const stages = Math.log2(n);
-    fc.assert(fc.property(f32Array(n), seedArb, (x, seed) => {
-      const [lo, hi] = splitSeed(seed);
-      const signs = signVector(lo, hi, n);
-      const got = chunk(x, n, signs);
-      const ref = rhtFloat64(x, signs, n);
-      const norm = Math.sqrt(x.reduce((s, v) => s + v * v, 0));
-      // Each stage's roundings have 2-norm <= u * (its output's norm); the network is orthogonal up to sqrt(n),
-      // so the total error norm is <= (stages + 1) * u * ||x||, plus the rounding of inv_sqrt_n.
-      const bound = (stages + 2) * 2 ** -24 * norm;
-      return ref.every((r, j) => Math.abs(got[j] - r) <= bound);
-    }), RUNS);
+    fc.assert(
+      fc.property(f32Array(n), seedArb, (x, seed) => {
+        const [lo, hi] = splitSeed(seed);
+        const signs = signVector(lo, hi, n);
+        const got = chunk(x, n, signs);
+        const ref = rhtFloat64(x, signs, n);
+        const norm = Math.sqrt(x.reduce((s, v) => s + v * v, 0));
+        // Each stage's roundings have 2-norm <= u * (its output's norm); the network is orthogonal up to sqrt(n),
+        // so the total error norm is <= (stages + 1) * u * ||x||, plus the rounding of inv_sqrt_n.
+        const bound = (stages + 2) * 2 ** -24 * norm;
+        return ref.every((r, j) => Math.abs(got[j] - r) <= bound);
+      }),
+      RUNS,
+    );
   }
 });
 
 test('rhtChunk: exact on small integers for n = 16, 64 (inv_sqrt_n is a power of two there)', () => {
   for (const n of [16, 64]) {
-    fc.assert(fc.property(fc.array(fc.integer({ min: -1000, max: 1000 }), { minLength: n, maxLength: n }), seedArb,
-      (ints, seed) => {
-        const [lo, hi] = splitSeed(seed);
-        const signs = signVector(lo, hi, n);
-        const got = chunk(Float32Array.from(ints), n, signs);
-        const ref = rhtFloat64(ints, signs, n);
-        return ref.every((r, j) => got[j] === r);
-      }), RUNS);
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -1000, max: 1000 }), { minLength: n, maxLength: n }),
+        seedArb,
+        (ints, seed) => {
+          const [lo, hi] = splitSeed(seed);
+          const signs = signVector(lo, hi, n);
+          const got = chunk(Float32Array.from(ints), n, signs);
+          const ref = rhtFloat64(ints, signs, n);
+          return ref.every((r, j) => got[j] === r);
+        },
+      ),
+      RUNS,
+    );
   }
   // H16 of e_0 with all signs +1: every output is 1/4.
   const e0 = new Float32Array(16);
@@ -144,8 +168,10 @@ test('rhtChunk: exact on small integers for n = 16, 64 (inv_sqrt_n is a power of
   // H16 of e_3: output j is (-1)^popcount(j & 3) / 4.
   const e3 = new Float32Array(16);
   e3[3] = 1;
-  assert.equal(Array.from(chunk(e3, 16, new Float32Array(16).fill(1))),
-    Array.from({ length: 16 }, (_, j) => ((j & 3) === 1 || (j & 3) === 2 ? -0.25 : 0.25)));
+  assert.equal(
+    Array.from(chunk(e3, 16, new Float32Array(16).fill(1))),
+    Array.from({ length: 16 }, (_, j) => ((j & 3) === 1 || (j & 3) === 2 ? -0.25 : 0.25)),
+  );
 });
 
 test('orthogonality: M M^T = I to binary32 precision, norms preserved, H (H x) = x', () => {
@@ -170,15 +196,18 @@ test('orthogonality: M M^T = I to binary32 precision, norms preserved, H (H x) =
     if (n === 16 || n === 64) assert.is(worst, 0, `n = ${n} is exact`);
 
     const plus = new Float32Array(n).fill(1);
-    fc.assert(fc.property(f32Array(n), (x) => {
-      const norm = Math.sqrt(x.reduce((s, v) => s + v * v, 0));
-      const y = chunk(x, n, signs);
-      const normY = Math.sqrt(y.reduce((s, v) => s + v * v, 0));
-      // H without signs is symmetric and orthogonal: applying it twice gives x back.
-      const back = chunk(chunk(x, n, plus), n, plus);
-      const errBack = Math.sqrt(back.reduce((s, v, j) => s + (v - x[j]) ** 2, 0));
-      return Math.abs(normY - norm) <= 1e-6 * norm && errBack <= 1e-6 * norm;
-    }), RUNS);
+    fc.assert(
+      fc.property(f32Array(n), (x) => {
+        const norm = Math.sqrt(x.reduce((s, v) => s + v * v, 0));
+        const y = chunk(x, n, signs);
+        const normY = Math.sqrt(y.reduce((s, v) => s + v * v, 0));
+        // H without signs is symmetric and orthogonal: applying it twice gives x back.
+        const back = chunk(chunk(x, n, plus), n, plus);
+        const errBack = Math.sqrt(back.reduce((s, v, j) => s + (v - x[j]) ** 2, 0));
+        return Math.abs(normY - norm) <= 1e-6 * norm && errBack <= 1e-6 * norm;
+      }),
+      RUNS,
+    );
   }
 });
 

@@ -14,8 +14,9 @@ import { ARCHS } from '../dsl/types.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const script = path.join(root, 'scripts/apply-kernel-names.mjs');
-const renames: Record<string, string> =
-  JSON.parse(readFileSync(path.join(root, 'scripts/kernel-renames.json'), 'utf8')).renames;
+const renames: Record<string, string> = JSON.parse(
+  readFileSync(path.join(root, 'scripts/kernel-renames.json'), 'utf8'),
+).renames;
 
 test('kernel-names: the table maps onto exactly the catalog names of every arch, one old name per new name', () => {
   const catalog = new Set(ARCHS.flatMap((a) => catalogFor(a).map((s) => s.name)));
@@ -33,27 +34,34 @@ function run(dir: string, ...args: string[]) {
 test('kernel-names: whole-word renaming, skipped folders, leftovers, idempotent', () => {
   // An old name that is a whole-word prefix of another old name, both renamed.
   const olds = Object.keys(renames);
-  const [short, long] = olds.flatMap((a) => olds.filter((b) => b.startsWith(`${a}_`)).map((b) => [a, b]))
+  const [short, long] = olds
+    .flatMap((a) => olds.filter((b) => b.startsWith(`${a}_`)).map((b) => [a, b]))
     .find(([a, b]) => renames[a] !== a && renames[b] !== b)!;
   assert.ok(short && long, 'the table has a renamed name that prefixes another renamed one');
   const n = (s: string) => renames[s];
-  const source = [
-    `const k = '${short}'; const l = "${long}";`,
-    `qgen_${short}(); qgen_${short}_impl<<<1, 1>>>(); qgen_${short}_workspace_bytes(0); ${short}_workspace_bytes`,
-    `my_${short} ${short}2 ${short}_extra qgen_${short}_8 x${long}`,
-    `generated/sm_90a/${short}.cu ${short.toUpperCase()}`,
-  ].join('\n') + '\n';
-  const want = [
-    `const k = '${n(short)}'; const l = "${n(long)}";`,
-    `qgen_${n(short)}(); qgen_${n(short)}_impl<<<1, 1>>>(); qgen_${n(short)}_workspace_bytes(0); `
-      + `${n(short)}_workspace_bytes`,
-    `my_${short} ${short}2 ${short}_extra qgen_${short}_8 x${long}`,
-    `generated/sm_90a/${n(short)}.cu ${short.toUpperCase()}`,
-  ].join('\n') + '\n';
+  const source =
+    [
+      `const k = '${short}'; const l = "${long}";`,
+      `qgen_${short}(); qgen_${short}_impl<<<1, 1>>>(); qgen_${short}_workspace_bytes(0); ${short}_workspace_bytes`,
+      `my_${short} ${short}2 ${short}_extra qgen_${short}_8 x${long}`,
+      `generated/sm_90a/${short}.cu ${short.toUpperCase()}`,
+    ].join('\n') + '\n';
+  const want =
+    [
+      `const k = '${n(short)}'; const l = "${n(long)}";`,
+      `qgen_${n(short)}(); qgen_${n(short)}_impl<<<1, 1>>>(); qgen_${n(short)}_workspace_bytes(0); ` +
+        `${n(short)}_workspace_bytes`,
+      `my_${short} ${short}2 ${short}_extra qgen_${short}_8 x${long}`,
+      `generated/sm_90a/${n(short)}.cu ${short.toUpperCase()}`,
+    ].join('\n') + '\n';
   const dir = mkdtempSync(path.join(tmpdir(), 'qgen-names-'));
   try {
-    const kept = ['bench/results/run-1/rows.json', 'generated/sm_90a/manifest.json', 'node_modules/x/index.js',
-      'tools/node_modules/y.js'];
+    const kept = [
+      'bench/results/run-1/rows.json',
+      'generated/sm_90a/manifest.json',
+      'node_modules/x/index.js',
+      'tools/node_modules/y.js',
+    ];
     for (const f of ['src/a.ts', 'docs/b.md', ...kept]) {
       mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
       writeFileSync(path.join(dir, f), source);

@@ -11,15 +11,20 @@ test('packCodes: lower index in bits 3:0; unpackCodes inverts it', () => {
   assert.equal(Array.from(unpackCodes(Uint8Array.from([0x21, 0x8f]), 3)), [0x1, 0x2, 0xf]);
   assert.throws(() => packCodes(new Uint8Array(3)), RangeError);
   assert.throws(() => unpackCodes(new Uint8Array(1), 3), RangeError);
-  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 15 }), { maxLength: 200 }).filter((a) => a.length % 2 === 0),
-    (codes) => {
-      const packed = packCodes(Uint8Array.from(codes));
-      if (packed.length !== codes.length / 2) return false;
-      for (let i = 0; i < packed.length; i++) {
-        if (packed[i] !== codes[2 * i] + 16 * codes[2 * i + 1]) return false;
-      }
-      return unpackCodes(packed, codes.length).join() === codes.join();
-    }), { numRuns: 500 });
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 15 }), { maxLength: 200 }).filter((a) => a.length % 2 === 0),
+      (codes) => {
+        const packed = packCodes(Uint8Array.from(codes));
+        if (packed.length !== codes.length / 2) return false;
+        for (let i = 0; i < packed.length; i++) {
+          if (packed[i] !== codes[2 * i] + 16 * codes[2 * i + 1]) return false;
+        }
+        return unpackCodes(packed, codes.length).join() === codes.join();
+      },
+    ),
+    { numRuns: 500 },
+  );
 });
 
 test('scaleOffset128x4: small cases computed by hand from the formula of PTX-FACTS §4.5', () => {
@@ -64,8 +69,18 @@ function atomMap(rows: number, Kb: number): ([number, number] | null)[] {
   return map;
 }
 
-const shapes: [number, number][] = [[1, 1], [1, 4], [5, 3], [33, 8], [127, 5], [128, 4], [129, 1], [200, 9], [256, 12],
-  [300, 17]];
+const shapes: [number, number][] = [
+  [1, 1],
+  [1, 4],
+  [5, 3],
+  [33, 8],
+  [127, 5],
+  [128, 4],
+  [129, 1],
+  [200, 9],
+  [256, 12],
+  [300, 17],
+];
 
 test('128x4: the formula equals the atom construction, a bijection onto the non-padding bytes', () => {
   for (const [rows, Kb] of shapes) {

@@ -13,9 +13,21 @@ import { coverageSpecs } from '../harness/coverage.ts';
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
 function quantize(fields: Partial<QuantizeSpec> = {}): QuantizeSpec {
   return {
-    kind: 'quantize', name: 'q', rounding: 'rtn', scaleGroup: { size: 16, format: 'e4m3' }, block: '1x16', target: 'six',
-    ceiling: 448, tensorScale: 'computed', hadamard: null, correction: 'per-16', input: 'bf16', transposedInput: false,
-    scaleLayout: '128x4', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 1 }, ...fields,
+    kind: 'quantize',
+    name: 'q',
+    rounding: 'rtn',
+    scaleGroup: { size: 16, format: 'e4m3' },
+    block: '1x16',
+    target: 'six',
+    ceiling: 448,
+    tensorScale: 'computed',
+    hadamard: null,
+    correction: 'per-16',
+    input: 'bf16',
+    transposedInput: false,
+    scaleLayout: '128x4',
+    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 1 },
+    ...fields,
   };
 }
 
@@ -82,8 +94,19 @@ test('passes per tensor-scale mode', () => {
     assert.equal(roles(lower(quantize({ tensorScale: 'computed' }), arch)), ['amax-pass', 'quantize']);
     assert.equal(roles(lower(quantize({ tensorScale: 'caller' }), arch)), ['quantize']);
     assert.equal(roles(lower(quantize({ tensorScale: 'one-pass' }), arch)), ['pass-a', 'pass-b']);
-    assert.equal(roles(lower(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
-      tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), arch)), ['quantize']);
+    assert.equal(
+      roles(
+        lower(
+          quantize({
+            scaleGroup: { size: 32, format: 'ue8m0' },
+            tensorScale: 'none',
+            tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+          }),
+          arch,
+        ),
+      ),
+      ['quantize'],
+    );
   }
   // The one-pass pass B touches only proxies and scales, never the input.
   const passB = launchDescriptions(lower(quantize({ tensorScale: 'one-pass' }), 'sm_90a'))[1];
@@ -100,17 +123,27 @@ test('workspace: none for caller, a max word for computed, max word + proxies fo
 
 test('thread mapping: a chunk larger than a thread spreads over adjacent lanes', () => {
   const map = (f: Partial<QuantizeSpec>, gpt: number) =>
-    lower(quantize({ ...f, tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: gpt } }), 'sm_90a').mapping;
+    lower(quantize({ ...f, tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: gpt } }), 'sm_90a')
+      .mapping;
   const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128 } as const;
   assert.equal([map(eden, 1).elemsPerThread, map(eden, 1).lanesPerUnit], [16, 8]);
   assert.equal([map(eden, 2).elemsPerThread, map(eden, 2).lanesPerUnit], [32, 4]);
-  assert.equal([map({ rounding: 'four-six' }, 8).elemsPerThread, map({ rounding: 'four-six' }, 8).lanesPerUnit], [128, 1]);
+  assert.equal(
+    [map({ rounding: 'four-six' }, 8).elemsPerThread, map({ rounding: 'four-six' }, 8).lanesPerUnit],
+    [128, 1],
+  );
   assert.equal([map({ hadamard: 16 }, 4).elemsPerThread, map({ hadamard: 16 }, 4).lanesPerUnit], [64, 1]);
   assert.equal(map({ transposedInput: true }, 1).order, 'column-major');
   assert.equal(map({ block: '16x16' }, 1).order, 'block16');
   // MXFP4: a thread owns whole 32-groups; groupsPerThread counts 16-element groups.
-  const mx = lowerQ(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
-    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
+  const mx = lowerQ(
+    quantize({
+      scaleGroup: { size: 32, format: 'ue8m0' },
+      tensorScale: 'none',
+      tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+    }),
+    'sm_90a',
+  );
   assert.is(mx.mapping.elemsPerThread, 32);
   assert.is(mx.quantize.groupsPerThread, 1);
 });
@@ -118,15 +151,34 @@ test('thread mapping: a chunk larger than a thread spreads over adjacent lanes',
 test('shape rule: cols a multiple of the group, the rotation and the 128-chunk of a per-128 correction', () => {
   assert.is(lower(quantize(), 'sm_90a').colsMultiple, 16);
   assert.is(lower(quantize({ hadamard: 32 }), 'sm_90a').colsMultiple, 32);
-  assert.is(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, correction: 'per-128' }), 'sm_90a').colsMultiple, 128);
-  assert.is(lower(quantize({ scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none',
-    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a').colsMultiple, 32);
+  assert.is(
+    lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, correction: 'per-128' }), 'sm_90a')
+      .colsMultiple,
+    128,
+  );
+  assert.is(
+    lower(
+      quantize({
+        scaleGroup: { size: 32, format: 'ue8m0' },
+        tensorScale: 'none',
+        tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+      }),
+      'sm_90a',
+    ).colsMultiple,
+    32,
+  );
 });
 
 test('constants carry the exact binary32 bit patterns of the targets', () => {
   const c = (p: KernelPlan, name: string) => p.constants.find((k) => k.name === name)?.bits;
-  assert.is(c(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128 }), 'sm_90a'), 'target'), bits(6 / 0.988125));
-  assert.is(c(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128 }), 'sm_90a'), 'inv_sqrt_n'), bits(1 / Math.sqrt(128)));
+  assert.is(
+    c(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128 }), 'sm_90a'), 'target'),
+    bits(6 / 0.988125),
+  );
+  assert.is(
+    c(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128 }), 'sm_90a'), 'inv_sqrt_n'),
+    bits(1 / Math.sqrt(128)),
+  );
   assert.is(c(lower(quantize({ rounding: 'sr', target: 'sr-v' }), 'sm_90a'), 'target'), bits(96 / 17));
   const fourSix = lower(quantize({ rounding: 'four-six', ceiling: 256 }), 'sm_90a');
   assert.is(c(fourSix, 'target6'), '0x40c00000');
@@ -134,11 +186,15 @@ test('constants carry the exact binary32 bit patterns of the targets', () => {
   assert.is(c(fourSix, 'ceiling'), '0x43800000');
   // A caller-scaled kernel has no ceiling constant (it never forms t).
   assert.is(c(lower(quantize({ tensorScale: 'caller' }), 'sm_90a'), 'ceiling'), undefined);
-  for (const k of fourSix.constants) assert.ok(cudaF32(k.value).includes(`${k.bits.slice(2)}u`), `${k.name}: ${k.bits}`);
+  for (const k of fourSix.constants)
+    assert.ok(cudaF32(k.value).includes(`${k.bits.slice(2)}u`), `${k.name}: ${k.bits}`);
 });
 
 test('steps describe the lowering for qgen explain', () => {
-  const p = lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }), 'sm_100a');
+  const p = lower(
+    quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' }),
+    'sm_100a',
+  );
   const text = steps(p).join('\n');
   assert.ok(steps(p).length >= 8);
   assert.match(text, /sm_100a/);
@@ -152,10 +208,21 @@ test('steps describe the lowering for qgen explain', () => {
 
 test('host ABI names follow qgen.h', () => {
   const p = lower(quantize({ name: 'fwd_x' }), 'sm_90a');
-  assert.equal(hostSignatures(p), { host: 'qgen_status qgen_fwd_x(const qgen_quantize_args* args, cudaStream_t stream)',
-    workspace: 'size_t qgen_fwd_x_workspace_bytes(int64_t rows, int64_t cols)' });
-  const d = lower({ kind: 'dequantize', name: 'dq', scaleGroup: { size: 16, format: 'e4m3' }, scaleLayout: '128x4', output: 'bf16',
-    tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }, 'sm_90a');
+  assert.equal(hostSignatures(p), {
+    host: 'qgen_status qgen_fwd_x(const qgen_quantize_args* args, cudaStream_t stream)',
+    workspace: 'size_t qgen_fwd_x_workspace_bytes(int64_t rows, int64_t cols)',
+  });
+  const d = lower(
+    {
+      kind: 'dequantize',
+      name: 'dq',
+      scaleGroup: { size: 16, format: 'e4m3' },
+      scaleLayout: '128x4',
+      output: 'bf16',
+      tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+    },
+    'sm_90a',
+  );
   assert.is(d.argsStruct, 'qgen_dequantize_args');
   assert.is(d.workspaceFunction, null);
 });
@@ -163,13 +230,20 @@ test('host ABI names follow qgen.h', () => {
 /** A GEMM plan's tiling on the arch it was lowered for (fails the test on another). */
 function gemmOn<A extends GemmTiling['arch']>(p: GemmPlan, arch: A): Extract<GemmTiling, { arch: A }> {
   assert.is(p.gemm.arch, arch);
-  return (p.gemm as GemmTiling) as Extract<GemmTiling, { arch: A }>;
+  return p.gemm as GemmTiling as Extract<GemmTiling, { arch: A }>;
 }
 
 test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
-  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16',
+  const gemm: GemmSpec = {
+    kind: 'gemm',
+    name: 'g',
+    a: 'nvfp4',
+    b: 'nvfp4',
+    layout: 'TN',
+    output: 'bf16',
     epilogue: 'alpha',
-    tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+    tiling: { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  };
   const p = lowerG(gemm, 'sm_90a');
   assert.is(p.kind, 'gemm');
   assert.is(hostSignatures(p).host, 'qgen_status qgen_g(const qgen_gemm_args* args, cudaStream_t stream)');
@@ -187,22 +261,33 @@ test('gemm: lowered on sm_90a (plan numbers from the tiling)', () => {
   // 64 accumulator registers: %0..%63, then 4 A registers, the descriptor and the scale-d immediate.
   assert.ok(String(facts.wgmmaFunction).includes('{%64, %65, %66, %67}, %68, accumulate'));
   // A 64-row tile with one consumer fits two CTAs per SM.
-  const small = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } },
-    'sm_90a');
+  const small = lowerG(
+    { ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 128], consumers: 1, stages: 6 } },
+    'sm_90a',
+  );
   assert.is(gemmOn(small, 'sm_90a').layout.ctasPerSm, 2);
   assert.is(launchSummary(small).grid, 'min(tiles, SMs * 2) persistent CTAs');
   assert.throws(() => lower({ ...gemm, epilogue: 'alpha-beta' }, 'sm_90a'), /epilogue 'alpha-beta' is not implemented/);
 });
 
 test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp roles (PTX-FACTS §4)', () => {
-  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16',
+  const gemm: GemmSpec = {
+    kind: 'gemm',
+    name: 'g',
+    a: 'nvfp4',
+    b: 'nvfp4',
+    layout: 'TN',
+    output: 'bf16',
     epilogue: 'alpha',
-    tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+    tiling: { ctaTile: [128, 256, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  };
   const p = lowerG(gemm, 'sm_100a');
   const g = gemmOn(p, 'sm_100a');
   // N = 256 leaves no room for a second accumulator next to two scale sets of 4 atoms x (4 SFA + 8 SFB) columns.
-  assert.equal([g.layout.accBuffers, g.layout.sfColumnsPerSet, g.layout.tmemColumnsUsed, g.layout.tmemColumnsAllocated],
-    [1, 48, 352, 512]);
+  assert.equal(
+    [g.layout.accBuffers, g.layout.sfColumnsPerSet, g.layout.tmemColumnsUsed, g.layout.tmemColumnsAllocated],
+    [1, 48, 352, 512],
+  );
   // PTX-FACTS §4.3 worked example: N = 256 -> 0x08400480.
   assert.is(g.idesc, 0x08400480);
   assert.is(gemmFacts(p).idesc, '0x08400480u');
@@ -216,9 +301,16 @@ test('gemm: sm_100a plan — tensor-memory columns, instruction descriptor, warp
 });
 
 test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §5)', () => {
-  const gemm: GemmSpec = { kind: 'gemm', name: 'g', a: 'nvfp4', b: 'nvfp4', layout: 'TN', output: 'bf16',
+  const gemm: GemmSpec = {
+    kind: 'gemm',
+    name: 'g',
+    a: 'nvfp4',
+    b: 'nvfp4',
+    layout: 'TN',
+    output: 'bf16',
     epilogue: 'alpha',
-    tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } };
+    tiling: { ctaTile: [128, 128, 128], consumers: 4, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  };
   const p = lowerG(gemm, 'sm_120a');
   const L = gemmOn(p, 'sm_120a').layout;
   assert.equal([L.warpsM, L.warpsN, L.warpM, L.warpN], [2, 2, 64, 64]);
@@ -226,8 +318,10 @@ test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §
   assert.is(p.mapping.elemsPerThread, 128);
   assert.is(p.threadsPerBlock, 5 * 32);
   assert.match(launchDescriptions(p)[0].reads, /TMA, 64-byte swizzle/);
-  const deep = lowerG({ ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } },
-    'sm_120a');
+  const deep = lowerG(
+    { ...gemm, tiling: { ...gemm.tiling, ctaTile: [64, 64, 512], consumers: 4, stages: 2 } },
+    'sm_120a',
+  );
   const D = gemmOn(deep, 'sm_120a').layout;
   assert.equal([D.chunkBytes, D.chunks, D.warpsM, D.warpsN], [128, 2, 2, 2]);
 });
@@ -235,13 +329,21 @@ test('gemm: sm_120a plan — warp grid, swizzle span, accumulators (PTX-FACTS §
 test('unsupported mappings are refused with a message naming the field', () => {
   // A 16x16 block needs its rotation chunk inside one thread.
   assert.throws(() => lower(quantize({ block: '16x16', hadamard: 128 }), 'sm_90a'), /groupsPerThread/);
-  assert.throws(() => lower(quantize({ tiling: { threadsPerBlock: 100, rowsPerBlock: 16, groupsPerThread: 1 } }), 'sm_90a'), /threadsPerBlock/);
+  assert.throws(
+    () => lower(quantize({ tiling: { threadsPerBlock: 100, rowsPerBlock: 16, groupsPerThread: 1 } }), 'sm_90a'),
+    /threadsPerBlock/,
+  );
   assert.throws(() => lower(quantize({ name: 'not an identifier' }), 'sm_90a'), /C identifier/);
   // Register admission: 128 elements per thread with a 128-point rotation and MS-EDEN products cannot fit in 255
   // registers; the same thread shape without them can; more threads per block leave fewer registers.
   const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128 } as const;
-  const tiling = (groupsPerThread: number, threadsPerBlock: number) => ({ tiling: { threadsPerBlock, rowsPerBlock: 16, groupsPerThread } });
-  assert.throws(() => lower(quantize({ ...eden, ...tiling(8, 256) }), 'sm_90a'), /registers per thread.*groupsPerThread/);
+  const tiling = (groupsPerThread: number, threadsPerBlock: number) => ({
+    tiling: { threadsPerBlock, rowsPerBlock: 16, groupsPerThread },
+  });
+  assert.throws(
+    () => lower(quantize({ ...eden, ...tiling(8, 256) }), 'sm_90a'),
+    /registers per thread.*groupsPerThread/,
+  );
   assert.ok(lower(quantize({ ...tiling(8, 256) }), 'sm_90a'));
   assert.ok(lower(quantize({ ...eden, ...tiling(1, 512) }), 'sm_90a'));
   assert.throws(() => lower(quantize({ ...eden, ...tiling(2, 512) }), 'sm_90a'), /512 threads per block leave 128/);
@@ -260,20 +362,46 @@ test('every coverage spec lowers on every arch, with launch kernels in its own n
 test('MS-EDEN correction sums: per-128 in the input domain, per-16 in scaled units (NUMERICS §5.6)', () => {
   const eden = { rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tensorScale: 'one-pass' } as const;
   const per16 = lowerQ(quantize({ ...eden }), 'sm_90a');
-  const per128 = lowerQ(quantize({ ...eden, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
-  assert.equal([per16.quantize.correction, quantizeFacts(per16).roundingPolicy], ['per-16', 'qgen_rounding_ms_eden<false>']);
-  assert.equal([per128.quantize.correction, quantizeFacts(per128).roundingPolicy],
-    ['per-128', 'qgen_rounding_ms_eden<true>']);
+  const per128 = lowerQ(
+    quantize({
+      ...eden,
+      correction: 'per-128',
+      tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+    }),
+    'sm_90a',
+  );
+  assert.equal(
+    [per16.quantize.correction, quantizeFacts(per16).roundingPolicy],
+    ['per-16', 'qgen_rounding_ms_eden<false>'],
+  );
+  assert.equal(
+    [per128.quantize.correction, quantizeFacts(per128).roundingPolicy],
+    ['per-128', 'qgen_rounding_ms_eden<true>'],
+  );
   assert.is(quantizeFacts(per128).modePolicy, 'qgen_mode_one_pass');
-  const caller = lowerQ(quantize({ ...eden, tensorScale: 'caller', ceiling: 256, correction: 'per-128', tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 } }), 'sm_90a');
-  assert.equal([quantizeFacts(caller).modePolicy, quantizeFacts(caller).roundingPolicy],
-    ['qgen_mode_caller', 'qgen_rounding_ms_eden<true>']);
+  const caller = lowerQ(
+    quantize({
+      ...eden,
+      tensorScale: 'caller',
+      ceiling: 256,
+      correction: 'per-128',
+      tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 },
+    }),
+    'sm_90a',
+  );
+  assert.equal(
+    [quantizeFacts(caller).modePolicy, quantizeFacts(caller).roundingPolicy],
+    ['qgen_mode_caller', 'qgen_rounding_ms_eden<true>'],
+  );
   assert.match(steps(per128).join('\n'), /input domain/);
 });
 
 test('memory paths: transposed bf16 staged through shared memory, row-major bf16 prefetched only where it is free', () => {
   const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
-  const t = lowerQ(quantize({ rounding: 'sr', target: 'sr-v', hadamard: 16, transposedInput: true, tiling: g2 }), 'sm_90a');
+  const t = lowerQ(
+    quantize({ rounding: 'sr', target: 'sr-v', hadamard: 16, transposedInput: true, tiling: g2 }),
+    'sm_90a',
+  );
   assert.is(t.quantize.load, 'bf16-transposed-tile');
   assert.match(steps(t).join('\n'), /256-row x 32-column tile through shared memory/);
   // Requant (NVFP4 input) stages dequantized f32 values when E is whole 32-code pieces; 16x16 blocks read directly.
@@ -281,23 +409,59 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
   assert.is(rq.quantize.load, 'nvfp4-transposed-tile');
   assert.is(quantizeFacts(rq).inputPolicy, 'qgen_input_nvfp4_transposed_tile');
   assert.match(steps(rq).join('\n'), /256-row x 32-column tile through shared memory \(16-byte code loads/);
-  assert.is(lowerQ(quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: { ...g2, groupsPerThread: 1 } }), 'sm_90a').quantize.load.endsWith('-tile'), false);
-  assert.is(lowerQ(quantize({ block: '16x16', transposedInput: true }), 'sm_90a').quantize.load.endsWith('-tile'), false);
+  assert.is(
+    lowerQ(
+      quantize({ input: 'nvfp4', transposedInput: true, hadamard: 16, tiling: { ...g2, groupsPerThread: 1 } }),
+      'sm_90a',
+    ).quantize.load.endsWith('-tile'),
+    false,
+  );
+  assert.is(
+    lowerQ(quantize({ block: '16x16', transposedInput: true }), 'sm_90a').quantize.load.endsWith('-tile'),
+    false,
+  );
   // A tile of more than 32 KiB (E * threads * 2 bytes) is not staged.
-  assert.is(lowerQ(quantize({ transposedInput: true, tiling: { threadsPerBlock: 512, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').quantize.load.endsWith('-tile'), false);
+  assert.is(
+    lowerQ(
+      quantize({ transposedInput: true, tiling: { threadsPerBlock: 512, rowsPerBlock: 16, groupsPerThread: 4 } }),
+      'sm_90a',
+    ).quantize.load.endsWith('-tile'),
+    false,
+  );
   assert.is(lowerQ(quantize({ tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row-prefetch');
   assert.is(lowerQ(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
-  assert.is(lowerQ(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
-  assert.is(lowerQ(quantize({ tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').quantize.load, 'bf16-row');
+  assert.is(
+    lowerQ(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').quantize.load,
+    'bf16-row',
+  );
+  assert.is(
+    lowerQ(quantize({ tiling: { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 4 } }), 'sm_90a').quantize
+      .load,
+    'bf16-row',
+  );
 });
 
 test('launch bounds: several blocks per SM within the register budget, never fewer than 1', () => {
   const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
   const bounds = (p: KernelPlan) => String(quantizeFacts(p as QuantizePlan).launchBounds).replace('Config::', '');
-  assert.is(bounds(lower(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a')), 'kThreads, 3');   // <= 85 registers
-  assert.is(bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a')), 'kThreads, 2');  // <= 128
-  assert.is(bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: { ...g2, groupsPerThread: 4 } }), 'sm_90a')), 'kThreads, 1');
-  assert.is(bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')), 'kThreads, 1');
+  assert.is(bounds(lower(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a')), 'kThreads, 3'); // <= 85 registers
+  assert.is(
+    bounds(lower(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a')),
+    'kThreads, 2',
+  ); // <= 128
+  assert.is(
+    bounds(
+      lower(
+        quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: { ...g2, groupsPerThread: 4 } }),
+        'sm_90a',
+      ),
+    ),
+    'kThreads, 1',
+  );
+  assert.is(
+    bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')),
+    'kThreads, 1',
+  );
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);

@@ -20,8 +20,13 @@ async function inProcess(...args: string[]): Promise<{ code: number; stdout: str
   const out: string[] = [];
   const err: string[] = [];
   const saved = { log: console.log, write: process.stderr.write };
-  console.log = (...a: unknown[]) => { out.push(a.join(' ')); };
-  process.stderr.write = ((chunk: unknown) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  console.log = (...a: unknown[]) => {
+    out.push(a.join(' '));
+  };
+  process.stderr.write = ((chunk: unknown) => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
   try {
     const code = await main(args);
     return { code, stdout: out.join('\n'), stderr: err.join('') };
@@ -34,8 +39,11 @@ async function inProcess(...args: string[]): Promise<{ code: number; stdout: str
 
 /** Every file under dir (relative, sorted). */
 function filesUnder(dir: string, prefix = ''): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory()
-    ? filesUnder(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? filesUnder(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+    )
+    .sort();
 }
 
 test('output: filesystem mistakes are one line naming the path, exit 2, nothing written, no stack', async () => {
@@ -73,35 +81,37 @@ test('output: emitting over an earlier emit of another arch leaves none of its f
   const expected = ['amax_bf16.cu', ...manifest.headers, 'manifest.json', OWNED_FILES_NAME].sort();
   assert.equal(filesUnder(dir), expected);
   const owned = JSON.parse(readFileSync(path.join(dir, OWNED_FILES_NAME), 'utf8'));
-  assert.equal(owned.files, expected.filter((f) => f !== OWNED_FILES_NAME));
+  assert.equal(
+    owned.files,
+    expected.filter((f) => f !== OWNED_FILES_NAME),
+  );
 });
 
-test('output: a non-empty folder qgen did not write is refused; --force writes beside its files, never over them',
-  async () => {
-    const project = tmp('user-project');
-    mkdirSync(project);
-    writeFileSync(path.join(project, 'README.md'), 'my project\n');
-    writeFileSync(path.join(project, 'train.py'), 'print(1)\n');
-    const refused = await inProcess('vendor', '--target', 'c', '--arch', 'sm_90a', '--out', project);
-    assert.is(refused.code, 2);
-    assert.match(refused.stderr, /user-project: folder is not empty and holds no earlier qgen output/);
-    assert.equal(filesUnder(project), ['README.md', 'train.py']);
-    // --force: the package has its own README.md, which would overwrite the user's: still refused, nothing written.
-    const clash = await inProcess('vendor', '--target', 'c', '--arch', 'sm_90a', '--out', project, '--force');
-    assert.is(clash.code, 2);
-    assert.match(clash.stderr, /would overwrite 1 file\(s\) qgen did not write \(README\.md\)/);
-    assert.equal(filesUnder(project), ['README.md', 'train.py']);
-    // Emitting beside foreign files with --force works, and a later run replaces only qgen's files.
-    const forced = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--force', '--only', 'amax_bf16');
-    assert.is(forced.code, 0, forced.stderr);
-    assert.ok(filesUnder(project).includes('amax_bf16.cu'));
-    const again = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--only', 'hadamard_rht128');
-    assert.is(again.code, 0, again.stderr);
-    const after = filesUnder(project);
-    assert.ok(after.includes('hadamard_rht128.cu') && !after.includes('amax_bf16.cu'), after.join(' '));
-    assert.is(readFileSync(path.join(project, 'README.md'), 'utf8'), 'my project\n');
-    assert.is(readFileSync(path.join(project, 'train.py'), 'utf8'), 'print(1)\n');
-  });
+test('output: a non-empty folder qgen did not write is refused; --force writes beside its files, never over them', async () => {
+  const project = tmp('user-project');
+  mkdirSync(project);
+  writeFileSync(path.join(project, 'README.md'), 'my project\n');
+  writeFileSync(path.join(project, 'train.py'), 'print(1)\n');
+  const refused = await inProcess('vendor', '--target', 'c', '--arch', 'sm_90a', '--out', project);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, /user-project: folder is not empty and holds no earlier qgen output/);
+  assert.equal(filesUnder(project), ['README.md', 'train.py']);
+  // --force: the package has its own README.md, which would overwrite the user's: still refused, nothing written.
+  const clash = await inProcess('vendor', '--target', 'c', '--arch', 'sm_90a', '--out', project, '--force');
+  assert.is(clash.code, 2);
+  assert.match(clash.stderr, /would overwrite 1 file\(s\) qgen did not write \(README\.md\)/);
+  assert.equal(filesUnder(project), ['README.md', 'train.py']);
+  // Emitting beside foreign files with --force works, and a later run replaces only qgen's files.
+  const forced = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--force', '--only', 'amax_bf16');
+  assert.is(forced.code, 0, forced.stderr);
+  assert.ok(filesUnder(project).includes('amax_bf16.cu'));
+  const again = await inProcess('emit', '--arch', 'sm_90a', '--out', project, '--only', 'hadamard_rht128');
+  assert.is(again.code, 0, again.stderr);
+  const after = filesUnder(project);
+  assert.ok(after.includes('hadamard_rht128.cu') && !after.includes('amax_bf16.cu'), after.join(' '));
+  assert.is(readFileSync(path.join(project, 'README.md'), 'utf8'), 'my project\n');
+  assert.is(readFileSync(path.join(project, 'train.py'), 'utf8'), 'print(1)\n');
+});
 
 test('output: vendoring twice replaces the package; a file the user added inside it stays', async () => {
   const dir = tmp('vendored');
@@ -115,10 +125,14 @@ test('output: vendoring twice replaces the package; a file the user added inside
 
 test('output: `qgen emit | head -1` ends without an error (EPIPE)', async () => {
   const out = tmp('piped');
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/qgen.mjs'), 'emit', '--arch', 'sm_90a', '--out', out],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/qgen.mjs'), 'emit', '--arch', 'sm_90a', '--out', out], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   child.stdout.once('data', () => child.stdout.destroy()); // the reader goes away after the first chunk
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.is(code, 0, stderr);

@@ -7,7 +7,11 @@ import fc from 'fast-check';
 import { bitsOf } from '../reference/fp32.ts';
 import { CurandPhilox, philox4x32_10, randomBlock, randomWord, splitSeed } from '../reference/philox.ts';
 
-const words = (s: string) => s.trim().split(/\s+/).map((h) => parseInt(h, 16));
+const words = (s: string) =>
+  s
+    .trim()
+    .split(/\s+/)
+    .map((h) => parseInt(h, 16));
 const hexes = (a: ArrayLike<number>) => Array.from(a, (x) => (x >>> 0).toString(16).padStart(8, '0')).join(' ');
 
 /** Philox4x32-10 written with BigInt products, straight from the round definition in PTX-FACTS §8. */
@@ -46,23 +50,46 @@ test('philox4x32_10: equals the BigInt implementation on random counters and key
   const edge = fc.constantFrom(0, 1, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff);
   const word = fc.oneof(u32, edge);
   const out = new Uint32Array(4);
-  fc.assert(fc.property(fc.array(word, { minLength: 6, maxLength: 6 }), ([c0, c1, c2, c3, k0, k1]) => {
-    philox4x32_10(c0, c1, c2, c3, k0, k1, out);
-    return hexes(out) === hexes(philoxBig([c0, c1, c2, c3], [k0, k1]));
-  }), { numRuns: 3000 });
+  fc.assert(
+    fc.property(fc.array(word, { minLength: 6, maxLength: 6 }), ([c0, c1, c2, c3, k0, k1]) => {
+      philox4x32_10(c0, c1, c2, c3, k0, k1, out);
+      return hexes(out) === hexes(philoxBig([c0, c1, c2, c3], [k0, k1]));
+    }),
+    { numRuns: 3000 },
+  );
 });
 
 test('CurandPhilox: every curand() and curand_uniform() vector of PTX-FACTS §8', () => {
   // 6 x curand(), then 6 x curand_uniform() from the same state (float bit patterns).
   const table: [bigint, bigint, bigint, string, string][] = [
-    [0n, 0n, 0n, '6627e8d5 e169c58d bc57ac4c 9b00dbd8 f8e4cca4 5cb200db',
-      '3f31a575 3d17eff6 3c9f5465 3ea38e65 3e10544f 3e8b226c'],
-    [0x0123456789abcdefn, 5n, 7n, 'a1bd1919 644af2c9 0aab6850 81064203 05721106 c58f49d0',
-      '3ec505cf 3eed7416 3eafab8f 3f71dc0b 3ec8f6c8 3e8e1807'],
-    [42n, 2n ** 32n, 0xffffffffffn, '8cca8c21 085448ef 8a7aba7b a72dadfa cf6e40ae fab6bc1d',
-      '3edc58d1 3eb36c96 3e39ea50 3f6fceef 3ecf7a3d 3e31a230'],
-    [2n ** 64n - 1n, 3n, 2n, '4c195a18 9927849d 0b34494e b5451674 3c3244c2 06bd6ebd',
-      '3f0ecdbd 3f0c8fea 3f235eb7 3f46902b 3e6dc076 3eb3fc73'],
+    [
+      0n,
+      0n,
+      0n,
+      '6627e8d5 e169c58d bc57ac4c 9b00dbd8 f8e4cca4 5cb200db',
+      '3f31a575 3d17eff6 3c9f5465 3ea38e65 3e10544f 3e8b226c',
+    ],
+    [
+      0x0123456789abcdefn,
+      5n,
+      7n,
+      'a1bd1919 644af2c9 0aab6850 81064203 05721106 c58f49d0',
+      '3ec505cf 3eed7416 3eafab8f 3f71dc0b 3ec8f6c8 3e8e1807',
+    ],
+    [
+      42n,
+      2n ** 32n,
+      0xffffffffffn,
+      '8cca8c21 085448ef 8a7aba7b a72dadfa cf6e40ae fab6bc1d',
+      '3edc58d1 3eb36c96 3e39ea50 3f6fceef 3ecf7a3d 3e31a230',
+    ],
+    [
+      2n ** 64n - 1n,
+      3n,
+      2n,
+      '4c195a18 9927849d 0b34494e b5451674 3c3244c2 06bd6ebd',
+      '3f0ecdbd 3f0c8fea 3f235eb7 3f46902b 3e6dc076 3eb3fc73',
+    ],
   ];
   for (const [seed, subsequence, offset, ints, uniforms] of table) {
     const s = new CurandPhilox(seed, subsequence, offset);
@@ -130,31 +157,48 @@ test('splitSeed: halves of a 64-bit seed; out-of-range seeds are refused', () =>
 test('randomWord(seed, stream, index, w) is the w-th curand() of curand_init(seed, index, stream * 2^34 + w)', () => {
   const seed = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(0n, 42n, 2n ** 64n - 1n));
   const stream = fc.oneof(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 ** 30 - 1 }));
-  const index = fc.oneof(fc.integer({ min: 0, max: 2 ** 20 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-    fc.constantFrom(0xffffffff, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER));
-  const w = fc.oneof(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 2 ** 34 - 1 }),
-    fc.constantFrom(2 ** 34 - 1, 2 ** 34 - 4, 4 * 0xfffffffe));
-  fc.assert(fc.property(seed, stream, index, w, (sd, st, idx, ww) => {
-    const [lo, hi] = splitSeed(sd);
-    const s = new CurandPhilox(sd, BigInt(idx), BigInt(st) * 2n ** 34n + BigInt(ww));
-    // Three consecutive curand() calls: words w, w+1, w+2 (crossing a block boundary when w mod 4 >= 2).
-    for (let k = 0; k < 3; k++) {
-      if (ww + k >= 2 ** 34) break;
-      if (s.next() !== randomWord(lo, hi, st, idx, ww + k)) return false;
-    }
-    return true;
-  }), { numRuns: 1500 });
+  const index = fc.oneof(
+    fc.integer({ min: 0, max: 2 ** 20 }),
+    fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    fc.constantFrom(0xffffffff, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER),
+  );
+  const w = fc.oneof(
+    fc.integer({ min: 0, max: 63 }),
+    fc.integer({ min: 0, max: 2 ** 34 - 1 }),
+    fc.constantFrom(2 ** 34 - 1, 2 ** 34 - 4, 4 * 0xfffffffe),
+  );
+  fc.assert(
+    fc.property(seed, stream, index, w, (sd, st, idx, ww) => {
+      const [lo, hi] = splitSeed(sd);
+      const s = new CurandPhilox(sd, BigInt(idx), BigInt(st) * 2n ** 34n + BigInt(ww));
+      // Three consecutive curand() calls: words w, w+1, w+2 (crossing a block boundary when w mod 4 >= 2).
+      for (let k = 0; k < 3; k++) {
+        if (ww + k >= 2 ** 34) break;
+        if (s.next() !== randomWord(lo, hi, st, idx, ww + k)) return false;
+      }
+      return true;
+    }),
+    { numRuns: 1500 },
+  );
 });
 
 test('randomBlock: words 4*block .. 4*block+3 of randomWord', () => {
   const out = new Uint32Array(4);
-  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 0xffffffff }),
-    fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-    fc.integer({ min: 0, max: 2 ** 32 - 1 }), (lo, hi, st, idx, blk) => {
-      randomBlock(lo, hi, st, idx, blk, out);
-      for (let j = 0; j < 4; j++) if (out[j] !== randomWord(lo, hi, st, idx, 4 * blk + j)) return false;
-      return true;
-    }), { numRuns: 1000 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.integer({ min: 0, max: 7 }),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      (lo, hi, st, idx, blk) => {
+        randomBlock(lo, hi, st, idx, blk, out);
+        for (let j = 0; j < 4; j++) if (out[j] !== randomWord(lo, hi, st, idx, 4 * blk + j)) return false;
+        return true;
+      },
+    ),
+    { numRuns: 1000 },
+  );
   // Counter layout by hand: (block, stream, index_lo32, index_hi32) under key (seed_lo32, seed_hi32).
   const ref = new Uint32Array(4);
   randomBlock(0x11111111, 0x22222222, 3, 2 ** 32 * 5 + 9, 6, out);

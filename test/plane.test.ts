@@ -29,7 +29,7 @@ test('§6.6: e2m1 * e4m3 is exact in bf16 for every code and every non-NaN scale
     for (let scale = 0; scale < 256; scale++) {
       const s = decodeE4M3(scale);
       if (Number.isNaN(s)) continue;
-      const exact = decodeE2M1(code) * s;   // binary64: exact for 2- and 4-bit significands
+      const exact = decodeE2M1(code) * s; // binary64: exact for 2- and 4-bit significands
       const one = new QuantizedTensor1(code, scale);
       const got = bf16BitsToF32(bf16Plane(one)[0]);
       assert.ok(Object.is(got, exact), `code ${code} scale 0x${scale.toString(16)}: bf16 ${got}, exact ${exact}`);
@@ -41,8 +41,13 @@ test('§6.6: e2m1 * e4m3 is exact in bf16 for every code and every non-NaN scale
 
 /** A 1x16 NVFP4 tensor whose first element has `code` and whose group has scale byte `scale`. */
 class QuantizedTensor1 implements QuantizedTensor {
-  rows = 1; cols = 16; groupSize = 16 as const; scaleFormat = 'e4m3' as const; tensorScale = 1;
-  codes: Uint8Array; scales: Uint8Array;
+  rows = 1;
+  cols = 16;
+  groupSize = 16 as const;
+  scaleFormat = 'e4m3' as const;
+  tensorScale = 1;
+  codes: Uint8Array;
+  scales: Uint8Array;
   constructor(code: number, scale: number) {
     this.codes = new Uint8Array(16);
     this.codes[0] = code;
@@ -51,40 +56,50 @@ class QuantizedTensor1 implements QuantizedTensor {
 }
 
 /** Any NVFP4 tensor: codes 0..15, non-NaN E4M3 scale bytes, any finite positive tensor scale. */
-const nvfp4Tensor = fc.record({
-  rows: fc.integer({ min: 1, max: 9 }), groups: fc.integer({ min: 1, max: 6 }),
-  seed: fc.integer({ min: 0, max: 1 << 30 }),
-  tensorScale: fc.float({ min: Math.fround(2 ** -40), max: Math.fround(2 ** 40), noNaN: true }),
-}).map(({ rows, groups, seed, tensorScale }) => {
-  const cols = 16 * groups;
-  let h = seed >>> 0;
-  const next = () => { h = (Math.imul(h ^ (h >>> 13), 0x5bd1e995) + 0x6b43a9b5) >>> 0; return h; };
-  const codes = Uint8Array.from({ length: rows * cols }, () => next() & 15);
-  const scales = Uint8Array.from({ length: rows * groups }, () => {
-    const b = next() & 0xff;
-    return (b & 0x7f) === 0x7f ? 0x38 : b;
+const nvfp4Tensor = fc
+  .record({
+    rows: fc.integer({ min: 1, max: 9 }),
+    groups: fc.integer({ min: 1, max: 6 }),
+    seed: fc.integer({ min: 0, max: 1 << 30 }),
+    tensorScale: fc.float({ min: Math.fround(2 ** -40), max: Math.fround(2 ** 40), noNaN: true }),
+  })
+  .map(({ rows, groups, seed, tensorScale }) => {
+    const cols = 16 * groups;
+    let h = seed >>> 0;
+    const next = () => {
+      h = (Math.imul(h ^ (h >>> 13), 0x5bd1e995) + 0x6b43a9b5) >>> 0;
+      return h;
+    };
+    const codes = Uint8Array.from({ length: rows * cols }, () => next() & 15);
+    const scales = Uint8Array.from({ length: rows * groups }, () => {
+      const b = next() & 0xff;
+      return (b & 0x7f) === 0x7f ? 0x38 : b;
+    });
+    return { rows, cols, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale } as QuantizedTensor;
   });
-  return { rows, cols, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale } as QuantizedTensor;
-});
 
 test('reference: the plane equals dequantize(codes, scales) with tensor scale 1, bit for bit (property)', () => {
-  fc.assert(fc.property(nvfp4Tensor, (q) => {
-    const plane = bf16Plane(q);
-    const y = dequantize({ ...q, tensorScale: 1 });
-    for (let i = 0; i < y.length; i++) {
-      if (plane[i] !== f32ToBf16Bits(y[i])) return false;
-      // and the bf16 value is the f32 one (nothing rounded on the way to bf16)
-      if (!Object.is(bf16BitsToF32(plane[i]), y[i])) return false;
-    }
-    return true;
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(nvfp4Tensor, (q) => {
+      const plane = bf16Plane(q);
+      const y = dequantize({ ...q, tensorScale: 1 });
+      for (let i = 0; i < y.length; i++) {
+        if (plane[i] !== f32ToBf16Bits(y[i])) return false;
+        // and the bf16 value is the f32 one (nothing rounded on the way to bf16)
+        if (!Object.is(bf16BitsToF32(plane[i]), y[i])) return false;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('reference: the plane times the tensor scale is dequantize (the scale goes to the GEMM alpha)', () => {
   const spec = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')! as QuantizeSpec;
   const q = quantize(spec, gaussianMatrix(32, 64, 5), { seed: 1n });
   assert.ok(q.tensorScale !== 1, 'a tensor scale other than 1 (the test would be vacuous)');
-  const plane = bf16Plane(q), y = dequantize(q);
+  const plane = bf16Plane(q),
+    y = dequantize(q);
   for (let i = 0; i < y.length; i++) {
     assert.is(Math.fround(bf16BitsToF32(plane[i]) * q.tensorScale), y[i], `element ${i}`);
   }
@@ -94,10 +109,18 @@ test('validate: outputs is one of the two values, and the plane is NVFP4 only', 
   const ok = quantizeSpec('p', { outputs: PLANE });
   assert.equal(validate(ok, 'sm_90a'), []);
   const bad = { ...ok, outputs: 'bf16' };
-  assert.match(validate(bad, 'sm_90a').map((p) => `${p.path}: ${p.message}`).join('\n'),
-    /kernels\[i\]\.outputs: must be one of 'nvfp4' \| 'nvfp4\+bf16-plane'/);
-  const mx = quantizeSpec('m', { scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', outputs: PLANE,
-    tiling: { groupsPerThread: 2 } });
+  assert.match(
+    validate(bad, 'sm_90a')
+      .map((p) => `${p.path}: ${p.message}`)
+      .join('\n'),
+    /kernels\[i\]\.outputs: must be one of 'nvfp4' \| 'nvfp4\+bf16-plane'/,
+  );
+  const mx = quantizeSpec('m', {
+    scaleGroup: { size: 32, format: 'ue8m0' },
+    tensorScale: 'none',
+    outputs: PLANE,
+    tiling: { groupsPerThread: 2 },
+  });
   const problems = validate(mx, 'sm_100a');
   assert.is(problems.length, 1, JSON.stringify(problems));
   assert.is(problems[0].path, 'kernels[i].outputs');
@@ -154,8 +177,15 @@ test('catalog: each Quartet II quantizer has a plane variant with identical nume
 
 test('GPU runner binding: a plane kernel takes one more buffer, the plane, last', () => {
   const spec = catalogFor('sm_90a').find((s) => s.name === planeVariant('sm_90a', 'quartet2_xt_rq_mseden_rht128'))!;
-  assert.equal(bufferNames(spec),
-    ['in_codes', 'in_scales', 'in_tensor_scale', 'codes', 'scales', 'tensor_scale', 'plane']);
+  assert.equal(bufferNames(spec), [
+    'in_codes',
+    'in_scales',
+    'in_tensor_scale',
+    'codes',
+    'scales',
+    'tensor_scale',
+    'plane',
+  ]);
   const plain = catalogFor('sm_90a').find((s) => s.name === 'quartet2_x_46')!;
   assert.equal(bufferNames(plain), ['x', 'codes', 'scales', 'tensor_scale']);
 });

@@ -6,7 +6,12 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  PROVENANCE_FORMAT, provenanceProblems, readProvenance, runFolderName, withProvenance, type Provenance,
+  PROVENANCE_FORMAT,
+  provenanceProblems,
+  readProvenance,
+  runFolderName,
+  withProvenance,
+  type Provenance,
 } from '../harness/provenance.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -20,15 +25,29 @@ function filesUnder(dir: string): string[] {
 }
 
 const sample: Provenance = {
-  format: PROVENANCE_FORMAT, commit: 'a'.repeat(40), dirty: false, qgen_version: '0.1.0', source_hash: null,
-  gpu: 'NVIDIA H100 80GB HBM3', sm_count: 132, compute_capability: '9.0', driver: '580.1', cuda: '13.0', nvcc: '13.0.88',
-  torch: null, date: '2026-12-06T18:00:00.000Z', command: ['node', '.device/qgen-gpu.mjs', 'test'], recorded_at_run_time: true,
+  format: PROVENANCE_FORMAT,
+  commit: 'a'.repeat(40),
+  dirty: false,
+  qgen_version: '0.1.0',
+  source_hash: null,
+  gpu: 'NVIDIA H100 80GB HBM3',
+  sm_count: 132,
+  compute_capability: '9.0',
+  driver: '580.1',
+  cuda: '13.0',
+  nvcc: '13.0.88',
+  torch: null,
+  date: '2026-12-06T18:00:00.000Z',
+  command: ['node', '.device/qgen-gpu.mjs', 'test'],
+  recorded_at_run_time: true,
 };
 
 test('every results file under bench/results/ carries a valid provenance (README files excepted)', () => {
   const files = filesUnder(results).filter((f) => path.basename(f) !== 'README.md');
   assert.ok(files.length > 20, `expected the committed results, found ${files.length} files`);
-  const bad = files.map((f) => ({ f, r: readProvenance(f, readFileSync(f, 'utf8')) })).filter((x) => x.r.error)
+  const bad = files
+    .map((f) => ({ f, r: readProvenance(f, readFileSync(f, 'utf8')) }))
+    .filter((x) => x.r.error)
     .map((x) => `${path.relative(root, x.f)}: ${x.r.error}`);
   assert.equal(bad, []);
 });

@@ -16,8 +16,13 @@ test('relMse and effectiveBits by hand', () => {
 test('Gaussian relative MSE (1024x4096): the paper figures within 5%, MS-EDEN below half of SR', () => {
   const table = qualityTable(1024, 4096, 1);
   const byName = new Map(table.map((r) => [r.name, r]));
-  const lines = table.map((r) => `  ${r.name.padEnd(18)} relMSE ${(r.relMse * 1e3).toFixed(3)}e-3  bits ${r.bits.toFixed(3)}` +
-    (r.paper === undefined ? '' : `  paper ${(r.paper * 1e3).toFixed(1)}e-3 (${(100 * (r.relMse / r.paper - 1)).toFixed(1)}%)`));
+  const lines = table.map(
+    (r) =>
+      `  ${r.name.padEnd(18)} relMSE ${(r.relMse * 1e3).toFixed(3)}e-3  bits ${r.bits.toFixed(3)}` +
+      (r.paper === undefined
+        ? ''
+        : `  paper ${(r.paper * 1e3).toFixed(1)}e-3 (${(100 * (r.relMse / r.paper - 1)).toFixed(1)}%)`),
+  );
   console.log(lines.join('\n'));
   for (const r of table) {
     assert.ok(r.bits === effectiveBits(r.relMse));

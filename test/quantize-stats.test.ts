@@ -34,11 +34,13 @@ class Moments {
     }
     this.n++;
   }
-  mean(i: number): number { return this.sum[i] / this.n; }
+  mean(i: number): number {
+    return this.sum[i] / this.n;
+  }
   /** Standard error of the mean (sample standard deviation / sqrt(n)). */
   stderr(i: number): number {
     const m = this.mean(i);
-    const variance = Math.max(0, (this.sumSq[i] / this.n - m * m) * this.n / (this.n - 1));
+    const variance = Math.max(0, ((this.sumSq[i] / this.n - m * m) * this.n) / (this.n - 1));
     return Math.sqrt(variance / this.n);
   }
   /**
@@ -58,13 +60,14 @@ function inverseRotation(y: ArrayLike<number>, off: number, n: number, eps: Floa
   for (let h = 1; h < n; h *= 2) {
     for (let i = 0; i < n; i++) {
       if ((i & h) === 0) {
-        const u = a[i], v = a[i + h];
+        const u = a[i],
+          v = a[i + h];
         a[i] = u + v;
         a[i + h] = u - v;
       }
     }
   }
-  for (let j = 0; j < n; j++) out[off + j] = eps[j] * a[j] / Math.sqrt(n);
+  for (let j = 0; j < n; j++) out[off + j] = (eps[j] * a[j]) / Math.sqrt(n);
 }
 
 /**
@@ -99,7 +102,7 @@ test('SR is unbiased: the mean over 4000 seeds of each dequantized value is x (B
     let first: Uint8Array | null = null;
     let scalesChange = false;
     for (let seed = 0; seed < N; seed++) {
-      const q = quantize(s, x, { seed: BigInt(seed) * 0x9e3779b97f4a7c15n % (1n << 64n), signSeed });
+      const q = quantize(s, x, { seed: (BigInt(seed) * 0x9e3779b97f4a7c15n) % (1n << 64n), signSeed });
       if (first === null) first = q.scales;
       else if (!q.scales.every((v, i) => v === first![i])) scalesChange = true;
       m.add(dequantize(q));
@@ -109,7 +112,8 @@ test('SR is unbiased: the mean over 4000 seeds of each dequantized value is x (B
     let worst = 0;
     for (let i = 0; i < x.data.length; i++) {
       const xi = input.data[i];
-      const D = (s.scaleGroup.size === 32 ? 2 ** (q0.scales[i >> 5] - 127) : decodeE4M3(q0.scales[i >> 4])) * q0.tensorScale;
+      const D =
+        (s.scaleGroup.size === 32 ? 2 ** (q0.scales[i >> 5] - 127) : decodeE4M3(q0.scales[i >> 4])) * q0.tensorScale;
       // the two grid points around |x|/D and the probability of the upper one, in float64
       const a = Math.abs(xi) / D;
       const lo = Math.max(...GRID.filter((g) => g <= a));
@@ -209,7 +213,9 @@ test('MS-EDEN over random sign vectors: E[H^T deq] = x per element (5 sigma over
   assert.ok(eden.projZ < Z, `MS-EDEN: |z| of <xhat, x> = ${eden.projZ.toFixed(2)}`);
   // the same test on the biased quantizer it corrects (RTN to s_eden after the rotation, no correction) fails
   const rtn = rtnRun();
-  console.log(`  random signs: MS-EDEN max |z| per element ${eden.worst.toFixed(2)}, projection |z| ${eden.projZ.toFixed(2)}; uncorrected RTN projection |z| ${rtn.projZ.toFixed(2)}`);
+  console.log(
+    `  random signs: MS-EDEN max |z| per element ${eden.worst.toFixed(2)}, projection |z| ${eden.projZ.toFixed(2)}; uncorrected RTN projection |z| ${rtn.projZ.toFixed(2)}`,
+  );
   assert.ok(rtn.projZ > Z, `uncorrected RTN should be detected as biased: |z| = ${rtn.projZ.toFixed(2)}`);
 });
 
@@ -239,7 +245,9 @@ test('backward GEMM of two SR operands sharing one sign vector: unbiased with in
   };
   const independent = run(false);
   const shared = run(true);
-  console.log(`  GEMM diagonal bias |z|: independent seeds ${independent.toFixed(2)}, shared seed ${shared.toFixed(2)}`);
+  console.log(
+    `  GEMM diagonal bias |z|: independent seeds ${independent.toFixed(2)}, shared seed ${shared.toFixed(2)}`,
+  );
   assert.ok(independent < Z, `independent seeds: |z| = ${independent.toFixed(2)}`);
   assert.ok(shared > Z, `a shared seed should be detected as biased: |z| = ${shared.toFixed(2)}`);
 });
@@ -253,10 +261,16 @@ test('four-over-six is never worse than its 6-candidate, per group, on Gaussian 
     const q46 = quantize(spec('four-six', { tensorScale: mode, ceiling: C }), x, { seed: 0n });
     // candidate 6 alone is RTN with target 6 and the same tensor scale rule (T_ref = 6, same C)
     const q6 = quantize(spec('rtn', { tensorScale: mode, ceiling: C }), x, { seed: 0n });
-    const d46 = dequantize(q46), d6 = dequantize(q6);
-    let chose4 = 0, total46 = 0, total6 = 0;
+    const d46 = dequantize(q46),
+      d6 = dequantize(q6);
+    let chose4 = 0,
+      total46 = 0,
+      total6 = 0;
     for (let g = 0; g < q46.scales.length; g++) {
-      let e46 = 0, e6 = 0, tol = 0, am = 0;
+      let e46 = 0,
+        e6 = 0,
+        tol = 0,
+        am = 0;
       for (let i = 16 * g; i < 16 * g + 16; i++) am = Math.max(am, Math.abs(x.data[i]));
       const delta = 2 ** -21 * am;
       for (let i = 16 * g; i < 16 * g + 16; i++) {
@@ -283,7 +297,9 @@ test('the Gaussian test matrix: deterministic, bf16 values, mean 0 and variance 
   assert.equal(gaussianMatrix(64, 1024, 1).data, a.data);
   assert.not.equal(gaussianMatrix(64, 1024, 2).data, a.data);
   const n = a.data.length;
-  let s = 0, s2 = 0, s4 = 0;
+  let s = 0,
+    s2 = 0,
+    s4 = 0;
   const bits = new Uint32Array(a.data.buffer);
   for (let i = 0; i < n; i++) {
     assert.is(bits[i] & 0xffff, 0, 'a bf16 value');

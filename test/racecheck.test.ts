@@ -7,20 +7,27 @@ import path from 'node:path';
 import { isRawStageReuse, judgeRacecheck, parseRacecheck } from '../harness/gpu/racecheck.ts';
 
 const FN = 'qgen_gemm_nvfp4_f32_impl::';
-const READ_A = `${FN}load_a_fragments(const unsigned char *, const qgen_gemm_grid &, int, const qgen_step_place &, `
-  + 'int, unsigned int (&)[1][16])+0x1950 in gemm_nvfp4_f32.cu:202';
-const TMA = `${FN}qgen_tma_load_2d(void *, const CUtensorMap *, int, int, unsigned long *)+0x3f0 `
-  + 'in qgen_async.cuh:45';
-const B_TILE_WRITE = `${FN}dequantize_b_row(const unsigned char *, unsigned int, unsigned char *, int, int, int)+0x800 `
-  + 'in gemm_nvfp4_f32.cu:158';
+const READ_A =
+  `${FN}load_a_fragments(const unsigned char *, const qgen_gemm_grid &, int, const qgen_step_place &, ` +
+  'int, unsigned int (&)[1][16])+0x1950 in gemm_nvfp4_f32.cu:202';
+const TMA =
+  `${FN}qgen_tma_load_2d(void *, const CUtensorMap *, int, int, unsigned long *)+0x3f0 ` + 'in qgen_async.cuh:45';
+const B_TILE_WRITE =
+  `${FN}dequantize_b_row(const unsigned char *, unsigned int, unsigned char *, int, int, int)+0x800 ` +
+  'in gemm_nvfp4_f32.cu:158';
 
 /** A racecheck log in compute-sanitizer's format (the second line of a record as in the 085eb0d grid-capped run). */
 function log(records: Array<[string, string, string, string, number]>, displayed = records.length): string {
-  return ['========= COMPUTE-SANITIZER',
+  return [
+    '========= COMPUTE-SANITIZER',
     ...records.flatMap(([k1, at1, k2, at2, n]) => [
       `========= Error: Race reported between ${k1} access at ${at1}`,
-      `=========     and ${k2} access at ${at2} [${n} hazards]`, '========= ']),
-    `========= RACECHECK SUMMARY: ${displayed} hazards displayed (${displayed} errors, 0 warnings)`, ''].join('\n');
+      `=========     and ${k2} access at ${at2} [${n} hazards]`,
+      '========= ',
+    ]),
+    `========= RACECHECK SUMMARY: ${displayed} hazards displayed (${displayed} errors, 0 warnings)`,
+    '',
+  ].join('\n');
 }
 
 test('racecheck: records are parsed with both accesses and the hazard count', () => {
@@ -33,11 +40,21 @@ test('racecheck: records are parsed with both accesses and the hazard count', ()
 });
 
 test('racecheck: the raw-stage hand-off is listed as analysed, anything else fails', () => {
-  const analysed = judgeRacecheck(log([['Write', TMA, 'Read', READ_A, 496], ['Read', READ_A, 'Write', TMA, 3]]));
+  const analysed = judgeRacecheck(
+    log([
+      ['Write', TMA, 'Read', READ_A, 496],
+      ['Read', READ_A, 'Write', TMA, 3],
+    ]),
+  );
   assert.ok(analysed.ok, analysed.summary);
   assert.match(analysed.summary, /2 reports, 2 analysed as raw-stage reuse/);
   // a consumer read against another consumer's generic store into shared memory is not the hand-off
-  const other = judgeRacecheck(log([['Write', TMA, 'Read', READ_A, 496], ['Write', B_TILE_WRITE, 'Read', READ_A, 8]]));
+  const other = judgeRacecheck(
+    log([
+      ['Write', TMA, 'Read', READ_A, 496],
+      ['Write', B_TILE_WRITE, 'Read', READ_A, 8],
+    ]),
+  );
   assert.not.ok(other.ok);
   assert.match(other.summary, /1 NOT analysed/);
   assert.match(other.lines.join('\n'), /NOT analysed: Error, Write at .*dequantize_b_row/);
@@ -76,9 +93,15 @@ test('sm_90a GEMMs keep the raw-stage hand-off that bench/NOTES.md analyses for 
     assert.ok(wait >= 0 && wait < loads.indexOf('qgen_tma_load_2d(') && wait < loads.indexOf('qgen_bulk_load('), f);
     // every lane's reads of the stage, then __syncwarp, then lane 0's arrival
     const prepA = functionBody(src, 'prepare_a');
-    const order = ['load_a_fragments(', '__syncwarp();',
-      'if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty['].map((s) => prepA.indexOf(s));
-    assert.ok(order.every((i, j) => i >= 0 && (j === 0 || i > order[j - 1])), `${f}: ${order}`);
+    const order = [
+      'load_a_fragments(',
+      '__syncwarp();',
+      'if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty[',
+    ].map((s) => prepA.indexOf(s));
+    assert.ok(
+      order.every((i, j) => i >= 0 && (j === 0 || i > order[j - 1])),
+      `${f}: ${order}`,
+    );
     // the B reads of a step (prepare_b) come before that step's arrival (prepare_a) in every consumer thread
     const kernel = functionBody(src, 'gemm');
     for (const step of ['0', 'step + 1']) {

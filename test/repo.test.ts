@@ -13,10 +13,15 @@ const read = (rel: string) => readFileSync(path.join(ROOT, rel), 'utf8');
 
 /** Tracked and new (not ignored) text files of the checkout. */
 function repoFiles(): string[] {
-  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'],
-    { cwd: ROOT, encoding: 'utf8' });
-  return out.split('\n').filter((f) => f && existsSync(path.join(ROOT, f))
-    && !/\.(png|svg|xz|lock)$/.test(f) && !f.endsWith('package-lock.json'));
+  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  return out
+    .split('\n')
+    .filter(
+      (f) => f && existsSync(path.join(ROOT, f)) && !/\.(png|svg|xz|lock)$/.test(f) && !f.endsWith('package-lock.json'),
+    );
 }
 
 /** Section numbers (`## 4.` / `### 4.5`) of a markdown file. */
@@ -30,8 +35,12 @@ test('repo: no file cites the material outside the repository (../shared, ptx.md
   for (const f of repoFiles()) {
     if (f === self) continue;
     const text = read(f);
-    const outside = [/\.\.\/shared\b/, /\bshared\/(spec|reference|device)\//, /(?<![-\w])ptx\.md\b/,
-      /\bquartet2\.md\b/];
+    const outside = [
+      /\.\.\/shared\b/,
+      /\bshared\/(spec|reference|device)\//,
+      /(?<![-\w])ptx\.md\b/,
+      /\bquartet2\.md\b/,
+    ];
     for (const pattern of outside) {
       if (pattern.test(text)) offenders.push(`${f}: ${pattern}`);
     }
@@ -41,7 +50,8 @@ test('repo: no file cites the material outside the repository (../shared, ptx.md
 
 test('repo: every PTX-FACTS / METHOD citation names an existing section of docs/', () => {
   const docs: Record<string, Set<string>> = {
-    'PTX-FACTS': sections('docs/ptx-facts.md'), METHOD: sections('docs/method.md'),
+    'PTX-FACTS': sections('docs/ptx-facts.md'),
+    METHOD: sections('docs/method.md'),
   };
   assert.ok(docs['PTX-FACTS'].has('4.5') && docs.METHOD.has('2.5'), 'the docs have numbered sections');
   const missing: string[] = [];
@@ -59,7 +69,7 @@ test('repo: every PTX-FACTS / METHOD citation names an existing section of docs/
   assert.equal(missing, []);
 });
 
-test('repo: the README\'s helper scripts and the declared license are in the repository', () => {
+test("repo: the README's helper scripts and the declared license are in the repository", () => {
   const readme = read('README.md');
   const named = /\b(scripts\/[\w.-]+\.(?:sh|mjs|ts)|harness\/gpu\/[\w.-]+\.(?:sh|ts)|docs\/[\w.-]+\.md)\b/g;
   for (const m of readme.matchAll(named)) {
@@ -79,7 +89,9 @@ test('repo: npm test shows progress while a file runs quietly, and no colour-var
   // also set from outside as some terminals and CI systems do, and a heartbeat of 0.05 s (start-up alone is longer;
   // 0.2 s once missed under load).
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/test.mjs'), '/cli'], {
-    cwd: ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '1', QGEN_TEST_HEARTBEAT_S: '0.05' },
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, FORCE_COLOR: '1', QGEN_TEST_HEARTBEAT_S: '0.05' },
   });
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /\.\.\. (cli\.test\.ts|tests) still running \(\d+ s since start\)/);

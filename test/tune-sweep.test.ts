@@ -9,31 +9,56 @@ import { tuneMarkdown, tuneSvg } from '../tune/report.ts';
 import { TUNING_FORMAT } from '../tune/tuning.ts';
 
 const shapes: WorkloadGemm[] = [
-  { label: 'a', m: 16384, n: 4096, k: 4096 }, { label: 'b', m: 32768, n: 4096, k: 4096 }, { label: 'c', m: 64, n: 8192, k: 8192 },
+  { label: 'a', m: 16384, n: 4096, k: 4096 },
+  { label: 'b', m: 32768, n: 4096, k: 4096 },
+  { label: 'c', m: 64, n: 8192, k: 8192 },
 ];
 const cands: Candidate[] = [
   { name: 'two-pass', strategy: 'two-pass', tiling: null },
-  { name: 'fast-but-wrong', strategy: 'fused', tiling: { ctaTile: [64, 64, 128], consumers: 1, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' } },
-  { name: 'hangs', strategy: 'fused', tiling: { ctaTile: [64, 32, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' } },
-  { name: 'fused', strategy: 'fused', tiling: { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' } },
+  {
+    name: 'fast-but-wrong',
+    strategy: 'fused',
+    tiling: { ctaTile: [64, 64, 128], consumers: 1, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  },
+  {
+    name: 'hangs',
+    strategy: 'fused',
+    tiling: { ctaTile: [64, 32, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  },
+  {
+    name: 'fused',
+    strategy: 'fused',
+    tiling: { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' },
+  },
 ];
 
 function fake(clock: { t: number }) {
   const calls: string[] = [];
   let restarts = 0;
   const cost: Record<string, (s: WorkloadGemm) => number> = {
-    'two-pass': (s) => (s.m <= 64 ? 130 : s.m / 100), 'fast-but-wrong': () => 1, hangs: () => 5, fused: (s) => (s.m <= 64 ? 88 : s.m / 50),
+    'two-pass': (s) => (s.m <= 64 ? 130 : s.m / 100),
+    'fast-but-wrong': () => 1,
+    hangs: () => 5,
+    fused: (s) => (s.m <= 64 ? 88 : s.m / 50),
   };
   const backend: SweepBackend = {
-    async check(c) { clock.t += 1; calls.push(`check ${c.name}`); return c.name === 'fast-but-wrong' ? '3 of 10 elements outside the bound' : null; },
+    async check(c) {
+      clock.t += 1;
+      calls.push(`check ${c.name}`);
+      return c.name === 'fast-but-wrong' ? '3 of 10 elements outside the bound' : null;
+    },
     async time(c, s) {
       clock.t += 1;
       calls.push(`time ${c.name} ${s.m}`);
       if (c.name === 'hangs') return new Promise<number>(() => {});
       return cost[c.name](s);
     },
-    async baseline(s) { return s.m / 100; },
-    async restart() { restarts++; },
+    async baseline(s) {
+      return s.m / 100;
+    },
+    async restart() {
+      restarts++;
+    },
   };
   return { backend, calls, restarts: () => restarts };
 }
@@ -42,7 +67,10 @@ test('sweep: wrong never wins, hung is timed out, winners per class, resume fini
   const clock = { t: 0 };
   const f = fake(clock);
   // Budget 8 "seconds" of the fake clock: the checks (4) and a few timings fit, the rest is skipped.
-  const first = await sweep({ candidates: cands, shapes, reps: 5, budgetS: 8, timeoutS: 0.05, now: () => clock.t }, f.backend);
+  const first = await sweep(
+    { candidates: cands, shapes, reps: 5, budgetS: 8, timeoutS: 0.05, now: () => clock.t },
+    f.backend,
+  );
   assert.is(first.complete, false);
   const wrong = first.candidates.filter((r) => r.candidate === 'fast-but-wrong');
   assert.ok(wrong.length === 3 && wrong.every((r) => r.status === 'wrong' && /outside the bound/.test(r.reason!)));
@@ -51,11 +79,27 @@ test('sweep: wrong never wins, hung is timed out, winners per class, resume fini
 
   const g = fake({ t: 0 });
   const clock2 = { t: 0 };
-  g.backend.time = ((orig) => async (c: Candidate, s: WorkloadGemm, r: number) => { clock2.t += 1; return orig(c, s, r); })(g.backend.time);
-  const second = await sweep({ candidates: cands, shapes, reps: 5, budgetS: 1000, timeoutS: 0.05, now: () => clock2.t,
-    previous: { candidates: first.candidates, checks: first.checks, baselines: first.baselines } }, g.backend);
+  g.backend.time = ((orig) => async (c: Candidate, s: WorkloadGemm, r: number) => {
+    clock2.t += 1;
+    return orig(c, s, r);
+  })(g.backend.time);
+  const second = await sweep(
+    {
+      candidates: cands,
+      shapes,
+      reps: 5,
+      budgetS: 1000,
+      timeoutS: 0.05,
+      now: () => clock2.t,
+      previous: { candidates: first.candidates, checks: first.checks, baselines: first.baselines },
+    },
+    g.backend,
+  );
   assert.is(second.complete, true);
-  assert.not.ok(g.calls.some((c) => c.startsWith('check')), 'checks are not repeated');
+  assert.not.ok(
+    g.calls.some((c) => c.startsWith('check')),
+    'checks are not repeated',
+  );
   const timedBefore = first.candidates.filter((r) => r.status === 'ok');
   assert.ok(timedBefore.length > 0, 'the first run timed something');
   for (const r of timedBefore) {
@@ -78,16 +122,42 @@ test('sweep: wrong never wins, hung is timed out, winners per class, resume fini
 
 test('report: provenance first line, a row per shape and class, a bar per series and shape', async () => {
   const clock = { t: 0 };
-  const state = await sweep({ candidates: cands.filter((c) => c.name !== 'hangs'), shapes, reps: 5, budgetS: 1000, timeoutS: 1,
-    now: () => clock.t }, fake(clock).backend);
+  const state = await sweep(
+    {
+      candidates: cands.filter((c) => c.name !== 'hangs'),
+      shapes,
+      reps: 5,
+      budgetS: 1000,
+      timeoutS: 1,
+      now: () => clock.t,
+    },
+    fake(clock).backend,
+  );
   const file = {
-    format: TUNING_FORMAT as typeof TUNING_FORMAT, arch: 'sm_90a' as const, workload: 'test', provenance: { format: 'qgen-provenance/1', commit: 'c'.repeat(40) },
-    cacheKey: { sourceHash: 's', configSpaceHash: 'h', gpu: 'GPU X', smCount: 1, driver: 'd', cuda: 'c', qgenVersion: 'v' },
-    candidates: state.candidates, winners: state.winners, baselines: state.baselines,
+    format: TUNING_FORMAT as typeof TUNING_FORMAT,
+    arch: 'sm_90a' as const,
+    workload: 'test',
+    provenance: { format: 'qgen-provenance/1', commit: 'c'.repeat(40) },
+    cacheKey: {
+      sourceHash: 's',
+      configSpaceHash: 'h',
+      gpu: 'GPU X',
+      smCount: 1,
+      driver: 'd',
+      cuda: 'c',
+      qgenVersion: 'v',
+    },
+    candidates: state.candidates,
+    winners: state.winners,
+    baselines: state.baselines,
   };
   const md = tuneMarkdown(file).split('\n');
   assert.match(md[0], /^<!-- qgen-provenance\/1 \{"format":"qgen-provenance\/1"/);
-  for (const s of shapes) assert.ok(md.some((l) => l.startsWith(`| ${s.m}x${s.n}x${s.k} |`)), `row for ${s.m}x${s.n}x${s.k}`);
+  for (const s of shapes)
+    assert.ok(
+      md.some((l) => l.startsWith(`| ${s.m}x${s.n}x${s.k} |`)),
+      `row for ${s.m}x${s.n}x${s.k}`,
+    );
   assert.ok(md.some((l) => l.startsWith('| m4097-inf_n4096_k4096 | two-pass | two-pass |')));
   assert.ok(md.some((l) => l.startsWith('| fast-but-wrong | wrong | 3 of 10 elements outside the bound')));
   const svg = tuneSvg(file);
@@ -98,15 +168,32 @@ test('report: provenance first line, a row per shape and class, a bar per series
 test('sweep: finalists within 10% are re-timed interleaved', async () => {
   const order: string[] = [];
   const backend: SweepBackend = {
-    async check() { return null; },
-    async time(c) { order.push(c.name); return c.name === 'a' ? 100 : c.name === 'b' ? 105 : 200; },
-    async baseline() { return 90; },
+    async check() {
+      return null;
+    },
+    async time(c) {
+      order.push(c.name);
+      return c.name === 'a' ? 100 : c.name === 'b' ? 105 : 200;
+    },
+    async baseline() {
+      return 90;
+    },
     async restart() {},
   };
-  const cs: Candidate[] = ['a', 'b', 'c'].map((name) => ({ name, strategy: 'fused' as const, tiling: cands[3].tiling }));
-  const s = await sweep({ candidates: cs, shapes: [shapes[0]], reps: 4, budgetS: 100, timeoutS: 1, retimeRounds: 3 }, backend);
+  const cs: Candidate[] = ['a', 'b', 'c'].map((name) => ({
+    name,
+    strategy: 'fused' as const,
+    tiling: cands[3].tiling,
+  }));
+  const s = await sweep(
+    { candidates: cs, shapes: [shapes[0]], reps: 4, budgetS: 100, timeoutS: 1, retimeRounds: 3 },
+    backend,
+  );
   assert.equal(order, ['a', 'b', 'c', 'a', 'b', 'a', 'b', 'a', 'b']);
-  assert.equal(s.candidates.map((r) => r.retimedUs), [100, 105, undefined]);
+  assert.equal(
+    s.candidates.map((r) => r.retimedUs),
+    [100, 105, undefined],
+  );
 });
 
 test.run();

@@ -17,19 +17,50 @@ const TMP = mkdtempSync(path.join(os.tmpdir(), 'qgen-tuning-consumers-'));
 
 function tuningFile(): TuningFile {
   const t64: GemmTiling = { ctaTile: [64, 64, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'row-major' };
-  const t128: GemmTiling = { ctaTile: [128, 128, 128], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' };
+  const t128: GemmTiling = {
+    ctaTile: [128, 128, 128],
+    consumers: 2,
+    stages: 8,
+    cluster: [1, 1],
+    tileOrder: 'swizzle-8',
+  };
   const w = (m: number, n: number, k: number, strategy: 'fused' | 'two-pass', tiling: GemmTiling | null) => {
     const [mMin, mMax] = m <= 64 ? [1, 64] : m <= 512 ? [65, 512] : [4097, null];
-    return { shape: shapeClass(m, n, k), mMin, mMax, n, k, strategy, tiling, us: 10, twoPassUs: 11, cublasBf16Us: 9,
-      candidate: 'x' };
+    return {
+      shape: shapeClass(m, n, k),
+      mMin,
+      mMax,
+      n,
+      k,
+      strategy,
+      tiling,
+      us: 10,
+      twoPassUs: 11,
+      cublasBf16Us: 9,
+      candidate: 'x',
+    };
   };
   return {
-    format: TUNING_FORMAT, arch: 'sm_90a', workload: 'small', provenance: { format: 'qgen-provenance/1' },
-    cacheKey: { sourceHash: 'not-these-sources', configSpaceHash: configSpaceHash('sm_90a'), gpu: 'NVIDIA H100 80GB HBM3',
-      smCount: 132, driver: '570.1', cuda: '12.8', qgenVersion: '0.1.0' },
+    format: TUNING_FORMAT,
+    arch: 'sm_90a',
+    workload: 'small',
+    provenance: { format: 'qgen-provenance/1' },
+    cacheKey: {
+      sourceHash: 'not-these-sources',
+      configSpaceHash: configSpaceHash('sm_90a'),
+      gpu: 'NVIDIA H100 80GB HBM3',
+      smCount: 132,
+      driver: '570.1',
+      cuda: '12.8',
+      qgenVersion: '0.1.0',
+    },
     candidates: [],
-    winners: [w(64, 8192, 8192, 'fused', t64), w(8192, 8192, 8192, 'two-pass', null), w(300, 4096, 4096, 'fused', t128),
-      w(16384, 4096, 11008, 'fused', t128)] as TuningFile['winners'],
+    winners: [
+      w(64, 8192, 8192, 'fused', t64),
+      w(8192, 8192, 8192, 'two-pass', null),
+      w(300, 4096, 4096, 'fused', t128),
+      w(16384, 4096, 11008, 'fused', t128),
+    ] as TuningFile['winners'],
   };
 }
 
@@ -37,7 +68,10 @@ async function quiet(args: string[]): Promise<{ code: number; err: string }> {
   const write = process.stderr.write.bind(process.stderr);
   const log = console.log;
   let err = '';
-  process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
+  process.stderr.write = ((s: string) => {
+    err += s;
+    return true;
+  }) as typeof process.stderr.write;
   console.log = () => {};
   try {
     const code = await main(args);
@@ -74,8 +108,10 @@ test('--tuning refuses a broken file or another arch: exit 2, the field named, n
   broken.winners[0].tiling.ctaTile = [96, 64, 256];
   const file = path.join(TMP, 'broken.json');
   writeFileSync(file, JSON.stringify(broken));
-  for (const args of [['emit', '--arch', 'sm_90a', '--out', path.join(TMP, 'no1'), '--tuning', file],
-    ['vendor', '--target', 'torch', '--arch', 'sm_90a', '--out', path.join(TMP, 'no2'), '--tuning', file]]) {
+  for (const args of [
+    ['emit', '--arch', 'sm_90a', '--out', path.join(TMP, 'no1'), '--tuning', file],
+    ['vendor', '--target', 'torch', '--arch', 'sm_90a', '--out', path.join(TMP, 'no2'), '--tuning', file],
+  ]) {
     const r = await quiet(args);
     assert.is(r.code, 2, r.err);
     assert.match(r.err, /winners\[0\]\.tiling\.ctaTile\[0\]: must be/);
@@ -104,13 +140,22 @@ test('vendor --tuning: GEMM_DISPATCH is the table, and the package picks what ch
   const d = gemmDispatch('sm_90a', t, 'tuning/x.json');
   const queries: [number, number, number][] = [];
   for (const m of [1, 64, 65, 300, 512, 513, 4096, 4097, 16384, 32768]) {
-    for (const [n, k] of [[8192, 8192], [4096, 4096], [4096, 11008], [1024, 2048]]) queries.push([m, n, k]);
+    for (const [n, k] of [
+      [8192, 8192],
+      [4096, 4096],
+      [4096, 11008],
+      [1024, 2048],
+    ])
+      queries.push([m, n, k]);
   }
-  const script = 'import json, sys\nsys.path.insert(0, sys.argv[1])\nimport _generated as g, dispatch\n'
-    + 'q = json.loads(sys.argv[2])\n'
-    + 'print(json.dumps({"table": g.GEMM_DISPATCH, "with": [dispatch.choose(g.GEMM_DISPATCH, *x) for x in q], '
-    + '"without": [dispatch.choose(g.GEMM_DISPATCH, *x, use_table=False) for x in q]}))';
-  const run = await execa('python3', ['-c', script, path.join(dir, 'qgen_torch'), JSON.stringify(queries)], { reject: false });
+  const script =
+    'import json, sys\nsys.path.insert(0, sys.argv[1])\nimport _generated as g, dispatch\n' +
+    'q = json.loads(sys.argv[2])\n' +
+    'print(json.dumps({"table": g.GEMM_DISPATCH, "with": [dispatch.choose(g.GEMM_DISPATCH, *x) for x in q], ' +
+    '"without": [dispatch.choose(g.GEMM_DISPATCH, *x, use_table=False) for x in q]}))';
+  const run = await execa('python3', ['-c', script, path.join(dir, 'qgen_torch'), JSON.stringify(queries)], {
+    reject: false,
+  });
   assert.is(run.exitCode, 0, run.stderr);
   const got = JSON.parse(run.stdout) as { table: unknown; with: unknown[][]; without: unknown[][] };
   assert.equal(got.table, JSON.parse(JSON.stringify(d)));
@@ -121,8 +166,12 @@ test('vendor --tuning: GEMM_DISPATCH is the table, and the package picks what ch
     const f = chooseGemm(fb, m, n, k);
     assert.equal(got.without[i], [f.strategy, f.kernel, f.from], `${m}x${n}x${k} without the table`);
   });
-  assert.ok(got.with.some((x) => x[2] === 'shape') && got.with.some((x) => x[2] === 'bucket')
-    && got.with.some((x) => x[2] === 'fallback'), 'the queries reach every level');
+  assert.ok(
+    got.with.some((x) => x[2] === 'shape') &&
+      got.with.some((x) => x[2] === 'bucket') &&
+      got.with.some((x) => x[2] === 'fallback'),
+    'the queries reach every level',
+  );
 });
 
 test.run();

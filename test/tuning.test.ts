@@ -14,28 +14,60 @@ import { validate } from '../validate/validate.ts';
 import { lower } from '../lower/lower.ts';
 import { configSpaceHash, gemmSpace, gemmWithTiling, quantizeSpace } from '../validate/space.ts';
 import {
-  TUNING_FORMAT, baseGemm, chooseGemm, gemmDispatch, readTuningFile, shapeClass, tuningProblems, type TuningFile,
+  TUNING_FORMAT,
+  baseGemm,
+  chooseGemm,
+  gemmDispatch,
+  readTuningFile,
+  shapeClass,
+  tuningProblems,
+  type TuningFile,
 } from '../tune/tuning.ts';
 
-const quantizerNames = catalogFor('sm_90a').filter((s) => s.kind === 'quantize').map((s) => s.name);
+const quantizerNames = catalogFor('sm_90a')
+  .filter((s) => s.kind === 'quantize')
+  .map((s) => s.name);
 
 test('space: a point drawn from the declared tunables is a candidate exactly when it validates and lowers', () => {
-  const spaces = Object.fromEntries(ARCHS.map((a) => [a, new Set(gemmSpace(a, baseGemm(a)).candidates.map((s) => s.name))]));
+  const spaces = Object.fromEntries(
+    ARCHS.map((a) => [a, new Set(gemmSpace(a, baseGemm(a)).candidates.map((s) => s.name))]),
+  );
   const point = (arch: Arch) => {
     const t = GEMM_TUNABLES[arch];
-    return fc.record({
-      m: fc.constantFrom(...t.tileM.values), n: fc.constantFrom(...t.tileN.values), k: fc.constantFrom(...t.tileK.values),
-      consumers: fc.constantFrom(...t.consumers.values), stages: fc.constantFrom(...t.stages.values),
-      cluster: fc.constantFrom(...t.cluster.values), tileOrder: fc.constantFrom(...t.tileOrder.values),
-    }).map((p): GemmTiling => ({ ctaTile: [p.m, p.n, p.k], consumers: p.consumers, stages: p.stages,
-      cluster: [p.cluster[0], p.cluster[1]], tileOrder: p.tileOrder }));
+    return fc
+      .record({
+        m: fc.constantFrom(...t.tileM.values),
+        n: fc.constantFrom(...t.tileN.values),
+        k: fc.constantFrom(...t.tileK.values),
+        consumers: fc.constantFrom(...t.consumers.values),
+        stages: fc.constantFrom(...t.stages.values),
+        cluster: fc.constantFrom(...t.cluster.values),
+        tileOrder: fc.constantFrom(...t.tileOrder.values),
+      })
+      .map((p): GemmTiling => ({
+        ctaTile: [p.m, p.n, p.k],
+        consumers: p.consumers,
+        stages: p.stages,
+        cluster: [p.cluster[0], p.cluster[1]],
+        tileOrder: p.tileOrder,
+      }));
   };
-  fc.assert(fc.property(fc.constantFrom(...ARCHS).chain((a) => fc.tuple(fc.constant(a), point(a))), ([arch, tiling]) => {
-    const spec = gemmWithTiling(baseGemm(arch), tiling);
-    let lowers = true;
-    try { lower(spec, arch); } catch { lowers = false; }
-    assert.is(spaces[arch].has(spec.name), validate(spec, arch).length === 0 && lowers, `${arch} ${spec.name}`);
-  }), { numRuns: 300, seed: 15 });
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...ARCHS).chain((a) => fc.tuple(fc.constant(a), point(a))),
+      ([arch, tiling]) => {
+        const spec = gemmWithTiling(baseGemm(arch), tiling);
+        let lowers = true;
+        try {
+          lower(spec, arch);
+        } catch {
+          lowers = false;
+        }
+        assert.is(spaces[arch].has(spec.name), validate(spec, arch).length === 0 && lowers, `${arch} ${spec.name}`);
+      },
+    ),
+    { numRuns: 300, seed: 15 },
+  );
 });
 
 test('space: every candidate validates, every pruned point has a problem, together they are the whole product', () => {
@@ -47,7 +79,10 @@ test('space: every candidate validates, every pruned point has a problem, togeth
     assert.is(candidates.length + pruned.length, gemmTilingPoints(arch).length);
     assert.is(new Set(candidates.map((c) => c.name)).size, candidates.length, 'candidate names are unique');
     const q = quantizeSpace(arch, catalogFor(arch).find((s) => s.name === 'nvidia_w_rtn_16x16')! as never);
-    assert.ok(q.pruned.some((p) => p.problem.includes('rowsPerBlock')), '16x16 blocks prune rowsPerBlock 1 and 4');
+    assert.ok(
+      q.pruned.some((p) => p.problem.includes('rowsPerBlock')),
+      '16x16 blocks prune rowsPerBlock 1 and 4',
+    );
     for (const c of q.candidates) assert.equal(validate(c, arch), []);
   }
   assert.is.not(configSpaceHash('sm_90a'), configSpaceHash('sm_100a'));
@@ -56,11 +91,25 @@ test('space: every candidate validates, every pruned point has a problem, togeth
 test('workloads: the built-ins validate; a broken file is refused with field paths', () => {
   for (const w of WORKLOADS) assert.equal(workloadProblems(w, quantizerNames), [], w.name);
   const llama = WORKLOADS.find((w) => w.name === 'llama-7b')!;
-  assert.ok(llama.gemms.some((g) => g.m === 32768 && g.n === 22016 && g.k === 4096), 'fwd 4096->22016 at 32k tokens');
-  assert.ok(llama.gemms.some((g) => g.m === 4096 && g.n === 11008 && g.k === 16384), 'dW of the down projection');
-  const bad = { name: 'x', gemms: [{ label: 'a', m: 0, n: 24, k: 64, extra: 1 }], quantizers: [{ label: 'q', kernel: 'nope', rows: 4, cols: 100 }] };
-  assert.equal(workloadProblems(bad, quantizerNames).map((p) => p.path).sort(),
-    ['gemms[0].extra', 'gemms[0].m', 'gemms[0].n', 'quantizers[0].cols', 'quantizers[0].kernel']);
+  assert.ok(
+    llama.gemms.some((g) => g.m === 32768 && g.n === 22016 && g.k === 4096),
+    'fwd 4096->22016 at 32k tokens',
+  );
+  assert.ok(
+    llama.gemms.some((g) => g.m === 4096 && g.n === 11008 && g.k === 16384),
+    'dW of the down projection',
+  );
+  const bad = {
+    name: 'x',
+    gemms: [{ label: 'a', m: 0, n: 24, k: 64, extra: 1 }],
+    quantizers: [{ label: 'q', kernel: 'nope', rows: 4, cols: 100 }],
+  };
+  assert.equal(
+    workloadProblems(bad, quantizerNames)
+      .map((p) => p.path)
+      .sort(),
+    ['gemms[0].extra', 'gemms[0].m', 'gemms[0].n', 'quantizers[0].cols', 'quantizers[0].kernel'],
+  );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-wl-'));
   writeFileSync(path.join(dir, 'w.json'), JSON.stringify(bad));
   assert.throws(() => loadWorkload(path.join(dir, 'w.json'), quantizerNames), /gemms\[0\]\.m: must be/);
@@ -68,20 +117,50 @@ test('workloads: the built-ins validate; a broken file is refused with field pat
 });
 
 function sampleTuning(): TuningFile {
-  const k128: GemmTiling = { ctaTile: [128, 128, 128], consumers: 2, stages: 6, cluster: [1, 1], tileOrder: 'swizzle-8' };
+  const k128: GemmTiling = {
+    ctaTile: [128, 128, 128],
+    consumers: 2,
+    stages: 6,
+    cluster: [1, 1],
+    tileOrder: 'swizzle-8',
+  };
   const w = (m: number, n: number, k: number, strategy: 'fused' | 'two-pass', tiling: GemmTiling | null) => {
     const [mMin, mMax] = m <= 64 ? [1, 64] : [4097, null];
-    return { shape: shapeClass(m, n, k), mMin, mMax, n, k, strategy, tiling, us: 100, twoPassUs: 120, cublasBf16Us: 99,
-      candidate: tiling ? 'fused' : 'two-pass' };
+    return {
+      shape: shapeClass(m, n, k),
+      mMin,
+      mMax,
+      n,
+      k,
+      strategy,
+      tiling,
+      us: 100,
+      twoPassUs: 120,
+      cublasBf16Us: 99,
+      candidate: tiling ? 'fused' : 'two-pass',
+    };
   };
   return {
-    format: TUNING_FORMAT, arch: 'sm_90a', workload: 'small',
+    format: TUNING_FORMAT,
+    arch: 'sm_90a',
+    workload: 'small',
     provenance: { format: 'qgen-provenance/1', commit: 'a'.repeat(40), dirty: false },
-    cacheKey: { sourceHash: 'abc', configSpaceHash: configSpaceHash('sm_90a'), gpu: 'NVIDIA H100 80GB HBM3', smCount: 132,
-      driver: '570', cuda: '12.8', qgenVersion: '0.1.0' },
+    cacheKey: {
+      sourceHash: 'abc',
+      configSpaceHash: configSpaceHash('sm_90a'),
+      gpu: 'NVIDIA H100 80GB HBM3',
+      smCount: 132,
+      driver: '570',
+      cuda: '12.8',
+      qgenVersion: '0.1.0',
+    },
     candidates: [],
-    winners: [w(64, 8192, 8192, 'fused', k128), w(8192, 8192, 8192, 'two-pass', null), w(16384, 4096, 4096, 'two-pass', null),
-      w(16384, 4096, 11008, 'fused', k128)] as TuningFile['winners'],
+    winners: [
+      w(64, 8192, 8192, 'fused', k128),
+      w(8192, 8192, 8192, 'two-pass', null),
+      w(16384, 4096, 4096, 'two-pass', null),
+      w(16384, 4096, 11008, 'fused', k128),
+    ] as TuningFile['winners'],
   };
 }
 
@@ -111,14 +190,20 @@ test('dispatch: exact shape class, then the m bucket, then the documented fallba
   assert.is(chooseGemm(fb, 65, 8192, 8192).strategy, 'two-pass');
   assert.is(chooseGemm(gemmDispatch('sm_100a'), 32768, 4096, 4096).strategy, 'fused');
   const d = gemmDispatch('sm_90a', sampleTuning());
-  const fusedName = 'gemm_nvfp4_bf16_128x128x128';  // the catalog's name for that tiling: no duplicate kernel
+  const fusedName = 'gemm_nvfp4_bf16_128x128x128'; // the catalog's name for that tiling: no duplicate kernel
   assert.equal(chooseGemm(d, 16384, 4096, 11008), { ...d.shapes[3], from: 'shape' });
   assert.is(chooseGemm(d, 16384, 4096, 11008).kernel, fusedName);
   // same bucket, other (n, k): the bucket's majority (two-pass, 2 of 3)
-  assert.equal([chooseGemm(d, 30000, 1024, 1024).strategy, chooseGemm(d, 30000, 1024, 1024).from], ['two-pass', 'bucket']);
+  assert.equal(
+    [chooseGemm(d, 30000, 1024, 1024).strategy, chooseGemm(d, 30000, 1024, 1024).from],
+    ['two-pass', 'bucket'],
+  );
   assert.equal([chooseGemm(d, 32, 1024, 1024).kernel, chooseGemm(d, 32, 1024, 1024).from], [fusedName, 'bucket']);
   // no winner in the 65..512 bucket: fallback
-  assert.equal([chooseGemm(d, 300, 8192, 8192).strategy, chooseGemm(d, 300, 8192, 8192).from], ['two-pass', 'fallback']);
+  assert.equal(
+    [chooseGemm(d, 300, 8192, 8192).strategy, chooseGemm(d, 300, 8192, 8192).from],
+    ['two-pass', 'fallback'],
+  );
 });
 
 test.run();

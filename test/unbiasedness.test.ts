@@ -9,7 +9,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  biasQuantizers, type BiasQuantizer, type BiasRegime, DrawMoments, regimeMatrix, shiftedSr,
+  biasQuantizers,
+  type BiasQuantizer,
+  type BiasRegime,
+  DrawMoments,
+  regimeMatrix,
+  shiftedSr,
 } from '../reference/bias.ts';
 
 const ROWS = 16;
@@ -22,13 +27,16 @@ const ALPHA = 1e-6;
 /** Phi^-1(1 - p) for small p (Acklam's tail formula refined by one Newton step on erfc; |error| < 1e-9). */
 function normalQuantileUpper(p: number): number {
   const q = Math.sqrt(-2 * Math.log(p));
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734,
-    4.374664141464968, 2.938163982698783];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-  let z = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
-    / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  let z =
+    -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+    ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   const tail = (t: number) => 0.5 * erfc(t / Math.SQRT2);
-  z += (tail(z) - p) / (Math.exp(-z * z / 2) / Math.sqrt(2 * Math.PI));
+  z += (tail(z) - p) / (Math.exp((-z * z) / 2) / Math.sqrt(2 * Math.PI));
   return z;
 }
 
@@ -36,12 +44,32 @@ function normalQuantileUpper(p: number): number {
 function erfc(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-    + t * (0.27886187 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886187 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
   return x >= 0 ? r : 2 - r;
 }
 
-interface Verdict { zFloor: number; zLocal: number; localBound: number; b: number; unbiased: boolean }
+interface Verdict {
+  zFloor: number;
+  zLocal: number;
+  localBound: number;
+  b: number;
+  unbiased: boolean;
+}
 
 /** N draws of q on x, then both tests. */
 function measure(q: BiasQuantizer, regime: BiasRegime, rows = ROWS, cols = COLS, DRAWS = DRAWS_SMALL): Verdict {
@@ -80,8 +108,10 @@ const QUANTIZERS = Object.fromEntries(biasQuantizers().map((q) => [q.name, q]));
 const REGIMES: BiasRegime[] = ['gaussian', 'student-t3', 'outliers'];
 
 function describe(name: string, regime: string, v: Verdict): string {
-  return `${name} on ${regime}: z(floor) ${v.zFloor.toFixed(1)} (bound ${Z_FLOOR}), max group |z| `
-    + `${v.zLocal.toFixed(1)} (Bonferroni bound ${v.localBound.toFixed(2)}), b ${v.b.toExponential(2)}`;
+  return (
+    `${name} on ${regime}: z(floor) ${v.zFloor.toFixed(1)} (bound ${Z_FLOOR}), max group |z| ` +
+    `${v.zLocal.toFixed(1)} (Bonferroni bound ${v.localBound.toFixed(2)}), b ${v.b.toExponential(2)}`
+  );
 }
 
 test('normal quantile: the Bonferroni bounds used here', () => {
@@ -112,20 +142,23 @@ test('positive controls fail the same tests: SR with its threshold shifted by 1/
   assert.ok(v.unbiased, describe('sr-shift-0', 'outliers', v));
 });
 
-test('MS-EDEN with the random-sign Hadamard (the Quartet II backward kernel): no bias resolved on Gaussian data; '
-  + 'with outliers (64 x 512, 32 outliers), a floor the Haar rotation does not have', () => {
-  const gaussian = measure(QUANTIZERS['ms-eden'], 'gaussian');
-  console.log(`  ${describe('ms-eden', 'gaussian', gaussian)}`);
-  assert.ok(gaussian.unbiased, describe('ms-eden', 'gaussian', gaussian));
-  // The floor depends on the outliers' sizes: over data seeds 0..4 at this size it measured b 2.4e-3 .. 1.5e-2
-  // (256 draws); seed 3 (the one used here): b 5.7e-3, z 19.6 (jackknife over 32 batches).
-  const outliers = measure(QUANTIZERS['ms-eden'], 'outliers', 64, 512, 256);
-  console.log(`  ${describe('ms-eden', 'outliers', outliers)}`);
-  assert.ok(outliers.zFloor > 2 * Z_FLOOR, `floor present: ${describe('ms-eden', 'outliers', outliers)}`);
-  assert.ok(outliers.b > 2e-3, `floor b above 0.2%: ${describe('ms-eden', 'outliers', outliers)}`);
-  const haar = measure(QUANTIZERS['ms-eden-haar'], 'outliers', 64, 512, 256);
-  console.log(`  ${describe('ms-eden-haar', 'outliers', haar)}`);
-  assert.ok(haar.unbiased, `the same data with a Haar rotation: ${describe('ms-eden-haar', 'outliers', haar)}`);
-});
+test(
+  'MS-EDEN with the random-sign Hadamard (the Quartet II backward kernel): no bias resolved on Gaussian data; ' +
+    'with outliers (64 x 512, 32 outliers), a floor the Haar rotation does not have',
+  () => {
+    const gaussian = measure(QUANTIZERS['ms-eden'], 'gaussian');
+    console.log(`  ${describe('ms-eden', 'gaussian', gaussian)}`);
+    assert.ok(gaussian.unbiased, describe('ms-eden', 'gaussian', gaussian));
+    // The floor depends on the outliers' sizes: over data seeds 0..4 at this size it measured b 2.4e-3 .. 1.5e-2
+    // (256 draws); seed 3 (the one used here): b 5.7e-3, z 19.6 (jackknife over 32 batches).
+    const outliers = measure(QUANTIZERS['ms-eden'], 'outliers', 64, 512, 256);
+    console.log(`  ${describe('ms-eden', 'outliers', outliers)}`);
+    assert.ok(outliers.zFloor > 2 * Z_FLOOR, `floor present: ${describe('ms-eden', 'outliers', outliers)}`);
+    assert.ok(outliers.b > 2e-3, `floor b above 0.2%: ${describe('ms-eden', 'outliers', outliers)}`);
+    const haar = measure(QUANTIZERS['ms-eden-haar'], 'outliers', 64, 512, 256);
+    console.log(`  ${describe('ms-eden-haar', 'outliers', haar)}`);
+    assert.ok(haar.unbiased, `the same data with a Haar rotation: ${describe('ms-eden-haar', 'outliers', haar)}`);
+  },
+);
 
 test.run();

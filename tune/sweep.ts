@@ -13,8 +13,16 @@ import type { GemmStrategy } from '../dsl/tunables.ts';
 import type { WorkloadGemm } from '../dsl/workloads.ts';
 import { mBucket, shapeClass, type CandidateResult, type TuningWinner } from './tuning.ts';
 
-export interface Candidate { name: string; strategy: GemmStrategy; tiling: GemmTiling | null }
-export interface CheckResult { candidate: string; status: 'ok' | 'wrong' | 'failed' | 'timeout'; reason?: string }
+export interface Candidate {
+  name: string;
+  strategy: GemmStrategy;
+  tiling: GemmTiling | null;
+}
+export interface CheckResult {
+  candidate: string;
+  status: 'ok' | 'wrong' | 'failed' | 'timeout';
+  reason?: string;
+}
 
 export interface SweepBackend {
   /** null when the candidate agrees with the reference on the property batch; else what is wrong. */
@@ -45,7 +53,10 @@ export interface SweepOptions {
 }
 
 export interface SweepState {
-  candidates: CandidateResult[]; checks: CheckResult[]; baselines: Record<string, number>; winners: TuningWinner[];
+  candidates: CandidateResult[];
+  checks: CheckResult[];
+  baselines: Record<string, number>;
+  winners: TuningWinner[];
   complete: boolean;
 }
 
@@ -53,7 +64,9 @@ class Timeout extends Error {}
 
 async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Timeout(`no answer in ${seconds} s`)), seconds * 1000); });
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Timeout(`no answer in ${seconds} s`)), seconds * 1000);
+  });
   try {
     return await Promise.race([p, t]);
   } finally {
@@ -74,20 +87,35 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
   for (const r of o.previous?.candidates ?? []) if (r.status !== 'skipped') results.set(`${r.shape}|${r.candidate}`, r);
   const total = o.candidates.length * (1 + o.shapes.length);
   let done = 0;
-  const tick = (what: string) => { done++; o.progress?.(done, total, what); };
+  const tick = (what: string) => {
+    done++;
+    o.progress?.(done, total, what);
+  };
   const overBudget = () => now() - start > o.budgetS;
 
   // 1. Checks.
   for (const c of o.candidates) {
     if (!checks.has(c.name)) {
-      if (overBudget()) { tick(`check ${c.name} (budget)`); continue; }
+      if (overBudget()) {
+        tick(`check ${c.name} (budget)`);
+        continue;
+      }
       try {
         const problem = await withTimeout(backend.check(c), o.timeoutS);
-        checks.set(c.name, problem === null ? { candidate: c.name, status: 'ok' } : { candidate: c.name, status: 'wrong', reason: problem });
+        checks.set(
+          c.name,
+          problem === null
+            ? { candidate: c.name, status: 'ok' }
+            : { candidate: c.name, status: 'wrong', reason: problem },
+        );
       } catch (e) {
         const timedOut = e instanceof Timeout;
         if (timedOut) await backend.restart();
-        checks.set(c.name, { candidate: c.name, status: timedOut ? 'timeout' : 'failed', reason: `check: ${message(e)}` });
+        checks.set(c.name, {
+          candidate: c.name,
+          status: timedOut ? 'timeout' : 'failed',
+          reason: `check: ${message(e)}`,
+        });
       }
     }
     tick(`check ${c.name}`);
@@ -95,7 +123,13 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
 
   const state = (complete: boolean): SweepState => {
     const list = [...results.values()];
-    return { candidates: list, checks: [...checks.values()], baselines, winners: pickWinners(o.shapes, list, baselines), complete };
+    return {
+      candidates: list,
+      checks: [...checks.values()],
+      baselines,
+      winners: pickWinners(o.shapes, list, baselines),
+      complete,
+    };
   };
 
   // 2-3. Timing, shape by shape.
@@ -103,11 +137,22 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
   for (const shape of o.shapes) {
     const key = shapeKey(shape);
     const record = (c: Candidate, r: Partial<CandidateResult> & { status: CandidateResult['status'] }) => {
-      results.set(`${key}|${c.name}`, { shape: key, label: shape.label, m: shape.m, n: shape.n, k: shape.k, candidate: c.name,
-        strategy: c.strategy, tiling: c.tiling, ...r });
+      results.set(`${key}|${c.name}`, {
+        shape: key,
+        label: shape.label,
+        m: shape.m,
+        n: shape.n,
+        k: shape.k,
+        candidate: c.name,
+        strategy: c.strategy,
+        tiling: c.tiling,
+        ...r,
+      });
     };
     if (baselines[key] === undefined && !overBudget()) {
-      try { baselines[key] = await withTimeout(backend.baseline(shape, reps), o.timeoutS); } catch (e) {
+      try {
+        baselines[key] = await withTimeout(backend.baseline(shape, reps), o.timeoutS);
+      } catch (e) {
         if (e instanceof Timeout) await backend.restart();
       }
     }
@@ -115,9 +160,20 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
       tick(`${key} ${c.name}`);
       if (results.has(`${key}|${c.name}`)) continue;
       const verdict = checks.get(c.name);
-      if (!verdict) { record(c, { status: 'skipped', reason: 'not checked yet (budget)' }); complete = false; continue; }
-      if (verdict.status !== 'ok') { record(c, { status: verdict.status === 'timeout' ? 'timeout' : verdict.status, reason: verdict.reason }); continue; }
-      if (overBudget()) { record(c, { status: 'skipped', reason: 'budget' }); complete = false; continue; }
+      if (!verdict) {
+        record(c, { status: 'skipped', reason: 'not checked yet (budget)' });
+        complete = false;
+        continue;
+      }
+      if (verdict.status !== 'ok') {
+        record(c, { status: verdict.status === 'timeout' ? 'timeout' : verdict.status, reason: verdict.reason });
+        continue;
+      }
+      if (overBudget()) {
+        record(c, { status: 'skipped', reason: 'budget' });
+        complete = false;
+        continue;
+      }
       try {
         const us = await withTimeout(backend.time(c, shape, reps), o.timeoutS);
         record(c, { status: 'ok', medianUs: us, samples: reps });
@@ -128,7 +184,9 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
       }
     }
     // Finalists within 10% of the best, re-timed interleaved (unless already re-timed in an earlier run).
-    const ok = o.candidates.map((c) => results.get(`${key}|${c.name}`)).filter((r): r is CandidateResult => r?.status === 'ok');
+    const ok = o.candidates
+      .map((c) => results.get(`${key}|${c.name}`))
+      .filter((r): r is CandidateResult => r?.status === 'ok');
     const best = Math.min(...ok.map((r) => r.medianUs!));
     const finalists = ok.filter((r) => r.medianUs! <= best * 1.1);
     if (finalists.length > 1 && finalists.some((r) => r.retimedUs === undefined) && !overBudget()) {
@@ -137,7 +195,11 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
       for (let i = 0; i < rounds; i++) {
         for (const r of finalists) {
           const c = o.candidates.find((x) => x.name === r.candidate)!;
-          try { samples.get(r.candidate)!.push(await withTimeout(backend.time(c, shape, Math.max(3, reps >> 1)), o.timeoutS)); } catch (e) {
+          try {
+            samples
+              .get(r.candidate)!
+              .push(await withTimeout(backend.time(c, shape, Math.max(3, reps >> 1)), o.timeoutS));
+          } catch (e) {
             if (e instanceof Timeout) await backend.restart();
           }
         }
@@ -160,8 +222,11 @@ export function resultUs(r: CandidateResult): number {
 }
 
 /** Per shape class: the candidate with the least total time over the class's shapes, among those ok on all of them. */
-export function pickWinners(shapes: WorkloadGemm[], results: CandidateResult[], baselines: Record<string, number> = {}):
-  TuningWinner[] {
+export function pickWinners(
+  shapes: WorkloadGemm[],
+  results: CandidateResult[],
+  baselines: Record<string, number> = {},
+): TuningWinner[] {
   const classes = new Map<string, WorkloadGemm[]>();
   for (const s of shapes) {
     const c = shapeClass(s.m, s.n, s.k);
@@ -184,8 +249,16 @@ export function pickWinners(shapes: WorkloadGemm[], results: CandidateResult[], 
     const twoPass = full.find(([, x]) => x[0].strategy === 'two-pass');
     const [mMin, mMax] = mBucket(members[0].m);
     winners.push({
-      shape: cls, mMin, mMax, n: members[0].n, k: members[0].k, strategy: rs[0].strategy, tiling: rs[0].tiling,
-      candidate: name, us: total(rs), twoPassUs: twoPass ? total(twoPass[1]) : null,
+      shape: cls,
+      mMin,
+      mMax,
+      n: members[0].n,
+      k: members[0].k,
+      strategy: rs[0].strategy,
+      tiling: rs[0].tiling,
+      candidate: name,
+      us: total(rs),
+      twoPassUs: twoPass ? total(twoPass[1]) : null,
       cublasBf16Us: keys.every((k) => baselines[k] !== undefined) ? keys.reduce((a, k) => a + baselines[k], 0) : null,
     });
   }

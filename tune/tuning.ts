@@ -17,7 +17,12 @@ import { validate } from '../validate/validate.ts';
 export const TUNING_FORMAT = 'qgen-tuning/1';
 
 /** m buckets [min, max] (max null: unbounded). Skinny GEMMs (m <= 64) are their own bucket (the issue's numbers). */
-export const M_BUCKETS: readonly [number, number | null][] = [[1, 64], [65, 512], [513, 4096], [4097, null]];
+export const M_BUCKETS: readonly [number, number | null][] = [
+  [1, 64],
+  [65, 512],
+  [513, 4096],
+  [4097, null],
+];
 
 export function mBucket(m: number): [number, number | null] {
   const b = M_BUCKETS.find(([lo, hi]) => m >= lo && (hi === null || m <= hi));
@@ -32,7 +37,12 @@ export function shapeClass(m: number, n: number, k: number): string {
 
 /** The cache key: a tuning file is valid for exactly these sources, space, GPU and software. */
 export interface TuningCacheKey {
-  sourceHash: string; configSpaceHash: string; gpu: string; smCount: number; driver: string; cuda: string;
+  sourceHash: string;
+  configSpaceHash: string;
+  gpu: string;
+  smCount: number;
+  driver: string;
+  cuda: string;
   qgenVersion: string;
 }
 
@@ -40,20 +50,44 @@ export type CandidateStatus = 'ok' | 'wrong' | 'failed' | 'timeout' | 'skipped';
 
 /** One candidate on one shape. `reason` for every status but ok; time only for ok. */
 export interface CandidateResult {
-  shape: string; label: string; m: number; n: number; k: number; candidate: string; strategy: GemmStrategy;
-  tiling: GemmTiling | null; status: CandidateStatus; reason?: string; medianUs?: number; samples?: number;
+  shape: string;
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+  candidate: string;
+  strategy: GemmStrategy;
+  tiling: GemmTiling | null;
+  status: CandidateStatus;
+  reason?: string;
+  medianUs?: number;
+  samples?: number;
   retimedUs?: number;
 }
 
 export interface TuningWinner {
-  shape: string; mMin: number; mMax: number | null; n: number; k: number; strategy: GemmStrategy;
+  shape: string;
+  mMin: number;
+  mMax: number | null;
+  n: number;
+  k: number;
+  strategy: GemmStrategy;
   /** The fused kernel's tiling (null for two-pass). */
-  tiling: GemmTiling | null; candidate: string; us: number; twoPassUs: number | null; cublasBf16Us: number | null;
+  tiling: GemmTiling | null;
+  candidate: string;
+  us: number;
+  twoPassUs: number | null;
+  cublasBf16Us: number | null;
 }
 
 export interface TuningFile {
-  format: typeof TUNING_FORMAT; arch: Arch; workload: string; provenance: Record<string, unknown>;
-  cacheKey: TuningCacheKey; candidates: CandidateResult[]; winners: TuningWinner[];
+  format: typeof TUNING_FORMAT;
+  arch: Arch;
+  workload: string;
+  provenance: Record<string, unknown>;
+  cacheKey: TuningCacheKey;
+  candidates: CandidateResult[];
+  winners: TuningWinner[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -76,7 +110,8 @@ export function tuningProblems(f: unknown): { path: string; message: string }[] 
     for (const k of ['sourceHash', 'configSpaceHash', 'gpu', 'driver', 'cuda', 'qgenVersion']) {
       if (typeof key[k] !== 'string' || key[k] === '') add(`cacheKey.${k}`, 'must be a non-empty string');
     }
-    if (!(Number.isInteger(key.smCount) && (key.smCount as number) > 0)) add('cacheKey.smCount', 'must be a positive integer');
+    if (!(Number.isInteger(key.smCount) && (key.smCount as number) > 0))
+      add('cacheKey.smCount', 'must be a positive integer');
   }
   if (!Array.isArray(f.candidates)) add('candidates', 'must be a list');
   const posInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
@@ -84,11 +119,15 @@ export function tuningProblems(f: unknown): { path: string; message: string }[] 
     if (strategy !== 'fused' && strategy !== 'two-pass') add(`${at}.strategy`, "must be 'fused' | 'two-pass'");
     if (strategy === 'two-pass' && tiling !== null) add(`${at}.tiling`, 'must be null for strategy two-pass');
     if (strategy === 'fused' && ARCHS.includes(f.arch as Arch)) {
-      if (!isObj(tiling)) { add(`${at}.tiling`, 'must be a GEMM tiling object'); return; }
+      if (!isObj(tiling)) {
+        add(`${at}.tiling`, 'must be a GEMM tiling object');
+        return;
+      }
       const spec = gemmWithTiling(baseGemm(f.arch as Arch), tiling as unknown as GemmTiling);
       const problems = validate(spec, f.arch as Arch, `${at}.spec`);
       const first = problems.length > 0 ? null : buildProblem(spec, f.arch as Arch, `${at}.spec`);
-      for (const p of first ? [first] : problems) add(p.path.replace(`${at}.spec.tiling`, `${at}.tiling`).replace(`${at}.spec`, at), p.message);
+      for (const p of first ? [first] : problems)
+        add(p.path.replace(`${at}.spec.tiling`, `${at}.tiling`).replace(`${at}.spec`, at), p.message);
     }
   };
   if (!Array.isArray(f.winners)) add('winners', 'must be a list');
@@ -96,7 +135,10 @@ export function tuningProblems(f: unknown): { path: string; message: string }[] 
     const seen = new Set<string>();
     f.winners.forEach((w, i) => {
       const at = `winners[${i}]`;
-      if (!isObj(w)) { add(at, 'must be an object'); return; }
+      if (!isObj(w)) {
+        add(at, 'must be an object');
+        return;
+      }
       for (const k of ['mMin', 'n', 'k']) if (!posInt(w[k])) add(`${at}.${k}`, 'must be a positive integer');
       if (w.mMax !== null && !posInt(w.mMax)) add(`${at}.mMax`, 'must be a positive integer or null');
       const bucket = M_BUCKETS.find(([lo, hi]) => lo === w.mMin && hi === w.mMax);
@@ -135,11 +177,14 @@ export function readTuningFile(file: string, arch: Arch): TuningFile {
   }
   const problems = tuningProblems(value);
   if (problems.length > 0) {
-    throw new TuningError(`--tuning: ${file} is not a valid ${TUNING_FORMAT} file:\n`
-      + problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'));
+    throw new TuningError(
+      `--tuning: ${file} is not a valid ${TUNING_FORMAT} file:\n` +
+        problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'),
+    );
   }
   const t = value as TuningFile;
-  if (t.arch !== arch) throw new TuningError(`--tuning: ${file} was tuned for ${t.arch}; allowed: a tuning file for ${arch}`);
+  if (t.arch !== arch)
+    throw new TuningError(`--tuning: ${file} was tuned for ${t.arch}; allowed: a tuning file for ${arch}`);
   return t;
 }
 
@@ -151,7 +196,10 @@ export function sourceHash(repoRoot: string): string {
       if (name === '__pycache__' || name.endsWith('.pyc')) continue;
       const p = path.join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else h.update(`${path.relative(repoRoot, p)}\0`).update(readFileSync(p)).update('\0');
+      else
+        h.update(`${path.relative(repoRoot, p)}\0`)
+          .update(readFileSync(p))
+          .update('\0');
     }
   };
   walk(path.join(repoRoot, 'templates'));
@@ -163,8 +211,10 @@ export function sourceHash(repoRoot: string): string {
 export function tuningStaleness(t: TuningFile, currentSourceHash: string): { warnings: string[] } {
   const warnings: string[] = [];
   if (t.cacheKey.sourceHash !== currentSourceHash) {
-    warnings.push(`tuning file was measured with templates/runtime ${t.cacheKey.sourceHash}, these sources are `
-      + `${currentSourceHash}: its timings may no longer hold (re-run qgen tune); its choices stay exact (NUMERICS §6.5)`);
+    warnings.push(
+      `tuning file was measured with templates/runtime ${t.cacheKey.sourceHash}, these sources are ` +
+        `${currentSourceHash}: its timings may no longer hold (re-run qgen tune); its choices stay exact (NUMERICS §6.5)`,
+    );
   }
   return { warnings };
 }
@@ -172,11 +222,22 @@ export function tuningStaleness(t: TuningFile, currentSourceHash: string): { war
 // ---------------------------------------------------------------------------------------------------------------
 // Dispatch.
 
-export interface DispatchRule { mMin: number; mMax: number | null; n: number | null; k: number | null; strategy: GemmStrategy; kernel: string | null }
+export interface DispatchRule {
+  mMin: number;
+  mMax: number | null;
+  n: number | null;
+  k: number | null;
+  strategy: GemmStrategy;
+  kernel: string | null;
+}
 
 /** What the vendored package reads: exact shape rules, bucket rules, the fallback, and where they came from. */
 export interface GemmDispatch {
-  source: string; gpu: string | null; sourceHash: string | null; shapes: DispatchRule[]; buckets: DispatchRule[];
+  source: string;
+  gpu: string | null;
+  sourceHash: string | null;
+  shapes: DispatchRule[];
+  buckets: DispatchRule[];
   fallback: DispatchRule[];
 }
 
@@ -188,8 +249,10 @@ export interface GemmDispatch {
 export function fallbackRules(arch: Arch): DispatchRule[] {
   const fusedFor = (m: number) => GEMM_CHOICE[arch].find((r) => r.maxM === null || m <= r.maxM)!.kernel;
   if (arch === 'sm_90a') {
-    return [{ mMin: 1, mMax: 64, n: null, k: null, strategy: 'fused', kernel: fusedFor(64) },
-      { mMin: 65, mMax: null, n: null, k: null, strategy: 'two-pass', kernel: null }];
+    return [
+      { mMin: 1, mMax: 64, n: null, k: null, strategy: 'fused', kernel: fusedFor(64) },
+      { mMin: 65, mMax: null, n: null, k: null, strategy: 'two-pass', kernel: null },
+    ];
   }
   return [{ mMin: 1, mMax: null, n: null, k: null, strategy: 'fused', kernel: fusedFor(1 << 30) }];
 }
@@ -197,7 +260,9 @@ export function fallbackRules(arch: Arch): DispatchRule[] {
 /** The catalog's bf16 GEMM with exactly this tiling on `arch`, if any (its name is reused: no duplicate kernel). */
 function catalogGemmWithTiling(arch: Arch, tiling: GemmTiling): GemmSpec | undefined {
   const key = JSON.stringify(gemmWithTiling(baseGemm(arch), tiling).tiling);
-  return catalogFor(arch).find((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16' && JSON.stringify(s.tiling) === key);
+  return catalogFor(arch).find(
+    (s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16' && JSON.stringify(s.tiling) === key,
+  );
 }
 
 /** The name a tuned fused tiling is emitted and vendored under: the catalog's where it has that tiling. */
@@ -224,7 +289,14 @@ export function gemmDispatch(arch: Arch, t?: TuningFile, sourceName?: string): G
   const fallback = fallbackRules(arch);
   if (!t) return { source: 'fallback', gpu: null, sourceHash: null, shapes: [], buckets: [], fallback };
   const kernel = (w: TuningWinner) => (w.strategy === 'fused' && w.tiling ? tunedKernelName(arch, w.tiling) : null);
-  const shapes = t.winners.map((w): DispatchRule => ({ mMin: w.mMin, mMax: w.mMax, n: w.n, k: w.k, strategy: w.strategy, kernel: kernel(w) }));
+  const shapes = t.winners.map((w): DispatchRule => ({
+    mMin: w.mMin,
+    mMax: w.mMax,
+    n: w.n,
+    k: w.k,
+    strategy: w.strategy,
+    kernel: kernel(w),
+  }));
   const buckets: DispatchRule[] = [];
   for (const [lo, hi] of M_BUCKETS) {
     const inBucket = shapes.filter((r) => r.mMin === lo && r.mMax === hi);
@@ -239,11 +311,23 @@ export function gemmDispatch(arch: Arch, t?: TuningFile, sourceName?: string): G
     const best = [...count.values()].reduce((a, b) => (b.n > a.n ? b : a));
     buckets.push({ ...best.rule, n: null, k: null });
   }
-  return { source: sourceName ?? `tuning (${t.workload})`, gpu: t.cacheKey.gpu, sourceHash: t.cacheKey.sourceHash, shapes, buckets, fallback };
+  return {
+    source: sourceName ?? `tuning (${t.workload})`,
+    gpu: t.cacheKey.gpu,
+    sourceHash: t.cacheKey.sourceHash,
+    shapes,
+    buckets,
+    fallback,
+  };
 }
 
 /** The rule for (m, n, k): exact shape class, else the m bucket's rule, else the fallback. */
-export function chooseGemm(d: GemmDispatch, m: number, n: number, k: number): DispatchRule & { from: 'shape' | 'bucket' | 'fallback' } {
+export function chooseGemm(
+  d: GemmDispatch,
+  m: number,
+  n: number,
+  k: number,
+): DispatchRule & { from: 'shape' | 'bucket' | 'fallback' } {
   const inBucket = (r: DispatchRule) => m >= r.mMin && (r.mMax === null || m <= r.mMax);
   const shape = d.shapes.find((r) => inBucket(r) && r.n === n && r.k === k);
   if (shape) return { ...shape, from: 'shape' };

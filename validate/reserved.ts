@@ -21,7 +21,9 @@ export function runtimeSymbols(): ReadonlyMap<string, string> {
   symbols = new Map();
   for (const folder of SYMBOL_SOURCES) {
     const dir = path.join(repoDir, folder);
-    const files = readdirSync(dir).filter((f) => /\.(h|cuh|hbs)$/.test(f)).sort();
+    const files = readdirSync(dir)
+      .filter((f) => /\.(h|cuh|hbs)$/.test(f))
+      .sort();
     for (const f of files) {
       // Not symbols: an identifier that continues into a template expression (qgen_{{name}}), a file name.
       const text = readFileSync(path.join(dir, f), 'utf8');

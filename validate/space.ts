@@ -24,15 +24,26 @@ export function buildProblem(spec: KernelSpec, arch: Arch, path = spec.name): { 
   }
 }
 
-export interface Pruned { name: string; problem: string }
-export interface Space<S extends KernelSpec> { candidates: S[]; pruned: Pruned[] }
+export interface Pruned {
+  name: string;
+  problem: string;
+}
+export interface Space<S extends KernelSpec> {
+  candidates: S[];
+  pruned: Pruned[];
+}
 
 /** The base GEMM with `tiling`, named by the naming grammar's tuned form (tunedGemmName, dsl/naming.ts). */
 export function gemmWithTiling(base: GemmSpec, tiling: GemmTiling): GemmSpec {
   const { doc: _doc, ...rest } = base;
   const spec: GemmSpec = {
-    ...rest, name: '',
-    tiling: { ...tiling, ctaTile: [...tiling.ctaTile] as [number, number, number], cluster: [...tiling.cluster] as [number, number] },
+    ...rest,
+    name: '',
+    tiling: {
+      ...tiling,
+      ctaTile: [...tiling.ctaTile] as [number, number, number],
+      cluster: [...tiling.cluster] as [number, number],
+    },
   };
   return { ...spec, name: tunedGemmName(spec) };
 }

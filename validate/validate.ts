@@ -7,8 +7,17 @@ import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
 import { sm90GemmLayout, sm90SmemBytes } from '../arch/gemm_sm90.ts';
 import {
-  ARCHS, HADAMARD_SIZES, QUANTIZE_OUTPUTS, ROUNDINGS, SCALE_LAYOUTS, TENSOR_SCALE_MODES,
-  type Arch, type KernelSpec, type Rounding, type SpecFile, type SpecProblem,
+  ARCHS,
+  HADAMARD_SIZES,
+  QUANTIZE_OUTPUTS,
+  ROUNDINGS,
+  SCALE_LAYOUTS,
+  TENSOR_SCALE_MODES,
+  type Arch,
+  type KernelSpec,
+  type Rounding,
+  type SpecFile,
+  type SpecProblem,
 } from '../dsl/types.ts';
 import { CEILING_EDEN, E4M3_MAX } from '../dsl/constants.ts';
 import { GENERATED_SYMBOL_SUFFIXES, reservedNameReason } from './reserved.ts';
@@ -48,7 +57,13 @@ class Problems {
 }
 
 /** Checks that `obj` has exactly the fields `required` (+ `optional`); reports unknown and missing ones. */
-function checkFields(p: Problems, obj: Obj, path: string, required: readonly string[], optional: readonly string[] = []) {
+function checkFields(
+  p: Problems,
+  obj: Obj,
+  path: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+) {
   const known = new Set([...required, ...optional]);
   for (const key of Object.keys(obj)) {
     if (!known.has(key)) p.add(`${path}.${key}`, `unknown field "${key}"; allowed fields: ${[...known].join(', ')}`);
@@ -67,7 +82,11 @@ function oneOf<T>(p: Problems, obj: Obj, path: string, key: string, allowed: rea
   return undefined;
 }
 
-interface IntRule { min: number; max: number; multipleOf?: number }
+interface IntRule {
+  min: number;
+  max: number;
+  multipleOf?: number;
+}
 
 function describeInt(r: IntRule): string {
   return r.multipleOf && r.multipleOf > 1
@@ -77,8 +96,12 @@ function describeInt(r: IntRule): string {
 
 function intValue(p: Problems, v: unknown, path: string, r: IntRule): number | undefined {
   if (v === undefined) return undefined;
-  const ok = typeof v === 'number' && Number.isInteger(v) && v >= r.min && v <= r.max
-    && (!r.multipleOf || v % r.multipleOf === 0);
+  const ok =
+    typeof v === 'number' &&
+    Number.isInteger(v) &&
+    v >= r.min &&
+    v <= r.max &&
+    (!r.multipleOf || v % r.multipleOf === 0);
   if (ok) return v as number;
   p.add(path, `must be ${describeInt(r)} (got ${show(v)})`);
   return undefined;
@@ -105,8 +128,14 @@ function sub(p: Problems, obj: Obj, path: string, key: string, what: string): Ob
 }
 
 /** Reads a fixed-length array of integers, each checked with its own rule. */
-function intTuple(p: Problems, obj: Obj, path: string, key: string, rules: IntRule[], what: string):
-  (number | undefined)[] | undefined {
+function intTuple(
+  p: Problems,
+  obj: Obj,
+  path: string,
+  key: string,
+  rules: IntRule[],
+  what: string,
+): (number | undefined)[] | undefined {
   const v = obj[key];
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || v.length !== rules.length) {
@@ -131,8 +160,10 @@ function checkName(p: Problems, obj: Obj, path: string): void {
   const v = obj.name;
   if (v === undefined) return;
   if (typeof v !== 'string' || !C_IDENTIFIER.test(v) || v.length > MAX_NAME_LENGTH) {
-    p.add(`${path}.name`, `must be a C identifier ([A-Za-z_][A-Za-z0-9_]*, at most ${MAX_NAME_LENGTH} characters) `
-      + `(got ${show(v)})`);
+    p.add(
+      `${path}.name`,
+      `must be a C identifier ([A-Za-z_][A-Za-z0-9_]*, at most ${MAX_NAME_LENGTH} characters) ` + `(got ${show(v)})`,
+    );
     return;
   }
   const reserved = reservedNameReason(v);
@@ -161,8 +192,11 @@ function checkScaleGroup(p: Problems, obj: Obj, path: string): GroupSize | undef
   if (size !== undefined && format !== undefined) {
     const expected = size === 16 ? 'e4m3' : 'ue8m0';
     if (format !== expected) {
-      p.add(`${gp}.format`, `must be '${expected}' for a ${size}-element group `
-        + `(16 -> 'e4m3' scales: NVFP4; 32 -> 'ue8m0' scales: MXFP4; NUMERICS §2.3, §2.6)`);
+      p.add(
+        `${gp}.format`,
+        `must be '${expected}' for a ${size}-element group ` +
+          `(16 -> 'e4m3' scales: NVFP4; 32 -> 'ue8m0' scales: MXFP4; NUMERICS §2.3, §2.6)`,
+      );
     }
   }
   return p.list.length === before ? size : undefined;
@@ -192,8 +226,22 @@ export function requiredTarget(rounding: Rounding, groupSize: GroupSize): 'six' 
   return rounding === 'sr' ? 'sr-v' : rounding === 'ms-eden' ? 'eden-s' : 'six';
 }
 
-const QUANTIZE_FIELDS = ['kind', 'name', 'rounding', 'scaleGroup', 'block', 'target', 'ceiling', 'tensorScale',
-  'hadamard', 'correction', 'input', 'transposedInput', 'scaleLayout', 'tiling'] as const;
+const QUANTIZE_FIELDS = [
+  'kind',
+  'name',
+  'rounding',
+  'scaleGroup',
+  'block',
+  'target',
+  'ceiling',
+  'tensorScale',
+  'hadamard',
+  'correction',
+  'input',
+  'transposedInput',
+  'scaleLayout',
+  'tiling',
+] as const;
 
 function checkQuantize(p: Problems, s: Obj, path: string): void {
   checkFields(p, s, path, QUANTIZE_FIELDS, ['doc', 'outputs']);
@@ -213,8 +261,10 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
   if (s.hadamard === null || (HADAMARD_SIZES as readonly unknown[]).includes(s.hadamard)) {
     hadamard = s.hadamard as number | null;
   } else if (s.hadamard !== undefined) {
-    p.add(`${path}.hadamard`, `must be null (no rotation) or one of ${allowedList(HADAMARD_SIZES)} `
-      + `(got ${show(s.hadamard)})`);
+    p.add(
+      `${path}.hadamard`,
+      `must be null (no rotation) or one of ${allowedList(HADAMARD_SIZES)} ` + `(got ${show(s.hadamard)})`,
+    );
   }
 
   let ceiling: number | undefined;
@@ -222,8 +272,11 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
     if (typeof s.ceiling === 'number' && Number.isFinite(s.ceiling) && s.ceiling > 0 && s.ceiling <= E4M3_MAX) {
       ceiling = s.ceiling;
     } else {
-      p.add(`${path}.ceiling`, `must be a number in (0, ${E4M3_MAX}] (the largest group scale, C in NUMERICS §5.1; `
-        + `E4M3 ends at ${E4M3_MAX}) (got ${show(s.ceiling)})`);
+      p.add(
+        `${path}.ceiling`,
+        `must be a number in (0, ${E4M3_MAX}] (the largest group scale, C in NUMERICS §5.1; ` +
+          `E4M3 ends at ${E4M3_MAX}) (got ${show(s.ceiling)})`,
+      );
     }
   }
 
@@ -232,55 +285,82 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
   // Tensor scale: MXFP4 has none, NVFP4 always has one (NUMERICS §5.1, §5.8).
   if (group !== undefined && tensorScale !== undefined) {
     if (mx && tensorScale !== 'none') {
-      p.add(`${path}.tensorScale`, `must be 'none' for MXFP4 (group 32, UE8M0 scales carry no tensor scale; NUMERICS §5.8)`);
+      p.add(
+        `${path}.tensorScale`,
+        `must be 'none' for MXFP4 (group 32, UE8M0 scales carry no tensor scale; NUMERICS §5.8)`,
+      );
     } else if (!mx && tensorScale === 'none') {
-      p.add(`${path}.tensorScale`, `'none' is only for MXFP4 (group 32); NVFP4 (group 16) must use `
-        + `'computed' | 'caller' | 'one-pass' (NUMERICS §5.1)`);
+      p.add(
+        `${path}.tensorScale`,
+        `'none' is only for MXFP4 (group 32); NVFP4 (group 16) must use ` +
+          `'computed' | 'caller' | 'one-pass' (NUMERICS §5.1)`,
+      );
     }
   }
 
   // MXFP4 defines RTN and SR only (NUMERICS §5.8).
   if (mx && rounding !== undefined && rounding !== 'rtn' && rounding !== 'sr') {
-    p.add(`${path}.rounding`, `must be 'rtn' | 'sr' for MXFP4 (group 32; NUMERICS §5.8 defines no '${rounding}' there)`);
+    p.add(
+      `${path}.rounding`,
+      `must be 'rtn' | 'sr' for MXFP4 (group 32; NUMERICS §5.8 defines no '${rounding}' there)`,
+    );
   }
 
   // The target is fixed by the rounding (NUMERICS §5): writing it down keeps specs self-describing.
   if (rounding !== undefined && group !== undefined && target !== undefined) {
     const want = requiredTarget(rounding, group);
     if (target !== want) {
-      p.add(`${path}.target`, `must be '${want}' for ${mx ? 'MXFP4 (scale = amax/6, NUMERICS §5.8)' : `rounding '${rounding}'`}`
-        + ` ('six' for rtn and four-six, 'sr-v' (V = 6*16/17, SR never clips) for sr, 'eden-s' (6/0.988125) for `
-        + `ms-eden; NUMERICS §5)`);
+      p.add(
+        `${path}.target`,
+        `must be '${want}' for ${mx ? 'MXFP4 (scale = amax/6, NUMERICS §5.8)' : `rounding '${rounding}'`}` +
+          ` ('six' for rtn and four-six, 'sr-v' (V = 6*16/17, SR never clips) for sr, 'eden-s' (6/0.988125) for ` +
+          `ms-eden; NUMERICS §5)`,
+      );
     }
   }
 
   // MS-EDEN is defined on a randomized rotation (NUMERICS §5.6).
   if (rounding === 'ms-eden' && s.hadamard === null) {
-    p.add(`${path}.hadamard`, `must be one of ${allowedList(HADAMARD_SIZES)} for rounding 'ms-eden' `
-      + `(EDEN's correction is unbiased only over a randomized rotation; NUMERICS §5.6)`);
+    p.add(
+      `${path}.hadamard`,
+      `must be one of ${allowedList(HADAMARD_SIZES)} for rounding 'ms-eden' ` +
+        `(EDEN's correction is unbiased only over a randomized rotation; NUMERICS §5.6)`,
+    );
   }
 
   // Correction granularity only exists for MS-EDEN; per-128 shares one S per rotated 128-chunk (NUMERICS §5.6).
   if (correction === 'per-128') {
     if (rounding !== undefined && rounding !== 'ms-eden') {
-      p.add(`${path}.correction`, `must be 'per-16' unless rounding is 'ms-eden' (the correction is MS-EDEN's; NUMERICS §5.6)`);
+      p.add(
+        `${path}.correction`,
+        `must be 'per-16' unless rounding is 'ms-eden' (the correction is MS-EDEN's; NUMERICS §5.6)`,
+      );
     } else if (rounding === 'ms-eden' && hadamard !== undefined && hadamard !== 128) {
-      p.add(`${path}.correction`, `'per-128' requires hadamard 128 (one S per rotated 128-chunk; NUMERICS §5.6); `
-        + `use 'per-16' with hadamard ${hadamard}`);
+      p.add(
+        `${path}.correction`,
+        `'per-128' requires hadamard 128 (one S per rotated 128-chunk; NUMERICS §5.6); ` +
+          `use 'per-16' with hadamard ${hadamard}`,
+      );
     }
   }
 
   // Requant: NVFP4 in, its transpose quantized (NUMERICS §5.9). Only unbiased backward quantizers requantize.
   if (input === 'nvfp4') {
     if (rounding !== undefined && rounding !== 'ms-eden' && rounding !== 'sr') {
-      p.add(`${path}.input`, `'nvfp4' (requant, NUMERICS §5.9) requires rounding 'ms-eden' or 'sr' (got '${rounding}')`);
+      p.add(
+        `${path}.input`,
+        `'nvfp4' (requant, NUMERICS §5.9) requires rounding 'ms-eden' or 'sr' (got '${rounding}')`,
+      );
     }
     if (group === 32) {
       p.add(`${path}.input`, `'nvfp4' (requant, NUMERICS §5.9) requires scaleGroup size 16 (NVFP4 to NVFP4)`);
     }
     if (transposed === false) {
-      p.add(`${path}.transposedInput`, `must be true when input is 'nvfp4': requant always quantizes the transpose of `
-        + `its NVFP4 input (NUMERICS §5.9)`);
+      p.add(
+        `${path}.transposedInput`,
+        `must be true when input is 'nvfp4': requant always quantizes the transpose of ` +
+          `its NVFP4 input (NUMERICS §5.9)`,
+      );
     }
   }
 
@@ -292,22 +372,34 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
     }
     if (group === 32) p.add(`${path}.block`, `'16x16' requires scaleGroup size 16 (NVFP4; NUMERICS §5.7)`);
     if (hadamard !== undefined && hadamard !== null) {
-      p.add(`${path}.block`, `'16x16' requires hadamard null (a rotation along K breaks the scale sharing between `
-        + `a tensor and its transpose; NUMERICS §5.7)`);
+      p.add(
+        `${path}.block`,
+        `'16x16' requires hadamard null (a rotation along K breaks the scale sharing between ` +
+          `a tensor and its transpose; NUMERICS §5.7)`,
+      );
     }
     const rows = tiling?.rowsPerBlock;
-    if (typeof rows === 'number' && Number.isInteger(rows) && rows >= ROWS_PER_BLOCK.min && rows <= ROWS_PER_BLOCK.max
-        && rows % 16 !== 0) {
-      p.add(`${path}.tiling.rowsPerBlock`, `must be a multiple of 16 for block '16x16' (a block's amax spans 16 rows; `
-        + `got ${rows})`);
+    if (
+      typeof rows === 'number' &&
+      Number.isInteger(rows) &&
+      rows >= ROWS_PER_BLOCK.min &&
+      rows <= ROWS_PER_BLOCK.max &&
+      rows % 16 !== 0
+    ) {
+      p.add(
+        `${path}.tiling.rowsPerBlock`,
+        `must be a multiple of 16 for block '16x16' (a block's amax spans 16 rows; ` + `got ${rows})`,
+      );
     }
   }
 
   // The bf16 plane (NUMERICS §6.6) is e2m1 * E4M3 scale: NVFP4 only (an MXFP4 UE8M0 scale reaches 2^127, beyond
   // what the exactness argument covers, and no GEMM takes MXFP4 planes).
   if (outputs === 'nvfp4+bf16-plane' && group === 32) {
-    p.add(`${path}.outputs`, `'nvfp4+bf16-plane' requires scaleGroup size 16 (NVFP4, E4M3 scales; NUMERICS §6.6); `
-      + `use 'nvfp4'`);
+    p.add(
+      `${path}.outputs`,
+      `'nvfp4+bf16-plane' requires scaleGroup size 16 (NVFP4, E4M3 scales; NUMERICS §6.6); ` + `use 'nvfp4'`,
+    );
   }
 
   // MXFP4: a thread owns whole 32-element groups (two 16-groups).
@@ -318,11 +410,18 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
   // Computed tensor scale: the 4-candidate of 4/6 has a 1.5x larger scale, and MS-EDEN's correction can raise a scale
   // above C; with C <= 256 neither reaches 448, where E4M3 saturates (METHOD §6). One-pass and caller modes
   // do not derive t from C in that way (NUMERICS §5.1).
-  if (tensorScale === 'computed' && ceiling !== undefined && ceiling > CEILING_EDEN
-      && (rounding === 'four-six' || rounding === 'ms-eden')) {
-    p.add(`${path}.ceiling`, `must be at most ${CEILING_EDEN} for rounding '${rounding}' with tensorScale 'computed' `
-      + `(headroom for the ${rounding === 'four-six' ? "4-candidate's 1.5x scale" : 'EDEN-corrected scale'} below `
-      + `${E4M3_MAX}; NUMERICS §5.1, §5.5-5.6; got ${ceiling})`);
+  if (
+    tensorScale === 'computed' &&
+    ceiling !== undefined &&
+    ceiling > CEILING_EDEN &&
+    (rounding === 'four-six' || rounding === 'ms-eden')
+  ) {
+    p.add(
+      `${path}.ceiling`,
+      `must be at most ${CEILING_EDEN} for rounding '${rounding}' with tensorScale 'computed' ` +
+        `(headroom for the ${rounding === 'four-six' ? "4-candidate's 1.5x scale" : 'EDEN-corrected scale'} below ` +
+        `${E4M3_MAX}; NUMERICS §5.1, §5.5-5.6; got ${ceiling})`,
+    );
   }
 }
 
@@ -401,14 +500,14 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
     consumerThreads: 128,
     consumerUnit: 'epilogue warpgroup',
     stages: { min: 2, max: 8 },
-    maxClusterSize: 1,  // cta_group::2 (CTA pairs) is not lowered yet
+    maxClusterSize: 1, // cta_group::2 (CTA pairs) is not lowered yet
     smemBytes: 232448,
     maxAccumulatorRegs: null,
   },
   sm_120a: {
     basis: 'mma.sync m16n8k64 kind::mxf4nvf4, PTX-FACTS §5',
     m: { min: 16, max: 256, multipleOf: 16 },
-    n: { min: 16, max: 256, multipleOf: 16 },  // warp tiles of whole ldmatrix.x4 B loads (two n8 fragments)
+    n: { min: 16, max: 256, multipleOf: 16 }, // warp tiles of whole ldmatrix.x4 B loads (two n8 fragments)
     k: { min: 64, max: 512, multipleOf: 64 },
     consumers: { min: 1, max: 16 },
     consumerThreads: 32,
@@ -469,15 +568,22 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     if (L.maxAccumulatorRegs !== null) {
       const regs = (m * n) / (L.consumerThreads * consumers);
       if (regs > L.maxAccumulatorRegs) {
-        p.add(`${tp}.consumers`, `too few for a ${m}x${n} tile on ${arch}: each consumer thread would hold ${regs} fp32 `
-          + `accumulators (M*N/(${L.consumerThreads}*consumers); at most ${L.maxAccumulatorRegs} fit in registers); `
-          + `use more ${L.consumerUnit}s or a smaller tile`);
+        p.add(
+          `${tp}.consumers`,
+          `too few for a ${m}x${n} tile on ${arch}: each consumer thread would hold ${regs} fp32 ` +
+            `accumulators (M*N/(${L.consumerThreads}*consumers); at most ${L.maxAccumulatorRegs} fit in registers); ` +
+            `use more ${L.consumerUnit}s or a smaller tile`,
+        );
       }
     }
   }
   if (arch === 'sm_90a') {
-    if (128 % n !== 0 && n % 128 !== 0) {  // 16, 32, 64, 128, 256
-      p.add(`${tp}.ctaTile[1]`, `must divide 128 or be a multiple of 128 on sm_90a (a B tile covers whole 128-row scale blocks or lies inside one; got ${n})`);
+    if (128 % n !== 0 && n % 128 !== 0) {
+      // 16, 32, 64, 128, 256
+      p.add(
+        `${tp}.ctaTile[1]`,
+        `must divide 128 or be a multiple of 128 on sm_90a (a B tile covers whole 128-row scale blocks or lies inside one; got ${n})`,
+      );
     }
     if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {
       const r = sm90GemmLayout([m, n, k], consumers, stages);
@@ -486,14 +592,21 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     return;
   }
   if (arch === 'sm_120a') {
-    for (const [i, v, what] of [[0, m, 'an A'], [1, n, 'a B']] as const) {
+    for (const [i, v, what] of [
+      [0, m, 'an A'],
+      [1, n, 'a B'],
+    ] as const) {
       if (128 % v !== 0 && v % 128 !== 0) {
-        p.add(`${tp}.ctaTile[${i}]`, `must divide 128 or be a multiple of 128 on sm_120a (${what} tile covers whole 128-row scale blocks or lies inside one; got ${v})`);
+        p.add(
+          `${tp}.ctaTile[${i}]`,
+          `must divide 128 or be a multiple of 128 on sm_120a (${what} tile covers whole 128-row scale blocks or lies inside one; got ${v})`,
+        );
       }
     }
   }
   if (consumers === undefined || stages === undefined || p.list.length !== before) return;
-  const r = arch === 'sm_100a' ? sm100GemmLayout([m, n, k], consumers, stages) : sm120GemmLayout([m, n, k], consumers, stages);
+  const r =
+    arch === 'sm_100a' ? sm100GemmLayout([m, n, k], consumers, stages) : sm120GemmLayout([m, n, k], consumers, stages);
   if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
 }
 
@@ -525,11 +638,21 @@ export function validate(spec: unknown, arch: Arch, path = 'kernels[i]'): SpecPr
   checkName(p, spec, path);
   checkDoc(p, spec, path);
   switch (kind as KernelSpec['kind']) {
-    case 'quantize': checkQuantize(p, spec, path); break;
-    case 'hadamard': checkHadamard(p, spec, path); break;
-    case 'dequantize': checkDequantize(p, spec, path); break;
-    case 'amax': checkAmax(p, spec, path); break;
-    case 'gemm': checkGemm(p, spec, path, arch); break;
+    case 'quantize':
+      checkQuantize(p, spec, path);
+      break;
+    case 'hadamard':
+      checkHadamard(p, spec, path);
+      break;
+    case 'dequantize':
+      checkDequantize(p, spec, path);
+      break;
+    case 'amax':
+      checkAmax(p, spec, path);
+      break;
+    case 'gemm':
+      checkGemm(p, spec, path, arch);
+      break;
   }
   return p.list;
 }
@@ -546,8 +669,12 @@ export function validateFile(file: unknown, arch: Arch): SpecProblem[] {
   }
   const kernels = file.kernels;
   if (!Array.isArray(kernels)) {
-    p.add('kernels', kernels === undefined ? 'missing required field "kernels" (a list of kernel specs)'
-      : `must be a list of kernel specs (got ${show(kernels)})`);
+    p.add(
+      'kernels',
+      kernels === undefined
+        ? 'missing required field "kernels" (a list of kernel specs)'
+        : `must be a list of kernel specs (got ${show(kernels)})`,
+    );
     return p.list;
   }
   if (kernels.length === 0) p.add('kernels', 'must contain at least one kernel spec');
@@ -561,19 +688,27 @@ export function validateFile(file: unknown, arch: Arch): SpecProblem[] {
     const first = firstUse.get(name);
     const firstFolded = firstUseFolded.get(name.toLowerCase());
     if (first !== undefined) {
-      p.add(`kernels[${i}].name`,
-        `duplicate name "${name}" (also kernels[${first}].name); names must be unique in a file`);
+      p.add(
+        `kernels[${i}].name`,
+        `duplicate name "${name}" (also kernels[${first}].name); names must be unique in a file`,
+      );
     } else if (firstFolded !== undefined) {
-      p.add(`kernels[${i}].name`, `"${name}" differs from kernels[${firstFolded}].name only in case; their .cu files `
-        + 'would be one file on case-insensitive filesystems (macOS, Windows); names must differ in more than case');
+      p.add(
+        `kernels[${i}].name`,
+        `"${name}" differs from kernels[${firstFolded}].name only in case; their .cu files ` +
+          'would be one file on case-insensitive filesystems (macOS, Windows); names must differ in more than case',
+      );
     } else {
       // Kernel "a" defines qgen_a_workspace_bytes; a kernel named "a_workspace_bytes" would define it too.
-      const clash = GENERATED_SYMBOL_SUFFIXES.map((x) => symbolOwner.get(`qgen_${name}${x}`))
-        .find((j) => j !== undefined);
+      const clash = GENERATED_SYMBOL_SUFFIXES.map((x) => symbolOwner.get(`qgen_${name}${x}`)).find(
+        (j) => j !== undefined,
+      );
       if (clash !== undefined) {
         const defined = GENERATED_SYMBOL_SUFFIXES.map((x) => `qgen_N${x}`).join(', ');
-        p.add(`kernels[${i}].name`,
-          `"${name}" would define a C symbol that kernels[${clash}] defines already (a kernel N defines ${defined})`);
+        p.add(
+          `kernels[${i}].name`,
+          `"${name}" would define a C symbol that kernels[${clash}] defines already (a kernel N defines ${defined})`,
+        );
       }
     }
     firstUse.set(name, first ?? i);
@@ -587,9 +722,14 @@ export function validateFile(file: unknown, arch: Arch): SpecProblem[] {
 
 /** Thrown by assertValid: a user error that lists every problem, one per line. */
 export class SpecError extends Error {
-  constructor(readonly problems: SpecProblem[], what = 'spec') {
-    super(`${what} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n`
-      + problems.map((q) => `  ${q.path}: ${q.message}`).join('\n'));
+  constructor(
+    readonly problems: SpecProblem[],
+    what = 'spec',
+  ) {
+    super(
+      `${what} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` +
+        problems.map((q) => `  ${q.path}: ${q.message}`).join('\n'),
+    );
     this.name = 'SpecError';
   }
 }
@@ -598,9 +738,15 @@ export class SpecError extends Error {
  * Throws a SpecError listing every problem of `subject` on `arch`: a spec file ({ kernels }), a list of kernel specs
  * (paths `kernels[i]`), or one kernel spec (path `spec`).
  */
-export function assertValid(subject: unknown, arch: Arch, what?: string): asserts subject is SpecFile | KernelSpec[] | KernelSpec {
-  const problems = Array.isArray(subject) ? validateFile({ kernels: subject }, arch)
-    : isObj(subject) && 'kernels' in subject ? validateFile(subject, arch)
-    : validate(subject, arch, 'spec');
+export function assertValid(
+  subject: unknown,
+  arch: Arch,
+  what?: string,
+): asserts subject is SpecFile | KernelSpec[] | KernelSpec {
+  const problems = Array.isArray(subject)
+    ? validateFile({ kernels: subject }, arch)
+    : isObj(subject) && 'kernels' in subject
+      ? validateFile(subject, arch)
+      : validate(subject, arch, 'spec');
   if (problems.length > 0) throw new SpecError(problems, what ?? `spec (${arch})`);
 }

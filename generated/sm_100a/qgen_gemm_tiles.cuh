@@ -17,11 +17,14 @@ struct qgen_gemm_grid {
 // Output tile (tm, tn) of linear tile index t. swizzle-8: bands of 8 tile rows, column by column inside a band,
 // so that consecutive CTAs share B tiles and a band's A rows stay in L2.
 template <int kOrder>
-__host__ __device__ __forceinline__ void qgen_tile_coords(const qgen_gemm_grid& g, int32_t t, int32_t& tm, int32_t& tn) {
+__host__ __device__ __forceinline__ void qgen_tile_coords(const qgen_gemm_grid& g, int32_t t, int32_t& tm,
+                                                          int32_t& tn) {
   if (kOrder == QGEN_TILES_ROW_MAJOR) {
-    tm = t / g.tiles_n; tn = t % g.tiles_n;
+    tm = t / g.tiles_n;
+    tn = t % g.tiles_n;
   } else if (kOrder == QGEN_TILES_COLUMN_MAJOR) {
-    tn = t / g.tiles_m; tm = t % g.tiles_m;
+    tn = t / g.tiles_m;
+    tm = t % g.tiles_m;
   } else {
     const int32_t band = t / (8 * g.tiles_n);
     const int32_t first = band * 8;
@@ -45,11 +48,14 @@ inline qgen_gemm_grid qgen_make_gemm_grid(int64_t m, int64_t n, int64_t k, int b
 
 // Where K block `step` of a persistent CTA's sequence lies: the CTA visits tiles blockIdx.x, blockIdx.x + gridDim.x,
 // ... and each tile's K blocks in order; step counts K blocks over all of them.
-struct qgen_step_place { int32_t tm, tn, kb; };
+struct qgen_step_place {
+  int32_t tm, tn, kb;
+};
 template <int kOrder>
 __device__ __forceinline__ qgen_step_place qgen_place_of(const qgen_gemm_grid& g, int32_t step) {
   qgen_step_place p;
-  qgen_tile_coords<kOrder>(g, static_cast<int32_t>(blockIdx.x) + (step / g.ksteps) * static_cast<int32_t>(gridDim.x), p.tm, p.tn);
+  qgen_tile_coords<kOrder>(g, static_cast<int32_t>(blockIdx.x) + (step / g.ksteps) * static_cast<int32_t>(gridDim.x),
+                           p.tm, p.tn);
   p.kb = step % g.ksteps;
   return p;
 }

@@ -29,7 +29,8 @@ __host__ __device__ __forceinline__ uint32_t qgen_scale_row_in_block(uint32_t r)
   return (r % 32u) * 16u + (r / 32u) * 4u;
 }
 __host__ __device__ __forceinline__ int64_t qgen_scale_offset_128x4(int64_t r, int64_t kb, int64_t groups_per_row) {
-  return qgen_scale_block_offset(r / 128, kb / 4, (groups_per_row + 3) / 4) + qgen_scale_row_in_block(static_cast<uint32_t>(r % 128)) + kb % 4;
+  return qgen_scale_block_offset(r / 128, kb / 4, (groups_per_row + 3) / 4) +
+         qgen_scale_row_in_block(static_cast<uint32_t>(r % 128)) + kb % 4;
 }
 
 // The bytes of a scale tensor, qgen_scale_bytes_128x4 / _row_major, are in qgen.h (callers allocate with them).
@@ -60,7 +61,7 @@ __device__ __forceinline__ void qgen_zero_scale_padding(uint8_t* scales, int64_t
   const int64_t padded_groups = ((groups_per_row + 3) / 4) * 4;
   if (Layout::bytes(rows, groups_per_row) == rows * groups_per_row) return;
   const int64_t extra_groups = padded_groups - groups_per_row;
-  const int64_t column_pad = rows * extra_groups;                      // (r < rows, kb >= Kb)
+  const int64_t column_pad = rows * extra_groups;                           // (r < rows, kb >= Kb)
   const int64_t total = column_pad + (padded_rows - rows) * padded_groups;  // + (r >= rows, any kb)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {

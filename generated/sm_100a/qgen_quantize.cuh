@@ -57,7 +57,8 @@ __host__ __device__ __forceinline__ float qgen_group_amax(const float* x) {
 // NUMERICS §5.7: the amax of a 16x16 block whose 16 rows are held by lanes l ^ {1, 2, 4, 8}.
 __device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
 #pragma unroll
-  for (int mask = 1; mask <= 8; mask *= 2) group_amax = fmaxf(group_amax, __shfl_xor_sync(0xffffffffu, group_amax, mask));
+  for (int mask = 1; mask <= 8; mask *= 2)
+    group_amax = fmaxf(group_amax, __shfl_xor_sync(0xffffffffu, group_amax, mask));
   return group_amax;
 }
 

@@ -70,7 +70,9 @@ struct qgen_mode_caller {
 struct qgen_mode_one_pass {
   static constexpr bool kAmaxPass = false, kOnePass = true, kTensorScale = true, kWorkspace = true;
   template <class C>
-  __device__ __forceinline__ static qgen_proxy_form form(const qgen_quantize_args&) { return {}; }
+  __device__ __forceinline__ static qgen_proxy_form form(const qgen_quantize_args&) {
+    return {};
+  }
 };
 
 // MXFP4 (§5.8): no tensor scale; the MX roundings take no form.
@@ -78,7 +80,9 @@ struct qgen_no_form {};
 struct qgen_mode_none {
   static constexpr bool kAmaxPass = false, kOnePass = false, kTensorScale = false, kWorkspace = false;
   template <class C>
-  __device__ __forceinline__ static qgen_no_form form(const qgen_quantize_args&) { return {}; }
+  __device__ __forceinline__ static qgen_no_form form(const qgen_quantize_args&) {
+    return {};
+  }
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -101,7 +105,9 @@ struct qgen_order_row_major {
     return qgen_segment_row_major<C::kElems, C::kLanes>(item, args.cols);
   }
   template <class C>
-  static int64_t items(int64_t rows, int64_t cols) { return qgen_items_row_major(rows, cols, C::kElems); }
+  static int64_t items(int64_t rows, int64_t cols) {
+    return qgen_items_row_major(rows, cols, C::kElems);
+  }
 };
 
 struct qgen_order_column_major {
@@ -124,7 +130,9 @@ struct qgen_order_block16 {
     return qgen_segment_block16<C::kElems>(item, args.cols);
   }
   template <class C>
-  static int64_t items(int64_t rows, int64_t cols) { return qgen_items_block16(rows, cols, C::kElems); }
+  static int64_t items(int64_t rows, int64_t cols) {
+    return qgen_items_block16(rows, cols, C::kElems);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -234,7 +242,9 @@ struct qgen_rounding_per_group {
     stored[g] = qgen_stored(result);
   }
   template <class C>
-  __device__ __forceinline__ static float target_ref() { return C::target(); }
+  __device__ __forceinline__ static float target_ref() {
+    return C::target();
+  }
   static constexpr bool kCorrectsScales = false;
 };
 
@@ -262,15 +272,17 @@ struct qgen_rounding_four_six : qgen_rounding_per_group<qgen_rounding_four_six> 
     return qgen_four_six_group<typename C::E2M1>(xg, amax, C::target6(), C::target4(), form);
   }
   template <class C>
-  __device__ __forceinline__ static float target_ref() { return C::target6(); }
+  __device__ __forceinline__ static float target_ref() {
+    return C::target6();
+  }
 };
 
 // MXFP4 (§5.8): 32-groups, two code words and a UE8M0 byte per group.
 template <class Rounding>
 struct qgen_rounding_mx : qgen_rounding_per_group<Rounding> {
   template <class C>
-  __device__ __forceinline__ static void put(const qgen_mx_group_result& result, int g,
-                                             uint2 (&codes)[C::kCodeWords], uint32_t (&stored)[C::kGroupsPerThread]) {
+  __device__ __forceinline__ static void put(const qgen_mx_group_result& result, int g, uint2 (&codes)[C::kCodeWords],
+                                             uint32_t (&stored)[C::kGroupsPerThread]) {
     codes[2 * g] = result.codes[0];
     codes[2 * g + 1] = result.codes[1];
     stored[g] = result.scale;
@@ -314,17 +326,19 @@ struct qgen_rounding_ms_eden {
     }
     float chunk_correction = 1.0f;
     if constexpr (kPer128)
-      chunk_correction = qgen_eden_ratio(qgen_chunk_tree<C::kElems, C::kLanes>(vv),
-                                         qgen_chunk_tree<C::kElems, C::kLanes>(vq));
+      chunk_correction =
+          qgen_eden_ratio(qgen_chunk_tree<C::kElems, C::kLanes>(vv), qgen_chunk_tree<C::kElems, C::kLanes>(vq));
 #pragma unroll
     for (int g = 0; g < C::kGroupsPerThread; ++g) {
-      const float correction = kPer128 ? chunk_correction
-                                       : qgen_eden_ratio(qgen_tree16(vv + 16 * g), qgen_tree16(vq + 16 * g));
+      const float correction =
+          kPer128 ? chunk_correction : qgen_eden_ratio(qgen_tree16(vv + 16 * g), qgen_tree16(vq + 16 * g));
       stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
     }
   }
   template <class C>
-  __device__ __forceinline__ static float target_ref() { return C::target(); }
+  __device__ __forceinline__ static float target_ref() {
+    return C::target();
+  }
   static constexpr bool kCorrectsScales = true;  // pass B rounds small corrected proxies stochastically (§5.6)
 };
 
@@ -392,7 +406,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
 template <class C>
 __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
   float local_max = 0.0f;
-  qgen_for_each_segment<C>(args, items, [&](qgen_segment, bool, const float (&x)[C::kElems]) {
+  qgen_for_each_segment<C>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
     local_max = fmaxf(local_max, qgen_group_amax<C::kElems>(x));  // inactive lanes and groups hold zeros
   });
   qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
@@ -406,7 +420,7 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
     qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / C::kGroupSize);
   const auto form = Mode::template form<C>(args);
   float local_max = 0.0f;
-  qgen_for_each_segment<C>(args, items, [&](qgen_segment s, bool active, const float (&x)[C::kElems]) {
+  qgen_for_each_segment<C>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
     uint2 codes[C::kCodeWords];
     uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
     C::Rounding::template quantize<C>(x, s, args, form, codes, stored);

@@ -14,7 +14,9 @@ __device__ __forceinline__ uint32_t qgen_tmem_addr(uint32_t base, uint32_t lane,
 // Whole warp: allocate kColumns columns (a power of two in 32..512); the base address is written to *slot.
 template <uint32_t kColumns>
 __device__ __forceinline__ void qgen_tmem_alloc(uint32_t* slot) {
-  asm volatile("tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32 [%0], %1;" ::"r"(qgen_smem_addr(slot)), "n"(kColumns) : "memory");
+  asm volatile("tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32 [%0], %1;" ::"r"(qgen_smem_addr(slot)),
+               "n"(kColumns)
+               : "memory");
 }
 // Whole warp: this CTA will not allocate again (lets the next CTA on the SM allocate).
 __device__ __forceinline__ void qgen_tmem_relinquish() {
@@ -27,8 +29,12 @@ __device__ __forceinline__ void qgen_tmem_dealloc(uint32_t base) {
 }
 
 // Order tcgen05 operations across a thread synchronisation (barrier or mbarrier wait).
-__device__ __forceinline__ void qgen_tcgen05_fence_before_sync() { asm volatile("tcgen05.fence::before_thread_sync;" ::: "memory"); }
-__device__ __forceinline__ void qgen_tcgen05_fence_after_sync() { asm volatile("tcgen05.fence::after_thread_sync;" ::: "memory"); }
+__device__ __forceinline__ void qgen_tcgen05_fence_before_sync() {
+  asm volatile("tcgen05.fence::before_thread_sync;" ::: "memory");
+}
+__device__ __forceinline__ void qgen_tcgen05_fence_after_sync() {
+  asm volatile("tcgen05.fence::after_thread_sync;" ::: "memory");
+}
 
 // Descriptor of a K-major FP4 tile written by TMA with 128-byte swizzle: rows of 128 B (256 elements), 8-row groups
 // 1024 B apart (SBO), version 1, layout SWIZZLE_128B; tile 1024-byte aligned (PTX-FACTS §4.4). Advancing K by 64
@@ -37,7 +43,8 @@ __device__ __forceinline__ uint64_t qgen_umma_desc_sw128(const void* tile) {
   return static_cast<uint64_t>((qgen_smem_addr(tile) >> 4) & 0x3FFFu) | (static_cast<uint64_t>(1024 >> 4) << 32) |
          (1ull << 46) | (2ull << 61);
 }
-// Descriptor of one 512-byte 128x4 scale block as tcgen05.cp reads it: 32 rows of 16 B, no swizzle, SBO 128 B (PTX-FACTS §4.5).
+// Descriptor of one 512-byte 128x4 scale block as tcgen05.cp reads it: 32 rows of 16 B, no swizzle, SBO 128 B
+// (PTX-FACTS §4.5).
 __device__ __forceinline__ uint64_t qgen_umma_desc_scales(const void* block) {
   return static_cast<uint64_t>((qgen_smem_addr(block) >> 4) & 0x3FFFu) | (8ull << 32) | (1ull << 46);
 }
@@ -50,8 +57,9 @@ __device__ __forceinline__ void qgen_tcgen05_copy_scales(uint32_t taddr, uint64_
 
 // One thread: D[128 x N] (tensor memory, fp32) = (accumulate ? D : 0) + A[128 x 64] . B[N x 64]^T, A and B E2M1 in
 // shared memory, their 16-element UE4M3 block scales in tensor memory (PTX-FACTS §4.2, §4.3).
-__device__ __forceinline__ void qgen_tcgen05_mma_nvfp4(uint32_t d_tmem, uint64_t a_desc, uint64_t b_desc, uint32_t idesc,
-                                                       uint32_t sfa_tmem, uint32_t sfb_tmem, bool accumulate) {
+__device__ __forceinline__ void qgen_tcgen05_mma_nvfp4(uint32_t d_tmem, uint64_t a_desc, uint64_t b_desc,
+                                                       uint32_t idesc, uint32_t sfa_tmem, uint32_t sfb_tmem,
+                                                       bool accumulate) {
   asm volatile(
       "{\n"
       ".reg .pred accumulate;\n"
@@ -64,7 +72,8 @@ __device__ __forceinline__ void qgen_tcgen05_mma_nvfp4(uint32_t d_tmem, uint64_t
 
 // One thread: one arrival on `bar` once every tcgen05 operation this thread issued so far has completed.
 __device__ __forceinline__ void qgen_tcgen05_commit(uint64_t* bar) {
-  asm volatile("tcgen05.commit.cta_group::1.mbarrier::arrive::one.shared::cluster.b64 [%0];" ::"r"(qgen_smem_addr(bar)) : "memory");
+  asm volatile("tcgen05.commit.cta_group::1.mbarrier::arrive::one.shared::cluster.b64 [%0];" ::"r"(qgen_smem_addr(bar))
+               : "memory");
 }
 
 // Whole warp: 32 lanes x 32 consecutive fp32 columns from `taddr` (lane field = 32 * (warp mod 4)); thread i gets lane

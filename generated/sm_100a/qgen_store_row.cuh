@@ -15,7 +15,8 @@ __device__ __forceinline__ void qgen_store_bf16_row(void* y, int64_t cols, qgen_
     uint32_t w[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i)
-      w[i] = qgen_f32_to_bf16_bits(v[8 * c + 2 * i]) | (static_cast<uint32_t>(qgen_f32_to_bf16_bits(v[8 * c + 2 * i + 1])) << 16);
+      w[i] = qgen_f32_to_bf16_bits(v[8 * c + 2 * i]) |
+             (static_cast<uint32_t>(qgen_f32_to_bf16_bits(v[8 * c + 2 * i + 1])) << 16);
     p[c] = make_uint4(w[0], w[1], w[2], w[3]);
   }
 }

@@ -1,5 +1,6 @@
 // qgen_async.cuh — asynchronous-copy primitives of sm_90 and later (Hopper, Blackwell sm_100a and sm_120a): mbarriers,
-// TMA tensor and bulk loads, proxy fences, the TMA swizzle pattern. One PTX instruction per function (PTX-FACTS §4.6, §6.4).
+// TMA tensor and bulk loads, proxy fences, the TMA swizzle pattern. One PTX instruction per function (PTX-FACTS §4.6,
+// §6.4).
 #pragma once
 #include <cstdint>
 #include <cuda.h>  // CUtensorMap
@@ -17,7 +18,8 @@ __device__ __forceinline__ void qgen_fence_mbar_init() {
 }
 // One arrival that also announces `bytes` of asynchronous (TMA) writes this phase must wait for.
 __device__ __forceinline__ void qgen_mbar_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(qgen_smem_addr(bar)), "r"(bytes) : "memory");
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(qgen_smem_addr(bar)), "r"(bytes)
+               : "memory");
 }
 // One arrival (release semantics: this thread's earlier shared-memory accesses are ordered before it).
 __device__ __forceinline__ void qgen_mbar_arrive(uint64_t* bar) {
@@ -40,7 +42,8 @@ __device__ __forceinline__ void qgen_mbar_wait(uint64_t* bar, uint32_t parity) {
 // Destination .shared::cta (no clusters here): with .shared::cluster, ptxas for sm_120a (no cluster hardware)
 // keeps an 8-byte stack frame in the issuing loop.
 // Out-of-bounds parts of the box are written as zeros (and still counted).
-__device__ __forceinline__ void qgen_tma_load_2d(void* dst, const CUtensorMap* map, int32_t x, int32_t y, uint64_t* bar) {
+__device__ __forceinline__ void qgen_tma_load_2d(void* dst, const CUtensorMap* map, int32_t x, int32_t y,
+                                                 uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cta.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
           qgen_smem_addr(dst)),
@@ -49,18 +52,18 @@ __device__ __forceinline__ void qgen_tma_load_2d(void* dst, const CUtensorMap* m
 }
 // Bulk copy of `bytes` contiguous bytes (16-byte aligned, a multiple of 16), completion counted on `bar`.
 __device__ __forceinline__ void qgen_bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cta.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                   qgen_smem_addr(dst)),
-               "l"(src), "r"(bytes), "r"(qgen_smem_addr(bar))
-               : "memory");
+  asm volatile(
+      "cp.async.bulk.shared::cta.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(qgen_smem_addr(dst)),
+      "l"(src), "r"(bytes), "r"(qgen_smem_addr(bar))
+      : "memory");
 }
 // Makes this thread's generic-proxy shared-memory writes visible to the async proxy (wgmma / TMA reads).
 __device__ __forceinline__ void qgen_fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 
-// Byte offset of logical (row, byte b of the row) in a tile that TMA wrote with swizzle span kSpan (32, 64 or 128 bytes,
-// = the row length; tile base aligned to 1024): the 16-byte chunk index is XORed with address bits 7 and up
+// Byte offset of logical (row, byte b of the row) in a tile that TMA wrote with swizzle span kSpan (32, 64 or 128
+// bytes, = the row length; tile base aligned to 1024): the 16-byte chunk index is XORed with address bits 7 and up
 // (CU_TENSOR_MAP_SWIZZLE_32B / 64B / 128B). For kSpan = 128 that is chunk ^ (row mod 8).
 template <uint32_t kSpan>
 __device__ __forceinline__ uint32_t qgen_swizzled_offset(uint32_t row, uint32_t byte) {

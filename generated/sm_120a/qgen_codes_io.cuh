@@ -14,7 +14,8 @@ __device__ __forceinline__ void qgen_store_codes(uint8_t* codes, int64_t cols, q
   if (E % 32 == 0 && cols % 32 == 0 && s.k0 + E <= cols) {
 #pragma unroll
     for (int c = 0; c < E / 32; ++c)
-      reinterpret_cast<uint4*>(p)[c] = make_uint4(packed[2 * c].x, packed[2 * c].y, packed[2 * c + 1].x, packed[2 * c + 1].y);
+      reinterpret_cast<uint4*>(p)[c] =
+          make_uint4(packed[2 * c].x, packed[2 * c].y, packed[2 * c + 1].x, packed[2 * c + 1].y);
   } else {
 #pragma unroll
     for (int c = 0; c < E / 16; ++c)

@@ -30,7 +30,8 @@ inline bool qgen_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(
 // Blocks for a grid-stride loop over `items` work items: enough to fill every SM, never more than the work needs.
 inline int qgen_grid_blocks(int64_t items, int threads_per_block, int blocks_per_sm) {
   int device = 0, sms = 1;
-  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
     sms = 132;
   const int64_t needed = (items + threads_per_block - 1) / threads_per_block;
   const int64_t resident = static_cast<int64_t>(sms) * blocks_per_sm;
@@ -51,7 +52,7 @@ inline qgen_status qgen_launch_status(const char* kernel) {
 
 // Argument check inside a host entry point (which defines kKernelName): returns a QGEN_INVALID_ARGUMENT status with
 // the formatted message when the condition does not hold.
-#define QGEN_REQUIRE(cond, ...)                                                   \
-  do {                                                                          \
+#define QGEN_REQUIRE(cond, ...)                                                     \
+  do {                                                                              \
     if (!(cond)) return qgen_fail(QGEN_INVALID_ARGUMENT, kKernelName, __VA_ARGS__); \
   } while (0)

@@ -43,8 +43,8 @@ template <int E, int L, int THREADS>
 struct qgen_nvfp4_transposed_tile {
   static constexpr int kRows = THREADS / L;
   static constexpr int kWidth = E * L;
-  static constexpr int kLaneStride = E + 4;          // floats per lane segment, padded
-  static constexpr int kStride = L * kLaneStride;    // floats per shared row
+  static constexpr int kLaneStride = E + 4;        // floats per lane segment, padded
+  static constexpr int kStride = L * kLaneStride;  // floats per shared row
   static constexpr int kElems = kRows * kStride;
   static constexpr int kPiecesPerLine = kRows / 32;  // 16-byte code pieces per line of A
   static constexpr int kPiecesPerThread = kWidth * kPiecesPerLine / THREADS;
@@ -67,14 +67,14 @@ __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, int
 
 // Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
 template <int E, int L, int THREADS, class Layout>
-__device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales,
-                                                                float t_in, int64_t rows, int64_t block_item,
-                                                                float* tile, float (&v)[E]) {
+__device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales, float t_in,
+                                                                int64_t rows, int64_t block_item, float* tile,
+                                                                float (&v)[E]) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   int64_t unit, row0;
   qgen_divmod(block_item / L, rows, unit, row0);
-  const int64_t a_row0 = unit * Tile::kWidth;   // A's first row in the tile
-  const int64_t a_groups_per_row = rows / 16;   // A's rows are quantized along `rows`
+  const int64_t a_row0 = unit * Tile::kWidth;  // A's first row in the tile
+  const int64_t a_groups_per_row = rows / 16;  // A's rows are quantized along `rows`
   uint4 pieces[Tile::kPiecesPerThread];
   uint32_t piece_scales[Tile::kPiecesPerThread][2];
 #pragma unroll
@@ -110,6 +110,9 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
 #pragma unroll
   for (int j = 0; j < E / 4; ++j) {
     const float4 w = mine[j];
-    v[4 * j] = w.x; v[4 * j + 1] = w.y; v[4 * j + 2] = w.z; v[4 * j + 3] = w.w;
+    v[4 * j] = w.x;
+    v[4 * j + 1] = w.y;
+    v[4 * j + 2] = w.z;
+    v[4 * j + 3] = w.w;
   }
 }

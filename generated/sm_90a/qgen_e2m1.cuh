@@ -54,7 +54,8 @@ struct qgen_e2m1_nibble {
 //    by 6 instead, it lands in bits 30:28, next to the sign in bit 31.
 __host__ __device__ __forceinline__ qgen_e2m1_nibble qgen_rn_e2m1_top(float v) {
 #if defined(__CUDA_ARCH__)
-  const float m = fminf(v, 6.0f);  // min.f32: when one operand is NaN the result is the other one (PTX ISA), so NaN -> 6
+  const float m =
+      fminf(v, 6.0f);  // min.f32: when one operand is NaN the result is the other one (PTX ISA), so NaN -> 6
 #else
   const float m = v != v ? 6.0f : v;  // host libm fminf may return NaN for a signaling NaN operand
 #endif

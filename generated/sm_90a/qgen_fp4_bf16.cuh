@@ -21,8 +21,8 @@ constexpr float kQgenFp4AlphaFix = 65536.0f;
 // Codes n_j and n_{j+4} of an 8-code word x (code i in bits 4i+3..4i) as a bf16x2 pattern (low half: n_j),
 // each code in the exact subnormal form above. j in 0..3 (a constant after unrolling).
 __device__ __forceinline__ uint32_t qgen_fp4_pair_pattern(uint32_t x, int j) {
-  const uint32_t codes = (x >> (4 * j)) & 0x000F000Fu;      // n_j in bits 3:0, n_{j+4} in bits 19:16
-  return (codes * 0x1040u) & 0x81C081C0u;                   // copies at <<6 and <<12; keep s at 15, e1 e0 m at 8:6
+  const uint32_t codes = (x >> (4 * j)) & 0x000F000Fu;  // n_j in bits 3:0, n_{j+4} in bits 19:16
+  return (codes * 0x1040u) & 0x81C081C0u;               // copies at <<6 and <<12; keep s at 15, e1 e0 m at 8:6
 }
 
 // The bf16x2 multiplier (S, S) of an E4M3 scale byte: S = scale * 2^118, exact (E4M3 -> f16 -> f32 are exact).

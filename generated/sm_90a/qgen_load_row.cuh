@@ -48,6 +48,9 @@ __device__ __forceinline__ void qgen_load_f32_row(const void* x, int64_t cols, q
 #pragma unroll
   for (int c = 0; c < E / 4; ++c) {
     const float4 w = (active && s.k0 + 4 * c < cols) ? __ldg(p + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-    v[4 * c] = w.x; v[4 * c + 1] = w.y; v[4 * c + 2] = w.z; v[4 * c + 3] = w.w;
+    v[4 * c] = w.x;
+    v[4 * c + 1] = w.y;
+    v[4 * c + 2] = w.z;
+    v[4 * c + 3] = w.w;
   }
 }

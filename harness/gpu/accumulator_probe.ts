@@ -14,7 +14,12 @@ import type { Arch } from '../../dsl/types.ts';
 import type { QuantizedTensor } from '../../reference/tensor.ts';
 import { gemmKernelBound, gemmReference } from '../../reference/gemm.ts';
 import {
-  candidateModels, describeModel, fitModels, type AccumulatorModel, type FitResult, type Observation,
+  candidateModels,
+  describeModel,
+  fitModels,
+  type AccumulatorModel,
+  type FitResult,
+  type Observation,
 } from '../../reference/accumulator.ts';
 import { bf16BitsToF32 } from '../../reference/fp32.ts';
 
@@ -32,11 +37,17 @@ export function e4m3Pow2(e: number): number {
 
 /** Where a probe row puts its terms: blocks of 16 elements; bExp(bigBlock) === bExp(cancelBlock) and every small
  * block has one bExp. `smalls` are [block, element] pairs. */
-export interface Placement { name: string; bigBlock: number; smalls: Array<[number, number]>; cancelBlock: number }
+export interface Placement {
+  name: string;
+  bigBlock: number;
+  smalls: Array<[number, number]>;
+  cancelBlock: number;
+}
 
 const one = (block: number, element: number): Array<[number, number]> => [[block, element]];
 /** Fifteen small terms, one in each block with bExp -8 below k = 640: a loss in every K step (no cancellation). */
-const EVERY_STEP = Array.from({ length: 40 }, (_, b) => b).filter((b) => bExp(b) === -8)
+const EVERY_STEP = Array.from({ length: 40 }, (_, b) => b)
+  .filter((b) => bExp(b) === -8)
   .map((b): [number, number] => [b, 5]);
 const WHOLE_BLOCK = Array.from({ length: 16 }, (_, i): [number, number] => [1, i]);
 
@@ -51,20 +62,37 @@ export const PLACEMENTS: readonly Placement[] = [
   { name: 'small in the next MMA, cancel in the one after', bigBlock: 0, smalls: one(5, 5), cancelBlock: 8 },
   // Big cancelled inside its own block: a fused step that holds both big terms and the small one loses the small
   // term, a step boundary in between keeps it; these three tell 16-, 32-, 64- and 128-term steps apart.
-  { name: 'big cancelled in its own block, small in the same 32-K half', bigBlock: 0, smalls: one(1, 5),
-    cancelBlock: 0 },
-  { name: 'big cancelled in its own block, small in the next 32-K half', bigBlock: 0, smalls: one(3, 5),
-    cancelBlock: 0 },
+  {
+    name: 'big cancelled in its own block, small in the same 32-K half',
+    bigBlock: 0,
+    smalls: one(1, 5),
+    cancelBlock: 0,
+  },
+  {
+    name: 'big cancelled in its own block, small in the next 32-K half',
+    bigBlock: 0,
+    smalls: one(3, 5),
+    cancelBlock: 0,
+  },
   { name: 'big cancelled in its own block, small in the next MMA', bigBlock: 0, smalls: one(5, 5), cancelBlock: 0 },
   { name: '16 small terms in one block, cancel in the next MMA', bigBlock: 0, smalls: WHOLE_BLOCK, cancelBlock: 4 },
-  { name: 'a small term in every K step up to k = 640, cancel there', bigBlock: 0, smalls: EVERY_STEP,
-    cancelBlock: 40 },
+  {
+    name: 'a small term in every K step up to k = 640, cancel there',
+    bigBlock: 0,
+    smalls: EVERY_STEP,
+    cancelBlock: 40,
+  },
 ];
 
 export interface ProbeRow {
-  placement: number; D: number; smallMag: number; bigSign: 1 | -1; smallSign: 1 | -1;
+  placement: number;
+  D: number;
+  smallMag: number;
+  bigSign: 1 | -1;
+  smallSign: 1 | -1;
   /** Nonzero products (natural k, value) and their exact sum. */
-  terms: Array<[number, number]>; exact: number;
+  terms: Array<[number, number]>;
+  exact: number;
 }
 
 /** Block scale exponents of A solving eA_big - eA_small = delta within [-9, 8], or null. */
@@ -75,12 +103,17 @@ function exponents(delta: number): [number, number] | null {
 
 /** The probe: operands A [rows, PROBE_K], B [PROBE_N, PROBE_K] (tensor scales 1) and what each row of A tests. */
 export function probeOperands(): { a: QuantizedTensor; b: QuantizedTensor; rows: ProbeRow[] } {
-  const K = PROBE_K, Kb = K / 16;
+  const K = PROBE_K,
+    Kb = K / 16;
   const rows: ProbeRow[] = [];
   const rowCodes: Uint8Array[] = [];
   const rowScales: Uint8Array[] = [];
   PLACEMENTS.forEach((p, placement) => {
-    for (const [bigSign, smallSign] of [[1, 1], [1, -1], [-1, 1]] as const) {
+    for (const [bigSign, smallSign] of [
+      [1, 1],
+      [1, -1],
+      [-1, 1],
+    ] as const) {
       for (const smallMag of [1, 1.5, 3]) {
         for (let D = 2; D <= 35; D++) {
           // big = 4 * 2^(eA_big + bExp(big)): leading binade Eb = eA_big + bExp + 2; small's binade
@@ -98,7 +131,8 @@ export function probeOperands(): { a: QuantizedTensor; b: QuantizedTensor; rows:
             scales[k >> 4] = e4m3Pow2(eA);
             terms.push([k, sign * mag * 2 ** (eA + bExp(k >> 4))]);
           };
-          const bigK = 16 * p.bigBlock, cancelK = 16 * p.cancelBlock + (p.cancelBlock === p.bigBlock ? 1 : 0);
+          const bigK = 16 * p.bigBlock,
+            cancelK = 16 * p.cancelBlock + (p.cancelBlock === p.bigBlock ? 1 : 0);
           put(bigK, bigSign, 4, eBig);
           for (const [block, element] of p.smalls) put(16 * block + element, smallSign, smallMag, eSmall);
           put(cancelK, -bigSign, 4, eBig);
@@ -112,13 +146,22 @@ export function probeOperands(): { a: QuantizedTensor; b: QuantizedTensor; rows:
   });
   const M = rows.length;
   const a: QuantizedTensor = {
-    rows: M, cols: K, groupSize: 16, scaleFormat: 'e4m3', tensorScale: 1,
-    codes: new Uint8Array(M * K), scales: new Uint8Array(M * Kb),
+    rows: M,
+    cols: K,
+    groupSize: 16,
+    scaleFormat: 'e4m3',
+    tensorScale: 1,
+    codes: new Uint8Array(M * K),
+    scales: new Uint8Array(M * Kb),
   };
   rowCodes.forEach((c, m) => a.codes.set(c, m * K));
   rowScales.forEach((s, m) => a.scales.set(s, m * Kb));
   const b: QuantizedTensor = {
-    rows: PROBE_N, cols: K, groupSize: 16, scaleFormat: 'e4m3', tensorScale: 1,
+    rows: PROBE_N,
+    cols: K,
+    groupSize: 16,
+    scaleFormat: 'e4m3',
+    tensorScale: 1,
     codes: new Uint8Array(PROBE_N * K).fill(E2M1_CODE[1]),
     scales: Uint8Array.from({ length: PROBE_N * Kb }, (_, i) => e4m3Pow2(bExp(i % Kb))),
   };
@@ -134,14 +177,16 @@ export function decodeGemmOutput(bytes: Uint8Array, output: 'bf16' | 'f32'): Flo
 
 export interface ProbeReport {
   /** Models reproducing every probe output, and the best fits (fewest mismatches) when none does. */
-  fits: FitResult[]; exactFits: AccumulatorModel[];
+  fits: FitResult[];
+  exactFits: AccumulatorModel[];
   /** The models the classifier tries: per group of exact fits (family, order, step, rounding) the fewest and the
    * most bits that fit, else the best fit. */
   measured: AccumulatorModel[];
   /** Per placement: the largest D up to which every variant came out exact. */
   keptUpTo: Array<{ placement: string; keptUpTo: number }>;
   /** NUMERICS §6.2's bound on the probe rows: rows outside it and the largest error / bound. */
-  boundViolations: number; worstBoundRatio: number;
+  boundViolations: number;
+  worstBoundRatio: number;
   /** Rows whose N outputs disagree (a layout problem, not an accumulator one). */
   inconsistentRows: number;
   lines: string[];
@@ -174,10 +219,13 @@ export function behaviourOf(models: AccumulatorModel[]): string {
   const range = (x: number) => (Number.isFinite(x) ? String(x) : 'exact');
   const roundings = [...new Set(models.map((m) => m.rounding))];
   const steps = [...new Set(models.map((m) => `${m.family === 'fused' ? 'aligned' : 'cut'} every ${m.stepTerms}`))];
-  return `bits kept ${lo === hi ? range(lo) : `${range(lo)}..${range(hi)}`}; `
-    + `rounding ${roundings.length > 1 ? 'not determined'
-      : roundings[0] === 'rz' ? 'toward zero (truncation)' : 'to nearest'}; `
-    + `${steps.join(' or ')} products`;
+  return (
+    `bits kept ${lo === hi ? range(lo) : `${range(lo)}..${range(hi)}`}; ` +
+    `rounding ${
+      roundings.length > 1 ? 'not determined' : roundings[0] === 'rz' ? 'toward zero (truncation)' : 'to nearest'
+    }; ` +
+    `${steps.join(' or ')} products`
+  );
 }
 
 /** Per group of models that differ only in bits, the one with the fewest and the one with the most bits. */
@@ -195,12 +243,22 @@ function representatives(models: AccumulatorModel[]): AccumulatorModel[] {
 }
 
 /** Fits the candidate models to a kernel's probe outputs and reports (pure: CPU tests feed synthetic outputs). */
-export function analyseProbe(arch: Arch | string, rows: ProbeRow[], a: QuantizedTensor, b: QuantizedTensor,
-                             out: Float32Array, output: 'bf16' | 'f32'): ProbeReport {
+export function analyseProbe(
+  arch: Arch | string,
+  rows: ProbeRow[],
+  a: QuantizedTensor,
+  b: QuantizedTensor,
+  out: Float32Array,
+  output: 'bf16' | 'f32',
+): ProbeReport {
   const N = b.rows;
   let inconsistentRows = 0;
   const observations: Observation[] = rows.map((r, m) => {
-    for (let n = 1; n < N; n++) if (!Object.is(out[m * N + n], out[m * N])) { inconsistentRows++; break; }
+    for (let n = 1; n < N; n++)
+      if (!Object.is(out[m * N + n], out[m * N])) {
+        inconsistentRows++;
+        break;
+      }
     return { K: a.cols, terms: r.terms, alpha: 1, output, got: out[m * N] };
   });
   const fits = fitModels(candidateModels(arch), observations);
@@ -211,17 +269,20 @@ export function analyseProbe(arch: Arch | string, rows: ProbeRow[], a: Quantized
     let upTo = 1;
     for (let D = 2; D <= 35; D++) {
       const atD = mine.filter(({ r }) => r.D === D);
-      if (atD.length && atD.every(({ r, m }) => out[m * N] === r.exact)) upTo = D; else if (atD.length) break;
+      if (atD.length && atD.every(({ r, m }) => out[m * N] === r.exact)) upTo = D;
+      else if (atD.length) break;
     }
     return { placement: p.name, keptUpTo: upTo };
   });
   const ref = gemmReference(a, b);
   const bound = gemmKernelBound(a, b, ref, output);
-  let boundViolations = 0, worstBoundRatio = 0;
+  let boundViolations = 0,
+    worstBoundRatio = 0;
   for (let m = 0; m < rows.length; m++) {
     let bad = false;
     for (let n = 0; n < N; n++) {
-      const i = m * N + n, ratio = Math.abs(out[i] - ref[i]) / bound[i];
+      const i = m * N + n,
+        ratio = Math.abs(out[i] - ref[i]) / bound[i];
       worstBoundRatio = Math.max(worstBoundRatio, ratio);
       if (!(ratio <= 1)) bad = true;
     }
@@ -231,16 +292,19 @@ export function analyseProbe(arch: Arch | string, rows: ProbeRow[], a: Quantized
     `probe: ${rows.length} designed dot products (K = ${a.cols}, ${PLACEMENTS.length} placements, D = 2..35 binades)`,
     ...keptUpTo.map((k) => `  small term kept up to D = ${k.keptUpTo}: ${k.placement}`),
     exactFits.length
-      ? `  models reproducing all ${rows.length} outputs bit for bit:\n`
-        + summarizeFits(exactFits).map((l) => `    ${l}`).join('\n')
-      : `  no candidate reproduces every output; best: ${describeModel(fits[0].model)} `
-        + `(${fits[0].mismatches} mismatches)`,
+      ? `  models reproducing all ${rows.length} outputs bit for bit:\n` +
+        summarizeFits(exactFits)
+          .map((l) => `    ${l}`)
+          .join('\n')
+      : `  no candidate reproduces every output; best: ${describeModel(fits[0].model)} ` +
+        `(${fits[0].mismatches} mismatches)`,
     `  effective accumulator: ${behaviourOf(exactFits)}`,
     `  measured accumulator (the classifier tries): ${measured.map(describeModel).join('; ')}`,
-    `  NUMERICS §6.2 bound on the probe: ${boundViolations === 0 ? 'holds' : `FAILS on ${boundViolations} rows`} `
-      + `(largest error / bound ${worstBoundRatio.toFixed(3)})`,
+    `  NUMERICS §6.2 bound on the probe: ${boundViolations === 0 ? 'holds' : `FAILS on ${boundViolations} rows`} ` +
+      `(largest error / bound ${worstBoundRatio.toFixed(3)})`,
     ...(inconsistentRows
-      ? [`  ${inconsistentRows} rows differ across the ${N} identical B rows: layout, not accumulation`] : []),
+      ? [`  ${inconsistentRows} rows differ across the ${N} identical B rows: layout, not accumulation`]
+      : []),
   ];
   return { fits, exactFits, measured, keptUpTo, boundViolations, worstBoundRatio, inconsistentRows, lines };
 }

@@ -20,23 +20,37 @@ import { renderTemplate } from '../../render/render.ts';
 export function bufferNames(spec: KernelSpec): string[] {
   switch (spec.kind) {
     case 'quantize':
-      return [...(spec.input === 'nvfp4' ? ['in_codes', 'in_scales', 'in_tensor_scale'] : ['x']),
-        'codes', 'scales', 'tensor_scale', ...(spec.outputs === 'nvfp4+bf16-plane' ? ['plane'] : [])];
-    case 'dequantize': return ['codes', 'scales', 'tensor_scale', 'y'];
-    case 'hadamard': return ['x', 'y'];
-    case 'amax': return ['x', 'amax'];
-    case 'gemm': return ['a_codes', 'a_scales', 'a_tensor_scale', 'b_codes', 'b_scales', 'b_tensor_scale', 'c'];
+      return [
+        ...(spec.input === 'nvfp4' ? ['in_codes', 'in_scales', 'in_tensor_scale'] : ['x']),
+        'codes',
+        'scales',
+        'tensor_scale',
+        ...(spec.outputs === 'nvfp4+bf16-plane' ? ['plane'] : []),
+      ];
+    case 'dequantize':
+      return ['codes', 'scales', 'tensor_scale', 'y'];
+    case 'hadamard':
+      return ['x', 'y'];
+    case 'amax':
+      return ['x', 'amax'];
+    case 'gemm':
+      return ['a_codes', 'a_scales', 'a_tensor_scale', 'b_codes', 'b_scales', 'b_tensor_scale', 'c'];
   }
 }
 
 /** True when the kind's host ABI has a workspace-size query. */
-function hasWorkspace(spec: KernelSpec): boolean { return spec.kind === 'quantize' || spec.kind === 'amax'; }
+function hasWorkspace(spec: KernelSpec): boolean {
+  return spec.kind === 'quantize' || spec.kind === 'amax';
+}
 
 /** What the runner templates see of one kernel: its name, kind, buffer indices by name, workspace query. */
 function dispatchKernel(spec: KernelSpec) {
   const names = bufferNames(spec);
   return {
-    name: spec.name, kind: spec.kind, hasWorkspace: hasWorkspace(spec), bufferCount: names.length,
+    name: spec.name,
+    kind: spec.kind,
+    hasWorkspace: hasWorkspace(spec),
+    bufferCount: names.length,
     buffer: Object.fromEntries(names.map((n, i) => [n, i])),
     nvfp4Input: spec.kind === 'quantize' && spec.input === 'nvfp4',
     plane: spec.kind === 'quantize' && spec.outputs === 'nvfp4+bf16-plane',

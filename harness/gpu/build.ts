@@ -8,10 +8,19 @@ import { emitKernels } from '../../emit/emit.ts';
 import { renderDispatch } from './bind.ts';
 import { repoRoot } from './results.ts';
 
-export interface BuiltRunner { binary: string; specs: KernelSpec[]; dir: string }
+export interface BuiltRunner {
+  binary: string;
+  specs: KernelSpec[];
+  dir: string;
+}
 
 /** Emits the catalog for an arch, generates the runner's dispatch table and links the runner with nvcc. */
-export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: string, extraFlags: string[] = []): Promise<BuiltRunner> {
+export async function buildRunner(
+  arch: Arch,
+  specs: KernelSpec[],
+  workDir: string,
+  extraFlags: string[] = [],
+): Promise<BuiltRunner> {
   const kernelsDir = path.join(workDir, 'kernels');
   mkdirSync(kernelsDir, { recursive: true });
   const t0 = Date.now();
@@ -22,11 +31,24 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
   const cuFiles = files.filter((f) => f.endsWith('.cu'));
   const binary = path.join(workDir, `runner_${arch}`);
   const cc = arch.replace('sm_', '').replace('a', '');
-  const common = [`-gencode`, `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-lineinfo', ...extraFlags,
-    `-I${kernelsDir}`, `-I${workDir}`];
+  const common = [
+    `-gencode`,
+    `arch=compute_${cc}a,code=sm_${cc}a`,
+    '-O3',
+    '-std=c++17',
+    '-lineinfo',
+    ...extraFlags,
+    `-I${kernelsDir}`,
+    `-I${workDir}`,
+  ];
   // One nvcc per translation unit, as many at a time as there are cores, then one link.
-  const sources = [path.join(repoRoot, 'harness/runner/runner.cu'), path.join(repoRoot, 'harness/runner/baselines.cu'),
-    path.join(repoRoot, 'harness/runner/degraded_gemm.cu'), path.join(workDir, 'dispatch.cu'), ...cuFiles];
+  const sources = [
+    path.join(repoRoot, 'harness/runner/runner.cu'),
+    path.join(repoRoot, 'harness/runner/baselines.cu'),
+    path.join(repoRoot, 'harness/runner/degraded_gemm.cu'),
+    path.join(workDir, 'dispatch.cu'),
+    ...cuFiles,
+  ];
   const objects = sources.map((src, i) => path.join(workDir, `${i}_${path.basename(src, '.cu')}.o`));
   let next = 0;
   const worker = async () => {
@@ -38,6 +60,8 @@ export async function buildRunner(arch: Arch, specs: KernelSpec[], workDir: stri
   await Promise.all(Array.from({ length: Math.max(1, Math.min(os.cpus().length, 16)) }, worker));
   const link = await execa('nvcc', [...common, ...objects, '-o', binary, '-lcublasLt'], { reject: false, all: true });
   if (link.exitCode !== 0) throw new Error(`nvcc failed linking the runner:\n${link.all}`);
-  process.stderr.write(`built runner for ${arch}: ${specs.length} kernels in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `built runner for ${arch}: ${specs.length} kernels in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
   return { binary, specs, dir: workDir };
 }

@@ -8,7 +8,15 @@ import { f32ToBf16Bits, bf16BitsToF32 } from '../../reference/fp32.ts';
 import { packCodes, layoutScales } from '../../reference/layout.ts';
 
 export type Regime = 'gaussian' | 'tiny' | 'huge' | 'zero-rows' | 'outlier' | 'mixed-rows' | 'specials';
-export const REGIMES: readonly Regime[] = ['gaussian', 'tiny', 'huge', 'zero-rows', 'outlier', 'mixed-rows', 'specials'];
+export const REGIMES: readonly Regime[] = [
+  'gaussian',
+  'tiny',
+  'huge',
+  'zero-rows',
+  'outlier',
+  'mixed-rows',
+  'specials',
+];
 
 export interface CaseParams {
   rows: number;
@@ -46,15 +54,24 @@ function rowsMultiple(spec: KernelSpec): number {
 export function caseArbitrary(spec: KernelSpec): fc.Arbitrary<CaseParams> {
   const m = colsMultiple(spec);
   const rm = rowsMultiple(spec);
-  const rows = fc.oneof(fc.constantFrom(1, 3, 127, 129, 4097), fc.integer({ min: 1, max: 300 })).map((r) => Math.ceil(r / rm) * rm);
-  return fc.record({ rows, k: fc.integer({ min: 1, max: 8 }), regime: fc.constantFrom(...REGIMES),
-    dataSeed: fc.integer({ min: 0, max: 1 << 30 }), seed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
-    signSeed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), callerFactor: fc.double({ min: 0.5, max: 2, noNaN: true }) })
+  const rows = fc
+    .oneof(fc.constantFrom(1, 3, 127, 129, 4097), fc.integer({ min: 1, max: 300 }))
+    .map((r) => Math.ceil(r / rm) * rm);
+  return fc
+    .record({
+      rows,
+      k: fc.integer({ min: 1, max: 8 }),
+      regime: fc.constantFrom(...REGIMES),
+      dataSeed: fc.integer({ min: 0, max: 1 << 30 }),
+      seed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      signSeed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      callerFactor: fc.double({ min: 0.5, max: 2, noNaN: true }),
+    })
     .map(({ rows, k, regime, dataSeed, seed, signSeed: drawn, callerFactor }) => {
       const signSeed = distinctSignSeed(seed, drawn);
       // Keep a case under ~1M elements so thousands of cases fit in the lease.
       let cols = m * k;
-      while (rows * cols > (1 << 20) && cols > m) cols -= m;
+      while (rows * cols > 1 << 20 && cols > m) cols -= m;
       return { rows, cols, regime, dataSeed, seed, signSeed, callerFactor };
     });
 }
@@ -69,7 +86,10 @@ export function regimeMatrix(rows: number, cols: number, regime: Regime, dataSee
   const x = gaussianMatrix(rows, cols, dataSeed);
   const d = x.data;
   let h = (dataSeed * 2654435761) >>> 0;
-  const next = () => { h = (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0; return h; };
+  const next = () => {
+    h = (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    return h;
+  };
   const bf = (v: number) => bf16BitsToF32(f32ToBf16Bits(v));
   for (let r = 0; r < rows; r++) {
     const rowScale = regime === 'mixed-rows' ? 2 ** ((next() % 41) - 20) : 1;
@@ -77,10 +97,11 @@ export function regimeMatrix(rows: number, cols: number, regime: Regime, dataSee
     for (let c = 0; c < cols; c++) {
       const i = r * cols + c;
       let v = d[i];
-      if (regime === 'tiny') v = v * 2 ** -120;          // bf16 subnormals and near-subnormals
+      if (regime === 'tiny')
+        v = v * 2 ** -120; // bf16 subnormals and near-subnormals
       else if (regime === 'huge') v = v * 2 ** 100;
       else if (regime === 'mixed-rows') v = v * rowScale;
-      if (zeroRow) v = (next() & 1) ? 0 : -0;
+      if (zeroRow) v = next() & 1 ? 0 : -0;
       d[i] = bf(v);
     }
   }
@@ -107,12 +128,21 @@ export function f32Bytes(values: ArrayLike<number>): Uint8Array {
   return new Uint8Array(f.buffer);
 }
 
-export function scalarBytes(x: number): Uint8Array { return f32Bytes([x]); }
+export function scalarBytes(x: number): Uint8Array {
+  return f32Bytes([x]);
+}
 
 /** Device-format bytes of a quantized tensor: packed codes, scales in the spec's layout, tensor scale bits. */
-export function deviceBytes(q: QuantizedTensor, layout: QuantizeSpec['scaleLayout']): { codes: Uint8Array; scales: Uint8Array; tensorScale: Uint8Array } {
+export function deviceBytes(
+  q: QuantizedTensor,
+  layout: QuantizeSpec['scaleLayout'],
+): { codes: Uint8Array; scales: Uint8Array; tensorScale: Uint8Array } {
   const Kb = q.cols / q.groupSize;
-  return { codes: packCodes(q.codes), scales: layoutScales(q.scales, q.rows, Kb, layout), tensorScale: scalarBytes(q.tensorScale) };
+  return {
+    codes: packCodes(q.codes),
+    scales: layoutScales(q.scales, q.rows, Kb, layout),
+    tensorScale: scalarBytes(q.tensorScale),
+  };
 }
 
 /** The input of a transposed-input quantizer is stored [cols, rows]. */
@@ -138,14 +168,26 @@ export function compareBuffers(got: Uint8Array, want: Uint8Array, kind: Compare)
   if (kind === 'bytes') return firstDifference(got, want);
   if (got.length !== want.length) return `length ${got.length}, expected ${want.length}`;
   const w = kind === 'bf16' ? 2 : 4;
-  let count = 0, first = -1;
+  let count = 0,
+    first = -1;
   for (let i = 0; i < got.length / w; i++) {
     let same = true;
-    for (let j = 0; j < w; j++) if (got[w * i + j] !== want[w * i + j]) { same = false; break; }
-    if (!same && !(isNaNElement(got, i, kind) && isNaNElement(want, i, kind))) { count++; if (first < 0) first = i; }
+    for (let j = 0; j < w; j++)
+      if (got[w * i + j] !== want[w * i + j]) {
+        same = false;
+        break;
+      }
+    if (!same && !(isNaNElement(got, i, kind) && isNaNElement(want, i, kind))) {
+      count++;
+      if (first < 0) first = i;
+    }
   }
   if (first < 0) return null;
-  const hex = (b: Uint8Array) => Array.from(b.subarray(w * first, w * first + w)).reverse().map((x) => x.toString(16).padStart(2, '0')).join('');
+  const hex = (b: Uint8Array) =>
+    Array.from(b.subarray(w * first, w * first + w))
+      .reverse()
+      .map((x) => x.toString(16).padStart(2, '0'))
+      .join('');
   return `${count} of ${got.length / w} ${kind} elements differ; first at element ${first}: got 0x${hex(got)}, expected 0x${hex(want)}`;
 }
 
@@ -154,8 +196,11 @@ export function firstDifference(got: Uint8Array, want: Uint8Array): string | nul
   if (got.length !== want.length) return `length ${got.length}, expected ${want.length}`;
   let count = 0;
   let first = -1;
-  for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) { count++; if (first < 0) first = i; }
+  for (let i = 0; i < got.length; i++)
+    if (got[i] !== want[i]) {
+      count++;
+      if (first < 0) first = i;
+    }
   if (first < 0) return null;
   return `${count} of ${got.length} bytes differ; first at byte ${first}: got 0x${got[first].toString(16)}, expected 0x${want[first].toString(16)}`;
 }
-

@@ -38,10 +38,10 @@ const ARCH_CC: Record<Arch, string> = { sm_90a: '9.0', sm_100a: '10.0', sm_120a:
 
 /** The tiny cases, smallest first. */
 export const TINY_CASES: GemmCase[] = [
-  { m: 128, n: 256, k: 256, regime: 'exact', sigmaLog2: 0, dataSeed: 1 },   // one sm_100a tile, one K block
-  { m: 1, n: 16, k: 32, regime: 'exact', sigmaLog2: 0, dataSeed: 2 },       // smallest legal shape: ragged everything
-  { m: 128, n: 128, k: 64, regime: 'exact', sigmaLog2: 0, dataSeed: 3 },    // one 64-wide K atom
-  { m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 },    // several K blocks, 2 scale groups in the last atom (exact: k <= EXACT_MAX_K)
+  { m: 128, n: 256, k: 256, regime: 'exact', sigmaLog2: 0, dataSeed: 1 }, // one sm_100a tile, one K block
+  { m: 1, n: 16, k: 32, regime: 'exact', sigmaLog2: 0, dataSeed: 2 }, // smallest legal shape: ragged everything
+  { m: 128, n: 128, k: 64, regime: 'exact', sigmaLog2: 0, dataSeed: 3 }, // one 64-wide K atom
+  { m: 64, n: 256, k: 416, regime: 'exact', sigmaLog2: 0, dataSeed: 4 }, // several K blocks, 2 scale groups in the last atom (exact: k <= EXACT_MAX_K)
   { m: 129, n: 272, k: 192, regime: 'quantized', sigmaLog2: 0, dataSeed: 5 },
   { m: 300, n: 528, k: 1056, regime: 'quantized', sigmaLog2: 6, dataSeed: 6 },
 ];
@@ -60,7 +60,10 @@ async function computeCapability(): Promise<string | null> {
 }
 
 export interface CheckOptions {
-  runs: number; reps: number; speed: boolean; results: () => Promise<RunResults>;
+  runs: number;
+  reps: number;
+  speed: boolean;
+  results: () => Promise<RunResults>;
   /** Torch package folder (qgen vendor --target torch); null: vendored by the check; false: skip the torch steps. */
   package?: string | null | false;
 }
@@ -74,25 +77,37 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
     return 2;
   }
   if (cc !== ARCH_CC[arch]) {
-    console.error(`qgen check: --arch ${arch} kernels need a compute capability ${ARCH_CC[arch]} GPU; this one is ${cc}`
-      + ` (use --arch ${Object.entries(ARCH_CC).find(([, v]) => v === cc)?.[0] ?? 'matching this GPU'})`);
+    console.error(
+      `qgen check: --arch ${arch} kernels need a compute capability ${ARCH_CC[arch]} GPU; this one is ${cc}` +
+        ` (use --arch ${Object.entries(ARCH_CC).find(([, v]) => v === cc)?.[0] ?? 'matching this GPU'})`,
+    );
     return 2;
   }
   // The whole catalog of the arch: the quantizers' hardware cvt paths are checked too, not only the GEMMs.
   const specs = catalogFor(arch);
   const gemms = specs.filter((s): s is GemmSpec => s.kind === 'gemm');
   const lines: string[] = [];
-  const say = (line: string) => { lines.push(line); console.log(line); };
-  let passed = 0, failed = 0;
-  const record = (ok: boolean, line: string) => { if (ok) passed++; else failed++; say(`${ok ? 'PASS' : 'FAIL'} ${line}`); };
+  const say = (line: string) => {
+    lines.push(line);
+    console.log(line);
+  };
+  let passed = 0,
+    failed = 0;
+  const record = (ok: boolean, line: string) => {
+    if (ok) passed++;
+    else failed++;
+    say(`${ok ? 'PASS' : 'FAIL'} ${line}`);
+  };
   const verdicts: Verdict[] = [{ step: 'compute capability', ok: true, detail: `${cc} (${arch})` }];
 
   const t0 = Date.now();
   const built = await buildRunner(arch, specs, path.join(process.env.TMPDIR ?? '/tmp', `qgen-check-${arch}`));
   const runner = new GpuRunner(built.binary);
   const device = await runner.device();
-  say(`qgen check --arch ${arch} on ${device}: ${specs.length} kernels (${gemms.length} GEMMs) built in `
-    + `${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  say(
+    `qgen check --arch ${arch} on ${device}: ${specs.length} kernels (${gemms.length} GEMMs) built in ` +
+      `${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
 
   // The accumulator probe runs first (NUMERICS §6.3): what it measures explains (or not) every failure below.
   say('## 0. accumulator probe');
@@ -105,9 +120,13 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   for (const l of probe?.lines ?? []) say(l);
   const probeOk = probe !== null && probe.boundViolations === 0 && probe.inconsistentRows === 0;
   record(probeOk, 'accumulator probe: NUMERICS §6.2 bound holds, rows consistent');
-  verdicts.push({ step: 'accumulator probe (NUMERICS §6.3)', ok: probeOk,
-    detail: probe ? `${probe.measured.map(describeModel).join('; ')}; `
-      + `§6.2 bound ${probe.boundViolations ? 'FAILS' : 'holds'}` : 'did not run' });
+  verdicts.push({
+    step: 'accumulator probe (NUMERICS §6.3)',
+    ok: probeOk,
+    detail: probe
+      ? `${probe.measured.map(describeModel).join('; ')}; ` + `§6.2 bound ${probe.boundViolations ? 'FAILS' : 'holds'}`
+      : 'did not run',
+  });
   const measured = probe?.measured ?? [];
 
   say('## 1. quantizer suite (bit-exact against the TS reference)');
@@ -124,9 +143,23 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   for (const spec of gemms) {
     for (const c of TINY_CASES) {
       const { a, b } = gemmOperands(c);
-      const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison: 0xa5, buffers: gemmBuffers(a, b, spec.output) });
-      const problem = res.status !== 0 ? `status ${res.status}: ${res.message}` : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
-      record(problem === null, `${spec.name} ${c.m}x${c.n}x${c.k} ${c.regime === 'exact' ? 'bit-exact' : 'within the bound'}${problem ? `: ${problem}` : ''}`);
+      const res = await runner.run({
+        kernel: spec.name,
+        rows: c.m,
+        cols: c.k,
+        depth: c.n,
+        seed: 0n,
+        poison: 0xa5,
+        buffers: gemmBuffers(a, b, spec.output),
+      });
+      const problem =
+        res.status !== 0
+          ? `status ${res.status}: ${res.message}`
+          : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+      record(
+        problem === null,
+        `${spec.name} ${c.m}x${c.n}x${c.k} ${c.regime === 'exact' ? 'bit-exact' : 'within the bound'}${problem ? `: ${problem}` : ''}`,
+      );
       if (problem) tinyFailed++;
       if (problem && res.status === 0) {
         const out = decodeGemmOutput(res.buffers[6], spec.output);
@@ -137,50 +170,77 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
     }
   }
   const kinds = [...new Set(classified)];
-  verdicts.push({ step: 'GEMM tiny shapes', ok: tinyFailed === 0,
-    detail: `${gemms.length * TINY_CASES.length - tinyFailed} of ${gemms.length * TINY_CASES.length} pass`
-      + (kinds.length ? `; failures classified: ${kinds.join(', ')}` : '') });
+  verdicts.push({
+    step: 'GEMM tiny shapes',
+    ok: tinyFailed === 0,
+    detail:
+      `${gemms.length * TINY_CASES.length - tinyFailed} of ${gemms.length * TINY_CASES.length} pass` +
+      (kinds.length ? `; failures classified: ${kinds.join(', ')}` : ''),
+  });
 
   say('## 3. GEMM property suite');
   const suite = await runGemmSuite(runner, gemms, opts.runs);
   for (const l of suite.lines) say(l);
   passed += suite.passed;
   failed += suite.failed;
-  verdicts.push({ step: 'GEMM property suite', ok: suite.failed === 0,
-    detail: `${suite.passed} passed, ${suite.failed} failed` });
+  verdicts.push({
+    step: 'GEMM property suite',
+    ok: suite.failed === 0,
+    detail: `${suite.passed} passed, ${suite.failed} failed`,
+  });
 
   if (opts.speed) {
     say('## 4. speed (median of CUDA-event timings, same run)');
-    say('| shape | kernel | time (us) | TFLOP/s | vendor NVFP4 (cuBLASLt) TFLOP/s | x vendor | cuBLAS bf16 TFLOP/s | x cuBLAS bf16 |');
+    say(
+      '| shape | kernel | time (us) | TFLOP/s | vendor NVFP4 (cuBLASLt) TFLOP/s | x vendor | cuBLAS bf16 TFLOP/s | x cuBLAS bf16 |',
+    );
     say('|---|---|---:|---:|---:|---:|---:|---:|');
     const ratios: string[] = [];
     for (const s of SPEED_SHAPES) {
       const flop = 2 * s.m * s.n * s.k;
-      const timeOf = async (kernel: string, buffers: Parameters<GpuRunner['bench']>[0]['buffers']): Promise<number | string> => {
-        const r = await runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, opts.reps);
+      const timeOf = async (
+        kernel: string,
+        buffers: Parameters<GpuRunner['bench']>[0]['buffers'],
+      ): Promise<number | string> => {
+        const r = await runner.bench(
+          { kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers },
+          opts.reps,
+        );
         return r.status === 0 ? median(r.kernelMs) : r.message;
       };
       const vendor = await timeOf('baseline:cublaslt_nvfp4', nvfp4Buffers(s, 'bf16'));
-      const bf16 = await timeOf('baseline:cublas_bf16', [{ size: s.m * s.k * 2, fill: 'bf16-random' }, { size: s.n * s.k * 2, fill: 'bf16-random' }, { size: s.m * s.n * 2 }]);
+      const bf16 = await timeOf('baseline:cublas_bf16', [
+        { size: s.m * s.k * 2, fill: 'bf16-random' },
+        { size: s.n * s.k * 2, fill: 'bf16-random' },
+        { size: s.m * s.n * 2 },
+      ]);
       for (const spec of gemms.filter((g) => g.output === 'bf16')) {
         const t = await timeOf(spec.name, nvfp4Buffers(s, 'bf16'));
         const tf = (ms: number | string) => (typeof ms === 'number' ? (flop / ms / 1e9).toFixed(0) : 'n/a');
-        const ratio = (base: number | string) => (typeof base === 'number' && typeof t === 'number' ? (base / t).toFixed(2) : 'n/a');
-        say(`| ${s.m}x${s.n}x${s.k} | ${spec.name} | ${typeof t === 'number' ? (t * 1000).toFixed(1) : t} | ${tf(t)} | ${tf(vendor)} | ${ratio(vendor)} | ${tf(bf16)} | ${ratio(bf16)} |`);
+        const ratio = (base: number | string) =>
+          typeof base === 'number' && typeof t === 'number' ? (base / t).toFixed(2) : 'n/a';
+        say(
+          `| ${s.m}x${s.n}x${s.k} | ${spec.name} | ${typeof t === 'number' ? (t * 1000).toFixed(1) : t} | ${tf(t)} | ${tf(vendor)} | ${ratio(vendor)} | ${tf(bf16)} | ${ratio(bf16)} |`,
+        );
         if (spec === gemms[0]) ratios.push(`${s.label}: ${ratio(vendor)}x vendor, ${ratio(bf16)}x bf16`);
       }
-      if (typeof vendor === 'string' && s === SPEED_SHAPES[0]) say(`(vendor NVFP4 GEMM not available on this GPU: ${vendor})`);
+      if (typeof vendor === 'string' && s === SPEED_SHAPES[0])
+        say(`(vendor NVFP4 GEMM not available on this GPU: ${vendor})`);
     }
     verdicts.push({ step: 'speed: GEMM vs cuBLASLt NVFP4 / cuBLAS bf16', ok: null, detail: ratios.join('; ') });
     say('## 5. speed: quantizers vs a device copy of the same bytes');
-    const rows = await runBench(runner, { ...built, specs: elementwise },
-      { device, arch, reps: opts.reps });
+    const rows = await runBench(runner, { ...built, specs: elementwise }, { device, arch, reps: opts.reps });
     say(benchTable(rows, { device, arch, reps: opts.reps }));
     const fractions = rows.map((r) => r.fraction_of_copy).sort((x, y) => x - y);
-    verdicts.push({ step: 'speed: quantizers vs copy', ok: null, detail: fractions.length
-      ? `${rows.length} runs: ${(100 * fractions[0]).toFixed(0)}-`
-        + `${(100 * fractions[fractions.length - 1]).toFixed(0)}% of copy, `
-        + `median ${(100 * median(Float32Array.from(fractions))).toFixed(0)}%` : 'no rows' });
+    verdicts.push({
+      step: 'speed: quantizers vs copy',
+      ok: null,
+      detail: fractions.length
+        ? `${rows.length} runs: ${(100 * fractions[0]).toFixed(0)}-` +
+          `${(100 * fractions[fractions.length - 1]).toFixed(0)}% of copy, ` +
+          `median ${(100 * median(Float32Array.from(fractions))).toFixed(0)}%`
+        : 'no rows',
+    });
   }
   await runner.close();
 
@@ -202,9 +262,13 @@ export async function runCheck(arch: Arch, opts: CheckOptions): Promise<number> 
   }
 
   const summary = `${passed} passed, ${failed} failed`;
-  const table = ['## verdict', '| step | verdict | detail |', '|---|---|---|',
+  const table = [
+    '## verdict',
+    '| step | verdict | detail |',
+    '|---|---|---|',
     ...verdicts.map((v) => `| ${v.step} | ${v.ok === null ? 'measured' : v.ok ? 'PASS' : 'FAIL'} | ${v.detail} |`),
-    summary];
+    summary,
+  ];
   for (const l of table) say(l);
   (await opts.results()).save(`check-${arch}.md`, `# qgen check --arch ${arch}\n\n${lines.join('\n')}\n`);
   return failed === 0 ? 0 : 1;

@@ -10,7 +10,11 @@ import type { Arch } from '../../dsl/types.ts';
 import { vendor } from '../../emit/vendor.ts';
 import { repoRoot } from './results.ts';
 
-export interface StepResult { ok: boolean | null; summary: string; lines: string[] }
+export interface StepResult {
+  ok: boolean | null;
+  summary: string;
+  lines: string[];
+}
 
 /** The paper's headline speed-ups of Quartet II's linear layer over bf16 (forward + backward). */
 export const PAPER_LINEAR_SPEEDUP: Partial<Record<Arch, string>> = {
@@ -23,8 +27,10 @@ async function python(args: string[], cwd = repoRoot) {
 }
 
 /** Builds the package with pip (from `dir`, or vendored here) and runs its tests: "N passed, M failed". */
-export async function buildAndTestPackage(arch: Arch, dir: string | null):
-  Promise<StepResult & { dir: string | null }> {
+export async function buildAndTestPackage(
+  arch: Arch,
+  dir: string | null,
+): Promise<StepResult & { dir: string | null }> {
   const pip = await python(['-m', 'pip', '--version']);
   if (pip.exitCode !== 0) {
     return { ok: null, summary: 'skipped: python3 -m pip is not available', lines: [], dir: null };
@@ -50,9 +56,11 @@ export async function buildAndTestPackage(arch: Arch, dir: string | null):
   const last = /(\d+) passed, (\d+) failed/.exec(tests.all);
   const ok = tests.exitCode === 0 && last !== null && last[2] === '0';
   return {
-    ok, dir: pkg,
-    summary: `built with pip in ${built} s${dir ? '' : ' (vendored by this command)'}; tests: `
-      + (last ? `${last[1]} passed, ${last[2]} failed` : `no summary (exit ${tests.exitCode})`),
+    ok,
+    dir: pkg,
+    summary:
+      `built with pip in ${built} s${dir ? '' : ' (vendored by this command)'}; tests: ` +
+      (last ? `${last[1]} passed, ${last[2]} failed` : `no summary (exit ${tests.exitCode})`),
     lines: tests.all.split('\n').filter((l) => /^(PASS|FAIL|qgen_torch)/.test(l) || !ok),
   };
 }
@@ -60,21 +68,34 @@ export async function buildAndTestPackage(arch: Arch, dir: string | null):
 /** Quartet2Linear (recipe quartet2) forward + backward vs bf16 at bench_linear.py's shapes: speed-ups over bf16. */
 export async function linearSpeed(arch: Arch, reps: number): Promise<StepResult> {
   const out = mkdtempSync(path.join(os.tmpdir(), 'qgen-check-linear-'));
-  const r = await python(['bench/linear/bench_linear.py', '--out', out, '--recipes', 'quartet2',
-    '--reps', String(reps)]);
+  const r = await python([
+    'bench/linear/bench_linear.py',
+    '--out',
+    out,
+    '--recipes',
+    'quartet2',
+    '--reps',
+    String(reps),
+  ]);
   const file = path.join(out, 'linear.json');
   if (r.exitCode !== 0 || !existsSync(file)) {
     return { ok: false, summary: `bench_linear.py failed (exit ${r.exitCode})`, lines: r.all.split('\n').slice(-20) };
   }
   type Row = { shape: string; tokens: number; time_ms: number; bf16_time_ms: number };
   const rows = JSON.parse(readFileSync(file, 'utf8')) as Row[];
-  const lines = rows.map((x) => `| ${x.shape} (${x.tokens} tokens) | ${x.time_ms.toFixed(2)} | `
-    + `${x.bf16_time_ms.toFixed(2)} | ${(x.bf16_time_ms / x.time_ms).toFixed(2)}x |`);
+  const lines = rows.map(
+    (x) =>
+      `| ${x.shape} (${x.tokens} tokens) | ${x.time_ms.toFixed(2)} | ` +
+      `${x.bf16_time_ms.toFixed(2)} | ${(x.bf16_time_ms / x.time_ms).toFixed(2)}x |`,
+  );
   const best = Math.max(...rows.map((x) => x.bf16_time_ms / x.time_ms));
   return {
     ok: null,
     summary: `best ${best.toFixed(2)}x bf16 (paper: ${PAPER_LINEAR_SPEEDUP[arch] ?? 'no headline for this GPU'})`,
-    lines: ['| shape | Quartet2Linear fwd+bwd (ms) | bf16 nn.Linear (ms) | speed-up over bf16 |',
-      '|---|---:|---:|---:|', ...lines],
+    lines: [
+      '| shape | Quartet2Linear fwd+bwd (ms) | bf16 nn.Linear (ms) | speed-up over bf16 |',
+      '|---|---:|---:|---:|',
+      ...lines,
+    ],
   };
 }

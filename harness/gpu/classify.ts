@@ -8,14 +8,21 @@
 import type { QuantizedTensor } from '../../reference/tensor.ts';
 import { gemmKernelBound, gemmReference, roundOutput } from '../../reference/gemm.ts';
 import {
-  accumulatorBound, describeModel, dotOperands, modelGemm, type AccumulatorModel,
+  accumulatorBound,
+  describeModel,
+  dotOperands,
+  modelGemm,
+  type AccumulatorModel,
 } from '../../reference/accumulator.ts';
 import { f32ToBf16Bits } from '../../reference/fp32.ts';
 import { gemmOperands, rng, type GemmCase } from './gemm_suite.ts';
 import { e4m3Pow2 } from './accumulator_probe.ts';
 
 export type Verdict = 'pass' | 'accumulation' | 'layout';
-export interface Classification { verdict: Verdict; detail: string }
+export interface Classification {
+  verdict: Verdict;
+  detail: string;
+}
 
 function sameOutput(x: number, y: number, output: 'f32' | 'bf16'): boolean {
   return output === 'bf16' ? f32ToBf16Bits(x) === f32ToBf16Bits(y) : Object.is(x, y) || x === y;
@@ -25,9 +32,14 @@ function sameOutput(x: number, y: number, output: 'f32' | 'bf16'): boolean {
 function positions(bad: number[], N: number, M: number): string {
   const rows = new Set(bad.map((i) => Math.floor(i / N)));
   const cols = new Set(bad.map((i) => i % N));
-  const first = bad.slice(0, 3).map((i) => `(${Math.floor(i / N)}, ${i % N})`).join(' ');
-  return `${bad.length} of ${M * N} elements in ${rows.size} of ${M} rows and ${cols.size} of ${N} columns, `
-    + `first ${first}`;
+  const first = bad
+    .slice(0, 3)
+    .map((i) => `(${Math.floor(i / N)}, ${i % N})`)
+    .join(' ');
+  return (
+    `${bad.length} of ${M * N} elements in ${rows.size} of ${M} rows and ${cols.size} of ${N} columns, ` +
+    `first ${first}`
+  );
 }
 
 /**
@@ -35,10 +47,17 @@ function positions(bad: number[], N: number, M: number): string {
  * partial sum exact in fp32 (the suite's exact regime), so passing needs bit equality. `models`: the measured
  * accumulators: the models the probe could not tell apart; none when no probe ran (then nothing counts as explained).
  */
-export function classifyGemmOutput(a: QuantizedTensor, b: QuantizedTensor, out: Float32Array, output: 'f32' | 'bf16',
-                                   exact: boolean, models: readonly AccumulatorModel[]): Classification {
+export function classifyGemmOutput(
+  a: QuantizedTensor,
+  b: QuantizedTensor,
+  out: Float32Array,
+  output: 'f32' | 'bf16',
+  exact: boolean,
+  models: readonly AccumulatorModel[],
+): Classification {
   const ref = gemmReference(a, b);
-  const M = a.rows, N = b.rows;
+  const M = a.rows,
+    N = b.rows;
   const bound = gemmKernelBound(a, b, ref, output);
   const want = exact ? roundOutput(ref, output) : null;
   const failing: number[] = [];
@@ -64,10 +83,11 @@ export function classifyGemmOutput(a: QuantizedTensor, b: QuantizedTensor, out: 
       const insideModelBound = failing.every((i) => Math.abs(out[i] - ref[i]) <= modelBound[i]);
       return {
         verdict: 'accumulation',
-        detail: `accumulation less precise than fp32: ${positions(failing, N, M)} outside the fp32 contract `
-          + `(${ratio}); all explained by the measured accumulator (${describeModel(model)}): ${identical} identical `
-          + 'to its prediction, '
-          + `${insideModelBound ? 'all within' : 'NOT all within'} the §6.3 bound that uses it`,
+        detail:
+          `accumulation less precise than fp32: ${positions(failing, N, M)} outside the fp32 contract ` +
+          `(${ratio}); all explained by the measured accumulator (${describeModel(model)}): ${identical} identical ` +
+          'to its prediction, ' +
+          `${insideModelBound ? 'all within' : 'NOT all within'} the §6.3 bound that uses it`,
       };
     }
     if (!fewest || unexplained.length < fewest.unexplained.length) fewest = { model, unexplained };
@@ -75,14 +95,16 @@ export function classifyGemmOutput(a: QuantizedTensor, b: QuantizedTensor, out: 
   if (fewest) {
     return {
       verdict: 'layout',
-      detail: `layout or indexing wrong: ${positions(fewest.unexplained, N, M)} not explained by the measured `
-        + `accumulator (closest: ${describeModel(fewest.model)}); ${ratio}`,
+      detail:
+        `layout or indexing wrong: ${positions(fewest.unexplained, N, M)} not explained by the measured ` +
+        `accumulator (closest: ${describeModel(fewest.model)}); ${ratio}`,
     };
   }
   return {
     verdict: 'layout',
-    detail: 'layout or indexing wrong (no accumulator measurement to explain errors): '
-      + `${positions(failing, N, M)}; ${ratio}`,
+    detail:
+      'layout or indexing wrong (no accumulator measurement to explain errors): ' +
+      `${positions(failing, N, M)}; ${ratio}`,
   };
 }
 
@@ -114,16 +136,28 @@ export function swapScaleColumns(q: QuantizedTensor): QuantizedTensor {
  * CLASSIFY_CASES (every element). The fp32 accumulator loses at most its rounding, which the bound covers.
  * test/accumulator.test.ts checks both on these operands with the models.
  */
-export function cancellationOperands(m: number, n: number, k: number, seed: number):
-  { a: QuantizedTensor; b: QuantizedTensor } {
+export function cancellationOperands(
+  m: number,
+  n: number,
+  k: number,
+  seed: number,
+): { a: QuantizedTensor; b: QuantizedTensor } {
   if (k % 16 || k < 64) throw new Error(`cancellationOperands: k = ${k}, need a multiple of 16 >= 64`);
   const next = rng(seed);
   const Kb = k / 16;
-  const code = () => (1 + (next() % 7)) | (next() & 8);  // a nonzero E2M1 magnitude 0.5..6, random sign
-  const operand = (rows: number, ends: (r: number) => [number, number], scaleLog2: () => number,
-                   endScaleLog2: number): QuantizedTensor => {
+  const code = () => (1 + (next() % 7)) | (next() & 8); // a nonzero E2M1 magnitude 0.5..6, random sign
+  const operand = (
+    rows: number,
+    ends: (r: number) => [number, number],
+    scaleLog2: () => number,
+    endScaleLog2: number,
+  ): QuantizedTensor => {
     const q: QuantizedTensor = {
-      rows, cols: k, groupSize: 16, scaleFormat: 'e4m3', tensorScale: 1,
+      rows,
+      cols: k,
+      groupSize: 16,
+      scaleFormat: 'e4m3',
+      tensorScale: 1,
       codes: Uint8Array.from({ length: rows * k }, code),
       scales: Uint8Array.from({ length: rows * Kb }, () => e4m3Pow2(scaleLog2())),
     };
@@ -137,18 +171,32 @@ export function cancellationOperands(m: number, n: number, k: number, seed: numb
     return q;
   };
   const signs = Array.from({ length: m }, () => next() & 8);
-  const a = operand(m, (r) => [7 | signs[r], 7 | (signs[r] ^ 8)], () => -4 - (next() % 6), 8);
-  const b = operand(n, () => [2, 2], () => -(next() % 4), 0);
+  const a = operand(
+    m,
+    (r) => [7 | signs[r], 7 | (signs[r] ^ 8)],
+    () => -4 - (next() % 6),
+    8,
+  );
+  const b = operand(
+    n,
+    () => [2, 2],
+    () => -(next() % 4),
+    0,
+  );
   return { a, b };
 }
 
 /** A case of the classifier's self-test and of `classifyKernel` (probe_run.ts). `exact`: bit equality required. */
 export interface ClassifyCase {
-  label: string; exact: boolean; operands: () => { a: QuantizedTensor; b: QuantizedTensor };
+  label: string;
+  exact: boolean;
+  operands: () => { a: QuantizedTensor; b: QuantizedTensor };
 }
 
 const suiteCase = (c: GemmCase): ClassifyCase => ({
-  label: `${c.m}x${c.n}x${c.k} ${c.regime}`, exact: c.regime === 'exact', operands: () => gemmOperands(c),
+  label: `${c.m}x${c.n}x${c.k} ${c.regime}`,
+  exact: c.regime === 'exact',
+  operands: () => gemmOperands(c),
 });
 
 /**

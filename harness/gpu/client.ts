@@ -15,7 +15,11 @@ export type DeviceFill = 'bf16-random' | 'bytes-random' | 'e4m3-random';
 const FILL_CODES: Record<DeviceFill, number> = { 'bf16-random': 2, 'bytes-random': 3, 'e4m3-random': 4 };
 
 /** A device buffer of a request: its size and initial contents (neither data nor fill: the poison byte). */
-export interface BufferArg { size: number; data?: Uint8Array; fill?: DeviceFill }
+export interface BufferArg {
+  size: number;
+  data?: Uint8Array;
+  fill?: DeviceFill;
+}
 
 export interface RunRequest {
   kernel: string;
@@ -35,8 +39,17 @@ export interface RunRequest {
   buffers: BufferArg[];
 }
 
-export interface RunResult { status: number; message: string; buffers: Uint8Array[] }
-export interface BenchResult { status: number; message: string; kernelMs: Float32Array; copyMs: Float32Array }
+export interface RunResult {
+  status: number;
+  message: string;
+  buffers: Uint8Array[];
+}
+export interface BenchResult {
+  status: number;
+  message: string;
+  kernelMs: Float32Array;
+  copyMs: Float32Array;
+}
 
 /** Reads exact byte counts from a stream that delivers chunks. */
 class ByteQueue {
@@ -45,14 +58,27 @@ class ByteQueue {
   private waiter: (() => void) | null = null;
   private ended = false;
 
-  push(chunk: Buffer): void { this.chunks.push(chunk); this.length += chunk.length; this.wake(); }
-  end(): void { this.ended = true; this.wake(); }
-  private wake(): void { const w = this.waiter; this.waiter = null; w?.(); }
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    this.wake();
+  }
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
 
   async read(n: number): Promise<Buffer> {
     while (this.length < n) {
       if (this.ended) throw new Error(`gpu runner exited while ${n} bytes were expected`);
-      await new Promise<void>((resolve) => { this.waiter = resolve; });
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
     }
     const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     const out = all.subarray(0, n);
@@ -76,7 +102,10 @@ export class GpuRunner {
     this.proc = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
     this.proc.stdout.on('data', (d: Buffer) => this.queue.push(d));
     this.proc.stdout.on('end', () => this.queue.end());
-    this.proc.on('error', (e) => { this.spawnError = e; this.queue.end(); });
+    this.proc.on('error', (e) => {
+      this.spawnError = e;
+      this.queue.end();
+    });
     // A runner that died (a crashing kernel) must fail the pending request, not the harness (EPIPE on stdin).
     this.proc.stdin.on('error', () => this.queue.end());
   }
@@ -166,7 +195,9 @@ export class GpuRunner {
     });
   }
 
-  async close(): Promise<void> { await this.closeWithCode(); }
+  async close(): Promise<void> {
+    await this.closeWithCode();
+  }
 
   /** Ends a runner that does not answer (a hung kernel): SIGKILL, and every pending request fails. */
   kill(): void {

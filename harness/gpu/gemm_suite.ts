@@ -16,12 +16,22 @@ import { layoutScales, packCodes, scaleOffset128x4 } from '../../reference/layou
 import { GpuRunner, type BufferArg } from './client.ts';
 import { scalarBytes } from './cases.ts';
 
-export interface GemmCase { m: number; n: number; k: number; regime: 'exact' | 'quantized'; sigmaLog2: number; dataSeed: number }
+export interface GemmCase {
+  m: number;
+  n: number;
+  k: number;
+  regime: 'exact' | 'quantized';
+  sigmaLog2: number;
+  dataSeed: number;
+}
 
 export function gemmCaseArbitrary(maxM = 300): fc.Arbitrary<GemmCase> {
   return fc.record({
     m: fc.oneof(fc.constantFrom(1, 7, 64, 127, 128, 129), fc.integer({ min: 1, max: maxM })),
-    n: fc.oneof(fc.constantFrom(16, 48, 128, 256, 272), fc.integer({ min: 1, max: 40 }).map((x) => 16 * x)),
+    n: fc.oneof(
+      fc.constantFrom(16, 48, 128, 256, 272),
+      fc.integer({ min: 1, max: 40 }).map((x) => 16 * x),
+    ),
     k: fc.integer({ min: 1, max: 14 }).map((x) => 32 * x),
     regime: fc.constantFrom('exact' as const, 'quantized' as const),
     sigmaLog2: fc.integer({ min: -20, max: 20 }),
@@ -32,7 +42,14 @@ export function gemmCaseArbitrary(maxM = 300): fc.Arbitrary<GemmCase> {
 /** xorshift32 stream for the exact regime. */
 export function rng(seed: number): () => number {
   let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >> 17; s ^= s << 5; s >>>= 0; return s; };
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
 }
 
 /**
@@ -49,14 +66,25 @@ function exactOperand(rows: number, cols: number, seed: number): QuantizedTensor
   const next = rng(seed);
   const codes = Uint8Array.from({ length: rows * cols }, () => next() & 15);
   // E4M3 2^e has bits (e + 7) << 3; e in {-3, -2, -1}.
-  const scales = Uint8Array.from({ length: rows * cols / 16 }, () => ((next() % 3) - 3 + 7) << 3);
+  const scales = Uint8Array.from({ length: (rows * cols) / 16 }, () => ((next() % 3) - 3 + 7) << 3);
   return { rows, cols, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale: 2 ** ((next() % 9) - 4) };
 }
 
 const RTN: QuantizeSpec = {
-  kind: 'quantize', name: 'gemm_operand', rounding: 'rtn', scaleGroup: { size: 16, format: 'e4m3' }, block: '1x16', target: 'six',
-  ceiling: 448, tensorScale: 'computed', hadamard: null, correction: 'per-16', input: 'bf16', transposedInput: false,
-  scaleLayout: '128x4', tiling: { threadsPerBlock: 256, rowsPerBlock: 1, groupsPerThread: 1 },
+  kind: 'quantize',
+  name: 'gemm_operand',
+  rounding: 'rtn',
+  scaleGroup: { size: 16, format: 'e4m3' },
+  block: '1x16',
+  target: 'six',
+  ceiling: 448,
+  tensorScale: 'computed',
+  hadamard: null,
+  correction: 'per-16',
+  input: 'bf16',
+  transposedInput: false,
+  scaleLayout: '128x4',
+  tiling: { threadsPerBlock: 256, rowsPerBlock: 1, groupsPerThread: 1 },
 };
 
 function quantizedOperand(rows: number, cols: number, sigma: number, seed: number): QuantizedTensor {
@@ -83,87 +111,166 @@ export function gemmOperands(c: GemmCase): { a: QuantizedTensor; b: QuantizedTen
 
 export function gemmBuffers(a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32'): BufferArg[] {
   const buf = (data: Uint8Array): BufferArg => ({ size: data.length, data });
-  return [buf(packCodes(a.codes)), buf(scalesWithNaNPadding(a)), buf(scalarBytes(a.tensorScale)),
-    buf(packCodes(b.codes)), buf(scalesWithNaNPadding(b)), buf(scalarBytes(b.tensorScale)),
-    { size: a.rows * b.rows * (output === 'bf16' ? 2 : 4) }];
+  return [
+    buf(packCodes(a.codes)),
+    buf(scalesWithNaNPadding(a)),
+    buf(scalarBytes(a.tensorScale)),
+    buf(packCodes(b.codes)),
+    buf(scalesWithNaNPadding(b)),
+    buf(scalarBytes(b.tensorScale)),
+    { size: a.rows * b.rows * (output === 'bf16' ? 2 : 4) },
+  ];
 }
 
 function decodeOutput(bytes: Uint8Array, output: 'bf16' | 'f32'): Float32Array {
-  if (output === 'f32') return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (output === 'f32')
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const bits = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   return Float32Array.from(bits, (x) => bf16BitsToF32(x));
 }
 
 /** The reference of a case and its per-element bound, computed once when many kernels are checked on it. */
-export interface GemmExpected { ref: Float64Array; bound: ArrayLike<number> | null }
+export interface GemmExpected {
+  ref: Float64Array;
+  bound: ArrayLike<number> | null;
+}
 
-export function gemmExpected(c: GemmCase, a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32'): GemmExpected {
+export function gemmExpected(
+  c: GemmCase,
+  a: QuantizedTensor,
+  b: QuantizedTensor,
+  output: 'bf16' | 'f32',
+): GemmExpected {
   const ref = gemmReference(a, b);
   return { ref, bound: c.regime === 'exact' ? null : gemmKernelBound(a, b, ref, output) };
 }
 
 /** Null when c is right; otherwise what is wrong (first element, count). */
-export function checkGemmOutput(c: GemmCase, got: Uint8Array, a: QuantizedTensor, b: QuantizedTensor, output: 'bf16' | 'f32',
-  expected: GemmExpected = gemmExpected(c, a, b, output)): string | null {
+export function checkGemmOutput(
+  c: GemmCase,
+  got: Uint8Array,
+  a: QuantizedTensor,
+  b: QuantizedTensor,
+  output: 'bf16' | 'f32',
+  expected: GemmExpected = gemmExpected(c, a, b, output),
+): string | null {
   const ref = expected.ref;
   const out = decodeOutput(got, output);
   if (c.regime === 'exact') {
     const want = roundOutput(ref, output);
-    let bad = 0, first = -1;
+    let bad = 0,
+      first = -1;
     for (let i = 0; i < want.length; i++) {
-      const same = output === 'bf16' ? f32ToBf16Bits(out[i]) === f32ToBf16Bits(want[i]) : Object.is(out[i], want[i]) || out[i] === want[i];
-      if (!same) { bad++; if (first < 0) first = i; }
+      const same =
+        output === 'bf16'
+          ? f32ToBf16Bits(out[i]) === f32ToBf16Bits(want[i])
+          : Object.is(out[i], want[i]) || out[i] === want[i];
+      if (!same) {
+        bad++;
+        if (first < 0) first = i;
+      }
     }
-    return bad ? `${bad} of ${want.length} elements differ from the exact result; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, expected ${want[first]}` : null;
+    return bad
+      ? `${bad} of ${want.length} elements differ from the exact result; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, expected ${want[first]}`
+      : null;
   }
   const bound = expected.bound ?? gemmKernelBound(a, b, ref, output);
-  let bad = 0, first = -1;
+  let bad = 0,
+    first = -1;
   for (let i = 0; i < ref.length; i++) {
     const err = Math.abs(out[i] - ref[i]);
-    if (!(err <= bound[i])) { bad++; if (first < 0) first = i; }
+    if (!(err <= bound[i])) {
+      bad++;
+      if (first < 0) first = i;
+    }
   }
-  return bad ? `${bad} of ${ref.length} elements outside the bound; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, reference ${ref[first]}, bound ${bound[first]}` : null;
+  return bad
+    ? `${bad} of ${ref.length} elements outside the bound; first (${Math.floor(first / c.n)}, ${first % c.n}): got ${out[first]}, reference ${ref[first]}, bound ${bound[first]}`
+    : null;
 }
 
-export interface GemmSuiteResult { passed: number; failed: number; cases: number; lines: string[] }
+export interface GemmSuiteResult {
+  passed: number;
+  failed: number;
+  cases: number;
+  lines: string[];
+}
 
 export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: number): Promise<GemmSuiteResult> {
   const lines: string[] = [];
-  let passed = 0, failed = 0, cases = 0;
+  let passed = 0,
+    failed = 0,
+    cases = 0;
   for (const spec of specs) {
-    let n = 0, exact = 0;
+    let n = 0,
+      exact = 0;
     const t0 = Date.now();
     try {
-      await fc.assert(fc.asyncProperty(gemmCaseArbitrary(), fc.integer({ min: 0, max: 255 }), async (c, poison) => {
-        n++;
-        if (c.regime === 'exact') exact++;
-        const { a, b } = gemmOperands(c);
-        const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison, buffers: gemmBuffers(a, b, spec.output) });
-        if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
-        const problem = checkGemmOutput(c, res.buffers[6], a, b, spec.output);
-        if (problem) throw new Error(problem);
-      }), { numRuns: runs, seed: 20261122, endOnFailure: true });
+      await fc.assert(
+        fc.asyncProperty(gemmCaseArbitrary(), fc.integer({ min: 0, max: 255 }), async (c, poison) => {
+          n++;
+          if (c.regime === 'exact') exact++;
+          const { a, b } = gemmOperands(c);
+          const res = await runner.run({
+            kernel: spec.name,
+            rows: c.m,
+            cols: c.k,
+            depth: c.n,
+            seed: 0n,
+            poison,
+            buffers: gemmBuffers(a, b, spec.output),
+          });
+          if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
+          const problem = checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+          if (problem) throw new Error(problem);
+        }),
+        { numRuns: runs, seed: 20261122, endOnFailure: true },
+      );
       passed++;
-      lines.push(`PASS ${spec.name}: ${n} cases (${exact} bit-exact, ${n - exact} within the bound), ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      lines.push(
+        `PASS ${spec.name}: ${n} cases (${exact} bit-exact, ${n - exact} within the bound), ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     } catch (e) {
       failed++;
       const msg = e instanceof Error ? e.message : String(e);
       const kept = msg.split('\n').filter((l) => !/^\{ seed: .*path:/.test(l) && !/^Hint:/.test(l) && l.trim() !== '');
-      lines.push(`FAIL ${spec.name}: after ${n} cases\n${kept.slice(0, 14).map((l) => `  ${l.slice(0, 400)}`).join('\n')}`);
+      lines.push(
+        `FAIL ${spec.name}: after ${n} cases\n${kept
+          .slice(0, 14)
+          .map((l) => `  ${l.slice(0, 400)}`)
+          .join('\n')}`,
+      );
     }
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
   // Larger shapes once per kernel: more tiles than CTAs (persistent loop), many K blocks, ragged m and n.
   for (const spec of specs) {
-    for (const gc of [{ m: 2200, n: 2064, k: 64, regime: 'exact' }, { m: 257, n: 528, k: 4096, regime: 'quantized' },
-      { m: 130, n: 1040, k: 8192, regime: 'quantized' }] as const) {
+    for (const gc of [
+      { m: 2200, n: 2064, k: 64, regime: 'exact' },
+      { m: 257, n: 528, k: 4096, regime: 'quantized' },
+      { m: 130, n: 1040, k: 8192, regime: 'quantized' },
+    ] as const) {
       const c: GemmCase = { ...gc, sigmaLog2: 0, dataSeed: 77 };
       const { a, b } = gemmOperands(c);
-      const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison: 0xff, buffers: gemmBuffers(a, b, spec.output) });
-      const problem = res.status !== 0 ? `status ${res.status}: ${res.message}` : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
-      if (problem) failed++; else passed++;
-      lines.push(`${problem ? 'FAIL' : 'PASS'} ${spec.name} ${c.m}x${c.n}x${c.k} (${c.regime === 'exact' ? 'bit-exact' : 'N(0,1) quantized, within the bound'})${problem ? `: ${problem}` : ''}`);
+      const res = await runner.run({
+        kernel: spec.name,
+        rows: c.m,
+        cols: c.k,
+        depth: c.n,
+        seed: 0n,
+        poison: 0xff,
+        buffers: gemmBuffers(a, b, spec.output),
+      });
+      const problem =
+        res.status !== 0
+          ? `status ${res.status}: ${res.message}`
+          : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+      if (problem) failed++;
+      else passed++;
+      lines.push(
+        `${problem ? 'FAIL' : 'PASS'} ${spec.name} ${c.m}x${c.n}x${c.k} (${c.regime === 'exact' ? 'bit-exact' : 'N(0,1) quantized, within the bound'})${problem ? `: ${problem}` : ''}`,
+      );
       process.stderr.write(lines[lines.length - 1] + '\n');
     }
   }
@@ -174,13 +281,26 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     const { a, b } = gemmOperands(c);
     const outs: Uint8Array[] = [];
     for (const spec of bf16Specs) {
-      const res = await runner.run({ kernel: spec.name, rows: c.m, cols: c.k, depth: c.n, seed: 0n, poison: 0x33, buffers: gemmBuffers(a, b, 'bf16') });
+      const res = await runner.run({
+        kernel: spec.name,
+        rows: c.m,
+        cols: c.k,
+        depth: c.n,
+        seed: 0n,
+        poison: 0x33,
+        buffers: gemmBuffers(a, b, 'bf16'),
+      });
       outs.push(res.status === 0 ? res.buffers[6] : new Uint8Array(0));
     }
-    const differ = bf16Specs.filter((_, i) => outs[i].length !== outs[0].length || outs[i].some((x, j) => x !== outs[0][j])).map((s) => s.name);
-    if (differ.length) failed++; else passed++;
-    lines.push(`${differ.length ? 'FAIL' : 'PASS'} tilings agree bit for bit (${bf16Specs.length} bf16 tilings, ${c.m}x${c.n}x${c.k}, quantized inputs)`
-      + (differ.length ? `: ${differ.join(', ')} differ from ${bf16Specs[0].name}` : ''));
+    const differ = bf16Specs
+      .filter((_, i) => outs[i].length !== outs[0].length || outs[i].some((x, j) => x !== outs[0][j]))
+      .map((s) => s.name);
+    if (differ.length) failed++;
+    else passed++;
+    lines.push(
+      `${differ.length ? 'FAIL' : 'PASS'} tilings agree bit for bit (${bf16Specs.length} bf16 tilings, ${c.m}x${c.n}x${c.k}, quantized inputs)` +
+        (differ.length ? `: ${differ.join(', ')} differ from ${bf16Specs[0].name}` : ''),
+    );
     process.stderr.write(lines[lines.length - 1] + '\n');
   }
   // Bad shapes: refused with a message naming the argument, output untouched.
@@ -188,14 +308,30 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     const c: GemmCase = { m: 32, n: 64, k: 128, regime: 'exact', sigmaLog2: 0, dataSeed: 5 };
     const { a, b } = gemmOperands(c);
     const problems: string[] = [];
-    for (const [field, m, k, n] of [['k', 32, 112, 64], ['n', 32, 128, 56], ['m', 0, 128, 64]] as const) {
-      const res = await runner.run({ kernel: spec.name, rows: m, cols: k, depth: n, seed: 0n, poison: 0x5a, buffers: gemmBuffers(a, b, spec.output) });
+    for (const [field, m, k, n] of [
+      ['k', 32, 112, 64],
+      ['n', 32, 128, 56],
+      ['m', 0, 128, 64],
+    ] as const) {
+      const res = await runner.run({
+        kernel: spec.name,
+        rows: m,
+        cols: k,
+        depth: n,
+        seed: 0n,
+        poison: 0x5a,
+        buffers: gemmBuffers(a, b, spec.output),
+      });
       const untouched = res.buffers[6].every((x) => x === 0x5a);
-      if (!(res.status > 0 && new RegExp(`\\b${field} = `).test(res.message) && untouched)) problems.push(`${field}: status ${res.status} "${res.message}"${untouched ? '' : ', c was written'}`);
+      if (!(res.status > 0 && new RegExp(`\\b${field} = `).test(res.message) && untouched))
+        problems.push(`${field}: status ${res.status} "${res.message}"${untouched ? '' : ', c was written'}`);
       else if (spec === specs[0]) lines.push(`  refusal example: "${res.message}"`);
     }
-    if (problems.length) failed++; else passed++;
-    lines.push(`${problems.length ? 'FAIL' : 'PASS'} ${spec.name}: bad m, n, k refused, c untouched${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`);
+    if (problems.length) failed++;
+    else passed++;
+    lines.push(
+      `${problems.length ? 'FAIL' : 'PASS'} ${spec.name}: bad m, n, k refused, c untouched${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`,
+    );
   }
   return { passed, failed, cases, lines };
 }

@@ -53,7 +53,9 @@ async function main(argv: string[]): Promise<number> {
     }
     const gridCap = Number(option(argv, 'grid-cap', '0'));
     if (!Number.isInteger(gridCap) || gridCap < 0) {
-      console.error(`test: --grid-cap must be a non-negative integer (blocks per grid; 0 = no cap), got "${option(argv, 'grid-cap', '')}"`);
+      console.error(
+        `test: --grid-cap must be a non-negative integer (blocks per grid; 0 = no cap), got "${option(argv, 'grid-cap', '')}"`,
+      );
       return 2;
     }
     const results = await RunResults.start(gridCap ? 'test-gridcap' : 'test', fullArgv);
@@ -61,8 +63,12 @@ async function main(argv: string[]): Promise<number> {
       ...(set === 'coverage' ? [] : catalogFor(arch).filter((s) => selected(s.name))),
       ...(set === 'catalog' ? [] : coverageSpecs().filter((s) => selected(s.name))),
     ];
-    const built = await buildRunner(arch, testSpecs, `${workDir}${gridCap ? `-cap${gridCap}` : ''}`,
-      gridCap ? [`-DQGEN_MAX_GRID_BLOCKS=${gridCap}`] : []);
+    const built = await buildRunner(
+      arch,
+      testSpecs,
+      `${workDir}${gridCap ? `-cap${gridCap}` : ''}`,
+      gridCap ? [`-DQGEN_MAX_GRID_BLOCKS=${gridCap}`] : [],
+    );
     const runner = new GpuRunner(built.binary);
     const device = await runner.device();
     const summary = await runSuite(runner, built, { runs: Number(option(argv, 'runs', '60')), device, arch, gridCap });
@@ -80,23 +86,33 @@ async function main(argv: string[]): Promise<number> {
     const elementwise = built.specs.filter((s) => s.kind !== 'gemm' && selected(s.name));
     const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
     if (elementwise.length) await runBench(runner, { ...built, specs: elementwise }, { device, arch, reps, results });
-    if (gemms.length) await runGemmBench(runner, gemms, { device, arch, reps: Number(option(argv, 'gemm-reps', '20')), results });
+    if (gemms.length)
+      await runGemmBench(runner, gemms, { device, arch, reps: Number(option(argv, 'gemm-reps', '20')), results });
     await runner.close();
     console.log(`bench: results in ${results.folder}`);
     return 0;
   }
   if (command === 'check') {
     const pkg = argv.includes('--no-package') ? false : option(argv, 'package', '') || null;
-    return runCheck(arch, { runs: Number(option(argv, 'runs', '20')), reps: Number(option(argv, 'reps', '20')),
-      speed: !argv.includes('--no-speed'), results: () => RunResults.start('check', fullArgv), package: pkg });
+    return runCheck(arch, {
+      runs: Number(option(argv, 'runs', '20')),
+      reps: Number(option(argv, 'reps', '20')),
+      speed: !argv.includes('--no-speed'),
+      results: () => RunResults.start('check', fullArgv),
+      package: pkg,
+    });
   }
   if (command === 'tune') {
     const { runTune } = await import('./tune.ts');
     const max = option(argv, 'max-candidates', '');
     return runTune({
-      arch, workload: option(argv, 'workload', 'small'), budgetS: Number(option(argv, 'budget-s', '540')),
-      out: option(argv, 'out', '') || undefined, reps: Number(option(argv, 'reps', '10')),
-      timeoutS: Number(option(argv, 'timeout-s', '60')), checkRuns: Number(option(argv, 'check-runs', '6')),
+      arch,
+      workload: option(argv, 'workload', 'small'),
+      budgetS: Number(option(argv, 'budget-s', '540')),
+      out: option(argv, 'out', '') || undefined,
+      reps: Number(option(argv, 'reps', '10')),
+      timeoutS: Number(option(argv, 'timeout-s', '60')),
+      checkRuns: Number(option(argv, 'check-runs', '6')),
       maxCandidates: max ? Number(max) : undefined,
     });
   }
@@ -114,13 +130,15 @@ async function main(argv: string[]): Promise<number> {
     await runSass(selected, workDir, results);
     return 0;
   }
-  console.error('usage: qgen-gpu test|bench|profile|sass|check|tune|probe-selftest [--arch A] [--only NAME] [--runs N] [--reps N]'
-    + ' [--specs all|catalog|coverage] [--grid-cap N]');
+  console.error(
+    'usage: qgen-gpu test|bench|profile|sass|check|tune|probe-selftest [--arch A] [--only NAME] [--runs N] [--reps N]' +
+      ' [--specs all|catalog|coverage] [--grid-cap N]',
+  );
   return 2;
 }
 
 const code = await main(process.argv.slice(2)).catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   return 1;
 });
 process.exit(code);

@@ -22,7 +22,13 @@ import path from 'node:path';
 export async function runProbe(runner: GpuRunner, kernel: string, arch: Arch, seed = 0n): Promise<ProbeReport> {
   const { a, b, rows } = probeOperands();
   const res = await runner.run({
-    kernel, rows: a.rows, cols: a.cols, depth: b.rows, seed, poison: 0xa5, buffers: gemmBuffers(a, b, 'bf16'),
+    kernel,
+    rows: a.rows,
+    cols: a.cols,
+    depth: b.rows,
+    seed,
+    poison: 0xa5,
+    buffers: gemmBuffers(a, b, 'bf16'),
   });
   if (res.status !== 0) throw new Error(`probe on ${kernel}: status ${res.status}: ${res.message}`);
   return analyseProbe(arch, rows, a, b, decodeGemmOutput(res.buffers[6], 'bf16'), 'bf16');
@@ -30,16 +36,24 @@ export async function runProbe(runner: GpuRunner, kernel: string, arch: Arch, se
 
 const RANK: Record<Verdict, number> = { pass: 0, accumulation: 1, layout: 2 };
 
-export async function classifyKernel(runner: GpuRunner, kernel: string, models: readonly AccumulatorModel[],
-                                     opts: { swapScales?: boolean; seed?: bigint } = {}):
-  Promise<{ verdict: Verdict; lines: string[] }> {
+export async function classifyKernel(
+  runner: GpuRunner,
+  kernel: string,
+  models: readonly AccumulatorModel[],
+  opts: { swapScales?: boolean; seed?: bigint } = {},
+): Promise<{ verdict: Verdict; lines: string[] }> {
   let verdict: Verdict = 'pass';
   const lines: string[] = [];
   for (const c of CLASSIFY_CASES) {
     const { a, b } = c.operands();
     const sent = opts.swapScales ? swapScaleColumns(a) : a;
     const res = await runner.run({
-      kernel, rows: a.rows, cols: a.cols, depth: b.rows, seed: opts.seed ?? 0n, poison: 0x5a,
+      kernel,
+      rows: a.rows,
+      cols: a.cols,
+      depth: b.rows,
+      seed: opts.seed ?? 0n,
+      poison: 0x5a,
       buffers: gemmBuffers(sent, b, 'bf16'),
     });
     if (res.status !== 0) {
@@ -60,9 +74,15 @@ export async function runProbeSelftest(arch: Arch): Promise<number> {
   const runner = new GpuRunner(built.binary);
   const device = await runner.device();
   const lines: string[] = [];
-  const say = (l: string) => { lines.push(l); console.log(l); };
+  const say = (l: string) => {
+    lines.push(l);
+    console.log(l);
+  };
   let failed = 0;
-  const expect = (ok: boolean, what: string) => { if (!ok) failed++; say(`${ok ? 'PASS' : 'FAIL'} ${what}`); };
+  const expect = (ok: boolean, what: string) => {
+    if (!ok) failed++;
+    say(`${ok ? 'PASS' : 'FAIL'} ${what}`);
+  };
   say(`# qgen-gpu probe-selftest --arch ${arch} on ${device}`);
   say(`## probe: ${gemm.name} (the real ${arch} GEMM)`);
   const real = await runProbe(runner, gemm.name, arch);
@@ -74,26 +94,38 @@ export async function runProbeSelftest(arch: Arch): Promise<number> {
   say('## classifier');
   const verdicts = [
     { name: `${gemm.name} (real)`, want: 'pass' as Verdict, r: await classifyKernel(runner, gemm.name, real.measured) },
-    { name: 'baseline:degraded_nvfp4_gemm', want: 'accumulation' as Verdict,
-      r: await classifyKernel(runner, 'baseline:degraded_nvfp4_gemm', degraded.measured) },
-    { name: `${gemm.name} fed swapped scale columns`, want: 'layout' as Verdict,
-      r: await classifyKernel(runner, gemm.name, real.measured, { swapScales: true }) },
+    {
+      name: 'baseline:degraded_nvfp4_gemm',
+      want: 'accumulation' as Verdict,
+      r: await classifyKernel(runner, 'baseline:degraded_nvfp4_gemm', degraded.measured),
+    },
+    {
+      name: `${gemm.name} fed swapped scale columns`,
+      want: 'layout' as Verdict,
+      r: await classifyKernel(runner, gemm.name, real.measured, { swapScales: true }),
+    },
   ];
   await runner.close();
   say('| kernel | expected | classified |');
   say('|---|---|---|');
   for (const v of verdicts) say(`| ${v.name} | ${v.want} | ${v.r.verdict} |`);
   for (const v of verdicts) v.r.lines.forEach((l) => say(`${v.name}:${l}`));
-  expect(real.boundViolations === 0 && real.inconsistentRows === 0,
-    'probe on the real GEMM: NUMERICS §6.2 bound holds, rows consistent');
-  expect(degraded.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(truth)) && degraded.boundViolations > 0,
-    `probe on the degraded GEMM: ${describeModel(truth)} reproduces every output, §6.2 bound fails`);
+  expect(
+    real.boundViolations === 0 && real.inconsistentRows === 0,
+    'probe on the real GEMM: NUMERICS §6.2 bound holds, rows consistent',
+  );
+  expect(
+    degraded.exactFits.some((m) => JSON.stringify(m) === JSON.stringify(truth)) && degraded.boundViolations > 0,
+    `probe on the degraded GEMM: ${describeModel(truth)} reproduces every output, §6.2 bound fails`,
+  );
   for (const v of verdicts) {
     expect(v.r.verdict === v.want, `${v.name} classified "${v.r.verdict}" (expected "${v.want}")`);
   }
   say(`${verdicts.length + 2 - failed} passed, ${failed} failed`);
   // The same per-run folder and provenance as every GPU command (harness/gpu/results.ts).
-  (await RunResults.start('probe-selftest', ['qgen-gpu', 'probe-selftest', '--arch', arch]))
-    .save(`probe-selftest-${arch}.md`, `${lines.join('\n')}\n`);
+  (await RunResults.start('probe-selftest', ['qgen-gpu', 'probe-selftest', '--arch', arch])).save(
+    `probe-selftest-${arch}.md`,
+    `${lines.join('\n')}\n`,
+  );
   return failed === 0 ? 0 : 1;
 }

@@ -12,13 +12,26 @@ import type { RunResults } from './results.ts';
 import { benchBuffers, QUANTIZE_SHAPES } from './bench.ts';
 import { nvfp4Buffers, GEMM_SHAPES } from './gemm_bench.ts';
 
-const SECTIONS = ['SpeedOfLight', 'MemoryWorkloadAnalysis', 'ComputeWorkloadAnalysis', 'SchedulerStats',
-  'WarpStateStats', 'Occupancy', 'LaunchStats', 'InstructionStats'];
+const SECTIONS = [
+  'SpeedOfLight',
+  'MemoryWorkloadAnalysis',
+  'ComputeWorkloadAnalysis',
+  'SchedulerStats',
+  'WarpStateStats',
+  'Occupancy',
+  'LaunchStats',
+  'InstructionStats',
+];
 
 /** Launches per run of a kernel: every pass of a multi-pass quantizer (amax / pass A / pass B) is one. */
 const CAPTURED = 3;
 
-export async function runProfile(built: BuiltRunner, specs: KernelSpec[], outDir: string, results: RunResults): Promise<string[]> {
+export async function runProfile(
+  built: BuiltRunner,
+  specs: KernelSpec[],
+  outDir: string,
+  results: RunResults,
+): Promise<string[]> {
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   for (const spec of specs) {
@@ -28,18 +41,48 @@ export async function runProfile(built: BuiltRunner, specs: KernelSpec[], outDir
     const buffers = shape ? nvfp4Buffers(shape, 'bf16') : benchBuffers(spec, rows, cols);
     if (!buffers) continue;
     // Skip the first run (cold caches, lazy module load); capture the passes of the second.
-    const ncu = ['ncu', '--kernel-name-base', 'demangled', '-k', `regex:qgen_${spec.name}_impl::`,
-      '--launch-skip', String(spec.kind === 'gemm' ? 1 : CAPTURED), '--launch-count', String(spec.kind === 'gemm' ? 1 : CAPTURED),
-      ...SECTIONS.flatMap((s) => ['--section', s]), '--log-file', `${report}.log`, '-f', '-o', report];
+    const ncu = [
+      'ncu',
+      '--kernel-name-base',
+      'demangled',
+      '-k',
+      `regex:qgen_${spec.name}_impl::`,
+      '--launch-skip',
+      String(spec.kind === 'gemm' ? 1 : CAPTURED),
+      '--launch-count',
+      String(spec.kind === 'gemm' ? 1 : CAPTURED),
+      ...SECTIONS.flatMap((s) => ['--section', s]),
+      '--log-file',
+      `${report}.log`,
+      '-f',
+      '-o',
+      report,
+    ];
     const runner = new GpuRunner(built.binary, ncu);
     // The runner's benchmark op launches warm-up rounds first; ncu's skip/count pick launches among them.
-    const res = await runner.bench({ kernel: spec.name, rows: shape?.m ?? rows, cols: shape?.k ?? cols,
-      depth: shape?.n ?? 0, seed: 1234n, signSeed: 99n, poison: 0, buffers }, 2);
+    const res = await runner.bench(
+      {
+        kernel: spec.name,
+        rows: shape?.m ?? rows,
+        cols: shape?.k ?? cols,
+        depth: shape?.n ?? 0,
+        seed: 1234n,
+        signSeed: 99n,
+        poison: 0,
+        buffers,
+      },
+      2,
+    );
     if (res.status !== 0) process.stderr.write(`profile ${spec.name}: status ${res.status} ${res.message}\n`);
     await runner.close();
-    if (!existsSync(`${report}.ncu-rep`)) { process.stderr.write(`profile ${spec.name}: no report (see ${report}.log)\n`); continue; }
-    const text = await execa('ncu', ['-i', `${report}.ncu-rep`, '--page', 'details', '--print-units', 'base'],
-      { reject: false, all: true });
+    if (!existsSync(`${report}.ncu-rep`)) {
+      process.stderr.write(`profile ${spec.name}: no report (see ${report}.log)\n`);
+      continue;
+    }
+    const text = await execa('ncu', ['-i', `${report}.ncu-rep`, '--page', 'details', '--print-units', 'base'], {
+      reject: false,
+      all: true,
+    });
     // The text report is a result (with provenance); the .ncu-rep and log stay in outDir.
     const file = results.save(`ncu-${spec.name}.txt`, `${text.all ?? ''}\n`);
     written.push(file);

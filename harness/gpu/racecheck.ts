@@ -42,12 +42,17 @@ const RAW_STAGE_COPY = /\b(issue_loads|qgen_tma_load_2d|qgen_bulk_load)\(/;
 /** Whether a record is the raw-stage reuse hand-off of bench/NOTES.md: a consumer read against a producer copy. */
 export function isRawStageReuse(r: RaceRecord): boolean {
   const [read, write] = r.first.kind === 'Read' ? [r.first, r.second] : [r.second, r.first];
-  return read.kind === 'Read' && write.kind === 'Write'
-    && RAW_STAGE_READER.test(read.at) && RAW_STAGE_COPY.test(write.at);
+  return (
+    read.kind === 'Read' && write.kind === 'Write' && RAW_STAGE_READER.test(read.at) && RAW_STAGE_COPY.test(write.at)
+  );
 }
 
 export interface RacecheckVerdict {
-  ok: boolean; records: RaceRecord[]; analysed: number; summary: string; lines: string[];
+  ok: boolean;
+  records: RaceRecord[];
+  analysed: number;
+  summary: string;
+  lines: string[];
 }
 
 /**
@@ -59,12 +64,18 @@ export function judgeRacecheck(log: string): RacecheckVerdict {
   const displayed = m ? Number(m[1]) : null;
   const records = parseRacecheck(log);
   const analysed = records.filter(isRawStageReuse).length;
-  const lines = records.map((r) => `${isRawStageReuse(r) ? 'analysed' : 'NOT analysed'}: ${r.severity}, `
-    + `${r.first.kind} at ${r.first.at} / ${r.second.kind} at ${r.second.at} [${r.hazards} hazards]`);
+  const lines = records.map(
+    (r) =>
+      `${isRawStageReuse(r) ? 'analysed' : 'NOT analysed'}: ${r.severity}, ` +
+      `${r.first.kind} at ${r.first.at} / ${r.second.kind} at ${r.second.at} [${r.hazards} hazards]`,
+  );
   const ok = displayed !== null && displayed === records.length && analysed === records.length;
-  const summary = displayed === null ? 'no summary'
-    : displayed === 0 ? 'clean (0 hazards)'
-      : `${displayed} reports, ${analysed} analysed as raw-stage reuse ordered by the raw_empty mbarrier `
-        + `(bench/NOTES.md)${ok ? '' : `, ${displayed - analysed} NOT analysed`}`;
+  const summary =
+    displayed === null
+      ? 'no summary'
+      : displayed === 0
+        ? 'clean (0 hazards)'
+        : `${displayed} reports, ${analysed} analysed as raw-stage reuse ordered by the raw_empty mbarrier ` +
+          `(bench/NOTES.md)${ok ? '' : `, ${displayed - analysed} NOT analysed`}`;
   return { ok, records, analysed, summary, lines };
 }

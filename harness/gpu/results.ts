@@ -6,7 +6,12 @@ import path from 'node:path';
 import os from 'node:os';
 import { execa } from 'execa';
 import {
-  PROVENANCE_FORMAT, provenanceProblems, runFolderName, withProvenance, type HostProvenance, type Provenance,
+  PROVENANCE_FORMAT,
+  provenanceProblems,
+  runFolderName,
+  withProvenance,
+  type HostProvenance,
+  type Provenance,
 } from '../provenance.ts';
 
 /** The repo root: the GPU harness is always started from it (harness/gpu/on-device.sh cds there). */
@@ -31,9 +36,13 @@ int main() {
 }
 `;
 
-async function deviceFacts(): Promise<Pick<Provenance, 'gpu' | 'sm_count' | 'compute_capability' | 'driver' | 'cuda' | 'nvcc'>> {
-  const facts = { gpu: null, sm_count: null, compute_capability: null, driver: null, cuda: null, nvcc: null } as
-    Pick<Provenance, 'gpu' | 'sm_count' | 'compute_capability' | 'driver' | 'cuda' | 'nvcc'>;
+async function deviceFacts(): Promise<
+  Pick<Provenance, 'gpu' | 'sm_count' | 'compute_capability' | 'driver' | 'cuda' | 'nvcc'>
+> {
+  const facts = { gpu: null, sm_count: null, compute_capability: null, driver: null, cuda: null, nvcc: null } as Pick<
+    Provenance,
+    'gpu' | 'sm_count' | 'compute_capability' | 'driver' | 'cuda' | 'nvcc'
+  >;
   const nvcc = await execa('nvcc', ['--version'], { reject: false });
   facts.nvcc = /release ([\d.]+), V([\d.]+)/.exec(nvcc.stdout ?? '')?.[2] ?? null;
   const smi = await execa('nvidia-smi', ['--query-gpu=driver_version', '--format=csv,noheader'], { reject: false });
@@ -53,18 +62,31 @@ async function deviceFacts(): Promise<Pick<Provenance, 'gpu' | 'sm_count' | 'com
 /** One run of a GPU command: its folder, its provenance, and how its files are written. */
 export class RunResults {
   readonly folder: string;
-  private constructor(readonly provenance: Provenance, readonly dirs: string[]) {
+  private constructor(
+    readonly provenance: Provenance,
+    readonly dirs: string[],
+  ) {
     this.folder = path.basename(dirs[0]);
   }
 
   /** Starts a run of `command` (its folder is created on the first save). */
-  static async start(command: string, argv: string[], opts: { host?: HostProvenance; note?: string } = {}): Promise<RunResults> {
+  static async start(
+    command: string,
+    argv: string[],
+    opts: { host?: HostProvenance; note?: string } = {},
+  ): Promise<RunResults> {
     const host = opts.host ?? bundledHostProvenance();
     const note = opts.note;
     const now = new Date();
     const provenance: Provenance = {
-      ...host, format: PROVENANCE_FORMAT, ...(await deviceFacts()), torch: null, date: now.toISOString(),
-      command: argv, recorded_at_run_time: true, ...(note ? { note } : {}),
+      ...host,
+      format: PROVENANCE_FORMAT,
+      ...(await deviceFacts()),
+      torch: null,
+      date: now.toISOString(),
+      command: argv,
+      recorded_at_run_time: true,
+      ...(note ? { note } : {}),
     };
     const problems = provenanceProblems(provenance);
     if (problems.length) throw new Error(`provenance: ${problems.join('; ')}`);
@@ -91,4 +113,3 @@ export class RunResults {
     return dir;
   }
 }
-

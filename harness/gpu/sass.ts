@@ -30,16 +30,28 @@ const MMA_OPCODE = /\b[A-Z]*MMA(\.[A-Za-z0-9_]+)*/g;
 
 /** `select` picks catalog kernels by name; each arch compiles its own catalog variant of them. */
 export async function runSass(select: (name: string) => boolean, workDir: string, results: RunResults): Promise<void> {
-  const out: string[] = ['# SASS evidence', '',
+  const out: string[] = [
+    '# SASS evidence',
+    '',
     'Each kernel of the catalog compiled with nvcc `-gencode arch=compute_XXa,code=sm_XXa -O3 -Xptxas -v`; instruction counts from `cuobjdump -sass`.',
-    'sm_100a and sm_120a are compiled and inspected only: no Blackwell GPU was available to run them.', ''];
+    'sm_100a and sm_120a are compiled and inspected only: no Blackwell GPU was available to run them.',
+    '',
+  ];
   for (const arch of ARCHS) {
     const dir = path.join(workDir, `sass-${arch}`);
     mkdirSync(dir, { recursive: true });
-    const { files } = await emitKernels(catalogFor(arch).filter((s) => select(s.name)), arch, dir);
+    const { files } = await emitKernels(
+      catalogFor(arch).filter((s) => select(s.name)),
+      arch,
+      dir,
+    );
     const cc = arch.replace('sm_', '').replace('a', '');
-    out.push(`## ${arch}`, '', `| file | registers / spills (ptxas) | ${PATTERNS.map((p) => p[0]).join(' | ')} | MMA instructions |`,
-      `|---|---|${PATTERNS.map(() => '---:').join('|')}|---|`);
+    out.push(
+      `## ${arch}`,
+      '',
+      `| file | registers / spills (ptxas) | ${PATTERNS.map((p) => p[0]).join(' | ')} | MMA instructions |`,
+      `|---|---|${PATTERNS.map(() => '---:').join('|')}|---|`,
+    );
     const cus = files.filter((f) => f.endsWith('.cu'));
     const rows = new Array<string>(cus.length);
     let next = 0;
@@ -56,10 +68,28 @@ export async function runSass(select: (name: string) => boolean, workDir: string
 
 async function sassRow(cu: string, arch: Arch, cc: string, dir: string): Promise<string> {
   const cubin = cu.replace(/\.cu$/, `.${arch}.cubin`);
-  const c = await execa('nvcc', ['-cubin', '-gencode', `arch=compute_${cc}a,code=sm_${cc}a`, '-O3', '-std=c++17', '-Xptxas', '-v', `-I${dir}`, cu, '-o', cubin], { reject: false, all: true });
+  const c = await execa(
+    'nvcc',
+    [
+      '-cubin',
+      '-gencode',
+      `arch=compute_${cc}a,code=sm_${cc}a`,
+      '-O3',
+      '-std=c++17',
+      '-Xptxas',
+      '-v',
+      `-I${dir}`,
+      cu,
+      '-o',
+      cubin,
+    ],
+    { reject: false, all: true },
+  );
   if (c.exitCode !== 0) return `| ${path.basename(cu)} | compile failed | ${PATTERNS.map(() => '').join(' | ')} | |`;
   const usage = [...c.all.matchAll(/Used (\d+) registers/g)].map((m) => m[1]);
-  const spills = [...c.all.matchAll(/(\d+) bytes spill stores, (\d+) bytes spill loads/g)].map((m) => `${m[1]}/${m[2]}`);
+  const spills = [...c.all.matchAll(/(\d+) bytes spill stores, (\d+) bytes spill loads/g)].map(
+    (m) => `${m[1]}/${m[2]}`,
+  );
   const sass = await execa('cuobjdump', ['-sass', cubin], { reject: false, all: true });
   const text = sass.stdout ?? '';
   const counts = PATTERNS.map(([, re]) => text.split('\n').filter((l) => re.test(l)).length);

@@ -17,19 +17,44 @@ import { layoutScales, packCodes, scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, type BufferArg } from './client.ts';
 import { bufferNames } from './bind.ts';
 import {
-  caseArbitrary, colsMultiple, regimeMatrix, bf16Bytes, f32Bytes, scalarBytes, deviceBytes, storedInput, compareBuffers, type CaseParams, type Compare,
+  caseArbitrary,
+  colsMultiple,
+  regimeMatrix,
+  bf16Bytes,
+  f32Bytes,
+  scalarBytes,
+  deviceBytes,
+  storedInput,
+  compareBuffers,
+  type CaseParams,
+  type Compare,
 } from './cases.ts';
 import type { BuiltRunner } from './build.ts';
 import { gemmBuffers, gemmOperands, runGemmSuite } from './gemm_suite.ts';
 import { judgeRacecheck } from './racecheck.ts';
 
-interface Prepared { buffers: BufferArg[]; expected: (Uint8Array | null)[]; compare?: Compare[] }
+interface Prepared {
+  buffers: BufferArg[];
+  expected: (Uint8Array | null)[];
+  compare?: Compare[];
+}
 
 /** Input NVFP4 tensor for requant kernels: the regime matrix [cols, rows] quantized by plain RTN along rows. */
 function requantInput(spec: QuantizeSpec, p: CaseParams) {
   const src = regimeMatrix(p.cols, p.rows, p.regime, p.dataSeed);
-  const rtn: QuantizeSpec = { ...spec, name: 'requant_source', rounding: 'rtn', target: 'six', ceiling: 448, tensorScale: 'computed',
-    hadamard: null, input: 'bf16', transposedInput: false, scaleLayout: 'row-major', block: '1x16' };
+  const rtn: QuantizeSpec = {
+    ...spec,
+    name: 'requant_source',
+    rounding: 'rtn',
+    target: 'six',
+    ceiling: 448,
+    tensorScale: 'computed',
+    hadamard: null,
+    input: 'bf16',
+    transposedInput: false,
+    scaleLayout: 'row-major',
+    block: '1x16',
+  };
   return quantize(rtn, src, { seed: 0n });
 }
 
@@ -47,14 +72,17 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
         q = requantize(spec, a, { seed: p.seed, signSeed: p.signSeed });
         // qgen.h: the input's scales use the kernel's scale layout, for its [cols, rows/16] grid.
         const inScales = layoutScales(a.scales, a.rows, a.cols / 16, spec.scaleLayout);
-        inputs = [{ size: a.codes.length / 2, data: packCodes(a.codes) }, { size: inScales.length, data: inScales },
-          { size: 4, data: scalarBytes(a.tensorScale) }];
+        inputs = [
+          { size: a.codes.length / 2, data: packCodes(a.codes) },
+          { size: inScales.length, data: inScales },
+          { size: 4, data: scalarBytes(a.tensorScale) },
+        ];
       } else {
         const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
         if (spec.tensorScale === 'caller') {
           let m = 0;
           for (const v of x.data) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
-          const t = Math.fround((m || 1) / (targetValue(spec.target) * spec.ceiling) * p.callerFactor);
+          const t = Math.fround(((m || 1) / (targetValue(spec.target) * spec.ceiling)) * p.callerFactor);
           tensorScaleIn = t > 0 && Number.isFinite(t) ? t : 1;
         }
         const stored = storedInput(spec, x);
@@ -62,31 +90,65 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
         inputs = [{ size: stored.data.length * 2, data: bf16Bytes(stored) }];
       }
       const want = deviceBytes(q, spec.scaleLayout);
-      const tsBuf: BufferArg = tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
+      const tsBuf: BufferArg =
+        tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
       // A plane-writing quantizer (NUMERICS §6.6) also writes bf16(e2m1 * scale) for every element, compared as bf16.
       const plane = spec.outputs === 'nvfp4+bf16-plane' ? new Uint8Array(bf16Plane(q).buffer) : null;
       return {
-        buffers: [...inputs, poisonOut(p.rows * p.cols / 2), poisonOut(scaleSize), tsBuf,
-          ...(plane ? [poisonOut(plane.length)] : [])],
+        buffers: [
+          ...inputs,
+          poisonOut((p.rows * p.cols) / 2),
+          poisonOut(scaleSize),
+          tsBuf,
+          ...(plane ? [poisonOut(plane.length)] : []),
+        ],
         // MXFP4 has no tensor scale (qgen.h: unused); a caller's tensor scale is an input, so neither is compared.
-        expected: [...inputs.map(() => null), want.codes, want.scales,
-          spec.tensorScale === 'none' || spec.tensorScale === 'caller' ? null : want.tensorScale, ...(plane ? [plane] : [])],
-        compare: [...inputs.map((): Compare => 'bytes'), 'bytes', 'bytes', 'bytes', ...(plane ? ['bf16' as const] : [])],
+        expected: [
+          ...inputs.map(() => null),
+          want.codes,
+          want.scales,
+          spec.tensorScale === 'none' || spec.tensorScale === 'caller' ? null : want.tensorScale,
+          ...(plane ? [plane] : []),
+        ],
+        compare: [
+          ...inputs.map((): Compare => 'bytes'),
+          'bytes',
+          'bytes',
+          'bytes',
+          ...(plane ? ['bf16' as const] : []),
+        ],
       };
     }
     case 'dequantize': {
       const src = regimeMatrix(p.rows, p.cols, p.regime === 'specials' ? 'gaussian' : p.regime, p.dataSeed);
-      const rtn: QuantizeSpec = { kind: 'quantize', name: 'dq_source', rounding: 'rtn', scaleGroup: spec.scaleGroup, block: '1x16',
-        target: 'six', ceiling: 448, tensorScale: spec.scaleGroup.size === 32 ? 'none' : 'computed', hadamard: null,
-        correction: 'per-16', input: 'bf16', transposedInput: false, scaleLayout: spec.scaleLayout,
-        tiling: { threadsPerBlock: 256, rowsPerBlock: 1, groupsPerThread: 1 } };
+      const rtn: QuantizeSpec = {
+        kind: 'quantize',
+        name: 'dq_source',
+        rounding: 'rtn',
+        scaleGroup: spec.scaleGroup,
+        block: '1x16',
+        target: 'six',
+        ceiling: 448,
+        tensorScale: spec.scaleGroup.size === 32 ? 'none' : 'computed',
+        hadamard: null,
+        correction: 'per-16',
+        input: 'bf16',
+        transposedInput: false,
+        scaleLayout: spec.scaleLayout,
+        tiling: { threadsPerBlock: 256, rowsPerBlock: 1, groupsPerThread: 1 },
+      };
       const q = quantize(rtn, src, { seed: 0n });
       const bytes = deviceBytes(q, spec.scaleLayout);
       const y = dequantize(q);
-      const out = spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
+      const out =
+        spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
       return {
-        buffers: [{ size: bytes.codes.length, data: bytes.codes }, { size: bytes.scales.length, data: bytes.scales },
-          { size: 4, data: bytes.tensorScale }, poisonOut(out.length)],
+        buffers: [
+          { size: bytes.codes.length, data: bytes.codes },
+          { size: bytes.scales.length, data: bytes.scales },
+          { size: 4, data: bytes.tensorScale },
+          poisonOut(out.length),
+        ],
         expected: [null, null, null, out],
         compare: ['bytes', 'bytes', 'bytes', spec.output],
       };
@@ -96,19 +158,31 @@ function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       const [lo, hi] = splitSeed(p.signSeed); // the runner passes sign_seed as the Hadamard kernel's seed (bind.ts)
       const y = rhtRows(x.data, p.rows, p.cols, spec.size, signVector(lo, hi, spec.size));
       const input = spec.input === 'f32' ? f32Bytes(x.data) : bf16Bytes(x);
-      const out = spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
-      return { buffers: [{ size: input.length, data: input }, poisonOut(out.length)], expected: [null, out], compare: ['bytes', spec.output] };
+      const out =
+        spec.output === 'f32' ? f32Bytes(y) : new Uint8Array(Uint16Array.from(y, (v) => f32ToBf16Bits(v)).buffer);
+      return {
+        buffers: [{ size: input.length, data: input }, poisonOut(out.length)],
+        expected: [null, out],
+        compare: ['bytes', spec.output],
+      };
     }
     case 'amax': {
       const x = regimeMatrix(p.rows, p.cols, p.regime, p.dataSeed);
       const input = spec.input === 'f32' ? f32Bytes(x.data) : bf16Bytes(x);
       return { buffers: [{ size: input.length, data: input }, poisonOut(4)], expected: [null, scalarBytes(amax(x))] };
     }
-    case 'gemm': throw new Error('gemm is not served by the runner');
+    case 'gemm':
+      throw new Error('gemm is not served by the runner');
   }
 }
 
-export interface SuiteSummary { passed: number; failed: number; cases: number; line: string; report: string }
+export interface SuiteSummary {
+  passed: number;
+  failed: number;
+  cases: number;
+  line: string;
+  report: string;
+}
 
 /**
  * A case with more than 4x (here 8x) as many elements as a grid of `gridCap` blocks has threads times the most
@@ -123,14 +197,29 @@ export function gridStrideCase(spec: KernelSpec, gridCap: number, dataSeed: numb
   const rows = Math.ceil(257 / rowMultiple) * rowMultiple;
   const m = colsMultiple(spec);
   const cols = Math.ceil(elements / rows / m) * m;
-  return { rows, cols, regime: 'gaussian', dataSeed, seed: 0x1234n + BigInt(dataSeed), signSeed: 0x5678n + BigInt(dataSeed),
-    callerFactor: 1 };
+  return {
+    rows,
+    cols,
+    regime: 'gaussian',
+    dataSeed,
+    seed: 0x1234n + BigInt(dataSeed),
+    signSeed: 0x5678n + BigInt(dataSeed),
+    callerFactor: 1,
+  };
 }
 
 /** Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. */
 async function runCase(runner: GpuRunner, spec: KernelSpec, p: CaseParams, poison: number): Promise<string | null> {
   const prep = prepare(spec, p);
-  const res = await runner.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, signSeed: p.signSeed, poison, buffers: prep.buffers });
+  const res = await runner.run({
+    kernel: spec.name,
+    rows: p.rows,
+    cols: p.cols,
+    seed: p.seed,
+    signSeed: p.signSeed,
+    poison,
+    buffers: prep.buffers,
+  });
   if (res.status !== 0) return `status ${res.status}: ${res.message}`;
   const names = bufferNames(spec);
   for (const [i, want] of prep.expected.entries()) {
@@ -141,21 +230,32 @@ async function runCase(runner: GpuRunner, spec: KernelSpec, p: CaseParams, poiso
   return null;
 }
 
-export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { runs: number; device: string; arch: string; gridCap: number }): Promise<SuiteSummary> {
-  const lines: string[] = [`qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel`
-    + (opts.gridCap ? `, every grid capped at ${opts.gridCap} blocks (-DQGEN_MAX_GRID_BLOCKS)` : '')];
-  let passed = 0, failed = 0, cases = 0;
+export async function runSuite(
+  runner: GpuRunner,
+  built: BuiltRunner,
+  opts: { runs: number; device: string; arch: string; gridCap: number },
+): Promise<SuiteSummary> {
+  const lines: string[] = [
+    `qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel` +
+      (opts.gridCap ? `, every grid capped at ${opts.gridCap} blocks (-DQGEN_MAX_GRID_BLOCKS)` : ''),
+  ];
+  let passed = 0,
+    failed = 0,
+    cases = 0;
   const elementwise = built.specs.filter((s) => s.kind !== 'gemm');
   const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
   for (const spec of elementwise) {
     let n = 0;
     const t0 = Date.now();
     try {
-      await fc.assert(fc.asyncProperty(caseArbitrary(spec), fc.integer({ min: 0, max: 255 }), async (p, poison) => {
-        n++;
-        const problem = await runCase(runner, spec, p, poison);
-        if (problem) throw new Error(problem);
-      }), { numRuns: opts.runs, seed: 20260122, endOnFailure: true });
+      await fc.assert(
+        fc.asyncProperty(caseArbitrary(spec), fc.integer({ min: 0, max: 255 }), async (p, poison) => {
+          n++;
+          const problem = await runCase(runner, spec, p, poison);
+          if (problem) throw new Error(problem);
+        }),
+        { numRuns: opts.runs, seed: 20260122, endOnFailure: true },
+      );
       passed++;
       lines.push(`PASS ${spec.name}: ${n} cases, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } catch (e) {
@@ -163,7 +263,12 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
       const msg = e instanceof Error ? e.message : String(e);
       // fast-check's report: the seed line, the counterexample, and the error it raised (skip the long path line).
       const kept = msg.split('\n').filter((l) => !/^\{ seed: .*path:/.test(l) && !/^Hint:/.test(l) && l.trim() !== '');
-      lines.push(`FAIL ${spec.name}: after ${n} cases\n${kept.slice(0, 14).map((l) => `  ${l.slice(0, 400)}`).join('\n')}`);
+      lines.push(
+        `FAIL ${spec.name}: after ${n} cases\n${kept
+          .slice(0, 14)
+          .map((l) => `  ${l.slice(0, 400)}`)
+          .join('\n')}`,
+      );
     }
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
@@ -174,16 +279,21 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
       const p = gridStrideCase(spec, opts.gridCap, 11);
       const problem = await runCase(runner, spec, p, 0x3c);
       const threads = opts.gridCap * spec.tiling.threadsPerBlock;
-      if (problem) failed++; else passed++;
+      if (problem) failed++;
+      else passed++;
       cases++;
-      lines.push(`${problem ? 'FAIL' : 'PASS'} ${spec.name} grid-stride ${p.rows}x${p.cols} on ${opts.gridCap} blocks `
-        + `(${(p.rows * p.cols / threads).toFixed(0)} elements per thread)${problem ? `: ${problem}` : ''}`);
+      lines.push(
+        `${problem ? 'FAIL' : 'PASS'} ${spec.name} grid-stride ${p.rows}x${p.cols} on ${opts.gridCap} blocks ` +
+          `(${((p.rows * p.cols) / threads).toFixed(0)} elements per thread)${problem ? `: ${problem}` : ''}`,
+      );
       process.stderr.write(lines[lines.length - 1] + '\n');
     }
   }
   if (gemms.length) {
     const g = await runGemmSuite(runner, gemms, opts.runs);
-    passed += g.passed; failed += g.failed; cases += g.cases;
+    passed += g.passed;
+    failed += g.failed;
+    cases += g.cases;
     lines.push(...g.lines);
   }
   // Bad input: a shape the kernel forbids must return an error naming the argument and launch nothing (the
@@ -192,31 +302,55 @@ export async function runSuite(runner: GpuRunner, built: BuiltRunner, opts: { ru
     let ok = 0;
     const problems: string[] = [];
     for (const spec of elementwise) {
-      const p: CaseParams = { rows: 16, cols: 256, regime: 'gaussian', dataSeed: 3, seed: 5n, signSeed: 6n, callerFactor: 1 };
+      const p: CaseParams = {
+        rows: 16,
+        cols: 256,
+        regime: 'gaussian',
+        dataSeed: 3,
+        seed: 5n,
+        signSeed: 6n,
+        callerFactor: 1,
+      };
       const prep = prepare(spec, p);
       // amax takes any cols >= 1, so it gets cols = 0; every other kernel needs a multiple of 16 and gets 248.
       const badCols = spec.kind === 'amax' ? 0 : p.cols - 8;
-      const res = await runner.run({ kernel: spec.name, rows: p.rows, cols: badCols, seed: p.seed, signSeed: p.signSeed, poison: 0x5a, buffers: prep.buffers });
+      const res = await runner.run({
+        kernel: spec.name,
+        rows: p.rows,
+        cols: badCols,
+        seed: p.seed,
+        signSeed: p.signSeed,
+        poison: 0x5a,
+        buffers: prep.buffers,
+      });
       const untouched = res.buffers.every((b, i) => prep.buffers[i].data !== undefined || b.every((x) => x === 0x5a));
       if (res.status > 0 && /cols/.test(res.message) && untouched) ok++;
-      else problems.push(`${spec.name}: status ${res.status} "${res.message}"${untouched ? '' : ', outputs were written'}`);
+      else
+        problems.push(
+          `${spec.name}: status ${res.status} "${res.message}"${untouched ? '' : ', outputs were written'}`,
+        );
       if (spec === elementwise[0]) lines.push(`example refusal (${spec.name}, cols = ${badCols}): "${res.message}"`);
     }
     const pass = problems.length === 0;
-    if (pass) passed++; else failed++;
-    lines.push(`${pass ? 'PASS' : 'FAIL'} bad shapes refused: ${ok}/${elementwise.length} kernels return an error naming cols and write nothing`
-      + (problems.length ? `\n  ${problems.join('\n  ')}` : ''));
+    if (pass) passed++;
+    else failed++;
+    lines.push(
+      `${pass ? 'PASS' : 'FAIL'} bad shapes refused: ${ok}/${elementwise.length} kernels return an error naming cols and write nothing` +
+        (problems.length ? `\n  ${problems.join('\n  ')}` : ''),
+    );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
   // Sanitizers: one mid-size case per kernel under memcheck and racecheck.
   for (const tool of ['memcheck', 'racecheck']) {
     const r = await sanitize(tool, built, opts.gridCap);
     lines.push(r.line);
-    if (r.ok) passed++; else failed++;
+    if (r.ok) passed++;
+    else failed++;
     process.stderr.write(r.line + '\n');
   }
-  const line = `gpu suite (${opts.arch}${opts.gridCap ? `, grid capped at ${opts.gridCap} blocks` : ''}): ${passed} passed, `
-    + `${failed} failed (${cases} cases over ${built.specs.length} kernels, bad-shape checks, 2 sanitizer runs)`;
+  const line =
+    `gpu suite (${opts.arch}${opts.gridCap ? `, grid capped at ${opts.gridCap} blocks` : ''}): ${passed} passed, ` +
+    `${failed} failed (${cases} cases over ${built.specs.length} kernels, bad-shape checks, 2 sanitizer runs)`;
   lines.push(line);
   return { passed, failed, cases, line, report: lines.join('\n') + '\n' };
 }
@@ -226,48 +360,90 @@ async function sanitize(tool: string, built: BuiltRunner, gridCap: number): Prom
   const log = path.join(built.dir, `sanitizer-${tool}.log`);
   // racecheck: every record printed (--print-limit 0), so each one is checked against the analysed hand-off.
   const limit = tool === 'racecheck' ? '0' : '20';
-  const sanitized = new GpuRunner(built.binary,
-    ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', '--print-limit', limit, '--log-file', log]);
+  const sanitized = new GpuRunner(built.binary, [
+    'compute-sanitizer',
+    '--tool',
+    tool,
+    '--error-exitcode',
+    '9',
+    '--print-limit',
+    limit,
+    '--log-file',
+    log,
+  ]);
   let errors = 0;
   for (const spec of built.specs) {
     if (spec.kind === 'gemm') {
       // k = 1280: more K blocks than raw stages in every sm_90a tiling (20 of 64 > 8, 10 of 128 > 6, 5 of 256 > 4),
       // so every CTA reuses a raw stage even with an uncapped grid.
       const { a, b } = gemmOperands({ m: 129, n: 272, k: 1280, regime: 'quantized', sigmaLog2: 0, dataSeed: 7 });
-      const res = await sanitized.run({
-        kernel: spec.name, rows: 129, cols: 1280, depth: 272, seed: 0n, poison: 0xab,
-        buffers: gemmBuffers(a, b, spec.output),
-      })
+      const res = await sanitized
+        .run({
+          kernel: spec.name,
+          rows: 129,
+          cols: 1280,
+          depth: 272,
+          seed: 0n,
+          poison: 0xab,
+          buffers: gemmBuffers(a, b, spec.output),
+        })
         .catch((e: Error) => ({ status: -3, message: e.message, buffers: [] }));
       if (res.status !== 0) errors++;
       if (sanitized.spawnError) break;
       continue;
     }
     // Capped grid: the grid-stride case, so the sanitizers see loops of several iterations per thread.
-    const p: CaseParams = gridCap ? gridStrideCase(spec, gridCap, 7)
-      : { rows: 129, cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)), regime: 'gaussian', dataSeed: 7, seed: 99n, signSeed: 100n, callerFactor: 1 };
+    const p: CaseParams = gridCap
+      ? gridStrideCase(spec, gridCap, 7)
+      : {
+          rows: 129,
+          cols: Math.max(256, 2 * (spec.kind === 'quantize' ? (spec.hadamard ?? 16) : 16)),
+          regime: 'gaussian',
+          dataSeed: 7,
+          seed: 99n,
+          signSeed: 100n,
+          callerFactor: 1,
+        };
     if (!gridCap && spec.kind === 'quantize' && spec.input === 'nvfp4') p.rows = 144;
     const prep = prepare(spec, p);
-    const res = await sanitized.run({ kernel: spec.name, rows: p.rows, cols: p.cols, seed: p.seed, signSeed: p.signSeed, poison: 0xab, buffers: prep.buffers })
+    const res = await sanitized
+      .run({
+        kernel: spec.name,
+        rows: p.rows,
+        cols: p.cols,
+        seed: p.seed,
+        signSeed: p.signSeed,
+        poison: 0xab,
+        buffers: prep.buffers,
+      })
       .catch((e: Error) => ({ status: -3, message: e.message, buffers: [] }));
     if (res.status !== 0) errors++;
     if (sanitized.spawnError) break;
   }
   const exit = await sanitized.closeWithCode();
-  if (sanitized.spawnError) return { ok: false, line: `FAIL compute-sanitizer ${tool}: could not start (${sanitized.spawnError.message})` };
+  if (sanitized.spawnError)
+    return { ok: false, line: `FAIL compute-sanitizer ${tool}: could not start (${sanitized.spawnError.message})` };
   const report = existsSync(log) ? readFileSync(log, 'utf8') : '';
   if (tool === 'racecheck') {
     // Reports of the analysed raw-stage hand-off (racecheck.ts, bench/NOTES.md) are listed, not counted as clean.
     const v = judgeRacecheck(report);
     const ok = errors === 0 && v.ok && (exit === 0 || (exit === 9 && v.records.length > 0));
-    const line = `${ok ? 'PASS' : 'FAIL'} compute-sanitizer racecheck: ${built.specs.length} kernels, ${v.summary}, `
-      + `exit ${exit}, ${errors} failed launches${v.lines.map((l) => `\n    ${l}`).join('')}`;
+    const line =
+      `${ok ? 'PASS' : 'FAIL'} compute-sanitizer racecheck: ${built.specs.length} kernels, ${v.summary}, ` +
+      `exit ${exit}, ${errors} failed launches${v.lines.map((l) => `\n    ${l}`).join('')}`;
     return { ok, line };
   }
   // memcheck ends its log with "ERROR SUMMARY: N errors", racecheck with "RACECHECK SUMMARY: N hazards displayed".
   const summary = /(?:ERROR|RACECHECK) SUMMARY: (\d+) (?:error|hazard)/.exec(report);
   const ok = errors === 0 && exit === 0 && summary !== null && summary[1] === '0';
-  const tail = report.trim().split('\n').slice(-3).map((l) => `    ${l}`).join('\n');
-  return { ok, line: `${ok ? 'PASS' : 'FAIL'} compute-sanitizer ${tool}: ${built.specs.length} kernels, ${summary ? summary[0] : 'no summary'}, exit ${exit}, ${errors} failed launches\n${tail}` };
+  const tail = report
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .map((l) => `    ${l}`)
+    .join('\n');
+  return {
+    ok,
+    line: `${ok ? 'PASS' : 'FAIL'} compute-sanitizer ${tool}: ${built.specs.length} kernels, ${summary ? summary[0] : 'no summary'}, exit ${exit}, ${errors} failed launches\n${tail}`,
+  };
 }
-

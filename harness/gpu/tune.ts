@@ -23,13 +23,25 @@ import { tuneMarkdown, tuneSvg } from '../../tune/report.ts';
 import { renderDispatch } from './bind.ts';
 import { GpuRunner, median } from './client.ts';
 import {
-  checkGemmOutput, gemmBuffers, gemmCaseArbitrary, gemmExpected, gemmOperands, type GemmCase, type GemmExpected,
+  checkGemmOutput,
+  gemmBuffers,
+  gemmCaseArbitrary,
+  gemmExpected,
+  gemmOperands,
+  type GemmCase,
+  type GemmExpected,
 } from './gemm_suite.ts';
 import { nvfp4Buffers } from './gemm_bench.ts';
 import { repoRoot } from './results.ts';
 
 export interface TuneOptions {
-  arch: Arch; workload: string; budgetS: number; out?: string; reps: number; timeoutS: number; checkRuns: number;
+  arch: Arch;
+  workload: string;
+  budgetS: number;
+  out?: string;
+  reps: number;
+  timeoutS: number;
+  checkRuns: number;
   maxCandidates?: number;
 }
 
@@ -38,14 +50,21 @@ const TWO_PASS: Candidate = { name: 'baseline:two_pass', strategy: 'two-pass', t
 /** Fused candidates: the catalog's tilings first (known good), then the rest of the space in its order. */
 function fusedCandidates(arch: Arch, max?: number): GemmSpec[] {
   const all = gemmSpace(arch, baseGemm(arch)).candidates;
-  const catalogTilings = catalogFor(arch).filter((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16')
+  const catalogTilings = catalogFor(arch)
+    .filter((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16')
     .map((s) => JSON.stringify(s.tiling));
   const known = all.filter((s) => catalogTilings.includes(JSON.stringify(s.tiling)));
   // Then larger tiles first (more reuse per CTA on the large shapes), deeper K, more stages, swizzled order first.
   const t = (s: GemmSpec) => s.tiling;
-  const rest = all.filter((s) => !known.includes(s)).sort((a, b) =>
-    t(b).ctaTile[0] * t(b).ctaTile[1] - t(a).ctaTile[0] * t(a).ctaTile[1] || t(b).ctaTile[2] - t(a).ctaTile[2]
-    || t(b).stages - t(a).stages || Number(t(b).tileOrder === 'swizzle-8') - Number(t(a).tileOrder === 'swizzle-8'));
+  const rest = all
+    .filter((s) => !known.includes(s))
+    .sort(
+      (a, b) =>
+        t(b).ctaTile[0] * t(b).ctaTile[1] - t(a).ctaTile[0] * t(a).ctaTile[1] ||
+        t(b).ctaTile[2] - t(a).ctaTile[2] ||
+        t(b).stages - t(a).stages ||
+        Number(t(b).tileOrder === 'swizzle-8') - Number(t(a).tileOrder === 'swizzle-8'),
+    );
   return [...known, ...rest].slice(0, max ?? all.length);
 }
 
@@ -57,16 +76,22 @@ function progressBar(start: number) {
     last = now;
     const elapsed = (now - start) / 1000;
     const eta = done > 0 ? (elapsed / done) * (total - done) : 0;
-    const width = 30, filled = Math.round((width * done) / Math.max(1, total));
+    const width = 30,
+      filled = Math.round((width * done) / Math.max(1, total));
     const t = (s: number) => `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-    process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${t(elapsed)} ETA ${t(eta)} `
-      + `${what.slice(0, 50).padEnd(50)}${done === total ? '\n' : ''}`);
+    process.stderr.write(
+      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${t(elapsed)} ETA ${t(eta)} ` +
+        `${what.slice(0, 50).padEnd(50)}${done === total ? '\n' : ''}`,
+    );
   };
 }
 
 /** Compiles every kernel source (parallel, nvcc cache), then the runner; returns the binary and what failed. */
-async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
-  Promise<{ binary: string; failed: Map<string, string> }> {
+async function buildTuneRunner(
+  arch: Arch,
+  specs: GemmSpec[],
+  workDir: string,
+): Promise<{ binary: string; failed: Map<string, string> }> {
   const kernelsDir = path.join(workDir, 'kernels');
   mkdirSync(kernelsDir, { recursive: true });
   const dequantize = catalogFor(arch).find((s) => s.name === 'dequantize_nvfp4_bf16')!;
@@ -74,16 +99,31 @@ async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
   const failed = new Map<string, string>();
   const objects = new Map<string, string>();
   const names = [dequantize.name, ...specs.map((s) => s.name)];
-  let next = 0, done = 0;
+  let next = 0,
+    done = 0;
   const t0 = Date.now();
   const worker = async () => {
     for (let i = next++; i < names.length; i = next++) {
       const obj = path.join(workDir, `${names[i]}.o`);
       try {
-        await compileCuda({ sources: [path.join(kernelsDir, `${names[i]}.cu`)], arch, out: obj, flags: ['-lineinfo'], includeDirs: [kernelsDir] });
+        await compileCuda({
+          sources: [path.join(kernelsDir, `${names[i]}.cu`)],
+          arch,
+          out: obj,
+          flags: ['-lineinfo'],
+          includeDirs: [kernelsDir],
+        });
         objects.set(names[i], obj);
       } catch (e) {
-        failed.set(names[i], `compile: ${(e as Error).message.split('\n').filter((l) => /error|spill|warning/i.test(l)).slice(0, 2).join(' ').slice(0, 300)}`);
+        failed.set(
+          names[i],
+          `compile: ${(e as Error).message
+            .split('\n')
+            .filter((l) => /error|spill|warning/i.test(l))
+            .slice(0, 2)
+            .join(' ')
+            .slice(0, 300)}`,
+        );
       }
       done++;
       process.stderr.write(`\rcompiling ${done}/${names.length} kernels (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
@@ -99,17 +139,33 @@ async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
   writeFileSync(path.join(workDir, 'dispatch.h'), dispatch.header);
   writeFileSync(path.join(workDir, 'dispatch.cu'), dispatch.source);
   const cc = arch.slice(3);
-  const common = ['-gencode', `arch=compute_${cc},code=${arch}`, '-O3', '-std=c++17', '-lineinfo', `-I${kernelsDir}`, `-I${workDir}`];
-  const runnerSources = [path.join(repoRoot, 'harness/runner/runner.cu'), path.join(repoRoot, 'harness/runner/baselines.cu'),
-    path.join(workDir, 'dispatch.cu')];
+  const common = [
+    '-gencode',
+    `arch=compute_${cc},code=${arch}`,
+    '-O3',
+    '-std=c++17',
+    '-lineinfo',
+    `-I${kernelsDir}`,
+    `-I${workDir}`,
+  ];
+  const runnerSources = [
+    path.join(repoRoot, 'harness/runner/runner.cu'),
+    path.join(repoRoot, 'harness/runner/baselines.cu'),
+    path.join(workDir, 'dispatch.cu'),
+  ];
   const runnerObjects = runnerSources.map((s) => path.join(workDir, `runner_${path.basename(s, '.cu')}.o`));
-  await Promise.all(runnerSources.map(async (src, i) => {
-    const r = await execa('nvcc', [...common, '-c', src, '-o', runnerObjects[i]], { reject: false, all: true });
-    if (r.exitCode !== 0) throw new Error(`nvcc failed on ${src}:\n${r.all}`);
-  }));
+  await Promise.all(
+    runnerSources.map(async (src, i) => {
+      const r = await execa('nvcc', [...common, '-c', src, '-o', runnerObjects[i]], { reject: false, all: true });
+      if (r.exitCode !== 0) throw new Error(`nvcc failed on ${src}:\n${r.all}`);
+    }),
+  );
   const binary = path.join(workDir, `tune_runner_${arch}`);
-  const link = await execa('nvcc', [...common, ...runnerObjects, ...built.map((s) => objects.get(s.name)!), '-o', binary, '-lcublasLt'],
-    { reject: false, all: true });
+  const link = await execa(
+    'nvcc',
+    [...common, ...runnerObjects, ...built.map((s) => objects.get(s.name)!), '-o', binary, '-lcublasLt'],
+    { reject: false, all: true },
+  );
   if (link.exitCode !== 0) throw new Error(`nvcc failed linking the tune runner:\n${link.all}`);
   return { binary, failed };
 }
@@ -117,15 +173,24 @@ async function buildTuneRunner(arch: Arch, specs: GemmSpec[], workDir: string):
 class RunnerBackend implements SweepBackend {
   runner: GpuRunner;
   /** The property batch every candidate runs: the same cases and operands for all (drawn once). */
-  private readonly cases: { gc: GemmCase; a: ReturnType<typeof gemmOperands>['a']; b: ReturnType<typeof gemmOperands>['b'];
-    expected: GemmExpected }[];
+  private readonly cases: {
+    gc: GemmCase;
+    a: ReturnType<typeof gemmOperands>['a'];
+    b: ReturnType<typeof gemmOperands>['b'];
+    expected: GemmExpected;
+  }[];
 
-  constructor(private readonly binary: string, checkRuns: number) {
+  constructor(
+    private readonly binary: string,
+    checkRuns: number,
+  ) {
     this.runner = new GpuRunner(binary);
     const drawn: GemmCase[] = fc.sample(gemmCaseArbitrary(), { numRuns: checkRuns, seed: 20261206 });
     // More tiles than CTAs (persistent loop) and many K blocks, ragged m and n.
-    drawn.push({ m: 130, n: 272, k: 2048, regime: 'quantized', sigmaLog2: 0, dataSeed: 77 },
-      { m: 1100, n: 1040, k: 64, regime: 'exact', sigmaLog2: 0, dataSeed: 78 });
+    drawn.push(
+      { m: 130, n: 272, k: 2048, regime: 'quantized', sigmaLog2: 0, dataSeed: 77 },
+      { m: 1100, n: 1040, k: 64, regime: 'exact', sigmaLog2: 0, dataSeed: 78 },
+    );
     this.cases = drawn.map((gc) => {
       const { a, b } = gemmOperands(gc);
       return { gc, a, b, expected: gemmExpected(gc, a, b, 'bf16') };
@@ -146,8 +211,17 @@ class RunnerBackend implements SweepBackend {
 
   async check(c: Candidate): Promise<string | null> {
     for (const { gc, a, b, expected } of this.cases) {
-      const res = await this.guarded(() => this.runner.run({ kernel: c.name, rows: gc.m, cols: gc.k, depth: gc.n, seed: 0n,
-        poison: 0x5a, buffers: gemmBuffers(a, b, 'bf16') }));
+      const res = await this.guarded(() =>
+        this.runner.run({
+          kernel: c.name,
+          rows: gc.m,
+          cols: gc.k,
+          depth: gc.n,
+          seed: 0n,
+          poison: 0x5a,
+          buffers: gemmBuffers(a, b, 'bf16'),
+        }),
+      );
       if (res.status !== 0) return `${gc.m}x${gc.n}x${gc.k}: status ${res.status} ${res.message}`;
       const problem = checkGemmOutput(gc, res.buffers[6], a, b, 'bf16', expected);
       if (problem) return `${gc.m}x${gc.n}x${gc.k} (${gc.regime}): ${problem}`;
@@ -155,8 +229,15 @@ class RunnerBackend implements SweepBackend {
     return null;
   }
 
-  private async bench(kernel: string, s: WorkloadGemm, buffers: ReturnType<typeof nvfp4Buffers>, reps: number): Promise<number> {
-    const res = await this.guarded(() => this.runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, reps));
+  private async bench(
+    kernel: string,
+    s: WorkloadGemm,
+    buffers: ReturnType<typeof nvfp4Buffers>,
+    reps: number,
+  ): Promise<number> {
+    const res = await this.guarded(() =>
+      this.runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, reps),
+    );
     if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
     return median(res.kernelMs) * 1000;
   }
@@ -166,8 +247,16 @@ class RunnerBackend implements SweepBackend {
   }
 
   baseline(s: WorkloadGemm, reps: number): Promise<number> {
-    return this.bench('baseline:cublas_bf16', s, [{ size: s.m * s.k * 2, fill: 'bf16-random' }, { size: s.n * s.k * 2, fill: 'bf16-random' },
-      { size: s.m * s.n * 2 }], reps);
+    return this.bench(
+      'baseline:cublas_bf16',
+      s,
+      [
+        { size: s.m * s.k * 2, fill: 'bf16-random' },
+        { size: s.n * s.k * 2, fill: 'bf16-random' },
+        { size: s.m * s.n * 2 },
+      ],
+      reps,
+    );
   }
 
   async restart(): Promise<void> {
@@ -183,9 +272,13 @@ async function machineFacts(runner: GpuRunner) {
   const smi = await execa('nvidia-smi', ['--query-gpu=driver_version', '--format=csv,noheader'], { reject: false });
   const nvcc = await nvccVersion().catch(() => 'unknown');
   return {
-    device, gpu: m ? m[1] : device, smCount: m ? Number(m[4]) : 0, computeCapability: m ? `${m[2]}.${m[3]}` : 'unknown',
+    device,
+    gpu: m ? m[1] : device,
+    smCount: m ? Number(m[4]) : 0,
+    computeCapability: m ? `${m[2]}.${m[3]}` : 'unknown',
     driver: smi.exitCode === 0 ? smi.stdout.trim().split('\n')[0] : `cuda-driver-api ${m ? m[5] : 'unknown'}`,
-    cuda: /release ([\d.]+)/.exec(nvcc)?.[1] ?? 'unknown', nvcc: nvcc.split('\n').pop() ?? nvcc,
+    cuda: /release ([\d.]+)/.exec(nvcc)?.[1] ?? 'unknown',
+    nvcc: nvcc.split('\n').pop() ?? nvcc,
   };
 }
 
@@ -193,29 +286,53 @@ async function machineFacts(runner: GpuRunner) {
 function provenance(facts: Awaited<ReturnType<typeof machineFacts>>): Record<string, unknown> {
   const commit = /^[0-9a-f]{40}$/.test(process.env.QGEN_COMMIT ?? '') ? process.env.QGEN_COMMIT! : '0'.repeat(40);
   return {
-    format: 'qgen-provenance/1', commit, dirty: process.env.QGEN_DIRTY === '1', gpu: facts.gpu, sm_count: facts.smCount,
-    compute_capability: facts.computeCapability, driver: facts.driver, cuda: facts.cuda, nvcc: facts.nvcc, torch: null,
-    date: new Date().toISOString(), command: ['qgen', 'tune', ...process.argv.slice(3)],
-    ...(commit === '0'.repeat(40) ? { note: 'commit not given: set QGEN_COMMIT=<40 hex> (from the host) when running' } : {}),
+    format: 'qgen-provenance/1',
+    commit,
+    dirty: process.env.QGEN_DIRTY === '1',
+    gpu: facts.gpu,
+    sm_count: facts.smCount,
+    compute_capability: facts.computeCapability,
+    driver: facts.driver,
+    cuda: facts.cuda,
+    nvcc: facts.nvcc,
+    torch: null,
+    date: new Date().toISOString(),
+    command: ['qgen', 'tune', ...process.argv.slice(3)],
+    ...(commit === '0'.repeat(40)
+      ? { note: 'commit not given: set QGEN_COMMIT=<40 hex> (from the host) when running' }
+      : {}),
   };
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 
 export async function runTune(o: TuneOptions): Promise<number> {
-  const quantizers = catalogFor(o.arch).filter((s) => s.kind === 'quantize').map((s) => s.name);
+  const quantizers = catalogFor(o.arch)
+    .filter((s) => s.kind === 'quantize')
+    .map((s) => s.name);
   const workload = loadWorkload(o.workload, quantizers);
   const t0 = Date.now();
   const specs = fusedCandidates(o.arch, o.maxCandidates);
   const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-tune-${o.arch}`);
-  process.stderr.write(`qgen tune ${o.arch} ${workload.name}: ${specs.length} fused tilings + two-pass, ${workload.gemms.length} GEMM shapes, `
-    + `budget ${o.budgetS} s\n`);
+  process.stderr.write(
+    `qgen tune ${o.arch} ${workload.name}: ${specs.length} fused tilings + two-pass, ${workload.gemms.length} GEMM shapes, ` +
+      `budget ${o.budgetS} s\n`,
+  );
   const { binary, failed } = await buildTuneRunner(o.arch, specs, workDir);
   const backend = new RunnerBackend(binary, o.checkRuns);
   const facts = await machineFacts(backend.runner);
   const cacheKey: TuningCacheKey = {
-    sourceHash: sourceHash(repoRoot), configSpaceHash: configSpaceHash(o.arch), gpu: facts.gpu, smCount: facts.smCount,
-    driver: facts.driver, cuda: facts.cuda, qgenVersion: qgenVersion(),
+    sourceHash: sourceHash(repoRoot),
+    configSpaceHash: configSpaceHash(o.arch),
+    gpu: facts.gpu,
+    smCount: facts.smCount,
+    driver: facts.driver,
+    cuda: facts.cuda,
+    qgenVersion: qgenVersion(),
   };
   const out = o.out ?? path.join(repoRoot, 'tuning', `${o.arch}-${slug(facts.gpu)}.json`);
   type Saved = TuningFile & { checks?: CheckResult[]; baselines?: Record<string, number>; complete?: boolean };
@@ -223,19 +340,35 @@ export async function runTune(o: TuneOptions): Promise<number> {
   if (existsSync(out)) {
     const old = JSON.parse(readFileSync(out, 'utf8')) as Saved;
     if (JSON.stringify(old.cacheKey) === JSON.stringify(cacheKey) && old.workload === workload.name) previous = old;
-    else process.stderr.write(`qgen tune: ${out} has another cache key or workload: starting afresh (it is replaced)\n`);
+    else
+      process.stderr.write(`qgen tune: ${out} has another cache key or workload: starting afresh (it is replaced)\n`);
   }
-  const candidates: Candidate[] = [TWO_PASS, ...specs.map((s) => ({ name: s.name, strategy: 'fused' as const, tiling: s.tiling }))];
+  const candidates: Candidate[] = [
+    TWO_PASS,
+    ...specs.map((s) => ({ name: s.name, strategy: 'fused' as const, tiling: s.tiling })),
+  ];
   // Tilings that did not compile are recorded as failed checks: never timed, never winners.
   const checks: CheckResult[] = [...(previous?.checks ?? [])];
-  for (const [name, reason] of failed) if (!checks.some((c) => c.candidate === name)) checks.push({ candidate: name, status: 'failed', reason });
+  for (const [name, reason] of failed)
+    if (!checks.some((c) => c.candidate === name)) checks.push({ candidate: name, status: 'failed', reason });
   const prov = provenance(facts);
-  const resultsDir = path.join(repoRoot, 'bench/results',
-    `tune-${o.arch}-${new Date().toISOString().slice(0, 10)}-${String(prov.commit).slice(0, 7)}-${workload.name}`);
+  const resultsDir = path.join(
+    repoRoot,
+    'bench/results',
+    `tune-${o.arch}-${new Date().toISOString().slice(0, 10)}-${String(prov.commit).slice(0, 7)}-${workload.name}`,
+  );
   const write = (state: SweepState) => {
     const file: Saved = {
-      format: TUNING_FORMAT, arch: o.arch, workload: workload.name, provenance: prov, cacheKey,
-      candidates: state.candidates, winners: state.winners, checks: state.checks, baselines: state.baselines, complete: state.complete,
+      format: TUNING_FORMAT,
+      arch: o.arch,
+      workload: workload.name,
+      provenance: prov,
+      cacheKey,
+      candidates: state.candidates,
+      winners: state.winners,
+      checks: state.checks,
+      baselines: state.baselines,
+      complete: state.complete,
     };
     const text = `${JSON.stringify(file, null, 1)}\n`;
     mkdirSync(path.dirname(out), { recursive: true });
@@ -253,17 +386,32 @@ export async function runTune(o: TuneOptions): Promise<number> {
     }
   };
   const elapsedS = (Date.now() - t0) / 1000;
-  const state = await sweep({
-    candidates, shapes: workload.gemms, reps: o.reps, budgetS: Math.max(0, o.budgetS - elapsedS), timeoutS: o.timeoutS,
-    previous: previous ? { candidates: previous.candidates, checks, baselines: previous.baselines ?? {} } : { candidates: [], checks, baselines: {} },
-    progress: progressBar(Date.now()), save: write,
-  }, backend);
+  const state = await sweep(
+    {
+      candidates,
+      shapes: workload.gemms,
+      reps: o.reps,
+      budgetS: Math.max(0, o.budgetS - elapsedS),
+      timeoutS: o.timeoutS,
+      previous: previous
+        ? { candidates: previous.candidates, checks, baselines: previous.baselines ?? {} }
+        : { candidates: [], checks, baselines: {} },
+      progress: progressBar(Date.now()),
+      save: write,
+    },
+    backend,
+  );
   await backend.runner.close().catch(() => undefined);
   for (const w of state.winners) {
-    process.stderr.write(`${w.shape.padEnd(26)} ${w.strategy.padEnd(8)} ${w.candidate.padEnd(40)} ${w.us.toFixed(1)} us`
-      + (w.cublasBf16Us ? ` (x${(w.cublasBf16Us / w.us).toFixed(2)} cuBLAS bf16)` : '') + '\n');
+    process.stderr.write(
+      `${w.shape.padEnd(26)} ${w.strategy.padEnd(8)} ${w.candidate.padEnd(40)} ${w.us.toFixed(1)} us` +
+        (w.cublasBf16Us ? ` (x${(w.cublasBf16Us / w.us).toFixed(2)} cuBLAS bf16)` : '') +
+        '\n',
+    );
   }
-  console.log(`qgen tune: ${state.complete ? 'complete' : 'INCOMPLETE (budget): run the same command again to resume'}; `
-    + `${state.winners.length} shape classes; wrote ${path.relative(repoRoot, out)} and ${path.relative(repoRoot, resultsDir)}/`);
+  console.log(
+    `qgen tune: ${state.complete ? 'complete' : 'INCOMPLETE (budget): run the same command again to resume'}; ` +
+      `${state.winners.length} shape classes; wrote ${path.relative(repoRoot, out)} and ${path.relative(repoRoot, resultsDir)}/`,
+  );
   return 0;
 }

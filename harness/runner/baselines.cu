@@ -35,7 +35,12 @@ qgen_status fail(const char* what, int code) {
   snprintf(st.message, sizeof st.message, "%s failed (%d)", what, code);
   return st;
 }
-qgen_status ok() { qgen_status st; st.code = 0; st.message[0] = 0; return st; }
+qgen_status ok() {
+  qgen_status st;
+  st.code = 0;
+  st.message[0] = 0;
+  return st;
+}
 
 struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
@@ -61,7 +66,10 @@ qgen_status plan_for(cudaDataType_t in, int64_t m, int64_t n, int64_t k, Plan*& 
   static std::map<std::tuple<int, int64_t, int64_t, int64_t>, Plan> plans;
   auto key = std::make_tuple(static_cast<int>(in), m, n, k);
   auto it = plans.find(key);
-  if (it != plans.end()) { out = &it->second; return ok(); }
+  if (it != plans.end()) {
+    out = &it->second;
+    return ok();
+  }
   Plan p;
   cublasStatus_t s = cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
   if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulDescCreate", s);
@@ -73,12 +81,13 @@ qgen_status plan_for(cudaDataType_t in, int64_t m, int64_t n, int64_t k, Plan*& 
     cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &vec16, sizeof vec16);
     cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &vec16, sizeof vec16);
   }
-  cublasLtMatrixLayoutCreate(&p.a, in, k, n, k);              // B [n, k] row-major = k x n column-major, transposed
-  cublasLtMatrixLayoutCreate(&p.b, in, k, m, k);              // A [m, k] row-major = k x m column-major
-  cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);     // C [m, n] row-major = n x m column-major
+  cublasLtMatrixLayoutCreate(&p.a, in, k, n, k);           // B [n, k] row-major = k x n column-major, transposed
+  cublasLtMatrixLayoutCreate(&p.b, in, k, m, k);           // A [m, k] row-major = k x m column-major
+  cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);  // C [m, n] row-major = n x m column-major
   cublasLtMatmulPreference_t pref;
   cublasLtMatmulPreferenceCreate(&pref);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &kWorkspaceBytes, sizeof kWorkspaceBytes);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &kWorkspaceBytes,
+                                       sizeof kWorkspaceBytes);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   s = cublasLtMatmulAlgoGetHeuristic(handle(), p.op, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
@@ -89,7 +98,8 @@ qgen_status plan_for(cudaDataType_t in, int64_t m, int64_t n, int64_t k, Plan*& 
   return ok();
 }
 
-qgen_status matmul(cudaDataType_t in, const void* a, const void* b, void* c, int64_t m, int64_t n, int64_t k, cudaStream_t st) {
+qgen_status matmul(cudaDataType_t in, const void* a, const void* b, void* c, int64_t m, int64_t n, int64_t k,
+                   cudaStream_t st) {
   Plan* p = nullptr;
   qgen_status r = plan_for(in, m, n, k, p);
   if (r.code) return r;
@@ -99,11 +109,13 @@ qgen_status matmul(cudaDataType_t in, const void* a, const void* b, void* c, int
   return s == CUBLAS_STATUS_SUCCESS ? ok() : fail("cublasLtMatmul", s);
 }
 
-qgen_status cublas_bf16(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
+qgen_status cublas_bf16(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, uint64_t, void*,
+                        size_t, cudaStream_t st) {
   if (nb != 3) return fail("baseline:cublas_bf16 expects 3 buffers", nb);
   return matmul(CUDA_R_16BF, bufs[0], bufs[1], bufs[2], rows, depth, cols, st);
 }
-qgen_status cublas_fp8(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
+qgen_status cublas_fp8(void** bufs, int nb, int64_t rows, int64_t cols, int64_t depth, uint64_t, uint64_t, void*,
+                       size_t, cudaStream_t st) {
   if (nb != 3) return fail("baseline:cublas_fp8 expects 3 buffers", nb);
   return matmul(CUDA_R_8F_E4M3, bufs[0], bufs[1], bufs[2], rows, depth, cols, st);
 }
@@ -121,7 +133,8 @@ void* scratch(size_t bytes) {
   return p;
 }
 
-qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*, size_t, cudaStream_t st) {
+qgen_status dequant_cublas_bf16(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed,
+                                void*, size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:dequant_cublas_bf16 expects the GEMM's 7 buffers", nb);
   const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4_bf16");
   if (!dq) return fail("baseline:dequant_cublas_bf16 needs the dequantize_nvfp4_bf16 kernel in the runner", 0);
@@ -143,7 +156,8 @@ __global__ void two_pass_scalars(const float* ta, const float* tb, float* scalar
   scalars[2] = 1.0f;                 // the tensor scale of an exact dequantization
 }
 
-qgen_status two_pass(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*, size_t, cudaStream_t st) {
+qgen_status two_pass(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t seed, uint64_t sign_seed, void*,
+                     size_t, cudaStream_t st) {
   if (nb != 7) return fail("baseline:two_pass expects the GEMM's 7 buffers", nb);
   const qgen_dispatch_entry* dq = qgen_find_kernel("dequantize_nvfp4_bf16");
   if (!dq) return fail("baseline:two_pass needs the dequantize_nvfp4_bf16 kernel in the runner", 0);
@@ -167,7 +181,8 @@ qgen_status two_pass(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint6
 }
 
 // cuBLAS's "A" is our B (see the column-major note at the top), so its scale pointers swap too.
-qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t, uint64_t, void*, size_t, cudaStream_t st) {
+qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n, uint64_t, uint64_t, void*, size_t,
+                           cudaStream_t st) {
   if (nb != 7) return fail("baseline:cublaslt_nvfp4 expects the GEMM's 7 buffers", nb);
   Plan* p = nullptr;
   qgen_status r = plan_for(CUDA_R_4F_E2M1, m, n, k, p);
@@ -177,23 +192,24 @@ qgen_status cublaslt_nvfp4(void** bufs, int nb, int64_t m, int64_t k, int64_t n,
   cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scales, sizeof a_scales);
   cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scales, sizeof b_scales);
   const float one = 1.0f, zero = 0.0f;
-  cublasStatus_t s = cublasLtMatmul(handle(), p->op, &one, bufs[3], p->a, bufs[0], p->b, &zero, bufs[6], p->c, bufs[6], p->c,
-                                    &p->algo, workspace(), kWorkspaceBytes, st);
+  cublasStatus_t s = cublasLtMatmul(handle(), p->op, &one, bufs[3], p->a, bufs[0], p->b, &zero, bufs[6], p->c, bufs[6],
+                                    p->c, &p->algo, workspace(), kWorkspaceBytes, st);
   return s == CUBLAS_STATUS_SUCCESS ? ok() : fail("cublasLtMatmul (NVFP4)", s);
 }
 
 const qgen_dispatch_entry kBaselines[] = {
-  {"baseline:cublas_bf16", cublas_bf16, nullptr},
-  {"baseline:cublas_fp8", cublas_fp8, nullptr},
-  {"baseline:dequant_cublas_bf16", dequant_cublas_bf16, nullptr},
-  {"baseline:cublaslt_nvfp4", cublaslt_nvfp4, nullptr},
-  {"baseline:two_pass", two_pass, nullptr},
-  {"baseline:degraded_nvfp4_gemm", qgen_degraded_nvfp4_gemm, nullptr},
+    {"baseline:cublas_bf16", cublas_bf16, nullptr},
+    {"baseline:cublas_fp8", cublas_fp8, nullptr},
+    {"baseline:dequant_cublas_bf16", dequant_cublas_bf16, nullptr},
+    {"baseline:cublaslt_nvfp4", cublaslt_nvfp4, nullptr},
+    {"baseline:two_pass", two_pass, nullptr},
+    {"baseline:degraded_nvfp4_gemm", qgen_degraded_nvfp4_gemm, nullptr},
 };
 
 }  // namespace
 
 const qgen_dispatch_entry* qgen_find_baseline(const char* name) {
-  for (const qgen_dispatch_entry& e : kBaselines) if (strcmp(e.name, name) == 0) return &e;
+  for (const qgen_dispatch_entry& e : kBaselines)
+    if (strcmp(e.name, name) == 0) return &e;
   return nullptr;
 }

@@ -36,13 +36,22 @@ bool read_exact(void* dst, size_t n) {
   while (n) {
     size_t got = fread(p, 1, n, stdin);
     if (got == 0) return false;
-    p += got; n -= got;
+    p += got;
+    n -= got;
   }
   return true;
 }
 void write_exact(const void* src, size_t n) { fwrite(src, 1, n, stdout); }
-template <class T> T read_pod() { T v{}; if (!read_exact(&v, sizeof v)) exit(0); return v; }
-template <class T> void write_pod(T v) { write_exact(&v, sizeof v); }
+template <class T>
+T read_pod() {
+  T v{};
+  if (!read_exact(&v, sizeof v)) exit(0);
+  return v;
+}
+template <class T>
+void write_pod(T v) {
+  write_exact(&v, sizeof v);
+}
 
 void respond_header(int32_t status, const std::string& msg) {
   write_pod(kResponseMagic);
@@ -51,20 +60,30 @@ void respond_header(int32_t status, const std::string& msg) {
   write_exact(msg.data(), msg.size());
 }
 
-#define CUDA_OR_FAIL(call)                                                                  \
-  do {                                                                                      \
-    cudaError_t err_ = (call);                                                              \
-    if (err_ != cudaSuccess) { fail = std::string(#call ": ") + cudaGetErrorString(err_); } \
+#define CUDA_OR_FAIL(call)                                       \
+  do {                                                           \
+    cudaError_t err_ = (call);                                   \
+    if (err_ != cudaSuccess) {                                   \
+      fail = std::string(#call ": ") + cudaGetErrorString(err_); \
+    }                                                            \
   } while (0)
 
 // has_data: 0 = fill with the poison byte, 1 = contents follow, 2..4 = filled on the device with pseudo-random
 // data (benchmarks: no 100+ MB transfers through the pipe, and never zeros).
 enum Fill : uint32_t { kPoison = 0, kData = 1, kRandomBf16 = 2, kRandomBytes = 3, kRandomE4m3Scales = 4 };
-struct HostBuffer { uint64_t size; uint32_t fill; std::vector<uint8_t> data; };
+struct HostBuffer {
+  uint64_t size;
+  uint32_t fill;
+  std::vector<uint8_t> data;
+};
 
 __device__ uint32_t mix32(uint64_t i, uint32_t salt) {
   uint32_t h = static_cast<uint32_t>(i) * 0x9E3779B1u ^ static_cast<uint32_t>(i >> 32) * 0x85EBCA77u ^ salt;
-  h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
+  h ^= h >> 15;
+  h *= 0x2C1B3C6Du;
+  h ^= h >> 12;
+  h *= 0x297A2D39u;
+  h ^= h >> 15;
   return h;
 }
 
@@ -94,7 +113,11 @@ __global__ void qgen_spin(unsigned ns) {
 
 // One set of device buffers for a request; benchmarks allocate several sets and rotate through them so that the
 // working set exceeds the L2 cache.
-struct DeviceSet { std::vector<void*> ptrs; void* workspace = nullptr; size_t workspace_bytes = 0; };
+struct DeviceSet {
+  std::vector<void*> ptrs;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
 
 std::string alloc_set(const std::vector<HostBuffer>& bufs, uint8_t poison, size_t ws_bytes, DeviceSet& set) {
   std::string fail;
@@ -102,10 +125,13 @@ std::string alloc_set(const std::vector<HostBuffer>& bufs, uint8_t poison, size_
     void* p = nullptr;
     CUDA_OR_FAIL(cudaMalloc(&p, std::max<uint64_t>(b.size, 16)));
     if (!fail.empty()) return fail;
-    if (b.fill == kData) CUDA_OR_FAIL(cudaMemcpy(p, b.data.data(), b.size, cudaMemcpyHostToDevice));
-    else if (b.fill == kPoison) CUDA_OR_FAIL(cudaMemset(p, poison, b.size));
+    if (b.fill == kData)
+      CUDA_OR_FAIL(cudaMemcpy(p, b.data.data(), b.size, cudaMemcpyHostToDevice));
+    else if (b.fill == kPoison)
+      CUDA_OR_FAIL(cudaMemset(p, poison, b.size));
     else {
-      fill_random<<<1024, 256>>>(static_cast<uint8_t*>(p), b.size, b.fill, static_cast<uint32_t>(set.ptrs.size()) * 7919u + 17u);
+      fill_random<<<1024, 256>>>(static_cast<uint8_t*>(p), b.size, b.fill,
+                                 static_cast<uint32_t>(set.ptrs.size()) * 7919u + 17u);
       CUDA_OR_FAIL(cudaGetLastError());
     }
     set.ptrs.push_back(p);
@@ -139,11 +165,18 @@ void handle(uint32_t op) {
   for (HostBuffer& b : bufs) {
     b.size = read_pod<uint64_t>();
     b.fill = read_pod<uint32_t>();
-    if (b.fill == kData) { b.data.resize(b.size); read_exact(b.data.data(), b.size); }
+    if (b.fill == kData) {
+      b.data.resize(b.size);
+      read_exact(b.data.data(), b.size);
+    }
     total_bytes += b.size;
   }
-  const qgen_dispatch_entry* k = name.rfind("baseline:", 0) == 0 ? qgen_find_baseline(name.c_str()) : qgen_find_kernel(name.c_str());
-  if (!k) { respond_header(-1, "runner: unknown kernel " + name); return; }
+  const qgen_dispatch_entry* k =
+      name.rfind("baseline:", 0) == 0 ? qgen_find_baseline(name.c_str()) : qgen_find_kernel(name.c_str());
+  if (!k) {
+    respond_header(-1, "runner: unknown kernel " + name);
+    return;
+  }
   size_t ws = k->workspace_bytes ? k->workspace_bytes(rows, cols) : 0;
 
   if (op == kOpRun) {
@@ -151,11 +184,16 @@ void handle(uint32_t op) {
     std::string fail = alloc_set(bufs, poison, ws, set);
     qgen_status st{};
     if (fail.empty()) {
-      st = k->launch(set.ptrs.data(), static_cast<int>(set.ptrs.size()), rows, cols, depth, seed, sign_seed, set.workspace, ws, 0);
+      st = k->launch(set.ptrs.data(), static_cast<int>(set.ptrs.size()), rows, cols, depth, seed, sign_seed,
+                     set.workspace, ws, 0);
       CUDA_OR_FAIL(cudaGetLastError());
       CUDA_OR_FAIL(cudaDeviceSynchronize());
     }
-    if (!fail.empty()) { free_set(set); respond_header(-2, fail); return; }
+    if (!fail.empty()) {
+      free_set(set);
+      respond_header(-2, fail);
+      return;
+    }
     respond_header(st.code, st.message);
     for (size_t i = 0; i < bufs.size(); ++i) {
       std::vector<uint8_t> out(bufs[i].size);
@@ -169,10 +207,13 @@ void handle(uint32_t op) {
 
   // kOpBench: rotate over enough buffer sets to exceed the L2 several times (>= 256 MiB touched per round).
   const uint64_t target = 256ull << 20;
-  int n_sets = static_cast<int>(std::min<uint64_t>(8, std::max<uint64_t>(1, (target + total_bytes - 1) / std::max<uint64_t>(total_bytes, 1))));
+  int n_sets = static_cast<int>(
+      std::min<uint64_t>(8, std::max<uint64_t>(1, (target + total_bytes - 1) / std::max<uint64_t>(total_bytes, 1))));
   std::vector<DeviceSet> sets(n_sets);
   std::string fail;
-  for (DeviceSet& s : sets) { if (fail.empty()) fail = alloc_set(bufs, poison, ws, s); }
+  for (DeviceSet& s : sets) {
+    if (fail.empty()) fail = alloc_set(bufs, poison, ws, s);
+  }
   // Copy baseline: a device-to-device copy that reads and writes as many bytes as the kernel must move
   // (its input once plus its outputs once): copy total/2 bytes, rotated the same way.
   size_t copy_bytes = (total_bytes / 2 + 255) & ~size_t(255);
@@ -185,36 +226,51 @@ void handle(uint32_t op) {
   std::vector<float> kms, cms;
   if (fail.empty()) {
     cudaEvent_t e0, e1;
-    cudaEventCreate(&e0); cudaEventCreate(&e1);
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
     qgen_status st{};
     for (int warm = 0; warm < 3 && st.code == 0; ++warm)
       for (int i = 0; i < n_sets; ++i)
-        st = k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sign_seed, sets[i].workspace, ws, 0);
+        st = k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sign_seed,
+                       sets[i].workspace, ws, 0);
     CUDA_OR_FAIL(cudaDeviceSynchronize());
-    if (st.code != 0) { fail = st.message; }
+    if (st.code != 0) {
+      fail = st.message;
+    }
     for (uint32_t r = 0; r < reps && fail.empty(); ++r) {
       int i = static_cast<int>(r % n_sets);
       // A short busy kernel first, so that host-side launch work (argument checks, tensor maps, cuBLAS plans) is
       // done while the GPU is still busy and the events time only device execution.
       qgen_spin<<<1, 1>>>(20000);
       cudaEventRecord(e0);
-      k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sign_seed, sets[i].workspace, ws, 0);
+      k->launch(sets[i].ptrs.data(), static_cast<int>(bufs.size()), rows, cols, depth, seed, sign_seed,
+                sets[i].workspace, ws, 0);
       cudaEventRecord(e1);
       cudaEventSynchronize(e1);
-      float ms = 0; cudaEventElapsedTime(&ms, e0, e1); kms.push_back(ms);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, e0, e1);
+      kms.push_back(ms);
       qgen_spin<<<1, 1>>>(20000);
       cudaEventRecord(e0);
       cudaMemcpyAsync(copy_dst[i], copy_src[i], copy_bytes, cudaMemcpyDeviceToDevice, 0);
       cudaEventRecord(e1);
       cudaEventSynchronize(e1);
-      cudaEventElapsedTime(&ms, e0, e1); cms.push_back(ms);
+      cudaEventElapsedTime(&ms, e0, e1);
+      cms.push_back(ms);
     }
     CUDA_OR_FAIL(cudaGetLastError());
-    cudaEventDestroy(e0); cudaEventDestroy(e1);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
   }
   for (DeviceSet& s : sets) free_set(s);
-  for (int i = 0; i < n_sets; ++i) { cudaFree(copy_src[i]); cudaFree(copy_dst[i]); }
-  if (!fail.empty()) { respond_header(-2, fail); return; }
+  for (int i = 0; i < n_sets; ++i) {
+    cudaFree(copy_src[i]);
+    cudaFree(copy_dst[i]);
+  }
+  if (!fail.empty()) {
+    respond_header(-2, fail);
+    return;
+  }
   respond_header(0, "");
   write_pod<uint32_t>(static_cast<uint32_t>(kms.size()));
   write_exact(kms.data(), kms.size() * sizeof(float));
@@ -224,7 +280,8 @@ void handle(uint32_t op) {
 void describe_device() {
   cudaDeviceProp p{};
   cudaGetDeviceProperties(&p, 0);
-  int drv = 0; cudaDriverGetVersion(&drv);
+  int drv = 0;
+  cudaDriverGetVersion(&drv);
   char buf[512];
   snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB, L2 %d MiB, driver %d)", p.name, p.major, p.minor,
            p.multiProcessorCount, p.totalGlobalMem / 1073741824.0, p.l2CacheSize >> 20, drv);
@@ -238,11 +295,16 @@ int main() {
   for (;;) {
     uint32_t magic = 0;
     if (!read_exact(&magic, 4)) return 0;
-    if (magic != kRequestMagic) { fprintf(stderr, "runner: bad request magic %08x\n", magic); return 2; }
+    if (magic != kRequestMagic) {
+      fprintf(stderr, "runner: bad request magic %08x\n", magic);
+      return 2;
+    }
     uint32_t op = read_pod<uint32_t>();
     if (op == kOpQuit) return 0;
-    if (op == kOpDevice) describe_device();
-    else handle(op);
+    if (op == kOpDevice)
+      describe_device();
+    else
+      handle(op);
     fflush(stdout);
   }
 }

@@ -16,7 +16,8 @@ namespace {
 
 template <typename Table, size_t N>
 const Table& find_kernel(const Table (&table)[N], const std::string& name, const char* op) {
-  for (const Table& k : table) if (name == k.name) return k;
+  for (const Table& k : table)
+    if (name == k.name) return k;
   std::string known;
   for (const Table& k : table) known += std::string(known.empty() ? "" : ", ") + k.name;
   TORCH_CHECK(false, "qgen::", op, ": no kernel named '", name, "' in this build (", kArch, "); allowed: ", known);
@@ -47,26 +48,29 @@ void check_cuda(const at::Tensor& t, const char* op, const char* arg, at::Scalar
 }
 
 // An NVFP4 tensor [rows, cols]: codes uint8 [rows, cols/2], scales uint8 [scale_bytes], tensor_scale f32 [1].
-void check_nvfp4(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& ts, const char* op, const char* what) {
-  const std::string c = std::string(what) + "_codes", s = std::string(what) + "_scales", t = std::string(what) + "_tensor_scale";
+void check_nvfp4(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& ts, const char* op,
+                 const char* what) {
+  const std::string c = std::string(what) + "_codes", s = std::string(what) + "_scales",
+                    t = std::string(what) + "_tensor_scale";
   check_cuda(codes, op, c.c_str(), at::kByte, 2);
   check_cuda(scales, op, s.c_str(), at::kByte, 1);
   check_cuda(ts, op, t.c_str(), at::kFloat, 1);
   TORCH_CHECK(ts.numel() == 1, "qgen::", op, ": ", t, " must hold one float; got ", dec(ts.numel()));
   const int64_t rows = codes.size(0), cols = codes.size(1) * 2;
-  TORCH_CHECK(cols % 16 == 0, "qgen::", op, ": ", c, " has ", dec(cols), " columns of codes; allowed: a multiple of 16");
+  TORCH_CHECK(cols % 16 == 0, "qgen::", op, ": ", c, " has ", dec(cols),
+              " columns of codes; allowed: a multiple of 16");
   TORCH_CHECK(scales.numel() == scale_bytes(rows, cols), "qgen::", op, ": ", s, " has ", dec(scales.numel()),
-              " bytes; allowed: ", dec(scale_bytes(rows, cols)), " (the 128x4 layout of a [", dec(rows), ", ", dec(cols),
-              "/16] grid)");
+              " bytes; allowed: ", dec(scale_bytes(rows, cols)), " (the 128x4 layout of a [", dec(rows), ", ",
+              dec(cols), "/16] grid)");
   TORCH_CHECK(codes.device() == scales.device() && codes.device() == ts.device(), "qgen::", op, ": ", what,
               " codes, scales and tensor scale must be on one device");
 }
 
 // seeds: CPU int64 [2] = (seed, sign_seed); read on the host, never synchronises.
 std::pair<uint64_t, uint64_t> read_seeds(const at::Tensor& seeds, const char* op) {
-  TORCH_CHECK(seeds.device().is_cpu() && seeds.scalar_type() == at::kLong && seeds.numel() == 2,
-              "qgen::", op, ": seeds must be a CPU int64 tensor of 2 elements (seed, sign_seed); got ",
-              seeds.device().str(), " ", seeds.scalar_type(), " with ", dec(seeds.numel()), " elements");
+  TORCH_CHECK(seeds.device().is_cpu() && seeds.scalar_type() == at::kLong && seeds.numel() == 2, "qgen::", op,
+              ": seeds must be a CPU int64 tensor of 2 elements (seed, sign_seed); got ", seeds.device().str(), " ",
+              seeds.scalar_type(), " with ", dec(seeds.numel()), " elements");
   const at::Tensor s = seeds.contiguous();
   const int64_t* p = s.data_ptr<int64_t>();
   return {static_cast<uint64_t>(p[0]), static_cast<uint64_t>(p[1])};
@@ -97,7 +101,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(const QuantizeKernel
 // Whether the op fits the kernel: the plane ops take plane-writing kernels (NUMERICS §6.6), the others do not.
 void check_plane_kernel(const QuantizeKernel& k, bool plane_op, const char* op) {
   if (plane_op) {
-    TORCH_CHECK(k.plane, "qgen::", op, "_plane: kernel '", k.name, "' writes no bf16 plane; allowed: a kernel with "
+    TORCH_CHECK(k.plane, "qgen::", op, "_plane: kernel '", k.name,
+                "' writes no bf16 plane; allowed: a kernel with "
                 "outputs 'nvfp4+bf16-plane' (qgen_torch.ops: G.KERNELS[name]['plane_kernel'])");
   } else {
     TORCH_CHECK(!k.plane, "qgen::", op, ": kernel '", k.name, "' also writes a bf16 plane; use qgen::", op, "_plane");
@@ -129,7 +134,8 @@ const QuantizeKernel& quantize_args(const at::Tensor& x, const std::string& kern
 }
 
 // x bf16 [rows, cols] (or [cols, rows] for a transposed-input kernel) -> NVFP4 [rows, cols] quantized along cols.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize(const at::Tensor& x, const std::string& kernel, const at::Tensor& seeds) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize(const at::Tensor& x, const std::string& kernel,
+                                                        const at::Tensor& seeds) {
   qgen_quantize_args args;
   const QuantizeKernel& k = quantize_args(x, kernel, seeds, "quantize", false, args);
   const c10::cuda::CUDAGuard guard(x.device());
@@ -137,7 +143,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize(const at::Tensor& x, con
 }
 
 // quantize, also returning the bf16 plane [rows, cols] = e2m1 * scale, no tensor scale (NUMERICS §6.6).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> quantize_plane(const at::Tensor& x, const std::string& kernel,
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> quantize_plane(const at::Tensor& x,
+                                                                          const std::string& kernel,
                                                                           const at::Tensor& seeds) {
   qgen_quantize_args args;
   const QuantizeKernel& k = quantize_args(x, kernel, seeds, "quantize_plane", true, args);
@@ -179,9 +186,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> requantize(const at::Tensor& code
 }
 
 // requantize, also returning the bf16 plane [C, R] of the result (NUMERICS §6.6).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> requantize_plane(
-    const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& tensor_scale, const std::string& kernel,
-    const at::Tensor& seeds) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> requantize_plane(const at::Tensor& codes,
+                                                                            const at::Tensor& scales,
+                                                                            const at::Tensor& tensor_scale,
+                                                                            const std::string& kernel,
+                                                                            const at::Tensor& seeds) {
   qgen_quantize_args args;
   const QuantizeKernel& k = requantize_args(codes, scales, tensor_scale, kernel, seeds, "requantize_plane", true, args);
   const c10::cuda::CUDAGuard guard(codes.device());
@@ -193,20 +202,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> requantize_plane(
 // A [m, k] and B [n, k]: the same K, one device.
 void check_gemm_operands(const at::Tensor& a_codes, const at::Tensor& b_codes) {
   const int64_t ka = a_codes.size(1) * 2, kb = b_codes.size(1) * 2;
-  TORCH_CHECK(ka == kb, "qgen::gemm: a is [", dec(a_codes.size(0)), ", ", dec(ka), "] and b is [", dec(b_codes.size(0)), ", ", dec(kb),
-              "]; allowed: the same K (C = A . B^T)");
+  TORCH_CHECK(ka == kb, "qgen::gemm: a is [", dec(a_codes.size(0)), ", ", dec(ka), "] and b is [", dec(b_codes.size(0)),
+              ", ", dec(kb), "]; allowed: the same K (C = A . B^T)");
   TORCH_CHECK(a_codes.device() == b_codes.device(), "qgen::gemm: a and b must be on one device");
 }
 
 // C [m, n] = tA tB . A [m, k] . B [n, k]^T, both NVFP4 along k.
-at::Tensor gemm(const at::Tensor& a_codes, const at::Tensor& a_scales, const at::Tensor& a_ts, const at::Tensor& b_codes,
-                const at::Tensor& b_scales, const at::Tensor& b_ts, const std::string& kernel) {
+at::Tensor gemm(const at::Tensor& a_codes, const at::Tensor& a_scales, const at::Tensor& a_ts,
+                const at::Tensor& b_codes, const at::Tensor& b_scales, const at::Tensor& b_ts,
+                const std::string& kernel) {
   const GemmKernel& k = find_kernel(kGemmKernels, kernel, "gemm");
   check_nvfp4(a_codes, a_scales, a_ts, "gemm", "a");
   check_nvfp4(b_codes, b_scales, b_ts, "gemm", "b");
   check_gemm_operands(a_codes, b_codes);
   const c10::cuda::CUDAGuard guard(a_codes.device());
-  at::Tensor c = at::empty({a_codes.size(0), b_codes.size(0)}, a_codes.options().dtype(k.f32_out ? at::kFloat : at::kBFloat16));
+  at::Tensor c =
+      at::empty({a_codes.size(0), b_codes.size(0)}, a_codes.options().dtype(k.f32_out ? at::kFloat : at::kBFloat16));
   qgen_gemm_args args{};
   args.a_codes = a_codes.data_ptr<uint8_t>();
   args.a_scales = a_scales.data_ptr<uint8_t>();
@@ -222,11 +233,13 @@ at::Tensor gemm(const at::Tensor& a_codes, const at::Tensor& a_scales, const at:
   return c;
 }
 
-at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& tensor_scale, const std::string& kernel) {
+at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& tensor_scale,
+                      const std::string& kernel) {
   const DequantizeKernel& k = find_kernel(kDequantizeKernels, kernel, "dequantize");
   check_nvfp4(codes, scales, tensor_scale, "dequantize", "in");
   const c10::cuda::CUDAGuard guard(codes.device());
-  at::Tensor y = at::empty({codes.size(0), codes.size(1) * 2}, codes.options().dtype(k.f32_out ? at::kFloat : at::kBFloat16));
+  at::Tensor y =
+      at::empty({codes.size(0), codes.size(1) * 2}, codes.options().dtype(k.f32_out ? at::kFloat : at::kBFloat16));
   qgen_dequantize_args args{};
   args.codes = codes.data_ptr<uint8_t>();
   args.scales = scales.data_ptr<uint8_t>();
@@ -243,10 +256,18 @@ at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scales, const a
 
 TORCH_LIBRARY(qgen, m) {
   m.def("quantize(Tensor x, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale)");
-  m.def("requantize(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale)");
-  m.def("quantize_plane(Tensor x, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale, Tensor plane)");
-  m.def("requantize_plane(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale, Tensor plane)");
-  m.def("gemm(Tensor a_codes, Tensor a_scales, Tensor a_tensor_scale, Tensor b_codes, Tensor b_scales, Tensor b_tensor_scale, str kernel) -> Tensor");
+  m.def(
+      "requantize(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel, Tensor seeds) -> (Tensor codes, Tensor "
+      "scales, Tensor tensor_scale)");
+  m.def(
+      "quantize_plane(Tensor x, str kernel, Tensor seeds) -> (Tensor codes, Tensor scales, Tensor tensor_scale, Tensor "
+      "plane)");
+  m.def(
+      "requantize_plane(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel, Tensor seeds) -> (Tensor codes, "
+      "Tensor scales, Tensor tensor_scale, Tensor plane)");
+  m.def(
+      "gemm(Tensor a_codes, Tensor a_scales, Tensor a_tensor_scale, Tensor b_codes, Tensor b_scales, Tensor "
+      "b_tensor_scale, str kernel) -> Tensor");
   m.def("dequantize(Tensor codes, Tensor scales, Tensor tensor_scale, str kernel) -> Tensor");
 }
 
@@ -260,6 +281,4 @@ TORCH_LIBRARY_IMPL(qgen, CUDA, m) {
 }
 
 // The module object Python imports (qgen_torch._C); importing it registers the ops above.
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.attr("arch") = qgen_torch::kArch;
-}
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.attr("arch") = qgen_torch::kArch; }

@@ -2,7 +2,8 @@
 //   qgen::gemm_bf16_planes(a, b, alpha)  C = alpha . A . B^T from ready bf16 planes A [m, k], B [n, k] (the exact
 //                                        e2m1 * scale values, no tensor scale) and a device fp32 alpha [1]
 //   qgen::gemm_two_pass(A NVFP4, B NVFP4) dequantize each operand with qgen::dequantize and a tensor scale of 1 (exact
-//                                        in bf16), then gemm_bf16_planes with alpha = f32(tA * tB) computed on the device
+//                                        in bf16), then gemm_bf16_planes with alpha = f32(tA * tB) computed on the
+//                                        device
 // Both run on the current stream and never synchronise. Fake implementations live in qgen_torch/ops.py.
 #include <torch/extension.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -74,15 +75,17 @@ at::Tensor gemm_bf16_planes(const at::Tensor& a, const at::Tensor& b, const at::
 }
 
 at::Tensor dequantize_op(const at::Tensor& codes, const at::Tensor& scales, const at::Tensor& ts) {
-  static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("qgen::dequantize", "")
-      .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::string&)>();
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("qgen::dequantize", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::string&)>();
   return op.call(codes, scales, ts, kDequantizeKernel);
 }
 
 at::Tensor gemm_two_pass(const at::Tensor& a_codes, const at::Tensor& a_scales, const at::Tensor& a_ts,
                          const at::Tensor& b_codes, const at::Tensor& b_scales, const at::Tensor& b_ts) {
-  TORCH_CHECK(a_ts.is_cuda() && b_ts.is_cuda() && a_ts.scalar_type() == at::kFloat && b_ts.scalar_type() == at::kFloat
-              && a_ts.numel() == 1 && b_ts.numel() == 1,
+  TORCH_CHECK(a_ts.is_cuda() && b_ts.is_cuda() && a_ts.scalar_type() == at::kFloat &&
+                  b_ts.scalar_type() == at::kFloat && a_ts.numel() == 1 && b_ts.numel() == 1,
               "qgen::gemm_two_pass: a_tensor_scale and b_tensor_scale must be CUDA float32 tensors of 1 element");
   const c10::cuda::CUDAGuard guard(a_codes.device());
   const at::Tensor one = one_zero(a_codes.device()).narrow(0, 0, 1);
@@ -97,8 +100,9 @@ at::Tensor gemm_two_pass(const at::Tensor& a_codes, const at::Tensor& a_scales, 
 
 TORCH_LIBRARY_FRAGMENT(qgen, m) {
   m.def("gemm_bf16_planes(Tensor a, Tensor b, Tensor alpha) -> Tensor");
-  m.def("gemm_two_pass(Tensor a_codes, Tensor a_scales, Tensor a_tensor_scale, Tensor b_codes, Tensor b_scales, "
-        "Tensor b_tensor_scale) -> Tensor");
+  m.def(
+      "gemm_two_pass(Tensor a_codes, Tensor a_scales, Tensor a_tensor_scale, Tensor b_codes, Tensor b_scales, "
+      "Tensor b_tensor_scale) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(qgen, CUDA, m) {

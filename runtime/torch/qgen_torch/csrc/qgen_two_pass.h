@@ -25,7 +25,8 @@ struct Plan {
 
 // Largest power of two (<= 256) dividing every pointer: cuBLASLt's heuristic must not assume more.
 inline uint32_t alignment_of(const void* a, const void* b, const void* c) {
-  const uintptr_t bits = reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c);
+  const uintptr_t bits =
+      reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c);
   uint32_t align = 256;
   while (align > 1 && (bits & (align - 1)) != 0) align >>= 1;
   return align;
@@ -39,21 +40,28 @@ inline int plan_for(cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k, ui
   const std::lock_guard<std::mutex> guard(lock);
   const auto key = std::make_tuple(handle, m, n, k, align, workspace_bytes);
   auto it = plans.find(key);
-  if (it != plans.end()) { *out = &it->second; return 0; }
+  if (it != plans.end()) {
+    *out = &it->second;
+    return 0;
+  }
   Plan p;
   cublasStatus_t s = cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
-  if (s != CUBLAS_STATUS_SUCCESS) { snprintf(why, 160, "cublasLtMatmulDescCreate failed (%d)", int(s)); return int(s); }
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    snprintf(why, 160, "cublasLtMatmulDescCreate failed (%d)", int(s));
+    return int(s);
+  }
   const cublasOperation_t t = CUBLAS_OP_T, nn = CUBLAS_OP_N;
   const cublasLtPointerMode_t device_scalars = CUBLASLT_POINTER_MODE_DEVICE;
   cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
   cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn);
   cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &device_scalars, sizeof device_scalars);
-  cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k);   // B [n, k] row-major = k x n column-major, transposed
-  cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k);   // A [m, k] row-major = k x m column-major
-  cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);   // C [m, n] row-major = n x m column-major
+  cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k);  // B [n, k] row-major = k x n column-major, transposed
+  cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k);  // A [m, k] row-major = k x m column-major
+  cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);  // C [m, n] row-major = n x m column-major
   cublasLtMatmulPreference_t pref;
   cublasLtMatmulPreferenceCreate(&pref);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes, sizeof workspace_bytes);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                       sizeof workspace_bytes);
   for (const auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                           CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES}) {
     cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align);
@@ -82,7 +90,10 @@ inline int gemm_bf16(cublasLtHandle_t handle, const void* a, const void* b, void
   if (r != 0) return r;
   const cublasStatus_t s = cublasLtMatmul(handle, p->op, alpha_dev, b, p->a, a, p->b, zero_dev, c, p->c, c, p->c,
                                           &p->algo, workspace, workspace_bytes, stream);
-  if (s != CUBLAS_STATUS_SUCCESS) { snprintf(why, 160, "cublasLtMatmul (bf16, two-pass) failed (%d)", int(s)); return int(s); }
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    snprintf(why, 160, "cublasLtMatmul (bf16, two-pass) failed (%d)", int(s));
+    return int(s);
+  }
   return 0;
 }
 
