@@ -155,7 +155,7 @@ def gemm_mode():
 
 def set_gemm_mode(mode):
     """'tuned' (default; env QGEN_GEMM), 'fused', 'two-pass' or 'planes': how gemm() picks its strategy when no kernel
-    is given, and (linear.py) whether the layer's two-pass GEMMs take their planes from the quantizers."""
+    is given; 'planes' (opt-in) also makes the layer's GEMMs take their bf16 planes from the quantizers (linear.py)."""
     global _gemm_mode
     if mode not in GEMM_MODES:
         raise ValueError('qgen_torch.set_gemm_mode: %r; allowed: %s' % (mode, ', '.join(GEMM_MODES)))

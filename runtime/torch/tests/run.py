@@ -638,6 +638,10 @@ def test_plane_layer():
             y_p, dx_p, dw_p = _layer_step(layer, x, 'planes', seed=5)
             planes_calls = list(calls)
             y_t, dx_t, dw_t = _layer_step(layer, x, 'two-pass', seed=5)
+            calls.clear()
+            _layer_step(layer, x, 'tuned', seed=5)
+            check(not ({'quantize_plane', 'requantize_plane'} & set(calls)),
+                  "mode 'tuned' (the default) uses no plane kernel; planes are opt-in; got %s" % calls)
             for what, a, b in (('y', y_p, y_t), ('dX', dx_p, dx_t), ('dW', dw_p, dw_t)):
                 check(torch.equal(a, b), '%d x %d -> %d: %s differs between planes and two-pass in %d of %d elements'
                       % (tokens, fin, fout, what, int((a != b).sum()), a.numel()))
