@@ -292,4 +292,31 @@ test('qgen vendor: bad --target and --arch are usage errors naming what is allow
   assert.match(readFileSync(path.join(TMP, 'z/CMakeLists.txt'), 'utf8'), /CUDA_ARCHITECTURES 120a/);
 });
 
+test('torch setup.py: QGEN_NVCC_FLAGS that flush subnormals to zero are refused, other flags pass through', async () => {
+  // setup.py imports torch; run only its flag check (the FTZ_FLAGS constant and user_nvcc_flags) under python3.
+  const script = [
+    'import ast, shlex, sys',
+    'tree = ast.parse(open(sys.argv[1]).read())',
+    'keep = [n for n in tree.body if (isinstance(n, ast.Assign) and n.targets[0].id == "FTZ_FLAGS")',
+    '        or (isinstance(n, ast.FunctionDef) and n.name == "user_nvcc_flags")]',
+    'ns = {"shlex": shlex, "sys": sys}',
+    'exec(compile(ast.Module(body=keep, type_ignores=[]), "setup.py", "exec"), ns)',
+    'print(ns["user_nvcc_flags"]("-Xptxas -v -ftz=false"))',
+    'for text in ("--use_fast_math", "-O3 -ftz=true", "-ftz true"):',
+    '    try:',
+    '        ns["user_nvcc_flags"](text)',
+    '        print("accepted", text)',
+    '    except SystemExit as e:',
+    '        print("refused", "QGEN_NVCC_FLAGS" in str(e))',
+  ].join('\n');
+  const run = await execa('python3', ['-c', script, path.join(ROOT, 'runtime/torch/setup.py')], { reject: false });
+  assert.is(run.exitCode, 0, run.stderr);
+  assert.equal(run.stdout.trim().split('\n'), [
+    "['-Xptxas', '-v', '-ftz=false']",
+    'refused True',
+    'refused True',
+    'refused True',
+  ]);
+});
+
 test.run();

@@ -23,6 +23,22 @@ with open(os.path.join(HERE, 'qgen_torch', '_generated.py')) as f:
     exec(compile(f.read(), '_generated.py', 'exec'), GEN)
 
 
+
+# Flags that flush binary32 subnormals to zero: the quantizers' rounding arithmetic (NUMERICS) needs IEEE binary32
+# with subnormals (with -ftz every |v| < 1 would quantize to code 0), and nvcc defines no macro a header could test.
+FTZ_FLAGS = ('--use_fast_math', '-use_fast_math', '-ftz=true', '--ftz=true')
+
+
+def user_nvcc_flags(text):
+    """QGEN_NVCC_FLAGS split like a shell; a flag that turns on flush-to-zero is refused in one line."""
+    flags = shlex.split(text)
+    for i, flag in enumerate(flags):
+        bad = flag in FTZ_FLAGS or (flag in ('-ftz', '--ftz') and i + 1 < len(flags) and flags[i + 1] == 'true')
+        if bad:
+            sys.exit('qgen_torch setup: QGEN_NVCC_FLAGS has %r; allowed: flags that keep binary32 subnormals '
+                     '(no -ftz=true, no --use_fast_math: the quantizers round with IEEE binary32, NUMERICS)' % flag)
+    return flags
+
 def nvcc_path():
     if CUDA_HOME is None:
         sys.exit('qgen_torch setup: no CUDA toolkit found (set CUDA_HOME to the toolkit that has bin/nvcc)')
@@ -35,7 +51,7 @@ def compile_kernels(build_dir):
     kernel_dir = os.path.join(HERE, CSRC, 'kernels')
     newest_input = max(os.path.getmtime(os.path.join(kernel_dir, f)) for f in os.listdir(kernel_dir))
     flags = ['-gencode', GEN['GENCODE'], '-O3', '-std=c++17', '-Xcompiler', '-fPIC', '-lineinfo']
-    flags += shlex.split(os.environ.get('QGEN_NVCC_FLAGS', ''))
+    flags += user_nvcc_flags(os.environ.get('QGEN_NVCC_FLAGS', ''))
     jobs = int(os.environ.get('MAX_JOBS') or os.cpu_count() or 1)
     sources = GEN['SOURCES']
     done = [0]
