@@ -65,8 +65,8 @@ for s in "${STAGES[@]}"; do
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
       --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
-    train) stage train env TRAIN_DIR="bench/results/$(stamp train)" SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" \
-      bash bench/train/run_all.sh ;;
+    train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG="$LOGS/train_curves.svg" \
+      SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;
     tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" ;;
   esac
 done
