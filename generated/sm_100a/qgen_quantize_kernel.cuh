@@ -447,6 +447,9 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
 // A thread takes 8 consecutive groups of the flattened [rows, Kb] proxy array per grid step: one 16-byte proxy load
 // and, where Kb is a multiple of 4 and the scale array 4-byte aligned, one 32-bit store per 4 groups (a row's groups
 // 4j..4j+3 are 4 consecutive bytes in both layouts, §7); otherwise (and for a partial last chunk) byte stores.
+constexpr int QGEN_FINALIZE_GROUPS = 8;  // groups per thread per grid step (scripts/sass-count.mjs reads this line)
+static_assert(QGEN_FINALIZE_GROUPS == 8, "the step is one 16-byte proxy load and two 32-bit scale words");
+
 template <class C>
 __device__ __forceinline__ uint32_t qgen_finalize_group(uint32_t proxy_bf16, float t, float inv_t,
                                                         const qgen_quantize_args& args, int64_t group) {
@@ -465,10 +468,10 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
   const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
   const uint16_t* proxy = qgen_proxies(args.workspace);
   const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;
-  for (int64_t i0 = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * 8; i0 < groups;
-       i0 += static_cast<int64_t>(gridDim.x) * C::kThreads * 8) {
-    uint32_t proxies[8];
-    if (i0 + 8 <= groups) {
+  for (int64_t i0 = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * QGEN_FINALIZE_GROUPS; i0 < groups;
+       i0 += static_cast<int64_t>(gridDim.x) * C::kThreads * QGEN_FINALIZE_GROUPS) {
+    uint32_t proxies[QGEN_FINALIZE_GROUPS];
+    if (i0 + QGEN_FINALIZE_GROUPS <= groups) {
       const uint4 raw = __ldg(reinterpret_cast<const uint4*>(proxy + i0));  // i0 % 8 == 0: 16-byte aligned
       const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
@@ -478,15 +481,17 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
       }
     } else {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) proxies[j] = i0 + j < groups ? proxy[i0 + j] : QGEN_ZERO_GROUP_PROXY;
+      for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
+        proxies[j] = i0 + j < groups ? proxy[i0 + j] : QGEN_ZERO_GROUP_PROXY;
     }
-    uint32_t scale[8];
+    uint32_t scale[QGEN_FINALIZE_GROUPS];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) scale[j] = qgen_finalize_group<C>(proxies[j], t, inv_t, args, i0 + j);
+    for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
+      scale[j] = qgen_finalize_group<C>(proxies[j], t, inv_t, args, i0 + j);
 #pragma unroll
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
       if (i0 + j < groups) C::Output::store_group(args, i0 + j, scale[j]);
-    if (word_stores && i0 + 8 <= groups) {
+    if (word_stores && i0 + QGEN_FINALIZE_GROUPS <= groups) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         int64_t row, group;
@@ -496,7 +501,7 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
       }
     } else {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
+      for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) {
         if (i0 + j >= groups) break;
         int64_t row, group;
         qgen_divmod(i0 + j, groups_per_row, row, group);
