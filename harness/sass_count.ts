@@ -263,12 +263,15 @@ export function countRows(
   });
 }
 
+/** Table name of a kernel: `qgen_<name>_impl::<fn>` as `<name>::<fn>`. */
+export function tableName(kernel: string): string {
+  return kernel.replace(/^qgen_(\w+)_impl::/, '$1::');
+}
+
 export function markdownTable(rows: SassCountRow[]): string {
-  const hex = (n: number) => `0x${n.toString(16)}`;
   const lines = [
-    '| kernel | SASS total | main loop | loop body | one pass: min-max | per element: body, min-max |' +
-      ' elements / iteration | other loops: body (min-max) | registers | stack / local B | LDL+STL |',
-    '|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|',
+    '| kernel | SASS | main loop: body (one pass) | per element | elements | other loops | regs | stack/local | LDL+STL |',
+    '|---|---:|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const r of rows) {
     const m = r.main;
@@ -277,27 +280,20 @@ export function markdownTable(rows: SassCountRow[]): string {
     const others =
       r.loops
         .filter((l) => l !== m)
-        .map((l) => `${hex(l.start)}${l.depth ? ` d${l.depth}` : ''}: ${l.body} (${l.minPath}-${l.maxPath})`)
+        .map((l) => `${l.body}${l.depth ? ` (depth ${l.depth})` : ''}`)
         .join(', ') || '-';
-    lines.push(
-      [
-        '',
-        r.kernel,
-        r.total,
-        m ? `${hex(m.start)}-${hex(m.end)}` : '-',
-        m ? m.body : '-',
-        m ? `${m.minPath}-${m.maxPath}` : '-',
-        m && e ? `${per(m.body)}, ${per(m.minPath)}-${per(m.maxPath)}` : '-',
-        e ? `${e} (${r.elementsSource})` : '-',
-        others,
-        r.registers ?? '?',
-        `${r.stack ?? '?'} / ${r.local ?? '?'}`,
-        r.spillInstructions,
-        '',
-      ]
-        .join(' | ')
-        .trim(),
-    );
+    const cells = [
+      tableName(r.kernel),
+      r.total,
+      m ? `${m.body} (${m.minPath}-${m.maxPath})` : '-',
+      m && e ? `${per(m.body)} (${per(m.minPath)}-${per(m.maxPath)})` : '-',
+      e ?? '-',
+      others,
+      r.registers ?? '?',
+      `${r.stack ?? '?'}/${r.local ?? '?'}`,
+      r.spillInstructions,
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n') + '\n';
 }
@@ -372,7 +368,9 @@ async function run(argv: string[]): Promise<number> {
   const tool = version.stdout.match(/release [\d.]+/)?.[0] ?? 'unknown';
   const text =
     `Static SASS, ${arch} (nvcc ${nvcc}, cuobjdump ${tool}; node scripts/sass-count.mjs` +
-    `${values.only ? ` --only '${values.only}'` : ''}). per element = main loop / elements per iteration.\n\n` +
+    `${values.only ? ` --only '${values.only}'` : ''}). Main loop: all its instructions, and (fewest-most) on one` +
+    ' pass; per element: divided by the elements a thread handles per iteration (kElems; pass B: QGEN_FINALIZE_GROUPS' +
+    ' x 16).\n\n' +
     markdownTable(rows.flat());
   if (values.out) await writeFile(values.out, text);
   else process.stdout.write(text);
