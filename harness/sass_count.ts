@@ -270,7 +270,8 @@ export function tableName(kernel: string): string {
 
 export function markdownTable(rows: SassCountRow[]): string {
   const lines = [
-    '| kernel | SASS | main loop: body (one pass) | per element | elements | other loops | regs | stack/local | LDL+STL |',
+    '| kernel | SASS | main loop: body (one pass) | per element | elements | other loops | regs | stack/local |' +
+      ' LDL+STL |',
     '|---|---:|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const r of rows) {

@@ -105,6 +105,12 @@ struct qgen_order_row_major {
     return qgen_segment_row_major<C::kElems, C::kLanes>(item, args.cols);
   }
   template <class C>
+  using Walk = qgen_walk_row_major<C::kElems, C::kLanes>;
+  template <class C>
+  __device__ __forceinline__ static Walk<C> walk(const qgen_quantize_args& args, int64_t first, int64_t stride) {
+    return Walk<C>(first, stride, args.cols);
+  }
+  template <class C>
   static int64_t items(int64_t rows, int64_t cols) {
     return qgen_items_row_major(rows, cols, C::kElems);
   }
@@ -115,6 +121,12 @@ struct qgen_order_column_major {
   template <class C>
   __device__ __forceinline__ static qgen_segment segment(const qgen_quantize_args& args, int64_t item) {
     return qgen_segment_column_major<C::kElems, C::kLanes>(item, args.rows);
+  }
+  template <class C>
+  using Walk = qgen_walk_column_major<C::kElems, C::kLanes>;
+  template <class C>
+  __device__ __forceinline__ static Walk<C> walk(const qgen_quantize_args& args, int64_t first, int64_t stride) {
+    return Walk<C>(first, stride, args.rows);
   }
   template <class C>
   static int64_t items(int64_t rows, int64_t cols) {
@@ -128,6 +140,12 @@ struct qgen_order_block16 {
   template <class C>
   __device__ __forceinline__ static qgen_segment segment(const qgen_quantize_args& args, int64_t item) {
     return qgen_segment_block16<C::kElems>(item, args.cols);
+  }
+  template <class C>
+  using Walk = qgen_walk_block16<C::kElems>;
+  template <class C>
+  __device__ __forceinline__ static Walk<C> walk(const qgen_quantize_args& args, int64_t first, int64_t stride) {
+    return Walk<C>(first, stride, args.cols);
   }
   template <class C>
   static int64_t items(int64_t rows, int64_t cols) {
@@ -353,11 +371,13 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
   const uint4 signs = C::Rotation::signs(args);
   float t_in = 1.0f;
   if constexpr (Input::kNvfp4) t_in = *args.in_tensor_scale;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * C::kThreads;
   if constexpr (Input::kTile) {
     using Tile = typename Input::template TileOf<C>;
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
     for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
-         block_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
+         block_item += stride) {
       const bool use_tile = Input::template tile_usable<C>(args, block_item, items);
       const int64_t item = block_item + threadIdx.x;
       const qgen_segment s = C::Order::template segment<C>(args, item);
@@ -372,23 +392,23 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     }
   } else {
     const int lane = static_cast<int>(threadIdx.x & 31u);
-    const int64_t stride = static_cast<int64_t>(gridDim.x) * C::kThreads;
+    auto walk = C::Order::template walk<C>(args, first, stride);  // the segment of item, then of item + stride, ...
     uint4 raw[Input::kPrefetch ? C::kElems / 8 : 1];
     if constexpr (Input::kPrefetch) {
-      const int64_t first = static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x;
-      const qgen_segment s = C::Order::template segment<C>(args, first);
+      const qgen_segment s = walk.segment();
       qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, s, first < items && s.row < args.rows, raw);
     }
     for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u); warp_item < items;
-         warp_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
+         warp_item += stride) {
       const int64_t item = warp_item + lane;
-      const qgen_segment s = C::Order::template segment<C>(args, item);
+      const qgen_segment s = walk.segment();
+      walk.advance();
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
       if constexpr (Input::kPrefetch) {
         qgen_unpack_bf16_row<C::kElems>(raw, x);
         const int64_t next = item + stride;
-        const qgen_segment next_s = C::Order::template segment<C>(args, next);
+        const qgen_segment next_s = walk.segment();
         qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, next_s, next < items && next_s.row < args.rows, raw);
       } else {
         Input::template load<C>(args, s, active, t_in, x);

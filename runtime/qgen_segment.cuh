@@ -33,33 +33,83 @@ __host__ __device__ __forceinline__ void qgen_divmod(int64_t a, int64_t b, int64
   }
 }
 
+// A thread's items of a grid-stride loop (first, first + stride, ...; stride a multiple of P) as the quotient and
+// remainder of item / P by a divisor, advanced by additions: one division per thread instead of one (a long
+// instruction sequence) per item. offset = item % P is the same for every item of the walk.
+template <int P>
+struct qgen_item_walk {
+  int64_t quotient, remainder;            // (item / P) divmod divisor
+  int64_t step_quotient, step_remainder;  // (stride / P) divmod divisor
+  int64_t divisor;
+  int offset;
+
+  __host__ __device__ __forceinline__ qgen_item_walk(int64_t item, int64_t stride, int64_t d) : divisor(d) {
+    qgen_divmod(item / P, d, quotient, remainder);
+    qgen_divmod(stride / P, d, step_quotient, step_remainder);
+    offset = static_cast<int>(item % P);
+  }
+  __host__ __device__ __forceinline__ void advance() {
+    quotient += step_quotient;
+    remainder += step_remainder;
+    if (remainder >= divisor) {
+      remainder -= divisor;
+      ++quotient;
+    }
+  }
+};
+
 // Row-major order (inputs read along K): item = (row * units_per_row + unit) * L + lane; consecutive lanes read
-// consecutive 16-byte pieces of a row.
+// consecutive 16-byte pieces of a row. (item divmod segments per row = row, segment.)
 template <int E, int L>
-__device__ __forceinline__ qgen_segment qgen_segment_row_major(int64_t item, int64_t cols) {
-  int64_t row, segment;
-  qgen_divmod(item, qgen_ceil_div(cols, E), row, segment);
-  return {row, segment * E, static_cast<int>(item % L)};
-}
+struct qgen_walk_row_major {
+  qgen_item_walk<1> walk;
+  __device__ __forceinline__ qgen_walk_row_major(int64_t item, int64_t stride, int64_t cols)
+      : walk(item, stride, qgen_ceil_div(cols, E)) {}
+  __device__ __forceinline__ qgen_segment segment() const {
+    // item % L = segment % L: with L > 1, a row holds whole units (segments per row is a multiple of L)
+    return {walk.quotient, walk.remainder * E, static_cast<int>(walk.remainder % L)};
+  }
+  __device__ __forceinline__ void advance() { walk.advance(); }
+};
 
 // Column-major order (inputs stored [K, rows]): item = (unit * rows + row) * L + lane; lanes of a warp cover
 // consecutive rows, i.e. consecutive addresses of the transposed input.
 template <int E, int L>
-__device__ __forceinline__ qgen_segment qgen_segment_column_major(int64_t item, int64_t rows) {
-  const int64_t unit_row = item / L;
-  const int lane = static_cast<int>(item % L);
-  int64_t unit, row;
-  qgen_divmod(unit_row, rows, unit, row);
-  return {row, unit * (E * L) + lane * E, lane};
-}
+struct qgen_walk_column_major {
+  qgen_item_walk<L> walk;  // (item / L) divmod rows = unit, row; lane = item % L
+  __device__ __forceinline__ qgen_walk_column_major(int64_t item, int64_t stride, int64_t rows)
+      : walk(item, stride, rows) {}
+  __device__ __forceinline__ qgen_segment segment() const {
+    return {walk.remainder, walk.quotient * (E * L) + walk.offset * E, walk.offset};
+  }
+  __device__ __forceinline__ void advance() { walk.advance(); }
+};
 
 // 16x16 blocks (NUMERICS §5.7, L = 1): item = ((row / 16) * segments_per_row + segment) * 16 + row % 16, so the 16
 // rows of a block are lanes l ^ {1, 2, 4, 8}. Rows are padded to a multiple of 16; padding rows are inactive.
 template <int E>
+struct qgen_walk_block16 {
+  qgen_item_walk<16> walk;  // (item / 16) divmod segments per row = block row, segment; row % 16 = item % 16
+  __device__ __forceinline__ qgen_walk_block16(int64_t item, int64_t stride, int64_t cols)
+      : walk(item, stride, qgen_ceil_div(cols, E)) {}
+  __device__ __forceinline__ qgen_segment segment() const {
+    return {walk.quotient * 16 + walk.offset, walk.remainder * E, 0};
+  }
+  __device__ __forceinline__ void advance() { walk.advance(); }
+};
+
+// The segment of one item (a walk that never advances).
+template <int E, int L>
+__device__ __forceinline__ qgen_segment qgen_segment_row_major(int64_t item, int64_t cols) {
+  return qgen_walk_row_major<E, L>(item, 0, cols).segment();
+}
+template <int E, int L>
+__device__ __forceinline__ qgen_segment qgen_segment_column_major(int64_t item, int64_t rows) {
+  return qgen_walk_column_major<E, L>(item, 0, rows).segment();
+}
+template <int E>
 __device__ __forceinline__ qgen_segment qgen_segment_block16(int64_t item, int64_t cols) {
-  int64_t block_row, segment;
-  qgen_divmod(item / 16, qgen_ceil_div(cols, E), block_row, segment);
-  return {block_row * 16 + item % 16, segment * E, 0};
+  return qgen_walk_block16<E>(item, 0, cols).segment();
 }
 
 // Work items of each order (host side).

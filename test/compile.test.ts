@@ -117,6 +117,15 @@ const HOST_PROGRAM = `// Reads "op args..." lines (hex) and prints each primitiv
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
 #include "qgen_quantize.cuh"
+#include "qgen_segment.cuh"
+
+template <int P>
+static void walk(unsigned long long* a) {  // first stride divisor steps: (first + steps * stride) / P divmod divisor
+  qgen_item_walk<P> w(static_cast<int64_t>(a[0]), static_cast<int64_t>(a[1]), static_cast<int64_t>(a[2]));
+  for (unsigned long long i = 0; i < a[3]; ++i) w.advance();
+  printf("%llx %llx %x\\n", static_cast<unsigned long long>(w.quotient), static_cast<unsigned long long>(w.remainder),
+         w.offset);
+}
 
 static bool read(unsigned long long* v, int n) {
   for (int i = 0; i < n; ++i)
@@ -175,6 +184,11 @@ int main() {
       case 'U': if (!read(a, 1)) return 1; printf("%x\\n", qgen_rp_ue8m0_bits(a[0])); break;
       case 'D': if (!read(a, 1)) return 1; printf("%x\\n", qgen_f32_bits(qgen_e4m3_value(a[0]))); break;
       case 'C': if (!read(a, 1)) return 1; printf("%x\\n", qgen_f32_bits(qgen_e2m1_value(a[0]))); break;
+      case 'K': {  // qgen_item_walk<P>: P first stride divisor steps
+        if (!read(a, 5)) return 1;
+        if (a[0] == 1) walk<1>(a + 1); else if (a[0] == 16) walk<16>(a + 1); else walk<32>(a + 1);
+        break;
+      }
       case 'L': if (!read(a, 3)) return 1; printf("%llx\\n", static_cast<unsigned long long>(qgen_scale_offset_128x4(a[0], a[1], a[2]))); break;
       default: return 2;
     }
@@ -390,6 +404,21 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     for (const r16 of [0, 0xffff, rnd() & 0xffff, edge, Math.max(0, edge - 1), Math.min(0xffff, edge + 1)]) {
       ask(`S ${hex(bits)} ${hex(r16)}`, hex(oracleSrE2M1(v, r16)));
     }
+  }
+  // Grid-stride walks (qgen_segment.cuh): after n additions, (first + n * stride) / P divmod d, and first % P; 32- and
+  // 64-bit values (the divisions switch to 64 bits above 2^32), remainders that carry, divisors above the stride.
+  for (let i = 0; i < 400; i++) {
+    const p = [1n, 16n, 32n][i % 3];
+    const wide = i % 4 === 3;
+    const stride = p * BigInt(1 + (rnd() % 5000)) * (wide ? 1n << 20n : 1n);
+    const divisor = BigInt(1 + (rnd() % (i % 2 ? 70 : 300000))) * (wide ? 1n << 12n : 1n);
+    const first = BigInt(rnd()) * (wide ? 1n << 8n : 1n);
+    const steps = BigInt(rnd() % 40);
+    const unit = (first + steps * stride) / p;
+    ask(
+      `K ${hex(p)} ${hex(first)} ${hex(stride)} ${hex(divisor)} ${hex(steps)}`,
+      `${hex(unit / divisor)} ${hex(unit % divisor)} ${hex(first % p)}`,
+    );
   }
   for (let c = 0; c < 16; c++) ask(`C ${hex(c)}`, hex(toBits(c & 8 ? -E2M1_GRID[c & 7] : E2M1_GRID[c & 7])));
 

@@ -13,8 +13,13 @@ __device__ __forceinline__ void qgen_fetch_bf16_row(const void* x, int64_t cols,
                                                     uint4 (&raw)[E / 8]) {
   static_assert(E % 8 == 0, "8 bf16 per 16-byte load");
   const uint4* p = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + s.row * cols + s.k0);
+  if (active && s.k0 + E <= cols) {  // the common case: one address, E / 8 unconditional loads
 #pragma unroll
-  for (int c = 0; c < E / 8; ++c) raw[c] = (active && s.k0 + 8 * c < cols) ? __ldg(p + c) : make_uint4(0, 0, 0, 0);
+    for (int c = 0; c < E / 8; ++c) raw[c] = __ldg(p + c);
+  } else {
+#pragma unroll
+    for (int c = 0; c < E / 8; ++c) raw[c] = (active && s.k0 + 8 * c < cols) ? __ldg(p + c) : make_uint4(0, 0, 0, 0);
+  }
 }
 
 template <int E>
