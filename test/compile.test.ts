@@ -184,6 +184,42 @@ int main() {
       case 'U': if (!read(a, 1)) return 1; printf("%x\\n", qgen_rp_ue8m0_bits(a[0])); break;
       case 'D': if (!read(a, 1)) return 1; printf("%x\\n", qgen_f32_bits(qgen_e4m3_value(a[0]))); break;
       case 'C': if (!read(a, 1)) return 1; printf("%x\\n", qgen_f32_bits(qgen_e2m1_value(a[0]))); break;
+      case 'X': {  // four-over-six, proxy form, on 16 binary32 patterns: the group, then the general path
+        unsigned long long g[16];
+        if (!read(g, 16)) return 1;
+        float x[16];
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]));
+        const float amax = qgen_group_amax<16>(x);
+        const qgen_proxy_form form{};
+        const qgen_proxy_result a = qgen_four_six_group<qgen_e2m1_software>(x, amax, 6.0f, 4.0f, form);
+        const qgen_proxy_result b = amax == 0.0f ? a : qgen_four_six_general<qgen_e2m1_software>(
+            x, form.scale(amax, 6.0f), form.scale(amax, 4.0f), form);
+        printf("%08x%08x %x %08x%08x %x\\n", a.codes.y, a.codes.x, a.proxy_bf16, b.codes.y, b.codes.x, b.proxy_bf16);
+        break;
+      }
+      case 'Y': {  // the two-candidate sweep vs one candidate at a time: kExact, 16 x, inv6, D6, inv4, D4 (bits)
+        unsigned long long g[21];
+        if (!read(g, 21)) return 1;
+        float x[16];
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[1 + i]));
+        const float inv6 = qgen_f32_from_bits(g[17]), d6 = qgen_f32_from_bits(g[18]);
+        const float inv4 = qgen_f32_from_bits(g[19]), d4 = qgen_f32_from_bits(g[20]);
+        uint2 s6, s4, c6, c4;
+        float e6, e4, f6, f4;
+        if (g[0]) {
+          qgen_four_six_sweep<true>(x, inv6, d6, inv4, d4, s6, s4, e6, e4);
+          c6 = qgen_rtn_codes16_error<true>(x, inv6, d6, f6);
+          c4 = qgen_rtn_codes16_error<true>(x, inv4, d4, f4);
+        } else {
+          qgen_four_six_sweep<false>(x, inv6, d6, inv4, d4, s6, s4, e6, e4);
+          c6 = qgen_rtn_codes16_error<false>(x, inv6, d6, f6);
+          c4 = qgen_rtn_codes16_error<false>(x, inv4, d4, f4);
+        }
+        if (e6 != e6) { printf("error6 NaN\\n"); break; }
+        printf("%08x%08x %08x%08x %x %x | %08x%08x %08x%08x %x %x\\n", s6.y, s6.x, s4.y, s4.x, qgen_f32_bits(e6),
+               qgen_f32_bits(e4), c6.y, c6.x, c4.y, c4.x, qgen_f32_bits(f6), qgen_f32_bits(f4));
+        break;
+      }
       case 'K': {  // qgen_item_walk<P>: P first stride divisor steps
         if (!read(a, 5)) return 1;
         if (a[0] == 1) walk<1>(a + 1); else if (a[0] == 16) walk<16>(a + 1); else walk<32>(a + 1);
@@ -420,6 +456,34 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
       `${hex(unit / divisor)} ${hex(unit % divisor)} ${hex(first % p)}`,
     );
   }
+  // Four-over-six (qgen_quantize.cuh): the two-candidate sweep against one candidate at a time (both difference
+  // spellings), and the whole group (proxy form) against the general path; groups of bf16-like values, full binary32
+  // patterns, specials (NaN of both signs, ±Inf, ±0, subnormals, the largest finite) and tiny groups whose inverses
+  // overflow. checkFourSix below compares the two halves of each answer.
+  const fourSix: number[] = [];
+  const randomGroup = (i: number) => {
+    const scale = [0, 0x0c000000, 0x30000000, 0x50000000, 0x7a000000][i % 5];
+    return Array.from({ length: 16 }, () => {
+      const r = rnd();
+      if (i % 7 === 0 && r % 5 === 0) return special[r % special.length] >>> 0;
+      if (i % 3 === 0) return rnd() >>> 0;
+      return ((r & 0x80000000) | (scale + (r % 0x04000000))) >>> 0;
+    });
+  };
+  for (let i = 0; i < 3000; i++) {
+    const group = randomGroup(i);
+    fourSix.push(requests.length);
+    ask(`X ${group.map(hex).join(' ')}`, '');
+    const exact = i % 2;
+    const d6 = exact ? (0x00100000 + (rnd() % 0x7e000000)) & 0xfff00000 : 0x00800000 + (rnd() % 0x7e800000);
+    const d4 = exact ? (0x00100000 + (rnd() % 0x7e000000)) & 0xfff00000 : 0x00800000 + (rnd() % 0x7e800000);
+    const inverse = (d: number) => {
+      const v = Math.fround(1 / fromBits(d));
+      return Number.isFinite(v) && v > 0 ? toBits(v) : 0x3f800000;
+    };
+    fourSix.push(requests.length);
+    ask(`Y ${exact} ${group.map(hex).join(' ')} ${hex(inverse(d6))} ${hex(d6)} ${hex(inverse(d4))} ${hex(d4)}`, '');
+  }
   for (let c = 0; c < 16; c++) ask(`C ${hex(c)}`, hex(toBits(c & 8 ? -E2M1_GRID[c & 7] : E2M1_GRID[c & 7])));
 
   // E4M3: decoding of all 256 codes; SR_E4M3 on every non-negative bf16 value below 512 and random binary32 values.
@@ -468,6 +532,22 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
   const got = run.stdout.split('\n');
   assert.is(got.length, requests.length, 'one answer per request');
   for (const [line, word, want] of curandLines) expected[line] = `${line}:${word}:${want}`;
+  // checkFourSix: X answers "group proxy general proxy" with equal halves; Y answers "sweep | one at a time" with
+  // equal halves, or "error6 NaN" only for a group holding a NaN.
+  let sweeps = 0;
+  for (const i of fourSix) {
+    const x = requests[i].split(' ').slice(requests[i][0] === 'Y' ? 2 : 1, requests[i][0] === 'Y' ? 18 : 17);
+    const hasNaN = x.some((h) => Number.isNaN(fromBits(parseInt(h, 16))));
+    const halves =
+      requests[i][0] === 'Y'
+        ? got[i].split(' | ')
+        : [got[i].split(' ').slice(0, 2).join(' '), got[i].split(' ').slice(2).join(' ')];
+    const nan = got[i] === 'error6 NaN';
+    const ok = nan ? hasNaN : halves.length === 2 && halves[0] === halves[1];
+    if (requests[i][0] === 'Y' && !nan) sweeps++;
+    expected[i] = ok ? got[i] : nan ? 'error6 NaN only for a group holding a NaN' : 'equal halves';
+  }
+  assert.ok(sweeps > 1000, `${sweeps} four-six sweeps compared`);
   let mismatches = 0;
   const firstMismatches: string[] = [];
   for (let i = 0; i < requests.length; i++) {

@@ -6,7 +6,7 @@
 
 // NUMERICS §2.7: 16 codes (4 bits each, element i in bits 4i+3..4i) as the 8 bytes they occupy in memory.
 // Built from 8 bytes, each holding two codes with the lower index in bits 3:0.
-__device__ __forceinline__ uint2 qgen_pack_code_bytes(const uint32_t (&bytes)[8]) {
+__host__ __device__ __forceinline__ uint2 qgen_pack_code_bytes(const uint32_t (&bytes)[8]) {
   return make_uint2(bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24),
                     bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24));
 }

@@ -52,6 +52,17 @@ struct qgen_e2m1_nibble {
 //  - the magnitude code is the bit pattern of r * 2^-126 shifted right by 22 (exact: binary32 subnormals and
 //    the first normals, so no flush-to-zero may be in effect): .5 -> 1, 1 -> 2, ..., 4 -> 6, 6 -> 7. Shifted left
 //    by 6 instead, it lands in bits 30:28, next to the sign in bit 31.
+// Its two steps on a = min(|m|, 6): the grid value r = RN_E2M1(a) >= 0, then the magnitude code in bits 24:22.
+__host__ __device__ __forceinline__ float qgen_rn_e2m1_magnitude(float a) {
+  const uint32_t a_bits = qgen_f32_bits(a);
+  const float unit = qgen_f32_from_bits((a_bits > 0x3F800000u ? a_bits : 0x3F800000u) & 0x7F800000u);
+  return qgen_fma_exact_product(unit, -4194304.0f, qgen_fma_exact_product(unit, 4194304.0f /* 2^22 */, a));
+}
+
+__host__ __device__ __forceinline__ uint32_t qgen_e2m1_magnitude22(float r) {
+  return qgen_f32_bits(qgen_mul(r, 1.17549435082228750797e-38f /* 2^-126 */));
+}
+
 __host__ __device__ __forceinline__ qgen_e2m1_nibble qgen_rn_e2m1_top(float v) {
 #if defined(__CUDA_ARCH__)
   const float m =
@@ -59,20 +70,21 @@ __host__ __device__ __forceinline__ qgen_e2m1_nibble qgen_rn_e2m1_top(float v) {
 #else
   const float m = v != v ? 6.0f : v;  // host libm fminf may return NaN for a signaling NaN operand
 #endif
-  const float a = fminf(fabsf(m), 6.0f);
-  const uint32_t a_bits = qgen_f32_bits(a);
-  const float unit = qgen_f32_from_bits((a_bits > 0x3F800000u ? a_bits : 0x3F800000u) & 0x7F800000u);
-  const float shifted = qgen_fma_exact_product(unit, 4194304.0f /* 2^22 */, a);
-  const float r = qgen_fma_exact_product(unit, -4194304.0f, shifted);
+  const float r = qgen_rn_e2m1_magnitude(fminf(fabsf(m), 6.0f));
   const uint32_t sign = qgen_f32_bits(m) & 0x80000000u;
-  const uint32_t magnitude22 = qgen_f32_bits(qgen_mul(r, 1.17549435082228750797e-38f /* 2^-126 */));
-  return {(magnitude22 << 6) + sign, qgen_f32_from_bits(qgen_f32_bits(r) | sign)};
+  return {(qgen_e2m1_magnitude22(r) << 6) + sign, qgen_f32_from_bits(qgen_f32_bits(r) | sign)};
 }
 
 // Adds a nibble from bits 31:28 into nibble j (bits 4j+3..4j) of a word whose nibble j is still 0 (a shift and an
 // add: one LEA.HI).
 __host__ __device__ __forceinline__ uint32_t qgen_add_nibble(uint32_t word, uint32_t top, int j) {
   return word + (top >> (28 - 4 * j));
+}
+
+// Adds a magnitude code c held as c << 22 (the bit pattern of r * 2^-126 above) into nibble j of a word whose nibble
+// j is still 0: one shift-add (LEA.HI, or LEA for j >= 6).
+__host__ __device__ __forceinline__ uint32_t qgen_add_code22(uint32_t word, uint32_t code22, int j) {
+  return 4 * j >= 22 ? word + (code22 << (4 * j - 22)) : word + (code22 >> (22 - 4 * j));
 }
 
 // RN_E2M1 with its decoded value, as (code, value).
@@ -103,7 +115,7 @@ __device__ __forceinline__ uint32_t qgen_rn_e2m1x2_hw(float lo, float hi) {
 
 // The two RN spellings as policies, so that a kernel names its choice once (lower/lower.ts picks per arch).
 struct qgen_e2m1_software {
-  static __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return qgen_rn_e2m1x2_soft(lo, hi); }
+  static __host__ __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return qgen_rn_e2m1x2_soft(lo, hi); }
   // Eight codes as a word (§2.7: element j in bits 4j+3..4j).
   static __device__ __forceinline__ uint32_t pack8(const float (&v)[8]) {
     uint32_t word = 0;

@@ -66,7 +66,7 @@ __device__ __forceinline__ float qgen_finite_abs(float x) {
 }
 
 // NUMERICS §1.3: tree16 — pairwise sum with halving strides 8, 4, 2, 1; the result is a_0.
-__device__ __forceinline__ float qgen_tree16(const float* a) {
+__host__ __device__ __forceinline__ float qgen_tree16(const float* a) {
   float s[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) s[i] = qgen_add(a[i], a[i + 8]);

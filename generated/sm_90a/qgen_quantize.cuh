@@ -6,6 +6,7 @@
 // E2M1 is a policy (qgen_e2m1_software / qgen_e2m1_hardware) that packs two RN codes into a byte.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <cuda_runtime.h>
 #include "qgen_fp32.cuh"
 #include "qgen_e2m1.cuh"
@@ -96,7 +97,7 @@ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint
 // NUMERICS §5.2: codes of a zero group (and of a computed/caller group whose scale rounds to 0): finite elements
 // give ±0 (0x0 / 0x8), non-finite ones RN_E2M1 (±Inf -> ±6, NaN -> 0x7). For an all-±0 group this is RN_E2M1(x_i).
 template <class E2M1>
-__device__ __forceinline__ uint2 qgen_zero_group_codes16(const float* x) {
+__host__ __device__ __forceinline__ uint2 qgen_zero_group_codes16(const float* x) {
   uint32_t bytes[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -108,7 +109,7 @@ __device__ __forceinline__ uint2 qgen_zero_group_codes16(const float* x) {
 }
 
 // The decoded value of element i of 16 packed codes.
-__device__ __forceinline__ float qgen_code_value(uint2 codes, int i) {
+__host__ __device__ __forceinline__ float qgen_code_value(uint2 codes, int i) {
   const uint32_t word = i < 8 ? codes.x : codes.y;
   return qgen_e2m1_value((word >> (4 * (i & 7))) & 0xFu);
 }
@@ -119,7 +120,8 @@ __device__ __forceinline__ float qgen_code_value(uint2 codes, int i) {
 // the binary32 range, where both spellings give d_i^2 = +Inf: |x_i| <= FLT_MAX < q_i * D leaves |d_i| >= 2^104), so
 // d_i is one FMA, equal to the two-step form.
 template <bool kExactProduct>
-__device__ __forceinline__ uint2 qgen_rtn_codes16_error(const float* x, float inv, float dequant_scale, float& error) {
+__host__ __device__ __forceinline__ uint2 qgen_rtn_codes16_error(const float* x, float inv, float dequant_scale,
+                                                                 float& error) {
   uint32_t words[2] = {0u, 0u};
   float sq[16];
 #pragma unroll
@@ -136,7 +138,7 @@ __device__ __forceinline__ uint2 qgen_rtn_codes16_error(const float* x, float in
 
 // NUMERICS §5.5: e = tree16(f32(d_i * d_i)), d_i = f32(x_i - f32(q_i * D)) for given codes (the rare zero-group
 // candidate).
-__device__ __forceinline__ float qgen_group_error16(const float* x, uint2 codes, float dequant_scale) {
+__host__ __device__ __forceinline__ float qgen_group_error16(const float* x, uint2 codes, float dequant_scale) {
   float sq[16];
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
@@ -176,11 +178,21 @@ __device__ __forceinline__ float qgen_inverse_scale(uint32_t scale, float t) {
   return qgen_div(1.0f, qgen_mul(qgen_e4m3_value(scale), t));
 }
 
-__device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
-  return qgen_rn_p4(qgen_div(amax, target));
+// f32(a / b). For b a power of two with a normal inverse (the target 4 of four-over-six) it is a * (1 / b): both
+// round the same exact value a * 2^-k once, and the product is one instruction instead of a division sequence (the
+// test folds away for the compile-time targets).
+__host__ __device__ __forceinline__ float qgen_div_by_target(float a, float b) {
+  const uint32_t bits = qgen_f32_bits(b);
+  if ((bits & 0x807FFFFFu) == 0u && bits >= (1u << 23) && bits <= (253u << 23))
+    return qgen_mul(a, qgen_f32_from_bits((254u << 23) - bits));
+  return qgen_div(a, b);
 }
 
-__device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return __float_as_uint(p4) >> 16; }
+__host__ __device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
+  return qgen_rn_p4(qgen_div_by_target(amax, target));
+}
+
+__host__ __device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return qgen_f32_bits(p4) >> 16; }
 
 struct qgen_tensor_form {
   float t;
@@ -202,15 +214,19 @@ struct qgen_proxy_form {
   static constexpr bool kExactDequantProducts = true;  // D_g = p_g, a P4 value (4 significant bits)
   using Result = qgen_proxy_result;
   using Scale = float;  // p_g
-  __device__ __forceinline__ Scale scale(float amax, float target) const { return qgen_proxy_scale(amax, target); }
-  __device__ __forceinline__ static bool rounds_to_zero(Scale p) { return p == 0.0f; }
-  __device__ __forceinline__ float inverse(Scale p) const { return qgen_div(1.0f, p); }
-  __device__ __forceinline__ float dequant(Scale p) const { return p; }
+  __host__ __device__ __forceinline__ Scale scale(float amax, float target) const {
+    return qgen_proxy_scale(amax, target);
+  }
+  __host__ __device__ __forceinline__ static bool rounds_to_zero(Scale p) { return p == 0.0f; }
+  __host__ __device__ __forceinline__ float inverse(Scale p) const { return qgen_div(1.0f, p); }
+  __host__ __device__ __forceinline__ float dequant(Scale p) const { return p; }
   template <class E2M1>
-  __device__ __forceinline__ static Result zero_result(const float* x) {
+  __host__ __device__ __forceinline__ static Result zero_result(const float* x) {
     return {qgen_zero_group_codes16<E2M1>(x), 0.0f, QGEN_ZERO_GROUP_PROXY};
   }
-  __device__ __forceinline__ static Result result(uint2 codes, Scale p) { return {codes, p, qgen_p4_to_bf16_bits(p)}; }
+  __host__ __device__ __forceinline__ static Result result(uint2 codes, Scale p) {
+    return {codes, p, qgen_p4_to_bf16_bits(p)};
+  }
 };
 
 // NUMERICS §5.3: RTN with target T.
@@ -232,8 +248,9 @@ __device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, f
 
 // One candidate of §5.5 with its error; a scale that rounds to 0 gives zero-group codes and D_c = 0.
 template <class E2M1, class Form>
-__device__ __forceinline__ typename Form::Result qgen_four_six_candidate(const float* x, typename Form::Scale scale,
-                                                                         Form form, float& error) {
+__host__ __device__ __forceinline__ typename Form::Result qgen_four_six_candidate(const float* x,
+                                                                                  typename Form::Scale scale, Form form,
+                                                                                  float& error) {
   const float dequant_scale = form.dequant(scale);
   if (Form::rounds_to_zero(scale)) {
     const typename Form::Result zero = Form::template zero_result<E2M1>(x);
@@ -244,19 +261,74 @@ __device__ __forceinline__ typename Form::Result qgen_four_six_candidate(const f
                       scale);
 }
 
+// NUMERICS §5.5, both candidates in one sweep, for finite non-zero inverses (the common case; the caller checks).
+// Then v = f32(x_i * inv_c) is NaN only for a NaN x_i and otherwise has the sign of x_i, so each candidate rounds
+// |x_i| (one min against 6 clamps and maps NaN to 6) and the sign bits of x are put into the code words once for
+// both. d_i = |x_i| - r_i D_c (r_i = |q_i|) is the §5.5 difference up to its sign (RN is symmetric), so d_i^2, the
+// errors and the choice are the same. A NaN x_i makes e_6 NaN (no other difference can: every d_i^2 is >= 0 or
+// +Inf); the caller then takes the general path, which gives NaN its positive code.
+template <bool kExactProduct>
+__host__ __device__ __forceinline__ void qgen_four_six_sweep(const float* x, float inv6, float dequant6, float inv4,
+                                                             float dequant4, uint2& codes6, uint2& codes4,
+                                                             float& error6, float& error4) {
+  uint32_t signs[2] = {0u, 0u}, words6[2] = {0u, 0u}, words4[2] = {0u, 0u};
+  float sq6[16], sq4[16];
+  const float inv[2] = {inv6, inv4}, dequant[2] = {dequant6, dequant4};
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float ax = fabsf(x[i]);
+    signs[i / 8] = qgen_add_nibble(signs[i / 8], qgen_f32_bits(x[i]) & 0x80000000u, i % 8);
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const float r = qgen_rn_e2m1_magnitude(fminf(qgen_mul(ax, inv[c]), 6.0f));
+      uint32_t* words = c == 0 ? words6 : words4;
+      words[i / 8] = qgen_add_code22(words[i / 8], qgen_e2m1_magnitude22(r), i % 8);
+      const float d =
+          kExactProduct ? qgen_fma_exact_product(-r, dequant[c], ax) : qgen_sub(ax, qgen_mul(r, dequant[c]));
+      (c == 0 ? sq6 : sq4)[i] = qgen_mul(d, d);
+    }
+  }
+  codes6 = make_uint2(words6[0] | signs[0], words6[1] | signs[1]);
+  codes4 = make_uint2(words4[0] | signs[0], words4[1] | signs[1]);
+  error6 = qgen_tree16(sq6);
+  error4 = qgen_tree16(sq4);
+}
+
 // NUMERICS §5.5: four-over-six. Candidate c in {6, 4}: s_c = RN_E4M3(amax / (c t)) (one-pass: p_c =
 // RN_P4(f32(amax / c))), codes RTN, D_c = f32(s_c * t) (p_c). A candidate whose scale rounds to 0 has zero-group
 // codes (its D_c is 0, so d_i = x_i). Keep 6 iff e_6 <= e_4, i.e. unless e_4 < e_6 (ties and NaN keep 6).
+// qgen_four_six_general: every case, one candidate at a time; qgen_four_six_group: the sweep above where it applies
+// (test/compile.test.ts checks the two equal on the host).
 template <class E2M1, class Form>
-__device__ __forceinline__ typename Form::Result qgen_four_six_group(const float* x, float amax, float target6,
-                                                                     float target4, Form form) {
-  if (amax == 0.0f) return Form::template zero_result<E2M1>(x);
-  const typename Form::Scale scale6 = form.scale(amax, target6);
-  const typename Form::Scale scale4 = form.scale(amax, target4);
+__host__ __device__ __forceinline__ typename Form::Result qgen_four_six_general(const float* x,
+                                                                                typename Form::Scale scale6,
+                                                                                typename Form::Scale scale4,
+                                                                                Form form) {
   float error6, error4;
   const typename Form::Result six = qgen_four_six_candidate<E2M1>(x, scale6, form, error6);
   const typename Form::Result four = qgen_four_six_candidate<E2M1>(x, scale4, form, error4);
   return error4 < error6 ? four : six;
+}
+
+template <class E2M1, class Form>
+__host__ __device__ __forceinline__ typename Form::Result qgen_four_six_group(const float* x, float amax, float target6,
+                                                                              float target4, Form form) {
+  if (amax == 0.0f) return Form::template zero_result<E2M1>(x);
+  const typename Form::Scale scale6 = form.scale(amax, target6);
+  const typename Form::Scale scale4 = form.scale(amax, target4);
+  // The sweep spells E2M1 RN in software: sm_90a (sm_100a / sm_120a round by hardware, one candidate at a time).
+  constexpr bool kSweep = std::is_same<E2M1, qgen_e2m1_software>::value;
+  if (kSweep && !Form::rounds_to_zero(scale6) && !Form::rounds_to_zero(scale4)) {
+    const float inv6 = form.inverse(scale6), inv4 = form.inverse(scale4);
+    if (inv6 > 0.0f && inv6 <= 3.402823466e38f && inv4 > 0.0f && inv4 <= 3.402823466e38f) {
+      uint2 codes6, codes4;
+      float error6, error4;
+      qgen_four_six_sweep<Form::kExactDequantProducts>(x, inv6, form.dequant(scale6), inv4, form.dequant(scale4),
+                                                       codes6, codes4, error6, error4);
+      if (error6 == error6) return error4 < error6 ? Form::result(codes4, scale4) : Form::result(codes6, scale6);
+    }
+  }
+  return qgen_four_six_general<E2M1>(x, scale6, scale4, form);
 }
 
 // The products a zero group contributes to a per-128 correction: its elements in scaled units are taken as v = ±0
