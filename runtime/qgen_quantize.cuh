@@ -87,9 +87,9 @@ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint
   uint32_t codes[2] = {0u, 0u};
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
-    // r16 << 6: bits 15:0 of the word (even i) or 31:16 (odd i), moved to bits 21:6.
-    const uint32_t draw22 = i % 2 == 0 ? (words[i / 2] << 6) & 0x3FFFC0u : (words[i / 2] >> 10) & 0x3FFFC0u;
-    codes[i / 8] = qgen_add_nibble(codes[i / 8], qgen_sr_e2m1_top(qgen_mul(x[i], inv), draw22), i % 8);
+    // r16 << 16: bits 15:0 of the word (even i) moved up, or bits 31:16 (odd i) in place.
+    const uint32_t draw_hi = i % 2 == 0 ? words[i / 2] << 16 : words[i / 2] & 0xFFFF0000u;
+    codes[i / 8] = qgen_add_nibble(codes[i / 8], qgen_sr_e2m1_top(qgen_mul(x[i], inv), draw_hi), i % 8);
   }
   return make_uint2(codes[0], codes[1]);
 }

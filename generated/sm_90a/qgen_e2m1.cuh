@@ -157,15 +157,17 @@ __host__ __device__ __forceinline__ float qgen_e2m1_value(uint32_t code) {
   return (code & 0x8u) ? -magnitude : magnitude;
 }
 
-// NUMERICS §2.2: SR_E2M1(v, r16) with the draw given as r16 << 6 (bits 21:6). lo/hi are the grid magnitudes around
+// NUMERICS §2.2: SR_E2M1(v, r16) with the draw given as r16 << 16 (bits 31:16, as it sits in the odd half of a
+// random word; the even half needs one shift). lo/hi are the grid magnitudes around
 // a = |v| (NaN -> +6, a clamped to 6 as in RN); hi is taken iff r16 * 2^-16 < frac, frac = (a - lo) / h for the grid
 // spacing h at a. Read off p = bits(a * 2^-126) as in qgen_rn_e2m1_top: for a >= 1 the product is exact and normal,
 // p >> 22 is lo's code and the low 22 bits are frac * 2^22 exactly; for a < 1 the product is subnormal, p is
 // a * 2^23 rounded UP (mul.rp), and with X = frac * 2^22 = a * 2^23 - (p >> 22) * 2^22, r16 * 2^6 < X (an integer
 // against a real) holds iff r16 * 2^6 < ceil(X), which is what the low 22 bits hold (when the rounding carries into
-// bit 22, X > 2^22 - 1 > r16 * 2^6 both ways: the next grid value is taken). So hi iff (r16 << 6) < (p & 0x3FFFFF).
+// bit 22, X > 2^22 - 1 > r16 * 2^6 both ways: the next grid value is taken). So hi iff (r16 << 6) < (p & 0x3FFFFF),
+// compared here shifted left by 10 bits: (r16 << 16) < (p << 10) (both sides below 2^32, p's code bits shift out).
 // (Checked against the §2.2 definition on the host in test/compile.test.ts.)
-__host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1_top(float v, uint32_t draw22) {
+__host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1_top(float v, uint32_t draw_hi) {
 #if defined(__CUDA_ARCH__)
   const float m = fminf(v, 6.0f);  // NaN -> 6, as in qgen_rn_e2m1_top
   const float a = fminf(fabsf(m), 6.0f);
@@ -176,11 +178,11 @@ __host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1_top(float v, uint32_t 
   const uint32_t p = a >= 1.0f ? qgen_f32_bits(a) - (126u << 23)
                                : static_cast<uint32_t>(__builtin_ceil(static_cast<double>(a) * 8388608.0 /* 2^23 */));
 #endif
-  const uint32_t code = (p >> 22) + (draw22 < (p & 0x3FFFFFu) ? 1u : 0u);
+  const uint32_t code = (p >> 22) + (draw_hi < (p << 10) ? 1u : 0u);
   return (code << 28) + (qgen_f32_bits(m) & 0x80000000u);
 }
 
 // NUMERICS §2.2: SR_E2M1(v, r16) as a code (r16 in bits 15:0).
 __host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1(float v, uint32_t r16) {
-  return qgen_sr_e2m1_top(v, (r16 & 0xFFFFu) << 6) >> 28;
+  return qgen_sr_e2m1_top(v, (r16 & 0xFFFFu) << 16) >> 28;
 }
