@@ -432,6 +432,28 @@ __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, i
   qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
 }
 
+// The scale bytes of a segment's groups. A segment starts at a group index that is a multiple of kGroupsPerThread,
+// and groups kb, kb + 1 (kb even) of a row are adjacent bytes in both layouts (§7): a whole pair is one 16-bit
+// store where its address is even (one layout offset instead of two), else byte stores.
+template <class C>
+__device__ __forceinline__ void qgen_store_scales(const qgen_quantize_args& args, qgen_segment s,
+                                                  const uint32_t (&stored)[C::kGroupsPerThread]) {
+  const int64_t groups_per_row = args.cols / C::kGroupSize;
+  if constexpr (C::kGroupsPerThread == 2) {
+    uint8_t* const pair = args.scales + C::ScaleLayout::offset(s.row, s.k0 / C::kGroupSize, groups_per_row);
+    if (s.k0 + 2 * C::kGroupSize <= args.cols && (reinterpret_cast<uintptr_t>(pair) & 1u) == 0) {
+      *reinterpret_cast<uint16_t*>(pair) = static_cast<uint16_t>(stored[0] | (stored[1] << 8));
+      return;
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < C::kGroupsPerThread; ++g) {
+    if (s.k0 + C::kGroupSize * g >= args.cols) break;
+    args.scales[C::ScaleLayout::offset(s.row, s.k0 / C::kGroupSize + g, groups_per_row)] =
+        static_cast<uint8_t>(stored[g]);
+  }
+}
+
 // The quantize pass (§5): codes and scales, or (one-pass pass A) codes, proxies and their maximum.
 template <class C>
 __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& args, int64_t items) {
@@ -447,16 +469,15 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
     if (active) {
       qgen_store_codes<C::kElems>(args.codes, args.cols, s, codes);
       if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
+      if constexpr (Mode::kOnePass) {
 #pragma unroll
-      for (int g = 0; g < C::kGroupsPerThread; ++g) {
-        if (s.k0 + C::kGroupSize * g >= args.cols) break;
-        if constexpr (Mode::kOnePass) {
+        for (int g = 0; g < C::kGroupsPerThread; ++g) {
+          if (s.k0 + C::kGroupSize * g >= args.cols) break;
           qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, args.cols)] = static_cast<uint16_t>(stored[g]);
           local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
-        } else {
-          args.scales[C::ScaleLayout::offset(s.row, s.k0 / C::kGroupSize + g, args.cols / C::kGroupSize)] =
-              static_cast<uint8_t>(stored[g]);
         }
+      } else {
+        qgen_store_scales<C>(args, s, stored);
       }
     }
   });
