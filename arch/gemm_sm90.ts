@@ -119,7 +119,10 @@ export function sm90SwapLayout(
       };
       continue;
     }
-    const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / (threads * ctasPerSm)));
+    // The register file is four 16384-register quarters, one per scheduler, each holding whole warps: 9 warps put
+    // 3 on one quarter (ptxas: 168 registers at __launch_bounds__(288, 1), not 65536 / 288).
+    const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
+    const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
     if (need <= launchRegs) {
       const layout = { bm, bn, bk, consumers: 1, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
       return { layout: { ...layout, registerOperand: 'b', xStages: SM90_SWAP_X_STAGES } };

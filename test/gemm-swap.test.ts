@@ -34,6 +34,8 @@ test('validate: registerOperand b: A tiles of 8, 16, 32 or 64 rows, B tiles of 6
   one(withTiling({ consumers: 2 }), 'k.tiling.consumers', 'an integer in 1..1');
   one(withTiling({ stages: 40 }), 'k.tiling.stages', 'in 2..16');
   one(withTiling({ ctaTile: [64, 64, 256], stages: 16 }), 'k.tiling.stages', 'of shared memory');
+  // 9 warps leave 168 registers (three warps on one 16384-register quarter; ptxas spilled 64x64x256 at that limit)
+  one(withTiling({ ctaTile: [64, 64, 256], stages: 4 }), 'k.tiling.ctaTile[2]', 'more than the 168 that 288 threads');
   one(withTiling({ registerOperand: 'c' as never }), 'k.tiling.registerOperand', "one of 'a' | 'b'");
   one(withTiling({}), 'k.tiling.registerOperand', 'sm_90a only', 'sm_100a');
   // 'a' (the default) written out is the unswapped kernel's rules.

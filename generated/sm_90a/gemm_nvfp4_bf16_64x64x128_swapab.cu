@@ -37,7 +37,7 @@
 //   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.
 //   Consumer, per K block: issue the 8 wgmmas of block k (B from registers, A's tile from the ring), dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. The decoders fill the A ring ahead; no CTA-wide barrier.
 //   Accumulate: wgmma.m64n64k16.f32.bf16.bf16, fp32, same products and K order as the unswapped kernel. Epilogue (transposed): out = f32(acc * f32(f32(tA * tB) * 2^16)), bf16 RNE.
-//   Registers: 224/thread (__launch_bounds__(288, 1)).
+//   Registers: 168/thread (__launch_bounds__(288, 1)).
 //   Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.
 #include <cudaTypedefs.h>
 #include "qgen.h"
