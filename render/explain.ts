@@ -365,7 +365,8 @@ function gemmSteps(plan: GemmPlan): string[] {
             'bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.',
           `Consumer, per K block: issue the ${bk / 16} wgmmas of block k (B from registers, A's tile from the ring), ` +
             'dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. ' +
-            'The decoders fill the A ring ahead; no CTA-wide barrier.',
+            'The decoders fill the A ring ahead (1, 2 or 4 warps per K block by the A tile size, groups taking K ' +
+            'blocks in turn); no CTA-wide barrier.',
           `Accumulate: wgmma.m64n${bm}k16.f32.bf16.bf16, fp32, same products and K order as the unswapped kernel. ` +
             `Epilogue (transposed): out = f32(acc * f32(f32(tA * tB) * 2^16))${bf16}.`,
           `Registers: ${L.launchRegs}/thread (__launch_bounds__(${L.threads}, ${L.ctasPerSm})).`,

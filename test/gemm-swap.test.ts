@@ -102,9 +102,12 @@ const inOrder = (body: string, parts: string[]) => {
 test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmma completion before release', () => {
   for (const name of [SKINNY, 'gemm_nvfp4_bf16_64x64x128_swapab']) {
     const src = readFileSync(path.join('generated', 'sm_90a', `${name}.cu`), 'utf8');
-    // raw_empty: 4 consumer + 4 decoder warps; x_full: every decoder thread; x_empty: every consumer warp
-    assert.match(src, /qgen_mbar_init\(&bar\.raw_empty\[i\], 4 \+ 4\);/, name);
-    assert.match(src, /qgen_mbar_init\(&bar\.x_full\[i\], kDecoderThreads\);/, name);
+    // raw_empty: 4 consumer warps + the K block's decoder warps; x_full: every thread of that decoder group;
+    // x_empty: every consumer warp. The decoder group of a K block: 1, 2 or 4 warps by the tile's (row, atom) tasks.
+    assert.match(src, /qgen_mbar_init\(&bar\.raw_empty\[i\], 4 \+ kXWarpsPerStep\);/, name);
+    assert.match(src, /qgen_mbar_init\(&bar\.x_full\[i\], kXGroupThreads\);/, name);
+    assert.match(src, /constexpr int kXWarpsPerStep = kXTasks <= 32 \? 1 : kXTasks <= 64 \? 2 : 4;/, name);
+    assert.match(src, /for \(int32_t step = group; step < steps; step \+= kXGroups\) \{/, name);
     assert.match(src, /qgen_mbar_init\(&bar\.x_empty\[i\], 4\);/, name);
     const loads = functionBody(src, 'issue_loads');
     const wait = loads.indexOf('qgen_mbar_wait(&bar.raw_empty[c.slot]');

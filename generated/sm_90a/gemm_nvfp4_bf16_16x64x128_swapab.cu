@@ -35,7 +35,7 @@
 //   Operands swapped (tiling.registerOperand 'b'): tile 16x64x128 computed as C^T = B . A^T; persistent CTAs (1 per SM), tile order swizzle-8; 288 threads = a consumer warpgroup (B fragments, wgmma) + an A-decoding warpgroup + a TMA warp (one thread issues).
 //   Pipeline: 12 raw stages filled by TMA (16x64 + 64x64 code bytes, 4 scale blocks of 512 B; mbarriers full/empty) -> a ring of 4 dequantized bf16 A tiles (2 SW128 atom(s) of 2048 B; mbarriers full/empty); 103680 B shared memory.
 //   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.
-//   Consumer, per K block: issue the 8 wgmmas of block k (B from registers, A's tile from the ring), dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. The decoders fill the A ring ahead; no CTA-wide barrier.
+//   Consumer, per K block: issue the 8 wgmmas of block k (B from registers, A's tile from the ring), dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. The decoders fill the A ring ahead (1, 2 or 4 warps per K block by the A tile size, groups taking K blocks in turn); no CTA-wide barrier.
 //   Accumulate: wgmma.m64n16k16.f32.bf16.bf16, fp32, same products and K order as the unswapped kernel. Epilogue (transposed): out = f32(acc * f32(f32(tA * tB) * 2^16)), bf16 RNE.
 //   Registers: 168/thread (__launch_bounds__(288, 1)).
 //   Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.
@@ -75,6 +75,13 @@ constexpr int kRawRowBytes = kBK / 2;        // packed codes of one row of one K
 constexpr int kRawWBytes = kWRows * kRawRowBytes;
 constexpr int kRawXBytes = kXRows * kRawRowBytes;
 constexpr int kXAtomBytes = kXRows * 128;    // one 64-wide K atom of a dequantized X tile
+constexpr int kXTasks = kXRows * kAtoms;     // (row, atom) tasks of one X tile, one per decoder thread at most
+// Decoder warps per K block (1, 2 or 4) and groups of them taking K blocks in turn: a small X tile is decoded by
+// one warp per K block while the other warps decode the next ones (every scheduler gets a share).
+constexpr int kXWarpsPerStep = kXTasks <= 32 ? 1 : kXTasks <= 64 ? 2 : 4;
+constexpr int kXGroups = 4 / kXWarpsPerStep;
+constexpr int kXGroupThreads = 32 * kXWarpsPerStep;
+static_assert(kXStages >= kXGroups, "every decoder group needs its own X tile in flight");
 constexpr int kXTileBytes = kAtoms * kXAtomBytes;
 // Shared memory, offsets from a 1024-byte aligned base (103680 bytes with the alignment slack).
 constexpr int kOffX = 0;                                             // kXStages dequantized X tiles
@@ -100,8 +107,8 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[8], const uint32_t* a, uint6
 
 struct Barriers {
   uint64_t* raw_full;   // [kRawStages] TMA bytes landed (1 arrival + transaction bytes)
-  uint64_t* raw_empty;  // [kRawStages] every consumer and decoder warp has read its codes and scales (8 arrivals)
-  uint64_t* x_full;     // [kXStages] every decoder thread wrote its part of the X tile (128 arrivals)
+  uint64_t* raw_empty;  // [kRawStages] the 4 consumer warps and the K block's decoder warps have read the stage
+  uint64_t* x_full;     // [kXStages] every thread of the K block's decoder group wrote its part of the X tile
   uint64_t* x_empty;    // [kXStages] the wgmmas that read the X tile completed (4 arrivals, one per consumer warp)
 };
 
@@ -146,17 +153,17 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_x, const CUte
                  &bar.raw_full[c.slot]);
 }
 
-// Decoder thread `dtid`: its share of the X tile of the K block at `c`, (row, atom) tasks over the 128 decoders.
+// Decoder thread `gtid` of the K block's group: its share of the X tile of the K block at `c`, (row, atom) tasks
+// over the group's threads.
 __device__ __forceinline__ void dequantize_x(const uint8_t* smem, uint8_t* tile, const qgen_gemm_grid& g,
-                                             const Cursor& c, int dtid) {
+                                             const Cursor& c, int gtid) {
   const uint8_t* raw = smem + kOffRawX + c.slot * kRawXBytes;
   const uint8_t* scales = smem + kOffScaleX + c.slot * kAtoms * 512;
   const int scale_row0 = (c.tm * kXRows) % 128;  // an X tile (<= 64 rows) lies inside one 128-row scale block
-  constexpr int kTasks = kXRows * kAtoms;
 #pragma unroll
-  for (int r = 0; r < (kTasks + kDecoderThreads - 1) / kDecoderThreads; ++r) {
-    const int task = dtid + kDecoderThreads * r;
-    if (kTasks % kDecoderThreads == 0 || task < kTasks) {
+  for (int r = 0; r < (kXTasks + kXGroupThreads - 1) / kXGroupThreads; ++r) {
+    const int task = gtid + kXGroupThreads * r;
+    if (kXTasks % kXGroupThreads == 0 || task < kXTasks) {
       const int row = task % kXRows, atom = task / kXRows;
       const uint32_t scales4 =
           *reinterpret_cast<const uint32_t*>(scales + atom * 512 + qgen_scale_row_in_block(scale_row0 + row));
@@ -275,10 +282,10 @@ gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensor
   if (threadIdx.x == 0) {
     for (int i = 0; i < kRawStages; ++i) {
       qgen_mbar_init(&bar.raw_full[i], 1);
-      qgen_mbar_init(&bar.raw_empty[i], 4 + 4);
+      qgen_mbar_init(&bar.raw_empty[i], 4 + kXWarpsPerStep);
     }
     for (int i = 0; i < kXStages; ++i) {
-      qgen_mbar_init(&bar.x_full[i], kDecoderThreads);
+      qgen_mbar_init(&bar.x_full[i], kXGroupThreads);
       qgen_mbar_init(&bar.x_empty[i], 4);
     }
     qgen_fence_mbar_init();
@@ -299,15 +306,19 @@ gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensor
     return;
   }
   if (threadIdx.x >= kConsumerThreads) {  // X decoders: raw stage -> X ring, kXStages K blocks ahead at most
-    const int dtid = threadIdx.x - kConsumerThreads;
-    for (int32_t step = 0; step < steps; ++step, c.next(g)) {
+    const int group = (threadIdx.x - kConsumerThreads) / kXGroupThreads;
+    const int gtid = (threadIdx.x - kConsumerThreads) % kXGroupThreads;
+    for (int i = 0; i < group; ++i) c.next(g);  // this group's first K block
+    for (int32_t step = group; step < steps; step += kXGroups) {
       qgen_mbar_wait(&bar.raw_full[c.slot], c.phase);
       qgen_mbar_wait(&bar.x_empty[c.xslot], c.xphase ^ 1u);
-      dequantize_x(smem, x_tile(smem, c.xslot), g, c, dtid);
+      dequantize_x(smem, x_tile(smem, c.xslot), g, c, gtid);
       qgen_fence_proxy_async();  // this thread's X writes -> visible to wgmma (async proxy) after x_full
       qgen_mbar_arrive(&bar.x_full[c.xslot]);
       __syncwarp();
       if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty[c.slot]);
+#pragma unroll
+      for (int i = 0; i < kXGroups; ++i) c.next(g);
     }
     return;
   }
