@@ -123,7 +123,7 @@ struct Cursor {
   uint32_t xslot, xphase;  // X tile of the step and its parity
   __device__ __forceinline__ explicit Cursor(const qgen_gemm_grid& g)
       : tile(static_cast<int32_t>(blockIdx.x)), kb(0), slot(0), phase(0), xslot(0), xphase(0) {
-    qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
+    qgen_tile_coords<kTileOrder>(g, tile, tm, tn);  // the kernel returns before this when it has no tile
   }
   __device__ __forceinline__ bool last_k(const qgen_gemm_grid& g) const { return kb == g.ksteps - 1; }
   __device__ __forceinline__ void next(const qgen_gemm_grid& g) {
@@ -132,7 +132,8 @@ struct Cursor {
     if (++kb == g.ksteps) {
       kb = 0;
       tile += static_cast<int32_t>(gridDim.x);
-      qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
+      // past the CTA's last tile (loop ends): no coordinates (swizzle-8 would divide by a band height <= 0)
+      if (tile < g.tiles_m * g.tiles_n) qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
     }
   }
 };
