@@ -72,10 +72,10 @@ test('lower + render: the swapped layout, wgmma N = A rows with a runtime scale-
   assert.ok(p.gemm.arch === 'sm_90a');
   const L = p.gemm.layout;
   assert.equal([L.registerOperand, L.bm, L.bn, L.bk, L.threads, L.xStages], ['b', 16, 64, 128, 288, 4]);
-  // X ring 4 x 16 rows x 2 atoms x 128 B + 12 raw stages of (80 rows x 64 code bytes + 2 x 2 scale blocks)
-  // + 2 x (12 + 4) mbarriers + slack.
-  assert.is(L.smemBytes, SM90_SWAP_X_STAGES * 16 * 256 + 12 * (80 * 64 + 4 * 512) + 16 * (12 + 4) + 1024);
-  assert.is(L.smemBytes, sm90SwapSmemBytes(16, 128, 12));
+  // X ring 4 x 16 rows x 2 atoms x 128 B + 8 raw stages of (80 rows x 64 code bytes + 2 x 2 scale blocks)
+  // + 2 x (8 + 4) mbarriers + slack.
+  assert.is(L.smemBytes, SM90_SWAP_X_STAGES * 16 * 256 + 8 * (80 * 64 + 4 * 512) + 16 * (8 + 4) + 1024);
+  assert.is(L.smemBytes, sm90SwapSmemBytes(16, 128, 8));
   const wgmma = String(gemmFacts(p).wgmmaFunction);
   assert.ok(wgmma.includes('m64n16k16.f32.bf16.bf16'), wgmma);
   assert.ok(wgmma.includes('uint32_t accumulate) {') && wgmma.includes('"r"(accumulate)'), wgmma);

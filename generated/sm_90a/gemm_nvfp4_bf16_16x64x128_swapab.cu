@@ -20,7 +20,7 @@
 //         128
 //       ],
 //       "consumers": 1,
-//       "stages": 12,
+//       "stages": 8,
 //       "cluster": [
 //         1,
 //         1
@@ -33,7 +33,7 @@
 // Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16_16x64x128_swapab: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_90a.
 //   Operands swapped (tiling.registerOperand 'b'): tile 16x64x128 computed as C^T = B . A^T; persistent CTAs (1 per SM), tile order swizzle-8; 288 threads = a consumer warpgroup (B fragments, wgmma) + an A-decoding warpgroup + a TMA warp (one thread issues).
-//   Pipeline: 12 raw stages filled by TMA (16x64 + 64x64 code bytes, 4 scale blocks of 512 B; mbarriers full/empty) -> a ring of 4 dequantized bf16 A tiles (2 SW128 atom(s) of 2048 B; mbarriers full/empty); 103680 B shared memory.
+//   Pipeline: 8 raw stages filled by TMA (16x64 + 64x64 code bytes, 4 scale blocks of 512 B; mbarriers full/empty) -> a ring of 4 dequantized bf16 A tiles (2 SW128 atom(s) of 2048 B; mbarriers full/empty); 74944 B shared memory.
 //   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.
 //   Consumer, per K block: issue the 8 wgmmas of block k (B from registers, A's tile from the ring), dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. The decoders fill the A ring ahead (1, 2 or 4 warps per K block by the A tile size, groups taking K blocks in turn); no CTA-wide barrier.
 //   Accumulate: wgmma.m64n16k16.f32.bf16.bf16, fp32, same products and K order as the unswapped kernel. Epilogue (transposed): out = f32(acc * f32(f32(tA * tB) * 2^16)), bf16 RNE.
@@ -61,7 +61,7 @@ constexpr int kXRows = 16;               // tiling.ctaTile[0]: rows of A (C rows
 constexpr int kWRows = 64;               // tiling.ctaTile[1]: rows of B (C columns) per tile, the wgmma M
 constexpr int kBK = 128;                  // tiling.ctaTile[2]: kAtoms 64-wide K atoms
 constexpr int kAtoms = kBK / 64;
-constexpr int kRawStages = 12;    // tiling.stages: FP4 codes + scales, filled by TMA
+constexpr int kRawStages = 8;    // tiling.stages: FP4 codes + scales, filled by TMA
 constexpr int kXStages = 4;        // dequantized X tiles in flight between the decoders and the consumer
 constexpr int kConsumerThreads = 128;        // warpgroup 0: W fragments and wgmma
 constexpr int kDecoderThreads = 128;         // warpgroup 1: X tiles
@@ -83,7 +83,7 @@ constexpr int kXGroups = 4 / kXWarpsPerStep;
 constexpr int kXGroupThreads = 32 * kXWarpsPerStep;
 static_assert(kXStages >= kXGroups, "every decoder group needs its own X tile in flight");
 constexpr int kXTileBytes = kAtoms * kXAtomBytes;
-// Shared memory, offsets from a 1024-byte aligned base (103680 bytes with the alignment slack).
+// Shared memory, offsets from a 1024-byte aligned base (74944 bytes with the alignment slack).
 constexpr int kOffX = 0;                                             // kXStages dequantized X tiles
 constexpr int kOffRawW = kOffX + kXStages * kXTileBytes;
 constexpr int kOffRawX = kOffRawW + kRawStages * kRawWBytes;
@@ -91,7 +91,7 @@ constexpr int kOffScaleW = kOffRawX + kRawStages * kRawXBytes;       // [stage][
 constexpr int kOffScaleX = kOffScaleW + kRawStages * kAtoms * 512;   // [stage][atom]
 constexpr int kOffBarriers = kOffScaleX + kRawStages * kAtoms * 512;
 constexpr int kSmemBytes = kOffBarriers + 8 * 2 * (kRawStages + kXStages) + 1024;
-static_assert(kSmemBytes == 103680, "shared-memory layout differs from the lowering's");
+static_assert(kSmemBytes == 74944, "shared-memory layout differs from the lowering's");
 static_assert(kWRows == 64 && 64 % kXRows == 0 && kXRows % 8 == 0 && kBK % 64 == 0, "tile shape");
 
 // D[64 x 16] += A[64 x 16] (registers, bf16) * B[16 x 16]^T (shared memory, K-major SW128), fp32 accumulate.
