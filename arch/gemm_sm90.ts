@@ -103,6 +103,20 @@ export function sm90SwapLayout(
   rawStages: number,
 ): { layout: Sm90GemmLayout } | { field: 'stages' | 'ctaTile[2]'; message: string } {
   const [bm, bn, bk] = tile;
+  // The A decoders: 1, 2 or 4 warps per K block (by the tile's row x 64-wide atom tasks), groups of them taking K
+  // blocks in turn. A group waits only on the raw stages of its own K blocks, with the parity of their phase; an
+  // mbarrier parity wait also passes for the phase before, so the stage's previous K block must be the group's
+  // own: stages must be a multiple of the groups (otherwise a decoder can read a stage two phases early).
+  const xTasks = bm * (bk / 64);
+  const decoderGroups = 4 / (xTasks <= 32 ? 1 : xTasks <= 64 ? 2 : 4);
+  if (rawStages % decoderGroups !== 0) {
+    return {
+      field: 'stages',
+      message:
+        `${rawStages} stages with ${decoderGroups} A-decoder groups (tile ${bm}x${bn}x${bk}); allowed: a multiple ` +
+        `of ${decoderGroups} (each group waits only on the stages of its own K blocks)`,
+    };
+  }
   const threads = 128 + 128 + 32;
   const fragRegs = 2 * 16 * (bk / 64);
   const need = roundUp8(bm / 2 + fragRegs + 64);

@@ -36,6 +36,12 @@ test('validate: registerOperand b: A tiles of 8, 16, 32 or 64 rows, B tiles of 6
   one(withTiling({ ctaTile: [64, 64, 256], stages: 16 }), 'k.tiling.stages', 'of shared memory');
   // 9 warps leave 168 registers (three warps on one 16384-register quarter; ptxas spilled 64x64x256 at that limit)
   one(withTiling({ ctaTile: [64, 64, 256], stages: 4 }), 'k.tiling.ctaTile[2]', 'more than the 168 that 288 threads');
+  // a 16x64x128 tile has 4 A-decoder groups (one warp per K block): stages must be a multiple of 4
+  one(withTiling({ stages: 6 }), 'k.tiling.stages', 'a multiple of 4');
+  one(withTiling({ stages: 2 }), 'k.tiling.stages', 'a multiple of 4');
+  assert.equal(paths(withTiling({ stages: 4 })), []);
+  // 64x64x128: 128 tasks, one group of four warps: any stage count
+  assert.equal(paths(withTiling({ ctaTile: [64, 64, 128], stages: 5 })), []);
   one(withTiling({ registerOperand: 'c' as never }), 'k.tiling.registerOperand', "one of 'a' | 'b'");
   one(withTiling({}), 'k.tiling.registerOperand', 'sm_90a only', 'sm_100a');
   // 'a' (the default) written out is the unswapped kernel's rules.

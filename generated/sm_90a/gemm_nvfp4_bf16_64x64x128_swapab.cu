@@ -82,6 +82,9 @@ constexpr int kXWarpsPerStep = kXTasks <= 32 ? 1 : kXTasks <= 64 ? 2 : 4;
 constexpr int kXGroups = 4 / kXWarpsPerStep;
 constexpr int kXGroupThreads = 32 * kXWarpsPerStep;
 static_assert(kXStages >= kXGroups, "every decoder group needs its own X tile in flight");
+// A group waits only on the raw stages of its own K blocks; a parity wait passes for the phase before too, so the
+// previous K block of every stage must be the group's own (arch/gemm_sm90.ts sm90SwapLayout refuses other plans).
+static_assert(kRawStages % kXGroups == 0, "raw stages must be a multiple of the decoder groups");
 constexpr int kXTileBytes = kAtoms * kXAtomBytes;
 // Shared memory, offsets from a 1024-byte aligned base (148672 bytes with the alignment slack).
 constexpr int kOffX = 0;                                             // kXStages dequantized X tiles
@@ -237,7 +240,9 @@ __device__ __forceinline__ void wait_mma(float (&acc)[kXRows / 2]) {
 __device__ __forceinline__ uint8_t* x_tile(uint8_t* smem, uint32_t xslot) { return smem + kOffX + xslot * kXTileBytes; }
 
 // Epilogue of one tile, transposed: accumulator (i, j) of the m64nN wgmma is C[m0 + j, n0 + i];
-// out = f32(acc * alpha) (NUMERICS §6.2); rows >= m and columns >= n are not written.
+// out = f32(acc * alpha) (NUMERICS §6.2); rows >= m and columns >= n are not written. The first K block starts the
+// accumulator with scale-d = 0 instead of adding to +0, so a sum of -0 products may be -0: + 0.0f makes it +0, as
+// the unswapped kernel (accumulators from +0) gives; no other value changes.
 __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cursor& c, float alpha,
                                            const float (&acc)[kXRows / 2]) {
   const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
@@ -249,7 +254,7 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cur
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int64_t r = row + (e & 1), cc = col + 8 * (e >> 1);
-      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, acc[4 * j + e] * alpha);
+      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, (acc[4 * j + e] + 0.0f) * alpha);
     }
   }
 }
