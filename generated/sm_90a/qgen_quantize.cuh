@@ -168,6 +168,16 @@ struct qgen_proxy_result {
   uint32_t proxy_bf16;  // c_g as bf16 bits (exact: a P4 value), or QGEN_ZERO_GROUP_PROXY
 };
 
+// f32(1 / d): the correctly rounded reciprocal, the same value as the division 1 / d (rcp.rn is IEEE-rounded like
+// div.rn, subnormals included) in fewer instructions on the device.
+__host__ __device__ __forceinline__ float qgen_reciprocal(float d) {
+#if defined(__CUDA_ARCH__)
+  return __frcp_rn(d);
+#else
+  return qgen_div(1.0f, d);
+#endif
+}
+
 // NUMERICS §5.1: s_g = RN_E4M3(f32(amax_g / f32(T * t))).
 __device__ __forceinline__ uint32_t qgen_group_scale(float amax, float target, float t) {
   return qgen_rn_e4m3(qgen_div(amax, qgen_mul(target, t)));
@@ -175,7 +185,7 @@ __device__ __forceinline__ uint32_t qgen_group_scale(float amax, float target, f
 
 // NUMERICS §5.3: inv_g = f32(1 / f32(s_g * t)).
 __device__ __forceinline__ float qgen_inverse_scale(uint32_t scale, float t) {
-  return qgen_div(1.0f, qgen_mul(qgen_e4m3_value(scale), t));
+  return qgen_reciprocal(qgen_mul(qgen_e4m3_value(scale), t));
 }
 
 // f32(a / b). For b a power of two with a normal inverse (the target 4 of four-over-six) it is a * (1 / b): both
@@ -218,7 +228,7 @@ struct qgen_proxy_form {
     return qgen_proxy_scale(amax, target);
   }
   __host__ __device__ __forceinline__ static bool rounds_to_zero(Scale p) { return p == 0.0f; }
-  __host__ __device__ __forceinline__ float inverse(Scale p) const { return qgen_div(1.0f, p); }
+  __host__ __device__ __forceinline__ float inverse(Scale p) const { return qgen_reciprocal(p); }
   __host__ __device__ __forceinline__ float dequant(Scale p) const { return p; }
   template <class E2M1>
   __host__ __device__ __forceinline__ static Result zero_result(const float* x) {
