@@ -509,8 +509,10 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
   const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
   const uint16_t* proxy = qgen_proxies(args.workspace);
   const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;
-  for (int64_t i0 = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * QGEN_FINALIZE_GROUPS; i0 < groups;
-       i0 += static_cast<int64_t>(gridDim.x) * C::kThreads * QGEN_FINALIZE_GROUPS) {
+  const int64_t first = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * QGEN_FINALIZE_GROUPS;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * C::kThreads * QGEN_FINALIZE_GROUPS;
+  qgen_item_walk<1> walk(first, step, groups_per_row);  // (row, group) of i0, advanced with i0
+  for (int64_t i0 = first; i0 < groups; i0 += step, walk.advance()) {
     uint32_t proxies[QGEN_FINALIZE_GROUPS];
     if (i0 + QGEN_FINALIZE_GROUPS <= groups) {
       const uint4 raw = __ldg(reinterpret_cast<const uint4*>(proxy + i0));  // i0 % 8 == 0: 16-byte aligned
@@ -533,12 +535,16 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
     for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
       if (i0 + j < groups) C::Output::store_group(args, i0 + j, scale[j]);
     if (word_stores && i0 + QGEN_FINALIZE_GROUPS <= groups) {
+      int64_t row = walk.quotient, group = walk.remainder;  // group % 4 == 0: each quad is in one row
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        int64_t row, group;
-        qgen_divmod(i0 + 4 * h, groups_per_row, row, group);  // group % 4 == 0: the quad is in one row
         *reinterpret_cast<uint32_t*>(args.scales + C::ScaleLayout::offset(row, group, groups_per_row)) =
             scale[4 * h] | (scale[4 * h + 1] << 8) | (scale[4 * h + 2] << 16) | (scale[4 * h + 3] << 24);
+        group += 4;  // <= groups_per_row, a multiple of 4
+        if (group == groups_per_row) {
+          group = 0;
+          ++row;
+        }
       }
     } else {
 #pragma unroll
