@@ -148,11 +148,11 @@ struct qgen_input {
                                            qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>>::type;
 
   template <class C>
-  __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, int64_t block_item,
+  __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, float t_in, int64_t block_item,
                                                      int64_t items) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, block_item, items, args.rows,
-                                                                       args.cols);
+      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, t_in, block_item, items,
+                                                                       args.rows, args.cols);
     else
       return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
                                                                             args.cols);
@@ -358,7 +358,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
     for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
          block_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
-      const bool use_tile = Input::template tile_usable<C>(args, block_item, items);
+      const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items);
       const int64_t item = block_item + threadIdx.x;
       const qgen_segment s = C::Order::template segment<C>(args, item);
       const bool active = item < items && s.row < args.rows;
