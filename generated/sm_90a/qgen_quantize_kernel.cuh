@@ -315,24 +315,34 @@ struct qgen_rounding_ms_eden {
                                                   const qgen_quantize_args& args, Form form,
                                                   uint2 (&codes)[C::kCodeWords],
                                                   uint32_t (&stored)[C::kGroupsPerThread]) {
-    float vv[C::kElems], vq[C::kElems];
-    typename Form::Result group[C::kGroupsPerThread];
+    if constexpr (kPer128) {
+      float vv[C::kElems], vq[C::kElems];
+      typename Form::Result group[C::kGroupsPerThread];
 #pragma unroll
-    for (int g = 0; g < C::kGroupsPerThread; ++g) {
-      const float* xg = x + 16 * g;
-      const float amax = qgen_amax_of_group<C, 16>(xg);
-      group[g] = qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv + 16 * g, vq + 16 * g);
-      codes[g] = group[g].codes;
-    }
-    float chunk_correction = 1.0f;
-    if constexpr (kPer128)
-      chunk_correction =
+      for (int g = 0; g < C::kGroupsPerThread; ++g) {
+        const float* xg = x + 16 * g;
+        const float amax = qgen_amax_of_group<C, 16>(xg);
+        group[g] = qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv + 16 * g, vq + 16 * g);
+        codes[g] = group[g].codes;
+      }
+      const float correction =
           qgen_eden_ratio(qgen_chunk_tree<C::kElems, C::kLanes>(vv), qgen_chunk_tree<C::kElems, C::kLanes>(vq));
 #pragma unroll
-    for (int g = 0; g < C::kGroupsPerThread; ++g) {
-      const float correction =
-          kPer128 ? chunk_correction : qgen_eden_ratio(qgen_tree16(vv + 16 * g), qgen_tree16(vq + 16 * g));
-      stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+      for (int g = 0; g < C::kGroupsPerThread; ++g)
+        stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+    } else {
+      // Per-16: each group's sums and corrected value right after its codes, so only one group's products are live.
+#pragma unroll
+      for (int g = 0; g < C::kGroupsPerThread; ++g) {
+        float vv[16], vq[16];
+        const float* xg = x + 16 * g;
+        const float amax = qgen_amax_of_group<C, 16>(xg);
+        const typename Form::Result group =
+            qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv, vq);
+        codes[g] = group.codes;
+        const float correction = qgen_eden_ratio(qgen_tree16(vv), qgen_tree16(vq));
+        stored[g] = qgen_ms_eden_corrected(group, correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+      }
     }
   }
   template <class C>
