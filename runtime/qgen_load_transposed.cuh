@@ -32,26 +32,23 @@ struct qgen_transposed_tile {
   static_assert(kRows % 8 == 0 && E % 8 == 0, "16-byte pieces of 8 rows; whole pieces per thread");
 };
 
-// Block-uniform: whether the block whose items start at block_item (a multiple of THREADS) can use the tile: all its
-// items exist, its rows are in range and in one unit, the unit is whole, and 16-byte loads are aligned.
+// Block-uniform: whether the block whose items start at block_item (a multiple of THREADS; `block` its segment: row
+// row0, first column of its unit) can use the tile: all its items exist, its rows are in range and in one unit, the
+// unit is whole, and 16-byte loads are aligned.
 template <int E, int L, int THREADS>
 __device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64_t block_item, int64_t items,
-                                                            int64_t rows, int64_t cols) {
+                                                            int64_t rows, int64_t cols, qgen_segment block) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
   if (block_item + THREADS > items || rows % 8 != 0 || (reinterpret_cast<uintptr_t>(x) & 15u) != 0) return false;
-  int64_t unit, row0;
-  qgen_divmod(block_item / L, rows, unit, row0);
-  return row0 + Tile::kRows <= rows && (unit + 1) * Tile::kWidth <= cols;
+  return block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
 // Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
 template <int E, int L, int THREADS>
-__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, int64_t block_item,
+__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
                                                                uint16_t* tile, float (&v)[E]) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
-  int64_t unit, row0;
-  qgen_divmod(block_item / L, rows, unit, row0);
-  const uint16_t* base = static_cast<const uint16_t*>(x) + unit * Tile::kWidth * rows + row0;
+  const uint16_t* base = static_cast<const uint16_t*>(x) + block.k0 * rows + block.row;
   constexpr int kPiecesPerLine = Tile::kRows / 8;
   uint4 pieces[E / 8];
 #pragma unroll

@@ -147,25 +147,26 @@ struct qgen_input {
   using TileOf = typename std::conditional<Nvfp4, qgen_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads>,
                                            qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>>::type;
 
+  // block: the segment of the block's first item (column-major: its unit's first column and its first row).
   template <class C>
   __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, float t_in, int64_t block_item,
-                                                     int64_t items) {
+                                                     int64_t items, qgen_segment block) {
     if constexpr (Nvfp4)
       return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, t_in, block_item, items,
-                                                                       args.rows, args.cols);
+                                                                       args.rows, args.cols, block);
     else
       return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
-                                                                            args.cols);
+                                                                            args.cols, block);
   }
 
   template <class C>
-  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, int64_t block_item,
+  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
                                                    typename TileOf<C>::Element* tile, float (&x)[C::kElems]) {
     if constexpr (Nvfp4)
       qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
-          args.in_codes, args.in_scales, t_in, args.rows, block_item, tile, x);
+          args.in_codes, args.in_scales, t_in, args.rows, block, tile, x);
     else
-      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block_item, tile, x);
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, tile, x);
   }
 
   template <class C>
@@ -368,13 +369,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
     for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
          block_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
-      const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items);
+      // One (block-uniform) division per iteration: the block's first segment locates the tile and, when the tile is
+      // used, every thread's segment.
+      const qgen_segment block = C::Order::template segment<C>(args, block_item);
+      const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items, block);
       const int64_t item = block_item + threadIdx.x;
-      const qgen_segment s = C::Order::template segment<C>(args, item);
+      // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.
+      const int lane = static_cast<int>(threadIdx.x) % C::kLanes;
+      const qgen_segment s = use_tile ? qgen_segment{block.row + static_cast<int>(threadIdx.x) / C::kLanes,
+                                                     block.k0 + lane * C::kElems, lane}
+                                      : C::Order::template segment<C>(args, item);
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
       if (use_tile)
-        Input::template load_tile<C>(args, t_in, block_item, tile, x);
+        Input::template load_tile<C>(args, t_in, block, tile, x);
       else
         Input::template load<C>(args, s, active, t_in, x);
       C::Rotation::template rotate<C>(x, signs, s);

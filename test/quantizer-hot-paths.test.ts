@@ -16,8 +16,8 @@ const runtimeDir = path.join(root, 'runtime');
 const PROGRAM = `#include <cstdio>
 #include <cstdint>
 #include "qgen_load_nvfp4.cuh"
-
 int main() {
+
   // NUMERICS §5.9 pair decode: every code (two words cover 0..15) x every scale byte x each t on stdin.
   unsigned t_bits;
   const uint32_t words[2] = {0x76543210u, 0xFEDCBA98u};

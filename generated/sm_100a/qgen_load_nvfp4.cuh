@@ -90,26 +90,22 @@ struct qgen_nvfp4_transposed_tile {
 // exact (|t_in| <= 2^119; false for NaN).
 template <int E, int L, int THREADS>
 __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, float t_in, int64_t block_item,
-                                                       int64_t items, int64_t rows, int64_t cols) {
+                                                       int64_t items, int64_t rows, int64_t cols, qgen_segment block) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   if (block_item + THREADS > items || rows % 32 != 0 || (reinterpret_cast<uintptr_t>(codes) & 15u) != 0 ||
       !(fabsf(t_in) <= kQgenNvfp4MaxTileTensorScale))
     return false;
-  int64_t unit, row0;
-  qgen_divmod(block_item / L, rows, unit, row0);
-  return row0 % 32 == 0 && row0 + Tile::kRows <= rows && (unit + 1) * Tile::kWidth <= cols;
+  return block.row % 32 == 0 && block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
 // Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
 template <int E, int L, int THREADS, class Layout>
 __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales, float t_in,
-                                                                int64_t rows, int64_t block_item, float* tile,
+                                                                int64_t rows, qgen_segment block, float* tile,
                                                                 float (&v)[E]) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
-  int64_t unit, row0;
-  qgen_divmod(block_item / L, rows, unit, row0);
-  const int64_t a_row0 = unit * Tile::kWidth;  // A's first row in the tile
-  const int64_t a_groups_per_row = rows / 16;  // A's rows are quantized along `rows`
+  const int64_t row0 = block.row, a_row0 = block.k0;  // the tile's first output row; A's first row in the tile
+  const int64_t a_groups_per_row = rows / 16;         // A's rows are quantized along `rows`
   uint4 pieces[Tile::kPiecesPerThread];
   uint32_t piece_scales[Tile::kPiecesPerThread][2];
 #pragma unroll
