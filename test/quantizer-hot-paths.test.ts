@@ -26,10 +26,18 @@ int main() {
     const float t_mul = qgen_mul(t, 256.0f);
     for (uint32_t s = 0; s < 256; ++s) {
       const float s_mul = qgen_nvfp4_scale_multiplier(s);
+      // The staged rotation's sign flip negates the multiplier: it must give exactly the negated values.
+      const float s_neg = qgen_f32_from_bits(qgen_f32_bits(s_mul) ^ 0x80000000u);
       for (int w = 0; w < 2; ++w) {
-        float v[8];
-        for (int j = 0; j < 4; ++j) qgen_nvfp4_pair_values(words[w], j, s_mul, t_mul, v[j], v[j + 4]);
-        for (int i = 0; i < 8; ++i) printf("%08x%c", qgen_f32_bits(v[i]), i == 7 ? '\\n' : ' ');
+        float v[8], n[8];
+        for (int j = 0; j < 4; ++j) {
+          qgen_nvfp4_pair_values(words[w], j, s_mul, t_mul, v[j], v[j + 4]);
+          qgen_nvfp4_pair_values(words[w], j, s_neg, t_mul, n[j], n[j + 4]);
+        }
+        for (int i = 0; i < 8; ++i) {
+          const bool negated = v[i] != v[i] ? n[i] != n[i] : qgen_f32_bits(n[i]) == (qgen_f32_bits(v[i]) ^ 0x80000000u);
+          printf("%08x%s%c", qgen_f32_bits(v[i]), negated ? "" : "!", i == 7 ? '\\n' : ' ');
+        }
       }
     }
   }
@@ -54,7 +62,7 @@ function e4m3(b: number): number {
   return b & 0x80 ? -v : v;
 }
 
-test('NVFP4 pair decode (requant tile) equals f32(f32(e2m1 * s) * t) on every code and scale byte', async () => {
+test('NVFP4 pair decode (requant tile) is f32(f32(e2m1 * s) * t) for every code and scale; -s negates it', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-hot-'));
   const src = path.join(dir, 'hot.cu');
   writeFileSync(src, PROGRAM);
@@ -69,13 +77,16 @@ test('NVFP4 pair decode (requant tile) equals f32(f32(e2m1 * s) * t) on every co
   const lines = stdout.trim().split('\n');
   assert.is(lines.length, ts.length * 256 * 2);
   let bad = 0,
-    checked = 0;
+    checked = 0,
+    negationsBroken = 0;
   const first: string[] = [];
   ts.forEach((t, ti) => {
     const tf = Math.fround(t);
     for (let s = 0; s < 256; ++s)
       for (let w = 0; w < 2; ++w) {
-        const got = lines[(ti * 256 + s) * 2 + w].split(' ').map((h) => parseInt(h, 16));
+        const fields = lines[(ti * 256 + s) * 2 + w].split(' ');
+        negationsBroken += fields.filter((f) => f.endsWith('!')).length;
+        const got = fields.map((h) => parseInt(h, 16));
         for (let i = 0; i < 8; ++i) {
           // q s is exact in binary32 and q s t exact in binary64 (6 + 24 significant bits): one rounding by fround.
           const want = Math.fround(Math.fround(e2m1(8 * w + i) * e4m3(s)) * tf);
@@ -90,6 +101,7 @@ test('NVFP4 pair decode (requant tile) equals f32(f32(e2m1 * s) * t) on every co
   });
   assert.is(checked, ts.length * 256 * 16);
   assert.is(bad, 0, first.join('; '));
+  assert.is(negationsBroken, 0, 'a negated multiplier must give exactly the negated value');
 });
 
 test.run();

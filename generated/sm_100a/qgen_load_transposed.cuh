@@ -28,8 +28,14 @@ struct qgen_transposed_tile {
   static constexpr int kWidth = E * L;
   static constexpr int kStride = kWidth + 2;  // bf16 per shared row
   static constexpr int kElems = kRows * kStride;
+  static constexpr int kPiecesPerLine = kRows / 8;  // 16-byte pieces (8 rows) per column
+  static constexpr int kPiecesPerThread = E / 8;
   using Element = uint16_t;
   static_assert(kRows % 8 == 0 && E % 8 == 0, "16-byte pieces of 8 rows; whole pieces per thread");
+  // The column (within the unit) of the calling thread's piece i.
+  __device__ __forceinline__ static int column(int i) {
+    return (static_cast<int>(threadIdx.x) + i * THREADS) / kPiecesPerLine;
+  }
 };
 
 // Block-uniform: whether the block whose items start at block_item (a multiple of THREADS; `block` its segment: row
@@ -43,26 +49,29 @@ __device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64
   return block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
-// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x. The
+// values of the thread's piece i come out sign-flipped where bit i of piece_signs is set (a piece is 8 rows of one
+// column: one mask flips all 8 before they are staged).
 template <int E, int L, int THREADS>
 __device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
-                                                               uint16_t* tile, float (&v)[E]) {
+                                                               uint32_t piece_signs, uint16_t* tile, float (&v)[E]) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
   const uint16_t* base = static_cast<const uint16_t*>(x) + block.k0 * rows + block.row;
-  constexpr int kPiecesPerLine = Tile::kRows / 8;
+  constexpr int kPiecesPerLine = Tile::kPiecesPerLine;
   uint4 pieces[E / 8];
 #pragma unroll
   for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
     const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
+    const int line = Tile::column(i), piece = u % kPiecesPerLine;
     pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
   }
   __syncthreads();  // the previous tile has been read by every thread
 #pragma unroll
   for (int i = 0; i < E / 8; ++i) {
     const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
-    const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+    const int line = Tile::column(i), piece = u % kPiecesPerLine;
+    const uint32_t mask = ((piece_signs >> i) & 1u) * 0x80008000u;  // the sign bits of both bf16 halves
+    const uint32_t words[4] = {pieces[i].x ^ mask, pieces[i].y ^ mask, pieces[i].z ^ mask, pieces[i].w ^ mask};
 #pragma unroll
     for (int e = 0; e < 8; ++e)
       tile[(piece * 8 + e) * Tile::kStride + line] = static_cast<uint16_t>(words[e / 2] >> (16 * (e & 1)));

@@ -159,14 +159,17 @@ struct qgen_input {
                                                                             args.cols, block);
   }
 
+  // The staged values come sign-flipped where bit i of piece_signs is set (piece i of the thread, see
+  // qgen_tile_piece_signs).
   template <class C>
   __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
-                                                   typename TileOf<C>::Element* tile, float (&x)[C::kElems]) {
+                                                   uint32_t piece_signs, typename TileOf<C>::Element* tile,
+                                                   float (&x)[C::kElems]) {
     if constexpr (Nvfp4)
       qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
-          args.in_codes, args.in_scales, t_in, args.rows, block, tile, x);
+          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, tile, x);
     else
-      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, tile, x);
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, tile, x);
   }
 
   template <class C>
@@ -195,7 +198,7 @@ using qgen_input_nvfp4_transposed_tile = qgen_input<true, false, true, true>;
 struct qgen_rotation_none {
   __device__ __forceinline__ static uint4 signs(const qgen_quantize_args&) { return make_uint4(0u, 0u, 0u, 0u); }
   template <class C>
-  __device__ __forceinline__ static void rotate(float (&)[C::kElems], uint4, qgen_segment) {}
+  __device__ __forceinline__ static void rotate(float (&)[C::kElems], uint4, qgen_segment, bool = false) {}
 };
 
 struct qgen_rotation_hadamard {
@@ -203,8 +206,10 @@ struct qgen_rotation_hadamard {
     return qgen_hadamard_signs(args.sign_seed);
   }
   template <class C>
-  __device__ __forceinline__ static void rotate(float (&x)[C::kElems], uint4 signs, qgen_segment s) {
-    qgen_hadamard_segment<C::kElems, C::kHadamardSize>(x, signs, s.lane_in_unit % C::kHadamardLanes, C::inv_sqrt_n());
+  __device__ __forceinline__ static void rotate(float (&x)[C::kElems], uint4 signs, qgen_segment s,
+                                                bool signs_applied = false) {
+    qgen_hadamard_segment<C::kElems, C::kHadamardSize>(x, signs, s.lane_in_unit % C::kHadamardLanes, C::inv_sqrt_n(),
+                                                       signs_applied);
   }
 };
 
@@ -367,6 +372,18 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
   if constexpr (Input::kTile) {
     using Tile = typename Input::template TileOf<C>;
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
+    // NUMERICS §4.1 applied while staging: each of the thread's tile pieces is one column of the unit, i.e. one chunk
+    // position with one sign, the same in every iteration (the rotation then skips its own flip). Iterations that
+    // read x directly take the signs from shared memory (not a register kept live through the loop).
+    uint32_t piece_signs = 0;
+    __shared__ uint4 direct_signs;
+    if constexpr (C::kHadamardSize > 0) {
+#pragma unroll
+      for (int i = 0; i < Tile::kPiecesPerThread; ++i)
+        piece_signs |= qgen_sign_bit(signs, Tile::column(i) % (C::kHadamardSize > 0 ? C::kHadamardSize : 1)) << i;
+      if (threadIdx.x == 0) direct_signs = signs;
+      __syncthreads();
+    }
     for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
          block_item += static_cast<int64_t>(gridDim.x) * C::kThreads) {
       // One (block-uniform) division per iteration: the block's first segment locates the tile and, when the tile is
@@ -382,10 +399,13 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
       if (use_tile)
-        Input::template load_tile<C>(args, t_in, block, tile, x);
+        Input::template load_tile<C>(args, t_in, block, piece_signs, tile, x);
       else
         Input::template load<C>(args, s, active, t_in, x);
-      C::Rotation::template rotate<C>(x, signs, s);
+      uint4 iteration_signs = make_uint4(0u, 0u, 0u, 0u);
+      if constexpr (C::kHadamardSize > 0)
+        if (!use_tile) iteration_signs = direct_signs;
+      C::Rotation::template rotate<C>(x, iteration_signs, s, use_tile);
       body(s, active, x);
     }
   } else {
