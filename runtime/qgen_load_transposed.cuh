@@ -20,7 +20,8 @@ __device__ __forceinline__ void qgen_load_bf16_transposed(const void* x, int64_t
 // The THREADS items of a block are THREADS / L consecutive rows of one unit of W = E * L columns; when the whole
 // rectangle lies inside the tensor (qgen_transposed_tile_usable), the block reads it with 16-byte loads along rows
 // (W lines of THREADS / L rows each, coalesced), writes it transposed into shared memory ([row][column], rows padded
-// by 2 bf16 to spread the banks), and every thread then reads its E consecutive columns of its row as bf16 pairs.
+// by 2 bf16 to spread the banks; a thread loads two adjacent columns and stores them as bf16 pairs), and every thread
+// then reads its E consecutive columns of its row as bf16 pairs.
 // The values are the same as qgen_load_bf16_transposed's; only the memory traffic changes.
 template <int E, int L, int THREADS>
 struct qgen_transposed_tile {
@@ -31,10 +32,12 @@ struct qgen_transposed_tile {
   static constexpr int kPiecesPerLine = kRows / 8;  // 16-byte pieces (8 rows) per column
   static constexpr int kPiecesPerThread = E / 8;
   using Element = uint16_t;
-  static_assert(kRows % 8 == 0 && E % 8 == 0, "16-byte pieces of 8 rows; whole pieces per thread");
-  // The column (within the unit) of the calling thread's piece i.
+  static_assert(kRows % 8 == 0 && E % 16 == 0, "16-byte pieces of 8 rows; pieces of two adjacent columns per thread");
+  // The column (within the unit) of the calling thread's piece i: pieces 2m and 2m + 1 are the same rows of two
+  // adjacent columns, so their values are staged as bf16 pairs (32-bit stores).
   __device__ __forceinline__ static int column(int i) {
-    return (static_cast<int>(threadIdx.x) + i * THREADS) / kPiecesPerLine;
+    const int pair = static_cast<int>(threadIdx.x) / kPiecesPerLine + (i / 2) * (THREADS / kPiecesPerLine);
+    return 2 * pair + (i & 1);
   }
 };
 
@@ -61,20 +64,28 @@ __device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, in
   uint4 pieces[E / 8];
 #pragma unroll
   for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
-    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = Tile::column(i), piece = u % kPiecesPerLine;
+    const int line = Tile::column(i), piece = static_cast<int>(threadIdx.x) % kPiecesPerLine;
     pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
   }
   __syncthreads();  // the previous tile has been read by every thread
+  const int piece = static_cast<int>(threadIdx.x) % kPiecesPerLine;
 #pragma unroll
-  for (int i = 0; i < E / 8; ++i) {
-    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = Tile::column(i), piece = u % kPiecesPerLine;
-    const uint32_t mask = ((piece_signs >> i) & 1u) * 0x80008000u;  // the sign bits of both bf16 halves
-    const uint32_t words[4] = {pieces[i].x ^ mask, pieces[i].y ^ mask, pieces[i].z ^ mask, pieces[i].w ^ mask};
+  for (int i = 0; i < E / 8; i += 2) {
+    const int line = Tile::column(i);  // even; piece i + 1 holds column line + 1
+    uint32_t words[2][4];
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
-      tile[(piece * 8 + e) * Tile::kStride + line] = static_cast<uint16_t>(words[e / 2] >> (16 * (e & 1)));
+    for (int c = 0; c < 2; ++c) {
+      const uint32_t mask = ((piece_signs >> (i + c)) & 1u) * 0x80008000u;  // the sign bits of both bf16 halves
+      const uint4 p = pieces[i + c];
+      words[c][0] = p.x ^ mask;
+      words[c][1] = p.y ^ mask;
+      words[c][2] = p.z ^ mask;
+      words[c][3] = p.w ^ mask;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e)  // row 8 piece + e: (column line, column line + 1) as one bf16 pair
+      *reinterpret_cast<uint32_t*>(tile + (piece * 8 + e) * Tile::kStride + line) =
+          __byte_perm(words[0][e / 2], words[1][e / 2], (e & 1) ? 0x7632u : 0x5410u);
   }
   __syncthreads();
   const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;
