@@ -5,7 +5,8 @@
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
 # Stages: suite gridcap check sass bench probe package linear train tune (linear and train use the package that
-# stage package installs). Knobs: ARCH, RUNS (suite), BENCH_ONLY (a kernel-name regex) and BENCH_REPS, LINEAR_GEMM,
+# stage package installs). Knobs: ARCH, RUNS (suite), BENCH_ONLY (a kernel-name regex), BENCH_REPS and
+# BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny), LINEAR_GEMM,
 # SEEDS and P (train), WORKLOAD and BUDGET_S (tune). Every stage writes a new folder under
 # bench/results/ with qgen-provenance/1; a failing stage is reported and the next one runs.
 # With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
@@ -60,7 +61,7 @@ for s in "${STAGES[@]}"; do
     check) stage check "${gpu[@]}" check --arch "$ARCH" --no-package ;;
     sass) stage sass "${gpu[@]}" sass ;;
     bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
-      ${BENCH_ONLY:+--only "$BENCH_ONLY"} ;;
+      ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_GEMM_SHAPES:+--gemm-shapes "$BENCH_GEMM_SHAPES"} ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \

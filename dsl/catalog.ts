@@ -212,6 +212,33 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       { ctaTile: [64, 32, 256], consumers: 1, stages: 4, cluster: [1, 1], tileOrder: 'swizzle-8' },
       { doc: 'the NVFP4 GEMM with a 64x32x256 tile (skinny m: the most CTAs streaming B)', output: 'bf16' },
     ),
+    // Skinny m (bench/NOTES.md "Skinny m on sm_90a: design"): operands exchanged in the wgmma, B rows streamed by
+    // 64-row tiles (n / 64 CTAs), each weight decoded once; the A tile is the wgmma N (16 or 64 rows). 8 stages:
+    // ~37 KB of B in flight per SM, twice what the SM's share of DRAM bandwidth needs; a point of the tuning space.
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 1,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+      },
+      { doc: 'the NVFP4 GEMM for m <= 16: C^T = B . A^T on wgmma m64n16, weights decoded once', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x64x128_swapab',
+      {
+        ctaTile: [64, 64, 128],
+        consumers: 1,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+      },
+      { doc: 'the NVFP4 GEMM for m <= 64: C^T = B . A^T on wgmma m64n64, weights decoded once', output: 'bf16' },
+    ),
     gemm(
       'gemm_nvfp4_f32',
       { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },

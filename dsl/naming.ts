@@ -4,7 +4,8 @@
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
 //               [_<correction>][_<layout>][_plane]
-//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>]   (the tile only where not the arch's default)
+//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab]   (the tile only where not the arch's
+//               default; swapab: tiling.registerOperand 'b', the operands exchanged in the sm_90a wgmma)
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
 //   amax:       amax_<input>
@@ -173,17 +174,24 @@ function gemmStem(g: GemmSpec): string {
 
 function gemmName(g: GemmSpec, defaultGemmTile?: readonly number[]): string {
   const tile = tileToken(g.tiling.ctaTile);
-  return !defaultGemmTile || tile !== tileToken(defaultGemmTile) ? `${gemmStem(g)}_${tile}` : gemmStem(g);
+  const base = !defaultGemmTile || tile !== tileToken(defaultGemmTile) ? `${gemmStem(g)}_${tile}` : gemmStem(g);
+  return base + swapToken(g);
+}
+
+/** `_swapab` for tiling.registerOperand 'b' (operands exchanged in the wgmma), nothing otherwise. */
+function swapToken(g: GemmSpec): string {
+  return g.tiling.registerOperand === 'b' ? '_swapab' : '';
 }
 
 /**
  * A tuning candidate's GEMM name: the stem and the whole tiling, <M>x<N>x<K>_c<consumers>_s<stages>_<order>_k<cluster>
- * (order sw8 | row | col), e.g. gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
+ * (order sw8 | row | col), then _swapab for registerOperand 'b', e.g. gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
  */
 export function tunedGemmName(g: GemmSpec): string {
   const t = g.tiling;
   const order = t.tileOrder === 'swizzle-8' ? 'sw8' : t.tileOrder === 'row-major' ? 'row' : 'col';
-  return `${gemmStem(g)}_${tileToken(t.ctaTile)}_c${t.consumers}_s${t.stages}_${order}_k${t.cluster.join('x')}`;
+  const cluster = t.cluster.join('x');
+  return `${gemmStem(g)}_${tileToken(t.ctaTile)}_c${t.consumers}_s${t.stages}_${order}_k${cluster}${swapToken(g)}`;
 }
 
 /** Every catalog kernel whose name is not the one the grammar derives from its spec, as messages (empty when none). */

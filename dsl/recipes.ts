@@ -57,8 +57,12 @@ export const RECIPES: readonly LinearRecipe[] = [
 
 /** The GEMM every recipe uses, and the per-arch choice of tiling by m (first rule whose maxM >= m wins). */
 export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; kernel: string }[]>> = {
-  // bench/results/archive/gemm.md (H100): the 64x64 tiling wins at m <= 64, the 128x128x128 one on every larger shape.
+  // bench/results/archive/gemm.md (H100): the 128x128x128 tiling wins on every large shape; at m <= 64 the
+  // operand-swapped tilings (bench/NOTES.md "Skinny m on sm_90a: design"; predicted 14-28 us against 88-98 us for
+  // the 64x64 one, NOT yet measured), the 64x64 one for 64 < m <= 128.
   sm_90a: [
+    { maxM: 16, kernel: 'gemm_nvfp4_bf16_16x64x128_swapab' },
+    { maxM: 64, kernel: 'gemm_nvfp4_bf16_64x64x128_swapab' },
     { maxM: 128, kernel: 'gemm_nvfp4_bf16_64x64x128' },
     { maxM: null, kernel: 'gemm_nvfp4_bf16_128x128x128' },
   ],

@@ -13,6 +13,7 @@ export interface Tunable<T> {
 }
 
 type TileOrder = GemmTiling['tileOrder'];
+type RegisterOperand = NonNullable<GemmTiling['registerOperand']>;
 
 /** The GEMM's tunables per arch. Tile M/N/K, consumers, stages, cluster and tile order (dsl/types.ts GemmTiling). */
 export interface GemmTunables {
@@ -23,13 +24,16 @@ export interface GemmTunables {
   stages: Tunable<number>;
   cluster: Tunable<[number, number]>;
   tileOrder: Tunable<TileOrder>;
+  /** Operand decoded into the wgmma registers (sm_90a 'b': operands swapped for skinny m; elsewhere 'a' only). */
+  registerOperand: Tunable<RegisterOperand>;
 }
 
 const TILE_ORDERS: readonly TileOrder[] = ['swizzle-8', 'row-major', 'column-major'];
 
 export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
   sm_90a: {
-    tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (m64 wgmma slabs)', values: [64, 128] },
+    // M = 16 only with registerOperand 'b' (A rows on the wgmma N); validation prunes it otherwise.
+    tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (m64 wgmma slabs; wgmma N when swapped)', values: [16, 64, 128] },
     tileN: { field: 'ctaTile[1]', doc: 'CTA tile N', values: [32, 64, 128, 256] },
     tileK: { field: 'ctaTile[2]', doc: 'K depth of one pipeline stage', values: [64, 128, 256] },
     consumers: { field: 'consumers', doc: 'consumer warpgroups', values: [1, 2] },
@@ -37,6 +41,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [4, 6, 8] },
     cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1]] },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: ['swizzle-8', 'row-major'] },
+    registerOperand: { field: 'registerOperand', doc: 'operand in the wgmma registers', values: ['a', 'b'] },
   },
   sm_100a: {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (tcgen05 M)', values: [128] },
@@ -53,6 +58,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
       ],
     },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
+    registerOperand: { field: 'registerOperand', doc: 'operand in the MMA registers', values: ['a'] },
   },
   sm_120a: {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M', values: [64, 128] },
@@ -62,6 +68,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [2, 3, 4] },
     cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1]] },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
+    registerOperand: { field: 'registerOperand', doc: 'operand in the MMA registers', values: ['a'] },
   },
 };
 
@@ -92,9 +99,18 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
         for (const consumers of t.consumers.values)
           for (const stages of t.stages.values) {
             for (const cluster of t.cluster.values)
-              for (const tileOrder of t.tileOrder.values) {
-                out.push({ ctaTile: [m, n, k], consumers, stages, cluster: [cluster[0], cluster[1]], tileOrder });
-              }
+              for (const tileOrder of t.tileOrder.values)
+                for (const registerOperand of t.registerOperand.values) {
+                  const point: GemmTiling = {
+                    ctaTile: [m, n, k],
+                    consumers,
+                    stages,
+                    cluster: [cluster[0], cluster[1]],
+                    tileOrder,
+                  };
+                  // 'a' is the default: its points carry no field, so their names and specs are the unswapped ones.
+                  out.push(registerOperand === 'a' ? point : { ...point, registerOperand });
+                }
           }
       }
   return out;

@@ -112,6 +112,12 @@ export interface GemmTiling {
   cluster: [number, number];
   /** Order in which output tiles are visited. */
   tileOrder: 'row-major' | 'column-major' | 'swizzle-8';
+  /**
+   * sm_90a only: the operand decoded into the wgmma register fragments (default 'a'). 'b' swaps the operands for
+   * skinny m: the CTA computes C^T = B . A^T, B's rows on the wgmma M (ctaTile[1] = 64), A's rows on the wgmma N
+   * (ctaTile[0] = 8, 16, 32 or 64); same products and K order (NUMERICS §6.2).
+   */
+  registerOperand?: 'a' | 'b';
 }
 
 export interface GemmSpec {

@@ -109,9 +109,14 @@ const TILE_ORDER_ENUM: Record<GemmSpec['tiling']['tileOrder'], string> = {
   'swizzle-8': 'QGEN_TILES_SWIZZLE_8',
 };
 
-/** The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (PTX-FACTS §6.1). */
-export function wgmmaRsFunction(n: number): string {
+/**
+ * The RS-form wgmma for an m64nNk16 tile: N/2 fp32 accumulators, 4 A registers, the B descriptor (PTX-FACTS §6.1).
+ * With `runtimeAccumulate` it takes a fourth argument, `accumulate` (0: D = A B, the tile's first k16 step, so that
+ * the accumulators are never zeroed by ordinary moves that would make ptxas serialize the wgmmas).
+ */
+export function wgmmaRsFunction(n: number, runtimeAccumulate = false): string {
   const regs = n / 2;
+  const accumulate = runtimeAccumulate ? '"r"(accumulate)' : '"n"(1)';
   const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
   const a = [0, 1, 2, 3].map((i) => `%${regs + i}`).join(', ');
   const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`);
@@ -119,14 +124,17 @@ export function wgmmaRsFunction(n: number): string {
   for (let i = 0; i < outs.length; i += 8) outLines.push(`        ${outs.slice(i, i + 8).join(', ')}`);
   return [
     `// D[64 x ${n}] += A[64 x 16] (registers, bf16) * B[${n} x 16]^T (shared memory, K-major SW128), fp32 accumulate.`,
-    `__device__ __forceinline__ void wgmma_rs(float (&d)[${regs}], const uint32_t* a, uint64_t b_desc) {`,
+    runtimeAccumulate
+      ? `__device__ __forceinline__ void wgmma_rs(float (&d)[${regs}], const uint32_t* a, uint64_t b_desc, ` +
+        `uint32_t accumulate) {`
+      : `__device__ __forceinline__ void wgmma_rs(float (&d)[${regs}], const uint32_t* a, uint64_t b_desc) {`,
     `  asm volatile(`,
     `      "{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %${regs + 5}, 0;\\n"`,
     `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 "`,
     `      "{${d}}, "`,
     `      "{${a}}, %${regs + 4}, accumulate, 1, 1, 0;\\n}\\n"`,
     `      : ${outLines.join(',\n').trimStart()}`,
-    `      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "n"(1));`,
+    `      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), ${accumulate});`,
     `}`,
   ].join('\n');
 }
@@ -142,8 +150,11 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
     outType: g.output === 'bf16' ? '__nv_bfloat16' : 'float',
   };
   switch (g.arch) {
-    case 'sm_90a':
-      return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn) };
+    case 'sm_90a': {
+      // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
+      const swapped = g.layout.registerOperand === 'b';
+      return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
+    }
     case 'sm_100a':
       return {
         ...common,

@@ -101,6 +101,10 @@ export function templateData(plan: KernelPlan): Record<string, unknown> {
 
 /** The CUDA source of one lowered kernel. */
 export function renderKernel(plan: KernelPlan): string {
-  const name = plan.kind === 'gemm' ? `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}` : plan.kind;
+  let name: string = plan.kind;
+  if (plan.kind === 'gemm') {
+    name = `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}`;
+    if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.registerOperand === 'b') name += '_swap';
+  }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

@@ -188,6 +188,16 @@ test('dispatch: exact shape class, then the m bucket, then the documented fallba
   const fb = gemmDispatch('sm_90a');
   assert.equal([chooseGemm(fb, 1, 16, 64).strategy, chooseGemm(fb, 64, 8192, 8192).strategy], ['fused', 'fused']);
   assert.is(chooseGemm(fb, 65, 8192, 8192).strategy, 'two-pass');
+  // skinny m: the operand-swapped tilings (GEMM_CHOICE), the 16-row one up to m = 16
+  assert.equal(
+    [1, 16, 17, 64].map((m) => chooseGemm(fb, m, 8192, 8192).kernel),
+    [
+      'gemm_nvfp4_bf16_16x64x128_swapab',
+      'gemm_nvfp4_bf16_16x64x128_swapab',
+      'gemm_nvfp4_bf16_64x64x128_swapab',
+      'gemm_nvfp4_bf16_64x64x128_swapab',
+    ],
+  );
   assert.is(chooseGemm(gemmDispatch('sm_100a'), 32768, 4096, 4096).strategy, 'fused');
   const d = gemmDispatch('sm_90a', sampleTuning());
   const fusedName = 'gemm_nvfp4_bf16_128x128x128'; // the catalog's name for that tiling: no duplicate kernel

@@ -897,6 +897,7 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   consumers: [0, 99, 1.5],
   stages: [0, 1, 99],
   tileOrder: ['hilbert'],
+  registerOperand: ['c', 1, true],
   ctaTile: [[128, 128], 'big'],
   cluster: [[1], [1, 1, 1]],
 };

@@ -242,7 +242,8 @@ export interface GemmDispatch {
 }
 
 /**
- * The fallback when no table matches. sm_90a: the fused GEMM for m <= 64 (its tiling from GEMM_CHOICE), two-pass
+ * The fallback when no table matches. sm_90a: the fused GEMM for m <= 64 (its tilings from GEMM_CHOICE: one for
+ * m <= 16, one for 17..64), two-pass
  * above (issue 15, H100: two-pass 0.99-1.00x cuBLAS bf16 at 8192^3 and 16384x11008x4096 where fused is 0.44-0.48x;
  * fused 88 us vs two-pass 134 us at 64x8192x8192). Blackwell: the fused native-FP4 GEMM (no two-pass measured).
  */
@@ -250,7 +251,8 @@ export function fallbackRules(arch: Arch): DispatchRule[] {
   const fusedFor = (m: number) => GEMM_CHOICE[arch].find((r) => r.maxM === null || m <= r.maxM)!.kernel;
   if (arch === 'sm_90a') {
     return [
-      { mMin: 1, mMax: 64, n: null, k: null, strategy: 'fused', kernel: fusedFor(64) },
+      { mMin: 1, mMax: 16, n: null, k: null, strategy: 'fused', kernel: fusedFor(16) },
+      { mMin: 17, mMax: 64, n: null, k: null, strategy: 'fused', kernel: fusedFor(64) },
       { mMin: 65, mMax: null, n: null, k: null, strategy: 'two-pass', kernel: null },
     ];
   }

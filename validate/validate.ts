@@ -5,7 +5,7 @@
 // produces one problem rather than a cascade.
 import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
-import { sm90GemmLayout, sm90SmemBytes } from '../arch/gemm_sm90.ts';
+import { SM90_SWAP_W_ROWS, sm90GemmLayout, sm90SmemBytes, sm90SwapLayout } from '../arch/gemm_sm90.ts';
 import {
   ARCHS,
   HADAMARD_SIZES,
@@ -542,8 +542,19 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   const tp = `${path}.tiling`;
   const L = GEMM_LIMITS[arch];
   const on = `on ${arch} (${L.basis})`;
-  checkFields(p, t, tp, ['ctaTile', 'consumers', 'stages', 'cluster', 'tileOrder']);
+  checkFields(p, t, tp, ['ctaTile', 'consumers', 'stages', 'cluster', 'tileOrder'], ['registerOperand']);
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
+  if (t.registerOperand !== undefined) {
+    if (oneOf(p, t, tp, 'registerOperand', ['a', 'b'] as const) === undefined) return;
+    if (t.registerOperand === 'b' && arch !== 'sm_90a') {
+      p.add(`${tp}.registerOperand`, `'b' (operands swapped in the wgmma) exists on sm_90a only, not on ${arch}`);
+      return;
+    }
+  }
+  if (t.registerOperand === 'b') {
+    checkSwappedGemm(p, t, tp);
+    return;
+  }
 
   const before = p.list.length;
   const tile = intTuple(p, t, tp, 'ctaTile', [L.m, L.n, L.k], '[M, N, K]');
@@ -607,6 +618,37 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   if (consumers === undefined || stages === undefined || p.list.length !== before) return;
   const r =
     arch === 'sm_100a' ? sm100GemmLayout([m, n, k], consumers, stages) : sm120GemmLayout([m, n, k], consumers, stages);
+  if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
+}
+
+/** sm_90a with registerOperand 'b' (templates/gemm_sm90_swap.cu.hbs): A rows are the wgmma N, B rows the M. */
+function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
+  const on = `on sm_90a with registerOperand 'b' (A rows on the wgmma N, B rows on one m64 slab)`;
+  const before = p.list.length;
+  const tile = intTuple(
+    p,
+    t,
+    tp,
+    'ctaTile',
+    [{ min: 8, max: 64, multipleOf: 8 }, { min: SM90_SWAP_W_ROWS, max: SM90_SWAP_W_ROWS }, GEMM_LIMITS.sm_90a.k],
+    '[M, N, K]',
+  );
+  const consumers = int(p, t, tp, 'consumers', { min: 1, max: 1 });
+  const stages = int(p, t, tp, 'stages', GEMM_LIMITS.sm_90a.stages);
+  const one: IntRule = { min: 1, max: 1 };
+  intTuple(p, t, tp, 'cluster', [one, one], '[x, y]');
+  for (let i = before; i < p.list.length; i++) p.list[i].message += ` ${on}`;
+  if (!tile || consumers === undefined || stages === undefined || p.list.length !== before) return;
+  const [m, n, k] = tile;
+  if (m === undefined || n === undefined || k === undefined) return;
+  if (64 % m !== 0) {
+    p.add(
+      `${tp}.ctaTile[0]`,
+      `must divide 64 ${on}: 8, 16, 32 or 64 (an A tile lies inside one scale block; got ${m})`,
+    );
+    return;
+  }
+  const r = sm90SwapLayout([m, n, k], stages);
   if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
 }
 

@@ -69,3 +69,8 @@ __device__ __forceinline__ void qgen_store_pair(__nv_bfloat16* c, int64_t offset
 __device__ __forceinline__ void qgen_store_pair(float* c, int64_t offset, float x0, float x1) {
   *reinterpret_cast<float2*>(c + offset) = make_float2(x0, x1);
 }
+// Epilogue store of one element (the transposed epilogue of the operand-swapped sm_90a GEMM): the same rounding.
+__device__ __forceinline__ void qgen_store_one(__nv_bfloat16* c, int64_t offset, float x) {
+  c[offset] = __float2bfloat16_rn(x);
+}
+__device__ __forceinline__ void qgen_store_one(float* c, int64_t offset, float x) { c[offset] = x; }

@@ -133,40 +133,6 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUte
                    &bar.raw_full[slot]);
 }
 
-// The four bf16x2 multipliers of one row's groups group0 .. group0 + 3 (scale bytes packed in `scales4`); groups
-// past K get 0 so that padding or stale scale bytes never reach the sum.
-__device__ __forceinline__ void row_multipliers(uint32_t scales4, int32_t group0, int32_t kgroups,
-                                                uint32_t (&mult)[4]) {
-#pragma unroll
-  for (int t = 0; t < 4; ++t)
-    mult[t] = group0 + t < kgroups ? qgen_fp4_scale_multiplier(scales4 >> (8 * t)) : 0u;
-}
-
-// One B row of one K atom (32 code bytes, 4 scales) -> 128 bytes of swizzled bf16 in the tile's atom.
-// K permutation (NUMERICS §6.2): logical column 16 s + 8 h + 2 t + i of an atom holds element 16 t + 8 h + s + 4 i.
-__device__ __forceinline__ void dequantize_b_row(const uint8_t* codes, uint32_t scales4, uint8_t* atom_tile, int row,
-                                                 int32_t group0, int32_t kgroups) {
-  // Read the two 16-byte halves of the row in a row-dependent order: no bank conflicts across a warp.
-  const uint32_t first = (static_cast<uint32_t>(row) >> 2) & 1u;
-  const uint4 x = *reinterpret_cast<const uint4*>(codes + first * 16);
-  const uint4 y = *reinterpret_cast<const uint4*>(codes + (first ^ 1u) * 16);
-  const uint4 lo = first ? y : x, hi = first ? x : y;
-  const uint32_t w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};  // w[2 t + h]: group t, half h
-  uint32_t mult[4];
-  row_multipliers(scales4, group0, kgroups, mult);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      uint32_t v[4];
-#pragma unroll
-      for (int t = 0; t < 4; ++t) v[t] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(w[2 * t + h], s), mult[t]);
-      *reinterpret_cast<uint4*>(atom_tile + qgen_sw128_offset(row, (2 * s + h) * 16)) =
-          make_uint4(v[0], v[1], v[2], v[3]);
-    }
-  }
-}
-
 // This consumer thread's share of the B tile of K block `step`: (row, atom) tasks spread over all consumer threads.
 __device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* tile, const qgen_gemm_grid& g,
                                              int32_t step, const StepPlace& p, int ctid) {
@@ -183,7 +149,7 @@ __device__ __forceinline__ void dequantize_b(const uint8_t* smem_raw, uint8_t* t
       const int srow = scale_row0 + row;
       const uint32_t scales4 = *reinterpret_cast<const uint32_t*>(scales + ((srow / 128) * kAtoms + atom) * 512 +
                                                                   qgen_scale_row_in_block(srow % 128));
-      dequantize_b_row(raw + row * kRawRowBytes + atom * 32, scales4, tile + atom * kAtomBytes, row,
+      qgen_fp4_dequantize_row_sw128(raw + row * kRawRowBytes + atom * 32, scales4, tile + atom * kAtomBytes, row,
                        (p.kb * kAtoms + atom) * 4, g.kgroups);
     }
   }
@@ -213,14 +179,7 @@ __device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const qgen
       const bool inside = (p.kb * kAtoms + atom) * 4 + q < g.kgroups;
       const uint32_t mx = inside ? qgen_fp4_scale_multiplier(sx) : 0u;
       const uint32_t my = inside ? qgen_fp4_scale_multiplier(sy) : 0u;
-#pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        uint32_t* a = &frag[sl][16 * atom + 4 * s];
-        a[0] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(x.x, s), mx);  // (g,     2q..2q+1)
-        a[1] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(y.x, s), my);  // (g + 8, 2q..2q+1)
-        a[2] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(x.y, s), mx);  // (g,     8+2q..)
-        a[3] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(y.y, s), my);  // (g + 8, 8+2q..)
-      }
+      qgen_fp4_atom_fragments(x, y, mx, my, &frag[sl][16 * atom]);
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+#include "qgen_async.cuh"
 
 // log2 of the factor that maps an E4M3 scale to the bf16 multiplier S (kept below 2^127 / 448).
 constexpr int kQgenFp4ScaleShift = 118;
@@ -40,4 +41,53 @@ __device__ __forceinline__ uint32_t qgen_fp4_pair_scaled(uint32_t pattern, uint3
   uint32_t out;
   asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(out) : "r"(pattern), "r"(multiplier));
   return out;
+}
+
+// The four bf16x2 multipliers of one row's groups group0 .. group0 + 3 (scale bytes packed in `scales4`); groups
+// past K get 0 so that padding or stale scale bytes never reach the sum.
+__device__ __forceinline__ void qgen_fp4_row_multipliers(uint32_t scales4, int32_t group0, int32_t kgroups,
+                                                         uint32_t (&mult)[4]) {
+#pragma unroll
+  for (int t = 0; t < 4; ++t) mult[t] = group0 + t < kgroups ? qgen_fp4_scale_multiplier(scales4 >> (8 * t)) : 0u;
+}
+
+// One row of one 64-wide K atom (32 code bytes, 4 scales) -> 128 bytes of bf16 in a 128-byte-swizzled K-major tile
+// (the wgmma shared-memory operand). K permutation (NUMERICS §6.2): logical column 16 s + 8 h + 2 t + i of an atom
+// holds element 16 t + 8 h + s + 4 i.
+__device__ __forceinline__ void qgen_fp4_dequantize_row_sw128(const uint8_t* codes, uint32_t scales4,
+                                                              uint8_t* atom_tile, int row, int32_t group0,
+                                                              int32_t kgroups) {
+  // Read the two 16-byte halves of the row in a row-dependent order: no bank conflicts across a warp.
+  const uint32_t first = (static_cast<uint32_t>(row) >> 2) & 1u;
+  const uint4 x = *reinterpret_cast<const uint4*>(codes + first * 16);
+  const uint4 y = *reinterpret_cast<const uint4*>(codes + (first ^ 1u) * 16);
+  const uint4 lo = first ? y : x, hi = first ? x : y;
+  const uint32_t w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};  // w[2 t + h]: group t, half h
+  uint32_t mult[4];
+  qgen_fp4_row_multipliers(scales4, group0, kgroups, mult);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      uint32_t v[4];
+#pragma unroll
+      for (int t = 0; t < 4; ++t) v[t] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(w[2 * t + h], s), mult[t]);
+      *reinterpret_cast<uint4*>(atom_tile + qgen_swizzled_offset<128>(row, (2 * s + h) * 16)) =
+          make_uint4(v[0], v[1], v[2], v[3]);
+    }
+  }
+}
+
+// The RS-form wgmma A fragments (PTX-FACTS §6.3) of one 64-wide K atom for a thread whose rows are g and g + 8:
+// x, y = the 8 code bytes of group q (the thread's lane & 3) of rows g and g + 8, mx, my their multipliers.
+// frag[4 s + r] is register a_r of k16 step s of the atom, in the K permutation above.
+__device__ __forceinline__ void qgen_fp4_atom_fragments(uint2 x, uint2 y, uint32_t mx, uint32_t my, uint32_t* frag) {
+#pragma unroll
+  for (int s = 0; s < 4; ++s) {
+    uint32_t* a = frag + 4 * s;
+    a[0] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(x.x, s), mx);  // (g,     2q..2q+1)
+    a[1] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(y.x, s), my);  // (g + 8, 2q..2q+1)
+    a[2] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(x.y, s), mx);  // (g,     8+2q..)
+    a[3] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(y.y, s), my);  // (g + 8, 8+2q..)
+  }
 }

@@ -189,6 +189,9 @@ export function checkGemmOutput(
     : null;
 }
 
+/** The m of the skinny cases every GEMM runs (the operand-swapped tilings' regime; 16 and 64 are its tile heights). */
+export const SKINNY_M = [1, 7, 16, 64] as const;
+
 export interface GemmSuiteResult {
   passed: number;
   failed: number;
@@ -273,6 +276,37 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
       );
       process.stderr.write(lines[lines.length - 1] + '\n');
     }
+  }
+  // Skinny m (the regime of the operand-swapped tilings, registerOperand 'b'): m in {1, 7, 16, 64}, n not a multiple
+  // of 64 (a partial W tile), k = 41 * 32 (a ragged K block and a ragged 4-group scale block), both regimes.
+  for (const spec of specs) {
+    const bad: string[] = [];
+    for (const m of SKINNY_M)
+      for (const regime of ['exact', 'quantized'] as const) {
+        const c: GemmCase = { m, n: 208, k: 1312, regime, sigmaLog2: 2, dataSeed: 31 + m };
+        const { a, b } = gemmOperands(c);
+        const res = await runner.run({
+          kernel: spec.name,
+          rows: c.m,
+          cols: c.k,
+          depth: c.n,
+          seed: 0n,
+          poison: 0xa5,
+          buffers: gemmBuffers(a, b, spec.output),
+        });
+        const problem =
+          res.status !== 0
+            ? `status ${res.status}: ${res.message}`
+            : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+        if (problem) bad.push(`${c.m}x${c.n}x${c.k} ${regime}: ${problem}`);
+      }
+    if (bad.length) failed++;
+    else passed++;
+    lines.push(
+      `${bad.length ? 'FAIL' : 'PASS'} ${spec.name} skinny m ${SKINNY_M.join(', ')} x 208 x 1312 (bit-exact and ` +
+        `within the bound)${bad.length ? `\n  ${bad.join('\n  ')}` : ''}`,
+    );
+    process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
   // NUMERICS §6.2: no tiling splits or reorders K, so every bf16 tiling must give the same bytes on inexact inputs.
   const bf16Specs = specs.filter((s) => s.output === 'bf16');

@@ -4,7 +4,9 @@
 //         then compute-sanitizer memcheck + racecheck. --grid-cap N builds the runner with every grid capped at N
 //         blocks and adds one case per kernel with more than 4x as many work items as resident threads, so every
 //         grid-stride loop runs several iterations per thread (bit-exact and under both sanitizers).
-//   bench [--arch sm_90a] [--only NAME] [--reps N]    quantizer and GEMM benchmarks vs baselines in the same run
+//   bench [--arch sm_90a] [--only NAME] [--reps N] [--gemm-reps N] [--gemm-shapes LABEL]
+//                                                     quantizer and GEMM benchmarks vs baselines in the same run
+//                                                     (LABEL: a GEMM_SHAPES label of gemm_bench.ts, e.g. skinny)
 //   profile [--arch sm_90a] --only REGEX              ncu report per kernel (harness/gpu/profile.ts)
 //   sass                                              SASS evidence for sm_90a / sm_100a / sm_120a (cuobjdump)
 //   check [--arch sm_90a] [--runs N] [--reps N] [--no-speed] [--package DIR | --no-package]
@@ -22,7 +24,7 @@ import { buildRunner } from './build.ts';
 import { GpuRunner } from './client.ts';
 import { runSuite } from './suite.ts';
 import { runBench } from './bench.ts';
-import { runGemmBench } from './gemm_bench.ts';
+import { GEMM_SHAPES, runGemmBench } from './gemm_bench.ts';
 import { runSass } from './sass.ts';
 import { runCheck } from './check.ts';
 import { RunResults } from './results.ts';
@@ -78,6 +80,14 @@ async function main(argv: string[]): Promise<number> {
     return summary.failed === 0 ? 0 : 1;
   }
   if (command === 'bench') {
+    const shapeLabel = option(argv, 'gemm-shapes', '');
+    const labels = [...new Set(GEMM_SHAPES.map((s) => s.label))];
+    if (shapeLabel && !labels.includes(shapeLabel)) {
+      console.error(
+        `bench: --gemm-shapes must be one of ${labels.map((l) => `"${l}"`).join(', ')} (got "${shapeLabel}")`,
+      );
+      return 2;
+    }
     const results = await RunResults.start('bench', fullArgv);
     const built = await buildRunner(arch, specs, workDir);
     const runner = new GpuRunner(built.binary);
@@ -87,7 +97,13 @@ async function main(argv: string[]): Promise<number> {
     const gemms = built.specs.filter((s): s is GemmSpec => s.kind === 'gemm');
     if (elementwise.length) await runBench(runner, { ...built, specs: elementwise }, { device, arch, reps, results });
     if (gemms.length)
-      await runGemmBench(runner, gemms, { device, arch, reps: Number(option(argv, 'gemm-reps', '20')), results });
+      await runGemmBench(runner, gemms, {
+        device,
+        arch,
+        reps: Number(option(argv, 'gemm-reps', '20')),
+        results,
+        shapes: shapeLabel ? GEMM_SHAPES.filter((s) => s.label === shapeLabel) : undefined,
+      });
     await runner.close();
     console.log(`bench: results in ${results.folder}`);
     return 0;

@@ -34,8 +34,19 @@ export function parseRacecheck(log: string): RaceRecord[] {
   return out;
 }
 
-/** A consumer read of an sm_90a GEMM raw stage (the functions of templates/gemm_sm90.cu.hbs that read it). */
-const RAW_STAGE_READER = /\b(load_a_fragments|dequantize_b_row|dequantize_b)\(.* in \S*\bgemm_\w+\.cu:\d+$/;
+/** A consumer read of an sm_90a GEMM raw stage (the functions of templates/gemm_sm90.cu.hbs and gemm_sm90_swap.cu.hbs
+ * that read it, and the row decoder of runtime/qgen_fp4_bf16.cuh they inline). */
+const RAW_STAGE_READERS = [
+  'load_a_fragments',
+  'dequantize_b_row',
+  'dequantize_b',
+  'load_w_fragments',
+  'dequantize_x',
+  'qgen_fp4_dequantize_row_sw128',
+];
+const RAW_STAGE_READER = new RegExp(
+  `\\b(${RAW_STAGE_READERS.join('|')})\\(.* in \\S*\\b(gemm_\\w+\\.cu|qgen_fp4_bf16\\.cuh):\\d+$`,
+);
 /** The producer's copies into a raw stage (issue_loads and the qgen_async.cuh helpers it inlines). */
 const RAW_STAGE_COPY = /\b(issue_loads|qgen_tma_load_2d|qgen_bulk_load)\(/;
 
