@@ -41,6 +41,7 @@ __device__ __forceinline__ void qgen_hadamard_segment(float (&v)[E], uint4 signs
   // §4.1: a_j = eps_j * x_j, a sign flip. Positions are j % N inside a thread, lane_in_chunk * E + j across lanes:
   // the thread's sign bits are read once as 32-bit runs (E is 16, 32 or 64 when N > E).
   if (signs_applied) {
+    // §4.1 was done by the input.
   } else if constexpr (N <= E) {
 #pragma unroll
     for (int j = 0; j < E; ++j) v[j] = __uint_as_float(__float_as_uint(v[j]) ^ (qgen_sign_bit(signs, j % N) << 31));

@@ -159,8 +159,8 @@ struct qgen_input {
                                                                             args.cols, block);
   }
 
-  // The staged values come sign-flipped where bit i of piece_signs is set (piece i of the thread, see
-  // qgen_tile_piece_signs).
+  // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
+  // sets the bits from the rotation's signs).
   template <class C>
   __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
                                                    uint32_t piece_signs, typename TileOf<C>::Element* tile,
