@@ -165,25 +165,29 @@ struct qgen_input {
   using TileOf = typename std::conditional<Nvfp4, qgen_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads>,
                                            qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>>::type;
 
+  // block: the segment of the block's first item (column-major: its unit's first column and its first row).
   template <class C>
-  __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, int64_t block_item,
-                                                     int64_t items) {
+  __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, float t_in, int64_t block_item,
+                                                     int64_t items, qgen_segment block) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, block_item, items, args.rows,
-                                                                       args.cols);
+      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, t_in, block_item, items,
+                                                                       args.rows, args.cols, block);
     else
       return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
-                                                                            args.cols);
+                                                                            args.cols, block);
   }
 
+  // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
+  // sets the bits from the rotation's signs).
   template <class C>
-  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, int64_t block_item,
-                                                   typename TileOf<C>::Element* tile, float (&x)[C::kElems]) {
+  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
+                                                   uint32_t piece_signs, typename TileOf<C>::Element* tile,
+                                                   float (&x)[C::kElems]) {
     if constexpr (Nvfp4)
       qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
-          args.in_codes, args.in_scales, t_in, args.rows, block_item, tile, x);
+          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, tile, x);
     else
-      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block_item, tile, x);
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, tile, x);
   }
 
   template <class C>
@@ -212,7 +216,7 @@ using qgen_input_nvfp4_transposed_tile = qgen_input<true, false, true, true>;
 struct qgen_rotation_none {
   __device__ __forceinline__ static uint4 signs(const qgen_quantize_args&) { return make_uint4(0u, 0u, 0u, 0u); }
   template <class C>
-  __device__ __forceinline__ static void rotate(float (&)[C::kElems], uint4, qgen_segment) {}
+  __device__ __forceinline__ static void rotate(float (&)[C::kElems], uint4, qgen_segment, bool = false) {}
 };
 
 struct qgen_rotation_hadamard {
@@ -220,8 +224,10 @@ struct qgen_rotation_hadamard {
     return qgen_hadamard_signs(args.sign_seed);
   }
   template <class C>
-  __device__ __forceinline__ static void rotate(float (&x)[C::kElems], uint4 signs, qgen_segment s) {
-    qgen_hadamard_segment<C::kElems, C::kHadamardSize>(x, signs, s.lane_in_unit % C::kHadamardLanes, C::inv_sqrt_n());
+  __device__ __forceinline__ static void rotate(float (&x)[C::kElems], uint4 signs, qgen_segment s,
+                                                bool signs_applied = false) {
+    qgen_hadamard_segment<C::kElems, C::kHadamardSize>(x, signs, s.lane_in_unit % C::kHadamardLanes, C::inv_sqrt_n(),
+                                                       signs_applied);
   }
 };
 
@@ -333,24 +339,34 @@ struct qgen_rounding_ms_eden {
                                                   const qgen_quantize_args& args, Form form,
                                                   uint2 (&codes)[C::kCodeWords],
                                                   uint32_t (&stored)[C::kGroupsPerThread]) {
-    float vv[C::kElems], vq[C::kElems];
-    typename Form::Result group[C::kGroupsPerThread];
+    if constexpr (kPer128) {
+      float vv[C::kElems], vq[C::kElems];
+      typename Form::Result group[C::kGroupsPerThread];
 #pragma unroll
-    for (int g = 0; g < C::kGroupsPerThread; ++g) {
-      const float* xg = x + 16 * g;
-      const float amax = qgen_amax_of_group<C, 16>(xg);
-      group[g] = qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv + 16 * g, vq + 16 * g);
-      codes[g] = group[g].codes;
-    }
-    float chunk_correction = 1.0f;
-    if constexpr (kPer128)
-      chunk_correction =
+      for (int g = 0; g < C::kGroupsPerThread; ++g) {
+        const float* xg = x + 16 * g;
+        const float amax = qgen_amax_of_group<C, 16>(xg);
+        group[g] = qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv + 16 * g, vq + 16 * g);
+        codes[g] = group[g].codes;
+      }
+      const float correction =
           qgen_eden_ratio(qgen_chunk_tree<C::kElems, C::kLanes>(vv), qgen_chunk_tree<C::kElems, C::kLanes>(vq));
 #pragma unroll
-    for (int g = 0; g < C::kGroupsPerThread; ++g) {
-      const float correction =
-          kPer128 ? chunk_correction : qgen_eden_ratio(qgen_tree16(vv + 16 * g), qgen_tree16(vq + 16 * g));
-      stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+      for (int g = 0; g < C::kGroupsPerThread; ++g)
+        stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+    } else {
+      // Per-16: each group's sums and corrected value right after its codes, so only one group's products are live.
+#pragma unroll
+      for (int g = 0; g < C::kGroupsPerThread; ++g) {
+        float vv[16], vq[16];
+        const float* xg = x + 16 * g;
+        const float amax = qgen_amax_of_group<C, 16>(xg);
+        const typename Form::Result group =
+            qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv, vq);
+        codes[g] = group.codes;
+        const float correction = qgen_eden_ratio(qgen_tree16(vv), qgen_tree16(vq));
+        stored[g] = qgen_ms_eden_corrected(group, correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+      }
     }
   }
   template <class C>
@@ -376,18 +392,40 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
   if constexpr (Input::kTile) {
     using Tile = typename Input::template TileOf<C>;
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
+    // NUMERICS §4.1 applied while staging: each of the thread's tile pieces is one column of the unit, i.e. one chunk
+    // position with one sign, the same in every iteration (the rotation then skips its own flip). Iterations that
+    // read x directly take the signs from shared memory (not a register kept live through the loop).
+    uint32_t piece_signs = 0;
+    __shared__ uint4 direct_signs;
+    if constexpr (C::kHadamardSize > 0) {
+#pragma unroll
+      for (int i = 0; i < Tile::kPiecesPerThread; ++i)
+        piece_signs |= qgen_sign_bit(signs, Tile::column(i) % (C::kHadamardSize > 0 ? C::kHadamardSize : 1)) << i;
+      if (threadIdx.x == 0) direct_signs = signs;
+      __syncthreads();
+    }
     for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
          block_item += stride) {
-      const bool use_tile = Input::template tile_usable<C>(args, block_item, items);
+      // One (block-uniform) division per iteration: the block's first segment locates the tile and, when the tile is
+      // used, every thread's segment.
+      const qgen_segment block = C::Order::template segment<C>(args, block_item);
+      const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items, block);
       const int64_t item = block_item + threadIdx.x;
-      const qgen_segment s = C::Order::template segment<C>(args, item);
+      // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.
+      const int lane = static_cast<int>(threadIdx.x) % C::kLanes;
+      const qgen_segment s = use_tile ? qgen_segment{block.row + static_cast<int>(threadIdx.x) / C::kLanes,
+                                                     block.k0 + lane * C::kElems, lane}
+                                      : C::Order::template segment<C>(args, item);
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
       if (use_tile)
-        Input::template load_tile<C>(args, t_in, block_item, tile, x);
+        Input::template load_tile<C>(args, t_in, block, piece_signs, tile, x);
       else
         Input::template load<C>(args, s, active, t_in, x);
-      C::Rotation::template rotate<C>(x, signs, s);
+      uint4 iteration_signs = make_uint4(0u, 0u, 0u, 0u);
+      if constexpr (C::kHadamardSize > 0)
+        if (!use_tile) iteration_signs = direct_signs;
+      C::Rotation::template rotate<C>(x, iteration_signs, s, use_tile);
       body(s, active, x);
     }
   } else {

@@ -20,7 +20,8 @@ __device__ __forceinline__ void qgen_load_bf16_transposed(const void* x, int64_t
 // The THREADS items of a block are THREADS / L consecutive rows of one unit of W = E * L columns; when the whole
 // rectangle lies inside the tensor (qgen_transposed_tile_usable), the block reads it with 16-byte loads along rows
 // (W lines of THREADS / L rows each, coalesced), writes it transposed into shared memory ([row][column], rows padded
-// by 2 bf16 to spread the banks), and every thread then reads its E consecutive columns of its row as bf16 pairs.
+// by 2 bf16 to spread the banks; a thread loads two adjacent columns and stores them as bf16 pairs), and every thread
+// then reads its E consecutive columns of its row as bf16 pairs.
 // The values are the same as qgen_load_bf16_transposed's; only the memory traffic changes.
 template <int E, int L, int THREADS>
 struct qgen_transposed_tile {
@@ -28,47 +29,63 @@ struct qgen_transposed_tile {
   static constexpr int kWidth = E * L;
   static constexpr int kStride = kWidth + 2;  // bf16 per shared row
   static constexpr int kElems = kRows * kStride;
+  static constexpr int kPiecesPerLine = kRows / 8;  // 16-byte pieces (8 rows) per column
+  static constexpr int kPiecesPerThread = E / 8;
   using Element = uint16_t;
-  static_assert(kRows % 8 == 0 && E % 8 == 0, "16-byte pieces of 8 rows; whole pieces per thread");
+  static_assert(kRows % 8 == 0 && E % 16 == 0, "16-byte pieces of 8 rows; pieces of two adjacent columns per thread");
+  // The column (within the unit) of the calling thread's piece i: pieces 2m and 2m + 1 are the same rows of two
+  // adjacent columns, so their values are staged as bf16 pairs (32-bit stores).
+  __device__ __forceinline__ static int column(int i) {
+    const int pair = static_cast<int>(threadIdx.x) / kPiecesPerLine + (i / 2) * (THREADS / kPiecesPerLine);
+    return 2 * pair + (i & 1);
+  }
 };
 
-// Block-uniform: whether the block whose items start at block_item (a multiple of THREADS) can use the tile: all its
-// items exist, its rows are in range and in one unit, the unit is whole, and 16-byte loads are aligned.
+// Block-uniform: whether the block whose items start at block_item (a multiple of THREADS; `block` its segment: row
+// row0, first column of its unit) can use the tile: all its items exist, its rows are in range and in one unit, the
+// unit is whole, and 16-byte loads are aligned.
 template <int E, int L, int THREADS>
 __device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64_t block_item, int64_t items,
-                                                            int64_t rows, int64_t cols) {
+                                                            int64_t rows, int64_t cols, qgen_segment block) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
   if (block_item + THREADS > items || rows % 8 != 0 || (reinterpret_cast<uintptr_t>(x) & 15u) != 0) return false;
-  int64_t unit, row0;
-  qgen_divmod(block_item / L, rows, unit, row0);
-  return row0 + Tile::kRows <= rows && (unit + 1) * Tile::kWidth <= cols;
+  return block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
-// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x.
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x. The
+// values of the thread's piece i come out sign-flipped where bit i of piece_signs is set (a piece is 8 rows of one
+// column: one mask flips all 8 before they are staged).
 template <int E, int L, int THREADS>
-__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, int64_t block_item,
-                                                               uint16_t* tile, float (&v)[E]) {
+__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
+                                                               uint32_t piece_signs, uint16_t* tile, float (&v)[E]) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
-  int64_t unit, row0;
-  qgen_divmod(block_item / L, rows, unit, row0);
-  const uint16_t* base = static_cast<const uint16_t*>(x) + unit * Tile::kWidth * rows + row0;
-  constexpr int kPiecesPerLine = Tile::kRows / 8;
+  const uint16_t* base = static_cast<const uint16_t*>(x) + block.k0 * rows + block.row;
+  constexpr int kPiecesPerLine = Tile::kPiecesPerLine;
   uint4 pieces[E / 8];
 #pragma unroll
   for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
-    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
+    const int line = Tile::column(i), piece = static_cast<int>(threadIdx.x) % kPiecesPerLine;
     pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
   }
   __syncthreads();  // the previous tile has been read by every thread
+  const int piece = static_cast<int>(threadIdx.x) % kPiecesPerLine;
 #pragma unroll
-  for (int i = 0; i < E / 8; ++i) {
-    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = u / kPiecesPerLine, piece = u % kPiecesPerLine;
-    const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+  for (int i = 0; i < E / 8; i += 2) {
+    const int line = Tile::column(i);  // even; piece i + 1 holds column line + 1
+    uint32_t words[2][4];
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
-      tile[(piece * 8 + e) * Tile::kStride + line] = static_cast<uint16_t>(words[e / 2] >> (16 * (e & 1)));
+    for (int c = 0; c < 2; ++c) {
+      const uint32_t mask = ((piece_signs >> (i + c)) & 1u) * 0x80008000u;  // the sign bits of both bf16 halves
+      const uint4 p = pieces[i + c];
+      words[c][0] = p.x ^ mask;
+      words[c][1] = p.y ^ mask;
+      words[c][2] = p.z ^ mask;
+      words[c][3] = p.w ^ mask;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e)  // row 8 piece + e: (column line, column line + 1) as one bf16 pair
+      *reinterpret_cast<uint32_t*>(tile + (piece * 8 + e) * Tile::kStride + line) =
+          __byte_perm(words[0][e / 2], words[1][e / 2], (e & 1) ? 0x7632u : 0x5410u);
   }
   __syncthreads();
   const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;

@@ -31,14 +31,18 @@ __device__ __forceinline__ uint32_t qgen_sign_run(uint4 signs, int base) {
 }
 
 // NUMERICS §4.1-§4.3 on the E values of one thread. lane_in_chunk: this thread's index among the N / E lanes that
-// share a chunk (0 when N <= E). All lanes of the warp must call this together when N > E.
+// share a chunk (0 when N <= E). All lanes of the warp must call this together when N > E. signs_applied: the input
+// already holds a_j = eps_j * x_j (a staged input flipped them), so §4.1 is skipped.
 template <int E, int N>
-__device__ __forceinline__ void qgen_hadamard_segment(float (&v)[E], uint4 signs, int lane_in_chunk, float inv_sqrt_n) {
+__device__ __forceinline__ void qgen_hadamard_segment(float (&v)[E], uint4 signs, int lane_in_chunk, float inv_sqrt_n,
+                                                      bool signs_applied = false) {
   static_assert((N & (N - 1)) == 0 && N >= 16 && N <= 128, "Hadamard size is 16, 32, 64 or 128");
   static_assert(N <= E ? E % N == 0 : N % E == 0, "a chunk is whole threads or whole lanes");
   // §4.1: a_j = eps_j * x_j, a sign flip. Positions are j % N inside a thread, lane_in_chunk * E + j across lanes:
   // the thread's sign bits are read once as 32-bit runs (E is 16, 32 or 64 when N > E).
-  if constexpr (N <= E) {
+  if (signs_applied) {
+    // §4.1 was done by the input.
+  } else if constexpr (N <= E) {
 #pragma unroll
     for (int j = 0; j < E; ++j) v[j] = __uint_as_float(__float_as_uint(v[j]) ^ (qgen_sign_bit(signs, j % N) << 31));
   } else {

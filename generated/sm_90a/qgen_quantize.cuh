@@ -359,14 +359,20 @@ __device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 c
 template <bool kInputDomain>
 __device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv, float dequant_scale, float* vv,
                                                       float* vq) {
-  // (Codes added as code << 4j rather than from the top nibble: the latter spilled at 80 registers on sm_100a /
-  // sm_120a with E = 16 and a 64-point rotation.)
+  // sm_90a: codes added from the top nibble, one LEA.HI each (its low 28 bits are 0: r lies on the E2M1 grid);
+  // sm_100a / sm_120a: as code << 4j (the top-nibble form spilled at 80 registers there with E = 16 and a 64-point
+  // rotation). The same words either way.
   uint32_t words[2] = {0u, 0u};
 #pragma unroll
   for (int j = 0; j < 16; ++j) {
     const float v = qgen_mul(x[j], inv);
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 1000
+    const qgen_e2m1_nibble q = qgen_rn_e2m1_top(v);
+    words[j / 8] = qgen_add_nibble(words[j / 8], q.top, j % 8);
+#else
     const qgen_e2m1_rounded q = qgen_rn_e2m1_arith(v);
     words[j / 8] += q.code << (4 * (j % 8));
+#endif
     if (kInputDomain) {
       vv[j] = qgen_mul(x[j], x[j]);
       vq[j] = qgen_mul(x[j], qgen_mul(q.value, dequant_scale));
