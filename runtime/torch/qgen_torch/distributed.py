@@ -171,6 +171,18 @@ _SHARD_KEEPS = {_aten.split.Tensor, _aten.split_with_sizes.default, _aten.slice.
                 _aten.narrow.default, _aten.chunk.default}
 
 
+_keep_version = getattr(torch.autograd, '_unsafe_preserve_version_counter', None)
+
+
+def _refill(dst, src):
+    """dst.copy_(src) without bumping dst's version counter (what FSDP2 does when it refills a parameter)."""
+    if _keep_version is None:
+        dst.copy_(src)
+        return
+    with _keep_version(dst):
+        dst.copy_(src)
+
+
 class NVFP4ShardedWeight(torch.Tensor):
     """A weight (or its FSDP2 shard) whose all-gather moves NVFP4 codes + scales. Any op other than the sharding
     ones (view, split, copy, ...) sees the plain tensor inside; the optimizer updates that tensor in place."""
@@ -222,22 +234,23 @@ class NVFP4ShardedWeight(torch.Tensor):
         tensor_scale, shape, code_bytes = metadata
         ranks = packed.view(shape[0] * shape[1] // 2 // code_bytes, -1)   # [ranks, a shard's codes and scales]
         codes, scales = ranks[:, :code_bytes], ranks[:, code_bytes:]
-        one_rank = ranks.shape[0] == 1
         if out is not None:
+            # FSDP2 gathers a weight it freed after the forward again for the backward. The forward saved views of
+            # these tensors, and the refill writes the values they held then (the forward W quantizers are
+            # deterministic; the weight changes only in the optimizer step), so it keeps their version counters, as
+            # FSDP2 does when it refills plain parameters.
             with torch.no_grad():
-                out._tensor_scale.copy_(tensor_scale)
-                if not one_rank:  # views of `packed` on one rank; copies otherwise (refilled here)
-                    out._codes.view(ranks.shape[0], -1).copy_(codes)
-                    out._scales.view(ranks.shape[0], -1).copy_(scales)
+                _refill(out._tensor_scale, tensor_scale)
+                _refill(out._codes.view(ranks.shape[0], -1), codes)
+                _refill(out._scales.view(ranks.shape[0], -1), scales)
             return None
-        if one_rank:
-            # views of FSDP2's own all-gather buffer, which it frees and refills itself: nothing else to free
-            codes, scales, inner = codes.reshape(shape[0], shape[1] // 2), scales.reshape(-1), ()
-        else:
-            codes, scales = codes.contiguous().view(shape[0], shape[1] // 2), scales.contiguous().view(-1)
-            inner = (codes, scales)
+        # Own storage on every rank count (FSDP2 frees and reallocates `inner` between uses; on one rank a view of
+        # `packed` would keep the first step's codes, since each gather makes a new `packed`).
+        codes = torch.empty(codes.shape, dtype=codes.dtype, device=codes.device).copy_(codes)
+        scales = torch.empty(scales.shape, dtype=scales.dtype, device=scales.device).copy_(scales)
+        codes, scales = codes.view(shape[0], shape[1] // 2), scales.view(-1)
         w = NVFP4GatheredWeight(codes, scales, tensor_scale.clone(), shape, param_dtype, self._kernel)
-        return w, inner
+        return w, (codes, scales)
 
 
 class NVFP4GatheredWeight(torch.Tensor):

@@ -54,20 +54,22 @@ class _RefLinear(torch.autograd.Function):
         _RefLinear.gathered.append(q is not None)
         if q is None:
             q = reference_quantize(w.to(torch.bfloat16), KERNEL)
-        wd = dequantize_reference(*q).float()
-        ctx.save_for_backward(x, wd)
-        return x @ wd.t()
+        # Saved as Quartet2Linear saves it: the NVFP4 tensors themselves (views of FSDP2's unsharded weight, which
+        # FSDP2 frees after the forward and refills before the backward), dequantized again in the backward.
+        ctx.save_for_backward(x, *q)
+        return x @ dequantize_reference(*q).float().t()
 
     @staticmethod
     def backward(ctx, gy):
-        x, wd = ctx.saved_tensors
+        x, *q = ctx.saved_tensors
+        wd = dequantize_reference(*q).float()
         return gy @ wd, gy.t() @ x
 
 
 class _Layer(nn.Module):
-    def __init__(self):
+    def __init__(self, out_features, in_features):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(256, 128))
+        self.weight = nn.Parameter(torch.randn(out_features, in_features))
 
     def forward(self, x):
         return _RefLinear.apply(x, self.weight)
@@ -80,23 +82,28 @@ def _fsdp_worker(rank, world, port, errors):
         dist.init_process_group('gloo', rank=rank, world_size=world)
         D.shard_quantizer = reference_quantize
         torch.manual_seed(0)
-        twin, layer = _Layer(), _Layer()
-        layer.load_state_dict(twin.state_dict())
-        layer.weight = nn.Parameter(D.NVFP4ShardedWeight(layer.weight.data, KERNEL))
-        fully_shard(layer)
+        # Two layers, each its own FSDP2 unit under a root: the layers free their unsharded weights after the
+        # forward and gather them again for the backward (the path that refills the saved NVFP4 tensors in place).
+        twin, model = (nn.Sequential(_Layer(256, 128), _Layer(256, 256)) for _ in range(2))
+        model.load_state_dict(twin.state_dict())
+        for layer in model:
+            layer.weight = nn.Parameter(D.NVFP4ShardedWeight(layer.weight.data, KERNEL))
+            fully_shard(layer)
+        fully_shard(model)
         x = torch.randn(8, 128)
         for step in range(2):
-            y, yt = layer(x), twin(x)
-            assert _RefLinear.gathered[-2:] == [True, False], 'the FSDP2 layer got an NVFP4-gathered weight'
+            y, yt = model(x), twin(x)
+            assert _RefLinear.gathered[-4:] == [True, True, False, False], 'FSDP2 layers got NVFP4-gathered weights'
             assert torch.equal(y, yt), 'step %d: gathered forward differs' % step
             y.square().sum().backward()
             yt.square().sum().backward()
-            assert torch.allclose(layer.weight.grad.full_tensor(), twin.weight.grad, rtol=1e-5), 'gradients'
-            assert type(layer.weight._local_tensor) is D.NVFP4ShardedWeight, 'shard keeps the subclass'
-            with torch.no_grad():
-                layer.weight -= 0.1 * layer.weight.grad
-                twin.weight -= 0.1 * twin.weight.grad
-            layer.weight.grad = twin.weight.grad = None
+            for layer, ref in zip(model, twin):
+                assert torch.allclose(layer.weight.grad.full_tensor(), ref.weight.grad, rtol=1e-5), 'gradients'
+                assert type(layer.weight._local_tensor) is D.NVFP4ShardedWeight, 'shard keeps the subclass'
+                with torch.no_grad():
+                    layer.weight -= 0.1 * layer.weight.grad
+                    ref.weight -= 0.1 * ref.weight.grad
+                layer.weight.grad = ref.weight.grad = None
         dist.destroy_process_group()
     except Exception:
         errors.put('rank %d: %s' % (rank, traceback.format_exc()))
