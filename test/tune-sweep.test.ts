@@ -7,6 +7,10 @@ import type { WorkloadGemm } from '../dsl/workloads.ts';
 import { sweep, type Candidate, type SweepBackend } from '../tune/sweep.ts';
 import { tuneMarkdown, tuneSvg } from '../tune/report.ts';
 import { TUNING_FORMAT } from '../tune/tuning.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { runnerSources } from '../harness/gpu/build.ts';
+import { repoRoot } from '../harness/gpu/results.ts';
 
 const shapes: WorkloadGemm[] = [
   { label: 'a', m: 16384, n: 4096, k: 4096 },
@@ -196,4 +200,19 @@ test('sweep: finalists within 10% are re-timed interleaved', async () => {
   );
 });
 
+// The tune runner once linked runner.cu + baselines.cu without degraded_gemm.cu (baselines.cu's table names its
+// function): the first H100 sweep (5fdbc6c) failed at the link. Both runners now take runnerSources().
+test('runner sources: every translation unit of harness/runner/ is linked into the test and the tune runner', () => {
+  const dir = path.join(repoRoot, 'harness/runner');
+  const units = readdirSync(dir)
+    .filter((f) => f.endsWith('.cu'))
+    .map((f) => path.join(dir, f))
+    .sort();
+  const linked = runnerSources('/w')
+    .filter((f) => f.startsWith(dir))
+    .sort();
+  assert.equal(linked, units);
+  assert.ok(runnerSources('/w').includes(path.join('/w', 'dispatch.cu')));
+  assert.match(readFileSync(path.join(repoRoot, 'harness/gpu/tune.ts'), 'utf8'), /runnerSources\(workDir\)/);
+});
 test.run();

@@ -8,6 +8,17 @@ import { emitKernels } from '../../emit/emit.ts';
 import { renderDispatch } from './bind.ts';
 import { repoRoot } from './results.ts';
 
+/** The runner's own translation units (the kernels come on top): the test/bench runner and the tune runner link
+ * the same ones (baselines.cu's table names every function they define). */
+export function runnerSources(workDir: string): string[] {
+  return [
+    path.join(repoRoot, 'harness/runner/runner.cu'),
+    path.join(repoRoot, 'harness/runner/baselines.cu'),
+    path.join(repoRoot, 'harness/runner/degraded_gemm.cu'),
+    path.join(workDir, 'dispatch.cu'),
+  ];
+}
+
 export interface BuiltRunner {
   binary: string;
   specs: KernelSpec[];
@@ -42,13 +53,7 @@ export async function buildRunner(
     `-I${workDir}`,
   ];
   // One nvcc per translation unit, as many at a time as there are cores, then one link.
-  const sources = [
-    path.join(repoRoot, 'harness/runner/runner.cu'),
-    path.join(repoRoot, 'harness/runner/baselines.cu'),
-    path.join(repoRoot, 'harness/runner/degraded_gemm.cu'),
-    path.join(workDir, 'dispatch.cu'),
-    ...cuFiles,
-  ];
+  const sources = [...runnerSources(workDir), ...cuFiles];
   const objects = sources.map((src, i) => path.join(workDir, `${i}_${path.basename(src, '.cu')}.o`));
   let next = 0;
   const worker = async () => {

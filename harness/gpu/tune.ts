@@ -21,6 +21,7 @@ import { sweep, type Candidate, type CheckResult, type SweepBackend, type SweepS
 import { TUNING_FORMAT, baseGemm, sourceHash, type TuningCacheKey, type TuningFile } from '../../tune/tuning.ts';
 import { tuneMarkdown, tuneSvg } from '../../tune/report.ts';
 import { renderDispatch } from './bind.ts';
+import { runnerSources } from './build.ts';
 import { GpuRunner, median } from './client.ts';
 import {
   checkGemmOutput,
@@ -148,14 +149,10 @@ async function buildTuneRunner(
     `-I${kernelsDir}`,
     `-I${workDir}`,
   ];
-  const runnerSources = [
-    path.join(repoRoot, 'harness/runner/runner.cu'),
-    path.join(repoRoot, 'harness/runner/baselines.cu'),
-    path.join(workDir, 'dispatch.cu'),
-  ];
-  const runnerObjects = runnerSources.map((s) => path.join(workDir, `runner_${path.basename(s, '.cu')}.o`));
+  const sources = runnerSources(workDir);
+  const runnerObjects = sources.map((s) => path.join(workDir, `runner_${path.basename(s, '.cu')}.o`));
   await Promise.all(
-    runnerSources.map(async (src, i) => {
+    sources.map(async (src, i) => {
       const r = await execa('nvcc', [...common, '-c', src, '-o', runnerObjects[i]], { reject: false, all: true });
       if (r.exitCode !== 0) throw new Error(`nvcc failed on ${src}:\n${r.all}`);
     }),
