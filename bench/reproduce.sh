@@ -44,7 +44,7 @@ stage() {  # stage NAME COMMAND...: runs it, logs it, records its exit status
 
 pack() {  # with $OUT set: the files this run wrote so far and the logs, in $OUT/results.tgz (a kill keeps them)
   [ -n "$DEST" ] || return 0
-  { find bench/results tuning -newer "$marker" -type f 2>/dev/null; find "$LOGS" -type f; } |
+  { find bench/results tuning bench/train_curves.svg -newer "$marker" -type f 2>/dev/null; find "$LOGS" -type f; } |
     tar czf "$DEST/results.tgz" -T - 2>/dev/null
 }
 
@@ -66,7 +66,7 @@ for s in "${STAGES[@]}"; do
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
       --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
-    train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG="$LOGS/train_curves.svg" \
+    train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG=bench/train_curves.svg \
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;
     tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" ;;
   esac
