@@ -1,4 +1,4 @@
-"""Quartet2Linear forward+backward vs bf16 nn.Linear under autocast, same run, same GPU (the speed target of issue 15: <= 1.25x).
+"""Quartet2Linear forward+backward vs bf16 nn.Linear under autocast, same run, same GPU (issue 15: <= 1.25x bf16).
 
     python bench/linear/bench_linear.py --qgen-path DIR --out OUT [--tokens 32768] [--reps 20] [--gemm tuned,fused]
 
