@@ -76,9 +76,9 @@ def _pad_rows(t, multiple):
 # The two-pass GEMM (NUMERICS §6.4) on planes the quantizers write (§6.6), opt-in (mode 'planes', env
 # QGEN_GEMM=planes): where both operands of a GEMM of the layer come from quantizers with a plane-writing twin
 # (G.KERNELS[k]['plane_kernel']; Quartet II's), the twins quantize them and C = gemm_bf16_planes(plane A, plane B,
-# tA * tB): the same bits as Q.gemm_two_pass without its dequantize passes. Not the default: the plane kernels have
-# not run on a GPU yet, and for Quartet II's one-pass quantizers the saving is predicted to be ~0.5% of a step
-# (bench/NOTES.md). Otherwise (other modes and recipes; an FSDP2-gathered weight) the GEMM runs as before. The planes
+# tA * tB): the same bits as Q.gemm_two_pass without its dequantize passes. Not the default: bit-exact on an H100,
+# but the layer measured slower with them at 5fdbc6c (the plane-writing pass B runs far from its memory floor;
+# bench/NOTES.md). Otherwise (other modes and recipes; an FSDP2-gathered weight) the GEMM runs as before. The planes
 # are transient: made right before their GEMM and freed right after it; only NVFP4 tensors are saved for backward.
 def _uses_planes(m, n, k, device, *kernels):
     if Q.gemm_mode() != 'planes' or any(kernel is None or Q.plane_kernel(kernel) is None for kernel in kernels):
