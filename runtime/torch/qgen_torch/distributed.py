@@ -246,9 +246,8 @@ class NVFP4ShardedWeight(torch.Tensor):
             return None
         # Own storage on every rank count (FSDP2 frees and reallocates `inner` between uses; on one rank a view of
         # `packed` would keep the first step's codes, since each gather makes a new `packed`).
-        codes = torch.empty(codes.shape, dtype=codes.dtype, device=codes.device).copy_(codes)
-        scales = torch.empty(scales.shape, dtype=scales.dtype, device=scales.device).copy_(scales)
-        codes, scales = codes.view(shape[0], shape[1] // 2), scales.view(-1)
+        codes = codes.clone(memory_format=torch.contiguous_format).view(shape[0], shape[1] // 2)
+        scales = scales.clone(memory_format=torch.contiguous_format).view(-1)
         w = NVFP4GatheredWeight(codes, scales, tensor_scale.clone(), shape, param_dtype, self._kernel)
         return w, (codes, scales)
 
