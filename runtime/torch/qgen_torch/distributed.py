@@ -244,8 +244,8 @@ class NVFP4ShardedWeight(torch.Tensor):
                 _refill(out._codes.view(ranks.shape[0], -1), codes)
                 _refill(out._scales.view(ranks.shape[0], -1), scales)
             return None
-        # Own storage on every rank count (FSDP2 frees and reallocates `inner` between uses; on one rank a view of
-        # `packed` would keep the first step's codes, since each gather makes a new `packed`).
+        # Own storage on every rank count: FSDP2 frees and reallocates `inner` between uses and the branch above
+        # refills it, so one rank does not rely on views of FSDP2's all-gather buffer staying current.
         codes = codes.clone(memory_format=torch.contiguous_format).view(shape[0], shape[1] // 2)
         scales = scales.clone(memory_format=torch.contiguous_format).view(-1)
         w = NVFP4GatheredWeight(codes, scales, tensor_scale.clone(), shape, param_dtype, self._kernel)
