@@ -4,18 +4,20 @@
 #   node bin/qgen.mjs vendor --target torch --arch sm_90a --out .device/pkg  # the torch package (stage package)
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
-# Stages: suite gridcap check sass bench probe package linear train tune (linear and train use the package that
-# stage package installs). Knobs: ARCH, RUNS (suite), BENCH_ONLY (a kernel-name regex), BENCH_REPS and
-# BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny), LINEAR_GEMM,
+# Stages: suite gridcap check sass bench profile probe package linear train tune (linear and train use the package
+# that stage package installs). Knobs: ARCH, RUNS (suite), BENCH_ONLY (a kernel-name regex), BENCH_REPS and
+# BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name
+# regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
 # SEEDS and P (train), WORKLOAD and BUDGET_S (tune). Every stage writes a new folder under
 # bench/results/ with qgen-provenance/1; a failing stage is reported and the next one runs.
 # With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
-ALL=(suite gridcap check sass bench probe package linear train tune)
+ALL=(suite gridcap check sass bench profile probe package linear train tune)
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=("${ALL[@]}")
+DEFAULT=(suite gridcap check sass bench probe package linear train tune)   # profile only when named
+[ ${#STAGES[@]} -eq 0 ] && STAGES=("${DEFAULT[@]}")
 for s in "${STAGES[@]}"; do
   [[ " ${ALL[*]} " == *" $s "* ]] || { echo "reproduce: stage '$s'; allowed: ${ALL[*]}"; exit 2; }
 done
@@ -62,6 +64,7 @@ for s in "${STAGES[@]}"; do
     sass) stage sass "${gpu[@]}" sass ;;
     bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
       ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_GEMM_SHAPES:+--gemm-shapes "$BENCH_GEMM_SHAPES"} ;;
+    profile) stage profile "${gpu[@]}" profile --arch "$ARCH" --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \

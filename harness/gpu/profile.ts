@@ -1,7 +1,8 @@
 // `profile`: an Nsight Compute report per kernel, for bench/NOTES.md ("profile before optimizing"). The runner is
 // built once; then, for each selected kernel, a fresh runner process is started under ncu (its report goes to
 // files: stdout carries the runner protocol) and the kernel runs a few times at its first benchmark shape
-// (8192x8192 for quantizers, 8192^3 for GEMMs). ncu captures the launches after the first round of passes.
+// (8192x8192 for quantizers, 8192^3 for GEMMs, m = 16 x 8192 x 8192 for operand-swapped GEMMs). ncu captures the
+// launches after the first round of passes.
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -23,6 +24,9 @@ const SECTIONS = [
   'InstructionStats',
 ];
 
+/** The shape an operand-swapped GEMM tiling is profiled at (m = 16 of the bench's skinny rows). */
+const SKINNY_PROFILE_SHAPE = GEMM_SHAPES.find((s) => s.label === 'skinny' && s.m === 16)!;
+
 /** Launches per run of a kernel: every pass of a multi-pass quantizer (amax / pass A / pass B) is one. */
 const CAPTURED = 3;
 
@@ -36,7 +40,9 @@ export async function runProfile(
   const written: string[] = [];
   for (const spec of specs) {
     const report = path.join(outDir, `ncu-${spec.name}`);
-    const shape = spec.kind === 'gemm' ? GEMM_SHAPES[0] : null;
+    // An operand-swapped (skinny) tiling runs at the skinny shape it exists for; the others at 8192^3.
+    const skinny = spec.kind === 'gemm' && spec.tiling.registerOperand === 'b';
+    const shape = spec.kind === 'gemm' ? (skinny ? SKINNY_PROFILE_SHAPE : GEMM_SHAPES[0]) : null;
     const [rows, cols] = QUANTIZE_SHAPES[0];
     const buffers = shape ? nvfp4Buffers(shape, 'bf16') : benchBuffers(spec, rows, cols);
     if (!buffers) continue;
