@@ -203,7 +203,8 @@ function checkRegisters(name: string, elems: number, threads: number, weight: Re
 type RegisterWeight = 1 | 2 | 3;
 
 /**
- * The minBlocks of a quantize kernel's __launch_bounds__(threads, minBlocks): as many resident blocks as a register
+ * The minBlocks of a quantize kernel's __launch_bounds__(threads, minBlocks) when its tiling.minBlocksPerSm does not
+ * set it: as many resident blocks as a register
  * budget of about 48 + min(weight, 2) * E per thread allows (ptxas 13.0 fits the catalog's E = 32 kernels in 80
  * registers for weight 1 and in 128 for MS-EDEN and rotations, without spills; never less than 80, which
  * four-over-six with E = 16 needs), so that 16-24 warps per SM hide latency instead of 8-16. Never below 1 and never
@@ -419,7 +420,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       outputs,
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
-      minBlocksPerSm: minBlocksPerSm(threads, E, weight),
+      minBlocksPerSm: spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight),
     },
   };
 }

@@ -9,6 +9,7 @@ import { gemmFacts } from '../render/facts.ts';
 import { cudaF32 } from '../dsl/constants.ts';
 import { ARCHS, type Arch, type GemmSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
+import { catalogSpec } from '../dsl/catalog.ts';
 
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
 function quantize(fields: Partial<QuantizeSpec> = {}): QuantizeSpec {
@@ -462,6 +463,17 @@ test('launch bounds: several blocks per SM within the register budget, never few
     bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')),
     'kThreads, 1',
   );
+  // tiling.minBlocksPerSm sets it (the catalog's MS-EDEN tile kernels: 128 x 5).
+  assert.is(
+    bounds(
+      lower(
+        quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: { ...g2, minBlocksPerSm: 3 } }),
+        'sm_90a',
+      ),
+    ),
+    'kThreads, 3',
+  );
+  assert.is(bounds(lower(catalogSpec('quartet2_wt_rq_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 5');
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);
