@@ -14,11 +14,12 @@ const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
 const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
 
 /**
- * MS-EDEN from a staged transposed tile (E^T, the requants): 128-thread blocks compiled for 5 per SM (at most 96
- * registers; ptxas 13.0 uses 91-92 on sm_90a without spills), 20 resident warps per SM instead of the 16 that the
- * default 256 x 2 gives (99-106 registers there; 256 x 3 spills 8-32 bytes).
+ * MS-EDEN from a staged transposed tile (E^T, the requants): 128-thread blocks compiled for 6 per SM (at most 80
+ * registers; ptxas 13.0 fits pass A in 80 without spills on sm_90a, sm_100a and sm_120a with the tile loop state
+ * re-read per iteration, lower/lower.ts tileLoopState), 24 resident warps per SM instead of the 16 that the default
+ * 256 x 2 gives (99-106 registers there).
  */
-const EDEN_TILE_TILING = { threadsPerBlock: 128, minBlocksPerSm: 5 } as const;
+const EDEN_TILE_TILING = { threadsPerBlock: 128, minBlocksPerSm: 6 } as const;
 
 /** Quartet II's six quantizers (METHOD §3): 4/6 on X and W along `in` (no rotation); MS-EDEN on E, E^T and the
  * requantized transposes of the forward Wq, Xq. */

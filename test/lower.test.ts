@@ -442,6 +442,19 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
   );
 });
 
+test('tile loop state: re-read per iteration for MS-EDEN and SR staged tiles, registers for the others', () => {
+  const state = (name: string) => lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.tileLoopState;
+  assert.is(state('quartet2_et_mseden_rht128'), 'recomputed');
+  assert.is(state('quartet2_wt_rq_mseden_rht128'), 'recomputed');
+  assert.is(state('nvidia_et_sr_rht16'), 'recomputed');
+  assert.is(state('nvidia_xt_rtn_rht16'), 'registers');
+  assert.is(state('nvidia46_wt_46'), 'registers');
+  assert.is(state('quartet2_e_mseden_rht128'), null); // row-major input, no tile
+  const facts = (name: string) => quantizeFacts(lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a'));
+  assert.is(facts('quartet2_et_mseden_rht128').tileStateRecomputed, true);
+  assert.is(facts('nvidia_xt_rtn_rht16').tileStateRecomputed, false);
+});
+
 test('launch bounds: several blocks per SM within the register budget, never fewer than 1', () => {
   const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
   const bounds = (p: KernelPlan) => String(quantizeFacts(p as QuantizePlan).launchBounds).replace('Config::', '');
@@ -463,7 +476,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
     bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')),
     'kThreads, 1',
   );
-  // tiling.minBlocksPerSm sets it (the catalog's MS-EDEN tile kernels: 128 x 5).
+  // tiling.minBlocksPerSm sets it (the catalog's MS-EDEN tile kernels: 128 x 6).
   assert.is(
     bounds(
       lower(
@@ -473,7 +486,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
     ),
     'kThreads, 3',
   );
-  assert.is(bounds(lower(catalogSpec('quartet2_wt_rq_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 5');
+  assert.is(bounds(lower(catalogSpec('quartet2_wt_rq_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 6');
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);

@@ -178,16 +178,17 @@ struct qgen_input {
   }
 
   // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
-  // sets the bits from the rotation's signs).
+  // sets the bits from the rotation's signs). thread = threadIdx.x.
   template <class C>
   __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
-                                                   uint32_t piece_signs, typename TileOf<C>::Element* tile,
+                                                   uint32_t piece_signs, int thread, typename TileOf<C>::Element* tile,
                                                    float (&x)[C::kElems]) {
     if constexpr (Nvfp4)
       qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
-          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, tile, x);
+          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, thread, tile, x);
     else
-      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, tile, x);
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, thread,
+                                                                        tile, x);
   }
 
   template <class C>
@@ -381,7 +382,9 @@ struct qgen_rounding_ms_eden {
 // row s.row from column s.k0, rotated when the config rotates. Whole warps advance together, so the lanes of a chunk
 // always exchange values with each other; a staged input runs a block-uniform loop (the tile load synchronises the
 // block): every warp runs every iteration, lanes past the end are inactive.
-template <class C, class Body>
+// kRecomputeTileState: see the tile loop below (the quantize passes follow the plan, C::kTileStateRecomputed; the
+// amax pass, with few registers live, keeps the state in registers).
+template <class C, bool kRecomputeTileState, class Body>
 __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& args, int64_t items, Body&& body) {
   using Input = typename C::Input;
   const uint4 signs = C::Rotation::signs(args);
@@ -394,13 +397,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
     // NUMERICS §4.1 applied while staging: each of the thread's tile pieces is one column of the unit, i.e. one chunk
     // position with one sign, the same in every iteration (the rotation then skips its own flip). Iterations that
-    // read x directly take the signs from shared memory (not a register kept live through the loop).
+    // read x directly take the signs from shared memory (not a register kept live through the loop). With
+    // kRecomputeTileState the thread's piece signs are read from shared memory too, and the thread index in place
+    // (qgen_thread_index), in every iteration: fewer registers live through the loop, a few more instructions.
+    constexpr bool kRecomputed = kRecomputeTileState;
     uint32_t piece_signs = 0;
+    __shared__ uint32_t thread_piece_signs[kRecomputed && C::kHadamardSize > 0 ? C::kThreads : 1];
     __shared__ uint4 direct_signs;
     if constexpr (C::kHadamardSize > 0) {
+      const int thread = static_cast<int>(threadIdx.x);
 #pragma unroll
       for (int i = 0; i < Tile::kPiecesPerThread; ++i)
-        piece_signs |= qgen_sign_bit(signs, Tile::column(i) % (C::kHadamardSize > 0 ? C::kHadamardSize : 1)) << i;
+        piece_signs |= qgen_sign_bit(signs, Tile::column(i, thread) % (C::kHadamardSize > 0 ? C::kHadamardSize : 1))
+                       << i;
+      if constexpr (kRecomputed) thread_piece_signs[thread] = piece_signs;
       if (threadIdx.x == 0) direct_signs = signs;
       __syncthreads();
     }
@@ -410,18 +420,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       // used, every thread's segment.
       const qgen_segment block = C::Order::template segment<C>(args, block_item);
       const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items, block);
-      const int64_t item = block_item + threadIdx.x;
+      const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
+      const int64_t item = block_item + thread;
       // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.
-      const int lane = static_cast<int>(threadIdx.x) % C::kLanes;
-      const qgen_segment s = use_tile ? qgen_segment{block.row + static_cast<int>(threadIdx.x) / C::kLanes,
-                                                     block.k0 + lane * C::kElems, lane}
+      const int lane = thread % C::kLanes;
+      const qgen_segment s = use_tile ? qgen_segment{block.row + thread / C::kLanes, block.k0 + lane * C::kElems, lane}
                                       : C::Order::template segment<C>(args, item);
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
-      if (use_tile)
-        Input::template load_tile<C>(args, t_in, block, piece_signs, tile, x);
-      else
+      if (use_tile) {
+        const uint32_t signs_of_pieces = kRecomputed && C::kHadamardSize > 0 ? thread_piece_signs[thread] : piece_signs;
+        Input::template load_tile<C>(args, t_in, block, signs_of_pieces, thread, tile, x);
+      } else {
         Input::template load<C>(args, s, active, t_in, x);
+      }
       uint4 iteration_signs = make_uint4(0u, 0u, 0u, 0u);
       if constexpr (C::kHadamardSize > 0)
         if (!use_tile) iteration_signs = direct_signs;
@@ -464,7 +476,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
 template <class C>
 __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
   float local_max = 0.0f;
-  qgen_for_each_segment<C>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
+  qgen_for_each_segment<C, false>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
     local_max = fmaxf(local_max, qgen_group_amax<C::kElems>(x));  // inactive lanes and groups hold zeros
   });
   qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
@@ -500,7 +512,8 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
     qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / C::kGroupSize);
   const auto form = Mode::template form<C>(args);
   float local_max = 0.0f;
-  qgen_for_each_segment<C>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
+  constexpr bool kRecompute = C::kTileStateRecomputed;
+  qgen_for_each_segment<C, kRecompute>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
     uint2 codes[C::kCodeWords];
     uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
     C::Rounding::template quantize<C>(x, s, args, form, codes, stored);
