@@ -106,15 +106,15 @@ export interface QuantizeFacts {
   /** minBlocks of __launch_bounds__(threads, minBlocks). */
   minBlocksPerSm: number;
   /**
-   * Staged-tile inputs: whether the block loop keeps the thread's tile state (thread index, derived shared-memory
-   * addresses, piece signs) in registers or re-reads it in every iteration (qgen_for_each_segment); null without a
-   * tile.
+   * Whether the grid-stride loop of the quantize pass keeps its per-thread state (thread index and what derives from
+   * it, staged-tile piece signs, rotation signs, the walk's step, the segment across the body) in registers or
+   * re-reads it in every iteration (qgen_for_each_segment).
    */
-  tileLoopState: TileLoopState | null;
+  loopState: LoopState;
 }
 
-/** See QuantizeFacts.tileLoopState and tileLoopState(). */
-export type TileLoopState = 'registers' | 'recomputed';
+/** See QuantizeFacts.loopState and loopState(). */
+export type LoopState = 'registers' | 'recomputed';
 
 export interface QuantizePlan extends PlanCommon {
   kind: 'quantize';
@@ -339,15 +339,16 @@ function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): L
 }
 
 /**
- * The tile loop's per-thread state (staged inputs only). Re-reading it in every iteration costs a few integer
- * instructions and frees ~10 registers: measured with ptxas 13.0 on sm_90a, it takes the MS-EDEN tile kernels from
- * 91-92 to 80 registers at 128 x 6 (without it they spill 8-32 bytes there) and SR tile kernels from 95 to 79 (24
- * instead of 16 resident warps at 256 threads); RTN and four-over-six tile kernels gain no resident warps from it,
- * so they keep the registers.
+ * The loop's per-thread state. Re-reading it in every iteration costs a few instructions (a thread-index read, one
+ * or two shared loads, re-derived addresses) and frees ~10-25 registers: measured with ptxas 13.0 on sm_90a, it
+ * takes the MS-EDEN tile kernels from 91-92 to 80 registers at 128 x 6 (they spill 8-32 bytes there without it),
+ * the row-input MS-EDEN kernel from 121 to 96 at 128 x 5 (68 bytes of spills without it), and SR tile kernels from
+ * 95 to 79 (24 instead of 16 resident warps at 256 threads). RTN and four-over-six gain no resident warps from it,
+ * and a prefetching loop needs its next segment early, so those keep the registers.
  */
-function tileLoopState(spec: QuantizeSpec, load: LoadPath): TileLoopState | null {
-  if (load !== 'bf16-transposed-tile' && load !== 'nvfp4-transposed-tile') return null;
-  return spec.rounding === 'ms-eden' || spec.rounding === 'sr' ? 'recomputed' : 'registers';
+function loopState(spec: QuantizeSpec, load: LoadPath): LoopState {
+  const heavy = spec.rounding === 'ms-eden' || spec.rounding === 'sr';
+  return heavy && load !== 'bf16-row-prefetch' ? 'recomputed' : 'registers';
 }
 
 /** Targets (NUMERICS §5): T per rounding, T_ref for the computed tensor scale (6 for four-over-six). */
@@ -443,7 +444,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
       minBlocksPerSm: spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight),
-      tileLoopState: tileLoopState(spec, load),
+      loopState: loopState(spec, load),
     },
   };
 }

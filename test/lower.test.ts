@@ -442,17 +442,18 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
   );
 });
 
-test('tile loop state: re-read per iteration for MS-EDEN and SR staged tiles, registers for the others', () => {
-  const state = (name: string) => lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.tileLoopState;
+test('loop state: re-read per iteration for MS-EDEN and SR (no prefetch), registers for the others', () => {
+  const state = (name: string) => lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.loopState;
   assert.is(state('quartet2_et_mseden_rht128'), 'recomputed');
   assert.is(state('quartet2_wt_rq_mseden_rht128'), 'recomputed');
   assert.is(state('nvidia_et_sr_rht16'), 'recomputed');
   assert.is(state('nvidia_xt_rtn_rht16'), 'registers');
   assert.is(state('nvidia46_wt_46'), 'registers');
-  assert.is(state('quartet2_e_mseden_rht128'), null); // row-major input, no tile
+  assert.is(state('quartet2_e_mseden_rht128'), 'recomputed'); // row input
+  assert.is(state('nvidia_e_sr'), 'registers'); // prefetching row input
   const facts = (name: string) => quantizeFacts(lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a'));
-  assert.is(facts('quartet2_et_mseden_rht128').tileStateRecomputed, true);
-  assert.is(facts('nvidia_xt_rtn_rht16').tileStateRecomputed, false);
+  assert.is(facts('quartet2_et_mseden_rht128').loopStateRecomputed, true);
+  assert.is(facts('nvidia_xt_rtn_rht16').loopStateRecomputed, false);
 });
 
 test('launch bounds: several blocks per SM within the register budget, never fewer than 1', () => {

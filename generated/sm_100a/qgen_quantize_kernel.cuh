@@ -382,9 +382,10 @@ struct qgen_rounding_ms_eden {
 // row s.row from column s.k0, rotated when the config rotates. Whole warps advance together, so the lanes of a chunk
 // always exchange values with each other; a staged input runs a block-uniform loop (the tile load synchronises the
 // block): every warp runs every iteration, lanes past the end are inactive.
-// kRecomputeTileState: see the tile loop below (the quantize passes follow the plan, C::kTileStateRecomputed; the
-// amax pass, with few registers live, keeps the state in registers).
-template <class C, bool kRecomputeTileState, class Body>
+// kRecomputeLoopState: per-thread loop state re-read in every iteration instead of kept in registers (see the two
+// loops below; the quantize passes follow the plan, C::kLoopStateRecomputed; the amax pass, with few registers live,
+// keeps the registers).
+template <class C, bool kRecomputeLoopState, class Body>
 __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& args, int64_t items, Body&& body) {
   using Input = typename C::Input;
   const uint4 signs = C::Rotation::signs(args);
@@ -398,9 +399,9 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     // NUMERICS §4.1 applied while staging: each of the thread's tile pieces is one column of the unit, i.e. one chunk
     // position with one sign, the same in every iteration (the rotation then skips its own flip). Iterations that
     // read x directly take the signs from shared memory (not a register kept live through the loop). With
-    // kRecomputeTileState the thread's piece signs are read from shared memory too, and the thread index in place
+    // kRecomputeLoopState the thread's piece signs are read from shared memory too, and the thread index in place
     // (qgen_thread_index), in every iteration: fewer registers live through the loop, a few more instructions.
-    constexpr bool kRecomputed = kRecomputeTileState;
+    constexpr bool kRecomputed = kRecomputeLoopState;
     uint32_t piece_signs = 0;
     __shared__ uint32_t thread_piece_signs[kRecomputed && C::kHadamardSize > 0 ? C::kThreads : 1];
     __shared__ uint4 direct_signs;
@@ -441,8 +442,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       body(s, active, x);
     }
   } else {
-    const int lane = static_cast<int>(threadIdx.x & 31u);
+    // With kRecomputeLoopState (not with a prefetch, which needs the next segment early): the walk advances after
+    // the body (its segment is the body's, not a second copy kept live through it), its step and the rotation signs
+    // are re-read from shared memory and the lane in place, in every iteration.
+    constexpr bool kRecomputed = kRecomputeLoopState && !Input::kPrefetch;
     auto walk = C::Order::template walk<C>(args, first, stride);  // the segment of item, then of item + stride, ...
+    __shared__ qgen_walk_step shared_step;
+    __shared__ uint4 shared_signs;
+    if constexpr (kRecomputed) {
+      if (threadIdx.x == 0) {
+        shared_step = walk.step();  // the same in every thread: stride is the grid's
+        shared_signs = signs;
+      }
+      __syncthreads();
+    }
     uint4 raw[Input::kPrefetch ? C::kElems / 8 : 1];
     if constexpr (Input::kPrefetch) {
       const qgen_segment s = walk.segment();
@@ -450,9 +463,10 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     }
     for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u); warp_item < items;
          warp_item += stride) {
+      const int lane = (kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x)) & 31;
       const int64_t item = warp_item + lane;
       const qgen_segment s = walk.segment();
-      walk.advance();
+      if constexpr (!kRecomputed) walk.advance();
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
       if constexpr (Input::kPrefetch) {
@@ -463,8 +477,18 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       } else {
         Input::template load<C>(args, s, active, t_in, x);
       }
-      C::Rotation::template rotate<C>(x, signs, s);
+      if constexpr (kRecomputed) {
+        // volatile: read in every iteration, not hoisted out of the loop
+        const volatile uint32_t* const words = reinterpret_cast<const volatile uint32_t*>(&shared_signs);
+        C::Rotation::template rotate<C>(x, make_uint4(words[0], words[1], words[2], words[3]), s);
+      } else {
+        C::Rotation::template rotate<C>(x, signs, s);
+      }
       body(s, active, x);
+      if constexpr (kRecomputed) {
+        const volatile int64_t* const step = reinterpret_cast<const volatile int64_t*>(&shared_step);
+        walk.advance(qgen_walk_step{step[0], step[1]});
+      }
     }
   }
 }
@@ -512,13 +536,13 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
     qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / C::kGroupSize);
   const auto form = Mode::template form<C>(args);
   float local_max = 0.0f;
-  constexpr bool kRecompute = C::kTileStateRecomputed;
+  constexpr bool kRecompute = C::kLoopStateRecomputed;
   qgen_for_each_segment<C, kRecompute>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
     uint2 codes[C::kCodeWords];
     uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
     C::Rounding::template quantize<C>(x, s, args, form, codes, stored);
     if (active) {
-      qgen_store_codes<C::kElems>(args.codes, args.cols, s, codes);
+      qgen_store_codes<C::kElems>(args.codes, kRecompute ? qgen_reread(args.cols) : args.cols, s, codes);
       if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
       if constexpr (Mode::kOnePass) {
 #pragma unroll
