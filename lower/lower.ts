@@ -219,9 +219,21 @@ type RegisterWeight = 1 | 2 | 3;
  * four-over-six with E = 16 needs), so that 16-24 warps per SM hide latency instead of 8-16. Never below 1 and never
  * above what 2048 threads per SM allow.
  */
-function minBlocksPerSm(threads: number, elems: number, weight: RegisterWeight): number {
-  const need = Math.max(80, 48 + Math.min(weight, 2) * elems);
+function minBlocksPerSm(threads: number, elems: number, weight: RegisterWeight, need64 = false): number {
+  const need = need64 ? 64 : Math.max(80, 48 + Math.min(weight, 2) * elems);
   return Math.max(1, Math.min(blocksPerSm(threads), Math.floor(65536 / (threads * need))));
+}
+
+/**
+ * The one measured exception to minBlocksPerSm's estimate (ptxas 13.0): one-pass four-over-six from a row-major
+ * bf16 input with E = 32 and the software E2M1 rounding (sm_90a), its loop state re-read per iteration (loopState),
+ * fits 64 registers without spills (32 warps per SM instead of 24 at 80). With the hardware rounding (sm_100a,
+ * sm_120a) it spills 28-36 bytes at 64, with a computed tensor scale 28.
+ */
+function fourSixIn64(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): boolean {
+  const rowInput = load === 'bf16-row' && spec.block === '1x16';
+  const onePass = spec.tensorScale === 'one-pass';
+  return spec.rounding === 'four-six' && onePass && rowInput && elems === 32 && e2m1Rn === 'software';
 }
 
 /** Blocks per SM the grid-stride launch aims for (occupancy target; never changes results). */
@@ -342,13 +354,15 @@ function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): L
  * The loop's per-thread state. Re-reading it in every iteration costs a few instructions (a thread-index read, one
  * or two shared loads, re-derived addresses) and frees ~10-25 registers: measured with ptxas 13.0 on sm_90a, it
  * takes the MS-EDEN tile kernels from 91-92 to 80 registers at 128 x 6 (they spill 8-32 bytes there without it),
- * the row-input MS-EDEN kernel from 121 to 96 at 128 x 5 (68 bytes of spills without it), and SR tile kernels from
- * 95 to 79 (24 instead of 16 resident warps at 256 threads). RTN and four-over-six gain no resident warps from it,
- * and a prefetching loop needs its next segment early, so those keep the registers.
+ * the row-input MS-EDEN kernel from 121 to 96 at 128 x 5 (68 bytes of spills without it), SR tile kernels from 95
+ * to 79 (24 instead of 16 resident warps at 256 threads) and one-pass four-over-six into 64 (fourSixIn64; 56 bytes
+ * of spills without it). Elsewhere (RTN, the other four-over-six kernels) it gains no resident warps, and a
+ * prefetching loop needs its next segment early: those keep the registers.
  */
-function loopState(spec: QuantizeSpec, load: LoadPath): LoopState {
-  const heavy = spec.rounding === 'ms-eden' || spec.rounding === 'sr';
-  return heavy && load !== 'bf16-row-prefetch' ? 'recomputed' : 'registers';
+function loopState(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): LoopState {
+  if (load === 'bf16-row-prefetch') return 'registers';
+  if (spec.rounding === 'ms-eden' || spec.rounding === 'sr') return 'recomputed';
+  return fourSixIn64(spec, elems, load, e2m1Rn) ? 'recomputed' : 'registers';
 }
 
 /** Targets (NUMERICS §5): T per rounding, T_ref for the computed tensor scale (6 for four-over-six). */
@@ -443,8 +457,9 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       outputs,
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
-      minBlocksPerSm: spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight),
-      loopState: loopState(spec, load),
+      minBlocksPerSm:
+        spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fourSixIn64(spec, E, load, e2m1Rn)),
+      loopState: loopState(spec, E, load, e2m1Rn),
     },
   };
 }

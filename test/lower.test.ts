@@ -451,6 +451,8 @@ test('loop state: re-read per iteration for MS-EDEN and SR (no prefetch), regist
   assert.is(state('nvidia46_wt_46'), 'registers');
   assert.is(state('quartet2_e_mseden_rht128'), 'recomputed'); // row input
   assert.is(state('nvidia_e_sr'), 'registers'); // prefetching row input
+  assert.is(state('quartet2_x_46'), 'recomputed'); // one-pass 4/6, software E2M1: 64 registers
+  assert.is(state('nvidia46_x_46'), 'registers'); // computed tensor scale: no gain
   const facts = (name: string) => quantizeFacts(lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a'));
   assert.is(facts('quartet2_et_mseden_rht128').loopStateRecomputed, true);
   assert.is(facts('nvidia_xt_rtn_rht16').loopStateRecomputed, false);
@@ -488,6 +490,11 @@ test('launch bounds: several blocks per SM within the register budget, never few
     'kThreads, 3',
   );
   assert.is(bounds(lower(catalogSpec('quartet2_wt_rq_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 6');
+  // One-pass 4/6 from a row input fits 64 registers with the software E2M1 rounding (sm_90a) only.
+  const x46 = catalogSpec('quartet2_x_46', 'sm_90a')!;
+  assert.is(bounds(lower(x46, 'sm_90a')), 'kThreads, 4');
+  assert.is(bounds(lower(x46, 'sm_100a')), 'kThreads, 3');
+  assert.is(bounds(lower(catalogSpec('nvidia46_x_46', 'sm_90a')!, 'sm_90a')), 'kThreads, 3');
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);

@@ -545,10 +545,13 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
       qgen_store_codes<C::kElems>(args.codes, kRecompute ? qgen_reread(args.cols) : args.cols, s, codes);
       if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
       if constexpr (Mode::kOnePass) {
+        // cols re-read for the proxy index in row loops (four-over-six at 64 registers spills 4 bytes without it;
+        // the staged-tile requant at 80 spills 8 bytes with it: ptxas 13.0)
+        const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
 #pragma unroll
         for (int g = 0; g < C::kGroupsPerThread; ++g) {
-          if (s.k0 + C::kGroupSize * g >= args.cols) break;
-          qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, args.cols)] = static_cast<uint16_t>(stored[g]);
+          if (s.k0 + C::kGroupSize * g >= cols) break;
+          qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, cols)] = static_cast<uint16_t>(stored[g]);
           local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
         }
       } else {
