@@ -9,7 +9,8 @@
 # BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name
 # regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
 # SEEDS and P (train), WORKLOAD, BUDGET_S and TUNE_MAX (tune: at most that many fused tilings, catalog first).
-# Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the next one runs.
+# Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
+# next one runs.
 # With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
