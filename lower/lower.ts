@@ -225,15 +225,17 @@ function minBlocksPerSm(threads: number, elems: number, weight: RegisterWeight, 
 }
 
 /**
- * The one measured exception to minBlocksPerSm's estimate (ptxas 13.0): one-pass four-over-six from a row-major
- * bf16 input with E = 32 and the software E2M1 rounding (sm_90a), its loop state re-read per iteration (loopState),
- * fits 64 registers without spills (32 warps per SM instead of 24 at 80). With the hardware rounding (sm_100a,
- * sm_120a) it spills 28-36 bytes at 64, with a computed tensor scale 28.
+ * The measured exceptions to minBlocksPerSm's estimate (ptxas 13.0), both from a row-major bf16 input (1x16 groups,
+ * E = 32) with the loop state re-read per iteration (loopState): one-pass four-over-six with the software E2M1
+ * rounding (sm_90a) fits 64 registers without spills (32 warps per SM instead of 24 at 80; with the hardware rounding
+ * of sm_100a / sm_120a it spills 28-36 bytes, with a computed tensor scale 28), and NVFP4 SR without the prefetch
+ * fits 62-64 on every arch (nvidia_e_sr; 94 registers, 16 warps, with the prefetch).
  */
-function fourSixIn64(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): boolean {
-  const rowInput = load === 'bf16-row' && spec.block === '1x16';
-  const onePass = spec.tensorScale === 'one-pass';
-  return spec.rounding === 'four-six' && onePass && rowInput && elems === 32 && e2m1Rn === 'software';
+function fitsIn64(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): boolean {
+  if (load !== 'bf16-row' || spec.block !== '1x16' || elems !== 32) return false;
+  const fourSix = spec.rounding === 'four-six' && spec.tensorScale === 'one-pass' && e2m1Rn === 'software';
+  const sr = spec.rounding === 'sr' && spec.scaleGroup.format === 'e4m3';
+  return fourSix || sr;
 }
 
 /** Blocks per SM the grid-stride launch aims for (occupancy target; never changes results). */
@@ -332,9 +334,10 @@ function quantizeMapping(name: string, spec: QuantizeSpec): PlanCommon['mapping'
  * An NVFP4 input (NUMERICS §5.9) is staged the same way as dequantized f32 values, (threads / L) x L * (E + 4) floats
  * (qgen_nvfp4_transposed_tile), when E is whole 16-byte code pieces, the tile has a multiple of 32 rows and it fits
  * in 40 KiB. A row-major bf16 input is software-pipelined (the next iteration's 16-byte loads are in flight during
- * this one's arithmetic, E / 2 more registers) only where it costs no occupancy (RTN, SR, MXFP4 with E <= 32,
+ * this one's arithmetic, E / 2 more registers) only where it costs no occupancy (RTN and MXFP4 with E <= 32,
  * measured with ptxas 13.0): four-over-six and MS-EDEN need about E / 2 more registers with it, and measured slower
- * on an H100 at the lower occupancy.
+ * on an H100 at the lower occupancy; NVFP4 SR (nvidia_e_sr) takes 94 registers with it (16 warps per SM) and 59-64
+ * without it (fitsIn64: 32 warps).
  */
 function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): LoadPath {
   const E = mapping.elemsPerThread,
@@ -346,7 +349,8 @@ function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): L
     return tile ? 'nvfp4-transposed-tile' : 'nvfp4-transposed';
   }
   if (spec.transposedInput) return !block16 && E * threads * 2 <= 32768 ? 'bf16-transposed-tile' : 'bf16-transposed';
-  const prefetch = !block16 && E <= 32 && spec.rounding !== 'four-six' && spec.rounding !== 'ms-eden';
+  const nvfp4Sr = spec.rounding === 'sr' && spec.scaleGroup.format === 'e4m3';
+  const prefetch = !block16 && E <= 32 && spec.rounding !== 'four-six' && spec.rounding !== 'ms-eden' && !nvfp4Sr;
   return prefetch ? 'bf16-row-prefetch' : 'bf16-row';
 }
 
@@ -355,14 +359,14 @@ function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): L
  * or two shared loads, re-derived addresses) and frees ~10-25 registers: measured with ptxas 13.0 on sm_90a, it
  * takes the MS-EDEN tile kernels from 91-92 to 80 registers at 128 x 6 (they spill 8-32 bytes there without it),
  * the row-input MS-EDEN kernel from 121 to 96 at 128 x 5 (68 bytes of spills without it), SR tile kernels from 95
- * to 79 (24 instead of 16 resident warps at 256 threads) and one-pass four-over-six into 64 (fourSixIn64; 56 bytes
+ * to 79 (24 instead of 16 resident warps at 256 threads) and one-pass four-over-six into 64 (fitsIn64; 56 bytes
  * of spills without it). Elsewhere (RTN, the other four-over-six kernels) it gains no resident warps, and a
  * prefetching loop needs its next segment early: those keep the registers.
  */
 function loopState(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): LoopState {
   if (load === 'bf16-row-prefetch') return 'registers';
   if (spec.rounding === 'ms-eden' || spec.rounding === 'sr') return 'recomputed';
-  return fourSixIn64(spec, elems, load, e2m1Rn) ? 'recomputed' : 'registers';
+  return fitsIn64(spec, elems, load, e2m1Rn) ? 'recomputed' : 'registers';
 }
 
 /** Targets (NUMERICS §5): T per rounding, T_ref for the computed tensor scale (6 for four-over-six). */
@@ -457,8 +461,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       outputs,
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
-      minBlocksPerSm:
-        spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fourSixIn64(spec, E, load, e2m1Rn)),
+      minBlocksPerSm: spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fitsIn64(spec, E, load, e2m1Rn)),
       loopState: loopState(spec, E, load, e2m1Rn),
     },
   };

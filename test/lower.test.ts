@@ -431,6 +431,15 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
   );
   assert.is(lowerQ(quantize({ tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row-prefetch');
   assert.is(lowerQ(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
+  // NVFP4 SR reads without the prefetch (94 registers with it, 62-64 without); MXFP4 SR keeps it.
+  assert.is(lowerQ(catalogSpec('nvidia_e_sr', 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.load, 'bf16-row');
+  assert.is(
+    lowerQ(
+      quantize({ rounding: 'sr', scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', tiling: g2 }),
+      'sm_90a',
+    ).quantize.load,
+    'bf16-row-prefetch',
+  );
   assert.is(
     lowerQ(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').quantize.load,
     'bf16-row',
@@ -450,7 +459,8 @@ test('loop state: re-read per iteration for MS-EDEN and SR (no prefetch), regist
   assert.is(state('nvidia_xt_rtn_rht16'), 'registers');
   assert.is(state('nvidia46_wt_46'), 'registers');
   assert.is(state('quartet2_e_mseden_rht128'), 'recomputed'); // row input
-  assert.is(state('nvidia_e_sr'), 'registers'); // prefetching row input
+  assert.is(state('nvidia_x_rtn'), 'registers'); // prefetching row input
+  assert.is(state('nvidia_e_sr'), 'recomputed'); // SR row input without the prefetch: 64 registers
   assert.is(state('quartet2_x_46'), 'recomputed'); // one-pass 4/6, software E2M1: 64 registers
   assert.is(state('nvidia46_x_46'), 'registers'); // computed tensor scale: no gain
   const facts = (name: string) => quantizeFacts(lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a'));
@@ -495,6 +505,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
   assert.is(bounds(lower(x46, 'sm_90a')), 'kThreads, 4');
   assert.is(bounds(lower(x46, 'sm_100a')), 'kThreads, 3');
   assert.is(bounds(lower(catalogSpec('nvidia46_x_46', 'sm_90a')!, 'sm_90a')), 'kThreads, 3');
+  for (const arch of ARCHS) assert.is(bounds(lower(catalogSpec('nvidia_e_sr', arch)!, arch)), 'kThreads, 4', arch);
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);
