@@ -38,7 +38,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed).
 //   Launches: quantize (qgen_mxfp4_x_rtn_impl::quantize); workspace: none.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 32; checked before any launch.
-//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
+//   Registers: __launch_bounds__(256, 3) (at most 80 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"

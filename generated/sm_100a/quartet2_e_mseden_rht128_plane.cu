@@ -46,7 +46,8 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_quartet2_e_mseden_rht128_plane_impl::pass_a) -> pass-b (qgen_quartet2_e_mseden_rht128_plane_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128; checked before any launch.
-//   Registers: __launch_bounds__(128, 5) (at most 102 per thread, no spills).
+//   Registers: __launch_bounds__(128, 5) (at most 96 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"

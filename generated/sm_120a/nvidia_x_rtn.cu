@@ -41,7 +41,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_nvidia_x_rtn_impl::amax_pass) -> quantize (qgen_nvidia_x_rtn_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
+//   Registers: __launch_bounds__(256, 3) (at most 80 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"

@@ -45,6 +45,7 @@
 //   Launches: amax-pass (qgen_quartet2_e_mseden_rht128_computed_c256_impl::amax_pass) -> quantize (qgen_quartet2_e_mseden_rht128_computed_c256_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128; checked before any launch.
 //   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"

@@ -42,6 +42,7 @@
 //   Launches: pass-a (qgen_quartet2_w_46_impl::pass_a) -> pass-b (qgen_quartet2_w_46_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
 //   Registers: __launch_bounds__(256, 4) (at most 64 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
