@@ -238,6 +238,17 @@ function fitsIn64(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m
   return fourSix || sr;
 }
 
+/**
+ * Blocks per SM a quantizer's grid-stride launch aims for when its tiling sets minBlocksPerSm: the most whole waves
+ * of minBlocks resident blocks (every block does the same work, so a grid of 16 blocks per SM with 5 resident would
+ * run a last wave of one block per SM at a fifth of the occupancy). Only there: a kernel whose registers come from
+ * the estimate may fit more blocks than minBlocks (an amax pass of 42 registers fits 5 of 256 threads where its
+ * quantize pass fits 3), and 2048 / threads is then the safer grid. Never changes results.
+ */
+function gridBlocksPerSm(threads: number, minBlocks: number): number {
+  return Math.max(minBlocks, Math.floor(blocksPerSm(threads) / minBlocks) * minBlocks);
+}
+
 /** Blocks per SM the grid-stride launch aims for (occupancy target; never changes results). */
 export function blocksPerSm(threads: number): number {
   return Math.max(1, Math.floor(2048 / threads));
@@ -425,6 +436,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   checkRegisters(name, E, threads, weight);
   const e2m1Rn = e2m1RnImplementation(arch);
   const load = quantizeLoadPath(spec, mapping);
+  const minBlocks = spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fitsIn64(spec, E, load, e2m1Rn));
   return {
     name,
     kind: 'quantize',
@@ -444,7 +456,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
     mapping,
     colsMultiple: Math.max(groupSize, n, per128 ? 128 : 0),
     threadsPerBlock: threads,
-    blocksPerSm: blocksPerSm(threads),
+    // whole waves where the spec sizes the registers (other passes of a kernel may fit more blocks than minBlocks)
+    blocksPerSm: spec.tiling.minBlocksPerSm ? gridBlocksPerSm(threads, minBlocks) : blocksPerSm(threads),
     quantize: {
       scaleFormat: spec.scaleGroup.format,
       groupSize,
@@ -461,7 +474,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       outputs,
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
-      minBlocksPerSm: spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fitsIn64(spec, E, load, e2m1Rn)),
+      minBlocksPerSm: minBlocks,
       loopState: loopState(spec, E, load, e2m1Rn),
     },
   };

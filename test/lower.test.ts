@@ -506,6 +506,11 @@ test('launch bounds: several blocks per SM within the register budget, never few
   assert.is(bounds(lower(x46, 'sm_100a')), 'kThreads, 3');
   assert.is(bounds(lower(catalogSpec('nvidia46_x_46', 'sm_90a')!, 'sm_90a')), 'kThreads, 3');
   for (const arch of ARCHS) assert.is(bounds(lower(catalogSpec('nvidia_e_sr', arch)!, arch)), 'kThreads, 4', arch);
+  // The grid of a kernel whose tiling sets minBlocksPerSm is whole waves of it (no last wave of 1 block per SM).
+  const grid = (name: string) => lower(catalogSpec(name, 'sm_90a')!, 'sm_90a');
+  assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).blocksPerSm, 15); // 3 waves of 5 (128 threads)
+  assert.is((grid('quartet2_et_mseden_rht128') as QuantizePlan).blocksPerSm, 12); // 2 waves of 6
+  assert.is((grid('nvidia_x_rtn') as QuantizePlan).blocksPerSm, 8); // estimated registers: 2048 / 256
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);

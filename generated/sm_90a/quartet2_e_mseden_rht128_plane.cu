@@ -76,7 +76,7 @@ namespace qgen_quartet2_e_mseden_rht128_plane_impl {
 struct Config {
   static constexpr const char* kKernelName = "quartet2_e_mseden_rht128_plane";
   static constexpr int kThreads = 128;             // tiling.threadsPerBlock
-  static constexpr int kBlocksPerSm = 16;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kBlocksPerSm = 15;          // grid-stride launch: at most this many blocks per SM
   static constexpr int kElems = 32;              // elements of one output row per thread (E)
   static constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
   static constexpr int kGroupSize = 16;          // elements per scale group
