@@ -106,6 +106,11 @@ export interface QuantizeFacts {
   /** minBlocks of __launch_bounds__(threads, minBlocks). */
   minBlocksPerSm: number;
   /**
+   * Blocks per SM of the one-pass pass B's grid: 2048 / threads. Pass B takes fewer registers than pass A (~50),
+   * so more of its blocks are resident than pass A's whole-wave grid (PlanCommon.blocksPerSm) is made for.
+   */
+  finalizeBlocksPerSm: number;
+  /**
    * Whether the grid-stride loop of the quantize pass keeps its per-thread state (thread index and what derives from
    * it, staged-tile piece signs, rotation signs, the walk's step, the segment across the body) in registers or
    * re-reads it in every iteration (qgen_for_each_segment).
@@ -475,6 +480,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
       minBlocksPerSm: minBlocks,
+      finalizeBlocksPerSm: blocksPerSm(threads),
       loopState: loopState(spec, E, load, e2m1Rn),
     },
   };

@@ -511,6 +511,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
   assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).blocksPerSm, 15); // 3 waves of 5 (128 threads)
   assert.is((grid('quartet2_et_mseden_rht128') as QuantizePlan).blocksPerSm, 12); // 2 waves of 6
   assert.is((grid('nvidia_x_rtn') as QuantizePlan).blocksPerSm, 8); // estimated registers: 2048 / 256
+  assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).quantize.finalizeBlocksPerSm, 16); // pass B: 2048 / 128
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);

@@ -134,7 +134,7 @@ extern "C" qgen_status qgen_quartet2_w_46(const qgen_quantize_args* args, cudaSt
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
   pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
-  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, Config::kBlocksPerSm);
+  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, 8);
   pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);
 }
