@@ -239,6 +239,33 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       },
       { doc: 'the NVFP4 GEMM for m <= 64: C^T = B . A^T on wgmma m64n64, weights decoded once', output: 'bf16' },
     ),
+    // The same with K split over two consumer warpgroups inside the CTA (kb mod 2, NUMERICS §6.2): two independent
+    // decode -> wgmma chains per SM (bench/NOTES.md "Skinny m: K split inside the CTA"). Low bits may differ from the
+    // c = 1 kernels', within the bound; the torch package routes to them only behind QGEN_SKINNY_SPLIT.
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab_c2',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+      },
+      { doc: 'the m <= 16 swapped NVFP4 GEMM, K split over 2 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x64x128_swapab_c2',
+      {
+        ctaTile: [64, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+      },
+      { doc: 'the m <= 64 swapped NVFP4 GEMM, K split over 2 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
     gemm(
       'gemm_nvfp4_f32',
       { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },

@@ -633,7 +633,8 @@ function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
     [{ min: 8, max: 64, multipleOf: 8 }, { min: SM90_SWAP_W_ROWS, max: SM90_SWAP_W_ROWS }, GEMM_LIMITS.sm_90a.k],
     '[M, N, K]',
   );
-  const consumers = int(p, t, tp, 'consumers', { min: 1, max: 1 });
+  // c consumer warpgroups split each tile's K blocks (kb mod c, NUMERICS §6.2); the layout refuses c = 3.
+  const consumers = int(p, t, tp, 'consumers', { min: 1, max: 4 });
   const stages = int(p, t, tp, 'stages', GEMM_LIMITS.sm_90a.stages);
   const one: IntRule = { min: 1, max: 1 };
   intTuple(p, t, tp, 'cluster', [one, one], '[x, y]');
@@ -648,7 +649,7 @@ function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
     );
     return;
   }
-  const r = sm90SwapLayout([m, n, k], stages);
+  const r = sm90SwapLayout([m, n, k], stages, consumers);
   if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
 }
 
