@@ -8,8 +8,9 @@
 # that stage package installs). Knobs: ARCH, RUNS (suite), BENCH_ONLY (a kernel-name regex), BENCH_REPS and
 # BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name
 # regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
-# SEEDS and P (train), WORKLOAD and BUDGET_S (tune). Every stage writes a new folder under
-# bench/results/ with qgen-provenance/1; a failing stage is reported and the next one runs.
+# SEEDS and P (train), WORKLOAD, BUDGET_S and TUNE_MAX (tune: at most that many fused tilings, catalog first).
+# Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
+# next one runs.
 # With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,14 +65,16 @@ for s in "${STAGES[@]}"; do
     sass) stage sass "${gpu[@]}" sass ;;
     bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
       ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_GEMM_SHAPES:+--gemm-shapes "$BENCH_GEMM_SHAPES"} ;;
-    profile) stage profile "${gpu[@]}" profile --arch "$ARCH" --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
+    profile) stage profile "${gpu[@]}" profile --arch "$ARCH" \
+      --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
       --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
     train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG=bench/train_curves.svg \
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;
-    tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" ;;
+    tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" \
+      ${TUNE_MAX:+--max-candidates "$TUNE_MAX"} ;;
   esac
 done
 echo "=== reproduce: summary"
