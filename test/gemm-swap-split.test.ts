@@ -8,9 +8,17 @@
 // steps, must fail: that is what arch/gemm_sm90.ts sm90SwapLayout and the template's tile_steps rely on.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { sm90SwapDecoderGroups, sm90SwapLayout, sm90SwapRingPeriod } from '../arch/gemm_sm90.ts';
+import { vendor } from '../emit/vendor.ts';
+import { GEMM_SPLIT_CHOICE } from '../dsl/recipes.ts';
+import { sm90SwapDecoderGroups, sm90SwapLayout, sm90SwapRingPeriod, sm90SwapSmemBytes } from '../arch/gemm_sm90.ts';
+import { catalogSpec } from '../dsl/catalog.ts';
+import type { GemmSpec } from '../dsl/types.ts';
+import { gemmSpace } from '../validate/space.ts';
+import { lower, type GemmPlan } from '../lower/lower.ts';
 
 interface Schedule {
   rawStages: number;
@@ -271,6 +279,24 @@ test('ring schedule: without padding tiles to a multiple of c steps, blocks go t
   );
 });
 
+test('space: every swapped candidate with c consumers has the layout the ring rule and the template need', () => {
+  const { candidates } = gemmSpace('sm_90a', catalogSpec('gemm_nvfp4_bf16', 'sm_90a') as GemmSpec);
+  const swapped = candidates.filter((c) => c.tiling.registerOperand === 'b');
+  assert.ok(swapped.some((c) => c.tiling.consumers === 2) && swapped.some((c) => c.tiling.consumers === 1));
+  for (const spec of swapped) {
+    const g = (lower(spec, 'sm_90a') as GemmPlan).gemm;
+    assert.ok(g.arch === 'sm_90a');
+    const L = g.layout;
+    const [m, , k] = spec.tiling.ctaTile;
+    const c = spec.tiling.consumers;
+    assert.is(L.consumers, c, spec.name);
+    assert.is(L.threads, 128 * c + 128 + 32, spec.name);
+    assert.is(L.smemBytes, sm90SwapSmemBytes(m, k, spec.tiling.stages, c), spec.name);
+    assert.is(L.rawStages % sm90SwapRingPeriod(c, sm90SwapDecoderGroups(m, k)), 0, spec.name);
+    assert.ok(c === 1 ? L.wSets === 2 : L.wSets === 1 || L.wSets === 2, spec.name);
+  }
+});
+
 test('the template keeps what the model assumes: padded tiles, per-consumer first and last steps, the barriers', () => {
   const src = readFileSync(path.join('templates', 'gemm_sm90_swap.cu.hbs'), 'utf8');
   assert.ok(src.includes('return (g.ksteps + kConsumers - 1) / kConsumers * kConsumers;'), 'tile_steps pads');
@@ -285,6 +311,47 @@ test('the template keeps what the model assumes: padded tiles, per-consumer firs
   // the sum's order: acc (P_0), then partials 1 .. c - 1
   assert.ok(src.includes('for (int w = 0; w < kPartials; ++w) sum = sum + partials[(w * (kXRows / 2)'));
   assert.ok(src.includes('static_assert(kRawStages % kConsumers == 0 && kXStages % kConsumers == 0'));
+});
+
+test('torch package: K-split kernels vendored, used for the fallback only with QGEN_SKINNY_SPLIT=1', async () => {
+  const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
+  if (probe.exitCode !== 0) {
+    console.log('  gemm-swap-split: python3 has no torch; the package routing check did not run');
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-split-'));
+  try {
+    const r = await vendor({ target: 'torch', arch: 'sm_90a', out: dir });
+    for (const k of Object.values(GEMM_SPLIT_CHOICE.sm_90a)) assert.ok(r.kernels.includes(k), `${k} vendored`);
+    const script =
+      'import json, sys\nsys.path.insert(0, sys.argv[1])\nimport qgen_torch.ops as o\n' +
+      'tuned = [o.gemm_plan(m, 8192, 8192) for m in (1, 16, 17, 64, 65)]\no.set_gemm_mode("fused")\n' +
+      'print(json.dumps([tuned, [o.gemm_plan(m, 8192, 8192) for m in (16, 64, 128)]]))';
+    const plans = async (env: Record<string, string>) => {
+      const run = await execa('python3', ['-c', script, dir], { reject: false, env, extendEnv: true });
+      assert.is(run.exitCode, 0, run.stderr);
+      return JSON.parse(run.stdout.trim().split('\n').pop()!) as [string, string | null, string][][];
+    };
+    const k16 = 'gemm_nvfp4_bf16_16x64x128_swapab',
+      k64 = 'gemm_nvfp4_bf16_64x64x128_swapab';
+    const off = await plans({ QGEN_SKINNY_SPLIT: '0' });
+    assert.equal(
+      off[0].map((p) => p[1]),
+      [k16, k16, k64, k64, null],
+    );
+    const on = await plans({ QGEN_SKINNY_SPLIT: '1' });
+    assert.equal(
+      on[0].map((p) => p[1]),
+      [`${k16}_c2`, `${k16}_c2`, `${k64}_c2`, `${k64}_c2`, null],
+    );
+    assert.equal(
+      on[1].map((p) => p[1]),
+      [`${k16}_c2`, `${k64}_c2`, 'gemm_nvfp4_bf16_64x64x128'],
+      "'fused' mode too; other kernels unchanged",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
