@@ -85,7 +85,7 @@ export function sm90GemmLayout(
 
 /** Ring depth of dequantized X tiles in the operand-swapped kernel (templates/gemm_sm90_swap.cu.hbs). */
 export const SM90_SWAP_X_STAGES = 4;
-/** W rows per tile of the operand-swapped kernel: one m64 wgmma slab of B rows, one consumer warpgroup. */
+/** W rows per tile of the operand-swapped kernel: one m64 wgmma slab of B rows, shared by the consumer warpgroups. */
 export const SM90_SWAP_W_ROWS = 64;
 
 /** Shared memory of the operand-swapped kernel: the X ring (bf16, xRows x bk each), the raw stages (W and X codes,
