@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { vendor } from '../emit/vendor.ts';
+import { compileCuda, nvccVersion } from '../harness/nvcc.ts';
 import { GEMM_SPLIT_CHOICE } from '../dsl/recipes.ts';
 import { sm90SwapDecoderGroups, sm90SwapLayout, sm90SwapRingPeriod, sm90SwapSmemBytes } from '../arch/gemm_sm90.ts';
 import { catalogSpec } from '../dsl/catalog.ts';
@@ -311,6 +312,43 @@ test('the template keeps what the model assumes: padded tiles, per-consumer firs
   // the sum's order: acc (P_0), then partials 1 .. c - 1
   assert.ok(src.includes('for (int w = 0; w < kPartials; ++w) sum = sum + partials[(w * (kXRows / 2)'));
   assert.ok(src.includes('static_assert(kRawStages % kConsumers == 0 && kXStages % kConsumers == 0'));
+});
+
+test('ptxas: the swapped GEMMs fit their register share, no spills, no wgmma serialisation (C75xx)', async () => {
+  try {
+    await nvccVersion();
+  } catch {
+    console.log('  gemm-swap-split: no nvcc; the ptxas check did not run');
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-split-ptxas-'));
+  try {
+    const names = ['gemm_nvfp4_bf16_16x64x128_swapab', 'gemm_nvfp4_bf16_64x64x128_swapab'];
+    await Promise.all(
+      [...names, ...names.map((n) => `${n}_c2`)].map(async (name) => {
+        const spec = catalogSpec(name, 'sm_90a') as GemmSpec;
+        const g = (lower(spec, 'sm_90a') as GemmPlan).gemm;
+        assert.ok(g.arch === 'sm_90a');
+        const r = await compileCuda({
+          sources: [path.join('generated', 'sm_90a', `${name}.cu`)],
+          arch: 'sm_90a',
+          out: path.join(dir, `${name}.cubin`),
+          output: 'cubin',
+          flags: ['-Xptxas', '-v'],
+          includeDirs: ['runtime'],
+          cacheDir: null,
+        });
+        // ptxas -v: "Used N registers", "0 bytes spill stores, 0 bytes spill loads"; C7515 / C7518 / C7520 are its
+        // "wgmma.mma_async instructions are serialized" advisories (bench/NOTES.md met all three).
+        const regs = Number(/Used (\d+) registers/.exec(r.log)?.[1] ?? NaN);
+        assert.ok(regs <= g.layout.launchRegs, `${name}: ${regs} registers, share ${g.layout.launchRegs}`);
+        assert.match(r.log, /0 bytes spill stores, 0 bytes spill loads/, name);
+        assert.not.match(r.log, /Performance Loss|C75\d\d/, `${name}:\n${r.log}`);
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('torch package: K-split kernels vendored, used for the fallback only with QGEN_SKINNY_SPLIT=1', async () => {
