@@ -124,6 +124,7 @@ export function sm90SwapLayout(
   tile: readonly [number, number, number],
   rawStages: number,
   consumers = 1,
+  fragmentSets?: number,
 ): { layout: Sm90GemmLayout } | { field: 'stages' | 'ctaTile[2]' | 'consumers'; message: string } {
   const [bm, bn, bk] = tile;
   // K block s of a CTA (tiles padded to a multiple of c blocks) belongs to consumer s mod c and decoder group
@@ -175,8 +176,12 @@ export function sm90SwapLayout(
     const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
     const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
     // One consumer keeps two W fragment sets (its only overlap of decode and wgmma); more consumers keep two where
-    // they fit, else one (the other consumers' chains overlap the decode).
-    const wSets = need(2) <= launchRegs ? 2 : consumers > 1 && need(1) <= launchRegs ? 1 : 0;
+    // they fit, else one (the other consumers' chains overlap the decode). tiling.fragmentSets overrides the
+    // estimate at one CTA per SM (it over-counts by 9-17 registers against ptxas: 120 / 143 used for 136 / 160
+    // estimated at c = 1); at two CTAs per SM the estimate still decides.
+    const chosen = need(2) <= launchRegs ? 2 : consumers > 1 && need(1) <= launchRegs ? 1 : 0;
+    const wSets =
+      fragmentSets === undefined ? chosen : need(fragmentSets) <= launchRegs || ctasPerSm === 1 ? fragmentSets : 0;
     if (wSets > 0) {
       const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
       return { layout: { ...layout, registerOperand: 'b', xStages: SM90_SWAP_X_STAGES, wSets } };

@@ -266,6 +266,34 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       },
       { doc: 'the m <= 64 swapped NVFP4 GEMM, K split over 2 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
     ),
+    // The same two with two W fragment sets per consumer (decode overlapped with the consumer's own wgmmas too): the
+    // register estimate refuses them, ptxas fits them in the 128 registers of 416 threads (124 / 128, no spills).
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab_c2_f2',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+        fragmentSets: 2,
+      },
+      { doc: 'the m <= 16 K-split swapped NVFP4 GEMM with two W fragment sets per consumer', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x64x128_swapab_c2_f2',
+      {
+        ctaTile: [64, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+        fragmentSets: 2,
+      },
+      { doc: 'the m <= 64 K-split swapped NVFP4 GEMM with two W fragment sets per consumer', output: 'bf16' },
+    ),
     gemm(
       'gemm_nvfp4_f32',
       { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },

@@ -19,6 +19,7 @@ import { sm90SwapDecoderGroups, sm90SwapLayout, sm90SwapRingPeriod, sm90SwapSmem
 import { catalogSpec } from '../dsl/catalog.ts';
 import type { GemmSpec } from '../dsl/types.ts';
 import { gemmSpace } from '../validate/space.ts';
+import { validate } from '../validate/validate.ts';
 import { lower, type GemmPlan } from '../lower/lower.ts';
 
 interface Schedule {
@@ -298,6 +299,27 @@ test('space: every swapped candidate with c consumers has the layout the ring ru
   }
 });
 
+test('validate + layout: tiling.fragmentSets (1 or 2) only with registerOperand b; it overrides the estimate', () => {
+  const base = catalogSpec('gemm_nvfp4_bf16_16x64x128_swapab_c2', 'sm_90a') as GemmSpec;
+  const at = (t: Partial<GemmSpec['tiling']>): GemmSpec => ({ ...base, tiling: { ...base.tiling, ...t } });
+  const problems = (s: GemmSpec) => validate(s, 'sm_90a', 'k').map((p) => `${p.path}: ${p.message}`);
+  const layout = (s: GemmSpec) => {
+    const g = (lower(s, 'sm_90a') as GemmPlan).gemm;
+    assert.ok(g.arch === 'sm_90a');
+    return g.layout;
+  };
+  // the estimate picks one set for c = 2 (136 > 128 registers); fragmentSets 2 takes two at one CTA per SM
+  assert.equal([layout(base).wSets, layout(base).ctasPerSm], [1, 1]);
+  assert.equal(problems(at({ fragmentSets: 2 })), []);
+  assert.equal([layout(at({ fragmentSets: 2 })).wSets, layout(at({ fragmentSets: 2 })).ctasPerSm], [2, 1]);
+  assert.equal(layout(at({ consumers: 1, fragmentSets: 1 })).wSets, 1);
+  const bad = problems(at({ fragmentSets: 3 as never }));
+  assert.ok(bad.length === 1 && bad[0].startsWith('k.tiling.fragmentSets: ') && bad[0].includes('1..2'), bad[0]);
+  const plain = catalogSpec('gemm_nvfp4_bf16_64x64x128', 'sm_90a') as GemmSpec;
+  const a = problems({ ...plain, tiling: { ...plain.tiling, fragmentSets: 2 } });
+  assert.ok(a.length === 1 && a[0].includes("registerOperand 'b' only"), a.join('; '));
+});
+
 test('the template keeps what the model assumes: padded tiles, per-consumer first and last steps, the barriers', () => {
   const src = readFileSync(path.join('templates', 'gemm_sm90_swap.cu.hbs'), 'utf8');
   assert.ok(src.includes('return (g.ksteps + kConsumers - 1) / kConsumers * kConsumers;'), 'tile_steps pads');
@@ -325,7 +347,7 @@ test('ptxas: the swapped GEMMs fit their register share, no spills, no wgmma ser
   try {
     const names = ['gemm_nvfp4_bf16_16x64x128_swapab', 'gemm_nvfp4_bf16_64x64x128_swapab'];
     await Promise.all(
-      [...names, ...names.map((n) => `${n}_c2`)].map(async (name) => {
+      [...names, ...names.map((n) => `${n}_c2`), ...names.map((n) => `${n}_c2_f2`)].map(async (name) => {
         const spec = catalogSpec(name, 'sm_90a') as GemmSpec;
         const g = (lower(spec, 'sm_90a') as GemmPlan).gemm;
         assert.ok(g.arch === 'sm_90a');
