@@ -294,6 +294,21 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       },
       { doc: 'the m <= 64 K-split swapped NVFP4 GEMM with two W fragment sets per consumer', output: 'bf16' },
     ),
+    // Four consumers (672 threads: 80 registers each; the estimate refuses even one fragment set, ptxas fits it in 80
+    // without spills): four chains of 16 K blocks each at n = k = 8192.
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab_c4_f1',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 4,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+        fragmentSets: 1,
+      },
+      { doc: 'the m <= 16 swapped NVFP4 GEMM, K split over 4 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
     gemm(
       'gemm_nvfp4_f32',
       { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },

@@ -347,7 +347,12 @@ test('ptxas: the swapped GEMMs fit their register share, no spills, no wgmma ser
   try {
     const names = ['gemm_nvfp4_bf16_16x64x128_swapab', 'gemm_nvfp4_bf16_64x64x128_swapab'];
     await Promise.all(
-      [...names, ...names.map((n) => `${n}_c2`), ...names.map((n) => `${n}_c2_f2`)].map(async (name) => {
+      [
+        ...names,
+        ...names.map((n) => `${n}_c2`),
+        ...names.map((n) => `${n}_c2_f2`),
+        'gemm_nvfp4_bf16_16x64x128_swapab_c4_f1',
+      ].map(async (name) => {
         const spec = catalogSpec(name, 'sm_90a') as GemmSpec;
         const g = (lower(spec, 'sm_90a') as GemmPlan).gemm;
         assert.ok(g.arch === 'sm_90a');

@@ -124,7 +124,8 @@ const inOrder = (body: string, parts: string[]) => {
 
 test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmma completion before release', () => {
   const names = [SKINNY, 'gemm_nvfp4_bf16_64x64x128_swapab'];
-  for (const name of [...names, ...names.map((n) => `${n}_c2`), ...names.map((n) => `${n}_c2_f2`)]) {
+  const split = [...names.map((n) => `${n}_c2`), ...names.map((n) => `${n}_c2_f2`), `${SKINNY}_c4_f1`];
+  for (const name of [...names, ...split]) {
     const src = readFileSync(path.join('generated', 'sm_90a', `${name}.cu`), 'utf8');
     // raw_empty: 4 consumer warps + the K block's decoder warps; x_full: every thread of that decoder group;
     // x_empty: every consumer warp. The decoder group of a K block: 1, 2 or 4 warps by the tile's (row, atom) tasks.
