@@ -227,7 +227,7 @@ const schedule = (xRows: number, consumers: number, rawStages: number, ksteps: n
   return { rawStages, xStages: 4, consumers, decoderGroups: groups, wSets, ksteps, tiles, pad: true };
 };
 
-test('ring schedule: every legal layout (c = 1, 2) reads what it expects and sums each K block once', () => {
+test('ring schedule: every legal layout (c = 1, 2, 4) reads what it expects and sums each K block once', () => {
   for (const xRows of [16, 64])
     for (const c of [1, 2])
       for (const rawStages of [4, 8])
@@ -237,6 +237,12 @@ test('ring schedule: every legal layout (c = 1, 2) reads what it expects and sum
             assert.ok(rawStages % sm90SwapRingPeriod(c, s.decoderGroups) === 0);
             assert.equal(problems(s, 60), [], JSON.stringify(s));
           }
+  // four consumers (the catalog's c4_f1: one fragment set), fewer K blocks than consumers included
+  for (const ksteps of [1, 3, 5])
+    for (const tiles of [1, 3]) {
+      const s = { ...schedule(16, 4, 8, ksteps, tiles), wSets: 1 };
+      assert.equal(problems(s, 60), [], JSON.stringify(s));
+    }
   // both fragment-set counts with two consumers, whatever the layout picked
   for (const wSets of [1, 2]) {
     const s = { ...schedule(16, 2, 8, 3, 3), wSets };
