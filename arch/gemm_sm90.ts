@@ -5,6 +5,8 @@
 export const SM90_BLOCK_SMEM = 232448;
 const SM90_SM_SMEM = 233472;
 const SM90_REGISTERS = 65536;
+/** How far over the register estimate an explicit tiling.fragmentSets may go (see sm90SwapLayout). */
+const FRAGMENT_SETS_SLACK = 32;
 
 export interface Sm90GemmLayout {
   bm: number;
@@ -177,11 +179,14 @@ export function sm90SwapLayout(
     const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
     // One consumer keeps two W fragment sets (its only overlap of decode and wgmma); more consumers keep two where
     // they fit, else one (the other consumers' chains overlap the decode). tiling.fragmentSets overrides the
-    // estimate at one CTA per SM (it over-counts by 9-17 registers against ptxas: 120 / 143 used for 136 / 160
-    // estimated at c = 1); at two CTAs per SM the estimate still decides.
+    // estimate at one CTA per SM within FRAGMENT_SETS_SLACK registers (the estimate over-counts by 9-17 registers
+    // against ptxas: 120 / 143 used for 136 / 160 estimated at c = 1; further over it, ptxas spills and serialises
+    // the wgmmas: [64, 64, 128] with 4 consumers and one set, 128 estimated for 80, spilled 176 B); at two CTAs per
+    // SM the estimate decides.
     const chosen = need(2) <= launchRegs ? 2 : consumers > 1 && need(1) <= launchRegs ? 1 : 0;
-    const wSets =
-      fragmentSets === undefined ? chosen : need(fragmentSets) <= launchRegs || ctasPerSm === 1 ? fragmentSets : 0;
+    const overridable = (sets: number) =>
+      need(sets) <= launchRegs || (ctasPerSm === 1 && need(sets) - FRAGMENT_SETS_SLACK <= launchRegs);
+    const wSets = fragmentSets === undefined ? chosen : overridable(fragmentSets) ? fragmentSets : 0;
     if (wSets > 0) {
       const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
       return { layout: { ...layout, registerOperand: 'b', xStages: SM90_SWAP_X_STAGES, wSets } };

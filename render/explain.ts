@@ -367,8 +367,9 @@ function gemmSteps(plan: GemmPlan): string[] {
             : [
                 `K split inside the CTA (NUMERICS §6.2): consumer w sums the K blocks kb mod ${c} == w of every tile ` +
                   `(tiles padded to a multiple of ${c} steps by empty ones), ${L.wSets} W fragment set(s) each; ` +
-                  `at the tile's end consumers 1..${c - 1} write their fp32 partials to shared memory (named ` +
-                  'barriers) and consumer 0 adds them in order, ((P0 + P1) + P2) + P3, as it stores.',
+                  `at the tile's end ${c === 2 ? 'consumer 1 writes its' : `consumers 1..${c - 1} write their`} fp32 ` +
+                  'partials to shared memory (named ' +
+                  `barriers) and consumer 0 adds them in order, ${partialSum(c)}, as it stores.`,
               ];
         return [
           head,
@@ -383,7 +384,7 @@ function gemmSteps(plan: GemmPlan): string[] {
             'bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.',
           `Consumer, per K block: issue the ${bk / 16} wgmmas of block k (B from registers, A's tile from the ring), ` +
             (L.wSets === 2
-              ? 'dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. '
+              ? `dequantize B of block k+${c} into the other fragment set while they run, wait, release the A tile. `
               : "wait, release the A tile, dequantize B of the consumer's next block. ") +
             'The decoders fill the A ring ahead (1, 2 or 4 warps per K block by the A tile size, groups taking K ' +
             'blocks in turn); no CTA-wide barrier.',
@@ -556,4 +557,11 @@ export function launchSummary(plan: KernelPlan): LaunchSummary {
     kernels: plan.launches.map((l) => `${l.role}: ${l.kernel}`),
     workspace,
   };
+}
+
+/** The fixed order in which consumer 0 adds c partials (NUMERICS §6.2): P0 + P1, (P0 + P1) + P2, ... */
+function partialSum(c: number): string {
+  let sum = 'P0';
+  for (let w = 1; w < c; w++) sum = w === 1 ? `${sum} + P${w}` : `(${sum}) + P${w}`;
+  return sum;
 }

@@ -319,6 +319,10 @@ test('validate + layout: tiling.fragmentSets (1 or 2) only with registerOperand 
   assert.equal(problems(at({ fragmentSets: 2 })), []);
   assert.equal([layout(at({ fragmentSets: 2 })).wSets, layout(at({ fragmentSets: 2 })).ctasPerSm], [2, 1]);
   assert.equal(layout(at({ consumers: 1, fragmentSets: 1 })).wSets, 1);
+  // far over the estimate (64 rows, 4 consumers, one set: ~128 registers for 80; ptxas spilled 176 B and serialised
+  // the wgmmas) the override is refused, with the field that rules it out
+  const far = problems(at({ ctaTile: [64, 64, 128], consumers: 4, fragmentSets: 1 }));
+  assert.ok(far.length === 1 && far[0].startsWith('k.tiling.consumers: too deep'), far.join('; '));
   const bad = problems(at({ fragmentSets: 3 as never }));
   assert.ok(bad.length === 1 && bad[0].startsWith('k.tiling.fragmentSets: ') && bad[0].includes('1..2'), bad[0]);
   const plain = catalogSpec('gemm_nvfp4_bf16_64x64x128', 'sm_90a') as GemmSpec;
