@@ -5,6 +5,8 @@
 export const SM90_BLOCK_SMEM = 232448;
 const SM90_SM_SMEM = 233472;
 const SM90_REGISTERS = 65536;
+/** How far over the register estimate an explicit tiling.fragmentSets may go (see sm90SwapLayout). */
+const FRAGMENT_SETS_SLACK = 32;
 
 export interface Sm90GemmLayout {
   bm: number;
@@ -24,6 +26,9 @@ export interface Sm90GemmLayout {
   registerOperand: 'a' | 'b';
   /** Dequantized X (A) tiles in flight between the decoding warpgroup and the consumer ('b' only; 0 for 'a'). */
   xStages: number;
+  /** W fragment sets per consumer thread ('b' only; 0 for 'a'): 2 decode the next K block while the wgmmas run, 1
+   * decodes it after them (then only the other consumers' chains overlap it). */
+  wSets: number;
 }
 
 /** Shared-memory bytes of the layout the template builds: 2 dequantized bf16 B tiles, the raw stages (codes of A and
@@ -34,7 +39,7 @@ export function sm90SmemBytes(bm: number, bn: number, bk: number, rawStages: num
   return 2 * bn * 128 * atoms + rawStages * raw + 16 * rawStages + 1024;
 }
 
-const A_ROLES = { registerOperand: 'a', xStages: 0 } as const;
+const A_ROLES = { registerOperand: 'a', xStages: 0, wSets: 0 } as const;
 const roundUp8 = (x: number) => Math.ceil(x / 8) * 8;
 const roundDown8 = (x: number) => Math.floor(x / 8) * 8;
 
@@ -82,46 +87,81 @@ export function sm90GemmLayout(
 
 /** Ring depth of dequantized X tiles in the operand-swapped kernel (templates/gemm_sm90_swap.cu.hbs). */
 export const SM90_SWAP_X_STAGES = 4;
-/** W rows per tile of the operand-swapped kernel: one m64 wgmma slab of B rows, one consumer warpgroup. */
+/** W rows per tile of the operand-swapped kernel: one m64 wgmma slab of B rows, shared by the consumer warpgroups. */
 export const SM90_SWAP_W_ROWS = 64;
 
 /** Shared memory of the operand-swapped kernel: the X ring (bf16, xRows x bk each), the raw stages (W and X codes,
- * one 512-byte scale block per operand and 64-wide K atom), mbarriers (raw full/empty, X full/empty), 1024 slack. */
-export function sm90SwapSmemBytes(xRows: number, bk: number, rawStages: number): number {
+ * one 512-byte scale block per operand and 64-wide K atom), the fp32 partials of consumers 1 .. c - 1 (64 x xRows
+ * each, NUMERICS §6.2 split K), mbarriers (raw full/empty, X full/empty), 1024 slack. */
+export function sm90SwapSmemBytes(xRows: number, bk: number, rawStages: number, consumers = 1): number {
   const atoms = bk / 64;
   const raw = ((SM90_SWAP_W_ROWS + xRows) * bk) / 2 + 2 * atoms * 512;
-  return SM90_SWAP_X_STAGES * xRows * 128 * atoms + rawStages * raw + 16 * (rawStages + SM90_SWAP_X_STAGES) + 1024;
+  const partials = (consumers - 1) * SM90_SWAP_W_ROWS * xRows * 4;
+  return (
+    SM90_SWAP_X_STAGES * xRows * 128 * atoms + rawStages * raw + partials + 16 * (rawStages + SM90_SWAP_X_STAGES) + 1024
+  );
+}
+
+/** A-decoder groups of the operand-swapped kernel: 1, 2 or 4 warps decode one K block's (row, 64-wide atom) tasks
+ * (by their count), and the 4 / warps groups take K blocks in turn. */
+export function sm90SwapDecoderGroups(xRows: number, bk: number): number {
+  const xTasks = xRows * (bk / 64);
+  return 4 / (xTasks <= 32 ? 1 : xTasks <= 64 ? 2 : 4);
+}
+
+/** The ring period of the operand-swapped kernel with c consumers: K block s of a CTA belongs to consumer s mod c and
+ * to decoder group s mod groups; raw stages and X tiles must be multiples of it (see sm90SwapLayout). */
+export function sm90SwapRingPeriod(consumers: number, decoderGroups: number): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  return (consumers * decoderGroups) / gcd(consumers, decoderGroups);
 }
 
 /**
- * The layout of the operand-swapped kernel (tiling.registerOperand 'b'): tile [xRows, 64, bk], one consumer
- * warpgroup (W fragments, wgmma), one X-decoding warpgroup, one TMA warp. The consumer holds xRows / 2 accumulators
- * and two W fragment sets (16 registers per 64-wide K atom each).
+ * The layout of the operand-swapped kernel (tiling.registerOperand 'b'): tile [xRows, 64, bk], `consumers` (c)
+ * consumer warpgroups (W fragments, wgmma; each sums the K blocks kb mod c of every tile, NUMERICS §6.2), one
+ * X-decoding warpgroup, one TMA warp. A consumer holds xRows / 2 accumulators and one or two W fragment sets (16
+ * registers per 64-wide K atom each): two where they fit the register share, else one.
  */
 export function sm90SwapLayout(
   tile: readonly [number, number, number],
   rawStages: number,
-): { layout: Sm90GemmLayout } | { field: 'stages' | 'ctaTile[2]'; message: string } {
+  consumers = 1,
+  fragmentSets?: number,
+): { layout: Sm90GemmLayout } | { field: 'stages' | 'ctaTile[2]' | 'consumers'; message: string } {
   const [bm, bn, bk] = tile;
-  // The A decoders: 1, 2 or 4 warps per K block (by the tile's row x 64-wide atom tasks), groups of them taking K
-  // blocks in turn. A group waits only on the raw stages of its own K blocks, with the parity of their phase; an
-  // mbarrier parity wait also passes for the phase before, so the stage's previous K block must be the group's
-  // own: stages must be a multiple of the groups (otherwise a decoder can read a stage two phases early).
-  const xTasks = bm * (bk / 64);
-  const decoderGroups = 4 / (xTasks <= 32 ? 1 : xTasks <= 64 ? 2 : 4);
-  if (rawStages % decoderGroups !== 0) {
+  // K block s of a CTA (tiles padded to a multiple of c blocks) belongs to consumer s mod c and decoder group
+  // s mod groups. Each waits only on the raw stages and X tiles of its own K blocks, with the parity of their phase;
+  // an mbarrier parity wait also passes for the phase before, so the previous K block of every stage and X tile must
+  // be the waiter's own: stages must be a multiple of lcm(c, groups) (otherwise a waiter can read a stage two phases
+  // early). test/gemm-swap-split.test.ts simulates the schedules.
+  const decoderGroups = sm90SwapDecoderGroups(bm, bk);
+  const period = sm90SwapRingPeriod(consumers, decoderGroups);
+  if (rawStages % period !== 0) {
+    const owners =
+      consumers === 1
+        ? `${decoderGroups} A-decoder groups`
+        : `${consumers} consumers and ${decoderGroups} A-decoder groups`;
     return {
       field: 'stages',
       message:
-        `${rawStages} stages with ${decoderGroups} A-decoder groups (tile ${bm}x${bn}x${bk}); allowed: a multiple ` +
-        `of ${decoderGroups} (each group waits only on the stages of its own K blocks)`,
+        `${rawStages} stages with ${owners} (tile ${bm}x${bn}x${bk}); allowed: a multiple ` +
+        `of ${period} (each ${consumers === 1 ? 'group' : 'consumer and group'} waits only on the stages of its own ` +
+        `K blocks)`,
     };
   }
-  const threads = 128 + 128 + 32;
-  const fragRegs = 2 * 16 * (bk / 64);
-  const need = roundUp8(bm / 2 + fragRegs + 64);
-  const smemBytes = sm90SwapSmemBytes(bm, bk, rawStages);
-  let problem: { field: 'stages' | 'ctaTile[2]'; message: string } | null = null;
+  if (SM90_SWAP_X_STAGES % period !== 0) {
+    return {
+      field: 'consumers',
+      message:
+        `${consumers} consumers with ${decoderGroups} A-decoder groups (tile ${bm}x${bn}x${bk}) need a ring of X ` +
+        `tiles that is a multiple of ${period}; the kernel has ${SM90_SWAP_X_STAGES}: use 1, 2 or 4 consumers`,
+    };
+  }
+  const threads = 128 * consumers + 128 + 32;
+  const setRegs = 16 * (bk / 64);
+  const need = (sets: number) => roundUp8(bm / 2 + sets * setRegs + 64);
+  const smemBytes = sm90SwapSmemBytes(bm, bk, rawStages, consumers);
+  let problem: { field: 'stages' | 'ctaTile[2]' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);
     if (smemBytes > budget) {
@@ -137,16 +177,27 @@ export function sm90SwapLayout(
     // 3 on one quarter (ptxas: 168 registers at __launch_bounds__(288, 1), not 65536 / 288).
     const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
     const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
-    if (need <= launchRegs) {
-      const layout = { bm, bn, bk, consumers: 1, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
-      return { layout: { ...layout, registerOperand: 'b', xStages: SM90_SWAP_X_STAGES } };
+    // One consumer keeps two W fragment sets (its only overlap of decode and wgmma); more consumers keep two where
+    // they fit, else one (the other consumers' chains overlap the decode). tiling.fragmentSets overrides the
+    // estimate at one CTA per SM within FRAGMENT_SETS_SLACK registers (the estimate over-counts by 9-17 registers
+    // against ptxas: 120 / 143 used for 136 / 160 estimated at c = 1; further over it, ptxas spills and serialises
+    // the wgmmas: [64, 64, 128] with 4 consumers and one set, 128 estimated for 80, spilled 176 B); at two CTAs per
+    // SM the estimate decides.
+    const chosen = need(2) <= launchRegs ? 2 : consumers > 1 && need(1) <= launchRegs ? 1 : 0;
+    const overridable = (sets: number) =>
+      need(sets) <= launchRegs || (ctasPerSm === 1 && need(sets) - FRAGMENT_SETS_SLACK <= launchRegs);
+    const wSets = fragmentSets === undefined ? chosen : overridable(fragmentSets) ? fragmentSets : 0;
+    if (wSets > 0) {
+      const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
+      return { layout: { ...layout, registerOperand: 'b', xStages: SM90_SWAP_X_STAGES, wSets } };
     }
+    const sets = consumers > 1 ? 'one W fragment set' : 'two W fragment sets';
     problem = {
-      field: 'ctaTile[2]',
+      field: consumers > 1 ? 'consumers' : 'ctaTile[2]',
       message:
-        `too deep for the operand-swapped kernel: each consumer thread needs about ${need} registers ` +
-        `(${bm / 2} accumulators + ${fragRegs} for two W fragment sets + 64), more than the ${launchRegs} that ` +
-        `${threads * ctasPerSm} threads leave; use a smaller K`,
+        `too deep for the operand-swapped kernel: each consumer thread needs about ${need(consumers > 1 ? 1 : 2)} ` +
+        `registers (${bm / 2} accumulators + ${sets} of ${setRegs} + 64), more than the ${launchRegs} that ` +
+        `${threads * ctasPerSm} threads leave; use ${consumers > 1 ? 'fewer consumers or ' : ''}a smaller K`,
     };
   }
   return problem!;

@@ -257,6 +257,76 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       },
       { doc: 'the NVFP4 GEMM for m <= 64: C^T = B . A^T on wgmma m64n64, weights decoded once', output: 'bf16' },
     ),
+    // The same with K split over two consumer warpgroups inside the CTA (kb mod 2, NUMERICS §6.2): two independent
+    // decode -> wgmma chains per SM (bench/NOTES.md "Skinny m: K split inside the CTA"). Low bits may differ from the
+    // c = 1 kernels', within the bound; the torch package routes to them only behind QGEN_SKINNY_SPLIT.
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab_c2',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+      },
+      { doc: 'the m <= 16 swapped NVFP4 GEMM, K split over 2 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x64x128_swapab_c2',
+      {
+        ctaTile: [64, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+      },
+      { doc: 'the m <= 64 swapped NVFP4 GEMM, K split over 2 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
+    // The same two with two W fragment sets per consumer (decode overlapped with the consumer's own wgmmas too): the
+    // register estimate refuses them, ptxas fits them in the 128 registers of 416 threads (124 / 128, no spills).
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab_c2_f2',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+        fragmentSets: 2,
+      },
+      { doc: 'the m <= 16 K-split swapped NVFP4 GEMM with two W fragment sets per consumer', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_64x64x128_swapab_c2_f2',
+      {
+        ctaTile: [64, 64, 128],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+        fragmentSets: 2,
+      },
+      { doc: 'the m <= 64 K-split swapped NVFP4 GEMM with two W fragment sets per consumer', output: 'bf16' },
+    ),
+    // Four consumers (672 threads: 80 registers each; the estimate refuses even one fragment set, ptxas fits it in 80
+    // without spills): four chains of 16 K blocks each at n = k = 8192.
+    gemm(
+      'gemm_nvfp4_bf16_16x64x128_swapab_c4_f1',
+      {
+        ctaTile: [16, 64, 128],
+        consumers: 4,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        registerOperand: 'b',
+        fragmentSets: 1,
+      },
+      { doc: 'the m <= 16 swapped NVFP4 GEMM, K split over 4 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
     gemm(
       'gemm_nvfp4_f32',
       { ctaTile: [128, 128, 64], consumers: 2, stages: 8, cluster: [1, 1], tileOrder: 'swizzle-8' },

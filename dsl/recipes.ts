@@ -70,6 +70,20 @@ export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; 
   sm_120a: [{ maxM: null, kernel: 'gemm_nvfp4_bf16' }],
 };
 
+/**
+ * The K-split variants of GEMM_CHOICE's operand-swapped tilings (NUMERICS §6.2 "K split inside the CTA"): vendored,
+ * and used by the package in place of the kernel they are keyed by only where QGEN_SKINNY_SPLIT=1 asks (NUMERICS
+ * §6.5; a tuning table may also pick them). Opt-in until the H100 measures them (bench/NOTES.md "Skinny m: K split").
+ */
+export const GEMM_SPLIT_CHOICE: Readonly<Record<Arch, Readonly<Record<string, string>>>> = {
+  sm_90a: {
+    gemm_nvfp4_bf16_16x64x128_swapab: 'gemm_nvfp4_bf16_16x64x128_swapab_c2',
+    gemm_nvfp4_bf16_64x64x128_swapab: 'gemm_nvfp4_bf16_64x64x128_swapab_c2',
+  },
+  sm_100a: {},
+  sm_120a: {},
+};
+
 /** Support kernels the package vendors besides the recipes' (tests dequantize with them). */
 export const SUPPORT_KERNELS: readonly string[] = ['dequantize_nvfp4_bf16'];
 
@@ -108,7 +122,10 @@ export function planeVariant(arch: Arch, name: string): string | null {
 export function vendoredKernelNames(arch: Arch, recipes: readonly LinearRecipe[] = RECIPES): string[] {
   const quantizers = recipes.flatMap(recipeKernels);
   const planes = quantizers.map((n) => planeVariant(arch, n)).filter((n): n is string => n !== null);
-  return [...new Set([...quantizers, ...planes, ...GEMM_CHOICE[arch].map((g) => g.kernel), ...SUPPORT_KERNELS])];
+  const gemms = GEMM_CHOICE[arch].map((g) => g.kernel);
+  return [
+    ...new Set([...quantizers, ...planes, ...gemms, ...Object.values(GEMM_SPLIT_CHOICE[arch]), ...SUPPORT_KERNELS]),
+  ];
 }
 
 /**

@@ -1,5 +1,6 @@
-// Tunable parameters: every field of a GEMM or quantizer spec that changes only speed, never results (NUMERICS §6.2:
-// no fused tiling splits or reorders K; §3: quantizer randomness is keyed logically), declared with its type and the
+// Tunable parameters: every field of a GEMM or quantizer spec that changes only speed, never results beyond NUMERICS'
+// bounds (§6.2: a fused tiling reorders K only where an operand-swapped one splits K over consumers > 1, within the
+// bound; §3: quantizer randomness is keyed logically), declared with its type and the
 // values a sweep tries. The legal range of each value is not repeated here: validate/validate.ts (GEMM_LIMITS and
 // the per-arch layout rules) decides, and validate/space.ts prunes every illegal point before anything compiles.
 import type { Arch, ElementwiseTiling, GemmTiling } from './types.ts';
@@ -36,6 +37,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (m64 wgmma slabs; wgmma N when swapped)', values: [16, 64, 128] },
     tileN: { field: 'ctaTile[1]', doc: 'CTA tile N', values: [32, 64, 128, 256] },
     tileK: { field: 'ctaTile[2]', doc: 'K depth of one pipeline stage', values: [64, 128, 256] },
+    // with registerOperand 'b': consumer warpgroups splitting each tile's K blocks (NUMERICS §6.2)
     consumers: { field: 'consumers', doc: 'consumer warpgroups', values: [1, 2] },
     // bench/results/gemm.md: fewer than 4 stages never won on the H100; column-major visits lose L2 reuse of A.
     stages: { field: 'stages', doc: 'shared-memory pipeline depth', values: [4, 6, 8] },

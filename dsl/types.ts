@@ -125,6 +125,12 @@ export interface GemmTiling {
    * (ctaTile[0] = 8, 16, 32 or 64); same products and K order (NUMERICS §6.2).
    */
   registerOperand?: 'a' | 'b';
+  /**
+   * registerOperand 'b' only: W fragment sets per consumer thread. 2 decode the next K block while the wgmmas run, 1
+   * after them. Default: 2 where arch/gemm_sm90.ts's register estimate allows, else 1 (consumers > 1); an explicit
+   * value skips the estimate (ptxas decides: builds treat spills as errors). Never changes results.
+   */
+  fragmentSets?: 1 | 2;
 }
 
 export interface GemmSpec {

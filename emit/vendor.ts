@@ -10,6 +10,7 @@ import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import {
   GEMM_CHOICE,
+  GEMM_SPLIT_CHOICE,
   RECIPES,
   planeVariant,
   recipeProblems,
@@ -195,6 +196,7 @@ async function vendorTorch(
       kernelsJson: pythonJson(kernels),
       recipesJson: pythonJson(recipes),
       gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
+      gemmSplitJson: pythonJson(GEMM_SPLIT_CHOICE[arch]),
       gemmDispatchJson: pythonJson(gemmDispatch(arch, tuning, tuningName)),
     }),
   );

@@ -29,7 +29,7 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
     case 'sm_90a': {
       const r =
         t.registerOperand === 'b'
-          ? sm90SwapLayout(t.ctaTile, t.stages)
+          ? sm90SwapLayout(t.ctaTile, t.stages, t.consumers, t.fragmentSets)
           : sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
       return 'field' in r ? fail(r) : { arch, layout: r.layout };
     }

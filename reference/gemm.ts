@@ -92,7 +92,8 @@ function bf16OfF64(x: number): number {
  * Per-element bound on |c - ref| for the sm_90a kernel (NUMERICS §6.2): its products are exact, its fp32 accumulation
  * order is the tensor core's (and may truncate: unit roundoff 2^-23 per addition, hence 2 gamma_K), alpha is rounded
  * to binary32 and multiplied once (2^-23 |ref|), and the result is rounded once to the output type:
- * `e = alpha * 2 gamma_K * sum_k |a_k b_k| + 2^-23 |ref|`, bound `= (1 + u_out) e + u_out |ref|`.
+ * `e = alpha * 2 gamma_K * sum_k |a_k b_k| + 2^-23 |ref|`, bound `= (1 + u_out) e + u_out |ref|`. It also bounds the
+ * operand-swapped kernels that split K over c consumers (NUMERICS §6.2 derives it: at most K - 1 roundings per term).
  */
 export function gemmKernelBound(
   a: QuantizedTensor,

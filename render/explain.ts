@@ -359,21 +359,37 @@ function gemmSteps(plan: GemmPlan): string[] {
       const L = g.layout;
       const atoms = bk / 64;
       if (L.registerOperand === 'b') {
+        const c = L.consumers;
+        const consumersText = c === 1 ? 'a consumer warpgroup' : `${c} consumer warpgroups`;
+        const split =
+          c === 1
+            ? []
+            : [
+                `K split inside the CTA (NUMERICS §6.2): consumer w sums the K blocks kb mod ${c} == w of every tile ` +
+                  `(tiles padded to a multiple of ${c} steps by empty ones), ${L.wSets} W fragment set(s) each; ` +
+                  `at the tile's end ${c === 2 ? 'consumer 1 writes its' : `consumers 1..${c - 1} write their`} fp32 ` +
+                  'partials to shared memory (named ' +
+                  `barriers) and consumer 0 adds them in order, ${partialSum(c)}, as it stores.`,
+              ];
         return [
           head,
           `Operands swapped (tiling.registerOperand 'b'): tile ${bm}x${bn}x${bk} computed as C^T = B . A^T; ` +
-            `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = a consumer ` +
-            'warpgroup (B fragments, wgmma) + an A-decoding warpgroup + a TMA warp (one thread issues).',
+            `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ` +
+            `${consumersText} (B fragments, wgmma) + an A-decoding warpgroup + a TMA warp (one thread issues).`,
+          ...split,
           `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, ${2 * atoms} scale blocks of 512 B; ` +
             `mbarriers full/empty) -> a ring of ${L.xStages} dequantized bf16 A tiles (${atoms} SW128 atom(s) of ` +
             `${bm * 128} B; mbarriers full/empty); ${L.smemBytes} B shared memory.`,
           'Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times ' +
             'bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.',
           `Consumer, per K block: issue the ${bk / 16} wgmmas of block k (B from registers, A's tile from the ring), ` +
-            'dequantize B of block k+1 into the other fragment set while they run, wait, release the A tile. ' +
+            (L.wSets === 2
+              ? `dequantize B of block k+${c} into the other fragment set while they run, wait, release the A tile. `
+              : "wait, release the A tile, dequantize B of the consumer's next block. ") +
             'The decoders fill the A ring ahead (1, 2 or 4 warps per K block by the A tile size, groups taking K ' +
             'blocks in turn); no CTA-wide barrier.',
-          `Accumulate: wgmma.m64n${bm}k16.f32.bf16.bf16, fp32, same products and K order as the unswapped kernel. ` +
+          `Accumulate: wgmma.m64n${bm}k16.f32.bf16.bf16, fp32, same products and ` +
+            `${c === 1 ? 'K order as the unswapped kernel' : 'K permutation as the unswapped kernel'}. ` +
             `Epilogue (transposed): out = f32(acc * f32(f32(tA * tB) * 2^16))${bf16}.`,
           `Registers: ${L.launchRegs}/thread (__launch_bounds__(${L.threads}, ${L.ctasPerSm})).`,
           GEMM_SHAPES,
@@ -541,4 +557,11 @@ export function launchSummary(plan: KernelPlan): LaunchSummary {
     kernels: plan.launches.map((l) => `${l.role}: ${l.kernel}`),
     workspace,
   };
+}
+
+/** The fixed order in which consumer 0 adds c partials (NUMERICS §6.2): P0 + P1, (P0 + P1) + P2, ... */
+function partialSum(c: number): string {
+  let sum = 'P0';
+  for (let w = 1; w < c; w++) sum = w === 1 ? `${sum} + P${w}` : `(${sum}) + P${w}`;
+  return sum;
 }

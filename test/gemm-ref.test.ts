@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { decodeE2M1, decodeE4M3 } from '../reference/formats.ts';
-import { gammaK, gemmErrorBound, gemmReference, roundOutput } from '../reference/gemm.ts';
+import { gammaK, gemmErrorBound, gemmKernelBound, gemmReference, roundOutput } from '../reference/gemm.ts';
 import { quantize } from '../reference/quantize.ts';
 import { gaussianMatrix, type QuantizedTensor } from '../reference/tensor.ts';
 import { qualitySpec } from '../reference/quality.ts';
@@ -145,6 +145,59 @@ test('the bound holds for a simulated fp32-accumulating kernel on quantized Gaus
         assert.ok(Math.abs(out[i] - ref[i]) <= bound[i]);
       }
   }
+});
+
+/** binary32 addition rounded toward zero (the tensor core may truncate its additions, NUMERICS §6.2). */
+function addTruncated(x: number, y: number): number {
+  const exact = x + y; // exact in binary64 for two binary32 values of close exponents; else rounding is harmless here
+  const r = Math.fround(exact);
+  if (Math.abs(r) <= Math.abs(exact)) return r;
+  const bits = new Int32Array(new Float32Array([r]).buffer);
+  bits[0] -= 1; // one ulp toward zero (r != 0 here)
+  return new Float32Array(bits.buffer)[0];
+}
+
+test('gemmKernelBound covers K split over c consumers (NUMERICS §6.2): truncating chains, ordered partials', () => {
+  // All-positive products (codes 1..7) with E4M3 scales over their whole normal range, so that the partial sums
+  // round often and the truncation errors add up; K = 1344 is 10.5 K blocks of 128, so the split has a ragged last
+  // block and, for c = 4, consumers with 2 or 3 blocks.
+  const K = 1344,
+    BK = 128;
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const operand = (rows: number) =>
+    nvfp4(
+      rows,
+      K,
+      Array.from({ length: rows * K }, () => 1 + Math.floor(next() * 7)),
+      Array.from({ length: (rows * K) / 16 }, () => 0x08 + Math.floor(next() * (0x7e - 0x08))),
+      1,
+    );
+  const a = operand(4),
+    b = operand(6);
+  const ref = gemmReference(a, b);
+  const bound = gemmKernelBound(a, b, ref, 'f32');
+  const f = Math.fround;
+  let worst = 0;
+  for (const c of [1, 2, 4])
+    for (let m = 0; m < 4; m++)
+      for (let n = 0; n < 6; n++) {
+        const partial = new Array<number>(c).fill(0);
+        for (let k = 0; k < K; k++) {
+          const av = decodeE2M1(a.codes[m * K + k]) * decodeE4M3(a.scales[m * (K / 16) + (k >> 4)]);
+          const bv = decodeE2M1(b.codes[n * K + k]) * decodeE4M3(b.scales[n * (K / 16) + (k >> 4)]);
+          const w = Math.floor(k / BK) % c;
+          partial[w] = addTruncated(partial[w], av * bv);
+        }
+        let acc = partial[0];
+        for (let w = 1; w < c; w++) acc = f(acc + partial[w]);
+        const out = f(f(a.tensorScale * b.tensorScale) * acc);
+        const i = m * 6 + n;
+        assert.ok(Math.abs(out - ref[i]) <= bound[i], `c = ${c}, C[${m}][${n}]: |${out} - ${ref[i]}| > ${bound[i]}`);
+        worst = Math.max(worst, Math.abs(out - ref[i]) / bound[i]);
+      }
+  // the simulation is not trivially inside the bound: truncation uses a real share of it
+  assert.ok(worst > 0.1, `worst error / bound = ${worst}`);
 });
 
 test('roundOutput rounds binary64 to bf16 once (no double rounding through binary32)', () => {

@@ -21,7 +21,7 @@ const withTiling = (t: Partial<GemmSpec['tiling']>): GemmSpec => ({ ...base(), t
 const paths = (s: unknown, arch: 'sm_90a' | 'sm_100a' | 'sm_120a' = 'sm_90a') =>
   validate(s, arch, 'k').map((p) => `${p.path}: ${p.message}`);
 
-test('validate: registerOperand b: A tiles of 8, 16, 32 or 64 rows, B tiles of 64, one consumer, sm_90a only', () => {
+test('validate: registerOperand b: A tiles of 8..64 rows, B tiles of 64, 1/2/4 consumers, sm_90a only', () => {
   for (const m of [8, 16, 32, 64]) assert.equal(paths(withTiling({ ctaTile: [m, 64, 128] })), [], `M = ${m}`);
   const one = (s: GemmSpec, path: string, part: string, arch: 'sm_90a' | 'sm_100a' = 'sm_90a') => {
     const got = paths(s, arch);
@@ -31,7 +31,16 @@ test('validate: registerOperand b: A tiles of 8, 16, 32 or 64 rows, B tiles of 6
   one(withTiling({ ctaTile: [24, 64, 128] }), 'k.tiling.ctaTile[0]', 'must divide 64');
   one(withTiling({ ctaTile: [128, 64, 128] }), 'k.tiling.ctaTile[0]', 'a multiple of 8 in 8..64');
   one(withTiling({ ctaTile: [16, 128, 128] }), 'k.tiling.ctaTile[1]', 'an integer in 64..64');
-  one(withTiling({ consumers: 2 }), 'k.tiling.consumers', 'an integer in 1..1');
+  one(withTiling({ consumers: 5 }), 'k.tiling.consumers', 'an integer in 1..4');
+  assert.equal(paths(withTiling({ consumers: 2 })), []);
+  // K block s belongs to consumer s mod c and decoder group s mod 4 (16x64x128): stages a multiple of lcm(c, 4)
+  one(withTiling({ consumers: 2, stages: 6 }), 'k.tiling.stages', 'with 2 consumers and 4 A-decoder groups');
+  // 64x64x128 has one decoder group: c = 2 needs an even stage count, c = 1 any
+  one(withTiling({ ctaTile: [64, 64, 128], consumers: 2, stages: 5 }), 'k.tiling.stages', 'a multiple of 2');
+  assert.equal(paths(withTiling({ ctaTile: [64, 64, 128], consumers: 2, stages: 6 })), []);
+  // c = 3 cannot divide the ring of 4 X tiles; c = 4 (672 threads: 80 registers) cannot hold one W fragment set
+  one(withTiling({ ctaTile: [64, 64, 128], consumers: 3, stages: 6 }), 'k.tiling.consumers', 'use 1, 2 or 4');
+  one(withTiling({ consumers: 4, stages: 8 }), 'k.tiling.consumers', 'more than the 80 that 672 threads');
   one(withTiling({ stages: 40 }), 'k.tiling.stages', 'in 2..16');
   one(withTiling({ ctaTile: [64, 64, 256], stages: 16 }), 'k.tiling.stages', 'of shared memory');
   // 9 warps leave 168 registers (three warps on one 16384-register quarter; ptxas spilled 64x64x256 at that limit)
@@ -55,22 +64,30 @@ test('validate: registerOperand b: A tiles of 8, 16, 32 or 64 rows, B tiles of 6
   assert.ok(paths(withTiling({ registerOperand: 'a' })).some((p) => p.startsWith('k.tiling.ctaTile[0]')));
 });
 
-test('space: swapped points are candidates exactly for M in {16, 64}, N = 64, one consumer; named _swapab', () => {
+test('space: swapped points are candidates exactly for M in {16, 64}, N = 64, 1 or 2 consumers; named _swapab', () => {
   const { candidates, pruned } = gemmSpace('sm_90a', catalogSpec('gemm_nvfp4_bf16', 'sm_90a') as GemmSpec);
   const swapped = candidates.filter((c) => c.tiling.registerOperand === 'b');
   assert.ok(swapped.length > 0);
   for (const c of swapped) {
     const [m, n] = c.tiling.ctaTile;
-    assert.ok([16, 64].includes(m) && n === 64 && c.tiling.consumers === 1, c.name);
+    assert.ok([16, 64].includes(m) && n === 64 && [1, 2].includes(c.tiling.consumers), c.name);
     assert.ok(c.name.endsWith('_swapab') && c.name === tunedGemmName(c), c.name);
   }
   // every M = 64, N = 64 K = 128 swapped point with one consumer and a stage count that fits is a candidate
   assert.ok(swapped.some((c) => c.name === 'gemm_nvfp4_bf16_64x64x128_c1_s8_sw8_k1x1_swapab'));
+  // and the K-split points of the catalog's c = 2 kernels (the tuner sweeps consumers for 'b' too)
+  for (const m of [16, 64])
+    assert.ok(
+      swapped.some((c) => c.name === `gemm_nvfp4_bf16_${m}x64x128_c2_s8_sw8_k1x1_swapab`),
+      `${m}, c = 2`,
+    );
   // an unswapped M = 16 point and a swapped 128-row one are pruned with the field that rules them out
   const problem = (name: string) => pruned.find((p) => p.name === name)?.problem ?? '';
   assert.match(problem('gemm_nvfp4_bf16_16x64x128_c1_s8_sw8_k1x1'), /tiling\.ctaTile\[0\]/);
   assert.match(problem('gemm_nvfp4_bf16_128x64x128_c1_s8_sw8_k1x1_swapab'), /tiling\.ctaTile\[0\]/);
   assert.match(problem('gemm_nvfp4_bf16_64x128x128_c1_s8_sw8_k1x1_swapab'), /tiling\.ctaTile\[1\]/);
+  // 16x64x128 with c = 2 and 6 stages: lcm(2, 4 decoder groups) = 4 does not divide 6
+  assert.match(problem('gemm_nvfp4_bf16_16x64x128_c2_s6_sw8_k1x1_swapab'), /tiling\.stages: .*a multiple of 4/);
 });
 
 test('lower + render: the swapped layout, wgmma N = A rows with a runtime scale-d, the swap template', () => {
@@ -106,7 +123,9 @@ const inOrder = (body: string, parts: string[]) => {
 };
 
 test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmma completion before release', () => {
-  for (const name of [SKINNY, 'gemm_nvfp4_bf16_64x64x128_swapab']) {
+  const names = [SKINNY, 'gemm_nvfp4_bf16_64x64x128_swapab'];
+  const split = [...names.map((n) => `${n}_c2`), ...names.map((n) => `${n}_c2_f2`), `${SKINNY}_c4_f1`];
+  for (const name of [...names, ...split]) {
     const src = readFileSync(path.join('generated', 'sm_90a', `${name}.cu`), 'utf8');
     // raw_empty: 4 consumer warps + the K block's decoder warps; x_full: every thread of that decoder group;
     // x_empty: every consumer warp. The decoder group of a K block: 1, 2 or 4 warps by the tile's (row, atom) tasks.
@@ -145,7 +164,7 @@ test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmm
       inOrder(functionBody(src, 'consumer_step'), [
         'qgen_mbar_wait(&bar.x_full[c.xslot], c.xphase);',
         'issue_mma(',
-        'prepare_w(smem, bar, g, c, frag[kSet ^ 1]);',
+        'prepare_w(smem, bar, g, c, frag[(kSet + 1) % kWSets]);',
         'wait_mma<0>(acc);',
         'qgen_mbar_arrive(&bar.x_empty[here.xslot]);',
       ]),

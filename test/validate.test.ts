@@ -926,6 +926,7 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   stages: [0, 1, 99],
   tileOrder: ['hilbert'],
   registerOperand: ['c', 1, true],
+  fragmentSets: [0, 3, 1.5, '2'],
   ctaTile: [[128, 128], 'big'],
   cluster: [[1], [1, 1, 1]],
 };
@@ -976,7 +977,10 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
       const candidates = [
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? (ILLEGAL_ELEMENT[site.element] ?? []) : (ILLEGAL_BY_FIELD[site.field] ?? [])),
-        ...(['doc', 'outputs', 'minBlocksPerSm'].includes(site.field) ? [] : [undefined]), // a removed field (optional ones not)
+        // a removed field (optional ones not: removing one of them leaves a valid spec)
+        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets', 'minBlocksPerSm'].includes(site.field)
+          ? []
+          : [undefined]),
       ];
       const value = candidates[pick % candidates.length];
       const mutated = clone(spec) as any;

@@ -555,7 +555,13 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   const tp = `${path}.tiling`;
   const L = GEMM_LIMITS[arch];
   const on = `on ${arch} (${L.basis})`;
-  checkFields(p, t, tp, ['ctaTile', 'consumers', 'stages', 'cluster', 'tileOrder'], ['registerOperand']);
+  checkFields(
+    p,
+    t,
+    tp,
+    ['ctaTile', 'consumers', 'stages', 'cluster', 'tileOrder'],
+    ['registerOperand', 'fragmentSets'],
+  );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.registerOperand !== undefined) {
     if (oneOf(p, t, tp, 'registerOperand', ['a', 'b'] as const) === undefined) return;
@@ -567,6 +573,9 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   if (t.registerOperand === 'b') {
     checkSwappedGemm(p, t, tp);
     return;
+  }
+  if (t.fragmentSets !== undefined) {
+    p.add(`${tp}.fragmentSets`, `exists with registerOperand 'b' only (W fragment sets of the operand-swapped kernel)`);
   }
 
   const before = p.list.length;
@@ -646,7 +655,9 @@ function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
     [{ min: 8, max: 64, multipleOf: 8 }, { min: SM90_SWAP_W_ROWS, max: SM90_SWAP_W_ROWS }, GEMM_LIMITS.sm_90a.k],
     '[M, N, K]',
   );
-  const consumers = int(p, t, tp, 'consumers', { min: 1, max: 1 });
+  // c consumer warpgroups split each tile's K blocks (kb mod c, NUMERICS §6.2); the layout refuses c = 3.
+  const consumers = int(p, t, tp, 'consumers', { min: 1, max: 4 });
+  const sets = t.fragmentSets === undefined ? undefined : int(p, t, tp, 'fragmentSets', { min: 1, max: 2 });
   const stages = int(p, t, tp, 'stages', GEMM_LIMITS.sm_90a.stages);
   const one: IntRule = { min: 1, max: 1 };
   intTuple(p, t, tp, 'cluster', [one, one], '[x, y]');
@@ -661,7 +672,7 @@ function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
     );
     return;
   }
-  const r = sm90SwapLayout([m, n, k], stages);
+  const r = sm90SwapLayout([m, n, k], stages, consumers, sets);
   if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
 }
 

@@ -52,8 +52,10 @@
 // Operands exchanged in the wgmma (tiling.registerOperand 'b', bench/NOTES.md "Skinny m on sm_90a: design"):
 // the CTA computes the tile C^T[n0 .. n0 + 64, m0 .. m0 + kXRows] = B . A^T. W = B (the weights) is the wgmma M side,
 // decoded straight into RS-form register fragments, each element by one thread of one CTA; X = A is the wgmma N side,
-// decoded into a ring of bf16 shared-memory tiles by its own warpgroup, ahead of the consumer. Same products, same K
-// permutation and K order as the other sm_90a GEMM (NUMERICS §6.2); the epilogue writes C transposed.
+// decoded into a ring of bf16 shared-memory tiles by its own warpgroup, ahead of the consumers. Same products, same K
+// permutation and K order as the other sm_90a GEMM (NUMERICS §6.2); the epilogue writes C transposed. With kConsumers
+// c > 1 the consumer warpgroups split each tile's K blocks (kb mod c) and add their partials in a fixed order
+// (NUMERICS §6.2 "K split inside the CTA").
 namespace qgen_gemm_nvfp4_bf16_64x64x128_swapab_impl {
 
 constexpr const char* kKernelName = "gemm_nvfp4_bf16_64x64x128_swapab";
@@ -63,8 +65,10 @@ constexpr int kBK = 128;                  // tiling.ctaTile[2]: kAtoms 64-wide K
 constexpr int kAtoms = kBK / 64;
 constexpr int kRawStages = 8;    // tiling.stages: FP4 codes + scales, filled by TMA
 constexpr int kXStages = 4;        // dequantized X tiles in flight between the decoders and the consumer
-constexpr int kConsumerThreads = 128;        // warpgroup 0: W fragments and wgmma
-constexpr int kDecoderThreads = 128;         // warpgroup 1: X tiles
+constexpr int kConsumers = 1;     // tiling.consumers: consumer warpgroups, each its own K blocks
+constexpr int kWSets = 2;             // W fragment sets per consumer thread (2: decode overlaps the wgmmas)
+constexpr int kConsumerThreads = 128 * kConsumers;  // warpgroups 0 .. c - 1: W fragments and wgmma
+constexpr int kDecoderThreads = 128;         // warpgroup c: X tiles
 constexpr int kThreads = 288;   // + one TMA warp (one thread issues)
 constexpr int kCtasPerSm = 1;
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
@@ -85,6 +89,9 @@ static_assert(kXStages >= kXGroups, "every decoder group needs its own X tile in
 // A group waits only on the raw stages of its own K blocks; a parity wait passes for the phase before too, so the
 // previous K block of every stage must be the group's own (arch/gemm_sm90.ts sm90SwapLayout refuses other plans).
 static_assert(kRawStages % kXGroups == 0, "raw stages must be a multiple of the decoder groups");
+// The same for the consumers: K block s belongs to consumer s mod c, so the rings are multiples of c too.
+static_assert(kRawStages % kConsumers == 0 && kXStages % kConsumers == 0 && kXStages % kXGroups == 0, "ring owners");
+static_assert(kWSets == 1 || kWSets == 2, "W fragment sets");
 constexpr int kXTileBytes = kAtoms * kXAtomBytes;
 // Shared memory, offsets from a 1024-byte aligned base (148672 bytes with the alignment slack).
 constexpr int kOffX = 0;                                             // kXStages dequantized X tiles
@@ -92,7 +99,8 @@ constexpr int kOffRawW = kOffX + kXStages * kXTileBytes;
 constexpr int kOffRawX = kOffRawW + kRawStages * kRawWBytes;
 constexpr int kOffScaleW = kOffRawX + kRawStages * kRawXBytes;       // [stage][atom] 512-byte blocks
 constexpr int kOffScaleX = kOffScaleW + kRawStages * kAtoms * 512;   // [stage][atom]
-constexpr int kOffBarriers = kOffScaleX + kRawStages * kAtoms * 512;
+constexpr int kOffPartials = kOffScaleX + kRawStages * kAtoms * 512;   // [c - 1][kXRows / 2][128] fp32 partials
+constexpr int kOffBarriers = kOffPartials + (kConsumers - 1) * (kXRows / 2) * 128 * 4;
 constexpr int kSmemBytes = kOffBarriers + 8 * 2 * (kRawStages + kXStages) + 1024;
 static_assert(kSmemBytes == 148672, "shared-memory layout differs from the lowering's");
 static_assert(kWRows == 64 && 64 % kXRows == 0 && kXRows % 8 == 0 && kBK % 64 == 0, "tile shape");
@@ -113,13 +121,21 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[32], const uint32_t* a, uint
 
 struct Barriers {
   uint64_t* raw_full;   // [kRawStages] TMA bytes landed (1 arrival + transaction bytes)
-  uint64_t* raw_empty;  // [kRawStages] the 4 consumer warps and the K block's decoder warps have read the stage
+  uint64_t* raw_empty;  // [kRawStages] the K block's 4 consumer warps and its decoder warps have read the stage
   uint64_t* x_full;     // [kXStages] every thread of the K block's decoder group wrote its part of the X tile
   uint64_t* x_empty;    // [kXStages] the wgmmas that read the X tile completed (4 arrivals, one per consumer warp)
 };
 
-// Where a CTA's K blocks lie: tiles blockIdx.x, blockIdx.x + gridDim.x, ..., each tile's K blocks in order; kept
-// incrementally (one tile-coordinate computation per tile, none per K block). Also the ring slots of the step.
+// Every tile takes a multiple of c steps: K blocks kb >= ksteps (at most c - 1, only when c does not divide ksteps)
+// are empty steps that pass through the rings without data, so that step s of a CTA always belongs to consumer
+// s mod c and the tile's block kb to consumer kb mod c, whatever the tile's place in the CTA (NUMERICS §6.2).
+__device__ __forceinline__ int32_t tile_steps(const qgen_gemm_grid& g) {
+  return (g.ksteps + kConsumers - 1) / kConsumers * kConsumers;
+}
+
+// Where a CTA's K blocks lie: tiles blockIdx.x, blockIdx.x + gridDim.x, ..., each tile's K blocks in order (then its
+// empty steps); kept incrementally (one tile-coordinate computation per tile, none per K block). Also the ring slots
+// of the step.
 struct Cursor {
   int32_t tile, kb, tm, tn;
   uint32_t slot, phase;    // raw stage of the step and its parity
@@ -128,11 +144,17 @@ struct Cursor {
       : tile(static_cast<int32_t>(blockIdx.x)), kb(0), slot(0), phase(0), xslot(0), xphase(0) {
     qgen_tile_coords<kTileOrder>(g, tile, tm, tn);  // the kernel returns before this when it has no tile
   }
-  __device__ __forceinline__ bool last_k(const qgen_gemm_grid& g) const { return kb == g.ksteps - 1; }
+  // The first and the last step of the tile owned by the consumer of this step (c = 1: the tile's first and last).
+  __device__ __forceinline__ bool first_k() const { return kConsumers == 1 ? kb == 0 : kb < kConsumers; }
+  __device__ __forceinline__ bool last_k(const qgen_gemm_grid& g) const {
+    return kConsumers == 1 ? kb == g.ksteps - 1 : kb + kConsumers >= tile_steps(g);
+  }
+  // An empty step: no data, only the ring hand-offs (never for c = 1).
+  __device__ __forceinline__ bool empty(const qgen_gemm_grid& g) const { return kConsumers > 1 && kb >= g.ksteps; }
   __device__ __forceinline__ void next(const qgen_gemm_grid& g) {
     if (++slot == kRawStages) slot = 0, phase ^= 1u;
     if (++xslot == kXStages) xslot = 0, xphase ^= 1u;
-    if (++kb == g.ksteps) {
+    if (++kb == tile_steps(g)) {
       kb = 0;
       tile += static_cast<int32_t>(gridDim.x);
       // past the CTA's last tile (loop ends): no coordinates (swizzle-8 would divide by a band height <= 0)
@@ -147,6 +169,10 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_x, const CUte
                                             const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
                                             const Barriers& bar, const Cursor& c) {
   qgen_mbar_wait(&bar.raw_empty[c.slot], c.phase ^ 1u);
+  if (c.empty(g)) {  // no bytes: the one arrival completes the stage's phase
+    qgen_mbar_arrive(&bar.raw_full[c.slot]);
+    return;
+  }
   const int32_t m0 = c.tm * kXRows, n0 = c.tn * kWRows, atom0 = c.kb * kAtoms;
   const int32_t atoms = min(kAtoms, g.kblocks - atom0);
   qgen_mbar_arrive_expect_tx(&bar.raw_full[c.slot], kRawWBytes + kRawXBytes + 2 * 512 * atoms);
@@ -208,7 +234,7 @@ __device__ __forceinline__ void load_w_fragments(const uint8_t* smem, const qgen
 __device__ __forceinline__ void prepare_w(uint8_t* smem, const Barriers& bar, const qgen_gemm_grid& g,
                                           const Cursor& c, uint32_t (&frag)[16 * kAtoms]) {
   qgen_mbar_wait(&bar.raw_full[c.slot], c.phase);
-  load_w_fragments(smem, g, c, frag);
+  if (!c.empty(g)) load_w_fragments(smem, g, c, frag);
   __syncwarp();
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty[c.slot]);
 }
@@ -242,10 +268,12 @@ __device__ __forceinline__ uint8_t* x_tile(uint8_t* smem, uint32_t xslot) { retu
 // Epilogue of one tile, transposed: accumulator (i, j) of the m64nN wgmma is C[m0 + j, n0 + i];
 // out = f32(acc * alpha) (NUMERICS §6.2); rows >= m and columns >= n are not written. The first K block starts the
 // accumulator with scale-d = 0 instead of adding to +0, so a sum of -0 products may be -0: + 0.0f makes it +0, as
-// the unswapped kernel (accumulators from +0) gives; no other value changes.
+// the unswapped kernel (accumulators from +0) gives; no other value changes. kPartials > 0 (split K): the other
+// consumers' partials, added in order before that (finish_tile).
+template <int kPartials>
 __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cursor& c, float alpha,
-                                           const float (&acc)[kXRows / 2]) {
-  const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+                                           const float (&acc)[kXRows / 2], const float* partials) {
+  const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, t = threadIdx.x & 127;
   Out* out = static_cast<Out*>(args.c);
   const int64_t col = static_cast<int64_t>(c.tn) * kWRows + warp * 16 + (lane >> 2);
 #pragma unroll
@@ -254,30 +282,76 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cur
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int64_t r = row + (e & 1), cc = col + 8 * (e >> 1);
-      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, (acc[4 * j + e] + 0.0f) * alpha);
+      float sum = acc[4 * j + e];
+#pragma unroll
+      for (int w = 0; w < kPartials; ++w) sum = sum + partials[(w * (kXRows / 2) + 4 * j + e) * 128 + t];
+      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, (sum + 0.0f) * alpha);
     }
   }
 }
 
-// One consumer step (fragment set kSet holds the W fragments of the step at `c`): issue the step's wgmmas, decode
-// W of the next step into the other set while they run, wait for them (wait_group 0: the control flow around a
-// pending wgmma stays uniform, which ptxas needs to keep the wgmmas asynchronous), release the X tile; at the end
-// of a tile store it (the next tile's first wgmma overwrites the accumulators).
-template <int kSet>
-__device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar, const qgen_gemm_args& args,
-                                              const qgen_gemm_grid& g, Cursor& c, bool more, float alpha,
-                                              float (&acc)[kXRows / 2], uint32_t (&frag)[2][16 * kAtoms]) {
-  qgen_mbar_wait(&bar.x_full[c.xslot], c.xphase);
-  issue_mma(x_tile(smem, c.xslot), acc, frag[kSet], c.kb == 0);
-  const Cursor here = c;
-  c.next(g);
-  if (more) prepare_w(smem, bar, g, c, frag[kSet ^ 1]);
-  wait_mma<0>(acc);
-  if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.x_empty[here.xslot]);
-  if (here.last_k(g)) store_tile(args, here, alpha, acc);
+// Named barriers of the consumers' partials (c > 1; 0 is __syncthreads): consumers 1 .. c - 1 arrive on kPartialsFull
+// after writing theirs, consumer 0 arrives on kPartialsFree after reading them (before the CTA's next tile only).
+constexpr int kPartialsFull = 1, kPartialsFree = 2;
+__device__ __forceinline__ void named_sync(int id) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(kConsumerThreads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "n"(kConsumerThreads) : "memory");
 }
 
-// One CTA: warpgroup 0 decodes W and multiplies, warpgroup 1 decodes X, one thread of warp 8 issues TMA.
+// End of a tile for consumer `consumer`: c = 1 stores it; otherwise consumers >= 1 hand their partials to consumer 0
+// through shared memory (partial w - 1, element i of thread t at [(w - 1) kXRows / 2 + i][t]; +0 from a consumer
+// without K blocks), which adds them in the order ((P_0 + P_1) + P_2) + P_3, one binary32 addition each (NUMERICS
+// §6.2) as it stores the tile (the accumulators stay wgmma-only).
+__device__ __forceinline__ void finish_tile(uint8_t* smem, const qgen_gemm_args& args, const qgen_gemm_grid& g,
+                                            const Cursor& here, int consumer, float alpha,
+                                            const float (&acc)[kXRows / 2]) {
+  if (kConsumers == 1) {
+    store_tile<0>(args, here, alpha, acc, nullptr);
+    return;
+  }
+  float* partials = reinterpret_cast<float*>(smem + kOffPartials);
+  const int t = threadIdx.x & 127;
+  if (consumer > 0) {
+    // the CTA's first tile has no earlier reads of the partials to wait for
+    if (here.tile != static_cast<int32_t>(blockIdx.x)) named_sync(kPartialsFree);
+    float* mine = partials + (consumer - 1) * (kXRows / 2) * 128;
+#pragma unroll
+    for (int i = 0; i < kXRows / 2; ++i) mine[i * 128 + t] = g.ksteps > consumer ? acc[i] : 0.0f;
+    named_arrive(kPartialsFull);
+    return;
+  }
+  named_sync(kPartialsFull);
+  store_tile<kConsumers - 1>(args, here, alpha, acc, partials);
+  if (here.tile + static_cast<int32_t>(gridDim.x) < g.tiles_m * g.tiles_n) named_arrive(kPartialsFree);
+}
+
+// One consumer step at `c` (fragment set kSet holds its W fragments): issue the step's wgmmas, decode W of the
+// consumer's next step into the other set while they run (with one set: after them), wait for them (wait_group 0:
+// the control flow around a pending wgmma stays uniform, which ptxas needs to keep the wgmmas asynchronous), release
+// the X tile; at the consumer's last step of a tile finish it (the next tile's first wgmma overwrites the
+// accumulators). The consumer's first step of a tile has kb < c. Only wgmmas write the accumulators (ptxas
+// serialises the wgmmas otherwise): a consumer without K blocks (ksteps <= consumer) hands on +0 instead.
+template <int kSet>
+__device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar, const qgen_gemm_args& args,
+                                              const qgen_gemm_grid& g, Cursor& c, bool more, int consumer,
+                                              float alpha, float (&acc)[kXRows / 2],
+                                              uint32_t (&frag)[kWSets][16 * kAtoms]) {
+  qgen_mbar_wait(&bar.x_full[c.xslot], c.xphase);
+  if (!c.empty(g)) issue_mma(x_tile(smem, c.xslot), acc, frag[kSet], c.first_k());
+  const Cursor here = c;
+#pragma unroll
+  for (int i = 0; i < kConsumers; ++i) c.next(g);
+  if (kWSets == 2 && more) prepare_w(smem, bar, g, c, frag[(kSet + 1) % kWSets]);
+  wait_mma<0>(acc);
+  if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.x_empty[here.xslot]);
+  if (kWSets == 1 && more) prepare_w(smem, bar, g, c, frag[0]);
+  if (here.last_k(g)) finish_tile(smem, args, g, here, consumer, alpha, acc);
+}
+
+// One CTA: warpgroups 0 .. c - 1 decode W and multiply, warpgroup c decodes X, one thread of the last warp issues
+// TMA.
 __global__ void __launch_bounds__(kThreads, kCtasPerSm)
 gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensorMap map_w, const qgen_gemm_args args,
      const qgen_gemm_grid g) {
@@ -305,7 +379,7 @@ gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensor
   const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles
                                ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1
                                : 0;
-  const int32_t steps = my_tiles * g.ksteps;  // K blocks this CTA works through, over all its tiles
+  const int32_t steps = my_tiles * tile_steps(g);  // steps this CTA works through, over all its tiles
   if (steps == 0) return;
   Cursor c(g);
 
@@ -321,8 +395,10 @@ gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensor
     for (int32_t step = group; step < steps; step += kXGroups) {
       qgen_mbar_wait(&bar.raw_full[c.slot], c.phase);
       qgen_mbar_wait(&bar.x_empty[c.xslot], c.xphase ^ 1u);
-      dequantize_x(smem, x_tile(smem, c.xslot), g, c, gtid);
-      qgen_fence_proxy_async();  // this thread's X writes -> visible to wgmma (async proxy) after x_full
+      if (!c.empty(g)) {
+        dequantize_x(smem, x_tile(smem, c.xslot), g, c, gtid);
+        qgen_fence_proxy_async();  // this thread's X writes -> visible to wgmma (async proxy) after x_full
+      }
       qgen_mbar_arrive(&bar.x_full[c.xslot]);
       __syncwarp();
       if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.raw_empty[c.slot]);
@@ -335,12 +411,16 @@ gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensor
   float acc[kXRows / 2];
 #pragma unroll
   for (int j = 0; j < kXRows / 2; ++j) acc[j] = 0.0f;
-  uint32_t frag[2][16 * kAtoms];
+  const int consumer = kConsumers == 1 ? 0 : static_cast<int>(threadIdx.x) / 128;
+  for (int i = 0; i < consumer; ++i) c.next(g);  // this consumer's first step
+  const int32_t own_steps = steps / kConsumers;  // steps s with s mod c == consumer (steps is a multiple of c)
+  uint32_t frag[kWSets][16 * kAtoms];
   prepare_w(smem, bar, g, c, frag[0]);
-  // Two steps per iteration so that each fragment set is a compile-time choice (registers, not local memory).
-  for (int32_t step = 0; step < steps; step += 2) {
-    consumer_step<0>(smem, bar, args, g, c, step + 1 < steps, alpha, acc, frag);
-    if (step + 1 < steps) consumer_step<1>(smem, bar, args, g, c, step + 2 < steps, alpha, acc, frag);
+  // kWSets steps per iteration so that each fragment set is a compile-time choice (registers, not local memory).
+  for (int32_t step = 0; step < own_steps; step += kWSets) {
+    consumer_step<0>(smem, bar, args, g, c, step + 1 < own_steps, consumer, alpha, acc, frag);
+    if (kWSets == 2 && step + 1 < own_steps)
+      consumer_step<kWSets - 1>(smem, bar, args, g, c, step + 2 < own_steps, consumer, alpha, acc, frag);
   }
 }
 

@@ -192,6 +192,15 @@ export function checkGemmOutput(
 /** The m of the skinny cases every GEMM runs (the operand-swapped tilings' regime; 16 and 64 are its tile heights). */
 export const SKINNY_M = [1, 7, 16, 64] as const;
 
+/** How a tiling sums K (NUMERICS §6.2): one chain per tile, or split over c consumers in blocks of ctaTile[2]. */
+export const ONE_CHAIN = 'one chain per tile';
+export function kSumOrder(spec: GemmSpec): string {
+  const t = spec.tiling;
+  return t.registerOperand === 'b' && t.consumers > 1
+    ? `${t.consumers} consumers x ${t.ctaTile[2]}-wide blocks`
+    : ONE_CHAIN;
+}
+
 export interface GemmSuiteResult {
   passed: number;
   failed: number;
@@ -308,9 +317,52 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // NUMERICS §6.2: no tiling splits or reorders K, so every bf16 tiling must give the same bytes on inexact inputs.
-  const bf16Specs = specs.filter((s) => s.output === 'bf16');
-  if (bf16Specs.length > 1) {
+  // K split over c > 1 consumers (NUMERICS §6.2 "K split inside the CTA"): fewer K blocks than consumers (k = 64),
+  // a K block count that c does not divide (k = 384: 3 blocks of 128, the tiles padded with an empty step), and the
+  // latter with more tiles than CTAs (n = 4160: a CTA runs tiles one after another through the padded schedule and
+  // the partials' named barriers); m in {1, 7, 16, 64}, both regimes.
+  for (const spec of specs.filter((s) => kSumOrder(s) !== ONE_CHAIN)) {
+    const bad: string[] = [];
+    const shapes = [
+      ...SKINNY_M.flatMap((m) => [64, 384].map((k) => ({ m, n: 208, k }))),
+      { m: 64, n: 4160, k: 384 },
+      { m: 130, n: 4160, k: 640 },
+    ];
+    for (const { m, n, k } of shapes)
+      for (const regime of ['exact', 'quantized'] as const) {
+        const c: GemmCase = { m, n, k, regime, sigmaLog2: 2, dataSeed: 53 + m + k };
+        const { a, b } = gemmOperands(c);
+        const res = await runner.run({
+          kernel: spec.name,
+          rows: c.m,
+          cols: c.k,
+          depth: c.n,
+          seed: 0n,
+          poison: 0x6b,
+          buffers: gemmBuffers(a, b, spec.output),
+        });
+        const problem =
+          res.status !== 0
+            ? `status ${res.status}: ${res.message}`
+            : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+        if (problem) bad.push(`${c.m}x${c.n}x${c.k} ${regime}: ${problem}`);
+      }
+    if (bad.length) failed++;
+    else passed++;
+    lines.push(
+      `${bad.length ? 'FAIL' : 'PASS'} ${spec.name} K split (${kSumOrder(spec)}): ${shapes.length} shapes with ` +
+        `k = 64, 384, 640, n up to 4160 (bit-exact and within the bound)${bad.length ? `\n  ${bad.join('\n  ')}` : ''}`,
+    );
+    process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
+  }
+  // NUMERICS §6.2: tilings with one K chain per tile neither split nor reorder K, and the K-split tilings with the
+  // same (c, ctaTile[2]) split it the same way: within each such group every bf16 tiling must give the same bytes on
+  // inexact inputs. Different groups sum in different orders and are only held to the bound (cases above).
+  const groups = new Map<string, GemmSpec[]>();
+  for (const spec of specs.filter((s) => s.output === 'bf16'))
+    groups.set(kSumOrder(spec), [...(groups.get(kSumOrder(spec)) ?? []), spec]);
+  for (const [order, bf16Specs] of groups) {
+    if (bf16Specs.length < 2) continue;
     const c: GemmCase = { m: 200, n: 304, k: 1344, regime: 'quantized', sigmaLog2: 3, dataSeed: 11 };
     const { a, b } = gemmOperands(c);
     const outs: Uint8Array[] = [];
@@ -332,7 +384,8 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     if (differ.length) failed++;
     else passed++;
     lines.push(
-      `${differ.length ? 'FAIL' : 'PASS'} tilings agree bit for bit (${bf16Specs.length} bf16 tilings, ${c.m}x${c.n}x${c.k}, quantized inputs)` +
+      `${differ.length ? 'FAIL' : 'PASS'} tilings agree bit for bit (${bf16Specs.length} bf16 tilings summing K as ` +
+        `${order}, ${c.m}x${c.n}x${c.k}, quantized inputs)` +
         (differ.length ? `: ${differ.join(', ')} differ from ${bf16Specs[0].name}` : ''),
     );
     process.stderr.write(lines[lines.length - 1] + '\n');

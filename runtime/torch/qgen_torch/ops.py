@@ -145,6 +145,9 @@ def gemm_kernel(m):
 # instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass. The results are identical.
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
+# QGEN_SKINNY_SPLIT=1: the fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split
+# variants (G.GEMM_SPLIT; NUMERICS §6.2, low bits may differ within the bound, §6.5). A tuning table's pick is kept.
+_skinny_split = os.environ.get('QGEN_SKINNY_SPLIT', '0') == '1'
 _warned = set()
 
 
@@ -185,13 +188,19 @@ def gemm_plan(m, n, k, device_index=None):
     The table is used only on the GPU it was measured on.
     """
     if _gemm_mode == 'fused':
-        return 'fused', gemm_kernel(m), 'forced'
+        return 'fused', _split(gemm_kernel(m)), 'forced'
     if _gemm_mode in ('two-pass', 'planes'):
         return 'two-pass', None, 'forced'
     d = G.GEMM_DISPATCH
     use_table = d['gpu'] is not None and _table_matches_gpu(
         torch.cuda.current_device() if device_index is None else device_index)
-    return dispatch.choose(d, m, n, k, use_table)
+    strategy, kernel, source = dispatch.choose(d, m, n, k, use_table)
+    return strategy, (_split(kernel) if source == 'fallback' else kernel), source
+
+
+def _split(kernel):
+    """The K-split variant of a fused kernel where QGEN_SKINNY_SPLIT=1 asks and one exists, else the kernel."""
+    return G.GEMM_SPLIT.get(kernel, kernel) if _skinny_split and kernel is not None else kernel
 
 
 def gemm(a, b, kernel=None):
