@@ -6,8 +6,8 @@
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
 # Stages: suite gridcap check sass bench profile probe package linear train tune (linear and train use the package
 # that stage package installs). Knobs: ARCH, RUNS (suite), GRIDCAP_ONLY and BENCH_ONLY (kernel-name regexes),
-# CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name
-# regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
+# CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny),
+# PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
 # SEEDS and P (train), WORKLOAD, BUDGET_S and TUNE_MAX (tune: at most that many fused tilings, catalog first).
 # Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
 # next one runs.
