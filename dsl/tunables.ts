@@ -1,8 +1,8 @@
 // Tunable parameters: every field of a GEMM or quantizer spec that changes only speed, never results beyond NUMERICS'
 // bounds (§6.2: a fused tiling reorders K only where an operand-swapped one splits K over consumers > 1, within the
-// bound; §3: quantizer randomness is keyed logically), declared with its type and the
-// values a sweep tries. The legal range of each value is not repeated here: validate/validate.ts (GEMM_LIMITS and
-// the per-arch layout rules) decides, and validate/space.ts prunes every illegal point before anything compiles.
+// bound; §3: quantizer randomness is keyed logically), declared with its type and the values a sweep tries. The legal
+// range of each value is not repeated here: validate/validate.ts (GEMM_LIMITS and the per-arch layout rules)
+// decides, and validate/space.ts prunes every illegal point before anything compiles.
 import type { Arch, ElementwiseTiling, GemmTiling } from './types.ts';
 
 /** One declared parameter: the spec field it sets (a path inside `tiling`) and the values a sweep tries. */

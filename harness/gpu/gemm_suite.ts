@@ -208,6 +208,23 @@ export interface GemmSuiteResult {
   lines: string[];
 }
 
+/** One fixed GEMM case on `spec`: null when it passes, else what went wrong (launch status or the output check). */
+async function runFixedCase(runner: GpuRunner, spec: GemmSpec, c: GemmCase, poison: number): Promise<string | null> {
+  const { a, b } = gemmOperands(c);
+  const res = await runner.run({
+    kernel: spec.name,
+    rows: c.m,
+    cols: c.k,
+    depth: c.n,
+    seed: 0n,
+    poison,
+    buffers: gemmBuffers(a, b, spec.output),
+  });
+  return res.status !== 0
+    ? `status ${res.status}: ${res.message}`
+    : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+}
+
 export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: number): Promise<GemmSuiteResult> {
   const lines: string[] = [];
   let passed = 0,
@@ -264,20 +281,7 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
       { m: 130, n: 1040, k: 8192, regime: 'quantized' },
     ] as const) {
       const c: GemmCase = { ...gc, sigmaLog2: 0, dataSeed: 77 };
-      const { a, b } = gemmOperands(c);
-      const res = await runner.run({
-        kernel: spec.name,
-        rows: c.m,
-        cols: c.k,
-        depth: c.n,
-        seed: 0n,
-        poison: 0xff,
-        buffers: gemmBuffers(a, b, spec.output),
-      });
-      const problem =
-        res.status !== 0
-          ? `status ${res.status}: ${res.message}`
-          : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+      const problem = await runFixedCase(runner, spec, c, 0xff);
       if (problem) failed++;
       else passed++;
       lines.push(
@@ -293,20 +297,7 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     for (const m of SKINNY_M)
       for (const regime of ['exact', 'quantized'] as const) {
         const c: GemmCase = { m, n: 208, k: 1312, regime, sigmaLog2: 2, dataSeed: 31 + m };
-        const { a, b } = gemmOperands(c);
-        const res = await runner.run({
-          kernel: spec.name,
-          rows: c.m,
-          cols: c.k,
-          depth: c.n,
-          seed: 0n,
-          poison: 0xa5,
-          buffers: gemmBuffers(a, b, spec.output),
-        });
-        const problem =
-          res.status !== 0
-            ? `status ${res.status}: ${res.message}`
-            : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+        const problem = await runFixedCase(runner, spec, c, 0xa5);
         if (problem) bad.push(`${c.m}x${c.n}x${c.k} ${regime}: ${problem}`);
       }
     if (bad.length) failed++;
@@ -331,20 +322,7 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     for (const { m, n, k } of shapes)
       for (const regime of ['exact', 'quantized'] as const) {
         const c: GemmCase = { m, n, k, regime, sigmaLog2: 2, dataSeed: 53 + m + k };
-        const { a, b } = gemmOperands(c);
-        const res = await runner.run({
-          kernel: spec.name,
-          rows: c.m,
-          cols: c.k,
-          depth: c.n,
-          seed: 0n,
-          poison: 0x6b,
-          buffers: gemmBuffers(a, b, spec.output),
-        });
-        const problem =
-          res.status !== 0
-            ? `status ${res.status}: ${res.message}`
-            : checkGemmOutput(c, res.buffers[6], a, b, spec.output);
+        const problem = await runFixedCase(runner, spec, c, 0x6b);
         if (problem) bad.push(`${c.m}x${c.n}x${c.k} ${regime}: ${problem}`);
       }
     if (bad.length) failed++;
