@@ -13,6 +13,20 @@ const ONE_PASS = { tensorScale: 'one-pass', ceiling: E4M3_MAX } as const;
 /** Quartet II's backward quantizer: 128-point rotation, RTN to s_eden, per-16 stochastic scale correction (§5.6). */
 const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...ONE_PASS } as const;
 
+/**
+ * MS-EDEN from a staged transposed tile (E^T, the requants): 128-thread blocks compiled for 6 per SM (at most 80
+ * registers; ptxas 13.0 fits pass A in 80 without spills on sm_90a, sm_100a and sm_120a with the tile loop state
+ * re-read per iteration, lower/lower.ts loopState), 24 resident warps per SM instead of the 16 that the default
+ * 256 x 2 gives (99-106 registers there).
+ */
+const EDEN_TILE_TILING = { threadsPerBlock: 128, minBlocksPerSm: 6 } as const;
+/**
+ * MS-EDEN from a row-major bf16 input (E): 128-thread blocks compiled for 5 per SM (at most 96 registers, 20 warps
+ * per SM instead of 16; ptxas 13.0 fits pass A in 96 without spills with the loop state re-read per iteration, and
+ * spills ~200 bytes at 80).
+ */
+const EDEN_ROW_TILING = { threadsPerBlock: 128, minBlocksPerSm: 5 } as const;
+
 /** Quartet II's six quantizers (METHOD §3): 4/6 on X and W along `in` (no rotation); MS-EDEN on E, E^T and the
  * requantized transposes of the forward Wq, Xq. */
 const QUARTET2: readonly QuantizeSpec[] = [
@@ -29,23 +43,27 @@ const QUARTET2: readonly QuantizeSpec[] = [
   quantize('quartet2_e_mseden_rht128', {
     doc: 'Quartet II backward E (dX GEMM): RHT-128 + MS-EDEN per-16, one-pass, C = 448',
     ...MS_EDEN,
+    tiling: EDEN_ROW_TILING,
   }),
   quantize('quartet2_et_mseden_rht128', {
     doc: 'Quartet II backward E^T (dW GEMM): transposed bf16 input, RHT-128 + MS-EDEN per-16, one-pass',
     ...MS_EDEN,
     transposedInput: true,
+    tiling: EDEN_TILE_TILING,
   }),
   quantize('quartet2_wt_rq_mseden_rht128', {
     doc: 'Quartet II requant Wq -> RHT-128 + MS-EDEN of Wq^T (dX GEMM operand), from the forward NVFP4 W',
     ...MS_EDEN,
     input: 'nvfp4',
     transposedInput: true,
+    tiling: EDEN_TILE_TILING,
   }),
   quantize('quartet2_xt_rq_mseden_rht128', {
     doc: 'Quartet II requant Xq -> RHT-128 + MS-EDEN of Xq^T (dW GEMM operand), from the forward NVFP4 X',
     ...MS_EDEN,
     input: 'nvfp4',
     transposedInput: true,
+    tiling: EDEN_TILE_TILING,
   }),
 ];
 

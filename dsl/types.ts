@@ -45,6 +45,13 @@ export interface ElementwiseTiling {
   rowsPerBlock: number;
   /** 16-groups (along K) owned by one thread. */
   groupsPerThread: number;
+  /**
+   * Quantizers only: the resident blocks per SM the kernel is compiled for (the minBlocks of
+   * __launch_bounds__(threadsPerBlock, minBlocks), i.e. at most 65536 / (threadsPerBlock * minBlocks) registers per
+   * thread). Absent: lowering's estimate from the elements a thread keeps live. Never changes results; a value that
+   * makes ptxas spill fails the build.
+   */
+  minBlocksPerSm?: number;
 }
 
 export interface QuantizeSpec {

@@ -105,7 +105,21 @@ export interface QuantizeFacts {
   codeWords: number;
   /** minBlocks of __launch_bounds__(threads, minBlocks). */
   minBlocksPerSm: number;
+  /**
+   * Blocks per SM of the one-pass pass B's grid: 2048 / threads. Pass B takes fewer registers than pass A (~50),
+   * so more of its blocks are resident than pass A's whole-wave grid (PlanCommon.blocksPerSm) is made for.
+   */
+  finalizeBlocksPerSm: number;
+  /**
+   * Whether the grid-stride loop of the quantize pass keeps its per-thread state (thread index and what derives from
+   * it, staged-tile piece signs, rotation signs, the walk's step, the segment across the body) in registers or
+   * re-reads it in every iteration (qgen_for_each_segment).
+   */
+  loopState: LoopState;
 }
+
+/** See QuantizeFacts.loopState and loopState(). */
+export type LoopState = 'registers' | 'recomputed';
 
 export interface QuantizePlan extends PlanCommon {
   kind: 'quantize';
@@ -203,15 +217,41 @@ function checkRegisters(name: string, elems: number, threads: number, weight: Re
 type RegisterWeight = 1 | 2 | 3;
 
 /**
- * The minBlocks of a quantize kernel's __launch_bounds__(threads, minBlocks): as many resident blocks as a register
+ * The minBlocks of a quantize kernel's __launch_bounds__(threads, minBlocks) when its tiling.minBlocksPerSm does not
+ * set it: as many resident blocks as a register
  * budget of about 48 + min(weight, 2) * E per thread allows (ptxas 13.0 fits the catalog's E = 32 kernels in 80
  * registers for weight 1 and in 128 for MS-EDEN and rotations, without spills; never less than 80, which
  * four-over-six with E = 16 needs), so that 16-24 warps per SM hide latency instead of 8-16. Never below 1 and never
  * above what 2048 threads per SM allow.
  */
-function minBlocksPerSm(threads: number, elems: number, weight: RegisterWeight): number {
-  const need = Math.max(80, 48 + Math.min(weight, 2) * elems);
+function minBlocksPerSm(threads: number, elems: number, weight: RegisterWeight, need64 = false): number {
+  const need = need64 ? 64 : Math.max(80, 48 + Math.min(weight, 2) * elems);
   return Math.max(1, Math.min(blocksPerSm(threads), Math.floor(65536 / (threads * need))));
+}
+
+/**
+ * The measured exceptions to minBlocksPerSm's estimate (ptxas 13.0), both from a row-major bf16 input (1x16 groups,
+ * E = 32) with the loop state re-read per iteration (loopState): one-pass four-over-six with the software E2M1
+ * rounding (sm_90a) fits 64 registers without spills (32 warps per SM instead of 24 at 80; with the hardware rounding
+ * of sm_100a / sm_120a it spills 28-36 bytes, with a computed tensor scale 28), and NVFP4 SR without the prefetch
+ * fits 62-64 on every arch (nvidia_e_sr; 94 registers, 16 warps, with the prefetch).
+ */
+function fitsIn64(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): boolean {
+  if (load !== 'bf16-row' || spec.block !== '1x16' || elems !== 32) return false;
+  const fourSix = spec.rounding === 'four-six' && spec.tensorScale === 'one-pass' && e2m1Rn === 'software';
+  const sr = spec.rounding === 'sr' && spec.scaleGroup.format === 'e4m3';
+  return fourSix || sr;
+}
+
+/**
+ * Blocks per SM a quantizer's grid-stride launch aims for when its tiling sets minBlocksPerSm: the most whole waves
+ * of minBlocks resident blocks (every block does the same work, so a grid of 16 blocks per SM with 5 resident would
+ * run a last wave of one block per SM at a fifth of the occupancy). Only there: a kernel whose registers come from
+ * the estimate may fit more blocks than minBlocks (an amax pass of 42 registers fits 5 of 256 threads where its
+ * quantize pass fits 3), and 2048 / threads is then the safer grid. Never changes results.
+ */
+function gridBlocksPerSm(threads: number, minBlocks: number): number {
+  return Math.max(minBlocks, Math.floor(blocksPerSm(threads) / minBlocks) * minBlocks);
 }
 
 /** Blocks per SM the grid-stride launch aims for (occupancy target; never changes results). */
@@ -310,9 +350,10 @@ function quantizeMapping(name: string, spec: QuantizeSpec): PlanCommon['mapping'
  * An NVFP4 input (NUMERICS §5.9) is staged the same way as dequantized f32 values, (threads / L) x L * (E + 4) floats
  * (qgen_nvfp4_transposed_tile), when E is whole 16-byte code pieces, the tile has a multiple of 32 rows and it fits
  * in 40 KiB. A row-major bf16 input is software-pipelined (the next iteration's 16-byte loads are in flight during
- * this one's arithmetic, E / 2 more registers) only where it costs no occupancy (RTN, SR, MXFP4 with E <= 32,
+ * this one's arithmetic, E / 2 more registers) only where it costs no occupancy (RTN and MXFP4 with E <= 32,
  * measured with ptxas 13.0): four-over-six and MS-EDEN need about E / 2 more registers with it, and measured slower
- * on an H100 at the lower occupancy.
+ * on an H100 at the lower occupancy; NVFP4 SR (nvidia_e_sr) takes 94 registers with it (16 warps per SM) and 59-64
+ * without it (fitsIn64: 32 warps).
  */
 function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): LoadPath {
   const E = mapping.elemsPerThread,
@@ -324,8 +365,24 @@ function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): L
     return tile ? 'nvfp4-transposed-tile' : 'nvfp4-transposed';
   }
   if (spec.transposedInput) return !block16 && E * threads * 2 <= 32768 ? 'bf16-transposed-tile' : 'bf16-transposed';
-  const prefetch = !block16 && E <= 32 && spec.rounding !== 'four-six' && spec.rounding !== 'ms-eden';
+  const nvfp4Sr = spec.rounding === 'sr' && spec.scaleGroup.format === 'e4m3';
+  const prefetch = !block16 && E <= 32 && spec.rounding !== 'four-six' && spec.rounding !== 'ms-eden' && !nvfp4Sr;
   return prefetch ? 'bf16-row-prefetch' : 'bf16-row';
+}
+
+/**
+ * The loop's per-thread state. Re-reading it in every iteration costs a few instructions (a thread-index read, one
+ * or two shared loads, re-derived addresses) and frees ~10-25 registers: measured with ptxas 13.0 on sm_90a, it
+ * takes the MS-EDEN tile kernels from 91-92 to 80 registers at 128 x 6 (they spill 8-32 bytes there without it),
+ * the row-input MS-EDEN kernel from 121 to 96 at 128 x 5 (68 bytes of spills without it), SR tile kernels from 95
+ * to 79 (24 instead of 16 resident warps at 256 threads) and one-pass four-over-six into 64 (fitsIn64; 56 bytes
+ * of spills without it). Elsewhere (RTN, the other four-over-six kernels) it gains no resident warps, and a
+ * prefetching loop needs its next segment early: those keep the registers.
+ */
+function loopState(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): LoopState {
+  if (load === 'bf16-row-prefetch') return 'registers';
+  if (spec.rounding === 'ms-eden' || spec.rounding === 'sr') return 'recomputed';
+  return fitsIn64(spec, elems, load, e2m1Rn) ? 'recomputed' : 'registers';
 }
 
 /** Targets (NUMERICS §5): T per rounding, T_ref for the computed tensor scale (6 for four-over-six). */
@@ -383,6 +440,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   const weight = quantizeRegisterWeight(spec);
   checkRegisters(name, E, threads, weight);
   const e2m1Rn = e2m1RnImplementation(arch);
+  const load = quantizeLoadPath(spec, mapping);
+  const minBlocks = spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fitsIn64(spec, E, load, e2m1Rn));
   return {
     name,
     kind: 'quantize',
@@ -402,7 +461,8 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
     mapping,
     colsMultiple: Math.max(groupSize, n, per128 ? 128 : 0),
     threadsPerBlock: threads,
-    blocksPerSm: blocksPerSm(threads),
+    // whole waves where the spec sizes the registers (other passes of a kernel may fit more blocks than minBlocks)
+    blocksPerSm: spec.tiling.minBlocksPerSm ? gridBlocksPerSm(threads, minBlocks) : blocksPerSm(threads),
     quantize: {
       scaleFormat: spec.scaleGroup.format,
       groupSize,
@@ -413,13 +473,15 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       rotation: n,
       rotationLanes: n ? Math.max(1, n / E) : 1,
       input: spec.input,
-      load: quantizeLoadPath(spec, mapping),
+      load,
       scaleLayout: spec.scaleLayout,
       workspace: workspaceKind(mode),
       outputs,
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
-      minBlocksPerSm: minBlocksPerSm(threads, E, weight),
+      minBlocksPerSm: minBlocks,
+      finalizeBlocksPerSm: blocksPerSm(threads),
+      loopState: loopState(spec, E, load, e2m1Rn),
     },
   };
 }

@@ -273,11 +273,17 @@ function quantizeSteps(plan: QuantizePlan): string[] {
   );
   // ptxas's default register target would make some mappings spill, and spills are build errors; minBlocks caps the
   // registers at what the mapping needs so that several blocks share an SM.
+  // Registers are allocated per warp in units of 256, i.e. 8 per thread.
   const minBlocks = q.minBlocksPerSm;
   steps.push(
     `Registers: __launch_bounds__(${threads}, ${minBlocks}) (at most ` +
-      `${Math.min(255, Math.floor(65536 / (threads * minBlocks)))} per thread, no spills).`,
+      `${Math.min(255, Math.floor(65536 / (threads * minBlocks) / 8) * 8)} per thread, no spills).`,
   );
+  if (q.loopState === 'recomputed')
+    steps.push(
+      'Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a ' +
+        'volatile %tid.x read), not kept in registers through the loop.',
+    );
   return steps;
 }
 

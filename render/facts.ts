@@ -66,6 +66,8 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     outputPolicy: q.outputs === 'nvfp4+bf16-plane' ? 'qgen_output_nvfp4_plane' : 'qgen_output_nvfp4',
     blocksPerSm: plan.blocksPerSm,
     launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
+    finalizeBlocksPerSm: q.finalizeBlocksPerSm,
+    loopStateRecomputed: q.loopState === 'recomputed',
     workspaceWords: WORKSPACE_WORDS[q.workspace],
   };
 }

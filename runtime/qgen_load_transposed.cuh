@@ -33,10 +33,10 @@ struct qgen_transposed_tile {
   static constexpr int kPiecesPerThread = E / 8;
   using Element = uint16_t;
   static_assert(kRows % 8 == 0 && E % 16 == 0, "16-byte pieces of 8 rows; pieces of two adjacent columns per thread");
-  // The column (within the unit) of the calling thread's piece i: pieces 2m and 2m + 1 are the same rows of two
-  // adjacent columns, so their values are staged as bf16 pairs (32-bit stores).
-  __device__ __forceinline__ static int column(int i) {
-    const int pair = static_cast<int>(threadIdx.x) / kPiecesPerLine + (i / 2) * (THREADS / kPiecesPerLine);
+  // The column (within the unit) of piece i of the thread with index `thread` in the block: pieces 2m and 2m + 1 are
+  // the same rows of two adjacent columns, so their values are staged as bf16 pairs (32-bit stores).
+  __device__ __forceinline__ static int column(int i, int thread) {
+    const int pair = thread / kPiecesPerLine + (i / 2) * (THREADS / kPiecesPerLine);
     return 2 * pair + (i & 1);
   }
 };
@@ -52,26 +52,27 @@ __device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64
   return block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
-// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x. The
-// values of the thread's piece i come out sign-flipped where bit i of piece_signs is set (a piece is 8 rows of one
-// column: one mask flips all 8 before they are staged).
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + thread, thread =
+// threadIdx.x (qgen_for_each_segment passes it). The values of the thread's piece i come out sign-flipped where bit i
+// of piece_signs is set (a piece is 8 rows of one column: one mask flips all 8 before they are staged).
 template <int E, int L, int THREADS>
 __device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
-                                                               uint32_t piece_signs, uint16_t* tile, float (&v)[E]) {
+                                                               uint32_t piece_signs, int thread, uint16_t* tile,
+                                                               float (&v)[E]) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
   const uint16_t* base = static_cast<const uint16_t*>(x) + block.k0 * rows + block.row;
   constexpr int kPiecesPerLine = Tile::kPiecesPerLine;
   uint4 pieces[E / 8];
 #pragma unroll
   for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
-    const int line = Tile::column(i), piece = static_cast<int>(threadIdx.x) % kPiecesPerLine;
+    const int line = Tile::column(i, thread), piece = thread % kPiecesPerLine;
     pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
   }
   __syncthreads();  // the previous tile has been read by every thread
-  const int piece = static_cast<int>(threadIdx.x) % kPiecesPerLine;
+  const int piece = thread % kPiecesPerLine;
 #pragma unroll
   for (int i = 0; i < E / 8; i += 2) {
-    const int line = Tile::column(i);  // even; piece i + 1 holds column line + 1
+    const int line = Tile::column(i, thread);  // even; piece i + 1 holds column line + 1
     uint32_t words[2][4];
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
@@ -88,7 +89,7 @@ __device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, in
           __byte_perm(words[0][e / 2], words[1][e / 2], (e & 1) ? 0x7632u : 0x5410u);
   }
   __syncthreads();
-  const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;
+  const int row = thread / L, lane_in_unit = thread % L;
   const uint32_t* mine = reinterpret_cast<const uint32_t*>(tile + row * Tile::kStride + lane_in_unit * E);
 #pragma unroll
   for (int j = 0; j < E / 2; ++j) {

@@ -9,6 +9,7 @@ import { gemmFacts } from '../render/facts.ts';
 import { cudaF32 } from '../dsl/constants.ts';
 import { ARCHS, type Arch, type GemmSpec, type QuantizeSpec } from '../dsl/types.ts';
 import { coverageSpecs } from '../harness/coverage.ts';
+import { catalogSpec } from '../dsl/catalog.ts';
 
 /** A catalog-like NVFP4 quantizer with overrides (built here, independent of the catalog module). */
 function quantize(fields: Partial<QuantizeSpec> = {}): QuantizeSpec {
@@ -430,6 +431,15 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
   );
   assert.is(lowerQ(quantize({ tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row-prefetch');
   assert.is(lowerQ(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
+  // NVFP4 SR reads without the prefetch (94 registers with it, 62-64 without); MXFP4 SR keeps it.
+  assert.is(lowerQ(catalogSpec('nvidia_e_sr', 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.load, 'bf16-row');
+  assert.is(
+    lowerQ(
+      quantize({ rounding: 'sr', scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', tiling: g2 }),
+      'sm_90a',
+    ).quantize.load,
+    'bf16-row-prefetch',
+  );
   assert.is(
     lowerQ(quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: g2 }), 'sm_90a').quantize.load,
     'bf16-row',
@@ -439,6 +449,23 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
       .load,
     'bf16-row',
   );
+});
+
+test('loop state: re-read per iteration for MS-EDEN and SR (no prefetch), registers for the others', () => {
+  const state = (name: string) => lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.loopState;
+  assert.is(state('quartet2_et_mseden_rht128'), 'recomputed');
+  assert.is(state('quartet2_wt_rq_mseden_rht128'), 'recomputed');
+  assert.is(state('nvidia_et_sr_rht16'), 'recomputed');
+  assert.is(state('nvidia_xt_rtn_rht16'), 'registers');
+  assert.is(state('nvidia46_wt_46'), 'registers');
+  assert.is(state('quartet2_e_mseden_rht128'), 'recomputed'); // row input
+  assert.is(state('nvidia_x_rtn'), 'registers'); // prefetching row input
+  assert.is(state('nvidia_e_sr'), 'recomputed'); // SR row input without the prefetch: 64 registers
+  assert.is(state('quartet2_x_46'), 'recomputed'); // one-pass 4/6, software E2M1: 64 registers
+  assert.is(state('nvidia46_x_46'), 'registers'); // computed tensor scale: no gain
+  const facts = (name: string) => quantizeFacts(lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a'));
+  assert.is(facts('quartet2_et_mseden_rht128').loopStateRecomputed, true);
+  assert.is(facts('nvidia_xt_rtn_rht16').loopStateRecomputed, false);
 });
 
 test('launch bounds: several blocks per SM within the register budget, never fewer than 1', () => {
@@ -462,6 +489,29 @@ test('launch bounds: several blocks per SM within the register budget, never few
     bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')),
     'kThreads, 1',
   );
+  // tiling.minBlocksPerSm sets it (the catalog's MS-EDEN tile kernels: 128 x 6).
+  assert.is(
+    bounds(
+      lower(
+        quantize({ rounding: 'ms-eden', target: 'eden-s', hadamard: 128, tiling: { ...g2, minBlocksPerSm: 3 } }),
+        'sm_90a',
+      ),
+    ),
+    'kThreads, 3',
+  );
+  assert.is(bounds(lower(catalogSpec('quartet2_wt_rq_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 6');
+  // One-pass 4/6 from a row input fits 64 registers with the software E2M1 rounding (sm_90a) only.
+  const x46 = catalogSpec('quartet2_x_46', 'sm_90a')!;
+  assert.is(bounds(lower(x46, 'sm_90a')), 'kThreads, 4');
+  assert.is(bounds(lower(x46, 'sm_100a')), 'kThreads, 3');
+  assert.is(bounds(lower(catalogSpec('nvidia46_x_46', 'sm_90a')!, 'sm_90a')), 'kThreads, 3');
+  for (const arch of ARCHS) assert.is(bounds(lower(catalogSpec('nvidia_e_sr', arch)!, arch)), 'kThreads, 4', arch);
+  // The grid of a kernel whose tiling sets minBlocksPerSm is whole waves of it (no last wave of 1 block per SM).
+  const grid = (name: string) => lower(catalogSpec(name, 'sm_90a')!, 'sm_90a');
+  assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).blocksPerSm, 15); // 3 waves of 5 (128 threads)
+  assert.is((grid('quartet2_et_mseden_rht128') as QuantizePlan).blocksPerSm, 12); // 2 waves of 6
+  assert.is((grid('nvidia_x_rtn') as QuantizePlan).blocksPerSm, 8); // estimated registers: 2048 / 256
+  assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).quantize.finalizeBlocksPerSm, 16); // pass B: 2048 / 128
   for (const spec of coverageSpecs()) {
     if (spec.kind !== 'quantize') continue;
     const [, minBlocks] = bounds(lower(spec, 'sm_90a')).split(', ').map(Number);

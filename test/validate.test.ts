@@ -99,6 +99,33 @@ const SINGLE_PROBLEM_CASES: [string, string, (s: any) => void, string, string][]
   ],
   [
     'nvidia_x_rtn',
+    'min blocks 0',
+    (s) => {
+      s.tiling.minBlocksPerSm = 0;
+    },
+    'k.tiling.minBlocksPerSm',
+    'an integer in 1..32',
+  ],
+  [
+    'quartet2_et_mseden_rht128',
+    'min blocks past the threads of an SM',
+    (s) => {
+      s.tiling.minBlocksPerSm = 17;
+    },
+    'k.tiling.minBlocksPerSm',
+    'threadsPerBlock x minBlocksPerSm <= 2048 (the threads one SM holds); got 128 x 17',
+  ],
+  [
+    'dequantize_nvfp4_bf16',
+    'min blocks on a dequantizer',
+    (s) => {
+      s.tiling.minBlocksPerSm = 2;
+    },
+    'k.tiling.minBlocksPerSm',
+    'unknown field "minBlocksPerSm"',
+  ],
+  [
+    'nvidia_x_rtn',
     'rows 0',
     (s) => {
       s.tiling.rowsPerBlock = 0;
@@ -888,6 +915,7 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   threadsPerBlock: [0, 33, 2048, 96.5],
   rowsPerBlock: [0, 1.5, 1000],
   groupsPerThread: [0, 3, 16],
+  minBlocksPerSm: [0, 33, 2.5],
   output: ['fp16', 'e2m1'],
   a: ['bf16'],
   b: ['mxfp4'],
@@ -949,8 +977,10 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
       const candidates = [
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? (ILLEGAL_ELEMENT[site.element] ?? []) : (ILLEGAL_BY_FIELD[site.field] ?? [])),
-        // a removed field (optional ones not: removing registerOperand or fragmentSets leaves a valid spec)
-        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets'].includes(site.field) ? [] : [undefined]),
+        // a removed field (optional ones not: removing one of them leaves a valid spec)
+        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets', 'minBlocksPerSm'].includes(site.field)
+          ? []
+          : [undefined]),
       ];
       const value = candidates[pick % candidates.length];
       const mutated = clone(spec) as any;

@@ -206,14 +206,27 @@ const THREADS: IntRule = { min: 32, max: 1024, multipleOf: 32 };
 const ROWS_PER_BLOCK: IntRule = { min: 1, max: 256 };
 const GROUPS_PER_THREAD = [1, 2, 4, 8] as const;
 
-function checkElementwiseTiling(p: Problems, obj: Obj, path: string): Obj | undefined {
+const MIN_BLOCKS_PER_SM: IntRule = { min: 1, max: 32 };
+/** Resident threads per SM that lowering's grid-stride launch assumes (lower/lower.ts blocksPerSm; sm_90a, sm_100a). */
+const THREADS_PER_SM = 2048;
+
+/** quantize: whether the kernel takes tiling.minBlocksPerSm (only the quantizers' templates use it). */
+function checkElementwiseTiling(p: Problems, obj: Obj, path: string, quantize = false): Obj | undefined {
   const t = sub(p, obj, path, 'tiling', '{ threadsPerBlock, rowsPerBlock, groupsPerThread }');
   if (!t) return undefined;
   const tp = `${path}.tiling`;
-  checkFields(p, t, tp, ['threadsPerBlock', 'rowsPerBlock', 'groupsPerThread']);
-  int(p, t, tp, 'threadsPerBlock', THREADS);
+  checkFields(p, t, tp, ['threadsPerBlock', 'rowsPerBlock', 'groupsPerThread'], quantize ? ['minBlocksPerSm'] : []);
+  const threads = int(p, t, tp, 'threadsPerBlock', THREADS);
   int(p, t, tp, 'rowsPerBlock', ROWS_PER_BLOCK);
   oneOf(p, t, tp, 'groupsPerThread', GROUPS_PER_THREAD);
+  const minBlocks = int(p, t, tp, 'minBlocksPerSm', MIN_BLOCKS_PER_SM);
+  if (threads !== undefined && minBlocks !== undefined && threads * minBlocks > THREADS_PER_SM) {
+    p.add(
+      `${tp}.minBlocksPerSm`,
+      `must keep threadsPerBlock x minBlocksPerSm <= ${THREADS_PER_SM} (the threads one SM holds); ` +
+        `got ${threads} x ${minBlocks}`,
+    );
+  }
   return t;
 }
 
@@ -255,7 +268,7 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
   const transposed = bool(p, s, path, 'transposedInput');
   oneOf(p, s, path, 'scaleLayout', SCALE_LAYOUTS);
   const outputs = oneOf(p, s, path, 'outputs', QUANTIZE_OUTPUTS);
-  const tiling = checkElementwiseTiling(p, s, path);
+  const tiling = checkElementwiseTiling(p, s, path, true);
 
   let hadamard: number | null | undefined;
   if (s.hadamard === null || (HADAMARD_SIZES as readonly unknown[]).includes(s.hadamard)) {

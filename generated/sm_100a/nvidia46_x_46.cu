@@ -41,7 +41,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_nvidia46_x_46_impl::amax_pass) -> quantize (qgen_nvidia46_x_46_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
+//   Registers: __launch_bounds__(256, 3) (at most 80 per thread, no spills).
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -77,6 +77,8 @@ struct Config {
   static constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
   static constexpr int kHadamardSize = 0;       // NUMERICS §4 chunk size n (0: no rotation)
   static constexpr int kHadamardLanes = 1;       // lanes per Hadamard chunk
+  // grid-stride loop: per-thread state re-read in every iteration instead of kept in registers (plan loopState)
+  static constexpr bool kLoopStateRecomputed = false;
   static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
                 "a thread holds whole groups; a chunk spans 2^i lanes");
 

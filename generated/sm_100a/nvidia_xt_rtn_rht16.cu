@@ -78,6 +78,8 @@ struct Config {
   static constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
   static constexpr int kHadamardSize = 16;       // NUMERICS §4 chunk size n (0: no rotation)
   static constexpr int kHadamardLanes = 1;       // lanes per Hadamard chunk
+  // grid-stride loop: per-thread state re-read in every iteration instead of kept in registers (plan loopState)
+  static constexpr bool kLoopStateRecomputed = false;
   static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
                 "a thread holds whole groups; a chunk spans 2^i lanes");
 

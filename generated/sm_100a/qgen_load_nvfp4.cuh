@@ -83,8 +83,8 @@ struct qgen_nvfp4_transposed_tile {
   using Element = float;
   static_assert(kRows % 32 == 0 && E % 32 == 0 && E % 4 == 0, "whole 16-byte code pieces; whole pieces per thread");
   static_assert(kWidth * kPiecesPerLine == kPiecesPerThread * THREADS, "pieces divide evenly among threads");
-  // The output column (within the unit; A's row in the tile) of the calling thread's piece i.
-  __device__ __forceinline__ static int column(int i) { return (static_cast<int>(threadIdx.x) + i * THREADS) % kWidth; }
+  // The output column (within the unit; A's row in the tile) of piece i of the thread with index `thread`.
+  __device__ __forceinline__ static int column(int i, int thread) { return (thread + i * THREADS) % kWidth; }
 };
 
 // Block-uniform, as qgen_transposed_tile_usable: all items exist, rows in range and in one whole unit, every code
@@ -100,13 +100,14 @@ __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, flo
   return block.row % 32 == 0 && block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
-// Every thread of the block calls this (it synchronises the block twice); item = block_item + threadIdx.x. The
-// values of the thread's piece i come out sign-flipped where bit i of piece_signs is set: a piece's 32 codes are one
-// column, so the flip is a negated scale multiplier (exact: f32(-a * b) = -f32(a * b) in every rounding here).
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + thread, thread =
+// threadIdx.x (qgen_for_each_segment passes it). The values of the thread's piece i come out sign-flipped where bit i
+// of piece_signs is set: a piece's 32 codes are one column, so the flip is a negated scale multiplier (exact:
+// f32(-a * b) = -f32(a * b) in every rounding here).
 template <int E, int L, int THREADS, class Layout>
 __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales, float t_in,
                                                                 int64_t rows, qgen_segment block, uint32_t piece_signs,
-                                                                float* tile, float (&v)[E]) {
+                                                                int thread, float* tile, float (&v)[E]) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   const int64_t row0 = block.row, a_row0 = block.k0;  // the tile's first output row; A's first row in the tile
   const int64_t a_groups_per_row = rows / 16;         // A's rows are quantized along `rows`
@@ -114,8 +115,8 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
   uint32_t piece_scales[Tile::kPiecesPerThread][2];
 #pragma unroll
   for (int i = 0; i < Tile::kPiecesPerThread; ++i) {  // all loads in flight before any use
-    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = Tile::column(i), piece = u / Tile::kWidth;
+    const int u = thread + i * THREADS;
+    const int line = Tile::column(i, thread), piece = u / Tile::kWidth;
     const int64_t a_row = a_row0 + line, a_col = row0 + 32 * piece;
     pieces[i] = __ldg(reinterpret_cast<const uint4*>(codes + a_row * (rows / 2) + a_col / 2));
 #pragma unroll
@@ -126,8 +127,8 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
   __syncthreads();                             // the previous tile has been read by every thread
 #pragma unroll
   for (int i = 0; i < Tile::kPiecesPerThread; ++i) {
-    const int u = static_cast<int>(threadIdx.x) + i * THREADS;
-    const int line = Tile::column(i), piece = u / Tile::kWidth;
+    const int u = thread + i * THREADS;
+    const int line = Tile::column(i, thread), piece = u / Tile::kWidth;
     const int column = (line / E) * Tile::kLaneStride + line % E;  // output column `line`, padded
     const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
     const uint32_t flip = ((piece_signs >> i) & 1u) << 31;
@@ -145,7 +146,7 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
     }
   }
   __syncthreads();
-  const int row = static_cast<int>(threadIdx.x) / L, lane_in_unit = static_cast<int>(threadIdx.x) % L;
+  const int row = thread / L, lane_in_unit = thread % L;
   const float4* mine = reinterpret_cast<const float4*>(tile + row * Tile::kStride + lane_in_unit * Tile::kLaneStride);
 #pragma unroll
   for (int j = 0; j < E / 4; ++j) {

@@ -41,7 +41,8 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: amax-pass (qgen_nvidia_e_sr_impl::amax_pass) -> quantize (qgen_nvidia_e_sr_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
+//   Registers: __launch_bounds__(256, 4) (at most 64 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -77,13 +78,15 @@ struct Config {
   static constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
   static constexpr int kHadamardSize = 0;       // NUMERICS §4 chunk size n (0: no rotation)
   static constexpr int kHadamardLanes = 1;       // lanes per Hadamard chunk
+  // grid-stride loop: per-thread state re-read in every iteration instead of kept in registers (plan loopState)
+  static constexpr bool kLoopStateRecomputed = true;
   static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
                 "a thread holds whole groups; a chunk spans 2^i lanes");
 
   using E2M1 = qgen_e2m1_hardware;  // E2M1 round-to-nearest on sm_120a (NUMERICS §2.1)
   using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
   using Mode = qgen_mode_computed;  // tensor scale (NUMERICS §5.1)
-  using Input = qgen_input_bf16_row_prefetch;
+  using Input = qgen_input_bf16_row;
   using Order = qgen_order_row_major;
   using Rounding = qgen_rounding_sr;
   using Rotation = qgen_rotation_none;
@@ -100,12 +103,12 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
               "runtime headers and dsl/constants.ts disagree on the Philox streams");
 
 // Pass 1 (NUMERICS §5.1 computed): amax of the tensor into the workspace max word.
-__global__ void __launch_bounds__(Config::kThreads, 2) amax_pass(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(Config::kThreads, 4) amax_pass(const qgen_quantize_args args, int64_t items) {
   qgen_amax_pass<Config>(args, items);
 }
 
 // Quantize (NUMERICS §5, tensor scale: computed): codes and scales.
-__global__ void __launch_bounds__(Config::kThreads, 2) quantize(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(Config::kThreads, 4) quantize(const qgen_quantize_args args, int64_t items) {
   qgen_quantize_pass<Config>(args, items);
 }
 

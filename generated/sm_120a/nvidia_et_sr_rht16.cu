@@ -43,6 +43,7 @@
 //   Launches: amax-pass (qgen_nvidia_et_sr_rht16_impl::amax_pass) -> quantize (qgen_nvidia_et_sr_rht16_impl::quantize); workspace: max-word.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
 //   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -78,6 +79,8 @@ struct Config {
   static constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
   static constexpr int kHadamardSize = 16;       // NUMERICS §4 chunk size n (0: no rotation)
   static constexpr int kHadamardLanes = 1;       // lanes per Hadamard chunk
+  // grid-stride loop: per-thread state re-read in every iteration instead of kept in registers (plan loopState)
+  static constexpr bool kLoopStateRecomputed = true;
   static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
                 "a thread holds whole groups; a chunk spans 2^i lanes");
 

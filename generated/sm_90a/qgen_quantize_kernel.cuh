@@ -178,16 +178,17 @@ struct qgen_input {
   }
 
   // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
-  // sets the bits from the rotation's signs).
+  // sets the bits from the rotation's signs). thread = threadIdx.x.
   template <class C>
   __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
-                                                   uint32_t piece_signs, typename TileOf<C>::Element* tile,
+                                                   uint32_t piece_signs, int thread, typename TileOf<C>::Element* tile,
                                                    float (&x)[C::kElems]) {
     if constexpr (Nvfp4)
       qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
-          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, tile, x);
+          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, thread, tile, x);
     else
-      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, tile, x);
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, thread,
+                                                                        tile, x);
   }
 
   template <class C>
@@ -381,7 +382,10 @@ struct qgen_rounding_ms_eden {
 // row s.row from column s.k0, rotated when the config rotates. Whole warps advance together, so the lanes of a chunk
 // always exchange values with each other; a staged input runs a block-uniform loop (the tile load synchronises the
 // block): every warp runs every iteration, lanes past the end are inactive.
-template <class C, class Body>
+// kRecomputeLoopState: per-thread loop state re-read in every iteration instead of kept in registers (see the two
+// loops below; the quantize passes follow the plan, C::kLoopStateRecomputed; the amax pass, with few registers live,
+// keeps the registers).
+template <class C, bool kRecomputeLoopState, class Body>
 __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& args, int64_t items, Body&& body) {
   using Input = typename C::Input;
   const uint4 signs = C::Rotation::signs(args);
@@ -394,13 +398,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
     // NUMERICS §4.1 applied while staging: each of the thread's tile pieces is one column of the unit, i.e. one chunk
     // position with one sign, the same in every iteration (the rotation then skips its own flip). Iterations that
-    // read x directly take the signs from shared memory (not a register kept live through the loop).
+    // read x directly take the signs from shared memory (not a register kept live through the loop). With
+    // kRecomputeLoopState the thread's piece signs are read from shared memory too, and the thread index in place
+    // (qgen_thread_index), in every iteration: fewer registers live through the loop, a few more instructions.
+    constexpr bool kRecomputed = kRecomputeLoopState;
     uint32_t piece_signs = 0;
+    __shared__ uint32_t thread_piece_signs[kRecomputed && C::kHadamardSize > 0 ? C::kThreads : 1];
     __shared__ uint4 direct_signs;
     if constexpr (C::kHadamardSize > 0) {
+      const int thread = static_cast<int>(threadIdx.x);
 #pragma unroll
       for (int i = 0; i < Tile::kPiecesPerThread; ++i)
-        piece_signs |= qgen_sign_bit(signs, Tile::column(i) % (C::kHadamardSize > 0 ? C::kHadamardSize : 1)) << i;
+        piece_signs |= qgen_sign_bit(signs, Tile::column(i, thread) % (C::kHadamardSize > 0 ? C::kHadamardSize : 1))
+                       << i;
+      if constexpr (kRecomputed) thread_piece_signs[thread] = piece_signs;
       if (threadIdx.x == 0) direct_signs = signs;
       __syncthreads();
     }
@@ -410,18 +421,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       // used, every thread's segment.
       const qgen_segment block = C::Order::template segment<C>(args, block_item);
       const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items, block);
-      const int64_t item = block_item + threadIdx.x;
+      const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
+      const int64_t item = block_item + thread;
       // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.
-      const int lane = static_cast<int>(threadIdx.x) % C::kLanes;
-      const qgen_segment s = use_tile ? qgen_segment{block.row + static_cast<int>(threadIdx.x) / C::kLanes,
-                                                     block.k0 + lane * C::kElems, lane}
+      const int lane = thread % C::kLanes;
+      const qgen_segment s = use_tile ? qgen_segment{block.row + thread / C::kLanes, block.k0 + lane * C::kElems, lane}
                                       : C::Order::template segment<C>(args, item);
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
-      if (use_tile)
-        Input::template load_tile<C>(args, t_in, block, piece_signs, tile, x);
-      else
+      if (use_tile) {
+        const uint32_t signs_of_pieces = kRecomputed && C::kHadamardSize > 0 ? thread_piece_signs[thread] : piece_signs;
+        Input::template load_tile<C>(args, t_in, block, signs_of_pieces, thread, tile, x);
+      } else {
         Input::template load<C>(args, s, active, t_in, x);
+      }
       uint4 iteration_signs = make_uint4(0u, 0u, 0u, 0u);
       if constexpr (C::kHadamardSize > 0)
         if (!use_tile) iteration_signs = direct_signs;
@@ -429,8 +442,20 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       body(s, active, x);
     }
   } else {
-    const int lane = static_cast<int>(threadIdx.x & 31u);
+    // With kRecomputeLoopState (not with a prefetch, which needs the next segment early): the walk advances after
+    // the body (its segment is the body's, not a second copy kept live through it), its step and the rotation signs
+    // are re-read from shared memory and the lane in place, in every iteration.
+    constexpr bool kRecomputed = kRecomputeLoopState && !Input::kPrefetch;
     auto walk = C::Order::template walk<C>(args, first, stride);  // the segment of item, then of item + stride, ...
+    __shared__ qgen_walk_step shared_step;
+    __shared__ uint4 shared_signs;
+    if constexpr (kRecomputed) {
+      if (threadIdx.x == 0) {
+        shared_step = walk.step();  // the same in every thread: stride is the grid's
+        shared_signs = signs;
+      }
+      __syncthreads();
+    }
     uint4 raw[Input::kPrefetch ? C::kElems / 8 : 1];
     if constexpr (Input::kPrefetch) {
       const qgen_segment s = walk.segment();
@@ -438,9 +463,10 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     }
     for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u); warp_item < items;
          warp_item += stride) {
+      const int lane = (kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x)) & 31;
       const int64_t item = warp_item + lane;
       const qgen_segment s = walk.segment();
-      walk.advance();
+      if constexpr (!kRecomputed) walk.advance();
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];
       if constexpr (Input::kPrefetch) {
@@ -451,8 +477,18 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       } else {
         Input::template load<C>(args, s, active, t_in, x);
       }
-      C::Rotation::template rotate<C>(x, signs, s);
+      if constexpr (kRecomputed) {
+        // volatile: read in every iteration, not hoisted out of the loop
+        const volatile uint32_t* const words = reinterpret_cast<const volatile uint32_t*>(&shared_signs);
+        C::Rotation::template rotate<C>(x, make_uint4(words[0], words[1], words[2], words[3]), s);
+      } else {
+        C::Rotation::template rotate<C>(x, signs, s);
+      }
       body(s, active, x);
+      if constexpr (kRecomputed) {
+        const volatile int64_t* const step = reinterpret_cast<const volatile int64_t*>(&shared_step);
+        walk.advance(qgen_walk_step{step[0], step[1]});
+      }
     }
   }
 }
@@ -464,7 +500,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
 template <class C>
 __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
   float local_max = 0.0f;
-  qgen_for_each_segment<C>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
+  qgen_for_each_segment<C, false>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
     local_max = fmaxf(local_max, qgen_group_amax<C::kElems>(x));  // inactive lanes and groups hold zeros
   });
   qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
@@ -500,18 +536,22 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
     qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / C::kGroupSize);
   const auto form = Mode::template form<C>(args);
   float local_max = 0.0f;
-  qgen_for_each_segment<C>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
+  constexpr bool kRecompute = C::kLoopStateRecomputed;
+  qgen_for_each_segment<C, kRecompute>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
     uint2 codes[C::kCodeWords];
     uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
     C::Rounding::template quantize<C>(x, s, args, form, codes, stored);
     if (active) {
-      qgen_store_codes<C::kElems>(args.codes, args.cols, s, codes);
+      qgen_store_codes<C::kElems>(args.codes, kRecompute ? qgen_reread(args.cols) : args.cols, s, codes);
       if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
       if constexpr (Mode::kOnePass) {
+        // cols re-read for the proxy index in row loops (four-over-six at 64 registers spills 4 bytes without it;
+        // the staged-tile requant at 80 spills 8 bytes with it: ptxas 13.0)
+        const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
 #pragma unroll
         for (int g = 0; g < C::kGroupsPerThread; ++g) {
-          if (s.k0 + C::kGroupSize * g >= args.cols) break;
-          qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, args.cols)] = static_cast<uint16_t>(stored[g]);
+          if (s.k0 + C::kGroupSize * g >= cols) break;
+          qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, cols)] = static_cast<uint16_t>(stored[g]);
           local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
         }
       } else {

@@ -9,6 +9,24 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
+// threadIdx.x, read where it is used: a volatile read is never hoisted out of a loop, so what a grid-stride loop
+// derives from it (shared-memory addresses, the thread's tile column, its lane) is recomputed in each iteration, a
+// few integer instructions, instead of occupying registers through the loop (qgen_for_each_segment's recomputed
+// loop state; ptxas 13.0 then fits the MS-EDEN kernels into 80-96 registers without spills).
+__device__ __forceinline__ int qgen_thread_index() {
+  unsigned int index;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(index));
+  return static_cast<int>(index);
+}
+
+// v itself, as an opaque copy made where it is used: what is derived from it (cols / 2, ...) is computed there, not
+// hoisted out of the loop into a register (v is a kernel argument, which ptxas reads from constant memory).
+__device__ __forceinline__ int64_t qgen_reread(int64_t v) {
+  int64_t copy;
+  asm volatile("mov.b64 %0, %1;" : "=l"(copy) : "l"(v));
+  return copy;
+}
+
 struct qgen_segment {
   int64_t row;       // output row
   int64_t k0;        // first element along K
@@ -33,6 +51,11 @@ __host__ __device__ __forceinline__ void qgen_divmod(int64_t a, int64_t b, int64
   }
 }
 
+// The step of a walk: (stride / P) divmod divisor, the same for every thread of a grid.
+struct qgen_walk_step {
+  int64_t quotient, remainder;
+};
+
 // A thread's items of a grid-stride loop (first, first + stride, ...; stride a multiple of P) as the quotient and
 // remainder of item / P by a divisor, advanced by additions: one division per thread instead of one (a long
 // instruction sequence) per item. offset = item % P is the same for every item of the walk.
@@ -48,14 +71,17 @@ struct qgen_item_walk {
     qgen_divmod(stride / P, d, step_quotient, step_remainder);
     offset = static_cast<int>(item % P);
   }
-  __host__ __device__ __forceinline__ void advance() {
-    quotient += step_quotient;
-    remainder += step_remainder;
+  __host__ __device__ __forceinline__ qgen_walk_step step() const { return {step_quotient, step_remainder}; }
+  // By a step given by the caller (the walk's own, e.g. re-read from shared memory).
+  __host__ __device__ __forceinline__ void advance(qgen_walk_step step) {
+    quotient += step.quotient;
+    remainder += step.remainder;
     if (remainder >= divisor) {
       remainder -= divisor;
       ++quotient;
     }
   }
+  __host__ __device__ __forceinline__ void advance() { advance(step()); }
 };
 
 // Row-major order (inputs read along K): item = (row * units_per_row + unit) * L + lane; consecutive lanes read
@@ -70,6 +96,8 @@ struct qgen_walk_row_major {
     return {walk.quotient, walk.remainder * E, static_cast<int>(walk.remainder % L)};
   }
   __device__ __forceinline__ void advance() { walk.advance(); }
+  __device__ __forceinline__ qgen_walk_step step() const { return walk.step(); }
+  __device__ __forceinline__ void advance(qgen_walk_step step) { walk.advance(step); }
 };
 
 // Column-major order (inputs stored [K, rows]): item = (unit * rows + row) * L + lane; lanes of a warp cover
@@ -83,6 +111,8 @@ struct qgen_walk_column_major {
     return {walk.remainder, walk.quotient * (E * L) + walk.offset * E, walk.offset};
   }
   __device__ __forceinline__ void advance() { walk.advance(); }
+  __device__ __forceinline__ qgen_walk_step step() const { return walk.step(); }
+  __device__ __forceinline__ void advance(qgen_walk_step step) { walk.advance(step); }
 };
 
 // 16x16 blocks (NUMERICS §5.7, L = 1): item = ((row / 16) * segments_per_row + segment) * 16 + row % 16, so the 16
@@ -96,6 +126,8 @@ struct qgen_walk_block16 {
     return {walk.quotient * 16 + walk.offset, walk.remainder * E, 0};
   }
   __device__ __forceinline__ void advance() { walk.advance(); }
+  __device__ __forceinline__ qgen_walk_step step() const { return walk.step(); }
+  __device__ __forceinline__ void advance(qgen_walk_step step) { walk.advance(step); }
 };
 
 // The segment of one item (a walk that never advances).

@@ -41,7 +41,8 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_quartet2_x_46_impl::pass_a) -> pass-b (qgen_quartet2_x_46_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 3) (at most 85 per thread, no spills).
+//   Registers: __launch_bounds__(256, 4) (at most 64 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -77,6 +78,8 @@ struct Config {
   static constexpr int64_t kColsMultiple = 16;  // cols must be a positive multiple of this (NUMERICS §8)
   static constexpr int kHadamardSize = 0;       // NUMERICS §4 chunk size n (0: no rotation)
   static constexpr int kHadamardLanes = 1;       // lanes per Hadamard chunk
+  // grid-stride loop: per-thread state re-read in every iteration instead of kept in registers (plan loopState)
+  static constexpr bool kLoopStateRecomputed = true;
   static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
                 "a thread holds whole groups; a chunk spans 2^i lanes");
 
@@ -103,12 +106,12 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
 
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(Config::kThreads, 3) pass_a(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(Config::kThreads, 4) pass_a(const qgen_quantize_args args, int64_t items) {
   qgen_quantize_pass<Config>(args, items);
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(Config::kThreads, 3) pass_b(const qgen_quantize_args args) {
+__global__ void __launch_bounds__(Config::kThreads, 4) pass_b(const qgen_quantize_args args) {
   qgen_one_pass_finalize<Config>(args);
 }
 
@@ -132,7 +135,7 @@ extern "C" qgen_status qgen_quartet2_x_46(const qgen_quantize_args* args, cudaSt
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
   pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
-  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, Config::kBlocksPerSm);
+  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, 8);
   pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);
 }

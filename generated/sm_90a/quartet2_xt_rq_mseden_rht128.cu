@@ -23,16 +23,17 @@
 //     "transposedInput": true,
 //     "scaleLayout": "128x4",
 //     "tiling": {
-//       "threadsPerBlock": 256,
+//       "threadsPerBlock": 128,
 //       "rowsPerBlock": 16,
-//       "groupsPerThread": 2
+//       "groupsPerThread": 2,
+//       "minBlocksPerSm": 6
 //     }
 //   }
 //
 // Lowering (lower/lower.ts):
 //   quartet2_xt_rq_mseden_rht128: NVFP4 (16-groups, E4M3 scales), rounding ms-eden, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
-//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 64-row x 128-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.
-//   Mapping: 32 consecutive elements of one row per thread, a 128-element chunk over 4 adjacent lanes; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
+//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 32-row x 128-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.
+//   Mapping: 32 consecutive elements of one row per thread, a 128-element chunk over 4 adjacent lanes; column-major work order, grid-stride over 128-thread blocks (tiling never changes results, §3.2).
 //   Rotate each 128-chunk along K (§4): signs from word(sign_seed, STREAM_SIGNS=1, 0, j >> 5); butterfly stages h < 32 in registers, h >= 32 with __shfl_xor_sync over 4 lanes; scale by inv_sqrt_n = 0x3db504f3.
 //   Pass A (§5.1 one-pass): per group the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t; codes are written, c_g is stored as bf16 in the workspace, and m = max c_g goes to a workspace word (zeroed by cudaMemsetAsync).
 //   Per group: amax_g over the 16-group; RTN codes with T = s_eden; products f32(v_i^2), f32(v_i q_i) in scaled units (§5.6).
@@ -44,7 +45,8 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_quartet2_xt_rq_mseden_rht128_impl::pass_a) -> pass-b (qgen_quartet2_xt_rq_mseden_rht128_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128, rows a multiple of 16; checked before any launch.
-//   Registers: __launch_bounds__(256, 2) (at most 128 per thread, no spills).
+//   Registers: __launch_bounds__(128, 6) (at most 80 per thread, no spills).
+//   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_fp32.cuh"
@@ -70,8 +72,8 @@ namespace qgen_quartet2_xt_rq_mseden_rht128_impl {
 // (runtime/qgen_quantize_kernel.cuh says what each policy does).
 struct Config {
   static constexpr const char* kKernelName = "quartet2_xt_rq_mseden_rht128";
-  static constexpr int kThreads = 256;             // tiling.threadsPerBlock
-  static constexpr int kBlocksPerSm = 8;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kThreads = 128;             // tiling.threadsPerBlock
+  static constexpr int kBlocksPerSm = 12;          // grid-stride launch: at most this many blocks per SM
   static constexpr int kElems = 32;              // elements of one output row per thread (E)
   static constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
   static constexpr int kGroupSize = 16;          // elements per scale group
@@ -80,6 +82,8 @@ struct Config {
   static constexpr int64_t kColsMultiple = 128;  // cols must be a positive multiple of this (NUMERICS §8)
   static constexpr int kHadamardSize = 128;       // NUMERICS §4 chunk size n (0: no rotation)
   static constexpr int kHadamardLanes = 4;       // lanes per Hadamard chunk
+  // grid-stride loop: per-thread state re-read in every iteration instead of kept in registers (plan loopState)
+  static constexpr bool kLoopStateRecomputed = true;
   static_assert(kElems % kGroupSize == 0 && (kLanes & (kLanes - 1)) == 0,
                 "a thread holds whole groups; a chunk spans 2^i lanes");
 
@@ -106,12 +110,12 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
 
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(Config::kThreads, 2) pass_a(const qgen_quantize_args args, int64_t items) {
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_a(const qgen_quantize_args args, int64_t items) {
   qgen_quantize_pass<Config>(args, items);
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(Config::kThreads, 2) pass_b(const qgen_quantize_args args) {
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_b(const qgen_quantize_args args) {
   qgen_one_pass_finalize<Config>(args);
 }
 
@@ -135,7 +139,7 @@ extern "C" qgen_status qgen_quartet2_xt_rq_mseden_rht128(const qgen_quantize_arg
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
   pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
-  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, Config::kBlocksPerSm);
+  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, 16);
   pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);
 }
