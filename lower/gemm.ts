@@ -25,6 +25,9 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
   const fail = (r: { field: string; message: string }): never => {
     throw new LoweringError(`${name}: tiling.${r.field}: ${r.message}`);
   };
+  if (arch !== 'sm_90a' && t.decode !== undefined) {
+    fail({ field: 'decode', message: `exists on sm_90a only, not on ${arch} (nothing is decoded there)` });
+  }
   switch (arch) {
     case 'sm_90a': {
       const r =

@@ -53,8 +53,11 @@ test("validate: decode 'producer' on sm_90a with registerOperand 'a', M = 128, t
   // the Blackwell kernels decode nothing: the field is refused there, whatever its value
   for (const arch of ['sm_100a', 'sm_120a'] as const) {
     const spec = catalogSpec('gemm_nvfp4_bf16', arch) as GemmSpec;
-    for (const decode of ['producer', 'consumer'] as const)
+    for (const decode of ['producer', 'consumer'] as const) {
       one({ ...spec, tiling: { ...spec.tiling, decode } }, 'k.tiling.decode', `sm_90a only, not on ${arch}`, arch);
+      // lowering refuses it too (a caller that skips validation gets the same field named, not a silent default)
+      assert.throws(() => lower({ ...spec, tiling: { ...spec.tiling, decode } }, arch), /tiling\.decode: exists on/);
+    }
   }
 });
 
