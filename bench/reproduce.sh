@@ -70,7 +70,7 @@ for s in "${STAGES[@]}"; do
       --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
-    linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
+    linear) stage linear python bench/linear/bench_linear.py --out bench/results \
       --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
     train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG=bench/train_curves.svg \
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;

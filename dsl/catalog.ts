@@ -259,7 +259,7 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
     ),
     // The same with K split over two consumer warpgroups inside the CTA (kb mod 2, NUMERICS §6.2): two independent
     // decode -> wgmma chains per SM (bench/NOTES.md "Skinny m: K split inside the CTA"). Low bits may differ from the
-    // c = 1 kernels', within the bound; the torch package routes to them only behind QGEN_SKINNY_SPLIT.
+    // c = 1 kernels', within the bound; the torch package routes to them unless QGEN_SKINNY_SPLIT=0.
     gemm(
       'gemm_nvfp4_bf16_16x64x128_swapab_c2',
       {

@@ -145,9 +145,10 @@ def gemm_kernel(m):
 # instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass. The results are identical.
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
-# QGEN_SKINNY_SPLIT=1: the fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split
-# variants (G.GEMM_SPLIT; NUMERICS §6.2, low bits may differ within the bound, §6.5). A tuning table's pick is kept.
-_skinny_split = os.environ.get('QGEN_SKINNY_SPLIT', '0') == '1'
+# The fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split variants (G.GEMM_SPLIT;
+# NUMERICS §6.2, low bits may differ within the bound, §6.5): faster on the H100 at m <= 64 (bench/NOTES.md).
+# QGEN_SKINNY_SPLIT=0 keeps the c = 1 kernels. A tuning table's pick is kept.
+_skinny_split = os.environ.get('QGEN_SKINNY_SPLIT', '1') != '0'
 _warned = set()
 
 
@@ -199,7 +200,7 @@ def gemm_plan(m, n, k, device_index=None):
 
 
 def _split(kernel):
-    """The K-split variant of a fused kernel where QGEN_SKINNY_SPLIT=1 asks and one exists, else the kernel."""
+    """The K-split variant of a fused kernel unless QGEN_SKINNY_SPLIT=0, where one exists, else the kernel."""
     return G.GEMM_SPLIT.get(kernel, kernel) if _skinny_split and kernel is not None else kernel
 
 
