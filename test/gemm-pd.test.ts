@@ -15,6 +15,7 @@ import { gemmSpace } from '../validate/space.ts';
 import { lower, type GemmPlan } from '../lower/lower.ts';
 import { renderKernel } from '../render/render.ts';
 import { gemmFacts } from '../render/facts.ts';
+import { loweringSteps } from '../render/explain.ts';
 import { tunedGemmName } from '../dsl/naming.ts';
 import { SM90_BLOCK_SMEM, SM90_PD_DECODER_REGS, SM90_PD_TILE_STAGES, sm90PdSmemBytes } from '../arch/gemm_sm90.ts';
 import { compileCuda } from '../harness/nvcc.ts';
@@ -98,7 +99,14 @@ test('lower + render: the SS wgmma (both descriptors, runtime scale-d), the _pd 
     'constexpr int kThreads = 384;',
   ])
     assert.ok(src.includes(line), line);
+  // qgen explain: who decodes, the ring, the SS wgmma and the register split
+  const steps = loweringSteps(p).join('\n');
+  for (const part of ["Producer-side decode (tiling.decode 'producer')", 'a ring of 3 dequantized bf16 A + B tiles']) {
+    assert.ok(steps.includes(part), part);
+  }
+  assert.ok(steps.includes('4 SS wgmmas') && steps.includes('setmaxnreg: decoders 56, consumers 224'), steps);
   const plain = lower(catalogSpec('gemm_nvfp4_bf16', 'sm_90a')!, 'sm_90a') as GemmPlan;
+  assert.not.ok(loweringSteps(plain).join('\n').includes('Producer-side decode'));
   assert.not.ok(renderKernel(plain).includes('wgmma_ss') || renderKernel(plain).includes('setmaxnreg.'));
 });
 
