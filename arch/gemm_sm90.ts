@@ -258,6 +258,14 @@ export function sm90PdLayout(
       message: `must be ${SM90_PD_DECODER_THREADS} with decode 'producer' (one A row per decoder thread; got ${bm})`,
     };
   }
+  // 2 consumers of one m64 slab each: 384 threads, 168 registers at launch, which setmaxnreg can raise (one consumer
+  // would be 256 threads with 255 registers at launch: nothing left to move, and setmaxnreg.inc cannot go past 255)
+  if (consumers !== 2) {
+    return {
+      field: 'consumers',
+      message: `must be 2 with decode 'producer' (two m64 consumer warpgroups; got ${consumers})`,
+    };
+  }
   const slabs = bm / 64 / consumers;
   const threads = 128 * consumers + SM90_PD_DECODER_THREADS;
   const need = roundUp8((slabs * bn) / 2 + PD_CONSUMER_OVERHEAD);

@@ -49,8 +49,9 @@ test("validate: decode 'producer' on sm_90a with registerOperand 'a', M = 128, t
   one(withTiling({ stages: 7 }), 'k.tiling.stages', 'of shared memory');
   // K = 128: 3 tiles of 98304 B do not fit at all
   one(withTiling({ ctaTile: [128, 256, 128], stages: 2 }), 'k.tiling.stages', 'of shared memory');
-  // one consumer warpgroup would hold 256 accumulators
+  // one consumer warpgroup would hold 256 accumulators; with 128 (a 128x128 tile) it would have no registers to gain
   one(withTiling({ consumers: 1 }), 'k.tiling.consumers', 'would hold 256 fp32 accumulators');
+  one(withTiling({ consumers: 1, ctaTile: [128, 128, 64] }), 'k.tiling.consumers', "must be 2 with decode 'producer'");
   // the Blackwell kernels decode nothing: the field is refused there, whatever its value
   for (const arch of ['sm_100a', 'sm_120a'] as const) {
     const spec = catalogSpec('gemm_nvfp4_bf16', arch) as GemmSpec;
@@ -97,6 +98,9 @@ test('lower + render: the SS wgmma (both descriptors, runtime scale-d), the _pd 
     'constexpr int kConsumerRegs = 224;',
     'constexpr int kDecoderRegs = 56;',
     'constexpr int kThreads = 384;',
+    'constexpr int kLaunchRegs = 168;',
+    // a build with another launch allocation would hang in setmaxnreg.inc: the launcher refuses it
+    'if (attributes.numRegs != kLaunchRegs)',
   ])
     assert.ok(src.includes(line), line);
   // qgen explain: who decodes, the ring, the SS wgmma and the register split
@@ -119,11 +123,12 @@ test("space: decode is swept on sm_90a; 'producer' points are named _pd and prun
   );
   for (const c of pd) {
     assert.ok(c.name.endsWith('_pd') && c.name === tunedGemmName(c), c.name);
-    assert.is(c.tiling.ctaTile[0], 128, c.name);
+    assert.equal([c.tiling.ctaTile[0], c.tiling.consumers], [128, 2], c.name);
   }
   const problem = (name: string) => pruned.find((p) => p.name === name)?.problem ?? '';
   assert.match(problem('gemm_nvfp4_bf16_128x256x128_c2_s4_sw8_k1x1_pd'), /tiling\.stages: .*shared memory/);
   assert.match(problem('gemm_nvfp4_bf16_64x256x64_c1_s4_sw8_k1x1_pd'), /tiling\.ctaTile\[0\]/);
+  assert.match(problem('gemm_nvfp4_bf16_128x64x64_c1_s4_sw8_k1x1_pd'), /tiling\.consumers: must be 2/);
 });
 
 /** The body of `name(...) { ... }` up to the next top-level closing brace. */
@@ -183,18 +188,23 @@ interface Sass {
   lines: string[];
   /** Index of the decoders' setmaxnreg.dec; the decoder code follows it. */
   dealloc: number;
+  /** Registers per thread ptxas gives the kernel (its launch allocation). */
+  registers: number;
 }
 const INSTRUCTION = /^\s*\/\*([0-9a-f]{4,})\*\/\s+(.*?)\s*;/;
 
 async function sassOf(name: string): Promise<Sass> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-pd-'));
   const out = path.join(dir, `${name}.cubin`);
-  await compileCuda({
+  const built = await compileCuda({
     sources: [path.join('generated', 'sm_90a', `${name}.cu`)],
     arch: 'sm_90a',
     out,
     output: 'cubin',
+    flags: ['-Xptxas', '-v'],
+    cacheDir: null,
   });
+  const registers = Number(/Used (\d+) registers/.exec(built.log)?.[1] ?? NaN);
   const text = (await execa('cuobjdump', ['-sass', out])).stdout;
   const lines = text
     .split('\n')
@@ -202,7 +212,7 @@ async function sassOf(name: string): Promise<Sass> {
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => `${m[1]} ${m[2]}`);
   const dealloc = lines.findIndex((l) => l.includes('USETMAXREG.DEALLOC'));
-  return { lines, dealloc };
+  return { lines, dealloc, registers };
 }
 
 test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 3 decode SASS / element', async () => {
@@ -213,8 +223,10 @@ test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 
   }
   for (const name of [WIDE, NARROW]) {
     const L = layoutOf(catalogSpec(name, 'sm_90a') as GemmSpec);
-    const { lines, dealloc } = await sassOf(name);
+    const { lines, dealloc, registers } = await sassOf(name);
     assert.ok(dealloc > 0, `${name}: no setmaxnreg.dec`);
+    // the launch allocation the setmaxnreg split is computed from (the launcher refuses any other build)
+    assert.is(registers, L.launchRegs, `${name}: ptxas registers`);
     const hex = (n: number) => `0x${n.toString(16)}`;
     assert.ok(lines[dealloc].includes(`USETMAXREG.DEALLOC.CTAPOOL ${hex(L.decoderRegs)}`), lines[dealloc]);
     assert.ok(

@@ -69,6 +69,7 @@ constexpr int kConsumerThreads = 128 * kConsumers;  // warpgroups 0 .. c - 1: wg
 constexpr int kDecoderThreads = 128;         // warpgroup c: decode; its thread 0 also issues TMA
 constexpr int kThreads = 384;
 constexpr int kCtasPerSm = 1;
+constexpr int kLaunchRegs = 168;      // registers per thread at launch (__launch_bounds__)
 constexpr int kConsumerRegs = 224;  // setmaxnreg.inc of the consumers
 constexpr int kDecoderRegs = 56;    // setmaxnreg.dec of the decoders
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
@@ -94,8 +95,7 @@ static_assert(kSmemBytes == 203856, "shared-memory layout differs from the lower
 static_assert(kBM == 64 * kSlabs * kConsumers && kBM == kDecoderThreads && kBN % 16 == 0 && kBN <= 256 &&
                   kBK % 64 == 0,
               "tile shape: one A row per decoder thread");
-static_assert(kConsumers * 128 * (kConsumerRegs - 65536 / kThreads / 8 * 8) <=
-                  kDecoderThreads * (65536 / kThreads / 8 * 8 - kDecoderRegs),
+static_assert(kConsumers * 128 * (kConsumerRegs - kLaunchRegs) <= kDecoderThreads * (kLaunchRegs - kDecoderRegs),
               "the consumers' setmaxnreg.inc takes no more registers than the decoders' setmaxnreg.dec frees");
 constexpr int kDecoderBarrier = 1;           // named barrier of the decoder warpgroup (0 is __syncthreads)
 
@@ -396,6 +396,14 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16_128x256x64_pd(const qgen_gemm_args* 
   if (!configured) {
     if (cudaFuncSetAttribute(gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes) != cudaSuccess)
       return qgen_launch_status(kKernelName);
+    // setmaxnreg moves registers inside the CTA's launch allocation: with fewer than kLaunchRegs per thread the
+    // consumers' setmaxnreg.inc would wait forever, so such a build is refused instead of launched
+    cudaFuncAttributes attributes;
+    if (cudaFuncGetAttributes(&attributes, gemm) != cudaSuccess) return qgen_launch_status(kKernelName);
+    if (attributes.numRegs != kLaunchRegs)
+      return qgen_fail(QGEN_LAUNCH_FAILED, kKernelName,
+                       "built with %d registers per thread, the setmaxnreg split (%d -> %d / %d) needs %d",
+                       attributes.numRegs, kLaunchRegs, kConsumerRegs, kDecoderRegs, kLaunchRegs);
     configured = true;
   }
   const int blocks = qgen_grid_blocks(static_cast<int64_t>(g.tiles_m) * g.tiles_n, 1, kCtasPerSm);
