@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { runnerSources } from '../harness/gpu/build.ts';
 import { repoRoot } from '../harness/gpu/results.ts';
-import { treeCommit } from '../harness/gpu/tune.ts';
+import { fusedCandidates, treeCommit } from '../harness/gpu/tune.ts';
+import { catalogFor } from '../dsl/catalog.ts';
+import type { GemmSpec } from '../dsl/types.ts';
 
 const shapes: WorkloadGemm[] = [
   { label: 'a', m: 16384, n: 4096, k: 4096 },
@@ -237,5 +239,15 @@ test('tune records the commit of the tree that ran: QGEN_COMMIT, else the bundle
     if (saved.d === undefined) delete process.env.QGEN_DIRTY;
     else process.env.QGEN_DIRTY = saved.d;
   }
+});
+test('tune --max-candidates N takes the catalog tilings first, in the catalog order (large tiles before skinny)', () => {
+  const catalog = catalogFor('sm_90a')
+    .filter((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16')
+    .map((s) => JSON.stringify(s.tiling));
+  const picked = fusedCandidates('sm_90a', 3).map((s) => JSON.stringify(s.tiling));
+  assert.equal(picked, catalog.slice(0, 3));
+  assert.match(picked[0], /"ctaTile":\[128,128,/);
+  const every = fusedCandidates('sm_90a');
+  assert.is(new Set(every.map((s) => JSON.stringify(s.tiling))).size, every.length, 'no tiling twice');
 });
 test.run();

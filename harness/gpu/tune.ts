@@ -50,12 +50,13 @@ export interface TuneOptions {
 const TWO_PASS: Candidate = { name: 'baseline:two_pass', strategy: 'two-pass', tiling: null };
 
 /** Fused candidates: the catalog's tilings first (known good), then the rest of the space in its order. */
-function fusedCandidates(arch: Arch, max?: number): GemmSpec[] {
+export function fusedCandidates(arch: Arch, max?: number): GemmSpec[] {
   const all = gemmSpace(arch, baseGemm(arch)).candidates;
   const catalogTilings = catalogFor(arch)
     .filter((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16')
     .map((s) => JSON.stringify(s.tiling));
-  const known = all.filter((s) => catalogTilings.includes(JSON.stringify(s.tiling)));
+  // In the catalog's order (its large-shape tilings come first), not the space's (skinny tiles first).
+  const known = catalogTilings.flatMap((c) => all.filter((s) => JSON.stringify(s.tiling) === c));
   // Then larger tiles first (more reuse per CTA on the large shapes), deeper K, more stages, swizzled order first.
   const t = (s: GemmSpec) => s.tiling;
   const rest = all
