@@ -30,6 +30,16 @@ function log(records: Array<[string, string, string, string, number]>, displayed
   ].join('\n');
 }
 
+test('racecheck: a producer-decode GEMM decoder read of a raw stage against its refill is the analysed hand-off', () => {
+  const read =
+    'qgen_gemm_nvfp4_bf16_pd_impl::decode_task<128>(const unsigned char *, const unsigned char *, unsigned char *, ' +
+    'int, int, int, int, const qgen_gemm_nvfp4_bf16_pd_impl::DecoderLanes &)+0x90 in gemm_nvfp4_bf16_pd.cu:150';
+  assert.ok(isRawStageReuse(parseRacecheck(log([['Write', TMA, 'Read', read, 32]]))[0]));
+  // its writes of the bf16 tile ring are not raw-stage reads
+  const write = read.replace('decode_task<128>', 'qgen_fp4_decode_row_sw128').replace('gemm_nvfp4_bf16_pd.cu', 'x.txt');
+  assert.not.ok(isRawStageReuse(parseRacecheck(log([['Write', TMA, 'Read', write, 32]]))[0]));
+});
+
 test('racecheck: records are parsed with both accesses and the hazard count', () => {
   const recs = parseRacecheck(log([['Write', TMA, 'Read', READ_A, 496]]));
   assert.is(recs.length, 1);

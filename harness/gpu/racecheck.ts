@@ -4,7 +4,9 @@
 // the K block kRawStages later. Those are ordered by the stage's raw_empty mbarrier (every lane reads, __syncwarp,
 // lane 0 arrives with release semantics; the producer waits on the phase before issuing the copies); racecheck
 // reports them once a CTA reuses a stage (a persistent CTA with more than kRawStages K blocks). Every other report
-// stays a failure.
+// stays a failure. The producer-decode GEMMs (templates/gemm_sm90_pd.cu.hbs) order the same hand-off by a named
+// barrier of the decoder warpgroup (every decoder's reads of the stage, bar.sync, then its thread 0 issues the
+// copies): their reader is decode_task.
 
 /** One racecheck record: "Race reported between <first> access at <where> and <second> access at <where>". */
 export interface RaceRecord {
@@ -34,8 +36,8 @@ export function parseRacecheck(log: string): RaceRecord[] {
   return out;
 }
 
-/** A consumer read of an sm_90a GEMM raw stage (the functions of templates/gemm_sm90.cu.hbs and gemm_sm90_swap.cu.hbs
- * that read it, and the row decoder of runtime/qgen_fp4_bf16.cuh they inline). */
+/** A consumer read of an sm_90a GEMM raw stage (the functions of templates/gemm_sm90.cu.hbs, gemm_sm90_swap.cu.hbs
+ * and gemm_sm90_pd.cu.hbs that read it, and the row decoder of runtime/qgen_fp4_bf16.cuh they inline). */
 const RAW_STAGE_READERS = [
   'load_a_fragments',
   'dequantize_b_row',
@@ -43,9 +45,10 @@ const RAW_STAGE_READERS = [
   'load_w_fragments',
   'dequantize_x',
   'qgen_fp4_dequantize_row_sw128',
+  'decode_task',
 ];
 const RAW_STAGE_READER = new RegExp(
-  `\\b(${RAW_STAGE_READERS.join('|')})\\(.* in \\S*\\b(gemm_\\w+\\.cu|qgen_fp4_bf16\\.cuh):\\d+$`,
+  `\\b(${RAW_STAGE_READERS.join('|')})(<[^>]*>)?\\(.* in \\S*\\b(gemm_\\w+\\.cu|qgen_fp4_bf16\\.cuh):\\d+$`,
 );
 /** The producer's copies into a raw stage (issue_loads and the qgen_async.cuh helpers it inlines). */
 const RAW_STAGE_COPY = /\b(issue_loads|qgen_tma_load_2d|qgen_bulk_load)\(/;
