@@ -30,7 +30,7 @@ function log(records: Array<[string, string, string, string, number]>, displayed
   ].join('\n');
 }
 
-test('racecheck: a producer-decode GEMM decoder read of a raw stage against its refill is the analysed hand-off', () => {
+test('racecheck: a producer-decode decoder read of a raw stage against its refill is the analysed hand-off', () => {
   const read =
     'qgen_gemm_nvfp4_bf16_pd_impl::decode_task<128>(const unsigned char *, const unsigned char *, unsigned char *, ' +
     'int, int, int, int, const qgen_gemm_nvfp4_bf16_pd_impl::DecoderLanes &)+0x90 in gemm_nvfp4_bf16_pd.cu:150';
