@@ -662,12 +662,13 @@ __device__ __forceinline__ void qgen_one_pass_finalize_plane(const qgen_quantize
           make_uint2(scale[0] | (scale[1] << 8) | (scale[2] << 16) | (scale[3] << 24),
                      scale[4] | (scale[5] << 8) | (scale[6] << 16) | (scale[7] << 24));
     }
-    // The codes after the scales (not live through the finalize: cov_four_six_onepass_plane spilled 8 bytes on
-    // sm_120a with them loaded first), all 16 before the first plane store.
+    if (i0 < groups) qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
+    // The codes after the scales are stored (live through the finalize they made cov_four_six_onepass_plane spill 8
+    // bytes on sm_120a; live through the scale stores they cost E 96 registers instead of 70), all 16 before the
+    // first plane store.
     uint32_t code[QGEN_PLANE_PIECES];
 #pragma unroll
     for (int k = 0; k < QGEN_PLANE_PIECES; ++k) code[k] = p0 + 32 * k < pieces ? __ldg(code_words + p0 + 32 * k) : 0u;
-    if (i0 < groups) qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
     __syncwarp();
 #pragma unroll
     for (int k = 0; k < QGEN_PLANE_PIECES; ++k) {
