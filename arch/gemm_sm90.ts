@@ -29,6 +29,14 @@ export interface Sm90GemmLayout {
   /** W fragment sets per consumer thread ('b' only; 0 for 'a'): 2 decode the next K block while the wgmmas run, 1
    * decodes it after them (then only the other consumers' chains overlap it). */
   wSets: number;
+  /** Who decodes (tiling.decode): 'consumer' (the consumer warpgroups, between their wgmmas) or 'producer' (a
+   * decoder warpgroup fills a ring of bf16 A and B tiles; the consumers issue SS wgmma only). */
+  decode: 'consumer' | 'producer';
+  /** Dequantized tiles in flight: 2 B tiles ('consumer', 'a'), the X ring ('b'), the A + B ring ('producer'). */
+  tileStages: number;
+  /** 'producer' only (0 otherwise): setmaxnreg.inc of the consumer warpgroups and setmaxnreg.dec of the decoders. */
+  consumerRegs: number;
+  decoderRegs: number;
 }
 
 /** Shared-memory bytes of the layout the template builds: 2 dequantized bf16 B tiles, the raw stages (codes of A and
@@ -39,7 +47,15 @@ export function sm90SmemBytes(bm: number, bn: number, bk: number, rawStages: num
   return 2 * bn * 128 * atoms + rawStages * raw + 16 * rawStages + 1024;
 }
 
-const A_ROLES = { registerOperand: 'a', xStages: 0, wSets: 0 } as const;
+const A_ROLES = {
+  registerOperand: 'a',
+  xStages: 0,
+  wSets: 0,
+  decode: 'consumer',
+  tileStages: 2,
+  consumerRegs: 0,
+  decoderRegs: 0,
+} as const;
 const roundUp8 = (x: number) => Math.ceil(x / 8) * 8;
 const roundDown8 = (x: number) => Math.floor(x / 8) * 8;
 
@@ -189,7 +205,8 @@ export function sm90SwapLayout(
     const wSets = fragmentSets === undefined ? chosen : overridable(fragmentSets) ? fragmentSets : 0;
     if (wSets > 0) {
       const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
-      return { layout: { ...layout, registerOperand: 'b', xStages: SM90_SWAP_X_STAGES, wSets } };
+      const roles = { registerOperand: 'b', xStages: SM90_SWAP_X_STAGES, wSets, decode: 'consumer' } as const;
+      return { layout: { ...layout, ...roles, tileStages: SM90_SWAP_X_STAGES, consumerRegs: 0, decoderRegs: 0 } };
     }
     const sets = consumers > 1 ? 'one W fragment set' : 'two W fragment sets';
     problem = {
@@ -198,6 +215,83 @@ export function sm90SwapLayout(
         `too deep for the operand-swapped kernel: each consumer thread needs about ${need(consumers > 1 ? 1 : 2)} ` +
         `registers (${bm / 2} accumulators + ${sets} of ${setRegs} + 64), more than the ${launchRegs} that ` +
         `${threads * ctasPerSm} threads leave; use ${consumers > 1 ? 'fewer consumers or ' : ''}a smaller K`,
+    };
+  }
+  return problem!;
+}
+
+/** Ring depth of dequantized A + B tiles in the producer-decode kernel (templates/gemm_sm90_pd.cu.hbs): the decoders
+ * run up to two K blocks ahead of the block whose wgmmas the consumers issue. */
+export const SM90_PD_TILE_STAGES = 3;
+/** setmaxnreg.dec of the producer-decode kernel's decoder warpgroup (its SASS uses fewer: test/gemm-pd.test.ts). */
+export const SM90_PD_DECODER_REGS = 56;
+/** Threads of the producer-decode kernel's decoder warpgroup: one A row of a K block each. */
+export const SM90_PD_DECODER_THREADS = 128;
+/** Registers of a producer-decode consumer thread besides its accumulators: descriptors, ring state, epilogue. */
+const PD_CONSUMER_OVERHEAD = 32;
+
+/** Shared memory of the producer-decode kernel: the ring of bf16 A + B tiles, the raw stages (codes of A and B,
+ * 512-byte scale blocks per 64-wide K atom), mbarriers (raw full, tile full / empty), 1024 bytes of alignment slack. */
+export function sm90PdSmemBytes(bm: number, bn: number, bk: number, rawStages: number): number {
+  const atoms = bk / 64;
+  const raw = ((bm + bn) * bk) / 2 + (1 + Math.ceil(bn / 128)) * atoms * 512;
+  return (
+    SM90_PD_TILE_STAGES * (bm + bn) * 128 * atoms + rawStages * raw + 8 * (rawStages + 2 * SM90_PD_TILE_STAGES) + 1024
+  );
+}
+
+/**
+ * The layout of the producer-decode kernel (tiling.decode 'producer'): `consumers` warpgroups of bm / 64 /
+ * consumers m64 slabs issue SS wgmma; one decoder warpgroup (thread 0 also issues TMA) dequantizes both operands.
+ * The consumers hold only their accumulators (slabs * bn / 2) and a few registers, within the launch share (ptxas
+ * allocates them there); setmaxnreg moves what the decoders give up to them.
+ */
+export function sm90PdLayout(
+  tile: readonly [number, number, number],
+  consumers: number,
+  rawStages: number,
+): { layout: Sm90GemmLayout } | { field: 'stages' | 'consumers' | 'ctaTile[0]'; message: string } {
+  const [bm, bn, bk] = tile;
+  if (bm !== SM90_PD_DECODER_THREADS) {
+    return {
+      field: 'ctaTile[0]',
+      message: `must be ${SM90_PD_DECODER_THREADS} with decode 'producer' (one A row per decoder thread; got ${bm})`,
+    };
+  }
+  const slabs = bm / 64 / consumers;
+  const threads = 128 * consumers + SM90_PD_DECODER_THREADS;
+  const need = roundUp8((slabs * bn) / 2 + PD_CONSUMER_OVERHEAD);
+  const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages);
+  let problem: { field: 'stages' | 'consumers'; message: string } | null = null;
+  for (const ctasPerSm of [2, 1]) {
+    const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);
+    if (smemBytes > budget) {
+      problem = {
+        field: 'stages',
+        message:
+          `${rawStages} stages need ${smemBytes} B of shared memory, more than the ${budget} B an sm_90a block can ` +
+          `have with decode 'producer' (stages*((M+N)*K/2 + 512*(K/64)*(1 + ceil(N/128))) + ` +
+          `${SM90_PD_TILE_STAGES}*(M+N)*K*2 + barriers); use fewer stages or a smaller tile`,
+      };
+      continue;
+    }
+    const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
+    const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
+    if (need <= launchRegs) {
+      // what the decoder warpgroup frees, shared by the consumer warpgroups (setmaxnreg counts are multiples of 8)
+      const freed = 128 * (launchRegs - SM90_PD_DECODER_REGS);
+      const consumerRegs = Math.min(240, launchRegs + roundDown8(freed / (128 * consumers)));
+      const base = { bm, bn, bk, consumers, slabs, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
+      const roles = { registerOperand: 'a', xStages: 0, wSets: 0, decode: 'producer' } as const;
+      const regs = { tileStages: SM90_PD_TILE_STAGES, consumerRegs, decoderRegs: SM90_PD_DECODER_REGS };
+      return { layout: { ...base, ...roles, ...regs } };
+    }
+    problem = {
+      field: 'consumers',
+      message:
+        `too few for a ${bm}x${bn}x${bk} tile with decode 'producer': each consumer thread needs about ${need} ` +
+        `registers (${(slabs * bn) / 2} accumulators + ${PD_CONSUMER_OVERHEAD}), more than the ${launchRegs} that ` +
+        `${threads * ctasPerSm} threads leave; use more consumer warpgroups or a narrower tile`,
     };
   }
   return problem!;

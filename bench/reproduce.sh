@@ -5,8 +5,8 @@
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
 # Stages: suite gridcap check sass bench profile probe package linear train tune (linear and train use the package
-# that stage package installs). Knobs: ARCH, RUNS (suite), GRIDCAP_ONLY and BENCH_ONLY (kernel-name regexes),
-# CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny),
+# that stage package installs). Knobs: ARCH, RUNS (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name
+# regexes), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny),
 # PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
 # SEEDS and P (train), WORKLOAD, BUDGET_S and TUNE_MAX (tune: at most that many fused tilings, catalog first).
 # Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
@@ -59,7 +59,7 @@ package_tests() {
 
 for s in "${STAGES[@]}"; do
   case $s in
-    suite) stage suite "${gpu[@]}" test --arch "$ARCH" --runs "${RUNS:-8}" ;;
+    suite) stage suite "${gpu[@]}" test --arch "$ARCH" --runs "${RUNS:-8}" ${SUITE_ONLY:+--only "$SUITE_ONLY"} ;;
     gridcap) stage gridcap "${gpu[@]}" test --arch "$ARCH" --grid-cap 2 --runs 3 --specs catalog \
       ${GRIDCAP_ONLY:+--only "$GRIDCAP_ONLY"} ;;
     check) stage check "${gpu[@]}" check --arch "$ARCH" --no-package --runs "${CHECK_RUNS:-20}" ;;
@@ -70,7 +70,7 @@ for s in "${STAGES[@]}"; do
       --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
-    linear) stage linear python bench/linear/bench_linear.py --out "bench/results/$(stamp linear)" \
+    linear) stage linear python bench/linear/bench_linear.py --out bench/results \
       --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
     train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG=bench/train_curves.svg \
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;

@@ -205,7 +205,7 @@ function gemmLines(spec: GemmSpec, arch: Arch): Line[] {
       'tiling',
       `CTA tile ${m}x${n}x${k}, ${spec.tiling.consumers} consumer(s), ${spec.tiling.stages} stages, cluster ` +
         `[${spec.tiling.cluster.join(', ')}], ${spec.tiling.tileOrder} tile order; shared memory about ` +
-        `${gemmSmemBytes(arch, m, n, k, spec.tiling.stages)} B on ${arch}`,
+        `${gemmSmemBytes(arch, m, n, k, spec.tiling.stages, spec.tiling.decode)} B on ${arch}`,
     ],
   ];
 }

@@ -259,7 +259,7 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
     ),
     // The same with K split over two consumer warpgroups inside the CTA (kb mod 2, NUMERICS §6.2): two independent
     // decode -> wgmma chains per SM (bench/NOTES.md "Skinny m: K split inside the CTA"). Low bits may differ from the
-    // c = 1 kernels', within the bound; the torch package routes to them only behind QGEN_SKINNY_SPLIT.
+    // c = 1 kernels', within the bound; the torch package routes to them unless QGEN_SKINNY_SPLIT=0.
     gemm(
       'gemm_nvfp4_bf16_16x64x128_swapab_c2',
       {
@@ -326,6 +326,32 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         fragmentSets: 1,
       },
       { doc: 'the m <= 16 swapped NVFP4 GEMM, K split over 4 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
+    ),
+    // Producer-side decode (bench/NOTES.md "Issue 16"): a decoder warpgroup dequantizes both operands into a ring of
+    // bf16 tiles; two consumer warpgroups of 64x256 (128 accumulators each) issue SS wgmma only.
+    gemm(
+      'gemm_nvfp4_bf16_128x256x64_pd',
+      {
+        ctaTile: [128, 256, 64],
+        consumers: 2,
+        stages: 4,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer',
+      },
+      { doc: 'the NVFP4 GEMM with producer-side decode: 128x256 tile, SS wgmma only in the consumers', output: 'bf16' },
+    ),
+    gemm(
+      'gemm_nvfp4_bf16_pd',
+      {
+        ctaTile: [128, 128, 64],
+        consumers: 2,
+        stages: 6,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer',
+      },
+      { doc: 'the NVFP4 GEMM with producer-side decode, 128x128 tile (twice the decode per FLOP)', output: 'bf16' },
     ),
     gemm(
       'gemm_nvfp4_f32',

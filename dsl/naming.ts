@@ -4,10 +4,10 @@
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
 //               [_<correction>][_<layout>][_plane]
-//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]]   (the tile
-//               only where not the arch's default; swapab: tiling.registerOperand 'b', the operands exchanged in the
-//               sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more than one consumer, NUMERICS §6.2;
-//               f<sets>: tiling.fragmentSets where a spec names it)
+//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]][_pd]   (the
+//               tile only where not the arch's default; swapab: tiling.registerOperand 'b', the operands exchanged in
+//               the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more than one consumer, NUMERICS
+//               §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd: tiling.decode 'producer')
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
 //   amax:       amax_<input>
@@ -177,7 +177,7 @@ function gemmStem(g: GemmSpec): string {
 function gemmName(g: GemmSpec, defaultGemmTile?: readonly number[]): string {
   const tile = tileToken(g.tiling.ctaTile);
   const base = !defaultGemmTile || tile !== tileToken(defaultGemmTile) ? `${gemmStem(g)}_${tile}` : gemmStem(g);
-  return base + swapToken(g) + splitToken(g) + setsToken(g);
+  return base + swapToken(g) + splitToken(g) + setsToken(g) + decodeToken(g);
 }
 
 /** `_f<sets>` where a spec names tiling.fragmentSets (the operand-swapped kernel's W fragment sets). */
@@ -188,6 +188,11 @@ function setsToken(g: GemmSpec): string {
 /** `_c<consumers>` for a swapped GEMM that splits K over consumers > 1 (NUMERICS §6.2: it sums in another order). */
 function splitToken(g: GemmSpec): string {
   return g.tiling.registerOperand === 'b' && g.tiling.consumers > 1 ? `_c${g.tiling.consumers}` : '';
+}
+
+/** `_pd` for tiling.decode 'producer' (a decoder warpgroup dequantizes both operands), nothing otherwise. */
+function decodeToken(g: GemmSpec): string {
+  return g.tiling.decode === 'producer' ? '_pd' : '';
 }
 
 /** `_swapab` for tiling.registerOperand 'b' (operands exchanged in the wgmma), nothing otherwise. */
@@ -204,7 +209,7 @@ export function tunedGemmName(g: GemmSpec): string {
   const order = t.tileOrder === 'swizzle-8' ? 'sw8' : t.tileOrder === 'row-major' ? 'row' : 'col';
   const cluster = t.cluster.join('x');
   const tiling = `${tileToken(t.ctaTile)}_c${t.consumers}_s${t.stages}_${order}_k${cluster}`;
-  return `${gemmStem(g)}_${tiling}${swapToken(g)}${setsToken(g)}`;
+  return `${gemmStem(g)}_${tiling}${swapToken(g)}${setsToken(g)}${decodeToken(g)}`;
 }
 
 /** Every catalog kernel whose name is not the one the grammar derives from its spec, as messages (empty when none). */

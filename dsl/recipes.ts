@@ -72,8 +72,8 @@ export const GEMM_CHOICE: Readonly<Record<Arch, readonly { maxM: number | null; 
 
 /**
  * The K-split variants of GEMM_CHOICE's operand-swapped tilings (NUMERICS §6.2 "K split inside the CTA"): vendored,
- * and used by the package in place of the kernel they are keyed by only where QGEN_SKINNY_SPLIT=1 asks (NUMERICS
- * §6.5; a tuning table may also pick them). Opt-in until the H100 measures them (bench/NOTES.md "Skinny m: K split").
+ * and used by the package in place of the kernel they are keyed by unless QGEN_SKINNY_SPLIT=0 (NUMERICS §6.5; a
+ * tuning table may also pick them). Default since the H100 measured them faster (bench/NOTES.md, K split measured).
  */
 export const GEMM_SPLIT_CHOICE: Readonly<Record<Arch, Readonly<Record<string, string>>>> = {
   sm_90a: {

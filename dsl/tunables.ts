@@ -15,6 +15,7 @@ export interface Tunable<T> {
 
 type TileOrder = GemmTiling['tileOrder'];
 type RegisterOperand = NonNullable<GemmTiling['registerOperand']>;
+type Decode = NonNullable<GemmTiling['decode']>;
 
 /** The GEMM's tunables per arch. Tile M/N/K, consumers, stages, cluster and tile order (dsl/types.ts GemmTiling). */
 export interface GemmTunables {
@@ -27,6 +28,8 @@ export interface GemmTunables {
   tileOrder: Tunable<TileOrder>;
   /** Operand decoded into the wgmma registers (sm_90a 'b': operands swapped for skinny m; elsewhere 'a' only). */
   registerOperand: Tunable<RegisterOperand>;
+  /** Who dequantizes (sm_90a 'producer': a decoder warpgroup, SS wgmma; with registerOperand 'a' only). */
+  decode: Tunable<Decode>;
 }
 
 const TILE_ORDERS: readonly TileOrder[] = ['swizzle-8', 'row-major', 'column-major'];
@@ -44,6 +47,11 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1]] },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: ['swizzle-8', 'row-major'] },
     registerOperand: { field: 'registerOperand', doc: 'operand in the wgmma registers', values: ['a', 'b'] },
+    decode: {
+      field: 'decode',
+      doc: 'who dequantizes: consumer or decoder warpgroup',
+      values: ['consumer', 'producer'],
+    },
   },
   sm_100a: {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (tcgen05 M)', values: [128] },
@@ -61,6 +69,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
     registerOperand: { field: 'registerOperand', doc: 'operand in the MMA registers', values: ['a'] },
+    decode: { field: 'decode', doc: 'who dequantizes (nothing is decoded: default only)', values: ['consumer'] },
   },
   sm_120a: {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M', values: [64, 128] },
@@ -71,6 +80,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     cluster: { field: 'cluster', doc: 'thread-block cluster', values: [[1, 1]] },
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
     registerOperand: { field: 'registerOperand', doc: 'operand in the MMA registers', values: ['a'] },
+    decode: { field: 'decode', doc: 'who dequantizes (nothing is decoded: default only)', values: ['consumer'] },
   },
 };
 
@@ -112,6 +122,9 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
                   };
                   // 'a' is the default: its points carry no field, so their names and specs are the unswapped ones.
                   out.push(registerOperand === 'a' ? point : { ...point, registerOperand });
+                  // likewise decode 'consumer'; 'producer' exists with registerOperand 'a' only
+                  if (registerOperand === 'a' && t.decode.values.includes('producer'))
+                    out.push({ ...point, decode: 'producer' });
                 }
           }
       }

@@ -131,6 +131,13 @@ export interface GemmTiling {
    * value skips the estimate (ptxas decides: builds treat spills as errors). Never changes results.
    */
   fragmentSets?: 1 | 2;
+  /**
+   * sm_90a only: who dequantizes the FP4 operands (default 'consumer': the consumer warpgroups, A into RS fragments
+   * and B into a bf16 tile, between their wgmmas). 'producer': a decoder warpgroup writes bf16 A and B tiles into a
+   * ring of shared-memory tiles ahead of the consumers, which only issue SS wgmma (registerOperand 'a' only). Same
+   * products and K order (NUMERICS §6.2); never changes results.
+   */
+  decode?: 'consumer' | 'producer';
 }
 
 export interface GemmSpec {

@@ -126,6 +126,9 @@ export function provenanceProblems(p: unknown): string[] {
 const MARKDOWN = /^<!-- qgen-provenance\/1 (\{.*\}) -->$/;
 const TEXT = /^# qgen-provenance\/1 (\{.*\})$/;
 
+/** Files whose provenance line is a comment of their own syntax (Markdown, SVG). */
+const commentFormed = (fileName: string) => fileName.endsWith('.md') || fileName.endsWith('.svg');
+
 export function markdownProvenanceLine(p: Provenance): string {
   return `<!-- ${PROVENANCE_FORMAT} ${JSON.stringify(p)} -->`;
 }
@@ -133,11 +136,14 @@ export function textProvenanceLine(p: Provenance): string {
   return `# ${PROVENANCE_FORMAT} ${JSON.stringify(p)}`;
 }
 
-/** A results file's contents with its provenance, by extension: .json wraps rows, .md and others get a first line. */
+/**
+ * A results file's contents with its provenance, by extension: .json wraps rows; .md and .svg get an HTML/XML comment
+ * as their first line, others a `#` line.
+ */
 export function withProvenance(fileName: string, p: Provenance, body: string | unknown[]): string {
   if (fileName.endsWith('.json')) return JSON.stringify({ provenance: p, rows: body }, null, 1) + '\n';
   if (typeof body !== 'string') throw new Error(`${fileName}: only .json results take rows`);
-  return `${fileName.endsWith('.md') ? markdownProvenanceLine(p) : textProvenanceLine(p)}\n${body}`;
+  return `${commentFormed(fileName) ? markdownProvenanceLine(p) : textProvenanceLine(p)}\n${body}`;
 }
 
 /** Reads the provenance a results file carries; `error` says why there is none. */
@@ -151,10 +157,10 @@ export function readProvenance(fileName: string, text: string): { provenance?: P
       raw = (doc as { provenance: unknown }).provenance;
     } else {
       const first = text.split('\n', 1)[0];
-      const m = (fileName.endsWith('.md') ? MARKDOWN : TEXT).exec(first);
+      const m = (commentFormed(fileName) ? MARKDOWN : TEXT).exec(first);
       if (!m)
         return {
-          error: `first line is not the ${fileName.endsWith('.md') ? '<!-- qgen-provenance/1 {...} -->' : '# qgen-provenance/1 {...}'} line`,
+          error: `first line is not the ${commentFormed(fileName) ? '<!-- qgen-provenance/1 {...} -->' : '# qgen-provenance/1 {...}'} line`,
         };
       raw = JSON.parse(m[1]) as unknown;
     }

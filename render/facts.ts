@@ -142,6 +142,29 @@ export function wgmmaRsFunction(n: number, runtimeAccumulate = false): string {
   ].join('\n');
 }
 
+/** The SS-form wgmma wrapper of the producer-decode kernel (tiling.decode 'producer'): both operands K-major SW128
+ * tiles in shared memory, the accumulate flag (scale-d) a runtime value. */
+export function wgmmaSsFunction(n: number): string {
+  const regs = n / 2;
+  const d = Array.from({ length: regs }, (_, i) => `%${i}`).join(', ');
+  const outs = Array.from({ length: regs }, (_, i) => `"+f"(d[${i}])`);
+  const outLines: string[] = [];
+  for (let i = 0; i < outs.length; i += 8) outLines.push(`        ${outs.slice(i, i + 8).join(', ')}`);
+  return [
+    `// D[64 x ${n}] += A[64 x 16] * B[${n} x 16]^T, both from shared memory (K-major SW128), fp32 accumulate.`,
+    `__device__ __forceinline__ void wgmma_ss(float (&d)[${regs}], uint64_t a_desc, uint64_t b_desc, ` +
+      `uint32_t accumulate) {`,
+    `  asm volatile(`,
+    `      "{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %${regs + 2}, 0;\\n"`,
+    `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 "`,
+    `      "{${d}}, "`,
+    `      "%${regs}, %${regs + 1}, accumulate, 1, 1, 0, 0;\\n}\\n"`,
+    `      : ${outLines.join(',\n').trimStart()}`,
+    `      : "l"(a_desc), "l"(b_desc), "r"(accumulate));`,
+    `}`,
+  ].join('\n');
+}
+
 /** A GEMM plan's layout numbers under the names the templates use, with its tile order, output type and (sm_100a)
  * instruction descriptor in C++, and (sm_90a) the wgmma wrapper for the tile's N. */
 export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
@@ -156,6 +179,7 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
     case 'sm_90a': {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
+      if (g.layout.decode === 'producer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
       return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
     }
     case 'sm_100a':

@@ -105,6 +105,7 @@ export function renderKernel(plan: KernelPlan): string {
   if (plan.kind === 'gemm') {
     name = `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}`;
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.registerOperand === 'b') name += '_swap';
+    if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer') name += '_pd';
   }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

@@ -91,3 +91,56 @@ __device__ __forceinline__ void qgen_fp4_atom_fragments(uint2 x, uint2 y, uint32
     a[3] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern(y.y, s), my);  // (g + 8, 8+2q..)
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Producer-side decode (tiling.decode 'producer', templates/gemm_sm90_pd.cu.hbs): the same bf16 values and layout as
+// qgen_fp4_dequantize_row_sw128, in fewer instructions (bench/NOTES.md "Issue 16" counts them from SASS).
+
+// qgen_fp4_pair_pattern(x, j) with x8 = x >> 8 shared by the four pairs of a word: j = 0, 2 keep the nibbles in place
+// (x, x8) and multiply by 0x1040 (copies at <<6 and <<12); j = 1, 3 keep them one nibble up and multiply by 0x104
+// (copies at <<2 and <<8, the same bit positions). One shift per word instead of three.
+__device__ __forceinline__ uint32_t qgen_fp4_pair_pattern_word(uint32_t x, uint32_t x8, int j) {
+  const uint32_t w = j < 2 ? x : x8;
+  const uint32_t copies = j % 2 == 0 ? (w & 0x000F000Fu) * 0x1040u : (w & 0x00F000F0u) * 0x104u;
+  return copies & 0x81C081C0u;
+}
+
+// The four bf16x2 multipliers (S, S) of one row's scale bytes `scales4` (group t in byte t), two bytes per
+// cvt.rn.f16x2.e4m3x2; groups t >= `inside` get 0 (past k: padding or stale scale bytes never reach the sum).
+// Same values as qgen_fp4_scale_multiplier.
+__device__ __forceinline__ void qgen_fp4_row_multipliers_x2(uint32_t scales4, int32_t inside, uint32_t (&mult)[4]) {
+#pragma unroll
+  for (int p = 0; p < 2; ++p) {
+    uint32_t h2;
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h2) : "h"(static_cast<unsigned short>(scales4 >> (16 * p))));
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const float s = __half2float(__ushort_as_half(static_cast<unsigned short>(h2 >> (16 * i)))) * kQgenFp4ScaleFactor;
+      uint32_t m;
+      asm("cvt.rn.bf16x2.f32 %0, %1, %1;" : "=r"(m) : "f"(s));
+      mult[2 * p + i] = 2 * p + i < inside ? m : 0u;
+    }
+  }
+}
+
+// One row of one 64-wide K atom: its 32 code bytes lo (bytes 0..15) and hi (16..31), its multipliers -> 128 bytes of
+// bf16 at `line` (the row's 128-byte line of a SW128 tile) in the K permutation of NUMERICS §6.2; chunk c of the line
+// goes to line + chunk[c] (chunk[c] = (c ^ row mod 8) * 16, computed once per thread by the caller).
+__device__ __forceinline__ void qgen_fp4_decode_row_sw128(uint4 lo, uint4 hi, const uint32_t (&mult)[4], uint8_t* line,
+                                                          const uint32_t (&chunk)[8]) {
+  const uint32_t w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};  // w[2 t + h]: group t, half h
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    uint32_t w8[4];
+#pragma unroll
+    for (int t = 0; t < 4; ++t) w8[t] = w[2 * t + h] >> 8;
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      uint32_t v[4];
+#pragma unroll
+      for (int t = 0; t < 4; ++t)
+        v[t] = qgen_fp4_pair_scaled(qgen_fp4_pair_pattern_word(w[2 * t + h], w8[t], s), mult[t]);
+      *reinterpret_cast<uint4*>(line + chunk[2 * s + h]) = make_uint4(v[0], v[1], v[2], v[3]);
+    }
+  }
+}

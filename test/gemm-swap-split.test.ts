@@ -388,7 +388,7 @@ test('ptxas: the swapped GEMMs fit their register share, no spills, no wgmma ser
   }
 });
 
-test('torch package: K-split kernels vendored, used for the fallback only with QGEN_SKINNY_SPLIT=1', async () => {
+test('torch package: K-split kernels vendored, used for the fallback unless QGEN_SKINNY_SPLIT=0', async () => {
   const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
   if (probe.exitCode !== 0) {
     console.log('  gemm-swap-split: python3 has no torch; the package routing check did not run');
@@ -414,7 +414,7 @@ test('torch package: K-split kernels vendored, used for the fallback only with Q
       off[0].map((p) => p[1]),
       [k16, k16, k64, k64, null],
     );
-    const on = await plans({ QGEN_SKINNY_SPLIT: '1' });
+    const on = await plans({ QGEN_SKINNY_SPLIT: '' });
     assert.equal(
       on[0].map((p) => p[1]),
       [`${k16}_c2`, `${k16}_c2`, `${k64}_c2`, `${k64}_c2`, null],

@@ -62,7 +62,7 @@ test('files outside archive/ were recorded at run time, with a commit; archived 
 });
 
 test('json, markdown and text results round-trip their provenance', () => {
-  for (const name of ['x.json', 'x.md', 'x.txt']) {
+  for (const name of ['x.json', 'x.md', 'x.svg', 'x.txt']) {
     const text = withProvenance(name, sample, name.endsWith('.json') ? [{ a: 1 }] : 'body\n');
     assert.equal(readProvenance(name, text).provenance, sample, name);
   }

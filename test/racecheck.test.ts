@@ -78,8 +78,11 @@ function functionBody(src: string, name: string): string {
 }
 
 const dir = path.join('generated', 'sm_90a');
-// The operand-swapped GEMMs (_swapab) have their own hand-offs, checked in test/gemm-swap.test.ts.
-const gemms = readdirSync(dir).filter((f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f));
+// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd) have their own hand-offs, checked in
+// test/gemm-swap.test.ts and test/gemm-pd.test.ts.
+const gemms = readdirSync(dir).filter(
+  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pd\.cu$/.test(f),
+);
 
 test('sm_90a GEMMs keep the raw-stage hand-off that bench/NOTES.md analyses for racecheck', () => {
   assert.ok(gemms.length >= 2);

@@ -7,10 +7,14 @@ import type { WorkloadGemm } from '../dsl/workloads.ts';
 import { sweep, type Candidate, type SweepBackend } from '../tune/sweep.ts';
 import { tuneMarkdown, tuneSvg } from '../tune/report.ts';
 import { TUNING_FORMAT } from '../tune/tuning.ts';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { runnerSources } from '../harness/gpu/build.ts';
 import { repoRoot } from '../harness/gpu/results.ts';
+import { fusedCandidates, treeCommit } from '../harness/gpu/tune.ts';
+import { catalogFor } from '../dsl/catalog.ts';
+import type { GemmSpec } from '../dsl/types.ts';
 
 const shapes: WorkloadGemm[] = [
   { label: 'a', m: 16384, n: 4096, k: 4096 },
@@ -165,7 +169,8 @@ test('report: provenance first line, a row per shape and class, a bar per series
   assert.ok(md.some((l) => l.startsWith('| m4097-inf_n4096_k4096 | two-pass | two-pass |')));
   assert.ok(md.some((l) => l.startsWith('| fast-but-wrong | wrong | 3 of 10 elements outside the bound')));
   const svg = tuneSvg(file);
-  assert.match(svg, /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+  assert.match(svg, /^<!-- qgen-provenance\/1 \{.*\} -->\n<svg [^>]*>[\s\S]*<\/svg>\n$/);
+  assert.equal(JSON.parse(/^<!-- qgen-provenance\/1 (\{.*\}) -->/.exec(svg)![1]), file.provenance);
   assert.is((svg.match(/<rect /g) ?? []).length, 4 * shapes.length + 4);
 });
 
@@ -214,5 +219,35 @@ test('runner sources: every translation unit of harness/runner/ is linked into t
   assert.equal(linked, units);
   assert.ok(runnerSources('/w').includes(path.join('/w', 'dispatch.cu')));
   assert.match(readFileSync(path.join(repoRoot, 'harness/gpu/tune.ts'), 'utf8'), /runnerSources\(workDir\)/);
+});
+test('tune records the commit of the tree that ran: QGEN_COMMIT, else the bundle, else zeros', () => {
+  const saved = { c: process.env.QGEN_COMMIT, d: process.env.QGEN_DIRTY };
+  delete process.env.QGEN_COMMIT;
+  delete process.env.QGEN_DIRTY;
+  try {
+    const bare = mkdtempSync(path.join(os.tmpdir(), 'qgen-tune-prov-'));
+    assert.equal(treeCommit(bare), { commit: '0'.repeat(40), dirty: false });
+    mkdirSync(path.join(bare, '.device'));
+    const bundled = 'ab'.repeat(20);
+    writeFileSync(path.join(bare, '.device/provenance.json'), JSON.stringify({ commit: bundled, dirty: true }));
+    assert.equal(treeCommit(bare), { commit: bundled, dirty: true });
+    process.env.QGEN_COMMIT = 'cd'.repeat(20);
+    assert.equal(treeCommit(bare), { commit: 'cd'.repeat(20), dirty: false });
+  } finally {
+    if (saved.c === undefined) delete process.env.QGEN_COMMIT;
+    else process.env.QGEN_COMMIT = saved.c;
+    if (saved.d === undefined) delete process.env.QGEN_DIRTY;
+    else process.env.QGEN_DIRTY = saved.d;
+  }
+});
+test('tune --max-candidates N takes the catalog tilings first, in the catalog order (large tiles before skinny)', () => {
+  const catalog = catalogFor('sm_90a')
+    .filter((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16')
+    .map((s) => JSON.stringify(s.tiling));
+  const picked = fusedCandidates('sm_90a', 3).map((s) => JSON.stringify(s.tiling));
+  assert.equal(picked, catalog.slice(0, 3));
+  assert.match(picked[0], /"ctaTile":\[128,128,/);
+  const every = fusedCandidates('sm_90a');
+  assert.is(new Set(every.map((s) => JSON.stringify(s.tiling))).size, every.length, 'no tiling twice');
 });
 test.run();

@@ -99,6 +99,7 @@ export function tuneSvg(t: TuningFile & { baselines?: Record<string, number> }):
     h = 260;
   const width = left + rows.length * group + 20;
   const out = [
+    `<!-- qgen-provenance/1 ${JSON.stringify(t.provenance)} -->`,
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + h + 120}" font-family="sans-serif" font-size="10">`,
     `<text x="${left}" y="16" font-size="13">qgen tune ${t.arch} ${t.workload} on ${t.cacheKey.gpu}: TFLOP/s per shape</text>`,
     `<line x1="${left}" y1="${top + h}" x2="${width - 10}" y2="${top + h}" stroke="#000"/>`,

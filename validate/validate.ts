@@ -5,7 +5,14 @@
 // produces one problem rather than a cascade.
 import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
-import { SM90_SWAP_W_ROWS, sm90GemmLayout, sm90SmemBytes, sm90SwapLayout } from '../arch/gemm_sm90.ts';
+import {
+  SM90_SWAP_W_ROWS,
+  sm90GemmLayout,
+  sm90PdLayout,
+  sm90PdSmemBytes,
+  sm90SmemBytes,
+  sm90SwapLayout,
+} from '../arch/gemm_sm90.ts';
 import {
   ARCHS,
   HADAMARD_SIZES,
@@ -14,6 +21,7 @@ import {
   SCALE_LAYOUTS,
   TENSOR_SCALE_MODES,
   type Arch,
+  type GemmTiling,
   type KernelSpec,
   type Rounding,
   type SpecFile,
@@ -536,8 +544,16 @@ export const GEMM_LIMITS: Readonly<Record<Arch, GemmLimits>> = {
  * Shared memory of a GEMM tiling, bytes: the layout each arch's kernel builds (arch/gemm_sm90.ts, gemm_sm100.ts,
  * gemm_sm120.ts).
  */
-export function gemmSmemBytes(arch: Arch, m: number, n: number, k: number, stages: number): number {
-  if (arch === 'sm_90a') return sm90SmemBytes(m, n, k, stages);
+export function gemmSmemBytes(
+  arch: Arch,
+  m: number,
+  n: number,
+  k: number,
+  stages: number,
+  decode: GemmTiling['decode'] = 'consumer',
+): number {
+  if (arch === 'sm_90a')
+    return decode === 'producer' ? sm90PdSmemBytes(m, n, k, stages) : sm90SmemBytes(m, n, k, stages);
   if (arch === 'sm_100a') return sm100SmemBytes(m, n, k, stages);
   return sm120SmemBytes(m, n, k, stages);
 }
@@ -560,9 +576,23 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     t,
     tp,
     ['ctaTile', 'consumers', 'stages', 'cluster', 'tileOrder'],
-    ['registerOperand', 'fragmentSets'],
+    ['registerOperand', 'fragmentSets', 'decode'],
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
+  if (t.decode !== undefined) {
+    if (oneOf(p, t, tp, 'decode', ['consumer', 'producer'] as const) === undefined) return;
+    if (arch !== 'sm_90a') {
+      p.add(
+        `${tp}.decode`,
+        `exists on sm_90a only, not on ${arch} (its tensor cores read the FP4 operands: nothing is decoded)`,
+      );
+      return;
+    }
+    if (t.decode === 'producer' && t.registerOperand === 'b') {
+      p.add(`${tp}.decode`, `'producer' needs registerOperand 'a' (both operands decoded into shared-memory tiles)`);
+      return;
+    }
+  }
   if (t.registerOperand !== undefined) {
     if (oneOf(p, t, tp, 'registerOperand', ['a', 'b'] as const) === undefined) return;
     if (t.registerOperand === 'b' && arch !== 'sm_90a') {
@@ -619,7 +649,10 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       );
     }
     if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {
-      const r = sm90GemmLayout([m, n, k], consumers, stages);
+      const r =
+        t.decode === 'producer'
+          ? sm90PdLayout([m, n, k], consumers, stages)
+          : sm90GemmLayout([m, n, k], consumers, stages);
       if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
     }
     return;

@@ -103,8 +103,11 @@ export async function runGemmBench(
     const dq = await time(runner, 'baseline:dequant_cublas_bf16', s, nvfp4Buffers(s, 'bf16'), opts.reps);
     const shapeRows: GemmBenchRow[] = [];
     // Operand-swapped tilings exist for skinny m (each decodes the weights once per A tile of <= 64 rows): timed at
-    // m <= 64 only, where the package may run them.
-    for (const spec of kernels.filter((k) => k.tiling.registerOperand !== 'b' || s.m <= 64)) {
+    // m <= 64 only, where the package may run them. Producer-decode tilings (128-row tiles) are for large shapes:
+    // timed at m > 64 only.
+    const fits = (k: GemmSpec) =>
+      k.tiling.registerOperand === 'b' ? s.m <= 64 : k.tiling.decode === 'producer' ? s.m > 64 : true;
+    for (const spec of kernels.filter(fits)) {
       const t = await time(runner, spec.name, s, nvfp4Buffers(s, spec.output), opts.reps);
       shapeRows.push({
         kernel: spec.name,

@@ -273,10 +273,13 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     cases += n;
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // Larger shapes once per kernel: more tiles than CTAs (persistent loop), many K blocks, ragged m and n.
+  // Larger shapes once per kernel: more tiles than CTAs (persistent loop), many K blocks, ragged m and n; 1100 x
+  // 4000 x 192: more tiles than SMs for every tiling (144 of 128x256), each of 3 K blocks, so a CTA's rings (the
+  // producer-decode kernels' tile ring and its held tile) run on across tile boundaries.
   for (const spec of specs) {
     for (const gc of [
       { m: 2200, n: 2064, k: 64, regime: 'exact' },
+      { m: 1100, n: 4000, k: 192, regime: 'exact' },
       { m: 257, n: 528, k: 4096, regime: 'quantized' },
       { m: 130, n: 1040, k: 8192, regime: 'quantized' },
     ] as const) {

@@ -34,6 +34,7 @@ import {
 } from './gemm_suite.ts';
 import { nvfp4Buffers } from './gemm_bench.ts';
 import { repoRoot } from './results.ts';
+import { hostProvenance } from '../provenance.ts';
 
 export interface TuneOptions {
   arch: Arch;
@@ -49,12 +50,13 @@ export interface TuneOptions {
 const TWO_PASS: Candidate = { name: 'baseline:two_pass', strategy: 'two-pass', tiling: null };
 
 /** Fused candidates: the catalog's tilings first (known good), then the rest of the space in its order. */
-function fusedCandidates(arch: Arch, max?: number): GemmSpec[] {
+export function fusedCandidates(arch: Arch, max?: number): GemmSpec[] {
   const all = gemmSpace(arch, baseGemm(arch)).candidates;
   const catalogTilings = catalogFor(arch)
     .filter((s): s is GemmSpec => s.kind === 'gemm' && s.output === 'bf16')
     .map((s) => JSON.stringify(s.tiling));
-  const known = all.filter((s) => catalogTilings.includes(JSON.stringify(s.tiling)));
+  // In the catalog's order (its large-shape tilings come first), not the space's (skinny tiles first).
+  const known = catalogTilings.flatMap((c) => all.filter((s) => JSON.stringify(s.tiling) === c));
   // Then larger tiles first (more reuse per CTA on the large shapes), deeper K, more stages, swizzled order first.
   const t = (s: GemmSpec) => s.tiling;
   const rest = all
@@ -279,13 +281,35 @@ async function machineFacts(runner: GpuRunner) {
   };
 }
 
-/** The commit of the tree that ran, recorded on the host (QGEN_COMMIT, QGEN_DIRTY=1); never asked of git here. */
+/**
+ * The commit of the tree that ran: QGEN_COMMIT (+ QGEN_DIRTY=1) when given; else the bundle's .device/provenance.json
+ * (written on the host by `npm run gpu:bundle`: the lent GPU machine has no git); else git in the repo (a user's
+ * machine). Zeros with a note only when none of the three answers.
+ */
+export function treeCommit(root = repoRoot): { commit: string; dirty: boolean } {
+  const env = process.env.QGEN_COMMIT ?? '';
+  if (/^[0-9a-f]{40}$/.test(env)) return { commit: env, dirty: process.env.QGEN_DIRTY === '1' };
+  const bundled = path.join(root, '.device/provenance.json');
+  if (existsSync(bundled)) {
+    const p = JSON.parse(readFileSync(bundled, 'utf8')) as { commit?: unknown; dirty?: unknown };
+    if (typeof p.commit === 'string' && /^[0-9a-f]{40}$/.test(p.commit))
+      return { commit: p.commit, dirty: p.dirty === true };
+  }
+  try {
+    const host = hostProvenance(root, { sourceHash: false });
+    if (host.commit) return { commit: host.commit, dirty: host.dirty === true };
+  } catch {
+    // not a qgen checkout (no package.json): no commit to record
+  }
+  return { commit: '0'.repeat(40), dirty: false };
+}
+
 function provenance(facts: Awaited<ReturnType<typeof machineFacts>>): Record<string, unknown> {
-  const commit = /^[0-9a-f]{40}$/.test(process.env.QGEN_COMMIT ?? '') ? process.env.QGEN_COMMIT! : '0'.repeat(40);
+  const { commit, dirty } = treeCommit();
   return {
     format: 'qgen-provenance/1',
     commit,
-    dirty: process.env.QGEN_DIRTY === '1',
+    dirty,
     gpu: facts.gpu,
     sm_count: facts.smCount,
     compute_capability: facts.computeCapability,
@@ -295,8 +319,9 @@ function provenance(facts: Awaited<ReturnType<typeof machineFacts>>): Record<str
     torch: null,
     date: new Date().toISOString(),
     command: ['qgen', 'tune', ...process.argv.slice(3)],
+    recorded_at_run_time: true,
     ...(commit === '0'.repeat(40)
-      ? { note: 'commit not given: set QGEN_COMMIT=<40 hex> (from the host) when running' }
+      ? { note: 'commit unknown: no QGEN_COMMIT, no .device/provenance.json, no git; set QGEN_COMMIT=<40 hex>' }
       : {}),
   };
 }

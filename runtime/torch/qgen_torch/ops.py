@@ -154,9 +154,10 @@ _planes_env = os.environ.get('QGEN_PLANES', '1')
 if _planes_env not in ('0', '1'):
     raise ValueError('qgen_torch: QGEN_PLANES=%r; allowed: 0 or 1' % _planes_env)
 _tuned_planes = _planes_env == '1'
-# QGEN_SKINNY_SPLIT=1: the fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split
-# variants (G.GEMM_SPLIT; NUMERICS §6.2, low bits may differ within the bound, §6.5). A tuning table's pick is kept.
-_skinny_split = os.environ.get('QGEN_SKINNY_SPLIT', '0') == '1'
+# The fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split variants (G.GEMM_SPLIT;
+# NUMERICS §6.2, low bits may differ within the bound, §6.5): faster on the H100 at m <= 64 (bench/NOTES.md).
+# QGEN_SKINNY_SPLIT=0 keeps the c = 1 kernels. A tuning table's pick is kept.
+_skinny_split = os.environ.get('QGEN_SKINNY_SPLIT', '1') != '0'
 _warned = set()
 
 
@@ -223,7 +224,7 @@ def gemm_plan(m, n, k, device_index=None):
 
 
 def _split(kernel):
-    """The K-split variant of a fused kernel where QGEN_SKINNY_SPLIT=1 asks and one exists, else the kernel."""
+    """The K-split variant of a fused kernel unless QGEN_SKINNY_SPLIT=0, where one exists, else the kernel."""
     return G.GEMM_SPLIT.get(kernel, kernel) if _skinny_split and kernel is not None else kernel
 
 
