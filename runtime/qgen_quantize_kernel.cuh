@@ -662,12 +662,13 @@ __device__ __forceinline__ void qgen_one_pass_finalize_plane(const qgen_quantize
           make_uint2(scale[0] | (scale[1] << 8) | (scale[2] << 16) | (scale[3] << 24),
                      scale[4] | (scale[5] << 8) | (scale[6] << 16) | (scale[7] << 24));
     }
-    // The codes after the scales (not live through the finalize: cov_four_six_onepass_plane spilled 8 bytes on
-    // sm_120a with them loaded first), all 16 before the first plane store.
+    if (i0 < groups) qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
+    // The codes after the scales are stored (live through the finalize they made cov_four_six_onepass_plane spill 8
+    // bytes on sm_120a; live through the scale stores they cost E 96 registers instead of 70), all 16 before the
+    // first plane store.
     uint32_t code[QGEN_PLANE_PIECES];
 #pragma unroll
     for (int k = 0; k < QGEN_PLANE_PIECES; ++k) code[k] = p0 + 32 * k < pieces ? __ldg(code_words + p0 + 32 * k) : 0u;
-    if (i0 < groups) qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
     __syncwarp();
 #pragma unroll
     for (int k = 0; k < QGEN_PLANE_PIECES; ++k) {
@@ -675,6 +676,44 @@ __device__ __forceinline__ void qgen_one_pass_finalize_plane(const qgen_quantize
       if (p0 + 32 * k < pieces) plane[p0 + 32 * k] = C::Output::piece(code[k], scale_bytes[16 * k + (lane >> 1)]);
     }
     __syncwarp();  // the next step overwrites the exchanged bytes
+  }
+}
+
+// Pass B without a plane, 128x4 scales, Kb a multiple of 16 and a 4-byte aligned scale array: the same groups and
+// values as the loop below, mapped so that every scale store of a warp writes 128 contiguous bytes (the loop's warp
+// store touches 32 blocks of 512 bytes, one 32-byte sector per 4 bytes). A warp item is (128-row block rb, row
+// octet o, 16-group chunk c); lane L takes row q = 8 o + L % 8 + 32 (L / 8) of the block and the chunk's 16 groups
+// (two 16-byte proxy loads, one 32-byte sector); its quad j goes to byte (q % 32) * 16 + (q / 32) * 4 of block
+// (rb, 4 c + j), so the warp's 32 words of quad j are bytes 128 o .. 128 o + 127 of that block. Rows past the
+// tensor are skipped (qgen_zero_scale_padding writes them). Philox keys stay the logical group index (§3).
+template <class C>
+__device__ __forceinline__ void qgen_one_pass_finalize_blocked(const qgen_quantize_args& args, float t, float inv_t) {
+  const int64_t groups_per_row = args.cols / 16, chunks = groups_per_row / 16;
+  const int64_t items = (args.rows + 127) / 128 * 4 * chunks;
+  const uint16_t* proxy = qgen_proxies(args.workspace);
+  const uint32_t lane = threadIdx.x & 31u;
+  const uint32_t q = lane % 8u + 32u * (lane / 8u);  // row in the block, before the octet's 8 o
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (C::kThreads / 32);
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) / 32; item < items;
+       item += warps) {
+    const int64_t c = item % chunks, ro = item / chunks;  // ro = 4 rb + o
+    const uint32_t r_in = q + 8u * static_cast<uint32_t>(ro % 4);
+    const int64_t row = ro / 4 * 128 + r_in;
+    if (row >= args.rows) continue;
+    const int64_t g0 = row * groups_per_row + 16 * c;  // 16-aligned: 32-byte aligned proxies
+    const uint4 lo = __ldg(reinterpret_cast<const uint4*>(proxy + g0));
+    const uint4 hi = __ldg(reinterpret_cast<const uint4*>(proxy + g0 + 8));
+    const uint32_t words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    uint8_t* block = args.scales + (ro / 4 * (groups_per_row / 4) + 4 * c) * 512 + qgen_scale_row_in_block(r_in);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t g = g0 + 4 * j;
+      const uint32_t s0 = qgen_finalize_group<C>(words[2 * j] & 0xFFFFu, t, inv_t, args, g);
+      const uint32_t s1 = qgen_finalize_group<C>(words[2 * j] >> 16, t, inv_t, args, g + 1);
+      const uint32_t s2 = qgen_finalize_group<C>(words[2 * j + 1] & 0xFFFFu, t, inv_t, args, g + 2);
+      const uint32_t s3 = qgen_finalize_group<C>(words[2 * j + 1] >> 16, t, inv_t, args, g + 3);
+      *reinterpret_cast<uint32_t*>(block + 512 * j) = s0 | (s1 << 8) | (s2 << 16) | (s3 << 24);
+    }
   }
 }
 
@@ -687,6 +726,12 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
   if constexpr (C::Output::kPlane) {
     qgen_one_pass_finalize_plane<C>(args, t, inv_t);
   } else {
+    if constexpr (std::is_same_v<typename C::ScaleLayout, qgen_layout_128x4>) {
+      if (args.cols % 256 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0) {
+        qgen_one_pass_finalize_blocked<C>(args, t, inv_t);
+        return;
+      }
+    }
     const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
     const uint16_t* proxy = qgen_proxies(args.workspace);
     const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;

@@ -6,12 +6,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { compileCuda } from '../harness/nvcc.ts';
+import { vendor } from '../emit/vendor.ts';
 import { decodeE2M1, decodeE4M3 } from '../reference/formats.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -203,6 +204,47 @@ test('dequantize template: the walk and the per-piece step the model checks', ()
   assert.match(src, /qgen_item_walk<kPiecesPerGroup> walk\(first, stride, groups_per_row\);/);
   assert.match(src, /constexpr int64_t kGroupStep = 32 \/ kPiecesPerGroup;/);
   assert.match(src, /group \+= kGroupStep;\n\s+while \(group >= groups_per_row\)/);
+});
+
+test('torch package: the layer takes planes where tuned runs two-pass unless QGEN_PLANES=0; bad values', async () => {
+  const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
+  if (probe.exitCode !== 0) {
+    console.log('  plane-bandwidth: python3 has no torch; the package routing check did not run');
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-planes-'));
+  try {
+    await vendor({ target: 'torch', arch: 'sm_90a', out: dir });
+    // (m, n, k) of a 4096 -> 4096 forward at 32768 tokens (two-pass) and at 16 tokens (fused), in each mode
+    const script =
+      'import json, sys, torch\nsys.path.insert(0, sys.argv[1])\nimport qgen_torch.ops as o, qgen_torch.linear as L\n' +
+      "r = L.G.RECIPES['quartet2']['forward']\ncpu = torch.device('cpu')\nout = {}\n" +
+      "for mode in ('tuned', 'two-pass', 'planes', 'fused'):\n  o.set_gemm_mode(mode)\n" +
+      "  out[mode] = [L._uses_planes(m, 4096, 4096, cpu, r['x'], r['w']) for m in (32768, 16)]\n" +
+      "o.set_gemm_mode('tuned')\no.set_layer_planes(False)\nout['set_layer_planes(False)'] = o.layer_planes()\n" +
+      'print(json.dumps(out))';
+    const run = async (env: Record<string, string>) =>
+      await execa('python3', ['-c', script, dir], { reject: false, env, extendEnv: true });
+    const on = await run({ QGEN_PLANES: '1' });
+    assert.is(on.exitCode, 0, on.stderr);
+    assert.equal(JSON.parse(on.stdout.trim().split('\n').pop()!), {
+      tuned: [true, false],
+      'two-pass': [false, false],
+      planes: [true, true],
+      fused: [false, false],
+      'set_layer_planes(False)': false,
+    });
+    const off = await run({ QGEN_PLANES: '0' });
+    assert.is(off.exitCode, 0, off.stderr);
+    const got = JSON.parse(off.stdout.trim().split('\n').pop()!) as Record<string, boolean[]>;
+    assert.equal(got.tuned, [false, false], 'QGEN_PLANES=0: tuned dequantizes');
+    assert.equal(got.planes, [true, true], "QGEN_PLANES=0 leaves mode 'planes' alone");
+    const bad = await run({ QGEN_PLANES: 'yes' });
+    assert.is.not(bad.exitCode, 0);
+    assert.match(bad.stderr, /ValueError: qgen_torch: QGEN_PLANES='yes'; allowed: 0 or 1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -24,7 +24,7 @@
 // Lowering (lower/lower.ts):
 //   dequantize_nvfp4_f32: dequantize NVFP4 (16-groups, E4M3, tensor scale t) with 128x4 scales to f32, arch sm_120a.
 //   y_i = f32(f32(e2m1_i * s_g) * t) (NUMERICS §6; the inner product is exact).
-//   Mapping: 4 pieces of 8 elements per thread and iteration, piece 32 * c + lane of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride.
+//   Mapping: 4 pieces of 8 elements per thread and iteration, piece 32 * c + lane of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride; each piece's (row, group) from one walk per thread and additions.
 //   Shapes: rows >= 1, cols a positive multiple of 16.
 #include "qgen.h"
 #include "qgen_host.cuh"

@@ -41,3 +41,13 @@ struct qgen_output_nvfp4_plane {
     return qgen_nvfp4_bf16_piece(word, qgen_bf16x2_of_e4m3(scale));
   }
 };
+
+// Host: blocks of `kernel` resident per SM at `threads` per block (the plane-writing pass B's grid is one wave of
+// them: its registers, hence its occupancy, depend on the arch and ptxas); `fallback` where the query fails.
+template <class Kernel>
+inline int qgen_resident_blocks_per_sm(Kernel kernel, int threads, int fallback) {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0) != cudaSuccess || blocks < 1)
+    return fallback;
+  return blocks;
+}
