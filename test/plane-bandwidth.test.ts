@@ -206,7 +206,7 @@ test('dequantize template: the walk and the per-piece step the model checks', ()
   assert.match(src, /group \+= kGroupStep;\n\s+while \(group >= groups_per_row\)/);
 });
 
-/** The SASS lines of `kernel`'s pass_b (or its only kernel) in generated/sm_90a/<name>.cu, or null without cuobjdump. */
+/** SASS lines of the function of generated/sm_90a/<name>.cu whose mangled name has `fn`; null without cuobjdump. */
 async function sassLines(name: string, fn: string): Promise<string[] | null> {
   const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
   if (!probe || probe.exitCode !== 0) return null;
