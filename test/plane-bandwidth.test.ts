@@ -206,6 +206,61 @@ test('dequantize template: the walk and the per-piece step the model checks', ()
   assert.match(src, /group \+= kGroupStep;\n\s+while \(group >= groups_per_row\)/);
 });
 
+/** SASS lines of the function of generated/sm_90a/<name>.cu whose mangled name has `fn`; null without cuobjdump. */
+async function sassLines(name: string, fn: string): Promise<string[] | null> {
+  const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
+  if (!probe || probe.exitCode !== 0) return null;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-plane-sass-'));
+  try {
+    const out = path.join(dir, `${name}.cubin`);
+    await compileCuda({
+      sources: [path.join(root, 'generated', 'sm_90a', `${name}.cu`)],
+      arch: 'sm_90a',
+      out,
+      output: 'cubin',
+    });
+    const text = (await execa('cuobjdump', ['-sass', out])).stdout;
+    const functions = text.split(/\n\s*Function : /).slice(1);
+    const body = functions.find((f) => f.split('\n')[0].includes(fn));
+    return body ? body.split('\n').map((l) => l.replace(/\/\*[0-9a-f]{4,}\*\/|\/\* 0x[0-9a-f]+ \*\//g, '').trim()) : [];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const offsetsOf = (lines: string[], op: RegExp) =>
+  lines.filter((l) => op.test(l)).map((l) => parseInt(/\+0x([0-9a-f]+)\]/.exec(l)?.[1] ?? '0', 16));
+
+test('SASS (sm_90a): the plane is written in warp runs of 512 bytes, codes read in runs of 128 bytes', async () => {
+  const pieces = Array.from({ length: 16 }, (_, k) => k);
+  for (const name of ['quartet2_x_46_plane', 'quartet2_e_mseden_rht128_plane']) {
+    const lines = await sassLines(name, '6pass_b');
+    if (lines === null) {
+      console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
+      return;
+    }
+    // pass B: 16 plane stores per lane and step, pieces 32 k + lane (16-byte stores 0x200 apart per lane)
+    assert.equal(
+      offsetsOf(lines, /^STG\.E\.128 /).sort((a, b) => a - b),
+      pieces.map((k) => 0x200 * k),
+      name,
+    );
+    // ... from 16 32-bit code loads 0x80 apart, issued together
+    const loads = offsetsOf(lines, /LDG\.E\.CONSTANT R\d+, /).sort((a, b) => a - b);
+    assert.equal(
+      loads,
+      pieces.map((k) => 0x80 * k),
+      name,
+    );
+  }
+  const dequantize = await sassLines('dequantize_nvfp4_bf16', 'dequantize');
+  if (dequantize === null) return;
+  // both paths (bf16 form at t = 1, f32 otherwise) store pieces 32 c + lane: 4 x 2 stores, 0x200 apart
+  const stores = offsetsOf(dequantize, /^STG\.E\.128 /).sort((a, b) => a - b);
+  assert.equal(stores, [0, 0, 0x200, 0x200, 0x400, 0x400, 0x600, 0x600]);
+  assert.ok(dequantize.filter((l) => /^(HMUL2|HFMA2\.MMA)\.BF16_V2 /.test(l)).length >= 16, 'no bf16x2 multiplies');
+});
+
 test('torch package: the layer takes planes where tuned runs two-pass unless QGEN_PLANES=0; bad values', async () => {
   const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
   if (probe.exitCode !== 0) {

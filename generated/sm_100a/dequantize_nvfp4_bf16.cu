@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kThreads, 1) dequantize(const qgen_dequantize_
       const int64_t p = base + 32 * c;
       word[c] = 0u;
       scale[c] = 0u;
-      if (c > 0) {  // piece p is in group g0 + c * kGroupStep (base % kPiecesPerGroup + 32 c < 32 (c + 1))
+      if (c > 0) {  // piece p is in group g0 + c * kGroupStep (32 c is a multiple of kPiecesPerGroup)
         group += kGroupStep;
         while (group >= groups_per_row) {  // at most once when a row has >= kGroupStep groups
           group -= groups_per_row;

@@ -621,6 +621,11 @@ def test_plane_layer():
     'tuned'; the forward lies within §6.2's bound of the reference."""
     calls = []
     wrapped = {}
+    tuned_planes = Q._tuned_planes   # QGEN_PLANES of this process, restored at the end
+
+    def expected_planes(got):   # one layer step: X, W, E, E^T quantized with planes, W^T, X^T requantized
+        return got.count('quantize_plane') == 4 and got.count('requantize_plane') == 2 and 'plane_of' not in got
+
     for name in ('quantize_plane', 'requantize_plane', 'plane_of'):
         fn = getattr(Q, name)
         wrapped[name] = fn
@@ -651,8 +656,6 @@ def test_plane_layer():
             for what, a, b in (('y', y_p, y_t), ('dX', dx_p, dx_t), ('dW', dw_p, dw_t)):
                 check(torch.equal(a, b), '%d x %d -> %d: %s differs between planes and two-pass in %d of %d elements'
                       % (tokens, fin, fout, what, int((a != b).sum()), a.numel()))
-            def expected_planes(got):
-                return got.count('quantize_plane') == 4 and got.count('requantize_plane') == 2 and 'plane_of' not in got
             if G.ARCH == 'sm_90a':
                 check(expected_planes(planes_calls),
                       'mode planes: expected 4 quantize_plane + 2 requantize_plane calls, no dequantize; got %s' % planes_calls)
@@ -677,6 +680,7 @@ def test_plane_layer():
         for name, fn in wrapped.items():
             setattr(Q, name, fn)
         Q.set_gemm_mode('tuned')
+        Q.set_layer_planes(tuned_planes)
     return 'planes = two-pass bit for bit (y, dX, dW; 2 shapes), forward within the bound (worst %.3f)' % worst
 
 
