@@ -250,12 +250,20 @@ export function sm90PdLayout(
   tile: readonly [number, number, number],
   consumers: number,
   rawStages: number,
-): { layout: Sm90GemmLayout } | { field: 'stages' | 'consumers' | 'ctaTile[0]'; message: string } {
+): { layout: Sm90GemmLayout } | { field: 'stages' | 'consumers' | 'ctaTile[0]' | 'ctaTile[2]'; message: string } {
   const [bm, bn, bk] = tile;
   if (bm !== SM90_PD_DECODER_THREADS) {
     return {
       field: 'ctaTile[0]',
       message: `must be ${SM90_PD_DECODER_THREADS} with decode 'producer' (one A row per decoder thread; got ${bm})`,
+    };
+  }
+  // the raw codes of a K block are one TMA box row of bk / 2 bytes with the 32/64/128-byte swizzle the decoders read
+  if (bk !== 64 && bk !== 128 && bk !== 256) {
+    return {
+      field: 'ctaTile[2]',
+      message:
+        `must be 64, 128 or 256 with decode 'producer' (a TMA swizzle of 32, 64 or 128 bytes per row; ` + `got ${bk})`,
     };
   }
   // 2 consumers of one m64 slab each: 384 threads, 168 registers at launch, which setmaxnreg can raise (one consumer

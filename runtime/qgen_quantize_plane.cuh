@@ -47,7 +47,9 @@ struct qgen_output_nvfp4_plane {
 template <class Kernel>
 inline int qgen_resident_blocks_per_sm(Kernel kernel, int threads, int fallback) {
   int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0) != cudaSuccess || blocks < 1)
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0) != cudaSuccess || blocks < 1) {
+    (void)cudaGetLastError();  // the query's error must not be read as the launches' by qgen_launch_status
     return fallback;
+  }
   return blocks;
 }

@@ -52,6 +52,8 @@ test("validate: decode 'producer' on sm_90a with registerOperand 'a', M = 128, t
   // one consumer warpgroup would hold 256 accumulators; with 128 (a 128x128 tile) it would have no registers to gain
   one(withTiling({ consumers: 1 }), 'k.tiling.consumers', 'would hold 256 fp32 accumulators');
   one(withTiling({ consumers: 1, ctaTile: [128, 128, 64] }), 'k.tiling.consumers', "must be 2 with decode 'producer'");
+  // K = 192 fits in shared memory at n = 16 but has no TMA swizzle for its 96-byte code rows
+  one(withTiling({ ctaTile: [128, 16, 192], stages: 2 }), 'k.tiling.ctaTile[2]', 'must be 64, 128 or 256');
   // the Blackwell kernels decode nothing: the field is refused there, whatever its value
   for (const arch of ['sm_100a', 'sm_120a'] as const) {
     const spec = catalogSpec('gemm_nvfp4_bf16', arch) as GemmSpec;
@@ -190,6 +192,8 @@ interface Sass {
   dealloc: number;
   /** Registers per thread ptxas gives the kernel (its launch allocation). */
   registers: number;
+  /** ptxas's -v log. */
+  log: string;
 }
 const INSTRUCTION = /^\s*\/\*([0-9a-f]{4,})\*\/\s+(.*?)\s*;/;
 
@@ -212,7 +216,7 @@ async function sassOf(name: string): Promise<Sass> {
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => `${m[1]} ${m[2]}`);
   const dealloc = lines.findIndex((l) => l.includes('USETMAXREG.DEALLOC'));
-  return { lines, dealloc, registers };
+  return { lines, dealloc, registers, log: built.log };
 }
 
 test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 3 decode SASS / element', async () => {
@@ -223,7 +227,11 @@ test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 
   }
   for (const name of [WIDE, NARROW]) {
     const L = layoutOf(catalogSpec(name, 'sm_90a') as GemmSpec);
-    const { lines, dealloc, registers } = await sassOf(name);
+    const { lines, dealloc, registers, log } = await sassOf(name);
+    // ptxas must not inject a full wgmma wait of its own (C7517): it would serialise every K block
+    assert.not.match(log, /C7517/, `${name}: ptxas injected a warpgroup.wait`);
+    const fullWaits = lines.filter((l) => l.includes('WARPGROUP.DEPBAR.LE gsb0, 0x0'));
+    assert.is(fullWaits.length, 2, `${name}: full waits only at a tile's last K block and before exit`);
     assert.ok(dealloc > 0, `${name}: no setmaxnreg.dec`);
     // the launch allocation the setmaxnreg split is computed from (the launcher refuses any other build)
     assert.is(registers, L.launchRegs, `${name}: ptxas registers`);

@@ -365,6 +365,9 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
       held = c.tslot;
     }
   }
+  // Nothing is in flight here (every tile ends with wait_mma<0>), but without this wait ptxas cannot prove it and
+  // injects a full wait where the two branches above join (warning C7517), which serialises every K block.
+  qgen_wgmma_wait<0>();
 }
 
 }  // namespace qgen_gemm_nvfp4_bf16_pd_impl
