@@ -261,7 +261,7 @@ test('SASS (sm_90a): the plane is written in warp runs of 512 bytes, codes read 
   assert.ok(dequantize.filter((l) => /^(HMUL2|HFMA2\.MMA)\.BF16_V2 /.test(l)).length >= 16, 'no bf16x2 multiplies');
 });
 
-test('torch package: the layer takes planes where tuned runs two-pass unless QGEN_PLANES=0; bad values', async () => {
+test('torch package: tuned takes planes where it runs two-pass only with QGEN_PLANES=1; bad values', async () => {
   const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
   if (probe.exitCode !== 0) {
     console.log('  plane-bandwidth: python3 has no torch; the package routing check did not run');
@@ -278,8 +278,11 @@ test('torch package: the layer takes planes where tuned runs two-pass unless QGE
       "  out[mode] = [L._uses_planes(m, 4096, 4096, cpu, r['x'], r['w']) for m in (32768, 16)]\n" +
       "o.set_gemm_mode('tuned')\no.set_layer_planes(False)\nout['set_layer_planes(False)'] = o.layer_planes()\n" +
       'print(json.dumps(out))';
-    const run = async (env: Record<string, string>) =>
-      await execa('python3', ['-c', script, dir], { reject: false, env, extendEnv: true });
+    const run = async (env: Record<string, string>) => {
+      const base = { ...process.env };
+      delete base.QGEN_PLANES; // the default is what an unset variable gives
+      return await execa('python3', ['-c', script, dir], { reject: false, env: { ...base, ...env }, extendEnv: false });
+    };
     const on = await run({ QGEN_PLANES: '1' });
     assert.is(on.exitCode, 0, on.stderr);
     assert.equal(JSON.parse(on.stdout.trim().split('\n').pop()!), {
@@ -289,11 +292,13 @@ test('torch package: the layer takes planes where tuned runs two-pass unless QGE
       fused: [false, false],
       'set_layer_planes(False)': false,
     });
-    const off = await run({ QGEN_PLANES: '0' });
-    assert.is(off.exitCode, 0, off.stderr);
-    const got = JSON.parse(off.stdout.trim().split('\n').pop()!) as Record<string, boolean[]>;
-    assert.equal(got.tuned, [false, false], 'QGEN_PLANES=0: tuned dequantizes');
-    assert.equal(got.planes, [true, true], "QGEN_PLANES=0 leaves mode 'planes' alone");
+    for (const env of [{ QGEN_PLANES: '0' }, {}] as Record<string, string>[]) {
+      const off = await run(env);
+      assert.is(off.exitCode, 0, off.stderr);
+      const got = JSON.parse(off.stdout.trim().split('\n').pop()!) as Record<string, boolean[]>;
+      assert.equal(got.tuned, [false, false], `${JSON.stringify(env)}: tuned dequantizes (the default)`);
+      assert.equal(got.planes, [true, true], `${JSON.stringify(env)}: mode 'planes' is not affected`);
+    }
     const bad = await run({ QGEN_PLANES: 'yes' });
     assert.is.not(bad.exitCode, 0);
     assert.match(bad.stderr, /ValueError: qgen_torch: QGEN_PLANES='yes'; allowed: 0 or 1/);

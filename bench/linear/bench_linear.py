@@ -8,7 +8,7 @@ from L2), peak memory above the inputs, activation memory saved for backward, an
 alone (the floor the quantizers add to). --gemm: how the package picks each GEMM (qgen_torch.ops.set_gemm_mode):
 'tuned' (its GEMM_DISPATCH: the tuning table it was vendored with, or the fallback rule), 'fused', 'two-pass'
 (NUMERICS §6.4: dequantize passes + cuBLASLt) or 'planes' (two-pass on the bf16 planes the quantizers write, §6.6;
-'tuned' does that too where it picks two-pass, unless QGEN_PLANES=0);
+'tuned' does that too where it picks two-pass when QGEN_PLANES=1);
 a comma-separated list measures each. Rows carry the mode, the strategy of the forward, dX and dW GEMM and the tuning
 table's source, and the GPU time of one profiled step by kind of kernel (quantize, dequantize, GEMM, other torch
 kernels) with the slowest kernels, so that the remaining gap is visible. Writes OUT/linear.json and OUT/linear.md.

@@ -142,15 +142,16 @@ def gemm_kernel(m):
 # How gemm() picks its strategy: 'tuned' (G.GEMM_DISPATCH: the tuning table vendored with `qgen vendor --tuning`, or
 # the fallback rule), 'fused' (always the fused kernel GEMM_CHOICE picks) or 'two-pass' (always NUMERICS §6.4).
 # 'planes' is 'two-pass' where the layer (linear.py) takes the bf16 planes from plane-writing quantizers (§6.6)
-# instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass (unless QGEN_PLANES=0);
+# instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass when QGEN_PLANES=1;
 # 'two-pass' always dequantizes. The results are identical.
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
-# QGEN_PLANES=1 (default) / 0: in mode 'tuned', whether the layer takes the operands of a GEMM the dispatch runs
-# two-pass from plane-writing quantizers (linear.py; bench/NOTES.md "Issue 15/16: bandwidth-form dequantize and
-# plane pass B" for the prediction that they are cheaper than dequantize passes). Same bits either way; 'two-pass'
-# and 'planes' modes force the one or the other.
-_planes_env = os.environ.get('QGEN_PLANES', '1')
+# QGEN_PLANES=0 (default) / 1: in mode 'tuned', whether the layer takes the operands of a GEMM the dispatch runs
+# two-pass from plane-writing quantizers (linear.py). Same bits either way; 'two-pass' and 'planes' modes force the
+# one or the other. Off by default: with pass B's blocked scale stores (h-passb) on the dequantize path and the
+# plane pass B still on the flat scale mapping, the two are predicted within a few percent of each other
+# (bench/NOTES.md "Issue 15/16: bandwidth-form dequantize and plane pass B"); the linear bench decides.
+_planes_env = os.environ.get('QGEN_PLANES', '0')
 if _planes_env not in ('0', '1'):
     raise ValueError('qgen_torch: QGEN_PLANES=%r; allowed: 0 or 1' % _planes_env)
 _tuned_planes = _planes_env == '1'
@@ -168,12 +169,13 @@ def gemm_mode():
 
 def layer_planes():
     """Whether the layer takes a two-pass GEMM's operands from plane-writing quantizers (NUMERICS §6.6): always in
-    mode 'planes', in mode 'tuned' unless QGEN_PLANES=0 (or set_layer_planes(False)), never in the other modes."""
+    mode 'planes', in mode 'tuned' with QGEN_PLANES=1 (or set_layer_planes(True)), never in the other modes."""
     return _gemm_mode == 'planes' or (_gemm_mode == 'tuned' and _tuned_planes)
 
 
 def set_layer_planes(enabled):
-    """Mode 'tuned': take two-pass operands from plane-writing quantizers (True, the default) or dequantize them."""
+    """Mode 'tuned': take two-pass operands from plane-writing quantizers (True) or dequantize them (False, the
+    default unless QGEN_PLANES=1)."""
     global _tuned_planes
     if not isinstance(enabled, bool):
         raise ValueError('qgen_torch.set_layer_planes: %r; allowed: True or False' % (enabled,))

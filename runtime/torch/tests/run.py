@@ -615,10 +615,10 @@ def _layer_step(layer, x, mode, seed):
 
 
 def test_plane_layer():
-    """Quartet2Linear with the planes written by the quantizers (mode 'planes', and 'tuned' where it runs two-pass)
-    gives the outputs and gradients of the dequantize + two-pass path (mode 'two-pass') bit for bit, with the same
-    seeds; every operand of the three GEMMs came from a plane-writing quantizer; QGEN_PLANES=0 turns them off in
-    'tuned'; the forward lies within §6.2's bound of the reference."""
+    """Quartet2Linear with the planes written by the quantizers (mode 'planes', and 'tuned' with QGEN_PLANES=1 where
+    it runs two-pass) gives the outputs and gradients of the dequantize + two-pass path (mode 'two-pass') bit for
+    bit, with the same seeds; every operand of the three GEMMs came from a plane-writing quantizer; with
+    QGEN_PLANES=0 (the default) 'tuned' uses none; the forward lies within §6.2's bound of the reference."""
     calls = []
     wrapped = {}
     tuned_planes = Q._tuned_planes   # QGEN_PLANES of this process, restored at the end
@@ -644,13 +644,13 @@ def test_plane_layer():
             y_p, dx_p, dw_p = _layer_step(layer, x, 'planes', seed=5)
             planes_calls = list(calls)
             y_t, dx_t, dw_t = _layer_step(layer, x, 'two-pass', seed=5)
+            Q.set_layer_planes(True)    # = QGEN_PLANES=1
             calls.clear()
             y_d, dx_d, dw_d = _layer_step(layer, x, 'tuned', seed=5)
             tuned_calls = list(calls)
-            Q.set_layer_planes(False)   # = QGEN_PLANES=0
+            Q.set_layer_planes(False)   # = QGEN_PLANES=0, the default
             calls.clear()
             _layer_step(layer, x, 'tuned', seed=5)
-            Q.set_layer_planes(True)
             check(not ({'quantize_plane', 'requantize_plane'} & set(calls)),
                   "mode 'tuned' with QGEN_PLANES=0 uses no plane kernel; got %s" % calls)
             for what, a, b in (('y', y_p, y_t), ('dX', dx_p, dx_t), ('dW', dw_p, dw_t)):
@@ -659,7 +659,7 @@ def test_plane_layer():
             if G.ARCH == 'sm_90a':
                 check(expected_planes(planes_calls),
                       'mode planes: expected 4 quantize_plane + 2 requantize_plane calls, no dequantize; got %s' % planes_calls)
-            # mode 'tuned' (the default): planes wherever all three GEMMs run two-pass, then the same bits
+            # mode 'tuned' with QGEN_PLANES=1: planes wherever all three GEMMs run two-pass, then the same bits
             plans = {Q.gemm_plan(m_, n_, k_)[0] for m_, n_, k_ in ((tokens, fout, fin), (tokens, fin, fout),
                                                                  (fout, fin, tokens))}
             if G.ARCH == 'sm_90a' and plans == {'two-pass'}:
