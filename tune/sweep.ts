@@ -60,9 +60,10 @@ export interface SweepState {
   complete: boolean;
 }
 
-class Timeout extends Error {}
+export class Timeout extends Error {}
 
-async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
+/** `p`, or a Timeout after `seconds`. */
+export async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Timeout(`no answer in ${seconds} s`)), seconds * 1000);
@@ -75,7 +76,7 @@ async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
 }
 
 const shapeKey = (s: WorkloadGemm) => `${s.m}x${s.n}x${s.k}`;
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
+export const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
 
 export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<SweepState> {
   const now = o.now ?? (() => Date.now() / 1000);

@@ -6,13 +6,14 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Arch, GemmSpec, GemmTiling } from '../dsl/types.ts';
+import type { Arch, GemmSpec, GemmTiling, QuantizeSpec } from '../dsl/types.ts';
 import { ARCHS } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { GEMM_CHOICE } from '../dsl/recipes.ts';
 import type { GemmStrategy } from '../dsl/tunables.ts';
 import { buildProblem, gemmWithTiling } from '../validate/space.ts';
 import { validate } from '../validate/validate.ts';
+import type { QuantizerResult, QuantizerWinner } from './quantizers.ts';
 
 export const TUNING_FORMAT = 'qgen-tuning/1';
 
@@ -88,6 +89,9 @@ export interface TuningFile {
   cacheKey: TuningCacheKey;
   candidates: CandidateResult[];
   winners: TuningWinner[];
+  /** The quantizer sweep (absent in files written before it: they still load). */
+  quantizerCandidates?: QuantizerResult[];
+  quantizerWinners?: QuantizerWinner[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -150,7 +154,55 @@ export function tuningProblems(f: unknown): { path: string; message: string }[] 
       checkTiling(at, w.strategy, w.tiling);
     });
   }
+  if (f.quantizerCandidates !== undefined && !Array.isArray(f.quantizerCandidates))
+    add('quantizerCandidates', 'must be a list when present');
+  if (f.quantizerWinners !== undefined) {
+    if (!Array.isArray(f.quantizerWinners)) add('quantizerWinners', 'must be a list when present');
+    else f.quantizerWinners.forEach((w, i) => quantizerWinnerProblems(w, `quantizerWinners[${i}]`, f.arch, add));
+  }
   return out;
+}
+
+/** One quantizer winner: a catalog quantizer of the arch, its shape, and a launch shape that validates on the arch. */
+function quantizerWinnerProblems(w: unknown, at: string, arch: unknown, add: (p: string, m: string) => void) {
+  if (!isObj(w)) {
+    add(at, 'must be an object { kernel, rows, cols, tiling, candidate, us, catalogUs }');
+    return;
+  }
+  for (const k of ['rows', 'cols'])
+    if (!(Number.isInteger(w[k]) && (w[k] as number) >= 1)) add(`${at}.${k}`, 'must be a positive integer');
+  if (!(typeof w.us === 'number' && w.us > 0)) add(`${at}.us`, 'must be a positive number (microseconds)');
+  if (w.catalogUs !== null && !(typeof w.catalogUs === 'number' && w.catalogUs > 0))
+    add(`${at}.catalogUs`, 'must be a positive number or null');
+  if (typeof w.candidate !== 'string') add(`${at}.candidate`, 'must be a string');
+  if (!ARCHS.includes(arch as Arch)) return;
+  const quantizers = catalogFor(arch as Arch).filter((s): s is QuantizeSpec => s.kind === 'quantize');
+  const base = quantizers.find((s) => s.name === w.kernel);
+  if (!base) {
+    add(`${at}.kernel`, `must name a catalog quantizer of ${String(arch)} (got ${JSON.stringify(w.kernel)})`);
+    return;
+  }
+  const t = w.tiling;
+  if (!isObj(t)) {
+    add(`${at}.tiling`, 'must be { threadsPerBlock, rowsPerBlock, groupsPerThread }');
+    return;
+  }
+  for (const k of ['threadsPerBlock', 'rowsPerBlock', 'groupsPerThread']) {
+    if (!(Number.isInteger(t[k]) && (t[k] as number) >= 1)) {
+      add(`${at}.tiling.${k}`, 'must be a positive integer');
+      return;
+    }
+  }
+  const spec: QuantizeSpec = {
+    ...base,
+    tiling: {
+      threadsPerBlock: t.threadsPerBlock as number,
+      rowsPerBlock: t.rowsPerBlock as number,
+      groupsPerThread: t.groupsPerThread as number,
+    },
+  };
+  const problem = buildProblem(spec, arch as Arch, `${at}.spec`);
+  if (problem) add(problem.path.replace(`${at}.spec`, at), problem.message);
 }
 
 /** The arch's catalog GEMM every tuned tiling is a variant of (bf16 out). */

@@ -1,0 +1,211 @@
+// The quantizer sweep of qgen tune against a fake backend (a wrong candidate never wins even when it is the fastest,
+// the catalog tiling keeps a shape unless beaten, budget and resume), the tuning file's quantizer winners (old files
+// without them load; a broken entry is refused with its field path) and their consumers (emit/vendor --tuning emit
+// each tuned quantizer under its catalog name with the file's tiling, deterministically).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkloadQuantizer } from '../dsl/workloads.ts';
+import {
+  applyTunedQuantizers,
+  catalogQuantizer,
+  quantizerCandidates,
+  quantizerSweep,
+  type QuantizerBackend,
+  type QuantizerCandidate,
+} from '../tune/quantizers.ts';
+import { TUNING_FORMAT, readTuningFile, tuningProblems, type TuningFile } from '../tune/tuning.ts';
+import { buildProblem, configSpaceHash } from '../validate/space.ts';
+import { catalogFor } from '../dsl/catalog.ts';
+
+const ARCH = 'sm_90a';
+const KERNEL = 'quartet2_x_46';
+const TMP = mkdtempSync(path.join(os.tmpdir(), 'qgen-tune-quantizers-'));
+const shapes: WorkloadQuantizer[] = [
+  { label: 'X 16k', kernel: KERNEL, rows: 16384, cols: 4096 },
+  { label: 'X 4k', kernel: KERNEL, rows: 4096, cols: 4096 },
+];
+
+function fake(cands: QuantizerCandidate[], clock: { t: number }, wrong: string, fastest: string) {
+  const calls: string[] = [];
+  const backend: QuantizerBackend = {
+    async check(c) {
+      clock.t += 1;
+      calls.push(`check ${c.spec.name}`);
+      return c.spec.name === wrong ? 'codes: first difference at byte 17' : null;
+    },
+    async time(c, s) {
+      clock.t += 1;
+      calls.push(`time ${c.spec.name} ${s.rows}`);
+      // The wrong one is the fastest of all; `fastest` the fastest correct one; the catalog in between.
+      const i = cands.indexOf(c);
+      const base = c.spec.name === wrong ? 1 : c.spec.name === fastest ? 5 : c.catalog ? 8 : 10 + i;
+      return (base * s.rows) / 4096;
+    },
+    async restart() {},
+  };
+  return { backend, calls };
+}
+
+test('quantizer candidates: the catalog spec first, then legal launch shapes of the space, each validating', () => {
+  const cands = quantizerCandidates(ARCH, KERNEL, 4);
+  assert.is(cands.length, 5);
+  assert.ok(cands[0].catalog && cands[0].spec.name === KERNEL);
+  assert.equal(cands[0].spec.tiling, catalogQuantizer(ARCH, KERNEL).tiling);
+  for (const c of cands.slice(1)) {
+    assert.ok(!c.catalog && c.spec.name.startsWith(`${KERNEL}__`), c.spec.name);
+    assert.not.equal(c.spec.tiling, cands[0].spec.tiling);
+    assert.is(buildProblem(c.spec, ARCH), null, c.spec.name);
+  }
+  assert.is(new Set(cands.map((c) => c.spec.name)).size, cands.length);
+});
+
+test('quantizer sweep: a wrong candidate never wins though fastest; the fastest exact one does', async () => {
+  const cands = quantizerCandidates(ARCH, KERNEL, 3);
+  const clock = { t: 0 };
+  const f = fake(cands, clock, cands[1].spec.name, cands[2].spec.name);
+  const s = await quantizerSweep(
+    { candidates: cands, shapes, reps: 5, budgetS: 1000, timeoutS: 10, now: () => clock.t },
+    f.backend,
+  );
+  assert.ok(s.complete);
+  assert.is(s.winners.length, 2);
+  for (const w of s.winners) {
+    assert.is(w.candidate, cands[2].spec.name);
+    assert.equal(w.tiling, cands[2].spec.tiling);
+    assert.is(w.catalogUs, (8 * w.rows) / 4096);
+    assert.is(w.us, (5 * w.rows) / 4096);
+  }
+  const wrong = s.results.filter((r) => r.candidate === cands[1].spec.name);
+  assert.is(wrong.length, 2);
+  assert.ok(wrong.every((r) => r.status === 'wrong' && /first difference/.test(r.reason!)));
+  assert.not.ok(
+    f.calls.some((c) => c.startsWith(`time ${cands[1].spec.name}`)),
+    'a wrong candidate is never timed',
+  );
+});
+
+test('quantizer sweep: the catalog keeps a shape unless beaten; a throwing candidate is recorded', async () => {
+  const cands = quantizerCandidates(ARCH, KERNEL, 2);
+  const backend: QuantizerBackend = {
+    check: async () => null,
+    time: async (c) => {
+      if (c.spec.name === cands[2].spec.name) throw new Error('status -2: illegal address');
+      return 7;
+    },
+    restart: async () => {},
+  };
+  const s = await quantizerSweep({ candidates: cands, shapes, reps: 3, budgetS: 100, timeoutS: 10 }, backend);
+  assert.ok(s.winners.every((w) => w.candidate === KERNEL && w.us === 7 && w.catalogUs === 7));
+  const failed = s.results.filter((r) => r.status === 'failed');
+  assert.is(failed.length, 2);
+  assert.ok(failed.every((r) => r.candidate === cands[2].spec.name && /illegal address/.test(r.reason!)));
+});
+
+test('quantizer sweep: past the budget the rest is skipped; a rerun finishes only that', async () => {
+  const cands = quantizerCandidates(ARCH, KERNEL, 3);
+  const clock = { t: 0 };
+  const f = fake(cands, clock, cands[1].spec.name, cands[3].spec.name);
+  // 4 checks, then timings; budget 6 "seconds": two timings fit, the rest is skipped.
+  const first = await quantizerSweep(
+    { candidates: cands, shapes, reps: 5, budgetS: 6, timeoutS: 10, now: () => clock.t },
+    f.backend,
+  );
+  assert.not.ok(first.complete);
+  const skipped = first.results.filter((r) => r.status === 'skipped');
+  assert.ok(skipped.length > 0);
+  const timedBefore = f.calls.filter((c) => c.startsWith('time'));
+  const g = fake(cands, clock, cands[1].spec.name, cands[3].spec.name);
+  const second = await quantizerSweep(
+    {
+      candidates: cands,
+      shapes,
+      reps: 5,
+      budgetS: 1000,
+      timeoutS: 10,
+      now: () => clock.t,
+      previous: { results: first.results, checks: first.checks },
+    },
+    g.backend,
+  );
+  assert.ok(second.complete);
+  assert.not.ok(
+    g.calls.some((c) => c.startsWith('check')),
+    'checks are not repeated',
+  );
+  for (const c of timedBefore) assert.not.ok(g.calls.includes(c), `${c} not repeated`);
+  assert.is(g.calls.length, skipped.length);
+  assert.ok(second.winners.every((w) => w.candidate === cands[3].spec.name));
+});
+
+function tuningFile(): TuningFile {
+  const tiling = quantizerCandidates(ARCH, KERNEL, 2)[2].spec.tiling;
+  return {
+    format: TUNING_FORMAT,
+    arch: ARCH,
+    workload: 'small',
+    provenance: { format: 'qgen-provenance/1' },
+    cacheKey: {
+      sourceHash: 'not-these-sources',
+      configSpaceHash: configSpaceHash(ARCH),
+      gpu: 'NVIDIA H100 80GB HBM3',
+      smCount: 132,
+      driver: '570.1',
+      cuda: '12.8',
+      qgenVersion: '0.1.0',
+    },
+    candidates: [],
+    winners: [],
+    quantizerWinners: [
+      { kernel: KERNEL, rows: 4096, cols: 4096, tiling, candidate: 'x', us: 10, catalogUs: 12 },
+      { kernel: 'quartet2_w_46', rows: 11008, cols: 4096, tiling, candidate: 'y', us: 10, catalogUs: 12 },
+    ],
+  };
+}
+
+test('tuning file: quantizer winners round-trip; old files load; a broken entry names its field', () => {
+  const t = tuningFile();
+  const file = path.join(TMP, 'q.json');
+  writeFileSync(file, JSON.stringify(t));
+  assert.equal(readTuningFile(file, ARCH), t);
+  const old = tuningFile() as Partial<TuningFile>;
+  delete old.quantizerWinners;
+  assert.equal(tuningProblems(old), []);
+  const broken = tuningFile();
+  broken.quantizerWinners![1].tiling = { ...broken.quantizerWinners![1].tiling, threadsPerBlock: 100 };
+  const problems = tuningProblems(broken);
+  assert.ok(problems.length > 0);
+  assert.match(problems[0].path, /^quantizerWinners\[1\]\.tiling\.threadsPerBlock/);
+  const unknown = tuningFile();
+  unknown.quantizerWinners![0].kernel = 'no_such_quantizer';
+  assert.equal(
+    tuningProblems(unknown).map((p) => p.path),
+    ['quantizerWinners[0].kernel'],
+  );
+  const notList = { ...tuningFile(), quantizerWinners: {} };
+  assert.equal(
+    tuningProblems(notList).map((p) => p.path),
+    ['quantizerWinners'],
+  );
+});
+
+test('applyTunedQuantizers: the tuned kernel keeps its name and takes the tiling; others are ignored', () => {
+  const t = tuningFile();
+  const catalog = catalogFor(ARCH).filter((s) => s.name === KERNEL || s.name === 'dequantize_nvfp4_bf16');
+  const r = applyTunedQuantizers(catalog, t);
+  const tuned = r.specs.find((s) => s.name === KERNEL)!;
+  assert.equal('tiling' in tuned && tuned.tiling, t.quantizerWinners![0].tiling);
+  assert.not.equal(catalogQuantizer(ARCH, KERNEL).tiling, t.quantizerWinners![0].tiling);
+  assert.equal(
+    r.specs.map((s) => s.name),
+    catalog.map((s) => s.name),
+  );
+  assert.is(r.applied.length, 1);
+  assert.equal(r.ignored, ['quartet2_w_46']);
+  assert.equal(catalogQuantizer(ARCH, KERNEL).tiling, catalog.find((s) => s.name === KERNEL)!.tiling, 'not mutated');
+  assert.is(applyTunedQuantizers(catalog, undefined).specs, catalog);
+});
+
+test.run();
