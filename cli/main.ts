@@ -375,7 +375,8 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'tune',
-      "sweep GEMM tilings and the two-pass path on this machine's GPU; write a tuning file for emit/vendor --tuning",
+      "sweep GEMM tilings, the two-pass path and quantizer launch shapes on this machine's GPU; write a tuning " +
+        'file for emit/vendor --tuning',
       (y) =>
         y
           .option('arch', {
@@ -413,6 +414,11 @@ export async function main(argv: string[]): Promise<number> {
             describe: 'fused tilings to try (catalog tilings first); default: all',
             coerce: positiveInt('max-candidates'),
           })
+          .option('max-quantizer-candidates', {
+            type: 'string',
+            describe: 'launch shapes tried per workload quantizer besides its catalog one (default 6)',
+            coerce: positiveInt('max-quantizer-candidates'),
+          })
           .example(
             '$0 tune --arch sm_90a --workload llama-7b',
             'then: qgen vendor --target torch --arch sm_90a --tuning tuning/sm_90a-<gpu>.json ...',
@@ -426,6 +432,7 @@ export async function main(argv: string[]): Promise<number> {
           reps: number;
           timeoutS: number;
           maxCandidates?: number;
+          maxQuantizerCandidates?: number;
         }) => {
           const { loadWorkload, WorkloadError } = await import('../dsl/workloads.ts');
           try {
@@ -439,7 +446,7 @@ export async function main(argv: string[]): Promise<number> {
             if (e instanceof WorkloadError) throw new UsageError(e.message);
             throw e;
           }
-          const { runTune } = await import('../harness/gpu/tune.ts');
+          const { runTune, DEFAULT_QUANTIZER_CANDIDATES } = await import('../harness/gpu/tune.ts');
           const code = await runTune({
             arch: a.arch,
             workload: a.workload,
@@ -449,6 +456,7 @@ export async function main(argv: string[]): Promise<number> {
             timeoutS: a.timeoutS,
             checkRuns: 6,
             maxCandidates: a.maxCandidates,
+            maxQuantizerCandidates: a.maxQuantizerCandidates ?? DEFAULT_QUANTIZER_CANDIDATES,
           });
           if (code !== 0) throw new UserError('tune failed (see above)', code);
         },

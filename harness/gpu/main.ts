@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (command === 'tune') {
-    const { runTune } = await import('./tune.ts');
+    const { runTune, DEFAULT_QUANTIZER_CANDIDATES } = await import('./tune.ts');
     const max = option(argv, 'max-candidates', '');
     return runTune({
       arch,
@@ -130,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
       timeoutS: Number(option(argv, 'timeout-s', '60')),
       checkRuns: Number(option(argv, 'check-runs', '6')),
       maxCandidates: max ? Number(max) : undefined,
+      maxQuantizerCandidates: Number(option(argv, 'max-quantizer-candidates', String(DEFAULT_QUANTIZER_CANDIDATES))),
     });
   }
   if (command === 'probe-selftest') return runProbeSelftest(arch);

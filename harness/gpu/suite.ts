@@ -208,8 +208,14 @@ export function gridStrideCase(spec: KernelSpec, gridCap: number, dataSeed: numb
   };
 }
 
-/** Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. */
-async function runCase(runner: GpuRunner, spec: KernelSpec, p: CaseParams, poison: number): Promise<string | null> {
+/** Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. (Also
+ * qgen tune's bit-exact check of a quantizer launch shape, harness/gpu/tune.ts.) */
+export async function runCase(
+  runner: GpuRunner,
+  spec: KernelSpec,
+  p: CaseParams,
+  poison: number,
+): Promise<string | null> {
   const prep = prepare(spec, p);
   const res = await runner.run({
     kernel: spec.name,

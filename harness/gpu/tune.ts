@@ -3,16 +3,19 @@
 // through the nvcc cache (a tiling that fails to compile, e.g. spills under ptxas -warn-spills, is recorded), linked
 // into one runner with the two-pass path (baseline:two_pass: the package's qgen_two_pass.h) and cuBLAS bf16; each
 // candidate is checked against the TypeScript reference (harness/gpu/gemm_suite.ts: bit-exact on exact inputs, within
-// NUMERICS §6.2's bound on quantized ones) and then timed per workload shape. Writes tuning/<arch>-<gpu>.json
-// (resumable: a rerun with the same cache key skips finished work) and bench/results/tune-<arch>-<date>-<commit7>/.
+// NUMERICS §6.2's bound on quantized ones) and then timed per workload shape. Then, in a runner of its own, the
+// workload's quantizers (tune/quantizers.ts): each catalog spec and up to --max-quantizer-candidates launch shapes of
+// validate/space.ts quantizeSpace, checked bit-exact like the GPU suite and timed like qgen bench. Writes
+// tuning/<arch>-<gpu>.json (resumable: a rerun with the same cache key skips finished work) and
+// bench/results/tune-<arch>-<date>-<commit7>/.
 import { execa } from 'execa';
 import fc from 'fast-check';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Arch, GemmSpec } from '../../dsl/types.ts';
+import type { Arch, GemmSpec, KernelSpec } from '../../dsl/types.ts';
 import { catalogFor } from '../../dsl/catalog.ts';
-import { loadWorkload, type WorkloadGemm } from '../../dsl/workloads.ts';
+import { loadWorkload, type Workload, type WorkloadGemm, type WorkloadQuantizer } from '../../dsl/workloads.ts';
 import { emitKernels } from '../../emit/emit.ts';
 import { qgenVersion } from '../../render/versions.ts';
 import { compileCuda, nvccVersion } from '../nvcc.ts';
@@ -20,6 +23,17 @@ import { configSpaceHash, gemmSpace } from '../../validate/space.ts';
 import { sweep, type Candidate, type CheckResult, type SweepBackend, type SweepState } from '../../tune/sweep.ts';
 import { TUNING_FORMAT, baseGemm, sourceHash, type TuningCacheKey, type TuningFile } from '../../tune/tuning.ts';
 import { tuneMarkdown, tuneSvg } from '../../tune/report.ts';
+import {
+  quantizerCandidates,
+  quantizerSweep,
+  type QuantizerBackend,
+  type QuantizerCandidate,
+  type QuantizerResult,
+  type QuantizerSweepState,
+} from '../../tune/quantizers.ts';
+import { benchBuffers } from './bench.ts';
+import { caseArbitrary, type CaseParams } from './cases.ts';
+import { runCase } from './suite.ts';
 import { renderDispatch } from './bind.ts';
 import { runnerSources } from './build.ts';
 import { GpuRunner, median } from './client.ts';
@@ -45,6 +59,8 @@ export interface TuneOptions {
   timeoutS: number;
   checkRuns: number;
   maxCandidates?: number;
+  /** Launch shapes of each workload quantizer tried besides its catalog spec. */
+  maxQuantizerCandidates: number;
 }
 
 const TWO_PASS: Candidate = { name: 'baseline:two_pass', strategy: 'two-pass', tiling: null };
@@ -92,7 +108,7 @@ function progressBar(start: number) {
 /** Compiles every kernel source (parallel, nvcc cache), then the runner; returns the binary and what failed. */
 async function buildTuneRunner(
   arch: Arch,
-  specs: GemmSpec[],
+  specs: KernelSpec[],
   workDir: string,
 ): Promise<{ binary: string; failed: Map<string, string> }> {
   const kernelsDir = path.join(workDir, 'kernels');
@@ -264,6 +280,116 @@ class RunnerBackend implements SweepBackend {
   }
 }
 
+export const DEFAULT_QUANTIZER_CANDIDATES = 6;
+
+/** The quantizer launch shapes: checked bit-exact with the GPU suite's cases (harness/gpu/suite.ts runCase), timed
+ * like qgen bench (harness/gpu/bench.ts benchBuffers; the runner rotates buffers past the L2). */
+class QuantizerRunnerBackend implements QuantizerBackend {
+  runner: GpuRunner;
+  /** Per catalog quantizer: the property batch all its launch shapes run (drawn once, the same for each). */
+  private readonly cases = new Map<string, CaseParams[]>();
+
+  constructor(
+    private readonly binary: string,
+    private readonly checkRuns: number,
+  ) {
+    this.runner = new GpuRunner(binary);
+  }
+
+  private casesFor(c: QuantizerCandidate): CaseParams[] {
+    let list = this.cases.get(c.kernel);
+    if (!list) {
+      list = fc.sample(caseArbitrary(c.spec), { numRuns: this.checkRuns, seed: 20261207 });
+      this.cases.set(c.kernel, list);
+    }
+    return list;
+  }
+
+  async check(c: QuantizerCandidate): Promise<string | null> {
+    for (const [i, p] of this.casesFor(c).entries()) {
+      let problem: string | null;
+      try {
+        problem = await runCase(this.runner, c.spec, p, (0x5a + 37 * i) & 0xff);
+      } catch (e) {
+        await this.restart();
+        throw e;
+      }
+      if (problem?.startsWith('status -2')) await this.restart();
+      if (problem) return `${p.rows}x${p.cols} (${p.regime}): ${problem}`;
+    }
+    return null;
+  }
+
+  async time(c: QuantizerCandidate, s: WorkloadQuantizer, reps: number): Promise<number> {
+    const buffers = benchBuffers(c.spec, s.rows, s.cols)!;
+    let res;
+    try {
+      res = await this.runner.bench(
+        { kernel: c.spec.name, rows: s.rows, cols: s.cols, seed: 1234n, poison: 0, buffers },
+        reps,
+      );
+    } catch (e) {
+      await this.restart();
+      throw e;
+    }
+    if (res.status === -2) await this.restart();
+    if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
+    return median(res.kernelMs) * 1000;
+  }
+
+  async restart(): Promise<void> {
+    this.runner.kill();
+    this.runner = new GpuRunner(this.binary);
+  }
+}
+
+/**
+ * After the GEMM sweep: the workload's quantizers (catalog spec + up to `max` launch shapes each), in a runner of
+ * their own so that nothing here can cost the GEMM results. `save` gets the state after each shape.
+ */
+async function tuneQuantizers(
+  o: TuneOptions,
+  workload: Workload,
+  budgetS: number,
+  previous: { results: QuantizerResult[]; checks: CheckResult[] } | undefined,
+  save: (q: QuantizerSweepState) => void,
+): Promise<QuantizerSweepState> {
+  const kernels = [...new Set(workload.quantizers.map((q) => q.kernel))];
+  const candidates = kernels.flatMap((k) => quantizerCandidates(o.arch, k, o.maxQuantizerCandidates));
+  process.stderr.write(
+    `qgen tune: ${candidates.length} quantizer launch shapes (${kernels.length} kernels, catalog first), ` +
+      `${workload.quantizers.length} quantizer shapes, ${budgetS.toFixed(0)} s left\n`,
+  );
+  const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-tune-${o.arch}-quantizers`);
+  const t0 = Date.now();
+  const { binary, failed } = await buildTuneRunner(
+    o.arch,
+    candidates.map((c) => c.spec),
+    workDir,
+  );
+  const checks: CheckResult[] = [...(previous?.checks ?? [])];
+  for (const [name, reason] of failed)
+    if (!checks.some((c) => c.candidate === name)) checks.push({ candidate: name, status: 'failed', reason });
+  const backend = new QuantizerRunnerBackend(binary, o.checkRuns);
+  try {
+    return await quantizerSweep(
+      {
+        candidates,
+        shapes: workload.quantizers,
+        reps: o.reps,
+        budgetS: Math.max(0, budgetS - (Date.now() - t0) / 1000),
+        timeoutS: o.timeoutS,
+        previous: { results: previous?.results ?? [], checks },
+        progress: progressBar(Date.now()),
+        save,
+      },
+      backend,
+    );
+  } finally {
+    await backend.runner.close().catch(() => undefined);
+  }
+}
+
 /** The GPU, driver and CUDA facts of the cache key and the provenance. */
 async function machineFacts(runner: GpuRunner) {
   const device = await runner.device();
@@ -333,10 +459,10 @@ const slug = (s: string) =>
     .replace(/^-|-$/g, '');
 
 export async function runTune(o: TuneOptions): Promise<number> {
-  const quantizers = catalogFor(o.arch)
+  const quantizerNames = catalogFor(o.arch)
     .filter((s) => s.kind === 'quantize')
     .map((s) => s.name);
-  const workload = loadWorkload(o.workload, quantizers);
+  const workload = loadWorkload(o.workload, quantizerNames);
   const t0 = Date.now();
   const specs = fusedCandidates(o.arch, o.maxCandidates);
   const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-tune-${o.arch}`);
@@ -357,7 +483,13 @@ export async function runTune(o: TuneOptions): Promise<number> {
     qgenVersion: qgenVersion(),
   };
   const out = o.out ?? path.join(repoRoot, 'tuning', `${o.arch}-${slug(facts.gpu)}.json`);
-  type Saved = TuningFile & { checks?: CheckResult[]; baselines?: Record<string, number>; complete?: boolean };
+  type Saved = TuningFile & {
+    checks?: CheckResult[];
+    baselines?: Record<string, number>;
+    complete?: boolean;
+    quantizerChecks?: CheckResult[];
+    quantizersComplete?: boolean;
+  };
   let previous: Saved | undefined;
   if (existsSync(out)) {
     const old = JSON.parse(readFileSync(out, 'utf8')) as Saved;
@@ -379,6 +511,15 @@ export async function runTune(o: TuneOptions): Promise<number> {
     'bench/results',
     `tune-${o.arch}-${new Date().toISOString().slice(0, 10)}-${String(prov.commit).slice(0, 7)}-${workload.name}`,
   );
+  // The quantizer part as the previous run left it until this run's quantizer sweep replaces it.
+  let quantizers: QuantizerSweepState | undefined = previous?.quantizerCandidates
+    ? {
+        results: previous.quantizerCandidates,
+        checks: previous.quantizerChecks ?? [],
+        winners: previous.quantizerWinners ?? [],
+        complete: previous.quantizersComplete === true,
+      }
+    : undefined;
   const write = (state: SweepState) => {
     const file: Saved = {
       format: TUNING_FORMAT,
@@ -391,6 +532,14 @@ export async function runTune(o: TuneOptions): Promise<number> {
       checks: state.checks,
       baselines: state.baselines,
       complete: state.complete,
+      ...(quantizers
+        ? {
+            quantizerCandidates: quantizers.results,
+            quantizerWinners: quantizers.winners,
+            quantizerChecks: quantizers.checks,
+            quantizersComplete: quantizers.complete,
+          }
+        : {}),
     };
     const text = `${JSON.stringify(file, null, 1)}\n`;
     mkdirSync(path.dirname(out), { recursive: true });
@@ -424,6 +573,29 @@ export async function runTune(o: TuneOptions): Promise<number> {
     backend,
   );
   await backend.runner.close().catch(() => undefined);
+  // The quantizers come after the GEMMs: a problem here never costs the GEMM results (written above).
+  if (workload.quantizers.length > 0) {
+    const left = o.budgetS - (Date.now() - t0) / 1000;
+    if (left <= 0) {
+      process.stderr.write('qgen tune: no budget left for the quantizers: run the same command again to resume\n');
+    } else {
+      try {
+        const previousQuantizers = quantizers;
+        await tuneQuantizers(
+          o,
+          workload,
+          left,
+          previousQuantizers && { results: previousQuantizers.results, checks: previousQuantizers.checks },
+          (q) => {
+            quantizers = q;
+            write(state);
+          },
+        );
+      } catch (e) {
+        process.stderr.write(`qgen tune: the quantizer sweep stopped: ${(e as Error).message.split('\n')[0]}\n`);
+      }
+    }
+  }
   for (const w of state.winners) {
     process.stderr.write(
       `${w.shape.padEnd(26)} ${w.strategy.padEnd(8)} ${w.candidate.padEnd(40)} ${w.us.toFixed(1)} us` +
@@ -431,8 +603,20 @@ export async function runTune(o: TuneOptions): Promise<number> {
         '\n',
     );
   }
+  for (const w of quantizers?.winners ?? []) {
+    const t = w.tiling;
+    process.stderr.write(
+      `${w.kernel.padEnd(30)} ${`${w.rows}x${w.cols}`.padEnd(12)} t${t.threadsPerBlock} r${t.rowsPerBlock} ` +
+        `g${t.groupsPerThread} ${w.us.toFixed(1)} us` +
+        (w.catalogUs ? ` (catalog ${w.catalogUs.toFixed(1)} us, x${(w.catalogUs / w.us).toFixed(2)})` : '') +
+        '\n',
+    );
+  }
+  const quantizersDone = workload.quantizers.length === 0 || quantizers?.complete === true;
   console.log(
-    `qgen tune: ${state.complete ? 'complete' : 'INCOMPLETE (budget): run the same command again to resume'}; ` +
+    `qgen tune: ${
+      state.complete && quantizersDone ? 'complete' : 'INCOMPLETE (budget): run the same command again to resume'
+    }; ` +
       `${state.winners.length} shape classes; wrote ${path.relative(repoRoot, out)} and ${path.relative(repoRoot, resultsDir)}/`,
   );
   return 0;
