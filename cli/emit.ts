@@ -10,6 +10,7 @@ import { emitKernels, planKernels } from '../emit/emit.ts';
 import { writeOutputFolder } from '../emit/output.ts';
 import { gemmDispatch, tunedGemmSpecs } from '../tune/tuning.ts';
 import { loadTuningOption } from './tuning.ts';
+import { applyTunedQuantizers, tunedQuantizerLines } from '../tune/quantizers.ts';
 import { writeFile } from 'node:fs/promises';
 
 /** The specs of a spec file, validated on `arch`; or the catalog. A user error lists every problem. */
@@ -49,7 +50,10 @@ export async function runEmit(opts: {
   tuning?: string;
 }): Promise<void> {
   const { tuning, tuningName } = loadTuningOption(opts.tuning, opts.arch);
-  const selected = selectSpecs(await specsFor(opts.arch, opts.spec), opts.only);
+  // --tuning: the quantizers' tuned launch shapes under their catalog names (same results, NUMERICS §6.5).
+  const withQuantizers = applyTunedQuantizers(selectSpecs(await specsFor(opts.arch, opts.spec), opts.only), tuning);
+  for (const line of tunedQuantizerLines(withQuantizers, 'the emitted kernels')) process.stderr.write(`${line}\n`);
+  const selected = withQuantizers.specs;
   // --tuning: the winning fused tilings join the specs, and gemm_dispatch.json says which runs for which shape.
   const tuned = tuning ? tunedGemmSpecs(tuning).filter((t) => !selected.some((s) => s.name === t.name)) : [];
   const specs = [...selected, ...tuned];

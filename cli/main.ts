@@ -146,7 +146,9 @@ export async function main(argv: string[]): Promise<number> {
           })
           .option('tuning', {
             type: 'string',
-            describe: 'a qgen-tuning/1 file (qgen tune): add its winning GEMM tilings and write gemm_dispatch.json',
+            describe:
+              'a qgen-tuning/1 file (qgen tune): add its winning GEMM tilings, write gemm_dispatch.json, and give ' +
+              'its tuned quantizers their winning launch shapes (same names)',
           })
           .example('$0 emit --arch sm_100a --out kernels/', 'emit the whole catalog for B200')
           .example(
@@ -484,7 +486,8 @@ export async function main(argv: string[]): Promise<number> {
           .option('tuning', {
             type: 'string',
             describe:
-              'a qgen-tuning/1 file (qgen tune): vendor its winning tilings; the package dispatches GEMMs by its table',
+              'a qgen-tuning/1 file (qgen tune): vendor its winning tilings (quantizers: same names); the package ' +
+              'dispatches GEMMs by its table',
           })
           .example(
             '$0 vendor --target torch --arch sm_90a --out qgen_torch_pkg',

@@ -23,6 +23,7 @@ import { numericsVersion, qgenVersion } from '../render/versions.ts';
 import { renderTemplate } from '../render/render.ts';
 import { hostProvenance } from '../harness/provenance.ts';
 import { gemmDispatch, tunedGemmSpecs, type TuningFile } from '../tune/tuning.ts';
+import { applyTunedQuantizers, tunedQuantizerLines } from '../tune/quantizers.ts';
 
 export type VendorTarget = 'torch' | 'c';
 export const VENDOR_TARGETS: readonly VendorTarget[] = ['torch', 'c'];
@@ -118,7 +119,13 @@ async function emitVendoredKernels(
   const problems = recipeProblems(arch);
   if (problems.length > 0) throw new Error(`vendor: the recipes are invalid on ${arch}:\n  ${problems.join('\n  ')}`);
   const wanted = new Set(vendoredKernelNames(arch));
-  const catalog = catalogFor(arch).filter((s) => wanted.has(s.name));
+  // The quantizers' tuned launch shapes under their catalog names (same results, NUMERICS §6.5).
+  const tuned = applyTunedQuantizers(
+    catalogFor(arch).filter((s) => wanted.has(s.name)),
+    tuning,
+  );
+  for (const line of tunedQuantizerLines(tuned, 'the vendored recipes')) process.stderr.write(`${line}\n`);
+  const catalog = tuned.specs;
   // The fused tilings a tuning table picks (NUMERICS §6.5), after the catalog's, under their tiling names.
   const specs = [
     ...catalog,
@@ -236,7 +243,8 @@ export async function vendor(opts: {
   /** What nvcc builds for: `arch` (the default) or its family target (sm_100f, sm_120f). */
   gpuTarget?: string;
   /** A validated tuning file of this arch (tune/tuning.ts): its fused winners are vendored and the torch package
-   * dispatches by its table (`tuningName`: how _generated.py names its source). */
+   * dispatches by its table (`tuningName`: how _generated.py names its source); its quantizer winners' launch
+   * shapes replace the catalog's under the same names (tune/quantizers.ts applyTunedQuantizers). */
   tuning?: TuningFile;
   tuningName?: string;
 }): Promise<VendorResult> {

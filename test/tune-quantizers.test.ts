@@ -4,7 +4,7 @@
 // each tuned quantizer under its catalog name with the file's tiling, deterministically).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkloadQuantizer } from '../dsl/workloads.ts';
@@ -19,6 +19,10 @@ import {
 import { TUNING_FORMAT, readTuningFile, tuningProblems, type TuningFile } from '../tune/tuning.ts';
 import { buildProblem, configSpaceHash } from '../validate/space.ts';
 import { catalogFor } from '../dsl/catalog.ts';
+import { vendoredKernelNames } from '../dsl/recipes.ts';
+import { main } from '../cli/main.ts';
+import { vendor } from '../emit/vendor.ts';
+import type { Manifest } from '../emit/emit.ts';
 
 const ARCH = 'sm_90a';
 const KERNEL = 'quartet2_x_46';
@@ -207,5 +211,78 @@ test('applyTunedQuantizers: the tuned kernel keeps its name and takes the tiling
   assert.equal(catalogQuantizer(ARCH, KERNEL).tiling, catalog.find((s) => s.name === KERNEL)!.tiling, 'not mutated');
   assert.is(applyTunedQuantizers(catalog, undefined).specs, catalog);
 });
+
+/** Runs `call` with stderr and stdout captured. */
+async function captured<T>(call: () => Promise<T>): Promise<{ value: T; err: string }> {
+  const write = process.stderr.write.bind(process.stderr);
+  const log = console.log;
+  let err = '';
+  process.stderr.write = ((x: string) => {
+    err += x;
+    return true;
+  }) as typeof process.stderr.write;
+  console.log = () => {};
+  try {
+    return { value: await call(), err };
+  } finally {
+    process.stderr.write = write;
+    console.log = log;
+    process.exitCode = 0;
+  }
+}
+
+const manifestTiling = (dir: string, kernel: string) =>
+  (JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest).kernels.find((k) => k.name === kernel)
+    ?.spec as { tiling?: unknown } | undefined;
+
+test('qgen emit --tuning: the tuned quantizer keeps its name, takes the file tiling, byte-identical twice', async () => {
+  const t = tuningFile();
+  const file = path.join(TMP, 'emit.json');
+  writeFileSync(file, JSON.stringify(t));
+  const outs = [path.join(TMP, 'e1'), path.join(TMP, 'e2')];
+  for (const out of outs) {
+    const r = await captured(() => main(['emit', '--arch', ARCH, '--out', out, '--only', KERNEL, '--tuning', file]));
+    assert.is(r.value, 0, r.err);
+    assert.match(r.err, new RegExp(`tuned quantizer tiling: ${KERNEL} \\(threads`));
+    assert.match(r.err, /quantizer winner for quartet2_w_46 is ignored: not in the emitted kernels/);
+  }
+  assert.equal(manifestTiling(outs[0], KERNEL)?.tiling, t.quantizerWinners![0].tiling);
+  for (const f of [`${KERNEL}.cu`, 'manifest.json'])
+    assert.ok(readFileSync(path.join(outs[0], f)).equals(readFileSync(path.join(outs[1], f))), f);
+  const plain = path.join(TMP, 'e-plain');
+  assert.is((await captured(() => main(['emit', '--arch', ARCH, '--out', plain, '--only', KERNEL]))).value, 0);
+  assert.equal(manifestTiling(plain, KERNEL)?.tiling, catalogQuantizer(ARCH, KERNEL).tiling);
+  assert.not.ok(
+    readFileSync(path.join(plain, `${KERNEL}.cu`)).equals(readFileSync(path.join(outs[0], `${KERNEL}.cu`))),
+  );
+});
+
+test(
+  'vendor --tuning: the tuned quantizer is vendored under its name with the tiling; one outside the recipes is ' +
+    'ignored with a warning',
+  async () => {
+    const vendored = new Set(vendoredKernelNames(ARCH));
+    assert.ok(vendored.has(KERNEL));
+    const outside = catalogFor(ARCH).find((s) => s.kind === 'quantize' && !vendored.has(s.name))!;
+    assert.ok(outside, 'a catalog quantizer outside the recipes');
+    const t = tuningFile();
+    t.quantizerWinners![1] = {
+      ...t.quantizerWinners![1],
+      kernel: outside.name,
+      tiling: quantizerCandidates(ARCH, outside.name, 1)[1].spec.tiling,
+    };
+    assert.equal(tuningProblems(t), []);
+    const dir = path.join(TMP, 'vendor-c');
+    const r = await captured(() => vendor({ target: 'c', arch: ARCH, out: dir, tuning: t }));
+    assert.ok(r.value.kernels.includes(KERNEL));
+    assert.not.ok(
+      r.value.kernels.some((k) => k.startsWith(`${KERNEL}__`)),
+      'no second kernel for the tiling',
+    );
+    assert.equal(manifestTiling(path.join(dir, 'kernels'), KERNEL)?.tiling, t.quantizerWinners![0].tiling);
+    assert.match(r.err, new RegExp(`tuned quantizer tiling: ${KERNEL} `));
+    assert.match(r.err, new RegExp(`quantizer winner for ${outside.name} is ignored: not in the vendored recipes`));
+  },
+);
 
 test.run();
