@@ -17,6 +17,7 @@ import {
   type QuantizerCandidate,
 } from '../tune/quantizers.ts';
 import { TUNING_FORMAT, readTuningFile, tuningProblems, type TuningFile } from '../tune/tuning.ts';
+import { tuneMarkdown } from '../tune/report.ts';
 import { buildProblem, configSpaceHash } from '../validate/space.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import { vendoredKernelNames } from '../dsl/recipes.ts';
@@ -212,6 +213,33 @@ test('applyTunedQuantizers: the tuned kernel keeps its name and takes the tiling
   assert.is(applyTunedQuantizers(catalog, undefined).specs, catalog);
 });
 
+test('report: tune.md has a quantizer table (kernel, shape, winner, us, catalog us, speedup)', () => {
+  const t = tuningFile();
+  t.quantizerCandidates = [
+    {
+      kernel: KERNEL,
+      shape: '4096x4096',
+      label: 'X',
+      rows: 4096,
+      cols: 4096,
+      candidate: `${KERNEL}__t256_r4_g2`,
+      tiling: { threadsPerBlock: 256, rowsPerBlock: 4, groupsPerThread: 2 },
+      status: 'wrong',
+      reason: 'codes: first difference at byte 3',
+    },
+  ];
+  const md = tuneMarkdown(t);
+  const w = t.quantizerWinners![0];
+  const tl = w.tiling;
+  const winner = `x (t${tl.threadsPerBlock} r${tl.rowsPerBlock} g${tl.groupsPerThread})`;
+  const row = `| ${KERNEL} | 4096x4096 | ${winner} | 10.0 | 12.0 | 1.20 |`;
+  assert.ok(md.includes(row), md);
+  assert.ok(md.includes(`| ${KERNEL}__t256_r4_g2 | wrong | codes: first difference at byte 3 |`), md);
+  const old = tuningFile();
+  delete old.quantizerWinners;
+  assert.not.match(tuneMarkdown(old), /Quantizer launch shapes/);
+});
+
 /** Runs `call` with stderr and stdout captured. */
 async function captured<T>(call: () => Promise<T>): Promise<{ value: T; err: string }> {
   const write = process.stderr.write.bind(process.stderr);
@@ -235,7 +263,7 @@ const manifestTiling = (dir: string, kernel: string) =>
   (JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest).kernels.find((k) => k.name === kernel)
     ?.spec as { tiling?: unknown } | undefined;
 
-test('qgen emit --tuning: the tuned quantizer keeps its name, takes the file tiling, byte-identical twice', async () => {
+test('qgen emit --tuning: a tuned quantizer keeps its name and takes the file tiling, deterministically', async () => {
   const t = tuningFile();
   const file = path.join(TMP, 'emit.json');
   writeFileSync(file, JSON.stringify(t));

@@ -85,12 +85,15 @@ export function catalogQuantizer(arch: Arch, kernel: string): QuantizeSpec {
   return s;
 }
 
-/** The catalog spec first, then up to `max` other legal launch shapes of the space, in its order. */
+/**
+ * The catalog spec first, then up to `max` other legal launch shapes of the space, spread evenly over it (the space
+ * lists threads outermost: its first points would all share one block size).
+ */
 export function quantizerCandidates(arch: Arch, kernel: string, max: number): QuantizerCandidate[] {
   const base = catalogQuantizer(arch, kernel);
-  const others = quantizeSpace(arch, base)
-    .candidates.filter((s) => !sameTiling(s.tiling, base.tiling))
-    .slice(0, max);
+  const legal = quantizeSpace(arch, base).candidates.filter((s) => !sameTiling(s.tiling, base.tiling));
+  const n = Math.min(max, legal.length);
+  const others = Array.from({ length: n }, (_, i) => legal[Math.floor((i * legal.length) / n)]);
   return [
     { kernel, spec: base, catalog: true },
     ...others.map((spec): QuantizerCandidate => ({ kernel, spec, catalog: false })),

@@ -1,5 +1,6 @@
 // The report of a tuning run: bench/results/tune-<arch>-<date>-<commit7>/tune.md (first line: provenance) and one
-// SVG bar chart per workload (TFLOP/s per shape: the winner, the best fused tiling, two-pass, cuBLAS bf16).
+// SVG bar chart per workload (TFLOP/s per shape: the winner, the best fused tiling, two-pass, cuBLAS bf16); tune.md
+// also has a table of the quantizers' winning launch shapes against their catalog ones.
 import type { CandidateResult, TuningFile } from './tuning.ts';
 import { resultUs } from './sweep.ts';
 
@@ -71,7 +72,25 @@ export function tuneMarkdown(t: TuningFile & { baselines?: Record<string, number
       `| ${w.shape} | ${w.strategy} | ${w.candidate} | ${us(w.us)} | ${us(w.twoPassUs)} | ${us(w.cublasBf16Us)} |`,
     );
   }
-  const bad = t.candidates.filter((r) => r.status !== 'ok' && r.status !== 'skipped');
+  if (t.quantizerWinners?.length) {
+    lines.push(
+      '',
+      '## Quantizer launch shapes (emitted under the catalog name: same results, NUMERICS §6.5)',
+      '',
+      '| kernel | shape (rows x cols) | winner | us | catalog us | speedup |',
+      '|---|---|---|---:|---:|---:|',
+    );
+    for (const w of t.quantizerWinners) {
+      const tl = w.tiling;
+      lines.push(
+        `| ${w.kernel} | ${w.rows}x${w.cols} | ${w.candidate} (t${tl.threadsPerBlock} r${tl.rowsPerBlock} ` +
+          `g${tl.groupsPerThread}) | ${us(w.us)} | ${us(w.catalogUs)} | ${ratio(w.catalogUs, w.us)} |`,
+      );
+    }
+  }
+  const bad = [...t.candidates, ...(t.quantizerCandidates ?? [])].filter(
+    (r) => r.status !== 'ok' && r.status !== 'skipped',
+  );
   const reasons = [...new Map(bad.map((r) => [r.candidate, r])).values()];
   if (reasons.length) {
     lines.push('', '## Candidates that cannot win', '', '| candidate | status | reason |', '|---|---|---|');
