@@ -33,7 +33,7 @@ import type { BuiltRunner } from './build.ts';
 import { gemmBuffers, gemmOperands, runGemmSuite } from './gemm_suite.ts';
 import { judgeRacecheck } from './racecheck.ts';
 
-interface Prepared {
+export interface Prepared {
   buffers: BufferArg[];
   expected: (Uint8Array | null)[];
   compare?: Compare[];
@@ -58,7 +58,7 @@ function requantInput(spec: QuantizeSpec, p: CaseParams) {
   return quantize(rtn, src, { seed: 0n });
 }
 
-function prepare(spec: KernelSpec, p: CaseParams): Prepared {
+export function prepare(spec: KernelSpec, p: CaseParams): Prepared {
   const poisonOut = (size: number): BufferArg => ({ size });
   switch (spec.kind) {
     case 'quantize': {
@@ -208,15 +208,18 @@ export function gridStrideCase(spec: KernelSpec, gridCap: number, dataSeed: numb
   };
 }
 
-/** Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. (Also
- * qgen tune's bit-exact check of a quantizer launch shape, harness/gpu/tune.ts.) */
+/**
+ * Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. Also qgen
+ * tune's bit-exact check of a quantizer launch shape (harness/gpu/tune.ts), which passes `prep` computed once per
+ * case for all launch shapes of a kernel (the reference does not depend on the tiling, NUMERICS §6.5).
+ */
 export async function runCase(
   runner: GpuRunner,
   spec: KernelSpec,
   p: CaseParams,
   poison: number,
+  prep: Prepared = prepare(spec, p),
 ): Promise<string | null> {
-  const prep = prepare(spec, p);
   const res = await runner.run({
     kernel: spec.name,
     rows: p.rows,

@@ -33,7 +33,7 @@ import {
 } from '../../tune/quantizers.ts';
 import { benchBuffers } from './bench.ts';
 import { caseArbitrary, type CaseParams } from './cases.ts';
-import { runCase } from './suite.ts';
+import { prepare, runCase, type Prepared } from './suite.ts';
 import { renderDispatch } from './bind.ts';
 import { runnerSources } from './build.ts';
 import { GpuRunner, median } from './client.ts';
@@ -106,7 +106,7 @@ function progressBar(start: number) {
 }
 
 /** Compiles every kernel source (parallel, nvcc cache), then the runner; returns the binary and what failed. */
-async function buildTuneRunner(
+export async function buildTuneRunner(
   arch: Arch,
   specs: KernelSpec[],
   workDir: string,
@@ -286,8 +286,9 @@ export const DEFAULT_QUANTIZER_CANDIDATES = 6;
  * like qgen bench (harness/gpu/bench.ts benchBuffers; the runner rotates buffers past the L2). */
 class QuantizerRunnerBackend implements QuantizerBackend {
   runner: GpuRunner;
-  /** Per catalog quantizer: the property batch all its launch shapes run (drawn once, the same for each). */
-  private readonly cases = new Map<string, CaseParams[]>();
+  /** Per catalog quantizer: the property batch all its launch shapes run (drawn and prepared once: the reference
+   * does not depend on the tiling, NUMERICS §6.5). */
+  private readonly cases = new Map<string, { p: CaseParams; prep: Prepared }[]>();
 
   constructor(
     private readonly binary: string,
@@ -296,20 +297,22 @@ class QuantizerRunnerBackend implements QuantizerBackend {
     this.runner = new GpuRunner(binary);
   }
 
-  private casesFor(c: QuantizerCandidate): CaseParams[] {
+  private casesFor(c: QuantizerCandidate): { p: CaseParams; prep: Prepared }[] {
     let list = this.cases.get(c.kernel);
     if (!list) {
-      list = fc.sample(caseArbitrary(c.spec), { numRuns: this.checkRuns, seed: 20261207 });
+      list = fc
+        .sample(caseArbitrary(c.spec), { numRuns: this.checkRuns, seed: 20261207 })
+        .map((p) => ({ p, prep: prepare(c.spec, p) }));
       this.cases.set(c.kernel, list);
     }
     return list;
   }
 
   async check(c: QuantizerCandidate): Promise<string | null> {
-    for (const [i, p] of this.casesFor(c).entries()) {
+    for (const [i, { p, prep }] of this.casesFor(c).entries()) {
       let problem: string | null;
       try {
-        problem = await runCase(this.runner, c.spec, p, (0x5a + 37 * i) & 0xff);
+        problem = await runCase(this.runner, c.spec, p, (0x5a + 37 * i) & 0xff, prep);
       } catch (e) {
         await this.restart();
         throw e;
