@@ -579,8 +579,12 @@ export async function runTune(o: TuneOptions): Promise<number> {
   // The quantizers come after the GEMMs: a problem here never costs the GEMM results (written above).
   if (workload.quantizers.length > 0) {
     const left = o.budgetS - (Date.now() - t0) / 1000;
-    if (left <= 0) {
-      process.stderr.write('qgen tune: no budget left for the quantizers: run the same command again to resume\n');
+    // Their runner is compiled first (about a minute cold): not started in the budget's last minute.
+    if (left < 60) {
+      process.stderr.write(
+        `qgen tune: ${Math.max(0, left).toFixed(0)} s of budget left, too little for the quantizers: run the same ` +
+          'command again to resume\n',
+      );
     } else {
       try {
         const previousQuantizers = quantizers;
