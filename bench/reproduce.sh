@@ -8,7 +8,8 @@
 # that stage package installs). Knobs: ARCH, RUNS (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name
 # regexes), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny),
 # PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
-# SEEDS and P (train), WORKLOAD, BUDGET_S and TUNE_MAX (tune: at most that many fused tilings, catalog first).
+# SEEDS and P (train), WORKLOAD, BUDGET_S, TUNE_MAX and TUNE_QMAX (tune: at most that many fused tilings, catalog
+# first; launch shapes per quantizer).
 # Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
 # next one runs.
 # With $OUT set, the files this run wrote and the stage logs are packed into $OUT/results.tgz after every stage.
@@ -75,7 +76,7 @@ for s in "${STAGES[@]}"; do
     train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG=bench/train_curves.svg \
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;
     tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" \
-      ${TUNE_MAX:+--max-candidates "$TUNE_MAX"} ;;
+      ${TUNE_MAX:+--max-candidates "$TUNE_MAX"} ${TUNE_QMAX:+--max-quantizer-candidates "$TUNE_QMAX"} ;;
   esac
 done
 echo "=== reproduce: summary"
