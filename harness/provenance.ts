@@ -129,8 +129,13 @@ const TEXT = /^# qgen-provenance\/1 (\{.*\})$/;
 /** Files whose provenance line is a comment of their own syntax (Markdown, SVG). */
 const commentFormed = (fileName: string) => fileName.endsWith('.md') || fileName.endsWith('.svg');
 
-export function markdownProvenanceLine(p: Provenance): string {
-  return `<!-- ${PROVENANCE_FORMAT} ${JSON.stringify(p)} -->`;
+/**
+ * The provenance as an HTML/XML comment line. "--" may not appear inside an XML comment (an SVG with it does not
+ * parse), and argv holds options like --arch: a dash followed by another is written as the JSON escape \u002d,
+ * which reads back as the same string.
+ */
+export function markdownProvenanceLine(p: Provenance | Record<string, unknown>): string {
+  return `<!-- ${PROVENANCE_FORMAT} ${JSON.stringify(p).replace(/-(?=-)/g, '\\u002d')} -->`;
 }
 export function textProvenanceLine(p: Provenance): string {
   return `# ${PROVENANCE_FORMAT} ${JSON.stringify(p)}`;

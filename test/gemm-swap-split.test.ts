@@ -414,7 +414,13 @@ test('torch package: K-split kernels vendored, used for the fallback unless QGEN
       off[0].map((p) => p[1]),
       [k16, k16, k64, k64, null],
     );
-    const on = await plans({ QGEN_SKINNY_SPLIT: '' });
+    const on = await plans({ QGEN_SKINNY_SPLIT: '1' });
+    const bad = await execa('python3', ['-c', script, dir], {
+      reject: false,
+      env: { QGEN_SKINNY_SPLIT: 'off' },
+      extendEnv: true,
+    });
+    assert.match(bad.stderr, /QGEN_SKINNY_SPLIT='off'; allowed: 0 or 1/, 'a bad value is a one-line error');
     assert.equal(
       on[0].map((p) => p[1]),
       [`${k16}_c2`, `${k16}_c2`, `${k64}_c2`, `${k64}_c2`, null],

@@ -189,6 +189,10 @@ test('tuning file: quantizer winners round-trip; old files load; a broken entry 
     tuningProblems(unknown).map((p) => p.path),
     ['quantizerWinners[0].kernel'],
   );
+  // the whole tiling is validated, as applyTunedQuantizers copies it whole
+  const extra = tuningFile();
+  extra.quantizerWinners![0].tiling = { ...extra.quantizerWinners![0].tiling, foo: 3 } as never;
+  assert.match(tuningProblems(extra)[0]?.path ?? '', /^quantizerWinners\[0\]\.tiling\.foo/);
   const notList = { ...tuningFile(), quantizerWinners: {} };
   assert.equal(
     tuningProblems(notList).map((p) => p.path),

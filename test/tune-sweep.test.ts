@@ -145,7 +145,7 @@ test('report: provenance first line, a row per shape and class, a bar per series
     format: TUNING_FORMAT as typeof TUNING_FORMAT,
     arch: 'sm_90a' as const,
     workload: 'test',
-    provenance: { format: 'qgen-provenance/1', commit: 'c'.repeat(40) },
+    provenance: { format: 'qgen-provenance/1', commit: 'c'.repeat(40), command: ['qgen', 'tune', '--arch', 'x---y'] },
     cacheKey: {
       sourceHash: 's',
       configSpaceHash: 'h',
@@ -170,7 +170,10 @@ test('report: provenance first line, a row per shape and class, a bar per series
   assert.ok(md.some((l) => l.startsWith('| fast-but-wrong | wrong | 3 of 10 elements outside the bound')));
   const svg = tuneSvg(file);
   assert.match(svg, /^<!-- qgen-provenance\/1 \{.*\} -->\n<svg [^>]*>[\s\S]*<\/svg>\n$/);
-  assert.equal(JSON.parse(/^<!-- qgen-provenance\/1 (\{.*\}) -->/.exec(svg)![1]), file.provenance);
+  const comment = /^<!-- qgen-provenance\/1 (\{.*\}) -->/.exec(svg)![1];
+  assert.not.ok(comment.includes('--'), 'no "--" inside an XML comment (the SVG would not parse)');
+  assert.equal(JSON.parse(comment), file.provenance, 'the escaped dashes read back as the same command');
+  assert.equal(JSON.parse(/^<!-- qgen-provenance\/1 (\{.*\}) -->/.exec(md[0])![1]), file.provenance);
   assert.is((svg.match(/<rect /g) ?? []).length, 4 * shapes.length + 4);
 });
 
@@ -226,13 +229,16 @@ test('tune records the commit of the tree that ran: QGEN_COMMIT, else the bundle
   delete process.env.QGEN_DIRTY;
   try {
     const bare = mkdtempSync(path.join(os.tmpdir(), 'qgen-tune-prov-'));
-    assert.equal(treeCommit(bare), { commit: '0'.repeat(40), dirty: false });
+    assert.equal(treeCommit(bare, true), { commit: '0'.repeat(40), dirty: false });
     mkdirSync(path.join(bare, '.device'));
     const bundled = 'ab'.repeat(20);
     writeFileSync(path.join(bare, '.device/provenance.json'), JSON.stringify({ commit: bundled, dirty: true }));
-    assert.equal(treeCommit(bare), { commit: bundled, dirty: true });
+    assert.equal(treeCommit(bare, true), { commit: bundled, dirty: true }, 'run from the bundle: its commit');
+    // not run from the bundle (a checkout): a leftover bundle file is never taken for the tree's commit
+    assert.equal(treeCommit(bare, false), { commit: '0'.repeat(40), dirty: false });
+    assert.equal(treeCommit(repoRoot, false).commit.length, 40);
     process.env.QGEN_COMMIT = 'cd'.repeat(20);
-    assert.equal(treeCommit(bare), { commit: 'cd'.repeat(20), dirty: false });
+    assert.equal(treeCommit(bare, true), { commit: 'cd'.repeat(20), dirty: false });
   } finally {
     if (saved.c === undefined) delete process.env.QGEN_COMMIT;
     else process.env.QGEN_COMMIT = saved.c;

@@ -3,6 +3,7 @@
 // also has a table of the quantizers' winning launch shapes against their catalog ones.
 import type { CandidateResult, TuningFile } from './tuning.ts';
 import { resultUs } from './sweep.ts';
+import { markdownProvenanceLine } from '../harness/provenance.ts';
 
 interface ShapeRow {
   shape: string;
@@ -39,7 +40,7 @@ export function tuneMarkdown(t: TuningFile & { baselines?: Record<string, number
   const counts: Record<string, number> = {};
   for (const r of t.candidates) counts[r.status] = (counts[r.status] ?? 0) + 1;
   const lines = [
-    `<!-- qgen-provenance/1 ${JSON.stringify(t.provenance)} -->`,
+    markdownProvenanceLine(t.provenance as unknown as Record<string, unknown>),
     `# qgen tune: ${t.arch}, workload ${t.workload}`,
     '',
     `GPU ${t.cacheKey.gpu} (${t.cacheKey.smCount} SMs), driver ${t.cacheKey.driver}, CUDA ${t.cacheKey.cuda}, qgen ` +
@@ -118,7 +119,7 @@ export function tuneSvg(t: TuningFile & { baselines?: Record<string, number> }):
     h = 260;
   const width = left + rows.length * group + 20;
   const out = [
-    `<!-- qgen-provenance/1 ${JSON.stringify(t.provenance)} -->`,
+    markdownProvenanceLine(t.provenance as unknown as Record<string, unknown>),
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + h + 120}" font-family="sans-serif" font-size="10">`,
     `<text x="${left}" y="16" font-size="13">qgen tune ${t.arch} ${t.workload} on ${t.cacheKey.gpu}: TFLOP/s per shape</text>`,
     `<line x1="${left}" y1="${top + h}" x2="${width - 10}" y2="${top + h}" stroke="#000"/>`,

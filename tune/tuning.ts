@@ -193,14 +193,8 @@ function quantizerWinnerProblems(w: unknown, at: string, arch: unknown, add: (p:
       return;
     }
   }
-  const spec: QuantizeSpec = {
-    ...base,
-    tiling: {
-      threadsPerBlock: t.threadsPerBlock as number,
-      rowsPerBlock: t.rowsPerBlock as number,
-      groupsPerThread: t.groupsPerThread as number,
-    },
-  };
+  // the whole object, as applyTunedQuantizers copies it: unknown keys and minBlocksPerSm are validated too
+  const spec: QuantizeSpec = { ...base, tiling: t as unknown as QuantizeSpec['tiling'] };
   const problem = buildProblem(spec, arch as Arch, `${at}.spec`);
   if (problem) add(problem.path.replace(`${at}.spec`, at), problem.message);
 }

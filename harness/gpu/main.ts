@@ -121,16 +121,31 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'tune') {
     const { runTune, DEFAULT_QUANTIZER_CANDIDATES } = await import('./tune.ts');
     const max = option(argv, 'max-candidates', '');
+    const positive = (name: string, fallback: string): number | null => {
+      const raw = option(argv, name, fallback);
+      if (/^[1-9][0-9]*$/.test(raw)) return Number(raw);
+      console.error(`tune: --${name} must be a positive integer (got "${raw}")`);
+      return null;
+    };
+    const numbers = {
+      budgetS: positive('budget-s', '540'),
+      reps: positive('reps', '10'),
+      timeoutS: positive('timeout-s', '60'),
+      checkRuns: positive('check-runs', '6'),
+      maxCandidates: max ? positive('max-candidates', max) : undefined,
+      maxQuantizerCandidates: positive('max-quantizer-candidates', String(DEFAULT_QUANTIZER_CANDIDATES)),
+    };
+    if (Object.values(numbers).some((v) => v === null)) return 2;
     return runTune({
       arch,
       workload: option(argv, 'workload', 'small'),
-      budgetS: Number(option(argv, 'budget-s', '540')),
+      budgetS: numbers.budgetS!,
       out: option(argv, 'out', '') || undefined,
-      reps: Number(option(argv, 'reps', '10')),
-      timeoutS: Number(option(argv, 'timeout-s', '60')),
-      checkRuns: Number(option(argv, 'check-runs', '6')),
-      maxCandidates: max ? Number(max) : undefined,
-      maxQuantizerCandidates: Number(option(argv, 'max-quantizer-candidates', String(DEFAULT_QUANTIZER_CANDIDATES))),
+      reps: numbers.reps!,
+      timeoutS: numbers.timeoutS!,
+      checkRuns: numbers.checkRuns!,
+      maxCandidates: numbers.maxCandidates ?? undefined,
+      maxQuantizerCandidates: numbers.maxQuantizerCandidates!,
     });
   }
   if (command === 'probe-selftest') return runProbeSelftest(arch);

@@ -411,15 +411,19 @@ async function machineFacts(runner: GpuRunner) {
 }
 
 /**
- * The commit of the tree that ran: QGEN_COMMIT (+ QGEN_DIRTY=1) when given; else the bundle's .device/provenance.json
- * (written on the host by `npm run gpu:bundle`: the lent GPU machine has no git); else git in the repo (a user's
- * machine). Zeros with a note only when none of the three answers.
+ * The commit of the tree that ran: QGEN_COMMIT (+ QGEN_DIRTY=1) when given; else, when this process runs from the
+ * bundle (.device/qgen-gpu.mjs, built on the host by `npm run gpu:bundle`), the bundle's .device/provenance.json (the
+ * copy on a lent GPU machine has no git of its own tree); else git in the repo (a user's checkout, where a leftover
+ * bundle file may be stale). Zeros with a note only when none answers.
  */
-export function treeCommit(root = repoRoot): { commit: string; dirty: boolean } {
+export function treeCommit(
+  root = repoRoot,
+  fromBundle = /\.device[\\/]qgen-gpu\.mjs$/.test(process.argv[1] ?? ''),
+): { commit: string; dirty: boolean } {
   const env = process.env.QGEN_COMMIT ?? '';
   if (/^[0-9a-f]{40}$/.test(env)) return { commit: env, dirty: process.env.QGEN_DIRTY === '1' };
   const bundled = path.join(root, '.device/provenance.json');
-  if (existsSync(bundled)) {
+  if (fromBundle && existsSync(bundled)) {
     const p = JSON.parse(readFileSync(bundled, 'utf8')) as { commit?: unknown; dirty?: unknown };
     if (typeof p.commit === 'string' && /^[0-9a-f]{40}$/.test(p.commit))
       return { commit: p.commit, dirty: p.dirty === true };
@@ -515,6 +519,7 @@ export async function runTune(o: TuneOptions): Promise<number> {
     `tune-${o.arch}-${new Date().toISOString().slice(0, 10)}-${String(prov.commit).slice(0, 7)}-${workload.name}`,
   );
   // The quantizer part as the previous run left it until this run's quantizer sweep replaces it.
+  let quantizerFailure: string | null = null; // why the quantizer sweep stopped, if it threw
   let quantizers: QuantizerSweepState | undefined = previous?.quantizerCandidates
     ? {
         results: previous.quantizerCandidates,
@@ -599,7 +604,8 @@ export async function runTune(o: TuneOptions): Promise<number> {
           },
         );
       } catch (e) {
-        process.stderr.write(`qgen tune: the quantizer sweep stopped: ${(e as Error).message.split('\n')[0]}\n`);
+        quantizerFailure = (e as Error).message.split('\n')[0];
+        process.stderr.write(`qgen tune: the quantizer sweep stopped: ${quantizerFailure}\n`);
       }
     }
   }
@@ -622,7 +628,11 @@ export async function runTune(o: TuneOptions): Promise<number> {
   const quantizersDone = workload.quantizers.length === 0 || quantizers?.complete === true;
   console.log(
     `qgen tune: ${
-      state.complete && quantizersDone ? 'complete' : 'INCOMPLETE (budget): run the same command again to resume'
+      quantizerFailure
+        ? `INCOMPLETE: the quantizer sweep failed (${quantizerFailure}); the GEMM results are kept`
+        : state.complete && quantizersDone
+          ? 'complete'
+          : 'INCOMPLETE (budget): run the same command again to resume'
     }; ` +
       `${state.winners.length} shape classes; wrote ${path.relative(repoRoot, out)} and ${path.relative(repoRoot, resultsDir)}/`,
   );

@@ -146,9 +146,12 @@ def gemm_kernel(m):
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
 # The fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split variants (G.GEMM_SPLIT;
-# NUMERICS §6.2, low bits may differ within the bound, §6.5): faster on the H100 at m <= 64 (bench/NOTES.md).
+# NUMERICS §6.2, low bits may differ within the bound, §6.5): faster on the H100 at n = k = 8192, m = 1, 16, 64.
 # QGEN_SKINNY_SPLIT=0 keeps the c = 1 kernels. A tuning table's pick is kept.
-_skinny_split = os.environ.get('QGEN_SKINNY_SPLIT', '1') != '0'
+_skinny_split_env = os.environ.get('QGEN_SKINNY_SPLIT', '1')
+if _skinny_split_env not in ('0', '1'):
+    raise ValueError('qgen_torch: QGEN_SKINNY_SPLIT=%r; allowed: 0 or 1' % _skinny_split_env)
+_skinny_split = _skinny_split_env == '1'
 _warned = set()
 
 
