@@ -18,8 +18,8 @@ import {
 export const repoRoot = path.resolve(process.cwd());
 
 /** The host's provenance of the bundle; a one-line error when the bundle was built without it. */
-export function bundledHostProvenance(): HostProvenance {
-  const file = path.join(repoRoot, '.device/provenance.json');
+export function bundledHostProvenance(root = repoRoot): HostProvenance {
+  const file = path.join(root, '.device/provenance.json');
   if (!existsSync(file)) throw new Error(`${file} missing: run npm run gpu:bundle on the host and carry .device`);
   return JSON.parse(readFileSync(file, 'utf8')) as HostProvenance;
 }

@@ -47,7 +47,7 @@ import {
   type GemmExpected,
 } from './gemm_suite.ts';
 import { nvfp4Buffers } from './gemm_bench.ts';
-import { repoRoot } from './results.ts';
+import { bundledHostProvenance, repoRoot } from './results.ts';
 import { hostProvenance } from '../provenance.ts';
 
 export interface TuneOptions {
@@ -185,8 +185,37 @@ export async function buildTuneRunner(
   return { binary, failed };
 }
 
-class RunnerBackend implements SweepBackend {
+/** A GpuRunner that is restarted for the next candidate after a CUDA failure (the context may be unusable) or when
+ * it died; both backends below run through it. */
+class RestartingRunner {
   runner: GpuRunner;
+
+  constructor(private readonly binary: string) {
+    this.runner = new GpuRunner(binary);
+  }
+
+  /** `call`, restarting the runner when it throws or when `failed` says its result was a CUDA failure. */
+  protected async guarded<T>(call: () => Promise<T>, failed: (res: T) => boolean): Promise<T> {
+    try {
+      const res = await call();
+      if (failed(res)) await this.restart();
+      return res;
+    } catch (e) {
+      await this.restart();
+      throw e;
+    }
+  }
+
+  async restart(): Promise<void> {
+    this.runner.kill();
+    this.runner = new GpuRunner(this.binary);
+  }
+}
+
+/** Status -2 from the runner: a CUDA failure. */
+const cudaFailed = (res: { status: number }) => res.status === -2;
+
+class RunnerBackend extends RestartingRunner implements SweepBackend {
   /** The property batch every candidate runs: the same cases and operands for all (drawn once). */
   private readonly cases: {
     gc: GemmCase;
@@ -195,11 +224,8 @@ class RunnerBackend implements SweepBackend {
     expected: GemmExpected;
   }[];
 
-  constructor(
-    private readonly binary: string,
-    checkRuns: number,
-  ) {
-    this.runner = new GpuRunner(binary);
+  constructor(binary: string, checkRuns: number) {
+    super(binary);
     const drawn: GemmCase[] = fc.sample(gemmCaseArbitrary(), { numRuns: checkRuns, seed: 20261206 });
     // More tiles than CTAs (persistent loop) and many K blocks, ragged m and n.
     drawn.push(
@@ -212,30 +238,20 @@ class RunnerBackend implements SweepBackend {
     });
   }
 
-  /** A CUDA failure (status -2: the context may be unusable) or a dead runner: restart it for the next candidate. */
-  private async guarded<T extends { status: number }>(call: () => Promise<T>): Promise<T> {
-    try {
-      const res = await call();
-      if (res.status === -2) await this.restart();
-      return res;
-    } catch (e) {
-      await this.restart();
-      throw e;
-    }
-  }
-
   async check(c: Candidate): Promise<string | null> {
     for (const { gc, a, b, expected } of this.cases) {
-      const res = await this.guarded(() =>
-        this.runner.run({
-          kernel: c.name,
-          rows: gc.m,
-          cols: gc.k,
-          depth: gc.n,
-          seed: 0n,
-          poison: 0x5a,
-          buffers: gemmBuffers(a, b, 'bf16'),
-        }),
+      const res = await this.guarded(
+        () =>
+          this.runner.run({
+            kernel: c.name,
+            rows: gc.m,
+            cols: gc.k,
+            depth: gc.n,
+            seed: 0n,
+            poison: 0x5a,
+            buffers: gemmBuffers(a, b, 'bf16'),
+          }),
+        cudaFailed,
       );
       if (res.status !== 0) return `${gc.m}x${gc.n}x${gc.k}: status ${res.status} ${res.message}`;
       const problem = checkGemmOutput(gc, res.buffers[6], a, b, 'bf16', expected);
@@ -250,8 +266,9 @@ class RunnerBackend implements SweepBackend {
     buffers: ReturnType<typeof nvfp4Buffers>,
     reps: number,
   ): Promise<number> {
-    const res = await this.guarded(() =>
-      this.runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, reps),
+    const res = await this.guarded(
+      () => this.runner.bench({ kernel, rows: s.m, cols: s.k, depth: s.n, seed: 1n, poison: 0, buffers }, reps),
+      cudaFailed,
     );
     if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
     return median(res.kernelMs) * 1000;
@@ -273,28 +290,22 @@ class RunnerBackend implements SweepBackend {
       reps,
     );
   }
-
-  async restart(): Promise<void> {
-    this.runner.kill();
-    this.runner = new GpuRunner(this.binary);
-  }
 }
 
 export const DEFAULT_QUANTIZER_CANDIDATES = 6;
 
 /** The quantizer launch shapes: checked bit-exact with the GPU suite's cases (harness/gpu/suite.ts runCase), timed
  * like qgen bench (harness/gpu/bench.ts benchBuffers; the runner rotates buffers past the L2). */
-class QuantizerRunnerBackend implements QuantizerBackend {
-  runner: GpuRunner;
+class QuantizerRunnerBackend extends RestartingRunner implements QuantizerBackend {
   /** Per catalog quantizer: the property batch all its launch shapes run (drawn and prepared once: the reference
    * does not depend on the tiling, NUMERICS §6.5). */
   private readonly cases = new Map<string, { p: CaseParams; prep: Prepared }[]>();
 
   constructor(
-    private readonly binary: string,
+    binary: string,
     private readonly checkRuns: number,
   ) {
-    this.runner = new GpuRunner(binary);
+    super(binary);
   }
 
   private casesFor(c: QuantizerCandidate): { p: CaseParams; prep: Prepared }[] {
@@ -310,14 +321,10 @@ class QuantizerRunnerBackend implements QuantizerBackend {
 
   async check(c: QuantizerCandidate): Promise<string | null> {
     for (const [i, { p, prep }] of this.casesFor(c).entries()) {
-      let problem: string | null;
-      try {
-        problem = await runCase(this.runner, c.spec, p, (0x5a + 37 * i) & 0xff, prep);
-      } catch (e) {
-        await this.restart();
-        throw e;
-      }
-      if (problem?.startsWith('status -2')) await this.restart();
+      const problem = await this.guarded(
+        () => runCase(this.runner, c.spec, p, (0x5a + 37 * i) & 0xff, prep),
+        (res) => res?.startsWith('status -2') === true,
+      );
       if (problem) return `${p.rows}x${p.cols} (${p.regime}): ${problem}`;
     }
     return null;
@@ -325,24 +332,13 @@ class QuantizerRunnerBackend implements QuantizerBackend {
 
   async time(c: QuantizerCandidate, s: WorkloadQuantizer, reps: number): Promise<number> {
     const buffers = benchBuffers(c.spec, s.rows, s.cols)!;
-    let res;
-    try {
-      res = await this.runner.bench(
-        { kernel: c.spec.name, rows: s.rows, cols: s.cols, seed: 1234n, poison: 0, buffers },
-        reps,
-      );
-    } catch (e) {
-      await this.restart();
-      throw e;
-    }
-    if (res.status === -2) await this.restart();
+    const res = await this.guarded(
+      () =>
+        this.runner.bench({ kernel: c.spec.name, rows: s.rows, cols: s.cols, seed: 1234n, poison: 0, buffers }, reps),
+      cudaFailed,
+    );
     if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
     return median(res.kernelMs) * 1000;
-  }
-
-  async restart(): Promise<void> {
-    this.runner.kill();
-    this.runner = new GpuRunner(this.binary);
   }
 }
 
@@ -422,9 +418,8 @@ export function treeCommit(
 ): { commit: string; dirty: boolean } {
   const env = process.env.QGEN_COMMIT ?? '';
   if (/^[0-9a-f]{40}$/.test(env)) return { commit: env, dirty: process.env.QGEN_DIRTY === '1' };
-  const bundled = path.join(root, '.device/provenance.json');
-  if (fromBundle && existsSync(bundled)) {
-    const p = JSON.parse(readFileSync(bundled, 'utf8')) as { commit?: unknown; dirty?: unknown };
+  if (fromBundle && existsSync(path.join(root, '.device/provenance.json'))) {
+    const p = bundledHostProvenance(root);
     if (typeof p.commit === 'string' && /^[0-9a-f]{40}$/.test(p.commit))
       return { commit: p.commit, dirty: p.dirty === true };
   }
