@@ -4,7 +4,8 @@
 // loops (a backward branch closes one; its body is the instructions from the branch target to the branch) and, for
 // the quantizer launches, the main loop's instructions per element. Elements per iteration of the main loop (the
 // outermost loop, i.e. the grid-stride loop): Config::kElems of the generated source for pass A / quantize / amax
-// passes (one work item per thread per iteration), QGEN_FINALIZE_GROUPS x 16 of the runtime header for pass B.
+// passes (one work item per thread per iteration), QGEN_FINALIZE_GROUPS x 16 of the runtime header for pass B, the
+// namespace-level kElems for the dequantize kernel.
 // Static counts include every path of the loop body (cold branches, both input paths of staged kernels); callees
 // (CALL.REL) are not in the body. cuobjdump is not in every toolkit install (and 12.4 does not disassemble sm_100a /
 // sm_120a): without it the tool says so in one line and exits 2.
@@ -231,6 +232,8 @@ export function elementsPerIteration(
     return { elements: finalizeGroups * 16, from: `QGEN_FINALIZE_GROUPS ${finalizeGroups} x 16` };
   const elems = /static constexpr int kElems = (\d+);/.exec(source);
   if (elems && ['pass_a', 'quantize', 'amax_pass'].includes(fn)) return { elements: +elems[1], from: 'kElems' };
+  const dequantizeElems = /^constexpr int kElems = (\d+);/m.exec(source); // templates/dequantize.cu.hbs
+  if (dequantizeElems && fn === 'dequantize') return { elements: +dequantizeElems[1], from: 'kElems' };
   return { elements: null, from: '-' };
 }
 

@@ -300,8 +300,15 @@ function dequantizeSteps(plan: DequantizePlan): string[] {
       ? 'y_i = f32(e2m1_i * 2^(e-127)) (NUMERICS §6).'
       : 'y_i = f32(f32(e2m1_i * s_g) * t) (NUMERICS §6; the inner product is exact).',
     ...(d.output === 'bf16' ? ['bf16 output: RNE, NaN stays NaN (§2.8).'] : []),
+    ...(d.output === 'bf16' && !mx
+      ? [
+          't = 1 (the two-pass planes, §6.4): e2m1 and the scale as exact bf16 values (byte tables, prmt) and one ' +
+            'bf16x2 multiply per two elements; the same bits, nothing rounds.',
+        ]
+      : []),
     `Mapping: ${plan.mapping.elemsPerThread / 8} pieces of 8 elements per thread and iteration, piece 32 * c + lane ` +
-      "of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride.",
+      "of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride; each piece's (row, group) " +
+      'from one walk per thread and additions.',
     `Shapes: rows >= 1, cols a positive multiple of ${d.groupSize}.`,
   ];
 }

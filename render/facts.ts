@@ -64,6 +64,7 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     roundingPolicy: roundingPolicy(plan),
     rotationPolicy: q.rotation > 0 ? 'qgen_rotation_hadamard' : 'qgen_rotation_none',
     outputPolicy: q.outputs === 'nvfp4+bf16-plane' ? 'qgen_output_nvfp4_plane' : 'qgen_output_nvfp4',
+    planeOutput: q.outputs === 'nvfp4+bf16-plane',
     blocksPerSm: plan.blocksPerSm,
     launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
     finalizeBlocksPerSm: q.finalizeBlocksPerSm,

@@ -106,6 +106,9 @@ test('sass-count: rows with registers, local memory, spill instructions and elem
     ],
   );
   assert.equal(elementsPerIteration('qgen_g_impl::gemm', source, 8), { elements: null, from: '-' });
+  // the dequantize kernel's kElems is a namespace constant of templates/dequantize.cu.hbs
+  const dequantize = 'constexpr int kThreads = 256;\nconstexpr int kElems = 32;  // consecutive elements\n';
+  assert.equal(elementsPerIteration('qgen_d_impl::dequantize', dequantize, 8), { elements: 32, from: 'kElems' });
   assert.equal(parseResourceUsage(USAGE).get('_ZN11qgen_k_impl6pass_aE18qgen_quantize_argsl')?.registers, 80);
 });
 

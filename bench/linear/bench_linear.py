@@ -7,7 +7,8 @@ timed forward+backward steps (CUDA events; a 256 MiB buffer is rewritten before 
 from L2), peak memory above the inputs, activation memory saved for backward, and the time of the three NVFP4 GEMMs
 alone (the floor the quantizers add to). --gemm: how the package picks each GEMM (qgen_torch.ops.set_gemm_mode):
 'tuned' (its GEMM_DISPATCH: the tuning table it was vendored with, or the fallback rule), 'fused', 'two-pass'
-(NUMERICS §6.4: dequantize passes + cuBLASLt) or 'planes' (two-pass on the bf16 planes the quantizers write, §6.6);
+(NUMERICS §6.4: dequantize passes + cuBLASLt) or 'planes' (two-pass on the bf16 planes the quantizers write, §6.6;
+'tuned' does that too where it picks two-pass when QGEN_PLANES=1);
 a comma-separated list measures each. Rows carry the mode, the strategy of the forward, dX and dW GEMM and the tuning
 table's source, and the GPU time of one profiled step by kind of kernel (quantize, dequantize, GEMM, other torch
 kernels) with the slowest kernels, so that the remaining gap is visible. Writes OUT/linear.json and OUT/linear.md.
@@ -187,12 +188,13 @@ def main():
             q = qgen_torch.Quartet2Linear.from_linear(ref, recipe)
             m = measure(q, x, dy, a.reps, a.warmup, flush)
             if recipe == 'quartet2':
-                floor = gemm_floor(Q, q, x, dy, a.reps, a.warmup, flush, planes=mode == 'planes')
+                floor = gemm_floor(Q, q, x, dy, a.reps, a.warmup, flush, planes=Q.layer_planes())
             padded = -(-a.tokens // 128) * 128
             plans = [Q.gemm_plan(*mnk) for mnk in ((padded, fout, fin), (padded, fin, fout), (fout, fin, padded))]
             row = {
                 'shape': '%d->%d' % (fin, fout), 'tokens': a.tokens, 'recipe': recipe, 'gemm': mode,
                 'gemm_strategies': ['%s%s' % (st, ':' + k if k else '') for st, k, _ in plans],
+                'layer_planes': Q.layer_planes(),   # two-pass GEMMs on quantizer-written planes (QGEN_PLANES)
                 'tuning': G.GEMM_DISPATCH['source'], 'tuning_source_hash': G.GEMM_DISPATCH['sourceHash'],
                 'tuning_gpu': G.GEMM_DISPATCH['gpu'],
                 'time_ms': round(m['time_ms'], 3), 'bf16_time_ms': round(base['time_ms'], 3),
@@ -212,7 +214,7 @@ def main():
                      '%.3f ms' % floor if recipe == 'quartet2' else '-', row['peak_mem_mb'], row['bf16_peak_mem_mb'],
                      row['saved_activation_mb'], row['bf16_saved_activation_mb']), flush=True)
             print('    GEMM strategies (fwd, dX, dW): %s%s; tuning: %s' % (', '.join(row['gemm_strategies']),
-                  ' on quantizer-written planes' if mode == 'planes' else '', row['tuning']), flush=True)
+                  ' (two-pass ones on quantizer-written planes)' if Q.layer_planes() else '', row['tuning']), flush=True)
             print('    one step by kernel kind (ms): %s; bf16: %s' % (
                 ', '.join('%s %.3f' % kv for kv in row['breakdown_ms'].items()),
                 ', '.join('%s %.3f' % kv for kv in row['bf16_breakdown_ms'].items())), flush=True)

@@ -25,7 +25,8 @@
 //   dequantize_nvfp4_bf16: dequantize NVFP4 (16-groups, E4M3, tensor scale t) with 128x4 scales to bf16, arch sm_100a.
 //   y_i = f32(f32(e2m1_i * s_g) * t) (NUMERICS §6; the inner product is exact).
 //   bf16 output: RNE, NaN stays NaN (§2.8).
-//   Mapping: 4 pieces of 8 elements per thread and iteration, piece 32 * c + lane of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride.
+//   t = 1 (the two-pass planes, §6.4): e2m1 and the scale as exact bf16 values (byte tables, prmt) and one bf16x2 multiply per two elements; the same bits, nothing rounds.
+//   Mapping: 4 pieces of 8 elements per thread and iteration, piece 32 * c + lane of its warp's run (32-bit coalesced code loads, 16-byte stores), grid-stride; each piece's (row, group) from one walk per thread and additions.
 //   Shapes: rows >= 1, cols a positive multiple of 16.
 #include "qgen.h"
 #include "qgen_host.cuh"
@@ -63,26 +64,49 @@ static_assert(kElems % 8 == 0 && kGroupSize % 8 == 0, "whole pieces; a piece lie
 // multiple of the group size, so no piece crosses a row or a group). Piece c of a lane in an iteration is
 // warp_base + 32 * c + lane: a warp's 32-bit code loads are one coalesced 128-byte line, and its stores cover one
 // contiguous run of 32 pieces (consecutive 16-byte pieces per lane).
+// A thread's pieces in one iteration are base + 32 c, in groups g0 + c * kGroupStep: one (row, group) walk per thread
+// (qgen_item_walk: additions per iteration) and additions per piece replace a division per piece.
+constexpr int kPiecesPerGroup = kGroupSize / 8;
+constexpr int64_t kGroupStep = 32 / kPiecesPerGroup;
 __global__ void __launch_bounds__(kThreads, 1) dequantize(const qgen_dequantize_args args, int64_t pieces) {
   const float t = *args.tensor_scale;
+  // t = 1 (the two-pass GEMM's planes, NUMERICS §6.4): f32(v * 1) = v and v = e2m1 * scale is an exact bf16 value,
+  // so the bf16 form (one bf16x2 multiply per two elements, qgen_nvfp4_bf16_piece) gives the same bits.
+  const bool plane_form = qgen_f32_bits(t) == 0x3F800000u;
   const int64_t groups_per_row = args.cols / kGroupSize;
   const uint32_t* words = reinterpret_cast<const uint32_t*>(args.codes);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads * kPieces;
-  for (int64_t base =
-           (static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u)) * kPieces + (threadIdx.x & 31u);
-       base < pieces; base += stride) {
+  const int64_t first =
+      (static_cast<int64_t>(blockIdx.x) * kThreads + (threadIdx.x & ~31u)) * kPieces + (threadIdx.x & 31u);
+  qgen_item_walk<kPiecesPerGroup> walk(first, stride, groups_per_row);  // (row, group) of base's group
+  for (int64_t base = first; base < pieces; base += stride, walk.advance()) {
     uint32_t word[kPieces], scale[kPieces];
+    int64_t row = walk.quotient, group = walk.remainder;
 #pragma unroll
     for (int c = 0; c < kPieces; ++c) {  // every load in flight before any arithmetic
       const int64_t p = base + 32 * c;
       word[c] = 0u;
       scale[c] = 0u;
+      if (c > 0) {  // piece p is in group g0 + c * kGroupStep (32 c is a multiple of kPiecesPerGroup)
+        group += kGroupStep;
+        while (group >= groups_per_row) {  // at most once when a row has >= kGroupStep groups
+          group -= groups_per_row;
+          ++row;
+        }
+      }
       if (p < pieces) {
-        int64_t row, group;
-        qgen_divmod(p / (kGroupSize / 8), groups_per_row, row, group);
         word[c] = __ldg(words + p);
         scale[c] = __ldg(args.scales + ScaleLayout::offset(row, group, groups_per_row));
       }
+    }
+    if (plane_form) {
+#pragma unroll
+      for (int c = 0; c < kPieces; ++c) {
+        const int64_t p = base + 32 * c;
+        if (p >= pieces) break;
+        reinterpret_cast<uint4*>(args.y)[p] = qgen_nvfp4_bf16_piece(word[c], qgen_bf16x2_of_e4m3(scale[c]));
+      }
+      continue;
     }
 #pragma unroll
     for (int c = 0; c < kPieces; ++c) {

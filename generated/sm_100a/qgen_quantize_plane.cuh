@@ -35,20 +35,21 @@ struct qgen_output_nvfp4_plane {
     qgen_store_bf16_row<C::kElems>(args.plane, args.cols, s, v);
   }
 
-  // The 16 plane values of 16-group `group` (row-major index over [rows, cols/16]) from its codes, which the
-  // quantize pass has written, and its final scale byte (one-pass pass B).
-  __device__ __forceinline__ static void store_group(const qgen_quantize_args& args, int64_t group, uint32_t scale) {
-    const uint2 word = reinterpret_cast<const uint2*>(args.codes)[group];
-    uint4* out = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + 16 * group);
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      float y[8];
-      qgen_dequantize_nvfp4_8(half == 0 ? word.x : word.y, scale, 1.0f, y);
-      uint32_t w[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        w[i] = qgen_f32_to_bf16_bits(y[2 * i]) | (static_cast<uint32_t>(qgen_f32_to_bf16_bits(y[2 * i + 1])) << 16);
-      out[half] = make_uint4(w[0], w[1], w[2], w[3]);
-    }
+  // The 8 plane values (one 16-byte store) of one code word and its group's final scale byte (one-pass pass B,
+  // runtime/qgen_quantize_kernel.cuh qgen_one_pass_finalize_plane).
+  __device__ __forceinline__ static uint4 piece(uint32_t word, uint32_t scale) {
+    return qgen_nvfp4_bf16_piece(word, qgen_bf16x2_of_e4m3(scale));
   }
 };
+
+// Host: blocks of `kernel` resident per SM at `threads` per block (the plane-writing pass B's grid is one wave of
+// them: its registers, hence its occupancy, depend on the arch and ptxas); `fallback` where the query fails.
+template <class Kernel>
+inline int qgen_resident_blocks_per_sm(Kernel kernel, int threads, int fallback) {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0) != cudaSuccess || blocks < 1) {
+    (void)cudaGetLastError();  // the query's error must not be read as the launches' by qgen_launch_status
+    return fallback;
+  }
+  return blocks;
+}

@@ -135,9 +135,12 @@ extern "C" qgen_status qgen_quartet2_w_46_plane(const qgen_quantize_args* args, 
 
   const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
+  // Pass B writes the plane: one wave of its resident blocks (its registers depend on the arch), asked before any
+  // launch (qgen_quantize_plane.cuh).
+  const int pass_b_per_sm = qgen_resident_blocks_per_sm(pass_b, Config::kThreads, 8);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
   pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
-  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, 8);
+  const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, pass_b_per_sm);
   pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);
 }

@@ -92,7 +92,6 @@ struct qgen_output_nvfp4 {
   static constexpr bool kPlane = false;
   template <class C, class Codes, class Scales>
   __device__ __forceinline__ static void store(const qgen_quantize_args&, qgen_segment, const Codes&, const Scales&) {}
-  __device__ __forceinline__ static void store_group(const qgen_quantize_args&, int64_t, uint32_t) {}
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -578,60 +577,171 @@ __device__ __forceinline__ uint32_t qgen_finalize_group(uint32_t proxy_bf16, flo
     return qgen_finalize_proxy_rn(proxy_bf16, t, inv_t);
 }
 
+// The final scale bytes of groups i0 .. i0 + 7 (past `groups`: a zero group's, never stored).
+template <class C>
+__device__ __forceinline__ void qgen_finalize_step_scales(const qgen_quantize_args& args, const uint16_t* proxy,
+                                                          int64_t i0, int64_t groups, float t, float inv_t,
+                                                          uint32_t (&scale)[QGEN_FINALIZE_GROUPS]) {
+  uint32_t proxies[QGEN_FINALIZE_GROUPS];
+  if (i0 + QGEN_FINALIZE_GROUPS <= groups) {
+    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(proxy + i0));  // i0 % 8 == 0: 16-byte aligned
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      proxies[2 * j] = words[j] & 0xFFFFu;
+      proxies[2 * j + 1] = words[j] >> 16;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) proxies[j] = i0 + j < groups ? proxy[i0 + j] : QGEN_ZERO_GROUP_PROXY;
+  }
+#pragma unroll
+  for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) scale[j] = qgen_finalize_group<C>(proxies[j], t, inv_t, args, i0 + j);
+}
+
+// Stores the scale bytes of groups i0 .. i0 + 7 (those < groups); walk = (row, group) of i0.
+template <class C>
+__device__ __forceinline__ void qgen_store_finalized_scales(const qgen_quantize_args& args, int64_t i0, int64_t groups,
+                                                            int64_t groups_per_row, bool word_stores,
+                                                            const qgen_item_walk<1>& walk,
+                                                            const uint32_t (&scale)[QGEN_FINALIZE_GROUPS]) {
+  if (word_stores && i0 + QGEN_FINALIZE_GROUPS <= groups) {
+    int64_t row = walk.quotient, group = walk.remainder;  // group % 4 == 0: each quad is in one row
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      *reinterpret_cast<uint32_t*>(args.scales + C::ScaleLayout::offset(row, group, groups_per_row)) =
+          scale[4 * h] | (scale[4 * h + 1] << 8) | (scale[4 * h + 2] << 16) | (scale[4 * h + 3] << 24);
+      group += 4;  // <= groups_per_row, a multiple of 4
+      if (group == groups_per_row) {
+        group = 0;
+        ++row;
+      }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) {
+      if (i0 + j >= groups) break;
+      int64_t row, group;
+      qgen_divmod(i0 + j, groups_per_row, row, group);
+      args.scales[C::ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale[j]);
+    }
+  }
+}
+
+// Pass B of a plane-writing kernel (NUMERICS §6.6): the same groups per thread and the same scale stores as below,
+// and the warp's 256 groups (512 pieces of 8 elements) written to the plane in the bandwidth form: piece 32 k + lane
+// of the warp's run for k = 0..15, so every 16-byte plane store of the warp is 512 contiguous bytes and every
+// 32-bit code load 128 (all 16 loads of a lane in flight together). A piece's scale byte comes from the
+// lane that finalized its group, through 256 bytes of shared memory per warp. The loop runs per warp (all lanes
+// take every step; a lane whose groups lie past the end computes nothing and stores nothing).
+constexpr int QGEN_PLANE_PIECES = 2 * QGEN_FINALIZE_GROUPS;  // plane pieces per lane per step (16)
+
+template <class C>
+__device__ __forceinline__ void qgen_one_pass_finalize_plane(const qgen_quantize_args& args, float t, float inv_t) {
+  static_assert(C::kThreads % 32 == 0, "whole warps");
+  constexpr int kWarpGroups = 32 * QGEN_FINALIZE_GROUPS;
+  __shared__ uint32_t exchanged[C::kThreads / 32][kWarpGroups / 4];  // the warp's scale bytes, group order
+  const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row, pieces = 2 * groups;
+  const uint16_t* proxy = qgen_proxies(args.workspace);
+  const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;
+  const uint32_t lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  const int64_t warp_first =
+      (static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u)) * QGEN_FINALIZE_GROUPS;
+  const int64_t first = warp_first + QGEN_FINALIZE_GROUPS * lane;  // = pass B's first group without a plane
+  const int64_t step = static_cast<int64_t>(gridDim.x) * C::kThreads * QGEN_FINALIZE_GROUPS;
+  const uint32_t* code_words = reinterpret_cast<const uint32_t*>(args.codes);
+  uint4* plane = reinterpret_cast<uint4*>(args.plane);
+  const uint8_t* scale_bytes = reinterpret_cast<const uint8_t*>(exchanged[warp]);
+  qgen_item_walk<1> walk(first, step, groups_per_row);  // (row, group) of i0, advanced with i0
+  for (int64_t w0 = warp_first; w0 < groups; w0 += step, walk.advance()) {
+    const int64_t i0 = w0 + QGEN_FINALIZE_GROUPS * lane, p0 = 2 * w0 + lane;
+    uint32_t scale[QGEN_FINALIZE_GROUPS];
+    if (i0 < groups) {
+      qgen_finalize_step_scales<C>(args, proxy, i0, groups, t, inv_t, scale);
+      *reinterpret_cast<uint2*>(&exchanged[warp][2 * lane]) =
+          make_uint2(scale[0] | (scale[1] << 8) | (scale[2] << 16) | (scale[3] << 24),
+                     scale[4] | (scale[5] << 8) | (scale[6] << 16) | (scale[7] << 24));
+    }
+    if (i0 < groups) qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
+    // The codes after the scales are stored (live through the finalize they made cov_four_six_onepass_plane spill 8
+    // bytes on sm_120a; live through the scale stores they cost E 96 registers instead of 70), all 16 before the
+    // first plane store.
+    uint32_t code[QGEN_PLANE_PIECES];
+#pragma unroll
+    for (int k = 0; k < QGEN_PLANE_PIECES; ++k) code[k] = p0 + 32 * k < pieces ? __ldg(code_words + p0 + 32 * k) : 0u;
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < QGEN_PLANE_PIECES; ++k) {
+      // piece 32 k + lane of the run is in the run's group 16 k + lane / 2
+      if (p0 + 32 * k < pieces) plane[p0 + 32 * k] = C::Output::piece(code[k], scale_bytes[16 * k + (lane >> 1)]);
+    }
+    __syncwarp();  // the next step overwrites the exchanged bytes
+  }
+}
+
+// Pass B without a plane, 128x4 scales, Kb a multiple of 16 and a 4-byte aligned scale array: the same groups and
+// values as the loop below, mapped so that every scale store of a warp writes 128 contiguous bytes (the loop's warp
+// store touches 32 blocks of 512 bytes, one 32-byte sector per 4 bytes). A warp item is (128-row block rb, row
+// octet o, 16-group chunk c); lane L takes row q = 8 o + L % 8 + 32 (L / 8) of the block and the chunk's 16 groups
+// (two 16-byte proxy loads, one 32-byte sector); its quad j goes to byte (q % 32) * 16 + (q / 32) * 4 of block
+// (rb, 4 c + j), so the warp's 32 words of quad j are bytes 128 o .. 128 o + 127 of that block. Rows past the
+// tensor are skipped (qgen_zero_scale_padding writes them). Philox keys stay the logical group index (§3).
+template <class C>
+__device__ __forceinline__ void qgen_one_pass_finalize_blocked(const qgen_quantize_args& args, float t, float inv_t) {
+  const int64_t groups_per_row = args.cols / 16, chunks = groups_per_row / 16;
+  const int64_t items = (args.rows + 127) / 128 * 4 * chunks;
+  const uint16_t* proxy = qgen_proxies(args.workspace);
+  const uint32_t lane = threadIdx.x & 31u;
+  const uint32_t q = lane % 8u + 32u * (lane / 8u);  // row in the block, before the octet's 8 o
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (C::kThreads / 32);
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) / 32; item < items;
+       item += warps) {
+    const int64_t c = item % chunks, ro = item / chunks;  // ro = 4 rb + o
+    const uint32_t r_in = q + 8u * static_cast<uint32_t>(ro % 4);
+    const int64_t row = ro / 4 * 128 + r_in;
+    if (row >= args.rows) continue;
+    const int64_t g0 = row * groups_per_row + 16 * c;  // 16-aligned: 32-byte aligned proxies
+    const uint4 lo = __ldg(reinterpret_cast<const uint4*>(proxy + g0));
+    const uint4 hi = __ldg(reinterpret_cast<const uint4*>(proxy + g0 + 8));
+    const uint32_t words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    uint8_t* block = args.scales + (ro / 4 * (groups_per_row / 4) + 4 * c) * 512 + qgen_scale_row_in_block(r_in);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t g = g0 + 4 * j;
+      const uint32_t s0 = qgen_finalize_group<C>(words[2 * j] & 0xFFFFu, t, inv_t, args, g);
+      const uint32_t s1 = qgen_finalize_group<C>(words[2 * j] >> 16, t, inv_t, args, g + 1);
+      const uint32_t s2 = qgen_finalize_group<C>(words[2 * j + 1] & 0xFFFFu, t, inv_t, args, g + 2);
+      const uint32_t s3 = qgen_finalize_group<C>(words[2 * j + 1] >> 16, t, inv_t, args, g + 3);
+      *reinterpret_cast<uint32_t*>(block + 512 * j) = s0 | (s1 << 8) | (s2 << 16) | (s3 << 24);
+    }
+  }
+}
+
 template <class C>
 __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args& args) {
   qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / 16);
   const float t = qgen_one_pass_tensor_scale(qgen_load_max_word(qgen_max_word(args.workspace)), C::ceiling());
   if (blockIdx.x == 0 && threadIdx.x == 0) *args.tensor_scale = t;
   const float inv_t = qgen_power_of_two_inverse(t);
-  const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
-  const uint16_t* proxy = qgen_proxies(args.workspace);
-  const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;
-  const int64_t first = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * QGEN_FINALIZE_GROUPS;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * C::kThreads * QGEN_FINALIZE_GROUPS;
-  qgen_item_walk<1> walk(first, step, groups_per_row);  // (row, group) of i0, advanced with i0
-  for (int64_t i0 = first; i0 < groups; i0 += step, walk.advance()) {
-    uint32_t proxies[QGEN_FINALIZE_GROUPS];
-    if (i0 + QGEN_FINALIZE_GROUPS <= groups) {
-      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(proxy + i0));  // i0 % 8 == 0: 16-byte aligned
-      const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        proxies[2 * j] = words[j] & 0xFFFFu;
-        proxies[2 * j + 1] = words[j] >> 16;
+  if constexpr (C::Output::kPlane) {
+    qgen_one_pass_finalize_plane<C>(args, t, inv_t);
+  } else {
+    if constexpr (std::is_same_v<typename C::ScaleLayout, qgen_layout_128x4>) {
+      if (args.cols % 256 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0) {
+        qgen_one_pass_finalize_blocked<C>(args, t, inv_t);
+        return;
       }
-    } else {
-#pragma unroll
-      for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
-        proxies[j] = i0 + j < groups ? proxy[i0 + j] : QGEN_ZERO_GROUP_PROXY;
     }
-    uint32_t scale[QGEN_FINALIZE_GROUPS];
-#pragma unroll
-    for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
-      scale[j] = qgen_finalize_group<C>(proxies[j], t, inv_t, args, i0 + j);
-#pragma unroll
-    for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
-      if (i0 + j < groups) C::Output::store_group(args, i0 + j, scale[j]);
-    if (word_stores && i0 + QGEN_FINALIZE_GROUPS <= groups) {
-      int64_t row = walk.quotient, group = walk.remainder;  // group % 4 == 0: each quad is in one row
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        *reinterpret_cast<uint32_t*>(args.scales + C::ScaleLayout::offset(row, group, groups_per_row)) =
-            scale[4 * h] | (scale[4 * h + 1] << 8) | (scale[4 * h + 2] << 16) | (scale[4 * h + 3] << 24);
-        group += 4;  // <= groups_per_row, a multiple of 4
-        if (group == groups_per_row) {
-          group = 0;
-          ++row;
-        }
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) {
-        if (i0 + j >= groups) break;
-        int64_t row, group;
-        qgen_divmod(i0 + j, groups_per_row, row, group);
-        args.scales[C::ScaleLayout::offset(row, group, groups_per_row)] = static_cast<uint8_t>(scale[j]);
-      }
+    const int64_t groups_per_row = args.cols / 16, groups = args.rows * groups_per_row;
+    const uint16_t* proxy = qgen_proxies(args.workspace);
+    const bool word_stores = groups_per_row % 4 == 0 && (reinterpret_cast<uintptr_t>(args.scales) & 3u) == 0;
+    const int64_t first = (static_cast<int64_t>(blockIdx.x) * C::kThreads + threadIdx.x) * QGEN_FINALIZE_GROUPS;
+    const int64_t step = static_cast<int64_t>(gridDim.x) * C::kThreads * QGEN_FINALIZE_GROUPS;
+    qgen_item_walk<1> walk(first, step, groups_per_row);  // (row, group) of i0, advanced with i0
+    for (int64_t i0 = first; i0 < groups; i0 += step, walk.advance()) {
+      uint32_t scale[QGEN_FINALIZE_GROUPS];
+      qgen_finalize_step_scales<C>(args, proxy, i0, groups, t, inv_t, scale);
+      qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
     }
   }
 }

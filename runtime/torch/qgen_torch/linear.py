@@ -73,15 +73,17 @@ def _pad_rows(t, multiple):
     return F.pad(t, (0, 0, 0, pad)) if pad else t
 
 
-# The two-pass GEMM (NUMERICS §6.4) on planes the quantizers write (§6.6), opt-in (mode 'planes', env
-# QGEN_GEMM=planes): where both operands of a GEMM of the layer come from quantizers with a plane-writing twin
-# (G.KERNELS[k]['plane_kernel']; Quartet II's), the twins quantize them and C = gemm_bf16_planes(plane A, plane B,
-# tA * tB): the same bits as Q.gemm_two_pass without its dequantize passes. Not the default: bit-exact on an H100,
-# but the layer measured slower with them at 5fdbc6c (the plane-writing pass B runs far from its memory floor;
-# bench/NOTES.md). Otherwise (other modes and recipes; an FSDP2-gathered weight) the GEMM runs as before. The planes
-# are transient: made right before their GEMM and freed right after it; only NVFP4 tensors are saved for backward.
+# The two-pass GEMM (NUMERICS §6.4) on planes the quantizers write (§6.6): in mode 'planes' (QGEN_GEMM=planes: every
+# GEMM two-pass) and in mode 'tuned' with QGEN_PLANES=1 (default 0), where both operands of a GEMM of the layer come
+# from quantizers with a plane-writing twin (G.KERNELS[k]['plane_kernel']; Quartet II's) and the GEMM runs two-pass,
+# the twins quantize them and C = gemm_bf16_planes(plane A, plane B, tA * tB): the same bits as Q.gemm_two_pass
+# without its dequantize passes. Not the default: since the plane pass B took the bandwidth form it is predicted
+# within a few percent of pass B + dequantize (bench/NOTES.md "Issue 15/16: bandwidth-form dequantize and plane
+# pass B"); at 5fdbc6c, before that form, planes measured slower. Otherwise (mode 'two-pass' or 'fused', other
+# recipes, an FSDP2-gathered weight) the GEMM runs as before. The planes are transient: made right before their
+# GEMM and freed right after it; only NVFP4 tensors are saved.
 def _uses_planes(m, n, k, device, *kernels):
-    if Q.gemm_mode() != 'planes' or any(kernel is None or Q.plane_kernel(kernel) is None for kernel in kernels):
+    if not Q.layer_planes() or any(kernel is None or Q.plane_kernel(kernel) is None for kernel in kernels):
         return False
     return Q.gemm_plan(m, n, k, device.index)[0] == 'two-pass'
 

@@ -142,9 +142,19 @@ def gemm_kernel(m):
 # How gemm() picks its strategy: 'tuned' (G.GEMM_DISPATCH: the tuning table vendored with `qgen vendor --tuning`, or
 # the fallback rule), 'fused' (always the fused kernel GEMM_CHOICE picks) or 'two-pass' (always NUMERICS §6.4).
 # 'planes' is 'two-pass' where the layer (linear.py) takes the bf16 planes from plane-writing quantizers (§6.6)
-# instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass. The results are identical.
+# instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass when QGEN_PLANES=1;
+# 'two-pass' always dequantizes. The results are identical.
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
+# QGEN_PLANES=0 (default) / 1: in mode 'tuned', whether the layer takes the operands of a GEMM the dispatch runs
+# two-pass from plane-writing quantizers (linear.py). Same bits either way; 'two-pass' and 'planes' modes force the
+# one or the other. Off by default: with pass B's blocked scale stores (h-passb) on the dequantize path and the
+# plane pass B still on the flat scale mapping, the two are predicted within a few percent of each other
+# (bench/NOTES.md "Issue 15/16: bandwidth-form dequantize and plane pass B"); the linear bench decides.
+_planes_env = os.environ.get('QGEN_PLANES', '0')
+if _planes_env not in ('0', '1'):
+    raise ValueError('qgen_torch: QGEN_PLANES=%r; allowed: 0 or 1' % _planes_env)
+_tuned_planes = _planes_env == '1'
 # The fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split variants (G.GEMM_SPLIT;
 # NUMERICS §6.2, low bits may differ within the bound, §6.5): faster on the H100 at n = k = 8192, m = 1, 16, 64.
 # QGEN_SKINNY_SPLIT=0 keeps the c = 1 kernels. A tuning table's pick is kept.
@@ -160,9 +170,25 @@ def gemm_mode():
     return _gemm_mode
 
 
+def layer_planes():
+    """Whether the layer takes a two-pass GEMM's operands from plane-writing quantizers (NUMERICS §6.6): always in
+    mode 'planes', in mode 'tuned' with QGEN_PLANES=1 (or set_layer_planes(True)), never in the other modes."""
+    return _gemm_mode == 'planes' or (_gemm_mode == 'tuned' and _tuned_planes)
+
+
+def set_layer_planes(enabled):
+    """Mode 'tuned': take two-pass operands from plane-writing quantizers (True) or dequantize them (False, the
+    default unless QGEN_PLANES=1)."""
+    global _tuned_planes
+    if not isinstance(enabled, bool):
+        raise ValueError('qgen_torch.set_layer_planes: %r; allowed: True or False' % (enabled,))
+    _tuned_planes = enabled
+
+
 def set_gemm_mode(mode):
     """'tuned' (default; env QGEN_GEMM), 'fused', 'two-pass' or 'planes': how gemm() picks its strategy when no kernel
-    is given; 'planes' (opt-in) also makes the layer's GEMMs take their bf16 planes from the quantizers (linear.py)."""
+    is given; 'planes' also makes every GEMM of the layer two-pass on bf16 planes from the quantizers (linear.py),
+    which 'tuned' does where it picks two-pass (see layer_planes)."""
     global _gemm_mode
     if mode not in GEMM_MODES:
         raise ValueError('qgen_torch.set_gemm_mode: %r; allowed: %s' % (mode, ', '.join(GEMM_MODES)))

@@ -615,11 +615,17 @@ def _layer_step(layer, x, mode, seed):
 
 
 def test_plane_layer():
-    """Quartet2Linear with the planes written by the quantizers (mode 'planes') gives the outputs and gradients of
-    the dequantize + two-pass path (mode 'two-pass') bit for bit, with the same seeds; every operand of the three
-    GEMMs came from a plane-writing quantizer; the forward lies within §6.2's bound of the reference."""
+    """Quartet2Linear with the planes written by the quantizers (mode 'planes', and 'tuned' with QGEN_PLANES=1 where
+    it runs two-pass) gives the outputs and gradients of the dequantize + two-pass path (mode 'two-pass') bit for
+    bit, with the same seeds; every operand of the three GEMMs came from a plane-writing quantizer; with
+    QGEN_PLANES=0 (the default) 'tuned' uses none; the forward lies within §6.2's bound of the reference."""
     calls = []
     wrapped = {}
+    tuned_planes = Q._tuned_planes   # QGEN_PLANES of this process, restored at the end
+
+    def expected_planes(got):   # one layer step: X, W, E, E^T quantized with planes, W^T, X^T requantized
+        return got.count('quantize_plane') == 4 and got.count('requantize_plane') == 2 and 'plane_of' not in got
+
     for name in ('quantize_plane', 'requantize_plane', 'plane_of'):
         fn = getattr(Q, name)
         wrapped[name] = fn
@@ -638,17 +644,29 @@ def test_plane_layer():
             y_p, dx_p, dw_p = _layer_step(layer, x, 'planes', seed=5)
             planes_calls = list(calls)
             y_t, dx_t, dw_t = _layer_step(layer, x, 'two-pass', seed=5)
+            Q.set_layer_planes(True)    # = QGEN_PLANES=1
+            calls.clear()
+            y_d, dx_d, dw_d = _layer_step(layer, x, 'tuned', seed=5)
+            tuned_calls = list(calls)
+            Q.set_layer_planes(False)   # = QGEN_PLANES=0, the default
             calls.clear()
             _layer_step(layer, x, 'tuned', seed=5)
             check(not ({'quantize_plane', 'requantize_plane'} & set(calls)),
-                  "mode 'tuned' (the default) uses no plane kernel; planes are opt-in; got %s" % calls)
+                  "mode 'tuned' with QGEN_PLANES=0 uses no plane kernel; got %s" % calls)
             for what, a, b in (('y', y_p, y_t), ('dX', dx_p, dx_t), ('dW', dw_p, dw_t)):
                 check(torch.equal(a, b), '%d x %d -> %d: %s differs between planes and two-pass in %d of %d elements'
                       % (tokens, fin, fout, what, int((a != b).sum()), a.numel()))
             if G.ARCH == 'sm_90a':
-                check(planes_calls.count('quantize_plane') == 4 and planes_calls.count('requantize_plane') == 2
-                      and 'plane_of' not in planes_calls,
+                check(expected_planes(planes_calls),
                       'mode planes: expected 4 quantize_plane + 2 requantize_plane calls, no dequantize; got %s' % planes_calls)
+            # mode 'tuned' with QGEN_PLANES=1: planes wherever all three GEMMs run two-pass, then the same bits
+            plans = {Q.gemm_plan(m_, n_, k_)[0] for m_, n_, k_ in ((tokens, fout, fin), (tokens, fin, fout),
+                                                                 (fout, fin, tokens))}
+            if G.ARCH == 'sm_90a' and plans == {'two-pass'}:
+                check(expected_planes(tuned_calls), "mode 'tuned': expected the plane kernels; got %s" % tuned_calls)
+                for what, a, b in (('y', y_d, y_t), ('dX', dx_d, dx_t), ('dW', dw_d, dw_t)):
+                    check(torch.equal(a, b), "%d x %d -> %d: %s differs between 'tuned' (planes) and two-pass"
+                          % (tokens, fin, fout, what))
             r = G.RECIPES['quartet2']
             xq = quantize_reference(x, G.KERNELS[r['forward']['x']])
             wq = quantize_reference(layer.weight.detach().to(torch.bfloat16), G.KERNELS[r['forward']['w']])
@@ -662,6 +680,7 @@ def test_plane_layer():
         for name, fn in wrapped.items():
             setattr(Q, name, fn)
         Q.set_gemm_mode('tuned')
+        Q.set_layer_planes(tuned_planes)
     return 'planes = two-pass bit for bit (y, dX, dW; 2 shapes), forward within the bound (worst %.3f)' % worst
 
 
