@@ -4,7 +4,7 @@
 #   node bin/qgen.mjs vendor --target torch --arch sm_90a --out .device/pkg  # the torch package (stage package)
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
-# Stages: suite gridcap check sass bench profile probe package linear train tune (linear and train use the package
+# Stages: suite gridcap check sass bench modes profile probe package linear train tune (linear and train use the package
 # that stage package installs). Knobs: ARCH, RUNS (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name
 # regexes), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny),
 # PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
@@ -16,9 +16,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
-ALL=(suite gridcap check sass bench profile probe package linear train tune)
+ALL=(suite gridcap check sass bench modes profile probe package linear train tune)
 STAGES=("$@")
-DEFAULT=(suite gridcap check sass bench probe package linear train tune)   # profile only when named
+DEFAULT=(suite gridcap check sass bench modes probe package linear train tune)   # profile only when named
 [ ${#STAGES[@]} -eq 0 ] && STAGES=("${DEFAULT[@]}")
 for s in "${STAGES[@]}"; do
   [[ " ${ALL[*]} " == *" $s "* ]] || { echo "reproduce: stage '$s'; allowed: ${ALL[*]}"; exit 2; }
@@ -67,6 +67,7 @@ for s in "${STAGES[@]}"; do
     sass) stage sass "${gpu[@]}" sass ;;
     bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
       ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_GEMM_SHAPES:+--gemm-shapes "$BENCH_GEMM_SHAPES"} ;;
+    modes) stage modes python bench/probes/cublaslt_modes.py --out bench/results ;;   # cuBLASLt pointer modes
     profile) stage profile "${gpu[@]}" profile --arch "$ARCH" \
       --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
