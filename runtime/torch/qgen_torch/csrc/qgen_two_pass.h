@@ -66,31 +66,9 @@ inline int plan_for(cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k, ui
                           CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES}) {
     cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align);
   }
-  // The algorithm is the one the heuristic picks for the same GEMM with HOST scalars (what a plain cuBLAS bf16 call
-  // runs), used with the device-pointer descriptor once cublasLtMatmulAlgoCheck accepts it: asked with device
-  // pointers, the heuristic picked slower algorithms on K-heavy shapes (bench/NOTES.md, "cuBLASLt pointer modes").
-  // If the check refuses it, the device descriptor's own first choice runs. Either way one algorithm per plan key.
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  cublasLtMatmulDesc_t host_op = nullptr;
-  const cublasLtPointerMode_t host_scalars = CUBLASLT_POINTER_MODE_HOST;
-  if (cublasLtMatmulDescCreate(&host_op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS) {
-    cublasLtMatmulDescSetAttribute(host_op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
-    cublasLtMatmulDescSetAttribute(host_op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn);
-    cublasLtMatmulDescSetAttribute(host_op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &host_scalars, sizeof host_scalars);
-    cublasLtMatmulHeuristicResult_t checked{};
-    if (cublasLtMatmulAlgoGetHeuristic(handle, host_op, p.a, p.b, p.c, p.c, pref, 1, &result, &found) !=
-            CUBLAS_STATUS_SUCCESS ||
-        found == 0 ||
-        cublasLtMatmulAlgoCheck(handle, p.op, p.a, p.b, p.c, p.c, &result.algo, &checked) != CUBLAS_STATUS_SUCCESS ||
-        checked.workspaceSize > workspace_bytes) {
-      found = 0;
-    }
-    cublasLtMatmulDescDestroy(host_op);
-  }
-  if (found == 0) {
-    s = cublasLtMatmulAlgoGetHeuristic(handle, p.op, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
-  }
+  s = cublasLtMatmulAlgoGetHeuristic(handle, p.op, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
     snprintf(why, 160, "cublasLtMatmulAlgoGetHeuristic found no bf16 algorithm for m=%lld n=%lld k=%lld (%d)",
