@@ -216,10 +216,14 @@ export function sm90SwapLayout(
     // the wgmmas: [64, 64, 128] with 4 consumers and one set, 128 estimated for 80, spilled 176 B); at two CTAs per
     // SM the estimate decides, except with kSplitCtas > 1 (kernels made for two CTAs per SM: the override holds there
     // too, ptxas decides).
-    const chosen = need(2) <= launchRegs ? 2 : consumers > 1 && need(1) <= launchRegs ? 1 : 0;
     const slackHere = ctasPerSm === 1 || kSplitCtas > 1;
     const overridable = (sets: number) =>
       need(sets) <= launchRegs || (slackHere && need(sets) - FRAGMENT_SETS_SLACK <= launchRegs);
+    // kSplitCtas > 1 defaults to what fits two CTAs per SM within the slack (two sets, else one; ptxas decides)
+    const firstFitting = (fits: (sets: number) => boolean, oneAllowed: boolean) =>
+      fits(2) ? 2 : oneAllowed && fits(1) ? 1 : 0;
+    const chosen =
+      kSplitCtas > 1 ? firstFitting(overridable, true) : firstFitting((n) => need(n) <= launchRegs, consumers > 1);
     const wSets = fragmentSets === undefined ? chosen : overridable(fragmentSets) ? fragmentSets : 0;
     if (wSets > 0) {
       const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };

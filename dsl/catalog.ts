@@ -329,12 +329,13 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
     ),
     // K split across CTAs (tiling.kSplitCtas S, NUMERICS §6.2; bench/NOTES.md "Skinny m: K split across CTAs"): S
     // CTAs per 64-row W slab, each a contiguous K range, partials summed in index order by the tile's last CTA; one
-    // consumer with one W fragment set (288 threads, 96 registers) so that two CTAs fit per SM (m <= 64: 32-row A
+    // consumer (288 threads, 96 registers: the layout's default for kSplitCtas > 1 is one W fragment set where two
+    // do not fit) so that two CTAs fit per SM (m <= 64: 32-row A
     // tiles; a 64-row one spills 24 B at 96 registers). They need a workspace
     // argument; the torch package routes to them only behind QGEN_SKINNY_KSPLIT.
     ...[2, 4].map((ks) =>
       gemm(
-        `gemm_nvfp4_bf16_16x64x128_swapab_f1_ks${ks}`,
+        `gemm_nvfp4_bf16_16x64x128_swapab_ks${ks}`,
         {
           ctaTile: [16, 64, 128],
           consumers: 1,
@@ -342,25 +343,25 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
           cluster: [1, 1],
           tileOrder: 'swizzle-8',
           registerOperand: 'b',
-          fragmentSets: 1,
           kSplitCtas: ks,
         },
         { doc: `the m <= 16 swapped NVFP4 GEMM, K split across ${ks} CTAs (NUMERICS §6.2)`, output: 'bf16' },
       ),
     ),
-    gemm(
-      'gemm_nvfp4_bf16_32x64x128_swapab_f1_ks2',
-      {
-        ctaTile: [32, 64, 128],
-        consumers: 1,
-        stages: 8,
-        cluster: [1, 1],
-        tileOrder: 'swizzle-8',
-        registerOperand: 'b',
-        fragmentSets: 1,
-        kSplitCtas: 2,
-      },
-      { doc: 'the m <= 64 swapped NVFP4 GEMM (32-row A tiles), K split across 2 CTAs (NUMERICS §6.2)', output: 'bf16' },
+    ...[2, 4].map((ks) =>
+      gemm(
+        `gemm_nvfp4_bf16_32x64x128_swapab_ks${ks}`,
+        {
+          ctaTile: [32, 64, 128],
+          consumers: 1,
+          stages: 8,
+          cluster: [1, 1],
+          tileOrder: 'swizzle-8',
+          registerOperand: 'b',
+          kSplitCtas: ks,
+        },
+        { doc: `the m <= 64 swapped NVFP4 GEMM (32-row A tiles), K split across ${ks} CTAs`, output: 'bf16' },
+      ),
     ),
     // Producer-side decode (bench/NOTES.md "Issue 16"): a decoder warpgroup dequantizes both operands into a ring of
     // bf16 tiles; two consumer warpgroups of 64x256 (128 accumulators each) issue SS wgmma only.

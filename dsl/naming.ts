@@ -208,7 +208,8 @@ function swapToken(g: GemmSpec): string {
 
 /**
  * A tuning candidate's GEMM name: the stem and the whole tiling, <M>x<N>x<K>_c<consumers>_s<stages>_<order>_k<cluster>
- * (order sw8 | row | col), then _swapab for registerOperand 'b' (and _ks<S> for kSplitCtas S > 1), e.g. gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
+ * (order sw8 | row | col), then _swapab for registerOperand 'b' (and _ks<S> for kSplitCtas S > 1), e.g.
+ * gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
  */
 export function tunedGemmName(g: GemmSpec): string {
   const t = g.tiling;

@@ -384,7 +384,19 @@ __device__ __forceinline__ void finish_unit(uint8_t* smem, const qgen_gemm_args&
   asm volatile("bar.sync %0, 128;" ::"n"(kUnitArrived) : "memory");
   if (*last == 0u) return;
   __threadfence();
+  // One partial at a time, all its elements loaded before they are added: S round trips to L2, not S x kXRows / 2.
   const float* parts = ws + static_cast<int64_t>(tile) * kSplitCtas * kUnitFloats;
+  float sum[kXRows / 2];
+#pragma unroll
+  for (int i = 0; i < kXRows / 2; ++i) sum[i] = __ldcg(parts + i * 128 + t);
+#pragma unroll
+  for (int p = 1; p < kSplitCtas; ++p) {
+    float next[kXRows / 2];
+#pragma unroll
+    for (int i = 0; i < kXRows / 2; ++i) next[i] = __ldcg(parts + p * kUnitFloats + i * 128 + t);
+#pragma unroll
+    for (int i = 0; i < kXRows / 2; ++i) sum[i] = sum[i] + next[i];
+  }
   Out* out = static_cast<Out*>(args.c);
   const int64_t col = static_cast<int64_t>(c.tn) * kWRows + warp * 16 + (lane >> 2);
 #pragma unroll
@@ -393,11 +405,7 @@ __device__ __forceinline__ void finish_unit(uint8_t* smem, const qgen_gemm_args&
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int64_t r = row + (e & 1), cc = col + 8 * (e >> 1);
-      const int i = 4 * j + e;
-      float sum = __ldcg(parts + i * 128 + t);
-#pragma unroll
-      for (int p = 1; p < kSplitCtas; ++p) sum = sum + __ldcg(parts + p * kUnitFloats + i * 128 + t);
-      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, (sum + 0.0f) * alpha);
+      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, (sum[4 * j + e] + 0.0f) * alpha);
     }
   }
 }

@@ -110,7 +110,7 @@ typedef struct {
   const uint8_t* b_scales;     /* 128x4 layout for an [n, k/16] grid */
   const float* b_tensor_scale; /* device pointer to tB */
   int64_t m, n, k;
-  void* c; /* [m, n] row-major, bf16 or f32 per the kernel */
+  void* c;         /* [m, n] row-major, bf16 or f32 per the kernel */
   void* workspace; /* kSplitCtas > 1 only: >= qgen_<name>_workspace_bytes(m, n, k) bytes, 16-byte aligned */
   size_t workspace_bytes;
 } qgen_gemm_args;

@@ -192,13 +192,15 @@ export function checkGemmOutput(
 /** The m of the skinny cases every GEMM runs (the operand-swapped tilings' regime; 16 and 64 are its tile heights). */
 export const SKINNY_M = [1, 7, 16, 64] as const;
 
-/** How a tiling sums K (NUMERICS §6.2): one chain per tile, or split over c consumers in blocks of ctaTile[2]. */
+/** How a tiling sums K (NUMERICS §6.2): one chain per tile, or split over S CTAs (contiguous ranges) and c
+ * consumers in blocks of ctaTile[2]. Tilings with the same order give the same bits. */
 export const ONE_CHAIN = 'one chain per tile';
 export function kSumOrder(spec: GemmSpec): string {
   const t = spec.tiling;
-  return t.registerOperand === 'b' && t.consumers > 1
-    ? `${t.consumers} consumers x ${t.ctaTile[2]}-wide blocks`
-    : ONE_CHAIN;
+  const ctas = t.registerOperand === 'b' ? (t.kSplitCtas ?? 1) : 1;
+  const consumers = t.registerOperand === 'b' ? t.consumers : 1;
+  if (ctas === 1 && consumers === 1) return ONE_CHAIN;
+  return `${ctas > 1 ? `${ctas} CTAs x ` : ''}${consumers} consumers x ${t.ctaTile[2]}-wide blocks`;
 }
 
 export interface GemmSuiteResult {
@@ -311,10 +313,13 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // K split over c > 1 consumers (NUMERICS §6.2 "K split inside the CTA"): fewer K blocks than consumers (k = 64),
-  // a K block count that c does not divide (k = 384: 3 blocks of 128, the tiles padded with an empty step), and the
-  // latter with more tiles than CTAs (n = 4160: a CTA runs tiles one after another through the padded schedule and
-  // the partials' named barriers); m in {1, 7, 16, 64}, both regimes.
+  // K split over c > 1 consumers or S > 1 CTAs (NUMERICS §6.2 "K split inside the CTA" / "across CTAs"): fewer K
+  // blocks than consumers or CTAs (k = 64: empty consumers, empty K ranges), a K block count that c or S does not
+  // divide (k = 384: 3 blocks of 128, tiles padded with an empty step, the last range shorter or empty; k = 640: 5
+  // blocks, S = 4 gives ranges of 2, 2, 1, 0), and more tiles (x S work units) than CTAs (n = 4160: a CTA runs units
+  // one after another through the padded schedule, the partials' named barriers and the tile counters); m in
+  // {1, 7, 16, 64}, both regimes. The runner launches the S > 1 kernels twice on one workspace zero-filled once, the
+  // outputs poisoned in between: the second launch passes only if the first restored the counters.
   for (const spec of specs.filter((s) => kSumOrder(s) !== ONE_CHAIN)) {
     const bad: string[] = [];
     const shapes = [
@@ -332,12 +337,14 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     else passed++;
     lines.push(
       `${bad.length ? 'FAIL' : 'PASS'} ${spec.name} K split (${kSumOrder(spec)}): ${shapes.length} shapes with ` +
-        `k = 64, 384, 640, n up to 4160 (bit-exact and within the bound)${bad.length ? `\n  ${bad.join('\n  ')}` : ''}`,
+        `k = 64, 384, 640, n up to 4160 (bit-exact and within the bound` +
+        `${(spec.tiling.kSplitCtas ?? 1) > 1 ? '; second launch on a reused workspace' : ''})` +
+        `${bad.length ? `\n  ${bad.join('\n  ')}` : ''}`,
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
   // NUMERICS §6.2: tilings with one K chain per tile neither split nor reorder K, and the K-split tilings with the
-  // same (c, ctaTile[2]) split it the same way: within each such group every bf16 tiling must give the same bytes on
+  // same (S, c, ctaTile[2]) split it the same way: within each such group every bf16 tiling must give the same bytes on
   // inexact inputs. Different groups sum in different orders and are only held to the bound (cases above).
   const groups = new Map<string, GemmSpec[]>();
   for (const spec of specs.filter((s) => s.output === 'bf16'))
