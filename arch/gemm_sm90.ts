@@ -219,11 +219,15 @@ export function sm90SwapLayout(
     const slackHere = ctasPerSm === 1 || kSplitCtas > 1;
     const overridable = (sets: number) =>
       need(sets) <= launchRegs || (slackHere && need(sets) - FRAGMENT_SETS_SLACK <= launchRegs);
-    // kSplitCtas > 1 defaults to what fits two CTAs per SM within the slack (two sets, else one; ptxas decides)
+    // kSplitCtas > 1 with one consumer defaults to what fits two CTAs per SM within the slack (two sets, else one;
+    // ptxas, measured: one set of the 16- and 32-row tiles fits 96 registers without spills; two consumers at 72
+    // registers spilled 84 B, so they keep the estimate, which puts them at one CTA per SM)
     const firstFitting = (fits: (sets: number) => boolean, oneAllowed: boolean) =>
       fits(2) ? 2 : oneAllowed && fits(1) ? 1 : 0;
     const chosen =
-      kSplitCtas > 1 ? firstFitting(overridable, true) : firstFitting((n) => need(n) <= launchRegs, consumers > 1);
+      kSplitCtas > 1 && consumers === 1 && ctasPerSm === 2
+        ? firstFitting(overridable, true)
+        : firstFitting((n) => need(n) <= launchRegs, consumers > 1);
     const wSets = fragmentSets === undefined ? chosen : overridable(fragmentSets) ? fragmentSets : 0;
     if (wSets > 0) {
       const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };

@@ -34,6 +34,7 @@
 // Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16_32x64x128_swapab_ks2: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_90a.
 //   Operands swapped (tiling.registerOperand 'b'): tile 32x64x128 computed as C^T = B . A^T; persistent CTAs (2 per SM), tile order swizzle-8; 288 threads = a consumer warpgroup (B fragments, wgmma) + an A-decoding warpgroup + a TMA warp (one thread issues).
+//   K split across CTAs (NUMERICS §6.2, tiling.kSplitCtas 2): 2 CTAs per tile, CTA j sums the contiguous K blocks [j p, (j + 1) p), p = ceil(ksteps / 2), writes its fp32 partial to the workspace and counts its arrival; the tile's last CTA adds the partials in index order, P0 + P1, stores the tile and resets the counter (workspace: qgen_<name>_workspace_bytes(m, n, k), zero-filled once by the caller, NUMERICS §8).
 //   Pipeline: 8 raw stages filled by TMA (32x64 + 64x64 code bytes, 4 scale blocks of 512 B; mbarriers full/empty) -> a ring of 4 dequantized bf16 A tiles (2 SW128 atom(s) of 4096 B; mbarriers full/empty); 99536 B shared memory.
 //   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8.
 //   Consumer, per K block: issue the 8 wgmmas of block k (B from registers, A's tile from the ring), wait, release the A tile, dequantize B of the consumer's next block. The decoders fill the A ring ahead (1, 2 or 4 warps per K block by the A tile size, groups taking K blocks in turn); no CTA-wide barrier.

@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -214,10 +215,11 @@ void check_gemm_operands(const at::Tensor& a_codes, const at::Tensor& b_codes) {
 // allocated (or grown) and left reusable by every launch, so no memset per call; launches on one stream are ordered.
 void* gemm_workspace(const GemmKernel& k, const at::Tensor& like, int64_t m, int64_t n, int64_t kk, size_t& bytes) {
   bytes = k.workspace_bytes(m, n, kk);
-  static std::map<std::pair<int, cudaStream_t>, at::Tensor> cache;
+  // never destroyed: freeing CUDA memory from a static destructor at exit can outlive the CUDA context
+  static auto* cache = new std::map<std::pair<int, cudaStream_t>, at::Tensor>();
   static std::mutex lock;
   const std::lock_guard<std::mutex> hold(lock);
-  at::Tensor& ws = cache[{like.get_device(), c10::cuda::getCurrentCUDAStream().stream()}];
+  at::Tensor& ws = (*cache)[{static_cast<int>(like.get_device()), c10::cuda::getCurrentCUDAStream().stream()}];
   if (!ws.defined() || static_cast<size_t>(ws.numel()) < bytes)
     ws = at::zeros({static_cast<int64_t>(std::max<size_t>(bytes, 16))}, like.options().dtype(at::kByte));
   bytes = static_cast<size_t>(ws.numel());
