@@ -16,7 +16,8 @@ import { gemmSpace } from '../validate/space.ts';
 import { lower, type GemmPlan } from '../lower/lower.ts';
 import { renderKernel } from '../render/render.ts';
 import { renderDispatch } from '../harness/gpu/bind.ts';
-import { kSumOrder } from '../harness/gpu/gemm_suite.ts';
+import { K_ORDER_PROBE_BLOCK_SUMS, kOrderProbeOperands, kSumOrder } from '../harness/gpu/gemm_suite.ts';
+import { dequantizeUnscaled } from '../reference/dequantize.ts';
 import { compileCuda, nvccVersion } from '../harness/nvcc.ts';
 import { vendor } from '../emit/vendor.ts';
 import { kSplitRanges, splitKAccumulator, sumInIndexOrder } from '../reference/gemm.ts';
@@ -250,6 +251,27 @@ test('protocol: a reducer summing in arrival order (or not resetting the counter
     second.out.every((x) => Number.isNaN(x)),
     'without the reset the reused workspace loses every tile',
   );
+});
+
+test('suite: the K-order probe has the designed block sums, and its value depends on the split order', () => {
+  const { a, b } = kOrderProbeOperands(3, 5);
+  const A = dequantizeUnscaled(a),
+    B = dequantizeUnscaled(b);
+  for (let r = 0; r < 3; r++)
+    for (let c = 0; c < 5; c++) {
+      const sums = [0, 1, 2, 3].map((blk) => {
+        let s = 0;
+        for (let k = 128 * blk; k < 128 * (blk + 1); k++) s += A[r * 512 + k] * B[c * 512 + k];
+        return s;
+      });
+      assert.equal(sums, [...K_ORDER_PROBE_BLOCK_SUMS], `(${r}, ${c})`);
+    }
+  const value = (c: number, s: number) => splitKAccumulator(K_ORDER_PROBE_BLOCK_SUMS, c, s);
+  assert.equal([value(1, 4), value(1, 2), value(2, 1), value(4, 1), value(2, 2)], [2, 2, 3, 2, 2]);
+  // arrival orders a wrong reducer could use give other values: the probe sees them
+  const [p0, p1, p2, p3] = K_ORDER_PROBE_BLOCK_SUMS;
+  assert.is(sumInIndexOrder([p3, p1, p0, p2]), 4);
+  assert.is(sumInIndexOrder([p2, p0, p1, p3]), 3);
 });
 
 test('suite: kernels sum K in the same order only with the same (S, c, ctaTile[2])', () => {
