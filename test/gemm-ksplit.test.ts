@@ -274,6 +274,35 @@ test('suite: the K-order probe has the designed block sums, and its value depend
   assert.is(sumInIndexOrder([p2, p0, p1, p3]), 3);
 });
 
+test('template = the protocol model: index-order sum, the S-th arrival completes, reset, fences', () => {
+  const src = readFileSync(path.join('templates', 'gemm_sm90_swap.cu.hbs'), 'utf8');
+  const body = src.slice(src.indexOf('__device__ __forceinline__ void finish_unit('));
+  const at = (text: string) => {
+    const i = body.indexOf(text);
+    assert.ok(i >= 0, text);
+    return i;
+  };
+  // partial stored, fence (release), barrier, then one thread's arrival
+  assert.ok(at('__stcg(mine + i * 128 + t, sum);') < at('__threadfence();'));
+  assert.ok(at('__threadfence();') < at('const uint32_t before = atomicAdd(&counters[tile], 1u);'));
+  at('const bool completes = before == static_cast<uint32_t>(kSplitCtas - 1);');
+  at('if (completes) atomicExch(&counters[tile], 0u);');
+  // the completing CTA: fence (acquire), then P_0, then P_1 .. P_{S-1} added in index order
+  const reads = at('float sum[kXRows / 2];');
+  assert.ok(body.lastIndexOf('__threadfence();', reads) > at('if (*last == 0u) return;'));
+  assert.ok(at('sum[i] = __ldcg(parts + i * 128 + t);') > reads);
+  at('for (int p = 1; p < kSplitCtas; ++p) {');
+  at('next[i] = __ldcg(parts + p * kUnitFloats + i * 128 + t);');
+  at('sum[i] = sum[i] + next[i];');
+  at('qgen_store_one(out, r * args.n + cc, (sum[4 * j + e] + 0.0f) * alpha);');
+  // unit u = tile * S + j; ranges of ceil(ksteps / S) blocks; +0 for a unit without blocks
+  assert.ok(src.includes('float* mine = ws + static_cast<int64_t>(c.tile) * kUnitFloats;'));
+  assert.ok(src.includes('const int32_t tile = c.tile / kSplitCtas;'));
+  assert.ok(src.includes('return kSplitCtas == 1 ? g.ksteps : (g.ksteps + kSplitCtas - 1) / kSplitCtas;'));
+  assert.ok(src.includes('kb0 = (tile % kSplitCtas) * range_blocks(g);'));
+  assert.ok(src.includes('float sum = has_blocks ? acc[i] : 0.0f;'));
+});
+
 test('suite: kernels sum K in the same order only with the same (S, c, ctaTile[2])', () => {
   const order = (name: string) => kSumOrder(catalogSpec(name, 'sm_90a') as GemmSpec);
   assert.is(order('gemm_nvfp4_bf16_16x64x128_swapab_ks2'), '2 CTAs x 1 consumers x 128-wide blocks');
