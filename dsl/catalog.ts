@@ -363,6 +363,26 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         { doc: `the m <= 64 swapped NVFP4 GEMM (32-row A tiles), K split across ${ks} CTAs`, output: 'bf16' },
       ),
     ),
+    // The same with 64-deep K blocks and 16 raw stages: two W fragment sets fit the 96 registers (92 / 96 used, no
+    // spills), so each consumer also overlaps its decode with its own wgmmas (the chain of c = 1, half as deep).
+    ...[16, 32].map((rows) =>
+      gemm(
+        `gemm_nvfp4_bf16_${rows}x64x64_swapab_ks2`,
+        {
+          ctaTile: [rows, 64, 64],
+          consumers: 1,
+          stages: 16,
+          cluster: [1, 1],
+          tileOrder: 'swizzle-8',
+          registerOperand: 'b',
+          kSplitCtas: 2,
+        },
+        {
+          doc: `the m <= ${rows === 16 ? 16 : 64} swapped NVFP4 GEMM, 64-deep K blocks split across 2 CTAs`,
+          output: 'bf16',
+        },
+      ),
+    ),
     // Producer-side decode (bench/NOTES.md "Issue 16"): a decoder warpgroup dequantizes both operands into a ring of
     // bf16 tiles; two consumer warpgroups of 64x256 (128 accumulators each) issue SS wgmma only.
     gemm(

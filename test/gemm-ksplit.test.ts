@@ -16,7 +16,12 @@ import { gemmSpace } from '../validate/space.ts';
 import { lower, type GemmPlan } from '../lower/lower.ts';
 import { renderKernel } from '../render/render.ts';
 import { renderDispatch } from '../harness/gpu/bind.ts';
-import { K_ORDER_PROBE_BLOCK_SUMS, kOrderProbeOperands, kSumOrder } from '../harness/gpu/gemm_suite.ts';
+import {
+  K_ORDER_PROBE_BLOCK_SUMS,
+  kOrderProbeBlockSums,
+  kOrderProbeOperands,
+  kSumOrder,
+} from '../harness/gpu/gemm_suite.ts';
 import { dequantizeUnscaled } from '../reference/dequantize.ts';
 import { compileCuda, nvccVersion } from '../harness/nvcc.ts';
 import { vendor } from '../emit/vendor.ts';
@@ -268,6 +273,11 @@ test('suite: the K-order probe has the designed block sums, and its value depend
     }
   const value = (c: number, s: number) => splitKAccumulator(K_ORDER_PROBE_BLOCK_SUMS, c, s);
   assert.equal([value(1, 4), value(1, 2), value(2, 1), value(4, 1), value(2, 2)], [2, 2, 3, 2, 2]);
+  // 64-deep blocks (the four sums in blocks 0, 2, 4, 6) give the same values; 256-deep: two blocks, 2^24 + 1 rounds
+  assert.equal(kOrderProbeBlockSums(64), [2 ** 24, 0, 1, 0, -(2 ** 24), 0, 2, 0]);
+  assert.equal(kOrderProbeBlockSums(256), [2 ** 24 + 1, -(2 ** 24) + 2]);
+  assert.is(splitKAccumulator(kOrderProbeBlockSums(64), 1, 2), 2);
+  assert.is(splitKAccumulator(kOrderProbeBlockSums(256), 2, 1), 2);
   // arrival orders a wrong reducer could use give other values: the probe sees them
   const [p0, p1, p2, p3] = K_ORDER_PROBE_BLOCK_SUMS;
   assert.is(sumInIndexOrder([p3, p1, p0, p2]), 4);

@@ -212,6 +212,12 @@ export function kSumOrder(spec: GemmSpec): string {
  * c = 4: 2; c = 2 (blocks 0, 2 | 1, 3): 0 + 3 = 3. The binary64 reference is 3 (within the bound either way).
  */
 export const K_ORDER_PROBE_BLOCK_SUMS = [2 ** 24, 1, -(2 ** 24), 2] as const;
+/** The probe's sums per K block of `bk` (64: the four sums in blocks 0, 2, 4, 6 of 8; 256: [2^24 + 1, -2^24 + 2]). */
+export function kOrderProbeBlockSums(bk: number): number[] {
+  const sums = new Array<number>(512 / bk).fill(0);
+  K_ORDER_PROBE_BLOCK_SUMS.forEach((v, i) => (sums[Math.floor((128 * i) / bk)] += v));
+  return sums;
+}
 export function kOrderProbeOperands(m: number, n: number): { a: QuantizedTensor; b: QuantizedTensor } {
   const k = 512;
   // E2M1 codes: 1.0 = 2, 2.0 = 4, 4.0 = 6, sign 8; E4M3 2^e = (e + 7) << 3.
@@ -375,13 +381,14 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // The K-order probe on every K-split tiling with 128-wide blocks: c must be the split order's value
-  // (splitKAccumulator), bit for bit, in every element (m = 16, n = 4160: 65 x S work units, arrival orders vary).
-  for (const spec of specs.filter((s) => kSumOrder(s) !== ONE_CHAIN && s.tiling.ctaTile[2] === 128)) {
+  // The K-order probe on every K-split tiling: c must be the split order's value (splitKAccumulator on the probe's
+  // block sums for the tiling's ctaTile[2]), bit for bit, in every element (m = 16, n = 4160: 65 x S work units,
+  // arrival orders vary).
+  for (const spec of specs.filter((s) => kSumOrder(s) !== ONE_CHAIN)) {
     const [m, n] = [16, 4160];
     const { a, b } = kOrderProbeOperands(m, n);
     const t = spec.tiling;
-    const want = splitKAccumulator(K_ORDER_PROBE_BLOCK_SUMS, t.consumers, t.kSplitCtas ?? 1);
+    const want = splitKAccumulator(kOrderProbeBlockSums(t.ctaTile[2]), t.consumers, t.kSplitCtas ?? 1);
     const res = await runner.run({
       kernel: spec.name,
       rows: m,
