@@ -208,6 +208,66 @@ test('sweep: finalists within 10% are re-timed interleaved', async () => {
   );
 });
 
+// At 4e03bc1 and 2c4538a the same shape's cuBLAS bf16 time moved by 8% and its two-pass time by 14% between two sweeps
+// an hour apart: a ratio of timings taken minutes apart in one sweep carries the clock's drift. The winner and cuBLAS
+// are now re-timed in the same interleaved rounds, and the ratio uses those rounds.
+test('sweep: cuBLAS bf16 is re-timed interleaved with the finalists, and the winners use those rounds', async () => {
+  const order: string[] = [];
+  let calls = 0;
+  const drift = () => 1 + 0.1 * calls++; // every launch set is 10% slower than the one before
+  const backend: SweepBackend = {
+    async check() {
+      return null;
+    },
+    async time(c) {
+      order.push(c.name);
+      return (c.name === 'a' ? 100 : 300) * drift();
+    },
+    async baseline() {
+      order.push('cublas');
+      return 90 * drift();
+    },
+    async restart() {},
+  };
+  const cs: Candidate[] = ['a', 'slow'].map((name) => ({ name, strategy: 'fused' as const, tiling: cands[3].tiling }));
+  const s = await sweep(
+    { candidates: cs, shapes: [shapes[0]], reps: 4, budgetS: 100, timeoutS: 1, retimeRounds: 3 },
+    backend,
+  );
+  // first timings, then rounds of (cuBLAS, the one finalist)
+  assert.equal(order, ['cublas', 'a', 'slow', 'cublas', 'a', 'cublas', 'a', 'cublas', 'a']);
+  const key = '16384x4096x4096';
+  assert.is(s.baselines[key], 90);
+  assert.is(s.interleavedBaselines[key], 90 * (1 + 0.1 * 5)); // median of the rounds' calls 3, 5, 7
+  const a = s.candidates.find((r) => r.candidate === 'a')!;
+  assert.is(a.retimedUs, 100 * (1 + 0.1 * 6));
+  const w = s.winners[0];
+  assert.is(w.candidate, 'a');
+  assert.is(w.cublasBf16Us, s.interleavedBaselines[key], 'the ratio uses the interleaved cuBLAS time');
+  assert.ok(Math.abs(w.cublasBf16Us! / w.us - (90 * 1.5) / (100 * 1.6)) < 1e-12);
+  // resumed with those results: nothing is timed again
+  order.length = 0;
+  const again = await sweep(
+    {
+      candidates: cs,
+      shapes: [shapes[0]],
+      reps: 4,
+      budgetS: 100,
+      timeoutS: 1,
+      retimeRounds: 3,
+      previous: {
+        candidates: s.candidates,
+        checks: s.checks,
+        baselines: s.baselines,
+        interleavedBaselines: s.interleavedBaselines,
+      },
+    },
+    backend,
+  );
+  assert.equal(order, []);
+  assert.equal(again.interleavedBaselines, s.interleavedBaselines);
+});
+
 // The tune runner once linked runner.cu + baselines.cu without degraded_gemm.cu (baselines.cu's table names its
 // function): the first H100 sweep (5fdbc6c) failed at the link. Both runners now take runnerSources().
 test('runner sources: every translation unit of harness/runner/ is linked into the test and the tune runner', () => {

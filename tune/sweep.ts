@@ -4,7 +4,9 @@
 //      candidate is recorded on every shape with its reason and never timed, so it can never win;
 //   2. time every (shape, checked candidate) pair: median of `reps` launches (the runner rotates buffers past the
 //      L2); a failing or hung launch is recorded and the sweep goes on; past the budget, the rest is 'skipped';
-//   3. per shape, the finalists within 10% of the best are re-timed interleaved (rounds of one launch set each);
+//   3. per shape, the finalists within 10% of the best (at least the best) are re-timed interleaved with cuBLAS bf16
+//      (rounds of one launch set each; the report's ratio to cuBLAS comes from these rounds: the GPU's clock drifts by
+//      10-20% between a shape's first timings, bench/NOTES.md);
 //   4. per shape class (tune/tuning.ts shapeClass) the winner is the candidate with the least total time over the
 //      class's shapes, among those timed on all of them.
 // Resumable: results of an earlier run (same cache key) are kept; only 'skipped' pairs and unchecked candidates run.
@@ -29,7 +31,7 @@ export interface SweepBackend {
   check(c: Candidate): Promise<string | null>;
   /** Median time in microseconds of `reps` launches of `c` on `shape` (throws with a reason on failure). */
   time(c: Candidate, shape: WorkloadGemm, reps: number): Promise<number>;
-  /** cuBLAS bf16 on the same shape (context for the report), microseconds. */
+  /** cuBLAS bf16 on the same shape (the report's reference), microseconds. */
   baseline(shape: WorkloadGemm, reps: number): Promise<number>;
   /** After a timeout: the backend is restarted (a hung kernel leaves the runner unusable). */
   restart(): Promise<void>;
@@ -45,7 +47,12 @@ export interface SweepOptions {
   timeoutS: number;
   /** Interleaved rounds for the finalists. */
   retimeRounds?: number;
-  previous?: { candidates: CandidateResult[]; checks: CheckResult[]; baselines: Record<string, number> };
+  previous?: {
+    candidates: CandidateResult[];
+    checks: CheckResult[];
+    baselines: Record<string, number>;
+    interleavedBaselines?: Record<string, number>;
+  };
   now?: () => number;
   progress?: (done: number, total: number, what: string) => void;
   /** Called after each shape with the state so far (the caller writes the file: a killed run keeps its work). */
@@ -55,7 +62,10 @@ export interface SweepOptions {
 export interface SweepState {
   candidates: CandidateResult[];
   checks: CheckResult[];
+  /** cuBLAS bf16 per shape, first timing (before the candidates). */
   baselines: Record<string, number>;
+  /** cuBLAS bf16 per shape, median of the rounds interleaved with the finalists (what ratios use). */
+  interleavedBaselines: Record<string, number>;
   winners: TuningWinner[];
   complete: boolean;
 }
@@ -84,6 +94,7 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
   const reps = o.reps;
   const checks = new Map((o.previous?.checks ?? []).map((c) => [c.candidate, c]));
   const baselines: Record<string, number> = { ...(o.previous?.baselines ?? {}) };
+  const interleaved: Record<string, number> = { ...(o.previous?.interleavedBaselines ?? {}) };
   const results = new Map<string, CandidateResult>();
   for (const r of o.previous?.candidates ?? []) if (r.status !== 'skipped') results.set(`${r.shape}|${r.candidate}`, r);
   const total = o.candidates.length * (1 + o.shapes.length);
@@ -128,7 +139,8 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
       candidates: list,
       checks: [...checks.values()],
       baselines,
-      winners: pickWinners(o.shapes, list, baselines),
+      interleavedBaselines: interleaved,
+      winners: pickWinners(o.shapes, list, { ...baselines, ...interleaved }),
       complete,
     };
   };
@@ -184,31 +196,40 @@ export async function sweep(o: SweepOptions, backend: SweepBackend): Promise<Swe
         record(c, { status: timedOut ? 'timeout' : 'failed', reason: message(e) });
       }
     }
-    // Finalists within 10% of the best, re-timed interleaved (unless already re-timed in an earlier run).
+    // Finalists within 10% of the best (the best at least) and cuBLAS bf16, re-timed interleaved (unless an earlier
+    // run did it).
     const ok = o.candidates
       .map((c) => results.get(`${key}|${c.name}`))
       .filter((r): r is CandidateResult => r?.status === 'ok');
     const best = Math.min(...ok.map((r) => r.medianUs!));
     const finalists = ok.filter((r) => r.medianUs! <= best * 1.1);
-    if (finalists.length > 1 && finalists.some((r) => r.retimedUs === undefined) && !overBudget()) {
+    const pending = finalists.some((r) => r.retimedUs === undefined) || interleaved[key] === undefined;
+    if (finalists.length > 0 && pending && !overBudget()) {
       const rounds = o.retimeRounds ?? 5;
+      const roundReps = Math.max(3, reps >> 1);
       const samples = new Map<string, number[]>(finalists.map((r) => [r.candidate, []]));
+      const cublas: number[] = [];
       for (let i = 0; i < rounds; i++) {
+        try {
+          cublas.push(await withTimeout(backend.baseline(shape, roundReps), o.timeoutS));
+        } catch (e) {
+          if (e instanceof Timeout) await backend.restart();
+        }
         for (const r of finalists) {
           const c = o.candidates.find((x) => x.name === r.candidate)!;
           try {
-            samples
-              .get(r.candidate)!
-              .push(await withTimeout(backend.time(c, shape, Math.max(3, reps >> 1)), o.timeoutS));
+            samples.get(r.candidate)!.push(await withTimeout(backend.time(c, shape, roundReps), o.timeoutS));
           } catch (e) {
             if (e instanceof Timeout) await backend.restart();
           }
         }
       }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
       for (const r of finalists) {
-        const xs = samples.get(r.candidate)!.sort((a, b) => a - b);
-        if (xs.length) r.retimedUs = xs[xs.length >> 1];
+        const xs = samples.get(r.candidate)!;
+        if (xs.length) r.retimedUs = median(xs);
       }
+      if (cublas.length) interleaved[key] = median(cublas);
     }
     o.save?.(state(false));
   }

@@ -488,6 +488,7 @@ export async function runTune(o: TuneOptions): Promise<number> {
   type Saved = TuningFile & {
     checks?: CheckResult[];
     baselines?: Record<string, number>;
+    interleavedBaselines?: Record<string, number>;
     complete?: boolean;
     quantizerChecks?: CheckResult[];
     quantizersComplete?: boolean;
@@ -534,6 +535,7 @@ export async function runTune(o: TuneOptions): Promise<number> {
       winners: state.winners,
       checks: state.checks,
       baselines: state.baselines,
+      interleavedBaselines: state.interleavedBaselines,
       complete: state.complete,
       ...(quantizers
         ? {
@@ -568,7 +570,12 @@ export async function runTune(o: TuneOptions): Promise<number> {
       budgetS: Math.max(0, o.budgetS - elapsedS),
       timeoutS: o.timeoutS,
       previous: previous
-        ? { candidates: previous.candidates, checks, baselines: previous.baselines ?? {} }
+        ? {
+            candidates: previous.candidates,
+            checks,
+            baselines: previous.baselines ?? {},
+            interleavedBaselines: previous.interleavedBaselines ?? {},
+          }
         : { candidates: [], checks, baselines: {} },
       progress: progressBar(Date.now()),
       save: write,
