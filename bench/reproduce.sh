@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the figures README cites, on a GPU machine, stage by stage. Host first (Node needed there only):
 #   bash scripts/pack-node.sh && npm run gpu:bundle                         # .device/node.xz, bundle, provenance
-#   node bin/qgen.mjs vendor --target torch --arch sm_90a --out .device/pkg  # the torch package (stage package)
+#   node bin/qgen.mjs vendor --target torch --arch sm_90a --out .device/pkg \
+#     --tuning tuning/sm_90a-nvidia-h100-80gb-hbm3.json   # the torch package (stage package); the table makes
+#                                                         # linear's 'tuned' rows use it (their 'tuning' column)
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
 # Stages: suite gridcap check sass bench modes profile probe package linear train tune (linear and train use the package
