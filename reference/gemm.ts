@@ -111,3 +111,49 @@ export function gemmKernelBound(
   }
   return out;
 }
+
+/**
+ * NUMERICS §6.2 "K split across CTAs": the K blocks [start, end) of range j = 0 .. S - 1 of a tile with `ksteps`
+ * blocks: contiguous, ceil(ksteps / S) each, the last ones shorter or empty (start = end).
+ */
+export function kSplitRanges(ksteps: number, kSplitCtas: number): Array<[number, number]> {
+  if (!Number.isInteger(ksteps) || ksteps < 1) throw new Error(`kSplitRanges: ksteps = ${ksteps}; allowed: >= 1`);
+  if (!Number.isInteger(kSplitCtas) || kSplitCtas < 1)
+    throw new Error(`kSplitRanges: kSplitCtas = ${kSplitCtas}; allowed: >= 1`);
+  const per = Math.ceil(ksteps / kSplitCtas);
+  return Array.from({ length: kSplitCtas }, (_, j) => {
+    const start = Math.min(j * per, ksteps);
+    return [start, Math.min(start + per, ksteps)] as [number, number];
+  });
+}
+
+/** ((x_0 + x_1) + x_2) + ...: binary32 additions in index order (the combining order of §6.2's partials). */
+export function sumInIndexOrder(partials: readonly number[]): number {
+  let s = Math.fround(partials[0] ?? 0);
+  for (let i = 1; i < partials.length; i++) s = Math.fround(s + partials[i]);
+  return s;
+}
+
+/**
+ * The split-K structure of NUMERICS §6.2 for one output element, from the exact (binary64) sums of the products of
+ * each K block (`blockSums[kb]`, kb = 0 .. ksteps - 1): range j of `kSplitCtas`, consumer w of `consumers` takes the
+ * range's blocks i with i mod c == w; each consumer's partial is modelled as its exact block sum rounded once to
+ * binary32 (the tensor core's own order inside a partial is not modelled: exact in §6.2's exact regime, within the
+ * bound otherwise), an empty one is +0; then P_j = in-index-order sum of the consumers' partials, and the result the
+ * in-index-order sum of P_0 .. P_{S-1}, before the epilogue's `+ 0.0f`.
+ */
+export function splitKAccumulator(blockSums: readonly number[], consumers: number, kSplitCtas: number): number {
+  const perCta = kSplitRanges(blockSums.length, kSplitCtas).map(([start, end]) => {
+    const perConsumer = Array.from({ length: consumers }, (_, w) => {
+      let exact = 0;
+      let any = false;
+      for (let kb = start + w; kb < end; kb += consumers) {
+        exact += blockSums[kb];
+        any = true;
+      }
+      return any ? Math.fround(exact) : 0;
+    });
+    return sumInIndexOrder(perConsumer);
+  });
+  return Math.fround(sumInIndexOrder(perCta) + 0);
+}

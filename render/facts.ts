@@ -180,7 +180,8 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
       if (g.layout.decode === 'producer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
-      return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
+      const wgmmaFunction = wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped);
+      return { ...common, wgmmaFunction, splitCtas: g.layout.kSplitCtas > 1 };
     }
     case 'sm_100a':
       return {

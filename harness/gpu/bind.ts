@@ -38,9 +38,14 @@ export function bufferNames(spec: KernelSpec): string[] {
   }
 }
 
-/** True when the kind's host ABI has a workspace-size query. */
+/** True when the kind's host ABI has a workspace-size query (a GEMM's: when it splits K across CTAs). */
 function hasWorkspace(spec: KernelSpec): boolean {
-  return spec.kind === 'quantize' || spec.kind === 'amax';
+  return spec.kind === 'quantize' || spec.kind === 'amax' || gemmWorkspace(spec);
+}
+
+/** A GEMM splitting K across CTAs (NUMERICS §8): workspace query (m, n, k), zero-filled once, reusable. */
+function gemmWorkspace(spec: KernelSpec): boolean {
+  return spec.kind === 'gemm' && (spec.tiling.kSplitCtas ?? 1) > 1;
 }
 
 /** What the runner templates see of one kernel: its name, kind, buffer indices by name, workspace query. */
@@ -50,6 +55,7 @@ function dispatchKernel(spec: KernelSpec) {
     name: spec.name,
     kind: spec.kind,
     hasWorkspace: hasWorkspace(spec),
+    gemmWorkspace: gemmWorkspace(spec),
     bufferCount: names.length,
     buffer: Object.fromEntries(names.map((n, i) => [n, i])),
     nvfp4Input: spec.kind === 'quantize' && spec.input === 'nvfp4',
