@@ -37,10 +37,6 @@ export interface Sm90GemmLayout {
   /** 'producer' only (0 otherwise): setmaxnreg.inc of the consumer warpgroups and setmaxnreg.dec of the decoders. */
   consumerRegs: number;
   decoderRegs: number;
-  /** CTAs that split each output tile's K blocks into contiguous ranges ('b' only, tiling.kSplitCtas; 1 otherwise):
-   * partials in a caller-allocated workspace, summed in index order by the CTA that completes the tile (NUMERICS
-   * §6.2 "K split across CTAs"). */
-  kSplitCtas: number;
 }
 
 /** Shared-memory bytes of the layout the template builds: 2 dequantized bf16 B tiles, the raw stages (codes of A and
@@ -59,7 +55,6 @@ const A_ROLES = {
   tileStages: 2,
   consumerRegs: 0,
   decoderRegs: 0,
-  kSplitCtas: 1,
 } as const;
 const roundUp8 = (x: number) => Math.ceil(x / 8) * 8;
 const roundDown8 = (x: number) => Math.floor(x / 8) * 8;
@@ -113,25 +108,15 @@ export const SM90_SWAP_W_ROWS = 64;
 
 /** Shared memory of the operand-swapped kernel: the X ring (bf16, xRows x bk each), the raw stages (W and X codes,
  * one 512-byte scale block per operand and 64-wide K atom), the fp32 partials of consumers 1 .. c - 1 (64 x xRows
- * each, NUMERICS §6.2 split K), mbarriers (raw full/empty, X full/empty), with kSplitCtas > 1 a 16-byte slot (the
- * "this CTA completes the tile" flag), 1024 slack. */
-export function sm90SwapSmemBytes(xRows: number, bk: number, rawStages: number, consumers = 1, kSplitCtas = 1): number {
+ * each, NUMERICS §6.2 split K), mbarriers (raw full/empty, X full/empty), 1024 slack. */
+export function sm90SwapSmemBytes(xRows: number, bk: number, rawStages: number, consumers = 1): number {
   const atoms = bk / 64;
   const raw = ((SM90_SWAP_W_ROWS + xRows) * bk) / 2 + 2 * atoms * 512;
   const partials = (consumers - 1) * SM90_SWAP_W_ROWS * xRows * 4;
-  const flag = kSplitCtas > 1 ? 16 : 0;
   return (
-    SM90_SWAP_X_STAGES * xRows * 128 * atoms +
-    rawStages * raw +
-    partials +
-    16 * (rawStages + SM90_SWAP_X_STAGES) +
-    flag +
-    1024
+    SM90_SWAP_X_STAGES * xRows * 128 * atoms + rawStages * raw + partials + 16 * (rawStages + SM90_SWAP_X_STAGES) + 1024
   );
 }
-
-/** Largest tiling.kSplitCtas (K split across CTAs; dsl/tunables.ts sweeps 1, 2, 4). */
-export const SM90_MAX_K_SPLIT_CTAS = 4;
 
 /** A-decoder groups of the operand-swapped kernel: 1, 2 or 4 warps decode one K block's (row, 64-wide atom) tasks
  * (by their count), and the 4 / warps groups take K blocks in turn. */
@@ -158,7 +143,6 @@ export function sm90SwapLayout(
   rawStages: number,
   consumers = 1,
   fragmentSets?: number,
-  kSplitCtas = 1,
 ): { layout: Sm90GemmLayout } | { field: 'stages' | 'ctaTile[2]' | 'consumers'; message: string } {
   const [bm, bn, bk] = tile;
   // K block s of a CTA (tiles padded to a multiple of c blocks) belongs to consumer s mod c and decoder group
@@ -192,7 +176,7 @@ export function sm90SwapLayout(
   const threads = 128 * consumers + 128 + 32;
   const setRegs = 16 * (bk / 64);
   const need = (sets: number) => roundUp8(bm / 2 + sets * setRegs + 64);
-  const smemBytes = sm90SwapSmemBytes(bm, bk, rawStages, consumers, kSplitCtas);
+  const smemBytes = sm90SwapSmemBytes(bm, bk, rawStages, consumers);
   let problem: { field: 'stages' | 'ctaTile[2]' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);
@@ -214,26 +198,15 @@ export function sm90SwapLayout(
     // estimate at one CTA per SM within FRAGMENT_SETS_SLACK registers (the estimate over-counts by 9-17 registers
     // against ptxas: 120 / 143 used for 136 / 160 estimated at c = 1; further over it, ptxas spills and serialises
     // the wgmmas: [64, 64, 128] with 4 consumers and one set, 128 estimated for 80, spilled 176 B); at two CTAs per
-    // SM the estimate decides, except with kSplitCtas > 1 (kernels made for two CTAs per SM: the override holds there
-    // too, ptxas decides).
-    const slackHere = ctasPerSm === 1 || kSplitCtas > 1;
+    // SM the estimate decides.
+    const chosen = need(2) <= launchRegs ? 2 : consumers > 1 && need(1) <= launchRegs ? 1 : 0;
     const overridable = (sets: number) =>
-      need(sets) <= launchRegs || (slackHere && need(sets) - FRAGMENT_SETS_SLACK <= launchRegs);
-    // kSplitCtas > 1 with one consumer defaults to what fits two CTAs per SM within the slack (two sets, else one;
-    // ptxas, measured: one set of the 16- and 32-row tiles fits 96 registers without spills; two consumers at 72
-    // registers spilled 84 B, so they keep the estimate, which puts them at one CTA per SM)
-    const firstFitting = (fits: (sets: number) => boolean, oneAllowed: boolean) =>
-      fits(2) ? 2 : oneAllowed && fits(1) ? 1 : 0;
-    const chosen =
-      kSplitCtas > 1 && consumers === 1 && ctasPerSm === 2
-        ? firstFitting(overridable, true)
-        : firstFitting((n) => need(n) <= launchRegs, consumers > 1);
+      need(sets) <= launchRegs || (ctasPerSm === 1 && need(sets) - FRAGMENT_SETS_SLACK <= launchRegs);
     const wSets = fragmentSets === undefined ? chosen : overridable(fragmentSets) ? fragmentSets : 0;
     if (wSets > 0) {
       const layout = { bm, bn, bk, consumers, slabs: 1, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
       const roles = { registerOperand: 'b', xStages: SM90_SWAP_X_STAGES, wSets, decode: 'consumer' } as const;
-      const rest = { tileStages: SM90_SWAP_X_STAGES, consumerRegs: 0, decoderRegs: 0, kSplitCtas };
-      return { layout: { ...layout, ...roles, ...rest } };
+      return { layout: { ...layout, ...roles, tileStages: SM90_SWAP_X_STAGES, consumerRegs: 0, decoderRegs: 0 } };
     }
     const sets = consumers > 1 ? 'one W fragment set' : 'two W fragment sets';
     problem = {
@@ -326,7 +299,7 @@ export function sm90PdLayout(
       const consumerRegs = Math.min(240, launchRegs + roundDown8(freed / (128 * consumers)));
       const base = { bm, bn, bk, consumers, slabs, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
       const roles = { registerOperand: 'a', xStages: 0, wSets: 0, decode: 'producer' } as const;
-      const regs = { tileStages: SM90_PD_TILE_STAGES, consumerRegs, decoderRegs: SM90_PD_DECODER_REGS, kSplitCtas: 1 };
+      const regs = { tileStages: SM90_PD_TILE_STAGES, consumerRegs, decoderRegs: SM90_PD_DECODER_REGS };
       return { layout: { ...base, ...roles, ...regs } };
     }
     problem = {

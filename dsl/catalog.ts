@@ -327,62 +327,6 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       },
       { doc: 'the m <= 16 swapped NVFP4 GEMM, K split over 4 consumer warpgroups (NUMERICS §6.2)', output: 'bf16' },
     ),
-    // K split across CTAs (tiling.kSplitCtas S, NUMERICS §6.2; bench/NOTES.md "Skinny m: K split across CTAs"): S
-    // CTAs per 64-row W slab, each a contiguous K range, partials summed in index order by the tile's last CTA; one
-    // consumer (288 threads, 96 registers: the layout's default for kSplitCtas > 1 is one W fragment set where two
-    // do not fit) so that two CTAs fit per SM (m <= 64: 32-row A
-    // tiles; a 64-row one spills 24 B at 96 registers). They need a workspace
-    // argument; the torch package routes to them only behind QGEN_SKINNY_KSPLIT.
-    ...[2, 4].map((ks) =>
-      gemm(
-        `gemm_nvfp4_bf16_16x64x128_swapab_ks${ks}`,
-        {
-          ctaTile: [16, 64, 128],
-          consumers: 1,
-          stages: 8,
-          cluster: [1, 1],
-          tileOrder: 'swizzle-8',
-          registerOperand: 'b',
-          kSplitCtas: ks,
-        },
-        { doc: `the m <= 16 swapped NVFP4 GEMM, K split across ${ks} CTAs (NUMERICS §6.2)`, output: 'bf16' },
-      ),
-    ),
-    ...[2, 4].map((ks) =>
-      gemm(
-        `gemm_nvfp4_bf16_32x64x128_swapab_ks${ks}`,
-        {
-          ctaTile: [32, 64, 128],
-          consumers: 1,
-          stages: 8,
-          cluster: [1, 1],
-          tileOrder: 'swizzle-8',
-          registerOperand: 'b',
-          kSplitCtas: ks,
-        },
-        { doc: `the m <= 64 swapped NVFP4 GEMM (32-row A tiles), K split across ${ks} CTAs`, output: 'bf16' },
-      ),
-    ),
-    // The same with 64-deep K blocks and 16 raw stages: two W fragment sets fit the 96 registers (92 / 96 used, no
-    // spills), so each consumer also overlaps its decode with its own wgmmas (the chain of c = 1, half as deep).
-    ...[16, 32].map((rows) =>
-      gemm(
-        `gemm_nvfp4_bf16_${rows}x64x64_swapab_ks2`,
-        {
-          ctaTile: [rows, 64, 64],
-          consumers: 1,
-          stages: 16,
-          cluster: [1, 1],
-          tileOrder: 'swizzle-8',
-          registerOperand: 'b',
-          kSplitCtas: 2,
-        },
-        {
-          doc: `the m <= ${rows === 16 ? 16 : 64} swapped NVFP4 GEMM, 64-deep K blocks split across 2 CTAs`,
-          output: 'bf16',
-        },
-      ),
-    ),
     // Producer-side decode (bench/NOTES.md "Issue 16"): a decoder warpgroup dequantizes both operands into a ring of
     // bf16 tiles; two consumer warpgroups of 64x256 (128 accumulators each) issue SS wgmma only.
     gemm(

@@ -4,11 +4,10 @@
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
 //               [_<correction>][_<layout>][_plane]
-//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>][_ks<S>]][_pd]
-//               (the tile only where not the arch's default; swapab: tiling.registerOperand 'b', the operands
-//               exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more than one consumer,
-//               NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec names it; ks<S>: tiling.kSplitCtas S > 1, K
-//               split across S CTAs, NUMERICS §6.2; pd: tiling.decode 'producer')
+//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]][_pd]   (the
+//               tile only where not the arch's default; swapab: tiling.registerOperand 'b', the operands exchanged in
+//               the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more than one consumer, NUMERICS
+//               §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd: tiling.decode 'producer')
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
 //   amax:       amax_<input>
@@ -178,12 +177,7 @@ function gemmStem(g: GemmSpec): string {
 function gemmName(g: GemmSpec, defaultGemmTile?: readonly number[]): string {
   const tile = tileToken(g.tiling.ctaTile);
   const base = !defaultGemmTile || tile !== tileToken(defaultGemmTile) ? `${gemmStem(g)}_${tile}` : gemmStem(g);
-  return base + swapToken(g) + splitToken(g) + setsToken(g) + ctaSplitToken(g) + decodeToken(g);
-}
-
-/** `_ks<S>` for tiling.kSplitCtas S > 1 (K split across CTAs, NUMERICS §6.2: another order, a workspace argument). */
-function ctaSplitToken(g: GemmSpec): string {
-  return (g.tiling.kSplitCtas ?? 1) > 1 ? `_ks${g.tiling.kSplitCtas}` : '';
+  return base + swapToken(g) + splitToken(g) + setsToken(g) + decodeToken(g);
 }
 
 /** `_f<sets>` where a spec names tiling.fragmentSets (the operand-swapped kernel's W fragment sets). */
@@ -208,15 +202,14 @@ function swapToken(g: GemmSpec): string {
 
 /**
  * A tuning candidate's GEMM name: the stem and the whole tiling, <M>x<N>x<K>_c<consumers>_s<stages>_<order>_k<cluster>
- * (order sw8 | row | col), then _swapab for registerOperand 'b' (and _ks<S> for kSplitCtas S > 1), e.g.
- * gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
+ * (order sw8 | row | col), then _swapab for registerOperand 'b', e.g. gemm_nvfp4_bf16_128x128x128_c2_s8_sw8_k1x1.
  */
 export function tunedGemmName(g: GemmSpec): string {
   const t = g.tiling;
   const order = t.tileOrder === 'swizzle-8' ? 'sw8' : t.tileOrder === 'row-major' ? 'row' : 'col';
   const cluster = t.cluster.join('x');
   const tiling = `${tileToken(t.ctaTile)}_c${t.consumers}_s${t.stages}_${order}_k${cluster}`;
-  return `${gemmStem(g)}_${tiling}${swapToken(g)}${setsToken(g)}${ctaSplitToken(g)}${decodeToken(g)}`;
+  return `${gemmStem(g)}_${tiling}${swapToken(g)}${setsToken(g)}${decodeToken(g)}`;
 }
 
 /** Every catalog kernel whose name is not the one the grammar derives from its spec, as messages (empty when none). */

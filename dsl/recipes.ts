@@ -84,23 +84,6 @@ export const GEMM_SPLIT_CHOICE: Readonly<Record<Arch, Readonly<Record<string, st
   sm_120a: {},
 };
 
-/** S -> (fused kernel -> its variant splitting K across S CTAs, NUMERICS §6.2): the torch package runs it in place
- * of the fused kernel (before GEMM_SPLIT_CHOICE) only when QGEN_SKINNY_KSPLIT=S; it needs a workspace (§8). */
-export const GEMM_KSPLIT_CHOICE: Readonly<Record<Arch, Readonly<Record<string, Readonly<Record<string, string>>>>>> = {
-  sm_90a: {
-    '2': {
-      gemm_nvfp4_bf16_16x64x128_swapab: 'gemm_nvfp4_bf16_16x64x128_swapab_ks2',
-      gemm_nvfp4_bf16_64x64x128_swapab: 'gemm_nvfp4_bf16_32x64x128_swapab_ks2',
-    },
-    '4': {
-      gemm_nvfp4_bf16_16x64x128_swapab: 'gemm_nvfp4_bf16_16x64x128_swapab_ks4',
-      gemm_nvfp4_bf16_64x64x128_swapab: 'gemm_nvfp4_bf16_32x64x128_swapab_ks4',
-    },
-  },
-  sm_100a: {},
-  sm_120a: {},
-};
-
 /** Support kernels the package vendors besides the recipes' (tests dequantize with them). */
 export const SUPPORT_KERNELS: readonly string[] = ['dequantize_nvfp4_bf16'];
 
@@ -141,14 +124,7 @@ export function vendoredKernelNames(arch: Arch, recipes: readonly LinearRecipe[]
   const planes = quantizers.map((n) => planeVariant(arch, n)).filter((n): n is string => n !== null);
   const gemms = GEMM_CHOICE[arch].map((g) => g.kernel);
   return [
-    ...new Set([
-      ...quantizers,
-      ...planes,
-      ...gemms,
-      ...Object.values(GEMM_SPLIT_CHOICE[arch]),
-      ...Object.values(GEMM_KSPLIT_CHOICE[arch]).flatMap((byKernel) => Object.values(byKernel)),
-      ...SUPPORT_KERNELS,
-    ]),
+    ...new Set([...quantizers, ...planes, ...gemms, ...Object.values(GEMM_SPLIT_CHOICE[arch]), ...SUPPORT_KERNELS]),
   ];
 }
 

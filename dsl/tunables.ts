@@ -30,8 +30,6 @@ export interface GemmTunables {
   registerOperand: Tunable<RegisterOperand>;
   /** Who dequantizes (sm_90a 'producer': a decoder warpgroup, SS wgmma; with registerOperand 'a' only). */
   decode: Tunable<Decode>;
-  /** CTAs splitting each tile's K blocks (sm_90a, registerOperand 'b' only; NUMERICS §6.2; 1 elsewhere). */
-  kSplitCtas: Tunable<number>;
 }
 
 const TILE_ORDERS: readonly TileOrder[] = ['swizzle-8', 'row-major', 'column-major'];
@@ -54,7 +52,6 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
       doc: 'who dequantizes: consumer or decoder warpgroup',
       values: ['consumer', 'producer'],
     },
-    kSplitCtas: { field: 'kSplitCtas', doc: "CTAs splitting a tile's K (swapped tilings)", values: [1, 2, 4] },
   },
   sm_100a: {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M (tcgen05 M)', values: [128] },
@@ -73,7 +70,6 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
     registerOperand: { field: 'registerOperand', doc: 'operand in the MMA registers', values: ['a'] },
     decode: { field: 'decode', doc: 'who dequantizes (nothing is decoded: default only)', values: ['consumer'] },
-    kSplitCtas: { field: 'kSplitCtas', doc: "CTAs splitting a tile's K (default only)", values: [1] },
   },
   sm_120a: {
     tileM: { field: 'ctaTile[0]', doc: 'CTA tile M', values: [64, 128] },
@@ -85,7 +81,6 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     tileOrder: { field: 'tileOrder', doc: 'order of output tiles', values: TILE_ORDERS },
     registerOperand: { field: 'registerOperand', doc: 'operand in the MMA registers', values: ['a'] },
     decode: { field: 'decode', doc: 'who dequantizes (nothing is decoded: default only)', values: ['consumer'] },
-    kSplitCtas: { field: 'kSplitCtas', doc: "CTAs splitting a tile's K (default only)", values: [1] },
   },
 };
 
@@ -127,10 +122,6 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
                   };
                   // 'a' is the default: its points carry no field, so their names and specs are the unswapped ones.
                   out.push(registerOperand === 'a' ? point : { ...point, registerOperand });
-                  // K split across CTAs: swapped points only, S = 1 (the default) carries no field
-                  if (registerOperand === 'b')
-                    for (const kSplitCtas of t.kSplitCtas.values.filter((s) => s > 1))
-                      out.push({ ...point, registerOperand, kSplitCtas });
                   // likewise decode 'consumer'; 'producer' exists with registerOperand 'a' only
                   if (registerOperand === 'a' && t.decode.values.includes('producer'))
                     out.push({ ...point, decode: 'producer' });

@@ -138,13 +138,6 @@ export interface GemmTiling {
    * products and K order (NUMERICS §6.2); never changes results.
    */
   decode?: 'consumer' | 'producer';
-  /**
-   * registerOperand 'b' only: CTAs that split each output tile's K blocks into contiguous ranges (default 1; 1..4).
-   * Each writes an fp32 partial to a caller-allocated workspace (qgen_gemm_args.workspace, zeroed once); the CTA that
-   * completes the tile sums the partials in index order (NUMERICS §6.2 "K split across CTAs": another summation
-   * order, results within the bound; identical bits for the same (kSplitCtas, consumers, ctaTile[2])).
-   */
-  kSplitCtas?: number;
 }
 
 export interface GemmSpec {

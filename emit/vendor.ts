@@ -10,7 +10,6 @@ import type { Arch, KernelSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import {
   GEMM_CHOICE,
-  GEMM_KSPLIT_CHOICE,
   GEMM_SPLIT_CHOICE,
   RECIPES,
   planeVariant,
@@ -152,8 +151,6 @@ function headerData(manifest: Manifest) {
     name: k.name,
     fn: k.host.function,
     f32: (k.spec as { output?: string }).output === 'f32',
-    workspace: k.host.workspaceFunction ?? '',
-    hasWorkspace: k.host.workspaceFunction !== null,
   }));
   const dequantizers = byKind('dequantize').map((k) => ({
     name: k.name,
@@ -207,7 +204,6 @@ async function vendorTorch(
       recipesJson: pythonJson(recipes),
       gemmChoiceJson: pythonJson(GEMM_CHOICE[arch]),
       gemmSplitJson: pythonJson(GEMM_SPLIT_CHOICE[arch]),
-      gemmKsplitJson: pythonJson(GEMM_KSPLIT_CHOICE[arch]),
       gemmDispatchJson: pythonJson(gemmDispatch(arch, tuning, tuningName)),
     }),
   );

@@ -32,7 +32,7 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
     case 'sm_90a': {
       const r =
         t.registerOperand === 'b'
-          ? sm90SwapLayout(t.ctaTile, t.stages, t.consumers, t.fragmentSets, t.kSplitCtas ?? 1)
+          ? sm90SwapLayout(t.ctaTile, t.stages, t.consumers, t.fragmentSets)
           : t.decode === 'producer'
             ? sm90PdLayout(t.ctaTile, t.consumers, t.stages)
             : sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
@@ -74,8 +74,7 @@ export function lowerGemm(spec: GemmSpec, arch: Arch): GemmPlan {
     kind: 'gemm',
     arch,
     spec,
-    // K split across CTAs: the caller allocates a workspace (NUMERICS §8), sized by the kernel's own query
-    ...hostNames(name, 'qgen_gemm_args', g.arch === 'sm_90a' && g.layout.kSplitCtas > 1),
+    ...hostNames(name, 'qgen_gemm_args', false),
     launches: [{ kernel: `qgen_${name}_impl::gemm`, role: 'gemm', block: g.layout.threads }],
     threadsPerBlock: g.layout.threads,
     headers: [...GEMM_HEADERS, ...ARCH_HEADERS[arch]],

@@ -384,15 +384,6 @@ function gemmSteps(plan: GemmPlan): string[] {
             `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ` +
             `${consumersText} (B fragments, wgmma) + an A-decoding warpgroup + a TMA warp (one thread issues).`,
           ...split,
-          ...(L.kSplitCtas === 1
-            ? []
-            : [
-                `K split across CTAs (NUMERICS §6.2, tiling.kSplitCtas ${L.kSplitCtas}): ${L.kSplitCtas} CTAs per ` +
-                  `tile, CTA j sums the contiguous K blocks [j p, (j + 1) p), p = ceil(ksteps / ${L.kSplitCtas}), ` +
-                  `writes its fp32 partial to the workspace and counts its arrival; the tile's last CTA adds the ` +
-                  `partials in index order, ${partialSum(L.kSplitCtas)}, stores the tile and resets the counter ` +
-                  '(workspace: qgen_<name>_workspace_bytes(m, n, k), zero-filled once by the caller, NUMERICS §8).',
-              ]),
           `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, ${2 * atoms} scale blocks of 512 B; ` +
             `mbarriers full/empty) -> a ring of ${L.xStages} dequantized bf16 A tiles (${atoms} SW128 atom(s) of ` +
             `${bm * 128} B; mbarriers full/empty); ${L.smemBytes} B shared memory.`,

@@ -180,8 +180,7 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
       if (g.layout.decode === 'producer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
-      const wgmmaFunction = wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped);
-      return { ...common, wgmmaFunction, splitCtas: g.layout.kSplitCtas > 1 };
+      return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
     }
     case 'sm_100a':
       return {

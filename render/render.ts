@@ -53,16 +53,11 @@ export function renderTemplate(file: string, data: unknown): string {
   return t(data);
 }
 
-/** Parameters of a kernel's workspace query: a GEMM's shape (m, n, k), else the input's (rows, cols). */
-function workspaceParams(plan: KernelPlan): string {
-  return plan.kind === 'gemm' ? 'int64_t m, int64_t n, int64_t k' : 'int64_t rows, int64_t cols';
-}
-
 /** The C signatures of a plan's host entry and workspace query (runtime/qgen.h). */
 export function hostSignatures(plan: KernelPlan): { host: string; workspace: string | null } {
   return {
     host: `qgen_status ${plan.hostFunction}(const ${plan.argsStruct}* args, cudaStream_t stream)`,
-    workspace: plan.workspaceFunction ? `size_t ${plan.workspaceFunction}(${workspaceParams(plan)})` : null,
+    workspace: plan.workspaceFunction ? `size_t ${plan.workspaceFunction}(int64_t rows, int64_t cols)` : null,
   };
 }
 
@@ -101,7 +96,6 @@ export function templateData(plan: KernelPlan): Record<string, unknown> {
     constants: plan.constants.map((c) => ({ ...c, cuda: cudaF32(c.value), comment: constantComment(plan, c) })),
     streams: { signs: STREAM_SIGNS, elementSr: STREAM_ELEMENT_SR, scaleSr: STREAM_SCALE_SR },
     hostSignature: hostSignatures(plan).host,
-    workspaceSignature: hostSignatures(plan).workspace ?? '',
   };
 }
 

@@ -46,10 +46,8 @@ test('dispatch.cu: one adapter and one table entry per kernel; workspace queries
   const { source } = renderDispatch(all);
   for (const s of all) {
     adapterBody(source, s.name);
-    // a GEMM's query only where it splits K across CTAs (NUMERICS §8: a workspace zero-filled once)
-    const splitGemm = s.kind === 'gemm' && (s.tiling.kSplitCtas ?? 1) > 1;
-    const ws = s.kind === 'quantize' || s.kind === 'amax' || splitGemm ? `ws_${s.name}` : 'nullptr';
-    assert.ok(source.includes(`  { "${s.name}", run_${s.name}, ${ws}, ${splitGemm} },\n`), `${s.name}: table entry`);
+    const ws = s.kind === 'quantize' || s.kind === 'amax' ? `qgen_${s.name}_workspace_bytes` : 'nullptr';
+    assert.ok(source.includes(`  { "${s.name}", run_${s.name}, ${ws} },\n`), `${s.name}: table entry`);
   }
   assert.is(source.match(/^static qgen_status run_/gm)?.length, all.length);
 });

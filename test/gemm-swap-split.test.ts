@@ -299,10 +299,9 @@ test('space: every swapped candidate with c consumers has the layout the ring ru
     const c = spec.tiling.consumers;
     assert.is(L.consumers, c, spec.name);
     assert.is(L.threads, 128 * c + 128 + 32, spec.name);
-    assert.is(L.smemBytes, sm90SwapSmemBytes(m, k, spec.tiling.stages, c, spec.tiling.kSplitCtas ?? 1), spec.name);
+    assert.is(L.smemBytes, sm90SwapSmemBytes(m, k, spec.tiling.stages, c), spec.name);
     assert.is(L.rawStages % sm90SwapRingPeriod(c, sm90SwapDecoderGroups(m, k)), 0, spec.name);
-    // c = 1 keeps two sets, except K split across CTAs (kSplitCtas > 1), which prefers two CTAs per SM with one
-    assert.ok(c === 1 && L.kSplitCtas === 1 ? L.wSets === 2 : L.wSets === 1 || L.wSets === 2, spec.name);
+    assert.ok(c === 1 ? L.wSets === 2 : L.wSets === 1 || L.wSets === 2, spec.name);
   }
 });
 
@@ -333,13 +332,13 @@ test('validate + layout: tiling.fragmentSets (1 or 2) only with registerOperand 
 
 test('the template keeps what the model assumes: padded tiles, per-consumer first and last steps, the barriers', () => {
   const src = readFileSync(path.join('templates', 'gemm_sm90_swap.cu.hbs'), 'utf8');
-  assert.ok(src.includes('return (range_blocks(g) + kConsumers - 1) / kConsumers * kConsumers;'), 'tile_steps pads');
+  assert.ok(src.includes('return (g.ksteps + kConsumers - 1) / kConsumers * kConsumers;'), 'tile_steps pads');
   assert.ok(src.includes('if (++kb == tile_steps(g)) {'), 'the cursor walks padded tiles');
   assert.ok(src.includes('kConsumers == 1 ? kb == 0 : kb < kConsumers'), 'first own step overwrites');
   assert.ok(src.includes('kb + kConsumers >= tile_steps(g)'), 'last own step finishes the tile');
   assert.ok(src.includes('for (int i = 0; i < consumer; ++i) c.next(g);'), 'consumer w starts at step w');
   assert.ok(src.includes('for (int i = 0; i < kConsumers; ++i) c.next(g);'), 'and advances by c');
-  assert.ok(src.includes('mine[i * 128 + t] = here.unit_blocks(g) > consumer ? acc[i] : 0.0f;'), '+0 without blocks');
+  assert.ok(src.includes('mine[i * 128 + t] = g.ksteps > consumer ? acc[i] : 0.0f;'), '+0 without K blocks');
   assert.ok(src.includes('if (here.tile != static_cast<int32_t>(blockIdx.x)) named_sync(kPartialsFree);'));
   assert.ok(src.includes('named_arrive(kPartialsFull);') && src.includes('named_sync(kPartialsFull);'));
   // the sum's order: acc (P_0), then partials 1 .. c - 1

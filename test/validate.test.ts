@@ -927,7 +927,6 @@ const ILLEGAL_BY_FIELD: Record<string, unknown[]> = {
   tileOrder: ['hilbert'],
   registerOperand: ['c', 1, true],
   fragmentSets: [0, 3, 1.5, '2'],
-  kSplitCtas: [0, 5, 1.5, '2'],
   ctaTile: [[128, 128], 'big'],
   cluster: [[1], [1, 1, 1]],
 };
@@ -979,7 +978,7 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? (ILLEGAL_ELEMENT[site.element] ?? []) : (ILLEGAL_BY_FIELD[site.field] ?? [])),
         // a removed field (optional ones not: removing one of them leaves a valid spec)
-        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets', 'kSplitCtas', 'minBlocksPerSm'].includes(site.field)
+        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets', 'minBlocksPerSm'].includes(site.field)
           ? []
           : [undefined]),
       ];

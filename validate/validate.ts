@@ -6,7 +6,6 @@
 import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
 import {
-  SM90_MAX_K_SPLIT_CTAS,
   SM90_SWAP_W_ROWS,
   sm90GemmLayout,
   sm90PdLayout,
@@ -577,7 +576,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     t,
     tp,
     ['ctaTile', 'consumers', 'stages', 'cluster', 'tileOrder'],
-    ['registerOperand', 'fragmentSets', 'decode', 'kSplitCtas'],
+    ['registerOperand', 'fragmentSets', 'decode'],
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.decode !== undefined) {
@@ -607,12 +606,6 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   }
   if (t.fragmentSets !== undefined) {
     p.add(`${tp}.fragmentSets`, `exists with registerOperand 'b' only (W fragment sets of the operand-swapped kernel)`);
-  }
-  if (t.kSplitCtas !== undefined) {
-    p.add(
-      `${tp}.kSplitCtas`,
-      `exists with registerOperand 'b' only (K split across CTAs of the operand-swapped kernel)`,
-    );
   }
 
   const before = p.list.length;
@@ -698,14 +691,11 @@ function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
   // c consumer warpgroups split each tile's K blocks (kb mod c, NUMERICS §6.2); the layout refuses c = 3.
   const consumers = int(p, t, tp, 'consumers', { min: 1, max: 4 });
   const sets = t.fragmentSets === undefined ? undefined : int(p, t, tp, 'fragmentSets', { min: 1, max: 2 });
-  // CTAs splitting each tile's K blocks into contiguous ranges (NUMERICS §6.2 "K split across CTAs")
-  const kSplit = t.kSplitCtas === undefined ? 1 : int(p, t, tp, 'kSplitCtas', { min: 1, max: SM90_MAX_K_SPLIT_CTAS });
   const stages = int(p, t, tp, 'stages', GEMM_LIMITS.sm_90a.stages);
   const one: IntRule = { min: 1, max: 1 };
   intTuple(p, t, tp, 'cluster', [one, one], '[x, y]');
   for (let i = before; i < p.list.length; i++) p.list[i].message += ` ${on}`;
-  if (!tile || consumers === undefined || stages === undefined || kSplit === undefined || p.list.length !== before)
-    return;
+  if (!tile || consumers === undefined || stages === undefined || p.list.length !== before) return;
   const [m, n, k] = tile;
   if (m === undefined || n === undefined || k === undefined) return;
   if (64 % m !== 0) {
@@ -715,7 +705,7 @@ function checkSwappedGemm(p: Problems, t: Obj, tp: string): void {
     );
     return;
   }
-  const r = sm90SwapLayout([m, n, k], stages, consumers, sets, kSplit);
+  const r = sm90SwapLayout([m, n, k], stages, consumers, sets);
   if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
 }
 

@@ -96,10 +96,7 @@ typedef struct {
   size_t workspace_bytes;
 } qgen_amax_args;
 
-/* GEMM (NUMERICS §6.2): `qgen_status qgen_<name>(const qgen_gemm_args* args, cudaStream_t stream);`; a kernel that
- * splits K across CTAs (tiling.kSplitCtas > 1) also has `size_t qgen_<name>_workspace_bytes(int64_t m, int64_t n,
- * int64_t k);` and needs `workspace` (NUMERICS §8: zero-filled once by the caller; each launch leaves it reusable).
- * Other GEMMs ignore workspace and workspace_bytes.
+/* GEMM (NUMERICS §6.2): `qgen_status qgen_<name>(const qgen_gemm_args* args, cudaStream_t stream);`
  * C [m, n] = alpha * A . B^T with alpha = *a_tensor_scale * *b_tensor_scale (binary32), A [m, k] and B [n, k] NVFP4,
  * both K-major (packed codes, element 2i in the low nibble of byte i; E4M3 16-group scales in the 128x4 layout). */
 typedef struct {
@@ -110,9 +107,7 @@ typedef struct {
   const uint8_t* b_scales;     /* 128x4 layout for an [n, k/16] grid */
   const float* b_tensor_scale; /* device pointer to tB */
   int64_t m, n, k;
-  void* c;         /* [m, n] row-major, bf16 or f32 per the kernel */
-  void* workspace; /* kSplitCtas > 1 only: >= qgen_<name>_workspace_bytes(m, n, k) bytes, 16-byte aligned */
-  size_t workspace_bytes;
+  void* c; /* [m, n] row-major, bf16 or f32 per the kernel */
 } qgen_gemm_args;
 
 #ifdef __cplusplus

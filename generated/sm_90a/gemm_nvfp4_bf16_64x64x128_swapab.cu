@@ -55,12 +55,7 @@
 // decoded into a ring of bf16 shared-memory tiles by its own warpgroup, ahead of the consumers. Same products, same K
 // permutation and K order as the other sm_90a GEMM (NUMERICS §6.2); the epilogue writes C transposed. With kConsumers
 // c > 1 the consumer warpgroups split each tile's K blocks (kb mod c) and add their partials in a fixed order
-// (NUMERICS §6.2 "K split inside the CTA"). With kSplitCtas S > 1 (NUMERICS §6.2 "K split across CTAs") S CTAs take
-// contiguous ranges of each tile's K blocks (work unit u = tile * S + j: range j), write their fp32 partials to the
-// workspace and count their arrival on the tile's counter; the CTA that arrives last sums the S partials in index
-// order, stores the tile and sets the counter back to zero. Workspace (qgen_gemm_args.workspace, NUMERICS §8): the
-// caller allocates qgen_<name>_workspace_bytes(m, n, k) bytes and zero-fills them ONCE; every launch leaves the
-// counters zero again, so no memset is needed per call (launches sharing one workspace must be stream-ordered).
+// (NUMERICS §6.2 "K split inside the CTA").
 namespace qgen_gemm_nvfp4_bf16_64x64x128_swapab_impl {
 
 constexpr const char* kKernelName = "gemm_nvfp4_bf16_64x64x128_swapab";
@@ -77,7 +72,6 @@ constexpr int kDecoderThreads = 128;         // warpgroup c: X tiles
 constexpr int kThreads = 288;   // + one TMA warp (one thread issues)
 constexpr int kCtasPerSm = 1;
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
-constexpr int kSplitCtas = 1;    // tiling.kSplitCtas: CTAs per tile, each a contiguous range of K blocks
 using Out = __nv_bfloat16;
 static_assert(kThreads == kConsumerThreads + kDecoderThreads + 32, "thread roles");
 
@@ -107,8 +101,7 @@ constexpr int kOffScaleW = kOffRawX + kRawStages * kRawXBytes;       // [stage][
 constexpr int kOffScaleX = kOffScaleW + kRawStages * kAtoms * 512;   // [stage][atom]
 constexpr int kOffPartials = kOffScaleX + kRawStages * kAtoms * 512;   // [c - 1][kXRows / 2][128] fp32 partials
 constexpr int kOffBarriers = kOffPartials + (kConsumers - 1) * (kXRows / 2) * 128 * 4;
-constexpr int kOffFlag = kOffBarriers + 8 * 2 * (kRawStages + kXStages);  // S > 1: "this CTA completes the tile"
-constexpr int kSmemBytes = kOffFlag + (kSplitCtas > 1 ? 16 : 0) + 1024;
+constexpr int kSmemBytes = kOffBarriers + 8 * 2 * (kRawStages + kXStages) + 1024;
 static_assert(kSmemBytes == 148672, "shared-memory layout differs from the lowering's");
 static_assert(kWRows == 64 && 64 % kXRows == 0 && kXRows % 8 == 0 && kBK % 64 == 0, "tile shape");
 
@@ -133,67 +126,39 @@ struct Barriers {
   uint64_t* x_empty;    // [kXStages] the wgmmas that read the X tile completed (4 arrivals, one per consumer warp)
 };
 
-// K blocks of one work unit (a tile, or with S > 1 one of a tile's S contiguous K ranges): ceil(ksteps / S).
-__device__ __forceinline__ int32_t range_blocks(const qgen_gemm_grid& g) {
-  return kSplitCtas == 1 ? g.ksteps : (g.ksteps + kSplitCtas - 1) / kSplitCtas;
-}
-
-// Every work unit takes a multiple of c steps: blocks past the unit's range (at most c - 1 when c does not divide
-// ksteps; with S > 1 also a shorter or empty last range) are empty steps that pass through the rings without data,
-// so that step s of a CTA always belongs to consumer s mod c and the unit's block i to consumer i mod c, whatever
-// the unit's place in the CTA (NUMERICS §6.2).
+// Every tile takes a multiple of c steps: K blocks kb >= ksteps (at most c - 1, only when c does not divide ksteps)
+// are empty steps that pass through the rings without data, so that step s of a CTA always belongs to consumer
+// s mod c and the tile's block kb to consumer kb mod c, whatever the tile's place in the CTA (NUMERICS §6.2).
 __device__ __forceinline__ int32_t tile_steps(const qgen_gemm_grid& g) {
-  return (range_blocks(g) + kConsumers - 1) / kConsumers * kConsumers;
+  return (g.ksteps + kConsumers - 1) / kConsumers * kConsumers;
 }
 
-// Work units: tiles x S (u = tile * S + j).
-__device__ __forceinline__ int32_t work_units(const qgen_gemm_grid& g) { return g.tiles_m * g.tiles_n * kSplitCtas; }
-
-// Where a CTA's K blocks lie: work units blockIdx.x, blockIdx.x + gridDim.x, ... (S = 1: tiles), each unit's K blocks
-// in order (then its empty steps); kept incrementally (one tile-coordinate computation per unit, none per K block).
-// Also the ring slots of the step. `tile` is the work unit (the tile itself for S = 1); kb counts the unit's blocks.
+// Where a CTA's K blocks lie: tiles blockIdx.x, blockIdx.x + gridDim.x, ..., each tile's K blocks in order (then its
+// empty steps); kept incrementally (one tile-coordinate computation per tile, none per K block). Also the ring slots
+// of the step.
 struct Cursor {
   int32_t tile, kb, tm, tn;
-  int32_t kb0, blocks;     // S > 1: the unit's first K block of the tile and its block count (0 .. range_blocks)
   uint32_t slot, phase;    // raw stage of the step and its parity
   uint32_t xslot, xphase;  // X tile of the step and its parity
   __device__ __forceinline__ explicit Cursor(const qgen_gemm_grid& g)
-      : tile(static_cast<int32_t>(blockIdx.x)), kb(0), kb0(0), blocks(0), slot(0), phase(0), xslot(0), xphase(0) {
-    place(g);  // the kernel returns before this when it has no work unit
+      : tile(static_cast<int32_t>(blockIdx.x)), kb(0), slot(0), phase(0), xslot(0), xphase(0) {
+    qgen_tile_coords<kTileOrder>(g, tile, tm, tn);  // the kernel returns before this when it has no tile
   }
-  // Tile coordinates (and with S > 1 the K range j = unit mod S: blocks [j per, min((j + 1) per, ksteps))).
-  __device__ __forceinline__ void place(const qgen_gemm_grid& g) {
-    if (kSplitCtas == 1) {
-      qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
-    } else {
-      qgen_tile_coords<kTileOrder>(g, tile / kSplitCtas, tm, tn);
-      kb0 = (tile % kSplitCtas) * range_blocks(g);
-      blocks = max(0, min(range_blocks(g), g.ksteps - kb0));
-    }
-  }
-  // The tile's K block of this step (S = 1: kb).
-  __device__ __forceinline__ int32_t tile_kb() const { return kSplitCtas == 1 ? kb : kb0 + kb; }
-  // Blocks of the unit (S = 1: the tile's ksteps).
-  __device__ __forceinline__ int32_t unit_blocks(const qgen_gemm_grid& g) const {
-    return kSplitCtas == 1 ? g.ksteps : blocks;
-  }
-  // The first and the last step of the unit owned by the consumer of this step (c = 1: the unit's first and last).
+  // The first and the last step of the tile owned by the consumer of this step (c = 1: the tile's first and last).
   __device__ __forceinline__ bool first_k() const { return kConsumers == 1 ? kb == 0 : kb < kConsumers; }
   __device__ __forceinline__ bool last_k(const qgen_gemm_grid& g) const {
-    return kConsumers == 1 && kSplitCtas == 1 ? kb == g.ksteps - 1 : kb + kConsumers >= tile_steps(g);
+    return kConsumers == 1 ? kb == g.ksteps - 1 : kb + kConsumers >= tile_steps(g);
   }
-  // An empty step: no data, only the ring hand-offs (never for c = 1 with S = 1).
-  __device__ __forceinline__ bool empty(const qgen_gemm_grid& g) const {
-    return (kConsumers > 1 || kSplitCtas > 1) && kb >= unit_blocks(g);
-  }
+  // An empty step: no data, only the ring hand-offs (never for c = 1).
+  __device__ __forceinline__ bool empty(const qgen_gemm_grid& g) const { return kConsumers > 1 && kb >= g.ksteps; }
   __device__ __forceinline__ void next(const qgen_gemm_grid& g) {
     if (++slot == kRawStages) slot = 0, phase ^= 1u;
     if (++xslot == kXStages) xslot = 0, xphase ^= 1u;
     if (++kb == tile_steps(g)) {
       kb = 0;
       tile += static_cast<int32_t>(gridDim.x);
-      // past the CTA's last unit (loop ends): no coordinates (swizzle-8 would divide by a band height <= 0)
-      if (tile < work_units(g)) place(g);
+      // past the CTA's last tile (loop ends): no coordinates (swizzle-8 would divide by a band height <= 0)
+      if (tile < g.tiles_m * g.tiles_n) qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
     }
   }
 };
@@ -208,13 +173,11 @@ __device__ __forceinline__ void issue_loads(const CUtensorMap* map_x, const CUte
     qgen_mbar_arrive(&bar.raw_full[c.slot]);
     return;
   }
-  const int32_t m0 = c.tm * kXRows, n0 = c.tn * kWRows, atom0 = c.tile_kb() * kAtoms;
+  const int32_t m0 = c.tm * kXRows, n0 = c.tn * kWRows, atom0 = c.kb * kAtoms;
   const int32_t atoms = min(kAtoms, g.kblocks - atom0);
   qgen_mbar_arrive_expect_tx(&bar.raw_full[c.slot], kRawWBytes + kRawXBytes + 2 * 512 * atoms);
-  qgen_tma_load_2d(smem + kOffRawW + c.slot * kRawWBytes, map_w, c.tile_kb() * kRawRowBytes, n0,
-                   &bar.raw_full[c.slot]);
-  qgen_tma_load_2d(smem + kOffRawX + c.slot * kRawXBytes, map_x, c.tile_kb() * kRawRowBytes, m0,
-                   &bar.raw_full[c.slot]);
+  qgen_tma_load_2d(smem + kOffRawW + c.slot * kRawWBytes, map_w, c.kb * kRawRowBytes, n0, &bar.raw_full[c.slot]);
+  qgen_tma_load_2d(smem + kOffRawX + c.slot * kRawXBytes, map_x, c.kb * kRawRowBytes, m0, &bar.raw_full[c.slot]);
   qgen_bulk_load(smem + kOffScaleW + c.slot * kAtoms * 512,
                  args.b_scales + qgen_scale_block_offset(n0 / 128, atom0, g.kblocks), 512 * atoms,
                  &bar.raw_full[c.slot]);
@@ -238,7 +201,7 @@ __device__ __forceinline__ void dequantize_x(const uint8_t* smem, uint8_t* tile,
       const uint32_t scales4 =
           *reinterpret_cast<const uint32_t*>(scales + atom * 512 + qgen_scale_row_in_block(scale_row0 + row));
       qgen_fp4_dequantize_row_sw128(raw + row * kRawRowBytes + atom * 32, scales4, tile + atom * kXAtomBytes, row,
-                                    (c.tile_kb() * kAtoms + atom) * 4, g.kgroups);
+                                    (c.kb * kAtoms + atom) * 4, g.kgroups);
     }
   }
 }
@@ -260,7 +223,7 @@ __device__ __forceinline__ void load_w_fragments(const uint8_t* smem, const qgen
   for (int atom = 0; atom < kAtoms; ++atom) {
     const uint2 x = *reinterpret_cast<const uint2*>(raw + r * kRawRowBytes + atom * 32 + 8 * q);  // group q, row r
     const uint2 y = *reinterpret_cast<const uint2*>(raw + (r + 8) * kRawRowBytes + atom * 32 + 8 * q);
-    const bool inside = (c.tile_kb() * kAtoms + atom) * 4 + q < g.kgroups;
+    const bool inside = (c.kb * kAtoms + atom) * 4 + q < g.kgroups;
     const uint32_t mx = inside ? qgen_fp4_scale_multiplier(scales[atom * 512 + srow_x]) : 0u;
     const uint32_t my = inside ? qgen_fp4_scale_multiplier(scales[atom * 512 + srow_y]) : 0u;
     qgen_fp4_atom_fragments(x, y, mx, my, &frag[16 * atom]);
@@ -329,87 +292,12 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cur
 
 // Named barriers of the consumers' partials (c > 1; 0 is __syncthreads): consumers 1 .. c - 1 arrive on kPartialsFull
 // after writing theirs, consumer 0 arrives on kPartialsFree after reading them (before the CTA's next tile only).
-// kUnitArrived (S > 1): consumer 0's 128 threads, around the tile counter's update.
-constexpr int kPartialsFull = 1, kPartialsFree = 2, kUnitArrived = 3;
+constexpr int kPartialsFull = 1, kPartialsFree = 2;
 __device__ __forceinline__ void named_sync(int id) {
   asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(kConsumerThreads) : "memory");
 }
 __device__ __forceinline__ void named_arrive(int id) {
   asm volatile("bar.arrive %0, %1;" ::"r"(id), "n"(kConsumerThreads) : "memory");
-}
-
-// fp32 partials of one work unit in the workspace: element i of consumer-0 thread t at [i][t] (coalesced).
-constexpr int kUnitFloats = (kXRows / 2) * 128;
-
-// Workspace bytes (NUMERICS §8; S > 1 only): S fp32 partial tiles per output tile, then one 32-bit arrival counter
-// per output tile (zero between launches). The one formula: the host query and the kernel's offsets use it.
-__host__ __device__ __forceinline__ int64_t workspace_partial_bytes(int64_t tiles) {
-  return tiles * kSplitCtas * kUnitFloats * 4;
-}
-__host__ __device__ __forceinline__ int64_t workspace_bytes(int64_t tiles) {
-  return workspace_partial_bytes(tiles) + tiles * 4;
-}
-
-// S > 1, consumer 0 at the end of a work unit (tile t, range j): its CTA's partial P_j (the in-CTA sum of NUMERICS
-// §6.2, +0 for an empty range) to the workspace, then one arrival on the tile's counter (after a fence: release).
-// The CTA whose arrival is the S-th (whichever it is) resets the counter to 0 and, after a fence (acquire), sums
-// P_0 .. P_{S-1} read back from the workspace in index order, ((P_0 + P_1) + P_2) + P_3, adds + 0.0f (a -0 sum
-// becomes +0) and stores the tile like store_tile. No CTA waits for another: any grid and any order of arrival work.
-template <int kPartials>
-__device__ __forceinline__ void finish_unit(uint8_t* smem, const qgen_gemm_args& args, const qgen_gemm_grid& g,
-                                            const Cursor& c, float alpha, const float (&acc)[kXRows / 2],
-                                            const float* partials) {
-  const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, t = threadIdx.x & 127;
-  const int64_t tiles = static_cast<int64_t>(g.tiles_m) * g.tiles_n;
-  float* ws = static_cast<float*>(args.workspace);
-  uint32_t* counters = reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(ws) + workspace_partial_bytes(tiles));
-  const bool has_blocks = c.unit_blocks(g) > 0;
-  float* mine = ws + static_cast<int64_t>(c.tile) * kUnitFloats;  // unit u = tile * S + j
-#pragma unroll
-  for (int i = 0; i < kXRows / 2; ++i) {
-    float sum = has_blocks ? acc[i] : 0.0f;
-#pragma unroll
-    for (int w = 0; w < kPartials; ++w) sum = sum + partials[(w * (kXRows / 2) + i) * 128 + t];
-    __stcg(mine + i * 128 + t, sum);
-  }
-  __threadfence();
-  asm volatile("bar.sync %0, 128;" ::"n"(kUnitArrived) : "memory");
-  const int32_t tile = c.tile / kSplitCtas;
-  volatile uint32_t* last = reinterpret_cast<volatile uint32_t*>(smem + kOffFlag);
-  if (t == 0) {
-    const uint32_t before = atomicAdd(&counters[tile], 1u);
-    const bool completes = before == static_cast<uint32_t>(kSplitCtas - 1);
-    if (completes) atomicExch(&counters[tile], 0u);  // no other CTA touches it again in this launch
-    __threadfence();
-    *last = completes ? 1u : 0u;
-  }
-  asm volatile("bar.sync %0, 128;" ::"n"(kUnitArrived) : "memory");
-  if (*last == 0u) return;
-  __threadfence();
-  // One partial at a time, all its elements loaded before they are added: S round trips to L2, not S x kXRows / 2.
-  const float* parts = ws + static_cast<int64_t>(tile) * kSplitCtas * kUnitFloats;
-  float sum[kXRows / 2];
-#pragma unroll
-  for (int i = 0; i < kXRows / 2; ++i) sum[i] = __ldcg(parts + i * 128 + t);
-#pragma unroll
-  for (int p = 1; p < kSplitCtas; ++p) {
-    float next[kXRows / 2];
-#pragma unroll
-    for (int i = 0; i < kXRows / 2; ++i) next[i] = __ldcg(parts + p * kUnitFloats + i * 128 + t);
-#pragma unroll
-    for (int i = 0; i < kXRows / 2; ++i) sum[i] = sum[i] + next[i];
-  }
-  Out* out = static_cast<Out*>(args.c);
-  const int64_t col = static_cast<int64_t>(c.tn) * kWRows + warp * 16 + (lane >> 2);
-#pragma unroll
-  for (int j = 0; j < kXRows / 8; ++j) {
-    const int64_t row = static_cast<int64_t>(c.tm) * kXRows + 8 * j + 2 * (lane & 3);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int64_t r = row + (e & 1), cc = col + 8 * (e >> 1);
-      if (r < args.m && cc < args.n) qgen_store_one(out, r * args.n + cc, (sum[4 * j + e] + 0.0f) * alpha);
-    }
-  }
 }
 
 // End of a tile for consumer `consumer`: c = 1 stores it; otherwise consumers >= 1 hand their partials to consumer 0
@@ -420,10 +308,7 @@ __device__ __forceinline__ void finish_tile(uint8_t* smem, const qgen_gemm_args&
                                             const Cursor& here, int consumer, float alpha,
                                             const float (&acc)[kXRows / 2]) {
   if (kConsumers == 1) {
-    if (kSplitCtas == 1)
-      store_tile<0>(args, here, alpha, acc, nullptr);
-    else
-      finish_unit<0>(smem, args, g, here, alpha, acc, nullptr);
+    store_tile<0>(args, here, alpha, acc, nullptr);
     return;
   }
   float* partials = reinterpret_cast<float*>(smem + kOffPartials);
@@ -433,16 +318,13 @@ __device__ __forceinline__ void finish_tile(uint8_t* smem, const qgen_gemm_args&
     if (here.tile != static_cast<int32_t>(blockIdx.x)) named_sync(kPartialsFree);
     float* mine = partials + (consumer - 1) * (kXRows / 2) * 128;
 #pragma unroll
-    for (int i = 0; i < kXRows / 2; ++i) mine[i * 128 + t] = here.unit_blocks(g) > consumer ? acc[i] : 0.0f;
+    for (int i = 0; i < kXRows / 2; ++i) mine[i * 128 + t] = g.ksteps > consumer ? acc[i] : 0.0f;
     named_arrive(kPartialsFull);
     return;
   }
   named_sync(kPartialsFull);
-  if (kSplitCtas == 1)
-    store_tile<kConsumers - 1>(args, here, alpha, acc, partials);
-  else
-    finish_unit<kConsumers - 1>(smem, args, g, here, alpha, acc, partials);
-  if (here.tile + static_cast<int32_t>(gridDim.x) < work_units(g)) named_arrive(kPartialsFree);
+  store_tile<kConsumers - 1>(args, here, alpha, acc, partials);
+  if (here.tile + static_cast<int32_t>(gridDim.x) < g.tiles_m * g.tiles_n) named_arrive(kPartialsFree);
 }
 
 // One consumer step at `c` (fragment set kSet holds its W fragments): issue the step's wgmmas, decode W of the
@@ -493,11 +375,11 @@ gemm(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensor
   }
   __syncthreads();
 
-  const int32_t tiles = work_units(g);  // S = 1: the tiles
+  const int32_t tiles = g.tiles_m * g.tiles_n;
   const int32_t my_tiles = static_cast<int32_t>(blockIdx.x) < tiles
                                ? (tiles - 1 - static_cast<int32_t>(blockIdx.x)) / static_cast<int32_t>(gridDim.x) + 1
                                : 0;
-  const int32_t steps = my_tiles * tile_steps(g);  // steps this CTA works through, over all its work units
+  const int32_t steps = my_tiles * tile_steps(g);  // steps this CTA works through, over all its tiles
   if (steps == 0) return;
   Cursor c(g);
 
@@ -563,7 +445,7 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16_64x64x128_swapab(const qgen_gemm_arg
       return qgen_launch_status(kKernelName);
     configured = true;
   }
-  const int blocks = qgen_grid_blocks(static_cast<int64_t>(g.tiles_m) * g.tiles_n * kSplitCtas, 1, kCtasPerSm);
+  const int blocks = qgen_grid_blocks(static_cast<int64_t>(g.tiles_m) * g.tiles_n, 1, kCtasPerSm);
   gemm<<<blocks, kThreads, kSmemBytes, stream>>>(map_x, map_w, a, g);
   return qgen_launch_status(kKernelName);
 }

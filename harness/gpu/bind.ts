@@ -38,14 +38,9 @@ export function bufferNames(spec: KernelSpec): string[] {
   }
 }
 
-/** True when the kind's host ABI has a workspace-size query (a GEMM's: when it splits K across CTAs). */
+/** True when the kind's host ABI has a workspace-size query. */
 function hasWorkspace(spec: KernelSpec): boolean {
-  return spec.kind === 'quantize' || spec.kind === 'amax' || gemmWorkspace(spec);
-}
-
-/** A GEMM splitting K across CTAs (NUMERICS §8): workspace query (m, n, k), zero-filled once, reusable. */
-function gemmWorkspace(spec: KernelSpec): boolean {
-  return spec.kind === 'gemm' && (spec.tiling.kSplitCtas ?? 1) > 1;
+  return spec.kind === 'quantize' || spec.kind === 'amax';
 }
 
 /** What the runner templates see of one kernel: its name, kind, buffer indices by name, workspace query. */
@@ -55,7 +50,6 @@ function dispatchKernel(spec: KernelSpec) {
     name: spec.name,
     kind: spec.kind,
     hasWorkspace: hasWorkspace(spec),
-    gemmWorkspace: gemmWorkspace(spec),
     bufferCount: names.length,
     buffer: Object.fromEntries(names.map((n, i) => [n, i])),
     nvfp4Input: spec.kind === 'quantize' && spec.input === 'nvfp4',

@@ -8,7 +8,7 @@
 // Outputs start poisoned; scale padding bytes (groups past k, rows past m or n) are NaN, which must never reach c.
 import fc from 'fast-check';
 import type { GemmSpec, QuantizeSpec } from '../../dsl/types.ts';
-import { gemmKernelBound, gemmReference, roundOutput, splitKAccumulator } from '../../reference/gemm.ts';
+import { gemmKernelBound, gemmReference, roundOutput } from '../../reference/gemm.ts';
 import { quantize } from '../../reference/quantize.ts';
 import { gaussianMatrix, type QuantizedTensor } from '../../reference/tensor.ts';
 import { bf16BitsToF32, f32ToBf16Bits } from '../../reference/fp32.ts';
@@ -192,53 +192,13 @@ export function checkGemmOutput(
 /** The m of the skinny cases every GEMM runs (the operand-swapped tilings' regime; 16 and 64 are its tile heights). */
 export const SKINNY_M = [1, 7, 16, 64] as const;
 
-/** How a tiling sums K (NUMERICS §6.2): one chain per tile, or split over S CTAs (contiguous ranges) and c
- * consumers in blocks of ctaTile[2]. Tilings with the same order give the same bits. */
+/** How a tiling sums K (NUMERICS §6.2): one chain per tile, or split over c consumers in blocks of ctaTile[2]. */
 export const ONE_CHAIN = 'one chain per tile';
 export function kSumOrder(spec: GemmSpec): string {
   const t = spec.tiling;
-  const ctas = t.registerOperand === 'b' ? (t.kSplitCtas ?? 1) : 1;
-  const consumers = t.registerOperand === 'b' ? t.consumers : 1;
-  if (ctas === 1 && consumers === 1) return ONE_CHAIN;
-  return `${ctas > 1 ? `${ctas} CTAs x ` : ''}${consumers} consumers x ${t.ctaTile[2]}-wide blocks`;
-}
-
-/**
- * The K-order probe (NUMERICS §6.2 split orders; the reference's splitKAccumulator): k = 512, four K blocks of 128
- * whose products sum to [2^24, 1, -2^24, 2] (block 0: 16 products 1024 x 1024, block 2 the same negated, blocks 1 and
- * 3 one product each), every row of A and B alike. Every partial sum inside a consumer's chain is exact except
- * 2^24 + 1 (-> 2^24 by truncation and by rounding to nearest even alike), so the result is the split order's alone:
- * S = 4 (one block per CTA): ((2^24 + 1) - 2^24) + 2 = 2 in index order, 3 or 4 in some arrival orders; S = 2 and
- * c = 4: 2; c = 2 (blocks 0, 2 | 1, 3): 0 + 3 = 3. The binary64 reference is 3 (within the bound either way).
- */
-export const K_ORDER_PROBE_BLOCK_SUMS = [2 ** 24, 1, -(2 ** 24), 2] as const;
-/** The probe's sums per K block of `bk` (64: the four sums in blocks 0, 2, 4, 6 of 8; 256: [2^24 + 1, -2^24 + 2]). */
-export function kOrderProbeBlockSums(bk: number): number[] {
-  const sums = new Array<number>(512 / bk).fill(0);
-  K_ORDER_PROBE_BLOCK_SUMS.forEach((v, i) => (sums[Math.floor((128 * i) / bk)] += v));
-  return sums;
-}
-export function kOrderProbeOperands(m: number, n: number): { a: QuantizedTensor; b: QuantizedTensor } {
-  const k = 512;
-  // E2M1 codes: 1.0 = 2, 2.0 = 4, 4.0 = 6, sign 8; E4M3 2^e = (e + 7) << 3.
-  const one = 7 << 3,
-    big = (8 + 7) << 3;
-  const operand = (rows: number, negateBlock2: boolean, lastCode: number): QuantizedTensor => {
-    const codes = new Uint8Array(rows * k);
-    const scales = new Uint8Array((rows * k) / 16).fill(one);
-    for (let r = 0; r < rows; r++) {
-      for (let i = 0; i < 16; i++) {
-        codes[r * k + i] = 6; // 4 x 256 = 1024
-        codes[r * k + 256 + i] = negateBlock2 ? 8 | 6 : 6;
-      }
-      scales[(r * k) / 16] = big;
-      scales[(r * k + 256) / 16] = big;
-      codes[r * k + 128] = 2; // 1
-      codes[r * k + 384] = lastCode;
-    }
-    return { rows, cols: k, groupSize: 16, scaleFormat: 'e4m3', codes, scales, tensorScale: 1 };
-  };
-  return { a: operand(m, false, 2), b: operand(n, true, 4) };
+  return t.registerOperand === 'b' && t.consumers > 1
+    ? `${t.consumers} consumers x ${t.ctaTile[2]}-wide blocks`
+    : ONE_CHAIN;
 }
 
 export interface GemmSuiteResult {
@@ -351,13 +311,10 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // K split over c > 1 consumers or S > 1 CTAs (NUMERICS §6.2 "K split inside the CTA" / "across CTAs"): fewer K
-  // blocks than consumers or CTAs (k = 64: empty consumers, empty K ranges), a K block count that c or S does not
-  // divide (k = 384: 3 blocks of 128, tiles padded with an empty step, the last range shorter or empty; k = 640: 5
-  // blocks, S = 4 gives ranges of 2, 2, 1, 0), and more tiles (x S work units) than CTAs (n = 4160: a CTA runs units
-  // one after another through the padded schedule, the partials' named barriers and the tile counters); m in
-  // {1, 7, 16, 64}, both regimes. The runner launches the S > 1 kernels twice on one workspace zero-filled once, the
-  // outputs poisoned in between: the second launch passes only if the first restored the counters.
+  // K split over c > 1 consumers (NUMERICS §6.2 "K split inside the CTA"): fewer K blocks than consumers (k = 64),
+  // a K block count that c does not divide (k = 384: 3 blocks of 128, the tiles padded with an empty step), and the
+  // latter with more tiles than CTAs (n = 4160: a CTA runs tiles one after another through the padded schedule and
+  // the partials' named barriers); m in {1, 7, 16, 64}, both regimes.
   for (const spec of specs.filter((s) => kSumOrder(s) !== ONE_CHAIN)) {
     const bad: string[] = [];
     const shapes = [
@@ -375,46 +332,12 @@ export async function runGemmSuite(runner: GpuRunner, specs: GemmSpec[], runs: n
     else passed++;
     lines.push(
       `${bad.length ? 'FAIL' : 'PASS'} ${spec.name} K split (${kSumOrder(spec)}): ${shapes.length} shapes with ` +
-        `k = 64, 384, 640, n up to 4160 (bit-exact and within the bound` +
-        `${(spec.tiling.kSplitCtas ?? 1) > 1 ? '; second launch on a reused workspace' : ''})` +
-        `${bad.length ? `\n  ${bad.join('\n  ')}` : ''}`,
+        `k = 64, 384, 640, n up to 4160 (bit-exact and within the bound)${bad.length ? `\n  ${bad.join('\n  ')}` : ''}`,
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // The K-order probe on every K-split tiling: c must be the split order's value (splitKAccumulator on the probe's
-  // block sums for the tiling's ctaTile[2]), bit for bit, in every element (m = 16, n = 4160: 65 x S work units,
-  // arrival orders vary).
-  for (const spec of specs.filter((s) => kSumOrder(s) !== ONE_CHAIN)) {
-    const [m, n] = [16, 4160];
-    const { a, b } = kOrderProbeOperands(m, n);
-    const t = spec.tiling;
-    const want = splitKAccumulator(kOrderProbeBlockSums(t.ctaTile[2]), t.consumers, t.kSplitCtas ?? 1);
-    const res = await runner.run({
-      kernel: spec.name,
-      rows: m,
-      cols: a.cols,
-      depth: n,
-      seed: 0n,
-      poison: 0x7f,
-      buffers: gemmBuffers(a, b, spec.output),
-    });
-    const expected = roundOutput(Float64Array.of(want), spec.output)[0];
-    let problem = res.status === 0 ? '' : `status ${res.status}: ${res.message}`;
-    if (!problem) {
-      const out = decodeOutput(res.buffers[6], spec.output);
-      const wrong = out.filter((x) => x !== expected);
-      if (wrong.length) problem = `${wrong.length} of ${out.length} elements differ, e.g. ${wrong[0]}`;
-    }
-    if (problem) failed++;
-    else passed++;
-    lines.push(
-      `${problem ? 'FAIL' : 'PASS'} ${spec.name} K-order probe (${kSumOrder(spec)}): every element ${expected} ` +
-        `(binary64 reference 3)${problem ? `: ${problem}` : ''}`,
-    );
-    process.stderr.write(lines[lines.length - 1] + '\n');
-  }
   // NUMERICS §6.2: tilings with one K chain per tile neither split nor reorder K, and the K-split tilings with the
-  // same (S, c, ctaTile[2]) split it the same way: within each such group every bf16 tiling must give the same bytes on
+  // same (c, ctaTile[2]) split it the same way: within each such group every bf16 tiling must give the same bytes on
   // inexact inputs. Different groups sum in different orders and are only held to the bound (cases above).
   const groups = new Map<string, GemmSpec[]>();
   for (const spec of specs.filter((s) => s.output === 'bf16'))

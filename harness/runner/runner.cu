@@ -119,8 +119,7 @@ struct DeviceSet {
   size_t workspace_bytes = 0;
 };
 
-std::string alloc_set(const std::vector<HostBuffer>& bufs, uint8_t poison, size_t ws_bytes, bool ws_zeroed,
-                      DeviceSet& set) {
+std::string alloc_set(const std::vector<HostBuffer>& bufs, uint8_t poison, size_t ws_bytes, DeviceSet& set) {
   std::string fail;
   for (const HostBuffer& b : bufs) {
     void* p = nullptr;
@@ -139,9 +138,7 @@ std::string alloc_set(const std::vector<HostBuffer>& bufs, uint8_t poison, size_
   }
   if (ws_bytes) {
     CUDA_OR_FAIL(cudaMalloc(&set.workspace, ws_bytes));
-    // the kernel must initialise what it needs, or (ws_zeroed: the GEMMs splitting K across CTAs, NUMERICS §8) the
-    // caller zero-fills it once and every launch leaves it reusable
-    CUDA_OR_FAIL(cudaMemset(set.workspace, ws_zeroed ? 0 : poison, ws_bytes));
+    CUDA_OR_FAIL(cudaMemset(set.workspace, poison, ws_bytes));  // the kernel must initialise what it needs
   }
   set.workspace_bytes = ws_bytes;
   return fail;
@@ -180,19 +177,13 @@ void handle(uint32_t op) {
     respond_header(-1, "runner: unknown kernel " + name);
     return;
   }
-  size_t ws = k->workspace_bytes ? k->workspace_bytes(rows, cols, depth) : 0;
-  const bool ws_zeroed = k->workspace_zeroed_once;
+  size_t ws = k->workspace_bytes ? k->workspace_bytes(rows, cols) : 0;
 
   if (op == kOpRun) {
     DeviceSet set;
-    std::string fail = alloc_set(bufs, poison, ws, ws_zeroed, set);
+    std::string fail = alloc_set(bufs, poison, ws, set);
     qgen_status st{};
-    // A workspace zeroed once is used by two launches: the outputs are poisoned again in between, so the returned
-    // result comes from the second launch, which is correct only if the first left the workspace reusable (its
-    // tile counters back at zero).
-    for (int launch = 0; launch < (ws_zeroed ? 2 : 1) && fail.empty() && st.code == 0; ++launch) {
-      for (size_t i = 0; i < bufs.size() && launch > 0; ++i)
-        if (bufs[i].fill == kPoison) CUDA_OR_FAIL(cudaMemset(set.ptrs[i], poison, bufs[i].size));
+    if (fail.empty()) {
       st = k->launch(set.ptrs.data(), static_cast<int>(set.ptrs.size()), rows, cols, depth, seed, sign_seed,
                      set.workspace, ws, 0);
       CUDA_OR_FAIL(cudaGetLastError());
@@ -221,7 +212,7 @@ void handle(uint32_t op) {
   std::vector<DeviceSet> sets(n_sets);
   std::string fail;
   for (DeviceSet& s : sets) {
-    if (fail.empty()) fail = alloc_set(bufs, poison, ws, ws_zeroed, s);
+    if (fail.empty()) fail = alloc_set(bufs, poison, ws, s);
   }
   // Copy baseline: a device-to-device copy that reads and writes as many bytes as the kernel must move
   // (its input once plus its outputs once): copy total/2 bytes, rotated the same way.

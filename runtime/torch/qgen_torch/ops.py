@@ -162,12 +162,6 @@ _skinny_split_env = os.environ.get('QGEN_SKINNY_SPLIT', '1')
 if _skinny_split_env not in ('0', '1'):
     raise ValueError('qgen_torch: QGEN_SKINNY_SPLIT=%r; allowed: 0 or 1' % _skinny_split_env)
 _skinny_split = _skinny_split_env == '1'
-# QGEN_SKINNY_KSPLIT=2 or 4: the same, but the variants splitting K across that many CTAs (G.GEMM_KSPLIT; NUMERICS
-# §6.2, another order again; a workspace per device and stream, allocated and zero-filled once by the C++ op, §8).
-# Unset or empty: off (not yet measured). Any other value is an error.
-_skinny_ksplit = os.environ.get('QGEN_SKINNY_KSPLIT', '')
-if _skinny_ksplit not in ('', '2', '4'):
-    raise ValueError('qgen_torch: QGEN_SKINNY_KSPLIT=%r; allowed: 2, 4, or unset' % _skinny_ksplit)
 _warned = set()
 
 
@@ -235,14 +229,8 @@ def gemm_plan(m, n, k, device_index=None):
 
 
 def _split(kernel):
-    """The variant splitting K across S CTAs where QGEN_SKINNY_KSPLIT=S names one, else the K-split (consumers)
-    variant unless QGEN_SKINNY_SPLIT=0, where one exists, else the kernel."""
-    if kernel is None:
-        return kernel
-    across = G.GEMM_KSPLIT.get(_skinny_ksplit, {}).get(kernel) if _skinny_ksplit else None
-    if across is not None:
-        return across
-    return G.GEMM_SPLIT.get(kernel, kernel) if _skinny_split else kernel
+    """The K-split variant of a fused kernel unless QGEN_SKINNY_SPLIT=0, where one exists, else the kernel."""
+    return G.GEMM_SPLIT.get(kernel, kernel) if _skinny_split and kernel is not None else kernel
 
 
 def gemm(a, b, kernel=None):

@@ -568,36 +568,6 @@ def test_gemm_dispatch():
 
 
 
-def test_ksplit_gemm():
-    """NUMERICS §6.2 "K split across CTAs" and §8: every vendored kernel that splits K across CTAs lies within the
-    bound, repeats its bits on the cached workspace (the counters were restored), after a larger shape grew the
-    workspace and on a second stream (its own workspace)."""
-    kernels = sorted({k for by_kernel in G.GEMM_KSPLIT.values() for k in by_kernel.values()})
-    if not kernels:
-        return 'no K-split-across-CTAs kernels on %s' % G.ARCH
-    worst = 0.0
-    shapes = ((1, 4160, 384), (16, 8192, 1024), (7, 2064, 640), (64, 1040, 64))
-    for kernel in kernels:
-        for m, n, k in shapes:
-            a = Q.quantize(randn_bf16(m, k, seed=m + 3 * k), 'quartet2_x_46')
-            b = Q.quantize(randn_bf16(n, k, seed=n + k + 5), 'quartet2_w_46')
-            first = Q.gemm(a, b, kernel=kernel)
-            ref, bound = gemm_bound(dequantize_reference(*a, rows=m, cols=k), dequantize_reference(*b, rows=n, cols=k))
-            err = (first.double().cpu() - ref).abs()
-            check(bool((err <= bound).all()), '%s %dx%dx%d: %d of %d outputs outside the bound'
-                  % (kernel, m, n, k, int((err > bound).sum()), err.numel()))
-            worst = max(worst, float((err / bound.clamp_min(1e-30)).max()))
-            check(torch.equal(Q.gemm(a, b, kernel=kernel), first), '%s %dx%dx%d: a second call on the cached workspace '
-                  'differs (counters not restored?)' % (kernel, m, n, k))
-            side = torch.cuda.Stream()
-            with torch.cuda.stream(side):
-                other = Q.gemm(a, b, kernel=kernel)
-            torch.cuda.current_stream().wait_stream(side)
-            check(torch.equal(other, first), '%s %dx%dx%d: another stream differs' % (kernel, m, n, k))
-    return '%d kernels x %d shapes within the bound (worst error/bound %.3f), repeatable on the cached workspaces' % (
-        len(kernels), len(shapes), worst)
-
-
 # ------------------------------------------------------------------------------------------------ bf16 planes
 def test_plane_quantizers():
     """NUMERICS §6.6: every vendored plane-writing quantizer gives the codes, scales and tensor scale of its plain twin
@@ -827,8 +797,7 @@ def test_fsdp2_nvfp4_gather_world1():
 TESTS = [test_forward_quantizers_bit_exact, test_forward_equals_reference, test_bias_and_dtypes, test_backward_unbiased,
          test_backward_bias_floor,
          test_seeds_fresh_and_reproducible, test_saved_activation_bits, test_quantize_model, test_torch_compile, test_errors,
-         test_two_pass_gemm, test_ksplit_gemm, test_plane_quantizers, test_plane_layer, test_gemm_dispatch,
-         test_rank_seeds, test_sharded_weight_quantize,
+         test_two_pass_gemm, test_plane_quantizers, test_plane_layer, test_gemm_dispatch, test_rank_seeds, test_sharded_weight_quantize,
          test_fsdp2_nvfp4_gather_world1]
 
 

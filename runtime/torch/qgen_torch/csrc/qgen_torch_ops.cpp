@@ -6,11 +6,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 
-#include <algorithm>
 #include <cstring>
-#include <map>
-#include <mutex>
-#include <utility>
 #include <string>
 
 #include "qgen_torch_kernels.h"
@@ -211,21 +207,6 @@ void check_gemm_operands(const at::Tensor& a_codes, const at::Tensor& b_codes) {
   TORCH_CHECK(a_codes.device() == b_codes.device(), "qgen::gemm: a and b must be on one device");
 }
 
-// The workspace of a GEMM that splits K across CTAs (NUMERICS §8): one per (device, stream), zero-filled when
-// allocated (or grown) and left reusable by every launch, so no memset per call; launches on one stream are ordered.
-void* gemm_workspace(const GemmKernel& k, const at::Tensor& like, int64_t m, int64_t n, int64_t kk, size_t& bytes) {
-  bytes = k.workspace_bytes(m, n, kk);
-  // never destroyed: freeing CUDA memory from a static destructor at exit can outlive the CUDA context
-  static auto* cache = new std::map<std::pair<int, cudaStream_t>, at::Tensor>();
-  static std::mutex lock;
-  const std::lock_guard<std::mutex> hold(lock);
-  at::Tensor& ws = (*cache)[{static_cast<int>(like.get_device()), c10::cuda::getCurrentCUDAStream().stream()}];
-  if (!ws.defined() || static_cast<size_t>(ws.numel()) < bytes)
-    ws = at::zeros({static_cast<int64_t>(std::max<size_t>(bytes, 16))}, like.options().dtype(at::kByte));
-  bytes = static_cast<size_t>(ws.numel());
-  return ws.data_ptr();
-}
-
 // C [m, n] = tA tB . A [m, k] . B [n, k]^T, both NVFP4 along k.
 at::Tensor gemm(const at::Tensor& a_codes, const at::Tensor& a_scales, const at::Tensor& a_ts,
                 const at::Tensor& b_codes, const at::Tensor& b_scales, const at::Tensor& b_ts,
@@ -248,7 +229,6 @@ at::Tensor gemm(const at::Tensor& a_codes, const at::Tensor& a_scales, const at:
   args.n = b_codes.size(0);
   args.k = a_codes.size(1) * 2;
   args.c = c.data_ptr();
-  if (k.workspace_bytes) args.workspace = gemm_workspace(k, a_codes, args.m, args.n, args.k, args.workspace_bytes);
   check_status(k.run(&args, c10::cuda::getCurrentCUDAStream()), k.name);
   return c;
 }
