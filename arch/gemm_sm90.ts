@@ -282,6 +282,16 @@ export function sm90PdLayout(
         `scales of its rows in registers, 9 per row of a 64-wide K block; got ${bk})`,
     };
   }
+  // the decoders wait for K block j + 1's stage at the start of block j, and thread 0 refills a stage one K block
+  // after its release: K block j is copied at the end of block j + 1 - stages, so stages >= 3 (2 would deadlock)
+  if (decode === 'producer-pipelined' && rawStages < 3) {
+    return {
+      field: 'stages',
+      message:
+        `must be at least 3 with decode 'producer-pipelined' (K block j + 1 is waited for while block j is decoded, ` +
+        `and copied one K block after its stage's release; got ${rawStages})`,
+    };
+  }
   if (decode === 'producer-pipelined' && bn % SM90_PD_DECODER_THREADS !== 0) {
     return {
       field: 'ctaTile[1]',

@@ -406,7 +406,8 @@ function gemmSteps(plan: GemmPlan): string[] {
         const piped = L.decode === 'producer-pipelined';
         return [
           head,
-          `${piped ? 'Pipelined producer-side' : 'Producer-side'} decode (tiling.decode '${L.decode}'): tile ${bm}x${bn}x${bk}, persistent CTAs ` +
+          `${piped ? 'Pipelined producer-side' : 'Producer-side'} decode (tiling.decode '${L.decode}'): ` +
+            `tile ${bm}x${bn}x${bk}, persistent CTAs ` +
             `(${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ${L.consumers} consumer ` +
             `warpgroup(s) of ${L.slabs} m64 slab(s) (SS wgmma and the epilogue only) + a decoder warpgroup (both ` +
             'operands; its thread 0 issues TMA).',
