@@ -228,7 +228,7 @@ export const SM90_PD_TILE_STAGES = 3;
 export const SM90_PD_DECODER_REGS = 56;
 /** setmaxnreg.dec of the pipelined producer-decode kernel's decoders (templates/gemm_sm90_pdp.cu.hbs): 27 registers
  * hold the next K block's codes and scales besides the decode's own (its SASS uses fewer: test/gemm-pdp.test.ts). */
-export const SM90_PDP_DECODER_REGS = 80;
+export const SM90_PDP_DECODER_REGS = 88;
 /** Threads of the producer-decode kernel's decoder warpgroup: one A row of a K block each. */
 export const SM90_PD_DECODER_THREADS = 128;
 /** Registers of a producer-decode consumer thread besides its accumulators: descriptors, ring state, epilogue. */

@@ -62,13 +62,13 @@ test("validate: 'producer-pipelined' on sm_90a only, with M = 128, K = 64, N = 1
   }
 });
 
-test('layout + name: the decoders keep 80 registers (27 hold the next K block), raw_empty barriers, _pdp', () => {
+test('layout + name: the decoders keep 88 registers (27 hold the next K block), raw_empty barriers, _pdp', () => {
   const L = layoutOf(base());
   assert.equal(
     [L.decode, L.bm, L.bn, L.bk, L.consumers, L.threads, L.ctasPerSm, L.rawStages, L.tileStages],
     ['producer-pipelined', 128, 256, 64, 2, 384, 1, 6, 3],
   );
-  // 168 at launch; the decoders give up 168 - 80 for the two consumer warpgroups: 168 + 128 * 88 / 256 = 212 -> 208
+  // 168 at launch; the decoders give up 168 - 88 for the two consumer warpgroups: 168 + 128 * 80 / 256 = 208
   assert.equal([L.launchRegs, L.decoderRegs, L.consumerRegs], [168, SM90_PDP_DECODER_REGS, 208]);
   assert.is(L.smemBytes, 3 * 384 * 128 + 6 * (384 * 32 + 3 * 512) + 8 * (2 * 6 + 2 * 3) + 1024);
   assert.is(L.smemBytes, sm90PdSmemBytes(128, 256, 64, 6, 'producer-pipelined'));
@@ -116,7 +116,8 @@ test('render: deterministic, the _pdp template, the committed generated text; ex
   for (const line of [
     'constexpr int kRawStages = 6;',
     'constexpr int kConsumerRegs = 208;',
-    'constexpr int kDecoderRegs = 80;',
+    'constexpr int kDecoderRegs = 88;',
+    'qgen_mbar_init(&bar.raw_full[i], kIssuers);',
     'qgen_mbar_init(&bar.raw_empty[i], kDecoderThreads);',
     'if (attributes.numRegs != kLaunchRegs)',
   ])
@@ -125,9 +126,9 @@ test('render: deterministic, the _pdp template, the committed generated text; ex
   const steps = loweringSteps(p).join('\n');
   for (const part of [
     "Pipelined producer-side decode (tiling.decode 'producer-pipelined')",
-    "decoder thread 0 refills the previous K block's stage",
+    "lanes 0 of decoder warps 0-2 refill the previous K block's stage",
     'loaded from the raw stage one K block before their decode',
-    'setmaxnreg: decoders 80, consumers 208',
+    'setmaxnreg: decoders 88, consumers 208',
   ])
     assert.ok(steps.includes(part), part);
   const pd = loweringSteps(lower(catalogSpec(PD, 'sm_90a') as GemmSpec, 'sm_90a')).join('\n');
@@ -145,35 +146,51 @@ const inOrder = (body: string, parts: string[]) => {
   return at.every((i, j) => i >= 0 && (j === 0 || i > at[j - 1])) ? '' : `${parts.join(' < ')}: ${at.join(', ')}`;
 };
 
-test('generated: the decoders wait, decode from registers, fence, release, then load the next K block', () => {
+test('generated: the decoders wait, decode from registers, fence, release, load the next K block; 3 issuers', () => {
   const src = readFileSync(path.join('generated', 'sm_90a', `${PDP}.cu`), 'utf8');
   const kernel = functionBody(src, 'gemm');
   const decoder = kernel.slice(kernel.indexOf('setmaxnreg.dec'), kernel.indexOf('setmaxnreg.inc'));
   // prologue: the first K block's stage is waited for before its loads
   assert.is(
-    inOrder(decoder, ['qgen_mbar_wait(&bar.raw_full[0], 0);', 'load_task(task[t], smem, 0, t, dtid, lanes);']),
+    inOrder(decoder, [
+      'qgen_mbar_wait(&bar.raw_full[0], 0);',
+      'load_task<true>(task[t], smem, 0, t, dtid, lanes);',
+      'load_task<false>(task[t], smem, 0, t, dtid, lanes);',
+    ]),
     '',
   );
   const loop = decoder.slice(decoder.indexOf('for (int32_t step = 0;'));
-  // the tile is free before it is written; the next stage has landed before it is loaded; the proxy fence and the
+  // this K block's multipliers are made before the next block's scales overwrite their registers, and those are
+  // loaded only once the next stage has landed; the tile is free before it is written; the proxy fence and the
   // tile_full arrival follow the last task's stores; the stage is released after its last register is used
   assert.is(
     inOrder(loop, [
+      'qgen_fp4_row_multipliers_x2(task[t].scales, inside, mult[t]);',
+      'qgen_mbar_wait(&bar.raw_full[next_slot], next_phase);',
+      'load_task<false>(task[t], smem, next_slot, t, dtid, lanes);',
       'qgen_mbar_wait(&bar.tile_empty[c.tslot], c.tphase ^ 1u);',
-      'if (more) qgen_mbar_wait(&bar.raw_full[next_slot], next_phase);',
-      'decode_task(task[t], chunk, t, inside);',
+      'decode_task(task[t], mult[t], chunk, t);',
       'if (t == kTasks - 1) {',
       'qgen_fence_proxy_async();',
       'qgen_mbar_arrive(&bar.tile_full[c.tslot]);',
       'qgen_mbar_arrive(&bar.raw_empty[c.slot]);',
-      'if (more) load_task(task[t], smem, next_slot, t, dtid, lanes);',
-      // thread 0: the previous K block's stage, after every decoder released it
-      'if (dtid == 0 && step > 0 && loaded < steps) {',
+      'if (more) load_task<true>(task[t], smem, next_slot, t, dtid, lanes);',
+      // the issuers (lanes 0 of warps 0-2): the previous K block's stage, after every decoder released it
+      'if (issuer && step > 0 && loaded < steps) {',
       'qgen_mbar_wait(&bar.raw_empty[load.slot], load.phase ^ 1u);',
-      'issue_loads(&map_a, &map_b, args, g, smem, bar, load);',
+      'issue_loads(part, &map_a, &map_b, args, g, smem, bar, load);',
     ]),
     '',
   );
+  assert.match(loop.slice(0, loop.indexOf('qgen_mbar_wait(&bar.raw_full')), /if \(more\) \{\s*$/);
+  // each issuer arrives once per K block with its part's bytes; the parts together copy what the _pd kernel copies
+  const issue = functionBody(src, 'issue_loads');
+  assert.is((issue.match(/qgen_mbar_arrive_expect_tx\(full, /g) ?? []).length, 3);
+  for (const part of ['kRawABytes + 512 * atoms', 'kRawBBytes', '512 * atoms * b_row_blocks']) {
+    assert.ok(issue.includes(`qgen_mbar_arrive_expect_tx(full, ${part});`), part);
+  }
+  assert.is((issue.match(/qgen_tma_load_2d\(/g) ?? []).length, 2);
+  assert.is((issue.match(/qgen_bulk_load\(/g) ?? []).length, 2);
   // decode_task reads registers only: every shared-memory read of a raw stage is in load_task
   assert.not.ok(/smem|kOffRaw|kOffScale/.test(functionBody(src, 'decode_task')));
   // the consumers are the 'producer' kernel's, unchanged
@@ -183,7 +200,7 @@ test('generated: the decoders wait, decode from registers, fence, release, then 
     return k.slice(k.indexOf('setmaxnreg.inc'));
   };
   assert.is(consumer(src), consumer(pd));
-  for (const f of ['issue_mma', 'wait_mma', 'store_tile', 'release_tile', 'issue_loads']) {
+  for (const f of ['issue_mma', 'wait_mma', 'store_tile', 'release_tile']) {
     assert.is(functionBody(src, f), functionBody(pd, f), f);
   }
 });
@@ -212,7 +229,7 @@ async function sassOf(name: string) {
   return { lines, dealloc, log: built.log };
 }
 
-test('SASS: no local memory, setmaxnreg 80/208, loads a K block ahead of their use, <= 3 / element', async () => {
+test('SASS: no local memory, setmaxnreg 88/208, loads a K block ahead of their use, <= 3 / element', async () => {
   const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
   if (!probe || probe.exitCode !== 0) {
     console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');

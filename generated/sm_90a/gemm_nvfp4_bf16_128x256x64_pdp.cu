@@ -32,12 +32,12 @@
 //
 // Lowering (lower/lower.ts):
 //   gemm_nvfp4_bf16_128x256x64_pdp: C = alpha * A . B^T, A [m, k] and B [n, k] NVFP4 (K-major, 128x4 E4M3 scales), alpha = tA * tB, bf16 out, arch sm_90a.
-//   Pipelined producer-side decode (tiling.decode 'producer-pipelined'): tile 128x256x64, persistent CTAs (1 per SM), tile order swizzle-8; 384 threads = 2 consumer warpgroup(s) of 1 m64 slab(s) (SS wgmma and the epilogue only) + a decoder warpgroup (both operands; its thread 0 issues TMA).
-//   Pipeline: 6 raw stages filled by TMA (128x32 + 256x32 code bytes, codes with the TMA swizzle of 32-byte rows, 3 scale blocks of 512 B; mbarrier full, raw empty: every decoder thread arrives once it used the registers it loaded from the stage; decoder thread 0 refills the previous K block's stage) -> a ring of 3 dequantized bf16 A + B tiles (1 SW128 atom(s) of 16384 + 32768 B; mbarriers full/empty: the decoders run up to 2 K blocks ahead); 231568 B shared memory.
-//   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8; one thread decodes one row of a 64-wide atom (one A row, then its B rows) into its SW128 line, from registers: each task's codes and scales (9 registers) are loaded from the raw stage one K block before their decode, right after the same task of the previous K block is decoded.
+//   Pipelined producer-side decode (tiling.decode 'producer-pipelined'): tile 128x256x64, persistent CTAs (1 per SM), tile order swizzle-8; 384 threads = 2 consumer warpgroup(s) of 1 m64 slab(s) (SS wgmma and the epilogue only) + a decoder warpgroup (both operands; lanes 0 of its warps 0-2 issue TMA).
+//   Pipeline: 6 raw stages filled by TMA (128x32 + 256x32 code bytes, codes with the TMA swizzle of 32-byte rows, 3 scale blocks of 512 B; mbarrier full, raw empty: every decoder thread arrives once it used the registers it loaded from the stage; lanes 0 of decoder warps 0-2 refill the previous K block's stage, a third of the copies each) -> a ring of 3 dequantized bf16 A + B tiles (1 SW128 atom(s) of 16384 + 32768 B; mbarriers full/empty: the decoders run up to 2 K blocks ahead); 231568 B shared memory.
+//   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8; one thread decodes one row of a 64-wide atom (one A row, then its B rows) into its SW128 line, from registers: each task's codes (8 registers) are loaded from the raw stage one K block before their decode, right after the same task of the previous K block is decoded, its scales at the start of the previous K block, once that block's multipliers are made.
 //   Consumers, per K block: wait for the ring tile, issue its 4 SS wgmmas (A and B descriptors), wait until one group is left in flight and release the previous tile; at a tile's last K block wait for all, release, store. The first K block of a tile starts with scale-d = 0.
 //   Accumulate: wgmma.m64n256k16.f32.bf16.bf16, fp32, same products and K order as the other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16)), bf16 RNE (+ 0 turns a -0 sum into +0, as accumulating from +0 does).
-//   Registers: 168/thread at launch (__launch_bounds__(384, 1)); setmaxnreg: decoders 80, consumers 208.
+//   Registers: 168/thread at launch (__launch_bounds__(384, 1)); setmaxnreg: decoders 88, consumers 208.
 //   Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.
 #include <cudaTypedefs.h>
 #include "qgen.h"
@@ -55,8 +55,8 @@
 // tiles, and the consumer warpgroups only wait, issue SS wgmma (both operands from shared memory) and store. The
 // decoders load each K block's codes and scales into registers one K block before decoding them (no shared-memory
 // load is waited for inside a K block), and release raw stages through a raw_empty mbarrier instead of a named
-// barrier; thread 0 refills the previous K block's stage. Same dequantized values, K permutation and K order as the
-// other sm_90a GEMMs (NUMERICS §6.2).
+// barrier; lanes 0 of decoder warps 0-2 refill the previous K block's stage, a third of the copies each. Same
+// dequantized values, K permutation and K order as the other sm_90a GEMMs (NUMERICS §6.2).
 namespace qgen_gemm_nvfp4_bf16_128x256x64_pdp_impl {
 
 constexpr const char* kKernelName = "gemm_nvfp4_bf16_128x256x64_pdp";
@@ -69,12 +69,12 @@ constexpr int kSlabs = 1;
 constexpr int kRawStages = 6;    // tiling.stages: FP4 codes + scales, filled by TMA
 constexpr int kTileStages = 3;  // dequantized A + B tiles in flight between decoders and consumers
 constexpr int kConsumerThreads = 128 * kConsumers;  // warpgroups 0 .. c - 1: wgmma and epilogue
-constexpr int kDecoderThreads = 128;         // warpgroup c: decode; its thread 0 also issues TMA
+constexpr int kDecoderThreads = 128;         // warpgroup c: decode; lanes 0 of its warps 0-2 also issue TMA
 constexpr int kThreads = 384;
 constexpr int kCtasPerSm = 1;
 constexpr int kLaunchRegs = 168;      // registers per thread at launch (__launch_bounds__)
 constexpr int kConsumerRegs = 208;  // setmaxnreg.inc of the consumers
-constexpr int kDecoderRegs = 80;    // setmaxnreg.dec of the decoders
+constexpr int kDecoderRegs = 88;    // setmaxnreg.dec of the decoders
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
 using Out = __nv_bfloat16;
 static_assert(kThreads == kConsumerThreads + kDecoderThreads, "thread roles");
@@ -128,7 +128,7 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[128], uint64_t a_desc, uint6
 }
 
 struct Barriers {
-  uint64_t* raw_full;    // [kRawStages] TMA bytes landed (1 arrival + transaction bytes)
+  uint64_t* raw_full;    // [kRawStages] TMA bytes landed (kIssuers arrivals + transaction bytes)
   uint64_t* raw_empty;   // [kRawStages] every decoder thread used its registers loaded from the stage (128 arrivals)
   uint64_t* tile_full;   // [kTileStages] every decoder thread wrote its part of the tile (kDecoderThreads arrivals)
   uint64_t* tile_empty;  // [kTileStages] the wgmmas that read the tile completed (4 arrivals per consumer warpgroup)
@@ -156,23 +156,33 @@ struct Cursor {
   }
 };
 
-// TMA for the K block at `c` into raw stage c.slot (decoder thread 0, once every decoder released the stage).
-// Scale blocks past K are not copied (their smem bytes are stale; the groups they would describe get multiplier 0).
-__device__ __forceinline__ void issue_loads(const CUtensorMap* map_a, const CUtensorMap* map_b,
+// Lane 0 of decoder warps 0, 1 and 2 each copy one part of a K block into raw stage c.slot, once every decoder
+// released the stage: part 0 the A codes (TMA) and scales, part 1 the B codes (TMA), part 2 the B scales; raw_full
+// counts kIssuers arrivals, each with its part's bytes. Spread over three warps, the copies delay no decoder warp by
+// more than a third of their instructions (the slowest decoder warp sets the ring's pace). Scale blocks past K are
+// not copied (their smem bytes are stale; the groups they would describe get multiplier 0).
+constexpr int kIssuers = 3;
+__device__ __forceinline__ void issue_loads(int part, const CUtensorMap* map_a, const CUtensorMap* map_b,
                                             const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
                                             const Barriers& bar, const Cursor& c) {
   const int32_t m0 = c.tm * kBM, n0 = c.tn * kBN, atom0 = c.kb * kAtoms;
   const int32_t atoms = min(kAtoms, g.kblocks - atom0);
-  const int32_t b_row_blocks = min(kBScaleRowBlocks, static_cast<int32_t>((args.n + 127) / 128) - n0 / 128);
   uint64_t* full = &bar.raw_full[c.slot];
-  qgen_mbar_arrive_expect_tx(full, kRawABytes + kRawBBytes + 512 * atoms * (1 + b_row_blocks));
-  qgen_tma_load_2d(smem + kOffRawA + c.slot * kRawABytes, map_a, c.kb * kRawRowBytes, m0, full);
-  qgen_tma_load_2d(smem + kOffRawB + c.slot * kRawBBytes, map_b, c.kb * kRawRowBytes, n0, full);
-  qgen_bulk_load(smem + kOffScaleA + c.slot * kAtoms * 512,
-                 args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks), 512 * atoms, full);
-  for (int32_t i = 0; i < b_row_blocks; ++i)
-    qgen_bulk_load(smem + kOffScaleB + (c.slot * kBScaleRowBlocks + i) * kAtoms * 512,
-                   args.b_scales + qgen_scale_block_offset(n0 / 128 + i, atom0, g.kblocks), 512 * atoms, full);
+  if (part == 0) {
+    qgen_mbar_arrive_expect_tx(full, kRawABytes + 512 * atoms);
+    qgen_tma_load_2d(smem + kOffRawA + c.slot * kRawABytes, map_a, c.kb * kRawRowBytes, m0, full);
+    qgen_bulk_load(smem + kOffScaleA + c.slot * kAtoms * 512,
+                   args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks), 512 * atoms, full);
+  } else if (part == 1) {
+    qgen_mbar_arrive_expect_tx(full, kRawBBytes);
+    qgen_tma_load_2d(smem + kOffRawB + c.slot * kRawBBytes, map_b, c.kb * kRawRowBytes, n0, full);
+  } else {
+    const int32_t b_row_blocks = min(kBScaleRowBlocks, static_cast<int32_t>((args.n + 127) / 128) - n0 / 128);
+    qgen_mbar_arrive_expect_tx(full, 512 * atoms * b_row_blocks);
+    for (int32_t i = 0; i < b_row_blocks; ++i)
+      qgen_bulk_load(smem + kOffScaleB + (c.slot * kBScaleRowBlocks + i) * kAtoms * 512,
+                     args.b_scales + qgen_scale_block_offset(n0 / 128 + i, atom0, g.kblocks), 512 * atoms, full);
+  }
 }
 
 // The dequantized tile of ring slot `tslot`: A's atoms, then B's.
@@ -184,8 +194,9 @@ __device__ __forceinline__ uint8_t* b_tile(uint8_t* smem, uint32_t tslot) {
 }
 
 // One decode task in registers: a row's 32 code bytes (two 16-byte halves) and its 4 scale bytes. A decoder thread
-// holds kTasks of them, one K block: each is loaded a K block ahead of its decode (load_task right after the
-// decode_task of the same slot), so no shared-memory load is waited for inside a K block's decode.
+// holds kTasks of them, one K block, loaded a K block ahead of their decode (the codes right after the decode_task of
+// the same slot, the scales at the start of the K block before, once its multipliers are made), so no shared-memory
+// load is waited for inside a K block's decode.
 struct Task {
   uint4 lo, hi;
   uint32_t scales;
@@ -213,26 +224,30 @@ struct DecoderLanes {
   }
 };
 
-// Issue the three shared-memory loads of task t of the K block in raw stage `slot` (filled and waited for).
+// Issue the shared-memory loads of task t of the K block in raw stage `slot` (filled and waited for): its two code
+// halves (kCodes) or its 4 scale bytes (loaded at the start of the K block before, once its multipliers are made).
+template <bool kCodes>
 __device__ __forceinline__ void load_task(Task& task, const uint8_t* smem, uint32_t slot, int t, int dtid,
                                           const DecoderLanes& lanes) {
-  const int row = t == 0 ? dtid : dtid + kDecoderThreads * (t - 1);
-  const uint8_t* codes = t == 0 ? smem + kOffRawA + slot * kRawABytes + row * kRawRowBytes
-                                : smem + kOffRawB + slot * kRawBBytes + row * kRawRowBytes;
-  const uint8_t* scales = t == 0 ? smem + kOffScaleA + slot * 512
-                                 : smem + kOffScaleB + (slot * kBScaleRowBlocks + t - 1) * 512;
-  task.lo = *reinterpret_cast<const uint4*>(codes + lanes.code[0]);
-  task.hi = *reinterpret_cast<const uint4*>(codes + lanes.code[1]);
-  task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(dtid));
+  if (kCodes) {
+    const int row = t == 0 ? dtid : dtid + kDecoderThreads * (t - 1);
+    const uint8_t* codes = t == 0 ? smem + kOffRawA + slot * kRawABytes + row * kRawRowBytes
+                                  : smem + kOffRawB + slot * kRawBBytes + row * kRawRowBytes;
+    task.lo = *reinterpret_cast<const uint4*>(codes + lanes.code[0]);
+    task.hi = *reinterpret_cast<const uint4*>(codes + lanes.code[1]);
+  } else {
+    const uint8_t* scales = t == 0 ? smem + kOffScaleA + slot * 512
+                                   : smem + kOffScaleB + (slot * kBScaleRowBlocks + t - 1) * 512;
+    task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(dtid));
+  }
 }
 
-// Decode task t of a K block from registers into its row's line of a ring tile, whose A row's chunk c lies at
-// chunk[c] (shared-space addresses): the same values and K permutation as qgen_fp4_decode_row_sw128 (NUMERICS
-// §6.2); `inside`: the K block's groups inside k (groups past it get multiplier 0).
-__device__ __forceinline__ void decode_task(const Task& task, const uint32_t (&chunk)[8], int t, int32_t inside) {
+// Decode task t of a K block (codes in registers, the 4 bf16x2 multipliers of its scales) into its row's line of a
+// ring tile, whose A row's chunk c lies at chunk[c] (shared-space addresses): the same values and K permutation as
+// qgen_fp4_decode_row_sw128 (NUMERICS §6.2).
+__device__ __forceinline__ void decode_task(const Task& task, const uint32_t (&mult)[4], const uint32_t (&chunk)[8],
+                                            int t) {
   const uint32_t offset = t == 0 ? 0u : kAAtomBytes + kDecoderThreads * 128 * (t - 1);  // this task's line - A's
-  uint32_t mult[4];
-  qgen_fp4_row_multipliers_x2(task.scales, inside, mult);
   const uint32_t w[8] = {task.lo.x, task.lo.y, task.lo.z, task.lo.w,
                          task.hi.x, task.hi.y, task.hi.z, task.hi.w};  // w[2 t + h]: group t, half h
 #pragma unroll
@@ -311,8 +326,8 @@ __device__ __forceinline__ void release_tile(const Barriers& bar, uint32_t tslot
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.tile_empty[tslot]);
 }
 
-// One CTA: warpgroups 0 .. c - 1 issue SS wgmmas and store, warpgroup c decodes both operands (its thread 0 issues
-// the TMA loads). setmaxnreg moves registers from the decoders to the consumers.
+// One CTA: warpgroups 0 .. c - 1 issue SS wgmmas and store, warpgroup c decodes both operands (lanes 0 of its warps
+// 0-2 issue the TMA loads). setmaxnreg moves registers from the decoders to the consumers.
 __global__ void __launch_bounds__(kThreads, kCtasPerSm)
 gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, const qgen_gemm_args args,
      const qgen_gemm_grid g) {
@@ -325,7 +340,7 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   bar.tile_empty = bar.tile_full + kTileStages;
   if (threadIdx.x == 0) {
     for (int i = 0; i < kRawStages; ++i) {
-      qgen_mbar_init(&bar.raw_full[i], 1);
+      qgen_mbar_init(&bar.raw_full[i], kIssuers);
       qgen_mbar_init(&bar.raw_empty[i], kDecoderThreads);
     }
     for (int i = 0; i < kTileStages; ++i) {
@@ -348,44 +363,58 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
     const int dtid = threadIdx.x - kConsumerThreads;
     const DecoderLanes lanes(dtid);
     Cursor c(g);     // the K block being decoded (from registers); its next is being loaded into registers
-    Cursor load(g);  // the next K block to copy into a raw stage (thread 0)
+    const int part = dtid / 32;                      // the copies this warp's lane 0 issues
+    const bool issuer = dtid % 32 == 0 && part < kIssuers;
+    Cursor load(g);  // the next K block to copy into a raw stage (issuers)
     int32_t loaded = 0;
-    if (dtid == 0)
+    if (issuer)
       for (; loaded < kRawStages && loaded < steps; ++loaded, load.next(g))
-        issue_loads(&map_a, &map_b, args, g, smem, bar, load);
-    Task task[kTasks];
+        issue_loads(part, &map_a, &map_b, args, g, smem, bar, load);
+    Task task[kTasks];  // codes of the K block being decoded, scales of the next one once its multipliers are made
     qgen_mbar_wait(&bar.raw_full[0], 0);
 #pragma unroll
-    for (int t = 0; t < kTasks; ++t) load_task(task[t], smem, 0, t, dtid, lanes);
+    for (int t = 0; t < kTasks; ++t) {
+      load_task<true>(task[t], smem, 0, t, dtid, lanes);
+      load_task<false>(task[t], smem, 0, t, dtid, lanes);
+    }
     for (int32_t step = 0; step < steps; ++step, c.next(g)) {
       const bool more = step + 1 < steps;  // K block step + 1 exists: its raw stage is (being) filled
       const uint32_t next_slot = c.slot + 1 == kRawStages ? 0u : c.slot + 1;
       const uint32_t next_phase = c.slot + 1 == kRawStages ? c.phase ^ 1u : c.phase;
+      // the multipliers of this K block's tasks (groups past k get 0), then the next K block's scales into the
+      // registers they came from: read a K block later
+      const int32_t inside = g.kgroups - c.kb * 4;  // groups of this K block inside k
+      uint32_t mult[kTasks][4];
+#pragma unroll
+      for (int t = 0; t < kTasks; ++t) qgen_fp4_row_multipliers_x2(task[t].scales, inside, mult[t]);
+      if (more) {
+        qgen_mbar_wait(&bar.raw_full[next_slot], next_phase);
+#pragma unroll
+        for (int t = 0; t < kTasks; ++t) load_task<false>(task[t], smem, next_slot, t, dtid, lanes);
+      }
       qgen_mbar_wait(&bar.tile_empty[c.tslot], c.tphase ^ 1u);
-      if (more) qgen_mbar_wait(&bar.raw_full[next_slot], next_phase);
       const uint32_t line = qgen_smem_addr(a_tile(smem, c.tslot)) + dtid * 128 + lanes.swz;  // this thread's A row
       uint32_t chunk[8];
 #pragma unroll
       for (int j = 0; j < 8; ++j) chunk[j] = line ^ (16u * j);
-      const int32_t inside = g.kgroups - c.kb * 4;  // groups of this K block inside k
 #pragma unroll
       for (int t = 0; t < kTasks; ++t) {
-        decode_task(task[t], chunk, t, inside);
+        decode_task(task[t], mult[t], chunk, t);
         if (t == kTasks - 1) {
           qgen_fence_proxy_async();  // this thread's tile writes -> visible to wgmma (async proxy) after tile_full
           qgen_mbar_arrive(&bar.tile_full[c.tslot]);
           // every register this thread loaded from raw stage c.slot has been used: its loads are complete
           qgen_mbar_arrive(&bar.raw_empty[c.slot]);
         }
-        // the slot's registers are free: load the same task of the next K block (for the last task after the proxy
-        // fence, so that the fence does not wait for it)
-        if (more) load_task(task[t], smem, next_slot, t, dtid, lanes);
+        // the slot's registers are free: load the codes of the same task of the next K block (for the last task after
+        // the proxy fence, so that the fence does not wait for them)
+        if (more) load_task<true>(task[t], smem, next_slot, t, dtid, lanes);
       }
-      // thread 0 refills the raw stage of the previous K block (released by every decoder a K block ago, so the
+      // the issuers refill the raw stage of the previous K block (released by every decoder a K block ago, so the
       // wait rarely blocks) with the K block kRawStages after it
-      if (dtid == 0 && step > 0 && loaded < steps) {
+      if (issuer && step > 0 && loaded < steps) {
         qgen_mbar_wait(&bar.raw_empty[load.slot], load.phase ^ 1u);
-        issue_loads(&map_a, &map_b, args, g, smem, bar, load);
+        issue_loads(part, &map_a, &map_b, args, g, smem, bar, load);
         ++loaded;
         load.next(g);
       }
