@@ -30,11 +30,12 @@ export interface Sm90GemmLayout {
    * decodes it after them (then only the other consumers' chains overlap it). */
   wSets: number;
   /** Who decodes (tiling.decode): 'consumer' (the consumer warpgroups, between their wgmmas) or 'producer' (a
-   * decoder warpgroup fills a ring of bf16 A and B tiles; the consumers issue SS wgmma only). */
-  decode: 'consumer' | 'producer';
+   * decoder warpgroup fills a ring of bf16 A and B tiles; the consumers issue SS wgmma only), or
+   * 'producer-pipelined' (the same, the decoders' shared-memory loads a K block ahead of their decode). */
+  decode: 'consumer' | 'producer' | 'producer-pipelined';
   /** Dequantized tiles in flight: 2 B tiles ('consumer', 'a'), the X ring ('b'), the A + B ring ('producer'). */
   tileStages: number;
-  /** 'producer' only (0 otherwise): setmaxnreg.inc of the consumer warpgroups and setmaxnreg.dec of the decoders. */
+  /** 'producer*' only (0 otherwise): setmaxnreg.inc of the consumer warpgroups and setmaxnreg.dec of the decoders. */
   consumerRegs: number;
   decoderRegs: number;
 }
@@ -225,18 +226,29 @@ export function sm90SwapLayout(
 export const SM90_PD_TILE_STAGES = 3;
 /** setmaxnreg.dec of the producer-decode kernel's decoder warpgroup (its SASS uses fewer: test/gemm-pd.test.ts). */
 export const SM90_PD_DECODER_REGS = 56;
+/** setmaxnreg.dec of the pipelined producer-decode kernel's decoders (templates/gemm_sm90_pdp.cu.hbs): 27 registers
+ * hold the next K block's codes and scales besides the decode's own (its SASS uses fewer: test/gemm-pdp.test.ts). */
+export const SM90_PDP_DECODER_REGS = 88;
 /** Threads of the producer-decode kernel's decoder warpgroup: one A row of a K block each. */
 export const SM90_PD_DECODER_THREADS = 128;
 /** Registers of a producer-decode consumer thread besides its accumulators: descriptors, ring state, epilogue. */
 const PD_CONSUMER_OVERHEAD = 32;
 
 /** Shared memory of the producer-decode kernel: the ring of bf16 A + B tiles, the raw stages (codes of A and B,
- * 512-byte scale blocks per 64-wide K atom), mbarriers (raw full, tile full / empty), 1024 bytes of alignment slack. */
-export function sm90PdSmemBytes(bm: number, bn: number, bk: number, rawStages: number): number {
+ * 512-byte scale blocks per 64-wide K atom), mbarriers (raw full, with 'producer-pipelined' raw empty too, tile full
+ * / empty), 1024 bytes of alignment slack. */
+export function sm90PdSmemBytes(
+  bm: number,
+  bn: number,
+  bk: number,
+  rawStages: number,
+  decode: 'producer' | 'producer-pipelined' = 'producer',
+): number {
   const atoms = bk / 64;
   const raw = ((bm + bn) * bk) / 2 + (1 + Math.ceil(bn / 128)) * atoms * 512;
+  const rawBarriers = (decode === 'producer-pipelined' ? 2 : 1) * rawStages;
   return (
-    SM90_PD_TILE_STAGES * (bm + bn) * 128 * atoms + rawStages * raw + 8 * (rawStages + 2 * SM90_PD_TILE_STAGES) + 1024
+    SM90_PD_TILE_STAGES * (bm + bn) * 128 * atoms + rawStages * raw + 8 * (rawBarriers + 2 * SM90_PD_TILE_STAGES) + 1024
   );
 }
 
@@ -250,12 +262,42 @@ export function sm90PdLayout(
   tile: readonly [number, number, number],
   consumers: number,
   rawStages: number,
-): { layout: Sm90GemmLayout } | { field: 'stages' | 'consumers' | 'ctaTile[0]' | 'ctaTile[2]'; message: string } {
+  decode: 'producer' | 'producer-pipelined' = 'producer',
+):
+  | { layout: Sm90GemmLayout }
+  | { field: 'stages' | 'consumers' | 'ctaTile[0]' | 'ctaTile[1]' | 'ctaTile[2]'; message: string } {
   const [bm, bn, bk] = tile;
   if (bm !== SM90_PD_DECODER_THREADS) {
     return {
       field: 'ctaTile[0]',
-      message: `must be ${SM90_PD_DECODER_THREADS} with decode 'producer' (one A row per decoder thread; got ${bm})`,
+      message: `must be ${SM90_PD_DECODER_THREADS} with decode '${decode}' (one A row per decoder thread; got ${bm})`,
+    };
+  }
+  // the pipelined decoders hold one K block of their rows in registers: 9 per row (32 code bytes, 4 scale bytes)
+  if (decode === 'producer-pipelined' && bk !== 64) {
+    return {
+      field: 'ctaTile[2]',
+      message:
+        `must be 64 with decode 'producer-pipelined' (each decoder thread holds the next K block's codes and ` +
+        `scales of its rows in registers, 9 per row of a 64-wide K block; got ${bk})`,
+    };
+  }
+  // the decoders wait for K block j + 1's stage at the start of block j, and thread 0 refills a stage one K block
+  // after its release: K block j is copied at the end of block j + 1 - stages, so stages >= 3 (2 would deadlock)
+  if (decode === 'producer-pipelined' && rawStages < 3) {
+    return {
+      field: 'stages',
+      message:
+        `must be at least 3 with decode 'producer-pipelined' (K block j + 1 is waited for while block j is decoded, ` +
+        `and copied one K block after its stage's release; got ${rawStages})`,
+    };
+  }
+  if (decode === 'producer-pipelined' && bn % SM90_PD_DECODER_THREADS !== 0) {
+    return {
+      field: 'ctaTile[1]',
+      message:
+        `must be 128 or 256 with decode 'producer-pipelined' (every decoder thread decodes one row of each ` +
+        `128-row block of B; got ${bn})`,
     };
   }
   // the raw codes of a K block are one TMA box row of bk / 2 bytes with the 32/64/128-byte swizzle the decoders read
@@ -263,7 +305,7 @@ export function sm90PdLayout(
     return {
       field: 'ctaTile[2]',
       message:
-        `must be 64, 128 or 256 with decode 'producer' (a TMA swizzle of 32, 64 or 128 bytes per row; ` + `got ${bk})`,
+        `must be 64, 128 or 256 with decode '${decode}' (a TMA swizzle of 32, 64 or 128 bytes per row; ` + `got ${bk})`,
     };
   }
   // 2 consumers of one m64 slab each: 384 threads, 168 registers at launch, which setmaxnreg can raise (one consumer
@@ -271,13 +313,14 @@ export function sm90PdLayout(
   if (consumers !== 2) {
     return {
       field: 'consumers',
-      message: `must be 2 with decode 'producer' (two m64 consumer warpgroups; got ${consumers})`,
+      message: `must be 2 with decode '${decode}' (two m64 consumer warpgroups; got ${consumers})`,
     };
   }
   const slabs = bm / 64 / consumers;
   const threads = 128 * consumers + SM90_PD_DECODER_THREADS;
   const need = roundUp8((slabs * bn) / 2 + PD_CONSUMER_OVERHEAD);
-  const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages);
+  const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages, decode);
+  const decoderRegs = decode === 'producer-pipelined' ? SM90_PDP_DECODER_REGS : SM90_PD_DECODER_REGS;
   let problem: { field: 'stages' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);
@@ -286,26 +329,26 @@ export function sm90PdLayout(
         field: 'stages',
         message:
           `${rawStages} stages need ${smemBytes} B of shared memory, more than the ${budget} B an sm_90a block can ` +
-          `have with decode 'producer' (stages*((M+N)*K/2 + 512*(K/64)*(1 + ceil(N/128))) + ` +
+          `have with decode '${decode}' (stages*((M+N)*K/2 + 512*(K/64)*(1 + ceil(N/128))) + ` +
           `${SM90_PD_TILE_STAGES}*(M+N)*K*2 + barriers); use fewer stages or a smaller tile`,
       };
       continue;
     }
     const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
     const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
-    if (need <= launchRegs) {
+    if (need <= launchRegs && decoderRegs <= launchRegs) {
       // what the decoder warpgroup frees, shared by the consumer warpgroups (setmaxnreg counts are multiples of 8)
-      const freed = 128 * (launchRegs - SM90_PD_DECODER_REGS);
+      const freed = 128 * (launchRegs - decoderRegs);
       const consumerRegs = Math.min(240, launchRegs + roundDown8(freed / (128 * consumers)));
       const base = { bm, bn, bk, consumers, slabs, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
-      const roles = { registerOperand: 'a', xStages: 0, wSets: 0, decode: 'producer' } as const;
-      const regs = { tileStages: SM90_PD_TILE_STAGES, consumerRegs, decoderRegs: SM90_PD_DECODER_REGS };
+      const roles = { registerOperand: 'a', xStages: 0, wSets: 0, decode } as const;
+      const regs = { tileStages: SM90_PD_TILE_STAGES, consumerRegs, decoderRegs };
       return { layout: { ...base, ...roles, ...regs } };
     }
     problem = {
       field: 'consumers',
       message:
-        `too few for a ${bm}x${bn}x${bk} tile with decode 'producer': each consumer thread needs about ${need} ` +
+        `too few for a ${bm}x${bn}x${bk} tile with decode '${decode}': each consumer thread needs about ${need} ` +
         `registers (${(slabs * bn) / 2} accumulators + ${PD_CONSUMER_OVERHEAD}), more than the ${launchRegs} that ` +
         `${threads * ctasPerSm} threads leave; use more consumer warpgroups or a narrower tile`,
     };

@@ -341,6 +341,24 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
       },
       { doc: 'the NVFP4 GEMM with producer-side decode: 128x256 tile, SS wgmma only in the consumers', output: 'bf16' },
     ),
+    // The same with the pipelined decoder (bench/NOTES.md "Issue 16: latency-tolerant decoder (h-pd3)"): codes and
+    // scales loaded into registers a K block ahead of their decode; 6 raw stages (thread 0 refills a stage one K block
+    // after it is released).
+    gemm(
+      'gemm_nvfp4_bf16_128x256x64_pdp',
+      {
+        ctaTile: [128, 256, 64],
+        consumers: 2,
+        stages: 6,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer-pipelined',
+      },
+      {
+        doc: 'the NVFP4 GEMM with pipelined producer-side decode (loads a K block ahead): 128x256 tile, SS wgmma only',
+        output: 'bf16',
+      },
+    ),
     gemm(
       'gemm_nvfp4_bf16_pd',
       {

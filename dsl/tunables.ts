@@ -28,7 +28,8 @@ export interface GemmTunables {
   tileOrder: Tunable<TileOrder>;
   /** Operand decoded into the wgmma registers (sm_90a 'b': operands swapped for skinny m; elsewhere 'a' only). */
   registerOperand: Tunable<RegisterOperand>;
-  /** Who dequantizes (sm_90a 'producer': a decoder warpgroup, SS wgmma; with registerOperand 'a' only). */
+  /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; with registerOperand
+   * 'a' only). */
   decode: Tunable<Decode>;
 }
 
@@ -50,7 +51,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     decode: {
       field: 'decode',
       doc: 'who dequantizes: consumer or decoder warpgroup',
-      values: ['consumer', 'producer'],
+      values: ['consumer', 'producer', 'producer-pipelined'],
     },
   },
   sm_100a: {
@@ -122,9 +123,9 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
                   };
                   // 'a' is the default: its points carry no field, so their names and specs are the unswapped ones.
                   out.push(registerOperand === 'a' ? point : { ...point, registerOperand });
-                  // likewise decode 'consumer'; 'producer' exists with registerOperand 'a' only
-                  if (registerOperand === 'a' && t.decode.values.includes('producer'))
-                    out.push({ ...point, decode: 'producer' });
+                  // likewise decode 'consumer'; 'producer' and 'producer-pipelined' exist with registerOperand 'a' only
+                  if (registerOperand === 'a')
+                    for (const decode of t.decode.values) if (decode !== 'consumer') out.push({ ...point, decode });
                 }
           }
       }

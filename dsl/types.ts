@@ -134,10 +134,12 @@ export interface GemmTiling {
   /**
    * sm_90a only: who dequantizes the FP4 operands (default 'consumer': the consumer warpgroups, A into RS fragments
    * and B into a bf16 tile, between their wgmmas). 'producer': a decoder warpgroup writes bf16 A and B tiles into a
-   * ring of shared-memory tiles ahead of the consumers, which only issue SS wgmma (registerOperand 'a' only). Same
-   * products and K order (NUMERICS §6.2); never changes results.
+   * ring of shared-memory tiles ahead of the consumers, which only issue SS wgmma (registerOperand 'a' only).
+   * 'producer-pipelined': the same, with the decoders loading each K block's codes and scales into registers one K
+   * block ahead of its decode (ctaTile[2] = 64 only). Same products and K order (NUMERICS §6.2); never changes
+   * results.
    */
-  decode?: 'consumer' | 'producer';
+  decode?: 'consumer' | 'producer' | 'producer-pipelined';
 }
 
 export interface GemmSpec {

@@ -33,8 +33,8 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
       const r =
         t.registerOperand === 'b'
           ? sm90SwapLayout(t.ctaTile, t.stages, t.consumers, t.fragmentSets)
-          : t.decode === 'producer'
-            ? sm90PdLayout(t.ctaTile, t.consumers, t.stages)
+          : t.decode === 'producer' || t.decode === 'producer-pipelined'
+            ? sm90PdLayout(t.ctaTile, t.consumers, t.stages, t.decode)
             : sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
       return 'field' in r ? fail(r) : { arch, layout: r.layout };
     }

@@ -402,21 +402,32 @@ function gemmSteps(plan: GemmPlan): string[] {
           GEMM_SHAPES,
         ];
       }
-      if (L.decode === 'producer') {
+      if (L.decode === 'producer' || L.decode === 'producer-pipelined') {
+        const piped = L.decode === 'producer-pipelined';
         return [
           head,
-          `Producer-side decode (tiling.decode 'producer'): tile ${bm}x${bn}x${bk}, persistent CTAs ` +
+          `${piped ? 'Pipelined producer-side' : 'Producer-side'} decode (tiling.decode '${L.decode}'): ` +
+            `tile ${bm}x${bn}x${bk}, persistent CTAs ` +
             `(${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ${L.consumers} consumer ` +
             `warpgroup(s) of ${L.slabs} m64 slab(s) (SS wgmma and the epilogue only) + a decoder warpgroup (both ` +
-            'operands; its thread 0 issues TMA).',
+            (piped ? 'operands; lanes 0 of its warps 0-2 issue TMA).' : 'operands; its thread 0 issues TMA).'),
           `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, codes with the TMA swizzle of ` +
             `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarrier full, ` +
-            `refilled by decoder thread 0 after a named barrier) -> a ring of ${L.tileStages} dequantized bf16 A + ` +
+            (piped
+              ? 'raw empty: every decoder thread arrives once it used the registers it loaded from the stage; ' +
+                "lanes 0 of decoder warps 0-2 refill the previous K block's stage, a third of the copies each"
+              : 'refilled by decoder thread 0 after a named barrier') +
+            `) -> a ring of ${L.tileStages} dequantized bf16 A + ` +
             `B tiles (${atoms} SW128 atom(s) of ${bm * 128} + ${bn * 128} B; mbarriers full/empty: the decoders run ` +
             `up to ${L.tileStages - 1} K blocks ahead); ${L.smemBytes} B shared memory.`,
           'Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times ' +
             'bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8; one thread decodes one row of a 64-wide atom (one A ' +
-            'row, then its B rows) into its SW128 line.',
+            'row, then its B rows) into its SW128 line' +
+            (piped
+              ? ", from registers: each task's codes (8 registers) are loaded from the raw stage one K block " +
+                'before their decode, right after the same task of the previous K block is decoded, its scales at ' +
+                "the start of the previous K block, once that block's multipliers are made."
+              : '.'),
           `Consumers, per K block: wait for the ring tile, issue its ${(bk / 16) * L.slabs} SS wgmmas (A and B ` +
             "descriptors), wait until one group is left in flight and release the previous tile; at a tile's last " +
             'K block wait for all, release, store. The first K block of a tile starts with scale-d = 0.',

@@ -179,7 +179,7 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
     case 'sm_90a': {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
-      if (g.layout.decode === 'producer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
+      if (g.layout.decode !== 'consumer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
       return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
     }
     case 'sm_100a':

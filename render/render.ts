@@ -106,6 +106,7 @@ export function renderKernel(plan: KernelPlan): string {
     name = `gemm_${plan.arch.replace('_', '').replace(/a$/, '')}`;
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.registerOperand === 'b') name += '_swap';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer') name += '_pd';
+    if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-pipelined') name += '_pdp';
   }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

@@ -40,6 +40,17 @@ test('racecheck: a producer-decode decoder read of a raw stage against its refil
   assert.not.ok(isRawStageReuse(parseRacecheck(log([['Write', TMA, 'Read', write, 32]]))[0]));
 });
 
+test('racecheck: a pipelined producer-decode load_task read of a raw stage against its refill is the hand-off', () => {
+  const read =
+    'qgen_gemm_nvfp4_bf16_128x256x64_pdp_impl::load_task(qgen_gemm_nvfp4_bf16_128x256x64_pdp_impl::Task &, ' +
+    'const unsigned char *, unsigned int, int, int, const qgen_gemm_nvfp4_bf16_128x256x64_pdp_impl::DecoderLanes &)' +
+    '+0x70 in gemm_nvfp4_bf16_128x256x64_pdp.cu:160';
+  assert.ok(isRawStageReuse(parseRacecheck(log([['Write', TMA, 'Read', read, 32]]))[0]));
+  // its decode_task writes the bf16 tile ring (registers in, stores out): a write is never a raw-stage read
+  const write = read.replace('load_task', 'decode_task');
+  assert.not.ok(isRawStageReuse(parseRacecheck(log([['Write', TMA, 'Write', write, 32]]))[0]));
+});
+
 test('racecheck: records are parsed with both accesses and the hazard count', () => {
   const recs = parseRacecheck(log([['Write', TMA, 'Read', READ_A, 496]]));
   assert.is(recs.length, 1);
@@ -88,10 +99,10 @@ function functionBody(src: string, name: string): string {
 }
 
 const dir = path.join('generated', 'sm_90a');
-// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd) have their own hand-offs, checked in
-// test/gemm-swap.test.ts and test/gemm-pd.test.ts.
+// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd, _pdp) have their own hand-offs, checked in
+// test/gemm-swap.test.ts, test/gemm-pd.test.ts and test/gemm-pdp.test.ts.
 const gemms = readdirSync(dir).filter(
-  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pd\.cu$/.test(f),
+  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pdp?\.cu$/.test(f),
 );
 
 test('sm_90a GEMMs keep the raw-stage hand-off that bench/NOTES.md analyses for racecheck', () => {

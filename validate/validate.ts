@@ -553,7 +553,9 @@ export function gemmSmemBytes(
   decode: GemmTiling['decode'] = 'consumer',
 ): number {
   if (arch === 'sm_90a')
-    return decode === 'producer' ? sm90PdSmemBytes(m, n, k, stages) : sm90SmemBytes(m, n, k, stages);
+    return decode === 'producer' || decode === 'producer-pipelined'
+      ? sm90PdSmemBytes(m, n, k, stages, decode)
+      : sm90SmemBytes(m, n, k, stages);
   if (arch === 'sm_100a') return sm100SmemBytes(m, n, k, stages);
   return sm120SmemBytes(m, n, k, stages);
 }
@@ -580,7 +582,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.decode !== undefined) {
-    if (oneOf(p, t, tp, 'decode', ['consumer', 'producer'] as const) === undefined) return;
+    if (oneOf(p, t, tp, 'decode', ['consumer', 'producer', 'producer-pipelined'] as const) === undefined) return;
     if (arch !== 'sm_90a') {
       p.add(
         `${tp}.decode`,
@@ -588,8 +590,8 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       );
       return;
     }
-    if (t.decode === 'producer' && t.registerOperand === 'b') {
-      p.add(`${tp}.decode`, `'producer' needs registerOperand 'a' (both operands decoded into shared-memory tiles)`);
+    if ((t.decode === 'producer' || t.decode === 'producer-pipelined') && t.registerOperand === 'b') {
+      p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (both operands decoded into shared-memory tiles)`);
       return;
     }
   }
@@ -650,8 +652,8 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
     if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {
       const r =
-        t.decode === 'producer'
-          ? sm90PdLayout([m, n, k], consumers, stages)
+        t.decode === 'producer' || t.decode === 'producer-pipelined'
+          ? sm90PdLayout([m, n, k], consumers, stages, t.decode)
           : sm90GemmLayout([m, n, k], consumers, stages);
       if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
     }

@@ -106,7 +106,11 @@ export async function runGemmBench(
     // m <= 64 only, where the package may run them. Producer-decode tilings (128-row tiles) are for large shapes:
     // timed at m > 64 only.
     const fits = (k: GemmSpec) =>
-      k.tiling.registerOperand === 'b' ? s.m <= 64 : k.tiling.decode === 'producer' ? s.m > 64 : true;
+      k.tiling.registerOperand === 'b'
+        ? s.m <= 64
+        : k.tiling.decode === 'producer' || k.tiling.decode === 'producer-pipelined'
+          ? s.m > 64
+          : true;
     for (const spec of kernels.filter(fits)) {
       const t = await time(runner, spec.name, s, nvfp4Buffers(s, spec.output), opts.reps);
       shapeRows.push({

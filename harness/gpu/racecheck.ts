@@ -6,7 +6,9 @@
 // reports them once a CTA reuses a stage (a persistent CTA with more than kRawStages K blocks). Every other report
 // stays a failure. The producer-decode GEMMs (templates/gemm_sm90_pd.cu.hbs) order the same hand-off by a named
 // barrier of the decoder warpgroup (every decoder's reads of the stage, bar.sync, then its thread 0 issues the
-// copies): their reader is decode_task.
+// copies): their reader is decode_task. The pipelined ones (gemm_sm90_pdp.cu.hbs) order it by a raw_empty mbarrier
+// (every decoder thread arrives once the registers it loaded from the stage are used; thread 0 waits on the phase):
+// their reader is load_task.
 
 /** One racecheck record: "Race reported between <first> access at <where> and <second> access at <where>". */
 export interface RaceRecord {
@@ -46,6 +48,7 @@ const RAW_STAGE_READERS = [
   'dequantize_x',
   'qgen_fp4_dequantize_row_sw128',
   'decode_task',
+  'load_task',
 ];
 const RAW_STAGE_READER = new RegExp(
   `\\b(${RAW_STAGE_READERS.join('|')})(<[^>]*>)?\\(.* in \\S*\\b(gemm_\\w+\\.cu|qgen_fp4_bf16\\.cuh):\\d+$`,
