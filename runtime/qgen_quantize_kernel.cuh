@@ -176,6 +176,25 @@ struct qgen_input {
                                                                             args.cols, block);
   }
 
+  // Loop-invariant (column-major order, checked once): true when the tile of every block whose items all exist is
+  // usable (qgen_nvfp4_tile_always_usable); the bf16 tile keeps the per-block check.
+  template <class C>
+  __device__ __forceinline__ static bool tile_always_usable(const qgen_quantize_args& args, float t_in) {
+    if constexpr (Nvfp4)
+      return qgen_nvfp4_tile_always_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, args.in_scales, t_in,
+                                                                              args.rows, args.cols);
+    else
+      return false;
+  }
+
+  // Before the loop, every thread (the staged NVFP4 tile's per-thread constants; nothing for bf16).
+  template <class C>
+  __device__ __forceinline__ static void init_tile(const qgen_quantize_args& args, int thread,
+                                                   typename TileOf<C>::Element* tile) {
+    if constexpr (Nvfp4)
+      qgen_nvfp4_tile_init<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(args.rows, thread, tile);
+  }
+
   // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
   // sets the bits from the rotation's signs). thread = threadIdx.x.
   template <class C>
@@ -406,7 +425,8 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     __shared__ uint4 direct_signs;
     // The block's first segment locates the tile and, when the tile is used, every thread's segment: one block-uniform
     // division per iteration. Column-major order with block_item / L and rows below 2^32 (the usual case): by a
-    // multiply-high with constants made once (qgen_udiv32, d = rows; d = 0 marks the general division below).
+    // multiply-high with constants made once (qgen_udiv32, d = rows; d = 0 marks the general division below). The
+    // fourth word: the tile is usable for every block whose items all exist (Input::tile_always_usable).
     static_assert(C::kThreads % C::kLanes == 0, "a block's first item is a unit's first lane");
     constexpr bool kColumnMajor = std::is_same_v<typename C::Order, qgen_order_column_major>;
     __shared__ uint4 block_divisor;
@@ -414,8 +434,10 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       const bool fast = kColumnMajor && (static_cast<uint64_t>(args.rows) >> 32) == 0 &&
                         (static_cast<uint64_t>(items - 1) / C::kLanes) >> 32 == 0;
       const qgen_udiv32 divisor = qgen_udiv32::of(fast ? static_cast<uint32_t>(args.rows) : 1u);
-      block_divisor = make_uint4(fast ? divisor.d : 0u, divisor.m, divisor.shifts, 0u);
+      const bool always = fast && Input::template tile_always_usable<C>(args, t_in);
+      block_divisor = make_uint4(fast ? divisor.d : 0u, divisor.m, divisor.shifts, always ? 1u : 0u);
     }
+    Input::template init_tile<C>(args, static_cast<int>(threadIdx.x), tile);
     if constexpr (C::kHadamardSize > 0) {
       const int thread = static_cast<int>(threadIdx.x);
 #pragma unroll
@@ -440,7 +462,9 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       } else {
         block = C::Order::template segment<C>(args, block_item);
       }
-      const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items, block);
+      const bool use_tile = kColumnMajor && Input::kNvfp4 && divisor[3] != 0
+                                ? block_item + C::kThreads <= items
+                                : Input::template tile_usable<C>(args, t_in, block_item, items, block);
       const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
       const int64_t item = block_item + thread;
       // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.

@@ -16,7 +16,54 @@ const runtimeDir = path.join(root, 'runtime');
 const PROGRAM = `#include <cstdio>
 #include <cstdint>
 #include "qgen_load_nvfp4.cuh"
+// The staged tile's data movement and per-thread offsets (qgen_nvfp4_tile_thread_state) on the host: every writer puts
+// a token (output row, column) into each half of its 16 pair words at its slots, every reader takes its E words and
+// its half, and must find its own row's tokens in column order; the per-thread code and scale offsets must equal the
+// direct formulas for tiles at several places of a tensor. Returns the number of mismatches.
+template <class Layout, int E, int L, int THREADS>
+int tile_model_bad(uint32_t rows) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  using State = qgen_nvfp4_tile_thread_state<E, L, THREADS, Layout>;
+  static_assert(State::kUsed, "a tiling that keeps per-thread constants");
+  int bad = 0;
+  static uint32_t smem[Tile::kElems];
+  for (uint32_t& w : smem) w = 0xFFFFFFFFu;
+  for (uint32_t t = 0; t < THREADS; ++t) {
+    const uint4 st = State::make(t, rows);
+    const uint32_t line = t % Tile::kWidth, piece = t / Tile::kWidth;
+    for (uint32_t w = 0; w < 4; ++w)
+      for (uint32_t j = 0; j < 4; ++j) {
+        const uint32_t r = 32 * piece + 8 * w + j, at = (st.z & 0xFFFFu) + (4 * w + j) * Tile::kStride;
+        bad += at >= Tile::kStateOffset || smem[at] != 0xFFFFFFFFu;  // inside the slots, written once
+        smem[at] = (r * Tile::kWidth + line) | ((r + 4) * Tile::kWidth + line) << 16;
+      }
+    for (uint32_t a_row0 : {0u, static_cast<uint32_t>(Tile::kWidth), 5u * Tile::kWidth})
+      for (uint32_t row0 : {0u, static_cast<uint32_t>(Tile::kRows), rows - Tile::kRows}) {
+        const uint32_t a_row = a_row0 + line, a_col = row0 + 32 * piece;
+        bad += State::code_offset(st, a_row0, row0, rows) != a_row * (rows / 2) + a_col / 2;
+        bad += State::scale_offset(st, a_row0, row0, rows) !=
+               qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16, rows / 16);
+      }
+  }
+  for (uint32_t t = 0; t < THREADS; ++t) {
+    const uint4 st = State::make(t, rows);
+    const uint32_t row = t / L, lane = t % L;
+    for (uint32_t c = 0; c < E; ++c) {
+      const uint32_t word = smem[(st.z >> 16) + c];
+      bad += qgen_f32_bits(qgen_nvfp4_bf16_half(word, st.w)) >> 16 != row * Tile::kWidth + lane * E + c;
+    }
+  }
+  return bad;
+}
+
 int main() {
+  // The staged tile's data movement and offsets (the catalog's 128 threads x 32 elements x 4 lanes; 8 lanes, 256 threads).
+  printf("tile_bad %d\\n", tile_model_bad<qgen_layout_128x4, 32, 4, 128>(4096) +
+                                  tile_model_bad<qgen_layout_128x4, 32, 4, 128>(96) +
+                                  tile_model_bad<qgen_layout_row_major, 32, 4, 128>(4096) +
+                                  tile_model_bad<qgen_layout_128x4, 32, 8, 256>(8192) +
+                                  tile_model_bad<qgen_layout_row_major, 32, 8, 256>(64));
+
   // Offsets of the tile's 16-bit scale loads against the layouts' own (NUMERICS §7), on rows and group counts around
   // the 128-row blocks and 4-group tiles.
   int offsets_bad = 0;
@@ -122,9 +169,10 @@ test('requant tile: f32(f32(e2m1 * s) * t) for every code and scale, -s negates 
   const input = ts.map((t) => bitsOf(t).toString(16)).join('\n') + '\n';
   const { stdout } = await execa(exe, [], { input });
   const lines = stdout.trim().split('\n');
-  assert.is(lines[0], 'offsets_bad 0', 'the tile scale offsets must equal the layouts (NUMERICS §7)');
-  assert.match(lines[1], /^div_bad 0 of \d+$/, 'qgen_udiv32 must equal n / d');
-  lines.splice(0, 2);
+  assert.is(lines[0], 'tile_bad 0', 'the staged tile must move every value to its reader; offsets as the layouts');
+  assert.is(lines[1], 'offsets_bad 0', 'the tile scale offsets must equal the layouts (NUMERICS §7)');
+  assert.match(lines[2], /^div_bad 0 of \d+$/, 'qgen_udiv32 must equal n / d');
+  lines.splice(0, 3);
   assert.is(lines.length, ts.length * 256 * 2);
   let bad = 0,
     checked = 0;

@@ -95,7 +95,9 @@ __host__ __device__ __forceinline__ uint32_t qgen_nvfp4_bf16_half_selector(uint3
 }
 __host__ __device__ __forceinline__ float qgen_nvfp4_bf16_half(uint32_t pair, uint32_t selector) {
 #if defined(__CUDA_ARCH__)
-  return qgen_f32_from_bits(__byte_perm(pair, 0u, selector));
+  uint32_t bits;  // prmt.b32 (default mode; the selectors' nibbles are below 8, so no sign replication)
+  asm("prmt.b32 %0, %1, 0, %2;" : "=r"(bits) : "r"(pair), "r"(selector));
+  return qgen_f32_from_bits(bits);
 #else
   return qgen_f32_from_bits(selector == 0x3244u ? pair & 0xFFFF0000u : pair << 16);
 #endif
@@ -125,12 +127,16 @@ template <int E, int L, int THREADS>
 struct qgen_nvfp4_transposed_tile {
   static constexpr int kRows = THREADS / L;
   static constexpr int kWidth = E * L;
-  static constexpr int kLaneStride = E + 4;        // words per lane segment, padded
-  static constexpr int kStride = L * kLaneStride;  // words per slot row
-  static constexpr int kSlotRows = kRows / 2;      // two output rows per slot row (bf16 halves)
-  static constexpr int kElems = kSlotRows * kStride;
+  static constexpr int kLaneStride = E + 4;          // words per lane segment, padded
+  static constexpr int kStride = L * kLaneStride;    // words per slot row
+  static constexpr int kSlotRows = kRows / 2;        // two output rows per slot row (bf16 halves)
   static constexpr int kPiecesPerLine = kRows / 32;  // 16-byte code pieces per line of A
   static constexpr int kPiecesPerThread = kWidth * kPiecesPerLine / THREADS;
+  // Per-thread constants (qgen_nvfp4_tile_thread_state) where a thread has one piece, one piece per line, and a unit
+  // spans whole 128-line blocks of the 128x4 layout: 4 words per thread behind the slots.
+  static constexpr bool kThreadState = kPiecesPerThread == 1 && kPiecesPerLine == 1 && kWidth % 128 == 0;
+  static constexpr int kStateOffset = kSlotRows * kStride;
+  static constexpr int kElems = kStateOffset + (kThreadState ? 4 * THREADS : 0);
   using Element = uint32_t;
   static_assert(kRows % 32 == 0 && E % 32 == 0 && E % 4 == 0, "whole 16-byte code pieces; whole pieces per thread");
   static_assert(kWidth * kPiecesPerLine == kPiecesPerThread * THREADS, "pieces divide evenly among threads");
@@ -156,6 +162,47 @@ __host__ __device__ __forceinline__ uint32_t qgen_nvfp4_tile_scale_offset(uint32
     return a_row * groups_per_row + kb;
 }
 
+// Per-thread constants of the staged tile (the same in every iteration), made once before the loop and kept in the
+// tile's shared memory behind the slots (registers are what the loop lacks, and the thread index is re-read in every
+// iteration): one 16-byte shared load per iteration instead of the index math below. Used where a thread has one
+// piece, a line one piece and a unit spans whole 128-line blocks (Tile::kThreadState: the catalog's MS-EDEN requant
+// tilings); other tilings compute the offsets in place. For line = thread % kWidth and piece = thread / kWidth:
+// x = line * rows / 2 + 16 piece (code bytes past the tile's first line and column), y = the scale bytes past the
+// tile's first ones (row-major: line * Kb + 2 piece; 128x4: (line / 128) * ceil(Kb / 4) * 512 + (line % 32) * 16 +
+// ((line % 128) / 32) * 4), z = the word offset of the thread's slot-row-0 store | the word offset of its reads << 16,
+// w = its half selector. The tile's first line a_row0 is a multiple of kWidth, its first column row0 of kRows.
+template <int E, int L, int THREADS, class Layout>
+struct qgen_nvfp4_tile_thread_state {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  static constexpr bool k128x4 = std::is_same_v<Layout, qgen_layout_128x4>;
+  static constexpr bool kUsed = Tile::kThreadState;
+  __host__ __device__ __forceinline__ static uint4 make(uint32_t thread, uint32_t rows) {
+    const uint32_t line = thread % Tile::kWidth, piece = thread / Tile::kWidth;
+    const uint32_t kb = rows / 16u;
+    const uint32_t scale =
+        k128x4 ? (line / 128u) * ((kb + 3u) / 4u) * 512u + (line % 32u) * 16u + ((line % 128u) / 32u) * 4u
+               : line * kb + 2u * piece;
+    const uint32_t row = thread / L, lane_in_unit = thread % L;
+    const uint32_t store = 16u * piece * Tile::kStride + (line / E) * Tile::kLaneStride + line % E;
+    const uint32_t read = Tile::slot(row) * Tile::kStride + lane_in_unit * Tile::kLaneStride;
+    return make_uint4(line * (rows / 2u) + 16u * piece, scale, store | (read << 16),
+                      qgen_nvfp4_bf16_half_selector(Tile::half(row)));
+  }
+  // The tile's first code and scale byte offsets (block-uniform) plus the thread's.
+  __host__ __device__ __forceinline__ static uint32_t code_offset(uint4 state, uint32_t a_row0, uint32_t row0,
+                                                                  uint32_t rows) {
+    return a_row0 * (rows / 2u) + row0 / 2u + state.x;
+  }
+  __host__ __device__ __forceinline__ static uint32_t scale_offset(uint4 state, uint32_t a_row0, uint32_t row0,
+                                                                   uint32_t rows) {
+    const uint32_t kb = rows / 16u, kb0 = row0 / 16u;
+    if constexpr (k128x4)
+      return ((a_row0 / 128u) * ((kb + 3u) / 4u) + kb0 / 4u) * 512u + kb0 % 4u + state.y;
+    else
+      return a_row0 * kb + kb0 + state.y;
+  }
+};
+
 // Block-uniform, as qgen_transposed_tile_usable: all items exist, rows in range and in one whole unit, every code
 // line of the tile starts on a 16-byte boundary (rows % 32 == 0, row0 % 32 == 0, aligned codes), the scales are
 // 2-byte aligned (the 16-bit scale loads), the tensor has at most 2^32 elements (32-bit offsets: codes below 2^31
@@ -173,6 +220,21 @@ __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, con
   return block.row % 32 == 0 && block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
+// The loop-invariant part of qgen_nvfp4_tile_usable, for the column-major order: with rows a multiple of kRows (so of
+// 32) and cols of kWidth, a block whose THREADS items all exist starts at an item that is a multiple of THREADS, so its
+// first row (block_item / L mod rows) is a multiple of kRows with its kRows rows inside the tensor, and its unit
+// ((block_item / L) div rows < cols / kWidth) lies inside cols: qgen_nvfp4_tile_usable is then true exactly when
+// block_item + THREADS <= items.
+template <int E, int L, int THREADS>
+__device__ __forceinline__ bool qgen_nvfp4_tile_always_usable(const uint8_t* codes, const uint8_t* scales, float t_in,
+                                                              int64_t rows, int64_t cols) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  return rows % Tile::kRows == 0 && rows % 32 == 0 && cols % Tile::kWidth == 0 &&
+         static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) <= (uint64_t{1} << 32) &&
+         ((reinterpret_cast<uintptr_t>(codes) & 15u) | (reinterpret_cast<uintptr_t>(scales) & 1u)) == 0 &&
+         fabsf(t_in) <= kQgenNvfp4MaxTileTensorScale;
+}
+
 // Every thread of the block calls this (it synchronises the block twice); item = block_item + thread, thread =
 // threadIdx.x (qgen_for_each_segment passes it). The values of the thread's piece i come out sign-flipped where bit i
 // of piece_signs is set: a piece's 32 codes are one column, so the flip is a negated scale multiplier (exact:
@@ -186,28 +248,21 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
   // row in the tile, A's row bytes
   const uint32_t row0 = static_cast<uint32_t>(block.row), a_row0 = static_cast<uint32_t>(block.k0);
   const uint32_t line_bytes = static_cast<uint32_t>(rows) / 2u, a_groups_per_row = static_cast<uint32_t>(rows) / 16u;
+  using State = qgen_nvfp4_tile_thread_state<E, L, THREADS, Layout>;
   uint4 pieces[Tile::kPiecesPerThread];
   uint32_t piece_scales[Tile::kPiecesPerThread];
-#pragma unroll
-  for (int i = 0; i < Tile::kPiecesPerThread; ++i) {                   // all loads in flight before any use
-    const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;    // unsigned: shifts, no sign fix-ups
-    const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;  // line = Tile::column(i, thread)
-    const uint32_t a_row = a_row0 + line, a_col = row0 + 32u * piece;
-    pieces[i] = __ldg(reinterpret_cast<const uint4*>(codes + a_row * line_bytes + a_col / 2u));
-    // groups a_col / 16 (even) and + 1 of A's row: adjacent bytes, the first at an even offset (§7; Kb is even)
-    piece_scales[i] = __ldg(reinterpret_cast<const unsigned short*>(
-        scales + qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16u, a_groups_per_row)));
-  }
-  __syncthreads();  // the previous tile has been read by every thread
-#pragma unroll
-  for (int i = 0; i < Tile::kPiecesPerThread; ++i) {
-    const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;
-    const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;
-    uint32_t* const out = tile + (16 * piece) * Tile::kStride + (line / E) * Tile::kLaneStride + line % E;
-    const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+  if constexpr (State::kUsed) {
+    const uint4 state = reinterpret_cast<const uint4*>(tile + Tile::kStateOffset)[thread];
+    pieces[0] = __ldg(reinterpret_cast<const uint4*>(codes + State::code_offset(state, a_row0, row0, line_bytes * 2u)));
+    piece_scales[0] = __ldg(
+        reinterpret_cast<const unsigned short*>(scales + State::scale_offset(state, a_row0, row0, line_bytes * 2u)));
+    const float t_mul = qgen_mul(t_in, 256.0f);  // exact: |t_in| <= 2^119 (qgen_nvfp4_tile_usable)
+    __syncthreads();                             // the previous tile has been read by every thread
+    uint32_t* const out = tile + (state.z & 0xFFFFu);
+    const uint32_t words[4] = {pieces[0].x, pieces[0].y, pieces[0].z, pieces[0].w};
     uint32_t mult[2];
-    qgen_nvfp4_bf16_multipliers(piece_scales[i], mult);
-    const uint32_t flip = ((piece_signs >> i) & 1u) * 0x80008000u;
+    qgen_nvfp4_bf16_multipliers(piece_scales[0], mult);
+    const uint32_t flip = (piece_signs & 1u) * 0x80008000u;
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
       const uint32_t word8 = words[w] >> 8;
@@ -216,19 +271,70 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
         out[(4 * w + j) * Tile::kStride] =
             qgen_nvfp4_bf16_pair(qgen_nvfp4_bf16_pattern_pair(words[w], word8, j), mult[w / 2] ^ flip);
     }
-  }
-  const float t_mul = qgen_mul(t_in, 256.0f);  // exact: |t_in| <= 2^119 (qgen_nvfp4_tile_usable)
-  __syncthreads();
-  const uint32_t row = static_cast<uint32_t>(thread) / L, lane_in_unit = static_cast<uint32_t>(thread) % L;
-  const uint4* mine =
-      reinterpret_cast<const uint4*>(tile + Tile::slot(row) * Tile::kStride + lane_in_unit * Tile::kLaneStride);
-  const uint32_t selector = qgen_nvfp4_bf16_half_selector(Tile::half(row));
+    __syncthreads();
+    const uint4* mine = reinterpret_cast<const uint4*>(tile + (state.z >> 16));
 #pragma unroll
-  for (int j = 0; j < E / 4; ++j) {
-    const uint4 w = mine[j];
-    v[4 * j] = qgen_nvfp4_tile_value(w.x, selector, t_mul);
-    v[4 * j + 1] = qgen_nvfp4_tile_value(w.y, selector, t_mul);
-    v[4 * j + 2] = qgen_nvfp4_tile_value(w.z, selector, t_mul);
-    v[4 * j + 3] = qgen_nvfp4_tile_value(w.w, selector, t_mul);
+    for (int j = 0; j < E / 4; ++j) {
+      const uint4 w = mine[j];
+      v[4 * j] = qgen_nvfp4_tile_value(w.x, state.w, t_mul);
+      v[4 * j + 1] = qgen_nvfp4_tile_value(w.y, state.w, t_mul);
+      v[4 * j + 2] = qgen_nvfp4_tile_value(w.z, state.w, t_mul);
+      v[4 * j + 3] = qgen_nvfp4_tile_value(w.w, state.w, t_mul);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < Tile::kPiecesPerThread; ++i) {                   // all loads in flight before any use
+      const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;    // unsigned: shifts, no sign fix-ups
+      const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;  // line = Tile::column(i, thread)
+      const uint32_t a_row = a_row0 + line, a_col = row0 + 32u * piece;
+      pieces[i] = __ldg(reinterpret_cast<const uint4*>(codes + a_row * line_bytes + a_col / 2u));
+      // groups a_col / 16 (even) and + 1 of A's row: adjacent bytes, the first at an even offset (§7; Kb is even)
+      piece_scales[i] = __ldg(reinterpret_cast<const unsigned short*>(
+          scales + qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16u, a_groups_per_row)));
+    }
+    __syncthreads();  // the previous tile has been read by every thread
+#pragma unroll
+    for (int i = 0; i < Tile::kPiecesPerThread; ++i) {
+      const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;
+      const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;
+      uint32_t* const out = tile + (16 * piece) * Tile::kStride + (line / E) * Tile::kLaneStride + line % E;
+      const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
+      uint32_t mult[2];
+      qgen_nvfp4_bf16_multipliers(piece_scales[i], mult);
+      const uint32_t flip = ((piece_signs >> i) & 1u) * 0x80008000u;
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const uint32_t word8 = words[w] >> 8;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          out[(4 * w + j) * Tile::kStride] =
+              qgen_nvfp4_bf16_pair(qgen_nvfp4_bf16_pattern_pair(words[w], word8, j), mult[w / 2] ^ flip);
+      }
+    }
+    const float t_mul = qgen_mul(t_in, 256.0f);  // exact: |t_in| <= 2^119 (qgen_nvfp4_tile_usable)
+    __syncthreads();
+    const uint32_t row = static_cast<uint32_t>(thread) / L, lane_in_unit = static_cast<uint32_t>(thread) % L;
+    const uint4* mine =
+        reinterpret_cast<const uint4*>(tile + Tile::slot(row) * Tile::kStride + lane_in_unit * Tile::kLaneStride);
+    const uint32_t selector = qgen_nvfp4_bf16_half_selector(Tile::half(row));
+#pragma unroll
+    for (int j = 0; j < E / 4; ++j) {
+      const uint4 w = mine[j];
+      v[4 * j] = qgen_nvfp4_tile_value(w.x, selector, t_mul);
+      v[4 * j + 1] = qgen_nvfp4_tile_value(w.y, selector, t_mul);
+      v[4 * j + 2] = qgen_nvfp4_tile_value(w.z, selector, t_mul);
+      v[4 * j + 3] = qgen_nvfp4_tile_value(w.w, selector, t_mul);
+    }
   }
+}
+
+// Writes the thread's constants of qgen_nvfp4_tile_thread_state into the tile's state words (before the loop; each
+// thread reads only its own, so no barrier is needed between the two). No-op for the tilings that do not use them.
+template <int E, int L, int THREADS, class Layout>
+__device__ __forceinline__ void qgen_nvfp4_tile_init(int64_t rows, int thread, uint32_t* tile) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  using State = qgen_nvfp4_tile_thread_state<E, L, THREADS, Layout>;
+  if constexpr (State::kUsed)
+    reinterpret_cast<uint4*>(tile + Tile::kStateOffset)[thread] =
+        State::make(static_cast<uint32_t>(thread), static_cast<uint32_t>(rows));
 }
