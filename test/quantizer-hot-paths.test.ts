@@ -57,7 +57,7 @@ int tile_model_bad(uint32_t rows) {
 }
 
 int main() {
-  // The staged tile's data movement and offsets (the catalog's 128 threads x 32 elements x 4 lanes; 8 lanes, 256 threads).
+  // The staged tile's data movement and offsets (the catalog's 128 threads x 32 elements x 4 lanes; 256 x 32 x 8).
   printf("tile_bad %d\\n", tile_model_bad<qgen_layout_128x4, 32, 4, 128>(4096) +
                                   tile_model_bad<qgen_layout_128x4, 32, 4, 128>(96) +
                                   tile_model_bad<qgen_layout_row_major, 32, 4, 128>(4096) +
