@@ -107,8 +107,8 @@ function quantizeInputStep(plan: QuantizePlan): string {
         'rows must be a multiple of 16.' +
         (plan.quantize.load === 'nvfp4-transposed-tile'
           ? ` Each block iteration stages a ${tileShape} through shared memory` +
-            " (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A " +
-            'directly.'
+            " (16-byte code loads along A's rows, decoded into exact bf16 e2m1 * e4m3 pairs, times t_in after the " +
+            'transposed read); partial or unaligned tiles read A directly.'
           : '')
       );
     case 'bf16-transposed-tile':

@@ -169,11 +169,30 @@ struct qgen_input {
   __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, float t_in, int64_t block_item,
                                                      int64_t items, qgen_segment block) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, t_in, block_item, items,
-                                                                       args.rows, args.cols, block);
+      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, args.in_scales, t_in, block_item,
+                                                                       items, args.rows, args.cols, block);
     else
       return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
                                                                             args.cols, block);
+  }
+
+  // Loop-invariant (column-major order, checked once): true when the tile of every block whose items all exist is
+  // usable (qgen_nvfp4_tile_always_usable); the bf16 tile keeps the per-block check.
+  template <class C>
+  __device__ __forceinline__ static bool tile_always_usable(const qgen_quantize_args& args, float t_in) {
+    if constexpr (Nvfp4)
+      return qgen_nvfp4_tile_always_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, args.in_scales, t_in,
+                                                                              args.rows, args.cols);
+    else
+      return false;
+  }
+
+  // Before the loop, every thread (the staged NVFP4 tile's per-thread constants; nothing for bf16).
+  template <class C>
+  __device__ __forceinline__ static void init_tile(const qgen_quantize_args& args, int thread,
+                                                   typename TileOf<C>::Element* tile) {
+    if constexpr (Nvfp4)
+      qgen_nvfp4_tile_init<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(args.rows, thread, tile);
   }
 
   // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
@@ -404,6 +423,21 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     uint32_t piece_signs = 0;
     __shared__ uint32_t thread_piece_signs[kRecomputed && C::kHadamardSize > 0 ? C::kThreads : 1];
     __shared__ uint4 direct_signs;
+    // The block's first segment locates the tile and, when the tile is used, every thread's segment: one block-uniform
+    // division per iteration. Column-major order with block_item / L and rows below 2^32 (the usual case): by a
+    // multiply-high with constants made once (qgen_udiv32, d = rows; d = 0 marks the general division below). The
+    // fourth word: the tile is usable for every block whose items all exist (Input::tile_always_usable).
+    static_assert(C::kThreads % C::kLanes == 0, "a block's first item is a unit's first lane");
+    constexpr bool kColumnMajor = std::is_same_v<typename C::Order, qgen_order_column_major>;
+    __shared__ uint4 block_divisor;
+    if (threadIdx.x == 0) {
+      const bool fast = kColumnMajor && (static_cast<uint64_t>(args.rows) >> 32) == 0 &&
+                        (static_cast<uint64_t>(items - 1) / C::kLanes) >> 32 == 0;
+      const qgen_udiv32 divisor = qgen_udiv32::of(fast ? static_cast<uint32_t>(args.rows) : 1u);
+      const bool always = fast && Input::template tile_always_usable<C>(args, t_in);
+      block_divisor = make_uint4(fast ? divisor.d : 0u, divisor.m, divisor.shifts, always ? 1u : 0u);
+    }
+    Input::template init_tile<C>(args, static_cast<int>(threadIdx.x), tile);
     if constexpr (C::kHadamardSize > 0) {
       const int thread = static_cast<int>(threadIdx.x);
 #pragma unroll
@@ -412,19 +446,31 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
                        << i;
       if constexpr (kRecomputed) thread_piece_signs[thread] = piece_signs;
       if (threadIdx.x == 0) direct_signs = signs;
-      __syncthreads();
     }
+    __syncthreads();
     for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
          block_item += stride) {
-      // One (block-uniform) division per iteration: the block's first segment locates the tile and, when the tile is
-      // used, every thread's segment.
-      const qgen_segment block = C::Order::template segment<C>(args, block_item);
-      const bool use_tile = Input::template tile_usable<C>(args, t_in, block_item, items, block);
+      qgen_segment block;
+      // volatile: read in every iteration, not kept in registers through the loop
+      const volatile uint32_t* const divisor = reinterpret_cast<const volatile uint32_t*>(&block_divisor);
+      const uint32_t d = divisor[0];
+      if (kColumnMajor && d != 0) {
+        // qgen_segment_column_major of block_item (a multiple of L: lane 0): (block_item / L) divmod rows = unit, row
+        const uint32_t n = static_cast<uint32_t>(static_cast<uint64_t>(block_item) / C::kLanes);
+        const uint32_t unit = qgen_udiv32::quotient(n, divisor[1], divisor[2]);
+        block = {static_cast<int64_t>(n - unit * d), static_cast<int64_t>(unit) * (C::kElems * C::kLanes), 0};
+      } else {
+        block = C::Order::template segment<C>(args, block_item);
+      }
+      const bool use_tile = kColumnMajor && Input::kNvfp4 && divisor[3] != 0
+                                ? block_item + C::kThreads <= items
+                                : Input::template tile_usable<C>(args, t_in, block_item, items, block);
       const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
       const int64_t item = block_item + thread;
       // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.
-      const int lane = thread % C::kLanes;
-      const qgen_segment s = use_tile ? qgen_segment{block.row + thread / C::kLanes, block.k0 + lane * C::kElems, lane}
+      const int lane = static_cast<int>(static_cast<uint32_t>(thread) % C::kLanes);  // unsigned: no sign fix-ups
+      const qgen_segment s = use_tile ? qgen_segment{block.row + static_cast<uint32_t>(thread) / C::kLanes,
+                                                     block.k0 + lane * C::kElems, lane}
                                       : C::Order::template segment<C>(args, item);
       const bool active = item < items && s.row < args.rows;
       float x[C::kElems];

@@ -16,27 +16,121 @@ const runtimeDir = path.join(root, 'runtime');
 const PROGRAM = `#include <cstdio>
 #include <cstdint>
 #include "qgen_load_nvfp4.cuh"
-int main() {
+// The staged tile's data movement and per-thread offsets (qgen_nvfp4_tile_thread_state) on the host: every writer puts
+// a token (output row, column) into each half of its 16 pair words at its slots, every reader takes its E words and
+// its half, and must find its own row's tokens in column order; the per-thread code and scale offsets must equal the
+// direct formulas for tiles at several places of a tensor. Returns the number of mismatches.
+template <class Layout, int E, int L, int THREADS>
+int tile_model_bad(uint32_t rows) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  using State = qgen_nvfp4_tile_thread_state<E, L, THREADS, Layout>;
+  static_assert(State::kUsed, "a tiling that keeps per-thread constants");
+  int bad = 0;
+  static uint32_t smem[Tile::kElems];
+  for (uint32_t& w : smem) w = 0xFFFFFFFFu;
+  for (uint32_t t = 0; t < THREADS; ++t) {
+    const uint4 st = State::make(t, rows);
+    const uint32_t line = t % Tile::kWidth, piece = t / Tile::kWidth;
+    for (uint32_t w = 0; w < 4; ++w)
+      for (uint32_t j = 0; j < 4; ++j) {
+        const uint32_t r = 32 * piece + 8 * w + j, at = (st.z & 0xFFFFu) + (4 * w + j) * Tile::kStride;
+        bad += at >= Tile::kStateOffset || smem[at] != 0xFFFFFFFFu;  // inside the slots, written once
+        smem[at] = (r * Tile::kWidth + line) | ((r + 4) * Tile::kWidth + line) << 16;
+      }
+    for (uint32_t a_row0 : {0u, static_cast<uint32_t>(Tile::kWidth), 5u * Tile::kWidth})
+      for (uint32_t row0 : {0u, static_cast<uint32_t>(Tile::kRows), rows - Tile::kRows}) {
+        const uint32_t a_row = a_row0 + line, a_col = row0 + 32 * piece;
+        bad += State::code_offset(st, a_row0, row0, rows) != a_row * (rows / 2) + a_col / 2;
+        bad += State::scale_offset(st, a_row0, row0, rows) !=
+               qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16, rows / 16);
+      }
+  }
+  for (uint32_t t = 0; t < THREADS; ++t) {
+    const uint4 st = State::make(t, rows);
+    const uint32_t row = t / L, lane = t % L;
+    for (uint32_t c = 0; c < E; ++c) {
+      const uint32_t word = smem[(st.z >> 16) + c];
+      bad += qgen_f32_bits(qgen_nvfp4_bf16_half(word, st.w)) >> 16 != row * Tile::kWidth + lane * E + c;
+    }
+  }
+  return bad;
+}
 
-  // NUMERICS §5.9 pair decode: every code (two words cover 0..15) x every scale byte x each t on stdin.
+int main() {
+  // The staged tile's data movement and offsets (the catalog's 128 threads x 32 elements x 4 lanes; 256 x 32 x 8).
+  printf("tile_bad %d\\n", tile_model_bad<qgen_layout_128x4, 32, 4, 128>(4096) +
+                                  tile_model_bad<qgen_layout_128x4, 32, 4, 128>(96) +
+                                  tile_model_bad<qgen_layout_row_major, 32, 4, 128>(4096) +
+                                  tile_model_bad<qgen_layout_128x4, 32, 8, 256>(8192) +
+                                  tile_model_bad<qgen_layout_row_major, 32, 8, 256>(64));
+
+  // Offsets of the tile's 16-bit scale loads against the layouts' own (NUMERICS §7), on rows and group counts around
+  // the 128-row blocks and 4-group tiles.
+  int offsets_bad = 0;
+  const uint64_t rows_[] = {0, 1, 31, 32, 127, 128, 129, 4095, 4096, 70001, 1234567};
+  const uint64_t kbs[] = {2, 4, 6, 8, 10, 14, 16, 18, 30, 32, 34, 1022, 1024, 1026};
+  for (uint64_t r : rows_)
+    for (uint64_t kbn : kbs)
+      for (uint64_t kb = 0; kb + 1 < kbn; kb += 2) {
+        offsets_bad += qgen_nvfp4_tile_scale_offset<qgen_layout_128x4>(r, kb, kbn) !=
+                       static_cast<uint64_t>(qgen_layout_128x4::offset(r, kb, kbn));
+        offsets_bad += qgen_nvfp4_tile_scale_offset<qgen_layout_row_major>(r, kb, kbn) !=
+                       static_cast<uint64_t>(qgen_layout_row_major::offset(r, kb, kbn));
+      }
+  printf("offsets_bad %d\\n", offsets_bad);
+
+  // The staged loop's block division (qgen_udiv32) against n / d: every divisor up to 4096 and around every power of
+  // two, each with dividends at 0, 1, d - 1, d, d + 1, multiples of d and their neighbours, the top of the range and
+  // pseudo-random values (all 32-bit).
+  long long div_checked = 0, div_bad = 0;
+  uint64_t lcg = 12345;
+  auto next = [&]() { lcg = lcg * 6364136223846793005ull + 1442695040888963407ull; return uint32_t(lcg >> 32); };
+  auto check = [&](uint32_t d) {
+    const qgen_udiv32 q = qgen_udiv32::of(d);
+    uint32_t ns[16] = {0u, 1u, d - 1u, d, d + 1u, 2u * d - 1u, 2u * d, 0xFFFFFFFFu, 0xFFFFFFFEu, 0x80000000u,
+                       (0xFFFFFFFFu / d) * d, (0xFFFFFFFFu / d) * d - 1u, next(), next(), next() % d, next()};
+    for (uint32_t n : ns) {
+      ++div_checked;
+      div_bad += qgen_udiv32::quotient(n, q.m, q.shifts) != n / d || q.d != d;
+    }
+    for (int k = 0; k < 64; ++k) {
+      const uint32_t n = next();
+      ++div_checked;
+      div_bad += qgen_udiv32::quotient(n, q.m, q.shifts) != n / d;
+    }
+  };
+  for (uint32_t d = 1; d <= 4096; ++d) check(d);
+  for (int e = 12; e < 32; ++e)
+    for (int delta = -3; delta <= 3; ++delta) check((1u << e) + static_cast<uint32_t>(delta));
+  check(0xFFFFFFFFu);
+  check(0xFFFFFFFEu);
+  for (int k = 0; k < 20000; ++k) check(next() | 1u), check((next() >> (k % 31)) + 1u);
+  printf("div_bad %lld of %lld\\n", div_bad, div_checked);
+
+  // NUMERICS §5.9 tile decode, as qgen_load_nvfp4_transposed_tile spells it: one 16-byte piece (codes 0..15 twice,
+  // A's 32 elements of one column) with the scale pair (s, s2) (byte 0: codes 0..15, byte 1: codes 16..31), every
+  // pair decoded into its slot, and every output row r read back from slot(r), half(r), times t * 2^8; once with the
+  // multipliers as they are, once negated (the staged rotation's sign flip). Every scale byte s x each t on stdin.
+  using Tile = qgen_nvfp4_transposed_tile<32, 4, 128>;
+  const uint32_t words[4] = {0x76543210u, 0xFEDCBA98u, 0x76543210u, 0xFEDCBA98u};
   unsigned t_bits;
-  const uint32_t words[2] = {0x76543210u, 0xFEDCBA98u};
   while (scanf("%x", &t_bits) == 1) {
     const float t = qgen_f32_from_bits(t_bits);
     const float t_mul = qgen_mul(t, 256.0f);
     for (uint32_t s = 0; s < 256; ++s) {
-      const float s_mul = qgen_nvfp4_scale_multiplier(s);
-      // The staged rotation's sign flip negates the multiplier: it must give exactly the negated values.
-      const float s_neg = qgen_f32_from_bits(qgen_f32_bits(s_mul) ^ 0x80000000u);
-      for (int w = 0; w < 2; ++w) {
-        float v[8], n[8];
-        for (int j = 0; j < 4; ++j) {
-          qgen_nvfp4_pair_values(words[w], j, s_mul, t_mul, v[j], v[j + 4]);
-          qgen_nvfp4_pair_values(words[w], j, s_neg, t_mul, n[j], n[j + 4]);
-        }
-        for (int i = 0; i < 8; ++i) {
-          const bool negated = v[i] != v[i] ? n[i] != n[i] : qgen_f32_bits(n[i]) == (qgen_f32_bits(v[i]) ^ 0x80000000u);
-          printf("%08x%s%c", qgen_f32_bits(v[i]), negated ? "" : "!", i == 7 ? '\\n' : ' ');
+      const uint32_t s2 = (s * 37u + 11u) & 0xFFu;
+      uint32_t mult[2];
+      qgen_nvfp4_bf16_multipliers(s | (s2 << 8), mult);
+      for (uint32_t flip = 0; flip < 2; ++flip) {
+        uint32_t slot[16];
+        for (int w = 0; w < 4; ++w)
+          for (int j = 0; j < 4; ++j)
+            slot[4 * w + j] = qgen_nvfp4_bf16_pair(qgen_nvfp4_bf16_pattern_pair(words[w], words[w] >> 8, j),
+                                                   mult[w / 2] ^ (flip * 0x80008000u));
+        for (int r = 0; r < 32; ++r) {
+          const uint32_t selector = qgen_nvfp4_bf16_half_selector(Tile::half(r));
+          const float v = qgen_nvfp4_tile_value(slot[Tile::slot(r)], selector, t_mul);
+          printf("%08x%c", qgen_f32_bits(v), r == 31 ? '\\n' : ' ');
         }
       }
     }
@@ -62,7 +156,7 @@ function e4m3(b: number): number {
   return b & 0x80 ? -v : v;
 }
 
-test('NVFP4 pair decode (requant tile) is f32(f32(e2m1 * s) * t) for every code and scale; -s negates it', async () => {
+test('requant tile: f32(f32(e2m1 * s) * t) for every code and scale, -s negates it; offsets; division', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-hot-'));
   const src = path.join(dir, 'hot.cu');
   writeFileSync(src, PROGRAM);
@@ -75,33 +169,37 @@ test('NVFP4 pair decode (requant tile) is f32(f32(e2m1 * s) * t) for every code 
   const input = ts.map((t) => bitsOf(t).toString(16)).join('\n') + '\n';
   const { stdout } = await execa(exe, [], { input });
   const lines = stdout.trim().split('\n');
+  assert.is(lines[0], 'tile_bad 0', 'the staged tile must move every value to its reader; offsets as the layouts');
+  assert.is(lines[1], 'offsets_bad 0', 'the tile scale offsets must equal the layouts (NUMERICS §7)');
+  assert.match(lines[2], /^div_bad 0 of \d+$/, 'qgen_udiv32 must equal n / d');
+  lines.splice(0, 3);
   assert.is(lines.length, ts.length * 256 * 2);
   let bad = 0,
-    checked = 0,
-    negationsBroken = 0;
+    checked = 0;
   const first: string[] = [];
   ts.forEach((t, ti) => {
     const tf = Math.fround(t);
     for (let s = 0; s < 256; ++s)
-      for (let w = 0; w < 2; ++w) {
-        const fields = lines[(ti * 256 + s) * 2 + w].split(' ');
-        negationsBroken += fields.filter((f) => f.endsWith('!')).length;
-        const got = fields.map((h) => parseInt(h, 16));
-        for (let i = 0; i < 8; ++i) {
-          // q s is exact in binary32 and q s t exact in binary64 (6 + 24 significant bits): one rounding by fround.
-          const want = Math.fround(Math.fround(e2m1(8 * w + i) * e4m3(s)) * tf);
-          const ok = Number.isNaN(want) ? Number.isNaN(fromBits(got[i])) : got[i] === bitsOf(want);
+      for (let flip = 0; flip < 2; ++flip) {
+        const got = lines[(ti * 256 + s) * 2 + flip].split(' ').map((h) => parseInt(h, 16));
+        const s2 = (s * 37 + 11) & 0xff;
+        for (let r = 0; r < 32; ++r) {
+          // q s is exact in binary32 and q s t exact in binary64 (6 + 24 significant bits): one rounding by fround;
+          // the flip negates q s (exactly), so it negates the result (-0 for +0).
+          const qs = Math.fround(e2m1(r % 16) * e4m3(r < 16 ? s : s2));
+          const want = Math.fround((flip ? -qs : qs) * tf);
+          const ok = Number.isNaN(want) ? Number.isNaN(fromBits(got[r])) : got[r] === bitsOf(want);
           checked++;
           if (!ok) {
             bad++;
-            if (first.length < 5) first.push(`t=${tf} s=0x${s.toString(16)} code=${8 * w + i}: ${got[i].toString(16)}`);
+            if (first.length < 5)
+              first.push(`t=${tf} s=0x${s.toString(16)} flip=${flip} row=${r}: ${got[r].toString(16)}`);
           }
         }
       }
   });
-  assert.is(checked, ts.length * 256 * 16);
+  assert.is(checked, ts.length * 256 * 2 * 32);
   assert.is(bad, 0, first.join('; '));
-  assert.is(negationsBroken, 0, 'a negated multiplier must give exactly the negated value');
 });
 
 test.run();

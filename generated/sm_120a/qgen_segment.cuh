@@ -154,3 +154,27 @@ __host__ __device__ __forceinline__ int64_t qgen_items_column_major(int64_t rows
 __host__ __device__ __forceinline__ int64_t qgen_items_block16(int64_t rows, int64_t cols, int elems) {
   return qgen_ceil_div(rows, 16) * 16 * qgen_ceil_div(cols, elems);
 }
+
+// n / d for 32-bit n by a divisor fixed for a whole loop, as a multiply-high, an add and two shifts (Granlund and
+// Montgomery, "Division by invariant integers using multiplication", 1994, figure 4.1): with l = ceil(log2 d),
+// m = floor(2^32 (2^l - d) / d) + 1, sh1 = min(l, 1), sh2 = max(l - 1, 0) and t = floor(m n / 2^32), the quotient is
+// (t + ((n - t) >> sh1)) >> sh2 for every 0 <= n < 2^32 and 1 <= d < 2^32 (host test: test/quantizer-hot-paths).
+// The constants take one 64-bit division, made once (they are block-uniform: a loop keeps them in shared memory).
+struct qgen_udiv32 {
+  uint32_t d, m, shifts;  // shifts = sh1 | sh2 << 8
+
+  __host__ __device__ __forceinline__ static qgen_udiv32 of(uint32_t divisor) {
+    uint32_t l = 0;
+    while (l < 32 && (uint64_t{1} << l) < divisor) ++l;                         // ceil(log2 d); d = 1: 0
+    const uint64_t m = ((((uint64_t{1} << l) - divisor) << 32) / divisor) + 1;  // < 2^32: 2^l - d < d
+    return {divisor, static_cast<uint32_t>(m), (l < 1 ? l : 1u) | ((l > 1 ? l - 1 : 0u) << 8)};
+  }
+  __host__ __device__ __forceinline__ static uint32_t quotient(uint32_t n, uint32_t m, uint32_t shifts) {
+#if defined(__CUDA_ARCH__)
+    const uint32_t t = __umulhi(m, n);
+#else
+    const uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(m) * n) >> 32);
+#endif
+    return (t + ((n - t) >> (shifts & 0xFFu))) >> (shifts >> 8);
+  }
+};

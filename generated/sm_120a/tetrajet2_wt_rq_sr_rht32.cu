@@ -31,7 +31,7 @@
 //
 // Lowering (lower/lower.ts):
 //   tetrajet2_wt_rq_sr_rht32: NVFP4 (16-groups, E4M3 scales), rounding sr, tensor scale computed, scale layout 128x4 (§7), arch sm_120a.
-//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 256-row x 32-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.
+//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 256-row x 32-column tile through shared memory (16-byte code loads along A's rows, decoded into exact bf16 e2m1 * e4m3 pairs, times t_in after the transposed read); partial or unaligned tiles read A directly.
 //   Mapping: 32 consecutive elements of one row per thread; column-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
 //   Rotate each 32-chunk along K (§4): signs from word(sign_seed, STREAM_SIGNS=1, 0, j >> 5); butterfly stages h < 32 in registers; scale by inv_sqrt_n = 0x3e3504f3.
 //   Pass 1 (amax-pass): amax over the rotated tensor (finite values, §1.4) into a workspace word (zeroed by cudaMemsetAsync; atomicMax on bit patterns).

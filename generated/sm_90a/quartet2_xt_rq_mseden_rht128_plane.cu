@@ -33,7 +33,7 @@
 //
 // Lowering (lower/lower.ts):
 //   quartet2_xt_rq_mseden_rht128_plane: NVFP4 (16-groups, E4M3 scales), rounding ms-eden, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
-//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 32-row x 128-column tile through shared memory (16-byte code loads along A's rows, dequantized into f32); partial or unaligned tiles read A directly.
+//   Input: NVFP4 A [cols, rows] dequantized as f32(f32(e2m1 * e4m3) * t_in) and read transposed (§5.9); rows must be a multiple of 16. Each block iteration stages a 32-row x 128-column tile through shared memory (16-byte code loads along A's rows, decoded into exact bf16 e2m1 * e4m3 pairs, times t_in after the transposed read); partial or unaligned tiles read A directly.
 //   Mapping: 32 consecutive elements of one row per thread, a 128-element chunk over 4 adjacent lanes; column-major work order, grid-stride over 128-thread blocks (tiling never changes results, §3.2).
 //   Rotate each 128-chunk along K (§4): signs from word(sign_seed, STREAM_SIGNS=1, 0, j >> 5); butterfly stages h < 32 in registers, h >= 32 with __shfl_xor_sync over 4 lanes; scale by inv_sqrt_n = 0x3db504f3.
 //   Pass A (§5.1 one-pass): per group the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t; codes are written, c_g is stored as bf16 in the workspace, and m = max c_g goes to a workspace word (zeroed by cudaMemsetAsync).
