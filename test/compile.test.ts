@@ -235,12 +235,14 @@ int main() {
         printf("%x\\n", qgen_f32_bits(qgen_group_amax_bf16<16>(x)));
         break;
       }
-      case 'G': {  // sign nibbles of 8 binary32 patterns (qgen_sign_nibbles8), and one sign-replicating prmt
+      case 'G': {  // sign nibbles of 8 binary32 patterns (both forms), and one sign-replicating prmt
         unsigned long long g[11];
         if (!read(g, 11)) return 1;
         float x[8];
         for (int i = 0; i < 8; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]));
-        printf("%x %x\\n", qgen_sign_nibbles8(x), qgen_prmt_sign(g[8], g[9], g[10]));
+        const uint32_t words = qgen_sign_nibbles8(x), bytes = qgen_sign_nibbles8_f32(x);
+        if (words != bytes) { printf("forms differ: %x %x\\n", words, bytes); break; }
+        printf("%x %x\\n", words, qgen_prmt_sign(g[8], g[9], g[10]));
         break;
       }
       case 'Z': {  // MS-EDEN per-16, proxy form (s_eden): qgen_ms_eden_group16, then the general path and its sums
@@ -258,6 +260,21 @@ int main() {
         for (int i = 0; i < 4; ++i) bits[i] = sums[i] != sums[i] ? 0x7fffffffu : qgen_f32_bits(sums[i]);
         printf("%08x%08x %x %x %x | %08x%08x %x %x %x\\n", a.codes.y, a.codes.x, a.proxy_bf16, bits[0], bits[1],
                b.codes.y, b.codes.x, b.proxy_bf16, bits[2], bits[3]);
+        break;
+      }
+      case 'V': {  // RTN (kind 0) / SR (kind 1) magnitude paths vs the general codes: kind, 16 x, inv, seed, group
+        unsigned long long g[20];
+        if (!read(g, 20)) return 1;
+        float x[16];
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[1 + i]));
+        const float inv = qgen_f32_from_bits(static_cast<uint32_t>(g[17]));
+        const float bound = qgen_mul(qgen_group_amax<16>(x), inv);
+        const bool finite = qgen_group_all_finite<16>(x);
+        if (finite != qgen_group_all_finite_bf16<16>(x)) { printf("finite forms differ\\n"); break; }
+        if (!finite || !(g[0] ? bound <= 6.0f : bound < 7.0f)) { printf("general\\n"); break; }
+        const uint2 a = g[0] ? qgen_sr_magnitudes16(x, inv, g[18], g[19]) : qgen_rtn_magnitudes16(x, inv);
+        const uint2 b = g[0] ? qgen_sr_codes16(x, inv, g[18], g[19]) : qgen_rtn_codes16<qgen_e2m1_software>(x, inv);
+        printf("%08x%08x | %08x%08x\\n", a.y, a.x, b.y, b.x);
         break;
       }
       case 'K': {  // qgen_item_walk<P>: P first stride divisor steps
@@ -551,6 +568,23 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     ask(`Z ${group.map(hex).join(' ')}`, '');
   }
 
+  // RTN / SR magnitude paths (qgen_rtn_magnitudes16, qgen_sr_magnitudes16) against qgen_rtn_codes16 / qgen_sr_codes16
+  // where their precondition holds (every element finite, f32(amax * inv) < 7 for RTN, <= 6 for SR): bf16 groups
+  // (±0, subnormals, NaN and ±Inf mixed into some), inverses putting amax * inv in [4, 8): both sides of the bound.
+  const magnitudeGroups: number[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const group = Array.from({ length: 16 }, () => {
+      const r = rnd();
+      if (i % 5 === 0 && r % 7 === 0) return [0x7fc00000, 0xff800000, 0x7f800000, 0x80000000, 0, 0x10000][r % 6] >>> 0;
+      return ((r & 0x80000000) | ((0x3c000000 + (rnd() % 0x08000000)) & 0x7fff0000)) >>> 0;
+    });
+    const finite = group.map(fromBits).filter(Number.isFinite).map(Math.abs);
+    const amax = finite.length ? Math.max(...finite) : 0;
+    const inv = amax > 0 ? toBits(Math.fround((4 + (rnd() / 2 ** 32) * 4) / amax)) : 0x3f800000;
+    magnitudeGroups.push(requests.length);
+    ask(`V ${i % 2} ${group.map(hex).join(' ')} ${hex(inv)} ${hex(rnd())} ${hex(rnd())}`, '');
+  }
+
   // The P4 reciprocal table (qgen_quantize.cuh): every P4 value of every binade. Inside the table's range its result
   // is 1 / p bit for bit; the range is tight: for E = 253 with k > 0 and E = 254 the table form is wrong.
   const p4Reciprocals: number[] = [];
@@ -662,6 +696,14 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     const halves = got[i].split(' | ');
     expected[i] = halves.length === 2 && halves[0] === halves[1] ? got[i] : 'equal halves (MS-EDEN group16)';
   }
+  let magnitudePaths = 0;
+  for (const i of magnitudeGroups) {
+    const halves = got[i].split(' | ');
+    if (halves.length === 2) magnitudePaths++;
+    const ok = got[i] === 'general' || (halves.length === 2 && halves[0] === halves[1]);
+    expected[i] = ok ? got[i] : 'equal halves (RTN / SR magnitudes)';
+  }
+  assert.ok(magnitudePaths > 2000, `${magnitudePaths} RTN / SR magnitude paths compared`);
   // P4 reciprocals: "flag table exact"; in range the table equals 1 / p, and E = 253 (k > 0), 254 are out of range
   let inTable = 0;
   for (const i of p4Reciprocals) {

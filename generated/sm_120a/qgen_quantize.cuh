@@ -81,6 +81,32 @@ __host__ __device__ __forceinline__ float qgen_group_amax_bf16(const float* x) {
 #endif
 }
 
+// True when every x_i is finite: the keys k of qgen_group_amax lie below 2^24 exactly for ±Inf and NaN. The bf16 form
+// takes the loaded-word keys of qgen_group_amax_bf16 (a junk term below 2^17 keeps a non-finite key below 2^24 and a
+// finite one above), so the compiler shares them with the amax (one more three-way min per pair).
+template <int N>
+__host__ __device__ __forceinline__ bool qgen_group_all_finite(const float* x) {
+  uint32_t m = 0xFFFFFFFFu;
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const uint32_t k = (qgen_f32_bits(x[i]) << 1) + 0x01000000u;
+    m = m < k ? m : k;
+  }
+  return m >= 0x01000000u;
+}
+template <int N>
+__host__ __device__ __forceinline__ bool qgen_group_all_finite_bf16(const float* x) {
+  uint32_t m = 0xFFFFFFFFu;
+#pragma unroll
+  for (int i = 0; i < N; i += 2) {
+    const uint32_t word = qgen_f32_bits(x[i + 1]) | (qgen_f32_bits(x[i]) >> 16);
+    const uint32_t k0 = (word << 17) + 0x01000000u, k1 = (word << 1) + 0x01000000u;
+    m = m < k0 ? m : k0;
+    m = m < k1 ? m : k1;
+  }
+  return m >= 0x01000000u;
+}
+
 // NUMERICS §5.7: the amax of a 16x16 block whose 16 rows are held by lanes l ^ {1, 2, 4, 8}.
 __device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
 #pragma unroll
@@ -89,12 +115,69 @@ __device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
   return group_amax;
 }
 
+// prmt.b32 (default mode) with a selector whose nibbles may set bit 3: output byte i is source byte
+// (selector >> 4i) & 7 of the pool hi:lo, or, when bit 3 of that nibble is set, that byte's sign bit replicated over
+// all 8 bits (PTX ISA, prmt). The host spelling is the definition (test/compile.test.ts compares both on the device
+// kernels' use through the four-over-six sweep, and checks the host spelling against the ISA's words).
+__host__ __device__ __forceinline__ uint32_t qgen_prmt_sign(uint32_t lo, uint32_t hi, uint32_t selector) {
+#if defined(__CUDA_ARCH__)
+  uint32_t out;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(out) : "r"(lo), "r"(hi), "r"(selector));
+  return out;
+#else
+  const uint64_t pool = (static_cast<uint64_t>(hi) << 32) | lo;
+  uint32_t out = 0;
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t nibble = (selector >> (4 * i)) & 0xFu;
+    uint32_t byte = static_cast<uint32_t>(pool >> (8 * (nibble & 7u))) & 0xFFu;
+    if (nibble & 8u) byte = (byte & 0x80u) ? 0xFFu : 0x00u;
+    out |= byte << (8 * i);
+  }
+  return out;
+#endif
+}
+
+// The sign bits of 8 values as the top bits of their code nibbles (bit 4j+3 = sign of x_j), every other bit of
+// each nibble set alike (mask with 0x88888888). The bf16 words w_m = (bits(x_2m+1) & 0xFFFF0000) | (bits(x_2m) >> 16)
+// hold the signs in bits 15 and 31 whatever the low bits of x are; for values loaded as bf16 pairs the compiler folds
+// w_m into the loaded word. Sign-replicating byte permutes: A = the signs of x_0..x_3 as bytes 0x00 / 0xFF, B those
+// of x_4..x_7, then the even and the odd elements' bytes, merged a nibble each: 4 PRMT + 1 LOP3 for 8 values instead
+// of a mask and a shift-add per value.
+__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles8(const float* x) {
+  uint32_t w[4];
+#pragma unroll
+  for (int m = 0; m < 4; ++m) w[m] = (qgen_f32_bits(x[2 * m + 1]) & 0xFFFF0000u) | (qgen_f32_bits(x[2 * m]) >> 16);
+  const uint32_t a = qgen_prmt_sign(w[0], w[1], 0xFDB9u), b = qgen_prmt_sign(w[2], w[3], 0xFDB9u);
+  const uint32_t even = qgen_prmt_sign(a, b, 0x6420u), odd = qgen_prmt_sign(a, b, 0x7531u);
+  return (even & 0x0F0F0F0Fu) | (odd & 0xF0F0F0F0u);
+}
+
+// The same nibbles for values that are not bf16 pairs of one word (rotated, transposed or dequantized inputs): the
+// sign bytes straight from each value's top byte, E = (x_0, x_2, x_4, x_6) and O = (x_1, x_3, x_5, x_7) by three
+// sign-replicating permutes each, then one LOP3: 7 instructions for 8 values, where building the words first costs 13.
+__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles8_f32(const float* x) {
+  uint32_t b[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) b[i] = qgen_f32_bits(x[i]);
+  const uint32_t even =
+      qgen_prmt_sign(qgen_prmt_sign(b[0], b[2], 0xFFFBu), qgen_prmt_sign(b[4], b[6], 0xFFFBu), 0x5410u);
+  const uint32_t odd =
+      qgen_prmt_sign(qgen_prmt_sign(b[1], b[3], 0xFFFBu), qgen_prmt_sign(b[5], b[7], 0xFFFBu), 0x5410u);
+  return (even & 0x0F0F0F0Fu) | (odd & 0xF0F0F0F0u);
+}
+
+// The sign nibbles of 8 values in the cheaper form for the input (kBf16Pairs: values loaded as bf16 pairs).
+template <bool kBf16Pairs>
+__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles(const float* x) {
+  return kBf16Pairs ? qgen_sign_nibbles8(x) : qgen_sign_nibbles8_f32(x);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Codes of 16 values (8 bytes: element i in bits 4i+3..4i, §2.7)
 
 // NUMERICS §5.3: q_i = RN_E2M1(f32(x_i * inv)).
 template <class E2M1>
-__device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
+__host__ __device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
   float lo[8], hi[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -106,7 +189,7 @@ __device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
 
 // NUMERICS §5.4 and §3.2: q_i = SR_E2M1(f32(x_i * inv), r16_i); element e of group g uses bits 15:0 (even e) or
 // 31:16 (odd e) of word(seed, STREAM_ELEMENT_SR, g, e >> 1).
-__device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint64_t seed, uint64_t group) {
+__host__ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint64_t seed, uint64_t group) {
   const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
   const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
   const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
@@ -293,21 +376,67 @@ struct qgen_proxy_form {
   }
 };
 
-// NUMERICS §5.3: RTN with target T.
-template <class E2M1, class Form>
-__device__ __forceinline__ typename Form::Result qgen_rtn_group(const float* x, float amax, float target, Form form) {
-  const typename Form::Scale scale = form.scale(amax, target);
-  if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
-  return Form::result(qgen_rtn_codes16<E2M1>(x, form.inverse(scale)), scale);
+// NUMERICS §5.3 for a group whose elements are all finite and whose f32(amax * inv) is below 7 (the caller checks):
+// then every a_i = f32(|x_i| * inv) = |v_i| lies below 7 (rounding is monotonic, |x_i| <= amax), where
+// qgen_rn_e2m1_magnitude is RN_E2M1 with no clamp (6 up to 7 exclusive rounds to 6, the saturated result); inv > 0, so
+// v_i has the sign of x_i (-0 included), put in by qgen_sign_nibbles8. test/compile.test.ts compares it with
+// qgen_rtn_codes16 on the host, inverses either side of the bound included.
+template <bool kBf16Pairs = false>
+__host__ __device__ __forceinline__ uint2 qgen_rtn_magnitudes16(const float* x, float inv) {
+  uint32_t words[2] = {0u, 0u};
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    words[i / 8] =
+        qgen_add_code22(words[i / 8], qgen_e2m1_magnitude22(qgen_rn_e2m1_magnitude(qgen_mul(fabsf(x[i]), inv))), i % 8);
+  return make_uint2(words[0] | (qgen_sign_nibbles<kBf16Pairs>(x) & 0x88888888u),
+                    words[1] | (qgen_sign_nibbles<kBf16Pairs>(x + 8) & 0x88888888u));
 }
 
-// NUMERICS §5.4: SR with target T (V_sr in the catalog).
-template <class E2M1, class Form>
-__device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, float amax, float target, Form form,
-                                                               uint64_t seed, uint64_t group) {
+// NUMERICS §5.4 likewise for finite elements with f32(amax * inv) <= 6: a_i = |v_i| <= 6 needs no clamp (a = 6 gives
+// code 7 with a zero fraction, no draw taken, as §2.2's a >= 6 rule), the code is qgen_sr_e2m1_top's without the sign
+// (added by qgen_sign_nibbles8) and goes into its nibble by one shift-add.
+template <bool kBf16Pairs = false>
+__host__ __device__ __forceinline__ uint2 qgen_sr_magnitudes16(const float* x, float inv, uint64_t seed,
+                                                               uint64_t group) {
+  const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
+  const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
+  const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+  uint32_t codes[2] = {0u, 0u};
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint32_t draw_hi = i % 2 == 0 ? words[i / 2] << 16 : words[i / 2] & 0xFFFF0000u;
+    codes[i / 8] += qgen_sr_e2m1_magnitude_code(qgen_mul(fabsf(x[i]), inv), draw_hi) << (4 * (i % 8));
+  }
+  return make_uint2(codes[0] | (qgen_sign_nibbles<kBf16Pairs>(x) & 0x88888888u),
+                    codes[1] | (qgen_sign_nibbles<kBf16Pairs>(x + 8) & 0x88888888u));
+}
+
+// NUMERICS §5.3: RTN with target T. finite: every element finite (qgen_group_all_finite); with the software E2M1
+// policy and bf16-pair inputs (kBf16Pairs: unrotated rows) qgen_rtn_magnitudes16 where f32(amax * inv) < 7 (for
+// other inputs the extra finite keys and sign bytes spilled cov_rtn_16x16_transposed_onepass and tetrajet2_e_sr_rht32
+// at their register caps, ptxas 13.0).
+template <class E2M1, bool kBf16Pairs = false, class Form>
+__device__ __forceinline__ typename Form::Result qgen_rtn_group(const float* x, float amax, float target, Form form,
+                                                                bool finite = false) {
   const typename Form::Scale scale = form.scale(amax, target);
   if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
-  return Form::result(qgen_sr_codes16(x, form.inverse(scale), seed, group), scale);
+  const float inv = form.inverse(scale);
+  if constexpr (std::is_same<E2M1, qgen_e2m1_software>::value && kBf16Pairs)
+    if (finite && qgen_mul(amax, inv) < 7.0f) return Form::result(qgen_rtn_magnitudes16<kBf16Pairs>(x, inv), scale);
+  return Form::result(qgen_rtn_codes16<E2M1>(x, inv), scale);
+}
+
+// NUMERICS §5.4: SR with target T (V_sr in the catalog); on sm_90a qgen_sr_magnitudes16 where it applies.
+template <class E2M1, bool kBf16Pairs = false, class Form>
+__device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, float amax, float target, Form form,
+                                                               uint64_t seed, uint64_t group, bool finite = false) {
+  const typename Form::Scale scale = form.scale(amax, target);
+  if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
+  const float inv = form.inverse(scale);
+  if constexpr (std::is_same<E2M1, qgen_e2m1_software>::value && kBf16Pairs)
+    if (finite && qgen_mul(amax, inv) <= 6.0f)
+      return Form::result(qgen_sr_magnitudes16<kBf16Pairs>(x, inv, seed, group), scale);
+  return Form::result(qgen_sr_codes16(x, inv, seed, group), scale);
 }
 
 // One candidate of §5.5 with its error; a scale that rounds to 0 gives zero-group codes and D_c = 0.
@@ -323,43 +452,6 @@ __host__ __device__ __forceinline__ typename Form::Result qgen_four_six_candidat
   }
   return Form::result(qgen_rtn_codes16_error<Form::kExactDequantProducts>(x, form.inverse(scale), dequant_scale, error),
                       scale);
-}
-
-// prmt.b32 (default mode) with a selector whose nibbles may set bit 3: output byte i is source byte
-// (selector >> 4i) & 7 of the pool hi:lo, or, when bit 3 of that nibble is set, that byte's sign bit replicated over
-// all 8 bits (PTX ISA, prmt). The host spelling is the definition (test/compile.test.ts compares both on the device
-// kernels' use through the four-over-six sweep, and checks the host spelling against the ISA's words).
-__host__ __device__ __forceinline__ uint32_t qgen_prmt_sign(uint32_t lo, uint32_t hi, uint32_t selector) {
-#if defined(__CUDA_ARCH__)
-  uint32_t out;
-  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(out) : "r"(lo), "r"(hi), "r"(selector));
-  return out;
-#else
-  const uint64_t pool = (static_cast<uint64_t>(hi) << 32) | lo;
-  uint32_t out = 0;
-  for (int i = 0; i < 4; ++i) {
-    const uint32_t nibble = (selector >> (4 * i)) & 0xFu;
-    uint32_t byte = static_cast<uint32_t>(pool >> (8 * (nibble & 7u))) & 0xFFu;
-    if (nibble & 8u) byte = (byte & 0x80u) ? 0xFFu : 0x00u;
-    out |= byte << (8 * i);
-  }
-  return out;
-#endif
-}
-
-// The sign bits of 8 values as the top bits of their code nibbles (bit 4j+3 = sign of x_j), every other bit of
-// each nibble set alike (mask with 0x88888888). The bf16 words w_m = (bits(x_2m+1) & 0xFFFF0000) | (bits(x_2m) >> 16)
-// hold the signs in bits 15 and 31 whatever the low bits of x are; for values loaded as bf16 pairs the compiler folds
-// w_m into the loaded word. Sign-replicating byte permutes: A = the signs of x_0..x_3 as bytes 0x00 / 0xFF, B those
-// of x_4..x_7, then the even and the odd elements' bytes, merged a nibble each: 4 PRMT + 1 LOP3 for 8 values instead
-// of a mask and a shift-add per value.
-__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles8(const float* x) {
-  uint32_t w[4];
-#pragma unroll
-  for (int m = 0; m < 4; ++m) w[m] = (qgen_f32_bits(x[2 * m + 1]) & 0xFFFF0000u) | (qgen_f32_bits(x[2 * m]) >> 16);
-  const uint32_t a = qgen_prmt_sign(w[0], w[1], 0xFDB9u), b = qgen_prmt_sign(w[2], w[3], 0xFDB9u);
-  const uint32_t even = qgen_prmt_sign(a, b, 0x6420u), odd = qgen_prmt_sign(a, b, 0x7531u);
-  return (even & 0x0F0F0F0Fu) | (odd & 0xF0F0F0F0u);
 }
 
 // NUMERICS §5.5, both candidates in one sweep, for finite non-zero inverses (the common case; the caller checks).
@@ -532,8 +624,8 @@ __host__ __device__ __forceinline__ uint2 qgen_ms_eden_magnitudes16(const float*
   }
   sum_vv = qgen_tree16(vv);
   sum_vq = qgen_tree16(vq);
-  return make_uint2(words[0] | (qgen_sign_nibbles8(x) & 0x88888888u),
-                    words[1] | (qgen_sign_nibbles8(x + 8) & 0x88888888u));
+  return make_uint2(words[0] | (qgen_sign_nibbles8_f32(x) & 0x88888888u),
+                    words[1] | (qgen_sign_nibbles8_f32(x + 8) & 0x88888888u));
 }
 
 // NUMERICS §5.6 per-16: the group's codes (qgen_ms_eden_codes) and its sums tree16(vv), tree16(vq); on sm_90a in the

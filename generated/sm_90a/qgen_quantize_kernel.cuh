@@ -67,21 +67,28 @@ struct qgen_mode_caller {
   }
 };
 
+struct qgen_rounding_four_six;  // below: the one rounding that reads the P4 reciprocal table
 struct qgen_mode_one_pass {
   static constexpr bool kAmaxPass = false, kOnePass = true, kTensorScale = true, kWorkspace = true;
   // The P4 reciprocal table (qgen_p4_reciprocal) in shared memory: its reads index it by the proxy's significand,
   // which differs between lanes (8 words in 8 banks: no conflicts, where the constant bank would serialise them).
   // Called by every thread of the block, once, before the loop.
+  // Only the four-over-six sweep reads it (software E2M1, sm_90a); other kernels get no table and no barrier.
   template <class C>
   __device__ __forceinline__ static qgen_proxy_form form(const qgen_quantize_args&) {
-    __shared__ __align__(16) uint32_t reciprocals[8];
-    static_assert(QGEN_P4_RECIPROCALS[0] == 0x7f000000u && QGEN_P4_RECIPROCALS[7] == 0x7ef88889u, "the table below");
-    if (threadIdx.x == 0) {
-      reinterpret_cast<uint4*>(reciprocals)[0] = make_uint4(0x7f000000u, 0x7ef38e39u, 0x7eeccccdu, 0x7eea2e8cu);
-      reinterpret_cast<uint4*>(reciprocals)[1] = make_uint4(0x7eeaaaabu, 0x7eed89d9u, 0x7ef24925u, 0x7ef88889u);
+    if constexpr (std::is_same<typename C::Rounding, qgen_rounding_four_six>::value &&
+                  std::is_same<typename C::E2M1, qgen_e2m1_software>::value) {
+      __shared__ __align__(16) uint32_t reciprocals[8];
+      static_assert(QGEN_P4_RECIPROCALS[0] == 0x7f000000u && QGEN_P4_RECIPROCALS[7] == 0x7ef88889u, "the table below");
+      if (threadIdx.x == 0) {
+        reinterpret_cast<uint4*>(reciprocals)[0] = make_uint4(0x7f000000u, 0x7ef38e39u, 0x7eeccccdu, 0x7eea2e8cu);
+        reinterpret_cast<uint4*>(reciprocals)[1] = make_uint4(0x7eeaaaabu, 0x7eed89d9u, 0x7ef24925u, 0x7ef88889u);
+      }
+      __syncthreads();
+      return {reciprocals};
+    } else {
+      return {nullptr};
     }
-    __syncthreads();
-    return {reciprocals};
   }
 };
 
@@ -284,11 +291,22 @@ struct qgen_rounding_per_group {
   static constexpr bool kCorrectsScales = false;
 };
 
+// Unrotated bf16 rows: each pair of values is one loaded word (qgen_group_amax_bf16, qgen_sign_nibbles8).
+template <class C>
+constexpr bool qgen_bf16_pairs = !C::Input::kNvfp4 && !C::Input::kTransposed && C::kHadamardSize == 0;
+
+// Every element of a group finite (the RTN / SR magnitude paths), from the keys the group amax computes.
+template <class C, int N>
+__device__ __forceinline__ bool qgen_group_finite(const float* xg) {
+  return qgen_bf16_pairs<C> ? qgen_group_all_finite_bf16<N>(xg) : qgen_group_all_finite<N>(xg);
+}
+
 struct qgen_rounding_rtn : qgen_rounding_per_group<qgen_rounding_rtn> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
                                                                 const qgen_quantize_args&, qgen_segment, int) {
-    return qgen_rtn_group<typename C::E2M1>(xg, amax, C::target(), form);
+    return qgen_rtn_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form,
+                                                                qgen_group_finite<C, C::kGroupSize>(xg));
   }
 };
 
@@ -296,8 +314,9 @@ struct qgen_rounding_sr : qgen_rounding_per_group<qgen_rounding_sr> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
                                                                 const qgen_quantize_args& args, qgen_segment s, int g) {
-    return qgen_sr_group<typename C::E2M1>(xg, amax, C::target(), form, args.seed,
-                                           qgen_group_index<C>(s, g, args.cols));
+    return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed,
+                                                               qgen_group_index<C>(s, g, args.cols),
+                                                               qgen_group_finite<C, C::kGroupSize>(xg));
   }
 };
 
