@@ -394,7 +394,7 @@ __host__ __device__ __forceinline__ uint2 qgen_rtn_magnitudes16(const float* x, 
 
 // NUMERICS §5.4 likewise for finite elements with f32(amax * inv) <= 6: a_i = |v_i| <= 6 needs no clamp (a = 6 gives
 // code 7 with a zero fraction, no draw taken, as §2.2's a >= 6 rule), the code is qgen_sr_e2m1_top's without the sign
-// (added by qgen_sign_nibbles8) and goes into its nibble by one shift-add.
+// (added by qgen_sign_nibbles8), by an addition instead of a comparison (qgen_sr_e2m1_magnitude_code_d).
 template <bool kBf16Pairs = false>
 __host__ __device__ __forceinline__ uint2 qgen_sr_magnitudes16(const float* x, float inv, uint64_t seed,
                                                                uint64_t group) {
@@ -404,8 +404,10 @@ __host__ __device__ __forceinline__ uint2 qgen_sr_magnitudes16(const float* x, f
   uint32_t codes[2] = {0u, 0u};
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
-    const uint32_t draw_hi = i % 2 == 0 ? words[i / 2] << 16 : words[i / 2] & 0xFFFF0000u;
-    codes[i / 8] += qgen_sr_e2m1_magnitude_code(qgen_mul(fabsf(x[i]), inv), draw_hi) << (4 * (i % 8));
+    // r16 << 8: bits 15:0 (even i) or 31:16 (odd i) of the word moved to bits 23:8, one byte permute (zero bytes
+    // from the second operand)
+    const uint32_t d = qgen_prmt_sign(words[i / 2], 0u, i % 2 == 0 ? 0x4104u : 0x4324u);
+    codes[i / 8] += qgen_sr_e2m1_magnitude_code_d(qgen_mul(fabsf(x[i]), inv), d) << (4 * (i % 8));
   }
   return make_uint2(codes[0] | (qgen_sign_nibbles<kBf16Pairs>(x) & 0x88888888u),
                     codes[1] | (qgen_sign_nibbles<kBf16Pairs>(x + 8) & 0x88888888u));
