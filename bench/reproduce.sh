@@ -6,10 +6,12 @@
 #                                                         # linear's 'tuned' rows use it (their 'tuning' column)
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
-# Stages: suite gridcap check sass bench modes profile probe package linear train tune (linear and train use the package
-# that stage package installs). Knobs: ARCH, RUNS (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name
-# regexes), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of harness/gpu/gemm_bench.ts, e.g. skinny),
-# PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the default list), LINEAR_GEMM,
+# Stages: suite gridcap check sass bench modes stream profile probe package linear train tune (linear and train use
+# the package that stage package installs; stream is the probe bench/probes/tma_stream.py). Knobs: ARCH, RUNS
+# (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name regexes), SANITIZERS (suite: none or a comma list
+# of memcheck, racecheck), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of
+# harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the
+# default list), LINEAR_GEMM,
 # SEEDS and P (train), WORKLOAD, BUDGET_S, TUNE_MAX and TUNE_QMAX (tune: at most that many fused tilings, catalog
 # first; launch shapes per quantizer).
 # Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
@@ -18,9 +20,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
-ALL=(suite gridcap check sass bench modes profile probe package linear train tune)
+ALL=(suite gridcap check sass bench modes stream profile probe package linear train tune)
 STAGES=("$@")
-DEFAULT=(suite gridcap check sass bench modes probe package linear train tune)   # profile only when named
+DEFAULT=(suite gridcap check sass bench modes stream probe package linear train tune)   # profile only when named
 [ ${#STAGES[@]} -eq 0 ] && STAGES=("${DEFAULT[@]}")
 for s in "${STAGES[@]}"; do
   [[ " ${ALL[*]} " == *" $s "* ]] || { echo "reproduce: stage '$s'; allowed: ${ALL[*]}"; exit 2; }
@@ -62,7 +64,8 @@ package_tests() {
 
 for s in "${STAGES[@]}"; do
   case $s in
-    suite) stage suite "${gpu[@]}" test --arch "$ARCH" --runs "${RUNS:-8}" ${SUITE_ONLY:+--only "$SUITE_ONLY"} ;;
+    suite) stage suite "${gpu[@]}" test --arch "$ARCH" --runs "${RUNS:-8}" ${SUITE_ONLY:+--only "$SUITE_ONLY"} \
+      ${SANITIZERS:+--sanitizers "$SANITIZERS"} ;;
     gridcap) stage gridcap "${gpu[@]}" test --arch "$ARCH" --grid-cap 2 --runs 3 --specs catalog \
       ${GRIDCAP_ONLY:+--only "$GRIDCAP_ONLY"} ;;
     check) stage check "${gpu[@]}" check --arch "$ARCH" --no-package --runs "${CHECK_RUNS:-20}" ;;
@@ -70,6 +73,7 @@ for s in "${STAGES[@]}"; do
     bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
       ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_GEMM_SHAPES:+--gemm-shapes "$BENCH_GEMM_SHAPES"} ;;
     modes) stage modes python bench/probes/cublaslt_modes.py --out bench/results ;;   # cuBLASLt pointer modes
+    stream) stage stream python bench/probes/tma_stream.py --out bench/results ;;   # skinny GEMMs' weight loads
     profile) stage profile "${gpu[@]}" profile --arch "$ARCH" \
       --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;

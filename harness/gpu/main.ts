@@ -1,7 +1,9 @@
 // The GPU harness, run on the GPU machine from a bundle (`npm run gpu:bundle`, then harness/gpu/on-device.sh):
 //   test  [--arch sm_90a] [--runs N] [--only NAME] [--specs all|catalog|coverage] [--grid-cap N]
+//         [--sanitizers none|memcheck,racecheck]
 //         bit-exact property tests against the TS reference for the catalog and every spec of harness/coverage.ts,
-//         then compute-sanitizer memcheck + racecheck. --grid-cap N builds the runner with every grid capped at N
+//         then compute-sanitizer memcheck + racecheck (--sanitizers: fewer or none, for a short device call; the
+//         summary line names what was skipped). --grid-cap N builds the runner with every grid capped at N
 //         blocks and adds one case per kernel with more than 4x as many work items as resident threads, so every
 //         grid-stride loop runs several iterations per thread (bit-exact and under both sanitizers).
 //   bench [--arch sm_90a] [--only NAME] [--reps N] [--gemm-reps N] [--gemm-shapes LABEL]
@@ -22,7 +24,7 @@ import { catalogFor } from '../../dsl/catalog.ts';
 import { coverageSpecs } from '../coverage.ts';
 import { buildRunner } from './build.ts';
 import { GpuRunner } from './client.ts';
-import { runSuite } from './suite.ts';
+import { SANITIZERS, parseSanitizers, runSuite, type Sanitizer } from './suite.ts';
 import { runBench } from './bench.ts';
 import { GEMM_SHAPES, runGemmBench } from './gemm_bench.ts';
 import { runSass } from './sass.ts';
@@ -60,6 +62,13 @@ async function main(argv: string[]): Promise<number> {
       );
       return 2;
     }
+    let sanitizers: Sanitizer[];
+    try {
+      sanitizers = parseSanitizers(option(argv, 'sanitizers', SANITIZERS.join(',')));
+    } catch (e) {
+      console.error((e as Error).message);
+      return 2;
+    }
     const results = await RunResults.start(gridCap ? 'test-gridcap' : 'test', fullArgv);
     const testSpecs = [
       ...(set === 'coverage' ? [] : catalogFor(arch).filter((s) => selected(s.name))),
@@ -73,7 +82,8 @@ async function main(argv: string[]): Promise<number> {
     );
     const runner = new GpuRunner(built.binary);
     const device = await runner.device();
-    const summary = await runSuite(runner, built, { runs: Number(option(argv, 'runs', '60')), device, arch, gridCap });
+    const runs = Number(option(argv, 'runs', '60'));
+    const summary = await runSuite(runner, built, { runs, device, arch, gridCap, sanitizers });
     await runner.close();
     const file = results.save(`gpu-test-${arch}.txt`, summary.report);
     console.log(`${summary.line}\nreport: ${file}`);

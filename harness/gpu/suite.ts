@@ -257,11 +257,29 @@ export async function runCase(
   return null;
 }
 
+/** The compute-sanitizer tools a suite run may use, in the order they run. */
+export const SANITIZERS = ['memcheck', 'racecheck'] as const;
+export type Sanitizer = (typeof SANITIZERS)[number];
+
+/**
+ * `--sanitizers` of `test`: a comma list of SANITIZERS, or 'none' (a quick bit-exactness run on a short device
+ * call; the summary line then says which sanitizers were skipped). Throws a one-line error naming the option.
+ */
+export function parseSanitizers(text: string): Sanitizer[] {
+  if (text === 'none') return [];
+  const tools = text.split(',').map((t) => t.trim());
+  for (const t of tools)
+    if (!(SANITIZERS as readonly string[]).includes(t))
+      throw new Error(`test: --sanitizers "${text}"; allowed: none, or a comma list of ${SANITIZERS.join(', ')}`);
+  return SANITIZERS.filter((t) => tools.includes(t));
+}
+
 export async function runSuite(
   runner: GpuRunner,
   built: BuiltRunner,
-  opts: { runs: number; device: string; arch: string; gridCap: number },
+  opts: { runs: number; device: string; arch: string; gridCap: number; sanitizers?: readonly Sanitizer[] },
 ): Promise<SuiteSummary> {
+  const sanitizers = opts.sanitizers ?? SANITIZERS;
   const lines: string[] = [
     `qgen GPU suite on ${opts.device}, ${opts.arch}, ${opts.runs} fast-check runs per kernel` +
       (opts.gridCap ? `, every grid capped at ${opts.gridCap} blocks (-DQGEN_MAX_GRID_BLOCKS)` : ''),
@@ -377,8 +395,8 @@ export async function runSuite(
     );
     process.stderr.write(lines[lines.length - 1].split('\n')[0] + '\n');
   }
-  // Sanitizers: one mid-size case per kernel under memcheck and racecheck.
-  for (const tool of ['memcheck', 'racecheck']) {
+  // Sanitizers: one mid-size case per kernel under memcheck and racecheck (those --sanitizers names).
+  for (const tool of sanitizers) {
     const r = await sanitize(tool, built, opts.gridCap);
     lines.push(r.line);
     if (r.ok) passed++;
@@ -387,9 +405,17 @@ export async function runSuite(
   }
   const line =
     `gpu suite (${opts.arch}${opts.gridCap ? `, grid capped at ${opts.gridCap} blocks` : ''}): ${passed} passed, ` +
-    `${failed} failed (${cases} cases over ${built.specs.length} kernels, bad-shape checks, 2 sanitizer runs)`;
+    `${failed} failed (${cases} cases over ${built.specs.length} kernels, bad-shape checks, ` +
+    `${sanitizerNote(sanitizers)})`;
   lines.push(line);
   return { passed, failed, cases, line, report: lines.join('\n') + '\n' };
+}
+
+/** The summary line's account of the sanitizer runs, naming the skipped ones. */
+export function sanitizerNote(ran: readonly Sanitizer[]): string {
+  const skipped = SANITIZERS.filter((t) => !ran.includes(t));
+  const runs = `${ran.length} sanitizer run${ran.length === 1 ? '' : 's'}`;
+  return skipped.length ? `${runs}; ${skipped.join(' and ')} SKIPPED (--sanitizers)` : runs;
 }
 
 async function sanitize(tool: string, built: BuiltRunner, gridCap: number): Promise<{ ok: boolean; line: string }> {
