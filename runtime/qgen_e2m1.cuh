@@ -117,7 +117,7 @@ __device__ __forceinline__ uint32_t qgen_rn_e2m1x2_hw(float lo, float hi) {
 struct qgen_e2m1_software {
   static __host__ __device__ __forceinline__ uint32_t pack2(float lo, float hi) { return qgen_rn_e2m1x2_soft(lo, hi); }
   // Eight codes as a word (§2.7: element j in bits 4j+3..4j).
-  static __device__ __forceinline__ uint32_t pack8(const float (&v)[8]) {
+  static __host__ __device__ __forceinline__ uint32_t pack8(const float (&v)[8]) {
     uint32_t word = 0;
 #pragma unroll
     for (int j = 0; j < 8; ++j) word = qgen_add_nibble(word, qgen_rn_e2m1_top(v[j]).top, j);
@@ -180,6 +180,21 @@ __host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1_top(float v, uint32_t 
 #endif
   const uint32_t code = (p >> 22) + (draw_hi < (p << 10) ? 1u : 0u);
   return (code << 28) + (qgen_f32_bits(m) & 0x80000000u);
+}
+
+// The magnitude code of SR_E2M1 for a = |v| in [0, 6] (no NaN, no clamp: qgen_sr_magnitudes16's precondition), read
+// off p = bits(a * 2^-126) rounded up as in qgen_sr_e2m1_top, with the draw given as d = r16 << 8 (bits 23:8) and no
+// comparison: P = p << 2 holds lo's code in bits 26:24 and the 22-bit fraction f in bits 23:2, so P + (2^24 - 1 - d)
+// carries into bit 24 exactly when 4 f > d, i.e. f > r16 << 6, the comparison above; the code is
+// (P + 0xFFFFFF - d) >> 24 (P < 2^27: a <= 6). d comes from the random word by one byte permute.
+__host__ __device__ __forceinline__ uint32_t qgen_sr_e2m1_magnitude_code_d(float a, uint32_t d) {
+#if defined(__CUDA_ARCH__)
+  const uint32_t p = __float_as_uint(__fmul_ru(a, 1.17549435082228750797e-38f /* 2^-126 */));
+#else
+  const uint32_t p = a >= 1.0f ? qgen_f32_bits(a) - (126u << 23)
+                               : static_cast<uint32_t>(__builtin_ceil(static_cast<double>(a) * 8388608.0 /* 2^23 */));
+#endif
+  return ((p << 2) + (0xFFFFFFu - d)) >> 24;
 }
 
 // NUMERICS §2.2: SR_E2M1(v, r16) as a code (r16 in bits 15:0).

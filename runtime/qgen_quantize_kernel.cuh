@@ -67,11 +67,28 @@ struct qgen_mode_caller {
   }
 };
 
+struct qgen_rounding_four_six;  // below: the one rounding that reads the P4 reciprocal table
 struct qgen_mode_one_pass {
   static constexpr bool kAmaxPass = false, kOnePass = true, kTensorScale = true, kWorkspace = true;
+  // The P4 reciprocal table (qgen_p4_reciprocal) in shared memory: its reads index it by the proxy's significand,
+  // which differs between lanes (8 words in 8 banks: no conflicts, where the constant bank would serialise them).
+  // Called by every thread of the block, once, before the loop.
+  // Only the four-over-six sweep reads it (software E2M1, sm_90a); other kernels get no table and no barrier.
   template <class C>
   __device__ __forceinline__ static qgen_proxy_form form(const qgen_quantize_args&) {
-    return {};
+    if constexpr (std::is_same<typename C::Rounding, qgen_rounding_four_six>::value &&
+                  std::is_same<typename C::E2M1, qgen_e2m1_software>::value) {
+      __shared__ __align__(16) uint32_t reciprocals[8];
+      static_assert(QGEN_P4_RECIPROCALS[0] == 0x7f000000u && QGEN_P4_RECIPROCALS[7] == 0x7ef88889u, "the table below");
+      if (threadIdx.x == 0) {
+        reinterpret_cast<uint4*>(reciprocals)[0] = make_uint4(0x7f000000u, 0x7ef38e39u, 0x7eeccccdu, 0x7eea2e8cu);
+        reinterpret_cast<uint4*>(reciprocals)[1] = make_uint4(0x7eeaaaabu, 0x7eed89d9u, 0x7ef24925u, 0x7ef88889u);
+      }
+      __syncthreads();
+      return {reciprocals};
+    } else {
+      return {nullptr};
+    }
   }
 };
 
@@ -256,7 +273,9 @@ struct qgen_rotation_hadamard {
 // The group amax (§1.4), over a 16x16 block when the order says so (§5.7).
 template <class C, int N>
 __device__ __forceinline__ float qgen_amax_of_group(const float* xg) {
-  float amax = qgen_group_amax<N>(xg);
+  // unrotated bf16 rows: each pair of values is one loaded word (qgen_group_amax_bf16)
+  constexpr bool kBf16Pairs = !C::Input::kNvfp4 && !C::Input::kTransposed && C::kHadamardSize == 0;
+  float amax = kBf16Pairs ? qgen_group_amax_bf16<N>(xg) : qgen_group_amax<N>(xg);
   if constexpr (C::Order::kBlock16) amax = qgen_block16x16_amax(amax);
   return amax;
 }
@@ -291,11 +310,22 @@ struct qgen_rounding_per_group {
   static constexpr bool kCorrectsScales = false;
 };
 
+// Unrotated bf16 rows: each pair of values is one loaded word (qgen_group_amax_bf16, qgen_sign_nibbles8).
+template <class C>
+constexpr bool qgen_bf16_pairs = !C::Input::kNvfp4 && !C::Input::kTransposed && C::kHadamardSize == 0;
+
+// Every element of a group finite (the RTN / SR magnitude paths), from the keys the group amax computes.
+template <class C, int N>
+__device__ __forceinline__ bool qgen_group_finite(const float* xg) {
+  return qgen_bf16_pairs<C> ? qgen_group_all_finite_bf16<N>(xg) : qgen_group_all_finite<N>(xg);
+}
+
 struct qgen_rounding_rtn : qgen_rounding_per_group<qgen_rounding_rtn> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
                                                                 const qgen_quantize_args&, qgen_segment, int) {
-    return qgen_rtn_group<typename C::E2M1>(xg, amax, C::target(), form);
+    return qgen_rtn_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form,
+                                                                qgen_group_finite<C, C::kGroupSize>(xg));
   }
 };
 
@@ -303,8 +333,9 @@ struct qgen_rounding_sr : qgen_rounding_per_group<qgen_rounding_sr> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
                                                                 const qgen_quantize_args& args, qgen_segment s, int g) {
-    return qgen_sr_group<typename C::E2M1>(xg, amax, C::target(), form, args.seed,
-                                           qgen_group_index<C>(s, g, args.cols));
+    return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed,
+                                                               qgen_group_index<C>(s, g, args.cols),
+                                                               qgen_group_finite<C, C::kGroupSize>(xg));
   }
 };
 
@@ -377,13 +408,13 @@ struct qgen_rounding_ms_eden {
       // Per-16: each group's sums and corrected value right after its codes, so only one group's products are live.
 #pragma unroll
       for (int g = 0; g < C::kGroupsPerThread; ++g) {
-        float vv[16], vq[16];
+        float sum_vv, sum_vq;
         const float* xg = x + 16 * g;
         const float amax = qgen_amax_of_group<C, 16>(xg);
         const typename Form::Result group =
-            qgen_ms_eden_codes<typename C::E2M1, kPer128>(xg, amax, C::target(), form, vv, vq);
+            qgen_ms_eden_group16<typename C::E2M1>(xg, amax, C::target(), form, sum_vv, sum_vq);
         codes[g] = group.codes;
-        const float correction = qgen_eden_ratio(qgen_tree16(vv), qgen_tree16(vq));
+        const float correction = qgen_eden_ratio(sum_vv, sum_vq);
         stored[g] = qgen_ms_eden_corrected(group, correction, args.seed, qgen_group_index<C>(s, g, args.cols));
       }
     }
@@ -546,7 +577,9 @@ template <class C>
 __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
   float local_max = 0.0f;
   qgen_for_each_segment<C, false>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
-    local_max = fmaxf(local_max, qgen_group_amax<C::kElems>(x));  // inactive lanes and groups hold zeros
+    // inactive lanes and groups hold zeros
+    constexpr bool kBf16Pairs = !C::Input::kNvfp4 && !C::Input::kTransposed && C::kHadamardSize == 0;
+    local_max = fmaxf(local_max, kBf16Pairs ? qgen_group_amax_bf16<C::kElems>(x) : qgen_group_amax<C::kElems>(x));
   });
   qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
 }

@@ -190,7 +190,7 @@ int main() {
         float x[16];
         for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]));
         const float amax = qgen_group_amax<16>(x);
-        const qgen_proxy_form form{};
+        const qgen_proxy_form form{QGEN_P4_RECIPROCALS};
         const qgen_proxy_result a = qgen_four_six_group<qgen_e2m1_software>(x, amax, 6.0f, 4.0f, form);
         const qgen_proxy_result b = amax == 0.0f ? a : qgen_four_six_general<qgen_e2m1_software>(
             x, form.scale(amax, 6.0f), form.scale(amax, 4.0f), form);
@@ -218,6 +218,63 @@ int main() {
         if (e6 != e6) { printf("error6 NaN\\n"); break; }
         printf("%08x%08x %08x%08x %x %x | %08x%08x %08x%08x %x %x\\n", s6.y, s6.x, s4.y, s4.x, qgen_f32_bits(e6),
                qgen_f32_bits(e4), c6.y, c6.x, c4.y, c4.x, qgen_f32_bits(f6), qgen_f32_bits(f4));
+        break;
+      }
+      case 'T': {  // P4 reciprocal: bits of p -> in-table flag, table form, 1 / p (bits)
+        if (!read(a, 1)) return 1;
+        const float p = qgen_f32_from_bits(static_cast<uint32_t>(a[0]));
+        printf("%d %x %x\\n", qgen_p4_reciprocal_in_table(p) ? 1 : 0,
+               qgen_f32_bits(qgen_p4_reciprocal(p, QGEN_P4_RECIPROCALS)), qgen_f32_bits(1.0f / p));
+        break;
+      }
+      case 'B': {  // group amax of 16 bf16 patterns (given as 16-bit values), the loaded-word form
+        unsigned long long g[16];
+        if (!read(g, 16)) return 1;
+        float x[16];
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]) << 16);
+        printf("%x\\n", qgen_f32_bits(qgen_group_amax_bf16<16>(x)));
+        break;
+      }
+      case 'G': {  // sign nibbles of 8 binary32 patterns (both forms), and one sign-replicating prmt
+        unsigned long long g[11];
+        if (!read(g, 11)) return 1;
+        float x[8];
+        for (int i = 0; i < 8; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]));
+        const uint32_t words = qgen_sign_nibbles8(x), bytes = qgen_sign_nibbles8_f32(x);
+        if (words != bytes) { printf("forms differ: %x %x\\n", words, bytes); break; }
+        printf("%x %x\\n", words, qgen_prmt_sign(g[8], g[9], g[10]));
+        break;
+      }
+      case 'Z': {  // MS-EDEN per-16, proxy form (s_eden): qgen_ms_eden_group16, then the general path and its sums
+        unsigned long long g[16];
+        if (!read(g, 16)) return 1;
+        float x[16], vv[16], vq[16], sum_vv, sum_vq;
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[i]));
+        const float amax = qgen_group_amax<16>(x), s_eden = qgen_f32_from_bits(0x40c24eb2u);
+        const qgen_proxy_form form{QGEN_P4_RECIPROCALS};
+        const qgen_proxy_result a = qgen_ms_eden_group16<qgen_e2m1_software>(x, amax, s_eden, form, sum_vv, sum_vq);
+        const qgen_proxy_result b = qgen_ms_eden_codes<qgen_e2m1_software, false>(x, amax, s_eden, form, vv, vq);
+        // sums NaN-equivalently (a NaN's payload depends on the host's operand order; S is then 1 either way)
+        const float sums[4] = {sum_vv, sum_vq, qgen_tree16(vv), qgen_tree16(vq)};
+        uint32_t bits[4];
+        for (int i = 0; i < 4; ++i) bits[i] = sums[i] != sums[i] ? 0x7fffffffu : qgen_f32_bits(sums[i]);
+        printf("%08x%08x %x %x %x | %08x%08x %x %x %x\\n", a.codes.y, a.codes.x, a.proxy_bf16, bits[0], bits[1],
+               b.codes.y, b.codes.x, b.proxy_bf16, bits[2], bits[3]);
+        break;
+      }
+      case 'V': {  // RTN (kind 0) / SR (kind 1) magnitude paths vs the general codes: kind, 16 x, inv, seed, group
+        unsigned long long g[20];
+        if (!read(g, 20)) return 1;
+        float x[16];
+        for (int i = 0; i < 16; ++i) x[i] = qgen_f32_from_bits(static_cast<uint32_t>(g[1 + i]));
+        const float inv = qgen_f32_from_bits(static_cast<uint32_t>(g[17]));
+        const float bound = qgen_mul(qgen_group_amax<16>(x), inv);
+        const bool finite = qgen_group_all_finite<16>(x);
+        if (finite != qgen_group_all_finite_bf16<16>(x)) { printf("finite forms differ\\n"); break; }
+        if (!finite || !(g[0] ? bound <= 6.0f : bound < 7.0f)) { printf("general\\n"); break; }
+        const uint2 a = g[0] ? qgen_sr_magnitudes16(x, inv, g[18], g[19]) : qgen_rtn_magnitudes16(x, inv);
+        const uint2 b = g[0] ? qgen_sr_codes16(x, inv, g[18], g[19]) : qgen_rtn_codes16<qgen_e2m1_software>(x, inv);
+        printf("%08x%08x | %08x%08x\\n", a.y, a.x, b.y, b.x);
         break;
       }
       case 'K': {  // qgen_item_walk<P>: P first stride divisor steps
@@ -484,7 +541,94 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     fourSix.push(requests.length);
     ask(`Y ${exact} ${group.map(hex).join(' ')} ${hex(inverse(d6))} ${hex(d6)} ${hex(inverse(d4))} ${hex(d4)}`, '');
   }
+  // Four-over-six groups at the ends of the proxy range: tiny groups (p_6 subnormal or 0: the sweep without the clamp
+  // must not take them, their |x| / p_6 reaches ~9) and groups near FLT_MAX (p_4 = 2^126, the table's last entry).
+  for (let i = 0; i < 600; i++) {
+    const top = i % 2 ? 0x01400000 : 0x7f7fffff;
+    const group = Array.from({ length: 16 }, () => {
+      const r = rnd();
+      const m = i % 2 ? r % top : top - (r % 0x00800000);
+      return ((r & 0x80000000) | m) >>> 0;
+    });
+    fourSix.push(requests.length);
+    ask(`X ${group.map(hex).join(' ')}`, '');
+  }
   for (let c = 0; c < 16; c++) ask(`C ${hex(c)}`, hex(toBits(c & 8 ? -E2M1_GRID[c & 7] : E2M1_GRID[c & 7])));
+
+  // MS-EDEN per-16 (qgen_ms_eden_group16: magnitudes, no clamp, signs by byte permutes) against the general path:
+  // rotated-like values at several magnitudes, full binary32 patterns, specials (NaN, ±Inf, ±0, subnormals) and tiny
+  // groups whose proxy is subnormal (there |x| / p exceeds 7: the fast path must not take them).
+  const edenGroups: number[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const group =
+      i % 4 === 3
+        ? Array.from({ length: 16 }, () => ((rnd() & 0x80000000) | (rnd() % 0x01400000)) >>> 0)
+        : randomGroup(i);
+    edenGroups.push(requests.length);
+    ask(`Z ${group.map(hex).join(' ')}`, '');
+  }
+
+  // RTN / SR magnitude paths (qgen_rtn_magnitudes16, qgen_sr_magnitudes16) against qgen_rtn_codes16 / qgen_sr_codes16
+  // where their precondition holds (every element finite, f32(amax * inv) < 7 for RTN, <= 6 for SR): bf16 groups
+  // (±0, subnormals, NaN and ±Inf mixed into some), inverses putting amax * inv in [4, 8): both sides of the bound.
+  const magnitudeGroups: number[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const group = Array.from({ length: 16 }, () => {
+      const r = rnd();
+      if (i % 5 === 0 && r % 7 === 0) return [0x7fc00000, 0xff800000, 0x7f800000, 0x80000000, 0, 0x10000][r % 6] >>> 0;
+      return ((r & 0x80000000) | ((0x3c000000 + (rnd() % 0x08000000)) & 0x7fff0000)) >>> 0;
+    });
+    const finite = group.map(fromBits).filter(Number.isFinite).map(Math.abs);
+    const amax = finite.length ? Math.max(...finite) : 0;
+    const inv = amax > 0 ? toBits(Math.fround((4 + (rnd() / 2 ** 32) * 4) / amax)) : 0x3f800000;
+    magnitudeGroups.push(requests.length);
+    ask(`V ${i % 2} ${group.map(hex).join(' ')} ${hex(inv)} ${hex(rnd())} ${hex(rnd())}`, '');
+  }
+
+  // The P4 reciprocal table (qgen_quantize.cuh): every P4 value of every binade. Inside the table's range its result
+  // is 1 / p bit for bit; the range is tight: for E = 253 with k > 0 and E = 254 the table form is wrong.
+  const p4Reciprocals: number[] = [];
+  for (let e = 0; e < 256; e++)
+    for (let k = 0; k < 8; k++) {
+      p4Reciprocals.push(requests.length);
+      ask(`T ${hex(((e << 23) | (k << 20)) >>> 0)}`, '');
+    }
+  // Group amax of bf16 groups in the loaded-word form against the finite maximum (NaN, ±Inf, ±0, subnormal bf16 and
+  // the largest finite bf16 mixed in; without the final mask its junk bits would show).
+  const bf16Special = [0x7fc0, 0xffc0, 0x7f81, 0xffff, 0x7f80, 0xff80, 0x8000, 0, 0x7f7f, 0xff7f, 1, 0x8001, 0x007f];
+  for (let i = 0; i < 3000; i++) {
+    const group = Array.from({ length: 16 }, () => {
+      const r = rnd();
+      return i % 3 === 0 || r % 4 === 0 ? bf16Special[r % bf16Special.length] : rnd() & 0xffff;
+    });
+    const finite = group
+      .map((h) => fromBits(h << 16))
+      .filter(Number.isFinite)
+      .map(Math.abs);
+    ask(`B ${group.map(hex).join(' ')}`, hex(toBits(finite.length ? Math.max(...finite) : 0)));
+  }
+  // Sign nibbles (four-over-six codes): bit 4j+3 = sign of x_j, every nibble uniform; and the host prmt against the
+  // ISA's words (byte (s >> 4i) & 7 of hi:lo, or its bit 7 replicated when bit 3 of the nibble is set).
+  for (let i = 0; i < 2000; i++) {
+    const xs = Array.from({ length: 8 }, () => (i % 2 ? rnd() : special[rnd() % special.length]) >>> 0);
+    let want = 0;
+    xs.forEach((b, j) => {
+      if (b & 0x80000000) want |= 0xf << (4 * j);
+    });
+    const lo = rnd(),
+      hi = rnd(),
+      sel = rnd() & 0xffff;
+    const pool = [0, 1, 2, 3]
+      .map((j) => (lo >>> (8 * j)) & 0xff)
+      .concat([0, 1, 2, 3].map((j) => (hi >>> (8 * j)) & 0xff));
+    let prmt = 0;
+    for (let j = 0; j < 4; j++) {
+      const n = (sel >>> (4 * j)) & 0xf;
+      const byte = n & 8 ? (pool[n & 7] & 0x80 ? 0xff : 0) : pool[n & 7];
+      prmt = (prmt | (byte << (8 * j))) >>> 0;
+    }
+    ask(`G ${xs.map(hex).join(' ')} ${hex(lo)} ${hex(hi)} ${hex(sel)}`, `${hex(want >>> 0)} ${hex(prmt)}`);
+  }
 
   // E4M3: decoding of all 256 codes; SR_E4M3 on every non-negative bf16 value below 512 and random binary32 values.
   for (let c = 0; c < 256; c++) {
@@ -548,6 +692,32 @@ test('runtime header primitives on the host: Philox KATs and independent oracles
     expected[i] = ok ? got[i] : nan ? 'error6 NaN only for a group holding a NaN' : 'equal halves';
   }
   assert.ok(sweeps > 1000, `${sweeps} four-six sweeps compared`);
+  for (const i of edenGroups) {
+    const halves = got[i].split(' | ');
+    expected[i] = halves.length === 2 && halves[0] === halves[1] ? got[i] : 'equal halves (MS-EDEN group16)';
+  }
+  let magnitudePaths = 0;
+  for (const i of magnitudeGroups) {
+    const halves = got[i].split(' | ');
+    if (halves.length === 2) magnitudePaths++;
+    const ok = got[i] === 'general' || (halves.length === 2 && halves[0] === halves[1]);
+    expected[i] = ok ? got[i] : 'equal halves (RTN / SR magnitudes)';
+  }
+  assert.ok(magnitudePaths > 2000, `${magnitudePaths} RTN / SR magnitude paths compared`);
+  // P4 reciprocals: "flag table exact"; in range the table equals 1 / p, and E = 253 (k > 0), 254 are out of range
+  let inTable = 0;
+  for (const i of p4Reciprocals) {
+    const bits = parseInt(requests[i].split(' ')[1], 16);
+    const e = bits >>> 23,
+      k = (bits >>> 20) & 7;
+    const [flag, table, exact] = got[i].split(' ');
+    const want = e >= 1 && (e <= 252 || (e === 253 && k === 0)) ? '1' : '0';
+    const ok =
+      flag === want && (flag === '0' || table === exact) && (e < 253 || (e === 253 && k === 0) || table !== exact);
+    if (flag === '1') inTable++;
+    expected[i] = ok ? got[i] : `flag ${want}, table = 1/p inside the range and != 1/p at E >= 253 (k > 0)`;
+  }
+  assert.is(inTable, 252 * 8 + 1, 'P4 values in the reciprocal table');
   let mismatches = 0;
   const firstMismatches: string[] = [];
   for (let i = 0; i < requests.length; i++) {

@@ -55,6 +55,58 @@ __host__ __device__ __forceinline__ float qgen_group_amax(const float* x) {
 #endif
 }
 
+// The same maximum for values that are bf16 (every pattern's low 16 bits are 0), taken as the 32-bit words the row
+// loads hold (element 2i in the low half, 2i + 1 in the high half; qgen_unpack_bf16_row), one instruction per key
+// (sm_90a and the host): the key of the low half is (word << 17) + 2^24, exactly k(x_2i); (word << 1) + 2^24 is
+// k(x_2i+1) plus the low half shifted, a junk term j < 2^17 (no wrap: k <= 0xFFFE0000 for a finite value, and the
+// wrapped keys of ±Inf and NaN stay below 0x00FE0000 + j < 2^24). The keys of two bf16 values differ by a multiple
+// of 2^17, so j never reorders them, and ((max - 2^24) >> 1) & 0xFFFF0000 drops it. (From the float form the
+// compiler spends three instructions on the key of an odd element: shift, mask, add.) Only for unrotated bf16 row
+// inputs (qgen_amax_of_group), whose pairs come from one word; test/compile.test.ts checks it on bf16 groups.
+template <int N>
+__host__ __device__ __forceinline__ float qgen_group_amax_bf16(const float* x) {
+  static_assert(N % 2 == 0, "pairs");
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 1000
+  uint32_t m = 0x01000000u;
+#pragma unroll
+  for (int i = 0; i < N; i += 2) {
+    const uint32_t word = qgen_f32_bits(x[i + 1]) | (qgen_f32_bits(x[i]) >> 16);  // the loaded word itself
+    const uint32_t k0 = (word << 17) + 0x01000000u, k1 = (word << 1) + 0x01000000u;
+    m = m > k0 ? m : k0;
+    m = m > k1 ? m : k1;
+  }
+  return qgen_f32_from_bits(((m - 0x01000000u) >> 1) & 0xFFFF0000u);
+#else
+  return qgen_group_amax<N>(x);
+#endif
+}
+
+// True when every x_i is finite: the keys k of qgen_group_amax lie below 2^24 exactly for ±Inf and NaN. The bf16 form
+// takes the loaded-word keys of qgen_group_amax_bf16 (a junk term below 2^17 keeps a non-finite key below 2^24 and a
+// finite one above), so the compiler shares them with the amax (one more three-way min per pair).
+template <int N>
+__host__ __device__ __forceinline__ bool qgen_group_all_finite(const float* x) {
+  uint32_t m = 0xFFFFFFFFu;
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const uint32_t k = (qgen_f32_bits(x[i]) << 1) + 0x01000000u;
+    m = m < k ? m : k;
+  }
+  return m >= 0x01000000u;
+}
+template <int N>
+__host__ __device__ __forceinline__ bool qgen_group_all_finite_bf16(const float* x) {
+  uint32_t m = 0xFFFFFFFFu;
+#pragma unroll
+  for (int i = 0; i < N; i += 2) {
+    const uint32_t word = qgen_f32_bits(x[i + 1]) | (qgen_f32_bits(x[i]) >> 16);
+    const uint32_t k0 = (word << 17) + 0x01000000u, k1 = (word << 1) + 0x01000000u;
+    m = m < k0 ? m : k0;
+    m = m < k1 ? m : k1;
+  }
+  return m >= 0x01000000u;
+}
+
 // NUMERICS §5.7: the amax of a 16x16 block whose 16 rows are held by lanes l ^ {1, 2, 4, 8}.
 __device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
 #pragma unroll
@@ -63,12 +115,69 @@ __device__ __forceinline__ float qgen_block16x16_amax(float group_amax) {
   return group_amax;
 }
 
+// prmt.b32 (default mode) with a selector whose nibbles may set bit 3: output byte i is source byte
+// (selector >> 4i) & 7 of the pool hi:lo, or, when bit 3 of that nibble is set, that byte's sign bit replicated over
+// all 8 bits (PTX ISA, prmt). The host spelling is the definition (test/compile.test.ts compares both on the device
+// kernels' use through the four-over-six sweep, and checks the host spelling against the ISA's words).
+__host__ __device__ __forceinline__ uint32_t qgen_prmt_sign(uint32_t lo, uint32_t hi, uint32_t selector) {
+#if defined(__CUDA_ARCH__)
+  uint32_t out;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(out) : "r"(lo), "r"(hi), "r"(selector));
+  return out;
+#else
+  const uint64_t pool = (static_cast<uint64_t>(hi) << 32) | lo;
+  uint32_t out = 0;
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t nibble = (selector >> (4 * i)) & 0xFu;
+    uint32_t byte = static_cast<uint32_t>(pool >> (8 * (nibble & 7u))) & 0xFFu;
+    if (nibble & 8u) byte = (byte & 0x80u) ? 0xFFu : 0x00u;
+    out |= byte << (8 * i);
+  }
+  return out;
+#endif
+}
+
+// The sign bits of 8 values as the top bits of their code nibbles (bit 4j+3 = sign of x_j), every other bit of
+// each nibble set alike (mask with 0x88888888). The bf16 words w_m = (bits(x_2m+1) & 0xFFFF0000) | (bits(x_2m) >> 16)
+// hold the signs in bits 15 and 31 whatever the low bits of x are; for values loaded as bf16 pairs the compiler folds
+// w_m into the loaded word. Sign-replicating byte permutes: A = the signs of x_0..x_3 as bytes 0x00 / 0xFF, B those
+// of x_4..x_7, then the even and the odd elements' bytes, merged a nibble each: 4 PRMT + 1 LOP3 for 8 values instead
+// of a mask and a shift-add per value.
+__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles8(const float* x) {
+  uint32_t w[4];
+#pragma unroll
+  for (int m = 0; m < 4; ++m) w[m] = (qgen_f32_bits(x[2 * m + 1]) & 0xFFFF0000u) | (qgen_f32_bits(x[2 * m]) >> 16);
+  const uint32_t a = qgen_prmt_sign(w[0], w[1], 0xFDB9u), b = qgen_prmt_sign(w[2], w[3], 0xFDB9u);
+  const uint32_t even = qgen_prmt_sign(a, b, 0x6420u), odd = qgen_prmt_sign(a, b, 0x7531u);
+  return (even & 0x0F0F0F0Fu) | (odd & 0xF0F0F0F0u);
+}
+
+// The same nibbles for values that are not bf16 pairs of one word (rotated, transposed or dequantized inputs): the
+// sign bytes straight from each value's top byte, E = (x_0, x_2, x_4, x_6) and O = (x_1, x_3, x_5, x_7) by three
+// sign-replicating permutes each, then one LOP3: 7 instructions for 8 values, where building the words first costs 13.
+__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles8_f32(const float* x) {
+  uint32_t b[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) b[i] = qgen_f32_bits(x[i]);
+  const uint32_t even =
+      qgen_prmt_sign(qgen_prmt_sign(b[0], b[2], 0xFFFBu), qgen_prmt_sign(b[4], b[6], 0xFFFBu), 0x5410u);
+  const uint32_t odd =
+      qgen_prmt_sign(qgen_prmt_sign(b[1], b[3], 0xFFFBu), qgen_prmt_sign(b[5], b[7], 0xFFFBu), 0x5410u);
+  return (even & 0x0F0F0F0Fu) | (odd & 0xF0F0F0F0u);
+}
+
+// The sign nibbles of 8 values in the cheaper form for the input (kBf16Pairs: values loaded as bf16 pairs).
+template <bool kBf16Pairs>
+__host__ __device__ __forceinline__ uint32_t qgen_sign_nibbles(const float* x) {
+  return kBf16Pairs ? qgen_sign_nibbles8(x) : qgen_sign_nibbles8_f32(x);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Codes of 16 values (8 bytes: element i in bits 4i+3..4i, §2.7)
 
 // NUMERICS §5.3: q_i = RN_E2M1(f32(x_i * inv)).
 template <class E2M1>
-__device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
+__host__ __device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
   float lo[8], hi[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -80,7 +189,7 @@ __device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float inv) {
 
 // NUMERICS §5.4 and §3.2: q_i = SR_E2M1(f32(x_i * inv), r16_i); element e of group g uses bits 15:0 (even e) or
 // 31:16 (odd e) of word(seed, STREAM_ELEMENT_SR, g, e >> 1).
-__device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint64_t seed, uint64_t group) {
+__host__ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint64_t seed, uint64_t group) {
   const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
   const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
   const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
@@ -198,6 +307,27 @@ __host__ __device__ __forceinline__ float qgen_div_by_target(float a, float b) {
   return qgen_div(a, b);
 }
 
+// NUMERICS §5.3: f32(1 / p) for a P4 value p (§2.5) by a table of its 8 significands: p = (1 + k/8) 2^(E-127) has
+// the bits E << 23 | k << 20, and f32(1 / p) = f32(1 / (1 + k/8)) 2^(127-E) exactly (a power-of-two scaling of a
+// normal result). With T_k the bits of f32(1 / (1 + k/8)) (exponent field 127 for k = 0, 126 otherwise) and
+// QGEN_P4_RECIPROCALS[k] = T_k + (127 << 23) + (k << 20), the reciprocal's bits are QGEN_P4_RECIPROCALS[k] - bits(p):
+// one table read and one subtraction instead of a reciprocal with its range checks. Exact where the result is
+// normal: E in [1, 252], or E = 253 with k = 0 (qgen_p4_reciprocal_in_table; test/compile.test.ts checks every P4
+// value there against 1 / p, and that the table form is wrong just outside).
+constexpr uint32_t QGEN_P4_RECIPROCALS[8] = {0x7f000000u, 0x7ef38e39u, 0x7eeccccdu, 0x7eea2e8cu,
+                                             0x7eeaaaabu, 0x7eed89d9u, 0x7ef24925u, 0x7ef88889u};
+
+__host__ __device__ __forceinline__ bool qgen_p4_reciprocal_in_table(float p) {
+  const uint32_t bits = qgen_f32_bits(p);
+  return bits - (1u << 23) < (252u << 23) || bits == (253u << 23);  // E in [1, 252] (any sign bit fails), or 2^126
+}
+
+// table: QGEN_P4_RECIPROCALS (the host) or its copy in shared memory (the kernels, qgen_p4_reciprocal_table).
+__host__ __device__ __forceinline__ float qgen_p4_reciprocal(float p, const uint32_t* table) {
+  const uint32_t bits = qgen_f32_bits(p);
+  return qgen_f32_from_bits(table[(bits >> 20) & 7u] - bits);
+}
+
 __host__ __device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
   return qgen_rn_p4(qgen_div_by_target(amax, target));
 }
@@ -223,12 +353,19 @@ struct qgen_tensor_form {
 struct qgen_proxy_form {
   static constexpr bool kExactDequantProducts = true;  // D_g = p_g, a P4 value (4 significant bits)
   using Result = qgen_proxy_result;
-  using Scale = float;  // p_g
+  using Scale = float;          // p_g
+  const uint32_t* reciprocals;  // QGEN_P4_RECIPROCALS (or its shared-memory copy), for qgen_p4_reciprocal
   __host__ __device__ __forceinline__ Scale scale(float amax, float target) const {
     return qgen_proxy_scale(amax, target);
   }
   __host__ __device__ __forceinline__ static bool rounds_to_zero(Scale p) { return p == 0.0f; }
   __host__ __device__ __forceinline__ float inverse(Scale p) const { return qgen_reciprocal(p); }
+  // The same value by the table (qgen_p4_reciprocal) where the caller knows p lies in its range (the four-over-six
+  // sweep; the rare paths keep inverse: the table's index registers spilled four-over-six's general path at its
+  // 64-register cap).
+  __host__ __device__ __forceinline__ float inverse_in_table(Scale p) const {
+    return qgen_p4_reciprocal(p, reciprocals);
+  }
   __host__ __device__ __forceinline__ float dequant(Scale p) const { return p; }
   template <class E2M1>
   __host__ __device__ __forceinline__ static Result zero_result(const float* x) {
@@ -239,21 +376,69 @@ struct qgen_proxy_form {
   }
 };
 
-// NUMERICS §5.3: RTN with target T.
-template <class E2M1, class Form>
-__device__ __forceinline__ typename Form::Result qgen_rtn_group(const float* x, float amax, float target, Form form) {
-  const typename Form::Scale scale = form.scale(amax, target);
-  if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
-  return Form::result(qgen_rtn_codes16<E2M1>(x, form.inverse(scale)), scale);
+// NUMERICS §5.3 for a group whose elements are all finite and whose f32(amax * inv) is below 7 (the caller checks):
+// then every a_i = f32(|x_i| * inv) = |v_i| lies below 7 (rounding is monotonic, |x_i| <= amax), where
+// qgen_rn_e2m1_magnitude is RN_E2M1 with no clamp (6 up to 7 exclusive rounds to 6, the saturated result); inv > 0, so
+// v_i has the sign of x_i (-0 included), put in by qgen_sign_nibbles8. test/compile.test.ts compares it with
+// qgen_rtn_codes16 on the host, inverses either side of the bound included.
+template <bool kBf16Pairs = false>
+__host__ __device__ __forceinline__ uint2 qgen_rtn_magnitudes16(const float* x, float inv) {
+  uint32_t words[2] = {0u, 0u};
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    words[i / 8] =
+        qgen_add_code22(words[i / 8], qgen_e2m1_magnitude22(qgen_rn_e2m1_magnitude(qgen_mul(fabsf(x[i]), inv))), i % 8);
+  return make_uint2(words[0] | (qgen_sign_nibbles<kBf16Pairs>(x) & 0x88888888u),
+                    words[1] | (qgen_sign_nibbles<kBf16Pairs>(x + 8) & 0x88888888u));
 }
 
-// NUMERICS §5.4: SR with target T (V_sr in the catalog).
-template <class E2M1, class Form>
-__device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, float amax, float target, Form form,
-                                                               uint64_t seed, uint64_t group) {
+// NUMERICS §5.4 likewise for finite elements with f32(amax * inv) <= 6: a_i = |v_i| <= 6 needs no clamp (a = 6 gives
+// code 7 with a zero fraction, no draw taken, as §2.2's a >= 6 rule), the code is qgen_sr_e2m1_top's without the sign
+// (added by qgen_sign_nibbles8), by an addition instead of a comparison (qgen_sr_e2m1_magnitude_code_d).
+template <bool kBf16Pairs = false>
+__host__ __device__ __forceinline__ uint2 qgen_sr_magnitudes16(const float* x, float inv, uint64_t seed,
+                                                               uint64_t group) {
+  const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
+  const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
+  const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+  uint32_t codes[2] = {0u, 0u};
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    // r16 << 8: bits 15:0 (even i) or 31:16 (odd i) of the word moved to bits 23:8, one byte permute (zero bytes
+    // from the second operand)
+    const uint32_t d = qgen_prmt_sign(words[i / 2], 0u, i % 2 == 0 ? 0x4104u : 0x4324u);
+    codes[i / 8] += qgen_sr_e2m1_magnitude_code_d(qgen_mul(fabsf(x[i]), inv), d) << (4 * (i % 8));
+  }
+  return make_uint2(codes[0] | (qgen_sign_nibbles<kBf16Pairs>(x) & 0x88888888u),
+                    codes[1] | (qgen_sign_nibbles<kBf16Pairs>(x + 8) & 0x88888888u));
+}
+
+// NUMERICS §5.3: RTN with target T. finite: every element finite (qgen_group_all_finite); with the software E2M1
+// policy and bf16-pair inputs (kBf16Pairs: unrotated rows) qgen_rtn_magnitudes16 where f32(amax * inv) < 7 (for
+// other inputs the extra finite keys and sign bytes spilled cov_rtn_16x16_transposed_onepass and tetrajet2_e_sr_rht32
+// at their register caps, ptxas 13.0).
+template <class E2M1, bool kBf16Pairs = false, class Form>
+__device__ __forceinline__ typename Form::Result qgen_rtn_group(const float* x, float amax, float target, Form form,
+                                                                bool finite = false) {
   const typename Form::Scale scale = form.scale(amax, target);
   if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
-  return Form::result(qgen_sr_codes16(x, form.inverse(scale), seed, group), scale);
+  const float inv = form.inverse(scale);
+  if constexpr (std::is_same<E2M1, qgen_e2m1_software>::value && kBf16Pairs)
+    if (finite && qgen_mul(amax, inv) < 7.0f) return Form::result(qgen_rtn_magnitudes16<kBf16Pairs>(x, inv), scale);
+  return Form::result(qgen_rtn_codes16<E2M1>(x, inv), scale);
+}
+
+// NUMERICS §5.4: SR with target T (V_sr in the catalog); on sm_90a qgen_sr_magnitudes16 where it applies.
+template <class E2M1, bool kBf16Pairs = false, class Form>
+__device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, float amax, float target, Form form,
+                                                               uint64_t seed, uint64_t group, bool finite = false) {
+  const typename Form::Scale scale = form.scale(amax, target);
+  if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
+  const float inv = form.inverse(scale);
+  if constexpr (std::is_same<E2M1, qgen_e2m1_software>::value && kBf16Pairs)
+    if (finite && qgen_mul(amax, inv) <= 6.0f)
+      return Form::result(qgen_sr_magnitudes16<kBf16Pairs>(x, inv, seed, group), scale);
+  return Form::result(qgen_sr_codes16(x, inv, seed, group), scale);
 }
 
 // One candidate of §5.5 with its error; a scale that rounds to 0 gives zero-group codes and D_c = 0.
@@ -277,20 +462,26 @@ __host__ __device__ __forceinline__ typename Form::Result qgen_four_six_candidat
 // both. d_i = |x_i| - r_i D_c (r_i = |q_i|) is the §5.5 difference up to its sign (RN is symmetric), so d_i^2, the
 // errors and the choice are the same. A NaN x_i makes e_6 NaN (no other difference can: every d_i^2 is >= 0 or
 // +Inf); the caller then takes the general path, which gives NaN its positive code.
-template <bool kExactProduct>
+// kClamp = false (the proxy form with a normal p_6, qgen_four_six_group): no min against 6. The magnitude rounding
+// of qgen_rn_e2m1_magnitude gives RN_E2M1 for every a < 7 (in [4, 7) the grid spacing of a + 2^24 is 2: 6 up to
+// 7 exclusive rounds to 6, the saturated result), and a finite x_i gives a < 7 there: |x_i| <= amax, p_c =
+// RN_P4(f32(amax / c)) >= f32(amax / c) / (1 + 2^-4) for a normal p_c (4 significant bits), so a <= c * 1.0625 *
+// (1 + 2^-24)^3 < 6.4 (p_4 >= p_6 is normal too). A non-finite x_i gives a = +Inf or NaN, r_i = NaN and e_6 = NaN:
+// the caller's general path, as for a NaN with the clamp.
+template <bool kExactProduct, bool kClamp = true>
 __host__ __device__ __forceinline__ void qgen_four_six_sweep(const float* x, float inv6, float dequant6, float inv4,
                                                              float dequant4, uint2& codes6, uint2& codes4,
                                                              float& error6, float& error4) {
-  uint32_t signs[2] = {0u, 0u}, words6[2] = {0u, 0u}, words4[2] = {0u, 0u};
+  uint32_t words6[2] = {0u, 0u}, words4[2] = {0u, 0u};
   float sq6[16], sq4[16];
   const float inv[2] = {inv6, inv4}, dequant[2] = {dequant6, dequant4};
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
     const float ax = fabsf(x[i]);
-    signs[i / 8] = qgen_add_nibble(signs[i / 8], qgen_f32_bits(x[i]) & 0x80000000u, i % 8);
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
-      const float r = qgen_rn_e2m1_magnitude(fminf(qgen_mul(ax, inv[c]), 6.0f));
+      const float a = qgen_mul(ax, inv[c]);
+      const float r = qgen_rn_e2m1_magnitude(kClamp ? fminf(a, 6.0f) : a);
       uint32_t* words = c == 0 ? words6 : words4;
       words[i / 8] = qgen_add_code22(words[i / 8], qgen_e2m1_magnitude22(r), i % 8);
       const float d =
@@ -298,6 +489,7 @@ __host__ __device__ __forceinline__ void qgen_four_six_sweep(const float* x, flo
       (c == 0 ? sq6 : sq4)[i] = qgen_mul(d, d);
     }
   }
+  const uint32_t signs[2] = {qgen_sign_nibbles8(x) & 0x88888888u, qgen_sign_nibbles8(x + 8) & 0x88888888u};
   codes6 = make_uint2(words6[0] | signs[0], words6[1] | signs[1]);
   codes4 = make_uint2(words4[0] | signs[0], words4[1] | signs[1]);
   error6 = qgen_tree16(sq6);
@@ -328,7 +520,18 @@ __host__ __device__ __forceinline__ typename Form::Result qgen_four_six_group(co
   const typename Form::Scale scale4 = form.scale(amax, target4);
   // The sweep spells E2M1 RN in software: sm_90a (sm_100a / sm_120a round by hardware, one candidate at a time).
   constexpr bool kSweep = std::is_same<E2M1, qgen_e2m1_software>::value;
-  if (kSweep && !Form::rounds_to_zero(scale6) && !Form::rounds_to_zero(scale4)) {
+  if constexpr (kSweep && std::is_same<Form, qgen_proxy_form>::value) {
+    // A normal p_6 (then p_4 >= p_6 is normal, both are finite since amax is, and both inverses are finite and
+    // non-zero): the sweep without the clamp (see qgen_four_six_sweep). Both proxies lie in the reciprocal table's
+    // range: p_6 <= RN_P4(FLT_MAX / 6) < 2^126 and p_4 <= RN_P4(f32(FLT_MAX / 4)) = 2^126.
+    if (scale6 >= 1.17549435e-38f /* 2^-126 */) {
+      uint2 codes6, codes4;
+      float error6, error4;
+      qgen_four_six_sweep<true, false>(x, form.inverse_in_table(scale6), scale6, form.inverse_in_table(scale4), scale4,
+                                       codes6, codes4, error6, error4);
+      if (error6 == error6) return error4 < error6 ? Form::result(codes4, scale4) : Form::result(codes6, scale6);
+    }
+  } else if (kSweep && !Form::rounds_to_zero(scale6) && !Form::rounds_to_zero(scale4)) {
     const float inv6 = form.inverse(scale6), inv4 = form.inverse(scale4);
     if (inv6 > 0.0f && inv6 <= 3.402823466e38f && inv4 > 0.0f && inv4 <= 3.402823466e38f) {
       uint2 codes6, codes4;
@@ -343,7 +546,7 @@ __host__ __device__ __forceinline__ typename Form::Result qgen_four_six_group(co
 
 // The products a zero group contributes to a per-128 correction: its elements in scaled units are taken as v = ±0
 // for finite x and v = x otherwise (so a non-finite element makes S non-finite, hence 1, as in any other group).
-__device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 codes, float* vv, float* vq) {
+__host__ __device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 codes, float* vv, float* vq) {
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
     const float v = isfinite(x[i]) ? 0.0f : x[i];
@@ -357,8 +560,8 @@ __device__ __forceinline__ void qgen_zero_group_products(const float* x, uint2 c
 //   per-16 (kInputDomain = false): f32(v_i * v_i) and f32(v_i * q_i) in scaled units;
 //   per-128 (kInputDomain = true): f32(y_i * y_i) and f32(y_i * f32(q_i * D_g)) in the input domain (y = x here).
 template <bool kInputDomain>
-__device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv, float dequant_scale, float* vv,
-                                                      float* vq) {
+__host__ __device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv, float dequant_scale,
+                                                               float* vv, float* vq) {
   // sm_90a: codes added from the top nibble, one LEA.HI each (its low 28 bits are 0: r lies on the E2M1 grid);
   // sm_100a / sm_120a: as code << 4j (the top-nibble form spilled at 80 registers there with E = 16 and a 64-point
   // rotation). The same words either way.
@@ -387,8 +590,8 @@ __device__ __forceinline__ uint2 qgen_ms_eden_codes16(const float* x, float inv,
 // NUMERICS §5.6, first half: RTN codes with target s_eden and the products of the correction sums (a zero group:
 // see qgen_zero_group_products, in both domains). inv = f32(1 / D_g) (§5.3).
 template <class E2M1, bool kInputDomain, class Form>
-__device__ __forceinline__ typename Form::Result qgen_ms_eden_codes(const float* x, float amax, float target, Form form,
-                                                                    float* vv, float* vq) {
+__host__ __device__ __forceinline__ typename Form::Result qgen_ms_eden_codes(const float* x, float amax, float target,
+                                                                             Form form, float* vv, float* vq) {
   const typename Form::Scale scale = form.scale(amax, target);
   if (amax == 0.0f || Form::rounds_to_zero(scale)) {
     const typename Form::Result zero = Form::template zero_result<E2M1>(x);
@@ -396,8 +599,63 @@ __device__ __forceinline__ typename Form::Result qgen_ms_eden_codes(const float*
     return zero;
   }
   const float dequant_scale = form.dequant(scale);
-  const float inv = qgen_div(1.0f, dequant_scale);
+  // f32(1 / D_g) as the correctly rounded reciprocal (the same value as the division, fewer fix-up steps; the P4 table
+  // with its range guard was no shorter here: a guard branch and the shared-window address per group)
+  const float inv = form.inverse(scale);
   return Form::result(qgen_ms_eden_codes16<kInputDomain>(x, inv, dequant_scale, vv, vq), scale);
+}
+
+// NUMERICS §5.6 per-16 in scaled units, proxy form with a normal p (sm_90a's software E2M1): the codes and the two
+// sums tree16(f32(v_i * v_i)), tree16(f32(v_i * q_i)) from magnitudes. a_i = f32(|x_i| * inv) = |v_i| (inv > 0), and
+// since q_i has the sign of v_i, f32(v_i * v_i) = f32(a_i * a_i) and f32(v_i * q_i) = f32(a_i * r_i), r_i = |q_i|, bit
+// for bit (+0 included). No clamp: for finite x_i, a_i <= s_eden * 1.0625 * (1 + 2^-24)^3 < 6.5 (|x_i| <= amax, p =
+// RN_P4(f32(amax / s_eden)) normal), and qgen_rn_e2m1_magnitude is RN_E2M1 below 7. The signs come from x
+// (qgen_sign_nibbles8: v_i has the sign of x_i, -0 included). A non-finite x_i makes a_i +Inf or NaN and sum_vv
+// non-finite (every finite a_i^2 is below 49): the caller then takes the general path.
+__host__ __device__ __forceinline__ uint2 qgen_ms_eden_magnitudes16(const float* x, float inv, float& sum_vv,
+                                                                    float& sum_vq) {
+  uint32_t words[2] = {0u, 0u};
+  float vv[16], vq[16];
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const float a = qgen_mul(fabsf(x[j]), inv);
+    const float r = qgen_rn_e2m1_magnitude(a);
+    words[j / 8] = qgen_add_code22(words[j / 8], qgen_e2m1_magnitude22(r), j % 8);
+    vv[j] = qgen_mul(a, a);
+    vq[j] = qgen_mul(a, r);
+  }
+  sum_vv = qgen_tree16(vv);
+  sum_vq = qgen_tree16(vq);
+  return make_uint2(words[0] | (qgen_sign_nibbles8_f32(x) & 0x88888888u),
+                    words[1] | (qgen_sign_nibbles8_f32(x + 8) & 0x88888888u));
+}
+
+// NUMERICS §5.6 per-16: the group's codes (qgen_ms_eden_codes) and its sums tree16(vv), tree16(vq); on sm_90a in the
+// proxy form by qgen_ms_eden_magnitudes16 where p is normal and every element finite (test/compile.test.ts compares
+// the two paths on the host).
+template <class E2M1, class Form>
+__host__ __device__ __forceinline__ typename Form::Result qgen_ms_eden_group16(const float* x, float amax, float target,
+                                                                               Form form, float& sum_vv,
+                                                                               float& sum_vq) {
+  float vv[16], vq[16];
+  if constexpr (std::is_same<Form, qgen_proxy_form>::value && std::is_same<E2M1, qgen_e2m1_software>::value) {
+    const float p = form.scale(amax, target);
+    if (amax != 0.0f && p != 0.0f) {
+      const float inv = form.inverse(p);
+      if (p >= 1.17549435e-38f /* 2^-126 */) {
+        const uint2 codes = qgen_ms_eden_magnitudes16(x, inv, sum_vv, sum_vq);
+        if (sum_vv <= 3.402823466e38f) return Form::result(codes, p);  // false for NaN and +Inf
+      }
+      const uint2 codes = qgen_ms_eden_codes16<false>(x, inv, p, vv, vq);  // as qgen_ms_eden_codes
+      sum_vv = qgen_tree16(vv);
+      sum_vq = qgen_tree16(vq);
+      return Form::result(codes, p);
+    }
+  }
+  const typename Form::Result r = qgen_ms_eden_codes<E2M1, false>(x, amax, target, form, vv, vq);
+  sum_vv = qgen_tree16(vv);
+  sum_vq = qgen_tree16(vq);
+  return r;
 }
 
 // NUMERICS §5.6: S = f32(sum vv / sum vq), 1 when the denominator is 0 or S is not finite.
