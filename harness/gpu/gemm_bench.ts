@@ -73,6 +73,17 @@ async function time(
   return median(res.kernelMs);
 }
 
+/**
+ * Whether the bench times tiling `k` at m rows: operand-swapped tilings exist for skinny m (each decodes the
+ * weights once per A tile of <= 64 rows) and are timed at m <= 64 only, where the package may run them;
+ * producer-decode tilings (128-row tiles) are for large shapes, timed at m > 64 only; the rest everywhere.
+ */
+export function benchFits(k: GemmSpec, m: number): boolean {
+  if (k.tiling.registerOperand === 'b') return m <= 64;
+  if (k.tiling.decode === 'producer' || k.tiling.decode === 'producer-pipelined') return m > 64;
+  return true;
+}
+
 export async function runGemmBench(
   runner: GpuRunner,
   specs: GemmSpec[],
@@ -81,6 +92,12 @@ export async function runGemmBench(
   const rows: GemmBenchRow[] = [];
   const kernels = specs.filter((s) => s.output === 'bf16');
   for (const s of opts.shapes ?? GEMM_SHAPES) {
+    const runnable = kernels.filter((k) => benchFits(k, s.m));
+    if (runnable.length === 0) {
+      // e.g. --only selecting producer-decode tilings only, with the skinny shapes in the list: no row, no baseline
+      process.stderr.write(`${s.m}x${s.n}x${s.k}: skipped, no selected GEMM is timed at m = ${s.m} (benchFits)\n`);
+      continue;
+    }
     const flop = 2 * s.m * s.n * s.k;
     const bf16 = await time(
       runner,
@@ -102,16 +119,7 @@ export async function runGemmBench(
     );
     const dq = await time(runner, 'baseline:dequant_cublas_bf16', s, nvfp4Buffers(s, 'bf16'), opts.reps);
     const shapeRows: GemmBenchRow[] = [];
-    // Operand-swapped tilings exist for skinny m (each decodes the weights once per A tile of <= 64 rows): timed at
-    // m <= 64 only, where the package may run them. Producer-decode tilings (128-row tiles) are for large shapes:
-    // timed at m > 64 only.
-    const fits = (k: GemmSpec) =>
-      k.tiling.registerOperand === 'b'
-        ? s.m <= 64
-        : k.tiling.decode === 'producer' || k.tiling.decode === 'producer-pipelined'
-          ? s.m > 64
-          : true;
-    for (const spec of kernels.filter(fits)) {
+    for (const spec of runnable) {
       const t = await time(runner, spec.name, s, nvfp4Buffers(s, spec.output), opts.reps);
       shapeRows.push({
         kernel: spec.name,
