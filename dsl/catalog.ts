@@ -373,7 +373,7 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         decode: 'producer-cluster',
       },
       {
-        doc: 'the NVFP4 GEMM with cluster-shared B decode (2-CTA clusters along M, half the B slab each): 128x256 tile',
+        doc: 'the NVFP4 GEMM with cluster-shared B decode (2-CTA clusters along M, half a B slab each): 128x256 tile',
         output: 'bf16',
       },
     ),

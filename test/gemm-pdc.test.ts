@@ -211,7 +211,7 @@ async function sassOf(name: string) {
   return { lines, dealloc, log: built.log };
 }
 
-test('SASS: no local memory, remote stores and cluster barriers where expected, fewer decode instructions', async () => {
+test('SASS: no local memory, remote stores and cluster barriers in place, fewer decode instructions', async () => {
   const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
   if (!probe || probe.exitCode !== 0) {
     console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
