@@ -540,6 +540,8 @@ function gemmLaunchWords(plan: GemmPlan): { reads: string; writes: string } {
 }
 
 function gemmGrid(plan: GemmPlan): string {
+  if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-cluster')
+    return '2 x min(ceil(tiles_m / 2) * tiles_n, SMs, co-resident clusters) persistent CTAs in 2-CTA clusters';
   return plan.gemm.arch === 'sm_90a'
     ? `min(tiles, SMs * ${plan.gemm.layout.ctasPerSm}) persistent CTAs`
     : 'min(tiles, SMs) persistent CTAs';
