@@ -209,9 +209,9 @@ struct Cursor {
 // Lane 0 of decoder warps 0, 1 and 2 each copy one part of a K block into raw stage c.slot, once every decoder
 // released the stage: part 0 the A codes (TMA) and scales, part 1 this CTA's half of the B codes (TMA), part 2 that
 // half's scale block; raw_full counts kIssuers arrivals, each with its part's bytes. Scale blocks past K are not
-// copied (their smem bytes are stale; the groups they would describe get multiplier 0), nor a B half wholly past n
-// (its rows only reach output columns >= n, which are not stored). A CTA whose tile row lies past m copies the last
-// A slab instead (valid addresses; its results are not stored).
+// copied (their smem bytes are stale; the groups they would describe get multiplier 0), nor the codes and scales of a
+// B half wholly past n (stale bytes: its rows only reach output columns >= n, which are not stored). A CTA whose tile
+// row lies past m copies the last A slab instead (valid addresses; its results are not stored).
 constexpr int kIssuers = 3;
 __device__ __forceinline__ void issue_loads(int part, const CUtensorMap* map_a, const CUtensorMap* map_b,
                                             const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
@@ -226,8 +226,9 @@ __device__ __forceinline__ void issue_loads(int part, const CUtensorMap* map_a, 
     qgen_bulk_load(smem + kOffScaleA + c.slot * kAtoms * 512,
                    args.a_scales + qgen_scale_block_offset(m0 / 128, atom0, g.kblocks), 512 * atoms, full);
   } else if (part == 1) {
-    qgen_mbar_arrive_expect_tx(full, kRawBBytes);
-    qgen_tma_load_2d(smem + kOffRawB + c.slot * kRawBBytes, map_b, c.kb * kRawRowBytes, n0, full);
+    const bool rows = n0 < args.n;  // a B half wholly past n is not copied (no TMA box lies wholly outside B)
+    qgen_mbar_arrive_expect_tx(full, rows ? kRawBBytes : 0);
+    if (rows) qgen_tma_load_2d(smem + kOffRawB + c.slot * kRawBBytes, map_b, c.kb * kRawRowBytes, n0, full);
   } else {
     const int32_t n_blocks = static_cast<int32_t>((args.n + 127) / 128);
     const int32_t b_row_blocks = max(0, min(kBScaleRowBlocks, n_blocks - n0 / 128));
