@@ -247,6 +247,19 @@ test('SASS: no local memory, remote stores and cluster barriers in place, fewer 
   const remote = p.lines.filter((l) => /\bST\.E\.128\b/.test(l)).length;
   const red = p.lines.filter((l) => /SYNCS\.ARRIVE\.TRANS64\.RED\.A1T0/.test(l)).length;
   assert.equal([c.LDS, c['LDS.128'], c['STS.128'], remote, red, c.HMUL2, c.BAR], [6, 4, 16, 8, 1, 64, 0]);
+  // in the path: the tile_empty wait (acquire.cluster: CCTL.IVALL) before the first tile store; the 8 remote stores
+  // (the B task, first) before the local A stores' end; then the proxy fence (a GPU-scope MEMBAR and
+  // FENCE.VIEW.ASYNC), the local tile_full arrival, and lane 0's remote arrival behind its own membar
+  const at = (re: RegExp, from = 0) => p.lines.findIndex((l, i) => i >= from && re.test(l));
+  const last = (re: RegExp) => p.lines.reduce((k, l, i) => (re.test(l) ? i : k), -1);
+  const firstStore = at(/\b(STS|ST\.E)\.128\b/);
+  const cctl = at(/CCTL\.IVALL/);
+  const fence = at(/FENCE\.VIEW\.ASYNC/);
+  const redArrive = at(/SYNCS\.ARRIVE\.TRANS64\.RED/);
+  assert.ok(cctl >= 0 && cctl < firstStore, `${cctl} < ${firstStore}`);
+  assert.ok(last(/\bST\.E\.128\b/) < last(/\bSTS\.128\b/), 'remote stores before the A stores end');
+  assert.ok(last(/\bSTS\.128\b/) < fence && /MEMBAR\.ALL\.GPU/.test(p.lines[fence - 1]), 'proxy fence');
+  assert.ok(fence < redArrive && at(/MEMBAR\.ALL\.GPU/, fence + 1) < redArrive, 'remote arrival after its membar');
   const pdp = await sassOf(PDP);
   const q = decoderPath(pdp.lines.slice(pdp.dealloc));
   assert.ok(q);
