@@ -31,8 +31,10 @@ export interface Sm90GemmLayout {
   wSets: number;
   /** Who decodes (tiling.decode): 'consumer' (the consumer warpgroups, between their wgmmas) or 'producer' (a
    * decoder warpgroup fills a ring of bf16 A and B tiles; the consumers issue SS wgmma only), or
-   * 'producer-pipelined' (the same, the decoders' shared-memory loads a K block ahead of their decode). */
-  decode: 'consumer' | 'producer' | 'producer-pipelined';
+   * 'producer-pipelined' (the same, the decoders' shared-memory loads a K block ahead of their decode), or
+   * 'producer-cluster' (the pipelined decoder in 2-CTA clusters along M, each CTA decoding half of the shared B slab
+   * into both CTAs' tiles). */
+  decode: 'consumer' | ProducerDecode;
   /** Dequantized tiles in flight: 2 B tiles ('consumer', 'a'), the X ring ('b'), the A + B ring ('producer'). */
   tileStages: number;
   /** 'producer*' only (0 otherwise): setmaxnreg.inc of the consumer warpgroups and setmaxnreg.dec of the decoders. */
@@ -229,6 +231,10 @@ export const SM90_PD_DECODER_REGS = 56;
 /** setmaxnreg.dec of the pipelined producer-decode kernel's decoders (templates/gemm_sm90_pdp.cu.hbs): 27 registers
  * hold the next K block's codes and scales besides the decode's own (its SASS uses fewer: test/gemm-pdp.test.ts). */
 export const SM90_PDP_DECODER_REGS = 88;
+/** The producer-decode values of tiling.decode. */
+export type ProducerDecode = 'producer' | 'producer-pipelined' | 'producer-cluster';
+/** CTAs of a 'producer-cluster' cluster (along M; tiling.cluster [2, 1]), which share one B slab. */
+export const SM90_PDC_CLUSTER = 2;
 /** Threads of the producer-decode kernel's decoder warpgroup: one A row of a K block each. */
 export const SM90_PD_DECODER_THREADS = 128;
 /** Registers of a producer-decode consumer thread besides its accumulators: descriptors, ring state, epilogue. */
@@ -242,11 +248,13 @@ export function sm90PdSmemBytes(
   bn: number,
   bk: number,
   rawStages: number,
-  decode: 'producer' | 'producer-pipelined' = 'producer',
+  decode: ProducerDecode = 'producer',
 ): number {
   const atoms = bk / 64;
-  const raw = ((bm + bn) * bk) / 2 + (1 + Math.ceil(bn / 128)) * atoms * 512;
-  const rawBarriers = (decode === 'producer-pipelined' ? 2 : 1) * rawStages;
+  // 'producer-cluster': a raw stage holds this CTA's half of the B slab (codes and scale blocks)
+  const rawBn = decode === 'producer-cluster' ? bn / SM90_PDC_CLUSTER : bn;
+  const raw = ((bm + rawBn) * bk) / 2 + (1 + Math.ceil(rawBn / 128)) * atoms * 512;
+  const rawBarriers = (decode === 'producer' ? 1 : 2) * rawStages;
   return (
     SM90_PD_TILE_STAGES * (bm + bn) * 128 * atoms + rawStages * raw + 8 * (rawBarriers + 2 * SM90_PD_TILE_STAGES) + 1024
   );
@@ -262,7 +270,7 @@ export function sm90PdLayout(
   tile: readonly [number, number, number],
   consumers: number,
   rawStages: number,
-  decode: 'producer' | 'producer-pipelined' = 'producer',
+  decode: ProducerDecode = 'producer',
 ):
   | { layout: Sm90GemmLayout }
   | { field: 'stages' | 'consumers' | 'ctaTile[0]' | 'ctaTile[1]' | 'ctaTile[2]'; message: string } {
@@ -273,23 +281,33 @@ export function sm90PdLayout(
       message: `must be ${SM90_PD_DECODER_THREADS} with decode '${decode}' (one A row per decoder thread; got ${bm})`,
     };
   }
+  const piped = decode !== 'producer';
   // the pipelined decoders hold one K block of their rows in registers: 9 per row (32 code bytes, 4 scale bytes)
-  if (decode === 'producer-pipelined' && bk !== 64) {
+  if (piped && bk !== 64) {
     return {
       field: 'ctaTile[2]',
       message:
-        `must be 64 with decode 'producer-pipelined' (each decoder thread holds the next K block's codes and ` +
+        `must be 64 with decode '${decode}' (each decoder thread holds the next K block's codes and ` +
         `scales of its rows in registers, 9 per row of a 64-wide K block; got ${bk})`,
     };
   }
   // the decoders wait for K block j + 1's stage at the start of block j, and thread 0 refills a stage one K block
   // after its release: K block j is copied at the end of block j + 1 - stages, so stages >= 3 (2 would deadlock)
-  if (decode === 'producer-pipelined' && rawStages < 3) {
+  if (piped && rawStages < 3) {
     return {
       field: 'stages',
       message:
-        `must be at least 3 with decode 'producer-pipelined' (K block j + 1 is waited for while block j is decoded, ` +
+        `must be at least 3 with decode '${decode}' (K block j + 1 is waited for while block j is decoded, ` +
         `and copied one K block after its stage's release; got ${rawStages})`,
+    };
+  }
+  // 'producer-cluster': each CTA decodes half of the B slab, one row of it per decoder thread
+  if (decode === 'producer-cluster' && bn !== SM90_PDC_CLUSTER * SM90_PD_DECODER_THREADS) {
+    return {
+      field: 'ctaTile[1]',
+      message:
+        `must be ${SM90_PDC_CLUSTER * SM90_PD_DECODER_THREADS} with decode 'producer-cluster' (each of the ` +
+        `${SM90_PDC_CLUSTER} CTAs of a cluster decodes half of the B slab, one row per decoder thread; got ${bn})`,
     };
   }
   if (decode === 'producer-pipelined' && bn % SM90_PD_DECODER_THREADS !== 0) {
@@ -320,7 +338,7 @@ export function sm90PdLayout(
   const threads = 128 * consumers + SM90_PD_DECODER_THREADS;
   const need = roundUp8((slabs * bn) / 2 + PD_CONSUMER_OVERHEAD);
   const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages, decode);
-  const decoderRegs = decode === 'producer-pipelined' ? SM90_PDP_DECODER_REGS : SM90_PD_DECODER_REGS;
+  const decoderRegs = piped ? SM90_PDP_DECODER_REGS : SM90_PD_DECODER_REGS;
   let problem: { field: 'stages' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);

@@ -359,6 +359,24 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         output: 'bf16',
       },
     ),
+    // The pipelined decoder in 2-CTA clusters along M (bench/NOTES.md "Issue 16: cluster-shared B decode (h-pd4)"):
+    // the two CTAs share one 256-row B slab, each decodes its A slab and half of the B slab into both CTAs' tiles;
+    // 8 raw stages (a raw stage holds half the B codes, so two more fit than with 'producer-pipelined').
+    gemm(
+      'gemm_nvfp4_bf16_128x256x64_pdc',
+      {
+        ctaTile: [128, 256, 64],
+        consumers: 2,
+        stages: 8,
+        cluster: [2, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer-cluster',
+      },
+      {
+        doc: 'the NVFP4 GEMM with cluster-shared B decode (2-CTA clusters along M, half a B slab each): 128x256 tile',
+        output: 'bf16',
+      },
+    ),
     gemm(
       'gemm_nvfp4_bf16_pd',
       {

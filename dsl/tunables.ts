@@ -28,8 +28,8 @@ export interface GemmTunables {
   tileOrder: Tunable<TileOrder>;
   /** Operand decoded into the wgmma registers (sm_90a 'b': operands swapped for skinny m; elsewhere 'a' only). */
   registerOperand: Tunable<RegisterOperand>;
-  /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; with registerOperand
-   * 'a' only). */
+  /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; 'producer-cluster':
+   * the same in 2-CTA clusters [2, 1] sharing the B slab; with registerOperand 'a' only). */
   decode: Tunable<Decode>;
 }
 
@@ -51,7 +51,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     decode: {
       field: 'decode',
       doc: 'who dequantizes: consumer or decoder warpgroup',
-      values: ['consumer', 'producer', 'producer-pipelined'],
+      values: ['consumer', 'producer', 'producer-pipelined', 'producer-cluster'],
     },
   },
   sm_100a: {
@@ -123,9 +123,12 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
                   };
                   // 'a' is the default: its points carry no field, so their names and specs are the unswapped ones.
                   out.push(registerOperand === 'a' ? point : { ...point, registerOperand });
-                  // likewise decode 'consumer'; 'producer' and 'producer-pipelined' exist with registerOperand 'a' only
+                  // likewise decode 'consumer'; the producer decodes exist with registerOperand 'a' only, and
+                  // 'producer-cluster' with its own cluster [2, 1] (the cluster tunable's other values stay [1, 1])
                   if (registerOperand === 'a')
-                    for (const decode of t.decode.values) if (decode !== 'consumer') out.push({ ...point, decode });
+                    for (const decode of t.decode.values)
+                      if (decode === 'producer-cluster') out.push({ ...point, cluster: [2, 1], decode });
+                      else if (decode !== 'consumer') out.push({ ...point, decode });
                 }
           }
       }

@@ -136,10 +136,12 @@ export interface GemmTiling {
    * and B into a bf16 tile, between their wgmmas). 'producer': a decoder warpgroup writes bf16 A and B tiles into a
    * ring of shared-memory tiles ahead of the consumers, which only issue SS wgmma (registerOperand 'a' only).
    * 'producer-pipelined': the same, with the decoders loading each K block's codes and scales into registers one K
-   * block ahead of its decode (ctaTile[2] = 64 only). Same products and K order (NUMERICS §6.2); never changes
-   * results.
+   * block ahead of its decode (ctaTile[2] = 64 only). 'producer-cluster': the pipelined decoder in 2-CTA clusters
+   * along M (cluster [2, 1], ctaTile [128, 256, 64]): the two CTAs share one B slab, each decodes its A slab and half
+   * of the B slab and stores that half into both CTAs' tiles (distributed shared memory). Same products and K order
+   * (NUMERICS §6.2); never changes results.
    */
-  decode?: 'consumer' | 'producer' | 'producer-pipelined';
+  decode?: 'consumer' | 'producer' | 'producer-pipelined' | 'producer-cluster';
 }
 
 export interface GemmSpec {

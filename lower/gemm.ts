@@ -33,7 +33,7 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
       const r =
         t.registerOperand === 'b'
           ? sm90SwapLayout(t.ctaTile, t.stages, t.consumers, t.fragmentSets)
-          : t.decode === 'producer' || t.decode === 'producer-pipelined'
+          : t.decode === 'producer' || t.decode === 'producer-pipelined' || t.decode === 'producer-cluster'
             ? sm90PdLayout(t.ctaTile, t.consumers, t.stages, t.decode)
             : sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
       return 'field' in r ? fail(r) : { arch, layout: r.layout };

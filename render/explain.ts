@@ -402,17 +402,31 @@ function gemmSteps(plan: GemmPlan): string[] {
           GEMM_SHAPES,
         ];
       }
-      if (L.decode === 'producer' || L.decode === 'producer-pipelined') {
-        const piped = L.decode === 'producer-pipelined';
+      if (L.decode === 'producer' || L.decode === 'producer-pipelined' || L.decode === 'producer-cluster') {
+        const piped = L.decode !== 'producer';
+        const pdc = L.decode === 'producer-cluster';
+        const kind = pdc ? 'Cluster-shared B' : piped ? 'Pipelined producer-side' : 'Producer-side';
         return [
           head,
-          `${piped ? 'Pipelined producer-side' : 'Producer-side'} decode (tiling.decode '${L.decode}'): ` +
+          ...(pdc
+            ? [
+                `2-CTA clusters along M (tiling.cluster [2, 1], cudaLaunchKernelEx): the two CTAs compute tiles ` +
+                  `(2p, n) and (2p + 1, n) in lockstep and share the ${bn}-row B slab; each decodes its A slab and ` +
+                  `half of the B slab (${bn / 2} rows) into its own tile and, st.shared::cluster, the peer's; ` +
+                  "tile full counts both CTAs' decoders (remote arrivals, release.cluster), tile empty both " +
+                  "CTAs' consumers; a CTA whose tile row lies past m decodes and delivers its B half, stores nothing.",
+              ]
+            : []),
+          `${kind} decode (tiling.decode '${L.decode}'): ` +
             `tile ${bm}x${bn}x${bk}, persistent CTAs ` +
             `(${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ${L.consumers} consumer ` +
             `warpgroup(s) of ${L.slabs} m64 slab(s) (SS wgmma and the epilogue only) + a decoder warpgroup (both ` +
             (piped ? 'operands; lanes 0 of its warps 0-2 issue TMA).' : 'operands; its thread 0 issues TMA).'),
-          `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, codes with the TMA swizzle of ` +
-            `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarrier full, ` +
+          `Pipeline: ${L.rawStages} raw stages filled by TMA (` +
+            (pdc ? `${bm}x${bk / 2} + ${bn / 2}x${bk / 2} code bytes` : codeBytes) +
+            ', codes with the TMA swizzle of ' +
+            `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil((pdc ? bn / 2 : bn) / 128))} scale blocks of 512 B; ` +
+            'mbarrier full, ' +
             (piped
               ? 'raw empty: every decoder thread arrives once it used the registers it loaded from the stage; ' +
                 "lanes 0 of decoder warps 0-2 refill the previous K block's stage, a third of the copies each"
@@ -526,6 +540,8 @@ function gemmLaunchWords(plan: GemmPlan): { reads: string; writes: string } {
 }
 
 function gemmGrid(plan: GemmPlan): string {
+  if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-cluster')
+    return '2 x min(ceil(tiles_m / 2) * tiles_n, SMs, co-resident clusters) persistent CTAs in 2-CTA clusters';
   return plan.gemm.arch === 'sm_90a'
     ? `min(tiles, SMs * ${plan.gemm.layout.ctasPerSm}) persistent CTAs`
     : 'min(tiles, SMs) persistent CTAs';

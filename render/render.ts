@@ -107,6 +107,7 @@ export function renderKernel(plan: KernelPlan): string {
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.registerOperand === 'b') name += '_swap';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer') name += '_pd';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-pipelined') name += '_pdp';
+    if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-cluster') name += '_pdc';
   }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

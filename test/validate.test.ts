@@ -977,8 +977,9 @@ test('validate: an illegal value anywhere in a catalog spec is reported at that 
       const candidates = [
         ...ILLEGAL_ANYWHERE,
         ...(site.element ? (ILLEGAL_ELEMENT[site.element] ?? []) : (ILLEGAL_BY_FIELD[site.field] ?? [])),
-        // a removed field (optional ones not: removing one of them leaves a valid spec)
-        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets', 'minBlocksPerSm'].includes(site.field)
+        // a removed field (optional ones not: removing one of them leaves a valid spec, or, for decode, a spec whose
+        // problem lies in the fields the decode allowed: the producer tilings' registers, the cluster of _pdc)
+        ...(['doc', 'outputs', 'registerOperand', 'fragmentSets', 'minBlocksPerSm', 'decode'].includes(site.field)
           ? []
           : [undefined]),
       ];

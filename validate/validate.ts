@@ -553,7 +553,7 @@ export function gemmSmemBytes(
   decode: GemmTiling['decode'] = 'consumer',
 ): number {
   if (arch === 'sm_90a')
-    return decode === 'producer' || decode === 'producer-pipelined'
+    return decode === 'producer' || decode === 'producer-pipelined' || decode === 'producer-cluster'
       ? sm90PdSmemBytes(m, n, k, stages, decode)
       : sm90SmemBytes(m, n, k, stages);
   if (arch === 'sm_100a') return sm100SmemBytes(m, n, k, stages);
@@ -582,7 +582,8 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.decode !== undefined) {
-    if (oneOf(p, t, tp, 'decode', ['consumer', 'producer', 'producer-pipelined'] as const) === undefined) return;
+    const decodes = ['consumer', 'producer', 'producer-pipelined', 'producer-cluster'] as const;
+    if (oneOf(p, t, tp, 'decode', decodes) === undefined) return;
     if (arch !== 'sm_90a') {
       p.add(
         `${tp}.decode`,
@@ -590,7 +591,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       );
       return;
     }
-    if ((t.decode === 'producer' || t.decode === 'producer-pipelined') && t.registerOperand === 'b') {
+    if (t.decode !== 'consumer' && t.registerOperand === 'b') {
       p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (both operands decoded into shared-memory tiles)`);
       return;
     }
@@ -614,12 +615,20 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   const tile = intTuple(p, t, tp, 'ctaTile', [L.m, L.n, L.k], '[M, N, K]');
   const consumers = int(p, t, tp, 'consumers', L.consumers);
   const stages = int(p, t, tp, 'stages', L.stages);
-  const clusterRule: IntRule = { min: 1, max: L.maxClusterSize };
-  const cluster = intTuple(p, t, tp, 'cluster', [clusterRule, clusterRule], '[x, y]');
+  // 'producer-cluster' (sm_90a) runs in 2-CTA clusters along M, [2, 1] exactly; every other tiling has none
+  const pdc = t.decode === 'producer-cluster';
+  const clusterRule: IntRule = pdc ? { min: 2, max: 2 } : { min: 1, max: L.maxClusterSize };
+  const cluster = intTuple(p, t, tp, 'cluster', [clusterRule, pdc ? { min: 1, max: 1 } : clusterRule], '[x, y]');
+  if (pdc) {
+    for (let i = before; i < p.list.length; i++)
+      if (p.list[i].path.startsWith(`${tp}.cluster`))
+        p.list[i].message += ` with decode 'producer-cluster' (2 CTAs along M share one B slab)`;
+  }
   // Per-arch wording for the plain range messages above.
   for (let i = before; i < p.list.length; i++) p.list[i].message += ` ${on}`;
 
-  if (cluster && cluster[0] !== undefined && cluster[1] !== undefined && cluster[0] * cluster[1] > L.maxClusterSize) {
+  const maxCluster = pdc ? 2 : L.maxClusterSize;
+  if (cluster && cluster[0] !== undefined && cluster[1] !== undefined && cluster[0] * cluster[1] > maxCluster) {
     p.add(`${tp}.cluster`, `x*y must be at most ${L.maxClusterSize} ${on} (got [${cluster[0]}, ${cluster[1]}])`);
   }
   if (!tile) return;
@@ -652,7 +661,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
     if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {
       const r =
-        t.decode === 'producer' || t.decode === 'producer-pipelined'
+        t.decode === 'producer' || t.decode === 'producer-pipelined' || t.decode === 'producer-cluster'
           ? sm90PdLayout([m, n, k], consumers, stages, t.decode)
           : sm90GemmLayout([m, n, k], consumers, stages);
       if ('field' in r) p.add(`${tp}.${r.field}`, r.message);

@@ -80,7 +80,7 @@ async function time(
  */
 export function benchFits(k: GemmSpec, m: number): boolean {
   if (k.tiling.registerOperand === 'b') return m <= 64;
-  if (k.tiling.decode === 'producer' || k.tiling.decode === 'producer-pipelined') return m > 64;
+  if (k.tiling.decode !== undefined && k.tiling.decode !== 'consumer') return m > 64;
   return true;
 }
 

@@ -8,7 +8,9 @@
 // barrier of the decoder warpgroup (every decoder's reads of the stage, bar.sync, then its thread 0 issues the
 // copies): their reader is decode_task. The pipelined ones (gemm_sm90_pdp.cu.hbs) order it by a raw_empty mbarrier
 // (every decoder thread arrives once the registers it loaded from the stage are used; thread 0 waits on the phase):
-// their reader is load_task.
+// their reader is load_task; so are those of the cluster-shared B decode (gemm_sm90_pdc.cu.hbs), whose raw stages are
+// per CTA. Its cross-CTA tile hand-offs (bench/NOTES.md "Issue 16: cluster-shared B decode (h-pd4)") are not accepted
+// here: a record of them fails the suite and needs reading.
 
 /** One racecheck record: "Race reported between <first> access at <where> and <second> access at <where>". */
 export interface RaceRecord {
