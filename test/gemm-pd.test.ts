@@ -4,9 +4,7 @@
 // block, the setmaxnreg split, the decoders within their register share, and the decode's instructions per element.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execa } from 'execa';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Arch, GemmSpec } from '../dsl/types.ts';
 import { catalogSpec } from '../dsl/catalog.ts';
@@ -18,7 +16,7 @@ import { gemmFacts } from '../render/facts.ts';
 import { loweringSteps } from '../render/explain.ts';
 import { tunedGemmName } from '../dsl/naming.ts';
 import { SM90_BLOCK_SMEM, SM90_PD_DECODER_REGS, SM90_PD_TILE_STAGES, sm90PdSmemBytes } from '../arch/gemm_sm90.ts';
-import { compileCuda } from '../harness/nvcc.ts';
+import { functionBody, haveCuobjdump, outOfOrder, sm90KernelSass } from '../harness/kernel_text.ts';
 
 const WIDE = 'gemm_nvfp4_bf16_128x256x64_pd';
 const NARROW = 'gemm_nvfp4_bf16_pd';
@@ -133,17 +131,6 @@ test("space: decode is swept on sm_90a; 'producer' points are named _pd and prun
   assert.match(problem('gemm_nvfp4_bf16_128x64x64_c1_s4_sw8_k1x1_pd'), /tiling\.consumers: must be 2/);
 });
 
-/** The body of `name(...) { ... }` up to the next top-level closing brace. */
-function functionBody(src: string, name: string): string {
-  const start = src.search(new RegExp(`\\b${name}\\([^;]*?\\)\\s*\\{`));
-  assert.ok(start >= 0, `${name} not found`);
-  return src.slice(start, src.indexOf('\n}\n', start));
-}
-const inOrder = (body: string, parts: string[]) => {
-  const at = parts.map((s) => body.indexOf(s));
-  return at.every((i, j) => i >= 0 && (j === 0 || i > at[j - 1])) ? '' : `${parts.join(' < ')}: ${at.join(', ')}`;
-};
-
 test('generated producer-decode GEMMs keep their hand-offs: raw stages, the tile ring, wgmma completion', () => {
   for (const name of [WIDE, NARROW]) {
     const src = readFileSync(path.join('generated', 'sm_90a', `${name}.cu`), 'utf8');
@@ -154,7 +141,7 @@ test('generated producer-decode GEMMs keep their hand-offs: raw stages, the tile
     // (named barrier) before thread 0 refills it
     const decoder = kernel.slice(kernel.indexOf('for (int32_t step = 0;'), kernel.indexOf('setmaxnreg.inc'));
     assert.is(
-      inOrder(decoder, [
+      outOfOrder(decoder, [
         'qgen_mbar_wait(&bar.raw_full[c.slot], c.phase);',
         'qgen_mbar_wait(&bar.tile_empty[c.tslot], c.tphase ^ 1u);',
         'decode_step(',
@@ -172,11 +159,11 @@ test('generated producer-decode GEMMs keep their hand-offs: raw stages, the tile
     const last = consumer.indexOf('if (c.kb == g.ksteps - 1) {');
     const other = consumer.indexOf('} else {');
     const issue = ['qgen_mbar_wait(&bar.tile_full[c.tslot], c.tphase);', 'issue_mma(smem', 'if (c.kb == g.ksteps - 1)'];
-    assert.is(inOrder(consumer, issue), '', name);
+    assert.is(outOfOrder(consumer, issue), '', name);
     const lastOrder = ['wait_mma<0>(acc);', 'release_tile(bar, held);', 'release_tile(bar, c.tslot);', 'store_tile('];
-    assert.is(inOrder(consumer.slice(last, other), lastOrder), '', name);
+    assert.is(outOfOrder(consumer.slice(last, other), lastOrder), '', name);
     assert.is(
-      inOrder(consumer.slice(other), ['wait_mma<1>(acc);', 'release_tile(bar, held);', 'held = c.tslot;']),
+      outOfOrder(consumer.slice(other), ['wait_mma<1>(acc);', 'release_tile(bar, held);', 'held = c.tslot;']),
       '',
       name,
     );
@@ -186,48 +173,14 @@ test('generated producer-decode GEMMs keep their hand-offs: raw stages, the tile
 // ---------------------------------------------------------------------------------------------------------------
 // SASS (cuobjdump reads sm_90a cubins; CI and users may lack it: the test then says so and checks nothing).
 
-interface Sass {
-  lines: string[];
-  /** Index of the decoders' setmaxnreg.dec; the decoder code follows it. */
-  dealloc: number;
-  /** Registers per thread ptxas gives the kernel (its launch allocation). */
-  registers: number;
-  /** ptxas's -v log. */
-  log: string;
-}
-const INSTRUCTION = /^\s*\/\*([0-9a-f]{4,})\*\/\s+(.*?)\s*;/;
-
-async function sassOf(name: string): Promise<Sass> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-pd-'));
-  const out = path.join(dir, `${name}.cubin`);
-  const built = await compileCuda({
-    sources: [path.join('generated', 'sm_90a', `${name}.cu`)],
-    arch: 'sm_90a',
-    out,
-    output: 'cubin',
-    flags: ['-Xptxas', '-v'],
-    cacheDir: null,
-  });
-  const registers = Number(/Used (\d+) registers/.exec(built.log)?.[1] ?? NaN);
-  const text = (await execa('cuobjdump', ['-sass', out])).stdout;
-  const lines = text
-    .split('\n')
-    .map((l) => INSTRUCTION.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => `${m[1]} ${m[2]}`);
-  const dealloc = lines.findIndex((l) => l.includes('USETMAXREG.DEALLOC'));
-  return { lines, dealloc, registers, log: built.log };
-}
-
 test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 3 decode SASS / element', async () => {
-  const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
-  if (!probe || probe.exitCode !== 0) {
+  if (!(await haveCuobjdump())) {
     console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
     return;
   }
   for (const name of [WIDE, NARROW]) {
     const L = layoutOf(catalogSpec(name, 'sm_90a') as GemmSpec);
-    const { lines, dealloc, registers, log } = await sassOf(name);
+    const { lines, dealloc, registers, log } = await sm90KernelSass(name);
     // ptxas must not inject a full wgmma wait of its own (C7517): it would serialise every K block
     assert.not.match(log, /C7517/, `${name}: ptxas injected a warpgroup.wait`);
     const fullWaits = lines.filter((l) => l.includes('WARPGROUP.DEPBAR.LE gsb0, 0x0'));

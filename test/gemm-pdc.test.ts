@@ -6,9 +6,7 @@
 // K block than the 'producer-pipelined' kernel it shares everything else with.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execa } from 'execa';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Arch, GemmSpec } from '../dsl/types.ts';
 import { catalogSpec } from '../dsl/catalog.ts';
@@ -20,9 +18,9 @@ import { lower, type GemmPlan } from '../lower/lower.ts';
 import { renderKernel } from '../render/render.ts';
 import { loweringSteps } from '../render/explain.ts';
 import { SM90_BLOCK_SMEM, SM90_PDP_DECODER_REGS, sm90PdSmemBytes } from '../arch/gemm_sm90.ts';
-import { compileCuda } from '../harness/nvcc.ts';
 import { decoderPath } from '../harness/sass_decoder.ts';
 import { benchFits } from '../harness/gpu/gemm_bench.ts';
+import { functionBody, haveCuobjdump, outOfOrder, sm90KernelSass } from '../harness/kernel_text.ts';
 
 const PDC = 'gemm_nvfp4_bf16_128x256x64_pdc';
 const PDP = 'gemm_nvfp4_bf16_128x256x64_pdp';
@@ -105,17 +103,6 @@ test("space: 'producer-cluster' is swept with cluster [2, 1]; its points are nam
   assert.match(problem('gemm_nvfp4_bf16_128x128x64_c2_s4_sw8_k2x1_pdc'), /tiling\.ctaTile\[1\]: must be 256/);
 });
 
-/** The body of `name(...) { ... }` up to the next top-level closing brace. */
-function functionBody(src: string, name: string): string {
-  const start = src.search(new RegExp(`\\b${name}\\([^;]*?\\)\\s*\\{`));
-  assert.ok(start >= 0, `${name} not found`);
-  return src.slice(start, src.indexOf('\n}\n', start));
-}
-const inOrder = (body: string, parts: string[]) => {
-  const at = parts.map((s) => body.indexOf(s));
-  return at.every((i, j) => i >= 0 && (j === 0 || i > at[j - 1])) ? '' : `${parts.join(' < ')}: ${at.join(', ')}`;
-};
-
 test('render: deterministic, the _pdc template, the committed generated text; explain says what differs', () => {
   const p = lower(base(), 'sm_90a') as GemmPlan;
   const src = renderKernel(p);
@@ -144,13 +131,13 @@ test('generated: remote stores and arrivals after the cluster-scope waits; clust
   const kernel = functionBody(src, 'gemm');
   // barriers initialised and fenced, then both CTAs meet before any remote arrival
   assert.is(
-    inOrder(kernel, ['qgen_mbar_init(&bar.tile_full[i]', 'qgen_fence_mbar_init();', 'cluster_sync();', 'if (steps']),
+    outOfOrder(kernel, ['qgen_mbar_init(&bar.tile_full[i]', 'qgen_fence_mbar_init();', 'cluster_sync();', 'if (steps']),
     '',
   );
   const decoder = kernel.slice(kernel.indexOf('setmaxnreg.dec'), kernel.indexOf('setmaxnreg.inc'));
   const loop = decoder.slice(decoder.indexOf('for (int32_t step = 0;'));
   assert.is(
-    inOrder(loop, [
+    outOfOrder(loop, [
       'wait_cluster(&bar.tile_empty[c.tslot], c.tphase ^ 1u);',
       'decode_task(task[t], mult[t], chunk, t, c.rank, bar.peer);',
       'if (t == kTasks - 1) {',
@@ -165,7 +152,7 @@ test('generated: remote stores and arrivals after the cluster-scope waits; clust
   assert.match(decoder, /load\.next\(g\);\s*\}\s*\}\s*cluster_sync\(\);[^\n]*\n\s*return;/);
   const consumer = kernel.slice(kernel.indexOf('setmaxnreg.inc'));
   assert.is(
-    inOrder(consumer, [
+    outOfOrder(consumer, [
       'wait_cluster(&bar.tile_full[c.tslot], c.tphase);',
       'issue_mma(',
       'qgen_wgmma_wait<0>();\n  cluster_sync();',
@@ -174,7 +161,7 @@ test('generated: remote stores and arrivals after the cluster-scope waits; clust
   );
   // the B task (task 0) stores every chunk locally and into the peer; the A task locally only
   const decode = functionBody(src, 'decode_task');
-  assert.is(inOrder(decode, ['st.shared.v4.b32', 'if (t == 0)', 'st.shared::cluster.v4.b32']), '');
+  assert.is(outOfOrder(decode, ['st.shared.v4.b32', 'if (t == 0)', 'st.shared::cluster.v4.b32']), '');
   assert.match(functionBody(src, 'release_tile'), /qgen_mbar_arrive\(&bar\.tile_empty\[tslot\]\);\s*arrive_remote\(/);
   assert.match(functionBody(src, 'arrive_remote'), /mbarrier\.arrive\.release\.cluster\.shared::cluster\.b64/);
   assert.match(functionBody(src, 'wait_cluster'), /mbarrier\.try_wait\.parity\.acquire\.cluster\.shared::cta\.b64/);
@@ -190,35 +177,13 @@ test('generated: remote stores and arrivals after the cluster-scope waits; clust
 // ---------------------------------------------------------------------------------------------------------------
 // SASS (cuobjdump reads sm_90a cubins; without it the test says so and checks nothing).
 
-const INSTRUCTION = /^\s*\/\*([0-9a-f]{4,})\*\/\s+(.*?)\s*;/;
-async function sassOf(name: string) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-pdc-'));
-  const out = path.join(dir, `${name}.cubin`);
-  const built = await compileCuda({
-    sources: [path.join('generated', 'sm_90a', `${name}.cu`)],
-    arch: 'sm_90a',
-    out,
-    output: 'cubin',
-    flags: ['-Xptxas', '-v'],
-    cacheDir: null,
-  });
-  const lines = (await execa('cuobjdump', ['-sass', out])).stdout
-    .split('\n')
-    .map((l) => INSTRUCTION.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => `${m[1]} ${m[2]}`);
-  const dealloc = lines.findIndex((l) => l.includes('USETMAXREG.DEALLOC'));
-  return { lines, dealloc, log: built.log };
-}
-
 test('SASS: no local memory, remote stores and cluster barriers in place, fewer decode instructions', async () => {
-  const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
-  if (!probe || probe.exitCode !== 0) {
+  if (!(await haveCuobjdump())) {
     console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
     return;
   }
   const L = layoutOf(base());
-  const { lines, dealloc, log } = await sassOf(PDC);
+  const { lines, dealloc, log } = await sm90KernelSass(PDC);
   assert.match(log, /0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads/);
   assert.is(Number(/Used (\d+) registers/.exec(log)?.[1]), L.launchRegs);
   assert.not.match(log, /C7517/, 'ptxas injected a warpgroup.wait');
@@ -260,7 +225,7 @@ test('SASS: no local memory, remote stores and cluster barriers in place, fewer 
   assert.ok(last(/\bST\.E\.128\b/) < last(/\bSTS\.128\b/), 'remote stores before the A stores end');
   assert.ok(last(/\bSTS\.128\b/) < fence && /MEMBAR\.ALL\.GPU/.test(p.lines[fence - 1]), 'proxy fence');
   assert.ok(fence < redArrive && at(/MEMBAR\.ALL\.GPU/, fence + 1) < redArrive, 'remote arrival after its membar');
-  const pdp = await sassOf(PDP);
+  const pdp = await sm90KernelSass(PDP);
   const q = decoderPath(pdp.lines.slice(pdp.dealloc));
   assert.ok(q);
   console.log(

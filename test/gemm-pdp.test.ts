@@ -6,9 +6,7 @@
 // 'producer' kernel, whose loads are used within a few instructions).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execa } from 'execa';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Arch, GemmSpec } from '../dsl/types.ts';
 import { catalogSpec } from '../dsl/catalog.ts';
@@ -20,8 +18,8 @@ import { lower, type GemmPlan } from '../lower/lower.ts';
 import { renderKernel } from '../render/render.ts';
 import { loweringSteps } from '../render/explain.ts';
 import { SM90_BLOCK_SMEM, SM90_PDP_DECODER_REGS, sm90PdSmemBytes } from '../arch/gemm_sm90.ts';
-import { compileCuda } from '../harness/nvcc.ts';
 import { decoderPath } from '../harness/sass_decoder.ts';
+import { functionBody, haveCuobjdump, outOfOrder, sm90KernelSass } from '../harness/kernel_text.ts';
 
 const PDP = 'gemm_nvfp4_bf16_128x256x64_pdp';
 const PD = 'gemm_nvfp4_bf16_128x256x64_pd';
@@ -135,24 +133,13 @@ test('render: deterministic, the _pdp template, the committed generated text; ex
   assert.not.ok(pd.includes('Pipelined') || pd.includes('raw empty'), pd);
 });
 
-/** The body of `name(...) { ... }` up to the next top-level closing brace. */
-function functionBody(src: string, name: string): string {
-  const start = src.search(new RegExp(`\\b${name}\\([^;]*?\\)\\s*\\{`));
-  assert.ok(start >= 0, `${name} not found`);
-  return src.slice(start, src.indexOf('\n}\n', start));
-}
-const inOrder = (body: string, parts: string[]) => {
-  const at = parts.map((s) => body.indexOf(s));
-  return at.every((i, j) => i >= 0 && (j === 0 || i > at[j - 1])) ? '' : `${parts.join(' < ')}: ${at.join(', ')}`;
-};
-
 test('generated: the decoders wait, decode from registers, fence, release, load the next K block; 3 issuers', () => {
   const src = readFileSync(path.join('generated', 'sm_90a', `${PDP}.cu`), 'utf8');
   const kernel = functionBody(src, 'gemm');
   const decoder = kernel.slice(kernel.indexOf('setmaxnreg.dec'), kernel.indexOf('setmaxnreg.inc'));
   // prologue: the first K block's stage is waited for before its loads
   assert.is(
-    inOrder(decoder, [
+    outOfOrder(decoder, [
       'qgen_mbar_wait(&bar.raw_full[0], 0);',
       'load_task<true>(task[t], smem, 0, t, dtid, lanes);',
       'load_task<false>(task[t], smem, 0, t, dtid, lanes);',
@@ -164,7 +151,7 @@ test('generated: the decoders wait, decode from registers, fence, release, load 
   // loaded only once the next stage has landed; the tile is free before it is written; the proxy fence and the
   // tile_full arrival follow the last task's stores; the stage is released after its last register is used
   assert.is(
-    inOrder(loop, [
+    outOfOrder(loop, [
       'qgen_fp4_row_multipliers_x2(task[t].scales, inside, mult[t]);',
       'qgen_mbar_wait(&bar.raw_full[next_slot], next_phase);',
       'load_task<false>(task[t], smem, next_slot, t, dtid, lanes);',
@@ -208,35 +195,13 @@ test('generated: the decoders wait, decode from registers, fence, release, load 
 // ---------------------------------------------------------------------------------------------------------------
 // SASS (cuobjdump reads sm_90a cubins; without it the test says so and checks nothing).
 
-const INSTRUCTION = /^\s*\/\*([0-9a-f]{4,})\*\/\s+(.*?)\s*;/;
-async function sassOf(name: string) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-pdp-'));
-  const out = path.join(dir, `${name}.cubin`);
-  const built = await compileCuda({
-    sources: [path.join('generated', 'sm_90a', `${name}.cu`)],
-    arch: 'sm_90a',
-    out,
-    output: 'cubin',
-    flags: ['-Xptxas', '-v'],
-    cacheDir: null,
-  });
-  const lines = (await execa('cuobjdump', ['-sass', out])).stdout
-    .split('\n')
-    .map((l) => INSTRUCTION.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => `${m[1]} ${m[2]}`);
-  const dealloc = lines.findIndex((l) => l.includes('USETMAXREG.DEALLOC'));
-  return { lines, dealloc, log: built.log };
-}
-
 test('SASS: no local memory, setmaxnreg 88/208, loads a K block ahead of their use, <= 3 / element', async () => {
-  const probe = await execa('cuobjdump', ['--version'], { reject: false }).catch(() => null);
-  if (!probe || probe.exitCode !== 0) {
+  if (!(await haveCuobjdump())) {
     console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
     return;
   }
   const L = layoutOf(base());
-  const { lines, dealloc, log } = await sassOf(PDP);
+  const { lines, dealloc, log } = await sm90KernelSass(PDP);
   assert.match(log, /0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads/);
   assert.is(Number(/Used (\d+) registers/.exec(log)?.[1]), L.launchRegs);
   assert.not.match(log, /C7517/, 'ptxas injected a warpgroup.wait');
@@ -271,7 +236,7 @@ test('SASS: no local memory, setmaxnreg 88/208, loads a K block ahead of their u
   assert.equal(near, [], 'loads read soon after issue');
   console.log(`  load -> first use: ${Math.min(...p.loads.map((x) => x.distance))} instructions at least`);
 
-  const pd = await sassOf(PD);
+  const pd = await sm90KernelSass(PD);
   const q = decoderPath(pd.lines.slice(pd.dealloc));
   assert.ok(q && q.loads.length === 9 && q.loads.every((x) => x.distance < 20), JSON.stringify(q?.loads));
   console.log(

@@ -14,6 +14,7 @@ import { renderKernel } from '../render/render.ts';
 import { gemmFacts } from '../render/facts.ts';
 import { tunedGemmName } from '../dsl/naming.ts';
 import { SM90_SWAP_X_STAGES, sm90SwapSmemBytes } from '../arch/gemm_sm90.ts';
+import { functionBody, outOfOrder } from '../harness/kernel_text.ts';
 
 const SKINNY = 'gemm_nvfp4_bf16_16x64x128_swapab';
 const base = () => catalogSpec(SKINNY, 'sm_90a') as GemmSpec;
@@ -111,17 +112,6 @@ test('lower + render: the swapped layout, wgmma N = A rows with a runtime scale-
   assert.not.ok(renderKernel(plain).includes('kXRows'));
 });
 
-/** The body of `name(...) { ... }` up to the next top-level closing brace. */
-function functionBody(src: string, name: string): string {
-  const start = src.search(new RegExp(`\\b${name}\\([^;]*?\\)\\s*\\{`));
-  assert.ok(start >= 0, `${name} not found`);
-  return src.slice(start, src.indexOf('\n}\n', start));
-}
-const inOrder = (body: string, parts: string[]) => {
-  const at = parts.map((s) => body.indexOf(s));
-  return at.every((i, j) => i >= 0 && (j === 0 || i > at[j - 1]));
-};
-
 test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmma completion before release', () => {
   const names = [SKINNY, 'gemm_nvfp4_bf16_64x64x128_swapab'];
   const split = [...names.map((n) => `${n}_c2`), ...names.map((n) => `${n}_c2_f2`), `${SKINNY}_c4_f1`];
@@ -138,7 +128,7 @@ test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmm
     const wait = loads.indexOf('qgen_mbar_wait(&bar.raw_empty[c.slot]');
     assert.ok(wait >= 0 && wait < loads.indexOf('qgen_tma_load_2d(') && wait < loads.indexOf('qgen_bulk_load('));
     assert.ok(
-      inOrder(functionBody(src, 'prepare_w'), [
+      !outOfOrder(functionBody(src, 'prepare_w'), [
         'qgen_mbar_wait(&bar.raw_full[c.slot]',
         'load_w_fragments(',
         '__syncwarp();',
@@ -148,7 +138,7 @@ test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmm
     );
     const kernel = functionBody(src, 'gemm');
     assert.ok(
-      inOrder(kernel, [
+      !outOfOrder(kernel, [
         'qgen_mbar_wait(&bar.raw_full[c.slot], c.phase);',
         'qgen_mbar_wait(&bar.x_empty[c.xslot], c.xphase ^ 1u);',
         'dequantize_x(',
@@ -161,7 +151,7 @@ test('generated swapped GEMMs keep their hand-offs: raw stages, the A ring, wgmm
     );
     // consumer: wgmmas of the step, next W into the other set, wait for all wgmmas, then release the A tile
     assert.ok(
-      inOrder(functionBody(src, 'consumer_step'), [
+      !outOfOrder(functionBody(src, 'consumer_step'), [
         'qgen_mbar_wait(&bar.x_full[c.xslot], c.xphase);',
         'issue_mma(',
         'prepare_w(smem, bar, g, c, frag[(kSet + 1) % kWSets]);',
