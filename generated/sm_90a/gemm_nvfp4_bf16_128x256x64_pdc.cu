@@ -579,12 +579,16 @@ extern "C" qgen_status qgen_gemm_nvfp4_bf16_128x256x64_pdc(const qgen_gemm_args*
   if (resident == 0) {
     config.gridDim = dim3(2 * kClusterM, 1, 1);
     int fit = 0;
-    if (cudaOccupancyMaxActiveClusters(&fit, gemm, &config) != cudaSuccess || fit < 1)
+    const cudaError_t queried = cudaOccupancyMaxActiveClusters(&fit, gemm, &config);
+    if (queried != cudaSuccess) (void)cudaGetLastError();  // reported here, not by the next launch's status
+    if (queried != cudaSuccess || fit < 1)
       return qgen_fail(QGEN_LAUNCH_FAILED, kKernelName, "no 2-CTA cluster of %d B shared memory fits on this device",
                        kSmemBytes);
     resident = fit;
   }
-  int clusters = qgen_grid_blocks(static_cast<int64_t>(g.tiles_m) * g.tiles_n, 1, kCtasPerSm);
+  // qgen_grid_blocks counts CTAs (a grid-capped test build caps CTAs): whole clusters of them, at least one
+  int clusters = qgen_grid_blocks(static_cast<int64_t>(g.tiles_m) * g.tiles_n * kClusterM, 1, kCtasPerSm) / kClusterM;
+  if (clusters < 1) clusters = 1;
   if (clusters > resident) clusters = resident;
   config.gridDim = dim3(kClusterM * clusters, 1, 1);
   const cudaError_t launched = cudaLaunchKernelEx(&config, gemm, map_a, map_b, a, g);
