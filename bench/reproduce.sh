@@ -73,7 +73,8 @@ for s in "${STAGES[@]}"; do
     bench) stage bench "${gpu[@]}" bench --arch "$ARCH" --reps "${BENCH_REPS:-50}" \
       ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_GEMM_SHAPES:+--gemm-shapes "$BENCH_GEMM_SHAPES"} ;;
     modes) stage modes python bench/probes/cublaslt_modes.py --out bench/results ;;   # cuBLASLt pointer modes
-    stream) stage stream python bench/probes/tma_stream.py --out bench/results ;;   # skinny GEMMs' weight loads
+    stream) if [ "$ARCH" = sm_90a ]; then stage stream python bench/probes/tma_stream.py --out bench/results   # skinny
+      else echo "=== reproduce: stream: skipped (the TMA probe is built for sm_90a; ARCH=$ARCH)"; fi ;;   # weight loads
     profile) stage profile "${gpu[@]}" profile --arch "$ARCH" \
       --only "${PROFILE_ONLY:?PROFILE_ONLY: a kernel-name regex}" ;;
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
