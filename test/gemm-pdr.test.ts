@@ -248,7 +248,8 @@ test('SASS: RS HGMMA on two register sets, no local memory or injected waits, se
   // to the tile's-end test; 2 LDS.64 of codes, 2 LDS.U8 of scales, one bf16x2 product per 2 elements, no stores
   const first = consumerLines.findIndex((l) => l.includes('WARPGROUP.DEPBAR.LE gsb0, 0x1'));
   const end = consumerLines.findIndex((l, i) => i > first && l.includes('WARPGROUP.DEPBAR.LE gsb0, 0x0'));
-  const lastProduct = consumerLines.slice(0, end).findLastIndex((l) => l.includes('HMUL2.BF16_V2'));
+  const products = consumerLines.slice(0, end).map((l, i) => (l.includes('HMUL2.BF16_V2') ? i : -1));
+  const lastProduct = Math.max(...products);
   const aPath = consumerLines.slice(first + 1, lastProduct + 1).filter((l) => !/ NOP$/.test(l));
   const count = (re: RegExp) => aPath.filter((l) => re.test(l)).length;
   assert.equal(
