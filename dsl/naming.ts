@@ -4,11 +4,12 @@
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
 //               [_<correction>][_<layout>][_plane]
-//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]][_pd|_pdp|_pdc|_pdr]
-//               (the tile only where not the arch's default; swapab: tiling.registerOperand 'b', the operands
-//               exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more than one consumer,
-//               NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd: tiling.decode 'producer', pdp:
-//               'producer-pipelined', pdc: 'producer-cluster', pdr: 'producer-b-register-a')
+//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]]
+//               [_pd|_pdp|_pdc|_pdr] (the tile only where not the arch's default; swapab: tiling.registerOperand
+//               'b', the operands exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more
+//               than one consumer, NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd:
+//               tiling.decode 'producer', pdp: 'producer-pipelined', pdc: 'producer-cluster', pdr:
+//               'producer-b-register-a')
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
 //   amax:       amax_<input>

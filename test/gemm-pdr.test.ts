@@ -137,7 +137,7 @@ test('render: deterministic, the _pdr template, the committed generated text; ex
     assert.ok(steps.includes(part), part);
 });
 
-test('generated: consumers issue RS wgmma on set k mod 2, wait to one group, then decode block k + 1 into the other', () => {
+test('generated: RS wgmma on set k mod 2, wait to one group, then block k + 1 decoded into the other set', () => {
   const src = readFileSync(path.join('generated', 'sm_90a', `${PDR}.cu`), 'utf8');
   const step = functionBody(src, 'consumer_step');
   assert.is(
@@ -205,7 +205,7 @@ test('generated: consumers issue RS wgmma on set k mod 2, wait to one group, the
 // ---------------------------------------------------------------------------------------------------------------
 // SASS (cuobjdump reads sm_90a cubins; without it the test says so and checks nothing).
 
-test('SASS: RS HGMMA on two register sets, no local memory or injected waits, setmaxnreg 72/216, decode paths', async () => {
+test('SASS: RS HGMMA on two register sets, no local memory or injected waits, setmaxnreg 72/216', async () => {
   if (!(await haveCuobjdump())) {
     console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
     return;
