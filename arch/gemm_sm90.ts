@@ -33,7 +33,8 @@ export interface Sm90GemmLayout {
    * decoder warpgroup fills a ring of bf16 A and B tiles; the consumers issue SS wgmma only), or
    * 'producer-pipelined' (the same, the decoders' shared-memory loads a K block ahead of their decode), or
    * 'producer-cluster' (the pipelined decoder in 2-CTA clusters along M, each CTA decoding half of the shared B slab
-   * into both CTAs' tiles). */
+   * into both CTAs' tiles), or 'producer-b-register-a' (the pipelined decoder for B only; the consumers decode their
+   * A slab into RS wgmma fragment registers). */
   decode: 'consumer' | ProducerDecode;
   /** Dequantized tiles in flight: 2 B tiles ('consumer', 'a'), the X ring ('b'), the A + B ring ('producer'). */
   tileStages: number;
@@ -231,8 +232,18 @@ export const SM90_PD_DECODER_REGS = 56;
 /** setmaxnreg.dec of the pipelined producer-decode kernel's decoders (templates/gemm_sm90_pdp.cu.hbs): 27 registers
  * hold the next K block's codes and scales besides the decode's own (its SASS uses fewer: test/gemm-pdp.test.ts). */
 export const SM90_PDP_DECODER_REGS = 88;
+/** setmaxnreg.dec of the decoders of 'producer-b-register-a' (templates/gemm_sm90_pdr.cu.hbs): B rows only, 18
+ * registers of the next K block instead of 27 (its SASS uses fewer: test/gemm-pdr.test.ts). */
+export const SM90_PDR_DECODER_REGS = 72;
 /** The producer-decode values of tiling.decode. */
-export type ProducerDecode = 'producer' | 'producer-pipelined' | 'producer-cluster';
+export type ProducerDecode = 'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a';
+/** Whether a tiling.decode value is one of the producer decodes (a decoder warpgroup; registerOperand 'a' only). */
+export function isProducerDecode(d: string | undefined): d is ProducerDecode {
+  return d === 'producer' || d === 'producer-pipelined' || d === 'producer-cluster' || d === 'producer-b-register-a';
+}
+/** RS-form A fragment registers of a 'producer-b-register-a' consumer thread: two sets (the next K block's decoded
+ * while the wgmmas read the current one) of 16 (64 rows x 64 K of bf16 over a warpgroup's 128 threads). */
+const PDR_FRAGMENT_REGS = 2 * 16;
 /** CTAs of a 'producer-cluster' cluster (along M; tiling.cluster [2, 1]), which share one B slab. */
 export const SM90_PDC_CLUSTER = 2;
 /** Threads of the producer-decode kernel's decoder warpgroup: one A row of a K block each. */
@@ -240,9 +251,9 @@ export const SM90_PD_DECODER_THREADS = 128;
 /** Registers of a producer-decode consumer thread besides its accumulators: descriptors, ring state, epilogue. */
 const PD_CONSUMER_OVERHEAD = 32;
 
-/** Shared memory of the producer-decode kernel: the ring of bf16 A + B tiles, the raw stages (codes of A and B,
- * 512-byte scale blocks per 64-wide K atom), mbarriers (raw full, with 'producer-pipelined' raw empty too, tile full
- * / empty), 1024 bytes of alignment slack. */
+/** Shared memory of the producer-decode kernel: the ring of bf16 A + B tiles (B only with 'producer-b-register-a'),
+ * the raw stages (codes of A and B, 512-byte scale blocks per 64-wide K atom), mbarriers (raw full, with the
+ * pipelined decodes raw empty too, tile full / empty), 1024 bytes of alignment slack. */
 export function sm90PdSmemBytes(
   bm: number,
   bn: number,
@@ -255,8 +266,9 @@ export function sm90PdSmemBytes(
   const rawBn = decode === 'producer-cluster' ? bn / SM90_PDC_CLUSTER : bn;
   const raw = ((bm + rawBn) * bk) / 2 + (1 + Math.ceil(rawBn / 128)) * atoms * 512;
   const rawBarriers = (decode === 'producer' ? 1 : 2) * rawStages;
+  const tileRows = decode === 'producer-b-register-a' ? bn : bm + bn;
   return (
-    SM90_PD_TILE_STAGES * (bm + bn) * 128 * atoms + rawStages * raw + 8 * (rawBarriers + 2 * SM90_PD_TILE_STAGES) + 1024
+    SM90_PD_TILE_STAGES * tileRows * 128 * atoms + rawStages * raw + 8 * (rawBarriers + 2 * SM90_PD_TILE_STAGES) + 1024
   );
 }
 
@@ -310,11 +322,11 @@ export function sm90PdLayout(
         `${SM90_PDC_CLUSTER} CTAs of a cluster decodes half of the B slab, one row per decoder thread; got ${bn})`,
     };
   }
-  if (decode === 'producer-pipelined' && bn % SM90_PD_DECODER_THREADS !== 0) {
+  if ((decode === 'producer-pipelined' || decode === 'producer-b-register-a') && bn % SM90_PD_DECODER_THREADS !== 0) {
     return {
       field: 'ctaTile[1]',
       message:
-        `must be 128 or 256 with decode 'producer-pipelined' (every decoder thread decodes one row of each ` +
+        `must be 128 or 256 with decode '${decode}' (every decoder thread decodes one row of each ` +
         `128-row block of B; got ${bn})`,
     };
   }
@@ -336,9 +348,12 @@ export function sm90PdLayout(
   }
   const slabs = bm / 64 / consumers;
   const threads = 128 * consumers + SM90_PD_DECODER_THREADS;
-  const need = roundUp8((slabs * bn) / 2 + PD_CONSUMER_OVERHEAD);
+  // 'producer-b-register-a': the consumers also hold two A fragment sets
+  const fragRegs = decode === 'producer-b-register-a' ? PDR_FRAGMENT_REGS : 0;
+  const need = roundUp8((slabs * bn) / 2 + fragRegs + PD_CONSUMER_OVERHEAD);
   const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages, decode);
-  const decoderRegs = piped ? SM90_PDP_DECODER_REGS : SM90_PD_DECODER_REGS;
+  const decoderRegs =
+    decode === 'producer-b-register-a' ? SM90_PDR_DECODER_REGS : piped ? SM90_PDP_DECODER_REGS : SM90_PD_DECODER_REGS;
   let problem: { field: 'stages' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);
@@ -348,16 +363,19 @@ export function sm90PdLayout(
         message:
           `${rawStages} stages need ${smemBytes} B of shared memory, more than the ${budget} B an sm_90a block can ` +
           `have with decode '${decode}' (stages*((M+N)*K/2 + 512*(K/64)*(1 + ceil(N/128))) + ` +
-          `${SM90_PD_TILE_STAGES}*(M+N)*K*2 + barriers); use fewer stages or a smaller tile`,
+          `${SM90_PD_TILE_STAGES}*${fragRegs ? 'N' : '(M+N)'}*K*2 + barriers); use fewer stages or a smaller tile`,
       };
       continue;
     }
     const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
     const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
-    if (need <= launchRegs && decoderRegs <= launchRegs) {
-      // what the decoder warpgroup frees, shared by the consumer warpgroups (setmaxnreg counts are multiples of 8)
-      const freed = 128 * (launchRegs - decoderRegs);
-      const consumerRegs = Math.min(240, launchRegs + roundDown8(freed / (128 * consumers)));
+    // what the decoder warpgroup frees, shared by the consumer warpgroups (setmaxnreg counts are multiples of 8)
+    const freed = 128 * (launchRegs - decoderRegs);
+    const consumerRegs = Math.min(240, launchRegs + roundDown8(freed / (128 * consumers)));
+    // the SS consumers fit the launch share; the fragment sets of 'producer-b-register-a' need the setmaxnreg share
+    // (ptxas allocates the code after setmaxnreg.inc within it: its SASS reaches past the launch share)
+    const share = fragRegs ? consumerRegs : launchRegs;
+    if (need <= share && decoderRegs <= launchRegs) {
       const base = { bm, bn, bk, consumers, slabs, rawStages, smemBytes, ctasPerSm, threads, launchRegs };
       const roles = { registerOperand: 'a', xStages: 0, wSets: 0, decode } as const;
       const regs = { tileStages: SM90_PD_TILE_STAGES, consumerRegs, decoderRegs };
@@ -367,8 +385,9 @@ export function sm90PdLayout(
       field: 'consumers',
       message:
         `too few for a ${bm}x${bn}x${bk} tile with decode '${decode}': each consumer thread needs about ${need} ` +
-        `registers (${(slabs * bn) / 2} accumulators + ${PD_CONSUMER_OVERHEAD}), more than the ${launchRegs} that ` +
-        `${threads * ctasPerSm} threads leave; use more consumer warpgroups or a narrower tile`,
+        `registers (${(slabs * bn) / 2} accumulators + ${fragRegs ? `${fragRegs} A fragment registers + ` : ''}` +
+        `${PD_CONSUMER_OVERHEAD}), more than the ${share} that ${threads * ctasPerSm} threads leave` +
+        `${fragRegs ? ' after setmaxnreg' : ''}; use more consumer warpgroups or a narrower tile`,
     };
   }
   return problem!;

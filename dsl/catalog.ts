@@ -377,6 +377,25 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         output: 'bf16',
       },
     ),
+    // The pipelined decoder for B only; each consumer warpgroup decodes its A slab into RS wgmma fragment registers
+    // (bench/NOTES.md "Issue 16: A decoded in consumer registers (h-pdr)"): no bf16 A in shared memory; 8 raw stages
+    // (the ring holds B tiles only; a raw stage is held until the consumers decoded its A, a K block before its
+    // wgmmas).
+    gemm(
+      'gemm_nvfp4_bf16_128x256x64_pdr',
+      {
+        ctaTile: [128, 256, 64],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer-b-register-a',
+      },
+      {
+        doc: 'the NVFP4 GEMM with producer-side B decode, A decoded into RS wgmma registers by the consumers: 128x256',
+        output: 'bf16',
+      },
+    ),
     gemm(
       'gemm_nvfp4_bf16_pd',
       {

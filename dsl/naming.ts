@@ -4,11 +4,12 @@
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
 //               [_<correction>][_<layout>][_plane]
-//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]][_pd|_pdp|_pdc]
-//               (the tile only where not the arch's default; swapab: tiling.registerOperand 'b', the operands
-//               exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more than one consumer,
-//               NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd: tiling.decode 'producer', pdp:
-//               'producer-pipelined', pdc: 'producer-cluster')
+//   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]]
+//               [_pd|_pdp|_pdc|_pdr] (the tile only where not the arch's default; swapab: tiling.registerOperand
+//               'b', the operands exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more
+//               than one consumer, NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd:
+//               tiling.decode 'producer', pdp: 'producer-pipelined', pdc: 'producer-cluster', pdr:
+//               'producer-b-register-a')
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
 //   amax:       amax_<input>
@@ -193,10 +194,17 @@ function splitToken(g: GemmSpec): string {
 
 /** `_pd` for tiling.decode 'producer' (a decoder warpgroup dequantizes both operands), `_pdp` for
  * 'producer-pipelined' (the same, codes and scales loaded into registers a K block ahead), `_pdc` for
- * 'producer-cluster' (the pipelined decoder in 2-CTA clusters sharing the B slab), nothing otherwise. */
+ * 'producer-cluster' (the pipelined decoder in 2-CTA clusters sharing the B slab), `_pdr` for 'producer-b-register-a'
+ * (the pipelined decoder for B only, A decoded into the consumers' wgmma registers), nothing otherwise. */
 function decodeToken(g: GemmSpec): string {
   const d = g.tiling.decode;
-  return d === 'producer' ? '_pd' : d === 'producer-pipelined' ? '_pdp' : d === 'producer-cluster' ? '_pdc' : '';
+  const tokens: Partial<Record<NonNullable<typeof d>, string>> = {
+    producer: '_pd',
+    'producer-pipelined': '_pdp',
+    'producer-cluster': '_pdc',
+    'producer-b-register-a': '_pdr',
+  };
+  return (d && tokens[d]) ?? '';
 }
 
 /** `_swapab` for tiling.registerOperand 'b' (operands exchanged in the wgmma), nothing otherwise. */

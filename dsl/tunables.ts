@@ -29,7 +29,8 @@ export interface GemmTunables {
   /** Operand decoded into the wgmma registers (sm_90a 'b': operands swapped for skinny m; elsewhere 'a' only). */
   registerOperand: Tunable<RegisterOperand>;
   /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; 'producer-cluster':
-   * the same in 2-CTA clusters [2, 1] sharing the B slab; with registerOperand 'a' only). */
+   * the same in 2-CTA clusters [2, 1] sharing the B slab; 'producer-b-register-a': the decoder warpgroup B only, the
+   * consumers A into RS wgmma registers; with registerOperand 'a' only). */
   decode: Tunable<Decode>;
 }
 
@@ -51,7 +52,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     decode: {
       field: 'decode',
       doc: 'who dequantizes: consumer or decoder warpgroup',
-      values: ['consumer', 'producer', 'producer-pipelined', 'producer-cluster'],
+      values: ['consumer', 'producer', 'producer-pipelined', 'producer-cluster', 'producer-b-register-a'],
     },
   },
   sm_100a: {

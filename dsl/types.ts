@@ -138,10 +138,12 @@ export interface GemmTiling {
    * 'producer-pipelined': the same, with the decoders loading each K block's codes and scales into registers one K
    * block ahead of its decode (ctaTile[2] = 64 only). 'producer-cluster': the pipelined decoder in 2-CTA clusters
    * along M (cluster [2, 1], ctaTile [128, 256, 64]): the two CTAs share one B slab, each decodes its A slab and half
-   * of the B slab and stores that half into both CTAs' tiles (distributed shared memory). Same products and K order
-   * (NUMERICS §6.2); never changes results.
+   * of the B slab and stores that half into both CTAs' tiles (distributed shared memory). 'producer-b-register-a':
+   * the pipelined decoder for B only (a ring of bf16 B tiles); each consumer warpgroup decodes its A slab from the
+   * raw stage into RS wgmma fragment registers, the next K block's while the current one's wgmmas run (ctaTile
+   * [128, 128 or 256, 64]). Same products and K order (NUMERICS §6.2); never changes results.
    */
-  decode?: 'consumer' | 'producer' | 'producer-pipelined' | 'producer-cluster';
+  decode?: 'consumer' | 'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a';
 }
 
 export interface GemmSpec {

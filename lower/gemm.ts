@@ -4,7 +4,7 @@
 // runtime headers qgen_gemm_tiles.cuh, qgen_layout.cuh, qgen_gemm_host.cuh and qgen_async.cuh. The plan holds the
 // arch model's layout (arch/gemm_sm*.ts) and names only: render/facts.ts spells it in C++, render/explain.ts in words.
 import type { Arch, GemmSpec } from '../dsl/types.ts';
-import { sm90GemmLayout, sm90PdLayout, sm90SwapLayout } from '../arch/gemm_sm90.ts';
+import { isProducerDecode, sm90GemmLayout, sm90PdLayout, sm90SwapLayout } from '../arch/gemm_sm90.ts';
 import { sm100GemmLayout, sm100InstrDescriptor } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout } from '../arch/gemm_sm120.ts';
 import type { GemmPlan, GemmTiling } from './lower.ts';
@@ -33,7 +33,7 @@ function tiling(spec: GemmSpec, name: string, arch: Arch): GemmTiling {
       const r =
         t.registerOperand === 'b'
           ? sm90SwapLayout(t.ctaTile, t.stages, t.consumers, t.fragmentSets)
-          : t.decode === 'producer' || t.decode === 'producer-pipelined' || t.decode === 'producer-cluster'
+          : isProducerDecode(t.decode)
             ? sm90PdLayout(t.ctaTile, t.consumers, t.stages, t.decode)
             : sm90GemmLayout(t.ctaTile, t.consumers, t.stages);
       return 'field' in r ? fail(r) : { arch, layout: r.layout };

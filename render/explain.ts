@@ -402,6 +402,38 @@ function gemmSteps(plan: GemmPlan): string[] {
           GEMM_SHAPES,
         ];
       }
+      if (L.decode === 'producer-b-register-a') {
+        return [
+          head,
+          `Producer-side B decode, A in consumer registers (tiling.decode '${L.decode}'): tile ${bm}x${bn}x${bk}, ` +
+            `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ` +
+            `${L.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) (A decode into RS fragments, RS wgmma, ` +
+            'the epilogue) + a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).',
+          `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, codes with the TMA swizzle of ` +
+            `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarrier full, raw ` +
+            'empty: every decoder thread once it used the B registers it loaded from the stage, and lane 0 of every ' +
+            'consumer warp once the warp decoded its A fragments; lanes 0 of decoder warps 0-2 refill the previous K ' +
+            `block's stage) -> a ring of ${L.tileStages} dequantized bf16 B tiles (${atoms} SW128 atom(s) of ` +
+            `${bn * 128} B; mbarriers full/empty: the decoders run up to ${L.tileStages - 1} K blocks ahead); ` +
+            `${L.smemBytes} B shared memory (no bf16 A tile).`,
+          'Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times ' +
+            'bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8. Decoders: one B row of a 64-wide atom per task into its ' +
+            'SW128 line, codes and scales loaded from the raw stage one K block before their decode. Consumers: ' +
+            'rows r, r + 8 and group lane mod 4 of their slab (two 8-byte code reads, two scale bytes) straight into ' +
+            'the 16 A fragment registers of a K block, in the K permutation of the SW128 tiles.',
+          `Consumers, per K block k (fragment set k mod 2): wait for the B tile, issue its ${bk / 16} RS wgmmas, ` +
+            'wait until one group is left in flight and release the previous tile, decode the A of block k + 1 into ' +
+            "the other set (released by that wait) and release its raw stage; at a tile's last K block wait for all, " +
+            'release, store. The first K block of a tile starts with scale-d = 0.',
+          `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), fp32, same products and K order as the ` +
+            'other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16))' +
+            `${bf16} (+ 0 turns a -0 sum into +0, as accumulating from +0 does).`,
+          `Registers: ${L.launchRegs}/thread at launch (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); ` +
+            `setmaxnreg: decoders ${L.decoderRegs}, consumers ${L.consumerRegs} (${(L.slabs * bn) / 2} accumulators ` +
+            '+ 2 x 16 A fragment registers).',
+          GEMM_SHAPES,
+        ];
+      }
       if (L.decode === 'producer' || L.decode === 'producer-pipelined' || L.decode === 'producer-cluster') {
         const piped = L.decode !== 'producer';
         const pdc = L.decode === 'producer-cluster';

@@ -179,6 +179,9 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
     case 'sm_90a': {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
+      // 'producer-b-register-a': A from the consumers' registers (RS), the first K block's scale-d a runtime 0
+      if (g.layout.decode === 'producer-b-register-a')
+        return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn, true) };
       if (g.layout.decode !== 'consumer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
       return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
     }

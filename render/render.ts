@@ -108,6 +108,7 @@ export function renderKernel(plan: KernelPlan): string {
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer') name += '_pd';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-pipelined') name += '_pdp';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-cluster') name += '_pdc';
+    if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-b-register-a') name += '_pdr';
   }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

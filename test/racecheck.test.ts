@@ -99,10 +99,10 @@ function functionBody(src: string, name: string): string {
 }
 
 const dir = path.join('generated', 'sm_90a');
-// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd, _pdp, _pdc) have their own hand-offs,
-// checked in test/gemm-swap.test.ts, test/gemm-pd.test.ts, test/gemm-pdp.test.ts and test/gemm-pdc.test.ts.
+// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd, _pdp, _pdc, _pdr) have their own hand-offs,
+// checked in test/gemm-swap.test.ts and test/gemm-pd.test.ts, -pdp, -pdc and -pdr.test.ts.
 const gemms = readdirSync(dir).filter(
-  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pd[pc]?\.cu$/.test(f),
+  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pd[pcr]?\.cu$/.test(f),
 );
 
 test('sm_90a GEMMs keep the raw-stage hand-off that bench/NOTES.md analyses for racecheck', () => {

@@ -7,6 +7,7 @@ import { sm100GemmLayout, sm100SmemBytes } from '../arch/gemm_sm100.ts';
 import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
 import {
   SM90_SWAP_W_ROWS,
+  isProducerDecode,
   sm90GemmLayout,
   sm90PdLayout,
   sm90PdSmemBytes,
@@ -553,9 +554,7 @@ export function gemmSmemBytes(
   decode: GemmTiling['decode'] = 'consumer',
 ): number {
   if (arch === 'sm_90a')
-    return decode === 'producer' || decode === 'producer-pipelined' || decode === 'producer-cluster'
-      ? sm90PdSmemBytes(m, n, k, stages, decode)
-      : sm90SmemBytes(m, n, k, stages);
+    return isProducerDecode(decode) ? sm90PdSmemBytes(m, n, k, stages, decode) : sm90SmemBytes(m, n, k, stages);
   if (arch === 'sm_100a') return sm100SmemBytes(m, n, k, stages);
   return sm120SmemBytes(m, n, k, stages);
 }
@@ -582,7 +581,13 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.decode !== undefined) {
-    const decodes = ['consumer', 'producer', 'producer-pipelined', 'producer-cluster'] as const;
+    const decodes = [
+      'consumer',
+      'producer',
+      'producer-pipelined',
+      'producer-cluster',
+      'producer-b-register-a',
+    ] as const;
     if (oneOf(p, t, tp, 'decode', decodes) === undefined) return;
     if (arch !== 'sm_90a') {
       p.add(
@@ -660,10 +665,10 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       );
     }
     if (consumers !== undefined && stages !== undefined && (m / 64) % consumers === 0 && p.list.length === before) {
-      const r =
-        t.decode === 'producer' || t.decode === 'producer-pipelined' || t.decode === 'producer-cluster'
-          ? sm90PdLayout([m, n, k], consumers, stages, t.decode)
-          : sm90GemmLayout([m, n, k], consumers, stages);
+      const decode = t.decode as string | undefined;
+      const r = isProducerDecode(decode)
+        ? sm90PdLayout([m, n, k], consumers, stages, decode)
+        : sm90GemmLayout([m, n, k], consumers, stages);
       if ('field' in r) p.add(`${tp}.${r.field}`, r.message);
     }
     return;

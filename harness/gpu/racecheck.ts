@@ -10,7 +10,9 @@
 // (every decoder thread arrives once the registers it loaded from the stage are used; thread 0 waits on the phase):
 // their reader is load_task; so are those of the cluster-shared B decode (gemm_sm90_pdc.cu.hbs), whose raw stages are
 // per CTA. Its cross-CTA tile hand-offs (bench/NOTES.md "Issue 16: cluster-shared B decode (h-pd4)") are not accepted
-// here: a record of them fails the suite and needs reading.
+// here: a record of them fails the suite and needs reading. The register-A kernel (gemm_sm90_pdr.cu.hbs) has both
+// readers: its decoders read B in load_task, its consumer warps A in load_a_fragments (lane 0 arrives on the same
+// raw_empty after __syncwarp, as in the consumer-decode kernels).
 
 /** One racecheck record: "Race reported between <first> access at <where> and <second> access at <where>". */
 export interface RaceRecord {
