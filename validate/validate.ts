@@ -597,7 +597,11 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       return;
     }
     if (t.decode !== 'consumer' && t.registerOperand === 'b') {
-      p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (both operands decoded into shared-memory tiles)`);
+      const where =
+        t.decode === 'producer-b-register-a'
+          ? "B decoded into shared-memory tiles, A into the consumers' wgmma A registers"
+          : 'both operands decoded into shared-memory tiles';
+      p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (${where})`);
       return;
     }
   }

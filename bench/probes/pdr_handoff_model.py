@@ -1,0 +1,166 @@
+# Interleaving model of the _pdr GEMM's hand-offs (templates/gemm_sm90_pdr.cu.hbs; bench/NOTES.md "Issue 16: A decoded
+# in consumer registers (h-pdr)"), run on the host: random schedules of the 4 decoder warps (lanes 0 of warps 0-2 issue
+# the copies), the 2 consumer warpgroups, TMA landings and in-order wgmma completions, with the kernel's mbarrier
+# counts (raw_full 3 + bytes, raw_empty 128 decoder threads + 8 consumer warps, tile_full 128, tile_empty 8) and
+# parity waits. Each raw stage part, ring tile part and fragment set holds the id of the K block last written into it;
+# every read checks the id it expects (a wgmma's operands at its issue and again at its completion), and a schedule
+# that stops making progress is reported as 'livelock' (a deadlock). Mutations (a missing consumer arrival, no
+# wait_group before a fragment set is rewritten, an arrival before the loaded codes are used) show that it can fail.
+# Usage: python3 bench/probes/pdr_handoff_model.py [schedules]
+import random
+import sys
+
+class Bar:
+    def __init__(s, count): s.count, s.pending, s.done, s.tx = count, count, 0, 0
+    def arrive(s, n=1):
+        s.pending -= n
+        assert s.pending >= 0, 'over-arrival'
+        s.check()
+    def check(s):
+        if s.pending == 0 and s.tx == 0: s.done += 1; s.pending = s.count
+    def passed(s, parity): return (s.done & 1) != parity
+
+class Err(Exception): pass
+
+def run(R, ksteps, tiles, seed, mut=None):
+    rng = random.Random(seed)
+    steps = ksteps * tiles
+    T = 3
+    raw_full = [Bar(3) for _ in range(R)]
+    raw_empty = [Bar(128 + (0 if mut == 'no-consumer-arrive' else 8)) for _ in range(R)]
+    tile_full = [Bar(128) for _ in range(T)]
+    tile_empty = [Bar(8) for _ in range(T)]
+    stage = {}  # (slot, part) -> block
+    tile = {}   # (tslot, decoder warp) -> block
+    events = []  # async: ('tma', slot, part, block) or ('mma', consumer)
+    groups = {0: [], 1: []}  # in-flight wgmma groups per consumer warpgroup: (block, tslot, set)
+    frag = {0: [None, None], 1: [None, None]}
+
+    def read(slot, part, blk, who):
+        got = stage.get((slot, part))
+        if got != blk:
+            raise Err(f'{who} read stage {slot} part {part}: {got} != {blk}')
+
+    def issue(part, blk):
+        b = raw_full[blk % R]
+        b.tx += 1
+        b.arrive()  # arrive.expect_tx of the part (the tx keeps the phase open)
+        events.append(('tma', blk % R, part, blk))
+
+    def wait(bar, parity):
+        while not bar.passed(parity): yield
+    def decoder(d):
+        issuer = d < 3
+        loaded = 0
+        if issuer:
+            while loaded < R and loaded < steps: issue(d, loaded); loaded += 1
+        yield from wait(raw_full[0], 0)
+        read(0, 1, 0, 'dec'); read(0, 2, 0, 'dec')
+        for step in range(steps):
+            more = step + 1 < steps
+            nxt = step + 1
+            if more:
+                yield from wait(raw_full[nxt % R], (nxt // R) & 1)
+                read(nxt % R, 2, nxt, 'dec scales')
+            yield
+            yield from wait(tile_empty[step % T], ((step // T) & 1) ^ 1)
+            tile[(step % T, d)] = step
+            yield
+            tile_full[step % T].arrive(32)
+            raw_empty[step % R].arrive(32)
+            if more: read(nxt % R, 1, nxt, 'dec codes')
+            yield
+            if issuer and step > 0 and loaded < steps:
+                yield from wait(raw_empty[loaded % R], ((loaded // R) & 1) ^ 1)
+                issue(d, loaded); loaded += 1
+
+    def wait_group(c, n):
+        while len(groups[c]) > n: yield
+
+    def consumer(c):
+        yield from wait(raw_full[0], 0)
+        read(0, 0, 0, 'cons'); frag[c][0] = 0
+        if mut != 'no-consumer-arrive': raw_empty[0].arrive(4)
+        held = None
+        for step in range(steps):
+            kset = step % 2
+            more = step + 1 < steps
+            yield from wait(tile_full[step % T], (step // T) & 1)
+            for d in range(4):
+                if tile.get((step % T, d)) != step:
+                    raise Err(f'cons {c} issue: tile {step % T} holds {tile.get((step % T, d))}')
+            if frag[c][kset] != step: raise Err(f'cons {c} issue: set {kset} holds {frag[c][kset]} != {step}')
+            groups[c].append((step, step % T, kset)); events.append(('mma', c))
+            yield
+            if mut != 'no-wait': yield from wait_group(c, 1)
+            if held is not None: tile_empty[held].arrive(4)
+            held = step % T
+            if more:
+                nxt = step + 1
+                yield from wait(raw_full[nxt % R], (nxt // R) & 1)
+                read(nxt % R, 0, nxt, 'cons A')
+                if mut == 'early-arrive': raw_empty[nxt % R].arrive(4)
+                yield
+                read(nxt % R, 0, nxt, 'cons A (used)')
+                for g in groups[c]:
+                    if g[2] == kset ^ 1: raise Err(f'cons {c}: set {kset ^ 1} written while block {g[0]} in flight')
+                frag[c][kset ^ 1] = nxt
+                if mut not in ('early-arrive', 'no-consumer-arrive'): raw_empty[nxt % R].arrive(4)
+            if step % ksteps == ksteps - 1:
+                yield from wait_group(c, 0)
+                tile_empty[step % T].arrive(4)
+                held = None
+            yield
+        yield from wait_group(c, 0)
+
+    agents = [decoder(d) for d in range(4)] + [consumer(c) for c in range(2)]
+    alive = list(range(len(agents)))
+    guard = 0
+    while alive or events:
+        guard += 1
+        if guard > 200000: raise Err('livelock')
+        # a deadlock shows as agents spinning in their waits forever: the guard above reports it as 'livelock'
+        choices = [('a', i) for i in alive] + [('e', j) for j in range(len(events))]
+        kind, i = rng.choice(choices)
+        if kind == 'e':
+            ev = events[i]
+            if ev[0] == 'mma' and any(e[0] == 'mma' and e[1] == ev[1] for e in events[:i]): continue  # in order
+            events.pop(i)
+            if ev[0] == 'tma':
+                _, slot, part, blk = ev
+                stage[(slot, part)] = blk
+                b = raw_full[slot]; b.tx -= 1; b.check()
+            else:
+                c = ev[1]
+                blk, ts, ks = groups[c].pop(0)
+                for d in range(4):
+                    if tile.get((ts, d)) != blk: raise Err(f'mma {c} block {blk}: tile {ts} now {tile.get((ts, d))}')
+                if frag[c][ks] != blk: raise Err(f'mma {c} block {blk}: set {ks} now {frag[c][ks]}')
+        else:
+            try: next(agents[i])
+            except StopIteration: alive.remove(i)
+    return True
+
+def trial(R, ksteps, tiles, seed, mut=None):
+    try:
+        return run(R, ksteps, tiles, seed, mut)
+    except (Err, AssertionError) as e:
+        return str(e) or 'assert'
+
+if __name__ == '__main__':
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    rng = random.Random(1)
+    bad = 0
+    for k in range(n):
+        R, ks, tl = rng.choice([3, 4, 6, 8]), rng.randint(1, 6), rng.randint(1, 3)
+        r = trial(R, ks, tl, k)
+        if r is not True: bad += 1; print('FAIL', R, ks, tl, k, r)
+    print(f'correct protocol: {n - bad}/{n} schedules clean')
+    stuck = sum(trial(2, rng.randint(2, 6), rng.randint(1, 3), 50000 + k) == 'livelock' for k in range(50))
+    print(f'stages = 2 (validation refuses it): deadlock in {stuck}/50 schedules')
+    for mut in ['no-consumer-arrive', 'no-wait', 'early-arrive']:
+        caught = 0
+        for k in range(2000):
+            R, ks, tl = rng.choice([3, 4, 8]), rng.randint(2, 6), rng.randint(1, 3)
+            if trial(R, ks, tl, 10000 + k, mut) is not True: caught += 1
+        print(f'mutation {mut}: caught in {caught}/2000 schedules')
