@@ -144,9 +144,12 @@ int main() {
         printf("%08x %08x %08x %08x\\n", r.x, r.y, r.z, r.w);
         break;
       }
-      case 'R': {  // qgen_random_block: seed stream index block
+      case 'R': {  // qgen_random_block: seed stream index block (the seed's form and the kernels' round-key form)
         if (!read(a, 4)) return 1;
         const uint4 r = qgen_random_block(a[0], static_cast<uint32_t>(a[1]), a[2], static_cast<uint32_t>(a[3]));
+        const uint4 k = qgen_random_block(qgen_philox_key_schedule(a[0]), static_cast<uint32_t>(a[1]), a[2],
+                                          static_cast<uint32_t>(a[3]));
+        if (k.x != r.x || k.y != r.y || k.z != r.z || k.w != r.w) printf("round-key form differs: ");
         printf("%08x %08x %08x %08x\\n", r.x, r.y, r.z, r.w);
         break;
       }
