@@ -339,9 +339,15 @@ struct qgen_rounding_sr : qgen_rounding_per_group<qgen_rounding_sr> {
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
                                                                 const qgen_quantize_args& args,
                                                                 const qgen_philox_keys& keys, qgen_segment s, int g) {
-    return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, keys,
-                                                               qgen_group_index<C>(s, g, args.cols),
-                                                               qgen_group_finite<C, C::kGroupSize>(xg));
+    // The precomputed round keys in unrotated kernels; rotated ones keep the seed's form (the same words): with the
+    // keys, tetrajet2_e_sr_rht32 spilled 28 bytes at its 64-register cap on sm_90a (ptxas 13.0).
+    const uint64_t group = qgen_group_index<C>(s, g, args.cols);
+    const bool finite = qgen_group_finite<C, C::kGroupSize>(xg);
+    if constexpr (C::kHadamardSize == 0)
+      return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, keys, group, finite);
+    else
+      return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed, group,
+                                                                 finite);
   }
 };
 
@@ -393,6 +399,10 @@ struct qgen_rounding_mx_sr : qgen_rounding_mx<qgen_rounding_mx_sr> {
 // the input domain.
 template <bool kPer128>
 struct qgen_rounding_ms_eden {
+  // Finiteness tested before the per-16 magnitude path (qgen_ms_eden_group16) where the input is not staged (the
+  // row-input E, compiled for 80 registers: dsl/catalog.ts EDEN_ROW_TILING); the staged kernels fit 80 without it.
+  template <class C>
+  static constexpr bool kFiniteFirst = !C::Input::kTile;
   template <class C, class Form>
   __device__ __forceinline__ static void quantize(const float (&x)[C::kElems], qgen_segment s,
                                                   const qgen_quantize_args& args, const qgen_philox_keys& keys,
@@ -421,7 +431,7 @@ struct qgen_rounding_ms_eden {
         const float* xg = x + 16 * g;
         const float amax = qgen_amax_of_group<C, 16>(xg);
         const typename Form::Result group =
-            qgen_ms_eden_group16<typename C::E2M1>(xg, amax, C::target(), form, sum_vv, sum_vq);
+            qgen_ms_eden_group16<typename C::E2M1, kFiniteFirst<C>>(xg, amax, C::target(), form, sum_vv, sum_vq);
         codes[g] = group.codes;
         const float correction = qgen_eden_ratio(sum_vv, sum_vq);
         stored[g] = qgen_ms_eden_corrected(group, correction, keys, qgen_group_index<C>(s, g, args.cols));

@@ -26,7 +26,7 @@
 //       "threadsPerBlock": 128,
 //       "rowsPerBlock": 16,
 //       "groupsPerThread": 2,
-//       "minBlocksPerSm": 5
+//       "minBlocksPerSm": 6
 //     },
 //     "outputs": "nvfp4+bf16-plane"
 //   }
@@ -46,7 +46,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_quartet2_e_mseden_rht128_plane_impl::pass_a) -> pass-b (qgen_quartet2_e_mseden_rht128_plane_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128; checked before any launch.
-//   Registers: __launch_bounds__(128, 5) (at most 96 per thread, no spills).
+//   Registers: __launch_bounds__(128, 6) (at most 80 per thread, no spills).
 //   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
@@ -76,7 +76,7 @@ namespace qgen_quartet2_e_mseden_rht128_plane_impl {
 struct Config {
   static constexpr const char* kKernelName = "quartet2_e_mseden_rht128_plane";
   static constexpr int kThreads = 128;             // tiling.threadsPerBlock
-  static constexpr int kBlocksPerSm = 15;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kBlocksPerSm = 12;          // grid-stride launch: at most this many blocks per SM
   static constexpr int kElems = 32;              // elements of one output row per thread (E)
   static constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
   static constexpr int kGroupSize = 16;          // elements per scale group
@@ -114,13 +114,13 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
 // keys: the Philox round keys of args.seed (qgen_philox_key_schedule on the host).
-__global__ void __launch_bounds__(Config::kThreads, 5) pass_a(const qgen_quantize_args args, int64_t items,
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_a(const qgen_quantize_args args, int64_t items,
                                                            const __grid_constant__ qgen_philox_keys keys) {
   qgen_quantize_pass<Config>(args, items, keys);
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(Config::kThreads, 5) pass_b(const qgen_quantize_args args) {
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_b(const qgen_quantize_args args) {
   qgen_one_pass_finalize<Config>(args);
 }
 

@@ -692,17 +692,21 @@ __host__ __device__ __forceinline__ uint2 qgen_ms_eden_magnitudes16(const float*
 
 // NUMERICS §5.6 per-16: the group's codes (qgen_ms_eden_codes) and its sums tree16(vv), tree16(vq); on sm_90a in the
 // proxy form by qgen_ms_eden_magnitudes16 where p is normal and every element finite (test/compile.test.ts compares
-// the two paths on the host).
-template <class E2M1, class Form>
+// the two paths on the host). kFiniteFirst: test the elements' finiteness before the magnitude path (one three-way
+// min per pair over the amax keys) instead of its sum afterwards: then no x_i is live past its magnitude, since no
+// general path can follow (8 registers fewer at the peak of the row-input MS-EDEN pass A, which then fits 80
+// registers without spills; ~17 instructions per group more). Both tests take the same groups: a non-finite x_i, and
+// only that, makes sum_vv non-finite (every finite a_i^2 is below 49).
+template <class E2M1, bool kFiniteFirst = false, class Form>
 __host__ __device__ __forceinline__ typename Form::Result qgen_ms_eden_group16(const float* x, float amax, float target,
                                                                                Form form, float& sum_vv,
                                                                                float& sum_vq) {
   float vv[16], vq[16];
   if constexpr (std::is_same<Form, qgen_proxy_form>::value && std::is_same<E2M1, qgen_e2m1_software>::value) {
     float p;
-    if (qgen_proxy_fast_scale(amax, target, p)) {  // p >= 2^-98, the proxy (normal; amax > 0)
+    if (qgen_proxy_fast_scale(amax, target, p) && (!kFiniteFirst || qgen_group_all_finite<16>(x))) {  // p >= 2^-98
       const uint2 codes = qgen_ms_eden_magnitudes16(x, form.inverse_in_table(p), sum_vv, sum_vq);
-      if (sum_vv <= 3.402823466e38f) return Form::result(codes, p);  // false for NaN and +Inf
+      if (kFiniteFirst || sum_vv <= 3.402823466e38f) return Form::result(codes, p);  // false for NaN and +Inf
     }
     p = form.scale(amax, target);
     if (amax != 0.0f && p != 0.0f) {
