@@ -309,8 +309,8 @@ struct qgen_target_reciprocal {
 };
 constexpr int QGEN_TARGET_RECIPROCAL_COUNT = 2;
 __host__ __device__ __forceinline__ constexpr qgen_target_reciprocal qgen_target_reciprocal_at(int i) {
-  return i == 0   ? qgen_target_reciprocal{0x40c00000u, 0x3e2aaaabu, 0xb1aaaaabu}   // 6
-         : i == 1 ? qgen_target_reciprocal{0x40c24eb2u, 0x3e28a3d7u, 0xb1108b43u}   // s_eden
+  return i == 0   ? qgen_target_reciprocal{0x40c00000u, 0x3e2aaaabu, 0xb1aaaaabu}  // 6
+         : i == 1 ? qgen_target_reciprocal{0x40c24eb2u, 0x3e28a3d7u, 0xb1108b43u}  // s_eden
                   : qgen_target_reciprocal{0u, 0u, 0u};
 }
 constexpr float QGEN_DIV_FMA_MIN = 7.88860905e-31f;  // 2^-100
@@ -336,7 +336,7 @@ __host__ __device__ __forceinline__ float qgen_div_by_target(float a, float b) {
   for (int i = 0; i < QGEN_TARGET_RECIPROCAL_COUNT; ++i)
     if (bits == qgen_target_reciprocal_at(i).target)
       return a >= QGEN_DIV_FMA_MIN && a <= 3.402823466e38f ? qgen_div_fma_unguarded(a, qgen_target_reciprocal_at(i))
-                                                            : qgen_div(a, b);
+                                                           : qgen_div(a, b);
   return qgen_div(a, b);
 }
 

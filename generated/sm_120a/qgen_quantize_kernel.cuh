@@ -346,8 +346,7 @@ struct qgen_rounding_sr : qgen_rounding_per_group<qgen_rounding_sr> {
     if constexpr (C::kHadamardSize == 0)
       return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, keys, group, finite);
     else
-      return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed, group,
-                                                                 finite);
+      return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed, group, finite);
   }
 };
 
