@@ -21,11 +21,12 @@ const MS_EDEN = { rounding: 'ms-eden', hadamard: 128, correction: 'per-16', ...O
  */
 const EDEN_TILE_TILING = { threadsPerBlock: 128, minBlocksPerSm: 6 } as const;
 /**
- * MS-EDEN from a row-major bf16 input (E): 128-thread blocks compiled for 5 per SM (at most 96 registers, 20 warps
- * per SM instead of 16; ptxas 13.0 fits pass A in 96 without spills with the loop state re-read per iteration, and
- * spills ~200 bytes at 80).
+ * MS-EDEN from a row-major bf16 input (E): 128-thread blocks compiled for 6 per SM (at most 80 registers, 24 warps
+ * per SM instead of 16; ptxas 13.0 fits pass A in 80 without spills on sm_90a, sm_100a and sm_120a with the loop
+ * state re-read per iteration and the per-16 finiteness tested before the magnitude path, runtime/qgen_quantize.cuh
+ * qgen_ms_eden_group16 kFiniteFirst; 5 per SM, 96 registers, before that).
  */
-const EDEN_ROW_TILING = { threadsPerBlock: 128, minBlocksPerSm: 5 } as const;
+const EDEN_ROW_TILING = { threadsPerBlock: 128, minBlocksPerSm: 6 } as const;
 
 /** Quartet II's six quantizers (METHOD §3): 4/6 on X and W along `in` (no rotation); MS-EDEN on E, E^T and the
  * requantized transposes of the forward Wq, Xq. */

@@ -189,7 +189,9 @@ __host__ __device__ __forceinline__ uint2 qgen_rtn_codes16(const float* x, float
 
 // NUMERICS §5.4 and §3.2: q_i = SR_E2M1(f32(x_i * inv), r16_i); element e of group g uses bits 15:0 (even e) or
 // 31:16 (odd e) of word(seed, STREAM_ELEMENT_SR, g, e >> 1).
-__host__ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, uint64_t seed, uint64_t group) {
+// seed: the key (uint64_t) or its precomputed round keys (qgen_philox_keys); the same words.
+template <class Key>
+__host__ __device__ __forceinline__ uint2 qgen_sr_codes16(const float* x, float inv, const Key& seed, uint64_t group) {
   const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
   const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
   const uint32_t words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
@@ -297,14 +299,57 @@ __device__ __forceinline__ float qgen_inverse_scale(uint32_t scale, float t) {
   return qgen_reciprocal(qgen_mul(qgen_e4m3_value(scale), t));
 }
 
+// Targets T of the one-pass proxies whose quotient f32(a / T) is also a product and an FMA: with H = f32(1 / T) and
+// L = f32(1 / T - H) (the binary64 difference), f32(a * H + f32(a * L)) (one rounding for the FMA) equals f32(a / T)
+// for every a in [2^-100, FLT_MAX] (QGEN_DIV_FMA_MIN; test/quantizer-hot-paths.test.ts compares all 2^31 such floats
+// with the division, and finds it wrong below: subnormal products a * L lose bits, e.g. T = s_eden at a ~ 1.4 2^-102).
+// T: 6 (four-over-six) and s_eden = 0x40c24eb2 (MS-EDEN, dsl/constants.ts); any other target divides.
+struct qgen_target_reciprocal {
+  uint32_t target, hi, lo;  // bit patterns of T, H, L; target 0: none
+};
+constexpr int QGEN_TARGET_RECIPROCAL_COUNT = 2;
+__host__ __device__ __forceinline__ constexpr qgen_target_reciprocal qgen_target_reciprocal_at(int i) {
+  return i == 0   ? qgen_target_reciprocal{0x40c00000u, 0x3e2aaaabu, 0xb1aaaaabu}  // 6
+         : i == 1 ? qgen_target_reciprocal{0x40c24eb2u, 0x3e28a3d7u, 0xb1108b43u}  // s_eden
+                  : qgen_target_reciprocal{0u, 0u, 0u};
+}
+constexpr float QGEN_DIV_FMA_MIN = 7.88860905e-31f;  // 2^-100
+
+// f32(a * H + f32(a * L)) with one rounding of the sum: f32(a / T) for a in [2^-100, FLT_MAX] (above), any a else.
+__host__ __device__ __forceinline__ float qgen_div_fma_unguarded(float a, qgen_target_reciprocal r) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, qgen_f32_from_bits(r.hi), qgen_mul(a, qgen_f32_from_bits(r.lo)));
+#else
+  return __builtin_fmaf(a, qgen_f32_from_bits(r.hi), qgen_mul(a, qgen_f32_from_bits(r.lo)));
+#endif
+}
+
 // f32(a / b). For b a power of two with a normal inverse (the target 4 of four-over-six) it is a * (1 / b): both
-// round the same exact value a * 2^-k once, and the product is one instruction instead of a division sequence (the
-// test folds away for the compile-time targets).
+// round the same exact value a * 2^-k once, and the product is one instruction instead of a division sequence. For a
+// target of qgen_target_reciprocal_at, the product and FMA where a lies in [2^-100, FLT_MAX] (smaller a, +-Inf and NaN
+// divide). The tests on b fold away for the compile-time targets.
 __host__ __device__ __forceinline__ float qgen_div_by_target(float a, float b) {
   const uint32_t bits = qgen_f32_bits(b);
   if ((bits & 0x807FFFFFu) == 0u && bits >= (1u << 23) && bits <= (253u << 23))
     return qgen_mul(a, qgen_f32_from_bits((254u << 23) - bits));
+#pragma unroll
+  for (int i = 0; i < QGEN_TARGET_RECIPROCAL_COUNT; ++i)
+    if (bits == qgen_target_reciprocal_at(i).target)
+      return a >= QGEN_DIV_FMA_MIN && a <= 3.402823466e38f ? qgen_div_fma_unguarded(a, qgen_target_reciprocal_at(i))
+                                                           : qgen_div(a, b);
   return qgen_div(a, b);
+}
+
+// The unguarded quotient for a target of qgen_target_reciprocal_at (the product and FMA for every a), else
+// qgen_div_by_target. The fast paths round it to a proxy p_u = RN_P4(q_u) and take it only when p_u >= 2^-98: then a
+// >= 2^-100 (below, f32(a * H + f32(a * L)) < 2^-102 (1 + 2^-20) whatever the subnormal product, and RN_P4 of it <
+// 2^-98), so q_u is f32(a / T) and p_u the proxy (qgen_proxy_fast_scale).
+__host__ __device__ __forceinline__ float qgen_div_by_target_unguarded(float a, float b) {
+  const uint32_t bits = qgen_f32_bits(b);
+#pragma unroll
+  for (int i = 0; i < QGEN_TARGET_RECIPROCAL_COUNT; ++i)
+    if (bits == qgen_target_reciprocal_at(i).target) return qgen_div_fma_unguarded(a, qgen_target_reciprocal_at(i));
+  return qgen_div_by_target(a, b);
 }
 
 // NUMERICS §5.3: f32(1 / p) for a P4 value p (§2.5) by a table of its 8 significands: p = (1 + k/8) 2^(E-127) has
@@ -330,6 +375,15 @@ __host__ __device__ __forceinline__ float qgen_p4_reciprocal(float p, const uint
 
 __host__ __device__ __forceinline__ float qgen_proxy_scale(float amax, float target) {
   return qgen_rn_p4(qgen_div_by_target(amax, target));
+}
+
+// The fast paths' proxy test: p_u = RN_P4(qgen_div_by_target_unguarded(amax, T)) for a finite amax >= 0 and T > 4
+// (6, s_eden). When p_u >= 2^-98 (returned true) p_u is the proxy qgen_proxy_scale(amax, T) (see
+// qgen_div_by_target_unguarded), normal and non-zero, and amax > 0; otherwise the caller takes its general path,
+// which forms the proxy with the guard.
+__host__ __device__ __forceinline__ bool qgen_proxy_fast_scale(float amax, float target, float& p) {
+  p = qgen_rn_p4(qgen_div_by_target_unguarded(amax, target));
+  return p >= 3.15544362e-30f /* 2^-98 */;
 }
 
 __host__ __device__ __forceinline__ uint32_t qgen_p4_to_bf16_bits(float p4) { return qgen_f32_bits(p4) >> 16; }
@@ -395,8 +449,8 @@ __host__ __device__ __forceinline__ uint2 qgen_rtn_magnitudes16(const float* x, 
 // NUMERICS §5.4 likewise for finite elements with f32(amax * inv) <= 6: a_i = |v_i| <= 6 needs no clamp (a = 6 gives
 // code 7 with a zero fraction, no draw taken, as §2.2's a >= 6 rule), the code is qgen_sr_e2m1_top's without the sign
 // (added by qgen_sign_nibbles8), by an addition instead of a comparison (qgen_sr_e2m1_magnitude_code_d).
-template <bool kBf16Pairs = false>
-__host__ __device__ __forceinline__ uint2 qgen_sr_magnitudes16(const float* x, float inv, uint64_t seed,
+template <bool kBf16Pairs = false, class Key>
+__host__ __device__ __forceinline__ uint2 qgen_sr_magnitudes16(const float* x, float inv, const Key& seed,
                                                                uint64_t group) {
   const uint4 w0 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 0);  // words 0..3: elements 0..7
   const uint4 w1 = qgen_random_block(seed, QGEN_STREAM_ELEMENT_SR, group, 1);  // words 4..7: elements 8..15
@@ -429,9 +483,9 @@ __device__ __forceinline__ typename Form::Result qgen_rtn_group(const float* x, 
 }
 
 // NUMERICS §5.4: SR with target T (V_sr in the catalog); on sm_90a qgen_sr_magnitudes16 where it applies.
-template <class E2M1, bool kBf16Pairs = false, class Form>
+template <class E2M1, bool kBf16Pairs = false, class Form, class Key>
 __device__ __forceinline__ typename Form::Result qgen_sr_group(const float* x, float amax, float target, Form form,
-                                                               uint64_t seed, uint64_t group, bool finite = false) {
+                                                               const Key& seed, uint64_t group, bool finite = false) {
   const typename Form::Scale scale = form.scale(amax, target);
   if (amax == 0.0f || Form::rounds_to_zero(scale)) return Form::template zero_result<E2M1>(x);
   const float inv = form.inverse(scale);
@@ -515,30 +569,36 @@ __host__ __device__ __forceinline__ typename Form::Result qgen_four_six_general(
 template <class E2M1, class Form>
 __host__ __device__ __forceinline__ typename Form::Result qgen_four_six_group(const float* x, float amax, float target6,
                                                                               float target4, Form form) {
-  if (amax == 0.0f) return Form::template zero_result<E2M1>(x);
-  const typename Form::Scale scale6 = form.scale(amax, target6);
-  const typename Form::Scale scale4 = form.scale(amax, target4);
   // The sweep spells E2M1 RN in software: sm_90a (sm_100a / sm_120a round by hardware, one candidate at a time).
   constexpr bool kSweep = std::is_same<E2M1, qgen_e2m1_software>::value;
   if constexpr (kSweep && std::is_same<Form, qgen_proxy_form>::value) {
-    // A normal p_6 (then p_4 >= p_6 is normal, both are finite since amax is, and both inverses are finite and
-    // non-zero): the sweep without the clamp (see qgen_four_six_sweep). Both proxies lie in the reciprocal table's
-    // range: p_6 <= RN_P4(FLT_MAX / 6) < 2^126 and p_4 <= RN_P4(f32(FLT_MAX / 4)) = 2^126.
-    if (scale6 >= 1.17549435e-38f /* 2^-126 */) {
+    // p_6 >= 2^-98 by the unguarded quotient (qgen_proxy_fast_scale: then it is the proxy, amax > 0): p_6 is normal
+    // (then p_4 >= p_6 is normal, both are finite since amax is, and both inverses are finite and non-zero): the
+    // sweep without the clamp (see qgen_four_six_sweep). Both proxies lie in the reciprocal table's range: p_6 <=
+    // RN_P4(FLT_MAX / 6) < 2^126 and p_4 <= RN_P4(f32(FLT_MAX / 4)) = 2^126. Else the general path below.
+    float scale6;
+    if (qgen_proxy_fast_scale(amax, target6, scale6)) {
+      const float scale4 = form.scale(amax, target4);
       uint2 codes6, codes4;
       float error6, error4;
       qgen_four_six_sweep<true, false>(x, form.inverse_in_table(scale6), scale6, form.inverse_in_table(scale4), scale4,
                                        codes6, codes4, error6, error4);
       if (error6 == error6) return error4 < error6 ? Form::result(codes4, scale4) : Form::result(codes6, scale6);
     }
-  } else if (kSweep && !Form::rounds_to_zero(scale6) && !Form::rounds_to_zero(scale4)) {
-    const float inv6 = form.inverse(scale6), inv4 = form.inverse(scale4);
-    if (inv6 > 0.0f && inv6 <= 3.402823466e38f && inv4 > 0.0f && inv4 <= 3.402823466e38f) {
-      uint2 codes6, codes4;
-      float error6, error4;
-      qgen_four_six_sweep<Form::kExactDequantProducts>(x, inv6, form.dequant(scale6), inv4, form.dequant(scale4),
-                                                       codes6, codes4, error6, error4);
-      if (error6 == error6) return error4 < error6 ? Form::result(codes4, scale4) : Form::result(codes6, scale6);
+  }
+  if (amax == 0.0f) return Form::template zero_result<E2M1>(x);
+  const typename Form::Scale scale6 = form.scale(amax, target6);
+  const typename Form::Scale scale4 = form.scale(amax, target4);
+  if constexpr (!std::is_same<Form, qgen_proxy_form>::value) {
+    if (kSweep && !Form::rounds_to_zero(scale6) && !Form::rounds_to_zero(scale4)) {
+      const float inv6 = form.inverse(scale6), inv4 = form.inverse(scale4);
+      if (inv6 > 0.0f && inv6 <= 3.402823466e38f && inv4 > 0.0f && inv4 <= 3.402823466e38f) {
+        uint2 codes6, codes4;
+        float error6, error4;
+        qgen_four_six_sweep<Form::kExactDequantProducts>(x, inv6, form.dequant(scale6), inv4, form.dequant(scale4),
+                                                         codes6, codes4, error6, error4);
+        if (error6 == error6) return error4 < error6 ? Form::result(codes4, scale4) : Form::result(codes6, scale6);
+      }
     }
   }
   return qgen_four_six_general<E2M1>(x, scale6, scale4, form);
@@ -599,8 +659,8 @@ __host__ __device__ __forceinline__ typename Form::Result qgen_ms_eden_codes(con
     return zero;
   }
   const float dequant_scale = form.dequant(scale);
-  // f32(1 / D_g) as the correctly rounded reciprocal (the same value as the division, fewer fix-up steps; the P4 table
-  // with its range guard was no shorter here: a guard branch and the shared-window address per group)
+  // f32(1 / D_g) as the correctly rounded reciprocal (the same value as the division, fewer fix-up steps; the P4
+  // table needs its range guard here; qgen_ms_eden_group16's fast path reads it where p >= 2^-98 says p is in range)
   const float inv = form.inverse(scale);
   return Form::result(qgen_ms_eden_codes16<kInputDomain>(x, inv, dequant_scale, vv, vq), scale);
 }
@@ -632,20 +692,25 @@ __host__ __device__ __forceinline__ uint2 qgen_ms_eden_magnitudes16(const float*
 
 // NUMERICS §5.6 per-16: the group's codes (qgen_ms_eden_codes) and its sums tree16(vv), tree16(vq); on sm_90a in the
 // proxy form by qgen_ms_eden_magnitudes16 where p is normal and every element finite (test/compile.test.ts compares
-// the two paths on the host).
-template <class E2M1, class Form>
+// the two paths on the host). kFiniteFirst: test the elements' finiteness before the magnitude path (one three-way
+// min per pair over the amax keys) instead of its sum afterwards: then no x_i is live past its magnitude, since no
+// general path can follow (8 registers fewer at the peak of the row-input MS-EDEN pass A, which then fits 80
+// registers without spills; ~17 instructions per group more). Both tests take the same groups: a non-finite x_i, and
+// only that, makes sum_vv non-finite (every finite a_i^2 is below 49).
+template <class E2M1, bool kFiniteFirst = false, class Form>
 __host__ __device__ __forceinline__ typename Form::Result qgen_ms_eden_group16(const float* x, float amax, float target,
                                                                                Form form, float& sum_vv,
                                                                                float& sum_vq) {
   float vv[16], vq[16];
   if constexpr (std::is_same<Form, qgen_proxy_form>::value && std::is_same<E2M1, qgen_e2m1_software>::value) {
-    const float p = form.scale(amax, target);
+    float p;
+    if (qgen_proxy_fast_scale(amax, target, p) && (!kFiniteFirst || qgen_group_all_finite<16>(x))) {  // p >= 2^-98
+      const uint2 codes = qgen_ms_eden_magnitudes16(x, form.inverse_in_table(p), sum_vv, sum_vq);
+      if (kFiniteFirst || sum_vv <= 3.402823466e38f) return Form::result(codes, p);  // false for NaN and +Inf
+    }
+    p = form.scale(amax, target);
     if (amax != 0.0f && p != 0.0f) {
       const float inv = form.inverse(p);
-      if (p >= 1.17549435e-38f /* 2^-126 */) {
-        const uint2 codes = qgen_ms_eden_magnitudes16(x, inv, sum_vv, sum_vq);
-        if (sum_vv <= 3.402823466e38f) return Form::result(codes, p);  // false for NaN and +Inf
-      }
       const uint2 codes = qgen_ms_eden_codes16<false>(x, inv, p, vv, vq);  // as qgen_ms_eden_codes
       sum_vv = qgen_tree16(vv);
       sum_vq = qgen_tree16(vq);
@@ -667,14 +732,16 @@ __device__ __forceinline__ float qgen_eden_ratio(float sum_vv, float sum_vq) {
 // NUMERICS §5.6, second half: the corrected scale byte s'_g = SR_E4M3(f32(S * s_g), word(seed, STREAM_SCALE_SR, g,
 // 0)) (tensor form; a zero group keeps 1.0), or the corrected proxy c_g = SR_P4(f32(S * p_g), the same word) as bf16
 // bits (proxy form; a zero group keeps 0).
-__device__ __forceinline__ uint32_t qgen_ms_eden_corrected(const qgen_group_result& r, float correction, uint64_t seed,
-                                                           uint64_t group) {
+template <class Key>
+__device__ __forceinline__ uint32_t qgen_ms_eden_corrected(const qgen_group_result& r, float correction,
+                                                           const Key& seed, uint64_t group) {
   if (r.zero) return r.scale;
   const uint4 words = qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0);
   return qgen_sr_e4m3(qgen_mul(correction, qgen_e4m3_value(r.scale)), words.x);
 }
-__device__ __forceinline__ uint32_t qgen_ms_eden_corrected(const qgen_proxy_result& r, float correction, uint64_t seed,
-                                                           uint64_t group) {
+template <class Key>
+__device__ __forceinline__ uint32_t qgen_ms_eden_corrected(const qgen_proxy_result& r, float correction,
+                                                           const Key& seed, uint64_t group) {
   if (r.proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_ZERO_GROUP_PROXY;
   const uint4 words = qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0);
   return qgen_p4_to_bf16_bits(qgen_sr_p4(qgen_mul(correction, r.proxy), words.x));
@@ -752,8 +819,9 @@ __device__ __forceinline__ qgen_mx_group_result qgen_mx_rtn_group(const float* x
 }
 
 // SR draws are keyed by the 16-group index (§3.2), so a 32-group uses groups g16 and g16 + 1.
+template <class Key>
 __device__ __forceinline__ qgen_mx_group_result qgen_mx_sr_group(const float* x, float amax, float target,
-                                                                 uint64_t seed, uint64_t group16) {
+                                                                 const Key& seed, uint64_t group16) {
   const uint32_t scale = qgen_mx_scale(amax, target);
   const float inv = qgen_ue8m0_reciprocal(scale);
   return {{qgen_sr_codes16(x, inv, seed, group16), qgen_sr_codes16(x + 16, inv, seed, group16 + 1)}, scale};

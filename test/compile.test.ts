@@ -144,9 +144,12 @@ int main() {
         printf("%08x %08x %08x %08x\\n", r.x, r.y, r.z, r.w);
         break;
       }
-      case 'R': {  // qgen_random_block: seed stream index block
+      case 'R': {  // qgen_random_block: seed stream index block (the seed's form and the kernels' round-key form)
         if (!read(a, 4)) return 1;
         const uint4 r = qgen_random_block(a[0], static_cast<uint32_t>(a[1]), a[2], static_cast<uint32_t>(a[3]));
+        const uint4 k = qgen_random_block(qgen_philox_key_schedule(a[0]), static_cast<uint32_t>(a[1]), a[2],
+                                          static_cast<uint32_t>(a[3]));
+        if (k.x != r.x || k.y != r.y || k.z != r.z || k.w != r.w) printf("round-key form differs: ");
         printf("%08x %08x %08x %08x\\n", r.x, r.y, r.z, r.w);
         break;
       }
@@ -254,10 +257,17 @@ int main() {
         const qgen_proxy_form form{QGEN_P4_RECIPROCALS};
         const qgen_proxy_result a = qgen_ms_eden_group16<qgen_e2m1_software>(x, amax, s_eden, form, sum_vv, sum_vq);
         const qgen_proxy_result b = qgen_ms_eden_codes<qgen_e2m1_software, false>(x, amax, s_eden, form, vv, vq);
+        // The finiteness-first spelling (kFiniteFirst, the row-input kernels) must give the same codes, proxy, sums.
+        float ff_vv, ff_vq;
+        const qgen_proxy_result f =
+            qgen_ms_eden_group16<qgen_e2m1_software, true>(x, amax, s_eden, form, ff_vv, ff_vq);
         // sums NaN-equivalently (a NaN's payload depends on the host's operand order; S is then 1 either way)
-        const float sums[4] = {sum_vv, sum_vq, qgen_tree16(vv), qgen_tree16(vq)};
-        uint32_t bits[4];
-        for (int i = 0; i < 4; ++i) bits[i] = sums[i] != sums[i] ? 0x7fffffffu : qgen_f32_bits(sums[i]);
+        const float sums[6] = {sum_vv, sum_vq, qgen_tree16(vv), qgen_tree16(vq), ff_vv, ff_vq};
+        uint32_t bits[6];
+        for (int i = 0; i < 6; ++i) bits[i] = sums[i] != sums[i] ? 0x7fffffffu : qgen_f32_bits(sums[i]);
+        if (f.codes.x != a.codes.x || f.codes.y != a.codes.y || f.proxy_bf16 != a.proxy_bf16 || bits[4] != bits[0] ||
+            bits[5] != bits[1])
+          printf("finite-first differs: ");
         printf("%08x%08x %x %x %x | %08x%08x %x %x %x\\n", a.codes.y, a.codes.x, a.proxy_bf16, bits[0], bits[1],
                b.codes.y, b.codes.x, b.proxy_bf16, bits[2], bits[3]);
         break;

@@ -489,7 +489,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
     bounds(lower(quantize({ tiling: { ...g2, threadsPerBlock: 512, groupsPerThread: 1 } }), 'sm_90a')),
     'kThreads, 1',
   );
-  // tiling.minBlocksPerSm sets it (the catalog's MS-EDEN tile kernels: 128 x 6).
+  // tiling.minBlocksPerSm sets it (the catalog's MS-EDEN kernels: 128 x 6).
   assert.is(
     bounds(
       lower(
@@ -500,6 +500,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
     'kThreads, 3',
   );
   assert.is(bounds(lower(catalogSpec('quartet2_wt_rq_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 6');
+  assert.is(bounds(lower(catalogSpec('quartet2_e_mseden_rht128', 'sm_90a')!, 'sm_90a')), 'kThreads, 6');
   // One-pass 4/6 from a row input fits 64 registers with the software E2M1 rounding (sm_90a) only.
   const x46 = catalogSpec('quartet2_x_46', 'sm_90a')!;
   assert.is(bounds(lower(x46, 'sm_90a')), 'kThreads, 4');
@@ -508,7 +509,7 @@ test('launch bounds: several blocks per SM within the register budget, never few
   for (const arch of ARCHS) assert.is(bounds(lower(catalogSpec('nvidia_e_sr', arch)!, arch)), 'kThreads, 4', arch);
   // The grid of a kernel whose tiling sets minBlocksPerSm is whole waves of it (no last wave of 1 block per SM).
   const grid = (name: string) => lower(catalogSpec(name, 'sm_90a')!, 'sm_90a');
-  assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).blocksPerSm, 15); // 3 waves of 5 (128 threads)
+  assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).blocksPerSm, 12); // 2 waves of 6 (128 threads)
   assert.is((grid('quartet2_et_mseden_rht128') as QuantizePlan).blocksPerSm, 12); // 2 waves of 6
   assert.is((grid('nvidia_x_rtn') as QuantizePlan).blocksPerSm, 8); // estimated registers: 2048 / 256
   assert.is((grid('quartet2_e_mseden_rht128') as QuantizePlan).quantize.finalizeBlocksPerSm, 16); // pass B: 2048 / 128

@@ -147,6 +147,69 @@ const fromBits = (b: number) => ((u32[0] = b >>> 0), f32[0]);
 const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
 /** NUMERICS §2.1 value of a code: -0 for code 8. */
 const e2m1 = (c: number) => (c & 8 ? -E2M1[c & 7] : E2M1[c & 7]);
+// amax / T as a product and an FMA (qgen_div_by_target, qgen_div_by_target_unguarded, runtime/qgen_quantize.cuh)
+// against the IEEE division, over every non-negative binary32 pattern (Inf and NaN included), both targets, two
+// threads. Also the fast-path proxy test (qgen_proxy_fast_scale: p_u >= 2^-98 only where amax >= 2^-100) and two
+// deliberately wrong spellings, which this scan must catch (else it proves nothing): the guard moved down to 2^-126,
+// and the product by H alone. Round keys: qgen_random_block with the precomputed schedule against the seed's form.
+const DIV_PROGRAM = `#include <cstdio>
+#include <cstdint>
+#include <cmath>
+#include <thread>
+#include "qgen_quantize.cuh"
+struct Counts {
+  uint64_t checked = 0, guarded_bad = 0, unguarded_bad_in_range = 0, fast_bad = 0, wrong_guard = 0, wrong_h = 0;
+  uint32_t largest_unguarded_bad = 0;
+};
+static bool same(float a, float b) { return std::isnan(a) ? std::isnan(b) : qgen_f32_bits(a) == qgen_f32_bits(b); }
+static void scan(float target, int i, uint32_t begin, uint32_t end, Counts& c) {
+  const qgen_target_reciprocal r = qgen_target_reciprocal_at(i);
+  for (uint32_t b = begin; b != end; ++b) {
+    const float a = qgen_f32_from_bits(b), want = a / target, u = qgen_div_fma_unguarded(a, r);
+    ++c.checked;
+    c.guarded_bad += !same(qgen_div_by_target(a, target), want);
+    if (!same(u, want)) {
+      if (a >= QGEN_DIV_FMA_MIN && a <= 3.402823466e38f) ++c.unguarded_bad_in_range;
+      if (b < 0x7f800000u && b > c.largest_unguarded_bad) c.largest_unguarded_bad = b;
+      if (a >= 0x1p-126f && a <= 3.402823466e38f) ++c.wrong_guard;
+    }
+    float p;
+    if (b < 0x7f800000u && qgen_proxy_fast_scale(a, target, p))
+      c.fast_bad += a < QGEN_DIV_FMA_MIN || qgen_f32_bits(p) != qgen_f32_bits(qgen_proxy_scale(a, target));
+    if (b < 0x7f800000u) c.wrong_h += !same(a * qgen_f32_from_bits(r.hi), want);
+  }
+}
+int main() {
+  for (int i = 0; i < QGEN_TARGET_RECIPROCAL_COUNT; ++i) {
+    const float target = qgen_f32_from_bits(qgen_target_reciprocal_at(i).target);
+    Counts c0, c1;
+    std::thread t0(scan, target, i, 0u, 0x3fe00000u, std::ref(c0));
+    std::thread t1(scan, target, i, 0x3fe00000u, 0x7fc00001u, std::ref(c1));  // to the quiet NaN 0x7fc00000
+    t0.join();
+    t1.join();
+    printf("target %08x checked %llu guarded_bad %llu unguarded_bad_in_range %llu fast_bad %llu largest_bad %08x "
+           "wrong_guard %llu wrong_h %llu\\n", qgen_target_reciprocal_at(i).target,
+           (unsigned long long)(c0.checked + c1.checked), (unsigned long long)(c0.guarded_bad + c1.guarded_bad),
+           (unsigned long long)(c0.unguarded_bad_in_range + c1.unguarded_bad_in_range),
+           (unsigned long long)(c0.fast_bad + c1.fast_bad),
+           c1.largest_unguarded_bad > c0.largest_unguarded_bad ? c1.largest_unguarded_bad : c0.largest_unguarded_bad,
+           (unsigned long long)(c0.wrong_guard + c1.wrong_guard), (unsigned long long)(c0.wrong_h + c1.wrong_h));
+  }
+  // Round keys: 20000 random (seed, stream, index, block), seeds with both words near 2^32 among them.
+  uint64_t state = 0x9E3779B97F4A7C15ull, keys_bad = 0;
+  auto next = [&state]() { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state; };
+  for (int n = 0; n < 20000; ++n) {
+    const uint64_t seed = n % 4 == 0 ? ~(next() & 0xFFFF000000FFull) : next(), index = next();
+    const uint32_t stream = static_cast<uint32_t>(next() % 5), block = static_cast<uint32_t>(next() % 3);
+    const uint4 w = qgen_random_block(seed, stream, index, block);
+    const uint4 k = qgen_random_block(qgen_philox_key_schedule(seed), stream, index, block);
+    keys_bad += w.x != k.x || w.y != k.y || w.z != k.z || w.w != k.w;
+  }
+  printf("keys_bad %llu\\n", (unsigned long long)keys_bad);
+  return 0;
+}
+`;
+
 /** NUMERICS §2.3 value of an E4M3 byte (bias 7, subnormals m 2^-9, 0x7F / 0xFF NaN). */
 function e4m3(b: number): number {
   if ((b & 0x7f) === 0x7f) return NaN;
@@ -200,6 +263,35 @@ test('requant tile: f32(f32(e2m1 * s) * t) for every code and scale, -s negates 
   });
   assert.is(checked, ts.length * 256 * 2 * 32);
   assert.is(bad, 0, first.join('; '));
+});
+
+test('amax / T as a product and an FMA equals the division on every float it takes; round keys', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-div-'));
+  const src = path.join(dir, 'div.cu');
+  writeFileSync(src, DIV_PROGRAM);
+  const exe = path.join(dir, 'div');
+  await compileCuda({ sources: [src], arch: 'sm_90a', out: exe, output: 'executable', includeDirs: [runtimeDir] });
+  const { stdout } = await execa(exe, []);
+  const lines = stdout.trim().split('\n');
+  assert.is(lines.length, 3);
+  for (const [i, target] of ['40c00000', '40c24eb2'].entries()) {
+    const f = Object.fromEntries(
+      lines[i]
+        .split(' ')
+        .reduce<[string, string][]>((acc, w, j, all) => (j % 2 === 0 ? [...acc, [w, all[j + 1]]] : acc), []),
+    );
+    assert.is(f.target, target);
+    assert.is(Number(f.checked), 0x7fc00001, 'every non-negative pattern up to the quiet NaN');
+    assert.is(f.guarded_bad, '0', `T = ${target}: qgen_div_by_target must equal the division everywhere`);
+    assert.is(f.unguarded_bad_in_range, '0', `T = ${target}: the product and FMA must be exact on [2^-100, FLT_MAX]`);
+    assert.is(f.fast_bad, '0', `T = ${target}: p_u >= 2^-98 only for amax >= 2^-100, and then the proxy`);
+    // The scan catches wrong spellings: the FMA form is wrong somewhere in [2^-126, 2^-100) and H alone is wrong
+    // on many inputs (if either count were 0 the scan, not the spelling, would be suspect).
+    assert.ok(parseInt(f.largest_bad, 16) < 0x0d800000, 'every mismatch of the FMA form lies below 2^-100');
+    assert.ok(Number(f.wrong_guard) > 0, `T = ${target}: a guard at 2^-126 must fail the scan`);
+    assert.ok(Number(f.wrong_h) > 1000, `T = ${target}: a * H alone must fail the scan`);
+  }
+  assert.is(lines[2], 'keys_bad 0', 'the precomputed round keys must give the same Philox words');
 });
 
 test.run();

@@ -97,8 +97,10 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
               "runtime headers and dsl/constants.ts disagree on the Philox streams");
 
 // Quantize (NUMERICS §5, tensor scale: none): codes and scales.
-__global__ void __launch_bounds__(Config::kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
-  qgen_quantize_pass<Config>(args, items);
+// keys: the Philox round keys of args.seed (qgen_philox_key_schedule on the host).
+__global__ void __launch_bounds__(Config::kThreads, 3) quantize(const qgen_quantize_args args, int64_t items,
+                                                             const __grid_constant__ qgen_philox_keys keys) {
+  qgen_quantize_pass<Config>(args, items, keys);
 }
 
 }  // namespace qgen_mxfp4_x_rtn_impl
@@ -119,6 +121,7 @@ extern "C" qgen_status qgen_mxfp4_x_rtn(const qgen_quantize_args* args, cudaStre
 
   const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
-  quantize<<<blocks, Config::kThreads, 0, stream>>>(a, items);
+  const qgen_philox_keys keys = qgen_philox_key_schedule(a.seed);
+  quantize<<<blocks, Config::kThreads, 0, stream>>>(a, items, keys);
   return qgen_launch_status(kKernelName);
 }

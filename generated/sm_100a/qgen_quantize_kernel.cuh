@@ -67,16 +67,20 @@ struct qgen_mode_caller {
   }
 };
 
-struct qgen_rounding_four_six;  // below: the one rounding that reads the P4 reciprocal table
+struct qgen_rounding_four_six;  // below: the roundings that read the P4 reciprocal table
+template <bool kPer128>
+struct qgen_rounding_ms_eden;
 struct qgen_mode_one_pass {
   static constexpr bool kAmaxPass = false, kOnePass = true, kTensorScale = true, kWorkspace = true;
   // The P4 reciprocal table (qgen_p4_reciprocal) in shared memory: its reads index it by the proxy's significand,
   // which differs between lanes (8 words in 8 banks: no conflicts, where the constant bank would serialise them).
   // Called by every thread of the block, once, before the loop.
-  // Only the four-over-six sweep reads it (software E2M1, sm_90a); other kernels get no table and no barrier.
+  // Only the four-over-six sweep and the per-16 MS-EDEN magnitude path read it (software E2M1, sm_90a); other
+  // kernels get no table and no barrier.
   template <class C>
   __device__ __forceinline__ static qgen_proxy_form form(const qgen_quantize_args&) {
-    if constexpr (std::is_same<typename C::Rounding, qgen_rounding_four_six>::value &&
+    if constexpr ((std::is_same<typename C::Rounding, qgen_rounding_four_six>::value ||
+                   std::is_same<typename C::Rounding, qgen_rounding_ms_eden<false>>::value) &&
                   std::is_same<typename C::E2M1, qgen_e2m1_software>::value) {
       __shared__ __align__(16) uint32_t reciprocals[8];
       static_assert(QGEN_P4_RECIPROCALS[0] == 0x7f000000u && QGEN_P4_RECIPROCALS[7] == 0x7ef88889u, "the table below");
@@ -285,14 +289,14 @@ template <class Rounding>
 struct qgen_rounding_per_group {
   template <class C, class Form>
   __device__ __forceinline__ static void quantize(const float (&x)[C::kElems], qgen_segment s,
-                                                  const qgen_quantize_args& args, Form form,
-                                                  uint2 (&codes)[C::kCodeWords],
+                                                  const qgen_quantize_args& args, const qgen_philox_keys& keys,
+                                                  Form form, uint2 (&codes)[C::kCodeWords],
                                                   uint32_t (&stored)[C::kGroupsPerThread]) {
 #pragma unroll
     for (int g = 0; g < C::kGroupsPerThread; ++g) {
       const float* xg = x + C::kGroupSize * g;
       const float amax = qgen_amax_of_group<C, C::kGroupSize>(xg);
-      const auto result = Rounding::template group<C>(xg, amax, form, args, s, g);
+      const auto result = Rounding::template group<C>(xg, amax, form, args, keys, s, g);
       Rounding::template put<C>(result, g, codes, stored);
     }
   }
@@ -323,7 +327,8 @@ __device__ __forceinline__ bool qgen_group_finite(const float* xg) {
 struct qgen_rounding_rtn : qgen_rounding_per_group<qgen_rounding_rtn> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
-                                                                const qgen_quantize_args&, qgen_segment, int) {
+                                                                const qgen_quantize_args&, const qgen_philox_keys&,
+                                                                qgen_segment, int) {
     return qgen_rtn_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form,
                                                                 qgen_group_finite<C, C::kGroupSize>(xg));
   }
@@ -332,17 +337,24 @@ struct qgen_rounding_rtn : qgen_rounding_per_group<qgen_rounding_rtn> {
 struct qgen_rounding_sr : qgen_rounding_per_group<qgen_rounding_sr> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
-                                                                const qgen_quantize_args& args, qgen_segment s, int g) {
-    return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed,
-                                                               qgen_group_index<C>(s, g, args.cols),
-                                                               qgen_group_finite<C, C::kGroupSize>(xg));
+                                                                const qgen_quantize_args& args,
+                                                                const qgen_philox_keys& keys, qgen_segment s, int g) {
+    // The precomputed round keys in unrotated kernels; rotated ones keep the seed's form (the same words): with the
+    // keys, tetrajet2_e_sr_rht32 spilled 28 bytes at its 64-register cap on sm_90a (ptxas 13.0).
+    const uint64_t group = qgen_group_index<C>(s, g, args.cols);
+    const bool finite = qgen_group_finite<C, C::kGroupSize>(xg);
+    if constexpr (C::kHadamardSize == 0)
+      return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, keys, group, finite);
+    else
+      return qgen_sr_group<typename C::E2M1, qgen_bf16_pairs<C>>(xg, amax, C::target(), form, args.seed, group, finite);
   }
 };
 
 struct qgen_rounding_four_six : qgen_rounding_per_group<qgen_rounding_four_six> {
   template <class C, class Form>
   __device__ __forceinline__ static typename Form::Result group(const float* xg, float amax, Form form,
-                                                                const qgen_quantize_args&, qgen_segment, int) {
+                                                                const qgen_quantize_args&, const qgen_philox_keys&,
+                                                                qgen_segment, int) {
     return qgen_four_six_group<typename C::E2M1>(xg, amax, C::target6(), C::target4(), form);
   }
   template <class C>
@@ -366,7 +378,8 @@ struct qgen_rounding_mx : qgen_rounding_per_group<Rounding> {
 struct qgen_rounding_mx_rtn : qgen_rounding_mx<qgen_rounding_mx_rtn> {
   template <class C>
   __device__ __forceinline__ static qgen_mx_group_result group(const float* xg, float amax, qgen_no_form,
-                                                               const qgen_quantize_args&, qgen_segment, int) {
+                                                               const qgen_quantize_args&, const qgen_philox_keys&,
+                                                               qgen_segment, int) {
     return qgen_mx_rtn_group<typename C::E2M1>(xg, amax, C::target());
   }
 };
@@ -374,8 +387,9 @@ struct qgen_rounding_mx_rtn : qgen_rounding_mx<qgen_rounding_mx_rtn> {
 struct qgen_rounding_mx_sr : qgen_rounding_mx<qgen_rounding_mx_sr> {
   template <class C>
   __device__ __forceinline__ static qgen_mx_group_result group(const float* xg, float amax, qgen_no_form,
-                                                               const qgen_quantize_args& args, qgen_segment s, int g) {
-    return qgen_mx_sr_group(xg, amax, C::target(), args.seed, qgen_group_index<C>(s, g, args.cols));
+                                                               const qgen_quantize_args& args,
+                                                               const qgen_philox_keys& keys, qgen_segment s, int g) {
+    return qgen_mx_sr_group(xg, amax, C::target(), keys, qgen_group_index<C>(s, g, args.cols));
   }
 };
 
@@ -384,10 +398,14 @@ struct qgen_rounding_mx_sr : qgen_rounding_mx<qgen_rounding_mx_sr> {
 // the input domain.
 template <bool kPer128>
 struct qgen_rounding_ms_eden {
+  // Finiteness tested before the per-16 magnitude path (qgen_ms_eden_group16) where the input is not staged (the
+  // row-input E, compiled for 80 registers: dsl/catalog.ts EDEN_ROW_TILING); the staged kernels fit 80 without it.
+  template <class C>
+  static constexpr bool kFiniteFirst = !C::Input::kTile;
   template <class C, class Form>
   __device__ __forceinline__ static void quantize(const float (&x)[C::kElems], qgen_segment s,
-                                                  const qgen_quantize_args& args, Form form,
-                                                  uint2 (&codes)[C::kCodeWords],
+                                                  const qgen_quantize_args& args, const qgen_philox_keys& keys,
+                                                  Form form, uint2 (&codes)[C::kCodeWords],
                                                   uint32_t (&stored)[C::kGroupsPerThread]) {
     if constexpr (kPer128) {
       float vv[C::kElems], vq[C::kElems];
@@ -403,7 +421,7 @@ struct qgen_rounding_ms_eden {
           qgen_eden_ratio(qgen_chunk_tree<C::kElems, C::kLanes>(vv), qgen_chunk_tree<C::kElems, C::kLanes>(vq));
 #pragma unroll
       for (int g = 0; g < C::kGroupsPerThread; ++g)
-        stored[g] = qgen_ms_eden_corrected(group[g], correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+        stored[g] = qgen_ms_eden_corrected(group[g], correction, keys, qgen_group_index<C>(s, g, args.cols));
     } else {
       // Per-16: each group's sums and corrected value right after its codes, so only one group's products are live.
 #pragma unroll
@@ -412,10 +430,10 @@ struct qgen_rounding_ms_eden {
         const float* xg = x + 16 * g;
         const float amax = qgen_amax_of_group<C, 16>(xg);
         const typename Form::Result group =
-            qgen_ms_eden_group16<typename C::E2M1>(xg, amax, C::target(), form, sum_vv, sum_vq);
+            qgen_ms_eden_group16<typename C::E2M1, kFiniteFirst<C>>(xg, amax, C::target(), form, sum_vv, sum_vq);
         codes[g] = group.codes;
         const float correction = qgen_eden_ratio(sum_vv, sum_vq);
-        stored[g] = qgen_ms_eden_corrected(group, correction, args.seed, qgen_group_index<C>(s, g, args.cols));
+        stored[g] = qgen_ms_eden_corrected(group, correction, keys, qgen_group_index<C>(s, g, args.cols));
       }
     }
   }
@@ -606,9 +624,11 @@ __device__ __forceinline__ void qgen_store_scales(const qgen_quantize_args& args
   }
 }
 
-// The quantize pass (§5): codes and scales, or (one-pass pass A) codes, proxies and their maximum.
+// The quantize pass (§5): codes and scales, or (one-pass pass A) codes, proxies and their maximum. keys: the round
+// keys of args.seed (qgen_philox_key_schedule, computed by the host entry), read by every draw of the pass.
 template <class C>
-__device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& args, int64_t items) {
+__device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& args, int64_t items,
+                                                   const qgen_philox_keys& keys) {
   using Mode = typename C::Mode;
   if constexpr (!Mode::kOnePass)
     qgen_zero_scale_padding<typename C::ScaleLayout>(args.scales, args.rows, args.cols / C::kGroupSize);
@@ -618,7 +638,7 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
   qgen_for_each_segment<C, kRecompute>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
     uint2 codes[C::kCodeWords];
     uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
-    C::Rounding::template quantize<C>(x, s, args, form, codes, stored);
+    C::Rounding::template quantize<C>(x, s, args, keys, form, codes, stored);
     if (active) {
       qgen_store_codes<C::kElems>(args.codes, kRecompute ? qgen_reread(args.cols) : args.cols, s, codes);
       if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);

@@ -46,6 +46,39 @@ __host__ __device__ __forceinline__ uint4 qgen_random_block(uint64_t seed, uint3
   return qgen_philox4x32_10(ctr, key);
 }
 
+// The ten round keys of Philox4x32-10 under one seed: round r (0..9) uses (seed_lo32 + r W0, seed_hi32 + r W1) mod
+// 2^32, the keys qgen_philox4x32_10 bumps between rounds. The quantizer launchers compute them once on the host
+// (qgen_philox_key_schedule) and pass them as a kernel parameter, so a draw reads its round keys from the constant
+// bank instead of recomputing the schedule per group; the words are the same (test/compile.test.ts compares both
+// forms on random seeds, counters and indices).
+struct qgen_philox_keys {
+  uint32_t lo[10], hi[10];
+};
+
+__host__ __device__ __forceinline__ qgen_philox_keys qgen_philox_key_schedule(uint64_t seed) {
+  qgen_philox_keys keys;
+#pragma unroll
+  for (uint32_t round = 0; round < 10; ++round) {
+    keys.lo[round] = static_cast<uint32_t>(seed) + round * QGEN_PHILOX_W0;
+    keys.hi[round] = static_cast<uint32_t>(seed >> 32) + round * QGEN_PHILOX_W1;
+  }
+  return keys;
+}
+
+// Philox4x32-10 with the precomputed round keys: the same ten rounds as qgen_philox4x32_10.
+__host__ __device__ __forceinline__ uint4 qgen_philox4x32_10(uint4 ctr, const qgen_philox_keys& keys) {
+#pragma unroll
+  for (int round = 0; round < 10; ++round) ctr = qgen_philox_round(ctr, make_uint2(keys.lo[round], keys.hi[round]));
+  return ctr;
+}
+
+// qgen_random_block keyed by the precomputed schedule of the seed: the same four words.
+__host__ __device__ __forceinline__ uint4 qgen_random_block(const qgen_philox_keys& keys, uint32_t stream,
+                                                            uint64_t index, uint32_t block) {
+  const uint4 ctr = make_uint4(block, stream, static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32));
+  return qgen_philox4x32_10(ctr, keys);
+}
+
 // NUMERICS §3.3: the streams. dsl/constants.ts is their source; generated code checks these against it.
 constexpr uint32_t QGEN_STREAM_SIGNS = 1u;
 constexpr uint32_t QGEN_STREAM_ELEMENT_SR = 2u;

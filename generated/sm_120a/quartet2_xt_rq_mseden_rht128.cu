@@ -110,8 +110,10 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
 
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(Config::kThreads, 6) pass_a(const qgen_quantize_args args, int64_t items) {
-  qgen_quantize_pass<Config>(args, items);
+// keys: the Philox round keys of args.seed (qgen_philox_key_schedule on the host).
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_a(const qgen_quantize_args args, int64_t items,
+                                                           const __grid_constant__ qgen_philox_keys keys) {
+  qgen_quantize_pass<Config>(args, items, keys);
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
@@ -137,8 +139,9 @@ extern "C" qgen_status qgen_quartet2_xt_rq_mseden_rht128(const qgen_quantize_arg
 
   const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
+  const qgen_philox_keys keys = qgen_philox_key_schedule(a.seed);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
-  pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
+  pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items, keys);
   const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, 16);
   pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);

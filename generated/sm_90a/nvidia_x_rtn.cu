@@ -107,8 +107,10 @@ __global__ void __launch_bounds__(Config::kThreads, 3) amax_pass(const qgen_quan
 }
 
 // Quantize (NUMERICS §5, tensor scale: computed): codes and scales.
-__global__ void __launch_bounds__(Config::kThreads, 3) quantize(const qgen_quantize_args args, int64_t items) {
-  qgen_quantize_pass<Config>(args, items);
+// keys: the Philox round keys of args.seed (qgen_philox_key_schedule on the host).
+__global__ void __launch_bounds__(Config::kThreads, 3) quantize(const qgen_quantize_args args, int64_t items,
+                                                             const __grid_constant__ qgen_philox_keys keys) {
+  qgen_quantize_pass<Config>(args, items, keys);
 }
 
 }  // namespace qgen_nvidia_x_rtn_impl
@@ -129,8 +131,9 @@ extern "C" qgen_status qgen_nvidia_x_rtn(const qgen_quantize_args* args, cudaStr
 
   const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
+  const qgen_philox_keys keys = qgen_philox_key_schedule(a.seed);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
   amax_pass<<<blocks, Config::kThreads, 0, stream>>>(a, items);
-  quantize<<<blocks, Config::kThreads, 0, stream>>>(a, items);
+  quantize<<<blocks, Config::kThreads, 0, stream>>>(a, items, keys);
   return qgen_launch_status(kKernelName);
 }

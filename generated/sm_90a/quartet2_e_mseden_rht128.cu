@@ -26,7 +26,7 @@
 //       "threadsPerBlock": 128,
 //       "rowsPerBlock": 16,
 //       "groupsPerThread": 2,
-//       "minBlocksPerSm": 5
+//       "minBlocksPerSm": 6
 //     }
 //   }
 //
@@ -45,7 +45,7 @@
 //   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_quartet2_e_mseden_rht128_impl::pass_a) -> pass-b (qgen_quartet2_e_mseden_rht128_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128; checked before any launch.
-//   Registers: __launch_bounds__(128, 5) (at most 96 per thread, no spills).
+//   Registers: __launch_bounds__(128, 6) (at most 80 per thread, no spills).
 //   Loop state: the thread index, signs and walk step are re-read in every iteration (shared memory, a volatile %tid.x read), not kept in registers through the loop.
 #include "qgen.h"
 #include "qgen_host.cuh"
@@ -73,7 +73,7 @@ namespace qgen_quartet2_e_mseden_rht128_impl {
 struct Config {
   static constexpr const char* kKernelName = "quartet2_e_mseden_rht128";
   static constexpr int kThreads = 128;             // tiling.threadsPerBlock
-  static constexpr int kBlocksPerSm = 15;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kBlocksPerSm = 12;          // grid-stride launch: at most this many blocks per SM
   static constexpr int kElems = 32;              // elements of one output row per thread (E)
   static constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
   static constexpr int kGroupSize = 16;          // elements per scale group
@@ -110,12 +110,14 @@ static_assert(QGEN_STREAM_SIGNS == 1 && QGEN_STREAM_ELEMENT_SR == 2 && QGEN_STRE
 
 // Pass A (NUMERICS §5.1 one-pass): codes against per-group P4 proxies; proxies to the workspace; their maximum to
 // the workspace max word.
-__global__ void __launch_bounds__(Config::kThreads, 5) pass_a(const qgen_quantize_args args, int64_t items) {
-  qgen_quantize_pass<Config>(args, items);
+// keys: the Philox round keys of args.seed (qgen_philox_key_schedule on the host).
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_a(const qgen_quantize_args args, int64_t items,
+                                                           const __grid_constant__ qgen_philox_keys keys) {
+  qgen_quantize_pass<Config>(args, items, keys);
 }
 
 // Pass B (NUMERICS §5.1 one-pass): the power-of-two tensor scale from the maximum proxy, then every group's scale.
-__global__ void __launch_bounds__(Config::kThreads, 5) pass_b(const qgen_quantize_args args) {
+__global__ void __launch_bounds__(Config::kThreads, 6) pass_b(const qgen_quantize_args args) {
   qgen_one_pass_finalize<Config>(args);
 }
 
@@ -137,8 +139,9 @@ extern "C" qgen_status qgen_quartet2_e_mseden_rht128(const qgen_quantize_args* a
 
   const int64_t items = Config::Order::items<Config>(a.rows, a.cols);
   const int blocks = qgen_grid_blocks(items, Config::kThreads, Config::kBlocksPerSm);
+  const qgen_philox_keys keys = qgen_philox_key_schedule(a.seed);
   if (!qgen_clear_max_word(a, stream)) return qgen_launch_status(kKernelName);
-  pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items);
+  pass_a<<<blocks, Config::kThreads, 0, stream>>>(a, items, keys);
   const int groups_blocks = qgen_grid_blocks(a.rows * (a.cols / 16), Config::kThreads, 16);
   pass_b<<<groups_blocks, Config::kThreads, 0, stream>>>(a);
   return qgen_launch_status(kKernelName);
