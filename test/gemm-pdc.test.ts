@@ -162,12 +162,7 @@ test('generated: remote stores and arrivals after the cluster-scope waits; clust
   // the B task (task 0) stores every chunk locally and into the peer; the A task locally only
   const decode = functionBody(src, 'decode_task');
   assert.is(outOfOrder(decode, ['st.shared.v4.b32', 'if (t == 0)', 'st.shared::cluster.v4.b32']), '');
-  // consumers release the slot in both CTAs; the remote arrival relaxed (their reads completed at wgmma.wait_group)
-  assert.match(
-    functionBody(src, 'release_tile'),
-    /qgen_mbar_arrive\(&bar\.tile_empty\[tslot\]\);\s*arrive_remote_relaxed\(/,
-  );
-  assert.match(functionBody(src, 'arrive_remote_relaxed'), /mbarrier\.arrive\.relaxed\.cluster\.shared::cluster\.b64/);
+  assert.match(functionBody(src, 'release_tile'), /qgen_mbar_arrive\(&bar\.tile_empty\[tslot\]\);\s*arrive_remote\(/);
   assert.match(functionBody(src, 'arrive_remote'), /mbarrier\.arrive\.release\.cluster\.shared::cluster\.b64/);
   assert.match(functionBody(src, 'wait_cluster'), /mbarrier\.try_wait\.parity\.acquire\.cluster\.shared::cta\.b64/);
   // the issuers copy this CTA's B half only; a CTA past m copies the last A slab

@@ -51,6 +51,18 @@ test('racecheck: a pipelined producer-decode load_task read of a raw stage again
   assert.not.ok(isRawStageReuse(parseRacecheck(log([['Write', TMA, 'Write', write, 32]]))[0]));
 });
 
+test('racecheck: a register-A consumer scale read attributed to the multiplier helper is the hand-off', () => {
+  // the record of the H100 run at a815b14 (gemm_nvfp4_bf16_128x256x64_pdr), verbatim
+  const bulk = 'qgen_bulk_load(void *, const void *, unsigned int, unsigned long *)+0xe510 in qgen_async.cuh:57';
+  const read = 'qgen_fp4_row_multipliers_x2(unsigned int, int, unsigned int (&)[4])+0x890 in qgen_fp4_bf16.cuh:115';
+  assert.ok(isRawStageReuse(parseRacecheck(log([['Write', bulk, 'Read', read, 992]]))[0]));
+  // the same helper named in another file, or as a writer, is not
+  assert.not.ok(
+    isRawStageReuse(parseRacecheck(log([['Write', bulk, 'Read', read.replace('qgen_fp4_bf16', 'x'), 1]]))[0]),
+  );
+  assert.not.ok(isRawStageReuse(parseRacecheck(log([['Write', bulk, 'Write', read, 1]]))[0]));
+});
+
 test('racecheck: records are parsed with both accesses and the hazard count', () => {
   const recs = parseRacecheck(log([['Write', TMA, 'Read', READ_A, 496]]));
   assert.is(recs.length, 1);

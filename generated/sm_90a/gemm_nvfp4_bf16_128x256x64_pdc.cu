@@ -161,10 +161,6 @@ __device__ __forceinline__ void cluster_sync() {
 __device__ __forceinline__ void arrive_remote(uint32_t remote_bar) {
   asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote_bar) : "memory");
 }
-// One arrival on an mbarrier of the peer with no ordering of this thread's earlier memory accesses.
-__device__ __forceinline__ void arrive_remote_relaxed(uint32_t remote_bar) {
-  asm volatile("mbarrier.arrive.relaxed.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote_bar) : "memory");
-}
 // Wait for a phase completed by arrivals of both CTAs (acquire at cluster scope).
 __device__ __forceinline__ void wait_cluster(uint64_t* bar, uint32_t parity) {
   asm volatile(
@@ -387,14 +383,11 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cur
 }
 
 // Lane 0 of each consumer warp: the slot's wgmmas completed, in this CTA's tile_empty and the peer's (the peer's
-// decoders write their B half into this CTA's copy of the slot, this CTA's decoders into the peer's). The remote
-// arrival is relaxed: it guards only the peer's later writes against this warp's wgmma reads, which
-// wgmma.wait_group has completed before it (a release at cluster scope costs a GPU-wide MEMBAR per warp and K block:
-// 36% of the warps' stall cycles under ncu at 3cfbba0).
+// decoders write their B half into this CTA's copy of the slot, this CTA's decoders into the peer's).
 __device__ __forceinline__ void release_tile(const Barriers& bar, uint32_t tslot) {
   if ((threadIdx.x & 31) == 0) {
     qgen_mbar_arrive(&bar.tile_empty[tslot]);
-    arrive_remote_relaxed(qgen_smem_addr(&bar.tile_empty[tslot]) + bar.peer);
+    arrive_remote(qgen_smem_addr(&bar.tile_empty[tslot]) + bar.peer);
   }
 }
 

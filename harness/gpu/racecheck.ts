@@ -12,7 +12,10 @@
 // per CTA. Its cross-CTA tile hand-offs (bench/NOTES.md "Issue 16: cluster-shared B decode (h-pd4)") are not accepted
 // here: a record of them fails the suite and needs reading. The register-A kernel (gemm_sm90_pdr.cu.hbs) has both
 // readers: its decoders read B in load_task, its consumer warps A in load_a_fragments (lane 0 arrives on the same
-// raw_empty after __syncwarp, as in the consumer-decode kernels).
+// raw_empty after __syncwarp, as in the consumer-decode kernels). Its consumers' scale-byte reads can be attributed by
+// the line table to qgen_fp4_row_multipliers_x2, the inlined helper that consumes them (H100 run at a815b14: the
+// consumer prologue's LDS.U8 of the A scale block at +0x890, issued before lane 0's raw_empty arrival, against the
+// bulk copy that refills the stage): the same reader, so that helper is a reader name too.
 
 /** One racecheck record: "Race reported between <first> access at <where> and <second> access at <where>". */
 export interface RaceRecord {
@@ -51,6 +54,7 @@ const RAW_STAGE_READERS = [
   'load_w_fragments',
   'dequantize_x',
   'qgen_fp4_dequantize_row_sw128',
+  'qgen_fp4_row_multipliers_x2',
   'decode_task',
   'load_task',
 ];
