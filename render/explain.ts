@@ -402,13 +402,18 @@ function gemmSteps(plan: GemmPlan): string[] {
           GEMM_SHAPES,
         ];
       }
-      if (L.decode === 'producer-b-register-a') {
+      if (L.decode === 'producer-b-register-a' || L.decode === 'producer2-b-register-a') {
+        const two = L.decode === 'producer2-b-register-a';
         return [
           head,
           `Producer-side B decode, A in consumer registers (tiling.decode '${L.decode}'): tile ${bm}x${bn}x${bk}, ` +
             `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ` +
             `${L.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) (A decode into RS fragments, RS wgmma, ` +
-            'the epilogue) + a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).',
+            'the epilogue) + ' +
+            (two
+              ? "two decoder warpgroups (B only, one B row of a K block per thread; lanes 0 of the first one's " +
+                'warps 0-2 issue TMA).'
+              : 'a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).'),
           `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, codes with the TMA swizzle of ` +
             `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarrier full, raw ` +
             'empty: every decoder thread once it used the B registers it loaded from the stage, and lane 0 of every ' +
