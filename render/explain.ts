@@ -430,7 +430,11 @@ function gemmSteps(plan: GemmPlan): string[] {
             'wait until one group is left in flight and release the previous tile, decode the A of block k + 1 into ' +
             "the other set (released by that wait) and release its raw stage; at a tile's last K block wait for all, " +
             'release, store. The first K block of a tile starts with scale-d = 0.',
-          `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), fp32, same products and K order as the ` +
+          (two
+            ? `Accumulate: two wgmma.m64n${bn / 2}k16.f32.bf16.bf16 per k16 step (A from registers; the accumulators' ` +
+              `halves: one m64n${bn}k16 needs more registers than the ${L.launchRegs} of the launch share), fp32, ` +
+              'same products and K order as the '
+            : `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), fp32, same products and K order as the `) +
             'other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16))' +
             `${bf16} (+ 0 turns a -0 sum into +0, as accumulating from +0 does).`,
           `Registers: ${L.launchRegs}/thread at launch (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); ` +

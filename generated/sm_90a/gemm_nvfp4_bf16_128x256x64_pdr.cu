@@ -94,9 +94,9 @@ constexpr int kOffScaleB = kOffScaleA + kRawStages * kAtoms * 512;    // [stage]
 constexpr int kOffBarriers = kOffScaleB + kRawStages * kBScaleRowBlocks * kAtoms * 512;
 constexpr int kSmemBytes = kOffBarriers + 8 * (2 * kRawStages + 2 * kTileStages) + 1024;
 static_assert(kSmemBytes == 210096, "shared-memory layout differs from the lowering's");
-static_assert(kBM == 64 * kSlabs * kConsumers && kSlabs == 1 && kBN % kDecoderThreads == 0 && kBN <= 256 &&
-                  kBK % 64 == 0,
-              "tile shape: one m64 A slab per consumer warpgroup, whole B rows per decoder thread");
+static_assert(kBM == 64 * kSlabs * kConsumers && kBM == kDecoderThreads && kSlabs == 1 && kBN % 16 == 0 &&
+                  kBN <= 256 && kBK % 64 == 0,
+              "tile shape: one m64 A slab per consumer warpgroup");
 static_assert(kConsumers * 128 * (kConsumerRegs - kLaunchRegs) <= kDecoderThreads * (kLaunchRegs - kDecoderRegs),
               "the consumers' setmaxnreg.inc takes no more registers than the decoders' setmaxnreg.dec frees");
 
@@ -229,9 +229,8 @@ __device__ __forceinline__ void load_task(Task& task, const uint8_t* smem, uint3
     task.lo = *reinterpret_cast<const uint4*>(codes + lanes.code[0]);
     task.hi = *reinterpret_cast<const uint4*>(codes + lanes.code[1]);
   } else {
-    // row's 128-row scale block and its row in it (dtid + 128 t: block t, row dtid, with 128 decoder threads)
-    const uint8_t* scales = smem + kOffScaleB + (slot * kBScaleRowBlocks + row / 128) * 512;
-    task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(row % 128));
+    const uint8_t* scales = smem + kOffScaleB + (slot * kBScaleRowBlocks + t) * 512;
+    task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(dtid));
   }
 }
 

@@ -36,7 +36,7 @@
 //   Pipeline: 8 raw stages filled by TMA (128x32 + 256x32 code bytes, codes with the TMA swizzle of 32-byte rows, 3 scale blocks of 512 B; mbarrier full, raw empty: every decoder thread once it used the B registers it loaded from the stage, and lane 0 of every consumer warp once the warp decoded its A fragments; lanes 0 of decoder warps 0-2 refill the previous K block's stage) -> a ring of 3 dequantized bf16 B tiles (1 SW128 atom(s) of 32768 B; mbarriers full/empty: the decoders run up to 2 K blocks ahead); 210096 B shared memory (no bf16 A tile).
 //   Dequantize (NUMERICS §6.2): code -> bf16 pattern s<<15 | (e1 e0 m)<<6 (= e2m1 * 2^-126), times bf16(s_e4m3 * 2^118): exact e2m1 * s * 2^-8. Decoders: one B row of a 64-wide atom per task into its SW128 line, codes and scales loaded from the raw stage one K block before their decode. Consumers: rows r, r + 8 and group lane mod 4 of their slab (two 8-byte code reads, two scale bytes) straight into the 16 A fragment registers of a K block, in the K permutation of the SW128 tiles.
 //   Consumers, per K block k (fragment set k mod 2): wait for the B tile, issue its 4 RS wgmmas, wait until one group is left in flight and release the previous tile, decode the A of block k + 1 into the other set (released by that wait) and release its raw stage; at a tile's last K block wait for all, release, store. The first K block of a tile starts with scale-d = 0.
-//   Accumulate: wgmma.m64n256k16.f32.bf16.bf16 (A from registers), fp32, same products and K order as the other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16)), bf16 RNE (+ 0 turns a -0 sum into +0, as accumulating from +0 does).
+//   Accumulate: two wgmma.m64n128k16.f32.bf16.bf16 per k16 step (A from registers; the accumulators' halves: one m64n256k16 needs more registers than the 128 of the launch share), fp32, same products and K order as the other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16)), bf16 RNE (+ 0 turns a -0 sum into +0, as accumulating from +0 does).
 //   Registers: 128/thread at launch (__launch_bounds__(512, 1)); setmaxnreg: decoders 56, consumers 200 (128 accumulators + 2 x 16 A fragment registers).
 //   Shapes: m >= 1; n a positive multiple of 16; k a positive multiple of 32 (TMA rows of k/2 bytes need 16-byte strides). Tails: TMA reads zeros past m, n, k; scales of groups past k are replaced by 0; rows >= m and columns >= n are not written.
 #include <cudaTypedefs.h>
@@ -95,9 +95,8 @@ constexpr int kOffScaleB = kOffScaleA + kRawStages * kAtoms * 512;    // [stage]
 constexpr int kOffBarriers = kOffScaleB + kRawStages * kBScaleRowBlocks * kAtoms * 512;
 constexpr int kSmemBytes = kOffBarriers + 8 * (2 * kRawStages + 2 * kTileStages) + 1024;
 static_assert(kSmemBytes == 210096, "shared-memory layout differs from the lowering's");
-static_assert(kBM == 64 * kSlabs * kConsumers && kSlabs == 1 && kBN % kDecoderThreads == 0 && kBN <= 256 &&
-                  kBK % 64 == 0,
-              "tile shape: one m64 A slab per consumer warpgroup, whole B rows per decoder thread");
+static_assert(kBM == 64 * kSlabs * kConsumers && kSlabs == 1 && kBN == kDecoderThreads && kBK % 64 == 0,
+              "tile shape: one m64 A slab per consumer warpgroup, one B row per decoder thread");
 static_assert(kConsumers * 128 * (kConsumerRegs - kLaunchRegs) <= kDecoderThreads * (kLaunchRegs - kDecoderRegs),
               "the consumers' setmaxnreg.inc takes no more registers than the decoders' setmaxnreg.dec frees");
 
@@ -222,7 +221,7 @@ __device__ __forceinline__ void load_task(Task& task, const uint8_t* smem, uint3
     task.lo = *reinterpret_cast<const uint4*>(codes + lanes.code[0]);
     task.hi = *reinterpret_cast<const uint4*>(codes + lanes.code[1]);
   } else {
-    // row's 128-row scale block and its row in it (dtid + 128 t: block t, row dtid, with 128 decoder threads)
+    // row (= dtid, one task) lies in 128-row scale block row / 128, at its row row % 128
     const uint8_t* scales = smem + kOffScaleB + (slot * kBScaleRowBlocks + row / 128) * 512;
     task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(row % 128));
   }
