@@ -404,6 +404,9 @@ function gemmSteps(plan: GemmPlan): string[] {
       }
       if (L.decode === 'producer-b-register-a' || L.decode === 'producer2-b-register-a') {
         const two = L.decode === 'producer2-b-register-a';
+        const accumulateTwo =
+          `Accumulate: two wgmma.m64n${bn / 2}k16.f32.bf16.bf16 per k16 step (A from registers; the accumulators' ` +
+          `halves: one m64n${bn}k16 needs more registers than the ${L.launchRegs} of the launch share), `;
         return [
           head,
           `Producer-side B decode, A in consumer registers (tiling.decode '${L.decode}'): tile ${bm}x${bn}x${bk}, ` +
@@ -430,11 +433,8 @@ function gemmSteps(plan: GemmPlan): string[] {
             'wait until one group is left in flight and release the previous tile, decode the A of block k + 1 into ' +
             "the other set (released by that wait) and release its raw stage; at a tile's last K block wait for all, " +
             'release, store. The first K block of a tile starts with scale-d = 0.',
-          (two
-            ? `Accumulate: two wgmma.m64n${bn / 2}k16.f32.bf16.bf16 per k16 step (A from registers; the accumulators' ` +
-              `halves: one m64n${bn}k16 needs more registers than the ${L.launchRegs} of the launch share), fp32, ` +
-              'same products and K order as the '
-            : `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), fp32, same products and K order as the `) +
+          (two ? accumulateTwo : `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), `) +
+            'fp32, same products and K order as the ' +
             'other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16))' +
             `${bf16} (+ 0 turns a -0 sum into +0, as accumulating from +0 does).`,
           `Registers: ${L.launchRegs}/thread at launch (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); ` +

@@ -57,6 +57,9 @@
 // k + 1 is decoded into one while block k's wgmmas read the other. A raw stage is released once the decoders (B) and
 // the consumer warps (A) are done with it. Same dequantized values, K permutation and K order as the other sm_90a
 // GEMMs (NUMERICS §6.2).
+// This instance (tiling.decode 'producer2-b-register-a', bench/NOTES.md "Issue 16: two decoder warpgroups (h-pdr2)")
+// has two decoder warpgroups, each thread decoding one B row per K block (two independent decode chains per
+// scheduler), and launches 512 threads with 128 registers each: each k16 step is two m64n128k16 wgmmas.
 namespace qgen_gemm_nvfp4_bf16_128x256x64_pdr2_impl {
 
 constexpr const char* kKernelName = "gemm_nvfp4_bf16_128x256x64_pdr2";
@@ -392,6 +395,7 @@ __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar
 
 // One CTA: warpgroups 0 .. c - 1 decode their A slabs into registers, issue RS wgmmas and store; warpgroup c decodes
 // B (lanes 0 of its warps 0-2 issue the TMA loads). setmaxnreg moves registers from the decoders to the consumers.
+// Here warpgroups c and c + 1 decode B, one row per thread; lanes 0 of warps 0-2 of warpgroup c issue the loads.
 __global__ void __launch_bounds__(kThreads, kCtasPerSm)
 gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, const qgen_gemm_args args,
      const qgen_gemm_grid g) {
