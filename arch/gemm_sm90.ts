@@ -34,7 +34,8 @@ export interface Sm90GemmLayout {
    * 'producer-pipelined' (the same, the decoders' shared-memory loads a K block ahead of their decode), or
    * 'producer-cluster' (the pipelined decoder in 2-CTA clusters along M, each CTA decoding half of the shared B slab
    * into both CTAs' tiles), or 'producer-b-register-a' (the pipelined decoder for B only; the consumers decode their
-   * A slab into RS wgmma fragment registers). */
+   * A slab into RS wgmma fragment registers), or 'producer2-b-register-a' (the same with two decoder warpgroups,
+   * one B row per decoder thread). */
   decode: 'consumer' | ProducerDecode;
   /** Dequantized tiles in flight: 2 B tiles ('consumer', 'a'), the X ring ('b'), the A + B ring ('producer'). */
   tileStages: number;
@@ -235,11 +236,31 @@ export const SM90_PDP_DECODER_REGS = 88;
 /** setmaxnreg.dec of the decoders of 'producer-b-register-a' (templates/gemm_sm90_pdr.cu.hbs): B rows only, 18
  * registers of the next K block instead of 27 (its SASS uses fewer: test/gemm-pdr.test.ts). */
 export const SM90_PDR_DECODER_REGS = 72;
+/** setmaxnreg.dec of the decoders of 'producer2-b-register-a' (two decoder warpgroups, one B row per thread: 9
+ * registers of the next K block): 2 x 128 x 200 + 2 x 128 x 56 = 65536. ptxas spills at 40 / 216 and 48 / 208
+ * (bench/NOTES.md "Issue 16: two decoder warpgroups (h-pdr2)"; test/gemm-pdr2.test.ts reads its SASS). */
+export const SM90_PDR2_DECODER_REGS = 56;
 /** The producer-decode values of tiling.decode. */
-export type ProducerDecode = 'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a';
+export type ProducerDecode =
+  'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a' | 'producer2-b-register-a';
 /** Whether a tiling.decode value is one of the producer decodes (a decoder warpgroup; registerOperand 'a' only). */
 export function isProducerDecode(d: string | undefined): d is ProducerDecode {
-  return d === 'producer' || d === 'producer-pipelined' || d === 'producer-cluster' || d === 'producer-b-register-a';
+  return (
+    d === 'producer' ||
+    d === 'producer-pipelined' ||
+    d === 'producer-cluster' ||
+    d === 'producer-b-register-a' ||
+    d === 'producer2-b-register-a'
+  );
+}
+/** Whether a tiling.decode value decodes A into the consumers' RS wgmma registers and B in the decoder warpgroup(s)
+ * ('producer-b-register-a' with one decoder warpgroup, 'producer2-b-register-a' with two). */
+export function isRegisterADecode(d: string | undefined): d is 'producer-b-register-a' | 'producer2-b-register-a' {
+  return d === 'producer-b-register-a' || d === 'producer2-b-register-a';
+}
+/** Decoder threads of a producer decode: two warpgroups with 'producer2-b-register-a', one otherwise. */
+export function sm90PdDecoderThreads(d: ProducerDecode): number {
+  return d === 'producer2-b-register-a' ? 2 * SM90_PD_DECODER_THREADS : SM90_PD_DECODER_THREADS;
 }
 /** RS-form A fragment registers of a 'producer-b-register-a' consumer thread: two sets (the next K block's decoded
  * while the wgmmas read the current one) of 16 (64 rows x 64 K of bf16 over a warpgroup's 128 threads). */
@@ -266,7 +287,7 @@ export function sm90PdSmemBytes(
   const rawBn = decode === 'producer-cluster' ? bn / SM90_PDC_CLUSTER : bn;
   const raw = ((bm + rawBn) * bk) / 2 + (1 + Math.ceil(rawBn / 128)) * atoms * 512;
   const rawBarriers = (decode === 'producer' ? 1 : 2) * rawStages;
-  const tileRows = decode === 'producer-b-register-a' ? bn : bm + bn;
+  const tileRows = isRegisterADecode(decode) ? bn : bm + bn;
   return (
     SM90_PD_TILE_STAGES * tileRows * 128 * atoms + rawStages * raw + 8 * (rawBarriers + 2 * SM90_PD_TILE_STAGES) + 1024
   );
@@ -322,6 +343,15 @@ export function sm90PdLayout(
         `${SM90_PDC_CLUSTER} CTAs of a cluster decodes half of the B slab, one row per decoder thread; got ${bn})`,
     };
   }
+  // 'producer2-b-register-a': one B row per decoder thread, 256 decoder threads
+  if (decode === 'producer2-b-register-a' && bn !== 2 * SM90_PD_DECODER_THREADS) {
+    return {
+      field: 'ctaTile[1]',
+      message:
+        `must be ${2 * SM90_PD_DECODER_THREADS} with decode '${decode}' (its ${2 * SM90_PD_DECODER_THREADS} ` +
+        `decoder threads decode one B row each; got ${bn})`,
+    };
+  }
   if ((decode === 'producer-pipelined' || decode === 'producer-b-register-a') && bn % SM90_PD_DECODER_THREADS !== 0) {
     return {
       field: 'ctaTile[1]',
@@ -347,13 +377,20 @@ export function sm90PdLayout(
     };
   }
   const slabs = bm / 64 / consumers;
-  const threads = 128 * consumers + SM90_PD_DECODER_THREADS;
-  // 'producer-b-register-a': the consumers also hold two A fragment sets
-  const fragRegs = decode === 'producer-b-register-a' ? PDR_FRAGMENT_REGS : 0;
+  const decoderThreads = sm90PdDecoderThreads(decode);
+  const threads = 128 * consumers + decoderThreads;
+  // 'producer-b-register-a', 'producer2-b-register-a': the consumers also hold two A fragment sets
+  const fragRegs = isRegisterADecode(decode) ? PDR_FRAGMENT_REGS : 0;
   const need = roundUp8((slabs * bn) / 2 + fragRegs + PD_CONSUMER_OVERHEAD);
   const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages, decode);
   const decoderRegs =
-    decode === 'producer-b-register-a' ? SM90_PDR_DECODER_REGS : piped ? SM90_PDP_DECODER_REGS : SM90_PD_DECODER_REGS;
+    decode === 'producer2-b-register-a'
+      ? SM90_PDR2_DECODER_REGS
+      : decode === 'producer-b-register-a'
+        ? SM90_PDR_DECODER_REGS
+        : piped
+          ? SM90_PDP_DECODER_REGS
+          : SM90_PD_DECODER_REGS;
   let problem: { field: 'stages' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);
@@ -369,8 +406,8 @@ export function sm90PdLayout(
     }
     const warpsPerQuarter = Math.ceil(((threads / 32) * ctasPerSm) / 4);
     const launchRegs = Math.min(255, roundDown8(SM90_REGISTERS / 4 / (warpsPerQuarter * 32)));
-    // what the decoder warpgroup frees, shared by the consumer warpgroups (setmaxnreg counts are multiples of 8)
-    const freed = 128 * (launchRegs - decoderRegs);
+    // what the decoder warpgroup(s) free, shared by the consumer warpgroups (setmaxnreg counts are multiples of 8)
+    const freed = decoderThreads * (launchRegs - decoderRegs);
     const consumerRegs = Math.min(240, launchRegs + roundDown8(freed / (128 * consumers)));
     // the SS consumers fit the launch share; the fragment sets of 'producer-b-register-a' need the setmaxnreg share
     // (ptxas allocates the code after setmaxnreg.inc within it: its SASS reaches past the launch share)

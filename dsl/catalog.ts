@@ -397,6 +397,23 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         output: 'bf16',
       },
     ),
+    // _pdr with two decoder warpgroups, one B row per decoder thread (bench/NOTES.md "Issue 16: two decoder
+    // warpgroups (h-pdr2)"): two independent decode chains per scheduler instead of one; setmaxnreg 40 / 216.
+    gemm(
+      'gemm_nvfp4_bf16_128x256x64_pdr2',
+      {
+        ctaTile: [128, 256, 64],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer2-b-register-a',
+      },
+      {
+        doc: 'the _pdr GEMM with two B decoder warpgroups (one B row per decoder thread): 128x256',
+        output: 'bf16',
+      },
+    ),
     gemm(
       'gemm_nvfp4_bf16_pd',
       {

@@ -30,7 +30,8 @@ export interface GemmTunables {
   registerOperand: Tunable<RegisterOperand>;
   /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; 'producer-cluster':
    * the same in 2-CTA clusters [2, 1] sharing the B slab; 'producer-b-register-a': the decoder warpgroup B only, the
-   * consumers A into RS wgmma registers; with registerOperand 'a' only). */
+   * consumers A into RS wgmma registers; 'producer2-b-register-a': the same with two decoder warpgroups; with
+   * registerOperand 'a' only). */
   decode: Tunable<Decode>;
 }
 
@@ -52,7 +53,14 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     decode: {
       field: 'decode',
       doc: 'who dequantizes: consumer or decoder warpgroup',
-      values: ['consumer', 'producer', 'producer-pipelined', 'producer-cluster', 'producer-b-register-a'],
+      values: [
+        'consumer',
+        'producer',
+        'producer-pipelined',
+        'producer-cluster',
+        'producer-b-register-a',
+        'producer2-b-register-a',
+      ],
     },
   },
   sm_100a: {

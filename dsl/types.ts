@@ -141,9 +141,16 @@ export interface GemmTiling {
    * of the B slab and stores that half into both CTAs' tiles (distributed shared memory). 'producer-b-register-a':
    * the pipelined decoder for B only (a ring of bf16 B tiles); each consumer warpgroup decodes its A slab from the
    * raw stage into RS wgmma fragment registers, the next K block's while the current one's wgmmas run (ctaTile
-   * [128, 128 or 256, 64]). Same products and K order (NUMERICS §6.2); never changes results.
+   * [128, 128 or 256, 64]). 'producer2-b-register-a': the same with two decoder warpgroups, one B row of a K block
+   * per decoder thread (ctaTile [128, 256, 64]). Same products and K order (NUMERICS §6.2); never changes results.
    */
-  decode?: 'consumer' | 'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a';
+  decode?:
+    | 'consumer'
+    | 'producer'
+    | 'producer-pipelined'
+    | 'producer-cluster'
+    | 'producer-b-register-a'
+    | 'producer2-b-register-a';
 }
 
 export interface GemmSpec {

@@ -402,13 +402,21 @@ function gemmSteps(plan: GemmPlan): string[] {
           GEMM_SHAPES,
         ];
       }
-      if (L.decode === 'producer-b-register-a') {
+      if (L.decode === 'producer-b-register-a' || L.decode === 'producer2-b-register-a') {
+        const two = L.decode === 'producer2-b-register-a';
+        const accumulateTwo =
+          `Accumulate: two wgmma.m64n${bn / 2}k16.f32.bf16.bf16 per k16 step (A from registers; the accumulators' ` +
+          `halves: one m64n${bn}k16 needs more registers than the ${L.launchRegs} of the launch share), `;
         return [
           head,
           `Producer-side B decode, A in consumer registers (tiling.decode '${L.decode}'): tile ${bm}x${bn}x${bk}, ` +
             `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ` +
             `${L.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) (A decode into RS fragments, RS wgmma, ` +
-            'the epilogue) + a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).',
+            'the epilogue) + ' +
+            (two
+              ? "two decoder warpgroups (B only, one B row of a K block per thread; lanes 0 of the first one's " +
+                'warps 0-2 issue TMA).'
+              : 'a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).'),
           `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, codes with the TMA swizzle of ` +
             `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarrier full, raw ` +
             'empty: every decoder thread once it used the B registers it loaded from the stage, and lane 0 of every ' +
@@ -425,7 +433,8 @@ function gemmSteps(plan: GemmPlan): string[] {
             'wait until one group is left in flight and release the previous tile, decode the A of block k + 1 into ' +
             "the other set (released by that wait) and release its raw stage; at a tile's last K block wait for all, " +
             'release, store. The first K block of a tile starts with scale-d = 0.',
-          `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), fp32, same products and K order as the ` +
+          (two ? accumulateTwo : `Accumulate: wgmma.m64n${bn}k16.f32.bf16.bf16 (A from registers), `) +
+            'fp32, same products and K order as the ' +
             'other sm_90a tilings. Epilogue: out = f32((acc + 0) * f32(f32(tA * tB) * 2^16))' +
             `${bf16} (+ 0 turns a -0 sum into +0, as accumulating from +0 does).`,
           `Registers: ${L.launchRegs}/thread at launch (__launch_bounds__(${L.threads}, ${L.ctasPerSm})); ` +

@@ -4,6 +4,7 @@
 import type { AmaxPlan, DequantizePlan, GemmPlan, HadamardPlan, QuantizePlan } from '../lower/lower.ts';
 import type { GemmSpec, ScaleLayout } from '../dsl/types.ts';
 import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
+import { isRegisterADecode, sm90PdDecoderThreads } from '../arch/gemm_sm90.ts';
 
 export function layoutPolicy(layout: ScaleLayout): string {
   return layout === '128x4' ? 'qgen_layout_128x4' : 'qgen_layout_row_major';
@@ -179,9 +180,17 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
     case 'sm_90a': {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
-      // 'producer-b-register-a': A from the consumers' registers (RS), the first K block's scale-d a runtime 0
-      if (g.layout.decode === 'producer-b-register-a')
-        return { ...common, wgmmaFunction: wgmmaRsFunction(g.layout.bn, true) };
+      // 'producer-b-register-a' (one decoder warpgroup), 'producer2-b-register-a' (two): A from the consumers'
+      // registers (RS), the first K block's scale-d a runtime 0
+      if (isRegisterADecode(g.layout.decode)) {
+        const decoderThreads = sm90PdDecoderThreads(g.layout.decode);
+        const twoDecoders = decoderThreads > 128;
+        // 512 threads launch with 128 registers, under what ptxas needs for one m64n256k16 wgmma (C7602 asks for
+        // 158, checked against the launch share, not setmaxnreg's): the two decoder warpgroups' consumers issue
+        // two m64n128k16 wgmmas per k16 step, the accumulators' halves (the same products and K order per element)
+        const wgmmaN = twoDecoders ? g.layout.bn / 2 : g.layout.bn;
+        return { ...common, decoderThreads, twoDecoders, wgmmaN, wgmmaFunction: wgmmaRsFunction(wgmmaN, true) };
+      }
       if (g.layout.decode !== 'consumer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
       return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };
     }

@@ -3,6 +3,7 @@
 import Handlebars from 'handlebars';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { KernelPlan } from '../lower/lower.ts';
+import { isRegisterADecode } from '../arch/gemm_sm90.ts';
 import { STREAM_ELEMENT_SR, STREAM_SCALE_SR, STREAM_SIGNS, cudaF32 } from '../dsl/constants.ts';
 import { constantComment, loweringSteps } from './explain.ts';
 import { amaxFacts, dequantizeFacts, gemmFacts, hadamardFacts, quantizeFacts } from './facts.ts';
@@ -108,7 +109,8 @@ export function renderKernel(plan: KernelPlan): string {
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer') name += '_pd';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-pipelined') name += '_pdp';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-cluster') name += '_pdc';
-    if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-b-register-a') name += '_pdr';
+    // 'producer2-b-register-a' renders the _pdr template with two decoder warpgroups (render/facts.ts)
+    if (plan.gemm.arch === 'sm_90a' && isRegisterADecode(plan.gemm.layout.decode)) name += '_pdr';
   }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));
 }

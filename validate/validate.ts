@@ -587,6 +587,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
       'producer-pipelined',
       'producer-cluster',
       'producer-b-register-a',
+      'producer2-b-register-a',
     ] as const;
     if (oneOf(p, t, tp, 'decode', decodes) === undefined) return;
     if (arch !== 'sm_90a') {
@@ -598,7 +599,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
     if (t.decode !== 'consumer' && t.registerOperand === 'b') {
       const where =
-        t.decode === 'producer-b-register-a'
+        t.decode === 'producer-b-register-a' || t.decode === 'producer2-b-register-a'
           ? "B decoded into shared-memory tiles, A into the consumers' wgmma A registers"
           : 'both operands decoded into shared-memory tiles';
       p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (${where})`);

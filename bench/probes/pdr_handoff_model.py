@@ -6,7 +6,10 @@
 # every read checks the id it expects (a wgmma's operands at its issue and again at its completion), and a schedule
 # that stops making progress is reported as 'livelock' (a deadlock). Mutations (a missing consumer arrival, no
 # wait_group before a fragment set is rewritten, an arrival before the loaded codes are used) show that it can fail.
-# Usage: python3 bench/probes/pdr_handoff_model.py [schedules]
+# With --decoders 2 it models _pdr2 (bench/NOTES.md "Issue 16: two decoder warpgroups (h-pdr2)"): 8 decoder warps
+# (still only lanes 0 of warps 0-2 issue), raw_empty 256 + 8 and tile_full 256 arrivals; the mutation 'pdr-counts'
+# keeps _pdr's counts (128 + 8, 128) with 8 decoder warps and must be caught.
+# Usage: python3 bench/probes/pdr_handoff_model.py [schedules] [--decoders 1|2]
 import random
 import sys
 
@@ -22,13 +25,14 @@ class Bar:
 
 class Err(Exception): pass
 
-def run(R, ksteps, tiles, seed, mut=None):
+def run(R, ksteps, tiles, seed, mut=None, dwarps=4):
     rng = random.Random(seed)
     steps = ksteps * tiles
     T = 3
+    threads = 128 if mut == 'pdr-counts' else 32 * dwarps  # decoder threads the barriers count
     raw_full = [Bar(3) for _ in range(R)]
-    raw_empty = [Bar(128 + (0 if mut == 'no-consumer-arrive' else 8)) for _ in range(R)]
-    tile_full = [Bar(128) for _ in range(T)]
+    raw_empty = [Bar(threads + (0 if mut == 'no-consumer-arrive' else 8)) for _ in range(R)]
+    tile_full = [Bar(threads) for _ in range(T)]
     tile_empty = [Bar(8) for _ in range(T)]
     stage = {}  # (slot, part) -> block
     tile = {}   # (tslot, decoder warp) -> block
@@ -86,7 +90,7 @@ def run(R, ksteps, tiles, seed, mut=None):
             kset = step % 2
             more = step + 1 < steps
             yield from wait(tile_full[step % T], (step // T) & 1)
-            for d in range(4):
+            for d in range(dwarps):
                 if tile.get((step % T, d)) != step:
                     raise Err(f'cons {c} issue: tile {step % T} holds {tile.get((step % T, d))}')
             if frag[c][kset] != step: raise Err(f'cons {c} issue: set {kset} holds {frag[c][kset]} != {step}')
@@ -113,7 +117,7 @@ def run(R, ksteps, tiles, seed, mut=None):
             yield
         yield from wait_group(c, 0)
 
-    agents = [decoder(d) for d in range(4)] + [consumer(c) for c in range(2)]
+    agents = [decoder(d) for d in range(dwarps)] + [consumer(c) for c in range(2)]
     alive = list(range(len(agents)))
     guard = 0
     while alive or events:
@@ -133,7 +137,7 @@ def run(R, ksteps, tiles, seed, mut=None):
             else:
                 c = ev[1]
                 blk, ts, ks = groups[c].pop(0)
-                for d in range(4):
+                for d in range(dwarps):
                     if tile.get((ts, d)) != blk: raise Err(f'mma {c} block {blk}: tile {ts} now {tile.get((ts, d))}')
                 if frag[c][ks] != blk: raise Err(f'mma {c} block {blk}: set {ks} now {frag[c][ks]}')
         else:
@@ -141,26 +145,33 @@ def run(R, ksteps, tiles, seed, mut=None):
             except StopIteration: alive.remove(i)
     return True
 
-def trial(R, ksteps, tiles, seed, mut=None):
+def trial(R, ksteps, tiles, seed, mut=None, dwarps=4):
     try:
-        return run(R, ksteps, tiles, seed, mut)
+        return run(R, ksteps, tiles, seed, mut, dwarps)
     except (Err, AssertionError) as e:
         return str(e) or 'assert'
 
 if __name__ == '__main__':
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    argv = sys.argv[1:]
+    dw = 4
+    if '--decoders' in argv:
+        i = argv.index('--decoders')
+        dw = {'1': 4, '2': 8}[argv[i + 1]]
+        del argv[i:i + 2]
+    n = int(argv[0]) if argv else 2000
+    print(f'{dw} decoder warps ({32 * dw} decoder threads)')
     rng = random.Random(1)
     bad = 0
     for k in range(n):
         R, ks, tl = rng.choice([3, 4, 6, 8]), rng.randint(1, 6), rng.randint(1, 3)
-        r = trial(R, ks, tl, k)
+        r = trial(R, ks, tl, k, None, dw)
         if r is not True: bad += 1; print('FAIL', R, ks, tl, k, r)
     print(f'correct protocol: {n - bad}/{n} schedules clean')
-    stuck = sum(trial(2, rng.randint(2, 6), rng.randint(1, 3), 50000 + k) == 'livelock' for k in range(50))
+    stuck = sum(trial(2, rng.randint(2, 6), rng.randint(1, 3), 50000 + k, None, dw) == 'livelock' for k in range(50))
     print(f'stages = 2 (validation refuses it): deadlock in {stuck}/50 schedules')
-    for mut in ['no-consumer-arrive', 'no-wait', 'early-arrive']:
+    for mut in ['no-consumer-arrive', 'no-wait', 'early-arrive'] + (['pdr-counts'] if dw == 8 else []):
         caught = 0
         for k in range(2000):
             R, ks, tl = rng.choice([3, 4, 8]), rng.randint(2, 6), rng.randint(1, 3)
-            if trial(R, ks, tl, 10000 + k, mut) is not True: caught += 1
+            if trial(R, ks, tl, 10000 + k, mut, dw) is not True: caught += 1
         print(f'mutation {mut}: caught in {caught}/2000 schedules')
