@@ -1,6 +1,7 @@
 // Reading a generated kernel for tests and tools: the body of one of its functions, whether snippets appear in
 // order, and its sm_90a SASS (ptxas log, instruction lines, the decoders' setmaxnreg.dec) built through nvcc.ts.
-// Shared by test/gemm-pd, gemm-pdp, gemm-pdc and gemm-swap, which check hand-offs in the generated text and SASS.
+// Shared by test/gemm-pd, gemm-pdp, gemm-pdc, gemm-pdr, gemm-pdr2 and gemm-swap, which check hand-offs in the
+// generated text and SASS.
 import { execa } from 'execa';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -58,4 +59,24 @@ export async function sm90KernelSass(name: string): Promise<KernelSass> {
   const dealloc = lines.findIndex((l) => l.includes('USETMAXREG.DEALLOC'));
   const registers = Number(/Used (\d+) registers/.exec(built.log)?.[1] ?? NaN);
   return { lines, dealloc, registers, log: built.log };
+}
+
+/** true (and a line saying the SASS checks were skipped) when cuobjdump is not on PATH. */
+export async function skipWithoutCuobjdump(): Promise<boolean> {
+  if (await haveCuobjdump()) return false;
+  console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
+  return true;
+}
+
+/** What keeps a kernel's build from being clean, '' when nothing: a stack frame or spills, a register count other
+ * than `launchRegs`, a ptxas note matching `notes` (by default every C75xx: an injected warpgroup.wait, wgmmas
+ * serialised for registers or for a fragment written in flight), an instruction on local memory. */
+export function buildProblems(k: KernelSass, launchRegs: number, notes: RegExp = /C75\d\d/): string {
+  const problems = [
+    /0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads/.test(k.log) ? '' : 'stack frame or spills',
+    k.registers === launchRegs ? '' : `${k.registers} registers, not ${launchRegs}`,
+    notes.test(k.log) ? `ptxas note ${notes.exec(k.log)?.[0]}` : '',
+    k.lines.some((l) => /\b(LDL|STL)\b/.test(l)) ? 'local memory' : '',
+  ];
+  return problems.filter((x) => x !== '').join('; ');
 }
