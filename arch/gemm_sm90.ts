@@ -311,7 +311,11 @@ export function sm90PdLayout(
   if (bm !== SM90_PD_DECODER_THREADS) {
     return {
       field: 'ctaTile[0]',
-      message: `must be ${SM90_PD_DECODER_THREADS} with decode '${decode}' (one A row per decoder thread; got ${bm})`,
+      message: `must be ${SM90_PD_DECODER_THREADS} with decode '${decode}' (${
+        isRegisterADecode(decode)
+          ? 'two m64 consumer slabs, one 128-row A scale block per tile'
+          : 'one A row per decoder thread'
+      }; got ${bm})`,
     };
   }
   const piped = decode !== 'producer';

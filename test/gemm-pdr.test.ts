@@ -48,7 +48,9 @@ test("validate: 'producer-b-register-a' on sm_90a only, M = 128, K = 64, N = 128
   assert.equal(paths(base()), []);
   assert.equal(paths(withTiling({ ctaTile: [128, 128, 64], stages: 8 })), []);
   one(withTiling({ registerOperand: 'b' }), 'k.tiling.decode', "'producer-b-register-a' needs registerOperand 'a'");
+  // the reason names what M = 128 is for here (the decoders hold B rows only)
   one(withTiling({ ctaTile: [64, 256, 64], consumers: 1 }), 'k.tiling.ctaTile[0]', 'must be 128');
+  assert.match(paths(withTiling({ ctaTile: [64, 256, 64], consumers: 1 })).join('\n'), /128-row A scale block/);
   one(withTiling({ ctaTile: [128, 256, 128], stages: 4 }), 'k.tiling.ctaTile[2]', "must be 64 with decode 'producer-b");
   one(withTiling({ ctaTile: [128, 64, 64], stages: 4 }), 'k.tiling.ctaTile[1]', 'must be 128 or 256');
   one(withTiling({ consumers: 1, ctaTile: [128, 128, 64] }), 'k.tiling.consumers', "must be 2 with decode 'producer-b");
