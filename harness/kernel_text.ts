@@ -80,3 +80,22 @@ export function buildProblems(k: KernelSass, launchRegs: number, notes: RegExp =
   ];
   return problems.filter((x) => x !== '').join('; ');
 }
+
+/** '' when the SASS moves registers as a setmaxnreg split says: the decoders' USETMAXREG.DEALLOC to `decoderRegs`
+ * (the instruction at `dealloc`) and the consumers' USETMAXREG.TRY_ALLOC to `consumerRegs`; else what differs. */
+export function setmaxnregProblems(k: KernelSass, decoderRegs: number, consumerRegs: number): string {
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  const dec = `USETMAXREG.DEALLOC.CTAPOOL ${hex(decoderRegs)}`;
+  const inc = `USETMAXREG.TRY_ALLOC.CTAPOOL UP0, ${hex(consumerRegs)}`;
+  return [
+    k.dealloc > 0 && k.lines[k.dealloc].includes(dec) ? '' : `no ${dec} (found: ${k.lines[k.dealloc] ?? 'none'})`,
+    k.lines.some((l) => l.includes(inc)) ? '' : `no ${inc}`,
+  ]
+    .filter((x) => x !== '')
+    .join('; ');
+}
+
+/** The highest register number R<n> that `lines` name (-Infinity when none). */
+export function topRegister(lines: string[]): number {
+  return Math.max(...lines.flatMap((l) => [...l.matchAll(/\bR(\d+)\b/g)].map((m) => Number(m[1]))));
+}

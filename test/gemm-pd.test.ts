@@ -16,7 +16,14 @@ import { gemmFacts } from '../render/facts.ts';
 import { loweringSteps } from '../render/explain.ts';
 import { tunedGemmName } from '../dsl/naming.ts';
 import { SM90_BLOCK_SMEM, SM90_PD_DECODER_REGS, SM90_PD_TILE_STAGES, sm90PdSmemBytes } from '../arch/gemm_sm90.ts';
-import { functionBody, haveCuobjdump, outOfOrder, sm90KernelSass } from '../harness/kernel_text.ts';
+import {
+  functionBody,
+  haveCuobjdump,
+  outOfOrder,
+  setmaxnregProblems,
+  sm90KernelSass,
+  topRegister,
+} from '../harness/kernel_text.ts';
 
 const WIDE = 'gemm_nvfp4_bf16_128x256x64_pd';
 const NARROW = 'gemm_nvfp4_bf16_pd';
@@ -180,7 +187,8 @@ test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 
   }
   for (const name of [WIDE, NARROW]) {
     const L = layoutOf(catalogSpec(name, 'sm_90a') as GemmSpec);
-    const { lines, dealloc, registers, log } = await sm90KernelSass(name);
+    const k = await sm90KernelSass(name);
+    const { lines, dealloc, registers, log } = k;
     // ptxas must not inject a full wgmma wait of its own (C7517): it would serialise every K block
     assert.not.match(log, /C7517/, `${name}: ptxas injected a warpgroup.wait`);
     const fullWaits = lines.filter((l) => l.includes('WARPGROUP.DEPBAR.LE gsb0, 0x0'));
@@ -188,12 +196,7 @@ test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 
     assert.ok(dealloc > 0, `${name}: no setmaxnreg.dec`);
     // the launch allocation the setmaxnreg split is computed from (the launcher refuses any other build)
     assert.is(registers, L.launchRegs, `${name}: ptxas registers`);
-    const hex = (n: number) => `0x${n.toString(16)}`;
-    assert.ok(lines[dealloc].includes(`USETMAXREG.DEALLOC.CTAPOOL ${hex(L.decoderRegs)}`), lines[dealloc]);
-    assert.ok(
-      lines.some((l) => l.includes(`USETMAXREG.TRY_ALLOC.CTAPOOL UP0, ${hex(L.consumerRegs)}`)),
-      name,
-    );
+    assert.is(setmaxnregProblems(k, L.decoderRegs, L.consumerRegs), '', name);
     // the consumers' K loop: kAtoms * 4 HGMMAs of m64nN (one commit group), waited to <= 1 in flight
     const hgmma = lines.filter((l) => l.includes(`HGMMA.64x${L.bn}x16.F32.BF16`));
     assert.is(hgmma.length, (L.bk / 64) * 4 * L.slabs, name);
@@ -203,7 +206,7 @@ test('SASS: an async HGMMA group per K block, setmaxnreg, decoder registers, <= 
     );
     // the decoders never touch a register at or above their setmaxnreg.dec share
     const decoder = lines.slice(dealloc);
-    const top = Math.max(...decoder.flatMap((l) => [...l.matchAll(/\bR(\d+)\b/g)].map((m) => Number(m[1]))));
+    const top = topRegister(decoder);
     assert.ok(top < L.decoderRegs, `${name}: decoder uses R${top}, share ${L.decoderRegs}`);
     // the decode path of one K block: from the loop head (the raw_full wait) through the decoders' named barrier
     const head = decoder.findIndex((l) => /SYNCS\.PHASECHK\.TRANS64\.TRYWAIT P\d, \[UR\d+\+0x[0-9a-f]+\]/.test(l));

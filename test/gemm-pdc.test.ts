@@ -24,8 +24,10 @@ import {
   buildProblems,
   functionBody,
   outOfOrder,
+  setmaxnregProblems,
   skipWithoutCuobjdump,
   sm90KernelSass,
+  topRegister,
 } from '../harness/kernel_text.ts';
 
 const PDC = 'gemm_nvfp4_bf16_128x256x64_pdc';
@@ -194,13 +196,12 @@ test('SASS: no local memory, remote stores and cluster barriers in place, fewer 
   // three cluster barriers (start, the consumers' end, the decoders' end)
   assert.is(lines.filter((l) => /\bUCGABAR_ARV\b/.test(l)).length, 3);
   assert.is(lines.filter((l) => /\bUCGABAR_WAIT\b/.test(l)).length, 3);
-  assert.ok(dealloc > 0 && lines[dealloc].includes(`USETMAXREG.DEALLOC.CTAPOOL 0x${L.decoderRegs.toString(16)}`));
-  assert.ok(lines.some((l) => l.includes(`USETMAXREG.TRY_ALLOC.CTAPOOL UP0, 0x${L.consumerRegs.toString(16)}`)));
+  assert.is(setmaxnregProblems(sass, L.decoderRegs, L.consumerRegs), '');
   const consumer = lines.slice(0, dealloc);
   // the consumers' releases: local arrive, then the remote one (SYNCS.ARRIVE...RED on a shared::cluster address)
   assert.ok(consumer.filter((l) => /SYNCS\.ARRIVE\.TRANS64\.RED\.A1T0/.test(l)).length >= 1);
   const decoder = lines.slice(dealloc);
-  const top = Math.max(...decoder.flatMap((l) => [...l.matchAll(/\bR(\d+)\b/g)].map((m) => Number(m[1]))));
+  const top = topRegister(decoder);
   assert.ok(top < L.decoderRegs, `decoder uses R${top}, share ${L.decoderRegs}`);
   const p = decoderPath(decoder);
   assert.ok(p, 'decoder loop not found');

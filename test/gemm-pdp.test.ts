@@ -23,8 +23,10 @@ import {
   buildProblems,
   functionBody,
   outOfOrder,
+  setmaxnregProblems,
   skipWithoutCuobjdump,
   sm90KernelSass,
+  topRegister,
 } from '../harness/kernel_text.ts';
 
 const PDP = 'gemm_nvfp4_bf16_128x256x64_pdp';
@@ -209,10 +211,9 @@ test('SASS: no local memory, setmaxnreg 88/208, loads a K block ahead of their u
   const { lines, dealloc } = sass;
   assert.is(lines.filter((l) => l.includes('WARPGROUP.DEPBAR.LE gsb0, 0x0')).length, 2);
   assert.is(lines.filter((l) => l.includes('HGMMA.64x256x16.F32.BF16')).length, 4);
-  assert.ok(dealloc > 0 && lines[dealloc].includes(`USETMAXREG.DEALLOC.CTAPOOL 0x${L.decoderRegs.toString(16)}`));
-  assert.ok(lines.some((l) => l.includes(`USETMAXREG.TRY_ALLOC.CTAPOOL UP0, 0x${L.consumerRegs.toString(16)}`)));
+  assert.is(setmaxnregProblems(sass, L.decoderRegs, L.consumerRegs), '');
   const decoder = lines.slice(dealloc);
-  const top = Math.max(...decoder.flatMap((l) => [...l.matchAll(/\bR(\d+)\b/g)].map((m) => Number(m[1]))));
+  const top = topRegister(decoder);
   assert.ok(top < L.decoderRegs, `decoder uses R${top}, share ${L.decoderRegs}`);
   assert.not.ok(
     decoder.some((l) => l.includes('BAR.SYNC')),

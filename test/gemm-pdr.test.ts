@@ -23,8 +23,10 @@ import {
   buildProblems,
   functionBody,
   outOfOrder,
+  setmaxnregProblems,
   skipWithoutCuobjdump,
   sm90KernelSass,
+  topRegister,
 } from '../harness/kernel_text.ts';
 
 const PDR = 'gemm_nvfp4_bf16_128x256x64_pdr';
@@ -219,14 +221,17 @@ test('SASS: RS HGMMA on two register sets, no local memory or injected waits, se
   const sass = await sm90KernelSass(PDR);
   assert.is(buildProblems(sass, L.launchRegs), '');
   const { lines, dealloc } = sass;
-  const hex = (n: number) => `0x${n.toString(16)}`;
-  assert.ok(dealloc > 0 && lines[dealloc].includes(`USETMAXREG.DEALLOC.CTAPOOL ${hex(L.decoderRegs)}`));
-  assert.ok(lines.some((l) => l.includes(`USETMAXREG.TRY_ALLOC.CTAPOOL UP0, ${hex(L.consumerRegs)}`)));
-  const top = (ls: string[]) => Math.max(...ls.flatMap((l) => [...l.matchAll(/\bR(\d+)\b/g)].map((m) => Number(m[1]))));
+  assert.is(setmaxnregProblems(sass, L.decoderRegs, L.consumerRegs), '');
   const consumerLines = lines.slice(0, dealloc);
   const decoderLines = lines.slice(dealloc);
-  assert.ok(top(decoderLines) < L.decoderRegs, `decoder uses R${top(decoderLines)}, share ${L.decoderRegs}`);
-  assert.ok(top(consumerLines) < L.consumerRegs, `consumer uses R${top(consumerLines)}, share ${L.consumerRegs}`);
+  assert.ok(
+    topRegister(decoderLines) < L.decoderRegs,
+    `decoder uses R${topRegister(decoderLines)}, share ${L.decoderRegs}`,
+  );
+  assert.ok(
+    topRegister(consumerLines) < L.consumerRegs,
+    `consumer uses R${topRegister(consumerLines)}, share ${L.consumerRegs}`,
+  );
 
   // RS form: "HGMMA.64x256x16.F32.BF16 Rd, Ra, gdesc[URb], ..." (SS: "Rd, gdesc[URa], ..."); 4 per K block per
   // fragment set, the sets' A registers disjoint (the next K block's set is written while the other is read)

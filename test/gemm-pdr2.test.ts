@@ -23,8 +23,10 @@ import {
   buildProblems,
   functionBody,
   outOfOrder,
+  setmaxnregProblems,
   skipWithoutCuobjdump,
   sm90KernelSass,
+  topRegister,
 } from '../harness/kernel_text.ts';
 
 const PDR2 = 'gemm_nvfp4_bf16_128x256x64_pdr2';
@@ -182,15 +184,15 @@ test('SASS: 128 registers, no local memory or C75xx, setmaxnreg 56/200, 16 HGMMA
   const sass = await sm90KernelSass(PDR2);
   assert.is(buildProblems(sass, 128), '');
   const { lines, dealloc } = sass;
-  const hex = (n: number) => `0x${n.toString(16)}`;
-  assert.ok(dealloc > 0 && lines[dealloc].includes(`USETMAXREG.DEALLOC.CTAPOOL ${hex(L.decoderRegs)}`));
-  assert.ok(lines.some((l) => l.includes(`USETMAXREG.TRY_ALLOC.CTAPOOL UP0, ${hex(L.consumerRegs)}`)));
-  const top = (ls: string[]) => Math.max(...ls.flatMap((l) => [...l.matchAll(/\bR(\d+)\b/g)].map((m) => Number(m[1]))));
+  assert.is(setmaxnregProblems(sass, L.decoderRegs, L.consumerRegs), '');
   // the decoders' code runs from the dealloc to the last EXIT; after it lie the consumers' out-of-line wait retries
   const lastExit = lines.reduce((at, l, i) => (/\bEXIT\b/.test(l) ? i : at), -1);
   const decoderLines = lines.slice(dealloc, lastExit + 1);
-  assert.ok(top(decoderLines) < L.decoderRegs, `decoder uses R${top(decoderLines)}, share ${L.decoderRegs}`);
-  assert.ok(top(lines.slice(0, dealloc)) < L.consumerRegs, `consumer share ${L.consumerRegs}`);
+  assert.ok(
+    topRegister(decoderLines) < L.decoderRegs,
+    `decoder uses R${topRegister(decoderLines)}, share ${L.decoderRegs}`,
+  );
+  assert.ok(topRegister(lines.slice(0, dealloc)) < L.consumerRegs, `consumer share ${L.consumerRegs}`);
 
   // RS form, two per k16 step (B rows 0-127 and 128-255) on the same A registers; 8 per K block per fragment set
   const hgmma = lines.filter((l) => l.includes('HGMMA.'));
