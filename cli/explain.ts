@@ -166,7 +166,11 @@ function quantizeLines(spec: QuantizeSpec): Line[] {
       'output',
       `packed codes [rows, K/2] bytes, low index in bits 3:0 (§2.7); scales in the ${spec.scaleLayout} layout ` +
         `(§7)${mx ? '' : '; the fp32 tensor scale'}${
-          spec.outputs === 'nvfp4+bf16-plane' ? '; the bf16 plane [rows, K] = e2m1 * scale, no tensor scale (§6.6)' : ''
+          spec.outputs === 'nvfp4+bf16-plane'
+            ? '; the bf16 plane [rows, K] = e2m1 * scale, no tensor scale (§6.6)'
+            : spec.outputs === 'nvfp4+dequantized-plane'
+              ? '; the bf16 plane [rows, K] of the dequantized tensor, tensor scale included, from pass A (§6.7)'
+              : ''
         }`,
     ],
     [

@@ -79,10 +79,24 @@ function withPlane(spec: QuantizeSpec): QuantizeSpec {
   };
 }
 
+/** The same quantizer, also writing the dequantized bf16 plane from pass A (NUMERICS §6.7: tensor scale included, so
+ * the two-pass GEMM runs on it with alpha = 1); its name gains the `dqplane` token; dsl/recipes.ts
+ * dequantizedPlaneVariant finds it by spec. */
+function withDequantizedPlane(spec: QuantizeSpec): QuantizeSpec {
+  return {
+    ...structuredClone(spec),
+    name: `${spec.name}_dqplane`,
+    doc: `${spec.doc}; also writes the dequantized bf16 plane (pass A)`,
+    outputs: 'nvfp4+dequantized-plane',
+  };
+}
+
 export const CATALOG: readonly KernelSpec[] = [
   ...QUARTET2,
   // The same six, also writing the bf16 plane for the two-pass GEMM (NUMERICS §6.4, §6.6).
   ...QUARTET2.map(withPlane),
+  // The same six, also writing the dequantized plane in pass A (NUMERICS §6.7).
+  ...QUARTET2.map(withDequantizedPlane),
   // The paper's formulas (computed tensor scale, ceiling 256) for comparison with the one-pass kernels; the 4/6 one
   // is the X and W quantizer of the NVIDIA+4/6 recipe.
   quantize('nvidia46_x_46', {

@@ -3,7 +3,7 @@
 // default. Only a quantizer's first two tokens are not spec fields: the recipe it belongs to and the GEMM operand it
 // produces (a kernel shared by several roles is named after its first role in dsl/recipes.ts).
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
-//               [_<correction>][_<layout>][_plane]
+//               [_<correction>][_<layout>][_plane|_dqplane]
 //   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]]
 //               [_pd|_pdp|_pdc|_pdr|_pdr2] (the tile only where not the arch's default; swapab: tiling.registerOperand
 //               'b', the operands exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more
@@ -86,6 +86,12 @@ export const FIELD_TOKENS = {
     token: 'plane',
     doc: 'also writes the bf16 plane, NUMERICS §6.6 (default: NVFP4 only)',
   },
+  dqplane: {
+    field: 'outputs',
+    value: 'nvfp4+dequantized-plane',
+    token: 'dqplane',
+    doc: 'also writes the dequantized bf16 plane from pass A, NUMERICS §6.7 (default: NVFP4 only)',
+  },
 } as const;
 
 /** Scale-group tokens (a quantizer writes one only where it differs from its recipe's). */
@@ -129,6 +135,7 @@ export function quantizerName(recipe: RecipeTokenName, operand: OperandToken, s:
   optional('correction');
   optional('layout');
   optional('plane');
+  optional('dqplane');
   return t.join('_');
 }
 

@@ -4,7 +4,8 @@
 //   forward: Y  = GEMM(Q(X) [tokens, in], Q(W) [out, in])           (reduction over in)
 //   dX:      dX = GEMM(Q(E) [tokens, out], Q(W^T) [in, out])        (reduction over out)
 //   dW:      dW = GEMM(Q(E^T) [out, tokens], Q(X^T) [in, tokens])   (reduction over tokens)
-import type { Arch, KernelSpec, QuantizeSpec } from './types.ts';
+import type { Arch, KernelSpec, QuantizeOutputs, QuantizeSpec } from './types.ts';
+import { writesPlane } from './types.ts';
 import { catalogFor } from './catalog.ts';
 
 /** Where a backward operand that is the transpose of a forward tensor (W^T, X^T) comes from. */
@@ -101,27 +102,38 @@ function numericsKey(spec: QuantizeSpec): string {
 }
 
 /**
- * The catalog quantizer on `arch` that computes what `name` computes and also writes the bf16 plane (NUMERICS §6.6),
- * or null: found by spec (every numeric and tiling field equal, outputs 'nvfp4+bf16-plane'), so the pair cannot
- * drift apart. The torch layer's two-pass path quantizes with it and skips the separate dequantize pass.
+ * The catalog quantizer on `arch` that computes what `name` computes and also writes a bf16 plane of the given kind
+ * (NUMERICS §6.6 'nvfp4+bf16-plane', §6.7 'nvfp4+dequantized-plane'), or null: found by spec (every numeric and
+ * tiling field equal), so the pair cannot drift apart. The torch layer's two-pass path quantizes with it and skips
+ * the separate dequantize pass.
  */
-export function planeVariant(arch: Arch, name: string): string | null {
+function planeTwin(arch: Arch, name: string, outputs: QuantizeOutputs, token: string): string | null {
   const catalog = catalogFor(arch);
   const spec = catalog.find((s) => s.name === name);
-  if (!spec || spec.kind !== 'quantize' || spec.outputs === 'nvfp4+bf16-plane') return null;
+  if (!spec || spec.kind !== 'quantize' || writesPlane(spec.outputs)) return null;
   const key = numericsKey(spec);
-  const twins = catalog.filter(
-    (s) => s.kind === 'quantize' && s.outputs === 'nvfp4+bf16-plane' && numericsKey(s) === key,
-  );
+  const twins = catalog.filter((s) => s.kind === 'quantize' && s.outputs === outputs && numericsKey(s) === key);
   // Specs shared by two roles (X and W, W^T and X^T) have a twin each: prefer the one named after this kernel.
-  const found = twins.find((s) => s.name === `${name}_plane`) ?? twins[0];
+  const found = twins.find((s) => s.name === `${name}_${token}`) ?? twins[0];
   return found ? found.name : null;
+}
+
+/** The twin of quantizer `name` that also writes the bf16 plane without tensor scale (NUMERICS §6.6), or null. */
+export function planeVariant(arch: Arch, name: string): string | null {
+  return planeTwin(arch, name, 'nvfp4+bf16-plane', 'plane');
+}
+
+/** The twin of quantizer `name` that also writes the dequantized plane from pass A (NUMERICS §6.7), or null. */
+export function dequantizedPlaneVariant(arch: Arch, name: string): string | null {
+  return planeTwin(arch, name, 'nvfp4+dequantized-plane', 'dqplane');
 }
 
 /** The kernel names `qgen vendor` emits for `arch`: recipes (and their plane variants), GEMM tilings, support kernels. */
 export function vendoredKernelNames(arch: Arch, recipes: readonly LinearRecipe[] = RECIPES): string[] {
   const quantizers = recipes.flatMap(recipeKernels);
-  const planes = quantizers.map((n) => planeVariant(arch, n)).filter((n): n is string => n !== null);
+  const planes = quantizers
+    .flatMap((n) => [planeVariant(arch, n), dequantizedPlaneVariant(arch, n)])
+    .filter((n): n is string => n !== null);
   const gemms = GEMM_CHOICE[arch].map((g) => g.kernel);
   return [
     ...new Set([...quantizers, ...planes, ...gemms, ...Object.values(GEMM_SPLIT_CHOICE[arch]), ...SUPPORT_KERNELS]),

@@ -31,11 +31,19 @@ export type BlockShape = '1x16' | '16x16';
 export type InputFormat = 'bf16' | 'nvfp4';
 
 /**
- * What a quantizer writes: NVFP4 codes and scales (and the tensor scale), or also the bf16 plane of NUMERICS §6.6
- * (e2m1 * scale without the tensor scale, the operand of the two-pass GEMM, §6.4). NVFP4 (16-groups, E4M3) only.
+ * What a quantizer writes: NVFP4 codes and scales (and the tensor scale), and optionally a bf16 plane [rows, cols]
+ * beside them (NVFP4, 16-groups and E4M3 scales, only):
+ * - 'nvfp4+bf16-plane': e2m1 * scale without the tensor scale (NUMERICS §6.6), the two-pass GEMM's operand (§6.4);
+ * - 'nvfp4+dequantized-plane': the dequantized tensor, tensor scale included (§6.7; one-pass tensor scale only),
+ *   written by pass A, so the two-pass GEMM runs on it with alpha = 1.
  */
-export type QuantizeOutputs = 'nvfp4' | 'nvfp4+bf16-plane';
-export const QUANTIZE_OUTPUTS: readonly QuantizeOutputs[] = ['nvfp4', 'nvfp4+bf16-plane'];
+export type QuantizeOutputs = 'nvfp4' | 'nvfp4+bf16-plane' | 'nvfp4+dequantized-plane';
+export const QUANTIZE_OUTPUTS: readonly QuantizeOutputs[] = ['nvfp4', 'nvfp4+bf16-plane', 'nvfp4+dequantized-plane'];
+
+/** Whether a quantizer with these outputs writes a bf16 plane (and so takes the `plane` argument of qgen.h). */
+export function writesPlane(outputs: QuantizeOutputs | undefined): boolean {
+  return outputs === 'nvfp4+bf16-plane' || outputs === 'nvfp4+dequantized-plane';
+}
 
 /** Launch-shape knobs of a memory-bound kernel. They never change results (randomness is keyed logically). */
 export interface ElementwiseTiling {

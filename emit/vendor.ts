@@ -6,13 +6,15 @@
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Arch, KernelSpec } from '../dsl/types.ts';
+import type { Arch, KernelSpec, QuantizeOutputs } from '../dsl/types.ts';
+import { writesPlane } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import {
   GEMM_CHOICE,
   GEMM_SPLIT_CHOICE,
   RECIPES,
   planeVariant,
+  dequantizedPlaneVariant,
   recipeProblems,
   vendoredKernelNames,
   type LinearRecipe,
@@ -39,7 +41,8 @@ export function gencode(target: string): string {
 
 /**
  * The facts about one kernel that the Python side needs (shapes of outputs, dtypes, what the reference computes);
- * a quantizer's plane_kernel names its vendored plane-writing variant (dsl/recipes.ts planeVariant), or is null.
+ * a quantizer's plane_kernel and dequantized_plane_kernel name its vendored plane-writing variants (dsl/recipes.ts
+ * planeVariant, dequantizedPlaneVariant), or are null.
  */
 export function kernelFacts(
   k: ManifestKernel,
@@ -61,8 +64,11 @@ export function kernelFacts(
         input: s.input,
         transposed: s.transposedInput,
         random: s.rounding === 'sr' || s.rounding === 'ms-eden' || s.hadamard !== null,
-        plane: s.outputs === 'nvfp4+bf16-plane',
-        plane_kernel: arch === undefined ? null : planeKernelOf(arch, k.name, vendored),
+        plane: writesPlane(s.outputs),
+        // the plane is the dequantized tensor (NUMERICS §6.7, alpha 1 in the two-pass GEMM), not e2m1 * scale (§6.6)
+        dequantized_plane: s.outputs === 'nvfp4+dequantized-plane',
+        plane_kernel: arch === undefined ? null : twinOf(planeVariant(arch, k.name), vendored),
+        dequantized_plane_kernel: arch === undefined ? null : twinOf(dequantizedPlaneVariant(arch, k.name), vendored),
       };
     case 'gemm':
       return { ...base, output: s.output };
@@ -73,9 +79,8 @@ export function kernelFacts(
   }
 }
 
-function planeKernelOf(arch: Arch, name: string, vendored: ReadonlySet<string>): string | null {
-  const plane = planeVariant(arch, name);
-  return plane !== null && vendored.has(plane) ? plane : null;
+function twinOf(twin: string | null, vendored: ReadonlySet<string>): string | null {
+  return twin !== null && vendored.has(twin) ? twin : null;
 }
 
 /** A template of templates/vendor/, rendered by the project's one renderer (render/render.ts). */
@@ -144,7 +149,7 @@ function headerData(manifest: Manifest) {
     workspace: k.host.workspaceFunction ?? '',
     hasWorkspace: k.host.workspaceFunction !== null,
     requant: (k.spec as { input?: string }).input === 'nvfp4',
-    plane: (k.spec as { outputs?: string }).outputs === 'nvfp4+bf16-plane',
+    plane: writesPlane((k.spec as { outputs?: QuantizeOutputs }).outputs),
     transposed: (k.spec as { transposedInput?: boolean }).transposedInput === true,
   }));
   const gemms = byKind('gemm').map((k) => ({

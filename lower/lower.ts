@@ -16,6 +16,7 @@ import type {
   Rounding,
   ScaleLayout,
 } from '../dsl/types.ts';
+import { writesPlane } from '../dsl/types.ts';
 import { lowerGemm } from './gemm.ts';
 import type { Sm90GemmLayout } from '../arch/gemm_sm90.ts';
 import type { Sm100GemmLayout } from '../arch/gemm_sm100.ts';
@@ -99,7 +100,10 @@ export interface QuantizeFacts {
   load: LoadPath;
   scaleLayout: ScaleLayout;
   workspace: WorkspaceKind;
-  /** What the kernel writes; the bf16 plane (NUMERICS §6.6) comes from the quantize pass or from pass B (one-pass). */
+  /**
+   * What the kernel writes; the bf16 plane (NUMERICS §6.6) comes from the quantize pass or from pass B (one-pass),
+   * the dequantized plane (§6.7) from pass A, with pass B rewriting the groups pass A could not know.
+   */
   outputs: QuantizeOutputs;
   groupsPerThread: number;
   codeWords: number;
@@ -433,7 +437,10 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   const n = spec.hadamard ?? 0;
   const threads = spec.tiling.threadsPerBlock;
   const outputs: QuantizeOutputs = spec.outputs ?? 'nvfp4';
-  if (outputs === 'nvfp4+bf16-plane' && mx) throw new LoweringError(`${name}: the bf16 plane is NVFP4 only`);
+  if (writesPlane(outputs) && mx) throw new LoweringError(`${name}: the bf16 plane is NVFP4 only`);
+  if (outputs === 'nvfp4+dequantized-plane' && mode !== 'one-pass') {
+    throw new LoweringError(`${name}: the dequantized plane is written by a one-pass pass A (NUMERICS §6.7)`);
+  }
 
   const mapping = quantizeMapping(name, spec);
   const E = mapping.elemsPerThread;
@@ -454,7 +461,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       'qgen_hadamard.cuh',
       'qgen_quantize.cuh',
       'qgen_quantize_kernel.cuh',
-      ...(outputs === 'nvfp4+bf16-plane' ? ['qgen_dequantize.cuh', 'qgen_quantize_plane.cuh'] : []),
+      ...(writesPlane(outputs) ? ['qgen_dequantize.cuh', 'qgen_quantize_plane.cuh'] : []),
     ],
     constants: quantizeConstants(spec, mode),
     choices: { e2m1Rn, e2m1Sr: spec.rounding === 'sr' ? 'software' : null, e4m3Rn: mx ? null : 'hardware' },

@@ -92,3 +92,12 @@ export function bf16Plane(q: QuantizedTensor): Uint16Array {
   }
   return out;
 }
+
+/**
+ * The dequantized bf16 plane of an NVFP4 tensor (NUMERICS §6.7): bit patterns [rows, cols] of `bf16(xhat)`, xhat the
+ * binary32 dequantize of §6 with the tensor scale; what a quantizer with outputs 'nvfp4+dequantized-plane' writes.
+ */
+export function dequantizedPlane(q: QuantizedTensor): Uint16Array {
+  if (q.scaleFormat !== 'e4m3') throw new Error('dequantizedPlane: the plane is NVFP4 only (NUMERICS §6.7)');
+  return Uint16Array.from(dequantize(q), (v) => f32ToBf16Bits(v));
+}

@@ -78,15 +78,21 @@ function quantizeLaunchWords(plan: QuantizePlan, launch: KernelLaunch): { reads:
   const mode = plan.quantize.tensorScale;
   const input = quantizeInput(plan);
   const plane = plan.quantize.outputs === 'nvfp4+bf16-plane' ? ', bf16 plane (§6.6)' : '';
+  const dq = plan.quantize.outputs === 'nvfp4+dequantized-plane';
   switch (launch.role) {
     case 'amax-pass':
       return { reads: input, writes: 'workspace max word (atomicMax)' };
     case 'pass-a':
-      return { reads: input, writes: 'codes, bf16 proxies (workspace), workspace max word (atomicMax)' };
+      return {
+        reads: input,
+        writes:
+          `codes, ${dq ? 'dequantized plane from the proxies (§6.7), ' : ''}bf16 proxies (workspace), ` +
+          'workspace max word (atomicMax)',
+      };
     case 'pass-b':
       return {
-        reads: `bf16 proxies, max word${plane ? ', codes' : ''}`,
-        writes: `${scaleWrites(plan)}, tensor_scale${plane}`,
+        reads: `bf16 proxies, max word${plane ? ', codes' : ''}${dq ? ', codes of the groups it rewrites' : ''}`,
+        writes: `${scaleWrites(plan)}, tensor_scale${plane}${dq ? ', plane of the groups pass A could not know' : ''}`,
       };
     default:
       return {

@@ -2,7 +2,7 @@
 // spellings of the plan's choices (policy types, calls, launch bounds) live here and in the templates, nowhere in
 // lower/.
 import type { AmaxPlan, DequantizePlan, GemmPlan, HadamardPlan, QuantizePlan } from '../lower/lower.ts';
-import type { GemmSpec, ScaleLayout } from '../dsl/types.ts';
+import type { GemmSpec, QuantizeOutputs, ScaleLayout } from '../dsl/types.ts';
 import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
 import { isRegisterADecode, sm90PdDecoderThreads } from '../arch/gemm_sm90.ts';
 
@@ -45,6 +45,13 @@ function roundingPolicy(plan: QuantizePlan): string {
 }
 
 /** The policy types of runtime/qgen_quantize_kernel.cuh that the plan selects, and the numbers the template shows. */
+/** The output policy of runtime/qgen_quantize_kernel.cuh (qgen_quantize_plane.cuh) per spec outputs. */
+const OUTPUT_POLICY: Record<QuantizeOutputs, string> = {
+  nvfp4: 'qgen_output_nvfp4',
+  'nvfp4+bf16-plane': 'qgen_output_nvfp4_plane',
+  'nvfp4+dequantized-plane': 'qgen_output_nvfp4_dequantized_plane',
+};
+
 export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
   const q = plan.quantize;
   return {
@@ -64,7 +71,8 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     orderPolicy: ORDER_POLICY[plan.mapping.order],
     roundingPolicy: roundingPolicy(plan),
     rotationPolicy: q.rotation > 0 ? 'qgen_rotation_hadamard' : 'qgen_rotation_none',
-    outputPolicy: q.outputs === 'nvfp4+bf16-plane' ? 'qgen_output_nvfp4_plane' : 'qgen_output_nvfp4',
+    outputPolicy: OUTPUT_POLICY[q.outputs],
+    // pass B writes the whole plane (§6.6 one-pass), so its grid is sized by its own occupancy
     planeOutput: q.outputs === 'nvfp4+bf16-plane',
     blocksPerSm: plan.blocksPerSm,
     launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,

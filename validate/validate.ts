@@ -417,10 +417,18 @@ function checkQuantize(p: Problems, s: Obj, path: string): void {
 
   // The bf16 plane (NUMERICS §6.6) is e2m1 * E4M3 scale: NVFP4 only (an MXFP4 UE8M0 scale reaches 2^127, beyond
   // what the exactness argument covers, and no GEMM takes MXFP4 planes).
-  if (outputs === 'nvfp4+bf16-plane' && group === 32) {
+  if ((outputs === 'nvfp4+bf16-plane' || outputs === 'nvfp4+dequantized-plane') && group === 32) {
     p.add(
       `${path}.outputs`,
-      `'nvfp4+bf16-plane' requires scaleGroup size 16 (NVFP4, E4M3 scales; NUMERICS §6.6); ` + `use 'nvfp4'`,
+      `'${outputs}' requires scaleGroup size 16 (NVFP4, E4M3 scales; NUMERICS §6.6, §6.7); ` + `use 'nvfp4'`,
+    );
+  }
+  // The dequantized plane (§6.7) is pass A's: only a one-pass tensor scale has a pass A that lacks the final scale.
+  if (outputs === 'nvfp4+dequantized-plane' && tensorScale !== undefined && tensorScale !== 'one-pass') {
+    p.add(
+      `${path}.outputs`,
+      `'nvfp4+dequantized-plane' requires tensorScale 'one-pass' (NUMERICS §6.7); got '${tensorScale}': ` +
+        `use 'nvfp4+bf16-plane'`,
     );
   }
 

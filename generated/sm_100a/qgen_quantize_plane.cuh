@@ -1,4 +1,6 @@
-// qgen_quantize_plane.cuh — the bf16 plane a quantizer with outputs 'nvfp4+bf16-plane' writes beside its codes and
+// qgen_quantize_plane.cuh — the bf16 planes a quantizer writes beside its codes and scales. First the plane of
+// outputs 'nvfp4+bf16-plane' (NUMERICS §6.6); the dequantized plane of 'nvfp4+dequantized-plane' (§6.7) follows.
+// The §6.6 plane a quantizer with outputs 'nvfp4+bf16-plane' writes beside its codes and
 // scales (NUMERICS §6.6): plane[i] = bf16(e2m1(code i) * e4m3(scale of i's group)), no tensor scale. The product is
 // exact in binary32 and in bf16 (§6.6), so this equals qgen_dequantize with t = 1 bit for bit. Config::Output of
 // runtime/qgen_quantize_kernel.cuh selects qgen_output_nvfp4_plane; the plane is written where the group's final
@@ -11,9 +13,10 @@
 #include "qgen_segment.cuh"
 #include "qgen_store_row.cuh"
 #include "qgen_dequantize.cuh"
+#include "qgen_quantize.cuh"
 
 struct qgen_output_nvfp4_plane {
-  static constexpr bool kPlane = true;
+  static constexpr bool kPlane = true, kDequantizedPlane = false;
 
   // A segment's kElems plane values from its 16-groups' codes and scale bytes (quantize pass).
   template <class C>
@@ -39,6 +42,58 @@ struct qgen_output_nvfp4_plane {
   // runtime/qgen_quantize_kernel.cuh qgen_one_pass_finalize_plane).
   __device__ __forceinline__ static uint4 piece(uint32_t word, uint32_t scale) {
     return qgen_nvfp4_bf16_piece(word, qgen_bf16x2_of_e4m3(scale));
+  }
+};
+
+// outputs 'nvfp4+dequantized-plane' (NUMERICS §6.7, one-pass only): the plane of the dequantized tensor, tensor
+// scale included. Pass A writes bf16(e2m1 * c_g) from the group's proxy c_g; pass B keeps a group where that is the
+// definition's value and rewrites it from the codes where it is not (zero groups, E4M3-subnormal or twice-rounded
+// scales, proxies outside [2^-120, 2^120]).
+struct qgen_output_nvfp4_dequantized_plane {
+  static constexpr bool kPlane = false, kDequantizedPlane = true;
+
+  // Pass A: a segment's plane values from its groups' codes and proxies (c_g as bf16 bits, qgen_quantize_pass's
+  // `stored`): one exact-when-kept bf16 multiply per pair, two 16-byte stores per group.
+  template <class C>
+  __device__ __forceinline__ static void store_pass_a(const qgen_quantize_args& args, int64_t cols, qgen_segment s,
+                                                      const uint2 (&codes)[C::kCodeWords],
+                                                      const uint32_t (&proxy)[C::kGroupsPerThread]) {
+    static_assert(C::kGroupSize == 16 && C::kCodeWords == C::kGroupsPerThread, "the plane is NVFP4 only");
+    uint4* const p = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + s.row * cols + s.k0);
+#pragma unroll
+    for (int g = 0; g < C::kGroupsPerThread; ++g) {
+      if (s.k0 + 16 * g >= cols) break;
+      const uint32_t c2 = proxy[g] * 0x10001u;  // (c_g, c_g) as bf16x2
+      p[2 * g] = qgen_nvfp4_bf16_piece(codes[g].x, c2);
+      p[2 * g + 1] = qgen_nvfp4_bf16_piece(codes[g].y, c2);
+    }
+  }
+
+  // Pass B, group `group` of row `row` with its final scale byte and its proxy: pass A's 16 values stand iff
+  // 2^-120 <= c_g <= 2^120 and f32(e4m3(scale) * t) == c_g (then s_g * t = c_g exactly, §6.7); otherwise they are
+  // rewritten as bf16(f32(f32(e2m1 * scale) * t)) from the group's codes (8 bytes read, 32 written).
+  template <class C>
+  __device__ __forceinline__ static void finalize_group(const qgen_quantize_args& args, int64_t row, int64_t group,
+                                                        uint32_t scale, uint32_t proxy_bf16, float t) {
+    const float c = qgen_proxy_value(proxy_bf16);
+    if (c >= 0x1p-120f && c <= 0x1p120f && qgen_mul(qgen_e4m3_value(scale), t) == c) return;
+    const int64_t cols = args.cols;
+    const uint2 w = __ldg(reinterpret_cast<const uint2*>(args.codes + row * (cols / 2) + group * 8));
+    uint4* const p = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + row * cols + group * 16);
+    p[0] = dequantized_piece(w.x, scale, t);
+    p[1] = dequantized_piece(w.y, scale, t);
+  }
+
+ private:
+  // 8 values of one code word by the definition (§6's dequantize, then bf16 RNE).
+  __device__ __forceinline__ static uint4 dequantized_piece(uint32_t word, uint32_t scale, float t) {
+    float y[8];
+    qgen_dequantize_nvfp4_8(word, scale, t, y);
+    uint32_t h[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      h[i] = qgen_f32_to_bf16_bits(y[2 * i]) | (static_cast<uint32_t>(qgen_f32_to_bf16_bits(y[2 * i + 1])) << 16);
+    return make_uint4(h[0], h[1], h[2], h[3]);
   }
 };
 

@@ -9,7 +9,7 @@
 //   Config::Rounding  qgen_rounding_rtn | _sr | _four_six | _ms_eden<per128> | _mx_rtn | _mx_sr (§5.3-§5.8)
 //   Config::Rotation  qgen_rotation_none | qgen_rotation_hadamard (§4)
 //   Config::Output    qgen_output_nvfp4 (codes and scales) | qgen_output_nvfp4_plane (qgen_quantize_plane.cuh:
-//                     also the bf16 plane of §6.6)
+//                     also the bf16 plane of §6.6) | qgen_output_nvfp4_dequantized_plane (also the plane of §6.7)
 //   Config::E2M1, Config::ScaleLayout (qgen_e2m1.cuh, qgen_layout.cuh)
 #pragma once
 #include <cstdint>
@@ -110,7 +110,7 @@ struct qgen_mode_none {
 // Outputs: codes and scales only; qgen_output_nvfp4_plane (qgen_quantize_plane.cuh) also writes the bf16 plane.
 
 struct qgen_output_nvfp4 {
-  static constexpr bool kPlane = false;
+  static constexpr bool kPlane = false, kDequantizedPlane = false;
   template <class C, class Codes, class Scales>
   __device__ __forceinline__ static void store(const qgen_quantize_args&, qgen_segment, const Codes&, const Scales&) {}
 };
@@ -652,6 +652,7 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
           qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, cols)] = static_cast<uint16_t>(stored[g]);
           local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
         }
+        if constexpr (C::Output::kDequantizedPlane) C::Output::template store_pass_a<C>(args, cols, s, codes, stored);
       } else {
         qgen_store_scales<C>(args, s, stored);
       }
@@ -812,6 +813,13 @@ __device__ __forceinline__ void qgen_one_pass_finalize_blocked(const qgen_quanti
       const uint32_t s2 = qgen_finalize_group<C>(words[2 * j + 1] & 0xFFFFu, t, inv_t, args, g + 2);
       const uint32_t s3 = qgen_finalize_group<C>(words[2 * j + 1] >> 16, t, inv_t, args, g + 3);
       *reinterpret_cast<uint32_t*>(block + 512 * j) = s0 | (s1 << 8) | (s2 << 16) | (s3 << 24);
+      if constexpr (C::Output::kDequantizedPlane) {
+        const int64_t group = 16 * c + 4 * j;  // of the row
+        C::Output::template finalize_group<C>(args, row, group, s0, words[2 * j] & 0xFFFFu, t);
+        C::Output::template finalize_group<C>(args, row, group + 1, s1, words[2 * j] >> 16, t);
+        C::Output::template finalize_group<C>(args, row, group + 2, s2, words[2 * j + 1] & 0xFFFFu, t);
+        C::Output::template finalize_group<C>(args, row, group + 3, s3, words[2 * j + 1] >> 16, t);
+      }
     }
   }
 }
@@ -841,6 +849,15 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
       uint32_t scale[QGEN_FINALIZE_GROUPS];
       qgen_finalize_step_scales<C>(args, proxy, i0, groups, t, inv_t, scale);
       qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
+      if constexpr (C::Output::kDequantizedPlane) {
+#pragma unroll
+        for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) {
+          if (i0 + j >= groups) break;
+          int64_t row, group;
+          qgen_divmod(i0 + j, groups_per_row, row, group);
+          C::Output::template finalize_group<C>(args, row, group, scale[j], proxy[i0 + j], t);
+        }
+      }
     }
   }
 }
@@ -887,7 +904,7 @@ inline qgen_status qgen_quantize_check(const qgen_quantize_args& a) {
   QGEN_REQUIRE(a.codes != nullptr && qgen_aligned16(a.codes),
                "codes is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer");
   QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
-  if constexpr (C::Output::kPlane)
+  if constexpr (C::Output::kPlane || C::Output::kDequantizedPlane)
     QGEN_REQUIRE(a.plane != nullptr && qgen_aligned16(a.plane),
                  "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer, bf16 [rows, cols]");
   if constexpr (C::Mode::kTensorScale)

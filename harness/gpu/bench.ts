@@ -2,6 +2,7 @@
 // events (median of `reps` launches, buffers rotated so the working set exceeds the L2) against a device-to-device
 // copy that moves the same bytes (its input read once plus its outputs written once), in the same run.
 import type { KernelSpec } from '../../dsl/types.ts';
+import { writesPlane } from '../../dsl/types.ts';
 import { scaleBytes } from '../../reference/layout.ts';
 import { GpuRunner, median, type BufferArg } from './client.ts';
 import type { RunResults } from './results.ts';
@@ -41,7 +42,7 @@ export function benchBuffers(spec: KernelSpec, rows: number, cols: number): Buff
         spec.tensorScale === 'caller'
           ? { size: 4, data: new Uint8Array(new Float32Array([1 / 512]).buffer) }
           : { size: 4 };
-      const plane: BufferArg[] = spec.outputs === 'nvfp4+bf16-plane' ? [{ size: rows * cols * 2 }] : [];
+      const plane: BufferArg[] = writesPlane(spec.outputs) ? [{ size: rows * cols * 2 }] : [];
       if (spec.input === 'nvfp4') {
         // The input tensor is [cols, rows] quantized along rows, its scales in the kernel's layout (qgen.h).
         return [

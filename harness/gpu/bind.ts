@@ -6,7 +6,7 @@
 // Buffer order per kind (the runner passes them as void*[] to the adapters):
 //   quantize, bf16 input : x, codes, scales, tensor_scale
 //   quantize, NVFP4 input: in_codes, in_scales, in_tensor_scale, codes, scales, tensor_scale
-//   (a quantizer with outputs 'nvfp4+bf16-plane' takes one more: plane, bf16 [rows, cols]; NUMERICS §6.6)
+//   (a quantizer that writes a bf16 plane takes one more: plane, bf16 [rows, cols]; NUMERICS §6.6, §6.7)
 //   dequantize           : codes, scales, tensor_scale, y
 //   hadamard             : x, y
 //   amax                 : x, amax
@@ -15,6 +15,7 @@
 // Seeds (NUMERICS §3.2): a quantizer gets seed (stochastic rounding) and sign_seed (Hadamard signs); a Hadamard
 // kernel gets sign_seed as its seed, so that it rotates like a quantizer given the same sign_seed.
 import type { KernelSpec } from '../../dsl/types.ts';
+import { writesPlane } from '../../dsl/types.ts';
 import { renderTemplate } from '../../render/render.ts';
 
 export function bufferNames(spec: KernelSpec): string[] {
@@ -25,7 +26,7 @@ export function bufferNames(spec: KernelSpec): string[] {
         'codes',
         'scales',
         'tensor_scale',
-        ...(spec.outputs === 'nvfp4+bf16-plane' ? ['plane'] : []),
+        ...(writesPlane(spec.outputs) ? ['plane'] : []),
       ];
     case 'dequantize':
       return ['codes', 'scales', 'tensor_scale', 'y'];
@@ -53,7 +54,7 @@ function dispatchKernel(spec: KernelSpec) {
     bufferCount: names.length,
     buffer: Object.fromEntries(names.map((n, i) => [n, i])),
     nvfp4Input: spec.kind === 'quantize' && spec.input === 'nvfp4',
-    plane: spec.kind === 'quantize' && spec.outputs === 'nvfp4+bf16-plane',
+    plane: spec.kind === 'quantize' && writesPlane(spec.outputs),
   };
 }
 

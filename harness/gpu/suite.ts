@@ -7,9 +7,10 @@ import fc from 'fast-check';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GemmSpec, KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
+import { writesPlane } from '../../dsl/types.ts';
 import { targetValue } from '../../dsl/constants.ts';
 import { quantize, requantize } from '../../reference/quantize.ts';
-import { dequantize, amax, bf16Plane } from '../../reference/dequantize.ts';
+import { dequantize, amax, bf16Plane, dequantizedPlane } from '../../reference/dequantize.ts';
 import { rhtRows, signVector } from '../../reference/hadamard.ts';
 import { splitSeed } from '../../reference/philox.ts';
 import { f32ToBf16Bits } from '../../reference/fp32.ts';
@@ -28,6 +29,7 @@ import {
   compareBuffers,
   type CaseParams,
   type Compare,
+  type Regime,
 } from './cases.ts';
 import type { BuiltRunner } from './build.ts';
 import { gemmBuffers, gemmOperands, runGemmSuite } from './gemm_suite.ts';
@@ -92,8 +94,14 @@ export function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       const want = deviceBytes(q, spec.scaleLayout);
       const tsBuf: BufferArg =
         tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
-      // A plane-writing quantizer (NUMERICS §6.6) also writes bf16(e2m1 * scale) for every element, compared as bf16.
-      const plane = spec.outputs === 'nvfp4+bf16-plane' ? new Uint8Array(bf16Plane(q).buffer) : null;
+      // A plane-writing quantizer also writes bf16(e2m1 * scale) (NUMERICS §6.6) or bf16 of the dequantized value
+      // (§6.7) for every element, compared as bf16.
+      const planeBits = !writesPlane(spec.outputs)
+        ? null
+        : spec.outputs === 'nvfp4+dequantized-plane'
+          ? dequantizedPlane(q)
+          : bf16Plane(q);
+      const plane = planeBits ? new Uint8Array(planeBits.buffer) : null;
       return {
         buffers: [
           ...inputs,
@@ -226,6 +234,18 @@ export function wholeChunksCase(spec: KernelSpec, dataSeed: number): CaseParams 
   };
 }
 
+/** The regimes whose groups pass B of a dequantized-plane quantizer rewrites (NUMERICS §6.7), on a shape that takes
+ * pass B's blocked path (K in whole 256-column chunks) and on one that does not. */
+export function dequantizedPlaneCases(spec: KernelSpec): CaseParams[] {
+  const blocked = wholeChunksCase(spec, 31);
+  const m = colsMultiple(spec);
+  const general = { ...blocked, rows: blocked.rows - 16, cols: 3 * m }; // 3 m is never a multiple of 256
+  const regimes: Regime[] = ['mixed-rows', 'zero-rows', 'specials', 'tiny', 'huge'];
+  return [blocked, general].flatMap((shape, i) =>
+    regimes.map((regime, j) => ({ ...shape, regime, dataSeed: 40 + 10 * i + j })),
+  );
+}
+
 /**
  * Runs one case on the GPU; null when every output equals the reference bit for bit, else what differed. Also qgen
  * tune's bit-exact check of a quantizer launch shape (harness/gpu/tune.ts), which passes `prep` computed once per
@@ -327,6 +347,19 @@ export async function runSuite(
     cases++;
     lines.push(`${problem ? 'FAIL' : 'PASS'} ${spec.name} ${p.rows}x${p.cols}${problem ? `: ${problem}` : ''}`);
     process.stderr.write(lines[lines.length - 1] + '\n');
+    // The dequantized plane (NUMERICS §6.7): pass B's rewrite of the groups pass A could not know (zero groups,
+    // E4M3-subnormal scales, extreme proxies, non-finite inputs) in every regime that makes them, on pass B's
+    // blocked path and on its general one.
+    if (spec.kind === 'quantize' && spec.outputs === 'nvfp4+dequantized-plane') {
+      for (const c of dequantizedPlaneCases(spec)) {
+        const bad = await runCase(runner, spec, c, 0xa5);
+        if (bad) failed++;
+        else passed++;
+        cases++;
+        lines.push(`${bad ? 'FAIL' : 'PASS'} ${spec.name} ${c.rows}x${c.cols} ${c.regime}${bad ? `: ${bad}` : ''}`);
+        process.stderr.write(lines[lines.length - 1] + '\n');
+      }
+    }
   }
   if (opts.gridCap) {
     // One large case per kernel: each thread of the capped grid handles several work items.

@@ -73,15 +73,14 @@ def _pad_rows(t, multiple):
     return F.pad(t, (0, 0, 0, pad)) if pad else t
 
 
-# The two-pass GEMM (NUMERICS §6.4) on planes the quantizers write (§6.6): in mode 'planes' (QGEN_GEMM=planes: every
-# GEMM two-pass) and in mode 'tuned' with QGEN_PLANES=1 (default 0), where both operands of a GEMM of the layer come
-# from quantizers with a plane-writing twin (G.KERNELS[k]['plane_kernel']; Quartet II's) and the GEMM runs two-pass,
-# the twins quantize them and C = gemm_bf16_planes(plane A, plane B, tA * tB): the same bits as Q.gemm_two_pass
-# without its dequantize passes. Not the default: since the plane pass B took the bandwidth form it is predicted
-# within a few percent of pass B + dequantize (bench/NOTES.md "Issue 15/16: bandwidth-form dequantize and plane
-# pass B"); at 5fdbc6c, before that form, planes measured slower. Otherwise (mode 'two-pass' or 'fused', other
-# recipes, an FSDP2-gathered weight) the GEMM runs as before. The planes are transient: made right before their
-# GEMM and freed right after it; only NVFP4 tensors are saved.
+# The two-pass GEMM (NUMERICS §6.4) on planes the quantizers write: in mode 'planes' (QGEN_GEMM=planes: every GEMM
+# two-pass) and in mode 'tuned' with QGEN_PLANES=1 (the default), where both operands of a GEMM of the layer come from
+# quantizers with a plane-writing twin (Q.plane_kernel; Quartet II's) and the GEMM runs two-pass, the twins quantize
+# them and C = gemm_bf16_planes(plane A, plane B, alpha). The twins are those of Q.plane_kind(): 'dequantized'
+# (default, §6.7: pass A writes the dequantized tensor, alpha = 1) or 'bf16' (§6.6: pass B writes e2m1 * scale,
+# alpha = tA * tB). The same bits as Q.gemm_two_pass without its dequantize passes (§6.7 says when). Otherwise (mode
+# 'two-pass' or 'fused', other recipes, an FSDP2-gathered weight) the GEMM runs as before. The planes are transient:
+# made right before their GEMM and freed right after it; only NVFP4 tensors are saved.
 def _uses_planes(m, n, k, device, *kernels):
     if not Q.layer_planes() or any(kernel is None or Q.plane_kernel(kernel) is None for kernel in kernels):
         return False
@@ -89,17 +88,22 @@ def _uses_planes(m, n, k, device, *kernels):
 
 
 def _quantize_planed(x, kernel, seeds):
-    """(NVFP4, plane) of bf16 x by the plane-writing twin of `kernel`."""
-    return Q.quantize_plane(x, Q.plane_kernel(kernel), seeds)
+    """(NVFP4, plane, alpha factor) of bf16 x by the plane-writing twin of `kernel`."""
+    twin = Q.plane_kernel(kernel)
+    q, plane = Q.quantize_plane(x, twin, seeds)
+    return q, plane, Q.plane_alpha_factor(q, twin)
 
 
 def _requantize_planed(q, kernel, seeds):
-    return Q.requantize_plane(q, Q.plane_kernel(kernel), seeds)
+    twin = Q.plane_kernel(kernel)
+    r, plane = Q.requantize_plane(q, twin, seeds)
+    return r, plane, Q.plane_alpha_factor(r, twin)
 
 
-def _gemm_planes(a, a_plane, b, b_plane):
-    """C = tA tB . A . B^T from the operands' planes; alpha = f32(tA * tB) as in gemm_two_pass."""
-    return Q.gemm_bf16_planes(a_plane, b_plane, a.tensor_scale * b.tensor_scale)
+def _gemm_planes(a, b):
+    """C = tA tB . A . B^T from the operands' (NVFP4, plane, alpha factor): alpha = f32(fA * fB), which is
+    f32(tA * tB) as in gemm_two_pass for e2m1 * scale planes and 1 for dequantized ones."""
+    return Q.gemm_bf16_planes(a[1], b[1], a[2] * b[2])
 
 
 class NVFP4LinearFunction(torch.autograd.Function):
@@ -116,9 +120,10 @@ class NVFP4LinearFunction(torch.autograd.Function):
         if wq is None:
             wb = weight.to(torch.bfloat16).contiguous()
         if planes:
-            xq, xp = _quantize_planed(xb, r['forward']['x'], seeds[FWD])
-            wq, wp = _quantize_planed(wb, r['forward']['w'], seeds[FWD])
-            y = _gemm_planes(xq, xp, wq, wp)[:m]
+            xp = _quantize_planed(xb, r['forward']['x'], seeds[FWD])
+            wp = _quantize_planed(wb, r['forward']['w'], seeds[FWD])
+            y = _gemm_planes(xp, wp)[:m]
+            xq, wq = xp[0], wp[0]
             del xp, wp
         else:
             xq = Q.quantize(xb, r['forward']['x'], seeds[FWD])
@@ -154,10 +159,9 @@ class NVFP4LinearFunction(torch.autograd.Function):
             src = r['dx']['wt']
             # dX [tokens, in] = E . (W^T)^T, reduction over out
             if _uses_planes(tokens, ctx.in_features, out, e.device, r['dx']['e'], requant(src)):
-                eq, ep = _quantize_planed(e, r['dx']['e'], seeds[E])                 # [tokens, out] along out
-                wt, wtp = _requantize_planed(sw, src['kernel'], seeds[WT])          # [in, out] along out
-                dx = _gemm_planes(eq, ep, wt, wtp)[:m].to(ctx.x_dtype)
-                del ep, wtp
+                eq = _quantize_planed(e, r['dx']['e'], seeds[E])                     # [tokens, out] along out
+                wt = _requantize_planed(sw, src['kernel'], seeds[WT])               # [in, out] along out
+                dx = _gemm_planes(eq, wt)[:m].to(ctx.x_dtype)
             else:
                 eq = Q.quantize(e, r['dx']['e'], seeds[E])
                 if src['from'] == 'requant':
@@ -172,10 +176,9 @@ class NVFP4LinearFunction(torch.autograd.Function):
             src = r['dw']['xt']
             # dW [out, in] = E^T . (X^T)^T, reduction over tokens
             if _uses_planes(out, ctx.in_features, tokens, e.device, r['dw']['et'], requant(src)):
-                etq, etp = _quantize_planed(e, r['dw']['et'], seeds[ET])            # [out, tokens] along tokens
-                xt, xtp = _requantize_planed(sx, src['kernel'], seeds[XT])          # [in, tokens] along tokens
-                dw = _gemm_planes(etq, etp, xt, xtp).to(ctx.w_dtype)
-                del etp, xtp
+                etq = _quantize_planed(e, r['dw']['et'], seeds[ET])                # [out, tokens] along tokens
+                xt = _requantize_planed(sx, src['kernel'], seeds[XT])               # [in, tokens] along tokens
+                dw = _gemm_planes(etq, xt).to(ctx.w_dtype)
             else:
                 etq = Q.quantize(e, r['dw']['et'], seeds[ET])
                 xt = Q.requantize(sx, src['kernel'], seeds[XT]) if src['from'] == 'requant' else sx   # [in, tokens]

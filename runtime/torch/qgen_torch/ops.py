@@ -94,14 +94,28 @@ def requantize(q, kernel, seeds):
     return NVFP4(*ops().requantize(q.codes, q.scales, q.tensor_scale, kernel, seeds))
 
 
-def plane_kernel(kernel):
-    """The vendored variant of quantizer `kernel` that also writes the bf16 plane (NUMERICS §6.6), or None."""
-    return kernel_facts(kernel, 'quantize').get('plane_kernel')
+def plane_kernel(kernel, kind=None):
+    """The vendored variant of quantizer `kernel` that also writes a bf16 plane, or None: kind 'dequantized' (the
+    dequantized tensor from pass A, NUMERICS §6.7) or 'bf16' (e2m1 * scale, §6.6); default plane_kind()."""
+    kind = plane_kind() if kind is None else kind
+    if kind not in PLANE_KINDS:
+        raise ValueError('qgen_torch.plane_kernel: kind %r; allowed: %s' % (kind, ', '.join(PLANE_KINDS)))
+    key = 'dequantized_plane_kernel' if kind == 'dequantized' else 'plane_kernel'
+    return kernel_facts(kernel, 'quantize').get(key)
+
+
+def plane_alpha_factor(q, kernel):
+    """The factor of the two-pass GEMM's alpha for an operand whose plane `kernel` wrote: 1 for a dequantized plane
+    (§6.7: the tensor scale is inside), its tensor scale q.tensor_scale for an e2m1 * scale plane (§6.6)."""
+    if kernel_facts(kernel, 'quantize').get('dequantized_plane'):
+        return _one(q.codes.device)
+    return q.tensor_scale
 
 
 def quantize_plane(x, kernel, seeds=None):
     """(NVFP4, plane): quantize() by a plane-writing kernel (see plane_kernel), which also returns the bf16 plane
-    [rows, cols] = e2m1 * scale without the tensor scale (NUMERICS §6.6): gemm_bf16_planes' operand."""
+    [rows, cols]: e2m1 * scale without the tensor scale (NUMERICS §6.6), or the dequantized tensor (§6.7);
+    gemm_bf16_planes' operand, with plane_alpha_factor's alpha."""
     facts = kernel_facts(kernel, 'quantize')
     if not facts.get('plane'):
         raise ValueError('qgen_torch.quantize_plane: %r writes no bf16 plane; use plane_kernel(name)' % kernel)
@@ -122,12 +136,18 @@ def requantize_plane(q, kernel, seeds):
 _ONE = {}
 
 
+def _one(device):
+    """A device fp32 [1] holding 1.0 (made once per device)."""
+    one = _ONE.get(device)
+    if one is None:
+        one = _ONE[device] = torch.ones(1, dtype=torch.float32, device=device)
+    return one
+
+
 def plane_of(q):
     """The bf16 plane of an NVFP4 tensor by the separate dequantize pass (tensor scale 1, NUMERICS §6.4): for an
     operand no plane-writing quantizer made (an FSDP2-gathered weight, a recipe without plane kernels)."""
-    one = _ONE.get(q.codes.device)
-    if one is None:
-        one = _ONE[q.codes.device] = torch.ones(1, dtype=torch.float32, device=q.codes.device)
+    one = _one(q.codes.device)
     return dequantize(NVFP4(q.codes, q.scales, one))
 
 
@@ -146,15 +166,22 @@ def gemm_kernel(m):
 # 'two-pass' always dequantizes. The results are identical.
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
-# QGEN_PLANES=0 (default) / 1: in mode 'tuned', whether the layer takes the operands of a GEMM the dispatch runs
-# two-pass from plane-writing quantizers (linear.py). Same bits either way; 'two-pass' and 'planes' modes force the
-# one or the other. Off by default: with pass B's blocked scale stores (h-passb) on the dequantize path and the
-# plane pass B still on the flat scale mapping, the two are predicted within a few percent of each other
-# (bench/NOTES.md "Issue 15/16: bandwidth-form dequantize and plane pass B"); the linear bench decides.
-_planes_env = os.environ.get('QGEN_PLANES', '0')
+# QGEN_PLANES=1 (default) / 0: in mode 'tuned', whether the layer takes the operands of a GEMM the dispatch runs
+# two-pass from plane-writing quantizers (linear.py) instead of dequantizing them in separate passes. Same bits
+# either way (NUMERICS §6.6, §6.7); 'two-pass' and 'planes' modes force the one or the other. On by default since
+# the dequantized planes (§6.7) removed the pass that re-read the codes (bench/NOTES.md "Dequantized planes").
+_planes_env = os.environ.get('QGEN_PLANES', '1')
 if _planes_env not in ('0', '1'):
     raise ValueError('qgen_torch: QGEN_PLANES=%r; allowed: 0 or 1' % _planes_env)
 _tuned_planes = _planes_env == '1'
+# QGEN_PLANE_KIND=dequantized (default) / bf16: which plane-writing twins the layer uses. 'dequantized' (NUMERICS
+# §6.7): pass A writes the dequantized tensor and the GEMM's alpha is 1, so no pass re-reads the codes; 'bf16'
+# (§6.6): pass B writes e2m1 * scale from the codes and alpha = tA * tB. Same bits wherever §6.7's underflow
+# condition holds.
+PLANE_KINDS = ('dequantized', 'bf16')
+_plane_kind = os.environ.get('QGEN_PLANE_KIND', 'dequantized')
+if _plane_kind not in PLANE_KINDS:
+    raise ValueError('qgen_torch: QGEN_PLANE_KIND=%r; allowed: %s' % (_plane_kind, ', '.join(PLANE_KINDS)))
 # The fallback's (and 'fused' mode's) operand-swapped kernels are replaced by their K-split variants (G.GEMM_SPLIT;
 # NUMERICS §6.2, low bits may differ within the bound, §6.5): faster on the H100 at n = k = 8192, m = 1, 16, 64.
 # QGEN_SKINNY_SPLIT=0 keeps the c = 1 kernels. A tuning table's pick is kept.
@@ -176,9 +203,22 @@ def layer_planes():
     return _gemm_mode == 'planes' or (_gemm_mode == 'tuned' and _tuned_planes)
 
 
+def plane_kind():
+    """Which plane-writing twins the layer uses: 'dequantized' (default; env QGEN_PLANE_KIND) or 'bf16'."""
+    return _plane_kind
+
+
+def set_plane_kind(kind):
+    """'dequantized' (NUMERICS §6.7) or 'bf16' (§6.6): see QGEN_PLANE_KIND."""
+    global _plane_kind
+    if kind not in PLANE_KINDS:
+        raise ValueError('qgen_torch.set_plane_kind: %r; allowed: %s' % (kind, ', '.join(PLANE_KINDS)))
+    _plane_kind = kind
+
+
 def set_layer_planes(enabled):
-    """Mode 'tuned': take two-pass operands from plane-writing quantizers (True) or dequantize them (False, the
-    default unless QGEN_PLANES=1)."""
+    """Mode 'tuned': take two-pass operands from plane-writing quantizers (True, the default unless QGEN_PLANES=0) or
+    dequantize them (False)."""
     global _tuned_planes
     if not isinstance(enabled, bool):
         raise ValueError('qgen_torch.set_layer_planes: %r; allowed: True or False' % (enabled,))

@@ -13,8 +13,8 @@ a new results-<date>-<HHMM>-<commit7>.json (the unbiasedness curves, memory figu
   compile     torch.compile of a model using the layer: same forward, finite gradients, fresh randomness per step
   errors      bad shapes, dtypes, devices and names are refused with messages that name them
   two-pass    the exact two-pass GEMM (NUMERICS §6.4) and the fused kernels agree with the reference within the bound
-  planes      plane-writing quantizers (NUMERICS §6.6) equal their plain twins + dequantize(t = 1) bit for bit, and the
-              layer's plane path equals its dequantize + two-pass path bit for bit
+  planes      plane-writing quantizers equal their plain twins + dequantize (t = 1 for NUMERICS §6.6, t for the
+              dequantized planes of §6.7) bit for bit, and the layer's plane paths equal its dequantize + two-pass path
   dispatch    gemm() runs the strategy gemm_plan picks from the vendored tuning table or the fallback rule
   distributed per-rank seeds (TS known answers); row shards quantized with the all-reduced statistic equal the
               whole weight bit for bit (ranks simulated); FSDP2 + NVFP4 gather in a world_size=1 NCCL group
@@ -569,37 +569,57 @@ def test_gemm_dispatch():
 
 
 # ------------------------------------------------------------------------------------------------ bf16 planes
+def _rewrite_heavy_bf16(rows, cols, seed):
+    """Gaussian bf16 [rows, cols] with what pass B of a dequantized-plane quantizer rewrites (NUMERICS §6.7): zero
+    rows, rows 2^-40 below the rest (E4M3-subnormal or zero scales), a huge row and an infinity."""
+    x = randn_bf16(rows, cols, seed=seed).float()
+    x[1] = 0
+    x[2] *= 2.0 ** -40
+    x[3] *= 2.0 ** 30
+    x[5, 7] = float('inf')
+    return x.to(torch.bfloat16)
+
+
 def test_plane_quantizers():
-    """NUMERICS §6.6: every vendored plane-writing quantizer gives the codes, scales and tensor scale of its plain twin
-    (same seeds) bit for bit, and its plane equals dequantize(codes, scales, t = 1) and e2m1 * scale exactly."""
-    pairs = [(k, f['plane_kernel']) for k, f in sorted(G.KERNELS.items()) if f['kind'] == 'quantize' and f.get('plane_kernel')]
-    check(len(pairs) >= 6 or G.ARCH != 'sm_90a', 'expected the six Quartet II plane kernels; got %s' % pairs)
+    """NUMERICS §6.6 / §6.7: every vendored plane-writing quantizer gives the codes, scales and tensor scale of its plain
+    twin (same seeds) bit for bit; a §6.6 plane equals dequantize(codes, scales, t = 1) and e2m1 * scale exactly, a
+    §6.7 plane dequantize(codes, scales, t) in bf16 (also on inputs whose groups pass B must rewrite)."""
+    pairs = [(k, f[key], key) for k, f in sorted(G.KERNELS.items()) if f['kind'] == 'quantize'
+             for key in ('plane_kernel', 'dequantized_plane_kernel') if f.get(key)]
+    check(len(pairs) >= 12 or G.ARCH != 'sm_90a', 'expected the six Quartet II kernels twice; got %s' % pairs)
     one = torch.ones(1, dtype=torch.float32, device=DEV)
     seeds = torch.tensor([1234, 5678], dtype=torch.int64)
-    for plain, plane_kernel in pairs:
+    for plain, plane_kernel, key in pairs:
         facts = G.KERNELS[plain]
-        for rows, cols in ((256, 512), (384, 128)):
+        dequantized = key == 'dequantized_plane_kernel'
+        check(bool(G.KERNELS[plane_kernel].get('dequantized_plane')) == dequantized, '%s: dequantized_plane fact'
+              % plane_kernel)
+        for rows, cols, heavy in ((256, 512, False), (384, 128, False), (256, 384, True)):
+            made = _rewrite_heavy_bf16 if heavy else randn_bf16
             if facts['input'] == 'nvfp4':
-                src = Q.quantize(randn_bf16(cols, rows, seed=rows + cols), 'quartet2_x_46')   # [cols, rows] along rows
+                src = Q.quantize(made(cols, rows, seed=rows + cols), 'quartet2_x_46')   # [cols, rows] along rows
                 want = Q.requantize(src, plain, seeds)
                 got, plane = Q.requantize_plane(src, plane_kernel, seeds)
             else:
-                x = randn_bf16(*((cols, rows) if facts['transposed'] else (rows, cols)), seed=rows * 3 + cols)
+                x = made(*((cols, rows) if facts['transposed'] else (rows, cols)), seed=rows * 3 + cols)
                 want = Q.quantize(x, plain, seeds)
                 got, plane = Q.quantize_plane(x, plane_kernel, seeds)
-            what = '%s [%d, %d]' % (plane_kernel, rows, cols)
+            what = '%s [%d, %d]%s' % (plane_kernel, rows, cols, ' (rewrites)' if heavy else '')
             same_nvfp4(got, (want.codes.cpu(), want.scales.cpu(), want.tensor_scale.cpu()), what)
             check(plane.dtype == torch.bfloat16 and tuple(plane.shape) == (rows, cols), '%s: plane %s %s'
                   % (what, plane.dtype, tuple(plane.shape)))
-            dq = torch.ops.qgen.dequantize(got.codes, got.scales, one, 'dequantize_nvfp4_bf16')
-            check(torch.equal(plane.view(torch.int16), dq.view(torch.int16)), '%s: plane != dequantize(t = 1) in %d elements'
-                  % (what, int((plane.view(torch.int16) != dq.view(torch.int16)).sum())))
-            exact = dequantize_reference(got.codes, got.scales, one, rows=rows, cols=cols)
-            check(torch.equal(plane.double().cpu(), exact), '%s: plane != e2m1 * scale' % what)
+            t = got.tensor_scale if dequantized else one
+            dq = torch.ops.qgen.dequantize(got.codes, got.scales, t, 'dequantize_nvfp4_bf16')
+            check(torch.equal(plane.view(torch.int16), dq.view(torch.int16)), '%s: plane != dequantize(t = %s) in %d '
+                  'elements' % (what, 't' if dequantized else '1', int((plane.view(torch.int16) != dq.view(torch.int16)).sum())))
+            if not heavy:
+                exact = dequantize_reference(got.codes, got.scales, t, rows=rows, cols=cols)
+                check(torch.equal(plane.double().cpu(), exact), '%s: plane != e2m1 * scale%s'
+                      % (what, ' * t' if dequantized else ''))
     raises(lambda: Q.quantize_plane(randn_bf16(128, 128, seed=1), 'quartet2_x_46'), ValueError, 'writes no bf16 plane')
     if pairs:
         raises(lambda: torch.ops.qgen.quantize(randn_bf16(128, 128, seed=1), pairs[0][1], seeds), RuntimeError, 'use qgen::quantize_plane')
-    return '%d plane kernels: NVFP4 outputs = plain kernel, plane = dequantize(t = 1) bit for bit' % len(pairs)
+    return '%d plane kernels: NVFP4 outputs = plain kernel, plane = dequantize(t = 1 or t) bit for bit' % len(pairs)
 
 
 def _layer_step(layer, x, mode, seed):
@@ -616,12 +636,14 @@ def _layer_step(layer, x, mode, seed):
 
 def test_plane_layer():
     """Quartet2Linear with the planes written by the quantizers (mode 'planes', and 'tuned' with QGEN_PLANES=1 where
-    it runs two-pass) gives the outputs and gradients of the dequantize + two-pass path (mode 'two-pass') bit for
-    bit, with the same seeds; every operand of the three GEMMs came from a plane-writing quantizer; with
-    QGEN_PLANES=0 (the default) 'tuned' uses none; the forward lies within §6.2's bound of the reference."""
+    it runs two-pass), of either kind (§6.7 dequantized, §6.6 bf16), gives the outputs and gradients of the
+    dequantize + two-pass path (mode 'two-pass') bit for bit, with the same seeds; every operand of the three GEMMs
+    came from a plane-writing quantizer; with QGEN_PLANES=0 'tuned' uses none; the forward lies within §6.2's bound
+    of the reference."""
     calls = []
     wrapped = {}
     tuned_planes = Q._tuned_planes   # QGEN_PLANES of this process, restored at the end
+    plane_kind = Q.plane_kind()
 
     def expected_planes(got):   # one layer step: X, W, E, E^T quantized with planes, W^T, X^T requantized
         return got.count('quantize_plane') == 4 and got.count('requantize_plane') == 2 and 'plane_of' not in got
@@ -640,15 +662,21 @@ def test_plane_layer():
             torch.manual_seed(11)
             layer = Quartet2Linear(fin, fout, bias=False, recipe='quartet2').to(DEV)
             x = randn_bf16(tokens, fin, seed=tokens)
+            Q.set_plane_kind('bf16')
+            y_b, dx_b, dw_b = _layer_step(layer, x, 'planes', seed=5)
+            Q.set_plane_kind('dequantized')
             calls.clear()
             y_p, dx_p, dw_p = _layer_step(layer, x, 'planes', seed=5)
             planes_calls = list(calls)
             y_t, dx_t, dw_t = _layer_step(layer, x, 'two-pass', seed=5)
+            for what, a, b in (('y', y_b, y_t), ('dX', dx_b, dx_t), ('dW', dw_b, dw_t)):
+                check(torch.equal(a, b), '%d x %d -> %d: %s differs between bf16 planes and two-pass in %d elements'
+                      % (tokens, fin, fout, what, int((a != b).sum())))
             Q.set_layer_planes(True)    # = QGEN_PLANES=1
             calls.clear()
             y_d, dx_d, dw_d = _layer_step(layer, x, 'tuned', seed=5)
             tuned_calls = list(calls)
-            Q.set_layer_planes(False)   # = QGEN_PLANES=0, the default
+            Q.set_layer_planes(False)   # = QGEN_PLANES=0
             calls.clear()
             _layer_step(layer, x, 'tuned', seed=5)
             check(not ({'quantize_plane', 'requantize_plane'} & set(calls)),
@@ -681,7 +709,9 @@ def test_plane_layer():
             setattr(Q, name, fn)
         Q.set_gemm_mode('tuned')
         Q.set_layer_planes(tuned_planes)
-    return 'planes = two-pass bit for bit (y, dX, dW; 2 shapes), forward within the bound (worst %.3f)' % worst
+        Q.set_plane_kind(plane_kind)
+    return ('planes (dequantized and bf16) = two-pass bit for bit (y, dX, dW; 2 shapes), forward within the bound '
+            '(worst %.3f)' % worst)
 
 
 def run_provenance():
