@@ -11,7 +11,7 @@
 # (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name regexes), SANITIZERS (suite: none or a comma list
 # of memcheck, racecheck), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of
 # harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the
-# default list), LINEAR_GEMM,
+# default list), LINEAR_GEMM, LINEAR_ARGS (more bench_linear.py options, e.g. --cpu-profile 25),
 # SEEDS and P (train), WORKLOAD, BUDGET_S, TUNE_MAX and TUNE_QMAX (tune: at most that many fused tilings, catalog
 # first; launch shapes per quantizer).
 # Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
@@ -80,7 +80,7 @@ for s in "${STAGES[@]}"; do
     probe) stage probe "${gpu[@]}" probe-selftest --arch "$ARCH" ;;
     package) stage package package_tests ;;
     linear) stage linear python bench/linear/bench_linear.py --out bench/results \
-      --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ;;
+      --recipes quartet2 --gemm "${LINEAR_GEMM:-tuned,two-pass,fused}" --reps 10 ${LINEAR_ARGS:-} ;;
     train) stage train env TRAIN_DIR="bench/results/$(stamp train)" LOG_DIR="$LOGS" SVG=bench/train_curves.svg \
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;
     tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" \

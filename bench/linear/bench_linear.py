@@ -14,7 +14,11 @@ table's source, and the GPU time of one profiled step by kind of kernel (quantiz
 kernels) with the slowest kernels, so that the remaining gap is visible. Writes OUT/linear.json and OUT/linear.md.
 """
 import argparse
+import cProfile
+import io
 import json
+import pstats
+import time
 import os
 import re
 import statistics
@@ -36,6 +40,8 @@ def parse():
     p.add_argument('--tokens', type=int, default=32768)
     p.add_argument('--reps', type=int, default=20)
     p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--cpu-profile', type=int, default=0, metavar='N',
+                   help='also print the N Python functions with the most own time over 10 steps (cProfile)')
     p.add_argument('--recipes', default='quartet2,nvidia,nvidia+4/6,tetrajet-v2')
     p.add_argument('--gemm', default='tuned', help='tuned | fused | two-pass | planes, or a comma-separated list')
     return p.parse_args()
@@ -56,6 +62,33 @@ def timed(fn, reps, warmup, flush):
     return statistics.median(times), times
 
 
+def host_ms(fn, reps):
+    """Median host time to enqueue one call of fn from an idle GPU (synchronised before each): when it exceeds the
+    GPU time of the step's kernels, the step is host-bound and the GPU waits for its launches."""
+    times = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    torch.cuda.synchronize()
+    return statistics.median(times)
+
+
+def cpu_profile(fn, top):
+    """The `top` functions with the most own host time over 10 calls of fn (cProfile), as text."""
+    torch.cuda.synchronize()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(10):
+        fn()
+    prof.disable()
+    torch.cuda.synchronize()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats('tottime').print_stats(top)
+    return out.getvalue()
+
+
 def measure(layer, x, dy, reps, warmup, flush):
     def step():
         layer.zero_grad(set_to_none=True)
@@ -70,6 +103,7 @@ def measure(layer, x, dy, reps, warmup, flush):
 
     t_step, all_times = timed(step, reps, warmup, flush)
     t_fwd, _ = timed(fwd, reps, warmup, flush)
+    t_host = host_ms(step, reps)
     # peak memory of one step above what exists before it (inputs, parameters, the flush buffer)
     layer.zero_grad(set_to_none=True)
     x.grad = None
@@ -91,7 +125,7 @@ def measure(layer, x, dy, reps, warmup, flush):
             saved_bytes += t.numel() * t.element_size()
     kinds, kernels = step_breakdown(step)
     return {'time_ms': t_step, 'fwd_ms': t_fwd, 'peak_mem_mb': peak / 2 ** 20, 'saved_mb': saved_bytes / 2 ** 20,
-            'times_ms': all_times, 'breakdown_ms': kinds, 'kernels': kernels}
+            'times_ms': all_times, 'breakdown_ms': kinds, 'kernels': kernels, 'host_ms': t_host, 'step': step}
 
 
 # Kinds of GPU kernels in a step: qgen's generated kernels live in namespaces qgen_<kernel>_impl (templates/), cuBLAS's
@@ -204,6 +238,9 @@ def main():
                 'peak_mem_mb': round(m['peak_mem_mb'], 1), 'bf16_peak_mem_mb': round(base['peak_mem_mb'], 1),
                 'saved_activation_mb': round(m['saved_mb'], 1), 'bf16_saved_activation_mb': round(base['saved_mb'], 1),
                 'breakdown_ms': m['breakdown_ms'], 'bf16_breakdown_ms': base['breakdown_ms'],
+                # host time to enqueue one step from an idle GPU; above the kernels' sum the step is host-bound
+                'host_ms': round(m['host_ms'], 3), 'bf16_host_ms': round(base['host_ms'], 3),
+                'kernels_ms': round(sum(m['breakdown_ms'].values()), 3),
                 'top_kernels': [{'name': k[0][:160], 'kind': k[1], 'ms': round(k[2], 3), 'count': k[3]}
                                 for k in m['kernels'][:12]],
                 'device': name, 'torch': torch.__version__, 'reps': a.reps,
@@ -220,6 +257,10 @@ def main():
                 ', '.join('%s %.3f' % kv for kv in row['bf16_breakdown_ms'].items())), flush=True)
             for k in m['kernels'][:8]:
                 print('      %8.3f ms x%-3d %-10s %s' % (k[2], k[3], k[1], k[0][:110]), flush=True)
+            print('    host enqueue of one step %.3f ms (bf16 %.3f) against %.3f ms of kernels' % (
+                row['host_ms'], row['bf16_host_ms'], row['kernels_ms']), flush=True)
+            if a.cpu_profile:
+                print(cpu_profile(m['step'], a.cpu_profile), flush=True)
         del x, dy, ref
         torch.cuda.empty_cache()
     # A new folder per run, linear-<date>-<HHMM>-<commit7>/, its files with qgen-provenance/1 (bench/provenance.py).
