@@ -102,8 +102,10 @@ def _requantize_planed(q, kernel, seeds):
 
 def _gemm_planes(a, b):
     """C = tA tB . A . B^T from the operands' (NVFP4, plane, alpha factor): alpha = f32(fA * fB), which is
-    f32(tA * tB) as in gemm_two_pass for e2m1 * scale planes and 1 for dequantized ones."""
-    return Q.gemm_bf16_planes(a[1], b[1], a[2] * b[2])
+    f32(tA * tB) as in gemm_two_pass for e2m1 * scale planes and 1 for dequantized ones (no product launched)."""
+    fa, fb = a[2], b[2]
+    alpha = fb if Q.is_one(fa) else fa if Q.is_one(fb) else fa * fb
+    return Q.gemm_bf16_planes(a[1], b[1], alpha)
 
 
 class NVFP4LinearFunction(torch.autograd.Function):

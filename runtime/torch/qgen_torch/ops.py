@@ -144,6 +144,11 @@ def _one(device):
     return one
 
 
+def is_one(t):
+    """Whether t is the device 1.0 that plane_alpha_factor returns for a dequantized plane (identity, not value)."""
+    return _ONE.get(t.device) is t
+
+
 def plane_of(q):
     """The bf16 plane of an NVFP4 tensor by the separate dequantize pass (tensor scale 1, NUMERICS §6.4): for an
     operand no plane-writing quantizer made (an FSDP2-gathered weight, a recipe without plane kernels)."""
