@@ -4,11 +4,13 @@
 
 Shapes: the Llama-7B linear layers (in -> out) at --tokens tokens. For every shape and recipe: median of --reps
 timed forward+backward steps (CUDA events; a 256 MiB buffer is rewritten before each step so no operand is served
-from L2), peak memory above the inputs, activation memory saved for backward, and the time of the three NVFP4 GEMMs
-alone (the floor the quantizers add to). --gemm: how the package picks each GEMM (qgen_torch.ops.set_gemm_mode):
+from L2; each step from an idle GPU, so host time before its first kernel counts), the same steps back to back (the
+steady state of training, where host time overlaps earlier steps; the flushes' own time subtracted), the host time
+to enqueue one step, peak memory above the inputs, activation memory saved for backward, and the time of the three
+NVFP4 GEMMs alone (the floor the quantizers add to). --gemm: how the package picks each GEMM (qgen_torch.ops.set_gemm_mode):
 'tuned' (its GEMM_DISPATCH: the tuning table it was vendored with, or the fallback rule), 'fused', 'two-pass'
-(NUMERICS §6.4: dequantize passes + cuBLASLt) or 'planes' (two-pass on the bf16 planes the quantizers write, §6.6;
-'tuned' does that too where it picks two-pass when QGEN_PLANES=1);
+(NUMERICS §6.4: dequantize passes + cuBLASLt) or 'planes' (two-pass on the bf16 planes the quantizers write,
+§6.6 or §6.7 by QGEN_PLANE_KIND; 'tuned' does that too where it picks two-pass unless QGEN_PLANES=0);
 a comma-separated list measures each. Rows carry the mode, the strategy of the forward, dX and dW GEMM and the tuning
 table's source, and the GPU time of one profiled step by kind of kernel (quantize, dequantize, GEMM, other torch
 kernels) with the slowest kernels, so that the remaining gap is visible. Writes OUT/linear.json and OUT/linear.md.
@@ -62,6 +64,24 @@ def timed(fn, reps, warmup, flush):
     return statistics.median(times), times
 
 
+def pipelined_ms(fn, reps, flush):
+    """Steady-state time per step: `reps` steps enqueued back to back (each after the L2 flush, nothing synchronised
+    between them), minus the same loop of flushes alone. Host time that overlaps the GPU's work of earlier steps is
+    hidden here, as in training, where it is not in the isolated steps of timed()."""
+    def loop(body):
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            flush.add_(1.0)
+            body()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+    fn()
+    return (loop(fn) - loop(lambda: None)) / reps
+
+
 def host_ms(fn, reps):
     """Median host time to enqueue one call of fn from an idle GPU (synchronised before each): when it exceeds the
     GPU time of the step's kernels, the step is host-bound and the GPU waits for its launches."""
@@ -104,6 +124,7 @@ def measure(layer, x, dy, reps, warmup, flush):
     t_step, all_times = timed(step, reps, warmup, flush)
     t_fwd, _ = timed(fwd, reps, warmup, flush)
     t_host = host_ms(step, reps)
+    t_pipe = pipelined_ms(step, reps, flush)
     # peak memory of one step above what exists before it (inputs, parameters, the flush buffer)
     layer.zero_grad(set_to_none=True)
     x.grad = None
@@ -125,7 +146,8 @@ def measure(layer, x, dy, reps, warmup, flush):
             saved_bytes += t.numel() * t.element_size()
     kinds, kernels = step_breakdown(step)
     return {'time_ms': t_step, 'fwd_ms': t_fwd, 'peak_mem_mb': peak / 2 ** 20, 'saved_mb': saved_bytes / 2 ** 20,
-            'times_ms': all_times, 'breakdown_ms': kinds, 'kernels': kernels, 'host_ms': t_host, 'step': step}
+            'times_ms': all_times, 'breakdown_ms': kinds, 'kernels': kernels, 'host_ms': t_host, 'step': step,
+            'pipelined_ms': t_pipe}
 
 
 # Kinds of GPU kernels in a step: qgen's generated kernels live in namespaces qgen_<kernel>_impl (templates/), cuBLAS's
@@ -241,6 +263,9 @@ def main():
                 # host time to enqueue one step from an idle GPU; above the kernels' sum the step is host-bound
                 'host_ms': round(m['host_ms'], 3), 'bf16_host_ms': round(base['host_ms'], 3),
                 'kernels_ms': round(sum(m['breakdown_ms'].values()), 3),
+                # steady state: steps back to back, host time hidden under earlier steps (pipelined_ms)
+                'pipelined_ms': round(m['pipelined_ms'], 3), 'bf16_pipelined_ms': round(base['pipelined_ms'], 3),
+                'pipelined_ratio': round(m['pipelined_ms'] / base['pipelined_ms'], 3),
                 'top_kernels': [{'name': k[0][:160], 'kind': k[1], 'ms': round(k[2], 3), 'count': k[3]}
                                 for k in m['kernels'][:12]],
                 'device': name, 'torch': torch.__version__, 'reps': a.reps,
@@ -257,8 +282,9 @@ def main():
                 ', '.join('%s %.3f' % kv for kv in row['bf16_breakdown_ms'].items())), flush=True)
             for k in m['kernels'][:8]:
                 print('      %8.3f ms x%-3d %-10s %s' % (k[2], k[3], k[1], k[0][:110]), flush=True)
-            print('    host enqueue of one step %.3f ms (bf16 %.3f) against %.3f ms of kernels' % (
-                row['host_ms'], row['bf16_host_ms'], row['kernels_ms']), flush=True)
+            print('    host enqueue of one step %.3f ms (bf16 %.3f) against %.3f ms of kernels; back to back %.3f ms vs '
+                  'bf16 %.3f ms = %.2fx' % (row['host_ms'], row['bf16_host_ms'], row['kernels_ms'], row['pipelined_ms'],
+                                           row['bf16_pipelined_ms'], row['pipelined_ratio']), flush=True)
             if a.cpu_profile:
                 print(cpu_profile(m['step'], a.cpu_profile), flush=True)
         del x, dy, ref
@@ -275,14 +301,15 @@ def main():
              'weights, bf16 autocast. Target (issue 15): quartet2 <= 1.25x the bf16 time.' % (name, torch.__version__, a.tokens, a.reps), '',
              'GEMM tuning table: %s (GPU %s, sources %s).' % (G.GEMM_DISPATCH['source'], G.GEMM_DISPATCH['gpu'],
                                                                G.GEMM_DISPATCH['sourceHash']), '',
-             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB | one step by kind (ms) |',
-             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
+             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB | one step by kind (ms) | host enqueue (ms) | back to back (ms) | bf16 back to back (ms) | x bf16 back to back |',
+             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|']
     for r in rows:
-        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f | %s |' % (
+        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f | %s | %.2f | %.2f | %.2f | %.2f |' % (
             r['shape'], r['gemm'], ', '.join(r['gemm_strategies']), r['recipe'], r['time_ms'], r['bf16_time_ms'], r['ratio'], r['fwd_ms'], r['bf16_fwd_ms'],
             '%.2f' % r['nvfp4_gemms_ms'] if r['nvfp4_gemms_ms'] is not None else '', r['peak_mem_mb'], r['bf16_peak_mem_mb'],
             r['saved_activation_mb'], r['bf16_saved_activation_mb'],
-            ', '.join('%s %.2f' % kv for kv in r['breakdown_ms'].items())))
+            ', '.join('%s %.2f' % kv for kv in r['breakdown_ms'].items()), r['host_ms'], r['pipelined_ms'],
+            r['bf16_pipelined_ms'], r['pipelined_ratio']))
     with open(os.path.join(a.out, 'linear.md'), 'w') as f:
         f.write(provenance.markdown_line(prov) + '\n' + '\n'.join(lines) + '\n')
     print('wrote %s' % a.out)

@@ -205,11 +205,17 @@ def _apply_traced(x2, weight, bias, recipe, out_dtype):
     return NVFP4LinearFunction.apply(x2, weight, bias, seed_table(x2), recipe, out_dtype)
 
 
+def _apply_untraced(x2, weight, bias, recipe, out_dtype):
+    # Never traced, so the draw needs no opaque op: the same torch.randint on the same generator, hence the same seeds
+    # as seed_table, without the custom op's dispatch on every call (host time the GPU waits for at the step's start).
+    return NVFP4LinearFunction.apply(x2, weight, bias, _draw_seed_table(x2), recipe, out_dtype)
+
+
 # By default torch.compile does not trace into the layer (one graph break per layer; the layer runs its kernels
 # eagerly, the rest of the model is compiled). Traced, on PyTorch 2.11 + CUDA the compiled backward was measured to
 # reuse the same random seeds on every step (tests/run.py test_torch_compile), which would freeze the rounding noise
 # and the Hadamard signs: unbiased per step, but the same bias every step. Opt in with traceable=True.
-_apply_eager = torch.compiler.disable(_apply_traced) if hasattr(torch, 'compiler') else _apply_traced
+_apply_eager = torch.compiler.disable(_apply_untraced) if hasattr(torch, 'compiler') else _apply_untraced
 
 
 class Quartet2Linear(nn.Module):
