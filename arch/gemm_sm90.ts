@@ -1,5 +1,6 @@
 // The sm_90a GEMM's resource arithmetic, in one place: shared-memory layout, CTAs per SM and registers per thread. Validation (validate/validate.ts) reports its problems; lowering (lower/lower.ts) renders its numbers; the
 // template static_asserts the shared-memory total.
+import { GEMM_DECODES, type GemmDecode } from '../dsl/types.ts';
 
 /** Largest dynamic shared memory of one block (PTX-FACTS §4.6); H100: 228 KiB per SM, 1 KiB reserved per block. */
 export const SM90_BLOCK_SMEM = 232448;
@@ -241,17 +242,10 @@ export const SM90_PDR_DECODER_REGS = 72;
  * (bench/NOTES.md "Issue 16: two decoder warpgroups (h-pdr2)"; test/gemm-pdr2.test.ts reads its SASS). */
 export const SM90_PDR2_DECODER_REGS = 56;
 /** The producer-decode values of tiling.decode. */
-export type ProducerDecode =
-  'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a' | 'producer2-b-register-a';
+export type ProducerDecode = Exclude<GemmDecode, 'consumer'>;
 /** Whether a tiling.decode value is one of the producer decodes (a decoder warpgroup; registerOperand 'a' only). */
 export function isProducerDecode(d: string | undefined): d is ProducerDecode {
-  return (
-    d === 'producer' ||
-    d === 'producer-pipelined' ||
-    d === 'producer-cluster' ||
-    d === 'producer-b-register-a' ||
-    d === 'producer2-b-register-a'
-  );
+  return d !== 'consumer' && (GEMM_DECODES as readonly (string | undefined)[]).includes(d);
 }
 /** Whether a tiling.decode value decodes A into the consumers' RS wgmma registers and B in the decoder warpgroup(s)
  * ('producer-b-register-a' with one decoder warpgroup, 'producer2-b-register-a' with two). */

@@ -108,6 +108,18 @@ export interface AmaxSpec {
   tiling: ElementwiseTiling;
 }
 
+/** The values of tiling.decode (sm_90a: who dequantizes the FP4 operands; GemmTiling.decode says what each does),
+ * the one list that the type, the tuner's space and validation read. */
+export const GEMM_DECODES = [
+  'consumer',
+  'producer',
+  'producer-pipelined',
+  'producer-cluster',
+  'producer-b-register-a',
+  'producer2-b-register-a',
+] as const;
+export type GemmDecode = (typeof GEMM_DECODES)[number];
+
 export interface GemmTiling {
   /** CTA tile [M, N, K] in elements. */
   ctaTile: [number, number, number];
@@ -144,13 +156,7 @@ export interface GemmTiling {
    * [128, 128 or 256, 64]). 'producer2-b-register-a': the same with two decoder warpgroups, one B row of a K block
    * per decoder thread (ctaTile [128, 256, 64]). Same products and K order (NUMERICS §6.2); never changes results.
    */
-  decode?:
-    | 'consumer'
-    | 'producer'
-    | 'producer-pipelined'
-    | 'producer-cluster'
-    | 'producer-b-register-a'
-    | 'producer2-b-register-a';
+  decode?: GemmDecode;
 }
 
 export interface GemmSpec {

@@ -16,6 +16,7 @@ import {
 } from '../arch/gemm_sm90.ts';
 import {
   ARCHS,
+  GEMM_DECODES,
   HADAMARD_SIZES,
   QUANTIZE_OUTPUTS,
   ROUNDINGS,
@@ -581,15 +582,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.decode !== undefined) {
-    const decodes = [
-      'consumer',
-      'producer',
-      'producer-pipelined',
-      'producer-cluster',
-      'producer-b-register-a',
-      'producer2-b-register-a',
-    ] as const;
-    if (oneOf(p, t, tp, 'decode', decodes) === undefined) return;
+    if (oneOf(p, t, tp, 'decode', GEMM_DECODES) === undefined) return;
     if (arch !== 'sm_90a') {
       p.add(
         `${tp}.decode`,
