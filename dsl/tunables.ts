@@ -29,7 +29,8 @@ export interface GemmTunables {
   registerOperand: Tunable<RegisterOperand>;
   /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; 'producer-cluster':
    * the same in 2-CTA clusters [2, 1] sharing the B slab; 'producer-b-register-a': the decoder warpgroup B only, the
-   * consumers A into RS wgmma registers; 'producer2-b-register-a': the same with two decoder warpgroups; with
+   * consumers A into RS wgmma registers; 'producer2-b-register-a': the same with two decoder warpgroups;
+   * 'producer2-b-register-a-consumer-copies': the same with the copies issued by consumer lanes; with
    * registerOperand 'a' only). */
   decode: Tunable<GemmDecode>;
 }

@@ -8,6 +8,7 @@ import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
 import {
   SM90_SWAP_W_ROWS,
   isProducerDecode,
+  isRegisterADecode,
   sm90GemmLayout,
   sm90PdLayout,
   sm90PdSmemBytes,
@@ -592,7 +593,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
     if (t.decode !== 'consumer' && t.registerOperand === 'b') {
       const where =
-        t.decode === 'producer-b-register-a' || t.decode === 'producer2-b-register-a'
+        typeof t.decode === 'string' && isRegisterADecode(t.decode)
           ? "B decoded into shared-memory tiles, A into the consumers' wgmma A registers"
           : 'both operands decoded into shared-memory tiles';
       p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (${where})`);
