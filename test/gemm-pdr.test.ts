@@ -163,7 +163,7 @@ test('generated: RS wgmma on set k mod 2, wait to one group, then block k + 1 de
       'if (c.kb == g.ksteps - 1) {',
       'wait_mma<0>(acc);',
       'release_tile(bar, c.tslot);',
-      'store_tile(args, c, consumer, alpha, acc);',
+      'store_tile(args, at, consumer, alpha, acc);',
     ]),
     '',
   );

@@ -115,7 +115,8 @@ test('render: deterministic, committed; 256 decoder threads in every barrier cou
     'qgen_mbar_init(&bar.tile_full[i], kDecoderThreads);',
     'qgen_mbar_init(&bar.tile_empty[i], 4 * kConsumers);',
     'constexpr int kTasks = kBN / kDecoderThreads;',
-    'const bool issuer = dtid % 32 == 0 && part < kIssuers;',
+    'constexpr bool kConsumerCopies = false;',
+    'const bool issuer = !kConsumerCopies && dtid % 32 == 0 && part < kIssuers;',
     'wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16',
   ])
     assert.ok(src.includes(line), line);
@@ -162,7 +163,7 @@ test('generated: two n128 halves per k16 step, hand-off order as _pdr, decoders 
       'qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);',
       'load_a_fragments(smem, bar, g, a, lanes, frag[kSet ^ 1]);',
       'wait_mma<0>(acc);',
-      'store_tile(args, c, consumer, alpha, acc);',
+      'store_tile(args, at, consumer, alpha, acc);',
     ]),
     '',
   );

@@ -72,6 +72,7 @@ constexpr int kSlabs = 1;
 constexpr int kRawStages = 8;    // tiling.stages: FP4 codes + scales, filled by TMA
 constexpr int kTileStages = 3;  // dequantized B tiles in flight between decoders and consumers
 constexpr int kConsumerThreads = 128 * kConsumers;  // warpgroups 0 .. c - 1: A decode, wgmma and epilogue
+constexpr bool kConsumerCopies = false;  // lanes 0 of consumer (else decoder) warps 0-2 issue the copies
 constexpr int kDecoderThreads = 256;  // warpgroups c, ...: B decode (kBN / kDecoderThreads rows per
                                       // thread); lanes 0 of warps 0-2 of warpgroup c also issue TMA
 constexpr int kThreads = 512;
@@ -142,6 +143,12 @@ struct Cursor {
       : tile(static_cast<int32_t>(blockIdx.x)), kb(0), slot(0), phase(0), tslot(0), tphase(0) {
     qgen_tile_coords<kTileOrder>(g, tile, tm, tn);  // the kernel returns before this when it has no tile
   }
+  // K block kb of tile `tile` (one of the CTA's) in raw stage `slot` with parity `phase`, for the consumers' copies
+  // (kConsumerCopies); the ring fields are not used
+  __device__ __forceinline__ Cursor(const qgen_gemm_grid& g, int32_t tile, int32_t kb, uint32_t slot, uint32_t phase)
+      : tile(tile), kb(kb), slot(slot), phase(phase), tslot(0), tphase(0) {
+    qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
+  }
   __device__ __forceinline__ void next(const qgen_gemm_grid& g) {
     if (++slot == kRawStages) slot = 0, phase ^= 1u;
     if (++tslot == kTileStages) tslot = 0, tphase ^= 1u;
@@ -154,10 +161,11 @@ struct Cursor {
   }
 };
 
-// Lane 0 of decoder warps 0, 1 and 2 each copy one part of a K block into raw stage c.slot, once every decoder and
-// consumer warp released the stage: part 0 the A codes (TMA) and scales, part 1 the B codes (TMA), part 2 the B
-// scales; raw_full counts kIssuers arrivals, each with its part's bytes. Scale blocks past K are not copied (their
-// smem bytes are stale; the groups they would describe get multiplier 0).
+// Lane 0 of decoder warps 0, 1 and 2 (of consumer warps 0, 1 and 2 with kConsumerCopies) each copy one part of a K
+// block into raw stage c.slot, once every decoder and consumer warp released the stage: part 0 the A codes (TMA) and
+// scales, part 1 the B codes (TMA), part 2 the B scales; raw_full counts kIssuers arrivals, each with its part's
+// bytes. Scale blocks past K are not copied (their smem bytes are stale; the groups they would describe get
+// multiplier 0).
 constexpr int kIssuers = 3;
 __device__ __forceinline__ void issue_loads(int part, const CUtensorMap* map_a, const CUtensorMap* map_b,
                                             const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
@@ -373,6 +381,27 @@ __device__ __forceinline__ void release_tile(const Barriers& bar, uint32_t tslot
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.tile_empty[tslot]);
 }
 
+// With kConsumerCopies, the copies of consumer step k >= 1 (lane 0 of consumer warp `part` < kIssuers copies part
+// `part` of every K block; the consumer prologue copied K blocks 0 .. kRawStages - 1): K block k - 1 + kRawStages
+// into the raw stage of K block k - 1, once every decoder thread released it in decoder step k - 1 (done: tile_full
+// of block k was waited for) and every consumer warp once it decoded the A of block k - 1 (consumer step k - 2). The
+// target is found from cursor `a`, at K block k + 1 here: no cursor kept across the loop and no other field of c
+// read (the consumers have no registers to spare).
+__device__ __forceinline__ void refill(const Cursor& a, bool first, const CUtensorMap* map_a,
+                                       const CUtensorMap* map_b, const qgen_gemm_args& args, const qgen_gemm_grid& g,
+                                       uint8_t* smem, const Barriers& bar) {
+  const int part = static_cast<int>(threadIdx.x) / 32;
+  if (threadIdx.x % 32 != 0 || part >= kIssuers || first) return;
+  int32_t kb = a.kb + kRawStages - 2, tile = a.tile;  // the target: the same tile or a later one of the CTA
+  while (kb >= g.ksteps) kb -= g.ksteps, tile += static_cast<int32_t>(gridDim.x);
+  if (tile >= g.tiles_m * g.tiles_n) return;  // past the CTA's last K block
+  // the stage of block k - 1 (two before a's) and the parity of its next filling
+  const bool wrap = a.slot < 2;
+  const Cursor load(g, tile, kb, wrap ? a.slot + kRawStages - 2 : a.slot - 2, wrap ? a.phase : a.phase ^ 1u);
+  qgen_mbar_wait(&bar.raw_empty[load.slot], load.phase ^ 1u);
+  issue_loads(part, map_a, map_b, args, g, smem, bar, load);
+}
+
 // One consumer K block with A in fragment set kSet: issue its wgmmas, wait for the previous block's (one group stays
 // in flight) and release that block's tile, decode the next block's A into the other set (its last reader was the
 // previous block's wgmmas, now complete); at a tile's last K block wait for all, release, store. A template on the
@@ -382,12 +411,15 @@ __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar
                                               const qgen_gemm_grid& g, const Cursor& c, Cursor& a,
                                               const ConsumerLanes& lanes, Fragments (&frag)[2], bool more,
                                               int consumer, float alpha, float (&acc)[kSlabs][kBN / 2],
-                                              uint32_t& held) {
+                                              uint32_t& held, bool first, const CUtensorMap* map_a,
+                                              const CUtensorMap* map_b) {
   qgen_mbar_wait(&bar.tile_full[c.tslot], c.tphase);
   issue_mma(smem, c.tslot, frag[kSet], acc, c.kb == 0);
   wait_mma<1>(acc);
   if (held != kNoTile) release_tile(bar, held);
   held = c.tslot;
+  // block k's wgmmas are in flight and fragment set kSet ^ 1 is free: the copy issue costs no tensor time
+  if constexpr (kConsumerCopies) refill(a, first, map_a, map_b, args, g, smem, bar);
   if (more) {
     qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);
     load_a_fragments(smem, bar, g, a, lanes, frag[kSet ^ 1]);
@@ -397,7 +429,9 @@ __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar
     wait_mma<0>(acc);
     release_tile(bar, c.tslot);
     held = kNoTile;
-    store_tile(args, c, consumer, alpha, acc);
+    Cursor at = c;  // with kConsumerCopies the tile's coordinates are recomputed, not kept in c across the loop
+    if constexpr (kConsumerCopies) qgen_tile_coords<kTileOrder>(g, c.tile, at.tm, at.tn);
+    store_tile(args, at, consumer, alpha, acc);
   }
 }
 
@@ -439,8 +473,8 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
     const int dtid = threadIdx.x - kConsumerThreads;
     const DecoderLanes lanes(dtid);
     Cursor c(g);     // the K block being decoded (from registers); its next is being loaded into registers
-    const int part = dtid / 32;                      // the copies this warp's lane 0 issues
-    const bool issuer = dtid % 32 == 0 && part < kIssuers;
+    const int part = dtid / 32;  // the copies this warp's lane 0 issues (none with kConsumerCopies)
+    const bool issuer = !kConsumerCopies && dtid % 32 == 0 && part < kIssuers;
     Cursor load(g);  // the next K block to copy into a raw stage (issuers)
     int32_t loaded = 0;
     if (issuer)
@@ -502,6 +536,12 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   const int consumer = static_cast<int>(threadIdx.x) / 128;
   const float alpha = (*args.a_tensor_scale * *args.b_tensor_scale) * kQgenFp4AlphaFix;
   const ConsumerLanes lanes(consumer);
+  // with kConsumerCopies lanes 0 of consumer warps 0-2 copy the first kRawStages K blocks (then refill, one a step)
+  if (kConsumerCopies && threadIdx.x % 32 == 0 && threadIdx.x / 32 < kIssuers) {
+    Cursor load(g);
+    for (int32_t b = 0; b < kRawStages && b < steps; ++b, load.next(g))
+      issue_loads(static_cast<int>(threadIdx.x) / 32, &map_a, &map_b, args, g, smem, bar, load);
+  }
   float acc[kSlabs][kBN / 2];
 #pragma unroll
   for (int sl = 0; sl < kSlabs; ++sl)
@@ -517,9 +557,11 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   for (int32_t step = 0; step < steps; ++step, c.next(g)) {
     const bool more = step + 1 < steps;
     if (step % 2 == 0)
-      consumer_step<0>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held);
+      consumer_step<0>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held, step == 0, &map_a,
+                       &map_b);
     else
-      consumer_step<1>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held);
+      consumer_step<1>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held, step == 0, &map_a,
+                       &map_b);
   }
   // Nothing is in flight here (every tile ends with wait_mma<0>), but without this wait ptxas cannot prove it and
   // injects a full wait where the branches above join (warning C7517), which serialises every K block.

@@ -76,6 +76,7 @@ constexpr int kSlabs = 1;
 constexpr int kRawStages = 8;    // tiling.stages: FP4 codes + scales, filled by TMA
 constexpr int kTileStages = 3;  // dequantized B tiles in flight between decoders and consumers
 constexpr int kConsumerThreads = 128 * kConsumers;  // warpgroups 0 .. c - 1: A decode, wgmma and epilogue
+constexpr bool kConsumerCopies = true;  // lanes 0 of consumer (else decoder) warps 0-2 issue the copies
 constexpr int kDecoderThreads = 256;  // warpgroups c, ...: B decode (kBN / kDecoderThreads rows per
                                       // thread); lanes 0 of warps 0-2 of warpgroup c also issue TMA
 constexpr int kThreads = 512;
@@ -146,8 +147,8 @@ struct Cursor {
       : tile(static_cast<int32_t>(blockIdx.x)), kb(0), slot(0), phase(0), tslot(0), tphase(0) {
     qgen_tile_coords<kTileOrder>(g, tile, tm, tn);  // the kernel returns before this when it has no tile
   }
-  // K block kb of tile `tile` (one of the CTA's) in raw stage `slot` with parity `phase`, for its copies; the ring
-  // fields are not used
+  // K block kb of tile `tile` (one of the CTA's) in raw stage `slot` with parity `phase`, for the consumers' copies
+  // (kConsumerCopies); the ring fields are not used
   __device__ __forceinline__ Cursor(const qgen_gemm_grid& g, int32_t tile, int32_t kb, uint32_t slot, uint32_t phase)
       : tile(tile), kb(kb), slot(slot), phase(phase), tslot(0), tphase(0) {
     qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
@@ -164,10 +165,11 @@ struct Cursor {
   }
 };
 
-// Lane 0 of decoder warps 0, 1 and 2 each copy one part of a K block into raw stage c.slot, once every decoder and
-// consumer warp released the stage: part 0 the A codes (TMA) and scales, part 1 the B codes (TMA), part 2 the B
-// scales; raw_full counts kIssuers arrivals, each with its part's bytes. Scale blocks past K are not copied (their
-// smem bytes are stale; the groups they would describe get multiplier 0).
+// Lane 0 of decoder warps 0, 1 and 2 (of consumer warps 0, 1 and 2 with kConsumerCopies) each copy one part of a K
+// block into raw stage c.slot, once every decoder and consumer warp released the stage: part 0 the A codes (TMA) and
+// scales, part 1 the B codes (TMA), part 2 the B scales; raw_full counts kIssuers arrivals, each with its part's
+// bytes. Scale blocks past K are not copied (their smem bytes are stale; the groups they would describe get
+// multiplier 0).
 constexpr int kIssuers = 3;
 __device__ __forceinline__ void issue_loads(int part, const CUtensorMap* map_a, const CUtensorMap* map_b,
                                             const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
@@ -383,16 +385,12 @@ __device__ __forceinline__ void release_tile(const Barriers& bar, uint32_t tslot
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.tile_empty[tslot]);
 }
 
-// One consumer K block with A in fragment set kSet: issue its wgmmas, wait for the previous block's (one group stays
-// in flight) and release that block's tile, decode the next block's A into the other set (its last reader was the
-// previous block's wgmmas, now complete); at a tile's last K block wait for all, release, store. A template on the
-// set, not a runtime index: indexing frag with a runtime value would put both sets in local memory.
-// The copies of consumer step k >= 1 (lane 0 of consumer warp `part` < kIssuers copies part `part` of every K block;
-// the consumer prologue copied K blocks 0 .. kRawStages - 1): K block k - 1 + kRawStages into the raw stage of K
-// block k - 1, once every decoder thread released it in decoder step k - 1 (done: tile_full of block k was waited
-// for) and every consumer warp once it decoded the A of block k - 1 (consumer step k - 2). The target is found from
-// cursor `a`, at K block k + 1 here: no cursor kept across the loop and no other field of c read (the consumers have
-// no registers to spare).
+// With kConsumerCopies, the copies of consumer step k >= 1 (lane 0 of consumer warp `part` < kIssuers copies part
+// `part` of every K block; the consumer prologue copied K blocks 0 .. kRawStages - 1): K block k - 1 + kRawStages
+// into the raw stage of K block k - 1, once every decoder thread released it in decoder step k - 1 (done: tile_full
+// of block k was waited for) and every consumer warp once it decoded the A of block k - 1 (consumer step k - 2). The
+// target is found from cursor `a`, at K block k + 1 here: no cursor kept across the loop and no other field of c
+// read (the consumers have no registers to spare).
 __device__ __forceinline__ void refill(const Cursor& a, bool first, const CUtensorMap* map_a,
                                        const CUtensorMap* map_b, const qgen_gemm_args& args, const qgen_gemm_grid& g,
                                        uint8_t* smem, const Barriers& bar) {
@@ -408,6 +406,10 @@ __device__ __forceinline__ void refill(const Cursor& a, bool first, const CUtens
   issue_loads(part, map_a, map_b, args, g, smem, bar, load);
 }
 
+// One consumer K block with A in fragment set kSet: issue its wgmmas, wait for the previous block's (one group stays
+// in flight) and release that block's tile, decode the next block's A into the other set (its last reader was the
+// previous block's wgmmas, now complete); at a tile's last K block wait for all, release, store. A template on the
+// set, not a runtime index: indexing frag with a runtime value would put both sets in local memory.
 template <int kSet>
 __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar, const qgen_gemm_args& args,
                                               const qgen_gemm_grid& g, const Cursor& c, Cursor& a,
@@ -421,7 +423,7 @@ __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar
   if (held != kNoTile) release_tile(bar, held);
   held = c.tslot;
   // block k's wgmmas are in flight and fragment set kSet ^ 1 is free: the copy issue costs no tensor time
-  refill(a, first, map_a, map_b, args, g, smem, bar);
+  if constexpr (kConsumerCopies) refill(a, first, map_a, map_b, args, g, smem, bar);
   if (more) {
     qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);
     load_a_fragments(smem, bar, g, a, lanes, frag[kSet ^ 1]);
@@ -431,9 +433,8 @@ __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar
     wait_mma<0>(acc);
     release_tile(bar, c.tslot);
     held = kNoTile;
-    // the tile's coordinates recomputed here rather than kept in c across the loop: registers for the copies
-    Cursor at = c;
-    qgen_tile_coords<kTileOrder>(g, c.tile, at.tm, at.tn);
+    Cursor at = c;  // with kConsumerCopies the tile's coordinates are recomputed, not kept in c across the loop
+    if constexpr (kConsumerCopies) qgen_tile_coords<kTileOrder>(g, c.tile, at.tm, at.tn);
     store_tile(args, at, consumer, alpha, acc);
   }
 }
@@ -476,6 +477,13 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
     const int dtid = threadIdx.x - kConsumerThreads;
     const DecoderLanes lanes(dtid);
     Cursor c(g);     // the K block being decoded (from registers); its next is being loaded into registers
+    const int part = dtid / 32;  // the copies this warp's lane 0 issues (none with kConsumerCopies)
+    const bool issuer = !kConsumerCopies && dtid % 32 == 0 && part < kIssuers;
+    Cursor load(g);  // the next K block to copy into a raw stage (issuers)
+    int32_t loaded = 0;
+    if (issuer)
+      for (; loaded < kRawStages && loaded < steps; ++loaded, load.next(g))
+        issue_loads(part, &map_a, &map_b, args, g, smem, bar, load);
     Task task[kTasks];  // codes of the K block being decoded, scales of the next one once its multipliers are made
     qgen_mbar_wait(&bar.raw_full[0], 0);
 #pragma unroll
@@ -516,6 +524,14 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
         // the proxy fence, so that the fence does not wait for them)
         if (more) load_task<true>(task[t], smem, next_slot, t, dtid, lanes);
       }
+      // the issuers refill the raw stage of the previous K block (released by every decoder a K block ago and by
+      // the consumers once they decoded its A, a K block before its wgmmas) with the K block kRawStages after it
+      if (issuer && step > 0 && loaded < steps) {
+        qgen_mbar_wait(&bar.raw_empty[load.slot], load.phase ^ 1u);
+        issue_loads(part, &map_a, &map_b, args, g, smem, bar, load);
+        ++loaded;
+        load.next(g);
+      }
     }
     return;
   }
@@ -524,8 +540,8 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   const int consumer = static_cast<int>(threadIdx.x) / 128;
   const float alpha = (*args.a_tensor_scale * *args.b_tensor_scale) * kQgenFp4AlphaFix;
   const ConsumerLanes lanes(consumer);
-  // lanes 0 of consumer warps 0-2 copy the first kRawStages K blocks (then one per consumer step: refill)
-  if (threadIdx.x % 32 == 0 && threadIdx.x / 32 < kIssuers) {
+  // with kConsumerCopies lanes 0 of consumer warps 0-2 copy the first kRawStages K blocks (then refill, one a step)
+  if (kConsumerCopies && threadIdx.x % 32 == 0 && threadIdx.x / 32 < kIssuers) {
     Cursor load(g);
     for (int32_t b = 0; b < kRawStages && b < steps; ++b, load.next(g))
       issue_loads(static_cast<int>(threadIdx.x) / 32, &map_a, &map_b, args, g, smem, bar, load);
