@@ -1,5 +1,6 @@
 // The sm_90a GEMM's resource arithmetic, in one place: shared-memory layout, CTAs per SM and registers per thread. Validation (validate/validate.ts) reports its problems; lowering (lower/lower.ts) renders its numbers; the
 // template static_asserts the shared-memory total.
+import { GEMM_DECODES, type GemmDecode } from '../dsl/types.ts';
 
 /** Largest dynamic shared memory of one block (PTX-FACTS §4.6); H100: 228 KiB per SM, 1 KiB reserved per block. */
 export const SM90_BLOCK_SMEM = 232448;
@@ -35,7 +36,8 @@ export interface Sm90GemmLayout {
    * 'producer-cluster' (the pipelined decoder in 2-CTA clusters along M, each CTA decoding half of the shared B slab
    * into both CTAs' tiles), or 'producer-b-register-a' (the pipelined decoder for B only; the consumers decode their
    * A slab into RS wgmma fragment registers), or 'producer2-b-register-a' (the same with two decoder warpgroups,
-   * one B row per decoder thread). */
+   * one B row per decoder thread), or 'producer2-b-register-a-consumer-copies' (the same with the copies issued
+   * by consumer lanes). */
   decode: 'consumer' | ProducerDecode;
   /** Dequantized tiles in flight: 2 B tiles ('consumer', 'a'), the X ring ('b'), the A + B ring ('producer'). */
   tileStages: number;
@@ -236,31 +238,37 @@ export const SM90_PDP_DECODER_REGS = 88;
 /** setmaxnreg.dec of the decoders of 'producer-b-register-a' (templates/gemm_sm90_pdr.cu.hbs): B rows only, 18
  * registers of the next K block instead of 27 (its SASS uses fewer: test/gemm-pdr.test.ts). */
 export const SM90_PDR_DECODER_REGS = 72;
-/** setmaxnreg.dec of the decoders of 'producer2-b-register-a' (two decoder warpgroups, one B row per thread: 9
+/** setmaxnreg.dec of the decoders of 'producer2-b-register-a' and 'producer2-b-register-a-consumer-copies' (two decoder
+ * warpgroups, one B row per thread: 9
  * registers of the next K block): 2 x 128 x 200 + 2 x 128 x 56 = 65536. ptxas spills at 40 / 216 and 48 / 208
  * (bench/NOTES.md "Issue 16: two decoder warpgroups (h-pdr2)"; test/gemm-pdr2.test.ts reads its SASS). */
 export const SM90_PDR2_DECODER_REGS = 56;
+/** setmaxnreg.dec of the decoders of 'producer2-b-register-a-consumer-copies': the same decode as _pdr2 without the
+ * copy issue (its SASS reaches R44), so 8 registers more for the consumers, which issue the copies: 2 x 128 x 208 +
+ * 2 x 128 x 48 = 65536 (bench/NOTES.md "Issue 16: copies issued by a consumer lane (h-pdr3)"; at 56 / 200 the
+ * consumers spill; test/gemm-pdr3.test.ts reads its SASS). */
+export const SM90_PDR3_DECODER_REGS = 48;
 /** The producer-decode values of tiling.decode. */
-export type ProducerDecode =
-  'producer' | 'producer-pipelined' | 'producer-cluster' | 'producer-b-register-a' | 'producer2-b-register-a';
+export type ProducerDecode = Exclude<GemmDecode, 'consumer'>;
 /** Whether a tiling.decode value is one of the producer decodes (a decoder warpgroup; registerOperand 'a' only). */
 export function isProducerDecode(d: string | undefined): d is ProducerDecode {
-  return (
-    d === 'producer' ||
-    d === 'producer-pipelined' ||
-    d === 'producer-cluster' ||
-    d === 'producer-b-register-a' ||
-    d === 'producer2-b-register-a'
-  );
+  return d !== 'consumer' && (GEMM_DECODES as readonly (string | undefined)[]).includes(d);
+}
+/** The register-A decodes with two decoder warpgroups, one B row per decoder thread: 'producer2-b-register-a' (lanes
+ * 0 of decoder warps 0-2 issue the copies) and 'producer2-b-register-a-consumer-copies' (lanes 0 of consumer warps
+ * 0-2 do). */
+export type TwoDecoderDecode = 'producer2-b-register-a' | 'producer2-b-register-a-consumer-copies';
+export function isTwoDecoderDecode(d: string | undefined): d is TwoDecoderDecode {
+  return d === 'producer2-b-register-a' || d === 'producer2-b-register-a-consumer-copies';
 }
 /** Whether a tiling.decode value decodes A into the consumers' RS wgmma registers and B in the decoder warpgroup(s)
- * ('producer-b-register-a' with one decoder warpgroup, 'producer2-b-register-a' with two). */
-export function isRegisterADecode(d: string | undefined): d is 'producer-b-register-a' | 'producer2-b-register-a' {
-  return d === 'producer-b-register-a' || d === 'producer2-b-register-a';
+ * ('producer-b-register-a' with one decoder warpgroup, the two-decoder ones with two). */
+export function isRegisterADecode(d: string | undefined): d is 'producer-b-register-a' | TwoDecoderDecode {
+  return d === 'producer-b-register-a' || isTwoDecoderDecode(d);
 }
-/** Decoder threads of a producer decode: two warpgroups with 'producer2-b-register-a', one otherwise. */
+/** Decoder threads of a producer decode: two warpgroups with the two-decoder decodes, one otherwise. */
 export function sm90PdDecoderThreads(d: ProducerDecode): number {
-  return d === 'producer2-b-register-a' ? 2 * SM90_PD_DECODER_THREADS : SM90_PD_DECODER_THREADS;
+  return isTwoDecoderDecode(d) ? 2 * SM90_PD_DECODER_THREADS : SM90_PD_DECODER_THREADS;
 }
 /** RS-form A fragment registers of a 'producer-b-register-a' consumer thread: two sets (the next K block's decoded
  * while the wgmmas read the current one) of 16 (64 rows x 64 K of bf16 over a warpgroup's 128 threads). */
@@ -347,8 +355,8 @@ export function sm90PdLayout(
         `${SM90_PDC_CLUSTER} CTAs of a cluster decodes half of the B slab, one row per decoder thread; got ${bn})`,
     };
   }
-  // 'producer2-b-register-a': one B row per decoder thread, 256 decoder threads
-  if (decode === 'producer2-b-register-a' && bn !== 2 * SM90_PD_DECODER_THREADS) {
+  // the two-decoder decodes: one B row per decoder thread, 256 decoder threads
+  if (isTwoDecoderDecode(decode) && bn !== 2 * SM90_PD_DECODER_THREADS) {
     return {
       field: 'ctaTile[1]',
       message:
@@ -388,13 +396,15 @@ export function sm90PdLayout(
   const need = roundUp8((slabs * bn) / 2 + fragRegs + PD_CONSUMER_OVERHEAD);
   const smemBytes = sm90PdSmemBytes(bm, bn, bk, rawStages, decode);
   const decoderRegs =
-    decode === 'producer2-b-register-a'
-      ? SM90_PDR2_DECODER_REGS
-      : decode === 'producer-b-register-a'
-        ? SM90_PDR_DECODER_REGS
-        : piped
-          ? SM90_PDP_DECODER_REGS
-          : SM90_PD_DECODER_REGS;
+    decode === 'producer2-b-register-a-consumer-copies'
+      ? SM90_PDR3_DECODER_REGS
+      : decode === 'producer2-b-register-a'
+        ? SM90_PDR2_DECODER_REGS
+        : decode === 'producer-b-register-a'
+          ? SM90_PDR_DECODER_REGS
+          : piped
+            ? SM90_PDP_DECODER_REGS
+            : SM90_PD_DECODER_REGS;
   let problem: { field: 'stages' | 'consumers'; message: string } | null = null;
   for (const ctasPerSm of [2, 1]) {
     const budget = Math.min(SM90_BLOCK_SMEM, Math.floor(SM90_SM_SMEM / ctasPerSm) - 1024);

@@ -428,6 +428,23 @@ export const ARCH_EXTRAS: Readonly<Record<Arch, readonly KernelSpec[]>> = {
         output: 'bf16',
       },
     ),
+    // _pdr2 with the copies issued by lanes 0 of consumer warps 0-2 (bench/NOTES.md "Issue 16: copies issued by a
+    // consumer lane (h-pdr3)"): every decoder warp decodes only, so no issuer warp paces tile_full.
+    gemm(
+      'gemm_nvfp4_bf16_128x256x64_pdr3',
+      {
+        ctaTile: [128, 256, 64],
+        consumers: 2,
+        stages: 8,
+        cluster: [1, 1],
+        tileOrder: 'swizzle-8',
+        decode: 'producer2-b-register-a-consumer-copies',
+      },
+      {
+        doc: 'the _pdr2 GEMM with the TMA copies issued by consumer lanes: 128x256',
+        output: 'bf16',
+      },
+    ),
     gemm(
       'gemm_nvfp4_bf16_pd',
       {

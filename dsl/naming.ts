@@ -5,11 +5,12 @@
 //   quantizer:  <recipe>_<operand>[_rq]_<rounding>[_<block>][_<group>][_<rotation>][_<tensor scale>][_c<ceiling>]
 //               [_<correction>][_<layout>][_plane|_dqplane]
 //   GEMM:       gemm_<operands>_<output>[_<epilogue>][_<M>x<N>x<K>][_swapab[_c<consumers>][_f<sets>]]
-//               [_pd|_pdp|_pdc|_pdr|_pdr2] (the tile only where not the arch's default; swapab: tiling.registerOperand
-//               'b', the operands exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM splitting K over more
-//               than one consumer, NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec names it; pd:
-//               tiling.decode 'producer', pdp: 'producer-pipelined', pdc: 'producer-cluster', pdr:
-//               'producer-b-register-a', pdr2: 'producer2-b-register-a')
+//               [_pd|_pdp|_pdc|_pdr|_pdr2|_pdr3] (the tile only where not the arch's default; swapab:
+//               tiling.registerOperand 'b', the operands exchanged in the sm_90a wgmma; c<consumers>: a swapped GEMM
+//               splitting K over more than one consumer, NUMERICS §6.2; f<sets>: tiling.fragmentSets where a spec
+//               names it; pd: tiling.decode 'producer', pdp: 'producer-pipelined', pdc: 'producer-cluster', pdr:
+//               'producer-b-register-a', pdr2: 'producer2-b-register-a', pdr3:
+//               'producer2-b-register-a-consumer-copies')
 //   dequantize: dequantize_<format>_<output>[_<layout>]
 //   hadamard:   hadamard_rht<size>[_<input>_<output>]
 //   amax:       amax_<input>
@@ -203,7 +204,8 @@ function splitToken(g: GemmSpec): string {
  * 'producer-pipelined' (the same, codes and scales loaded into registers a K block ahead), `_pdc` for
  * 'producer-cluster' (the pipelined decoder in 2-CTA clusters sharing the B slab), `_pdr` for 'producer-b-register-a'
  * (the pipelined decoder for B only, A decoded into the consumers' wgmma registers), `_pdr2` for
- * 'producer2-b-register-a' (the same with two decoder warpgroups), nothing otherwise. */
+ * 'producer2-b-register-a' (the same with two decoder warpgroups), `_pdr3` for
+ * 'producer2-b-register-a-consumer-copies' (the same with the copies issued by consumer lanes), nothing otherwise. */
 function decodeToken(g: GemmSpec): string {
   const d = g.tiling.decode;
   const tokens: Partial<Record<NonNullable<typeof d>, string>> = {
@@ -212,6 +214,7 @@ function decodeToken(g: GemmSpec): string {
     'producer-cluster': '_pdc',
     'producer-b-register-a': '_pdr',
     'producer2-b-register-a': '_pdr2',
+    'producer2-b-register-a-consumer-copies': '_pdr3',
   };
   return (d && tokens[d]) ?? '';
 }

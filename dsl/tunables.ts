@@ -3,7 +3,7 @@
 // bound; §3: quantizer randomness is keyed logically), declared with its type and the values a sweep tries. The legal
 // range of each value is not repeated here: validate/validate.ts (GEMM_LIMITS and the per-arch layout rules)
 // decides, and validate/space.ts prunes every illegal point before anything compiles.
-import type { Arch, ElementwiseTiling, GemmTiling } from './types.ts';
+import { GEMM_DECODES, type Arch, type ElementwiseTiling, type GemmDecode, type GemmTiling } from './types.ts';
 
 /** One declared parameter: the spec field it sets (a path inside `tiling`) and the values a sweep tries. */
 export interface Tunable<T> {
@@ -15,7 +15,6 @@ export interface Tunable<T> {
 
 type TileOrder = GemmTiling['tileOrder'];
 type RegisterOperand = NonNullable<GemmTiling['registerOperand']>;
-type Decode = NonNullable<GemmTiling['decode']>;
 
 /** The GEMM's tunables per arch. Tile M/N/K, consumers, stages, cluster and tile order (dsl/types.ts GemmTiling). */
 export interface GemmTunables {
@@ -30,9 +29,10 @@ export interface GemmTunables {
   registerOperand: Tunable<RegisterOperand>;
   /** Who dequantizes (sm_90a 'producer', 'producer-pipelined': a decoder warpgroup, SS wgmma; 'producer-cluster':
    * the same in 2-CTA clusters [2, 1] sharing the B slab; 'producer-b-register-a': the decoder warpgroup B only, the
-   * consumers A into RS wgmma registers; 'producer2-b-register-a': the same with two decoder warpgroups; with
+   * consumers A into RS wgmma registers; 'producer2-b-register-a': the same with two decoder warpgroups;
+   * 'producer2-b-register-a-consumer-copies': the same with the copies issued by consumer lanes; with
    * registerOperand 'a' only). */
-  decode: Tunable<Decode>;
+  decode: Tunable<GemmDecode>;
 }
 
 const TILE_ORDERS: readonly TileOrder[] = ['swizzle-8', 'row-major', 'column-major'];
@@ -53,14 +53,7 @@ export const GEMM_TUNABLES: Readonly<Record<Arch, GemmTunables>> = {
     decode: {
       field: 'decode',
       doc: 'who dequantizes: consumer or decoder warpgroup',
-      values: [
-        'consumer',
-        'producer',
-        'producer-pipelined',
-        'producer-cluster',
-        'producer-b-register-a',
-        'producer2-b-register-a',
-      ],
+      values: GEMM_DECODES,
     },
   },
   sm_100a: {

@@ -116,6 +116,19 @@ export interface AmaxSpec {
   tiling: ElementwiseTiling;
 }
 
+/** The values of tiling.decode (sm_90a: who dequantizes the FP4 operands; GemmTiling.decode says what each does),
+ * the one list that the type, the tuner's space and validation read. */
+export const GEMM_DECODES = [
+  'consumer',
+  'producer',
+  'producer-pipelined',
+  'producer-cluster',
+  'producer-b-register-a',
+  'producer2-b-register-a',
+  'producer2-b-register-a-consumer-copies',
+] as const;
+export type GemmDecode = (typeof GEMM_DECODES)[number];
+
 export interface GemmTiling {
   /** CTA tile [M, N, K] in elements. */
   ctaTile: [number, number, number];
@@ -150,15 +163,11 @@ export interface GemmTiling {
    * the pipelined decoder for B only (a ring of bf16 B tiles); each consumer warpgroup decodes its A slab from the
    * raw stage into RS wgmma fragment registers, the next K block's while the current one's wgmmas run (ctaTile
    * [128, 128 or 256, 64]). 'producer2-b-register-a': the same with two decoder warpgroups, one B row of a K block
-   * per decoder thread (ctaTile [128, 256, 64]). Same products and K order (NUMERICS §6.2); never changes results.
+   * per decoder thread (ctaTile [128, 256, 64]). 'producer2-b-register-a-consumer-copies': the same, with the TMA
+   * and bulk copies issued by lanes 0 of consumer warps 0-2 instead of decoder warps 0-2 (every decoder warp decodes
+   * only). Same products and K order (NUMERICS §6.2); never changes results.
    */
-  decode?:
-    | 'consumer'
-    | 'producer'
-    | 'producer-pipelined'
-    | 'producer-cluster'
-    | 'producer-b-register-a'
-    | 'producer2-b-register-a';
+  decode?: GemmDecode;
 }
 
 export interface GemmSpec {

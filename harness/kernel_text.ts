@@ -1,7 +1,7 @@
 // Reading a generated kernel for tests and tools: the body of one of its functions, whether snippets appear in
 // order, and its sm_90a SASS (ptxas log, instruction lines, the decoders' setmaxnreg.dec) built through nvcc.ts.
-// Shared by test/gemm-pd, gemm-pdp, gemm-pdc, gemm-pdr, gemm-pdr2 and gemm-swap, which check hand-offs in the
-// generated text and SASS.
+// Shared by test/gemm-pd, gemm-pdp, gemm-pdc, gemm-pdr, gemm-pdr2, gemm-pdr3 and gemm-swap, which check hand-offs in
+// the generated text and SASS.
 import { execa } from 'execa';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';

@@ -14,6 +14,7 @@ import type {
   QuantizePlan,
 } from '../lower/lower.ts';
 import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
+import { isRegisterADecode } from '../arch/gemm_sm90.ts';
 
 /** What a launch reads and writes in global memory. */
 export interface LaunchDescription {
@@ -408,8 +409,10 @@ function gemmSteps(plan: GemmPlan): string[] {
           GEMM_SHAPES,
         ];
       }
-      if (L.decode === 'producer-b-register-a' || L.decode === 'producer2-b-register-a') {
-        const two = L.decode === 'producer2-b-register-a';
+      if (isRegisterADecode(L.decode)) {
+        const two = L.decode !== 'producer-b-register-a';
+        const consumerCopies = L.decode === 'producer2-b-register-a-consumer-copies';
+        const issuers = consumerCopies ? 'lanes 0 of consumer warps 0-2' : 'lanes 0 of decoder warps 0-2';
         const accumulateTwo =
           `Accumulate: two wgmma.m64n${bn / 2}k16.f32.bf16.bf16 per k16 step (A from registers; the accumulators' ` +
           `halves: one m64n${bn}k16 needs more registers than the ${L.launchRegs} of the launch share), `;
@@ -419,14 +422,17 @@ function gemmSteps(plan: GemmPlan): string[] {
             `persistent CTAs (${L.ctasPerSm} per SM), tile order ${g.tileOrder}; ${L.threads} threads = ` +
             `${L.consumers} consumer warpgroup(s) of ${L.slabs} m64 slab(s) (A decode into RS fragments, RS wgmma, ` +
             'the epilogue) + ' +
-            (two
-              ? "two decoder warpgroups (B only, one B row of a K block per thread; lanes 0 of the first one's " +
-                'warps 0-2 issue TMA).'
-              : 'a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).'),
+            (consumerCopies
+              ? 'two decoder warpgroups (B only, one B row of a K block per thread; no copies: lanes 0 of ' +
+                "consumer warps 0-2 issue TMA, in the consumers' prologue and after each K block's wait_group 1)."
+              : two
+                ? "two decoder warpgroups (B only, one B row of a K block per thread; lanes 0 of the first one's " +
+                  'warps 0-2 issue TMA).'
+                : 'a decoder warpgroup (B only; lanes 0 of its warps 0-2 issue TMA).'),
           `Pipeline: ${L.rawStages} raw stages filled by TMA (${codeBytes}, codes with the TMA swizzle of ` +
             `${bk / 2}-byte rows, ${atoms * (1 + Math.ceil(bn / 128))} scale blocks of 512 B; mbarrier full, raw ` +
             'empty: every decoder thread once it used the B registers it loaded from the stage, and lane 0 of every ' +
-            'consumer warp once the warp decoded its A fragments; lanes 0 of decoder warps 0-2 refill the previous K ' +
+            `consumer warp once the warp decoded its A fragments; ${issuers} refill the previous K ` +
             `block's stage) -> a ring of ${L.tileStages} dequantized bf16 B tiles (${atoms} SW128 atom(s) of ` +
             `${bn * 128} B; mbarriers full/empty: the decoders run up to ${L.tileStages - 1} K blocks ahead); ` +
             `${L.smemBytes} B shared memory (no bf16 A tile).`,

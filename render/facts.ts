@@ -188,8 +188,8 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
     case 'sm_90a': {
       // The wgmma N is the tile's B rows, or its A rows when the operands are exchanged (registerOperand 'b').
       const swapped = g.layout.registerOperand === 'b';
-      // 'producer-b-register-a' (one decoder warpgroup), 'producer2-b-register-a' (two): A from the consumers'
-      // registers (RS), the first K block's scale-d a runtime 0
+      // 'producer-b-register-a' (one decoder warpgroup), 'producer2-b-register-a' and its consumer-copies form (two):
+      // A from the consumers' registers (RS), the first K block's scale-d a runtime 0
       if (isRegisterADecode(g.layout.decode)) {
         const decoderThreads = sm90PdDecoderThreads(g.layout.decode);
         const twoDecoders = decoderThreads > 128;
@@ -197,7 +197,10 @@ export function gemmFacts(plan: GemmPlan): Record<string, unknown> {
         // 158, checked against the launch share, not setmaxnreg's): the two decoder warpgroups' consumers issue
         // two m64n128k16 wgmmas per k16 step, the accumulators' halves (the same products and K order per element)
         const wgmmaN = twoDecoders ? g.layout.bn / 2 : g.layout.bn;
-        return { ...common, decoderThreads, twoDecoders, wgmmaN, wgmmaFunction: wgmmaRsFunction(wgmmaN, true) };
+        // lanes 0 of consumer warps 0-2 issue the copies instead of decoder lanes (bench/NOTES.md, h-pdr3)
+        const consumerCopies = g.layout.decode === 'producer2-b-register-a-consumer-copies';
+        const wgmmaFunction = wgmmaRsFunction(wgmmaN, true);
+        return { ...common, decoderThreads, twoDecoders, consumerCopies, wgmmaN, wgmmaFunction };
       }
       if (g.layout.decode !== 'consumer') return { ...common, wgmmaFunction: wgmmaSsFunction(g.layout.bn) };
       return { ...common, wgmmaFunction: wgmmaRsFunction(swapped ? g.layout.bm : g.layout.bn, swapped) };

@@ -109,7 +109,7 @@ export function renderKernel(plan: KernelPlan): string {
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer') name += '_pd';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-pipelined') name += '_pdp';
     if (plan.gemm.arch === 'sm_90a' && plan.gemm.layout.decode === 'producer-cluster') name += '_pdc';
-    // 'producer2-b-register-a' renders the _pdr template with two decoder warpgroups (render/facts.ts)
+    // 'producer2-b-register-a' (-consumer-copies) renders the _pdr template with two decoder warpgroups (facts.ts)
     if (plan.gemm.arch === 'sm_90a' && isRegisterADecode(plan.gemm.layout.decode)) name += '_pdr';
   }
   return renderTemplate(`${name}.cu.hbs`, templateData(plan));

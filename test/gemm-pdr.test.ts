@@ -156,14 +156,14 @@ test('generated: RS wgmma on set k mod 2, wait to one group, then block k + 1 de
       'issue_mma(smem, c.tslot, frag[kSet], acc, c.kb == 0);',
       // the wgmmas of the previous K block (the other set's last reader) complete before that set is written
       'wait_mma<1>(acc);',
-      'if (held != kTileStages) release_tile(bar, held);',
+      'if (held != kNoTile) release_tile(bar, held);',
       'qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);',
       'load_a_fragments(smem, bar, g, a, lanes, frag[kSet ^ 1]);',
       'a.next(g);',
       'if (c.kb == g.ksteps - 1) {',
       'wait_mma<0>(acc);',
       'release_tile(bar, c.tslot);',
-      'store_tile(args, c, consumer, alpha, acc);',
+      'store_tile(args, at, consumer, alpha, acc);',
     ]),
     '',
   );

@@ -115,19 +115,30 @@ test('render: deterministic, committed; 256 decoder threads in every barrier cou
     'qgen_mbar_init(&bar.tile_full[i], kDecoderThreads);',
     'qgen_mbar_init(&bar.tile_empty[i], 4 * kConsumers);',
     'constexpr int kTasks = kBN / kDecoderThreads;',
-    'const bool issuer = dtid % 32 == 0 && part < kIssuers;',
+    'constexpr bool kConsumerCopies = false;',
+    'const bool issuer = !kConsumerCopies && dtid % 32 == 0 && part < kIssuers;',
     'wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16',
   ])
     assert.ok(src.includes(line), line);
   // every mbarrier init is one of the four above (no other count to update)
   assert.is((src.match(/qgen_mbar_init\(/g) ?? []).length, 4);
   assert.not.ok(src.includes('aligned.m64n256k16'), 'one m64n256k16 needs 158 registers, over the launch share');
-  // the B scale row of a decoder thread: its 128-row block and its row in it
-  assert.match(functionBody(src, 'load_task'), /\(slot \* kBScaleRowBlocks \+ row \/ 128\) \* 512/);
-  // _pdr (the kernel that ran) keeps its text: one decoder warpgroup, its own scale addressing, one n256 wgmma
+  // the B scale row of a decoder thread: its 128-row block and its row in it, one formula for both instances
+  const scaleBlock = /\(slot \* kBScaleRowBlocks \+ t \* \(kDecoderThreads \/ 128\) \+ d \/ 128\) \* 512/;
+  assert.match(functionBody(src, 'load_task'), scaleBlock);
+  // _pdr: one decoder warpgroup and one n256 wgmma per k16 step, from the same template text
   const pdr = generated(PDR);
   assert.ok(pdr.includes('constexpr int kDecoderThreads = 128;') && pdr.includes('m64n256k16'));
-  assert.match(functionBody(pdr, 'load_task'), /\(slot \* kBScaleRowBlocks \+ t\) \* 512/);
+  assert.ok(pdr.includes('constexpr int kWgmmaN = 256;') && src.includes('constexpr int kWgmmaN = 128;'));
+  assert.is(functionBody(pdr, 'load_task'), functionBody(src, 'load_task'));
+  assert.is(functionBody(pdr, 'issue_mma'), functionBody(src, 'issue_mma'));
+  // the review's latent asserts (bench/NOTES.md "Independent review of h-pdr, h-pdr2 and h-q5"), in both
+  for (const s of [src, pdr])
+    for (const line of [
+      'static_assert(kRawStages >= 3 && kTileStages >= 2,',
+      'static_assert(kBM == 128 && kConsumers == 2 && kSlabs == 1,',
+    ])
+      assert.ok(s.includes(line), line);
   const steps = loweringSteps(p).join('\n');
   for (const part of [
     "tiling.decode 'producer2-b-register-a'",
@@ -148,11 +159,11 @@ test('generated: two n128 halves per k16 step, hand-off order as _pdr, decoders 
       'qgen_mbar_wait(&bar.tile_full[c.tslot], c.tphase);',
       'issue_mma(smem, c.tslot, frag[kSet], acc, c.kb == 0);',
       'wait_mma<1>(acc);',
-      'if (held != kTileStages) release_tile(bar, held);',
+      'if (held != kNoTile) release_tile(bar, held);',
       'qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);',
       'load_a_fragments(smem, bar, g, a, lanes, frag[kSet ^ 1]);',
       'wait_mma<0>(acc);',
-      'store_tile(args, c, consumer, alpha, acc);',
+      'store_tile(args, at, consumer, alpha, acc);',
     ]),
     '',
   );

@@ -111,10 +111,10 @@ function functionBody(src: string, name: string): string {
 }
 
 const dir = path.join('generated', 'sm_90a');
-// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd, _pdp, _pdc, _pdr, _pdr2) have their own
-// hand-offs, checked in test/gemm-swap.test.ts and test/gemm-pd.test.ts, -pdp, -pdc, -pdr and -pdr2.test.ts.
+// The operand-swapped GEMMs (_swapab) and the producer-decode ones (_pd, _pdp, _pdc, _pdr, _pdr2, _pdr3) have their
+// own hand-offs, checked in test/gemm-swap.test.ts and test/gemm-pd.test.ts, -pdp, -pdc, -pdr, -pdr2, -pdr3.test.ts.
 const gemms = readdirSync(dir).filter(
-  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pd([pc]|r2?)?\.cu$/.test(f),
+  (f) => /^gemm_\w+\.cu$/.test(f) && !/_swapab(_c\d+)?(_f\d)?\.cu$/.test(f) && !/_pd([pc]|r[23]?)?\.cu$/.test(f),
 );
 
 test('sm_90a GEMMs keep the raw-stage hand-off that bench/NOTES.md analyses for racecheck', () => {

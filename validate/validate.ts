@@ -8,6 +8,7 @@ import { sm120GemmLayout, sm120SmemBytes } from '../arch/gemm_sm120.ts';
 import {
   SM90_SWAP_W_ROWS,
   isProducerDecode,
+  isRegisterADecode,
   sm90GemmLayout,
   sm90PdLayout,
   sm90PdSmemBytes,
@@ -16,6 +17,7 @@ import {
 } from '../arch/gemm_sm90.ts';
 import {
   ARCHS,
+  GEMM_DECODES,
   HADAMARD_SIZES,
   QUANTIZE_OUTPUTS,
   ROUNDINGS,
@@ -589,15 +591,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
   );
   oneOf(p, t, tp, 'tileOrder', ['row-major', 'column-major', 'swizzle-8'] as const);
   if (t.decode !== undefined) {
-    const decodes = [
-      'consumer',
-      'producer',
-      'producer-pipelined',
-      'producer-cluster',
-      'producer-b-register-a',
-      'producer2-b-register-a',
-    ] as const;
-    if (oneOf(p, t, tp, 'decode', decodes) === undefined) return;
+    if (oneOf(p, t, tp, 'decode', GEMM_DECODES) === undefined) return;
     if (arch !== 'sm_90a') {
       p.add(
         `${tp}.decode`,
@@ -607,7 +601,7 @@ function checkGemm(p: Problems, s: Obj, path: string, arch: Arch): void {
     }
     if (t.decode !== 'consumer' && t.registerOperand === 'b') {
       const where =
-        t.decode === 'producer-b-register-a' || t.decode === 'producer2-b-register-a'
+        typeof t.decode === 'string' && isRegisterADecode(t.decode)
           ? "B decoded into shared-memory tiles, A into the consumers' wgmma A registers"
           : 'both operands decoded into shared-memory tiles';
       p.add(`${tp}.decode`, `'${t.decode}' needs registerOperand 'a' (${where})`);

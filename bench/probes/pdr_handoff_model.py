@@ -9,7 +9,12 @@
 # With --decoders 2 it models _pdr2 (bench/NOTES.md "Issue 16: two decoder warpgroups (h-pdr2)"): 8 decoder warps
 # (still only lanes 0 of warps 0-2 issue), raw_empty 256 + 8 and tile_full 256 arrivals; the mutation 'pdr-counts'
 # keeps _pdr's counts (128 + 8, 128) with 8 decoder warps and must be caught.
-# Usage: python3 bench/probes/pdr_handoff_model.py [schedules] [--decoders 1|2]
+# With --copies consumer it models _pdr3 (bench/NOTES.md "Issue 16: copies issued by a consumer lane (h-pdr3)"): the
+# decoders issue nothing; consumer warpgroup 0 (its warps 0-2, one agent here) copies K blocks 0 .. R - 1 before its
+# first raw_full wait and, in step k >= 1 after the tile release, block k - 1 + R into the stage of block k - 1 once
+# raw_empty of that stage passed (stage and parity derived from its A cursor at block k + 1, as the kernel does).
+# Mutations 'refill-no-wait' (no raw_empty wait) and 'refill-stage' (block k's stage instead) must be caught.
+# Usage: python3 bench/probes/pdr_handoff_model.py [schedules] [--decoders 1|2] [--copies decoder|consumer]
 import random
 import sys
 
@@ -25,7 +30,7 @@ class Bar:
 
 class Err(Exception): pass
 
-def run(R, ksteps, tiles, seed, mut=None, dwarps=4):
+def run(R, ksteps, tiles, seed, mut=None, dwarps=4, copies='decoder'):
     rng = random.Random(seed)
     steps = ksteps * tiles
     T = 3
@@ -54,7 +59,7 @@ def run(R, ksteps, tiles, seed, mut=None, dwarps=4):
     def wait(bar, parity):
         while not bar.passed(parity): yield
     def decoder(d):
-        issuer = d < 3
+        issuer = d < 3 and copies == 'decoder'
         loaded = 0
         if issuer:
             while loaded < R and loaded < steps: issue(d, loaded); loaded += 1
@@ -82,6 +87,10 @@ def run(R, ksteps, tiles, seed, mut=None, dwarps=4):
         while len(groups[c]) > n: yield
 
     def consumer(c):
+        copier = copies == 'consumer' and c == 0
+        if copier:
+            for blk in range(min(R, steps)):
+                for part in range(3): issue(part, blk)
         yield from wait(raw_full[0], 0)
         read(0, 0, 0, 'cons'); frag[c][0] = 0
         if mut != 'no-consumer-arrive': raw_empty[0].arrive(4)
@@ -99,6 +108,18 @@ def run(R, ksteps, tiles, seed, mut=None, dwarps=4):
             if mut != 'no-wait': yield from wait_group(c, 1)
             if held is not None: tile_empty[held].arrive(4)
             held = step % T
+            if copier and step > 0:
+                a_idx = step + 1  # the A cursor: K block k + 1
+                target = a_idx - 2 + R
+                if target < steps:
+                    prev = a_idx - 2 if mut != 'refill-stage' else a_idx - 1
+                    if mut != 'refill-no-wait': yield from wait(raw_empty[prev % R], (prev // R) & 1)
+                    for part in range(3):
+                        b = raw_full[prev % R]
+                        b.tx += 1
+                        b.arrive()
+                        events.append(('tma', prev % R, part, target))
+                    yield
             if more:
                 nxt = step + 1
                 yield from wait(raw_full[nxt % R], (nxt // R) & 1)
@@ -145,9 +166,9 @@ def run(R, ksteps, tiles, seed, mut=None, dwarps=4):
             except StopIteration: alive.remove(i)
     return True
 
-def trial(R, ksteps, tiles, seed, mut=None, dwarps=4):
+def trial(R, ksteps, tiles, seed, mut=None, dwarps=4, copies='decoder'):
     try:
-        return run(R, ksteps, tiles, seed, mut, dwarps)
+        return run(R, ksteps, tiles, seed, mut, dwarps, copies)
     except (Err, AssertionError) as e:
         return str(e) or 'assert'
 
@@ -158,20 +179,29 @@ if __name__ == '__main__':
         i = argv.index('--decoders')
         dw = {'1': 4, '2': 8}[argv[i + 1]]
         del argv[i:i + 2]
+    cp = 'decoder'
+    if '--copies' in argv:
+        i = argv.index('--copies')
+        cp = argv[i + 1]
+        assert cp in ('decoder', 'consumer')
+        del argv[i:i + 2]
     n = int(argv[0]) if argv else 2000
-    print(f'{dw} decoder warps ({32 * dw} decoder threads)')
+    print(f'{dw} decoder warps ({32 * dw} decoder threads), copies issued by the {cp}s')
     rng = random.Random(1)
     bad = 0
     for k in range(n):
         R, ks, tl = rng.choice([3, 4, 6, 8]), rng.randint(1, 6), rng.randint(1, 3)
-        r = trial(R, ks, tl, k, None, dw)
+        r = trial(R, ks, tl, k, None, dw, cp)
         if r is not True: bad += 1; print('FAIL', R, ks, tl, k, r)
     print(f'correct protocol: {n - bad}/{n} schedules clean')
-    stuck = sum(trial(2, rng.randint(2, 6), rng.randint(1, 3), 50000 + k, None, dw) == 'livelock' for k in range(50))
+    stuck = sum(trial(2, rng.randint(2, 6), rng.randint(1, 3), 50000 + k, None, dw, cp) == 'livelock'
+                for k in range(50))
     print(f'stages = 2 (validation refuses it): deadlock in {stuck}/50 schedules')
-    for mut in ['no-consumer-arrive', 'no-wait', 'early-arrive'] + (['pdr-counts'] if dw == 8 else []):
+    muts = ['no-consumer-arrive', 'no-wait', 'early-arrive'] + (['pdr-counts'] if dw == 8 else [])
+    if cp == 'consumer': muts += ['refill-no-wait', 'refill-stage']
+    for mut in muts:
         caught = 0
         for k in range(2000):
             R, ks, tl = rng.choice([3, 4, 8]), rng.randint(2, 6), rng.randint(1, 3)
-            if trial(R, ks, tl, 10000 + k, mut, dw) is not True: caught += 1
+            if trial(R, ks, tl, 10000 + k, mut, dw, cp) is not True: caught += 1
         print(f'mutation {mut}: caught in {caught}/2000 schedules')

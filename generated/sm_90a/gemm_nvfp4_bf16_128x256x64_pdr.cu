@@ -69,7 +69,9 @@ constexpr int kSlabs = 1;
 constexpr int kRawStages = 8;    // tiling.stages: FP4 codes + scales, filled by TMA
 constexpr int kTileStages = 3;  // dequantized B tiles in flight between decoders and consumers
 constexpr int kConsumerThreads = 128 * kConsumers;  // warpgroups 0 .. c - 1: A decode, wgmma and epilogue
-constexpr int kDecoderThreads = 128;         // warpgroup c: B decode; lanes 0 of its warps 0-2 also issue TMA
+constexpr bool kConsumerCopies = false;  // lanes 0 of consumer (else decoder) warps 0-2 issue the copies
+constexpr int kDecoderThreads = 128;  // warpgroups c, ...: B decode (kBN / kDecoderThreads rows per
+                                      // thread); lanes 0 of warps 0-2 of warpgroup c also issue TMA
 constexpr int kThreads = 384;
 constexpr int kCtasPerSm = 1;
 constexpr int kLaunchRegs = 168;      // registers per thread at launch (__launch_bounds__)
@@ -78,6 +80,7 @@ constexpr int kDecoderRegs = 72;    // setmaxnreg.dec of the decoders
 constexpr int kTileOrder = QGEN_TILES_SWIZZLE_8;    // tiling.tileOrder
 using Out = __nv_bfloat16;
 static_assert(kThreads == kConsumerThreads + kDecoderThreads, "thread roles");
+static_assert(kRawStages >= 3 && kTileStages >= 2, "fewer stages deadlock the hand-off (bench/NOTES.md, h-pdr)");
 
 constexpr int kRawRowBytes = kBK / 2;                // packed codes of one row of one K block
 constexpr int kBScaleRowBlocks = (kBN + 127) / 128;  // 128-row scale blocks a B tile touches
@@ -94,9 +97,9 @@ constexpr int kOffScaleB = kOffScaleA + kRawStages * kAtoms * 512;    // [stage]
 constexpr int kOffBarriers = kOffScaleB + kRawStages * kBScaleRowBlocks * kAtoms * 512;
 constexpr int kSmemBytes = kOffBarriers + 8 * (2 * kRawStages + 2 * kTileStages) + 1024;
 static_assert(kSmemBytes == 210096, "shared-memory layout differs from the lowering's");
-static_assert(kBM == 64 * kSlabs * kConsumers && kBM == kDecoderThreads && kSlabs == 1 && kBN % 16 == 0 &&
-                  kBN <= 256 && kBK % 64 == 0,
-              "tile shape: one m64 A slab per consumer warpgroup");
+static_assert(kBM == 128 && kConsumers == 2 && kSlabs == 1,
+              "tile shape: one m64 A slab per consumer warpgroup, one 128-row A scale block per tile");
+static_assert(kBN % kDecoderThreads == 0 && kBN <= 256 && kBK % 64 == 0, "tile shape: whole B rows per decoder thread");
 static_assert(kConsumers * 128 * (kConsumerRegs - kLaunchRegs) <= kDecoderThreads * (kLaunchRegs - kDecoderRegs),
               "the consumers' setmaxnreg.inc takes no more registers than the decoders' setmaxnreg.dec frees");
 
@@ -145,6 +148,12 @@ struct Cursor {
       : tile(static_cast<int32_t>(blockIdx.x)), kb(0), slot(0), phase(0), tslot(0), tphase(0) {
     qgen_tile_coords<kTileOrder>(g, tile, tm, tn);  // the kernel returns before this when it has no tile
   }
+  // K block kb of tile `tile` (one of the CTA's) in raw stage `slot` with parity `phase`, for the consumers' copies
+  // (kConsumerCopies); the ring fields are not used
+  __device__ __forceinline__ Cursor(const qgen_gemm_grid& g, int32_t tile, int32_t kb, uint32_t slot, uint32_t phase)
+      : tile(tile), kb(kb), slot(slot), phase(phase), tslot(0), tphase(0) {
+    qgen_tile_coords<kTileOrder>(g, tile, tm, tn);
+  }
   __device__ __forceinline__ void next(const qgen_gemm_grid& g) {
     if (++slot == kRawStages) slot = 0, phase ^= 1u;
     if (++tslot == kTileStages) tslot = 0, tphase ^= 1u;
@@ -157,10 +166,11 @@ struct Cursor {
   }
 };
 
-// Lane 0 of decoder warps 0, 1 and 2 each copy one part of a K block into raw stage c.slot, once every decoder and
-// consumer warp released the stage: part 0 the A codes (TMA) and scales, part 1 the B codes (TMA), part 2 the B
-// scales; raw_full counts kIssuers arrivals, each with its part's bytes. Scale blocks past K are not copied (their
-// smem bytes are stale; the groups they would describe get multiplier 0).
+// Lane 0 of decoder warps 0, 1 and 2 (of consumer warps 0, 1 and 2 with kConsumerCopies) each copy one part of a K
+// block into raw stage c.slot, once every decoder and consumer warp released the stage: part 0 the A codes (TMA) and
+// scales, part 1 the B codes (TMA), part 2 the B scales; raw_full counts kIssuers arrivals, each with its part's
+// bytes. Scale blocks past K are not copied (their smem bytes are stale; the groups they would describe get
+// multiplier 0).
 constexpr int kIssuers = 3;
 __device__ __forceinline__ void issue_loads(int part, const CUtensorMap* map_a, const CUtensorMap* map_b,
                                             const qgen_gemm_args& args, const qgen_gemm_grid& g, uint8_t* smem,
@@ -202,7 +212,7 @@ struct Task {
 };
 // Tasks of decoder thread dtid per K block (kBK = 64, kBN a multiple of 128): its B rows dtid, dtid + 128, ...
 constexpr int kTasks = kBN / kDecoderThreads;
-static_assert(kAtoms == 1 && kBN % kDecoderThreads == 0,
+static_assert(kAtoms == 1 && kBN % kDecoderThreads == 0 && kDecoderThreads % 128 == 0,
               "the pipelined decoder holds one 64-wide K atom of whole 128-row B scale blocks in registers");
 
 // Per-thread addressing of the decoder, the same for every task of every K block (a thread's rows are congruent to
@@ -229,8 +239,10 @@ __device__ __forceinline__ void load_task(Task& task, const uint8_t* smem, uint3
     task.lo = *reinterpret_cast<const uint4*>(codes + lanes.code[0]);
     task.hi = *reinterpret_cast<const uint4*>(codes + lanes.code[1]);
   } else {
-    const uint8_t* scales = smem + kOffScaleB + (slot * kBScaleRowBlocks + t) * 512;
-    task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(dtid));
+    // the row lies in 128-row scale block row / 128 = t kDecoderThreads / 128 + dtid / 128, at its row dtid % 128
+    const uint32_t d = static_cast<uint32_t>(dtid);
+    const uint8_t* scales = smem + kOffScaleB + (slot * kBScaleRowBlocks + t * (kDecoderThreads / 128) + d / 128) * 512;
+    task.scales = *reinterpret_cast<const uint32_t*>(scales + qgen_scale_row_in_block(d % 128));
   }
 }
 
@@ -314,12 +326,23 @@ __device__ __forceinline__ void load_a_fragments(const uint8_t* smem, const Barr
 
 // Issue the 4 k16 RS wgmmas of one K block: A from `frag`, B from the ring tile (asynchronous; the accumulators and
 // `frag` stay untouched until waited for). The first K block of a tile overwrites the accumulators (scale-d = 0).
+// Each k16 step is kBN / kWgmmaN m64n256k16 wgmmas on the same A registers: B rows [h kWgmmaN, (h + 1) kWgmmaN)
+// (h kWgmmaN x 128 B further in the tile: + h kWgmmaN * 128 / 16 in the descriptor's address field) into
+// acc[0][h kWgmmaN / 2, (h + 1) kWgmmaN / 2), which is the n256 accumulator layout (register j of a part: column
+// 8 (j / 4) + 2 (lane % 4) + j % 2 of it). One part where the launch share allows one n256 wgmma; with 512
+// threads (128 registers at launch, below the 158 ptxas needs for one m64n256k16 wgmma, C7602) two.
+constexpr int kWgmmaN = 256;
+static_assert(kBN % kWgmmaN == 0, "the k16 step's wgmmas cover the tile's N");
 __device__ __forceinline__ void issue_mma(uint8_t* smem, uint32_t tslot, const Fragments& frag,
                                           float (&acc)[kSlabs][kBN / 2], bool first_k) {
   qgen_wgmma_fence();
   const uint64_t b_desc = qgen_wgmma_desc_sw128(b_tile(smem, tslot));
 #pragma unroll
-  for (int s = 0; s < 4; ++s) wgmma_rs(acc[0], &frag[4 * s], b_desc + 2 * s, s == 0 && first_k ? 0u : 1u);
+  for (int s = 0; s < 4; ++s)
+#pragma unroll
+    for (int h = 0; h < kBN / kWgmmaN; ++h)
+      wgmma_rs(*reinterpret_cast<float(*)[kWgmmaN / 2]>(&acc[0][kWgmmaN / 2 * h]), &frag[4 * s],
+               b_desc + 2 * s + (kWgmmaN * 128 / 16) * h, s == 0 && first_k ? 0u : 1u);
   qgen_wgmma_commit();
 }
 
@@ -356,24 +379,52 @@ __device__ __forceinline__ void store_tile(const qgen_gemm_args& args, const Cur
   }
 }
 
+// `held` (the tile slot whose wgmmas are still in flight) when no tile is held: at a tile's start.
+constexpr uint32_t kNoTile = kTileStages;
+
 __device__ __forceinline__ void release_tile(const Barriers& bar, uint32_t tslot) {
   if ((threadIdx.x & 31) == 0) qgen_mbar_arrive(&bar.tile_empty[tslot]);
 }
 
+// With kConsumerCopies, the copies of consumer step k >= 1 (lane 0 of consumer warp `part` < kIssuers copies part
+// `part` of every K block; the consumer prologue copied K blocks 0 .. kRawStages - 1): K block k - 1 + kRawStages
+// into the raw stage of K block k - 1, once every decoder thread released it in decoder step k - 1 (done: tile_full
+// of block k was waited for) and every consumer warp once it decoded the A of block k - 1 (consumer step k - 2). The
+// target is found from cursor `a`, at K block k + 1 here: no cursor kept across the loop and no other field of c
+// read (the consumers have no registers to spare).
+__device__ __forceinline__ void refill(const Cursor& a, bool first, const CUtensorMap* map_a,
+                                       const CUtensorMap* map_b, const qgen_gemm_args& args, const qgen_gemm_grid& g,
+                                       uint8_t* smem, const Barriers& bar) {
+  const int part = static_cast<int>(threadIdx.x) / 32;
+  if (threadIdx.x % 32 != 0 || part >= kIssuers || first) return;
+  int32_t kb = a.kb + kRawStages - 2, tile = a.tile;  // the target: the same tile or a later one of the CTA
+  while (kb >= g.ksteps) kb -= g.ksteps, tile += static_cast<int32_t>(gridDim.x);
+  if (tile >= g.tiles_m * g.tiles_n) return;  // past the CTA's last K block
+  // the stage of block k - 1 (two before a's) and the parity of its next filling
+  const bool wrap = a.slot < 2;
+  const Cursor load(g, tile, kb, wrap ? a.slot + kRawStages - 2 : a.slot - 2, wrap ? a.phase : a.phase ^ 1u);
+  qgen_mbar_wait(&bar.raw_empty[load.slot], load.phase ^ 1u);
+  issue_loads(part, map_a, map_b, args, g, smem, bar, load);
+}
+
 // One consumer K block with A in fragment set kSet: issue its wgmmas, wait for the previous block's (one group stays
 // in flight) and release that block's tile, decode the next block's A into the other set (its last reader was the
-// previous block's wgmmas, now complete); at a tile's last K block wait for all, release, store.
+// previous block's wgmmas, now complete); at a tile's last K block wait for all, release, store. A template on the
+// set, not a runtime index: indexing frag with a runtime value would put both sets in local memory.
 template <int kSet>
 __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar, const qgen_gemm_args& args,
                                               const qgen_gemm_grid& g, const Cursor& c, Cursor& a,
                                               const ConsumerLanes& lanes, Fragments (&frag)[2], bool more,
                                               int consumer, float alpha, float (&acc)[kSlabs][kBN / 2],
-                                              uint32_t& held) {
+                                              uint32_t& held, bool first, const CUtensorMap* map_a,
+                                              const CUtensorMap* map_b) {
   qgen_mbar_wait(&bar.tile_full[c.tslot], c.tphase);
   issue_mma(smem, c.tslot, frag[kSet], acc, c.kb == 0);
   wait_mma<1>(acc);
-  if (held != kTileStages) release_tile(bar, held);
+  if (held != kNoTile) release_tile(bar, held);
   held = c.tslot;
+  // block k's wgmmas are in flight and fragment set kSet ^ 1 is free: the copy issue costs no tensor time
+  if constexpr (kConsumerCopies) refill(a, first, map_a, map_b, args, g, smem, bar);
   if (more) {
     qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);
     load_a_fragments(smem, bar, g, a, lanes, frag[kSet ^ 1]);
@@ -382,13 +433,16 @@ __device__ __forceinline__ void consumer_step(uint8_t* smem, const Barriers& bar
   if (c.kb == g.ksteps - 1) {
     wait_mma<0>(acc);
     release_tile(bar, c.tslot);
-    held = kTileStages;
-    store_tile(args, c, consumer, alpha, acc);
+    held = kNoTile;
+    Cursor at = c;  // with kConsumerCopies the tile's coordinates are recomputed, not kept in c across the loop
+    if constexpr (kConsumerCopies) qgen_tile_coords<kTileOrder>(g, c.tile, at.tm, at.tn);
+    store_tile(args, at, consumer, alpha, acc);
   }
 }
 
-// One CTA: warpgroups 0 .. c - 1 decode their A slabs into registers, issue RS wgmmas and store; warpgroup c decodes
-// B (lanes 0 of its warps 0-2 issue the TMA loads). setmaxnreg moves registers from the decoders to the consumers.
+// One CTA: warpgroups 0 .. c - 1 decode their A slabs into registers, issue RS wgmmas and store; the kDecoderThreads
+// / 128 warpgroups after them decode B (lanes 0 of warps 0-2 of warpgroup c issue the TMA loads). setmaxnreg moves
+// registers from the decoders to the consumers.
 __global__ void __launch_bounds__(kThreads, kCtasPerSm)
 gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, const qgen_gemm_args args,
      const qgen_gemm_grid g) {
@@ -424,8 +478,8 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
     const int dtid = threadIdx.x - kConsumerThreads;
     const DecoderLanes lanes(dtid);
     Cursor c(g);     // the K block being decoded (from registers); its next is being loaded into registers
-    const int part = dtid / 32;                      // the copies this warp's lane 0 issues
-    const bool issuer = dtid % 32 == 0 && part < kIssuers;
+    const int part = dtid / 32;  // the copies this warp's lane 0 issues (none with kConsumerCopies)
+    const bool issuer = !kConsumerCopies && dtid % 32 == 0 && part < kIssuers;
     Cursor load(g);  // the next K block to copy into a raw stage (issuers)
     int32_t loaded = 0;
     if (issuer)
@@ -487,6 +541,12 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   const int consumer = static_cast<int>(threadIdx.x) / 128;
   const float alpha = (*args.a_tensor_scale * *args.b_tensor_scale) * kQgenFp4AlphaFix;
   const ConsumerLanes lanes(consumer);
+  // with kConsumerCopies lanes 0 of consumer warps 0-2 copy the first kRawStages K blocks (then refill, one a step)
+  if (kConsumerCopies && threadIdx.x % 32 == 0 && threadIdx.x / 32 < kIssuers) {
+    Cursor load(g);
+    for (int32_t b = 0; b < kRawStages && b < steps; ++b, load.next(g))
+      issue_loads(static_cast<int>(threadIdx.x) / 32, &map_a, &map_b, args, g, smem, bar, load);
+  }
   float acc[kSlabs][kBN / 2];
 #pragma unroll
   for (int sl = 0; sl < kSlabs; ++sl)
@@ -498,13 +558,15 @@ gemm(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensor
   qgen_mbar_wait(&bar.raw_full[a.slot], a.phase);
   load_a_fragments(smem, bar, g, a, lanes, frag[0]);
   a.next(g);
-  uint32_t held = kTileStages;  // the tile slot whose wgmmas are still in flight, kTileStages for none
+  uint32_t held = kNoTile;  // the tile slot whose wgmmas are still in flight
   for (int32_t step = 0; step < steps; ++step, c.next(g)) {
     const bool more = step + 1 < steps;
     if (step % 2 == 0)
-      consumer_step<0>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held);
+      consumer_step<0>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held, step == 0, &map_a,
+                       &map_b);
     else
-      consumer_step<1>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held);
+      consumer_step<1>(smem, bar, args, g, c, a, lanes, frag, more, consumer, alpha, acc, held, step == 0, &map_a,
+                       &map_b);
   }
   // Nothing is in flight here (every tile ends with wait_mma<0>), but without this wait ptxas cannot prove it and
   // injects a full wait where the branches above join (warning C7517), which serialises every K block.
