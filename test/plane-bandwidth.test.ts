@@ -261,7 +261,7 @@ test('SASS (sm_90a): the plane is written in warp runs of 512 bytes, codes read 
   assert.ok(dequantize.filter((l) => /^(HMUL2|HFMA2\.MMA)\.BF16_V2 /.test(l)).length >= 16, 'no bf16x2 multiplies');
 });
 
-test('torch package: tuned takes planes where it runs two-pass only with QGEN_PLANES=1; bad values', async () => {
+test('torch package: tuned takes planes where it runs two-pass unless QGEN_PLANES=0 (default 1); bad values', async () => {
   const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
   if (probe.exitCode !== 0) {
     console.log('  plane-bandwidth: python3 has no torch; the package routing check did not run');
@@ -281,27 +281,31 @@ test('torch package: tuned takes planes where it runs two-pass only with QGEN_PL
     const run = async (env: Record<string, string>) => {
       const base = { ...process.env };
       delete base.QGEN_PLANES; // the default is what an unset variable gives
+      delete base.QGEN_PLANE_KIND;
       return await execa('python3', ['-c', script, dir], { reject: false, env: { ...base, ...env }, extendEnv: false });
     };
-    const on = await run({ QGEN_PLANES: '1' });
-    assert.is(on.exitCode, 0, on.stderr);
-    assert.equal(JSON.parse(on.stdout.trim().split('\n').pop()!), {
-      tuned: [true, false],
-      'two-pass': [false, false],
-      planes: [true, true],
-      fused: [false, false],
-      'set_layer_planes(False)': false,
-    });
-    for (const env of [{ QGEN_PLANES: '0' }, {}] as Record<string, string>[]) {
-      const off = await run(env);
-      assert.is(off.exitCode, 0, off.stderr);
-      const got = JSON.parse(off.stdout.trim().split('\n').pop()!) as Record<string, boolean[]>;
-      assert.equal(got.tuned, [false, false], `${JSON.stringify(env)}: tuned dequantizes (the default)`);
-      assert.equal(got.planes, [true, true], `${JSON.stringify(env)}: mode 'planes' is not affected`);
+    for (const env of [{ QGEN_PLANES: '1' }, {}] as Record<string, string>[]) {
+      const on = await run(env);
+      assert.is(on.exitCode, 0, on.stderr);
+      assert.equal(JSON.parse(on.stdout.trim().split('\n').pop()!), {
+        tuned: [true, false],
+        'two-pass': [false, false],
+        planes: [true, true],
+        fused: [false, false],
+        'set_layer_planes(False)': false,
+      });
     }
+    const off = await run({ QGEN_PLANES: '0' });
+    assert.is(off.exitCode, 0, off.stderr);
+    const got = JSON.parse(off.stdout.trim().split('\n').pop()!) as Record<string, boolean[]>;
+    assert.equal(got.tuned, [false, false], 'QGEN_PLANES=0: tuned dequantizes');
+    assert.equal(got.planes, [true, true], "QGEN_PLANES=0: mode 'planes' is not affected");
     const bad = await run({ QGEN_PLANES: 'yes' });
     assert.is.not(bad.exitCode, 0);
     assert.match(bad.stderr, /ValueError: qgen_torch: QGEN_PLANES='yes'; allowed: 0 or 1/);
+    const badKind = await run({ QGEN_PLANE_KIND: 'scaled' });
+    assert.is.not(badKind.exitCode, 0);
+    assert.match(badKind.stderr, /ValueError: qgen_torch: QGEN_PLANE_KIND='scaled'; allowed: dequantized, bf16/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
