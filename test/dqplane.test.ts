@@ -21,6 +21,7 @@ import { quantize } from '../reference/quantize.ts';
 import { gaussianMatrix } from '../reference/tensor.ts';
 import { bufferNames } from '../harness/gpu/bind.ts';
 import { dequantizedPlaneCases } from '../harness/gpu/suite.ts';
+import { regimeMatrix } from '../harness/gpu/cases.ts';
 
 const DQ = 'nvfp4+dequantized-plane' as const;
 const f32 = Math.fround;
@@ -83,6 +84,20 @@ test('reference: the dequantized plane is bf16 of dequantize (tensor scale inclu
   const plane = dequantizedPlane(q),
     y = dequantize(q);
   for (let i = 0; i < y.length; i++) assert.is(bf16BitsToF32(plane[i]), y[i], `element ${i}`);
+});
+
+test('reference: zero rows holding +-Inf and NaN give zero groups whose plane is not e2m1 * c_g = 0', () => {
+  const x = regimeMatrix(24, 256, 'zero-rows-specials', 9);
+  const spec = quantizeSpec('q', { rounding: 'four-six', tensorScale: 'one-pass', outputs: DQ });
+  const q = quantize(spec, x, { seed: 3n });
+  const plane = dequantizedPlane(q);
+  let nonzeroInZeroGroup = 0;
+  for (let r = 0; r < 24; r += 3)
+    for (let k = 0; k < 256; k++) {
+      const v = bf16BitsToF32(plane[r * 256 + k]);
+      if (v !== 0) nonzeroInZeroGroup++; // +-6 t or NaN where pass A would have written e2m1 * 0
+    }
+  assert.ok(nonzeroInZeroGroup >= 8 * 3, `${nonzeroInZeroGroup} non-zero values in the zero rows`);
 });
 
 test('validate: the dequantized plane needs a one-pass tensor scale and NVFP4', () => {
@@ -148,16 +163,23 @@ test('catalog: each Quartet II quantizer has a dequantized-plane twin with ident
   }
 });
 
-test('GPU harness: the plane buffer comes last; fixed rewrite cases reach both pass B paths in five regimes', () => {
+test('GPU harness: the plane buffer comes last; fixed rewrite cases reach both pass B paths in six regimes', () => {
   const spec = catalogFor('sm_90a').find((s) => s.name === 'quartet2_et_mseden_rht128_dqplane')!;
   assert.equal(bufferNames(spec), ['x', 'codes', 'scales', 'tensor_scale', 'plane']);
   const cases = dequantizedPlaneCases(spec);
   const blocked = cases.filter((c) => c.cols % 256 === 0),
     general = cases.filter((c) => c.cols % 256 !== 0);
-  assert.is(blocked.length, 5);
-  assert.is(general.length, 5);
+  assert.is(blocked.length, 6);
+  assert.is(general.length, 6);
   for (const group of [blocked, general]) {
-    assert.equal(group.map((c) => c.regime).sort(), ['huge', 'mixed-rows', 'specials', 'tiny', 'zero-rows']);
+    assert.equal(group.map((c) => c.regime).sort(), [
+      'huge',
+      'mixed-rows',
+      'specials',
+      'tiny',
+      'zero-rows',
+      'zero-rows-specials',
+    ]);
     for (const c of group) assert.is(c.cols % 128, 0, 'whole Hadamard chunks');
   }
 });

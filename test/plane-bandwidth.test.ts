@@ -261,7 +261,7 @@ test('SASS (sm_90a): the plane is written in warp runs of 512 bytes, codes read 
   assert.ok(dequantize.filter((l) => /^(HMUL2|HFMA2\.MMA)\.BF16_V2 /.test(l)).length >= 16, 'no bf16x2 multiplies');
 });
 
-test('torch package: tuned takes planes where it runs two-pass unless QGEN_PLANES=0 (default 1); bad values', async () => {
+test('torch package: tuned takes planes where it runs two-pass unless QGEN_PLANES=0; bad values', async () => {
   const probe = await execa('python3', ['-c', 'import torch'], { reject: false });
   if (probe.exitCode !== 0) {
     console.log('  plane-bandwidth: python3 has no torch; the package routing check did not run');
@@ -276,6 +276,7 @@ test('torch package: tuned takes planes where it runs two-pass unless QGEN_PLANE
       "r = L.G.RECIPES['quartet2']['forward']\ncpu = torch.device('cpu')\nout = {}\n" +
       "for mode in ('tuned', 'two-pass', 'planes', 'fused'):\n  o.set_gemm_mode(mode)\n" +
       "  out[mode] = [L._uses_planes(m, 4096, 4096, cpu, r['x'], r['w']) for m in (32768, 16)]\n" +
+      "out['kind'] = [o.plane_kind(), o.plane_kernel(r['x']), o.plane_kernel(r['x'], 'bf16')]\n" +
       "o.set_gemm_mode('tuned')\no.set_layer_planes(False)\nout['set_layer_planes(False)'] = o.layer_planes()\n" +
       'print(json.dumps(out))';
     const run = async (env: Record<string, string>) => {
@@ -292,6 +293,7 @@ test('torch package: tuned takes planes where it runs two-pass unless QGEN_PLANE
         'two-pass': [false, false],
         planes: [true, true],
         fused: [false, false],
+        kind: ['dequantized', 'quartet2_x_46_dqplane', 'quartet2_x_46_plane'],
         'set_layer_planes(False)': false,
       });
     }

@@ -240,7 +240,7 @@ export function dequantizedPlaneCases(spec: KernelSpec): CaseParams[] {
   const blocked = wholeChunksCase(spec, 31);
   const m = colsMultiple(spec);
   const general = { ...blocked, rows: blocked.rows - 16, cols: 3 * m }; // 3 m is never a multiple of 256
-  const regimes: Regime[] = ['mixed-rows', 'zero-rows', 'specials', 'tiny', 'huge'];
+  const regimes: Regime[] = ['mixed-rows', 'zero-rows', 'zero-rows-specials', 'specials', 'tiny', 'huge'];
   return [blocked, general].flatMap((shape, i) =>
     regimes.map((regime, j) => ({ ...shape, regime, dataSeed: 40 + 10 * i + j })),
   );
@@ -348,8 +348,8 @@ export async function runSuite(
     lines.push(`${problem ? 'FAIL' : 'PASS'} ${spec.name} ${p.rows}x${p.cols}${problem ? `: ${problem}` : ''}`);
     process.stderr.write(lines[lines.length - 1] + '\n');
     // The dequantized plane (NUMERICS §6.7): pass B's rewrite of the groups pass A could not know (zero groups,
-    // E4M3-subnormal scales, extreme proxies, non-finite inputs) in every regime that makes them, on pass B's
-    // blocked path and on its general one.
+    // also with +-Inf and NaN, E4M3-subnormal scales, extreme proxies) in every regime that makes them, on pass
+    // B's blocked path and on its general one.
     if (spec.kind === 'quantize' && spec.outputs === 'nvfp4+dequantized-plane') {
       for (const c of dequantizedPlaneCases(spec)) {
         const bad = await runCase(runner, spec, c, 0xa5);

@@ -137,10 +137,13 @@ _ONE = {}
 
 
 def _one(device):
-    """A device fp32 [1] holding 1.0 (made once per device)."""
+    """A device fp32 [1] holding 1.0, made once per device. Not cached when first asked for during CUDA-graph
+    capture: a tensor made there lives in the graph's pool and holds 1.0 only once the graph has replayed."""
     one = _ONE.get(device)
     if one is None:
-        one = _ONE[device] = torch.ones(1, dtype=torch.float32, device=device)
+        one = torch.ones(1, dtype=torch.float32, device=device)
+        if not torch.cuda.is_current_stream_capturing():
+            _ONE[device] = one
     return one
 
 

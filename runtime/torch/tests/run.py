@@ -577,6 +577,8 @@ def _rewrite_heavy_bf16(rows, cols, seed):
     x[2] *= 2.0 ** -40
     x[3] *= 2.0 ** 30
     x[5, 7] = float('inf')
+    x[4] = 0                      # a zero row holding +-Inf and NaN: zero groups whose codes are not zero
+    x[4, 3], x[4, 20], x[4, 37] = float('inf'), float('-inf'), float('nan')
     return x.to(torch.bfloat16)
 
 
@@ -594,7 +596,8 @@ def test_plane_quantizers():
         dequantized = key == 'dequantized_plane_kernel'
         check(bool(G.KERNELS[plane_kernel].get('dequantized_plane')) == dequantized, '%s: dequantized_plane fact'
               % plane_kernel)
-        for rows, cols, heavy in ((256, 512, False), (384, 128, False), (256, 384, True)):
+        # the rewrite-heavy inputs at K = 512 (pass B's blocked loop) and 384 (its general one)
+        for rows, cols, heavy in ((256, 512, False), (384, 128, False), (256, 384, True), (256, 512, True)):
             made = _rewrite_heavy_bf16 if heavy else randn_bf16
             if facts['input'] == 'nvfp4':
                 src = Q.quantize(made(cols, rows, seed=rows + cols), 'quartet2_x_46')   # [cols, rows] along rows
