@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ARCHS, type Arch, type GemmTiling } from '../dsl/types.ts';
@@ -20,6 +20,7 @@ import {
   gemmDispatch,
   readTuningFile,
   shapeClass,
+  sourceHash,
   tuningProblems,
   type TuningFile,
 } from '../tune/tuning.ts';
@@ -214,6 +215,37 @@ test('dispatch: exact shape class, then the m bucket, then the documented fallba
     [chooseGemm(d, 300, 8192, 8192).strategy, chooseGemm(d, 300, 8192, 8192).from],
     ['two-pass', 'fallback'],
   );
+});
+
+test('sourceHash: kernel templates and runtime headers count; NUMERICS prose, the torch package, vendor do not', () => {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-hash-'));
+  try {
+    for (const sub of ['templates', 'runtime']) cpSync(path.join(root, sub), path.join(dir, sub), { recursive: true });
+    const base = sourceHash(dir);
+    assert.is(base, sourceHash(root), 'a copy hashes like the tree');
+    const edit = (rel: string, changes: boolean) => {
+      const p = path.join(dir, rel);
+      writeFileSync(p, 'edited\n', { flag: 'a' });
+      const got = sourceHash(dir);
+      assert.is(got !== base, changes, `${rel}: ${changes ? 'must' : 'must not'} change the hash`);
+    };
+    edit('runtime/NUMERICS.md', false);
+    edit('runtime/torch/qgen_torch/ops.py', false);
+    edit('templates/vendor/torch_README.md.hbs', false);
+    edit('runtime/qgen_quantize_plane.cuh', true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const dir2 = mkdtempSync(path.join(os.tmpdir(), 'qgen-hash-'));
+  try {
+    for (const sub of ['templates', 'runtime']) cpSync(path.join(root, sub), path.join(dir2, sub), { recursive: true });
+    const base = sourceHash(dir2);
+    writeFileSync(path.join(dir2, 'templates/quantize.cu.hbs'), '// edited\n', { flag: 'a' });
+    assert.is.not(sourceHash(dir2), base, 'a kernel template changes the hash');
+  } finally {
+    rmSync(dir2, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -234,22 +234,32 @@ export function readTuningFile(file: string, arch: Arch): TuningFile {
   return t;
 }
 
-/** Hash of the sources a tuning result depends on: every file under templates/ and runtime/ (sorted paths). */
+/**
+ * Hash of the sources a tuning result depends on (sorted paths): the kernel and runner templates (templates/, not
+ * templates/vendor/, the packages' scaffolding) and the kernels' runtime headers (runtime/*.cuh, runtime/*.h). Not
+ * the contract's prose (runtime/NUMERICS.md) nor the torch package (runtime/torch/): editing them changes no timing.
+ */
 export function sourceHash(repoRoot: string): string {
   const h = createHash('sha256');
+  const add = (p: string) =>
+    h
+      .update(`${path.relative(repoRoot, p)}\0`)
+      .update(readFileSync(p))
+      .update('\0');
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
-      if (name === '__pycache__' || name.endsWith('.pyc')) continue;
       const p = path.join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else
-        h.update(`${path.relative(repoRoot, p)}\0`)
-          .update(readFileSync(p))
-          .update('\0');
+      if (statSync(p).isDirectory()) {
+        if (name !== 'vendor') walk(p);
+      } else add(p);
     }
   };
   walk(path.join(repoRoot, 'templates'));
-  walk(path.join(repoRoot, 'runtime'));
+  const runtime = path.join(repoRoot, 'runtime');
+  for (const name of readdirSync(runtime).sort()) {
+    const p = path.join(runtime, name);
+    if (/\.(cuh|h)$/.test(name) && statSync(p).isFile()) add(p);
+  }
   return h.digest('hex').slice(0, 16);
 }
 
