@@ -54,6 +54,12 @@ export const WORKLOADS: readonly Workload[] = [
       { label: 'W 11008 x 4096', kernel: 'quartet2_w_46', rows: 11008, cols: 4096 },
       { label: 'E 16k x 4096', kernel: 'quartet2_e_mseden_rht128', rows: 16384, cols: 4096 },
       { label: 'E^T 4096 x 16k', kernel: 'quartet2_et_mseden_rht128', rows: 4096, cols: 16384 },
+      // the dequantized-plane twins the torch layer runs by default (NUMERICS §6.7): their pass A also stores the
+      // plane, so their best launch shape may differ from the plain kernel's
+      { label: 'X 16k x 4096, plane', kernel: 'quartet2_x_46_dqplane', rows: 16384, cols: 4096 },
+      { label: 'W 11008 x 4096, plane', kernel: 'quartet2_w_46_dqplane', rows: 11008, cols: 4096 },
+      { label: 'E 16k x 4096, plane', kernel: 'quartet2_e_mseden_rht128_dqplane', rows: 16384, cols: 4096 },
+      { label: 'E^T 4096 x 16k, plane', kernel: 'quartet2_et_mseden_rht128_dqplane', rows: 4096, cols: 16384 },
     ],
   },
   {
