@@ -107,7 +107,7 @@ struct qgen_mode_none {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Outputs: codes and scales only; qgen_output_nvfp4_plane (qgen_quantize_plane.cuh) also writes the bf16 plane.
+// Outputs: codes and scales only; the plane outputs (qgen_quantize_plane.cuh) also write a bf16 plane (§6.6, §6.7).
 
 struct qgen_output_nvfp4 {
   static constexpr bool kPlane = false, kDequantizedPlane = false;

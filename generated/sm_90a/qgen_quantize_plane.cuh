@@ -1,8 +1,7 @@
-// qgen_quantize_plane.cuh — the bf16 planes a quantizer writes beside its codes and scales. First the plane of
-// outputs 'nvfp4+bf16-plane' (NUMERICS §6.6); the dequantized plane of 'nvfp4+dequantized-plane' (§6.7) follows.
-// The §6.6 plane a quantizer with outputs 'nvfp4+bf16-plane' writes beside its codes and
-// scales (NUMERICS §6.6): plane[i] = bf16(e2m1(code i) * e4m3(scale of i's group)), no tensor scale. The product is
-// exact in binary32 and in bf16 (§6.6), so this equals qgen_dequantize with t = 1 bit for bit. Config::Output of
+// qgen_quantize_plane.cuh — the bf16 planes a quantizer writes beside its codes and scales: outputs
+// 'nvfp4+bf16-plane' here, 'nvfp4+dequantized-plane' (NUMERICS §6.7) below. The first (§6.6):
+// plane[i] = bf16(e2m1(code i) * e4m3(scale of i's group)), no tensor scale. The product is exact in binary32 and in
+// bf16 (§6.6), so this equals qgen_dequantize with t = 1 bit for bit. Config::Output of
 // runtime/qgen_quantize_kernel.cuh selects qgen_output_nvfp4_plane; the plane is written where the group's final
 // scale byte is known: by the quantize pass (computed, caller) or by pass B (one-pass, §5.1).
 #pragma once
