@@ -16,12 +16,14 @@ import { nvfp4Buffers, GEMM_SHAPES } from './gemm_bench.ts';
 const SECTIONS = [
   'SpeedOfLight',
   'MemoryWorkloadAnalysis',
+  'MemoryWorkloadAnalysis_Tables',
   'ComputeWorkloadAnalysis',
   'SchedulerStats',
   'WarpStateStats',
   'Occupancy',
   'LaunchStats',
   'InstructionStats',
+  'SourceCounters',
 ];
 
 /** The shape an operand-swapped GEMM tiling is profiled at (m = 16 of the bench's skinny rows). */
@@ -92,6 +94,15 @@ export async function runProfile(
     // The text report is a result (with provenance); the .ncu-rep and log stay in outDir.
     const file = results.save(`ncu-${spec.name}.txt`, `${text.all ?? ''}\n`);
     written.push(file);
+    // Per-instruction view (SourceCounters): executed instructions, stall samples and memory sectors per SASS line,
+    // for reading where a kernel waits.
+    const source = await execa(
+      'ncu',
+      ['-i', `${report}.ncu-rep`, '--page', 'source', '--print-source', 'sass', '--csv'],
+      { reject: false, all: true },
+    );
+    if (source.exitCode === 0) written.push(results.save(`ncu-${spec.name}-sass.csv`, `${source.all ?? ''}\n`));
+    else process.stderr.write(`profile ${spec.name}: no per-instruction page (${(source.all ?? '').slice(0, 200)})\n`);
     process.stderr.write(`profile ${spec.name}: ${file}\n`);
   }
   return written;
