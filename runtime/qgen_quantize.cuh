@@ -793,6 +793,18 @@ __device__ __forceinline__ uint32_t qgen_finalize_proxy_eden(uint32_t proxy_bf16
   return qgen_sr_e4m3(w, qgen_random_block(seed, QGEN_STREAM_SCALE_SR, group, 0).y);
 }
 
+// qgen_finalize_proxy_eden without its stochastic branch: its byte for every group whose w = f32(c_g / t) is at least
+// 2^-6 and for zero groups; `stochastic` is set for the others (w < 2^-6 or NaN), whose byte it does not return. Lets
+// pass B keep the Philox draw out of its unrolled loops (one rolled copy for the rare small groups).
+__device__ __forceinline__ uint32_t qgen_finalize_proxy_eden_deterministic(uint32_t proxy_bf16, float t, float inv_t,
+                                                                           bool& stochastic) {
+  stochastic = false;
+  if (proxy_bf16 == QGEN_ZERO_GROUP_PROXY) return QGEN_E4M3_ONE;
+  const float w = qgen_div_by_tensor_scale(qgen_bf16_bits_to_f32(proxy_bf16), t, inv_t);
+  stochastic = !(w >= 0.015625f /* 2^-6 */);
+  return qgen_rn_e4m3(w);
+}
+
 // NUMERICS §5.1 computed: t = f32(amax / f32(T_ref * C)); 1 when amax is 0.
 __device__ __forceinline__ float qgen_computed_tensor_scale(float amax, float target_ref, float ceiling) {
   return amax == 0.0f ? 1.0f : qgen_div(amax, qgen_mul(target_ref, ceiling));

@@ -68,19 +68,34 @@ struct qgen_output_nvfp4_dequantized_plane {
     }
   }
 
-  // Pass B, group `group` of row `row` with its final scale byte and its proxy: pass A's 16 values stand iff
-  // 2^-120 <= c_g <= 2^120 and f32(e4m3(scale) * t) == c_g (then s_g * t = c_g exactly, §6.7); otherwise they are
-  // rewritten as bf16(f32(f32(e2m1 * scale) * t)) from the group's codes (8 bytes read, 32 written).
-  template <class C>
-  __device__ __forceinline__ static void finalize_group(const qgen_quantize_args& args, int64_t row, int64_t group,
-                                                        uint32_t scale, uint32_t proxy_bf16, float t) {
+  // Pass B: whether pass A's 16 values of a group stand, from its final scale byte and its proxy: iff
+  // 2^-120 <= c_g <= 2^120 and f32(e4m3(scale) * t) == c_g (then s_g * t = c_g exactly, §6.7). The loops of pass B
+  // test every group inline and collect the others in a mask for rewrite_groups.
+  __device__ __forceinline__ static bool keeps(uint32_t scale, uint32_t proxy_bf16, float t) {
     const float c = qgen_proxy_value(proxy_bf16);
-    if (c >= 0x1p-120f && c <= 0x1p120f && qgen_mul(qgen_e4m3_value(scale), t) == c) return;
-    const int64_t cols = args.cols;
-    const uint2 w = __ldg(reinterpret_cast<const uint2*>(args.codes + row * (cols / 2) + group * 8));
-    uint4* const p = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + row * cols + group * 16);
-    p[0] = dequantized_piece(w.x, scale, t);
-    p[1] = dequantized_piece(w.y, scale, t);
+    return c >= 0x1p-120f && c <= 0x1p120f && qgen_mul(qgen_e4m3_value(scale), t) == c;
+  }
+
+  // Pass B: rewrites group first + j of the flattened [rows, cols / 16] groups for every bit j of `rewrite`, as
+  // bf16(f32(f32(e2m1 * scale) * t)) from its codes (8 bytes read, 32 written) and the scale byte this thread has
+  // just stored (read back). A rolled loop: one copy of the rewrite in the kernel however many groups a step
+  // tests (16 inlined copies made pass B's code outgrow the instruction cache: ncu, 58% of its stalls no-instruction).
+  template <class C>
+  __device__ __forceinline__ static void rewrite_groups(const qgen_quantize_args& args, int64_t first, uint32_t rewrite,
+                                                        float t) {
+    const int64_t cols = args.cols, groups_per_row = cols / 16;
+#pragma unroll 1
+    while (rewrite != 0u) {
+      const int j = __ffs(static_cast<int>(rewrite)) - 1;
+      rewrite &= rewrite - 1u;
+      int64_t row, group;
+      qgen_divmod(first + j, groups_per_row, row, group);
+      const uint32_t scale = args.scales[C::ScaleLayout::offset(row, group, groups_per_row)];  // not __ldg: ours
+      const uint2 w = __ldg(reinterpret_cast<const uint2*>(args.codes + row * (cols / 2) + group * 8));
+      uint4* const p = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + row * cols + group * 16);
+      p[0] = dequantized_piece(w.x, scale, t);
+      p[1] = dequantized_piece(w.y, scale, t);
+    }
   }
 
  private:

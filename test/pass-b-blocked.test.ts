@@ -96,7 +96,10 @@ test('the kernel uses the mapping modelled here (the index lines the model copie
     'const int64_t row = ro / 4 * 128 + r_in;',
     'const int64_t g0 = row * groups_per_row + 16 * c;',
     'uint8_t* block = args.scales + (ro / 4 * (groups_per_row / 4) + 4 * c) * 512 + qgen_scale_row_in_block(r_in);',
-    '*reinterpret_cast<uint32_t*>(block + 512 * j) = s0 | (s1 << 8) | (s2 << 16) | (s3 << 24);',
+    '*reinterpret_cast<uint32_t*>(block + 512 * j) = s[0] | (s[1] << 8) | (s[2] << 16) | (s[3] << 24);',
+    // a group finalized after the unrolled loop (MS-EDEN's stochastic scales): byte j % 4 of word j / 4, i.e. the
+    // address the first test checks for group 16 c + j
+    'block[512 * (j / 4) + j % 4] = static_cast<uint8_t>(s);',
   ])
     assert.ok(src.includes(line), line);
 });

@@ -677,6 +677,19 @@ __device__ __forceinline__ uint32_t qgen_finalize_group(uint32_t proxy_bf16, flo
     return qgen_finalize_proxy_rn(proxy_bf16, t, inv_t);
 }
 
+// qgen_finalize_group without a Philox draw: its byte wherever `stochastic` comes back false (always with RN scales);
+// the caller finalizes the others with qgen_finalize_group.
+template <class C>
+__device__ __forceinline__ uint32_t qgen_finalize_group_deterministic(uint32_t proxy_bf16, float t, float inv_t,
+                                                                      bool& stochastic) {
+  if constexpr (C::Rounding::kCorrectsScales) {
+    return qgen_finalize_proxy_eden_deterministic(proxy_bf16, t, inv_t, stochastic);
+  } else {
+    stochastic = false;
+    return qgen_finalize_proxy_rn(proxy_bf16, t, inv_t);
+  }
+}
+
 // The final scale bytes of groups i0 .. i0 + 7 (past `groups`: a zero group's, never stored).
 template <class C>
 __device__ __forceinline__ void qgen_finalize_step_scales(const qgen_quantize_args& args, const uint16_t* proxy,
@@ -805,22 +818,36 @@ __device__ __forceinline__ void qgen_one_pass_finalize_blocked(const qgen_quanti
     const uint4 hi = __ldg(reinterpret_cast<const uint4*>(proxy + g0 + 8));
     const uint32_t words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
     uint8_t* block = args.scales + (ro / 4 * (groups_per_row / 4) + 4 * c) * 512 + qgen_scale_row_in_block(r_in);
+    // Bit j of `stochastic`: group g0 + j is finalized after the unrolled loop by qgen_finalize_group in a rolled
+    // one (its Philox draw in one copy: sixteen inlined copies made this loop outgrow the instruction cache). Bit j
+    // of `rewrite`: the group's dequantized-plane values from pass A do not stand.
+    uint32_t stochastic = 0, rewrite = 0;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int64_t g = g0 + 4 * j;
-      const uint32_t s0 = qgen_finalize_group<C>(words[2 * j] & 0xFFFFu, t, inv_t, args, g);
-      const uint32_t s1 = qgen_finalize_group<C>(words[2 * j] >> 16, t, inv_t, args, g + 1);
-      const uint32_t s2 = qgen_finalize_group<C>(words[2 * j + 1] & 0xFFFFu, t, inv_t, args, g + 2);
-      const uint32_t s3 = qgen_finalize_group<C>(words[2 * j + 1] >> 16, t, inv_t, args, g + 3);
-      *reinterpret_cast<uint32_t*>(block + 512 * j) = s0 | (s1 << 8) | (s2 << 16) | (s3 << 24);
-      if constexpr (C::Output::kDequantizedPlane) {
-        const int64_t group = 16 * c + 4 * j;  // of the row
-        C::Output::template finalize_group<C>(args, row, group, s0, words[2 * j] & 0xFFFFu, t);
-        C::Output::template finalize_group<C>(args, row, group + 1, s1, words[2 * j] >> 16, t);
-        C::Output::template finalize_group<C>(args, row, group + 2, s2, words[2 * j + 1] & 0xFFFFu, t);
-        C::Output::template finalize_group<C>(args, row, group + 3, s3, words[2 * j + 1] >> 16, t);
+      uint32_t s[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t proxy_bf16 = (words[2 * j + i / 2] >> (16 * (i % 2))) & 0xFFFFu;
+        bool later;
+        s[i] = qgen_finalize_group_deterministic<C>(proxy_bf16, t, inv_t, later);
+        stochastic |= (later ? 1u : 0u) << (4 * j + i);
+        if constexpr (C::Output::kDequantizedPlane)
+          rewrite |= (C::Output::keeps(s[i], proxy_bf16, t) ? 0u : 1u) << (4 * j + i);
       }
+      *reinterpret_cast<uint32_t*>(block + 512 * j) = s[0] | (s[1] << 8) | (s[2] << 16) | (s[3] << 24);
     }
+#pragma unroll 1
+    while (stochastic != 0u) {  // rare: w < 2^-6 (§5.6); its byte replaces the placeholder the word store wrote
+      const int j = __ffs(static_cast<int>(stochastic)) - 1;
+      stochastic &= stochastic - 1u;
+      const uint32_t proxy_bf16 = proxy[g0 + j];
+      const uint32_t s = qgen_finalize_group<C>(proxy_bf16, t, inv_t, args, g0 + j);
+      block[512 * (j / 4) + j % 4] = static_cast<uint8_t>(s);
+      if constexpr (C::Output::kDequantizedPlane)
+        rewrite = (rewrite & ~(1u << j)) | ((C::Output::keeps(s, proxy_bf16, t) ? 0u : 1u) << j);
+    }
+    if constexpr (C::Output::kDequantizedPlane)
+      if (rewrite != 0u) C::Output::template rewrite_groups<C>(args, g0, rewrite, t);
   }
 }
 
@@ -850,13 +877,11 @@ __device__ __forceinline__ void qgen_one_pass_finalize(const qgen_quantize_args&
       qgen_finalize_step_scales<C>(args, proxy, i0, groups, t, inv_t, scale);
       qgen_store_finalized_scales<C>(args, i0, groups, groups_per_row, word_stores, walk, scale);
       if constexpr (C::Output::kDequantizedPlane) {
+        uint32_t rewrite = 0;  // the step's groups pass A's values do not stand for (bit per group)
 #pragma unroll
-        for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j) {
-          if (i0 + j >= groups) break;
-          int64_t row, group;
-          qgen_divmod(i0 + j, groups_per_row, row, group);
-          C::Output::template finalize_group<C>(args, row, group, scale[j], proxy[i0 + j], t);
-        }
+        for (int j = 0; j < QGEN_FINALIZE_GROUPS; ++j)
+          if (i0 + j < groups && !C::Output::keeps(scale[j], proxy[i0 + j], t)) rewrite |= 1u << j;
+        if (rewrite != 0u) C::Output::template rewrite_groups<C>(args, i0, rewrite, t);
       }
     }
   }

@@ -12,6 +12,7 @@ import type { BuiltRunner } from './build.ts';
 import type { RunResults } from './results.ts';
 import { benchBuffers, QUANTIZE_SHAPES } from './bench.ts';
 import { nvfp4Buffers, GEMM_SHAPES } from './gemm_bench.ts';
+import { summarizeSourcePage } from './stalls.ts';
 
 const SECTIONS = [
   'SpeedOfLight',
@@ -38,6 +39,7 @@ export async function runProfile(
   outDir: string,
   results: RunResults,
 ): Promise<string[]> {
+  // the text reports written, one per kernel profiled
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   for (const spec of specs) {
@@ -94,14 +96,18 @@ export async function runProfile(
     // The text report is a result (with provenance); the .ncu-rep and log stay in outDir.
     const file = results.save(`ncu-${spec.name}.txt`, `${text.all ?? ''}\n`);
     written.push(file);
-    // Per-instruction view (SourceCounters): executed instructions, stall samples and memory sectors per SASS line,
-    // for reading where a kernel waits.
+    // Per-instruction view (SourceCounters): stall samples, executed instructions and excessive sectors per SASS
+    // line, summarized (harness/gpu/stalls.ts; the full page stays in the .ncu-rep).
     const source = await execa(
       'ncu',
       ['-i', `${report}.ncu-rep`, '--page', 'source', '--print-source', 'sass', '--csv'],
       { reject: false, all: true },
     );
-    if (source.exitCode === 0) written.push(results.save(`ncu-${spec.name}-sass.csv`, `${source.all ?? ''}\n`));
+    if (source.exitCode === 0)
+      results.save(
+        `ncu-${spec.name}-stalls.md`,
+        `# Stalls per SASS instruction: ${spec.name}\n\n${summarizeSourcePage(source.all ?? '')}`,
+      );
     else process.stderr.write(`profile ${spec.name}: no per-instruction page (${(source.all ?? '').slice(0, 200)})\n`);
     process.stderr.write(`profile ${spec.name}: ${file}\n`);
   }
