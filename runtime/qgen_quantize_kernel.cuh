@@ -652,10 +652,14 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
           qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, cols)] = static_cast<uint16_t>(stored[g]);
           local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
         }
-        if constexpr (C::Output::kDequantizedPlane) C::Output::template store_pass_a<C>(args, cols, s, codes, stored);
       } else {
         qgen_store_scales<C>(args, s, stored);
       }
+    }
+    // every lane of the warp: lane pairs exchange code words and proxies (store_pass_a), inactive lanes store nothing
+    if constexpr (Mode::kOnePass && C::Output::kDequantizedPlane) {
+      const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
+      C::Output::template store_pass_a<C>(args, cols, s, active, codes, stored);
     }
   });
   if constexpr (Mode::kOnePass) qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));

@@ -6,6 +6,7 @@
 // scale byte is known: by the quantize pass (computed, caller) or by pass B (one-pass, §5.1).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <cuda_runtime.h>
 #include "qgen.h"
 #include "qgen_fp32.cuh"
@@ -52,19 +53,113 @@ struct qgen_output_nvfp4_dequantized_plane {
   static constexpr bool kPlane = false, kDequantizedPlane = true;
 
   // Pass A: a segment's plane values from its groups' codes and proxies (c_g as bf16 bits, qgen_quantize_pass's
-  // `stored`): one exact-when-kept bf16 multiply per pair, two 16-byte stores per group.
+  // `stored`): one exact-when-kept bf16 multiply per pair, two 16-byte stores per group. Called by every lane of the
+  // warp (`active`: the lane's segment exists; only active lanes store). Where the warp's lanes pair up (pairs(), a
+  // grid-uniform decision), lanes 2j, 2j+1 write their two segments together so that each store instruction of the
+  // pair fills one whole 32-byte sector (store_pairs); otherwise each lane writes its own segment, 16 bytes at a
+  // 64-byte stride across the warp (store_own: every sector of an instruction half-filled).
   template <class C>
   __device__ __forceinline__ static void store_pass_a(const qgen_quantize_args& args, int64_t cols, qgen_segment s,
-                                                      const uint2 (&codes)[C::kCodeWords],
+                                                      bool active, const uint2 (&codes)[C::kCodeWords],
                                                       const uint32_t (&proxy)[C::kGroupsPerThread]) {
     static_assert(C::kGroupSize == 16 && C::kCodeWords == C::kGroupsPerThread, "the plane is NVFP4 only");
+    if constexpr (pairs_possible<C>()) {
+      if (pairs<C>(cols)) {
+        store_pairs<C>(args, cols, s, active, codes, proxy);
+        return;
+      }
+    }
+    if (active) store_own<C>(args, cols, s, codes, proxy);
+  }
+
+  // Whether lanes 2j, 2j+1 of every warp hold segments s, s' of one row with s'.k0 = s.k0 + kElems, both whole
+  // (every group inside cols) and both active or both inactive (qgen_quantize_kernel.cuh's orders and
+  // qgen_for_each_segment; model: test/dqplane.test.ts). Lane = item % 32 (warps start at multiples of 32 items),
+  // and the item counts below are even, so a pair's items are both < items or both not:
+  // - a unit of kLanes >= 2 lanes (row-major, column-major, staged tile) lies in one row, lane l of it (= warp lane
+  //   mod kLanes) at k0 = unit start + l * kElems, and is whole when kColsMultiple is a multiple of kElems * kLanes:
+  //   static (pairs_static);
+  // - row-major with kLanes = 1 (item = row * ceil(cols / kElems) + segment, no staged tile): pairs (2m, 2m+1) lie in
+  //   one row, both whole, iff cols is a multiple of 2 * kElems: one test of cols (a kernel argument, uniform);
+  // - column-major or 16x16 blocks with kLanes = 1: adjacent lanes are adjacent rows; never.
+  template <class C>
+  __device__ __forceinline__ static constexpr bool pairs_static() {
+    return C::kLanes >= 2 && !C::Order::kBlock16 && C::kColsMultiple % (C::kElems * C::kLanes) == 0;
+  }
+  template <class C>
+  __device__ __forceinline__ static constexpr bool pairs_possible() {
+    return pairs_static<C>() ||
+           (C::kLanes == 1 && std::is_same_v<typename C::Order, qgen_order_row_major> && !C::Input::kTile);
+  }
+  template <class C>
+  __device__ __forceinline__ static bool pairs(int64_t cols) {
+    return pairs_static<C>() || cols % (2 * C::kElems) == 0;
+  }
+
+  // (w_h, w_h) as bf16x2 from the 16-bit half h of w: ptxas folds it into the multiply's operand (.H0_H0, .H1_H1).
+  __device__ __forceinline__ static uint32_t half_pair(uint32_t w, int h) {
+    uint32_t out;
+    if (h == 0)
+      asm("{.reg .b16 a, b; mov.b32 {a, b}, %1; mov.b32 %0, {a, a};}" : "=r"(out) : "r"(w));
+    else
+      asm("{.reg .b16 a, b; mov.b32 {a, b}, %1; mov.b32 %0, {b, b};}" : "=r"(out) : "r"(w));
+    return out;
+  }
+
+  // One lane's segment: pieces 2g, 2g + 1 (code words codes[g].x, .y, 8 values each) of group g at byte 32 g + 16 i.
+  template <class C>
+  __device__ __forceinline__ static void store_own(const qgen_quantize_args& args, int64_t cols, qgen_segment s,
+                                                   const uint2 (&codes)[C::kCodeWords],
+                                                   const uint32_t (&proxy)[C::kGroupsPerThread]) {
     uint4* const p = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + s.row * cols + s.k0);
 #pragma unroll
     for (int g = 0; g < C::kGroupsPerThread; ++g) {
       if (s.k0 + 16 * g >= cols) break;
-      const uint32_t c2 = proxy[g] * 0x10001u;  // (c_g, c_g) as bf16x2
+      const uint32_t c2 = half_pair(proxy[g], 0);  // (c_g, c_g) as bf16x2
       p[2 * g] = qgen_nvfp4_bf16_piece(codes[g].x, c2);
       p[2 * g + 1] = qgen_nvfp4_bf16_piece(codes[g].y, c2);
+    }
+  }
+
+  // A lane pair's two segments (even lane a at byte A, odd lane b at A + 2 kElems), group by group: the first store
+  // writes a's group g (a its piece 2g at A + 32g, b a's piece 2g + 1 at A + 32g + 16), the second b's group g (a b's
+  // piece 2g at A + 2 kElems + 32g, b its piece 2g + 1 just above). The lanes exchange the builder's inputs, not the
+  // pieces: per group one code word (b sends codes[g].x, a codes[g].y), and the proxies packed two per word. With
+  // q = own base - (2 kElems - 16) * odd bytes (48 for kElems = 32), the stores go to q + 32g and
+  // q + 32g + 2 kElems. Same bytes, same values as
+  // store_own; only which lane writes them changes.
+  template <class C>
+  __device__ __forceinline__ static void store_pairs(const qgen_quantize_args& args, int64_t cols, qgen_segment s,
+                                                     bool active, const uint2 (&codes)[C::kCodeWords],
+                                                     const uint32_t (&proxy)[C::kGroupsPerThread]) {
+    constexpr int G = C::kGroupsPerThread, kProxyWords = (G + 1) / 2;
+    const int parity = qgen_thread_index() & 1;  // the lane's (blocks are whole warps)
+    const bool odd = parity != 0;
+    uint32_t first[G], second[G];  // the code words of the two stores of group g
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const uint32_t other = __shfl_xor_sync(0xFFFFFFFFu, odd ? codes[g].x : codes[g].y, 1);
+      first[g] = odd ? other : codes[g].x;
+      second[g] = odd ? codes[g].y : other;
+    }
+    uint32_t first_proxies[kProxyWords], second_proxies[kProxyWords];  // two bf16 proxies per word
+#pragma unroll
+    for (int w = 0; w < kProxyWords; ++w) {
+      const uint32_t own = 2 * w + 1 < G ? qgen_prmt(proxy[2 * w], proxy[2 * w + 1], 0x5410u) : proxy[2 * w];
+      const uint32_t other = __shfl_xor_sync(0xFFFFFFFFu, own, 1);
+      first_proxies[w] = odd ? other : own;
+      second_proxies[w] = odd ? own : other;
+    }
+    if (!active) return;
+    uint4* const own = reinterpret_cast<uint4*>(static_cast<uint16_t*>(args.plane) + s.row * cols + s.k0);
+    uint4* const q = own - parity * (C::kElems / 8 - 1);  // b: 2 kElems - 16 bytes below its segment (a's piece 1)
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      // never taken (k0 >= 0): a branch between the groups, so that ptxas 13.0 builds two pieces at a time (with all
+      // four live it re-materialises the two E2M1 tables before each use: 16 SASS more per segment)
+      if (g > 0 && qgen_reread(s.k0) < 0) break;
+      q[2 * g] = qgen_nvfp4_bf16_piece(first[g], half_pair(first_proxies[g / 2], g % 2));
+      q[2 * g + C::kElems / 8] = qgen_nvfp4_bf16_piece(second[g], half_pair(second_proxies[g / 2], g % 2));
     }
   }
 

@@ -143,6 +143,182 @@ test('pass B plane: the kernel source matches the model (piece 2 w0 + 32 k + lan
 });
 
 /**
+ * Model of pass A's plane stores (runtime/qgen_quantize_plane.cuh store_pass_a) over the segment orders of
+ * runtime/qgen_segment.cuh: lane l of a warp holds item warp_item + l (warp_item a multiple of 32); row-major:
+ * (row, segment) = item divmod ceil(cols / E); column-major: item = (unit * rows + row) * L + lane, k0 = unit E L +
+ * lane E (the staged tile gives each used block the same segments). Where the kernel decides that lanes pair
+ * (pairs_static: L >= 2 and kColsMultiple a multiple of E L; row-major L = 1: cols a multiple of 2 E), lane pairs
+ * (2j, 2j + 1) write through store_pairs: per group g, the first store at q + 32 g and the second at q + 32 g + 2 E
+ * (q = own base - odd * (2 E - 16) bytes) of code word `kind` (odd: .y, even: .x) of lane src1 = odd ? partner :
+ * self, resp. src2 = odd ? self : partner, with that lane's proxy. Returns the first violation, or null: every piece
+ * of every active segment written exactly once, at its own address (row * cols + k0 + 16 g + 8 kind elements), from
+ * its own lane's word and proxy; in paired mode both lanes of a pair active or both not, and each store instruction
+ * of a pair one whole 32-byte-aligned sector.
+ */
+type PairOrder = 'row-major' | 'column-major';
+interface PairMapping {
+  oddOffset: number; // bytes below its own segment the odd lane's first store goes (kernel: 2 E - 16)
+  secondOffset: number; // bytes above the first store the second goes (kernel: 2 E)
+  srcFirstOdd: 'partner' | 'self'; // where the odd lane's first word comes from (kernel: partner)
+  rowMajorL1Multiple: number; // row-major L = 1 pairs iff cols % this == 0 (kernel: 2 E)
+}
+const E = 32,
+  G = 2;
+const KERNEL_MAPPING: PairMapping = {
+  oddOffset: 2 * E - 16,
+  secondOffset: 2 * E,
+  srcFirstOdd: 'partner',
+  rowMajorL1Multiple: 2 * E,
+};
+
+function planePassAModel(
+  order: PairOrder,
+  L: number,
+  colsMultiple: number,
+  rows: number,
+  cols: number,
+  threads: number,
+  blocks: number,
+  m: PairMapping,
+): string | null {
+  const pairsStatic = L >= 2 && colsMultiple % (E * L) === 0;
+  const pairs = pairsStatic || (order === 'row-major' && L === 1 && cols % m.rowMajorL1Multiple === 0);
+  const segsPerRow = Math.ceil(cols / E);
+  const items = order === 'row-major' ? rows * segsPerRow : Math.ceil(cols / (E * L)) * rows * L;
+  const segment = (item: number) => {
+    if (order === 'row-major') return { row: Math.floor(item / segsPerRow), k0: (item % segsPerRow) * E };
+    const q = Math.floor(item / L);
+    return { row: q % rows, k0: Math.floor(q / rows) * E * L + (item % L) * E };
+  };
+  const written = new Map<number, number>(); // byte address of a piece -> times written
+  const stride = blocks * threads;
+  for (let b = 0; b < blocks; b++) {
+    for (let warp = 0; warp < threads / 32; warp++) {
+      for (let w0 = b * threads + 32 * warp; w0 < items; w0 += stride) {
+        const lanes = Array.from({ length: 32 }, (_, l) => {
+          const s = segment(w0 + l);
+          return { ...s, active: w0 + l < items && s.row < rows, base: 2 * (s.row * cols + s.k0) };
+        });
+        // what a store writes: the piece (kind) of group g of lane src, whose own address it must be
+        const put = (l: number, addr: number, src: number, g: number, kind: number) => {
+          const want = lanes[src].base + 32 * g + 16 * kind;
+          if (!lanes[src].active || addr !== want)
+            return `lane ${l} writes piece ${2 * g + kind} of lane ${src} at ${addr}, not ${want}`;
+          written.set(addr, (written.get(addr) ?? 0) + 1);
+          return null;
+        };
+        for (let l = 0; l < 32; l++) {
+          const me = lanes[l];
+          if (!pairs) {
+            if (!me.active) continue;
+            for (let g = 0; g < G && me.k0 + 16 * g < cols; g++)
+              for (let kind = 0; kind < 2; kind++) {
+                const bad = put(l, me.base + 32 * g + 16 * kind, l, g, kind);
+                if (bad) return bad;
+              }
+            continue;
+          }
+          const odd = l & 1,
+            partner = l ^ 1;
+          if (me.active !== lanes[partner].active) return `pair ${l >> 1}: one lane active`;
+          if (!me.active) continue;
+          const q = me.base - odd * m.oddOffset;
+          for (let g = 0; g < G; g++) {
+            const src1 = odd ? (m.srcFirstOdd === 'partner' ? partner : l) : l,
+              src2 = odd ? l : partner;
+            const bad = put(l, q + 32 * g, src1, g, odd) ?? put(l, q + 32 * g + m.secondOffset, src2, g, odd);
+            if (bad) return bad;
+            if (!odd) {
+              // the pair's two instructions for g: this lane's address and its partner's, 16 bytes above
+              const qb = lanes[partner].base - m.oddOffset;
+              for (const [a, c] of [
+                [q + 32 * g, qb + 32 * g],
+                [q + 32 * g + m.secondOffset, qb + 32 * g + m.secondOffset],
+              ])
+                if (a % 32 !== 0 || c !== a + 16)
+                  return `pair ${l >> 1}, group ${g}: bytes ${a} and ${c}: not one sector`;
+            }
+          }
+        }
+      }
+    }
+  }
+  // every piece of the tensor exactly once (pieces past cols are never written)
+  let expected = 0;
+  for (let r = 0; r < rows; r++)
+    for (let k = 0; k < cols; k += 8) {
+      expected++;
+      const n = written.get(2 * (r * cols + k)) ?? 0;
+      if (n !== 1) return `row ${r} column ${k}: written ${n} times`;
+    }
+  return written.size === expected ? null : `${written.size - expected} pieces written outside the tensor`;
+}
+
+const pairShapes = fc.record({
+  config: fc.constantFrom<[PairOrder, number, number]>(
+    ['row-major', 1, 16], // quartet2_{x,w}_46_dqplane
+    ['row-major', 4, 128], // quartet2_e_mseden_rht128_dqplane
+    ['column-major', 4, 128], // the transposed-tile ones (et, xt_rq, wt_rq)
+    ['column-major', 1, 16], // never pairs: adjacent lanes are adjacent rows
+    ['row-major', 2, 64],
+  ),
+  rows: fc.integer({ min: 1, max: 40 }),
+  cols16: fc.integer({ min: 1, max: 24 }), // cols / 16 before rounding up to the config's multiple
+  threads: fc.constantFrom(32, 64, 128),
+  blocks: fc.integer({ min: 1, max: 3 }),
+});
+const colsOf = (cols16: number, multiple: number) => Math.ceil((16 * cols16) / multiple) * multiple;
+
+test('pass A plane stores (model): lane pairs fill whole sectors, every piece once at its own address; mutants fail', () => {
+  fc.assert(
+    fc.property(pairShapes, ({ config: [order, L, multiple], rows, cols16, threads, blocks }) => {
+      const cols = colsOf(cols16, multiple);
+      const bad = planePassAModel(order, L, multiple, rows, cols, threads, blocks, KERNEL_MAPPING);
+      assert.is(bad, null, `${order} L=${L} ${rows}x${cols} (${threads} x ${blocks})`);
+    }),
+    { numRuns: 400 },
+  );
+  // each mutation of the mapping or of the pairing decision is caught on some shape
+  const mutants: [string, PairMapping][] = [
+    ['odd offset 32', { ...KERNEL_MAPPING, oddOffset: 32 }],
+    ['odd offset 2E', { ...KERNEL_MAPPING, oddOffset: 2 * E }],
+    ['second store 32 above', { ...KERNEL_MAPPING, secondOffset: 32 }],
+    ['odd first word its own', { ...KERNEL_MAPPING, srcFirstOdd: 'self' }],
+    ['row-major L=1 pairs when cols % E == 0', { ...KERNEL_MAPPING, rowMajorL1Multiple: E }],
+  ];
+  for (const [name, mapping] of mutants) {
+    let caught = false;
+    for (const [order, L, multiple] of [
+      ['row-major', 1, 16],
+      ['row-major', 4, 128],
+      ['column-major', 4, 128],
+    ] as const)
+      for (const cols of [16, 48, 96, 128, 160, 256])
+        if (cols % multiple === 0 && planePassAModel(order, L, multiple, 5, cols, 64, 2, mapping) !== null)
+          caught = true;
+    assert.ok(caught, `mutant not caught: ${name}`);
+  }
+});
+
+test('pass A plane stores: the kernel source matches the model (offsets, words, proxies, the pairing rule)', () => {
+  const src = readFileSync(path.join(runtimeDir, 'qgen_quantize_plane.cuh'), 'utf8');
+  assert.match(
+    src,
+    /return C::kLanes >= 2 && !C::Order::kBlock16 && C::kColsMultiple % \(C::kElems \* C::kLanes\) == 0;/,
+  );
+  assert.match(src, /return pairs_static<C>\(\) \|\| cols % \(2 \* C::kElems\) == 0;/);
+  assert.match(src, /__shfl_xor_sync\(0xFFFFFFFFu, odd \? codes\[g\]\.x : codes\[g\]\.y, 1\)/);
+  assert.match(src, /first\[g\] = odd \? other : codes\[g\]\.x;\n\s+second\[g\] = odd \? codes\[g\]\.y : other;/);
+  assert.match(src, /first_proxies\[w\] = odd \? other : own;\n\s+second_proxies\[w\] = odd \? own : other;/);
+  assert.match(src, /q = own - parity \* \(C::kElems \/ 8 - 1\);/); // uint4 units: 2 E - 16 bytes
+  assert.match(src, /q\[2 \* g\] = qgen_nvfp4_bf16_piece\(first\[g\], half_pair\(first_proxies\[g \/ 2\], g % 2\)\);/);
+  assert.match(src, /q\[2 \* g \+ C::kElems \/ 8\] = qgen_nvfp4_bf16_piece\(second\[g\],/); // 2 E bytes above
+  // every lane reaches the exchange: the call is outside qgen_quantize_pass's `if (active)`
+  const kernel = readFileSync(path.join(runtimeDir, 'qgen_quantize_kernel.cuh'), 'utf8');
+  assert.match(kernel, /store_pass_a<C>\(args, cols, s, active, codes, stored\);/);
+});
+
+/**
  * Model of the dequantize kernel's group walk (templates/dequantize.cu.hbs): qgen_item_walk<P> over base (a
  * division at the start, then additions), and piece base + 32 c in group g0 + c * (32 / P), advanced by additions
  * with wrap-around. Returns false at the first piece whose (row, group) differs from (p / P) divmod Kb.
@@ -259,6 +435,29 @@ test('SASS (sm_90a): the plane is written in warp runs of 512 bytes, codes read 
   const stores = offsetsOf(dequantize, /^STG\.E\.128 /).sort((a, b) => a - b);
   assert.equal(stores, [0, 0, 0x200, 0x200, 0x400, 0x400, 0x600, 0x600]);
   assert.ok(dequantize.filter((l) => /^(HMUL2|HFMA2\.MMA)\.BF16_V2 /.test(l)).length >= 16, 'no bf16x2 multiplies');
+});
+
+test('SASS (sm_90a): pass A of the dequantized-plane twins stores the plane by lane pairs (0x20 apart, 0x40 up)', async () => {
+  // codes (one 16-byte store at 0) and the plane: the paired stores at q + 0, 0x20, 0x40, 0x60; the row kernels with
+  // L = 1 keep the per-lane stores (0, 0x10, 0x20, 0x30) for cols not a multiple of 64
+  const want: [string, number[]][] = [
+    ['quartet2_e_mseden_rht128_dqplane', [0, 0, 0x20, 0x40, 0x60]],
+    ['quartet2_et_mseden_rht128_dqplane', [0, 0, 0x20, 0x40, 0x60]],
+    ['quartet2_x_46_dqplane', [0, 0, 0, 0x10, 0x20, 0x20, 0x30, 0x40, 0x60]],
+  ];
+  for (const [name, offsets] of want) {
+    const lines = await sassLines(name, '6pass_a');
+    if (lines === null) {
+      console.log('  (skipped: cuobjdump is not on PATH; the SASS checks need it)');
+      return;
+    }
+    assert.equal(
+      offsetsOf(lines, /^STG\.E\.128 /).sort((a, b) => a - b),
+      offsets,
+      name,
+    );
+    assert.ok(lines.filter((l) => /^SHFL\.BFLY PT, R\d+, R\d+, 0x1, 0x1f/.test(l)).length >= 3, `${name}: no exchange`);
+  }
 });
 
 test('torch package: tuned takes planes where it runs two-pass unless QGEN_PLANES=0; bad values', async () => {
