@@ -125,9 +125,8 @@ struct qgen_output_nvfp4_dequantized_plane {
   // writes a's group g (a its piece 2g at A + 32g, b a's piece 2g + 1 at A + 32g + 16), the second b's group g (a b's
   // piece 2g at A + 2 kElems + 32g, b its piece 2g + 1 just above). The lanes exchange the builder's inputs, not the
   // pieces: per group one code word (b sends codes[g].x, a codes[g].y), and the proxies packed two per word. With
-  // q = own base - (2 kElems - 16) * odd bytes (48 for kElems = 32), the stores go to q + 32g and
-  // q + 32g + 2 kElems. Same bytes, same values as
-  // store_own; only which lane writes them changes.
+  // q = own base - (2 kElems - 16) * odd bytes (48 for kElems = 32), the stores go to q + 32g and q + 32g + 2 kElems.
+  // Same bytes, same values as store_own; only which lane writes them changes.
   template <class C>
   __device__ __forceinline__ static void store_pairs(const qgen_quantize_args& args, int64_t cols, qgen_segment s,
                                                      bool active, const uint2 (&codes)[C::kCodeWords],
