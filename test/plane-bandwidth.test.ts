@@ -269,7 +269,7 @@ const pairShapes = fc.record({
 });
 const colsOf = (cols16: number, multiple: number) => Math.ceil((16 * cols16) / multiple) * multiple;
 
-test('pass A plane stores (model): lane pairs fill whole sectors, every piece once at its own address; mutants fail', () => {
+test('pass A plane stores (model): pairs fill whole sectors, each piece once at its own address; mutants fail', () => {
   fc.assert(
     fc.property(pairShapes, ({ config: [order, L, multiple], rows, cols16, threads, blocks }) => {
       const cols = colsOf(cols16, multiple);
@@ -437,7 +437,7 @@ test('SASS (sm_90a): the plane is written in warp runs of 512 bytes, codes read 
   assert.ok(dequantize.filter((l) => /^(HMUL2|HFMA2\.MMA)\.BF16_V2 /.test(l)).length >= 16, 'no bf16x2 multiplies');
 });
 
-test('SASS (sm_90a): pass A of the dequantized-plane twins stores the plane by lane pairs (0x20 apart, 0x40 up)', async () => {
+test('SASS (sm_90a): dequantized-plane pass A stores by lane pairs (0x20 apart, 0x40 up)', async () => {
   // codes (one 16-byte store at 0) and the plane: the paired stores at q + 0, 0x20, 0x40, 0x60; the row kernels with
   // L = 1 keep the per-lane stores (0, 0x10, 0x20, 0x30) for cols not a multiple of 64
   const want: [string, number[]][] = [
