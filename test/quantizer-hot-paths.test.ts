@@ -80,7 +80,8 @@ int main() {
         // The aligned scale word of the pair (qgen_nvfp4_tile_scale_words): the pair is its half (kb / 2) % 2, and the
         // word is groups kb - kb % 4 .. + 3 of the same row (128x4: of its 4-group block; row-major: Kb % 4 == 0).
         const uint64_t at = qgen_layout_128x4::offset(r, kb, kbn), word = at & ~uint64_t{3};
-        offsets_bad += at != word + 2 * ((kb / 2) % 2) || word != uint64_t(qgen_layout_128x4::offset(r, kb & ~uint64_t{3}, kbn));
+        const uint64_t block_word = qgen_layout_128x4::offset(r, kb & ~uint64_t{3}, kbn);
+        offsets_bad += at != word + 2 * ((kb / 2) % 2) || word != block_word;
         if (kbn % 4 == 0) {
           const uint64_t rm = qgen_layout_row_major::offset(r, kb, kbn), rm_word = rm & ~uint64_t{3};
           offsets_bad += rm != rm_word + 2 * ((kb / 2) % 2) || rm_word != r * kbn + (kb & ~uint64_t{3});
