@@ -553,12 +553,12 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     // pieces (when that block uses the tile) into the other raw buffer and commits them as one group (empty otherwise),
     // then waits for all but that group: its own pieces, issued an iteration earlier, are in its buffer. The buffer
     // index is the iteration's parity. Each thread reads back only the raw pieces it copied, so the buffers need no
-    // barrier: a buffer is written again two iterations after it was read, by the same thread. The next block's
-    // segment and tile decision (locate, needed for the copies) go to the thread's word of next_block, where the next
-    // iteration reads them instead of locating its block again (and not kept in registers through the body): {row,
-    // k0}, row -1 when the block does not use the tile. In the quantize passes (kRecomputeLoopState, the plan's loop
-    // state) only: the amax pass keeps the direct loads (with the prefetch, ptxas 13.0 gave tetrajet2_wt_rq_sr_rht32's
-    // amax pass 95 registers instead of 79 on sm_100a, one resident block fewer).
+    // barrier: a buffer is written again in the iteration after the one that read it, by the same thread. The next
+    // block's segment and tile decision (locate, needed for the copies) go to the thread's word of next_block, where
+    // the next iteration reads them instead of locating its block again (and not kept in registers through the body):
+    // {row, k0}, row -1 when the block does not use the tile. In the quantize passes (kRecomputeLoopState, the plan's
+    // loop state) only: the amax pass keeps the direct loads (with the prefetch, ptxas 13.0 gave
+    // tetrajet2_wt_rq_sr_rht32's amax pass 95 registers instead of 79 on sm_100a, one resident block fewer).
     constexpr bool kPrefetch = kRecomputeLoopState && qgen_tile_prefetch<C>();
     constexpr int kRawVecs = kPrefetch ? Tile::kRawVecs : 0;
     __shared__ __align__(16) uint4 raw[kPrefetch ? 2 * kRawVecs : 1];
