@@ -75,6 +75,7 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     // pass B writes the whole plane (§6.6 one-pass), so its grid is sized by its own occupancy
     planeOutput: q.outputs === 'nvfp4+bf16-plane',
     blocksPerSm: plan.blocksPerSm,
+    minBlocksPerSm: q.minBlocksPerSm,
     launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
     finalizeBlocksPerSm: q.finalizeBlocksPerSm,
     loopStateRecomputed: q.loopState === 'recomputed',

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <cuda_runtime.h>
+#include "qgen_async.cuh"
 #include "qgen_fp32.cuh"
 #include "qgen_e2m1.cuh"
 #include "qgen_e4m3.cuh"
@@ -113,9 +114,10 @@ __host__ __device__ __forceinline__ float qgen_nvfp4_tile_value(uint32_t pair, u
 // NUMERICS §5.9 input staged through shared memory (column-major order, the NVFP4 counterpart of
 // qgen_transposed_tile). The block's THREADS items are kRows = THREADS / L consecutive output rows (A's columns) of
 // one unit of kWidth = E * L output columns (A's rows). When the rectangle lies inside the tensor, its code lines are
-// 16-byte aligned, the scales 2-byte aligned and |t_in| <= 2^119 (qgen_nvfp4_tile_usable), each thread loads 16-byte
-// pieces of packed codes along A's rows (32 codes each) with the two scale bytes of those 32 codes (one 16-bit load:
-// the groups 2m, 2m + 1 of a row are adjacent bytes in both layouts, §7), decodes them two codes at a time into exact
+// 16-byte aligned, the scales readable as aligned words (qgen_nvfp4_tile_scale_words) and |t_in| <= 2^119
+// (qgen_nvfp4_tile_usable), each thread loads 16-byte pieces of packed codes along A's rows (32 codes each) with the
+// two scale bytes of those 32 codes (one 16-bit load, or the half of the aligned 32-bit word the prefetch copies: the
+// groups 2m, 2m + 1 of a row are adjacent bytes in both layouts, §7), decodes them two codes at a time into exact
 // bf16x2 values e2m1 * s * 2^-8 (one multiply per pair) and stores each pair word once, transposed: pair j of word w
 // of piece p holds output rows 32 p + 8 w + j (low half) and 32 p + 8 w + j + 4 (high half) of one output column,
 // so slot row 16 p + 4 w + j of the tile holds those two rows as the halves of one 32-bit word per column. Every
@@ -137,6 +139,10 @@ struct qgen_nvfp4_transposed_tile {
   static constexpr bool kThreadState = kPiecesPerThread == 1 && kPiecesPerLine == 1 && kWidth % 128 == 0;
   static constexpr int kStateOffset = kSlotRows * kStride;
   static constexpr int kElems = kStateOffset + (kThreadState ? 4 * THREADS : 0);
+  // Prefetched (qgen_fetch_nvfp4_transposed_tile): a raw buffer of the pieces as read, [piece i][thread] code pieces
+  // (16 bytes) then [piece i][thread] scale words (the aligned 32-bit word holding the piece's two scale bytes), so
+  // each thread reads back only its own and a warp's accesses cover consecutive banks.
+  static constexpr int kRawVecs = kPiecesPerThread * THREADS + kPiecesPerThread * THREADS / 4;  // uint4 per buffer
   using Element = uint32_t;
   static_assert(kRows % 32 == 0 && E % 32 == 0 && E % 4 == 0, "whole 16-byte code pieces; whole pieces per thread");
   static_assert(kWidth * kPiecesPerLine == kPiecesPerThread * THREADS, "pieces divide evenly among threads");
@@ -203,18 +209,28 @@ struct qgen_nvfp4_tile_thread_state {
   }
 };
 
+// The scale words of the staged tile (the loads and the prefetch's 4-byte copies): the scales 4-byte aligned and, in
+// the row-major layout, Kb = rows / 16 a multiple of 4 (rows % 64 == 0). Then the aligned word holding a piece's two
+// scale bytes (groups 2m, 2m + 1 of A's row, m = a_col / 32) is groups 4 (m / 2) .. + 3 of that row (128x4: of its
+// 4-group block, padding included), all inside the tensor, and the pair is its half m % 2 in both layouts.
+template <class Layout>
+__host__ __device__ __forceinline__ bool qgen_nvfp4_tile_scale_words(const uint8_t* scales, int64_t rows) {
+  return (reinterpret_cast<uintptr_t>(scales) & 3u) == 0 &&
+         (std::is_same_v<Layout, qgen_layout_128x4> || rows % 64 == 0);
+}
+
 // Block-uniform, as qgen_transposed_tile_usable: all items exist, rows in range and in one whole unit, every code
-// line of the tile starts on a 16-byte boundary (rows % 32 == 0, row0 % 32 == 0, aligned codes), the scales are
-// 2-byte aligned (the 16-bit scale loads), the tensor has at most 2^32 elements (32-bit offsets: codes below 2^31
-// bytes, scales below 2^32) and t_in * 2^8 is exact (|t_in| <= 2^119; false for NaN).
-template <int E, int L, int THREADS>
+// line of the tile starts on a 16-byte boundary (rows % 32 == 0, row0 % 32 == 0, aligned codes), the scales are read
+// as aligned words (qgen_nvfp4_tile_scale_words), the tensor has at most 2^32 elements (32-bit offsets: codes below
+// 2^31 bytes, scales below 2^32) and t_in * 2^8 is exact (|t_in| <= 2^119; false for NaN).
+template <int E, int L, int THREADS, class Layout>
 __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, const uint8_t* scales, float t_in,
                                                        int64_t block_item, int64_t items, int64_t rows, int64_t cols,
                                                        qgen_segment block) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   if (block_item + THREADS > items || rows % 32 != 0 ||
       static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) > (uint64_t{1} << 32) ||
-      ((reinterpret_cast<uintptr_t>(codes) & 15u) | (reinterpret_cast<uintptr_t>(scales) & 1u)) != 0 ||
+      (reinterpret_cast<uintptr_t>(codes) & 15u) != 0 || !qgen_nvfp4_tile_scale_words<Layout>(scales, rows) ||
       !(fabsf(t_in) <= kQgenNvfp4MaxTileTensorScale))
     return false;
   return block.row % 32 == 0 && block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
@@ -225,39 +241,79 @@ __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, con
 // first row (block_item / L mod rows) is a multiple of kRows with its kRows rows inside the tensor, and its unit
 // ((block_item / L) div rows < cols / kWidth) lies inside cols: qgen_nvfp4_tile_usable is then true exactly when
 // block_item + THREADS <= items.
-template <int E, int L, int THREADS>
+template <int E, int L, int THREADS, class Layout>
 __device__ __forceinline__ bool qgen_nvfp4_tile_always_usable(const uint8_t* codes, const uint8_t* scales, float t_in,
                                                               int64_t rows, int64_t cols) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   return rows % Tile::kRows == 0 && rows % 32 == 0 && cols % Tile::kWidth == 0 &&
          static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) <= (uint64_t{1} << 32) &&
-         ((reinterpret_cast<uintptr_t>(codes) & 15u) | (reinterpret_cast<uintptr_t>(scales) & 1u)) == 0 &&
+         (reinterpret_cast<uintptr_t>(codes) & 15u) == 0 && qgen_nvfp4_tile_scale_words<Layout>(scales, rows) &&
          fabsf(t_in) <= kQgenNvfp4MaxTileTensorScale;
+}
+
+// Issues the copies of the thread's code pieces and scale words of the block's tile into `raw` (one buffer of
+// Tile::kRawVecs) with cp.async, an iteration ahead of qgen_load_nvfp4_transposed_tile<..., true>, which reads them
+// back once the caller has waited for them (qgen_cp_async_wait). The same bytes as that loader's direct form, the
+// scales as the aligned words holding them (qgen_nvfp4_tile_scale_words: cp.async copies 4, 8 or 16 aligned bytes).
+template <int E, int L, int THREADS, class Layout>
+__device__ __forceinline__ void qgen_fetch_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales,
+                                                                 int64_t rows, qgen_segment block, int thread,
+                                                                 const uint32_t* tile, uint4* raw) {
+  using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
+  using State = qgen_nvfp4_tile_thread_state<E, L, THREADS, Layout>;
+  const uint32_t row0 = static_cast<uint32_t>(block.row), a_row0 = static_cast<uint32_t>(block.k0);
+  const uint32_t line_bytes = static_cast<uint32_t>(rows) / 2u, a_groups_per_row = static_cast<uint32_t>(rows) / 16u;
+  uint32_t* const raw_scales = reinterpret_cast<uint32_t*>(raw + Tile::kPiecesPerThread * THREADS);
+  if constexpr (State::kUsed) {
+    const uint4 state = reinterpret_cast<const uint4*>(tile + Tile::kStateOffset)[thread];
+    qgen_cp_async_16(raw + thread, codes + State::code_offset(state, a_row0, row0, line_bytes * 2u));
+    qgen_cp_async_4(raw_scales + thread, scales + (State::scale_offset(state, a_row0, row0, line_bytes * 2u) & ~3u));
+  } else {
+#pragma unroll
+    for (int i = 0; i < Tile::kPiecesPerThread; ++i) {
+      const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;
+      const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;
+      const uint32_t a_row = a_row0 + line, a_col = row0 + 32u * piece;
+      qgen_cp_async_16(raw + i * THREADS + thread, codes + a_row * line_bytes + a_col / 2u);
+      qgen_cp_async_4(raw_scales + i * THREADS + thread,
+                      scales + (qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16u, a_groups_per_row) & ~3u));
+    }
+  }
 }
 
 // Every thread of the block calls this (it synchronises the block twice); item = block_item + thread, thread =
 // threadIdx.x (qgen_for_each_segment passes it). The values of the thread's piece i come out sign-flipped where bit i
 // of piece_signs is set: a piece's 32 codes are one column, so the flip is a negated scale multiplier (exact:
-// bf16(-a * b) = -bf16(a * b), and f32(-b * t) = -f32(b * t)).
-template <int E, int L, int THREADS, class Layout>
+// bf16(-a * b) = -bf16(a * b), and f32(-b * t) = -f32(b * t)). kPrefetched: the code pieces and scale words are read
+// from `raw`, where qgen_fetch_nvfp4_transposed_tile copied them, instead of from global memory.
+template <int E, int L, int THREADS, class Layout, bool kPrefetched>
 __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* codes, const uint8_t* scales, float t_in,
                                                                 int64_t rows, qgen_segment block, uint32_t piece_signs,
-                                                                int thread, uint32_t* tile, float (&v)[E]) {
+                                                                int thread, const uint4* raw, uint32_t* tile,
+                                                                float (&v)[E]) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   // 32-bit unsigned index math (qgen_nvfp4_tile_usable: at most 2^32 elements): the tile's first output row, A's first
   // row in the tile, A's row bytes
   const uint32_t row0 = static_cast<uint32_t>(block.row), a_row0 = static_cast<uint32_t>(block.k0);
   const uint32_t line_bytes = static_cast<uint32_t>(rows) / 2u, a_groups_per_row = static_cast<uint32_t>(rows) / 16u;
   using State = qgen_nvfp4_tile_thread_state<E, L, THREADS, Layout>;
+  const uint32_t* const raw_scales = reinterpret_cast<const uint32_t*>(raw + Tile::kPiecesPerThread * THREADS);
   uint4 pieces[Tile::kPiecesPerThread];
   uint32_t piece_scales[Tile::kPiecesPerThread];
   if constexpr (State::kUsed) {
     const uint4 state = reinterpret_cast<const uint4*>(tile + Tile::kStateOffset)[thread];
-    pieces[0] = __ldg(reinterpret_cast<const uint4*>(codes + State::code_offset(state, a_row0, row0, line_bytes * 2u)));
-    piece_scales[0] = __ldg(
-        reinterpret_cast<const unsigned short*>(scales + State::scale_offset(state, a_row0, row0, line_bytes * 2u)));
+    if constexpr (!kPrefetched) {
+      pieces[0] =
+          __ldg(reinterpret_cast<const uint4*>(codes + State::code_offset(state, a_row0, row0, line_bytes * 2u)));
+      piece_scales[0] = __ldg(
+          reinterpret_cast<const unsigned short*>(scales + State::scale_offset(state, a_row0, row0, line_bytes * 2u)));
+    }
     const float t_mul = qgen_mul(t_in, 256.0f);  // exact: |t_in| <= 2^119 (qgen_nvfp4_tile_usable)
     __syncthreads();                             // the previous tile has been read by every thread
+    if constexpr (kPrefetched) {
+      pieces[0] = raw[thread];
+      piece_scales[0] = raw_scales[thread] >> (16u * ((row0 / 32u) & 1u));  // the pair's half of the scale word
+    }
     uint32_t* const out = tile + (state.z & 0xFFFFu);
     const uint32_t words[4] = {pieces[0].x, pieces[0].y, pieces[0].z, pieces[0].w};
     uint32_t mult[2];
@@ -282,21 +338,27 @@ __device__ __forceinline__ void qgen_load_nvfp4_transposed_tile(const uint8_t* c
       v[4 * j + 3] = qgen_nvfp4_tile_value(w.w, state.w, t_mul);
     }
   } else {
+    if constexpr (!kPrefetched) {
 #pragma unroll
-    for (int i = 0; i < Tile::kPiecesPerThread; ++i) {                   // all loads in flight before any use
-      const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;    // unsigned: shifts, no sign fix-ups
-      const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;  // line = Tile::column(i, thread)
-      const uint32_t a_row = a_row0 + line, a_col = row0 + 32u * piece;
-      pieces[i] = __ldg(reinterpret_cast<const uint4*>(codes + a_row * line_bytes + a_col / 2u));
-      // groups a_col / 16 (even) and + 1 of A's row: adjacent bytes, the first at an even offset (§7; Kb is even)
-      piece_scales[i] = __ldg(reinterpret_cast<const unsigned short*>(
-          scales + qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16u, a_groups_per_row)));
+      for (int i = 0; i < Tile::kPiecesPerThread; ++i) {                   // all loads in flight before any use
+        const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;    // unsigned: shifts, no sign fix-ups
+        const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;  // line = Tile::column(i, thread)
+        const uint32_t a_row = a_row0 + line, a_col = row0 + 32u * piece;
+        pieces[i] = __ldg(reinterpret_cast<const uint4*>(codes + a_row * line_bytes + a_col / 2u));
+        // groups a_col / 16 (even) and + 1 of A's row: adjacent bytes, the first at an even offset (§7; Kb is even)
+        piece_scales[i] = __ldg(reinterpret_cast<const unsigned short*>(
+            scales + qgen_nvfp4_tile_scale_offset<Layout>(a_row, a_col / 16u, a_groups_per_row)));
+      }
     }
     __syncthreads();  // the previous tile has been read by every thread
 #pragma unroll
     for (int i = 0; i < Tile::kPiecesPerThread; ++i) {
       const uint32_t u = static_cast<uint32_t>(thread) + i * THREADS;
       const uint32_t line = u % Tile::kWidth, piece = u / Tile::kWidth;
+      if constexpr (kPrefetched) {
+        pieces[i] = raw[i * THREADS + thread];
+        piece_scales[i] = raw_scales[i * THREADS + thread] >> (16u * (((row0 / 32u) + piece) & 1u));  // the pair's half
+      }
       uint32_t* const out = tile + (16 * piece) * Tile::kStride + (line / E) * Tile::kLaneStride + line % E;
       const uint32_t words[4] = {pieces[i].x, pieces[i].y, pieces[i].z, pieces[i].w};
       uint32_t mult[2];

@@ -65,8 +65,8 @@ int main() {
                                   tile_model_bad<qgen_layout_128x4, 32, 8, 256>(8192) +
                                   tile_model_bad<qgen_layout_row_major, 32, 8, 256>(64));
 
-  // Offsets of the tile's 16-bit scale loads against the layouts' own (NUMERICS §7), on rows and group counts around
-  // the 128-row blocks and 4-group tiles.
+  // Offsets of the tile's scale loads against the layouts' own (NUMERICS §7), on rows and group counts around the
+  // 128-row blocks and 4-group tiles.
   int offsets_bad = 0;
   const uint64_t rows_[] = {0, 1, 31, 32, 127, 128, 129, 4095, 4096, 70001, 1234567};
   const uint64_t kbs[] = {2, 4, 6, 8, 10, 14, 16, 18, 30, 32, 34, 1022, 1024, 1026};
@@ -77,6 +77,15 @@ int main() {
                        static_cast<uint64_t>(qgen_layout_128x4::offset(r, kb, kbn));
         offsets_bad += qgen_nvfp4_tile_scale_offset<qgen_layout_row_major>(r, kb, kbn) !=
                        static_cast<uint64_t>(qgen_layout_row_major::offset(r, kb, kbn));
+        // The aligned scale word of the pair (qgen_nvfp4_tile_scale_words): the pair is its half (kb / 2) % 2, and the
+        // word is groups kb - kb % 4 .. + 3 of the same row (128x4: of its 4-group block; row-major: Kb % 4 == 0).
+        const uint64_t at = qgen_layout_128x4::offset(r, kb, kbn), word = at & ~uint64_t{3};
+        const uint64_t block_word = qgen_layout_128x4::offset(r, kb & ~uint64_t{3}, kbn);
+        offsets_bad += at != word + 2 * ((kb / 2) % 2) || word != block_word;
+        if (kbn % 4 == 0) {
+          const uint64_t rm = qgen_layout_row_major::offset(r, kb, kbn), rm_word = rm & ~uint64_t{3};
+          offsets_bad += rm != rm_word + 2 * ((kb / 2) % 2) || rm_word != r * kbn + (kb & ~uint64_t{3});
+        }
       }
   printf("offsets_bad %d\\n", offsets_bad);
 

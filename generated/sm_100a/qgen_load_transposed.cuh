@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
+#include "qgen_async.cuh"
 #include "qgen_fp32.cuh"
 #include "qgen_segment.cuh"
 
@@ -31,6 +32,9 @@ struct qgen_transposed_tile {
   static constexpr int kElems = kRows * kStride;
   static constexpr int kPiecesPerLine = kRows / 8;  // 16-byte pieces (8 rows) per column
   static constexpr int kPiecesPerThread = E / 8;
+  // Prefetched (qgen_fetch_bf16_transposed_tile): a raw buffer of the pieces as read from x, [piece i][thread], so
+  // each thread reads back only its own pieces and a warp's 16-byte accesses cover consecutive banks.
+  static constexpr int kRawVecs = kPiecesPerThread * THREADS;  // uint4 per raw buffer
   using Element = uint16_t;
   static_assert(kRows % 8 == 0 && E % 16 == 0, "16-byte pieces of 8 rows; pieces of two adjacent columns per thread");
   // The column (within the unit) of piece i of the thread with index `thread` in the block: pieces 2m and 2m + 1 are
@@ -52,21 +56,42 @@ __device__ __forceinline__ bool qgen_transposed_tile_usable(const void* x, int64
   return block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
 }
 
-// Every thread of the block calls this (it synchronises the block twice); item = block_item + thread, thread =
-// threadIdx.x (qgen_for_each_segment passes it). The values of the thread's piece i come out sign-flipped where bit i
-// of piece_signs is set (a piece is 8 rows of one column: one mask flips all 8 before they are staged).
+// The global address of the thread's piece i of the block's tile.
 template <int E, int L, int THREADS>
-__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
-                                                               uint32_t piece_signs, int thread, uint16_t* tile,
-                                                               float (&v)[E]) {
+__device__ __forceinline__ const uint4* qgen_transposed_tile_piece(const void* x, int64_t rows, qgen_segment block,
+                                                                   int i, int thread) {
   using Tile = qgen_transposed_tile<E, L, THREADS>;
   const uint16_t* base = static_cast<const uint16_t*>(x) + block.k0 * rows + block.row;
+  const int line = Tile::column(i, thread), piece = thread % Tile::kPiecesPerLine;
+  return reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8);
+}
+
+// Issues the copies of the thread's pieces of the block's tile into `raw` (one buffer of Tile::kRawVecs) with
+// cp.async, an iteration ahead of qgen_load_bf16_transposed_tile<..., true>, which reads them back once the caller
+// has waited for them (qgen_cp_async_wait).
+template <int E, int L, int THREADS>
+__device__ __forceinline__ void qgen_fetch_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
+                                                                int thread, uint4* raw) {
+#pragma unroll
+  for (int i = 0; i < E / 8; ++i)
+    qgen_cp_async_16(raw + i * THREADS + thread, qgen_transposed_tile_piece<E, L, THREADS>(x, rows, block, i, thread));
+}
+
+// Every thread of the block calls this (it synchronises the block twice); item = block_item + thread, thread =
+// threadIdx.x (qgen_for_each_segment passes it). The values of the thread's piece i come out sign-flipped where bit i
+// of piece_signs is set (a piece is 8 rows of one column: one mask flips all 8 before they are staged). kPrefetched:
+// the pieces are read from `raw`, where qgen_fetch_bf16_transposed_tile copied them, instead of from x.
+template <int E, int L, int THREADS, bool kPrefetched>
+__device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, int64_t rows, qgen_segment block,
+                                                               uint32_t piece_signs, int thread, const uint4* raw,
+                                                               uint16_t* tile, float (&v)[E]) {
+  using Tile = qgen_transposed_tile<E, L, THREADS>;
   constexpr int kPiecesPerLine = Tile::kPiecesPerLine;
   uint4 pieces[E / 8];
+  if constexpr (!kPrefetched) {
 #pragma unroll
-  for (int i = 0; i < E / 8; ++i) {  // E / 8 loads in flight per thread
-    const int line = Tile::column(i, thread), piece = thread % kPiecesPerLine;
-    pieces[i] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<int64_t>(line) * rows + piece * 8));
+    for (int i = 0; i < E / 8; ++i)  // E / 8 loads in flight per thread
+      pieces[i] = __ldg(qgen_transposed_tile_piece<E, L, THREADS>(x, rows, block, i, thread));
   }
   __syncthreads();  // the previous tile has been read by every thread
   const int piece = thread % kPiecesPerLine;
@@ -77,7 +102,7 @@ __device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, in
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const uint32_t mask = ((piece_signs >> (i + c)) & 1u) * 0x80008000u;  // the sign bits of both bf16 halves
-      const uint4 p = pieces[i + c];
+      const uint4 p = kPrefetched ? raw[(i + c) * THREADS + thread] : pieces[i + c];
       words[c][0] = p.x ^ mask;
       words[c][1] = p.y ^ mask;
       words[c][2] = p.z ^ mask;

@@ -18,6 +18,7 @@
 #include "qgen.h"
 #include "qgen_host.cuh"
 #include "qgen_segment.cuh"
+#include "qgen_async.cuh"
 #include "qgen_load_row.cuh"
 #include "qgen_load_transposed.cuh"
 #include "qgen_load_nvfp4.cuh"
@@ -190,8 +191,8 @@ struct qgen_input {
   __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, float t_in, int64_t block_item,
                                                      int64_t items, qgen_segment block) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, args.in_scales, t_in, block_item,
-                                                                       items, args.rows, args.cols, block);
+      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
+          args.in_codes, args.in_scales, t_in, block_item, items, args.rows, args.cols, block);
     else
       return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
                                                                             args.cols, block);
@@ -202,8 +203,8 @@ struct qgen_input {
   template <class C>
   __device__ __forceinline__ static bool tile_always_usable(const qgen_quantize_args& args, float t_in) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_always_usable<C::kElems, C::kLanes, C::kThreads>(args.in_codes, args.in_scales, t_in,
-                                                                              args.rows, args.cols);
+      return qgen_nvfp4_tile_always_usable<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
+          args.in_codes, args.in_scales, t_in, args.rows, args.cols);
     else
       return false;
   }
@@ -216,18 +217,31 @@ struct qgen_input {
       qgen_nvfp4_tile_init<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(args.rows, thread, tile);
   }
 
-  // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
-  // sets the bits from the rotation's signs). thread = threadIdx.x.
+  // The prefetched tile (qgen_tile_prefetch): issues the cp.async copies of the thread's raw pieces of the block's
+  // tile into one raw buffer (TileOf<C>::kRawVecs uint4). thread = threadIdx.x.
   template <class C>
-  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
-                                                   uint32_t piece_signs, int thread, typename TileOf<C>::Element* tile,
-                                                   float (&x)[C::kElems]) {
+  __device__ __forceinline__ static void fetch_tile(const qgen_quantize_args& args, qgen_segment block, int thread,
+                                                    const typename TileOf<C>::Element* tile, uint4* raw) {
     if constexpr (Nvfp4)
-      qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
-          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, thread, tile, x);
+      qgen_fetch_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
+          args.in_codes, args.in_scales, args.rows, block, thread, tile, raw);
     else
-      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, piece_signs, thread,
-                                                                        tile, x);
+      qgen_fetch_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(args.x, args.rows, block, thread, raw);
+  }
+
+  // The staged values come sign-flipped where bit i of piece_signs is set (the thread's piece i; qgen_for_each_segment
+  // sets the bits from the rotation's signs). thread = threadIdx.x. kPrefetched: the raw pieces are read from `raw`
+  // (fetch_tile's buffer, waited for), else from global memory.
+  template <class C, bool kPrefetched>
+  __device__ __forceinline__ static void load_tile(const qgen_quantize_args& args, float t_in, qgen_segment block,
+                                                   uint32_t piece_signs, int thread, const uint4* raw,
+                                                   typename TileOf<C>::Element* tile, float (&x)[C::kElems]) {
+    if constexpr (Nvfp4)
+      qgen_load_nvfp4_transposed_tile<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout, kPrefetched>(
+          args.in_codes, args.in_scales, t_in, args.rows, block, piece_signs, thread, raw, tile, x);
+    else
+      qgen_load_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads, kPrefetched>(args.x, args.rows, block,
+                                                                                     piece_signs, thread, raw, tile, x);
   }
 
   template <class C>
@@ -445,6 +459,28 @@ struct qgen_rounding_ms_eden {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
+// Shared memory of one SM that resident blocks can use (sm_90, sm_100: 228 KB; sm_120: 100 KB); the driver reserves
+// 1 KB of it per resident block.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1200
+constexpr int kQgenSmemPerSm = 100 * 1024;
+#else
+constexpr int kQgenSmemPerSm = 228 * 1024;
+#endif
+
+// Whether a staged tile's next-iteration raw pieces are prefetched with cp.async (qgen_for_each_segment): where the
+// tile, its two raw buffers and the per-thread next-block words, with up to 1 KB of the kernel's other shared words,
+// fit the 48 KB of static shared memory and still let kMinBlocksPerSm blocks (the register-bound occupancy) be
+// resident. In the catalog: the 128-thread MS-EDEN tilings on sm_90a / sm_100a (not in sm_120a's 100 KB) and the
+// 256-thread NVFP4 requant on all three; not the 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB).
+template <class C>
+__host__ __device__ constexpr bool qgen_tile_prefetch() {
+  using Tile = typename C::Input::template TileOf<C>;
+  constexpr int kBytes =
+      Tile::kElems * static_cast<int>(sizeof(typename Tile::Element)) + 2 * 16 * Tile::kRawVecs + 16 * C::kThreads;
+  return kBytes + 1024 <= 48 * 1024 && (kBytes + 2048) * C::kMinBlocksPerSm <= kQgenSmemPerSm;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The grid-stride loop over work items: calls body(s, active, x) with the thread's kElems input values of output
 // row s.row from column s.k0, rotated when the config rotates. Whole warps advance together, so the lanes of a chunk
 // always exchange values with each other; a staged input runs a block-uniform loop (the tile load synchronises the
@@ -496,10 +532,8 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       if constexpr (kRecomputed) thread_piece_signs[thread] = piece_signs;
       if (threadIdx.x == 0) direct_signs = signs;
     }
-    __syncthreads();
-    for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
-         block_item += stride) {
-      qgen_segment block;
+    // The segment of the block whose items start at block_item (< items) and whether it uses the tile.
+    const auto locate = [&](int64_t block_item, qgen_segment& block) -> bool {
       // volatile: read in every iteration, not kept in registers through the loop
       const volatile uint32_t* const divisor = reinterpret_cast<const volatile uint32_t*>(&block_divisor);
       const uint32_t d = divisor[0];
@@ -511,10 +545,53 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       } else {
         block = C::Order::template segment<C>(args, block_item);
       }
-      const bool use_tile = kColumnMajor && Input::kNvfp4 && divisor[3] != 0
-                                ? block_item + C::kThreads <= items
-                                : Input::template tile_usable<C>(args, t_in, block_item, items, block);
+      return kColumnMajor && Input::kNvfp4 && divisor[3] != 0
+                 ? block_item + C::kThreads <= items
+                 : Input::template tile_usable<C>(args, t_in, block_item, items, block);
+    };
+    // The prefetch (qgen_tile_prefetch): each iteration first issues the cp.async copies of the next iteration's raw
+    // pieces (when that block uses the tile) into the other raw buffer and commits them as one group (empty otherwise),
+    // then waits for all but that group: its own pieces, issued an iteration earlier, are in its buffer. The buffer
+    // index is the iteration's parity. Each thread reads back only the raw pieces it copied, so the buffers need no
+    // barrier: a buffer is written again in the iteration after the one that read it, by the same thread. The next
+    // block's segment and tile decision (locate, needed for the copies) go to the thread's word of next_block, where
+    // the next iteration reads them instead of locating its block again (and not kept in registers through the body):
+    // {row, k0}, row -1 when the block does not use the tile. In the quantize passes (kRecomputeLoopState, the plan's
+    // loop state) only: the amax pass keeps the direct loads (with the prefetch, ptxas 13.0 gave
+    // tetrajet2_wt_rq_sr_rht32's amax pass 95 registers instead of 79 on sm_100a, one resident block fewer).
+    constexpr bool kPrefetch = kRecomputeLoopState && qgen_tile_prefetch<C>();
+    constexpr int kRawVecs = kPrefetch ? Tile::kRawVecs : 0;
+    __shared__ __align__(16) uint4 raw[kPrefetch ? 2 * kRawVecs : 1];
+    __shared__ longlong2 next_block[kPrefetch ? C::kThreads : 1];
+    // volatile: stored and read back through shared memory in every iteration, not forwarded in registers
+    volatile longlong2* const next_blocks = next_block;
+    const auto prefetch = [&](int64_t block_item, uint32_t buffer, int thread) {
+      if constexpr (kPrefetch) {
+        qgen_segment block{-1, 0, 0};
+        if (block_item < items && locate(block_item, block))
+          Input::template fetch_tile<C>(args, block, thread, tile, raw + buffer * kRawVecs);
+        else
+          block.row = -1;
+        qgen_cp_async_commit();
+        next_blocks[thread].x = block.row;
+        next_blocks[thread].y = block.k0;
+      }
+    };
+    __syncthreads();
+    prefetch(static_cast<int64_t>(blockIdx.x) * C::kThreads, 0u, static_cast<int>(threadIdx.x));
+    uint32_t buffer = 0;  // the raw buffer of this iteration's pieces
+    for (int64_t block_item = static_cast<int64_t>(blockIdx.x) * C::kThreads; block_item < items;
+         block_item += stride, buffer ^= 1u) {
       const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
+      qgen_segment block;
+      bool use_tile;
+      if constexpr (kPrefetch) {
+        block = {next_blocks[thread].x, next_blocks[thread].y, 0};  // the previous iteration's (or the prologue's)
+        use_tile = block.row >= 0;
+        prefetch(block_item + stride, buffer ^ 1u, thread);
+      } else {
+        use_tile = locate(block_item, block);
+      }
       const int64_t item = block_item + thread;
       // A usable tile's kRows rows lie in one unit: the thread's segment follows from the block's.
       const int lane = static_cast<int>(static_cast<uint32_t>(thread) % C::kLanes);  // unsigned: no sign fix-ups
@@ -525,7 +602,9 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       float x[C::kElems];
       if (use_tile) {
         const uint32_t signs_of_pieces = kRecomputed && C::kHadamardSize > 0 ? thread_piece_signs[thread] : piece_signs;
-        Input::template load_tile<C>(args, t_in, block, signs_of_pieces, thread, tile, x);
+        if constexpr (kPrefetch) qgen_cp_async_wait<1>();  // this iteration's pieces (the next ones may be in flight)
+        Input::template load_tile<C, kPrefetch>(args, t_in, block, signs_of_pieces, thread, raw + buffer * kRawVecs,
+                                                tile, x);
       } else {
         Input::template load<C>(args, s, active, t_in, x);
       }

@@ -71,6 +71,7 @@ struct Config {
   static constexpr const char* kKernelName = "nvidia_et_sr_rht16";
   static constexpr int kThreads = 256;             // tiling.threadsPerBlock
   static constexpr int kBlocksPerSm = 8;          // grid-stride launch: at most this many blocks per SM
+  static constexpr int kMinBlocksPerSm = 2;       // __launch_bounds__ minBlocks (the register budget)
   static constexpr int kElems = 32;              // elements of one output row per thread (E)
   static constexpr int kLanes = 1;               // adjacent lanes sharing one chunk (L)
   static constexpr int kGroupSize = 16;          // elements per scale group

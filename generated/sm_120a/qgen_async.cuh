@@ -71,3 +71,20 @@ __device__ __forceinline__ uint32_t qgen_swizzled_offset(uint32_t row, uint32_t 
   const uint32_t linear = row * kSpan + byte;
   return linear ^ (((linear >> 7) & (kSpan / 16 - 1)) << 4);
 }
+
+// cp.async (LDGSTS): one thread's copy of global bytes into shared memory, completed per commit group. .cg (16 bytes
+// only) caches in L2, not L1; the 4-byte form needs .ca. Source and destination aligned to the size. A thread's own
+// copies become visible to it at qgen_cp_async_wait (to other threads only through a barrier after that wait).
+__device__ __forceinline__ void qgen_cp_async_16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(qgen_smem_addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void qgen_cp_async_4(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(qgen_smem_addr(dst)), "l"(src) : "memory");
+}
+// Closes the thread's copies issued since the last commit into one group (an empty group completes at once).
+__device__ __forceinline__ void qgen_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+// Waits until at most `kPending` of the thread's most recent groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void qgen_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
+}
