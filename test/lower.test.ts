@@ -397,7 +397,7 @@ test('MS-EDEN correction sums: per-128 in the input domain, per-16 in scaled uni
   assert.match(steps(per128).join('\n'), /input domain/);
 });
 
-test('memory paths: transposed bf16 staged through shared memory, row-major bf16 prefetched only where it is free', () => {
+test('memory paths: transposed bf16 staged in shared memory, row-major bf16 prefetched (registers or cp.async)', () => {
   const g2 = { threadsPerBlock: 256, rowsPerBlock: 16, groupsPerThread: 2 };
   const t = lowerQ(
     quantize({ rounding: 'sr', target: 'sr-v', hadamard: 16, transposedInput: true, tiling: g2 }),
@@ -430,9 +430,16 @@ test('memory paths: transposed bf16 staged through shared memory, row-major bf16
     false,
   );
   assert.is(lowerQ(quantize({ tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row-prefetch');
-  assert.is(lowerQ(quantize({ rounding: 'four-six', tiling: g2 }), 'sm_90a').quantize.load, 'bf16-row');
-  // NVFP4 SR reads without the prefetch (94 registers with it, 62-64 without); MXFP4 SR keeps it.
-  assert.is(lowerQ(catalogSpec('nvidia_e_sr', 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.load, 'bf16-row');
+  // Four-over-six and NVFP4 SR (94 registers with the prefetch, 62-64 without) copy the rows into shared memory
+  // with cp.async instead, on sm_90a only (sm_100a spills, sm_120a has 100 KiB of shared memory per SM); MXFP4 SR
+  // keeps the prefetch; MS-EDEN reads directly (below).
+  const fourSix = quantize({ rounding: 'four-six', tiling: g2 });
+  assert.is(lowerQ(fourSix, 'sm_90a').quantize.load, 'bf16-row-async');
+  assert.is(lowerQ(fourSix, 'sm_100a').quantize.load, 'bf16-row');
+  assert.is(lowerQ(fourSix, 'sm_120a').quantize.load, 'bf16-row');
+  assert.is(quantizeFacts(lowerQ(fourSix, 'sm_90a')).inputPolicy, 'qgen_input_bf16_row_async');
+  assert.match(steps(lowerQ(fourSix, 'sm_90a')).join('\n'), /copied into shared memory with cp\.async/);
+  assert.is(lowerQ(catalogSpec('nvidia_e_sr', 'sm_90a') as QuantizeSpec, 'sm_90a').quantize.load, 'bf16-row-async');
   assert.is(
     lowerQ(
       quantize({ rounding: 'sr', scaleGroup: { size: 32, format: 'ue8m0' }, tensorScale: 'none', tiling: g2 }),
@@ -460,7 +467,7 @@ test('loop state: re-read per iteration for MS-EDEN and SR (no prefetch), regist
   assert.is(state('nvidia46_wt_46'), 'registers');
   assert.is(state('quartet2_e_mseden_rht128'), 'recomputed'); // row input
   assert.is(state('nvidia_x_rtn'), 'registers'); // prefetching row input
-  assert.is(state('nvidia_e_sr'), 'recomputed'); // SR row input without the prefetch: 64 registers
+  assert.is(state('nvidia_e_sr'), 'recomputed'); // SR row input without the register prefetch: 64 registers
   assert.is(state('quartet2_x_46'), 'recomputed'); // one-pass 4/6, software E2M1: 64 registers
   assert.is(state('nvidia46_x_46'), 'registers'); // computed tensor scale: no gain
   const facts = (name: string) => quantizeFacts(lowerQ(catalogSpec(name, 'sm_90a') as QuantizeSpec, 'sm_90a'));
