@@ -11,7 +11,8 @@
 # (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name regexes), SANITIZERS (suite: none or a comma list
 # of memcheck, racecheck), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of
 # harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the
-# default list), LINEAR_GEMM, LINEAR_ARGS (more bench_linear.py options, e.g. --cpu-profile 25),
+# default list; per kernel it writes ncu's details page and a summary of its stall samples per SASS instruction),
+# LINEAR_GEMM, LINEAR_ARGS (more bench_linear.py options, e.g. --cpu-profile 25),
 # SEEDS and P (train), WORKLOAD, BUDGET_S, TUNE_MAX and TUNE_QMAX (tune: at most that many fused tilings, catalog
 # first; launch shapes per quantizer).
 # Every stage writes a new folder under bench/results/ with qgen-provenance/1; a failing stage is reported and the
