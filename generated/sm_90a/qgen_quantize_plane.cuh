@@ -63,6 +63,8 @@ struct qgen_output_nvfp4_dequantized_plane {
                                                       bool active, const uint2 (&codes)[C::kCodeWords],
                                                       const uint32_t (&proxy)[C::kGroupsPerThread]) {
     static_assert(C::kGroupSize == 16 && C::kCodeWords == C::kGroupsPerThread, "the plane is NVFP4 only");
+    // a unit of an even number of lanes dividing the warp: lanes 2j, 2j + 1 in one unit (row), both active or neither
+    static_assert(!pairs_static<C>() || (C::kLanes % 2 == 0 && 32 % C::kLanes == 0), "lane pairs must share a unit");
     if constexpr (pairs_possible<C>()) {
       if (pairs<C>(cols)) {
         store_pairs<C>(args, cols, s, active, codes, proxy);
