@@ -78,6 +78,17 @@ __device__ __forceinline__ uint32_t qgen_swizzled_offset(uint32_t row, uint32_t 
 __device__ __forceinline__ void qgen_cp_async_16(void* dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(qgen_smem_addr(dst)), "l"(src) : "memory");
 }
+// The 16-byte copy, or (zero) 16 zero bytes written without reading the source (the ignore-src operand).
+__device__ __forceinline__ void qgen_cp_async_16_or_zero(void* dst, const void* src, bool zero) {
+  asm volatile(
+      "{\n"
+      "  .reg .pred z;\n"
+      "  setp.ne.b32 z, %2, 0;\n"
+      "  cp.async.cg.shared.global [%0], [%1], 16, z;\n"
+      "}\n" ::"r"(qgen_smem_addr(dst)),
+      "l"(src), "r"(static_cast<uint32_t>(zero))
+      : "memory");
+}
 __device__ __forceinline__ void qgen_cp_async_4(void* dst, const void* src) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(qgen_smem_addr(dst)), "l"(src) : "memory");
 }

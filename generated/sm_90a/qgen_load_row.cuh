@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
+#include "qgen_async.cuh"
 #include "qgen_fp32.cuh"
 #include "qgen_segment.cuh"
 
@@ -44,35 +45,18 @@ __device__ __forceinline__ void qgen_unpack_bf16_row(const uint4 (&raw)[E / 8], 
 //
 // One buffer of the thread: its piece c at buffer[c * kThreads] (a block's buffer is [piece][thread] uint4, so the
 // 16-byte accesses of a warp are consecutive: conflict-free).
-__device__ __forceinline__ void qgen_row_cp_async16(const uint4* dst, const uint4* src, bool zero) {
-  asm volatile(
-      "{\n"
-      "  .reg .pred z;\n"
-      "  setp.ne.b32 z, %2, 0;\n"
-      "  cp.async.cg.shared.global [%0], [%1], 16, z;\n"
-      "}\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
-      "l"(src), "r"(static_cast<uint32_t>(zero))
-      : "memory");
-}
-// Closes the copies issued since the last commit into one group.
-__device__ __forceinline__ void qgen_row_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-// Waits until at most N of this thread's groups are still in flight (their shared-memory writes then visible to it).
-template <int N>
-__device__ __forceinline__ void qgen_row_cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
 template <int E, int kThreads>
 __device__ __forceinline__ void qgen_issue_bf16_row_async(const void* x, int64_t cols, qgen_segment s, bool active,
                                                           uint4* buffer) {
   static_assert(E % 8 == 0, "8 bf16 per 16-byte piece");
   const uint4* p = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + s.row * cols + s.k0);
 #pragma unroll
-  for (int c = 0; c < E / 8; ++c) qgen_row_cp_async16(buffer + c * kThreads, p + c, !(active && s.k0 + 8 * c < cols));
-  qgen_row_cp_async_commit();
+  for (int c = 0; c < E / 8; ++c)
+    qgen_cp_async_16_or_zero(buffer + c * kThreads, p + c, !(active && s.k0 + 8 * c < cols));
+  qgen_cp_async_commit();
 }
 
-// The values of a buffer whose group has completed (qgen_row_cp_async_wait), as qgen_unpack_bf16_row.
+// The values of a buffer whose group has completed (qgen_cp_async_wait), as qgen_unpack_bf16_row.
 template <int E, int kThreads>
 __device__ __forceinline__ void qgen_read_bf16_row_async(const uint4* buffer, float (&v)[E]) {
   uint4 raw[E / 8];

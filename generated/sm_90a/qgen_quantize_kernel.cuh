@@ -621,6 +621,8 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       C::Rotation::template rotate<C>(x, iteration_signs, s, use_tile);
       body(s, active, x);
     }
+    // the last group is empty (it prefetched past the end); waiting costs nothing and keeps the exit safe
+    if constexpr (kPrefetch) qgen_cp_async_wait<0>();
   } else {
     // With kRecomputeLoopState (not with a prefetch, which needs the next segment early): the walk advances after
     // the body (its segment is the body's, not a second copy kept live through it), its step and the rotation signs
@@ -678,7 +680,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
         qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, next_s, next < items && next_s.row < args.rows, raw);
       } else if constexpr (kAsync) {
         const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
-        qgen_row_cp_async_wait<1>();  // this iteration's group has landed (the next one may be in flight)
+        qgen_cp_async_wait<1>();  // this iteration's group has landed (the next one may be in flight)
         qgen_read_bf16_row_async<C::kElems, C::kThreads>(ring + (tagged & 1) * kBuffer + thread, x);
       } else {
         Input::template load<C>(args, s, active, t_in, x);
@@ -710,7 +712,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
                                                           ring + (tagged & 1) * kBuffer + thread);
       }
     }
-    if constexpr (kAsync) qgen_row_cp_async_wait<0>();  // the last copies (zeros) land before the thread exits
+    if constexpr (kAsync) qgen_cp_async_wait<0>();  // the last copies (zeros) land before the thread exits
   }
 }
 
