@@ -4,6 +4,8 @@
 
 /** Largest dynamic shared memory of one sm_120 block (PTX-FACTS §4.6). */
 export const SM120_BLOCK_SMEM = 101376;
+/** Shared memory of one sm_120 SM: the block maximum and the 1 KB the driver reserves per resident block. */
+export const SM120_SM_SMEM = 102400;
 
 export interface Sm120GemmLayout {
   bm: number;

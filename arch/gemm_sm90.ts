@@ -4,7 +4,7 @@ import { GEMM_DECODES, type GemmDecode } from '../dsl/types.ts';
 
 /** Largest dynamic shared memory of one block (PTX-FACTS §4.6); H100: 228 KiB per SM, 1 KiB reserved per block. */
 export const SM90_BLOCK_SMEM = 232448;
-const SM90_SM_SMEM = 233472;
+export const SM90_SM_SMEM = 233472;
 const SM90_REGISTERS = 65536;
 /** How far over the register estimate an explicit tiling.fragmentSets may go (see sm90SwapLayout). */
 const FRAGMENT_SETS_SLACK = 32;

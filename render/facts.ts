@@ -2,9 +2,13 @@
 // spellings of the plan's choices (policy types, calls, launch bounds) live here and in the templates, nowhere in
 // lower/.
 import type { AmaxPlan, DequantizePlan, GemmPlan, HadamardPlan, QuantizePlan } from '../lower/lower.ts';
-import type { GemmSpec, QuantizeOutputs, ScaleLayout } from '../dsl/types.ts';
-import { SM100_SF_SETS } from '../arch/gemm_sm100.ts';
-import { isRegisterADecode, sm90PdDecoderThreads } from '../arch/gemm_sm90.ts';
+import type { Arch, GemmSpec, QuantizeOutputs, ScaleLayout } from '../dsl/types.ts';
+import { SM100_SF_SETS, SM100_SM_SMEM } from '../arch/gemm_sm100.ts';
+import { SM120_SM_SMEM } from '../arch/gemm_sm120.ts';
+import { isRegisterADecode, sm90PdDecoderThreads, SM90_SM_SMEM } from '../arch/gemm_sm90.ts';
+
+/** Shared memory of one SM per arch (the arch models' figures), for the quantizers' resident-block arithmetic. */
+const SM_SMEM: Record<Arch, number> = { sm_90a: SM90_SM_SMEM, sm_100a: SM100_SM_SMEM, sm_120a: SM120_SM_SMEM };
 
 export function layoutPolicy(layout: ScaleLayout): string {
   return layout === '128x4' ? 'qgen_layout_128x4' : 'qgen_layout_row_major';
@@ -76,6 +80,7 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     planeOutput: q.outputs === 'nvfp4+bf16-plane',
     blocksPerSm: plan.blocksPerSm,
     minBlocksPerSm: q.minBlocksPerSm,
+    smemPerSm: SM_SMEM[plan.arch],
     launchBounds: `Config::kThreads, ${q.minBlocksPerSm}`,
     finalizeBlocksPerSm: q.finalizeBlocksPerSm,
     loopStateRecomputed: q.loopState === 'recomputed',

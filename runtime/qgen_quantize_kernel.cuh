@@ -466,25 +466,18 @@ struct qgen_rounding_ms_eden {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Shared memory of one SM that resident blocks can use (sm_90, sm_100: 228 KB; sm_120: 100 KB); the driver reserves
-// 1 KB of it per resident block.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1200
-constexpr int kQgenSmemPerSm = 100 * 1024;
-#else
-constexpr int kQgenSmemPerSm = 228 * 1024;
-#endif
-
 // Whether a staged tile's next-iteration raw pieces are prefetched with cp.async (qgen_for_each_segment): where the
 // tile, its two raw buffers and the per-thread next-block words, with up to 1 KB of the kernel's other shared words,
 // fit the 48 KB of static shared memory and still let kMinBlocksPerSm blocks (the register-bound occupancy) be
-// resident. In the catalog: the 128-thread MS-EDEN tilings on sm_90a / sm_100a (not in sm_120a's 100 KB) and the
-// 256-thread NVFP4 requant on all three; not the 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB).
+// resident in the SM's kSmemPerSm (1 KB per block reserved by the driver). In the catalog: the 128-thread MS-EDEN
+// tilings on sm_90a / sm_100a (not in sm_120a's 100 KB) and the 256-thread NVFP4 requant on all three; not the
+// 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB).
 template <class C>
 __host__ __device__ constexpr bool qgen_tile_prefetch() {
   using Tile = typename C::Input::template TileOf<C>;
   constexpr int kBytes =
       Tile::kElems * static_cast<int>(sizeof(typename Tile::Element)) + 2 * 16 * Tile::kRawVecs + 16 * C::kThreads;
-  return kBytes + 1024 <= 48 * 1024 && (kBytes + 2048) * C::kMinBlocksPerSm <= kQgenSmemPerSm;
+  return kBytes + 1024 <= 48 * 1024 && (kBytes + 2048) * C::kMinBlocksPerSm <= C::kSmemPerSm;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

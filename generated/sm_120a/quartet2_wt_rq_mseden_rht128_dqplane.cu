@@ -78,6 +78,7 @@ struct Config {
   static constexpr int kThreads = 128;             // tiling.threadsPerBlock
   static constexpr int kBlocksPerSm = 12;          // grid-stride launch: at most this many blocks per SM
   static constexpr int kMinBlocksPerSm = 6;       // __launch_bounds__ minBlocks (the register budget)
+  static constexpr int kSmemPerSm = 102400;         // shared memory of one SM (bytes; 1 KB of it per block reserved)
   static constexpr int kElems = 32;              // elements of one output row per thread (E)
   static constexpr int kLanes = 4;               // adjacent lanes sharing one chunk (L)
   static constexpr int kGroupSize = 16;          // elements per scale group
