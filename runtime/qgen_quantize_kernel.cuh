@@ -187,11 +187,12 @@ struct qgen_input {
                                            qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>>::type;
 
   // block: the segment of the block's first item (column-major: its unit's first column and its first row).
-  template <class C>
+  // kPrefetched: the loop prefetches the tile (qgen_tile_prefetch), which reads the NVFP4 scales as aligned words.
+  template <class C, bool kPrefetched>
   __device__ __forceinline__ static bool tile_usable(const qgen_quantize_args& args, float t_in, int64_t block_item,
                                                      int64_t items, qgen_segment block) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
+      return qgen_nvfp4_tile_usable<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout, kPrefetched>(
           args.in_codes, args.in_scales, t_in, block_item, items, args.rows, args.cols, block);
     else
       return qgen_transposed_tile_usable<C::kElems, C::kLanes, C::kThreads>(args.x, block_item, items, args.rows,
@@ -200,10 +201,10 @@ struct qgen_input {
 
   // Loop-invariant (column-major order, checked once): true when the tile of every block whose items all exist is
   // usable (qgen_nvfp4_tile_always_usable); the bf16 tile keeps the per-block check.
-  template <class C>
+  template <class C, bool kPrefetched>
   __device__ __forceinline__ static bool tile_always_usable(const qgen_quantize_args& args, float t_in) {
     if constexpr (Nvfp4)
-      return qgen_nvfp4_tile_always_usable<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout>(
+      return qgen_nvfp4_tile_always_usable<C::kElems, C::kLanes, C::kThreads, typename C::ScaleLayout, kPrefetched>(
           args.in_codes, args.in_scales, t_in, args.rows, args.cols);
     else
       return false;
@@ -514,12 +515,14 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     // fourth word: the tile is usable for every block whose items all exist (Input::tile_always_usable).
     static_assert(C::kThreads % C::kLanes == 0, "a block's first item is a unit's first lane");
     constexpr bool kColumnMajor = std::is_same_v<typename C::Order, qgen_order_column_major>;
+    // the prefetch (below): in the quantize passes (kRecomputeLoopState, the plan's loop state) only
+    constexpr bool kPrefetch = kRecomputeLoopState && qgen_tile_prefetch<C>();
     __shared__ uint4 block_divisor;
     if (threadIdx.x == 0) {
       const bool fast = kColumnMajor && (static_cast<uint64_t>(args.rows) >> 32) == 0 &&
                         (static_cast<uint64_t>(items - 1) / C::kLanes) >> 32 == 0;
       const qgen_udiv32 divisor = qgen_udiv32::of(fast ? static_cast<uint32_t>(args.rows) : 1u);
-      const bool always = fast && Input::template tile_always_usable<C>(args, t_in);
+      const bool always = fast && Input::template tile_always_usable<C, kPrefetch>(args, t_in);
       block_divisor = make_uint4(fast ? divisor.d : 0u, divisor.m, divisor.shifts, always ? 1u : 0u);
     }
     Input::template init_tile<C>(args, static_cast<int>(threadIdx.x), tile);
@@ -547,7 +550,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       }
       return kColumnMajor && Input::kNvfp4 && divisor[3] != 0
                  ? block_item + C::kThreads <= items
-                 : Input::template tile_usable<C>(args, t_in, block_item, items, block);
+                 : Input::template tile_usable<C, kPrefetch>(args, t_in, block_item, items, block);
     };
     // The prefetch (qgen_tile_prefetch): each iteration first issues the cp.async copies of the next iteration's raw
     // pieces (when that block uses the tile) into the other raw buffer and commits them as one group (empty otherwise),
@@ -556,10 +559,9 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     // barrier: a buffer is written again in the iteration after the one that read it, by the same thread. The next
     // block's segment and tile decision (locate, needed for the copies) go to the thread's word of next_block, where
     // the next iteration reads them instead of locating its block again (and not kept in registers through the body):
-    // {row, k0}, row -1 when the block does not use the tile. In the quantize passes (kRecomputeLoopState, the plan's
-    // loop state) only: the amax pass keeps the direct loads (with the prefetch, ptxas 13.0 gave
-    // tetrajet2_wt_rq_sr_rht32's amax pass 95 registers instead of 79 on sm_100a, one resident block fewer).
-    constexpr bool kPrefetch = kRecomputeLoopState && qgen_tile_prefetch<C>();
+    // {row, k0}, row -1 when the block does not use the tile. In the quantize passes only: the amax pass keeps the
+    // direct loads (with the prefetch, ptxas 13.0 gave tetrajet2_wt_rq_sr_rht32's amax pass 95 registers instead of
+    // 79 on sm_100a, one resident block fewer).
     constexpr int kRawVecs = kPrefetch ? Tile::kRawVecs : 0;
     __shared__ __align__(16) uint4 raw[kPrefetch ? 2 * kRawVecs : 1];
     __shared__ longlong2 next_block[kPrefetch ? C::kThreads : 1];

@@ -219,18 +219,27 @@ __host__ __device__ __forceinline__ bool qgen_nvfp4_tile_scale_words(const uint8
          (std::is_same_v<Layout, qgen_layout_128x4> || rows % 64 == 0);
 }
 
+// The scales as the staged tile reads them: 2-byte aligned (the direct loads' 16-bit scale pairs), or, for the
+// prefetch (kScaleWords), readable as aligned words (qgen_nvfp4_tile_scale_words).
+template <class Layout, bool kScaleWords>
+__host__ __device__ __forceinline__ bool qgen_nvfp4_tile_scales_readable(const uint8_t* scales, int64_t rows) {
+  if constexpr (kScaleWords) return qgen_nvfp4_tile_scale_words<Layout>(scales, rows);
+  return (reinterpret_cast<uintptr_t>(scales) & 1u) == 0;
+}
+
 // Block-uniform, as qgen_transposed_tile_usable: all items exist, rows in range and in one whole unit, every code
-// line of the tile starts on a 16-byte boundary (rows % 32 == 0, row0 % 32 == 0, aligned codes), the scales are read
-// as aligned words (qgen_nvfp4_tile_scale_words), the tensor has at most 2^32 elements (32-bit offsets: codes below
-// 2^31 bytes, scales below 2^32) and t_in * 2^8 is exact (|t_in| <= 2^119; false for NaN).
-template <int E, int L, int THREADS, class Layout>
+// line of the tile starts on a 16-byte boundary (rows % 32 == 0, row0 % 32 == 0, aligned codes), the scales are
+// readable (qgen_nvfp4_tile_scales_readable), the tensor has at most 2^32 elements (32-bit offsets: codes below 2^31
+// bytes, scales below 2^32) and t_in * 2^8 is exact (|t_in| <= 2^119; false for NaN).
+template <int E, int L, int THREADS, class Layout, bool kScaleWords>
 __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, const uint8_t* scales, float t_in,
                                                        int64_t block_item, int64_t items, int64_t rows, int64_t cols,
                                                        qgen_segment block) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   if (block_item + THREADS > items || rows % 32 != 0 ||
       static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) > (uint64_t{1} << 32) ||
-      (reinterpret_cast<uintptr_t>(codes) & 15u) != 0 || !qgen_nvfp4_tile_scale_words<Layout>(scales, rows) ||
+      (reinterpret_cast<uintptr_t>(codes) & 15u) != 0 ||
+      !qgen_nvfp4_tile_scales_readable<Layout, kScaleWords>(scales, rows) ||
       !(fabsf(t_in) <= kQgenNvfp4MaxTileTensorScale))
     return false;
   return block.row % 32 == 0 && block.row + Tile::kRows <= rows && block.k0 + Tile::kWidth <= cols;
@@ -241,13 +250,14 @@ __device__ __forceinline__ bool qgen_nvfp4_tile_usable(const uint8_t* codes, con
 // first row (block_item / L mod rows) is a multiple of kRows with its kRows rows inside the tensor, and its unit
 // ((block_item / L) div rows < cols / kWidth) lies inside cols: qgen_nvfp4_tile_usable is then true exactly when
 // block_item + THREADS <= items.
-template <int E, int L, int THREADS, class Layout>
+template <int E, int L, int THREADS, class Layout, bool kScaleWords>
 __device__ __forceinline__ bool qgen_nvfp4_tile_always_usable(const uint8_t* codes, const uint8_t* scales, float t_in,
                                                               int64_t rows, int64_t cols) {
   using Tile = qgen_nvfp4_transposed_tile<E, L, THREADS>;
   return rows % Tile::kRows == 0 && rows % 32 == 0 && cols % Tile::kWidth == 0 &&
          static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) <= (uint64_t{1} << 32) &&
-         (reinterpret_cast<uintptr_t>(codes) & 15u) == 0 && qgen_nvfp4_tile_scale_words<Layout>(scales, rows) &&
+         (reinterpret_cast<uintptr_t>(codes) & 15u) == 0 &&
+         qgen_nvfp4_tile_scales_readable<Layout, kScaleWords>(scales, rows) &&
          fabsf(t_in) <= kQgenNvfp4MaxTileTensorScale;
 }
 

@@ -66,7 +66,7 @@ __device__ __forceinline__ void qgen_read_bf16_row_async(const uint4* buffer, fl
     // ptxas schedule them so that the row loops spill (quartet2_x_46 pass A: 20 bytes at 64 registers)
     asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(raw[c].x), "=r"(raw[c].y), "=r"(raw[c].z), "=r"(raw[c].w)
-                 : "r"(static_cast<uint32_t>(__cvta_generic_to_shared(buffer + c * kThreads))));
+                 : "r"(qgen_smem_addr(buffer + c * kThreads)));
   }
   qgen_unpack_bf16_row<E>(raw, v);
 }
