@@ -295,6 +295,7 @@ const BASE_HEADERS = [
   'qgen_ue8m0.cuh',
   'qgen_layout.cuh',
   'qgen_segment.cuh',
+  'qgen_async.cuh',
   'qgen_load_row.cuh',
   'qgen_load_transposed.cuh',
   'qgen_load_nvfp4.cuh',

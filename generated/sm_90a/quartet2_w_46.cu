@@ -52,6 +52,7 @@
 #include "qgen_ue8m0.cuh"
 #include "qgen_layout.cuh"
 #include "qgen_segment.cuh"
+#include "qgen_async.cuh"
 #include "qgen_load_row.cuh"
 #include "qgen_load_transposed.cuh"
 #include "qgen_load_nvfp4.cuh"
