@@ -77,7 +77,6 @@ export type TensorScalePlan = 'computed' | 'caller' | 'one-pass' | 'none';
 export type LoadPath =
   | 'bf16-row'
   | 'bf16-row-prefetch'
-  | 'bf16-row-async'
   | 'bf16-transposed'
   | 'bf16-transposed-tile'
   | 'nvfp4-transposed'
@@ -242,7 +241,7 @@ function minBlocksPerSm(threads: number, elems: number, weight: RegisterWeight, 
  * fits 62-64 on every arch (nvidia_e_sr; 94 registers, 16 warps, with the prefetch).
  */
 function fitsIn64(spec: QuantizeSpec, elems: number, load: LoadPath, e2m1Rn: E2m1Implementation): boolean {
-  if ((load !== 'bf16-row' && load !== 'bf16-row-async') || spec.block !== '1x16' || elems !== 32) return false;
+  if (load !== 'bf16-row' || spec.block !== '1x16' || elems !== 32) return false;
   const fourSix = spec.rounding === 'four-six' && spec.tensorScale === 'one-pass' && e2m1Rn === 'software';
   const sr = spec.rounding === 'sr' && spec.scaleGroup.format === 'e4m3';
   return fourSix || sr;
@@ -359,15 +358,11 @@ function quantizeMapping(name: string, spec: QuantizeSpec): PlanCommon['mapping'
  * this one's arithmetic, E / 2 more registers) only where it costs no occupancy (RTN and MXFP4 with E <= 32,
  * measured with ptxas 13.0): four-over-six and MS-EDEN need about E / 2 more registers with it, and measured slower
  * on an H100 at the lower occupancy; NVFP4 SR (nvidia_e_sr) takes 94 registers with it (16 warps per SM) and 59-64
- * without it (fitsIn64: 32 warps). Four-over-six and NVFP4 SR read asynchronously instead: the pieces of the
- * iteration after next are copied into shared memory with cp.async (two buffers of E * 2 bytes per thread, at most
- * 32 KiB per block; no registers held while in flight; qgen_issue_bf16_row_async in runtime/qgen_load_row.cuh).
- * MS-EDEN does not: reading its values back from shared memory spills 8-24 bytes at its 80 registers (ptxas 13.0,
- * sm_90a, every ordering tried), where the loads from global memory fit. Only sm_90a: on sm_100a one-pass
- * four-over-six (80 registers, hardware E2M1) spills 4 bytes with it, and sm_120a's 100 KiB of shared memory per SM
- * would hold 2 of those 32 KiB blocks where registers allow 4 (sm_90a: 228 KiB, 6).
+ * without it (fitsIn64: 32 warps). (A cp.async row path for four-over-six and NVFP4 SR, pieces of the iteration after
+ * next copied into shared memory, ran slower on an H100 at 51f093b: nvidia_e_sr 133 -> 194 us, quartet2_x_46 94 ->
+ * 114 us at 8192^2; removed, bench/NOTES.md.)
  */
-function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping'], arch: Arch): LoadPath {
+function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping']): LoadPath {
   const E = mapping.elemsPerThread,
     L = mapping.lanesPerUnit,
     threads = spec.tiling.threadsPerBlock;
@@ -378,10 +373,8 @@ function quantizeLoadPath(spec: QuantizeSpec, mapping: PlanCommon['mapping'], ar
   }
   if (spec.transposedInput) return !block16 && E * threads * 2 <= 32768 ? 'bf16-transposed-tile' : 'bf16-transposed';
   const nvfp4Sr = spec.rounding === 'sr' && spec.scaleGroup.format === 'e4m3';
-  if (block16 || E > 32) return 'bf16-row';
-  if (spec.rounding !== 'four-six' && spec.rounding !== 'ms-eden' && !nvfp4Sr) return 'bf16-row-prefetch';
-  const async = spec.rounding !== 'ms-eden' && 4 * E * threads <= 32768 && arch === 'sm_90a';
-  return async ? 'bf16-row-async' : 'bf16-row';
+  const prefetch = !block16 && E <= 32 && spec.rounding !== 'four-six' && spec.rounding !== 'ms-eden' && !nvfp4Sr;
+  return prefetch ? 'bf16-row-prefetch' : 'bf16-row';
 }
 
 /**
@@ -457,7 +450,7 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
   const weight = quantizeRegisterWeight(spec);
   checkRegisters(name, E, threads, weight);
   const e2m1Rn = e2m1RnImplementation(arch);
-  const load = quantizeLoadPath(spec, mapping, arch);
+  const load = quantizeLoadPath(spec, mapping);
   const minBlocks = spec.tiling.minBlocksPerSm ?? minBlocksPerSm(threads, E, weight, fitsIn64(spec, E, load, e2m1Rn));
   return {
     name,

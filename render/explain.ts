@@ -132,11 +132,6 @@ function quantizeInputStep(plan: QuantizePlan): string {
     case 'bf16-row':
     case 'bf16-row-prefetch':
       return 'Input: bf16 [rows, cols] row-major, 16-byte loads.';
-    case 'bf16-row-async':
-      return (
-        'Input: bf16 [rows, cols] row-major, 16-byte pieces copied into shared memory with cp.async (two buffers ' +
-        "per thread: each iteration's arithmetic runs while the next iteration's pieces land)."
-      );
   }
 }
 

@@ -3,7 +3,6 @@
 #pragma once
 #include <cstdint>
 #include <cuda_runtime.h>
-#include "qgen_async.cuh"
 #include "qgen_fp32.cuh"
 #include "qgen_segment.cuh"
 
@@ -34,41 +33,6 @@ __device__ __forceinline__ void qgen_unpack_bf16_row(const uint4 (&raw)[E / 8], 
       v[8 * c + 2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
     }
   }
-}
-
-// bf16 [rows, cols] row-major through cp.async (LDGSTS), for loops short of registers: a segment's E / 8 16-byte
-// pieces are copied straight into shared memory while the thread works on earlier segments, and nothing is held in
-// registers while they are in flight (the register prefetch above holds E / 2 words). The same pieces as
-// qgen_fetch_bf16_row: a piece it reads as zeros (inactive thread, at or beyond cols) is written as zeros without a
-// global read (ignore-src), so the values are the same bits. Each thread reads back only its own pieces: no barrier,
-// only cp.async.wait_group. cols is a multiple of 16 and the base 16-byte aligned, as for the register loads.
-//
-// One buffer of the thread: its piece c at buffer[c * kThreads] (a block's buffer is [piece][thread] uint4, so the
-// 16-byte accesses of a warp are consecutive: conflict-free).
-template <int E, int kThreads>
-__device__ __forceinline__ void qgen_issue_bf16_row_async(const void* x, int64_t cols, qgen_segment s, bool active,
-                                                          uint4* buffer) {
-  static_assert(E % 8 == 0, "8 bf16 per 16-byte piece");
-  const uint4* p = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + s.row * cols + s.k0);
-#pragma unroll
-  for (int c = 0; c < E / 8; ++c)
-    qgen_cp_async_16_or_zero(buffer + c * kThreads, p + c, !(active && s.k0 + 8 * c < cols));
-  qgen_cp_async_commit();
-}
-
-// The values of a buffer whose group has completed (qgen_cp_async_wait), as qgen_unpack_bf16_row.
-template <int E, int kThreads>
-__device__ __forceinline__ void qgen_read_bf16_row_async(const uint4* buffer, float (&v)[E]) {
-  uint4 raw[E / 8];
-#pragma unroll
-  for (int c = 0; c < E / 8; ++c) {
-    // volatile, after the wait in program order, and no earlier than the arithmetic needs them: plain loads here let
-    // ptxas schedule them so that the row loops spill (quartet2_x_46 pass A: 20 bytes at 64 registers)
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(raw[c].x), "=r"(raw[c].y), "=r"(raw[c].z), "=r"(raw[c].w)
-                 : "r"(qgen_smem_addr(buffer + c * kThreads)));
-  }
-  qgen_unpack_bf16_row<E>(raw, v);
 }
 
 // bf16 [rows, cols] row-major: 16-byte loads (cols is a multiple of 16 and the base is 16-byte aligned).

@@ -3,8 +3,8 @@
 // decides) and thin __global__ wrappers; everything else is here:
 //   Config::Mode      tensor-scale mode (§5.1): qgen_mode_computed | qgen_mode_caller | qgen_mode_one_pass |
 //                     qgen_mode_none (MXFP4)
-//   Config::Input     how the input is read: qgen_input_bf16_row | _bf16_row_prefetch | _bf16_row_async |
-//                     _bf16_transposed | _bf16_transposed_tile | _nvfp4_transposed | _nvfp4_transposed_tile
+//   Config::Input     how the input is read: qgen_input_bf16_row | _bf16_row_prefetch | _bf16_transposed |
+//                     _bf16_transposed_tile | _nvfp4_transposed | _nvfp4_transposed_tile
 //   Config::Order     work order of items: qgen_order_row_major | _column_major | _block16 (§5.7)
 //   Config::Rounding  qgen_rounding_rtn | _sr | _four_six | _ms_eden<per128> | _mx_rtn | _mx_sr (§5.3-§5.8)
 //   Config::Rotation  qgen_rotation_none | qgen_rotation_hadamard (§4)
@@ -264,13 +264,6 @@ using qgen_input_bf16_transposed = qgen_input<false, false, false, true>;
 using qgen_input_bf16_transposed_tile = qgen_input<true, false, false, true>;
 using qgen_input_nvfp4_transposed = qgen_input<false, false, true, true>;
 using qgen_input_nvfp4_transposed_tile = qgen_input<true, false, true, true>;
-// Row-major bf16 read asynchronously: a later iteration's 16-byte pieces are copied into shared memory with cp.async
-// during this one's arithmetic (qgen_issue_bf16_row_async), for loops that cannot spare the register prefetch's E / 2
-// registers (four-over-six and NVFP4 SR on sm_90a: lower/lower.ts quantizeLoadPath). Same values as
-// qgen_input_bf16_row.
-struct qgen_input_bf16_row_async : qgen_input<false, false, false, false> {};
-template <class Input>
-inline constexpr bool qgen_input_async_v = std::is_same_v<Input, qgen_input_bf16_row_async>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rotations (§4): the sign vector and the rotation of a thread's segment.
@@ -638,30 +631,8 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       const qgen_segment s = walk.segment();
       qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, s, first < items && s.row < args.rows, raw);
     }
-    // The asynchronous input (qgen_input_bf16_row_async): two buffers per thread ([buffer][piece][thread] uint4).
-    // Iteration i reads buffer i % 2 (its copies were issued after the body of iteration i - 2) and, after its body,
-    // issues the copies of iteration i + 2 into the same buffer: a whole iteration's arithmetic covers their latency.
-    // The buffer index is bit 0 of the loop's warp_item (a multiple of 32 otherwise), not a register of its own. The
-    // thread's shared loads of a buffer precede the copies into it in program order, and the body has consumed their
-    // values in between.
-    constexpr bool kAsync = qgen_input_async_v<Input>;
-    constexpr int kBuffer = kAsync ? (C::kElems / 8) * C::kThreads : 1;
-    constexpr int64_t kTag = kAsync ? 1 : 0;
-    __shared__ __align__(16) uint4 ring[2 * kBuffer];
-    if constexpr (kAsync) {
-      // Row-major order: item < items exactly when its row (item / segments per row) is below rows.
-      static_assert(std::is_same_v<typename C::Order, qgen_order_row_major>, "the asynchronous input reads rows");
-      auto ahead = walk;
-      const qgen_segment s0 = ahead.segment();
-      qgen_issue_bf16_row_async<C::kElems, C::kThreads>(args.x, args.cols, s0, s0.row < args.rows, ring + threadIdx.x);
-      ahead.advance();
-      const qgen_segment s1 = ahead.segment();
-      qgen_issue_bf16_row_async<C::kElems, C::kThreads>(args.x, args.cols, s1, s1.row < args.rows,
-                                                        ring + kBuffer + threadIdx.x);
-    }
-    for (int64_t tagged = static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u);
-         (tagged & ~kTag) < items; tagged = (tagged + stride) ^ kTag) {
-      const int64_t warp_item = tagged & ~kTag;
+    for (int64_t warp_item = static_cast<int64_t>(blockIdx.x) * C::kThreads + (threadIdx.x & ~31u); warp_item < items;
+         warp_item += stride) {
       const int lane = (kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x)) & 31;
       const int64_t item = warp_item + lane;
       const qgen_segment s = walk.segment();
@@ -673,10 +644,6 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
         const int64_t next = item + stride;
         const qgen_segment next_s = walk.segment();
         qgen_fetch_bf16_row<C::kElems>(args.x, args.cols, next_s, next < items && next_s.row < args.rows, raw);
-      } else if constexpr (kAsync) {
-        const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
-        qgen_cp_async_wait<1>();  // this iteration's group has landed (the next one may be in flight)
-        qgen_read_bf16_row_async<C::kElems, C::kThreads>(ring + (tagged & 1) * kBuffer + thread, x);
       } else {
         Input::template load<C>(args, s, active, t_in, x);
       }
@@ -692,22 +659,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
         const volatile int64_t* const step = reinterpret_cast<const volatile int64_t*>(&shared_step);
         walk.advance(qgen_walk_step{step[0], step[1]});
       }
-      if constexpr (kAsync) {
-        // Iteration i + 2: the walk (now at i + 1) advanced once more, in a copy dead after the issue.
-        auto ahead = walk;
-        if constexpr (kRecomputed) {
-          const volatile int64_t* const step = reinterpret_cast<const volatile int64_t*>(&shared_step);
-          ahead.advance(qgen_walk_step{step[0], step[1]});
-        } else {
-          ahead.advance();
-        }
-        const qgen_segment later = ahead.segment();
-        const int thread = kRecomputed ? qgen_thread_index() : static_cast<int>(threadIdx.x);
-        qgen_issue_bf16_row_async<C::kElems, C::kThreads>(args.x, args.cols, later, later.row < args.rows,
-                                                          ring + (tagged & 1) * kBuffer + thread);
-      }
     }
-    if constexpr (kAsync) qgen_cp_async_wait<0>();  // the last copies (zeros) land before the thread exits
   }
 }
 

@@ -31,7 +31,7 @@
 //
 // Lowering (lower/lower.ts):
 //   quartet2_x_46: NVFP4 (16-groups, E4M3 scales), rounding four-six, tensor scale one-pass, scale layout 128x4 (§7), arch sm_90a.
-//   Input: bf16 [rows, cols] row-major, 16-byte pieces copied into shared memory with cp.async (two buffers per thread: each iteration's arithmetic runs while the next iteration's pieces land).
+//   Input: bf16 [rows, cols] row-major, 16-byte loads.
 //   Mapping: 32 consecutive elements of one row per thread; row-major work order, grid-stride over 256-thread blocks (tiling never changes results, §3.2).
 //   Pass A (§5.1 one-pass): per group the proxy p_g = RN_P4(f32(amax_g / T)) replaces s_g * t; codes are written, c_g is stored as bf16 in the workspace, and m = max c_g goes to a workspace word (zeroed by cudaMemsetAsync).
 //   Per group: amax_g over the 16-group; candidates T = 6 and T = 4 (§5.5), each RTN; errors tree16(f32(d_i^2)); keep 6 unless e_4 < e_6.
@@ -89,7 +89,7 @@ struct Config {
   using E2M1 = qgen_e2m1_software;  // E2M1 round-to-nearest on sm_90a (NUMERICS §2.1)
   using ScaleLayout = qgen_layout_128x4;  // NUMERICS §7
   using Mode = qgen_mode_one_pass;  // tensor scale (NUMERICS §5.1)
-  using Input = qgen_input_bf16_row_async;
+  using Input = qgen_input_bf16_row;
   using Order = qgen_order_row_major;
   using Rounding = qgen_rounding_four_six;
   using Rotation = qgen_rotation_none;
