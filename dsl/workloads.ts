@@ -60,6 +60,15 @@ export const WORKLOADS: readonly Workload[] = [
       { label: 'W 11008 x 4096, plane', kernel: 'quartet2_w_46_dqplane', rows: 11008, cols: 4096 },
       { label: 'E 16k x 4096, plane', kernel: 'quartet2_e_mseden_rht128_dqplane', rows: 16384, cols: 4096 },
       { label: 'E^T 4096 x 16k, plane', kernel: 'quartet2_et_mseden_rht128_dqplane', rows: 4096, cols: 16384 },
+      // the backward's requants (NVFP4 X and W in, MS-EDEN along the other axis): X^T's is the layer's second
+      // largest quantizer (292 us of a 4096->4096 step at 32k tokens), not swept before
+      {
+        label: 'X^T requant 4096 x 16k, plane',
+        kernel: 'quartet2_xt_rq_mseden_rht128_dqplane',
+        rows: 4096,
+        cols: 16384,
+      },
+      { label: 'W^T 4096 x 11008, plane', kernel: 'quartet2_wt_rq_mseden_rht128_dqplane', rows: 4096, cols: 11008 },
     ],
   },
   {

@@ -100,6 +100,11 @@ test('workloads: the built-ins validate; a broken file is refused with field pat
     llama.gemms.some((g) => g.m === 4096 && g.n === 11008 && g.k === 16384),
     'dW of the down projection',
   );
+  for (const k of ['quartet2_xt_rq_mseden_rht128_dqplane', 'quartet2_et_mseden_rht128_dqplane'])
+    assert.ok(
+      llama.quantizers.some((q) => q.kernel === k),
+      `${k}: a kernel the torch layer runs by default`,
+    );
   const bad = {
     name: 'x',
     gemms: [{ label: 'a', m: 0, n: 24, k: 64, extra: 1 }],
