@@ -68,6 +68,7 @@ export const WORKLOADS: readonly Workload[] = [
         rows: 4096,
         cols: 16384,
       },
+      // W^T of an unfused 4096 -> 11008 up projection ([in, out], along out), the W entries' weight
       { label: 'W^T 4096 x 11008, plane', kernel: 'quartet2_wt_rq_mseden_rht128_dqplane', rows: 4096, cols: 11008 },
     ],
   },

@@ -100,7 +100,12 @@ test('workloads: the built-ins validate; a broken file is refused with field pat
     llama.gemms.some((g) => g.m === 4096 && g.n === 11008 && g.k === 16384),
     'dW of the down projection',
   );
-  for (const k of ['quartet2_xt_rq_mseden_rht128_dqplane', 'quartet2_et_mseden_rht128_dqplane'])
+  const layerDefaults = [
+    'quartet2_et_mseden_rht128_dqplane',
+    'quartet2_xt_rq_mseden_rht128_dqplane',
+    'quartet2_wt_rq_mseden_rht128_dqplane',
+  ];
+  for (const k of layerDefaults)
     assert.ok(
       llama.quantizers.some((q) => q.kernel === k),
       `${k}: a kernel the torch layer runs by default`,
