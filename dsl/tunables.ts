@@ -92,13 +92,25 @@ export interface ElementwiseTunables {
   threadsPerBlock: Tunable<number>;
   rowsPerBlock: Tunable<number>;
   groupsPerThread: Tunable<number>;
+  /** The register budget: tiling.minBlocksPerSm, null for lowering's estimate (the field left out). */
+  minBlocksPerSm: Tunable<number | null>;
 }
 
 export const ELEMENTWISE_TUNABLES: Readonly<ElementwiseTunables> = {
   threadsPerBlock: { field: 'threadsPerBlock', doc: 'threads per block', values: [128, 256, 512] },
   rowsPerBlock: { field: 'rowsPerBlock', doc: 'rows per block and iteration', values: [1, 4, 16, 32] },
   groupsPerThread: { field: 'groupsPerThread', doc: '16-groups along K per thread', values: [1, 2, 4, 8] },
+  // 65536 / (threads x minBlocks) registers per thread: 128 x 8 = 64, 128 x 6 = 85 -> 80, 128 x 4 = 128. A budget
+  // ptxas cannot meet without spilling fails the candidate's build (harness/nvcc.ts) and is recorded as such.
+  minBlocksPerSm: {
+    field: 'minBlocksPerSm',
+    doc: 'resident blocks per SM the registers are budgeted for (null: estimate)',
+    values: [null, 4, 6, 8],
+  },
 };
+
+/** The fewest registers per thread a swept budget leaves: no quantizer fits under 64 (bench/NOTES.md). */
+export const MIN_SWEPT_REGISTERS = 64;
 
 /** The GEMM strategies a sweep compares (NUMERICS §6.2 fused, §6.4 two-pass). */
 export type GemmStrategy = 'fused' | 'two-pass';
@@ -137,14 +149,29 @@ export function gemmTilingPoints(arch: Arch): GemmTiling[] {
   return out;
 }
 
-/** Every point of the elementwise tunables, unvalidated, in a fixed order. */
+/**
+ * The short label of a launch shape, as candidate names carry it: `t<threads>_r<rows>_g<groups>`, then `_b<blocks>`
+ * where the tiling budgets the registers for that many blocks per SM (minBlocksPerSm).
+ */
+export function tilingLabel(t: ElementwiseTiling): string {
+  const b = t.minBlocksPerSm === undefined ? '' : `_b${t.minBlocksPerSm}`;
+  return `t${t.threadsPerBlock}_r${t.rowsPerBlock}_g${t.groupsPerThread}${b}`;
+}
+
+/**
+ * Every point of the elementwise tunables, unvalidated, in a fixed order (the register budget innermost). Budgets
+ * under MIN_SWEPT_REGISTERS registers per thread are not generated: legal, but every quantizer spills there.
+ */
 export function elementwiseTilingPoints(): ElementwiseTiling[] {
   const t = ELEMENTWISE_TUNABLES;
   const out: ElementwiseTiling[] = [];
   for (const threadsPerBlock of t.threadsPerBlock.values)
-    for (const rowsPerBlock of t.rowsPerBlock.values) {
+    for (const rowsPerBlock of t.rowsPerBlock.values)
       for (const groupsPerThread of t.groupsPerThread.values)
-        out.push({ threadsPerBlock, rowsPerBlock, groupsPerThread });
-    }
+        for (const minBlocksPerSm of t.minBlocksPerSm.values) {
+          if (minBlocksPerSm === null) out.push({ threadsPerBlock, rowsPerBlock, groupsPerThread });
+          else if (Math.floor(65536 / (threadsPerBlock * minBlocksPerSm)) >= MIN_SWEPT_REGISTERS)
+            out.push({ threadsPerBlock, rowsPerBlock, groupsPerThread, minBlocksPerSm });
+        }
   return out;
 }

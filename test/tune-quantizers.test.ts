@@ -8,11 +8,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkloadQuantizer } from '../dsl/workloads.ts';
+import type { ElementwiseTiling } from '../dsl/types.ts';
 import {
   applyTunedQuantizers,
   catalogQuantizer,
   quantizerCandidates,
   quantizerSweep,
+  winnerTilings,
   type QuantizerBackend,
   type QuantizerCandidate,
 } from '../tune/quantizers.ts';
@@ -20,6 +22,8 @@ import { TUNING_FORMAT, readTuningFile, tuningProblems, type TuningFile } from '
 import { tuneMarkdown } from '../tune/report.ts';
 import { buildProblem, configSpaceHash } from '../validate/space.ts';
 import { catalogFor } from '../dsl/catalog.ts';
+import { elementwiseTilingPoints, tilingLabel } from '../dsl/tunables.ts';
+import { lower } from '../lower/lower.ts';
 import { vendoredKernelNames } from '../dsl/recipes.ts';
 import { main } from '../cli/main.ts';
 import { vendor } from '../emit/vendor.ts';
@@ -65,6 +69,71 @@ test('quantizer candidates: the catalog spec first, then legal launch shapes of 
     assert.is(buildProblem(c.spec, ARCH), null, c.spec.name);
   }
   assert.is(new Set(cands.map((c) => c.spec.name)).size, cands.length);
+});
+
+test('quantizer candidates: the catalog shape under the other register budgets, hints, then samples; no twins', () => {
+  const kernel = 'quartet2_et_mseden_rht128_dqplane';
+  const base = catalogQuantizer(ARCH, kernel);
+  assert.is(base.tiling.minBlocksPerSm, 6);
+  const good = { threadsPerBlock: 256, rowsPerBlock: 4, groupsPerThread: 1, minBlocksPerSm: 4 };
+  const hints = [
+    { ...base.tiling }, // the catalog itself: not again
+    { threadsPerBlock: 100, rowsPerBlock: 4, groupsPerThread: 2 }, // not whole warps: dropped
+    good,
+  ];
+  const cands = quantizerCandidates(ARCH, kernel, 3, hints);
+  const labels = cands.slice(1).map((c) => c.spec.name.slice(kernel.length + 2));
+  // 128 x 8 blocks: 64 registers; 128 x 4 is the estimate the unbudgeted point lowers to (one of them only)
+  assert.equal(labels.slice(0, 3), ['t128_r16_g2', 't128_r16_g2_b8', 't256_r4_g1_b4']);
+  assert.is(labels.length, 6);
+  for (const c of cands) assert.is(buildProblem(c.spec, ARCH), null, c.spec.name);
+  const kernels = cands.map((c) => {
+    const plan = lower(c.spec, ARCH);
+    if (plan.kind !== 'quantize') throw new Error('not a quantizer');
+    const t = c.spec.tiling;
+    return [
+      t.threadsPerBlock,
+      t.rowsPerBlock,
+      t.groupsPerThread,
+      plan.quantize.minBlocksPerSm,
+      plan.blocksPerSm,
+    ].join();
+  });
+  assert.is(new Set(kernels).size, kernels.length, kernels.join(' | '));
+});
+
+test('register budgets in the space: never under 64 registers per thread; every point named by its label', () => {
+  const points = elementwiseTilingPoints();
+  assert.ok(points.some((p) => p.minBlocksPerSm === undefined));
+  assert.ok(points.some((p) => p.minBlocksPerSm === 8 && p.threadsPerBlock === 128));
+  for (const p of points)
+    if (p.minBlocksPerSm !== undefined)
+      assert.ok(65536 / (p.threadsPerBlock * p.minBlocksPerSm) >= 64, JSON.stringify(p));
+  assert.not.ok(points.some((p) => p.threadsPerBlock === 256 && p.minBlocksPerSm === 8));
+  assert.is(
+    tilingLabel({ threadsPerBlock: 128, rowsPerBlock: 16, groupsPerThread: 2, minBlocksPerSm: 8 }),
+    't128_r16_g2_b8',
+  );
+  assert.is(tilingLabel({ threadsPerBlock: 512, rowsPerBlock: 1, groupsPerThread: 2 }), 't512_r1_g2');
+});
+
+test("winnerTilings: one list per kernel, each launch shape once; a missing file's winners are none", () => {
+  const t: ElementwiseTiling = { threadsPerBlock: 512, rowsPerBlock: 1, groupsPerThread: 2 };
+  const w = (kernel: string, rows: number, tiling = t) => ({
+    kernel,
+    rows,
+    cols: 4096,
+    tiling,
+    candidate: 'c',
+    us: 1,
+    catalogUs: 2,
+  });
+  const m = winnerTilings({
+    quantizerWinners: [w(KERNEL, 4096), w(KERNEL, 16384), w(KERNEL, 1, { ...t, minBlocksPerSm: 2 }), w('other', 4096)],
+  });
+  assert.equal(m.get(KERNEL), [t, { ...t, minBlocksPerSm: 2 }]);
+  assert.equal(m.get('other'), [t]);
+  assert.is(winnerTilings(undefined).size, 0);
 });
 
 test('quantizer sweep: a wrong candidate never wins though fastest; the fastest exact one does', async () => {
@@ -235,7 +304,8 @@ test('report: tune.md has a quantizer table (kernel, shape, winner, us, catalog 
   const md = tuneMarkdown(t);
   const w = t.quantizerWinners![0];
   const tl = w.tiling;
-  const winner = `x (t${tl.threadsPerBlock} r${tl.rowsPerBlock} g${tl.groupsPerThread})`;
+  const budget = tl.minBlocksPerSm === undefined ? '' : `_b${tl.minBlocksPerSm}`;
+  const winner = `x (t${tl.threadsPerBlock}_r${tl.rowsPerBlock}_g${tl.groupsPerThread}${budget})`;
   const row = `| ${KERNEL} | 4096x4096 | ${winner} | 10.0 | 12.0 | 1.20 |`;
   assert.ok(md.includes(row), md);
   assert.ok(md.includes(`| ${KERNEL}__t256_r4_g2 | wrong | codes: first difference at byte 3 |`), md);

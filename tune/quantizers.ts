@@ -7,7 +7,9 @@
 import type { Arch, ElementwiseTiling, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import type { WorkloadQuantizer } from '../dsl/workloads.ts';
-import { quantizeSpace } from '../validate/space.ts';
+import { buildProblem, quantizeSpace } from '../validate/space.ts';
+import { tilingLabel } from '../dsl/tunables.ts';
+import { lower } from '../lower/lower.ts';
 import { Timeout, message, withTimeout, type CheckResult } from './sweep.ts';
 import type { CandidateStatus, TuningFile } from './tuning.ts';
 
@@ -71,10 +73,15 @@ export interface QuantizerSweepState {
   complete: boolean;
 }
 
-const sameTiling = (a: ElementwiseTiling, b: ElementwiseTiling) =>
-  a.threadsPerBlock === b.threadsPerBlock &&
-  a.rowsPerBlock === b.rowsPerBlock &&
-  a.groupsPerThread === b.groupsPerThread;
+/** What a launch shape lowers to: threads, rows, groups, the registers' minBlocks and the grid's blocks per SM. */
+function launchKey(spec: QuantizeSpec, arch: Arch): string {
+  const plan = lower(spec, arch);
+  if (plan.kind !== 'quantize') throw new Error(`${spec.name}: not a quantize plan`);
+  const t = spec.tiling;
+  return [t.threadsPerBlock, t.rowsPerBlock, t.groupsPerThread, plan.quantize.minBlocksPerSm, plan.blocksPerSm].join(
+    '/',
+  );
+}
 
 export const quantizerShapeKey = (s: { rows: number; cols: number }) => `${s.rows}x${s.cols}`;
 
@@ -86,18 +93,49 @@ export function catalogQuantizer(arch: Arch, kernel: string): QuantizeSpec {
 }
 
 /**
- * The catalog spec first, then up to `max` other legal launch shapes of the space, spread evenly over it (the space
- * lists threads outermost: its first points would all share one block size).
+ * The catalog spec first; then its launch shape under every other register budget of the space (minBlocksPerSm:
+ * the budget changes occupancy and, where ptxas spills, fails the build, so it is tried beside the shape the catalog
+ * chose rather than left to sampling); then `hints` (launch shapes worth retrying, e.g. an earlier table's winners:
+ * only those that validate, re-checked and re-timed like any other); then up to `max` other legal launch shapes,
+ * spread evenly over the space (the space lists threads outermost: its first points would all share one block size).
+ * Points that lower to the same kernel (a budget equal to lowering's estimate) are tried once.
  */
-export function quantizerCandidates(arch: Arch, kernel: string, max: number): QuantizerCandidate[] {
+export function quantizerCandidates(
+  arch: Arch,
+  kernel: string,
+  max: number,
+  hints: readonly ElementwiseTiling[] = [],
+): QuantizerCandidate[] {
   const base = catalogQuantizer(arch, kernel);
-  const legal = quantizeSpace(arch, base).candidates.filter((s) => !sameTiling(s.tiling, base.tiling));
-  const n = Math.min(max, legal.length);
-  const others = Array.from({ length: n }, (_, i) => legal[Math.floor((i * legal.length) / n)]);
+  const seen = new Set([launchKey(base, arch)]);
+  const fresh = (s: QuantizeSpec) => {
+    const key = launchKey(s, arch);
+    return !seen.has(key) && seen.add(key) !== undefined;
+  };
+  const space = quantizeSpace(arch, base).candidates;
+  const shape = (t: ElementwiseTiling) => tilingLabel({ ...t, minBlocksPerSm: undefined });
+  const budgets = space.filter((s) => shape(s.tiling) === shape(base.tiling) && fresh(s));
+  const hinted = hints
+    .map((tiling): QuantizeSpec => ({ ...base, name: `${base.name}__${tilingLabel(tiling)}`, tiling: { ...tiling } }))
+    .filter((s) => buildProblem(s, arch) === null && fresh(s));
+  const rest = space.filter((s) => fresh(s));
+  const n = Math.min(max, rest.length);
+  const others = Array.from({ length: n }, (_, i) => rest[Math.floor((i * rest.length) / n)]);
   return [
     { kernel, spec: base, catalog: true },
-    ...others.map((spec): QuantizerCandidate => ({ kernel, spec, catalog: false })),
+    ...[...budgets, ...hinted, ...others].map((spec): QuantizerCandidate => ({ kernel, spec, catalog: false })),
   ];
+}
+
+/** The launch shapes a tuning file's quantizer winners chose, per kernel (hints for the next sweep). */
+export function winnerTilings(t: Pick<TuningFile, 'quantizerWinners'> | undefined): Map<string, ElementwiseTiling[]> {
+  const out = new Map<string, ElementwiseTiling[]>();
+  for (const w of t?.quantizerWinners ?? []) {
+    const list = out.get(w.kernel) ?? [];
+    if (!list.some((x) => tilingLabel(x) === tilingLabel(w.tiling))) list.push(w.tiling);
+    out.set(w.kernel, list);
+  }
+  return out;
 }
 
 export async function quantizerSweep(
@@ -233,7 +271,8 @@ export function applyTunedQuantizers<S extends KernelSpec>(
     const tiling = s.kind === 'quantize' ? tilings.get(s.name) : undefined;
     if (!tiling || s.kind !== 'quantize') return s;
     applied.push(
-      `${s.name} (threads ${tiling.threadsPerBlock}, rows ${tiling.rowsPerBlock}, groups ${tiling.groupsPerThread})`,
+      `${s.name} (threads ${tiling.threadsPerBlock}, rows ${tiling.rowsPerBlock}, groups ${tiling.groupsPerThread}` +
+        `${tiling.minBlocksPerSm === undefined ? '' : `, registers for ${tiling.minBlocksPerSm} blocks per SM`})`,
     );
     return { ...s, tiling: { ...tiling } };
   });

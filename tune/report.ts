@@ -4,6 +4,7 @@
 import type { CandidateResult, TuningFile } from './tuning.ts';
 import { resultUs } from './sweep.ts';
 import { markdownProvenanceLine } from '../harness/provenance.ts';
+import { tilingLabel } from '../dsl/tunables.ts';
 
 interface ShapeRow {
   shape: string;
@@ -87,8 +88,8 @@ export function tuneMarkdown(t: TuningFile & Baselines): string {
     for (const w of t.quantizerWinners) {
       const tl = w.tiling;
       lines.push(
-        `| ${w.kernel} | ${w.rows}x${w.cols} | ${w.candidate} (t${tl.threadsPerBlock} r${tl.rowsPerBlock} ` +
-          `g${tl.groupsPerThread}) | ${us(w.us)} | ${us(w.catalogUs)} | ${ratio(w.catalogUs, w.us)} |`,
+        `| ${w.kernel} | ${w.rows}x${w.cols} | ${w.candidate} (${tilingLabel(tl)}) | ${us(w.us)} | ` +
+          `${us(w.catalogUs)} | ${ratio(w.catalogUs, w.us)} |`,
       );
     }
   }

@@ -2,7 +2,13 @@
 // (validate/validate.ts) so that an illegal point is pruned, with its first problem, before anything compiles.
 import { createHash } from 'node:crypto';
 import type { Arch, GemmSpec, GemmTiling, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
-import { ELEMENTWISE_TUNABLES, GEMM_TUNABLES, elementwiseTilingPoints, gemmTilingPoints } from '../dsl/tunables.ts';
+import {
+  ELEMENTWISE_TUNABLES,
+  GEMM_TUNABLES,
+  elementwiseTilingPoints,
+  gemmTilingPoints,
+  tilingLabel,
+} from '../dsl/tunables.ts';
 import { validate } from './validate.ts';
 import { lower } from '../lower/lower.ts';
 import { tunedGemmName } from '../dsl/naming.ts';
@@ -61,12 +67,12 @@ export function gemmSpace(arch: Arch, base: GemmSpec): Space<GemmSpec> {
   return { candidates, pruned };
 }
 
-/** Every launch shape of a quantizer on `arch` (named `<base>__r<rows>_g<groups>_t<threads>`), pruned the same way. */
+/** Every launch shape of a quantizer on `arch` (named `<base>__<tilingLabel>`), pruned the same way. */
 export function quantizeSpace(arch: Arch, base: QuantizeSpec): Space<QuantizeSpec> {
   const candidates: QuantizeSpec[] = [];
   const pruned: Pruned[] = [];
   for (const tiling of elementwiseTilingPoints()) {
-    const name = `${base.name}__t${tiling.threadsPerBlock}_r${tiling.rowsPerBlock}_g${tiling.groupsPerThread}`;
+    const name = `${base.name}__${tilingLabel(tiling)}`;
     const spec: QuantizeSpec = { ...base, name, tiling };
     const problem = buildProblem(spec, arch);
     if (problem === null) candidates.push(spec);

@@ -13,19 +13,28 @@ import fc from 'fast-check';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Arch, GemmSpec, KernelSpec } from '../../dsl/types.ts';
+import type { Arch, ElementwiseTiling, GemmSpec, KernelSpec } from '../../dsl/types.ts';
 import { catalogFor } from '../../dsl/catalog.ts';
+import { tilingLabel } from '../../dsl/tunables.ts';
 import { loadWorkload, type Workload, type WorkloadGemm, type WorkloadQuantizer } from '../../dsl/workloads.ts';
 import { emitKernels } from '../../emit/emit.ts';
 import { qgenVersion } from '../../render/versions.ts';
 import { compileCuda, nvccVersion } from '../nvcc.ts';
 import { configSpaceHash, gemmSpace } from '../../validate/space.ts';
 import { sweep, type Candidate, type CheckResult, type SweepBackend, type SweepState } from '../../tune/sweep.ts';
-import { TUNING_FORMAT, baseGemm, sourceHash, type TuningCacheKey, type TuningFile } from '../../tune/tuning.ts';
+import {
+  TUNING_FORMAT,
+  baseGemm,
+  sourceHash,
+  tuningProblems,
+  type TuningCacheKey,
+  type TuningFile,
+} from '../../tune/tuning.ts';
 import { tuneMarkdown, tuneSvg } from '../../tune/report.ts';
 import {
   quantizerCandidates,
   quantizerSweep,
+  winnerTilings,
   type QuantizerBackend,
   type QuantizerCandidate,
   type QuantizerResult,
@@ -351,12 +360,17 @@ async function tuneQuantizers(
   workload: Workload,
   budgetS: number,
   previous: { results: QuantizerResult[]; checks: CheckResult[] } | undefined,
+  hints: Map<string, ElementwiseTiling[]>,
   save: (q: QuantizerSweepState) => void,
 ): Promise<QuantizerSweepState> {
   const kernels = [...new Set(workload.quantizers.map((q) => q.kernel))];
-  const candidates = kernels.flatMap((k) => quantizerCandidates(o.arch, k, o.maxQuantizerCandidates));
+  const candidates = kernels.flatMap((k) =>
+    quantizerCandidates(o.arch, k, o.maxQuantizerCandidates, hints.get(k) ?? []),
+  );
+  const hinted = [...hints.values()].reduce((a, l) => a + l.length, 0);
   process.stderr.write(
-    `qgen tune: ${candidates.length} quantizer launch shapes (${kernels.length} kernels, catalog first), ` +
+    `qgen tune: ${candidates.length} quantizer launch shapes (${kernels.length} kernels, catalog first` +
+      `${hinted ? `; ${hinted} winners of the table this run replaces tried again` : ''}), ` +
       `${workload.quantizers.length} quantizer shapes, ${budgetS.toFixed(0)} s left\n`,
   );
   const workDir = path.join(process.env.TMPDIR ?? '/tmp', `qgen-tune-${o.arch}-quantizers`);
@@ -494,11 +508,16 @@ export async function runTune(o: TuneOptions): Promise<number> {
     quantizersComplete?: boolean;
   };
   let previous: Saved | undefined;
+  // A table this run replaces (another cache key: sources, GPU, driver...) still names launch shapes that won once:
+  // they are tried again as candidates of the quantizer sweep (re-checked and re-timed), never copied as results.
+  let hints = new Map<string, ElementwiseTiling[]>();
   if (existsSync(out)) {
     const old = JSON.parse(readFileSync(out, 'utf8')) as Saved;
     if (JSON.stringify(old.cacheKey) === JSON.stringify(cacheKey) && old.workload === workload.name) previous = old;
-    else
+    else {
       process.stderr.write(`qgen tune: ${out} has another cache key or workload: starting afresh (it is replaced)\n`);
+      if (old.arch === o.arch && tuningProblems(old).length === 0) hints = winnerTilings(old);
+    }
   }
   const candidates: Candidate[] = [
     TWO_PASS,
@@ -600,6 +619,7 @@ export async function runTune(o: TuneOptions): Promise<number> {
           workload,
           left,
           previousQuantizers && { results: previousQuantizers.results, checks: previousQuantizers.checks },
+          hints,
           (q) => {
             quantizers = q;
             write(state);
@@ -621,8 +641,7 @@ export async function runTune(o: TuneOptions): Promise<number> {
   for (const w of quantizers?.winners ?? []) {
     const t = w.tiling;
     process.stderr.write(
-      `${w.kernel.padEnd(30)} ${`${w.rows}x${w.cols}`.padEnd(12)} t${t.threadsPerBlock} r${t.rowsPerBlock} ` +
-        `g${t.groupsPerThread} ${w.us.toFixed(1)} us` +
+      `${w.kernel.padEnd(30)} ${`${w.rows}x${w.cols}`.padEnd(12)} ${tilingLabel(t)} ${w.us.toFixed(1)} us` +
         (w.catalogUs ? ` (catalog ${w.catalogUs.toFixed(1)} us, x${(w.catalogUs / w.us).toFixed(2)})` : '') +
         '\n',
     );
