@@ -78,9 +78,8 @@ function launchKey(spec: QuantizeSpec, arch: Arch): string {
   const plan = lower(spec, arch);
   if (plan.kind !== 'quantize') throw new Error(`${spec.name}: not a quantize plan`);
   const t = spec.tiling;
-  return [t.threadsPerBlock, t.rowsPerBlock, t.groupsPerThread, plan.quantize.minBlocksPerSm, plan.blocksPerSm].join(
-    '/',
-  );
+  const parts = [t.threadsPerBlock, t.rowsPerBlock, t.groupsPerThread, plan.quantize.minBlocksPerSm, plan.blocksPerSm];
+  return parts.join('/');
 }
 
 export const quantizerShapeKey = (s: { rows: number; cols: number }) => `${s.rows}x${s.cols}`;
