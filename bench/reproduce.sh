@@ -6,8 +6,10 @@
 #                                                         # linear's 'tuned' rows use it (their 'tuning' column)
 # then, on the GPU machine, from the repo root (with .device/ copied along):
 #   bash bench/reproduce.sh [STAGE ...]      # default: every stage, in this order
-# Stages: suite gridcap check sass bench modes stream profile probe package linear train tune (linear and train use
-# the package that stage package installs; stream is the probe bench/probes/tma_stream.py). Knobs: ARCH, RUNS
+# Stages: suite gridcap check sass bench modes stream profile probe package linear train tune vendor (linear and train
+# use the package that stage package installs; stream is the probe bench/probes/tma_stream.py; vendor, only when
+# named, rewrites .device/pkg here from the tuning table TUNING, default this GPU's tuning/<arch>-<gpu>.json, so that
+# `tune vendor package linear` measures the layer with the table the same run tuned). Knobs: ARCH, RUNS
 # (suite), SUITE_ONLY, GRIDCAP_ONLY and BENCH_ONLY (kernel-name regexes), SANITIZERS (suite: none or a comma list
 # of memcheck, racecheck), CHECK_RUNS, BENCH_REPS and BENCH_GEMM_SHAPES (a GEMM shape label of
 # harness/gpu/gemm_bench.ts, e.g. skinny), PROFILE_ONLY (a kernel-name regex for ncu; stage profile is not in the
@@ -21,9 +23,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${ARCH:-sm_90a}
-ALL=(suite gridcap check sass bench modes stream profile probe package linear train tune)
+ALL=(suite gridcap check sass bench modes stream profile probe package linear train tune vendor)
 STAGES=("$@")
-DEFAULT=(suite gridcap check sass bench modes stream probe package linear train tune)   # profile only when named
+DEFAULT=(suite gridcap check sass bench modes stream probe package linear train tune)   # profile, vendor when named
 [ ${#STAGES[@]} -eq 0 ] && STAGES=("${DEFAULT[@]}")
 for s in "${STAGES[@]}"; do
   [[ " ${ALL[*]} " == *" $s "* ]] || { echo "reproduce: stage '$s'; allowed: ${ALL[*]}"; exit 2; }
@@ -57,6 +59,12 @@ pack() {  # with $OUT set: the files this run wrote so far and the logs, in $OUT
     tar czf "$DEST/results.tgz" -T - 2>/dev/null
 }
 
+this_table() {  # tuning/<arch>-<gpu>.json as qgen tune names it for this GPU
+  local gpu_name
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
+  echo "tuning/$ARCH-$(echo "$gpu_name" | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9]+/-/g; s/^-|-$//g').json"
+}
+
 package_tests() {
   [ -d .device/pkg ] || { echo "no .device/pkg (qgen vendor on the host)"; return 2; }
   (cd .device/pkg && python -m pip install -q --no-build-isolation --no-deps . ) || return 1
@@ -86,6 +94,8 @@ for s in "${STAGES[@]}"; do
       SEEDS="${SEEDS:-0,1,2,3,4}" P="${P:-10}" bash bench/train/run_all.sh ;;
     tune) stage tune "${gpu[@]}" tune --arch "$ARCH" --workload "${WORKLOAD:-llama-7b}" --budget-s "${BUDGET_S:-420}" \
       ${TUNE_MAX:+--max-candidates "$TUNE_MAX"} ${TUNE_QMAX:+--max-quantizer-candidates "$TUNE_QMAX"} ;;
+    vendor) stage vendor "${gpu[@]}" vendor --arch "$ARCH" --out .device/pkg --force \
+      --tuning "${TUNING:-$(this_table)}" ;;
   esac
 done
 echo "=== reproduce: summary"

@@ -23,7 +23,7 @@ import { emitKernels, type Manifest, type ManifestKernel } from './emit.ts';
 import { writeOutputFolder } from './output.ts';
 import { numericsVersion, qgenVersion } from '../render/versions.ts';
 import { renderTemplate } from '../render/render.ts';
-import { hostProvenance } from '../harness/provenance.ts';
+import { hostProvenance, type HostProvenance } from '../harness/provenance.ts';
 import { gemmDispatch, tunedGemmSpecs, type TuningFile } from '../tune/tuning.ts';
 import { applyTunedQuantizers, tunedQuantizerLines } from '../tune/quantizers.ts';
 
@@ -183,6 +183,7 @@ async function vendorTorch(
   target: string,
   tuning?: TuningFile,
   tuningName?: string,
+  provenance?: HostProvenance,
 ): Promise<VendorResult> {
   const files: string[] = [];
   const write = async (rel: string, text: string) => {
@@ -215,7 +216,8 @@ async function vendorTorch(
   await write('README.md', compile('torch_README.md.hbs')({ ...data, recipes: RECIPES }));
   // The tree this package came from (commit + dirty, no date, so two vendorings at one commit are byte-identical):
   // tests/run.py and the benches put it in their results' provenance (bench/provenance.py).
-  await write('PROVENANCE.json', JSON.stringify(hostProvenance(repoDir, { sourceHash: false }), null, 1) + '\n');
+  const tree = provenance ?? hostProvenance(repoDir, { sourceHash: false });
+  await write('PROVENANCE.json', JSON.stringify(tree, null, 1) + '\n');
   return { files: files.sort(), kernels: manifest.kernels.map((k) => k.name) };
 }
 
@@ -252,12 +254,14 @@ export async function vendor(opts: {
    * shapes replace the catalog's under the same names (tune/quantizers.ts applyTunedQuantizers). */
   tuning?: TuningFile;
   tuningName?: string;
+  /** The tree's provenance for PROVENANCE.json where git cannot say it (the GPU machine: the bundle's record). */
+  provenance?: HostProvenance;
 }): Promise<VendorResult> {
   const gpuTarget = opts.gpuTarget ?? opts.arch;
   const command = `qgen vendor --target ${opts.target} --arch ${gpuTarget}`;
   const { result, files } = await writeOutputFolder(opts.out, command, { force: opts.force }, (dir) =>
     opts.target === 'torch'
-      ? vendorTorch(opts.arch, dir, gpuTarget, opts.tuning, opts.tuningName)
+      ? vendorTorch(opts.arch, dir, gpuTarget, opts.tuning, opts.tuningName, opts.provenance)
       : vendorC(opts.arch, dir, gpuTarget, opts.tuning),
   );
   return { kernels: result.kernels, files };

@@ -16,6 +16,9 @@
 //   probe-selftest [--arch sm_90a]                    accumulator probe + failure classifier proved on this GPU
 //   tune [--arch sm_90a] [--workload small|llama-7b|FILE] [--budget-s N] [--out FILE] [--reps N] [--timeout-s N]
 //        [--max-candidates N] [--check-runs N]     the GEMM sweep of `qgen tune` (harness/gpu/tune.ts)
+//   vendor --out DIR [--tuning FILE] [--arch sm_90a] [--force]
+//                                                     `qgen vendor --target torch` here, e.g. with the table a tune
+//                                                     just wrote (PROVENANCE.json: the bundle's record of the tree)
 // Every run writes a new folder bench/results/<command>-<date>-<HHMM>-<commit7>/ (and the same under $OUT), each
 // file with its provenance (harness/gpu/results.ts).
 import path from 'node:path';
@@ -157,6 +160,33 @@ async function main(argv: string[]): Promise<number> {
       maxCandidates: numbers.maxCandidates ?? undefined,
       maxQuantizerCandidates: numbers.maxQuantizerCandidates!,
     });
+  }
+  if (command === 'vendor') {
+    const out = option(argv, 'out', '');
+    if (!out) {
+      console.error('vendor: --out DIR is required (the torch package folder to write)');
+      return 2;
+    }
+    const { loadTuningOption } = await import('../../cli/tuning.ts');
+    const { vendor } = await import('../../emit/vendor.ts');
+    const { bundledHostProvenance } = await import('./results.ts');
+    let tuning;
+    try {
+      tuning = loadTuningOption(option(argv, 'tuning', '') || undefined, arch);
+    } catch (e) {
+      console.error(`vendor: ${(e as Error).message}`);
+      return 2;
+    }
+    const result = await vendor({
+      target: 'torch',
+      arch,
+      out,
+      force: argv.includes('--force'),
+      provenance: { ...bundledHostProvenance(), source_hash: null }, // as the host's vendor records it
+      ...tuning,
+    });
+    console.log(`vendor: ${result.kernels.length} kernel(s) for ${arch} in ${out} (${result.files.length} files)`);
+    return 0;
   }
   if (command === 'probe-selftest') return runProbeSelftest(arch);
   if (command === 'profile') {
