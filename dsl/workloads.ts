@@ -70,6 +70,17 @@ export const WORKLOADS: readonly Workload[] = [
       },
       // W^T of an unfused 4096 -> 11008 up projection ([in, out], along out), the W entries' weight
       { label: 'W^T 4096 x 11008, plane', kernel: 'quartet2_wt_rq_mseden_rht128_dqplane', rows: 4096, cols: 11008 },
+      // the four large plane kernels again at 32k tokens, the layer benchmark's size: a launch shape's gain moved
+      // with the size (E^T's 128-register launch: -8% at 16k tokens, -2 to -3% at 32k), and a kernel's table entry is
+      // the winner at its largest shape (tune/quantizers.ts tunedQuantizerTilings)
+      ...(
+        [
+          ['X 32k x 4096, plane', 'quartet2_x_46_dqplane', 32768, 4096],
+          ['E 32k x 4096, plane', 'quartet2_e_mseden_rht128_dqplane', 32768, 4096],
+          ['E^T 4096 x 32k, plane', 'quartet2_et_mseden_rht128_dqplane', 4096, 32768],
+          ['X^T requant 4096 x 32k, plane', 'quartet2_xt_rq_mseden_rht128_dqplane', 4096, 32768],
+        ] as const
+      ).map(([label, kernel, rows, cols]) => ({ label, kernel, rows, cols })),
     ],
   },
   {

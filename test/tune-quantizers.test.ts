@@ -84,8 +84,14 @@ test('quantizer candidates: the catalog shape under the other register budgets, 
   const cands = quantizerCandidates(ARCH, kernel, 3, hints);
   const labels = cands.slice(1).map((c) => c.spec.name.slice(kernel.length + 2));
   // 128 x 8 blocks: 64 registers; 128 x 4 is the estimate the unbudgeted point lowers to (one of them only)
-  assert.equal(labels.slice(0, 3), ['t128_r16_g2', 't128_r16_g2_b8', 't256_r4_g1_b4']);
-  assert.is(labels.length, 6);
+  assert.equal(labels.slice(0, 5), [
+    't128_r16_g2',
+    't128_r16_g2_b2',
+    't128_r16_g2_b3',
+    't128_r16_g2_b8',
+    't256_r4_g1_b4',
+  ]);
+  assert.is(labels.length, 8);
   for (const c of cands) assert.is(buildProblem(c.spec, ARCH), null, c.spec.name);
   const kernels = cands.map((c) => {
     const plan = lower(c.spec, ARCH);
@@ -106,6 +112,7 @@ test('register budgets in the space: never under 64 registers per thread; every 
   const points = elementwiseTilingPoints();
   assert.ok(points.some((p) => p.minBlocksPerSm === undefined));
   assert.ok(points.some((p) => p.minBlocksPerSm === 8 && p.threadsPerBlock === 128));
+  assert.ok(points.some((p) => p.minBlocksPerSm === 2 && p.threadsPerBlock === 512));
   for (const p of points)
     if (p.minBlocksPerSm !== undefined)
       assert.ok(65536 / (p.threadsPerBlock * p.minBlocksPerSm) >= 64, JSON.stringify(p));

@@ -110,6 +110,12 @@ test('workloads: the built-ins validate; a broken file is refused with field pat
       llama.quantizers.some((q) => q.kernel === k),
       `${k}: a kernel the torch layer runs by default`,
     );
+  // the layer benchmark's 32k tokens, where a table entry is chosen (the winner at the kernel's largest shape)
+  for (const k of ['quartet2_et_mseden_rht128_dqplane', 'quartet2_xt_rq_mseden_rht128_dqplane'])
+    assert.ok(
+      llama.quantizers.some((q) => q.kernel === k && q.rows * q.cols === 32768 * 4096),
+      `${k}: at 32k tokens`,
+    );
   const bad = {
     name: 'x',
     gemms: [{ label: 'a', m: 0, n: 24, k: 64, extra: 1 }],
