@@ -7,7 +7,7 @@
 import type { Arch, ElementwiseTiling, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import type { WorkloadQuantizer } from '../dsl/workloads.ts';
-import { buildProblem, quantizeSpace } from '../validate/space.ts';
+import { buildProblem, quantizeSpace, quantizeWithTiling } from '../validate/space.ts';
 import { tilingLabel } from '../dsl/tunables.ts';
 import { lower } from '../lower/lower.ts';
 import { Timeout, message, withTimeout, type CheckResult } from './sweep.ts';
@@ -109,13 +109,15 @@ export function quantizerCandidates(
   const seen = new Set([launchKey(base, arch)]);
   const fresh = (s: QuantizeSpec) => {
     const key = launchKey(s, arch);
-    return !seen.has(key) && seen.add(key) !== undefined;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
   };
   const space = quantizeSpace(arch, base).candidates;
   const shape = (t: ElementwiseTiling) => tilingLabel({ ...t, minBlocksPerSm: undefined });
   const budgets = space.filter((s) => shape(s.tiling) === shape(base.tiling) && fresh(s));
   const hinted = hints
-    .map((tiling): QuantizeSpec => ({ ...base, name: `${base.name}__${tilingLabel(tiling)}`, tiling: { ...tiling } }))
+    .map((tiling) => quantizeWithTiling(base, tiling))
     .filter((s) => buildProblem(s, arch) === null && fresh(s));
   const rest = space.filter((s) => fresh(s));
   const n = Math.min(max, rest.length);

@@ -1,7 +1,7 @@
 // The search space of `qgen tune`: the points of dsl/tunables.ts applied to a base spec, each validated on the arch
 // (validate/validate.ts) so that an illegal point is pruned, with its first problem, before anything compiles.
 import { createHash } from 'node:crypto';
-import type { Arch, GemmSpec, GemmTiling, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
+import type { Arch, ElementwiseTiling, GemmSpec, GemmTiling, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
 import {
   ELEMENTWISE_TUNABLES,
   GEMM_TUNABLES,
@@ -67,16 +67,20 @@ export function gemmSpace(arch: Arch, base: GemmSpec): Space<GemmSpec> {
   return { candidates, pruned };
 }
 
-/** Every launch shape of a quantizer on `arch` (named `<base>__<tilingLabel>`), pruned the same way. */
+/** The base quantizer with `tiling`, named `<base>__<tilingLabel>` (dsl/tunables.ts tilingLabel). */
+export function quantizeWithTiling(base: QuantizeSpec, tiling: ElementwiseTiling): QuantizeSpec {
+  return { ...base, name: `${base.name}__${tilingLabel(tiling)}`, tiling: { ...tiling } };
+}
+
+/** Every launch shape of a quantizer on `arch` (named by quantizeWithTiling), pruned the same way. */
 export function quantizeSpace(arch: Arch, base: QuantizeSpec): Space<QuantizeSpec> {
   const candidates: QuantizeSpec[] = [];
   const pruned: Pruned[] = [];
   for (const tiling of elementwiseTilingPoints()) {
-    const name = `${base.name}__${tilingLabel(tiling)}`;
-    const spec: QuantizeSpec = { ...base, name, tiling };
+    const spec = quantizeWithTiling(base, tiling);
     const problem = buildProblem(spec, arch);
     if (problem === null) candidates.push(spec);
-    else pruned.push({ name, problem: `${problem.path}: ${problem.message}` });
+    else pruned.push({ name: spec.name, problem: `${problem.path}: ${problem.message}` });
   }
   return { candidates, pruned };
 }
