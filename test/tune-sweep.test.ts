@@ -11,6 +11,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { runnerSources } from '../harness/gpu/build.ts';
+import { compileFailureReason } from '../harness/gpu/tune.ts';
+import { compileCuda } from '../harness/nvcc.ts';
 import { repoRoot } from '../harness/gpu/results.ts';
 import { fusedCandidates, treeCommit } from '../harness/gpu/tune.ts';
 import { catalogFor } from '../dsl/catalog.ts';
@@ -316,4 +318,44 @@ test('tune --max-candidates N takes the catalog tilings first, in the catalog or
   const every = fusedCandidates('sm_90a');
   assert.is(new Set(every.map((s) => JSON.stringify(s.tiling))).size, every.length, 'no tiling twice');
 });
+// A kernel that cannot meet its register budget (1024 threads x 2 blocks: 32 registers) and one that does not parse,
+// compiled by nvcc with qgen's flags: the reason names the spill or the error, never the command line.
+test('a candidate that fails to compile: one line naming the spill or the error', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-compile-reason-'));
+  const spilling = path.join(dir, 'spill.cu');
+  writeFileSync(
+    spilling,
+    [
+      'namespace demo_impl {',
+      '__global__ void __launch_bounds__(1024, 2) pass_a(const float* in, float* out) {',
+      '  float v[64];',
+      '#pragma unroll',
+      '  for (int i = 0; i < 64; ++i) v[i] = in[threadIdx.x + 1024 * i];',
+      '  float s = 0.f;',
+      '#pragma unroll',
+      '  for (int i = 0; i < 64; ++i) s += v[i] * v[63 - i] / (v[(i * 7) & 63] + 1.f);',
+      '#pragma unroll',
+      '  for (int i = 0; i < 64; ++i) out[threadIdx.x + 1024 * i] = v[i] * s;',
+      '}',
+      '}  // namespace demo_impl',
+      '',
+    ].join('\n'),
+  );
+  const broken = path.join(dir, 'broken.cu');
+  writeFileSync(broken, '__global__ void k() { undeclared_name = 1; }\n');
+  const reason = async (source: string) => {
+    try {
+      await compileCuda({ sources: [source], arch: 'sm_90a', out: `${source}.o`, cacheDir: null });
+    } catch (e) {
+      return compileFailureReason(e);
+    }
+    return 'compiled';
+  };
+  const spill = await reason(spilling);
+  assert.match(spill, /^compile: pass_a \d+ bytes spill stores and \d+ bytes spill loads \(the register budget/);
+  const error = await reason(broken);
+  assert.match(error, /^compile: .*error.*undeclared_name/);
+  for (const r of [spill, error]) assert.not.match(r, /-warn-spills|all-warnings/);
+});
+
 test.run();

@@ -19,7 +19,7 @@ import { tilingLabel } from '../../dsl/tunables.ts';
 import { loadWorkload, type Workload, type WorkloadGemm, type WorkloadQuantizer } from '../../dsl/workloads.ts';
 import { emitKernels } from '../../emit/emit.ts';
 import { qgenVersion } from '../../render/versions.ts';
-import { compileCuda, nvccVersion } from '../nvcc.ts';
+import { NvccError, compileCuda, nvccVersion } from '../nvcc.ts';
 import { configSpaceHash, gemmSpace } from '../../validate/space.ts';
 import { sweep, type Candidate, type CheckResult, type SweepBackend, type SweepState } from '../../tune/sweep.ts';
 import {
@@ -143,15 +143,7 @@ export async function buildTuneRunner(
         });
         objects.set(names[i], obj);
       } catch (e) {
-        failed.set(
-          names[i],
-          `compile: ${(e as Error).message
-            .split('\n')
-            .filter((l) => /error|spill|warning/i.test(l))
-            .slice(0, 2)
-            .join(' ')
-            .slice(0, 300)}`,
-        );
+        failed.set(names[i], compileFailureReason(e));
       }
       done++;
       process.stderr.write(`\rcompiling ${done}/${names.length} kernels (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
@@ -349,6 +341,23 @@ class QuantizerRunnerBackend extends RestartingRunner implements QuantizerBacken
     if (res.status !== 0) throw new Error(`status ${res.status}: ${res.message}`);
     return median(res.kernelMs) * 1000;
   }
+}
+
+/**
+ * Why a candidate did not compile, in one line for the tuning file and tune.md: ptxas's spill report (a register
+ * budget too small: "pass_a spills 68 bytes ...") or the first error or warning of nvcc's output, never the command
+ * line (it names -warn-spills and all-warnings itself).
+ */
+export function compileFailureReason(e: unknown): string {
+  const output = e instanceof NvccError ? e.output : e instanceof Error ? e.message : String(e);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const spill = lines.map((l) => /function '[^']*?(\d*)(pass_\w+?)E[^']*', (.*spill.*)$/.exec(l)).find(Boolean);
+  if (spill) return `compile: ${spill[2]} ${spill[3].replace(/, /g, ' and ')} (the register budget is too small)`;
+  const first = lines.find((l) => /error|warning/i.test(l)) ?? lines[0] ?? 'nvcc failed without output';
+  return `compile: ${first.slice(0, 300)}`;
 }
 
 /**
