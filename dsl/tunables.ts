@@ -103,7 +103,7 @@ export const ELEMENTWISE_TUNABLES: Readonly<ElementwiseTunables> = {
   // 65536 / (threads x minBlocks) registers per thread: 128 x 8 = 64, 128 x 6 = 85 -> 80, 128 x 4 = 128, 128 x 3 =
   // 170 -> 168, 128 x 2 = 255. A budget ptxas cannot meet without spilling fails the candidate's build
   // (harness/nvcc.ts) and is recorded as such. Fewer warps with more registers can win: E^T's plane twin ran 8%
-  // faster at 128 registers than at 80 (bench/NOTES.md, "Measured on the H100 at 4b91a23").
+  // faster under a 128-register budget (ptxas used 98) than at 80 (bench/NOTES.md, "Measured on the H100 at 4b91a23").
   minBlocksPerSm: {
     field: 'minBlocksPerSm',
     doc: 'resident blocks per SM the registers are budgeted for (null: estimate)',

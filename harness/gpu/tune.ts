@@ -345,7 +345,7 @@ class QuantizerRunnerBackend extends RestartingRunner implements QuantizerBacken
 
 /**
  * Why a candidate did not compile, in one line for the tuning file and tune.md: ptxas's spill report (a register
- * budget too small: "pass_a spills 68 bytes ...") or the first error or warning of nvcc's output, never the command
+ * budget too small: "pass_a 68 bytes spill stores and 76 bytes spill loads ...") or the first error or warning of nvcc's output, never the command
  * line (it names -warn-spills and all-warnings itself).
  */
 export function compileFailureReason(e: unknown): string {
@@ -354,8 +354,8 @@ export function compileFailureReason(e: unknown): string {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const spill = lines.map((l) => /function '[^']*?(\d*)(pass_\w+?)E[^']*', (.*spill.*)$/.exec(l)).find(Boolean);
-  if (spill) return `compile: ${spill[2]} ${spill[3].replace(/, /g, ' and ')} (the register budget is too small)`;
+  const spill = lines.map((l) => /function '[^']*?\d(pass_\w+?)E[^']*', (.*spill.*)$/.exec(l)).find(Boolean);
+  if (spill) return `compile: ${spill[1]} ${spill[2].replace(/, /g, ' and ')} (the register budget is too small)`;
   const first = lines.find((l) => /error|warning/i.test(l)) ?? lines[0] ?? 'nvcc failed without output';
   return `compile: ${first.slice(0, 300)}`;
 }
