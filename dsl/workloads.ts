@@ -71,8 +71,8 @@ export const WORKLOADS: readonly Workload[] = [
       // W^T of an unfused 4096 -> 11008 up projection ([in, out], along out), the W entries' weight
       { label: 'W^T 4096 x 11008, plane', kernel: 'quartet2_wt_rq_mseden_rht128_dqplane', rows: 4096, cols: 11008 },
       // the four large plane kernels again at 32k tokens, the layer benchmark's size: a launch shape's gain moved
-      // with the size (E^T's 128-register launch: -8% at 16k tokens, -2 to -3% at 32k), and a kernel's table entry is
-      // the winner at its largest shape (tune/quantizers.ts tunedQuantizerTilings)
+      // with the size (E^T's 128-register-budget launch: -8% in the sweep at 16k tokens, -2 to -3% in the layer at
+      // 32k), and a kernel's table entry is the winner at its largest shape (tune/quantizers.ts tunedQuantizerTilings)
       ...(
         [
           ['X 32k x 4096, plane', 'quartet2_x_46_dqplane', 32768, 4096],
