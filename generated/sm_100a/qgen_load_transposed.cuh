@@ -123,3 +123,52 @@ __device__ __forceinline__ void qgen_load_bf16_transposed_tile(const void* x, in
     v[2 * j + 1] = __uint_as_float(pair & 0xFFFF0000u);
   }
 }
+
+// The shared memory of a staged tile: one array per tile type and kernel (every call returns the same one). The
+// dequantized plane's tile in the input's layout (qgen_plane_stage) is a qgen_transposed_tile, the bf16 input's own
+// tile type: a bf16 input's plane reuses its input tile (each element is read and rewritten by one thread only, and
+// the next tile write waits at the barrier that opens the next staged load), an NVFP4 input's gets its own.
+template <class Tile>
+__device__ __forceinline__ typename Tile::Element* qgen_tile_storage() {
+  __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
+  return tile;
+}
+template <class C>
+__device__ __forceinline__ uint16_t* qgen_plane_stage() {
+  return qgen_tile_storage<qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>>();
+}
+
+// The inverse of the staging above, for the dequantized plane stored in the input's layout (NUMERICS §6.7, transposed
+// inputs): `tile` holds the block's values [row][column] (rows padded as above, each thread having written its own E
+// columns of its row), and the block writes them to `plane` [cols, rows] row-major (element (row, k) at
+// plane[k * rows + row]) with the load's 16-byte pieces: piece i of a thread is 8 rows of one column, read back from
+// shared memory as bf16 pairs of two adjacent columns, so one pair of pieces costs 8 shared loads and two global
+// stores. Every thread of the block calls this after a barrier that follows the tile's writes; the caller's next tile
+// write waits at the barrier that opens qgen_load_bf16_transposed_tile / the next staged body. Only for a tile whose
+// rectangle lies inside the tensor with rows a multiple of 8 and a 16-byte aligned plane (the load's conditions).
+template <int E, int L, int THREADS>
+__device__ __forceinline__ void qgen_store_bf16_transposed_tile(void* plane, int64_t rows, qgen_segment block,
+                                                                int thread, const uint16_t* tile) {
+  using Tile = qgen_transposed_tile<E, L, THREADS>;
+  const int piece = thread % Tile::kPiecesPerLine;
+  uint16_t* const base = static_cast<uint16_t*>(plane) + block.k0 * rows + block.row + piece * 8;
+#pragma unroll
+  for (int i = 0; i < E / 8; i += 2) {
+    const int line = Tile::column(i, thread);  // even; piece i + 1 holds column line + 1
+    uint32_t pairs[8];                         // row 8 piece + e: (column line, column line + 1)
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      pairs[e] = *reinterpret_cast<const uint32_t*>(tile + (piece * 8 + e) * Tile::kStride + line);
+    uint4 low, high;  // columns line and line + 1, rows 8 piece .. 8 piece + 7
+    low.x = __byte_perm(pairs[0], pairs[1], 0x5410u);
+    low.y = __byte_perm(pairs[2], pairs[3], 0x5410u);
+    low.z = __byte_perm(pairs[4], pairs[5], 0x5410u);
+    low.w = __byte_perm(pairs[6], pairs[7], 0x5410u);
+    high.x = __byte_perm(pairs[0], pairs[1], 0x7632u);
+    high.y = __byte_perm(pairs[2], pairs[3], 0x7632u);
+    high.z = __byte_perm(pairs[4], pairs[5], 0x7632u);
+    high.w = __byte_perm(pairs[6], pairs[7], 0x7632u);
+    *reinterpret_cast<uint4*>(base + static_cast<int64_t>(line) * rows) = low;
+    *reinterpret_cast<uint4*>(base + static_cast<int64_t>(line + 1) * rows) = high;
+  }
+}
