@@ -466,12 +466,17 @@ struct qgen_rounding_ms_eden {
 // fit the 48 KB of static shared memory and still let kMinBlocksPerSm blocks (the register-bound occupancy) be
 // resident in the SM's kSmemPerSm (1 KB per block reserved by the driver). In the catalog: the 128-thread MS-EDEN
 // tilings on sm_90a / sm_100a (not in sm_120a's 100 KB) and the 256-thread NVFP4 requant on all three; not the
-// 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB).
+// 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB). An NVFP4 input whose dequantized plane goes out in the
+// input's layout also holds its bf16 plane tile (qgen_plane_stage, 8.3 KB at 128 threads; a bf16 input reuses its
+// input tile): counted here. On sm_120a (no prefetch there) that tile takes the requants from 6 to 4 resident blocks.
 template <class C>
 __host__ __device__ constexpr bool qgen_tile_prefetch() {
   using Tile = typename C::Input::template TileOf<C>;
-  constexpr int kBytes =
-      Tile::kElems * static_cast<int>(sizeof(typename Tile::Element)) + 2 * 16 * Tile::kRawVecs + 16 * C::kThreads;
+  constexpr int kPlaneTile = C::Output::kInputLayout && C::Input::kNvfp4
+                                 ? qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>::kElems * 2
+                                 : 0;
+  constexpr int kBytes = Tile::kElems * static_cast<int>(sizeof(typename Tile::Element)) + 2 * 16 * Tile::kRawVecs +
+                         16 * C::kThreads + kPlaneTile;
   return kBytes + 1024 <= 48 * 1024 && (kBytes + 2048) * C::kMinBlocksPerSm <= C::kSmemPerSm;
 }
 
@@ -683,6 +688,8 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
 template <class C>
 __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
   float local_max = 0.0f;
+  // the staged plane store (qgen_for_each_segment's kStagePlane) belongs to one-pass pass A, never to this pass
+  static_assert(!(C::Output::kInputLayout && C::Mode::kOnePass), "an amax pass in a one-pass kernel");
   qgen_for_each_segment<C, false>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems], bool) {
     // inactive lanes and groups hold zeros
     constexpr bool kBf16Pairs = !C::Input::kNvfp4 && !C::Input::kTransposed && C::kHadamardSize == 0;
@@ -1028,7 +1035,8 @@ inline qgen_status qgen_quantize_check(const qgen_quantize_args& a) {
   QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
   if constexpr (C::Output::kPlane || C::Output::kDequantizedPlane)
     QGEN_REQUIRE(a.plane != nullptr && qgen_aligned16(a.plane),
-                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer, bf16 [rows, cols]");
+                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer, bf16 [rows, cols] "
+                 "([cols, rows] for a transposed input's dequantized plane)");
   if constexpr (C::Mode::kTensorScale)
     QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
                  "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");
