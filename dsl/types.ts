@@ -45,22 +45,6 @@ export function writesPlane(outputs: QuantizeOutputs | undefined): boolean {
   return outputs === 'nvfp4+bf16-plane' || outputs === 'nvfp4+dequantized-plane';
 }
 
-/**
- * Where a quantizer's bf16 plane lies (NUMERICS §6.6, §6.7), or null where it writes none:
- * - 'output': [rows, cols] row-major, the quantized tensor's own layout;
- * - 'input': [cols, rows] row-major, the layout of a transposed input (element (r, k) at plane[k * rows + r]): the
- *   dequantized plane (§6.7) of a quantizer with transposedInput, which pass A writes back through the tile it staged
- *   its input in. Every other plane is 'output'.
- */
-export type PlaneLayout = 'output' | 'input';
-export function planeLayout(spec: {
-  outputs?: QuantizeOutputs | undefined;
-  transposedInput: boolean;
-}): PlaneLayout | null {
-  if (!writesPlane(spec.outputs)) return null;
-  return spec.outputs === 'nvfp4+dequantized-plane' && spec.transposedInput ? 'input' : 'output';
-}
-
 /** Launch-shape knobs of a memory-bound kernel. They never change results (randomness is keyed logically). */
 export interface ElementwiseTiling {
   /** Threads per block (multiple of 32, 32..1024). */

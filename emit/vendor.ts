@@ -6,8 +6,8 @@
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Arch, KernelSpec, QuantizeSpec } from '../dsl/types.ts';
-import { planeLayout, writesPlane } from '../dsl/types.ts';
+import type { Arch, KernelSpec, QuantizeOutputs } from '../dsl/types.ts';
+import { writesPlane } from '../dsl/types.ts';
 import { catalogFor } from '../dsl/catalog.ts';
 import {
   GEMM_CHOICE,
@@ -42,8 +42,7 @@ export function gencode(target: string): string {
 /**
  * The facts about one kernel that the Python side needs (shapes of outputs, dtypes, what the reference computes);
  * a quantizer's plane_kernel and dequantized_plane_kernel name its vendored plane-writing variants (dsl/recipes.ts
- * planeVariant, dequantizedPlaneVariant), or are null; plane_layout says how its own plane is stored (dsl/types.ts
- * planeLayout: 'output' [rows, cols] row-major, 'input' [cols, rows] row-major, null: it writes none).
+ * planeVariant, dequantizedPlaneVariant), or are null.
  */
 export function kernelFacts(
   k: ManifestKernel,
@@ -68,8 +67,6 @@ export function kernelFacts(
         plane: writesPlane(s.outputs),
         // the plane is the dequantized tensor (NUMERICS §6.7, alpha 1 in the two-pass GEMM), not e2m1 * scale (§6.6)
         dequantized_plane: s.outputs === 'nvfp4+dequantized-plane',
-        // 'input': the plane is stored [cols, rows] (NUMERICS §6.7, transposed inputs); ops.py returns its transpose
-        plane_layout: planeLayout(s),
         plane_kernel: arch === undefined ? null : twinOf(planeVariant(arch, k.name), vendored),
         dequantized_plane_kernel: arch === undefined ? null : twinOf(dequantizedPlaneVariant(arch, k.name), vendored),
       };
@@ -146,23 +143,15 @@ async function emitVendoredKernels(
 
 function headerData(manifest: Manifest) {
   const byKind = (kind: string) => manifest.kernels.filter((k) => k.kind === kind);
-  const quantizers = byKind('quantize').map((k) => {
-    const s = k.spec as QuantizeSpec;
-    return {
-      name: k.name,
-      fn: k.host.function,
-      workspace: k.host.workspaceFunction ?? '',
-      hasWorkspace: k.host.workspaceFunction !== null,
-      requant: s.input === 'nvfp4',
-      plane: writesPlane(s.outputs),
-      transposed: s.transposedInput === true,
-      // the plane is stored [cols, rows] (NUMERICS §6.7, transposed inputs)
-      planeInputLayout: planeLayout(s) === 'input',
-    };
-  });
-  const planeQuantizers = quantizers
-    .filter((q) => q.plane)
-    .map((q) => ({ name: q.name, inputLayout: q.planeInputLayout }));
+  const quantizers = byKind('quantize').map((k) => ({
+    name: k.name,
+    fn: k.host.function,
+    workspace: k.host.workspaceFunction ?? '',
+    hasWorkspace: k.host.workspaceFunction !== null,
+    requant: (k.spec as { input?: string }).input === 'nvfp4',
+    plane: writesPlane((k.spec as { outputs?: QuantizeOutputs }).outputs),
+    transposed: (k.spec as { transposedInput?: boolean }).transposedInput === true,
+  }));
   const gemms = byKind('gemm').map((k) => ({
     name: k.name,
     fn: k.host.function,
@@ -178,7 +167,6 @@ function headerData(manifest: Manifest) {
     qgenVersion: qgenVersion(),
     numericsVersion: numericsVersion(),
     quantizers,
-    planeQuantizers,
     gemms,
     dequantizers,
     signatures: manifest.kernels.flatMap((k) => [

@@ -16,7 +16,7 @@ import type {
   Rounding,
   ScaleLayout,
 } from '../dsl/types.ts';
-import { planeLayout, writesPlane, type PlaneLayout } from '../dsl/types.ts';
+import { writesPlane } from '../dsl/types.ts';
 import { lowerGemm } from './gemm.ts';
 import type { Sm90GemmLayout } from '../arch/gemm_sm90.ts';
 import type { Sm100GemmLayout } from '../arch/gemm_sm100.ts';
@@ -105,8 +105,6 @@ export interface QuantizeFacts {
    * the dequantized plane (§6.7) from pass A, with pass B rewriting the groups pass A could not know.
    */
   outputs: QuantizeOutputs;
-  /** Where the plane lies (dsl/types.ts planeLayout): [rows, cols], [cols, rows] (a transposed input's), or none. */
-  planeLayout: PlaneLayout | null;
   groupsPerThread: number;
   codeWords: number;
   /** minBlocks of __launch_bounds__(threads, minBlocks). */
@@ -489,7 +487,6 @@ function lowerQuantize(spec: QuantizeSpec, arch: Arch): QuantizePlan {
       scaleLayout: spec.scaleLayout,
       workspace: workspaceKind(mode),
       outputs,
-      planeLayout: planeLayout(spec),
       groupsPerThread: E / groupSize,
       codeWords: E / 16,
       minBlocksPerSm: minBlocks,

@@ -3,7 +3,6 @@
 import { decodeE2M1, decodeE4M3, decodeUE8M0 } from './formats.ts';
 import { f32ToBf16Bits } from './fp32.ts';
 import type { Matrix, QuantizedTensor } from './tensor.ts';
-import type { PlaneLayout } from '../dsl/types.ts';
 
 const f32 = Math.fround;
 
@@ -101,16 +100,4 @@ export function bf16Plane(q: QuantizedTensor): Uint16Array {
 export function dequantizedPlane(q: QuantizedTensor): Uint16Array {
   if (q.scaleFormat !== 'e4m3') throw new Error('dequantizedPlane: the plane is NVFP4 only (NUMERICS §6.7)');
   return Uint16Array.from(dequantize(q), (v) => f32ToBf16Bits(v));
-}
-
-/**
- * A plane [rows, cols] as a kernel stores it (dsl/types.ts planeLayout; NUMERICS §6.7): the same array for
- * 'output', its transpose [cols, rows] (element (r, k) at k * rows + r) for 'input'.
- */
-export function storedPlane(plane: Uint16Array, rows: number, cols: number, layout: PlaneLayout): Uint16Array {
-  if (plane.length !== rows * cols) throw new Error(`storedPlane: ${plane.length} values for [${rows}, ${cols}]`);
-  if (layout === 'output') return plane;
-  const out = new Uint16Array(plane.length);
-  for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) out[k * rows + r] = plane[r * cols + k];
-  return out;
 }

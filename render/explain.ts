@@ -75,21 +75,6 @@ function scaleWrites(plan: QuantizePlan): string {
   return `scales (${layout}${layout === '128x4' ? ', padding zeroed' : ''})`;
 }
 
-/** The plane's shape and layout (dsl/types.ts planeLayout), or '' without a plane. */
-function planeWrites(plan: QuantizePlan): string {
-  switch (plan.quantize.planeLayout) {
-    case null:
-      return '';
-    case 'output':
-      return ', bf16 plane [rows, cols]';
-    case 'input':
-      return (
-        ", bf16 plane [cols, rows] (the input's layout: each staged tile written back through shared memory with " +
-        'the 16-byte pieces it was read in)'
-      );
-  }
-}
-
 function quantizeLaunchWords(plan: QuantizePlan, launch: KernelLaunch): { reads: string; writes: string } {
   const mode = plan.quantize.tensorScale;
   const input = quantizeInput(plan);
@@ -283,7 +268,7 @@ function quantizeSteps(plan: QuantizePlan): string[] {
   steps.push(
     `Outputs: codes [rows, cols/2] (low index in the low nibble), ${scaleWrites(plan)}${
       mode === 'none' ? '' : ', tensor_scale'
-    }${planeWrites(plan)}.`,
+    }.`,
   );
   steps.push(
     `Launches: ${plan.launches.map((l) => `${l.role} (${l.kernel})`).join(' -> ')}; workspace: ` + `${q.workspace}.`,

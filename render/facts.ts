@@ -75,7 +75,7 @@ export function quantizeFacts(plan: QuantizePlan): Record<string, unknown> {
     orderPolicy: ORDER_POLICY[plan.mapping.order],
     roundingPolicy: roundingPolicy(plan),
     rotationPolicy: q.rotation > 0 ? 'qgen_rotation_hadamard' : 'qgen_rotation_none',
-    outputPolicy: OUTPUT_POLICY[q.outputs] + (q.planeLayout === 'input' ? '_input' : ''),
+    outputPolicy: OUTPUT_POLICY[q.outputs],
     // pass B writes the whole plane (§6.6 one-pass), so its grid is sized by its own occupancy
     planeOutput: q.outputs === 'nvfp4+bf16-plane',
     blocksPerSm: plan.blocksPerSm,

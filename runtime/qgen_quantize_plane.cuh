@@ -11,13 +11,12 @@
 #include "qgen.h"
 #include "qgen_fp32.cuh"
 #include "qgen_segment.cuh"
-#include "qgen_load_transposed.cuh"
 #include "qgen_store_row.cuh"
 #include "qgen_dequantize.cuh"
 #include "qgen_quantize.cuh"
 
 struct qgen_output_nvfp4_plane {
-  static constexpr bool kPlane = true, kDequantizedPlane = false, kInputLayout = false;
+  static constexpr bool kPlane = true, kDequantizedPlane = false;
 
   // A segment's kElems plane values from its 16-groups' codes and scale bytes (quantize pass).
   template <class C>
@@ -52,7 +51,6 @@ struct qgen_output_nvfp4_plane {
 // scales, proxies outside [2^-120, 2^120]).
 struct qgen_output_nvfp4_dequantized_plane {
   static constexpr bool kPlane = false, kDequantizedPlane = true;
-  static constexpr bool kInputLayout = false;  // the plane is [rows, cols] (see ..._input below for [cols, rows])
 
   // Pass A: a segment's plane values from its groups' codes and proxies (c_g as bf16 bits, qgen_quantize_pass's
   // `stored`): one exact-when-kept bf16 multiply per pair, two 16-byte stores per group. Called by every lane of the
@@ -196,7 +194,7 @@ struct qgen_output_nvfp4_dequantized_plane {
     }
   }
 
- protected:
+ private:
   // 8 values of one code word by the definition (§6's dequantize, then bf16 RNE).
   __device__ __forceinline__ static uint4 dequantized_piece(uint32_t word, uint32_t scale, float t) {
     float y[8];
@@ -206,85 +204,6 @@ struct qgen_output_nvfp4_dequantized_plane {
     for (int i = 0; i < 4; ++i)
       h[i] = qgen_f32_to_bf16_bits(y[2 * i]) | (static_cast<uint32_t>(qgen_f32_to_bf16_bits(y[2 * i + 1])) << 16);
     return make_uint4(h[0], h[1], h[2], h[3]);
-  }
-};
-
-// The dequantized plane (§6.7) of a transposed input, stored in the input's layout: [cols, rows] row-major, element
-// (row, k) at plane[k * rows + row] (dsl/types.ts planeLayout 'input'). The same values as above; the staged-tile
-// loop (qgen_for_each_segment) writes each block's plane through shared memory with the 16-byte pieces its input
-// came in, so the plane's stores follow the input's coalesced rows instead of scattering a 2 kElems-byte segment per
-// output row (the [rows, cols] store of a column-major walk: every row of the tensor touched at once).
-struct qgen_output_nvfp4_dequantized_plane_input : qgen_output_nvfp4_dequantized_plane {
-  static constexpr bool kInputLayout = true;
-
-  // Pass A: the segment's plane values, bf16(e2m1 * c_g) as store_pass_a builds them. `staged`: into the thread's
-  // kElems columns of its row in the block's plane tile (qgen_plane_stage; written whatever `active`, the block then
-  // stores the tile), else directly, one 2-byte store per value at plane[k * rows + row] (iterations that read their
-  // input directly: tails, unaligned tensors). The tile address is made here from the thread index, not passed in:
-  // a pointer (or the segment's lane) live through the body made the staged-tile kernels spill (ptxas 13.0, 80
-  // registers).
-  template <class C>
-  __device__ __forceinline__ static void stage_pass_a(const qgen_quantize_args& args, qgen_segment s, bool active,
-                                                      bool staged, const uint2 (&codes)[C::kCodeWords],
-                                                      const uint32_t (&proxy)[C::kGroupsPerThread]) {
-    static_assert(C::kGroupSize == 16 && C::kCodeWords == C::kGroupsPerThread, "the plane is NVFP4 only");
-    using PlaneTile = qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>;
-    const uint32_t thread = static_cast<uint32_t>(qgen_thread_index());  // row thread / L, columns from lane E
-    uint16_t* const stage =
-        staged ? qgen_plane_stage<C>() + thread / C::kLanes * PlaneTile::kStride + thread % C::kLanes * C::kElems
-               : nullptr;
-    if (stage == nullptr && !active) return;
-#pragma unroll
-    for (int g = 0; g < C::kGroupsPerThread; ++g) {
-      if (stage == nullptr && s.k0 + 16 * g >= args.cols) break;
-      const uint32_t c2 = half_pair(proxy[g], 0);  // (c_g, c_g) as bf16x2
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const uint4 piece = qgen_nvfp4_bf16_piece(h == 0 ? codes[g].x : codes[g].y, c2);
-        if (stage != nullptr) {
-          uint32_t* const w = reinterpret_cast<uint32_t*>(stage + 16 * g + 8 * h);  // 4-byte aligned: even strides
-          w[0] = piece.x;
-          w[1] = piece.y;
-          w[2] = piece.z;
-          w[3] = piece.w;
-        } else {
-          store_column<C>(args, s.row, s.k0 + 16 * g + 8 * h, piece);
-        }
-      }
-    }
-  }
-
-  // Pass B: rewrite_groups above, for this layout (16 values of a group at a stride of rows).
-  template <class C>
-  __device__ __forceinline__ static void rewrite_groups(const qgen_quantize_args& args, int64_t first, uint32_t rewrite,
-                                                        float t) {
-    const int64_t cols = args.cols, groups_per_row = cols / 16;
-#pragma unroll 1
-    while (rewrite != 0u) {
-      const int j = __ffs(static_cast<int>(rewrite)) - 1;
-      rewrite &= rewrite - 1u;
-      int64_t row, group;
-      qgen_divmod(first + j, groups_per_row, row, group);
-      const uint32_t scale = args.scales[C::ScaleLayout::offset(row, group, groups_per_row)];  // not __ldg: ours
-      const uint2 w = __ldg(reinterpret_cast<const uint2*>(args.codes + row * (cols / 2) + group * 8));
-      store_column<C>(args, row, group * 16, dequantized_piece(w.x, scale, t));
-      store_column<C>(args, row, group * 16 + 8, dequantized_piece(w.y, scale, t));
-    }
-  }
-
- private:
-  // 8 values (4 bf16 pairs, element k0 + 2i in the low half of word i) of output row `row` from column k0.
-  template <class C>
-  __device__ __forceinline__ static void store_column(const qgen_quantize_args& args, int64_t row, int64_t k0,
-                                                      uint4 piece) {
-    const int64_t rows = args.rows;
-    uint16_t* const p = static_cast<uint16_t*>(args.plane) + k0 * rows + row;
-    const uint32_t words[4] = {piece.x, piece.y, piece.z, piece.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      p[(2 * i) * rows] = static_cast<uint16_t>(words[i]);
-      p[(2 * i + 1) * rows] = static_cast<uint16_t>(words[i] >> 16);
-    }
   }
 };
 

@@ -178,8 +178,7 @@ test('vendor --target torch: the Python parses, and _generated.py carries the re
   const script =
     'import json, sys\nsys.path.insert(0, sys.argv[1])\nimport _generated as g\n' +
     'print(json.dumps({"arch": g.ARCH, "gencode": g.GENCODE, "sources": g.SOURCES, "kernels": sorted(g.KERNELS), ' +
-    '"recipes": g.RECIPES, "gemm": g.GEMM_CHOICE, ' +
-    '"plane_layout": {k: f.get("plane_layout", "absent") for k, f in g.KERNELS.items() if f["kind"] == "quantize"}}))';
+    '"recipes": g.RECIPES, "gemm": g.GEMM_CHOICE}))';
   const run = await execa('python3', ['-c', script, path.join(dir, 'qgen_torch')], { reject: false });
   assert.is(run.exitCode, 0, run.stderr);
   const g = JSON.parse(run.stdout) as {
@@ -189,7 +188,6 @@ test('vendor --target torch: the Python parses, and _generated.py carries the re
     kernels: string[];
     recipes: Record<string, LinearRecipe>;
     gemm: unknown;
-    plane_layout: Record<string, string | null>;
   };
   assert.is(g.arch, 'sm_100a');
   assert.is(g.gencode, 'arch=compute_100a,code=sm_100a');
@@ -198,36 +196,6 @@ test('vendor --target torch: the Python parses, and _generated.py carries the re
   assert.equal(g.sources.slice().sort(), r.kernels.map((k) => `${k}.cu`).sort());
   assert.equal(g.recipes, Object.fromEntries(RECIPES.map((x) => [x.name, x])));
   assert.equal(g.gemm, JSON.parse(JSON.stringify(GEMM_CHOICE.sm_100a)));
-  // plane_layout, from the spec's fields: a dequantized plane (NUMERICS §6.7) of a transposed-input kernel is stored
-  // [cols, rows] ('input'), every other plane [rows, cols] ('output'), no plane: null. The C++ table says the same.
-  const header = readFileSync(path.join(dir, 'qgen_torch/csrc/qgen_torch_kernels.h'), 'utf8');
-  assert.match(header, /bool plane_input_layout;/);
-  const quantizers = catalogFor('sm_100a').filter((s) => s.kind === 'quantize' && r.kernels.includes(s.name));
-  const expected: Record<string, string | null> = {};
-  for (const s of quantizers) {
-    if (s.kind !== 'quantize') continue;
-    const plane = s.outputs === 'nvfp4+bf16-plane' || s.outputs === 'nvfp4+dequantized-plane';
-    expected[s.name] = !plane
-      ? null
-      : s.outputs === 'nvfp4+dequantized-plane' && s.transposedInput
-        ? 'input'
-        : 'output';
-    const row = new RegExp(`\\{"${s.name}", [^}]*?(true|false), (true|false), (true|false), (true|false) \\}`).exec(
-      header,
-    );
-    assert.ok(row, `kernel table row of ${s.name}`);
-    assert.equal(
-      row!.slice(1).map((v) => v === 'true'),
-      [s.input === 'nvfp4', s.transposedInput, plane, expected[s.name] === 'input'],
-      `${s.name}: requant, transposed, plane, plane_input_layout`,
-    );
-  }
-  assert.equal(g.plane_layout, expected);
-  assert.is(g.plane_layout['quartet2_et_mseden_rht128_dqplane'], 'input');
-  assert.is(g.plane_layout['quartet2_xt_rq_mseden_rht128_dqplane'], 'input');
-  assert.is(g.plane_layout['quartet2_et_mseden_rht128_plane'], 'output');
-  assert.is(g.plane_layout['quartet2_e_mseden_rht128_dqplane'], 'output');
-  assert.is(g.plane_layout['quartet2_x_46'], null);
 });
 
 test('vendor --target c: the header compiles as C and C++, CMake builds the library, an app links against it and gets a clear error', async () => {
@@ -236,14 +204,6 @@ test('vendor --target c: the header compiles as C and C++, CMake builds the libr
   const cmake = readFileSync(path.join(dir, 'CMakeLists.txt'), 'utf8');
   for (const k of r.kernels) assert.match(cmake, new RegExp(`kernels/${k}\\.cu\\b`), k);
   assert.match(cmake, /CUDA_ARCHITECTURES 90a/);
-  // The docs name each plane-writing quantizer's plane layout: [cols, rows] for the dequantized planes of transposed
-  // inputs (NUMERICS §6.7), [rows, cols] otherwise.
-  const readme = readFileSync(path.join(dir, 'README.md'), 'utf8');
-  const cHeader = readFileSync(path.join(dir, 'qgen_kernels.h'), 'utf8');
-  assert.match(readme, /`quartet2_et_mseden_rht128_dqplane`: `\[cols, rows\]`/);
-  assert.match(readme, /`quartet2_et_mseden_rht128_plane`: `\[rows, cols\]`/);
-  assert.match(cHeader, /quartet2_wt_rq_mseden_rht128_dqplane: \[cols, rows\]/);
-  assert.match(cHeader, /quartet2_x_46_dqplane: \[rows, cols\]/);
   const cudaInclude = '/usr/local/cuda/include';
   for (const [compiler, ext] of [
     ['gcc', 'c'],

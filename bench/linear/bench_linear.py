@@ -206,20 +206,8 @@ def _gemm_floor(Q, r, s, qlayer, x, dy, reps, warmup, flush, planes):
     et = Q.quantize(dy, r['dw']['et'], s)
     xt = Q.requantize(xq, r['dw']['xt']['kernel'], s)
     pairs = ((xq, wq), (eq, wt), (et, xt))
-    kernels = ((r['forward']['x'], r['forward']['w']), (r['dx']['e'], r['dx']['wt']['kernel']),
-               (r['dw']['et'], r['dw']['xt']['kernel']))
-
-    def layer_plane(q, kernel):
-        # the plane in the layout the layer's GEMM reads it: column-major where the kernel's plane-writing twin stores
-        # it in its input's layout (plane_layout 'input', NUMERICS §6.7), so cuBLASLt runs the layer's plans
-        p = Q.plane_of(q)
-        twin = Q.plane_kernel(kernel)
-        layout = Q.kernel_facts(twin, 'quantize').get('plane_layout') if twin is not None else None
-        return p.t().contiguous().t() if layout == 'input' else p
-
-    if planes:   # the cuBLASLt GEMMs alone, on planes made beforehand (NUMERICS §6.6, §6.7)
-        ready = [(layer_plane(a, ka), layer_plane(b, kb), a.tensor_scale * b.tensor_scale)
-                 for (a, b), (ka, kb) in zip(pairs, kernels)]
+    if planes:   # the cuBLASLt GEMMs alone, on planes made beforehand (NUMERICS §6.6)
+        ready = [(Q.plane_of(a), Q.plane_of(b), a.tensor_scale * b.tensor_scale) for a, b in pairs]
 
         def three():
             for pa, pb, alpha in ready:

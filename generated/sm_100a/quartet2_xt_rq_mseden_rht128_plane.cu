@@ -43,7 +43,7 @@
 //   Zero groups (§5.2): amax_g = 0 or a proxy that rounds to 0 -> scale 1.0 (E4M3 0x38), finite elements -> ±0, non-finite -> RN_E2M1; in a correction sum their elements count as v = 0 (finite) or x (non-finite).
 //   Pass B (§5.1): t = 2^k, the smallest k with m / 2^k <= C = 448 (k in [-149, 127]; t = 1 when m = 0); w = f32(c_g / t); s'_g = w when w >= 2^-6, else SR_E4M3(w, word(seed, 3, g, 1)).
 //   E2M1 round-to-nearest on sm_100a: hardware cvt.rn.satfinite.e2m1x2.f32 with NaN mapped to +6 first (§2.1); E4M3 RN: hardware cvt.rn.satfinite.e4m3x2.f32 (all archs).
-//   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale, bf16 plane [rows, cols].
+//   Outputs: codes [rows, cols/2] (low index in the low nibble), scales (128x4, padding zeroed), tensor_scale.
 //   Launches: pass-a (qgen_quartet2_xt_rq_mseden_rht128_plane_impl::pass_a) -> pass-b (qgen_quartet2_xt_rq_mseden_rht128_plane_impl::pass_b); workspace: max-word+proxies.
 //   Shapes (§8): rows >= 1, cols a positive multiple of 128, rows a multiple of 16; checked before any launch.
 //   Registers: __launch_bounds__(128, 6) (at most 80 per thread, no spills).

@@ -61,11 +61,9 @@ typedef struct {
                        * 5) (NUMERICS §3.2); ignored by kernels that do not rotate. The operands of one GEMM pass the
                        * SAME sign_seed (their rotations cancel) and DIFFERENT seeds (independent noise; shared noise
                        * would correlate Q(A) and Q(B) and bias A.B^T). */
-  void* plane;        /* plane-writing kernels only (NULL otherwise), 16-byte aligned, rows * cols bf16: outputs
-                       * 'nvfp4+bf16-plane' write plane[i] = bf16(e2m1(code i) * scale(group of i)), no tensor scale
-                       * (NUMERICS §6.6), [rows, cols]; 'nvfp4+dequantized-plane' the dequantized tensor (§6.7),
-                       * [rows, cols], or [cols, rows] (element (r, k) at plane[k * rows + r]) for a transposed
-                       * input (its own layout; the kernel's explain / facts say 'plane_layout') */
+  void* plane;        /* kernels with outputs 'nvfp4+bf16-plane' only (NULL otherwise): bf16 [rows, cols], 16-byte
+                       * aligned, written with plane[i] = bf16(e2m1(code i) * scale(group of i)), no tensor scale
+                       * (NUMERICS §6.6) */
 } qgen_quantize_args;
 
 /* Dequantize: `qgen_status qgen_<name>(const qgen_dequantize_args* args, cudaStream_t stream);`

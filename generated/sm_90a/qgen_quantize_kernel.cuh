@@ -10,7 +10,6 @@
 //   Config::Rotation  qgen_rotation_none | qgen_rotation_hadamard (§4)
 //   Config::Output    qgen_output_nvfp4 (codes and scales) | qgen_output_nvfp4_plane (qgen_quantize_plane.cuh:
 //                     also the bf16 plane of §6.6) | qgen_output_nvfp4_dequantized_plane (also the plane of §6.7)
-//                     | qgen_output_nvfp4_dequantized_plane_input (the same plane in a transposed input's layout)
 //   Config::E2M1, Config::ScaleLayout (qgen_e2m1.cuh, qgen_layout.cuh)
 #pragma once
 #include <cstdint>
@@ -112,7 +111,7 @@ struct qgen_mode_none {
 // Outputs: codes and scales only; the plane outputs (qgen_quantize_plane.cuh) also write a bf16 plane (§6.6, §6.7).
 
 struct qgen_output_nvfp4 {
-  static constexpr bool kPlane = false, kDequantizedPlane = false, kInputLayout = false;
+  static constexpr bool kPlane = false, kDequantizedPlane = false;
   template <class C, class Codes, class Scales>
   __device__ __forceinline__ static void store(const qgen_quantize_args&, qgen_segment, const Codes&, const Scales&) {}
 };
@@ -466,17 +465,12 @@ struct qgen_rounding_ms_eden {
 // fit the 48 KB of static shared memory and still let kMinBlocksPerSm blocks (the register-bound occupancy) be
 // resident in the SM's kSmemPerSm (1 KB per block reserved by the driver). In the catalog: the 128-thread MS-EDEN
 // tilings on sm_90a / sm_100a (not in sm_120a's 100 KB) and the 256-thread NVFP4 requant on all three; not the
-// 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB). An NVFP4 input whose dequantized plane goes out in the
-// input's layout also holds its bf16 plane tile (qgen_plane_stage, 8.3 KB at 128 threads; a bf16 input reuses its
-// input tile): counted here. On sm_120a (no prefetch there) that tile takes the requants from 6 to 4 resident blocks.
+// 256-thread bf16 tiles (two 16 KB raw buffers pass 48 KB).
 template <class C>
 __host__ __device__ constexpr bool qgen_tile_prefetch() {
   using Tile = typename C::Input::template TileOf<C>;
-  constexpr int kPlaneTile = C::Output::kInputLayout && C::Input::kNvfp4
-                                 ? qgen_transposed_tile<C::kElems, C::kLanes, C::kThreads>::kElems * 2
-                                 : 0;
-  constexpr int kBytes = Tile::kElems * static_cast<int>(sizeof(typename Tile::Element)) + 2 * 16 * Tile::kRawVecs +
-                         16 * C::kThreads + kPlaneTile;
+  constexpr int kBytes =
+      Tile::kElems * static_cast<int>(sizeof(typename Tile::Element)) + 2 * 16 * Tile::kRawVecs + 16 * C::kThreads;
   return kBytes + 1024 <= 48 * 1024 && (kBytes + 2048) * C::kMinBlocksPerSm <= C::kSmemPerSm;
 }
 
@@ -498,7 +492,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
   const int64_t stride = static_cast<int64_t>(gridDim.x) * C::kThreads;
   if constexpr (Input::kTile) {
     using Tile = typename Input::template TileOf<C>;
-    typename Tile::Element* const tile = qgen_tile_storage<Tile>();
+    __shared__ __align__(16) typename Tile::Element tile[Tile::kElems];
     // NUMERICS §4.1 applied while staging: each of the thread's tile pieces is one column of the unit, i.e. one chunk
     // position with one sign, the same in every iteration (the rotation then skips its own flip). Iterations that
     // read x directly take the signs from shared memory (not a register kept live through the loop). With
@@ -507,11 +501,6 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
     constexpr bool kRecomputed = kRecomputeLoopState;
     uint32_t piece_signs = 0;
     __shared__ uint32_t thread_piece_signs[kRecomputed && C::kHadamardSize > 0 ? C::kThreads : 1];
-    // The dequantized plane in the input's layout (qgen_output_nvfp4_dequantized_plane_input, NUMERICS §6.7): in a
-    // staged iteration (the body's `staged`) the body writes the thread's plane values into the [row][column] bf16
-    // tile of qgen_plane_stage, at the places its own input values came from, and the block then stores that tile
-    // with the input's 16-byte pieces (qgen_store_bf16_transposed_tile).
-    constexpr bool kStagePlane = C::Output::kInputLayout && C::Mode::kOnePass;
     __shared__ uint4 direct_signs;
     // The block's first segment locates the tile and, when the tile is used, every thread's segment: one block-uniform
     // division per iteration. Column-major order with block_item / L and rows below 2^32 (the usual case): by a
@@ -618,14 +607,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       if constexpr (C::kHadamardSize > 0)
         if (!use_tile) iteration_signs = direct_signs;
       C::Rotation::template rotate<C>(x, iteration_signs, s, use_tile);
-      body(s, active, x, kStagePlane && use_tile);
-      if constexpr (kStagePlane) {
-        if (use_tile) {
-          __syncthreads();  // every thread's plane values are in the tile
-          qgen_store_bf16_transposed_tile<C::kElems, C::kLanes, C::kThreads>(
-              args.plane, args.rows, block, kRecomputed ? qgen_thread_index() : thread, qgen_plane_stage<C>());
-        }
-      }
+      body(s, active, x);
     }
     // the last group is empty (it prefetched past the end); waiting costs nothing and keeps the exit safe
     if constexpr (kPrefetch) qgen_cp_async_wait<0>();
@@ -672,7 +654,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
       } else {
         C::Rotation::template rotate<C>(x, signs, s);
       }
-      body(s, active, x, false);
+      body(s, active, x);
       if constexpr (kRecomputed) {
         const volatile int64_t* const step = reinterpret_cast<const volatile int64_t*>(&shared_step);
         walk.advance(qgen_walk_step{step[0], step[1]});
@@ -688,9 +670,7 @@ __device__ __forceinline__ void qgen_for_each_segment(const qgen_quantize_args& 
 template <class C>
 __device__ __forceinline__ void qgen_amax_pass(const qgen_quantize_args& args, int64_t items) {
   float local_max = 0.0f;
-  // the staged plane store (qgen_for_each_segment's kStagePlane) belongs to one-pass pass A, never to this pass
-  static_assert(!(C::Output::kInputLayout && C::Mode::kOnePass), "an amax pass in a one-pass kernel");
-  qgen_for_each_segment<C, false>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems], bool) {
+  qgen_for_each_segment<C, false>(args, items, [&](qgen_segment, bool, const float(&x)[C::kElems]) {
     // inactive lanes and groups hold zeros
     constexpr bool kBf16Pairs = !C::Input::kNvfp4 && !C::Input::kTransposed && C::kHadamardSize == 0;
     local_max = fmaxf(local_max, kBf16Pairs ? qgen_group_amax_bf16<C::kElems>(x) : qgen_group_amax<C::kElems>(x));
@@ -731,37 +711,33 @@ __device__ __forceinline__ void qgen_quantize_pass(const qgen_quantize_args& arg
   const auto form = Mode::template form<C>(args);
   float local_max = 0.0f;
   constexpr bool kRecompute = C::kLoopStateRecomputed;
-  qgen_for_each_segment<C, kRecompute>(
-      args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems], bool staged) {
-        uint2 codes[C::kCodeWords];
-        uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
-        C::Rounding::template quantize<C>(x, s, args, keys, form, codes, stored);
-        if (active) {
-          qgen_store_codes<C::kElems>(args.codes, kRecompute ? qgen_reread(args.cols) : args.cols, s, codes);
-          if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
-          if constexpr (Mode::kOnePass) {
-            // cols re-read for the proxy index in row loops (four-over-six at 64 registers spills 4 bytes without it;
-            // the staged-tile requant at 80 spills 8 bytes with it: ptxas 13.0)
-            const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
+  qgen_for_each_segment<C, kRecompute>(args, items, [&](qgen_segment s, bool active, const float(&x)[C::kElems]) {
+    uint2 codes[C::kCodeWords];
+    uint32_t stored[C::kGroupsPerThread];  // scale bytes, or c_g as bf16 bits (one-pass)
+    C::Rounding::template quantize<C>(x, s, args, keys, form, codes, stored);
+    if (active) {
+      qgen_store_codes<C::kElems>(args.codes, kRecompute ? qgen_reread(args.cols) : args.cols, s, codes);
+      if constexpr (!Mode::kOnePass) C::Output::template store<C>(args, s, codes, stored);
+      if constexpr (Mode::kOnePass) {
+        // cols re-read for the proxy index in row loops (four-over-six at 64 registers spills 4 bytes without it;
+        // the staged-tile requant at 80 spills 8 bytes with it: ptxas 13.0)
+        const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
 #pragma unroll
-            for (int g = 0; g < C::kGroupsPerThread; ++g) {
-              if (s.k0 + C::kGroupSize * g >= cols) break;
-              qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, cols)] = static_cast<uint16_t>(stored[g]);
-              local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
-            }
-          } else {
-            qgen_store_scales<C>(args, s, stored);
-          }
+        for (int g = 0; g < C::kGroupsPerThread; ++g) {
+          if (s.k0 + C::kGroupSize * g >= cols) break;
+          qgen_proxies(args.workspace)[qgen_group_index<C>(s, g, cols)] = static_cast<uint16_t>(stored[g]);
+          local_max = fmaxf(local_max, qgen_proxy_value(stored[g]));
         }
-        // every lane of the warp: lane pairs exchange code words and proxies (store_pass_a), inactive lanes store
-        // nothing
-        if constexpr (Mode::kOnePass && C::Output::kDequantizedPlane && C::Output::kInputLayout) {
-          C::Output::template stage_pass_a<C>(args, s, active, staged, codes, stored);
-        } else if constexpr (Mode::kOnePass && C::Output::kDequantizedPlane) {
-          const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
-          C::Output::template store_pass_a<C>(args, cols, s, active, codes, stored);
-        }
-      });
+      } else {
+        qgen_store_scales<C>(args, s, stored);
+      }
+    }
+    // every lane of the warp: lane pairs exchange code words and proxies (store_pass_a), inactive lanes store nothing
+    if constexpr (Mode::kOnePass && C::Output::kDequantizedPlane) {
+      const int64_t cols = kRecompute && !C::Input::kTile ? qgen_reread(args.cols) : args.cols;
+      C::Output::template store_pass_a<C>(args, cols, s, active, codes, stored);
+    }
+  });
   if constexpr (Mode::kOnePass) qgen_block_max_to_global(local_max, qgen_max_word(args.workspace));
 }
 
@@ -1035,8 +1011,7 @@ inline qgen_status qgen_quantize_check(const qgen_quantize_args& a) {
   QGEN_REQUIRE(a.scales != nullptr, "scales is NULL; allowed: a device pointer to the scale array");
   if constexpr (C::Output::kPlane || C::Output::kDequantizedPlane)
     QGEN_REQUIRE(a.plane != nullptr && qgen_aligned16(a.plane),
-                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer, bf16 [rows, cols] "
-                 "([cols, rows] for a transposed input's dequantized plane)");
+                 "plane is NULL or not 16-byte aligned; allowed: a 16-byte aligned device pointer, bf16 [rows, cols]");
   if constexpr (C::Mode::kTensorScale)
     QGEN_REQUIRE(a.tensor_scale != nullptr && (reinterpret_cast<uintptr_t>(a.tensor_scale) & 3u) == 0,
                  "tensor_scale is NULL or misaligned; allowed: a device pointer to one float");

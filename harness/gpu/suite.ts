@@ -7,10 +7,10 @@ import fc from 'fast-check';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GemmSpec, KernelSpec, QuantizeSpec } from '../../dsl/types.ts';
-import { planeLayout } from '../../dsl/types.ts';
+import { writesPlane } from '../../dsl/types.ts';
 import { targetValue } from '../../dsl/constants.ts';
 import { quantize, requantize } from '../../reference/quantize.ts';
-import { dequantize, amax, bf16Plane, dequantizedPlane, storedPlane } from '../../reference/dequantize.ts';
+import { dequantize, amax, bf16Plane, dequantizedPlane } from '../../reference/dequantize.ts';
 import { rhtRows, signVector } from '../../reference/hadamard.ts';
 import { splitSeed } from '../../reference/philox.ts';
 import { f32ToBf16Bits } from '../../reference/fp32.ts';
@@ -95,18 +95,12 @@ export function prepare(spec: KernelSpec, p: CaseParams): Prepared {
       const tsBuf: BufferArg =
         tensorScaleIn !== undefined ? { size: 4, data: scalarBytes(tensorScaleIn) } : poisonOut(4);
       // A plane-writing quantizer also writes bf16(e2m1 * scale) (NUMERICS §6.6) or bf16 of the dequantized value
-      // (§6.7) for every element, compared as bf16, in the plane's layout ([cols, rows] for a transposed input's
-      // dequantized plane, dsl/types.ts planeLayout).
-      const layout = planeLayout(spec);
-      const planeBits =
-        layout === null
-          ? null
-          : storedPlane(
-              spec.outputs === 'nvfp4+dequantized-plane' ? dequantizedPlane(q) : bf16Plane(q),
-              p.rows,
-              p.cols,
-              layout,
-            );
+      // (§6.7) for every element, compared as bf16.
+      const planeBits = !writesPlane(spec.outputs)
+        ? null
+        : spec.outputs === 'nvfp4+dequantized-plane'
+          ? dequantizedPlane(q)
+          : bf16Plane(q);
       const plane = planeBits ? new Uint8Array(planeBits.buffer) : null;
       return {
         buffers: [

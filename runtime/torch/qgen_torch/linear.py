@@ -78,11 +78,9 @@ def _pad_rows(t, multiple):
 # quantizers with a plane-writing twin (Q.plane_kernel; Quartet II's) and the GEMM runs two-pass, the twins quantize
 # them and C = gemm_bf16_planes(plane A, plane B, alpha). The twins are those of Q.plane_kind(): 'dequantized'
 # (default, §6.7: pass A writes the dequantized tensor, alpha = 1) or 'bf16' (§6.6: pass B writes e2m1 * scale,
-# alpha = tA * tB). The same operand values as Q.gemm_two_pass without its dequantize passes (§6.7 says when); a
-# transposed-input twin's dequantized plane comes as a column-major view (Q.quantize_plane, plane_layout 'input'),
-# which gemm_bf16_planes reads in place, so the dX and dW GEMMs may differ from two-pass in low bits, within §6.2's
-# bound. Otherwise (mode 'two-pass' or 'fused', other recipes, an FSDP2-gathered weight) the GEMM runs as before.
-# The planes are transient: made right before their GEMM and freed right after it; only NVFP4 tensors are saved.
+# alpha = tA * tB). The same bits as Q.gemm_two_pass without its dequantize passes (§6.7 says when). Otherwise (mode
+# 'two-pass' or 'fused', other recipes, an FSDP2-gathered weight) the GEMM runs as before. The planes are transient:
+# made right before their GEMM and freed right after it; only NVFP4 tensors are saved.
 def _uses_planes(m, n, k, device, *kernels):
     if not Q.layer_planes() or any(kernel is None or Q.plane_kernel(kernel) is None for kernel in kernels):
         return False

@@ -112,37 +112,25 @@ def plane_alpha_factor(q, kernel):
     return q.tensor_scale
 
 
-def _logical_plane(plane, facts):
-    """The plane as the op returns it -> the [rows, cols] plane of the result. A kernel whose facts say plane_layout
-    'input' stores it [cols, rows] (NUMERICS §6.7: the dequantized plane of a transposed-input kernel, written in its
-    input's layout): its transpose view, column-major, no copy; gemm_bf16_planes takes it as it is."""
-    return plane.t() if facts.get('plane_layout') == 'input' else plane
-
-
 def quantize_plane(x, kernel, seeds=None):
     """(NVFP4, plane): quantize() by a plane-writing kernel (see plane_kernel), which also returns the bf16 plane
-    [rows, cols] of the result: e2m1 * scale without the tensor scale (NUMERICS §6.6), or the dequantized tensor
-    (§6.7); gemm_bf16_planes' operand, with plane_alpha_factor's alpha. Row-major, except for a kernel whose
-    plane_layout is 'input' (the dequantized planes of transposed-input kernels): the transpose view of the
-    contiguous [cols, rows] tensor the kernel writes (plane.t().is_contiguous(); .contiguous() copies it)."""
+    [rows, cols]: e2m1 * scale without the tensor scale (NUMERICS §6.6), or the dequantized tensor (§6.7);
+    gemm_bf16_planes' operand, with plane_alpha_factor's alpha."""
     facts = kernel_facts(kernel, 'quantize')
     if not facts.get('plane'):
         raise ValueError('qgen_torch.quantize_plane: %r writes no bf16 plane; use plane_kernel(name)' % kernel)
     if facts['random'] and seeds is None:
         raise ValueError('qgen_torch.quantize_plane: %r is randomized; pass seeds=(seed, sign_seed)' % kernel)
     codes, scales, ts, plane = ops().quantize_plane(x, kernel, _seeds(seeds))
-    return NVFP4(codes, scales, ts), _logical_plane(plane, facts)
+    return NVFP4(codes, scales, ts), plane
 
 
 def requantize_plane(q, kernel, seeds):
-    """(NVFP4, plane): requantize() by a plane-writing kernel, with the bf16 plane [cols, rows] of the result (the
-    transpose of q); a transpose view of a contiguous [rows, cols] tensor where the kernel's plane_layout is 'input',
-    as in quantize_plane."""
-    facts = kernel_facts(kernel, 'quantize')
-    if not facts.get('plane'):
+    """(NVFP4, plane): requantize() by a plane-writing kernel, with the bf16 plane [cols, rows] of the result."""
+    if not kernel_facts(kernel, 'quantize').get('plane'):
         raise ValueError('qgen_torch.requantize_plane: %r writes no bf16 plane; use plane_kernel(name)' % kernel)
     codes, scales, ts, plane = ops().requantize_plane(q.codes, q.scales, q.tensor_scale, kernel, seeds)
-    return NVFP4(codes, scales, ts), _logical_plane(plane, facts)
+    return NVFP4(codes, scales, ts), plane
 
 
 _ONE = {}
@@ -183,14 +171,13 @@ def gemm_kernel(m):
 # the fallback rule), 'fused' (always the fused kernel GEMM_CHOICE picks) or 'two-pass' (always NUMERICS §6.4).
 # 'planes' is 'two-pass' where the layer (linear.py) takes the bf16 planes from plane-writing quantizers (§6.6)
 # instead of dequantizing its operands; 'tuned' does the same wherever it picks two-pass when QGEN_PLANES=1;
-# 'two-pass' always dequantizes. The results agree within NUMERICS §6.2's bound, bit for bit where both GEMM operands'
-# planes are row-major (see QGEN_PLANE_KIND below).
+# 'two-pass' always dequantizes. The results are identical.
 GEMM_MODES = ('tuned', 'fused', 'two-pass', 'planes')
 _gemm_mode = os.environ.get('QGEN_GEMM', 'tuned')
 # QGEN_PLANES=1 (default) / 0: in mode 'tuned', whether the layer takes the operands of a GEMM the dispatch runs
-# two-pass from plane-writing quantizers (linear.py) instead of dequantizing them in separate passes. Same operand
-# values either way (NUMERICS §6.6, §6.7); 'two-pass' and 'planes' modes force the one or the other. On by default
-# since the dequantized planes (§6.7) removed the pass that re-read the codes (bench/NOTES.md "Dequantized planes").
+# two-pass from plane-writing quantizers (linear.py) instead of dequantizing them in separate passes. Same bits
+# either way (NUMERICS §6.6, §6.7); 'two-pass' and 'planes' modes force the one or the other. On by default since
+# the dequantized planes (§6.7) removed the pass that re-read the codes (bench/NOTES.md "Dequantized planes").
 _planes_env = os.environ.get('QGEN_PLANES', '1')
 if _planes_env not in ('0', '1'):
     raise ValueError('qgen_torch: QGEN_PLANES=%r; allowed: 0 or 1' % _planes_env)
@@ -198,9 +185,7 @@ _tuned_planes = _planes_env == '1'
 # QGEN_PLANE_KIND=dequantized (default) / bf16: which plane-writing twins the layer uses. 'dequantized' (NUMERICS
 # §6.7): pass A writes the dequantized tensor and the GEMM's alpha is 1, so no pass re-reads the codes; 'bf16'
 # (§6.6): pass B writes e2m1 * scale from the codes and alpha = tA * tB. Same bits wherever §6.7's underflow
-# condition holds and both planes of a GEMM are row-major; the dequantized planes of the transposed-input twins (E^T,
-# X^T and W^T requantized: plane_layout 'input') are column-major operands, for which cuBLASLt may pick another
-# kernel with another summation order (§6.4): the dX and dW GEMMs then agree within §6.2's bound, not bit for bit.
+# condition holds.
 PLANE_KINDS = ('dequantized', 'bf16')
 _plane_kind = os.environ.get('QGEN_PLANE_KIND', 'dequantized')
 if _plane_kind not in PLANE_KINDS:
@@ -319,10 +304,8 @@ def gemm_two_pass(a, b):
 
 
 def gemm_bf16_planes(a, b, alpha):
-    """C [m, n] = alpha . A . B^T from ready bf16 planes A [m, k], B [n, k] (the exact e2m1 * scale values without
-    tensor scale, or dequantized ones with alpha 1) and a device fp32 alpha [1]: the second pass of gemm_two_pass, for
-    quantizers that write the planes themselves. Each plane contiguous or the transpose view of a contiguous tensor
-    (what quantize_plane returns for plane_layout 'input'); anything else is refused."""
+    """C = alpha . A . B^T from ready bf16 planes (the exact e2m1 * scale values, no tensor scale) and a device fp32
+    alpha [1]: the second pass of gemm_two_pass, for quantizers that write the planes themselves."""
     return ops().gemm_bf16_planes(a, b, alpha)
 
 
@@ -348,22 +331,16 @@ if _C is not None:
     def _requantize_fake(codes, scales, tensor_scale, kernel, seeds):
         return _nvfp4_like(codes.shape[1] * 2, codes.shape[0], codes.device)
 
-    def _plane_like(rows, cols, facts, device):
-        """The plane as the op returns it: contiguous [rows, cols], or [cols, rows] for plane_layout 'input'."""
-        shape = (cols, rows) if facts.get('plane_layout') == 'input' else (rows, cols)
-        return torch.empty(shape, dtype=torch.bfloat16, device=device)
-
     @torch.library.register_fake('qgen::quantize_plane')
     def _quantize_plane_fake(x, kernel, seeds):
-        facts = kernel_facts(kernel, 'quantize')
-        rows, cols = (x.shape[1], x.shape[0]) if facts['transposed'] else (x.shape[0], x.shape[1])
-        return _nvfp4_like(rows, cols, x.device) + (_plane_like(rows, cols, facts, x.device),)
+        transposed = kernel_facts(kernel, 'quantize')['transposed']
+        rows, cols = (x.shape[1], x.shape[0]) if transposed else (x.shape[0], x.shape[1])
+        return _nvfp4_like(rows, cols, x.device) + (torch.empty((rows, cols), dtype=torch.bfloat16, device=x.device),)
 
     @torch.library.register_fake('qgen::requantize_plane')
     def _requantize_plane_fake(codes, scales, tensor_scale, kernel, seeds):
         rows, cols = codes.shape[1] * 2, codes.shape[0]
-        facts = kernel_facts(kernel, 'quantize')
-        return _nvfp4_like(rows, cols, codes.device) + (_plane_like(rows, cols, facts, codes.device),)
+        return _nvfp4_like(rows, cols, codes.device) + (torch.empty((rows, cols), dtype=torch.bfloat16, device=codes.device),)
 
     @torch.library.register_fake('qgen::gemm')
     def _gemm_fake(a_codes, a_scales, a_ts, b_codes, b_scales, b_ts, kernel):
@@ -375,7 +352,7 @@ if _C is not None:
         return a_codes.new_empty((a_codes.shape[0], b_codes.shape[0]), dtype=torch.bfloat16)
 
     @torch.library.register_fake('qgen::gemm_bf16_planes')
-    def _gemm_bf16_planes_fake(a, b, alpha):   # contiguous [m, n] whichever layouts a and b have
+    def _gemm_bf16_planes_fake(a, b, alpha):
         return a.new_empty((a.shape[0], b.shape[0]))
 
     @torch.library.register_fake('qgen::dequantize')

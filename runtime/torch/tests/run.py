@@ -14,9 +14,7 @@ a new results-<date>-<HHMM>-<commit7>.json (the unbiasedness curves, memory figu
   errors      bad shapes, dtypes, devices and names are refused with messages that name them
   two-pass    the exact two-pass GEMM (NUMERICS §6.4) and the fused kernels agree with the reference within the bound
   planes      plane-writing quantizers equal their plain twins + dequantize (t = 1 for NUMERICS §6.6, t for the
-              dequantized planes of §6.7) bit for bit, in the layout their plane_layout fact names; the layer's plane
-              paths equal its dequantize + two-pass path (bit for bit where both planes of a GEMM are row-major,
-              within the bound where one is a transpose view)
+              dequantized planes of §6.7) bit for bit, and the layer's plane paths equal its dequantize + two-pass path
   dispatch    gemm() runs the strategy gemm_plan picks from the vendored tuning table or the fallback rule
   distributed per-rank seeds (TS known answers); row shards quantized with the all-reduced statistic equal the
               whole weight bit for bit (ranks simulated); FSDP2 + NVFP4 gather in a world_size=1 NCCL group
@@ -522,31 +520,12 @@ def test_two_pass_gemm():
         check(torch.equal(two, planes), '%dx%dx%d: gemm_bf16_planes differs from gemm_two_pass' % (m, n, k))
         fused = Q.gemm(a, b, kernel=Q.gemm_kernel(m))
         ref, bound = gemm_bound(dequantize_reference(*a, rows=m, cols=k), dequantize_reference(*b, rows=n, cols=k))
-        # Column-major operands (the transpose view of a contiguous tensor, as quantize_plane returns the planes of
-        # plane_layout 'input' kernels): the same product within the bound. Not bit for bit: cuBLASLt may pick
-        # another kernel for another layout, with another summation order (NUMERICS §6.4).
-        ca, cb = pa.t().contiguous().t(), pb.t().contiguous().t()
-        check(ca.stride() == (1, m) and cb.stride() == (1, n), 'transpose views: strides %s, %s'
-              % (ca.stride(), cb.stride()))
-        alpha = a.tensor_scale * b.tensor_scale
-        layouts = [('a column-major', Q.gemm_bf16_planes(ca, pb, alpha)),
-                   ('b column-major', Q.gemm_bf16_planes(pa, cb, alpha)),
-                   ('both column-major', Q.gemm_bf16_planes(ca, cb, alpha))]
-        for what, c in layouts:
-            check(tuple(c.shape) == (m, n) and c.is_contiguous(), '%s: output %s strides %s'
-                  % (what, tuple(c.shape), c.stride()))
-        for what, c in [('two-pass', two), ('fused', fused)] + layouts:
+        for what, c in (('two-pass', two), ('fused', fused)):
             err = (c.double().cpu() - ref).abs()
             check(bool((err <= bound).all()), '%s %dx%dx%d: %d of %d outputs outside the bound'
                   % (what, m, n, k, int((err > bound).sum()), err.numel()))
             worst = max(worst, float((err / bound.clamp_min(1e-30)).max()))
-    # Any other strides are refused, naming the operand: a column slice is neither contiguous nor a transpose view.
-    raises(lambda: Q.gemm_bf16_planes(pa[:, :256], pb[:, :256], alpha), RuntimeError, 'a has shape', 'strides',
-           'allowed: a contiguous tensor or the transpose view')
-    raises(lambda: Q.gemm_bf16_planes(pa[:, :256].contiguous(), pb[:, :256], alpha), RuntimeError, 'b has shape',
-           'strides', 'allowed: a contiguous tensor or the transpose view')
-    return ('planes exact, two-pass, fused and column-major planes within the bound (worst error/bound %.3f), '
-            'planes op = two-pass, other strides refused' % worst)
+    return 'planes exact, two-pass and fused within the bound (worst error/bound %.3f), planes op = two-pass' % worst
 
 
 def test_gemm_dispatch():
@@ -617,9 +596,6 @@ def test_plane_quantizers():
         dequantized = key == 'dequantized_plane_kernel'
         check(bool(G.KERNELS[plane_kernel].get('dequantized_plane')) == dequantized, '%s: dequantized_plane fact'
               % plane_kernel)
-        layout = G.KERNELS[plane_kernel].get('plane_layout')
-        check(layout == ('input' if dequantized and facts['transposed'] else 'output'), '%s: plane_layout %r'
-              % (plane_kernel, layout))
         # the rewrite-heavy inputs at K = 512 (pass B's blocked loop) and 384 (its general one)
         for rows, cols, heavy in ((256, 512, False), (384, 128, False), (256, 384, True), (256, 512, True)):
             made = _rewrite_heavy_bf16 if heavy else randn_bf16
@@ -635,18 +611,10 @@ def test_plane_quantizers():
             same_nvfp4(got, (want.codes.cpu(), want.scales.cpu(), want.tensor_scale.cpu()), what)
             check(plane.dtype == torch.bfloat16 and tuple(plane.shape) == (rows, cols), '%s: plane %s %s'
                   % (what, plane.dtype, tuple(plane.shape)))
-            # The layout: a dequantized plane of a transposed-input kernel is stored [cols, rows] (NUMERICS §6.7) and
-            # handed out as its transpose view; every other plane is [rows, cols] row-major.
-            if layout == 'input':
-                check(plane.stride() == (1, rows) and plane.t().is_contiguous(), '%s: plane strides %s; expected the '
-                      'transpose view of a contiguous [%d, %d] tensor' % (what, plane.stride(), cols, rows))
-            else:
-                check(plane.is_contiguous(), '%s: plane strides %s; expected row-major' % (what, plane.stride()))
             t = got.tensor_scale if dequantized else one
             dq = torch.ops.qgen.dequantize(got.codes, got.scales, t, 'dequantize_nvfp4_bf16')
-            bits, dq_bits = plane.contiguous().view(torch.int16), dq.view(torch.int16)   # -0 vs +0 counts
-            check(torch.equal(bits, dq_bits), '%s: plane != dequantize(t = %s) in %d elements'
-                  % (what, 't' if dequantized else '1', int((bits != dq_bits).sum())))
+            check(torch.equal(plane.view(torch.int16), dq.view(torch.int16)), '%s: plane != dequantize(t = %s) in %d '
+                  'elements' % (what, 't' if dequantized else '1', int((plane.view(torch.int16) != dq.view(torch.int16)).sum())))
             if not heavy:
                 exact = dequantize_reference(got.codes, got.scales, t, rows=rows, cols=cols)
                 check(torch.equal(plane.double().cpu(), exact), '%s: plane != e2m1 * scale%s'
@@ -654,8 +622,7 @@ def test_plane_quantizers():
     raises(lambda: Q.quantize_plane(randn_bf16(128, 128, seed=1), 'quartet2_x_46'), ValueError, 'writes no bf16 plane')
     if pairs:
         raises(lambda: torch.ops.qgen.quantize(randn_bf16(128, 128, seed=1), pairs[0][1], seeds), RuntimeError, 'use qgen::quantize_plane')
-    return ('%d plane kernels: NVFP4 outputs = plain kernel, plane = dequantize(t = 1 or t) bit for bit, layouts as '
-            'plane_layout says' % len(pairs))
+    return '%d plane kernels: NVFP4 outputs = plain kernel, plane = dequantize(t = 1 or t) bit for bit' % len(pairs)
 
 
 def _layer_step(layer, x, mode, seed):
@@ -670,44 +637,16 @@ def _layer_step(layer, x, mode, seed):
     return y.detach(), xin.grad.detach(), layer.weight.grad.detach().clone()
 
 
-GRADS = ('y', 'dX', 'dW')
-
-
-def _plane_gemm_twins(r, kind):
-    """y, dX, dW -> the plane-writing twins (kind: Q.PLANE_KINDS) of the quantizers of the GEMM's operands A, B."""
-    return {'y': (Q.plane_kernel(r['forward']['x'], kind), Q.plane_kernel(r['forward']['w'], kind)),
-            'dX': (Q.plane_kernel(r['dx']['e'], kind), Q.plane_kernel(r['dx']['wt']['kernel'], kind)),
-            'dW': (Q.plane_kernel(r['dw']['et'], kind), Q.plane_kernel(r['dw']['xt']['kernel'], kind))}
-
-
-def _plane_gemm_refs(twins, planes, tokens):
-    """y, dX, dW -> (float64 product, §6.2 bound) of the GEMM's operands as the layer's plane path got them:
-    planes[twin] = (NVFP4, plane) of the twin's last call; plane * t for an e2m1 * scale plane (§6.6: alpha tA tB),
-    the plane itself for a dequantized one (§6.7: alpha 1). y and dX keep the layer's first `tokens` rows."""
-    def operand(twin):
-        q, plane = planes[twin]
-        t = 1.0 if G.KERNELS[twin].get('dequantized_plane') else float(q.tensor_scale)
-        return plane.double().cpu() * t
-    refs = {}
-    for what, (ta, tb) in twins.items():
-        ref, bound = gemm_bound(operand(ta), operand(tb))
-        refs[what] = (ref, bound) if what == 'dW' else (ref[:tokens], bound[:tokens])
-    return refs
-
-
 def test_plane_layer():
     """Quartet2Linear with the planes written by the quantizers (mode 'planes', and 'tuned' with QGEN_PLANES=1 where
     it runs two-pass), of either kind (§6.7 dequantized, §6.6 bf16), gives the outputs and gradients of the
-    dequantize + two-pass path (mode 'two-pass') with the same seeds: bit for bit where both planes of the GEMM are
-    row-major, within §6.2's bound of the exact product of the planes where one is a transpose view (plane_layout
-    'input'); every operand of the three GEMMs came from a plane-writing quantizer; with QGEN_PLANES=0 'tuned' uses
-    none; the forward lies within §6.2's bound of the reference."""
+    dequantize + two-pass path (mode 'two-pass') bit for bit, with the same seeds; every operand of the three GEMMs
+    came from a plane-writing quantizer; with QGEN_PLANES=0 'tuned' uses none; the forward lies within §6.2's bound
+    of the reference."""
     calls = []
     wrapped = {}
-    planes = {}   # plane-writing kernel -> (NVFP4, plane) of its last call: the operands of the layer's plane GEMMs
     tuned_planes = Q._tuned_planes   # QGEN_PLANES of this process, restored at the end
     plane_kind = Q.plane_kind()
-    r = G.RECIPES['quartet2']
 
     def expected_planes(got):   # one layer step: X, W, E, E^T quantized with planes, W^T, X^T requantized
         return got.count('quantize_plane') == 4 and got.count('requantize_plane') == 2 and 'plane_of' not in got
@@ -718,97 +657,64 @@ def test_plane_layer():
 
         def counting(*a, _fn=fn, _name=name, **kw):
             calls.append(_name)
-            out = _fn(*a, **kw)
-            if _name != 'plane_of':
-                planes[a[1]] = out   # (q or x, kernel, seeds): the kernel is the second argument
-            return out
+            return _fn(*a, **kw)
         setattr(Q, name, counting)
-
-    # Which GEMMs must equal two-pass bit for bit, per plane kind: those whose two planes are both row-major (the
-    # layout two-pass's dequantized operands have, so cuBLASLt runs the same plan on the same values). A GEMM with a
-    # plane_layout 'input' operand (§6.7: the dequantized planes of E^T, and of W^T and X^T requantized, are stored
-    # [cols, rows] and come as transpose views) runs with another TRANSA / TRANSB, for which cuBLASLt may pick another
-    # kernel and summation order (NUMERICS §6.4): that GEMM is checked within §6.2's bound of the exact product of its
-    # planes instead, both paths. With the quartet2 recipe: y bit for bit for both kinds (X and W are not transposed);
-    # dX (B = W^T requantized) and dW (A = E^T, B = X^T requantized) within the bound for kind 'dequantized', bit for
-    # bit for 'bf16' (§6.6 planes are all row-major). The two-pass backward sees the same E because y is bit-equal.
-    twins = {kind: _plane_gemm_twins(r, kind) for kind in Q.PLANE_KINDS}
-    row_major = {kind: {what: all(G.KERNELS[t]['plane_layout'] == 'output' for t in pair)
-                        for what, pair in twins[kind].items()} for kind in Q.PLANE_KINDS}
-    check(row_major['dequantized']['y'] and row_major['bf16'] == dict.fromkeys(GRADS, True)
-          and not row_major['dequantized']['dW'], 'quartet2 plane layouts: %s' % row_major)
-    worst = {'forward': 0.0, 'bound': 0.0}
-
-    def same(got, want, kind, refs, label):
-        """got vs want (y, dX, dW), bit for bit or within the bound as row_major[kind] says."""
-        for what, a, b in zip(GRADS, got, want):
-            if row_major[kind][what]:
-                check(torch.equal(a, b), '%s: %s differs in %d of %d elements'
-                      % (label, what, int((a != b).sum()), a.numel()))
-                continue
-            ref, bound = refs[what]
-            for path, c in (('planes', a), ('two-pass', b)):
-                err = (c.double().cpu() - ref).abs()
-                check(bool((err <= bound).all()), '%s: %s of the %s path: %d of %d outside the bound (excess %.3g)'
-                      % (label, what, path, int((err > bound).sum()), err.numel(), float((err - bound).max())))
-                worst['bound'] = max(worst['bound'], float((err / bound.clamp_min(1e-30)).max()))
-
     try:
+        worst = 0.0
         for tokens, fin, fout in ((300, 512, 384), (1024, 256, 640)):
-            shape = '%d x %d -> %d' % (tokens, fin, fout)
             torch.manual_seed(11)
             layer = Quartet2Linear(fin, fout, bias=False, recipe='quartet2').to(DEV)
             x = randn_bf16(tokens, fin, seed=tokens)
             Q.set_plane_kind('bf16')
-            got_b = _layer_step(layer, x, 'planes', seed=5)
-            refs_b = _plane_gemm_refs(twins['bf16'], planes, tokens)
+            y_b, dx_b, dw_b = _layer_step(layer, x, 'planes', seed=5)
             Q.set_plane_kind('dequantized')
             calls.clear()
-            got_p = _layer_step(layer, x, 'planes', seed=5)
+            y_p, dx_p, dw_p = _layer_step(layer, x, 'planes', seed=5)
             planes_calls = list(calls)
-            refs_p = _plane_gemm_refs(twins['dequantized'], planes, tokens)
-            planes.clear()
-            got_t = _layer_step(layer, x, 'two-pass', seed=5)
-            same(got_b, got_t, 'bf16', refs_b, '%s, bf16 planes vs two-pass' % shape)
+            y_t, dx_t, dw_t = _layer_step(layer, x, 'two-pass', seed=5)
+            for what, a, b in (('y', y_b, y_t), ('dX', dx_b, dx_t), ('dW', dw_b, dw_t)):
+                check(torch.equal(a, b), '%d x %d -> %d: %s differs between bf16 planes and two-pass in %d elements'
+                      % (tokens, fin, fout, what, int((a != b).sum())))
             Q.set_layer_planes(True)    # = QGEN_PLANES=1
             calls.clear()
-            got_d = _layer_step(layer, x, 'tuned', seed=5)
+            y_d, dx_d, dw_d = _layer_step(layer, x, 'tuned', seed=5)
             tuned_calls = list(calls)
-            planes.clear()
             Q.set_layer_planes(False)   # = QGEN_PLANES=0
             calls.clear()
             _layer_step(layer, x, 'tuned', seed=5)
             check(not ({'quantize_plane', 'requantize_plane'} & set(calls)),
                   "mode 'tuned' with QGEN_PLANES=0 uses no plane kernel; got %s" % calls)
-            same(got_p, got_t, 'dequantized', refs_p, '%s, planes vs two-pass' % shape)
+            for what, a, b in (('y', y_p, y_t), ('dX', dx_p, dx_t), ('dW', dw_p, dw_t)):
+                check(torch.equal(a, b), '%d x %d -> %d: %s differs between planes and two-pass in %d of %d elements'
+                      % (tokens, fin, fout, what, int((a != b).sum()), a.numel()))
             if G.ARCH == 'sm_90a':
                 check(expected_planes(planes_calls),
                       'mode planes: expected 4 quantize_plane + 2 requantize_plane calls, no dequantize; got %s' % planes_calls)
-            # mode 'tuned' with QGEN_PLANES=1: planes wherever all three GEMMs run two-pass, then the bits of mode
-            # 'planes' (same planes, same layouts, same cuBLASLt plans: deterministic, §6.4)
+            # mode 'tuned' with QGEN_PLANES=1: planes wherever all three GEMMs run two-pass, then the same bits
             plans = {Q.gemm_plan(m_, n_, k_)[0] for m_, n_, k_ in ((tokens, fout, fin), (tokens, fin, fout),
                                                                  (fout, fin, tokens))}
             if G.ARCH == 'sm_90a' and plans == {'two-pass'}:
                 check(expected_planes(tuned_calls), "mode 'tuned': expected the plane kernels; got %s" % tuned_calls)
-                for what, a, b in zip(GRADS, got_d, got_p):
-                    check(torch.equal(a, b), "%s: %s differs between 'tuned' (planes) and 'planes'" % (shape, what))
+                for what, a, b in (('y', y_d, y_t), ('dX', dx_d, dx_t), ('dW', dw_d, dw_t)):
+                    check(torch.equal(a, b), "%d x %d -> %d: %s differs between 'tuned' (planes) and two-pass"
+                          % (tokens, fin, fout, what))
+            r = G.RECIPES['quartet2']
             xq = quantize_reference(x, G.KERNELS[r['forward']['x']])
             wq = quantize_reference(layer.weight.detach().to(torch.bfloat16), G.KERNELS[r['forward']['w']])
             ref, bound = gemm_bound(dequantize_reference(*xq, rows=tokens, cols=fin),
                                     dequantize_reference(*wq, rows=fout, cols=fin))
-            err = (got_p[0].double().cpu() - ref).abs()
+            err = (y_p.double().cpu() - ref).abs()
             check(bool((err <= bound).all()), 'planes forward: %d of %d outputs outside the bound'
                   % (int((err > bound).sum()), err.numel()))
-            worst['forward'] = max(worst['forward'], float((err / bound.clamp_min(1e-30)).max()))
+            worst = max(worst, float((err / bound.clamp_min(1e-30)).max()))
     finally:
         for name, fn in wrapped.items():
             setattr(Q, name, fn)
         Q.set_gemm_mode('tuned')
         Q.set_layer_planes(tuned_planes)
         Q.set_plane_kind(plane_kind)
-    return ('planes (dequantized and bf16) = two-pass (y, dX, dW; 2 shapes): bit for bit on row-major planes, within '
-            'the bound on transpose views (worst %.3f); forward within the bound (worst %.3f)'
-            % (worst['bound'], worst['forward']))
+    return ('planes (dequantized and bf16) = two-pass bit for bit (y, dX, dW; 2 shapes), forward within the bound '
+            '(worst %.3f)' % worst)
 
 
 def run_provenance():

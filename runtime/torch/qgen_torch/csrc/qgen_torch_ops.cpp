@@ -98,24 +98,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(const QuantizeKernel
   return {codes, scales, ts};
 }
 
-// Whether the op fits the kernel: the plane ops take plane-writing kernels (NUMERICS §6.6, §6.7), the others not.
+// Whether the op fits the kernel: the plane ops take plane-writing kernels (NUMERICS §6.6), the others do not.
 void check_plane_kernel(const QuantizeKernel& k, bool plane_op, const char* op) {
   if (plane_op) {
     TORCH_CHECK(k.plane, "qgen::", op, "_plane: kernel '", k.name,
-                "' writes no bf16 plane; allowed: a kernel with outputs 'nvfp4+bf16-plane' or "
-                "'nvfp4+dequantized-plane' (qgen_torch.ops.plane_kernel)");
+                "' writes no bf16 plane; allowed: a kernel with "
+                "outputs 'nvfp4+bf16-plane' (qgen_torch.ops: G.KERNELS[name]['plane_kernel'])");
   } else {
     TORCH_CHECK(!k.plane, "qgen::", op, ": kernel '", k.name, "' also writes a bf16 plane; use qgen::", op, "_plane");
   }
 }
 
-// Runs a plane-writing quantizer; `plane` gets the bf16 plane of the [rows, cols] result, contiguous, as the kernel
-// stores it: [rows, cols], or [cols, rows] where k.plane_input_layout (NUMERICS §6.7, transposed inputs; element
-// (r, c) at plane[c * rows + r]). qgen_torch/ops.py returns the latter as its transpose view, a [rows, cols] tensor.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize_plane(const QuantizeKernel& k, qgen_quantize_args& args,
                                                                   const at::TensorOptions& bytes, at::Tensor& plane) {
-  plane = k.plane_input_layout ? at::empty({args.cols, args.rows}, bytes.dtype(at::kBFloat16))
-                               : at::empty({args.rows, args.cols}, bytes.dtype(at::kBFloat16));
+  plane = at::empty({args.rows, args.cols}, bytes.dtype(at::kBFloat16));
   return run_quantize(k, args, bytes, &plane);
 }
 
@@ -146,8 +142,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize(const at::Tensor& x, con
   return run_quantize(k, args, x.options().dtype(at::kByte));
 }
 
-// quantize, also returning the bf16 plane of the result: e2m1 * scale, no tensor scale (NUMERICS §6.6), or the
-// dequantized tensor (§6.7); [rows, cols], or [cols, rows] for a kernel with plane_input_layout (run_quantize_plane).
+// quantize, also returning the bf16 plane [rows, cols] = e2m1 * scale, no tensor scale (NUMERICS §6.6).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> quantize_plane(const at::Tensor& x,
                                                                           const std::string& kernel,
                                                                           const at::Tensor& seeds) {
@@ -190,8 +185,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> requantize(const at::Tensor& code
   return run_quantize(k, args, codes.options());
 }
 
-// requantize, also returning the bf16 plane of the result A^T [C, R] (NUMERICS §6.6, §6.7): [C, R], or [R, C] for a
-// kernel with plane_input_layout (run_quantize_plane).
+// requantize, also returning the bf16 plane [C, R] of the result (NUMERICS §6.6).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> requantize_plane(const at::Tensor& codes,
                                                                             const at::Tensor& scales,
                                                                             const at::Tensor& tensor_scale,

@@ -1,8 +1,6 @@
 // qgen_torch_two_pass.cpp — the exact two-pass NVFP4 GEMM as torch.library ops (NUMERICS §6.4):
 //   qgen::gemm_bf16_planes(a, b, alpha)  C = alpha . A . B^T from ready bf16 planes A [m, k], B [n, k] (the exact
-//                                        e2m1 * scale values, no tensor scale, or dequantized ones, NUMERICS §6.7)
-//                                        and a device fp32 alpha [1]; each plane contiguous or the transpose view of
-//                                        a contiguous tensor (a plane stored [cols, rows], §6.7)
+//                                        e2m1 * scale values, no tensor scale) and a device fp32 alpha [1]
 //   qgen::gemm_two_pass(A NVFP4, B NVFP4) dequantize each operand with qgen::dequantize and a tensor scale of 1 (exact
 //                                        in bf16), then gemm_bf16_planes with alpha = f32(tA * tB) computed on the
 //                                        device
@@ -40,36 +38,19 @@ const at::Tensor& one_zero(const at::Device& device) {
   return it->second;
 }
 
-std::string shape_and_strides(const at::Tensor& t) {
-  std::string s = "shape [";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + dec(t.size(i));
-  s += "] and strides (";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + dec(t.stride(i));
-  return s + ")";
-}
-
-// An operand X [rows, k] (a: rows = m, b: rows = n): row-major contiguous, or the transpose view (.t()) of a
-// contiguous [k, rows] tensor, strides (1, rows): the plane of a kernel with plane_input_layout (NUMERICS §6.7), which
-// qgen_two_pass.h hands to cuBLASLt as a column-major matrix with ld = rows (no copy). Contiguous wins where both
-// hold (a dimension of size 1).
-qgen_two_pass::Order check_plane(const at::Tensor& t, const char* arg) {
+void check_plane(const at::Tensor& t, const char* arg) {
   TORCH_CHECK(t.is_cuda(), "qgen::gemm_bf16_planes: ", arg, " must be a CUDA tensor; got device ", t.device().str());
   TORCH_CHECK(t.scalar_type() == at::kBFloat16, "qgen::gemm_bf16_planes: ", arg, " must have dtype bfloat16; got ",
               t.scalar_type());
   TORCH_CHECK(t.dim() == 2, "qgen::gemm_bf16_planes: ", arg, " must be 2-D; got ", dec(t.dim()), " dimensions");
-  const bool row_major = t.is_contiguous();
-  TORCH_CHECK(row_major || t.t().is_contiguous(), "qgen::gemm_bf16_planes: ", arg, " has ", shape_and_strides(t),
-              "; allowed: a contiguous tensor or the transpose view (.t()) of one");
-  TORCH_CHECK(row_major || t.size(0) % 8 == 0, "qgen::gemm_bf16_planes: ", arg, " is a transpose view with ",
-              dec(t.size(0)), " rows; allowed: a multiple of 8 rows (16-byte columns, as k must be) or a contiguous ",
-              arg);
+  TORCH_CHECK(t.is_contiguous(), "qgen::gemm_bf16_planes: ", arg, " must be contiguous");
   TORCH_CHECK((reinterpret_cast<uintptr_t>(t.data_ptr()) & 15u) == 0, "qgen::gemm_bf16_planes: ", arg,
               " must be 16-byte aligned");
-  return row_major ? qgen_two_pass::Order::row_major : qgen_two_pass::Order::col_major;
 }
 
 at::Tensor gemm_bf16_planes(const at::Tensor& a, const at::Tensor& b, const at::Tensor& alpha) {
-  const qgen_two_pass::Order a_order = check_plane(a, "a"), b_order = check_plane(b, "b");
+  check_plane(a, "a");
+  check_plane(b, "b");
   TORCH_CHECK(a.size(1) == b.size(1), "qgen::gemm_bf16_planes: a is [", dec(a.size(0)), ", ", dec(a.size(1)),
               "] and b is [", dec(b.size(0)), ", ", dec(b.size(1)), "]; allowed: the same K (C = A . B^T)");
   TORCH_CHECK(a.size(1) % 8 == 0, "qgen::gemm_bf16_planes: k = ", dec(a.size(1)), "; allowed: a multiple of 8");
@@ -86,9 +67,9 @@ at::Tensor gemm_bf16_planes(const at::Tensor& a, const at::Tensor& b, const at::
   at::Tensor workspace = at::empty({static_cast<int64_t>(kWorkspaceBytes)}, a.options().dtype(at::kByte));
   const float* zero = one_zero(a.device()).data_ptr<float>() + 1;
   char why[160] = {0};
-  const int r = qgen_two_pass::gemm_bf16(at::cuda::getCurrentCUDABlasLtHandle(), a.data_ptr(), a_order, b.data_ptr(),
-                                         b_order, c.data_ptr(), m, n, k, alpha.data_ptr<float>(), zero,
-                                         workspace.data_ptr(), kWorkspaceBytes, c10::cuda::getCurrentCUDAStream(), why);
+  const int r = qgen_two_pass::gemm_bf16(at::cuda::getCurrentCUDABlasLtHandle(), a.data_ptr(), b.data_ptr(),
+                                         c.data_ptr(), m, n, k, alpha.data_ptr<float>(), zero, workspace.data_ptr(),
+                                         kWorkspaceBytes, c10::cuda::getCurrentCUDAStream(), why);
   TORCH_CHECK(r == 0, "qgen::gemm_bf16_planes: ", why);
   return c;
 }

@@ -1,14 +1,9 @@
 // qgen_two_pass.h — the bf16 half of the exact two-pass NVFP4 GEMM (NUMERICS §6.4), free of torch so that the GPU
 // tuner's runner (harness/runner) times and checks the very code the package runs:
-//   C [m, n] (bf16, row-major) = alpha * A [m, k] . B [n, k]^T, alpha = *alpha_dev (fp32 on the device, read by
-// cuBLASLt: CUBLASLT_POINTER_MODE_DEVICE, so no host synchronisation), beta = *zero_dev (a device 0.0f), fp32
-// accumulation (CUBLAS_COMPUTE_32F). A and B are bf16, each row-major (K-major, ld = k) or column-major (the layout
-// of a transposed input, NUMERICS §6.7: element (r, c) at r + c * rows, ld = m or n). One plan per (m, n, k, both
-// orders, alignment), built on first use.
-// cuBLAS is column-major: row-major C = A . B^T is column-major C^T [n, m] = op(B') . op(A'), cuBLAS's A' being our B
-// and its B' our A. A row-major B [n, k] is the column-major k x n matrix B^T (TRANSA = T, ld k), a column-major B is
-// n x k itself (TRANSA = N, ld n); a row-major A [m, k] is the column-major k x m matrix A^T, which op(B') must give
-// (TRANSB = N, ld k), a column-major A is m x k (TRANSB = T, ld m). Both row-major: the "TN" call.
+//   C [m, n] (bf16, row-major) = alpha * A [m, k] . B [n, k]^T, A and B bf16 row-major (K-major), alpha = *alpha_dev
+// (fp32 on the device, read by cuBLASLt: CUBLASLT_POINTER_MODE_DEVICE, so no host synchronisation), beta = *zero_dev
+// (a device 0.0f), fp32 accumulation (CUBLAS_COMPUTE_32F). One plan per (m, n, k, alignment), built on first use.
+// cuBLAS is column-major: row-major C = A . B^T is column-major C^T [n, m] = op_T(B) . A (the "TN" call).
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -20,12 +15,6 @@
 #include <tuple>
 
 namespace qgen_two_pass {
-
-// How an operand X [rows, k] (A: rows = m, B: rows = n) lies in memory.
-enum class Order : int {
-  row_major = 0,  // [rows, k] row-major (contiguous, K-major): ld = k
-  col_major = 1,  // column-major, the transpose view of a contiguous [k, rows] tensor: ld = rows
-};
 
 struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
@@ -44,12 +33,12 @@ inline uint32_t alignment_of(const void* a, const void* b, const void* c) {
 }
 
 // Returns 0 and the plan, or the failing cuBLAS status (message written into `why`, 160 bytes).
-inline int plan_for(cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k, Order a_order, Order b_order,
-                    uint32_t align, size_t workspace_bytes, const Plan** out, char* why) {
+inline int plan_for(cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k, uint32_t align, size_t workspace_bytes,
+                    const Plan** out, char* why) {
   static std::mutex lock;
-  static std::map<std::tuple<cublasLtHandle_t, int64_t, int64_t, int64_t, Order, Order, uint32_t, size_t>, Plan> plans;
+  static std::map<std::tuple<cublasLtHandle_t, int64_t, int64_t, int64_t, uint32_t, size_t>, Plan> plans;
   const std::lock_guard<std::mutex> guard(lock);
-  const auto key = std::make_tuple(handle, m, n, k, a_order, b_order, align, workspace_bytes);
+  const auto key = std::make_tuple(handle, m, n, k, align, workspace_bytes);
   auto it = plans.find(key);
   if (it != plans.end()) {
     *out = &it->second;
@@ -61,18 +50,13 @@ inline int plan_for(cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k, Or
     snprintf(why, 160, "cublasLtMatmulDescCreate failed (%d)", int(s));
     return int(s);
   }
-  // cuBLAS's A' is our B, its B' our A (see the top).
-  const bool b_row = b_order == Order::row_major, a_row = a_order == Order::row_major;
-  const cublasOperation_t trans_a = b_row ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b = a_row ? CUBLAS_OP_N : CUBLAS_OP_T;
+  const cublasOperation_t t = CUBLAS_OP_T, nn = CUBLAS_OP_N;
   const cublasLtPointerMode_t device_scalars = CUBLASLT_POINTER_MODE_DEVICE;
-  cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof trans_a);
-  cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof trans_b);
+  cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
+  cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn);
   cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &device_scalars, sizeof device_scalars);
-  // The stored column-major matrices (rows, cols, ld = rows): B row-major is k x n (transposed by TRANSA = T), B
-  // column-major n x k; A row-major is k x m (= A^T, TRANSB = N), A column-major m x k (transposed by TRANSB = T).
-  const int64_t b_rows = b_row ? k : n, b_cols = b_row ? n : k, a_rows = a_row ? k : m, a_cols = a_row ? m : k;
-  cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, b_rows, b_cols, b_rows);
-  cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, a_rows, a_cols, a_rows);
+  cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k);  // B [n, k] row-major = k x n column-major, transposed
+  cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k);  // A [m, k] row-major = k x m column-major
   cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, n, m, n);  // C [m, n] row-major = n x m column-major
   cublasLtMatmulPreference_t pref;
   cublasLtMatmulPreferenceCreate(&pref);
@@ -97,13 +81,12 @@ inline int plan_for(cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k, Or
   return 0;
 }
 
-// C = alpha . A . B^T (see the top), A and B each row-major or column-major (a_order, b_order). Returns 0, or a cuBLAS
-// status with `why` filled in.
-inline int gemm_bf16(cublasLtHandle_t handle, const void* a, Order a_order, const void* b, Order b_order, void* c,
-                     int64_t m, int64_t n, int64_t k, const float* alpha_dev, const float* zero_dev, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, char* why) {
+// C = alpha . A . B^T (see the top). Returns 0, or a cuBLAS status with `why` filled in.
+inline int gemm_bf16(cublasLtHandle_t handle, const void* a, const void* b, void* c, int64_t m, int64_t n, int64_t k,
+                     const float* alpha_dev, const float* zero_dev, void* workspace, size_t workspace_bytes,
+                     cudaStream_t stream, char* why) {
   const Plan* p = nullptr;
-  const int r = plan_for(handle, m, n, k, a_order, b_order, alignment_of(a, b, c), workspace_bytes, &p, why);
+  const int r = plan_for(handle, m, n, k, alignment_of(a, b, c), workspace_bytes, &p, why);
   if (r != 0) return r;
   const cublasStatus_t s = cublasLtMatmul(handle, p->op, alpha_dev, b, p->a, a, p->b, zero_dev, c, p->c, c, p->c,
                                           &p->algo, workspace, workspace_bytes, stream);
@@ -112,14 +95,6 @@ inline int gemm_bf16(cublasLtHandle_t handle, const void* a, Order a_order, cons
     return int(s);
   }
   return 0;
-}
-
-// Both operands row-major (the dequantized planes of gemm_two_pass; harness/runner/baselines.cu).
-inline int gemm_bf16(cublasLtHandle_t handle, const void* a, const void* b, void* c, int64_t m, int64_t n, int64_t k,
-                     const float* alpha_dev, const float* zero_dev, void* workspace, size_t workspace_bytes,
-                     cudaStream_t stream, char* why) {
-  return gemm_bf16(handle, a, Order::row_major, b, Order::row_major, c, m, n, k, alpha_dev, zero_dev, workspace,
-                   workspace_bytes, stream, why);
 }
 
 }  // namespace qgen_two_pass
