@@ -3,10 +3,11 @@
 # tree and run the same reproduce.sh stages on the same warm machine, so a prototype and its baseline are measured
 # minutes apart on one GPU.
 # Host (repo root, node_modules present):
-#   bash bench/ab.sh pack bench/prototypes/NAME.patch [...]
-#     per patch: a scratch worktree of HEAD with the patch applied and generated/ regenerated, committed on the
-#     branch ab/NAME (that commit names its results; the branch keeps it), its GPU bundle and provenance, packed
-#     into $AB_DIR/NAME.tgz (default .device/ab/, which travels with .device). HEAD must be clean.
+#   bash bench/ab.sh pack bench/prototypes/NAME.patch[,OTHER.patch...] [...]
+#     per argument: a scratch worktree of HEAD with its patches applied in order and generated/ regenerated,
+#     committed on the branch ab/NAME (NAME: the patch names joined by '+'; that commit names its results, the branch
+#     keeps it), its GPU bundle and provenance, packed into $AB_DIR/NAME.tgz (default .device/ab/, which travels with
+#     .device). HEAD must be clean; a patch that does not apply writes nothing.
 # GPU machine (repo root, after this tree's own stages or instead of them):
 #   bash bench/ab.sh run STAGE [...]
 #     per packed tree: unpacked under /tmp/qgen-ab/NAME, then `bash bench/reproduce.sh STAGE...` there, with the
@@ -19,19 +20,26 @@ usage="usage: bash bench/ab.sh pack PATCH... | run STAGE... | list"
 
 die() { echo "ab: $*" >&2; exit 2; }
 
-pack_one() {  # pack_one PATCH: writes $AB_DIR/NAME.tgz and the branch ab/NAME, or nothing
-  local patch name tree root commit staging
-  [ -f "$1" ] || die "patch '$1' does not exist; allowed: a file such as bench/prototypes/NAME.patch"
-  patch=$(realpath "$1")
-  name=$(basename "$patch" .patch)
-  [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "patch name '$name'; allowed: letters, digits, '.', '_', '-'"
+pack_one() {  # pack_one PATCH[,PATCH...]: writes $AB_DIR/NAME.tgz and the branch ab/NAME, or nothing
+  local patches=() name="" tree root commit staging p
+  IFS=, read -r -a list <<< "$1"
+  for p in "${list[@]}"; do
+    [ -f "$p" ] || die "patch '$p' does not exist; allowed: a file such as bench/prototypes/NAME.patch"
+    [[ $(basename "$p" .patch) =~ ^[A-Za-z0-9._-]+$ ]] ||
+      die "patch name '$(basename "$p" .patch)'; allowed: letters, digits, '.', '_', '-'"
+    patches+=("$(realpath "$p")")
+    name=${name:+$name+}$(basename "$p" .patch)
+  done
   root=$(pwd)
   staging=$(mktemp -d)
   tree=$staging/$name
   git worktree add -q --detach "$tree" HEAD || die "git worktree add failed"
   fail() { git -C "$root" worktree remove --force "$tree" >/dev/null 2>&1; rm -rf "$staging"; die "$@"; }
-  git -C "$tree" apply "$patch" 2>/dev/null ||
-    fail "'$1' does not apply to HEAD ($(git rev-parse --short HEAD)); nothing written"
+  for p in "${patches[@]}"; do
+    git -C "$tree" apply "$p" 2>/dev/null ||
+      fail "'$(basename "$p")' does not apply to HEAD ($(git rev-parse --short HEAD))" \
+        "after the patches before it; nothing written"
+  done
   ln -s "$root/node_modules" "$tree/node_modules"  # ignored by .gitignore
   (cd "$tree" && npx tsx scripts/generate.ts >/dev/null) || fail "npm run generate failed in the patched tree"
   git -C "$tree" add -A && git -C "$tree" commit -qm "ab: $name on $(git rev-parse --short HEAD)" ||
@@ -63,6 +71,7 @@ case ${1:-} in
     ls "$AB_DIR"/*.tgz >/dev/null 2>&1 || die "no packed trees in $AB_DIR (bash bench/ab.sh pack on the host)"
     if [ ! -x /tmp/node ] && [ -s .device/node.xz ]; then xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node; fi
     dest=${OUT:-}
+    rc=0
     for f in "$AB_DIR"/*.tgz; do
       name=$(basename "$f" .tgz)
       dir=/tmp/qgen-ab/$name
@@ -70,8 +79,9 @@ case ${1:-} in
       [ -n "$dest" ] && mkdir -p "$dest/ab-$name"
       echo "=== ab: $name ($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["commit"][:7])' \
         "$dir/.device/provenance.json"))"
-      (cd "$dir" && OUT=${dest:+$dest/ab-$name} bash bench/reproduce.sh "$@")
-    done ;;
+      (cd "$dir" && OUT=${dest:+$dest/ab-$name} bash bench/reproduce.sh "$@") || rc=$?
+    done
+    exit "$rc" ;;
   list)
     for f in "$AB_DIR"/*.tgz; do
       [ -e "$f" ] || { echo "ab: no packed trees in $AB_DIR"; exit 0; }
