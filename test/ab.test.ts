@@ -12,7 +12,7 @@ import { execa } from 'execa';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-test('pack: the patched tree, regenerated, committed on ab/NAME, with its bundle and provenance; run dispatches', async () => {
+test('pack: the patched tree regenerated, on ab/NAME, with bundle and provenance; run dispatches', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qgen-ab-'));
   const clone = path.join(dir, 'repo');
   const out = path.join(dir, 'packed');
