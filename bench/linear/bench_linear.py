@@ -82,6 +82,29 @@ def pipelined_ms(fn, reps, flush):
     return (loop(fn) - loop(lambda: None)) / reps
 
 
+def gpu_ms(fn, reps, flush, host):
+    """Median GPU time of one isolated step whose launches are all queued before it starts: after the L2 flush the
+    GPU spins (torch.cuda._sleep, no memory traffic) for longer than the host takes to enqueue the step (`host` ms,
+    host_ms below), so no kernel of the step waits for its launch. timed() minus this is the host latency an isolated
+    step exposes (the first launch after the start event, launches that fall behind); None where torch has no
+    _sleep."""
+    sleep = getattr(torch.cuda, '_sleep', None)
+    if sleep is None:
+        return None
+    cycles = int(max(2.0, 3.0 * host) * 1e-3 * 2.5e9)   # >= 3x the enqueue time at up to 2.5 GHz
+    times = []
+    for _ in range(reps):
+        flush.add_(1.0)
+        sleep(cycles)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
 def host_ms(fn, reps):
     """Median host time to enqueue one call of fn from an idle GPU (synchronised before each): when it exceeds the
     GPU time of the step's kernels, the step is host-bound and the GPU waits for its launches."""
@@ -124,6 +147,7 @@ def measure(layer, x, dy, reps, warmup, flush):
     t_step, all_times = timed(step, reps, warmup, flush)
     t_fwd, _ = timed(fwd, reps, warmup, flush)
     t_host = host_ms(step, reps)
+    t_gpu = gpu_ms(step, reps, flush, t_host)
     t_pipe = pipelined_ms(step, reps, flush)
     # peak memory of one step above what exists before it (inputs, parameters, the flush buffer)
     layer.zero_grad(set_to_none=True)
@@ -147,7 +171,7 @@ def measure(layer, x, dy, reps, warmup, flush):
     kinds, kernels = step_breakdown(step)
     return {'time_ms': t_step, 'fwd_ms': t_fwd, 'peak_mem_mb': peak / 2 ** 20, 'saved_mb': saved_bytes / 2 ** 20,
             'times_ms': all_times, 'breakdown_ms': kinds, 'kernels': kernels, 'host_ms': t_host, 'step': step,
-            'pipelined_ms': t_pipe}
+            'pipelined_ms': t_pipe, 'gpu_ms': t_gpu}
 
 
 # Kinds of GPU kernels in a step: qgen's generated kernels live in namespaces qgen_<kernel>_impl (templates/), cuBLAS's
@@ -266,6 +290,11 @@ def main():
                 # steady state: steps back to back, host time hidden under earlier steps (pipelined_ms)
                 'pipelined_ms': round(m['pipelined_ms'], 3), 'bf16_pipelined_ms': round(base['pipelined_ms'], 3),
                 'pipelined_ratio': round(m['pipelined_ms'] / base['pipelined_ms'], 3),
+                # isolated step with every launch queued before it starts (gpu_ms): time_ms minus this is host latency
+                'gpu_ms': round(m['gpu_ms'], 3) if m['gpu_ms'] is not None else None,
+                'bf16_gpu_ms': round(base['gpu_ms'], 3) if base['gpu_ms'] is not None else None,
+                'gpu_ratio': (round(m['gpu_ms'] / base['gpu_ms'], 3)
+                              if m['gpu_ms'] is not None and base['gpu_ms'] is not None else None),
                 'top_kernels': [{'name': k[0][:160], 'kind': k[1], 'ms': round(k[2], 3), 'count': k[3]}
                                 for k in m['kernels'][:12]],
                 'device': name, 'torch': torch.__version__, 'reps': a.reps,
@@ -285,6 +314,11 @@ def main():
             print('    host enqueue of one step %.3f ms (bf16 %.3f) against %.3f ms of kernels; back to back %.3f ms vs '
                   'bf16 %.3f ms = %.2fx' % (row['host_ms'], row['bf16_host_ms'], row['kernels_ms'], row['pipelined_ms'],
                                            row['bf16_pipelined_ms'], row['pipelined_ratio']), flush=True)
+            if row['gpu_ratio'] is not None:
+                print('    launches queued ahead (no host latency): %.3f ms vs bf16 %.3f ms = %.2fx; the isolated step '
+                      'exposes %.3f ms of host latency (bf16 %.3f)' % (
+                          row['gpu_ms'], row['bf16_gpu_ms'], row['gpu_ratio'], row['time_ms'] - row['gpu_ms'],
+                          row['bf16_time_ms'] - row['bf16_gpu_ms']), flush=True)
             if a.cpu_profile:
                 print(cpu_profile(m['step'], a.cpu_profile), flush=True)
         del x, dy, ref
@@ -301,15 +335,16 @@ def main():
              'weights, bf16 autocast. Target (issue 15): quartet2 <= 1.25x the bf16 time.' % (name, torch.__version__, a.tokens, a.reps), '',
              'GEMM tuning table: %s (GPU %s, sources %s).' % (G.GEMM_DISPATCH['source'], G.GEMM_DISPATCH['gpu'],
                                                                G.GEMM_DISPATCH['sourceHash']), '',
-             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB | one step by kind (ms) | host enqueue (ms) | back to back (ms) | bf16 back to back (ms) | x bf16 back to back |',
-             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|']
+             '| shape (in->out) | gemm | strategies (fwd, dX, dW) | recipe | time (ms) | bf16 (ms) | x bf16 | fwd (ms) | bf16 fwd (ms) | 3 NVFP4 GEMMs alone (ms) | peak MiB | bf16 peak MiB | saved act. MiB | bf16 saved MiB | one step by kind (ms) | host enqueue (ms) | back to back (ms) | bf16 back to back (ms) | x bf16 back to back | launches ahead (ms) | bf16 launches ahead (ms) | x bf16 launches ahead |',
+             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|']
+    fmt = lambda v: '' if v is None else '%.2f' % v   # noqa: E731
     for r in rows:
-        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f | %s | %.2f | %.2f | %.2f | %.2f |' % (
+        lines.append('| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %.0f | %.0f | %.0f | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |' % (
             r['shape'], r['gemm'], ', '.join(r['gemm_strategies']), r['recipe'], r['time_ms'], r['bf16_time_ms'], r['ratio'], r['fwd_ms'], r['bf16_fwd_ms'],
             '%.2f' % r['nvfp4_gemms_ms'] if r['nvfp4_gemms_ms'] is not None else '', r['peak_mem_mb'], r['bf16_peak_mem_mb'],
             r['saved_activation_mb'], r['bf16_saved_activation_mb'],
             ', '.join('%s %.2f' % kv for kv in r['breakdown_ms'].items()), r['host_ms'], r['pipelined_ms'],
-            r['bf16_pipelined_ms'], r['pipelined_ratio']))
+            r['bf16_pipelined_ms'], r['pipelined_ratio'], fmt(r['gpu_ms']), fmt(r['bf16_gpu_ms']), fmt(r['gpu_ratio'])))
     with open(os.path.join(a.out, 'linear.md'), 'w') as f:
         f.write(provenance.markdown_line(prov) + '\n' + '\n'.join(lines) + '\n')
     print('wrote %s' % a.out)
