@@ -49,12 +49,14 @@ def parse():
     return p.parse_args()
 
 
-def timed(fn, reps, warmup, flush):
+def timed(fn, reps, warmup, flush, after_flush=None):
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(reps):
         flush.add_(1.0)  # evicts L2 (50 MiB on an H100) before every timed step
+        if after_flush is not None:
+            after_flush()
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
@@ -92,17 +94,7 @@ def gpu_ms(fn, reps, flush, host):
     if sleep is None:
         return None
     cycles = int(max(2.0, 3.0 * host) * 1e-3 * 2.5e9)   # >= 3x the enqueue time at up to 2.5 GHz
-    times = []
-    for _ in range(reps):
-        flush.add_(1.0)
-        sleep(cycles)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return timed(fn, reps, 0, flush, after_flush=lambda: sleep(cycles))[0]
 
 
 def host_ms(fn, reps):
