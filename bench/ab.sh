@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A/B in one GPU call: prototype trees (this tree with one patch of bench/prototypes/ applied) travel beside this
+# A/B in one GPU call: prototype trees (this tree with patches of bench/prototypes/ applied) travel beside this
 # tree and run the same reproduce.sh stages on the same warm machine, so a prototype and its baseline are measured
 # minutes apart on one GPU.
 # Host (repo root, node_modules present):
